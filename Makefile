@@ -1,0 +1,170 @@
+# shift — build, test and benchmark.
+#
+#   make            build the BPF objects, shiftd and shiftctl
+#   make check      install missing Debian packages, build, run every test
+#   make demo       the end-to-end demo in network namespaces
+#   make bench      every benchmark (not part of check)
+#   make V=1 ...    show the commands
+#
+# Everything generated goes under $(OUTPUT).
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+OUTPUT ?= .output
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+LLVM_STRIP ?= llvm-strip
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -dumpmachine 2>/dev/null)
+
+# Debian's clang needs the multiarch dir for asm/types.h (UAPI headers only, no vmlinux.h).
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -mcpu=v3 \
+	-Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wimplicit-fallthrough \
+	-Iinclude -Ibpf -idirafter /usr/include/$(MULTIARCH)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+USER_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Iagent -I$(OUTPUT) -MMD -MP
+SAN_CFLAGS ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDLIBS := -lbpf -lelf -lz -lmnl -lm -lpthread
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+BPF_HDRS := $(wildcard bpf/*.h) $(wildcard include/shift/*.h)
+
+# The userspace library: every agent/*.c but shiftd's main.
+LIB_SRCS := $(filter-out agent/shiftd.c,$(wildcard agent/*.c))
+LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
+SAN_LIB_OBJS := $(patsubst %.c,$(OUTPUT)/san/%.o,$(LIB_SRCS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+BPFTEST_SRCS := $(wildcard tests/bpf/*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
+
+BINS := $(OUTPUT)/shiftd $(OUTPUT)/shiftctl
+
+.PHONY: all
+all: $(BINS)
+
+$(OUTPUT) $(OUTPUT)/agent $(OUTPUT)/san/agent $(OUTPUT)/tests $(OUTPUT)/bench $(OUTPUT)/tools:
+	$(Q)mkdir -p $@
+
+# --- BPF -------------------------------------------------------------------
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp
+	$(Q)rm -f $@.tmp
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@
+
+# --- userspace -------------------------------------------------------------
+$(OUTPUT)/agent/%.o: agent/%.c $(SKELS) | $(OUTPUT)/agent
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(USER_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/san/agent/%.o: agent/%.c $(SKELS) | $(OUTPUT)/san/agent
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) -O1 -g $(USER_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/libshift.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/libshift-san.a: $(SAN_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/shiftd: agent/shiftd.c $(OUTPUT)/libshift.a $(SKELS)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $(USER_CFLAGS) $< $(OUTPUT)/libshift.a $(LDLIBS) -o $@
+
+$(OUTPUT)/shiftctl: tools/shiftctl.c $(OUTPUT)/libshift.a $(SKELS)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $(USER_CFLAGS) $< $(OUTPUT)/libshift.a $(LDLIBS) -o $@
+
+# --- tests -----------------------------------------------------------------
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libshift-san.a | $(OUTPUT)/tests
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) -O1 -g $(USER_CFLAGS) $(SAN_CFLAGS) $< $(OUTPUT)/libshift-san.a $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/tests/bpf_test: $(BPFTEST_SRCS) $(wildcard tests/bpf/*.h) $(OUTPUT)/libshift-san.a $(SKELS) | $(OUTPUT)/tests
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) -O1 -g $(USER_CFLAGS) -Itests/bpf $(SAN_CFLAGS) $(BPFTEST_SRCS) $(OUTPUT)/libshift-san.a $(LDLIBS) -o $@
+
+$(OUTPUT)/bench/%: bench/%.c $(OUTPUT)/libshift.a $(SKELS) | $(OUTPUT)/bench
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $(USER_CFLAGS) -Itests/bpf $< $(filter-out tests/bpf/main.c tests/bpf/test_%.c,$(BPFTEST_SRCS)) $(OUTPUT)/libshift.a $(LDLIBS) -o $@
+
+.PHONY: deps
+deps:
+	$(Q)tools/install-deps.sh
+
+.PHONY: tests
+tests: all $(UNIT_BINS) $(OUTPUT)/tests/bpf_test
+
+# make check = deps, then a fresh make (the deps may have just been installed).
+.PHONY: check check-run check-unit check-bpf check-netns check-vm
+check: deps
+	$(Q)$(MAKE) --no-print-directory check-run
+
+check-run: tests
+	$(Q)tests/run.sh all
+
+check-unit: $(UNIT_BINS)
+	$(Q)tests/run.sh unit
+
+check-bpf: $(OUTPUT)/tests/bpf_test
+	$(Q)tests/run.sh bpf
+
+check-netns: all
+	$(Q)tests/run.sh netns
+
+check-vm: $(OUTPUT)/tests/bpf_test all
+	$(Q)tests/run.sh vm
+
+.PHONY: vmtest
+vmtest: $(OUTPUT)/tests/bpf_test all
+	$(Q)vmtest/run.sh $(if $(KERNEL),--kernel $(KERNEL))
+
+# --- demo and benchmarks ---------------------------------------------------
+.PHONY: demo
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/netns/demo.sh
+
+.PHONY: bench bench-datapath
+bench-datapath: $(OUTPUT)/bench/bench_datapath
+	$(Q)$(OUTPUT)/bench/bench_datapath --out $(OUTPUT)/bench-datapath.txt
+
+bench: bench-datapath
+
+# --- housekeeping ----------------------------------------------------------
+.PHONY: clean format
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+-include $(wildcard $(OUTPUT)/agent/*.d $(OUTPUT)/san/agent/*.d $(OUTPUT)/*.d)

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The dataplane API: everything userspace writes into or reads out of the BPF
+ * maps. It works on map fds only, so shiftd (which loaded the skeleton) and
+ * shiftctl (which opened the pins) share it.
+ *
+ * Functions return 0 or a negative errno; they never print.
+ */
+#ifndef SHIFT_DATAPLANE_H
+#define SHIFT_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include <shift/maps.h>
+
+enum shift_map_id {
+	SHIFT_MAP_SERVICES,
+	SHIFT_MAP_VIPS,
+	SHIFT_MAP_WEIGHTS,
+	SHIFT_MAP_SVC_INFO,
+	SHIFT_MAP_BACKENDS,
+	SHIFT_MAP_BACKEND_IDX,
+	SHIFT_MAP_RINGS,
+	SHIFT_MAP_FLOWS4,
+	SHIFT_MAP_FLOWS6,
+	SHIFT_MAP_OVR4,
+	SHIFT_MAP_OVR6,
+	SHIFT_MAP_BE_STATS,
+	SHIFT_MAP_STATS,
+	SHIFT_MAP_LAT_HIST,
+	SHIFT_MAP_SAMPLES,
+	SHIFT_MAP_CONFIG,
+	SHIFT_MAP__COUNT,
+};
+
+/* BPF map names; also the file names of the pins under <bpffs_dir>/maps/. */
+extern const char *const shift_map_names[SHIFT_MAP__COUNT];
+
+struct shift_maps {
+	int fd[SHIFT_MAP__COUNT];
+};
+
+struct shift;
+/* Take the fds of a loaded skeleton (not dup'ed: the skeleton owns them). */
+void dp_maps_from_skel(struct shift_maps *m, const struct shift *skel);
+/* Open pinned maps under dir/maps/; fds owned by the caller (dp_maps_close). */
+int dp_maps_open_pinned(struct shift_maps *m, const char *dir);
+void dp_maps_close(struct shift_maps *m);
+
+/* Services. The VIP key's family/proto/port/addr must be filled; id < SHIFT_MAX_SERVICES. */
+int dp_service_put(const struct shift_maps *m, __u32 id, const struct shift_addr_key *vip,
+		   __u32 flags);
+int dp_service_del(const struct shift_maps *m, __u32 id, const struct shift_addr_key *vip);
+
+/* The weight word: basis points | SHIFT_WEIGHT_LATCHED. One map write. */
+int dp_weight_set(const struct shift_maps *m, __u32 service_id, __u32 word);
+int dp_weight_get(const struct shift_maps *m, __u32 service_id, __u32 *word);
+
+/* Backends: the array slot and the return-path index (addr+port+proto -> id). */
+int dp_backend_put(const struct shift_maps *m, __u32 id, const struct shift_backend *be,
+		   __u8 proto);
+int dp_backend_get(const struct shift_maps *m, __u32 id, struct shift_backend *be);
+int dp_backend_del(const struct shift_maps *m, __u32 id, __u8 proto);
+
+/*
+ * Fill a pool's consistent-hash ring from its backends (ids[i] is the backend
+ * id of addrs[i]); n == 0 empties the pool. The ring depends on the set of
+ * addresses only, so every edge host with the same config builds the same one.
+ */
+int dp_pool_set(const struct shift_maps *m, __u32 service_id, enum shift_color color,
+		const __u32 *ids, const struct shift_addr_key *addrs, __u32 n);
+/* Backend id at a ring slot (for tests and `shiftctl explain`). */
+int dp_ring_get(const struct shift_maps *m, __u32 service_id, enum shift_color color,
+		__u32 slot, __u32 *backend_id);
+
+/* Source-prefix overrides: family SHIFT_AF_INET(6), addr in network order. */
+int dp_override_put(const struct shift_maps *m, __u32 service_id, __u8 family,
+		    const __u32 *addr, __u8 prefixlen, enum shift_color color);
+int dp_override_del(const struct shift_maps *m, __u32 service_id, __u8 family,
+		    const __u32 *addr, __u8 prefixlen);
+
+/* Delete the connection-table entries of a service (color < 0: all colors). */
+int dp_flows_evict(const struct shift_maps *m, __u32 service_id, int color, __u64 *evicted);
+
+/* Counters, summed over CPUs. */
+int dp_backend_stats(const struct shift_maps *m, __u32 backend_id,
+		     struct shift_backend_stats *out);
+int dp_lat_hist(const struct shift_maps *m, __u32 backend_id, enum shift_lat_kind kind,
+		struct shift_lat_hist *out);
+int dp_stats(const struct shift_maps *m, __u64 out[SHIFT_STAT_MAX]);
+/* Reset a backend's per-CPU counters and histograms (a slot being reused). */
+int dp_backend_stats_reset(const struct shift_maps *m, __u32 backend_id);
+
+int dp_config_set(const struct shift_maps *m, const struct shift_config *cfg);
+int dp_config_get(const struct shift_maps *m, struct shift_config *cfg);
+
+/* Metric-friendly name of a stats slot ("truncated", "no_backend", ...). */
+const char *dp_stat_name(enum shift_stat s);
+bool dp_stat_is_drop(enum shift_stat s);
+const char *dp_err_name(enum shift_err e);
+
+#endif

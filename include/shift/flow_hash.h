@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The flow hash. The very same source is compiled into the BPF datapath and
+ * into userspace, so both sides agree bit for bit by construction (and a test
+ * checks it against the loaded program).
+ *
+ * It is MurmurHash3 (x86_32) over the 5-tuple as host-order 32-bit words, so
+ * the choice depends only on the tuple and the seed: every edge host of a fleet,
+ * whatever its endianness, sends a given flow to the same color and backend.
+ *
+ *   v4 words: saddr, daddr, sport << 16 | dport, proto
+ *   v6 words: saddr[0..3], daddr[0..3], sport << 16 | dport, proto
+ *
+ * Inputs are in network byte order, as they sit in the packet.
+ */
+#ifndef SHIFT_FLOW_HASH_H
+#define SHIFT_FLOW_HASH_H
+
+#include <linux/types.h>
+
+#ifdef __bpf__
+#include <bpf/bpf_endian.h>
+#define shift_ntohl(x) bpf_ntohl(x)
+#define shift_ntohs(x) bpf_ntohs(x)
+#define SHIFT_HASH_INLINE static __always_inline
+#else
+#include <arpa/inet.h>
+#define shift_ntohl(x) ntohl(x)
+#define shift_ntohs(x) ntohs(x)
+#define SHIFT_HASH_INLINE static inline
+#endif
+
+SHIFT_HASH_INLINE __u32 shift_rotl32(__u32 x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+SHIFT_HASH_INLINE __u32 shift_mix_word(__u32 h, __u32 k)
+{
+	k *= 0xcc9e2d51u;
+	k = shift_rotl32(k, 15);
+	k *= 0x1b873593u;
+	h ^= k;
+	h = shift_rotl32(h, 13);
+	return h * 5 + 0xe6546b64u;
+}
+
+SHIFT_HASH_INLINE __u32 shift_fmix32(__u32 h, __u32 len_bytes)
+{
+	h ^= len_bytes;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+SHIFT_HASH_INLINE __u32 shift_ports_word(__u16 sport_be, __u16 dport_be)
+{
+	return ((__u32)shift_ntohs(sport_be) << 16) | shift_ntohs(dport_be);
+}
+
+SHIFT_HASH_INLINE __u32 shift_flow_hash4(__u32 saddr, __u32 daddr, __u16 sport, __u16 dport,
+					  __u8 proto, __u32 seed)
+{
+	__u32 h = seed;
+
+	h = shift_mix_word(h, shift_ntohl(saddr));
+	h = shift_mix_word(h, shift_ntohl(daddr));
+	h = shift_mix_word(h, shift_ports_word(sport, dport));
+	h = shift_mix_word(h, proto);
+	return shift_fmix32(h, 16);
+}
+
+SHIFT_HASH_INLINE __u32 shift_flow_hash6(const __u32 *saddr, const __u32 *daddr, __u16 sport,
+					  __u16 dport, __u8 proto, __u32 seed)
+{
+	__u32 h = seed;
+
+	h = shift_mix_word(h, shift_ntohl(saddr[0]));
+	h = shift_mix_word(h, shift_ntohl(saddr[1]));
+	h = shift_mix_word(h, shift_ntohl(saddr[2]));
+	h = shift_mix_word(h, shift_ntohl(saddr[3]));
+	h = shift_mix_word(h, shift_ntohl(daddr[0]));
+	h = shift_mix_word(h, shift_ntohl(daddr[1]));
+	h = shift_mix_word(h, shift_ntohl(daddr[2]));
+	h = shift_mix_word(h, shift_ntohl(daddr[3]));
+	h = shift_mix_word(h, shift_ports_word(sport, dport));
+	h = shift_mix_word(h, proto);
+	return shift_fmix32(h, 40);
+}
+
+/* Green iff the flow's slice lies under the weight (basis points). */
+SHIFT_HASH_INLINE int shift_slice(__u32 h)
+{
+	return h % 10000;
+}
+
+/*
+ * Ring slot inside the chosen pool. Rehashed so the slot is independent of the
+ * color slice: within a slice [0, w) the low digits of h are not uniform mod
+ * the ring size.
+ */
+SHIFT_HASH_INLINE __u32 shift_ring_slot(__u32 h, __u32 ring_size)
+{
+	return shift_fmix32(h ^ 0x9e3779b9u, 4) % ring_size;
+}
+
+#endif /* SHIFT_FLOW_HASH_H */

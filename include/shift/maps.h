@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Map keys and values shared by the BPF datapath and userspace.
+ *
+ * These layouts are an ABI: shiftd adopts maps pinned by an older shiftd, so a
+ * field may only be added in reserved space, never moved. SHIFT_ABI_VERSION is
+ * stored in the pinned config map; a mismatch makes shiftd refuse to adopt
+ * instead of misreading the connection table.
+ */
+#ifndef SHIFT_MAPS_H
+#define SHIFT_MAPS_H
+
+#include <linux/types.h>
+
+#define SHIFT_ABI_VERSION 1
+
+/* Green weight in basis points; 10000 = 100 %. */
+#define SHIFT_WEIGHT_MAX 10000
+/* Bit in the weight word: a rollback latched the service to blue. */
+#define SHIFT_WEIGHT_LATCHED (1u << 31)
+#define SHIFT_WEIGHT_MASK 0xffffu
+
+/*
+ * Consistent-hash ring per pool. Prime, and at least 100 x the largest pool so
+ * Maglev's disruption on a backend removal stays well under 1 % of the others.
+ */
+#define SHIFT_RING_SIZE 16381
+#define SHIFT_MAX_POOL_BACKENDS 128
+#define SHIFT_MAX_SERVICES 256
+#define SHIFT_MAX_BACKENDS (SHIFT_MAX_SERVICES * 2 * 64)
+#define SHIFT_RING_ENTRIES (SHIFT_MAX_SERVICES * 2 * SHIFT_RING_SIZE)
+/* Ring slot value for "pool is empty". */
+#define SHIFT_NO_BACKEND 0xffffffffu
+
+#define SHIFT_DEFAULT_FLOWS (1u << 20)
+#define SHIFT_DEFAULT_FLOWS6 (1u << 18)
+#define SHIFT_MAX_OVERRIDES 4096
+
+enum shift_color {
+	SHIFT_BLUE = 0,
+	SHIFT_GREEN = 1,
+	SHIFT_COLORS = 2,
+};
+
+/* shift_addr_key.family; the Linux AF_ values so userspace needs no table. */
+#define SHIFT_AF_INET 2
+#define SHIFT_AF_INET6 10
+
+/*
+ * An address + L4 port + protocol: a VIP service (services map) or a backend
+ * (backend_idx map, for the return path). Addresses and port are in network
+ * byte order; an IPv4 address lives in addr[0] with addr[1..3] zero.
+ */
+struct shift_addr_key {
+	__u32 addr[4];
+	__u16 port;
+	__u8 proto;
+	__u8 family;
+};
+
+/* services map value. */
+struct shift_service {
+	__u32 id; /* index into weights, svc_info and rings */
+	__u32 flags; /* SHIFT_SVC_F_* */
+};
+
+#define SHIFT_SVC_F_OVERRIDES (1u << 0) /* consult the source-prefix tries */
+
+/* svc_info map value (array indexed by service id): what the return path needs. */
+struct shift_svc_info {
+	__u32 vip[4];
+	__u16 vport; /* network order */
+	__u8 proto;
+	__u8 family;
+	__u32 flags;
+	__u32 pool_size[SHIFT_COLORS];
+	__u32 reserved[4];
+};
+
+/* vips map key: the bare VIP address, to tell "malformed, to a VIP" (drop) from
+ * "malformed, not ours" (pass to the kernel). */
+struct shift_vip_addr {
+	__u32 addr[4];
+	__u32 family;
+};
+
+/* backends map value (array indexed by backend id). */
+struct shift_backend {
+	__u32 addr[4];
+	__u16 port; /* network order */
+	__u8 family;
+	__u8 flags; /* SHIFT_BE_F_* */
+	__u16 service_id;
+	__u8 color;
+	__u8 pad;
+	/* Next hop kept by the agent from netlink, so the datapath skips the FIB. */
+	__u32 nh_ifindex;
+	__u8 nh_smac[6];
+	__u8 nh_dmac[6];
+	__u32 reserved[2];
+};
+
+#define SHIFT_BE_F_ACTIVE (1u << 0) /* slot in use */
+#define SHIFT_BE_F_NH_VALID (1u << 1) /* nh_* are resolved */
+
+/* Connection table keys; addresses and ports in network order. */
+struct shift_flow_key4 {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct shift_flow_key6 {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* Connection table value. */
+struct shift_flow {
+	__u32 backend_id;
+	__u32 hash; /* the flow hash h that chose it */
+	__u16 service_id;
+	__u8 color;
+	__u8 state; /* SHIFT_FS_* bits, return-path signals */
+	__u8 syn_count; /* client SYNs seen while unanswered */
+	__u8 pad[3];
+	__u64 syn_ns; /* first client SYN, for connect latency */
+	__u64 req_ns; /* request start, for response latency; 0 = none open */
+};
+
+#define SHIFT_FS_SYNACK (1u << 0) /* backend answered the handshake */
+#define SHIFT_FS_HTTP (1u << 1) /* payload looked like HTTP/1.x */
+#define SHIFT_FS_ERR_SEEN (1u << 2) /* an error sample was already sent */
+
+/* Source-prefix override tries: prefixlen counts the 32 service-id bits. */
+struct shift_lpm_key4 {
+	__u32 prefixlen;
+	__u32 service_id; /* network order so it sorts as a prefix */
+	__u32 addr;
+};
+
+struct shift_lpm_key6 {
+	__u32 prefixlen;
+	__u32 service_id;
+	__u32 addr[4];
+};
+
+/* Return-path error kinds (per-backend counters and samples). */
+enum shift_err {
+	SHIFT_ERR_NONE = 0,
+	SHIFT_ERR_RST, /* backend sent RST */
+	SHIFT_ERR_HTTP5XX, /* HTTP 5xx response */
+	SHIFT_ERR_SYN_RETRANS, /* client retransmitted an unanswered SYN */
+	SHIFT_ERR_ICMP_UNREACH, /* ICMP unreachable from the backend */
+	SHIFT_ERR_MAX,
+};
+
+/* Per-backend per-CPU counters (be_stats map, indexed by backend id). */
+struct shift_backend_stats {
+	__u64 packets; /* client -> backend */
+	__u64 bytes;
+	__u64 reply_packets; /* backend -> client */
+	__u64 reply_bytes;
+	__u64 new_flows;
+	__u64 responses[6]; /* HTTP status class, [1]=1xx .. [5]=5xx, [0] unused */
+	__u64 errors[SHIFT_ERR_MAX];
+	__u64 reserved[4];
+};
+
+/* Latency histograms (lat_hist map, index backend_id * SHIFT_LAT_KINDS + kind):
+ * bucket i counts samples < 2^i microseconds (the last one is +Inf). */
+#define SHIFT_LAT_BUCKETS 28
+enum shift_lat_kind {
+	SHIFT_LAT_CONNECT = 0,
+	SHIFT_LAT_RESPONSE = 1,
+	SHIFT_LAT_KINDS = 2,
+};
+
+struct shift_lat_hist {
+	__u64 bucket[SHIFT_LAT_BUCKETS];
+	__u64 sum_ns;
+	__u64 count;
+};
+
+/* Global per-CPU datapath counters (stats map). Drops are counted by reason. */
+enum shift_stat {
+	SHIFT_STAT_DROP_TRUNCATED = 0,
+	SHIFT_STAT_DROP_BAD_IHL,
+	SHIFT_STAT_DROP_BAD_LENGTH,
+	SHIFT_STAT_DROP_FRAGMENT,
+	SHIFT_STAT_DROP_IPV6_EXT,
+	SHIFT_STAT_DROP_NO_BACKEND,
+	SHIFT_STAT_DROP_BAD_BACKEND,
+	SHIFT_STAT_DROP_MAX_, /* drops end here */
+	SHIFT_STAT_PASS_NO_NEIGH = SHIFT_STAT_DROP_MAX_, /* next hop unresolved: kernel forwards */
+	SHIFT_STAT_PASS_TTL, /* TTL/hop limit expired: kernel sends ICMP */
+	SHIFT_STAT_PASS_VIP_OTHER, /* VIP address, no such port/proto service */
+	SHIFT_STAT_FLOW_NEW,
+	SHIFT_STAT_FLOW_INSERT_FAIL,
+	SHIFT_STAT_RINGBUF_DROPPED,
+	SHIFT_STAT_OVERRIDE_HIT,
+	SHIFT_STAT_MAX,
+};
+
+/* config map (array of one): set by the agent, read by the datapath. */
+struct shift_config {
+	__u32 abi_version;
+	__u32 flags;
+	__u32 reserved[14];
+};
+
+#endif /* SHIFT_MAPS_H */

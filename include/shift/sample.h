@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Return-path samples carried from the datapath to shiftd over the ring buffer.
+ * One sample per observation (a handshake answered, a response seen, an error);
+ * the agent's windows and triggers consume them.
+ */
+#ifndef SHIFT_SAMPLE_H
+#define SHIFT_SAMPLE_H
+
+#include <linux/types.h>
+
+enum shift_sample_kind {
+	SHIFT_SAMPLE_CONNECT = 1, /* value_ns = client SYN -> backend SYN-ACK */
+	SHIFT_SAMPLE_RESPONSE = 2, /* value_ns = request -> first response byte; status set */
+	SHIFT_SAMPLE_ERROR = 3, /* err set; status set for HTTP 5xx */
+};
+
+struct shift_sample {
+	__u64 ts_ns; /* bpf_ktime_get_ns() when observed: CLOCK_MONOTONIC */
+	__u64 value_ns; /* latency, 0 for errors without one */
+	__u32 backend_id;
+	__u16 service_id;
+	__u8 color; /* enum shift_color */
+	__u8 kind; /* enum shift_sample_kind */
+	__u16 status; /* HTTP status code, 0 if none */
+	__u8 err; /* enum shift_err */
+	__u8 pad[5];
+};
+
+/* Ring buffer size; a power of two multiple of the page size. */
+#define SHIFT_RINGBUF_BYTES (1u << 22)
+/* Ordinary samples wake the agent at most once per this many samples. */
+#define SHIFT_WAKEUP_BATCH 64
+
+#endif /* SHIFT_SAMPLE_H */
