@@ -10,6 +10,8 @@
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
+# Keep the BPF objects: the vmtest smoke test and bpftool use them directly.
+.SECONDARY:
 
 OUTPUT ?= .output
 PREFIX ?= /usr/local

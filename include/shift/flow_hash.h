@@ -92,7 +92,7 @@ SHIFT_HASH_INLINE __u32 shift_flow_hash6(const __u32 *saddr, const __u32 *daddr,
 }
 
 /* Green iff the flow's slice lies under the weight (basis points). */
-SHIFT_HASH_INLINE int shift_slice(__u32 h)
+SHIFT_HASH_INLINE __u32 shift_slice(__u32 h)
 {
 	return h % 10000;
 }

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The connection table: established flows follow their entry, whatever the weights do. */
+#ifndef SHIFT_CONNTRACK_H
+#define SHIFT_CONNTRACK_H
+
+#include "maps.bpf.h"
+#include "parse.h"
+
+union flow_key {
+	struct shift_flow_key4 v4;
+	struct shift_flow_key6 v6;
+};
+
+/* Key of the client -> VIP direction. */
+static __always_inline void flow_key_fill(union flow_key *k, __u8 family, const __u32 *saddr,
+					  const __u32 *daddr, __u16 sport, __u16 dport, __u8 proto)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	if (family == SHIFT_AF_INET) {
+		k->v4.saddr = saddr[0];
+		k->v4.daddr = daddr[0];
+		k->v4.sport = sport;
+		k->v4.dport = dport;
+		k->v4.proto = proto;
+	} else {
+		__builtin_memcpy(k->v6.saddr, saddr, 16);
+		__builtin_memcpy(k->v6.daddr, daddr, 16);
+		k->v6.sport = sport;
+		k->v6.dport = dport;
+		k->v6.proto = proto;
+	}
+}
+
+static __always_inline struct shift_flow *flow_lookup(__u8 family, union flow_key *k)
+{
+	if (family == SHIFT_AF_INET)
+		return bpf_map_lookup_elem(&shift_flows4, &k->v4);
+	return bpf_map_lookup_elem(&shift_flows6, &k->v6);
+}
+
+static __always_inline void flow_insert(__u8 family, union flow_key *k, const struct shift_flow *f)
+{
+	long err;
+
+	if (family == SHIFT_AF_INET)
+		err = bpf_map_update_elem(&shift_flows4, &k->v4, f, BPF_ANY);
+	else
+		err = bpf_map_update_elem(&shift_flows6, &k->v6, f, BPF_ANY);
+	if (err)
+		stat_inc(SHIFT_STAT_FLOW_INSERT_FAIL);
+}
+
+#endif

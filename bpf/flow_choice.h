@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Where a new flow goes: color by the flow hash against the weight (or by a
+ * source-prefix override), backend by the pool's consistent-hash ring.
+ */
+#ifndef SHIFT_FLOW_CHOICE_H
+#define SHIFT_FLOW_CHOICE_H
+
+#include "maps.bpf.h"
+#include "parse.h"
+#include <shift/flow_hash.h>
+
+const volatile __u32 hash_seed = 0;
+
+static __always_inline __u32 flow_hash(const struct pkt *p)
+{
+	if (p->family == SHIFT_AF_INET)
+		return shift_flow_hash4(p->saddr[0], p->daddr[0], p->sport, p->dport, p->proto,
+					hash_seed);
+	return shift_flow_hash6(p->saddr, p->daddr, p->sport, p->dport, p->proto, hash_seed);
+}
+
+/* Returns 0 and sets *color when the client's source prefix is pinned. */
+static __always_inline int override_color(const struct pkt *p, __u32 service_id, __u8 *color)
+{
+	__u32 *c;
+
+	if (p->family == SHIFT_AF_INET) {
+		struct shift_lpm_key4 k = {
+			.prefixlen = 64,
+			.service_id = bpf_htonl(service_id),
+			.addr = p->saddr[0],
+		};
+
+		c = bpf_map_lookup_elem(&shift_ovr4, &k);
+	} else {
+		struct shift_lpm_key6 k = {
+			.prefixlen = 160,
+			.service_id = bpf_htonl(service_id),
+		};
+
+		__builtin_memcpy(k.addr, p->saddr, 16);
+		c = bpf_map_lookup_elem(&shift_ovr6, &k);
+	}
+	if (!c)
+		return -1;
+	*color = *c ? SHIFT_GREEN : SHIFT_BLUE;
+	return 0;
+}
+
+static __always_inline __u32 ring_backend(__u32 service_id, __u8 color, __u32 slot)
+{
+	__u32 idx = (service_id * 2 + color) * SHIFT_RING_SIZE + slot;
+	__u32 *be = bpf_map_lookup_elem(&shift_rings, &idx);
+
+	return be ? *be : SHIFT_NO_BACKEND;
+}
+
+/*
+ * Fill f (backend_id, hash, service_id, color) for a new flow. Returns -1 when
+ * neither pool has a backend.
+ */
+static __always_inline int choose_backend(const struct pkt *p, const struct shift_service *svc,
+					  struct shift_flow *f)
+{
+	__u32 *wp = bpf_map_lookup_elem(&shift_weights, &svc->id);
+	__u32 word = wp ? *wp : 0;
+	__u32 h = flow_hash(p);
+	__u32 slot, be;
+	__u8 color = SHIFT_BLUE;
+
+	if (word & SHIFT_WEIGHT_LATCHED) {
+		/* Rolled back: blue only, overrides included, no fallback to green. */
+		be = ring_backend(svc->id, SHIFT_BLUE, shift_ring_slot(h, SHIFT_RING_SIZE));
+		if (be == SHIFT_NO_BACKEND)
+			return -1;
+		goto out;
+	}
+	if ((svc->flags & SHIFT_SVC_F_OVERRIDES) && override_color(p, svc->id, &color) == 0)
+		stat_inc(SHIFT_STAT_OVERRIDE_HIT);
+	else if (shift_slice(h) < (word & SHIFT_WEIGHT_MASK))
+		color = SHIFT_GREEN;
+
+	slot = shift_ring_slot(h, SHIFT_RING_SIZE);
+	be = ring_backend(svc->id, color, slot);
+	if (be == SHIFT_NO_BACKEND) {
+		/* An empty pool (all unhealthy) borrows the other one rather than drop. */
+		color ^= 1;
+		be = ring_backend(svc->id, color, slot);
+		if (be == SHIFT_NO_BACKEND)
+			return -1;
+	}
+out:
+	f->backend_id = be;
+	f->hash = h;
+	f->service_id = svc->id;
+	f->color = color;
+	return 0;
+}
+
+#endif

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Every map of the datapath. Names are the pin file names (agent/dataplane.c). */
+#ifndef SHIFT_MAPS_BPF_H
+#define SHIFT_MAPS_BPF_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <shift/maps.h>
+#include <shift/sample.h>
+
+/* VIP + port + proto -> service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHIFT_MAX_SERVICES);
+	__type(key, struct shift_addr_key);
+	__type(value, struct shift_service);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} shift_services SEC(".maps");
+
+/* Bare VIP addresses: decides drop (malformed, to us) vs pass (malformed, not ours). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHIFT_MAX_SERVICES);
+	__type(key, struct shift_vip_addr);
+	__type(value, __u32);
+} shift_vips SEC(".maps");
+
+/* Service id -> weight word; a rollback is one write here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHIFT_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} shift_weights SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHIFT_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct shift_svc_info);
+} shift_svc_info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHIFT_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct shift_backend);
+} shift_backends SEC(".maps");
+
+/* Backend addr + port + proto -> backend id, for the return path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHIFT_MAX_BACKENDS);
+	__type(key, struct shift_addr_key);
+	__type(value, __u32);
+} shift_be_idx SEC(".maps");
+
+/* Consistent-hash rings: (service_id * 2 + color) * SHIFT_RING_SIZE + slot -> backend id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHIFT_RING_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u32);
+} shift_rings SEC(".maps");
+
+/* Connection tables; sized by the agent at load time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHIFT_DEFAULT_FLOWS);
+	__type(key, struct shift_flow_key4);
+	__type(value, struct shift_flow);
+} shift_flows4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHIFT_DEFAULT_FLOWS6);
+	__type(key, struct shift_flow_key6);
+	__type(value, struct shift_flow);
+} shift_flows6 SEC(".maps");
+
+/* Source-prefix overrides: value is the forced enum shift_color. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SHIFT_MAX_OVERRIDES);
+	__type(key, struct shift_lpm_key4);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} shift_ovr4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SHIFT_MAX_OVERRIDES);
+	__type(key, struct shift_lpm_key6);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} shift_ovr6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SHIFT_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct shift_backend_stats);
+} shift_be_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SHIFT_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} shift_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SHIFT_MAX_BACKENDS * SHIFT_LAT_KINDS);
+	__type(key, __u32);
+	__type(value, struct shift_lat_hist);
+} shift_lat_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SHIFT_RINGBUF_BYTES);
+} shift_samples SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shift_config);
+} shift_config SEC(".maps");
+
+static __always_inline void stat_inc(enum shift_stat s)
+{
+	__u32 key = s;
+	__u64 *v = bpf_map_lookup_elem(&shift_stats, &key);
+
+	if (v)
+		*v += 1;
+}
+
+#endif

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Packet parsing: Ethernet (+ one VLAN tag), IPv4 (with options), IPv6 (with a
+ * bounded extension-header walk), TCP, UDP. Every read is bounds-checked.
+ *
+ * The parser does not decide drops: it says OK, NOT_OURS (pass untouched) or
+ * MALFORMED with a reason. Whether a malformed packet is dropped depends on
+ * whether its destination is a VIP, which the caller checks: traffic that is
+ * not ours must reach the kernel whatever it looks like.
+ */
+#ifndef SHIFT_PARSE_H
+#define SHIFT_PARSE_H
+
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <shift/maps.h>
+
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+#define IP_MF_ 0x2000
+#define IP_OFFSET_ 0x1fff
+#define IPV6_EXT_MAX 4
+
+enum parse_result {
+	PARSE_OK = 0,
+	PARSE_NOT_OURS, /* not IP, not TCP/UDP, or too short to know the destination */
+	PARSE_MALFORMED, /* destination known, packet broken: see reason */
+};
+
+struct pkt {
+	void *l3;
+	void *l4; /* TCP or UDP header, fully inside the packet */
+	/*
+	 * Taken where the protocol is known: the verifier cannot tie a later
+	 * "TCP or UDP?" branch back to the bounds check that covered the header.
+	 */
+	__u16 *l4_check;
+	__u16 *l4_sport;
+	__u16 *l4_dport;
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u16 sport;
+	__u16 dport;
+	__u16 l3_len; /* IP datagram length (IPv4 tot_len, IPv6 40 + payload) */
+	__u8 family;
+	__u8 proto;
+	__u8 tcp_flags; /* TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 ACK 0x10) */
+	__u8 reason; /* enum shift_stat when PARSE_MALFORMED */
+};
+
+#define TCPF_FIN_ 0x01
+#define TCPF_SYN_ 0x02
+#define TCPF_RST_ 0x04
+#define TCPF_ACK_ 0x10
+
+static __always_inline int parse_fail(struct pkt *p, enum shift_stat reason)
+{
+	p->reason = reason;
+	return PARSE_MALFORMED;
+}
+
+/* TCP/UDP header at l4; `limit` is the end of the IP datagram. */
+static __always_inline int parse_l4(struct pkt *p, void *l4, void *limit, void *data_end)
+{
+	if (p->proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+		__u32 doff;
+
+		if ((void *)(th + 1) > data_end || (void *)(th + 1) > limit)
+			return parse_fail(p, SHIFT_STAT_DROP_TRUNCATED);
+		doff = th->doff;
+		if (doff < 5 || l4 + doff * 4 > limit)
+			return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
+		p->sport = th->source;
+		p->dport = th->dest;
+		p->tcp_flags = ((__u8 *)th)[13];
+		p->l4_check = &th->check;
+		p->l4_sport = &th->source;
+		p->l4_dport = &th->dest;
+	} else {
+		struct udphdr *uh = l4;
+		__u32 ulen;
+
+		if ((void *)(uh + 1) > data_end || (void *)(uh + 1) > limit)
+			return parse_fail(p, SHIFT_STAT_DROP_TRUNCATED);
+		ulen = bpf_ntohs(uh->len);
+		if (ulen < sizeof(*uh) || l4 + ulen > limit)
+			return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
+		p->sport = uh->source;
+		p->dport = uh->dest;
+		p->tcp_flags = 0;
+		p->l4_check = &uh->check;
+		p->l4_sport = &uh->source;
+		p->l4_dport = &uh->dest;
+	}
+	p->l4 = l4;
+	return PARSE_OK;
+}
+
+static __always_inline int parse_ipv4(struct pkt *p, void *l3, void *data_end)
+{
+	struct iphdr *iph = l3;
+	__u32 ihl, tot;
+
+	if ((void *)(iph + 1) > data_end)
+		return PARSE_NOT_OURS;
+	p->family = SHIFT_AF_INET;
+	p->saddr[0] = iph->saddr;
+	p->daddr[0] = iph->daddr;
+	p->proto = iph->protocol;
+
+	ihl = iph->ihl;
+	if (ihl < 5)
+		return parse_fail(p, SHIFT_STAT_DROP_BAD_IHL);
+	tot = bpf_ntohs(iph->tot_len);
+	if (tot < ihl * 4 || l3 + tot > data_end)
+		return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
+	p->l3_len = tot;
+	if (iph->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_))
+		return parse_fail(p, SHIFT_STAT_DROP_FRAGMENT);
+	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+		return PARSE_NOT_OURS;
+	return parse_l4(p, l3 + ihl * 4, l3 + tot, data_end);
+}
+
+struct ipv6_ext_ {
+	__u8 nexthdr;
+	__u8 hdrlen;
+};
+
+static __always_inline int parse_ipv6(struct pkt *p, void *l3, void *data_end)
+{
+	struct ipv6hdr *ip6 = l3;
+	void *cur, *limit;
+	__u8 nh;
+	int i;
+
+	if ((void *)(ip6 + 1) > data_end)
+		return PARSE_NOT_OURS;
+	p->family = SHIFT_AF_INET6;
+	__builtin_memcpy(p->saddr, &ip6->saddr, 16);
+	__builtin_memcpy(p->daddr, &ip6->daddr, 16);
+	p->l3_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+	limit = l3 + p->l3_len;
+	if (limit > data_end)
+		return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
+
+	nh = ip6->nexthdr;
+	cur = ip6 + 1;
+#pragma unroll
+	for (i = 0; i < IPV6_EXT_MAX; i++) {
+		struct ipv6_ext_ *ext = cur;
+
+		if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS)
+			break;
+		if ((void *)(ext + 1) > data_end || (void *)(ext + 1) > limit)
+			return parse_fail(p, SHIFT_STAT_DROP_TRUNCATED);
+		nh = ext->nexthdr;
+		cur += (ext->hdrlen + 1) * 8;
+	}
+	p->proto = nh;
+	if (nh == IPPROTO_FRAGMENT)
+		return parse_fail(p, SHIFT_STAT_DROP_FRAGMENT);
+	if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS)
+		return parse_fail(p, SHIFT_STAT_DROP_IPV6_EXT);
+	if (nh != IPPROTO_TCP && nh != IPPROTO_UDP)
+		return PARSE_NOT_OURS;
+	if (cur > limit)
+		return parse_fail(p, SHIFT_STAT_DROP_TRUNCATED);
+	return parse_l4(p, cur, limit, data_end);
+}
+
+/* Parse from the Ethernet header; *l3_off gets the offset of the IP header. */
+static __always_inline int parse_packet(struct pkt *p, void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+	void *l3 = eth + 1;
+	__u16 proto;
+
+	if (l3 > data_end)
+		return PARSE_NOT_OURS;
+	proto = eth->h_proto;
+	if (proto == bpf_htons(ETH_P_8021Q_) || proto == bpf_htons(ETH_P_8021AD_)) {
+		__u16 *tag = l3;
+
+		if ((void *)(tag + 2) > data_end)
+			return PARSE_NOT_OURS;
+		proto = tag[1];
+		l3 = tag + 2;
+	}
+	p->l3 = l3;
+	if (proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(p, l3, data_end);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(p, l3, data_end);
+	return PARSE_NOT_OURS;
+}
+
+#endif

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * shift's datapath: program entries only. Follow one packet through
+ *   parse.h (parse) -> here (service lookup) -> conntrack.h / flow_choice.h
+ *   (which backend) -> nat.h (rewrite) -> forward.h (send on)
+ * and one reply back through reverse_path() below.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps.bpf.h"
+#include "parse.h"
+#include "conntrack.h"
+#include "flow_choice.h"
+#include "nat.h"
+#include "forward.h"
+
+#define NOT_A_SERVICE (-1)
+
+static __always_inline int is_vip_addr(const struct pkt *p)
+{
+	struct shift_vip_addr k;
+
+	__builtin_memset(&k, 0, sizeof(k));
+	__builtin_memcpy(k.addr, p->daddr, sizeof(k.addr));
+	k.family = p->family;
+	return bpf_map_lookup_elem(&shift_vips, &k) != NULL;
+}
+
+/* A broken packet to a VIP is dropped and counted; one not to us goes to the kernel. */
+static __always_inline int malformed(const struct pkt *p)
+{
+	if (!is_vip_addr(p))
+		return XDP_PASS;
+	stat_inc(p->reason);
+	return XDP_DROP;
+}
+
+static __always_inline void count_backend(__u32 id, __u64 bytes, int reply, int new_flow)
+{
+	struct shift_backend_stats *st = bpf_map_lookup_elem(&shift_be_stats, &id);
+
+	if (!st)
+		return;
+	if (reply) {
+		st->reply_packets++;
+		st->reply_bytes += bytes;
+	} else {
+		st->packets++;
+		st->bytes += bytes;
+		st->new_flows += new_flow;
+	}
+}
+
+static __always_inline struct shift_backend *active_backend(__u32 id)
+{
+	struct shift_backend *be = bpf_map_lookup_elem(&shift_backends, &id);
+
+	return be && (be->flags & SHIFT_BE_F_ACTIVE) ? be : NULL;
+}
+
+/* Client -> VIP: steer, DNAT to the backend, forward. */
+static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct shift_addr_key sk;
+	struct shift_service *svc;
+	struct shift_backend *be = NULL;
+	struct shift_flow *f;
+	union flow_key fk;
+
+	__builtin_memset(&sk, 0, sizeof(sk));
+	__builtin_memcpy(sk.addr, p->daddr, sizeof(sk.addr));
+	sk.port = p->dport;
+	sk.proto = p->proto;
+	sk.family = p->family;
+	svc = bpf_map_lookup_elem(&shift_services, &sk);
+	if (!svc)
+		return NOT_A_SERVICE;
+	if (ttl_check(p, data_end)) {
+		stat_inc(SHIFT_STAT_PASS_TTL);
+		return XDP_PASS;
+	}
+
+	flow_key_fill(&fk, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
+	f = flow_lookup(p->family, &fk);
+	if (f)
+		be = active_backend(f->backend_id);
+	if (!be) {
+		/* Unknown flow, or its backend is gone (reload): steer it afresh. */
+		struct shift_flow nf;
+
+		__builtin_memset(&nf, 0, sizeof(nf));
+		if (choose_backend(p, svc, &nf)) {
+			stat_inc(SHIFT_STAT_DROP_NO_BACKEND);
+			return XDP_DROP;
+		}
+		be = active_backend(nf.backend_id);
+		if (!be) {
+			stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
+			return XDP_DROP;
+		}
+		if (p->tcp_flags & TCPF_SYN_)
+			nf.syn_ns = bpf_ktime_get_ns();
+		/* A stray RST must not plant an entry for a connection that is gone. */
+		if (!(p->tcp_flags & TCPF_RST_))
+			flow_insert(p->family, &fk, &nf);
+		stat_inc(SHIFT_STAT_FLOW_NEW);
+		count_backend(nf.backend_id, data_end - data, 0, 1);
+	} else {
+		count_backend(f->backend_id, data_end - data, 0, 0);
+	}
+
+	if (nat_rewrite(p, data_end, 1, be->addr, be->port))
+		return XDP_PASS;
+	ttl_decrement(p, data_end);
+	if (be->flags & SHIFT_BE_F_NH_VALID)
+		return forward_cached(ctx, data, be);
+	return forward_fib(ctx, data, p);
+}
+
+/* Backend -> client: SNAT back to VIP:port, forward. */
+static __always_inline int reverse_path(struct xdp_md *ctx, struct pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct shift_svc_info *info;
+	struct shift_backend *be;
+	struct shift_addr_key bk;
+	__u32 *id, sid;
+
+	__builtin_memset(&bk, 0, sizeof(bk));
+	__builtin_memcpy(bk.addr, p->saddr, sizeof(bk.addr));
+	bk.port = p->sport;
+	bk.proto = p->proto;
+	bk.family = p->family;
+	id = bpf_map_lookup_elem(&shift_be_idx, &bk);
+	if (!id)
+		return XDP_PASS;
+	be = bpf_map_lookup_elem(&shift_backends, id);
+	if (!be)
+		return XDP_PASS;
+	sid = be->service_id;
+	info = bpf_map_lookup_elem(&shift_svc_info, &sid);
+	if (!info)
+		return XDP_PASS;
+	if (ttl_check(p, data_end)) {
+		stat_inc(SHIFT_STAT_PASS_TTL);
+		return XDP_PASS;
+	}
+	count_backend(*id, data_end - data, 1, 0);
+	if (nat_rewrite(p, data_end, 0, info->vip, info->vport))
+		return XDP_PASS;
+	ttl_decrement(p, data_end);
+	return forward_fib(ctx, data, p);
+}
+
+SEC("xdp")
+int shift_xdp_client(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct pkt p = {};
+	int rc;
+
+	rc = parse_packet(&p, data, data_end);
+	if (rc == PARSE_NOT_OURS)
+		return XDP_PASS;
+	if (rc == PARSE_MALFORMED)
+		return malformed(&p);
+	rc = forward_path(ctx, &p);
+	return rc == NOT_A_SERVICE ? XDP_PASS : rc;
+}
+
+SEC("xdp")
+int shift_xdp_backend(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct pkt p = {};
+
+	/* Whatever a backend sends that we cannot parse is the kernel's business. */
+	if (parse_packet(&p, data, data_end) != PARSE_OK)
+		return XDP_PASS;
+	return reverse_path(ctx, &p);
+}
+
+/* One-armed: clients and backends on the same NIC. */
+SEC("xdp")
+int shift_xdp_both(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct pkt p = {};
+	int rc;
+
+	rc = parse_packet(&p, data, data_end);
+	if (rc == PARSE_NOT_OURS)
+		return XDP_PASS;
+	if (rc == PARSE_MALFORMED)
+		return malformed(&p);
+	rc = forward_path(ctx, &p);
+	if (rc != NOT_A_SERVICE)
+		return rc;
+	return reverse_path(ctx, &p);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
