@@ -111,7 +111,7 @@ int dp_service_put(const struct shift_maps *m, __u32 id, const struct shift_addr
 	info.vport = vip->port;
 	info.proto = vip->proto;
 	info.family = vip->family;
-	info.flags = flags;
+	info.flags = flags | SHIFT_SVC_F_IN_USE;
 	/* Info first: the return path must know the VIP before any flow reaches a backend. */
 	err = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, &info, BPF_ANY));
 	if (err)
@@ -155,7 +155,53 @@ int dp_service_del(const struct shift_maps *m, __u32 id, const struct shift_addr
 			bpf_map_update_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs, BPF_ANY);
 		}
 	}
+	{
+		struct shift_svc_info info;
+
+		memset(&info, 0, sizeof(info));
+		bpf_map_update_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, &info, BPF_ANY);
+	}
 	return 0;
+}
+
+int dp_svc_info_get(const struct shift_maps *m, __u32 id, struct shift_svc_info *info)
+{
+	return neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, info));
+}
+
+int dp_service_set_name(const struct shift_maps *m, __u32 id, const char *name)
+{
+	struct shift_svc_info info;
+	int err;
+
+	err = dp_svc_info_get(m, id, &info);
+	if (err)
+		return err;
+	if (strlen(name) >= sizeof(info.name))
+		return -ENAMETOOLONG;
+	memset(info.name, 0, sizeof(info.name));
+	strcpy(info.name, name);
+	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, &info, BPF_ANY));
+}
+
+int dp_service_find(const struct shift_maps *m, const char *name, __u32 *id,
+		    struct shift_svc_info *info)
+{
+	struct shift_svc_info tmp;
+	__u32 i;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		if (dp_svc_info_get(m, i, &tmp))
+			continue;
+		if (!(tmp.flags & SHIFT_SVC_F_IN_USE) ||
+		    strncmp(tmp.name, name, sizeof(tmp.name)) != 0)
+			continue;
+		*id = i;
+		if (info)
+			*info = tmp;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int dp_weight_set(const struct shift_maps *m, __u32 service_id, __u32 word)
@@ -194,6 +240,11 @@ int dp_backend_put(const struct shift_maps *m, __u32 id, const struct shift_back
 		return err;
 	backend_key(be, proto, &k);
 	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_BACKEND_IDX], &k, &id, BPF_ANY));
+}
+
+int dp_backend_find(const struct shift_maps *m, const struct shift_addr_key *k, __u32 *id)
+{
+	return neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_BACKEND_IDX], k, id));
 }
 
 int dp_backend_get(const struct shift_maps *m, __u32 id, struct shift_backend *be)

@@ -52,6 +52,11 @@ void dp_maps_close(struct shift_maps *m);
 int dp_service_put(const struct shift_maps *m, __u32 id, const struct shift_addr_key *vip,
 		   __u32 flags);
 int dp_service_del(const struct shift_maps *m, __u32 id, const struct shift_addr_key *vip);
+int dp_service_set_name(const struct shift_maps *m, __u32 id, const char *name);
+int dp_svc_info_get(const struct shift_maps *m, __u32 id, struct shift_svc_info *info);
+/* Find a live service by name in svc_info: 0 and *id, or -ENOENT. */
+int dp_service_find(const struct shift_maps *m, const char *name, __u32 *id,
+		    struct shift_svc_info *info);
 
 /* The weight word: basis points | SHIFT_WEIGHT_LATCHED. One map write. */
 int dp_weight_set(const struct shift_maps *m, __u32 service_id, __u32 word);
@@ -62,6 +67,8 @@ int dp_backend_put(const struct shift_maps *m, __u32 id, const struct shift_back
 		   __u8 proto);
 int dp_backend_get(const struct shift_maps *m, __u32 id, struct shift_backend *be);
 int dp_backend_del(const struct shift_maps *m, __u32 id, __u8 proto);
+/* Backend id by address + port + proto (the return path's index). */
+int dp_backend_find(const struct shift_maps *m, const struct shift_addr_key *k, __u32 *id);
 
 /*
  * Fill a pool's consistent-hash ring from its backends (ids[i] is the backend

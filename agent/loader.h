@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Open and load the shift BPF skeleton. Errors from libbpf, including the
- * verifier log of a rejected program, go through shift_log (see log.h). */
+/*
+ * Open and load the shift BPF skeleton, adopting pinned maps when they exist.
+ * Errors from libbpf, including the verifier log of a rejected program, go
+ * through shift_log (see log.h).
+ */
 #ifndef SHIFT_LOADER_H
 #define SHIFT_LOADER_H
 
+#include <stdbool.h>
 #include <linux/types.h>
 
 struct shift;
@@ -12,9 +16,25 @@ struct loader_opts {
 	__u32 hash_seed;
 	__u32 max_flows4; /* 0: SHIFT_DEFAULT_FLOWS */
 	__u32 max_flows6; /* 0: SHIFT_DEFAULT_FLOWS6 */
+	/*
+	 * When set: maps pinned under <pin_dir>/maps are reused (the connection
+	 * table and weights survive restarts and upgrades), missing ones are
+	 * created and pinned.
+	 */
+	const char *pin_dir;
 };
 
-/* Returns a loaded skeleton (shift__destroy() to free) or NULL with errno set. */
-struct shift *shift_skel_load(const struct loader_opts *o);
+/* Returns a loaded skeleton (shift__destroy() to free) or NULL with errno set.
+ * *adopted (may be NULL) says whether pinned maps were reused. */
+struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted);
+static inline struct shift *shift_skel_load(const struct loader_opts *o)
+{
+	return shift_skel_load_pinned(o, (bool *)0);
+}
+
+/* Mount bpffs at /sys/fs/bpf if nothing is mounted there, then mkdir -p dir. */
+int bpffs_prepare(const char *dir);
+/* mkdir -p with mode; 0 or -errno. */
+int mkdir_p(const char *dir, unsigned int mode);
 
 #endif

@@ -52,11 +52,12 @@ static __always_inline void count_backend(__u32 id, __u64 bytes, int reply, int 
 	}
 }
 
-static __always_inline struct shift_backend *active_backend(__u32 id)
+/* A slot freed by a reload may be reused by another service: check both. */
+static __always_inline struct shift_backend *active_backend(__u32 id, __u32 service_id)
 {
 	struct shift_backend *be = bpf_map_lookup_elem(&shift_backends, &id);
 
-	return be && (be->flags & SHIFT_BE_F_ACTIVE) ? be : NULL;
+	return be && (be->flags & SHIFT_BE_F_ACTIVE) && be->service_id == service_id ? be : NULL;
 }
 
 /* Client -> VIP: steer, DNAT to the backend, forward. */
@@ -86,7 +87,7 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 	flow_key_fill(&fk, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
 	f = flow_lookup(p->family, &fk);
 	if (f)
-		be = active_backend(f->backend_id);
+		be = active_backend(f->backend_id, svc->id);
 	if (!be) {
 		/* Unknown flow, or its backend is gone (reload): steer it afresh. */
 		struct shift_flow nf;
@@ -96,7 +97,7 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 			stat_inc(SHIFT_STAT_DROP_NO_BACKEND);
 			return XDP_DROP;
 		}
-		be = active_backend(nf.backend_id);
+		be = active_backend(nf.backend_id, svc->id);
 		if (!be) {
 			stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
 			return XDP_DROP;

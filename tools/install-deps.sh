@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
-libcmocka-dev iproute2 ethtool python3 curl procps util-linux kmod"
+libcmocka-dev iproute2 ethtool nftables python3 curl procps util-linux kmod"
 # The VM test needs these; they are optional (vmtest says "skipped" without them).
 VM_PKGS="qemu-system-x86 busybox-static cpio"
 

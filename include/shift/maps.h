@@ -65,15 +65,24 @@ struct shift_service {
 };
 
 #define SHIFT_SVC_F_OVERRIDES (1u << 0) /* consult the source-prefix tries */
+#define SHIFT_SVC_F_IN_USE (1u << 1) /* svc_info slot holds a configured service */
+#define SHIFT_SVC_F_HTTP (1u << 2) /* parse HTTP/1.x for response signals */
 
-/* svc_info map value (array indexed by service id): what the return path needs. */
+#define SHIFT_NAME_LEN 64
+
+/*
+ * svc_info map value (array indexed by service id): what the return path
+ * needs, and the service's name so the pinned maps describe themselves:
+ * shiftctl finds a service by name even while shiftd is down.
+ */
 struct shift_svc_info {
 	__u32 vip[4];
 	__u16 vport; /* network order */
 	__u8 proto;
 	__u8 family;
-	__u32 flags;
+	__u32 flags; /* SHIFT_SVC_F_*; SHIFT_SVC_F_IN_USE marks a live slot */
 	__u32 pool_size[SHIFT_COLORS];
+	char name[SHIFT_NAME_LEN];
 	__u32 reserved[4];
 };
 
@@ -213,7 +222,8 @@ enum shift_stat {
 struct shift_config {
 	__u32 abi_version;
 	__u32 flags;
-	__u32 reserved[14];
+	__u32 hash_seed; /* the seed the attached programs were loaded with */
+	__u32 reserved[13];
 };
 
 #endif /* SHIFT_MAPS_H */

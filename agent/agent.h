@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* shiftd's runtime state: one struct agent, owned by main, passed everywhere. */
+#ifndef SHIFT_AGENT_H
+#define SHIFT_AGENT_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+#include <shift/maps.h>
+
+#include "attach.h"
+#include "config.h"
+#include "dataplane.h"
+#include "trigger.h"
+
+#define AGENT_MAX_IFACES (CONF_MAX_INTERFACES + 1)
+#define AGENT_REASON_LEN 128
+#define RAMP_MAX_STEPS 32
+
+struct backend_rt {
+	struct shift_addr_key addr;
+	__u32 id; /* slot in the backends map, stable for the backend's life */
+	bool healthy; /* in the pool's ring */
+	__u32 hc_ok, hc_fail; /* consecutive probe results */
+	int hc_fd; /* probe socket in flight, -1 none */
+	__u64 hc_started_ns;
+	__u32 hc_sent; /* bytes of the HTTP request written */
+	struct shift_backend entry; /* as last written to the map */
+};
+
+struct ramp_rt {
+	bool active;
+	__u32 steps[RAMP_MAX_STEPS];
+	__u32 n, index;
+	__u64 hold_ns;
+	__u64 step_started_unix_ns;
+};
+
+struct service_rt {
+	__u32 id;
+	const struct conf_service *conf; /* into agent.conf; re-pointed on reload */
+	struct backend_rt pool[SHIFT_COLORS][SHIFT_MAX_POOL_BACKENDS];
+	__u32 n[SHIFT_COLORS];
+	__u32 weight; /* basis points; the map holds weight | latch */
+	bool latched;
+	char reason[AGENT_REASON_LEN]; /* last rollback */
+	__u64 rollback_unix_ns;
+	__u64 reaction_ns; /* trigger sample's kernel time -> map write done */
+	__u64 rollbacks[TRIGGER__COUNT];
+	struct trigger_limits limits;
+	struct analysis an;
+	struct ramp_rt ramp;
+};
+
+struct iface_rt {
+	char name[CONF_IFNAMSIZ];
+	int ifindex;
+	enum xdp_role role;
+	bool attached;
+	const char *mode;
+	__u32 prog_id;
+};
+
+struct nl_ctx;
+
+struct agent {
+	struct shift_conf *conf;
+	char conf_path[4096];
+	struct shift *skel;
+	struct shift_maps maps;
+	bool adopted;
+	struct iface_rt ifaces[AGENT_MAX_IFACES];
+	__u32 n_ifaces;
+	struct service_rt *svc[SHIFT_MAX_SERVICES]; /* by service id */
+	__u8 be_used[SHIFT_MAX_BACKENDS];
+	struct nl_ctx *nl;
+	bool nexthops_dirty;
+	char state_path[4096];
+	__u64 started_unix_ns;
+	__u64 reloads, reload_failures;
+	__u64 samples, samples_ignored;
+	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
+	__u64 reaction_sum_ns, reaction_count;
+};
+
+/* Service runtime by name, or NULL. */
+struct service_rt *agent_service(struct agent *a, const char *name);
+
+/* apply.c: make the maps match a validated config (initial load or reload). */
+int apply_config(struct agent *a, struct shift_conf *newc, bool initial);
+/* Write a service's pools from its healthy backends. */
+int apply_pools(struct agent *a, struct service_rt *s);
+/* Write the weight word of a service from s->weight and s->latched. */
+int apply_weight(struct agent *a, struct service_rt *s);
+/* Re-read weights and latches from the maps (shiftctl wrote them directly). */
+void agent_sync_from_maps(struct agent *a, struct service_rt *s);
+
+/* persist.c: state_dir/state <-> runtime. */
+int persist_save(struct agent *a);
+int persist_restore(struct agent *a, bool weights_from_maps);
+
+/* Monotonic and wall clocks in ns. */
+__u64 now_mono_ns(void);
+__u64 now_unix_ns(void);
+
+#endif

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* shiftd's side of the control socket (protocol: ctl_proto.h). */
+#ifndef SHIFT_CONTROL_H
+#define SHIFT_CONTROL_H
+
+#include "agent.h"
+
+/* Bind the unix socket (mode and group from the config); returns the fd or -errno. */
+int control_open(const struct shift_conf *c);
+/* Accept and serve one client; reload_cb handles "reload". */
+void control_serve(struct agent *a, int lfd, int (*reload_cb)(struct agent *a, char *err,
+							       size_t errlen));
+#endif

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Where a trigger fires: the weight map write first, everything else after. */
+#ifndef SHIFT_ROLLBACK_H
+#define SHIFT_ROLLBACK_H
+
+#include "agent.h"
+
+/*
+ * Roll a service back: latch green weight 0 in the map (one write, first),
+ * measure sample_ts_ns (CLOCK_MONOTONIC, the triggering sample's kernel time;
+ * 0 for manual) -> write done, then record, cancel the ramp, evict green flows
+ * if configured, persist, and run the notify hook without waiting for it.
+ */
+void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
+		   const char *detail, __u64 sample_ts_ns);
+/* A rollback done by shiftctl on the maps: record it (no map write here). */
+void rollback_note_manual(struct agent *a, struct service_rt *s, const char *reason);
+/* Lift the latch: weight stays 0, windows start afresh. */
+void rollback_clear(struct agent *a, struct service_rt *s);
+
+#endif

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#include <shift/sample.h>
+#include "log.h"
+#include "rollback.h"
+#include "samples.h"
+
+int samples_handle(struct agent *a, const void *data, size_t len)
+{
+	const struct shift_sample *smp = data;
+	enum trigger_reason r;
+	struct service_rt *s;
+	char detail[256];
+
+	if (len < sizeof(*smp) || smp->service_id >= SHIFT_MAX_SERVICES) {
+		a->samples_ignored++;
+		return 0;
+	}
+	a->samples++;
+	s = a->svc[smp->service_id];
+	if (!s) {
+		a->samples_ignored++;
+		return 0;
+	}
+	r = analysis_feed(&s->an, &s->limits, smp, detail, sizeof(detail));
+	/* Latched already: the windows keep counting, nothing more to write. */
+	if (r != TRIGGER_NONE && !s->latched)
+		rollback_fire(a, s, r, detail, smp->ts_ns);
+	return 0;
+}
+
+static int on_sample(void *ctx, void *data, size_t len)
+{
+	return samples_handle(ctx, data, len);
+}
+
+struct ring_buffer *samples_open(struct agent *a)
+{
+	struct ring_buffer *rb = ring_buffer__new(a->maps.fd[SHIFT_MAP_SAMPLES], on_sample, a, NULL);
+
+	if (!rb)
+		log_err("cannot open the sample ring buffer: %s", strerror(errno));
+	return rb;
+}
+
+int samples_poll(struct ring_buffer *rb)
+{
+	return ring_buffer__consume(rb);
+}

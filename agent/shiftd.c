@@ -1,0 +1,602 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * shiftd: loads and pins the datapath, keeps the maps in line with the config,
+ * consumes return-path samples and rolls back on a trigger. One epoll loop.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <bpf/libbpf.h>
+
+#include "shift.skel.h"
+#include "agent.h"
+#include "attach.h"
+#include "control.h"
+#include "loader.h"
+#include "log.h"
+#include "netlink.h"
+#include "nexthop.h"
+#include "ramp.h"
+#include "samples.h"
+
+#ifndef SHIFT_VERSION
+#define SHIFT_VERSION "0.1.0"
+#endif
+
+#define TICK_MS 100
+
+static const char usage_text[] =
+	"Usage: shiftd [OPTIONS]\n"
+	"\n"
+	"The shift agent: loads the XDP datapath, attaches it to the configured\n"
+	"interfaces, pins maps and links under bpffs_dir, keeps the maps in line with\n"
+	"the config, consumes return-path samples and rolls green back when a trigger\n"
+	"fires. It runs in the foreground and logs to stderr (journald under systemd).\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE   config file (default " CONF_DEFAULT_PATH ")\n"
+	"  -f, --foreground    accepted for compatibility; shiftd never forks\n"
+	"  -v, --verbose       debug logging (libbpf's too)\n"
+	"      --check         validate the config and exit (0 valid, 2 invalid)\n"
+	"      --detach        remove shift from every interface, unpin its maps and\n"
+	"                      links (drops the connection table), and exit\n"
+	"  -h, --help          this text\n"
+	"  -V, --version       print the version\n"
+	"\n"
+	"Signals:\n"
+	"  SIGHUP              reload the config; a bad config is refused and the\n"
+	"                      running one kept\n"
+	"  SIGTERM, SIGINT     exit, leaving the datapath attached (fail-static): traffic\n"
+	"                      keeps flowing by the last weights until shiftd returns\n"
+	"\n"
+	"Exit status: 0 success, 1 failure, 2 bad usage or invalid config.\n"
+	"See shiftd(8), shiftd.conf(5), shiftctl(8).\n";
+
+struct loop {
+	int epfd, sigfd, ctlfd, timerfd, nlfd, rbfd;
+	struct ring_buffer *rb;
+	bool stop;
+};
+
+/* sd_notify(3)'s wire protocol: one datagram to $NOTIFY_SOCKET. Small enough
+ * to carry here rather than link libsystemd for it. */
+static void sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	strcpy(sa.sun_path, path);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
+		log_debug("sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
+static int iface_plan(struct agent *a)
+{
+	const struct shift_conf *c = a->conf;
+	bool backend_is_client = false;
+	__u32 i;
+
+	a->n_ifaces = 0;
+	for (i = 0; i < c->n_interfaces; i++) {
+		struct iface_rt *f = &a->ifaces[a->n_ifaces++];
+
+		memset(f, 0, sizeof(*f));
+		snprintf(f->name, sizeof(f->name), "%s", c->interfaces[i]);
+		f->role = XDP_ROLE_CLIENT;
+		if (!strcmp(c->interfaces[i], c->backend_interface)) {
+			f->role = XDP_ROLE_BOTH;
+			backend_is_client = true;
+		}
+	}
+	if (!backend_is_client) {
+		struct iface_rt *f = &a->ifaces[a->n_ifaces++];
+
+		memset(f, 0, sizeof(*f));
+		snprintf(f->name, sizeof(f->name), "%s", c->backend_interface);
+		f->role = XDP_ROLE_BACKEND;
+	}
+	return 0;
+}
+
+static bool seed_matches(struct agent *a)
+{
+	struct shift_config cfg;
+
+	return dp_config_get(&a->maps, &cfg) == 0 && cfg.hash_seed == a->conf->hash_seed;
+}
+
+static int attach_one(struct agent *a, struct iface_rt *f, bool keep_ok)
+{
+	static const char *const outcome[] = { "attached", "kept", "replaced (upgrade)" };
+	struct xdp_attach res;
+	struct nl_link l;
+	int err;
+
+	err = a->nl ? nl_link_get(a->nl, f->name, &l) : -ENODEV;
+	if (err) {
+		log_warn("interface %s: %s; shift attaches when it appears", f->name,
+			 err == -ENODEV ? "not present" : strerror(-err));
+		f->attached = false;
+		f->ifindex = 0;
+		return err;
+	}
+	f->ifindex = l.ifindex;
+	err = xdp_attach_iface(a->skel, a->conf->bpffs_dir, f->name, l.ifindex, f->role,
+			       a->conf->xdp_mode, keep_ok, &res);
+	if (err) {
+		f->attached = false;
+		return err;
+	}
+	f->attached = true;
+	f->mode = res.mode;
+	f->prog_id = res.prog_id;
+	log_info("interface %s (ifindex %d): %s program %s, XDP mode %s, prog id %u", f->name,
+		 l.ifindex, xdp_role_name(f->role), outcome[res.outcome], res.mode, res.prog_id);
+	return 0;
+}
+
+static int attach_all(struct agent *a)
+{
+	bool keep_ok = a->adopted && seed_matches(a);
+	struct shift_config cfg;
+	int err, failed = 0;
+	__u32 i;
+
+	if (a->adopted && !keep_ok)
+		log_info("hash_seed changed: replacing the attached programs");
+	for (i = 0; i < a->n_ifaces; i++) {
+		err = attach_one(a, &a->ifaces[i], keep_ok);
+		if (err && err != -ENODEV)
+			failed = err;
+	}
+	if (dp_config_get(&a->maps, &cfg) == 0) {
+		cfg.hash_seed = a->conf->hash_seed;
+		dp_config_set(&a->maps, &cfg);
+	}
+	return failed;
+}
+
+static void on_link(void *arg, const struct nl_link *l, bool deleted)
+{
+	struct agent *a = arg;
+	__u32 i;
+
+	for (i = 0; i < a->n_ifaces; i++) {
+		struct iface_rt *f = &a->ifaces[i];
+
+		if (strcmp(f->name, l->name))
+			continue;
+		if (deleted) {
+			if (f->attached)
+				log_warn("interface %s: deleted; waiting for it to return", f->name);
+			f->attached = false;
+			f->ifindex = 0;
+		} else if (!f->attached || f->ifindex != l->ifindex) {
+			log_info("interface %s: appeared (ifindex %d), attaching", f->name,
+				 l->ifindex);
+			attach_one(a, f, true);
+		}
+	}
+	a->nexthops_dirty = true;
+}
+
+static void on_neigh(void *arg, int ifindex, __u8 family, const __u32 addr[4], const __u8 mac[6],
+		     bool usable)
+{
+	struct agent *a = arg;
+
+	(void)ifindex, (void)family, (void)addr, (void)mac, (void)usable;
+	a->nexthops_dirty = true;
+}
+
+static void on_route(void *arg)
+{
+	((struct agent *)arg)->nexthops_dirty = true;
+}
+
+static void on_resync(void *arg)
+{
+	struct agent *a = arg;
+	__u32 i;
+
+	a->nexthops_dirty = true;
+	for (i = 0; i < a->n_ifaces; i++)
+		if (!a->ifaces[i].attached)
+			attach_one(a, &a->ifaces[i], true);
+}
+
+static const struct nl_callbacks nl_cb = {
+	.link = on_link,
+	.neigh = on_neigh,
+	.route = on_route,
+	.resync = on_resync,
+};
+
+static int reload(struct agent *a, char *err, size_t errlen)
+{
+	struct shift_conf *newc;
+	bool ifaces_changed = false;
+	__u32 i;
+	int rc;
+
+	rc = conf_load(a->conf_path, &newc, err, errlen);
+	if (rc) {
+		a->reload_failures++;
+		log_err("reload refused, running config kept: %s", err);
+		return rc;
+	}
+	if (newc->n_interfaces != a->conf->n_interfaces ||
+	    strcmp(newc->backend_interface, a->conf->backend_interface))
+		ifaces_changed = true;
+	for (i = 0; !ifaces_changed && i < newc->n_interfaces; i++)
+		ifaces_changed = strcmp(newc->interfaces[i], a->conf->interfaces[i]) != 0;
+	if (strcmp(newc->bpffs_dir, a->conf->bpffs_dir) || newc->hash_seed != a->conf->hash_seed ||
+	    strcmp(newc->control_socket, a->conf->control_socket) ||
+	    strcmp(newc->state_dir, a->conf->state_dir))
+		log_warn("reload: bpffs_dir, hash_seed, state_dir and control_socket take effect at "
+			 "the next start");
+	/* Those keys keep their running values. */
+	snprintf(newc->bpffs_dir, sizeof(newc->bpffs_dir), "%s", a->conf->bpffs_dir);
+	snprintf(newc->state_dir, sizeof(newc->state_dir), "%s", a->conf->state_dir);
+	snprintf(newc->control_socket, sizeof(newc->control_socket), "%s", a->conf->control_socket);
+	newc->hash_seed = a->conf->hash_seed;
+	if (ifaces_changed) {
+		struct iface_rt old[AGENT_MAX_IFACES];
+		__u32 n_old = a->n_ifaces, j;
+
+		memcpy(old, a->ifaces, sizeof(old));
+		for (i = 0; i < n_old; i++) {
+			bool kept = !strcmp(old[i].name, newc->backend_interface);
+
+			for (j = 0; j < newc->n_interfaces; j++)
+				kept |= !strcmp(old[i].name, newc->interfaces[j]);
+			if (!kept) {
+				xdp_detach_iface(a->conf->bpffs_dir, old[i].name);
+				log_info("interface %s: detached (no longer configured)", old[i].name);
+			}
+		}
+	}
+	rc = apply_config(a, newc, false);
+	if (rc) {
+		snprintf(err, errlen, "applying the config failed: %s", strerror(-rc));
+		a->reload_failures++;
+	}
+	if (ifaces_changed) {
+		/* A role may change (one-armed or not): re-plan and re-attach all. */
+		iface_plan(a);
+		attach_all(a);
+	}
+	a->reloads++;
+	persist_save(a);
+	nexthops_refresh(a);
+	log_info("config reloaded: %u services", a->conf->n_services);
+	return rc;
+}
+
+static int epoll_add(int epfd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static void tick(struct agent *a)
+{
+	ramp_tick(a);
+	if (a->nexthops_dirty)
+		nexthops_refresh(a);
+}
+
+static int run_loop(struct agent *a, struct loop *lp)
+{
+	struct epoll_event evs[8];
+	char err[1024];
+	int n, i;
+
+	while (!lp->stop) {
+		n = epoll_wait(lp->epfd, evs, 8, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("epoll_wait: %s", strerror(errno));
+			return -errno;
+		}
+		for (i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == lp->rbfd) {
+				/* Samples first: a trigger's latency budget is microseconds. */
+				samples_poll(lp->rb);
+			} else if (fd == lp->sigfd) {
+				struct signalfd_siginfo si;
+
+				if (read(lp->sigfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP) {
+					sd_notify_msg("RELOADING=1");
+					reload(a, err, sizeof(err));
+					sd_notify_msg("READY=1");
+				} else {
+					log_info("signal %d: exiting; the datapath stays attached",
+						 si.ssi_signo);
+					lp->stop = true;
+				}
+			} else if (fd == lp->ctlfd) {
+				control_serve(a, lp->ctlfd, reload);
+			} else if (fd == lp->nlfd) {
+				if (nl_dispatch(a->nl, &nl_cb, a) < 0)
+					a->nexthops_dirty = true;
+			} else if (fd == lp->timerfd) {
+				__u64 exp;
+
+				if (read(lp->timerfd, &exp, sizeof(exp)) == sizeof(exp))
+					tick(a);
+			}
+		}
+	}
+	return 0;
+}
+
+static int detach_everything(const struct shift_conf *c)
+{
+	char path[sizeof(c->bpffs_dir) + 16];
+	struct dirent *de;
+	int rc = 0, err;
+	DIR *d;
+	__u32 i;
+
+	for (i = 0; i < c->n_interfaces; i++) {
+		err = xdp_detach_iface(c->bpffs_dir, c->interfaces[i]);
+		if (err) {
+			log_err("interface %s: detach failed: %s", c->interfaces[i], strerror(-err));
+			rc = err;
+		}
+	}
+	xdp_detach_iface(c->bpffs_dir, c->backend_interface);
+	/* Links pinned for interfaces since removed from the config. */
+	snprintf(path, sizeof(path), "%s/links", c->bpffs_dir);
+	d = opendir(path);
+	if (d) {
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				xdp_detach_iface(c->bpffs_dir, de->d_name);
+		closedir(d);
+		rmdir(path);
+	}
+	snprintf(path, sizeof(path), "%s/maps", c->bpffs_dir);
+	d = opendir(path);
+	if (d) {
+		while ((de = readdir(d))) {
+			char p[sizeof(path) + 256];
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+			if (unlink(p)) {
+				log_err("cannot unpin %s: %s", p, strerror(errno));
+				rc = -errno;
+			}
+		}
+		closedir(d);
+		rmdir(path);
+	}
+	rmdir(c->bpffs_dir);
+	if (!rc)
+		log_info("shift detached: programs removed, maps unpinned (the state file stays)");
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "detach", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct loop lp = { .epfd = -1, .sigfd = -1, .ctlfd = -1, .timerfd = -1, .nlfd = -1, .rbfd = -1 };
+	const char *conf_path = CONF_DEFAULT_PATH;
+	bool check = false, detach = false;
+	struct itimerspec its = { 0 };
+	struct agent *a = NULL;
+	struct shift_conf *conf;
+	struct loader_opts lo;
+	char err[1024];
+	sigset_t mask;
+	int opt, rc = 1;
+
+	shift_log_init("shiftd", SHIFT_LOG_INFO);
+	while ((opt = getopt_long(argc, argv, "c:fvhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'f':
+			break;
+		case 'v':
+			shift_log_init("shiftd", SHIFT_LOG_DEBUG);
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'D':
+			detach = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("shiftd %s (map ABI %d)\n", SHIFT_VERSION, SHIFT_ABI_VERSION);
+			return 0;
+		default:
+			fputs("Try 'shiftd --help'.\n", stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_err("unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	shift_log_libbpf();
+
+	if (conf_load(conf_path, &conf, err, sizeof(err))) {
+		log_err("%s", err);
+		return 2;
+	}
+	if (check) {
+		printf("%s: valid, %u services\n", conf_path, conf->n_services);
+		conf_free(conf);
+		return 0;
+	}
+	if (detach) {
+		rc = detach_everything(conf) ? 1 : 0;
+		conf_free(conf);
+		return rc;
+	}
+
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		log_err("out of memory");
+		conf_free(conf);
+		return 1;
+	}
+	a->conf = NULL;
+	snprintf(a->conf_path, sizeof(a->conf_path), "%s", conf_path);
+	a->started_unix_ns = now_unix_ns();
+	if (snprintf(a->state_path, sizeof(a->state_path), "%s/state", conf->state_dir) >=
+	    (int)sizeof(a->state_path)) {
+		log_err("state_dir too long");
+		goto out_conf;
+	}
+	if (mkdir_p(conf->state_dir, 0700)) {
+		log_err("cannot create state_dir %s: %s", conf->state_dir, strerror(errno));
+		goto out_conf;
+	}
+	if (bpffs_prepare(conf->bpffs_dir))
+		goto out_conf;
+
+	memset(&lo, 0, sizeof(lo));
+	lo.hash_seed = conf->hash_seed;
+	lo.max_flows4 = conf->max_flows;
+	lo.max_flows6 = conf->max_flows6;
+	lo.pin_dir = conf->bpffs_dir;
+	a->skel = shift_skel_load_pinned(&lo, &a->adopted);
+	if (!a->skel)
+		goto out_conf;
+	dp_maps_from_skel(&a->maps, a->skel);
+	log_info("datapath loaded; maps %s under %s", a->adopted ? "adopted" : "created and pinned",
+		 conf->bpffs_dir);
+
+	/* apply_config takes ownership of conf, even when it fails. */
+	rc = apply_config(a, conf, true);
+	conf = NULL;
+	if (rc) {
+		rc = 1;
+		goto out;
+	}
+	rc = 1;
+	persist_restore(a, a->adopted);
+
+	if (nl_open(&a->nl))
+		log_warn("netlink unavailable: no link watch, next hops via the FIB");
+	iface_plan(a);
+	if (attach_all(a))
+		goto out;
+	nexthops_refresh(a);
+
+	lp.epfd = epoll_create1(EPOLL_CLOEXEC);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	/* Notify hooks are fire-and-forget: let the kernel reap them. */
+	signal(SIGCHLD, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	lp.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	lp.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (lp.epfd < 0 || lp.sigfd < 0 || lp.timerfd < 0) {
+		log_err("event loop setup: %s", strerror(errno));
+		goto out;
+	}
+	its.it_interval.tv_nsec = TICK_MS * 1000000L;
+	its.it_value.tv_nsec = TICK_MS * 1000000L;
+	if (timerfd_settime(lp.timerfd, 0, &its, NULL)) {
+		log_err("timerfd: %s", strerror(errno));
+		goto out;
+	}
+	lp.ctlfd = control_open(a->conf);
+	if (lp.ctlfd < 0)
+		goto out;
+	lp.rb = samples_open(a);
+	if (!lp.rb)
+		goto out;
+	lp.rbfd = ring_buffer__epoll_fd(lp.rb);
+	if (a->nl)
+		lp.nlfd = nl_event_fd(a->nl);
+	if (epoll_add(lp.epfd, lp.sigfd) || epoll_add(lp.epfd, lp.timerfd) ||
+	    epoll_add(lp.epfd, lp.ctlfd) || epoll_add(lp.epfd, lp.rbfd) ||
+	    (lp.nlfd >= 0 && epoll_add(lp.epfd, lp.nlfd))) {
+		log_err("epoll: %s", strerror(errno));
+		goto out;
+	}
+	persist_save(a);
+	log_info("ready: %u services, control socket %s", a->conf->n_services,
+		 a->conf->control_socket);
+	sd_notify_msg("READY=1\nSTATUS=steering");
+	rc = run_loop(a, &lp) ? 1 : 0;
+	sd_notify_msg("STOPPING=1");
+out:
+	if (lp.rb)
+		ring_buffer__free(lp.rb);
+	if (lp.ctlfd >= 0) {
+		close(lp.ctlfd);
+		unlink(a->conf->control_socket);
+	}
+	if (lp.sigfd >= 0)
+		close(lp.sigfd);
+	if (lp.timerfd >= 0)
+		close(lp.timerfd);
+	if (lp.epfd >= 0)
+		close(lp.epfd);
+	if (a->nl)
+		nl_close(a->nl);
+	/* Programs stay attached through their pinned links; maps stay pinned. */
+	if (a->skel)
+		shift__destroy(a->skel);
+	for (opt = 0; opt < SHIFT_MAX_SERVICES; opt++)
+		if (a->svc[opt]) {
+			analysis_free(&a->svc[opt]->an);
+			free(a->svc[opt]);
+		}
+	conf_free(a->conf);
+out_conf:
+	conf_free(conf);
+	free(a);
+	return rc;
+}

@@ -1,0 +1,622 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * shiftctl: the operator's CLI. Weight changes, rollbacks and clears act on
+ * the pinned maps directly (they work while shiftd is down), then keep the
+ * persisted state in step: through shiftd when it runs, else in the state
+ * file under its lock. Everything else asks shiftd over the control socket.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <shift/maps.h>
+#include "config.h"
+#include "ctl_proto.h"
+#include "dataplane.h"
+#include "json.h"
+#include "log.h"
+#include "ramp.h"
+#include "state.h"
+#include "status.h"
+#include "units.h"
+#include "weight.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"Usage: shiftctl [-c FILE] COMMAND [ARGS]\n"
+	"\n"
+	"Drive shift, the blue/green traffic shifter.\n"
+	"\n"
+	"Commands:\n"
+	"  status [SERVICE] [--json]       weights, rollbacks, pools, backends, counters\n"
+	"  set-weight SERVICE WEIGHT [--force]\n"
+	"                                  set green's share of new connections: 25, 25%,\n"
+	"                                  0.5%, 0.01% (a bare number is a percentage);\n"
+	"                                  refused while rolled back unless --force, and\n"
+	"                                  while green has no healthy backend\n"
+	"  rollback SERVICE [--reason TEXT] [--evict]\n"
+	"                                  green weight 0 now, latched; --evict also moves\n"
+	"                                  open green connections to blue (they reset)\n"
+	"  clear SERVICE                   lift the rollback latch (green stays at 0)\n"
+	"  ramp SERVICE STEPS --hold DURATION\n"
+	"                                  step green up, e.g. 1,5,10,25,50,100 --hold 30s;\n"
+	"                                  runs in shiftd, stops at any rollback\n"
+	"  promote SERVICE [--force]       green weight 100%\n"
+	"  backends SERVICE [--json]       the service's backends and their counters\n"
+	"  reload                          make shiftd re-read its config\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE   the shiftd config (default " CONF_DEFAULT_PATH "); it says\n"
+	"                      where the pinned maps and the control socket are\n"
+	"  -h, --help          this text\n"
+	"\n"
+	"set-weight, rollback, clear and promote work while shiftd is down.\n"
+	"Exit status: 0 success, 1 the operation failed (nothing changed), 2 bad usage.\n"
+	"See shiftctl(8).\n";
+
+struct ctl {
+	struct shift_conf *conf;
+	const char *conf_path;
+};
+
+static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("shiftctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'shiftctl --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("shiftctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/*
+ * Ask shiftd. Returns 0 with its answer's exit code in *code and body in
+ * *body, or -ECONNREFUSED/-ENOENT when shiftd is not running.
+ */
+static int agent_call(const struct ctl *c, const struct ctl_request *q, int *code, char **body,
+		      char *msg, size_t msglen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char line[CTL_MAX_LINE + 1];
+	size_t len = 0, cap = 0;
+	char *buf = NULL, *nl;
+	int fd, err;
+
+	if (strlen(c->conf->control_socket) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, c->conf->control_socket);
+	if (ctl_format_request(q, line, sizeof(line)))
+		return -E2BIG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+		err = -errno;
+		close(fd);
+		return err ? err : -EIO;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len + 4096 + 1 > cap) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 16384;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (!buf || !len) {
+		free(buf);
+		return -EPIPE;
+	}
+	buf[len] = '\0';
+	nl = strchr(buf, '\n');
+	if (!nl) {
+		free(buf);
+		return -EPROTO;
+	}
+	*nl = '\0';
+	if (!strcmp(buf, "OK")) {
+		*code = 0;
+		msg[0] = '\0';
+	} else if (!strncmp(buf, "ERR ", 4) && buf[4] >= '0' && buf[4] <= '2') {
+		*code = buf[4] - '0';
+		snprintf(msg, msglen, "%s", buf[5] ? buf + 6 : "");
+	} else {
+		free(buf);
+		return -EPROTO;
+	}
+	if (body) {
+		*body = strdup(nl + 1);
+		if (!*body) {
+			free(buf);
+			return -ENOMEM;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+static bool agent_down(int err)
+{
+	return err == -ENOENT || err == -ECONNREFUSED;
+}
+
+static int open_maps(const struct ctl *c, struct shift_maps *m)
+{
+	int err = dp_maps_open_pinned(m, c->conf->bpffs_dir);
+
+	if (err)
+		return fail("cannot open the pinned maps under %s: %s (has shiftd run since boot?)",
+			    c->conf->bpffs_dir, strerror(-err));
+	return 0;
+}
+
+static int find_service(const struct ctl *c, const struct shift_maps *m, const char *name,
+			__u32 *id)
+{
+	if (dp_service_find(m, name, id, NULL) == 0)
+		return 0;
+	if (conf_find_service(c->conf, name))
+		return fail("service '%s' is in %s but not loaded: run 'shiftctl reload'", name,
+			    c->conf_path);
+	return fail("no service '%s' (see 'shiftctl status')", name);
+}
+
+enum sync_kind { SYNC_WEIGHT, SYNC_ROLLBACK, SYNC_CLEAR };
+
+/* Keep the persisted state in step with what we just wrote to the maps. */
+static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind, __u32 weight,
+		      const char *reason)
+{
+	struct ctl_request q = { .verb = "sync" };
+	struct shift_state st = { 0 };
+	struct state_service *p;
+	char path[sizeof(c->conf->state_dir) + 8], err[512];
+	int code, rc, lock;
+
+	snprintf(q.argv[q.argc++], CTL_ARG_LEN, "%s", name);
+	if (kind == SYNC_ROLLBACK)
+		snprintf(q.argv[q.argc++], CTL_ARG_LEN, "reason=%s", reason ? reason : "operator");
+	if (kind == SYNC_WEIGHT)
+		snprintf(q.argv[q.argc++], CTL_ARG_LEN, "cancel-ramp");
+	rc = agent_call(c, &q, &code, NULL, err, sizeof(err));
+	if (rc == 0) {
+		if (code)
+			fprintf(stderr, "shiftctl: warning: the map is updated but shiftd said: %s\n",
+				err);
+		return 0;
+	}
+	if (!agent_down(rc))
+		fprintf(stderr, "shiftctl: warning: shiftd did not answer (%s); updating the state "
+				"file\n",
+			strerror(-rc));
+
+	snprintf(path, sizeof(path), "%s/state", c->conf->state_dir);
+	if (state_lock(path, &lock, err, sizeof(err))) {
+		fprintf(stderr, "shiftctl: warning: the map is updated but the state file is not: %s\n",
+			err);
+		return 0;
+	}
+	rc = state_load(path, &st, err, sizeof(err));
+	if (rc && rc != -ENOENT)
+		fprintf(stderr, "shiftctl: warning: %s; writing a fresh one\n", err);
+	p = state_get_or_add(&st, name);
+	if (p) {
+		switch (kind) {
+		case SYNC_WEIGHT:
+			p->weight = weight;
+			p->latched = false;
+			p->ramp_active = false;
+			break;
+		case SYNC_ROLLBACK:
+			p->weight = 0;
+			p->latched = true;
+			p->ramp_active = false;
+			snprintf(p->reason, sizeof(p->reason), "manual: %s",
+				 reason ? reason : "operator");
+			p->rollback_unix_ns = (__u64)time(NULL) * 1000000000ull;
+			p->reaction_ns = 0;
+			break;
+		case SYNC_CLEAR:
+			p->latched = false;
+			break;
+		}
+		if (state_save(path, &st, err, sizeof(err)))
+			fprintf(stderr,
+				"shiftctl: warning: the map is updated but the state file is not: %s\n",
+				err);
+	}
+	state_unlock(lock);
+	state_free(&st);
+	return 0;
+}
+
+static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool force)
+{
+	struct shift_maps m;
+	char w1[WEIGHT_STR_LEN], w2[WEIGHT_STR_LEN];
+	__u32 id, word, slot0;
+	int err;
+
+	if (open_maps(c, &m))
+		return 1;
+	if (find_service(c, &m, name, &id) || dp_weight_get(&m, id, &word)) {
+		dp_maps_close(&m);
+		return 1;
+	}
+	if ((word & SHIFT_WEIGHT_LATCHED) && !force) {
+		dp_maps_close(&m);
+		return fail("service %s is rolled back; nothing changed. Run 'shiftctl clear %s' "
+			    "first, or set-weight --force",
+			    name, name);
+	}
+	/* The readyz gate: the green ring holds healthy backends only. */
+	if (bp > 0 && !force &&
+	    (dp_ring_get(&m, id, SHIFT_GREEN, 0, &slot0) || slot0 == SHIFT_NO_BACKEND)) {
+		dp_maps_close(&m);
+		return fail("service %s: green has no healthy backend; nothing changed (--force "
+			    "to override)",
+			    name);
+	}
+	err = dp_weight_set(&m, id, bp);
+	dp_maps_close(&m);
+	if (err)
+		return fail("service %s: cannot write the weight: %s", name, strerror(-err));
+	printf("%s: green %s (was %s%s)\n", name, weight_format(bp, w1, sizeof(w1)),
+	       weight_format(word & SHIFT_WEIGHT_MASK, w2, sizeof(w2)),
+	       (word & SHIFT_WEIGHT_LATCHED) ? ", rolled back: latch lifted by --force" : "");
+	return sync_state(c, name, SYNC_WEIGHT, bp, NULL);
+}
+
+static int cmd_rollback(const struct ctl *c, const char *name, const char *reason, bool evict)
+{
+	struct shift_maps m;
+	__u64 evicted = 0;
+	__u32 id, word = 0;
+	int err;
+
+	if (open_maps(c, &m))
+		return 1;
+	if (find_service(c, &m, name, &id)) {
+		dp_maps_close(&m);
+		return 1;
+	}
+	dp_weight_get(&m, id, &word);
+	/* First and alone: the write that stops new green connections. */
+	err = dp_weight_set(&m, id, SHIFT_WEIGHT_LATCHED);
+	if (err) {
+		dp_maps_close(&m);
+		return fail("service %s: cannot write the weight: %s", name, strerror(-err));
+	}
+	if (evict) {
+		err = dp_flows_evict(&m, id, SHIFT_GREEN, &evicted);
+		if (err)
+			fprintf(stderr, "shiftctl: warning: evicting green connections: %s\n",
+				strerror(-err));
+	}
+	dp_maps_close(&m);
+	printf("%s: rolled back, green 0%%%s", name,
+	       (word & SHIFT_WEIGHT_LATCHED) ? " (was already rolled back)" : "");
+	if (evict)
+		printf(", %llu green connections re-steered to blue", (unsigned long long)evicted);
+	printf("\n");
+	if (word & SHIFT_WEIGHT_LATCHED)
+		return 0;
+	return sync_state(c, name, SYNC_ROLLBACK, 0, reason);
+}
+
+static int cmd_clear(const struct ctl *c, const char *name)
+{
+	struct shift_maps m;
+	__u32 id, word = 0;
+	int err;
+
+	if (open_maps(c, &m))
+		return 1;
+	if (find_service(c, &m, name, &id)) {
+		dp_maps_close(&m);
+		return 1;
+	}
+	dp_weight_get(&m, id, &word);
+	if (!(word & SHIFT_WEIGHT_LATCHED)) {
+		dp_maps_close(&m);
+		printf("%s: not rolled back, nothing to clear\n", name);
+		return 0;
+	}
+	err = dp_weight_set(&m, id, 0);
+	dp_maps_close(&m);
+	if (err)
+		return fail("service %s: cannot write the weight: %s", name, strerror(-err));
+	printf("%s: rollback latch cleared, green stays at 0%%\n", name);
+	return sync_state(c, name, SYNC_CLEAR, 0, NULL);
+}
+
+static int print_agent_answer(int code, const char *msg, char *body)
+{
+	if (code) {
+		fprintf(stderr, "shiftctl: %s\n", msg);
+		free(body);
+		return code;
+	}
+	if (body)
+		fputs(body, stdout);
+	free(body);
+	return 0;
+}
+
+static int cmd_status(const struct ctl *c, const char *only, bool as_json, bool backends)
+{
+	struct ctl_request q = { 0 };
+	struct shift_maps m;
+	struct shift_state state = { 0 };
+	struct st_model st;
+	char err[512], path[sizeof(c->conf->state_dir) + 8];
+	char *body = NULL;
+	int code, rc;
+
+	snprintf(q.verb, sizeof(q.verb), "%s", backends ? "backends" : "status");
+	if (only)
+		snprintf(q.argv[q.argc++], CTL_ARG_LEN, "%s", only);
+	snprintf(q.argv[q.argc++], CTL_ARG_LEN, "%s", as_json ? "json" : "text");
+	rc = agent_call(c, &q, &code, &body, err, sizeof(err));
+	if (rc == 0) {
+		rc = print_agent_answer(code, err, body);
+		if (!rc && as_json)
+			putchar('\n');
+		return rc;
+	}
+	if (!agent_down(rc))
+		fprintf(stderr, "shiftctl: warning: shiftd did not answer (%s)\n", strerror(-rc));
+
+	/* shiftd is down: the maps still tell weights, latches and counters. */
+	if (open_maps(c, &m))
+		return 1;
+	rc = status_collect(&m, only, &st);
+	dp_maps_close(&m);
+	if (rc == -ENOENT)
+		return fail("no service '%s'", only);
+	if (rc)
+		return fail("status: %s", strerror(-rc));
+	snprintf(path, sizeof(path), "%s/state", c->conf->state_dir);
+	if (state_load(path, &state, err, sizeof(err)) == 0) {
+		status_add_state(&st, &state);
+		state_free(&state);
+	}
+	if (as_json) {
+		struct json j;
+
+		json_init(&j);
+		if (backends)
+			status_render_backends_json(&st, &j);
+		else
+			status_render_json(&st, &j);
+		if (!j.failed)
+			printf("%s\n", j.buf);
+		rc = j.failed ? fail("out of memory") : 0;
+		json_free(&j);
+	} else if (backends) {
+		status_render_backends_text(&st, stdout);
+	} else {
+		status_render_text(&st, stdout);
+	}
+	status_free(&st);
+	return rc;
+}
+
+static int cmd_agent(const struct ctl *c, const struct ctl_request *q, const char *what)
+{
+	char err[1024], *body = NULL;
+	int code, rc;
+
+	rc = agent_call(c, q, &code, &body, err, sizeof(err));
+	if (agent_down(rc))
+		return fail("%s needs shiftd, which is not running (no %s)", what,
+			    c->conf->control_socket);
+	if (rc)
+		return fail("shiftd did not answer: %s", strerror(-rc));
+	return print_agent_answer(code, err, body);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option gopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static const struct option vopts[] = {
+		{ "json", no_argument, NULL, 'j' },	    { "force", no_argument, NULL, 'f' },
+		{ "reason", required_argument, NULL, 'r' }, { "evict", no_argument, NULL, 'e' },
+		{ "hold", required_argument, NULL, 'H' },   { "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *reason = NULL, *hold = NULL, *verb;
+	bool as_json = false, force = false, evict = false;
+	const char *pos[4] = { 0 };
+	struct ctl c = { .conf_path = CONF_DEFAULT_PATH };
+	char err[1024];
+	int opt, npos = 0, rc;
+
+	shift_log_init("shiftctl", SHIFT_LOG_WARN);
+	/* Global options stop at the command word. */
+	while ((opt = getopt_long(argc, argv, "+c:h", gopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			c.conf_path = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			return usage_err("bad option");
+		}
+	}
+	if (optind >= argc)
+		return usage_err("missing command");
+	verb = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", vopts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			as_json = true;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 'r':
+			reason = optarg;
+			break;
+		case 'e':
+			evict = true;
+			break;
+		case 'H':
+			hold = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			return usage_err("bad option for '%s'", verb);
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (npos >= 3)
+			return usage_err("%s: too many arguments ('%s')", verb, argv[optind]);
+		pos[npos++] = argv[optind];
+	}
+
+/* Refuse options a command does not take, so a typo never changes something else. */
+#define ONLY(cond, what)                                                                           \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			return usage_err("%s does not take %s", verb, what);                       \
+	} while (0)
+#define NARGS(lo, hi, form)                                                                        \
+	do {                                                                                       \
+		if (npos < (lo) || npos > (hi))                                                    \
+			return usage_err("usage: shiftctl %s", form);                              \
+	} while (0)
+
+	if (!strcmp(verb, "status") || !strcmp(verb, "backends")) {
+		ONLY(!force && !reason && !evict && !hold, "--force/--reason/--evict/--hold");
+		if (!strcmp(verb, "status"))
+			NARGS(0, 1, "status [SERVICE] [--json]");
+		else
+			NARGS(1, 1, "backends SERVICE [--json]");
+	} else if (!strcmp(verb, "set-weight")) {
+		ONLY(!as_json && !reason && !evict && !hold, "--json/--reason/--evict/--hold");
+		NARGS(2, 2, "set-weight SERVICE WEIGHT [--force]");
+	} else if (!strcmp(verb, "rollback")) {
+		ONLY(!as_json && !force && !hold, "--json/--force/--hold");
+		NARGS(1, 1, "rollback SERVICE [--reason TEXT] [--evict]");
+		if (reason && (!*reason || strlen(reason) > 100))
+			return usage_err("--reason: 1 to 100 characters");
+	} else if (!strcmp(verb, "clear")) {
+		ONLY(!as_json && !force && !reason && !evict && !hold, "options");
+		NARGS(1, 1, "clear SERVICE");
+	} else if (!strcmp(verb, "promote")) {
+		ONLY(!as_json && !reason && !evict && !hold, "--json/--reason/--evict/--hold");
+		NARGS(1, 1, "promote SERVICE [--force]");
+	} else if (!strcmp(verb, "ramp")) {
+		__u32 steps[RAMP_MAX_STEPS], n;
+		__u64 ns;
+
+		ONLY(!as_json && !force && !reason && !evict, "--json/--force/--reason/--evict");
+		NARGS(2, 2, "ramp SERVICE STEPS --hold DURATION");
+		if (!hold)
+			return usage_err("ramp: missing --hold DURATION (e.g. --hold 30s)");
+		if (ramp_parse_steps(pos[1], steps, &n, err, sizeof(err)))
+			return usage_err("%s", err);
+		if (units_parse_duration(hold, 1000000ull, 86400ull * 1000000000ull, &ns, err,
+					 sizeof(err)))
+			return usage_err("--hold: %s", err);
+	} else if (!strcmp(verb, "reload")) {
+		ONLY(!as_json && !force && !reason && !evict && !hold, "options");
+		NARGS(0, 0, "reload");
+	} else {
+		return usage_err("unknown command '%s'", verb);
+	}
+	if (pos[0] && strlen(pos[0]) >= SHIFT_NAME_LEN)
+		return usage_err("service name '%.20s...' is too long", pos[0]);
+
+	/* Parse the weight before touching anything: a bad one changes nothing. */
+	{
+		__u32 bp = SHIFT_WEIGHT_MAX;
+
+		if (!strcmp(verb, "set-weight") && weight_parse(pos[1], &bp, err, sizeof(err)))
+			return usage_err("set-weight: %s", err);
+
+		if (conf_load(c.conf_path, &c.conf, err, sizeof(err)))
+			return fail("%s", err);
+
+		if (!strcmp(verb, "status"))
+			rc = cmd_status(&c, pos[0], as_json, false);
+		else if (!strcmp(verb, "backends"))
+			rc = cmd_status(&c, pos[0], as_json, true);
+		else if (!strcmp(verb, "set-weight") || !strcmp(verb, "promote"))
+			rc = cmd_set_weight(&c, pos[0], bp, force);
+		else if (!strcmp(verb, "rollback"))
+			rc = cmd_rollback(&c, pos[0], reason, evict);
+		else if (!strcmp(verb, "clear"))
+			rc = cmd_clear(&c, pos[0]);
+		else {
+			struct ctl_request q = { 0 };
+
+			snprintf(q.verb, sizeof(q.verb), "%s", verb);
+			if (!strcmp(verb, "ramp")) {
+				snprintf(q.argv[0], CTL_ARG_LEN, "%s", pos[0]);
+				snprintf(q.argv[1], CTL_ARG_LEN, "%s", pos[1]);
+				snprintf(q.argv[2], CTL_ARG_LEN, "%s", hold);
+				q.argc = 3;
+			}
+			rc = cmd_agent(&c, &q, verb);
+		}
+	}
+	conf_free(c.conf);
+	return rc;
+}
