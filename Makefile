@@ -5,6 +5,8 @@
 #   make demo       the end-to-end demo in network namespaces
 #   make bench      every benchmark (not part of check)
 #   make V=1 ...    show the commands
+#   make OUTPUT=DIR BPF_EXTRA_CFLAGS=-DSHIFT_UPGRADE_TEST
+#                   a variant build (the upgrade test swaps programs with it)
 #
 # Everything generated goes under $(OUTPUT).
 
@@ -36,7 +38,7 @@ MULTIARCH := $(shell $(CC) -dumpmachine 2>/dev/null)
 # Debian's clang needs the multiarch dir for asm/types.h (UAPI headers only, no vmlinux.h).
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -mcpu=v3 \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wimplicit-fallthrough \
-	-Iinclude -Ibpf -idirafter /usr/include/$(MULTIARCH)
+	-Iinclude -Ibpf -idirafter /usr/include/$(MULTIARCH) $(BPF_EXTRA_CFLAGS)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g

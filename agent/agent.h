@@ -23,7 +23,10 @@ struct backend_rt {
 	__u32 hc_ok, hc_fail; /* consecutive probe results */
 	int hc_fd; /* probe socket in flight, -1 none */
 	__u64 hc_started_ns;
+	__u64 hc_next_ns; /* when the next probe starts */
 	__u32 hc_sent; /* bytes of the HTTP request written */
+	__u32 hc_len; /* bytes of the status line read */
+	char hc_buf[16];
 	struct shift_backend entry; /* as last written to the map */
 };
 

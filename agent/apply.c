@@ -8,10 +8,12 @@
 #include <string.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 #include "addr.h"
 #include "agent.h"
+#include "health.h"
 #include "log.h"
 #include "weight.h"
 
@@ -267,6 +269,8 @@ static int apply_backends(struct agent *a, struct service_rt *s, bool fresh_stat
 		for (j = 0; j < old_n[color]; j++) {
 			if (old[color][j].id == (__u32)-1)
 				continue;
+			if (old[color][j].hc_fd >= 0)
+				close(old[color][j].hc_fd);
 			dp_backend_del(&a->maps, old[color][j].id, old[color][j].addr.proto);
 			a->be_used[old[color][j].id] = 0;
 		}
@@ -278,6 +282,7 @@ static int apply_backends(struct agent *a, struct service_rt *s, bool fresh_stat
 static void service_free(struct agent *a, struct service_rt *s)
 {
 	(void)a;
+	health_stop(s);
 	analysis_free(&s->an);
 	free(s);
 }
@@ -408,8 +413,9 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			}
 			a->svc[s->id] = s;
 			s->conf = c;
-		} else if (old->window_ns != c->window_ns) {
-			/* The window length changed: start the analysis afresh. */
+		} else if (old->window_ns != c->window_ns ||
+			   old->analysis_connect != c->analysis_connect) {
+			/* A new window length or unit: old samples would mislead. */
 			analysis_free(&s->an);
 			limits_from_conf(&s->limits, c);
 			err = analysis_init(&s->an, &s->limits);

@@ -22,8 +22,10 @@
 #include "agent.h"
 #include "attach.h"
 #include "control.h"
+#include "health.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "netlink.h"
 #include "nexthop.h"
 #include "ramp.h"
@@ -301,9 +303,13 @@ static int epoll_add(int epfd, int fd)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
-static void tick(struct agent *a)
+static void tick(struct agent *a, struct loop *lp)
 {
+	/* Ordinary samples wake us only every SHIFT_WAKEUP_BATCH: bound their delay. */
+	samples_poll(lp->rb);
+	health_tick(a);
 	ramp_tick(a);
+	metrics_tick(a);
 	if (a->nexthops_dirty)
 		nexthops_refresh(a);
 }
@@ -351,7 +357,7 @@ static int run_loop(struct agent *a, struct loop *lp)
 				__u64 exp;
 
 				if (read(lp->timerfd, &exp, sizeof(exp)) == sizeof(exp))
-					tick(a);
+					tick(a, lp);
 			}
 		}
 	}

@@ -49,6 +49,8 @@ struct pkt {
 	__u16 sport;
 	__u16 dport;
 	__u16 l3_len; /* IP datagram length (IPv4 tot_len, IPv6 40 + payload) */
+	__u16 l4_hlen; /* TCP header length with options; 8 for UDP */
+	__u16 payload_len; /* L4 payload bytes inside the datagram */
 	__u8 family;
 	__u8 proto;
 	__u8 tcp_flags; /* TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 ACK 0x10) */
@@ -84,6 +86,8 @@ static __always_inline int parse_l4(struct pkt *p, void *l4, void *limit, void *
 		p->l4_check = &th->check;
 		p->l4_sport = &th->source;
 		p->l4_dport = &th->dest;
+		p->l4_hlen = doff * 4;
+		p->payload_len = limit - (l4 + doff * 4);
 	} else {
 		struct udphdr *uh = l4;
 		__u32 ulen;
@@ -99,6 +103,8 @@ static __always_inline int parse_l4(struct pkt *p, void *l4, void *limit, void *
 		p->l4_check = &uh->check;
 		p->l4_sport = &uh->source;
 		p->l4_dport = &uh->dest;
+		p->l4_hlen = sizeof(*uh);
+		p->payload_len = ulen - sizeof(*uh);
 	}
 	p->l4 = l4;
 	return PARSE_OK;

@@ -14,6 +14,7 @@
 #include "flow_choice.h"
 #include "nat.h"
 #include "forward.h"
+#include "signals.h"
 
 #define NOT_A_SERVICE (-1)
 
@@ -102,8 +103,10 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 			stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
 			return XDP_DROP;
 		}
-		if (p->tcp_flags & TCPF_SYN_)
+		if ((p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
 			nf.syn_ns = bpf_ktime_get_ns();
+			nf.syn_count = 1;
+		}
 		/* A stray RST must not plant an entry for a connection that is gone. */
 		if (!(p->tcp_flags & TCPF_RST_))
 			flow_insert(p->family, &fk, &nf);
@@ -111,6 +114,7 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 		count_backend(nf.backend_id, data_end - data, 0, 1);
 	} else {
 		count_backend(f->backend_id, data_end - data, 0, 0);
+		signal_client(p, f, svc->flags, data_end);
 	}
 
 	if (nat_rewrite(p, data_end, 1, be->addr, be->port))
@@ -121,15 +125,21 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 	return forward_fib(ctx, data, p);
 }
 
-/* Backend -> client: SNAT back to VIP:port, forward. */
+/*
+ * Backend -> client: SNAT back to VIP:port, forward. Replies addressed to the
+ * edge host itself (the agent's health checks) are left alone: the route to
+ * the destination is looked up first, which the forwarding needs anyway.
+ */
 static __always_inline int reverse_path(struct xdp_md *ctx, struct pkt *p)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	struct bpf_fib_lookup fib;
 	struct shift_svc_info *info;
 	struct shift_backend *be;
 	struct shift_addr_key bk;
 	__u32 *id, sid;
+	long rc;
 
 	__builtin_memset(&bk, 0, sizeof(bk));
 	__builtin_memcpy(bk.addr, p->saddr, sizeof(bk.addr));
@@ -150,11 +160,16 @@ static __always_inline int reverse_path(struct xdp_md *ctx, struct pkt *p)
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
 	}
+	rc = fib_lookup(ctx, p, info->vip, &fib);
+	/* Local (or unroutable) destination: not a client of ours. */
+	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc < 0)
+		return XDP_PASS;
 	count_backend(*id, data_end - data, 1, 0);
+	signal_backend(p, info, data_end);
 	if (nat_rewrite(p, data_end, 0, info->vip, info->vport))
 		return XDP_PASS;
 	ttl_decrement(p, data_end);
-	return forward_fib(ctx, data, p);
+	return forward_by(ctx, rc, &fib);
 }
 
 SEC("xdp")
@@ -164,6 +179,12 @@ int shift_xdp_client(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pkt p = {};
 	int rc;
+
+#ifdef SHIFT_UPGRADE_TEST
+	/* A different program (new tag) for the in-place upgrade test, same
+	 * behaviour and maps: a helper call whose result is unused. */
+	bpf_get_smp_processor_id();
+#endif
 
 	rc = parse_packet(&p, data, data_end);
 	if (rc == PARSE_NOT_OURS)
@@ -182,8 +203,11 @@ int shift_xdp_backend(struct xdp_md *ctx)
 	struct pkt p = {};
 
 	/* Whatever a backend sends that we cannot parse is the kernel's business. */
-	if (parse_packet(&p, data, data_end) != PARSE_OK)
+	if (parse_packet(&p, data, data_end) != PARSE_OK) {
+		if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
+			signal_icmp(&p, data, data_end);
 		return XDP_PASS;
+	}
 	return reverse_path(ctx, &p);
 }
 

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * shiftd.conf: the INI file shared by shiftd and shiftctl (SPEC "Agent").
+ *
+ * conf_parse() returns a fully validated, fully defaulted config or nothing: a
+ * running agent keeps its last good config when a reload fails, so a half-read
+ * file must never reach it. Every error reads "FILE:LINE: reason" ("FILE: reason"
+ * when no line is to blame); the first error wins.
+ */
+#ifndef SHIFT_CONFIG_H
+#define SHIFT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include <shift/maps.h>
+
+#define CONF_DEFAULT_PATH "/etc/shift/shiftd.conf"
+
+#define CONF_PATH_LEN 4096
+#define CONF_NAME_LEN 64 /* service name, NUL included: [A-Za-z0-9_.-]{1,63} */
+#define CONF_IFNAMSIZ 16
+#define CONF_MAX_INTERFACES 8
+#define CONF_GROUP_LEN 64
+#define CONF_HEALTH_PATH_LEN 256
+/* Source prefixes per service, green_sources and blue_sources together. */
+#define CONF_MAX_SOURCES 1024
+#define CONF_MAX_LINE 4095
+
+/* A client prefix pinned to a color; addr in network order, host bits zero. */
+struct conf_cidr {
+	__u8 family; /* SHIFT_AF_INET / SHIFT_AF_INET6 */
+	__u8 prefixlen;
+	__u32 addr[4];
+	int line; /* where it was written, for messages */
+};
+
+enum conf_health {
+	CONF_HC_NONE,
+	CONF_HC_TCP,
+	CONF_HC_HTTP,
+};
+
+enum conf_xdp_mode {
+	CONF_XDP_AUTO,
+	CONF_XDP_NATIVE,
+	CONF_XDP_GENERIC,
+};
+
+/*
+ * One [service NAME]. Every field is resolved: defaults applied, per-service
+ * health settings already merged over [global]'s. Addresses and ports are in
+ * network order; vip.proto and every backend's proto carry the service's
+ * protocol (IPPROTO_TCP / IPPROTO_UDP), as the services and backend_idx map keys
+ * want them.
+ */
+struct conf_service {
+	char name[CONF_NAME_LEN];
+	int line; /* of the [service NAME] header */
+	struct shift_addr_key vip;
+	__u32 n_blue, n_green;
+	struct shift_addr_key blue[SHIFT_MAX_POOL_BACKENDS];
+	struct shift_addr_key green[SHIFT_MAX_POOL_BACKENDS];
+	__u32 green_weight; /* basis points */
+	enum conf_health health;
+	char health_path[CONF_HEALTH_PATH_LEN]; /* CONF_HC_HTTP: starts with '/' */
+	__u64 health_interval_ns, health_timeout_ns;
+	__u32 health_rise, health_fall;
+	__u64 window_ns; /* rollback_window */
+	__u32 min_requests;
+	double max_error_rate; /* fraction 0..1; < 0 = off */
+	double max_error_rate_increase; /* fraction over blue's; < 0 = off */
+	__u64 max_latency_p99_ns, max_latency_p95_ns; /* 0 = off */
+	double max_latency_ratio; /* green p99 / blue p99; 0 = off */
+	__u32 max_consecutive_errors; /* 0 = off */
+	bool rollback_evict;
+	bool analysis_connect; /* true: a connection is the unit, not an HTTP response */
+	/* Two arrays rather than one with a color field: each maps 1:1 onto a
+	 * dp_override_put() color. Same family as the vip; no prefix in both. */
+	__u32 n_green_sources, n_blue_sources;
+	struct conf_cidr green_sources[CONF_MAX_SOURCES];
+	struct conf_cidr blue_sources[CONF_MAX_SOURCES];
+};
+
+struct shift_conf {
+	char path[CONF_PATH_LEN]; /* the name given to conf_load/conf_parse */
+	char interfaces[CONF_MAX_INTERFACES][CONF_IFNAMSIZ];
+	__u32 n_interfaces; /* >= 1 */
+	char backend_interface[CONF_IFNAMSIZ];
+	enum conf_xdp_mode xdp_mode;
+	__u32 hash_seed;
+	char bpffs_dir[CONF_PATH_LEN], state_dir[CONF_PATH_LEN], textfile_dir[CONF_PATH_LEN];
+	char control_socket[CONF_PATH_LEN];
+	char control_socket_group[CONF_GROUP_LEN]; /* "" = root only */
+	__u32 control_socket_mode; /* 0600 or 0660 */
+	__u64 metrics_interval_ns;
+	__u32 max_flows, max_flows6;
+	char notify_command[CONF_PATH_LEN]; /* "" = none; else an absolute path */
+	__u32 n_services; /* 1..SHIFT_MAX_SERVICES, in file order */
+	struct conf_service *services;
+};
+
+/* Read and parse a file. Returns 0, or a negative errno with the reason in err. */
+int conf_load(const char *path, struct shift_conf **out, char *err, size_t errlen);
+/* Parse text[0..len) (need not be NUL-terminated); name stands for the file in messages. */
+int conf_parse(const char *text, size_t len, const char *name, struct shift_conf **out, char *err,
+	       size_t errlen);
+void conf_free(struct shift_conf *c);
+const struct conf_service *conf_find_service(const struct shift_conf *c, const char *name);
+/* The example config of SPEC "Agent"; it parses. */
+const char *conf_example(void);
+/* Names for messages and status output. */
+const char *conf_xdp_mode_name(enum conf_xdp_mode m);
+const char *conf_health_name(enum conf_health h);
+
+#endif

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * rtnetlink for shiftd: the next hop of each backend (so the XDP datapath can
+ * write MACs and redirect without a FIB lookup per packet) and the link, route
+ * and neighbour events that make it stale.
+ *
+ * Two NETLINK_ROUTE sockets: a blocking one for request/response queries with
+ * a 1 s receive timeout, and a non-blocking one subscribed to link, neighbour
+ * and IPv4/IPv6 route events for the caller's epoll loop. Open the context
+ * before the first resolution so no change between the two is missed.
+ *
+ * Not thread-safe; callbacks may run queries (nl_link_*, nl_nexthop,
+ * nl_neigh_*) but must not call nl_dispatch.
+ */
+#ifndef SHIFT_NETLINK_H
+#define SHIFT_NETLINK_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+#include <shift/maps.h>
+
+struct nl_ctx;
+
+struct nl_link {
+	int ifindex;
+	char name[16]; /* IFNAMSIZ */
+	__u8 mac[6]; /* zero unless the link has a 6-byte address */
+	bool up; /* IFF_UP: administratively up */
+	bool running; /* IFF_RUNNING: up and carrier */
+	__u32 mtu;
+	__u16 type; /* ARPHRD_*; only ARPHRD_ETHER links can be a next hop */
+};
+
+struct nl_nexthop {
+	int ifindex; /* egress interface */
+	__u8 smac[6]; /* the egress interface's MAC */
+	__u8 dmac[6]; /* the neighbour's MAC, when resolved */
+	/* The address whose neighbour entry is used: the gateway, or the
+	 * destination itself when it is on-link (via_gw false). Network order,
+	 * IPv4 in gw[0]; gw_family may differ from the destination's for an
+	 * IPv4 route via an IPv6 gateway (RTA_VIA). */
+	__u32 gw[4];
+	__u8 gw_family;
+	bool via_gw;
+	bool resolved;
+};
+
+struct nl_callbacks {
+	/* RTM_NEWLINK/RTM_DELLINK; a recreated interface comes back with a new
+	 * ifindex under the same name. */
+	void (*link)(void *arg, const struct nl_link *l, bool deleted);
+	/* Any IPv4/IPv6 neighbour change; usable = valid state with a MAC
+	 * (REACHABLE, STALE, DELAY, PROBE, PERMANENT, NOARP), false for
+	 * INCOMPLETE/FAILED/NONE and deletions (mac is then zero). */
+	void (*neigh)(void *arg, int ifindex, __u8 family, const __u32 addr[4], const __u8 mac[6],
+		      bool usable);
+	/* Some IPv4/IPv6 route changed: re-resolve next hops. Called at most
+	 * once per nl_dispatch, after the other callbacks, however many route
+	 * messages arrived (a routing daemon can send thousands at once). */
+	void (*route)(void *arg);
+	/* Events were lost (socket overrun): re-read everything. */
+	void (*resync)(void *arg);
+};
+
+/* 0 or -errno. */
+int nl_open(struct nl_ctx **out);
+void nl_close(struct nl_ctx *nl);
+/* The event socket, for epoll (level-triggered: nl_dispatch may leave
+ * messages queued under an event storm). */
+int nl_event_fd(const struct nl_ctx *nl);
+
+/* 0, -ENODEV when there is no such link, -EINVAL for a name that cannot exist,
+ * or another -errno (-ETIMEDOUT if the kernel did not answer within 1 s). */
+int nl_link_get(struct nl_ctx *nl, const char *name, struct nl_link *out);
+int nl_link_by_index(struct nl_ctx *nl, int ifindex, struct nl_link *out);
+
+/*
+ * Next hop towards addr (family SHIFT_AF_INET or SHIFT_AF_INET6, network
+ * order, IPv4 in addr[0]), the way `ip route get` sees it for a packet this
+ * host sends (no input interface or mark, so policy rules keyed on those are
+ * not applied; with ECMP the kernel's pick for that lookup).
+ *   0             resolved: every field filled
+ *   -EAGAIN       route found, neighbour unknown or unresolved: ifindex, smac,
+ *                 gw, gw_family, via_gw filled; see nl_neigh_probe()
+ *   -ENETUNREACH  no route, or one that does not forward (unreachable,
+ *                 prohibit, blackhole, local, broadcast, ...)
+ *   -EOPNOTSUPP   the egress interface is not Ethernet (tunnel, loopback...)
+ *   other -errno
+ */
+int nl_nexthop(struct nl_ctx *nl, __u8 family, const __u32 addr[4], struct nl_nexthop *out);
+
+/*
+ * Make the kernel resolve addr on ifindex as if a packet were sent to it
+ * (RTM_NEWNEIGH with NTF_USE): an absent, FAILED or NONE entry goes INCOMPLETE
+ * and is solicited (broadcast ARP / multicast NS); a STALE one goes to DELAY
+ * and is re-confirmed by unicast. The answer arrives as a neigh event. Entries
+ * that are resolved, already resolving, or owned by someone else (PERMANENT,
+ * NOARP, externally learned, managed) are left alone. 0 or -errno.
+ */
+int nl_neigh_probe(struct nl_ctx *nl, int ifindex, __u8 family, const __u32 addr[4]);
+
+/* Read what is pending on the event socket and run the callbacks (any may be
+ * NULL). Returns the number of messages read (0 if none) or -errno. */
+int nl_dispatch(struct nl_ctx *nl, const struct nl_callbacks *cb, void *arg);
+
+#endif

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Return-path signals: how each backend is doing, seen from the packets that
+ * already pass through us. Per backend: connect latency (client SYN ->
+ * backend SYN-ACK), HTTP/1.x status class and request -> first response byte
+ * latency, and errors (backend RST, HTTP 5xx, a client SYN retransmitted
+ * without an answer, ICMP unreachable from the backend).
+ *
+ * Exact per-CPU counters and histograms feed the metrics; samples go to the
+ * agent through the ring buffer. An error forces a wakeup (the agent may roll
+ * back on it); other samples wake it only every SHIFT_WAKEUP_BATCH. A full
+ * ring buffer costs the sample, counted, never the packet.
+ */
+#ifndef SHIFT_SIGNALS_H
+#define SHIFT_SIGNALS_H
+
+#include "maps.bpf.h"
+#include "parse.h"
+#include "conntrack.h"
+
+/* linux/icmp.h drags in libc headers the BPF target lacks: the 8 bytes we need. */
+struct icmp_hdr_ {
+	__u8 type;
+	__u8 code;
+	__u16 check;
+	__u32 rest;
+};
+#define ICMP_DEST_UNREACH_ 3
+#define ICMPV6_DEST_UNREACH_ 1
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
+
+/* Approximate by design: a racy shared counter only paces wakeups. */
+__u32 sample_seq = 0;
+
+static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, __u64 now,
+					__u64 value, __u16 status, __u8 err)
+{
+	struct shift_sample *s;
+	__u64 flags;
+
+	s = bpf_ringbuf_reserve(&shift_samples, sizeof(*s), 0);
+	if (!s) {
+		stat_inc(SHIFT_STAT_RINGBUF_DROPPED);
+		return;
+	}
+	s->ts_ns = now;
+	s->value_ns = value;
+	s->backend_id = f->backend_id;
+	s->service_id = f->service_id;
+	s->color = f->color;
+	s->kind = kind;
+	s->status = status;
+	s->err = err;
+	__builtin_memset(s->pad, 0, sizeof(s->pad));
+	if (kind == SHIFT_SAMPLE_ERROR)
+		flags = BPF_RB_FORCE_WAKEUP;
+	else
+		flags = ++sample_seq % SHIFT_WAKEUP_BATCH ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(s, flags);
+}
+
+/* Bucket i holds latencies < 2^i microseconds. */
+static __always_inline __u32 lat_bucket(__u64 ns)
+{
+	__u64 us = ns / 1000;
+	__u32 b = 0;
+
+	if (us >= (1ull << 16)) {
+		us >>= 16;
+		b += 16;
+	}
+	if (us >= (1ull << 8)) {
+		us >>= 8;
+		b += 8;
+	}
+	if (us >= (1ull << 4)) {
+		us >>= 4;
+		b += 4;
+	}
+	if (us >= (1ull << 2)) {
+		us >>= 2;
+		b += 2;
+	}
+	if (us >= 2)
+		b += 1;
+	b += us ? 1 : 0;
+	return b < SHIFT_LAT_BUCKETS ? b : SHIFT_LAT_BUCKETS - 1;
+}
+
+static __always_inline void record_latency(__u32 backend_id, __u32 kind, __u64 ns)
+{
+	__u32 key = backend_id * SHIFT_LAT_KINDS + kind;
+	struct shift_lat_hist *h = bpf_map_lookup_elem(&shift_lat_hist, &key);
+	__u32 b = lat_bucket(ns);
+
+	if (!h)
+		return;
+	if (b < SHIFT_LAT_BUCKETS)
+		h->bucket[b]++;
+	h->sum_ns += ns;
+	h->count++;
+}
+
+static __always_inline void count_error(__u32 backend_id, __u32 err)
+{
+	struct shift_backend_stats *st = bpf_map_lookup_elem(&shift_be_stats, &backend_id);
+
+	if (st && err < SHIFT_ERR_MAX)
+		st->errors[err]++;
+}
+
+static __always_inline void signal_error(struct shift_flow *f, __u8 err, __u64 now, __u64 value,
+					 __u16 status)
+{
+	count_error(f->backend_id, err);
+	emit_sample(f, SHIFT_SAMPLE_ERROR, now, value, status, err);
+}
+
+/* The mask restates what parse_l4 checked (a TCP header is at most 60 bytes):
+ * the verifier does not keep the bound of a value spilled to the stack. */
+static __always_inline __u8 *payload(const struct pkt *p)
+{
+	return p->l4 + (p->l4_hlen & 0x3c);
+}
+
+/* First 4 payload bytes look like an HTTP/1.x request line. */
+static __always_inline int is_http_request(__u32 w)
+{
+	switch (w) {
+	case 0x20544547: /* "GET " */
+	case 0x54534f50: /* "POST" */
+	case 0x20545550: /* "PUT " */
+	case 0x44414548: /* "HEAD" */
+	case 0x454c4544: /* "DELE" */
+	case 0x43544150: /* "PATC" */
+	case 0x4954504f: /* "OPTI" */
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A client packet of a known flow. `is_new` when the entry was just created
+ * (its SYN time is set by the caller).
+ */
+static __always_inline void signal_client(struct pkt *p, struct shift_flow *f, __u32 svc_flags,
+					  void *data_end)
+{
+	if (p->proto != IPPROTO_TCP)
+		return;
+	if ((p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
+		/* The handshake is unanswered and the client tries again. */
+		if (!(f->state & SHIFT_FS_SYNACK) && f->syn_count < 255) {
+			f->syn_count++;
+			if (f->syn_count == 2 && !(f->state & SHIFT_FS_ERR_SEEN)) {
+				f->state |= SHIFT_FS_ERR_SEEN;
+				signal_error(f, SHIFT_ERR_SYN_RETRANS, bpf_ktime_get_ns(), 0, 0);
+			}
+		}
+		return;
+	}
+	if ((svc_flags & SHIFT_SVC_F_HTTP) && f->req_ns == 0 && p->payload_len >= 4) {
+		__u8 *pl = payload(p);
+		__u32 w;
+
+		if ((void *)(pl + 4) > data_end)
+			return;
+		__builtin_memcpy(&w, pl, 4);
+		if (is_http_request(w)) {
+			f->req_ns = bpf_ktime_get_ns();
+			f->state |= SHIFT_FS_HTTP;
+		}
+	}
+}
+
+/* A backend packet of a known flow, before the reverse NAT. */
+static __always_inline void signal_backend_flow(struct pkt *p, struct shift_flow *f,
+						void *data_end)
+{
+	__u8 fl = p->tcp_flags;
+
+	if (fl & TCPF_RST_) {
+		signal_error(f, SHIFT_ERR_RST, bpf_ktime_get_ns(), 0, 0);
+		return;
+	}
+	if ((fl & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_)) {
+		if (!(f->state & SHIFT_FS_SYNACK)) {
+			__u64 now = bpf_ktime_get_ns();
+			__u64 lat = f->syn_ns && now > f->syn_ns ? now - f->syn_ns : 0;
+
+			f->state |= SHIFT_FS_SYNACK;
+			if (lat) {
+				record_latency(f->backend_id, SHIFT_LAT_CONNECT, lat);
+				emit_sample(f, SHIFT_SAMPLE_CONNECT, now, lat, 0, 0);
+			}
+		}
+		return;
+	}
+	if (f->req_ns && p->payload_len >= 12) {
+		__u8 *pl = payload(p);
+		__u64 now, lat;
+		__u16 status;
+		__u32 cls;
+
+		if ((void *)(pl + 12) > data_end)
+			return;
+		/* "HTTP/1.x NNN" */
+		if (pl[0] != 'H' || pl[1] != 'T' || pl[2] != 'T' || pl[3] != 'P' || pl[4] != '/' ||
+		    pl[5] != '1' || pl[6] != '.' || pl[8] != ' ')
+			return;
+		if (pl[9] < '1' || pl[9] > '5' || pl[10] < '0' || pl[10] > '9' || pl[11] < '0' ||
+		    pl[11] > '9')
+			return;
+		cls = pl[9] - '0';
+		status = cls * 100 + (pl[10] - '0') * 10 + (pl[11] - '0');
+		{
+			struct shift_backend_stats *st =
+				bpf_map_lookup_elem(&shift_be_stats, &f->backend_id);
+
+			if (st && cls < 6)
+				st->responses[cls]++;
+		}
+		/* 1xx is not the answer: the request stays open. */
+		if (cls == 1)
+			return;
+		now = bpf_ktime_get_ns();
+		lat = now > f->req_ns ? now - f->req_ns : 0;
+		f->req_ns = 0;
+		record_latency(f->backend_id, SHIFT_LAT_RESPONSE, lat);
+		if (cls == 5)
+			signal_error(f, SHIFT_ERR_HTTP5XX, now, lat, status);
+		else
+			emit_sample(f, SHIFT_SAMPLE_RESPONSE, now, lat, status, 0);
+	}
+}
+
+/*
+ * Signals of a backend reply. Only packets that can carry one look up the
+ * flow: handshake answers, resets, and payload starting like a status line.
+ */
+static __always_inline void signal_backend(struct pkt *p, const struct shift_svc_info *info,
+					   void *data_end)
+{
+	struct shift_flow *f;
+	union flow_key k;
+
+	if (p->proto != IPPROTO_TCP)
+		return;
+	if (!(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_))) {
+		__u8 *pl = payload(p);
+
+		if (p->payload_len < 12 || (void *)(pl + 4) > data_end || pl[0] != 'H' ||
+		    pl[1] != 'T' || pl[2] != 'T' || pl[3] != 'P')
+			return;
+	}
+	flow_key_fill(&k, p->family, p->daddr, info->vip, p->dport, info->vport, p->proto);
+	f = flow_lookup(p->family, &k);
+	if (f)
+		signal_backend_flow(p, f, data_end);
+}
+
+/*
+ * ICMP destination unreachable from a backend about a packet we sent it:
+ * an error for that backend. The message itself goes on to the kernel.
+ */
+static __always_inline void signal_icmp(struct pkt *p, void *data, void *data_end)
+{
+	struct shift_addr_key bk;
+	struct shift_svc_info *info;
+	struct shift_backend *be;
+	struct shift_flow *f;
+	union flow_key k;
+	__u32 *id, sid;
+	__u8 *l4;
+	__u16 *ports;
+	__u32 inner_s[4] = {}, inner_d[4] = {};
+	__u8 inner_proto;
+
+	if (p->family == SHIFT_AF_INET) {
+		struct iphdr *iph = p->l3, *in;
+		struct icmp_hdr_ *ic;
+
+		if ((void *)(iph + 1) > data_end || iph->protocol != IPPROTO_ICMP)
+			return;
+		l4 = p->l3 + iph->ihl * 4;
+		ic = (void *)l4;
+		if ((void *)(ic + 1) > data_end || ic->type != ICMP_DEST_UNREACH_)
+			return;
+		in = (void *)(ic + 1);
+		if ((void *)(in + 1) > data_end || in->ihl != 5)
+			return;
+		inner_proto = in->protocol;
+		inner_s[0] = in->saddr;
+		inner_d[0] = in->daddr;
+		ports = (void *)(in + 1);
+	} else {
+		struct ipv6hdr *ip6 = p->l3, *in;
+		struct icmp_hdr_ *ic;
+
+		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
+			return;
+		ic = (void *)(ip6 + 1);
+		if ((void *)(ic + 1) > data_end || ic->type != ICMPV6_DEST_UNREACH_)
+			return;
+		in = (void *)(ic + 1);
+		if ((void *)(in + 1) > data_end)
+			return;
+		inner_proto = in->nexthdr;
+		__builtin_memcpy(inner_s, &in->saddr, 16);
+		__builtin_memcpy(inner_d, &in->daddr, 16);
+		ports = (void *)(in + 1);
+	}
+	if ((inner_proto != IPPROTO_TCP && inner_proto != IPPROTO_UDP) ||
+	    (void *)(ports + 2) > data_end)
+		return;
+	/* The quoted packet is client -> backend: find the backend, then the flow. */
+	__builtin_memset(&bk, 0, sizeof(bk));
+	__builtin_memcpy(bk.addr, inner_d, sizeof(bk.addr));
+	bk.port = ports[1];
+	bk.proto = inner_proto;
+	bk.family = p->family;
+	id = bpf_map_lookup_elem(&shift_be_idx, &bk);
+	if (!id)
+		return;
+	be = bpf_map_lookup_elem(&shift_backends, id);
+	if (!be)
+		return;
+	sid = be->service_id;
+	info = bpf_map_lookup_elem(&shift_svc_info, &sid);
+	if (!info)
+		return;
+	flow_key_fill(&k, p->family, inner_s, info->vip, ports[0], info->vport, inner_proto);
+	f = flow_lookup(p->family, &k);
+	if (f) {
+		signal_error(f, SHIFT_ERR_ICMP_UNREACH, bpf_ktime_get_ns(), 0, 0);
+	} else {
+		count_error(*id, SHIFT_ERR_ICMP_UNREACH);
+	}
+}
+
+#endif
