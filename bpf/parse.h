@@ -28,6 +28,18 @@
 #define IP_OFFSET_ 0x1fff
 #define IPV6_EXT_MAX 4
 
+/*
+ * A 16-bit length from the packet, with a range the verifier can see. The
+ * 6.1 verifier (Debian 12) loses the range of a byte swap and then refuses
+ * pointer arithmetic with the result; the asm keeps the compiler from
+ * dropping a mask it knows is redundant.
+ */
+static __always_inline __u32 bound16(__u32 v)
+{
+	asm volatile("%[v] &= 0xffff" : [v] "+r"(v));
+	return v;
+}
+
 enum parse_result {
 	PARSE_OK = 0,
 	PARSE_NOT_OURS, /* not IP, not TCP/UDP, or too short to know the destination */
@@ -94,7 +106,7 @@ static __always_inline int parse_l4(struct pkt *p, void *l4, void *limit, void *
 
 		if ((void *)(uh + 1) > data_end || (void *)(uh + 1) > limit)
 			return parse_fail(p, SHIFT_STAT_DROP_TRUNCATED);
-		ulen = bpf_ntohs(uh->len);
+		ulen = bound16(bpf_ntohs(uh->len));
 		if (ulen < sizeof(*uh) || l4 + ulen > limit)
 			return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
 		p->sport = uh->source;
@@ -125,7 +137,7 @@ static __always_inline int parse_ipv4(struct pkt *p, void *l3, void *data_end)
 	ihl = iph->ihl;
 	if (ihl < 5)
 		return parse_fail(p, SHIFT_STAT_DROP_BAD_IHL);
-	tot = bpf_ntohs(iph->tot_len);
+	tot = bound16(bpf_ntohs(iph->tot_len));
 	if (tot < ihl * 4 || l3 + tot > data_end)
 		return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
 	p->l3_len = tot;
@@ -153,8 +165,8 @@ static __always_inline int parse_ipv6(struct pkt *p, void *l3, void *data_end)
 	p->family = SHIFT_AF_INET6;
 	__builtin_memcpy(p->saddr, &ip6->saddr, 16);
 	__builtin_memcpy(p->daddr, &ip6->daddr, 16);
-	p->l3_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
-	limit = l3 + p->l3_len;
+	p->l3_len = sizeof(*ip6) + bound16(bpf_ntohs(ip6->payload_len));
+	limit = l3 + bound16(p->l3_len);
 	if (limit > data_end)
 		return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
 
