@@ -22,6 +22,7 @@ const char *const shift_map_names[SHIFT_MAP__COUNT] = {
 	[SHIFT_MAP_OVR6] = "shift_ovr6",	   [SHIFT_MAP_BE_STATS] = "shift_be_stats",
 	[SHIFT_MAP_STATS] = "shift_stats",	   [SHIFT_MAP_LAT_HIST] = "shift_lat_hist",
 	[SHIFT_MAP_SAMPLES] = "shift_samples",	   [SHIFT_MAP_CONFIG] = "shift_config",
+	[SHIFT_MAP_ERRORS] = "shift_errors",
 };
 
 static int neg_errno(int rc)
@@ -47,6 +48,7 @@ void dp_maps_from_skel(struct shift_maps *m, const struct shift *skel)
 	m->fd[SHIFT_MAP_LAT_HIST] = bpf_map__fd(skel->maps.shift_lat_hist);
 	m->fd[SHIFT_MAP_SAMPLES] = bpf_map__fd(skel->maps.shift_samples);
 	m->fd[SHIFT_MAP_CONFIG] = bpf_map__fd(skel->maps.shift_config);
+	m->fd[SHIFT_MAP_ERRORS] = bpf_map__fd(skel->maps.shift_errors);
 }
 
 int dp_maps_open_pinned(struct shift_maps *m, const char *dir)
@@ -528,6 +530,7 @@ static const char *const stat_names[SHIFT_STAT_MAX] = {
 	[SHIFT_STAT_FLOW_INSERT_FAIL] = "flow_insert_fail",
 	[SHIFT_STAT_RINGBUF_DROPPED] = "ringbuf_dropped",
 	[SHIFT_STAT_OVERRIDE_HIT] = "override_hit",
+	[SHIFT_STAT_ERRBUF_DROPPED] = "errbuf_dropped",
 };
 
 const char *dp_stat_name(enum shift_stat s)

@@ -39,10 +39,21 @@ static int on_sample(void *ctx, void *data, size_t len)
 
 struct ring_buffer *samples_open(struct agent *a)
 {
-	struct ring_buffer *rb = ring_buffer__new(a->maps.fd[SHIFT_MAP_SAMPLES], on_sample, a, NULL);
+	struct ring_buffer *rb;
+	int err;
 
-	if (!rb)
-		log_err("cannot open the sample ring buffer: %s", strerror(errno));
+	/* Errors first: ring_buffer__consume() drains the rings in this order. */
+	rb = ring_buffer__new(a->maps.fd[SHIFT_MAP_ERRORS], on_sample, a, NULL);
+	if (!rb) {
+		log_err("cannot open the error ring buffer: %s", strerror(errno));
+		return NULL;
+	}
+	err = ring_buffer__add(rb, a->maps.fd[SHIFT_MAP_SAMPLES], on_sample, a);
+	if (err) {
+		log_err("cannot open the sample ring buffer: %s", strerror(-err));
+		ring_buffer__free(rb);
+		return NULL;
+	}
 	return rb;
 }
 

@@ -40,9 +40,13 @@ static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, _
 	struct shift_sample *s;
 	__u64 flags;
 
-	s = bpf_ringbuf_reserve(&shift_samples, sizeof(*s), 0);
+	if (kind == SHIFT_SAMPLE_ERROR)
+		s = bpf_ringbuf_reserve(&shift_errors, sizeof(*s), 0);
+	else
+		s = bpf_ringbuf_reserve(&shift_samples, sizeof(*s), 0);
 	if (!s) {
-		stat_inc(SHIFT_STAT_RINGBUF_DROPPED);
+		stat_inc(kind == SHIFT_SAMPLE_ERROR ? SHIFT_STAT_ERRBUF_DROPPED :
+						      SHIFT_STAT_RINGBUF_DROPPED);
 		return;
 	}
 	s->ts_ns = now;

@@ -215,6 +215,7 @@ enum shift_stat {
 	SHIFT_STAT_FLOW_INSERT_FAIL,
 	SHIFT_STAT_RINGBUF_DROPPED,
 	SHIFT_STAT_OVERRIDE_HIT,
+	SHIFT_STAT_ERRBUF_DROPPED, /* error samples lost: the agent is far behind */
 	SHIFT_STAT_MAX,
 };
 

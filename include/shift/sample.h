@@ -29,6 +29,12 @@ struct shift_sample {
 
 /* Ring buffer size; a power of two multiple of the page size. */
 #define SHIFT_RINGBUF_BYTES (1u << 22)
+/*
+ * Error samples have a ring of their own, drained first: a flood of ordinary
+ * samples can fill the big ring, but never crowd out the error that should
+ * trigger a rollback.
+ */
+#define SHIFT_ERRBUF_BYTES (1u << 16)
 /* Ordinary samples wake the agent at most once per this many samples. */
 #define SHIFT_WAKEUP_BATCH 64
 
