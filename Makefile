@@ -58,7 +58,7 @@ SAN_LIB_OBJS := $(patsubst %.c,$(OUTPUT)/san/%.o,$(LIB_SRCS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
-BPFTEST_SRCS := $(wildcard tests/bpf/*.c)
+BPFTEST_SRCS := $(filter-out %.bpf.c,$(wildcard tests/bpf/*.c))
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
 
@@ -111,7 +111,12 @@ $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libshift-san.a | $(OUTPUT)
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) -O1 -g $(USER_CFLAGS) $(SAN_CFLAGS) $< $(OUTPUT)/libshift-san.a $(LDLIBS) -lcmocka -o $@
 
-$(OUTPUT)/tests/bpf_test: $(BPFTEST_SRCS) $(wildcard tests/bpf/*.h) $(OUTPUT)/libshift-san.a $(SKELS) | $(OUTPUT)/tests
+# A program the verifier must reject: the suite checks its log is printed.
+$(OUTPUT)/tests/reject.bpf.o: tests/bpf/reject.bpf.c | $(OUTPUT)/tests
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/tests/bpf_test: $(OUTPUT)/tests/reject.bpf.o $(BPFTEST_SRCS) $(wildcard tests/bpf/*.h) $(OUTPUT)/libshift-san.a $(SKELS) | $(OUTPUT)/tests
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) -O1 -g $(USER_CFLAGS) -Itests/bpf $(SAN_CFLAGS) $(BPFTEST_SRCS) $(OUTPUT)/libshift-san.a $(LDLIBS) -o $@
 
@@ -172,3 +177,59 @@ format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
 -include $(wildcard $(OUTPUT)/agent/*.d $(OUTPUT)/san/agent/*.d $(OUTPUT)/*.d)
+
+# === install and check-ops (issue 6) ========================================
+#
+#   make install [DESTDIR=/stage] [PREFIX=/usr/local]
+#     $(SBINDIR)/shiftd, $(SBINDIR)/shiftctl   both need root (BPF), so sbin
+#     $(UNITDIR)/shiftd.service                ExecStart and --config rewritten to
+#                                              SBINDIR and SYSCONFDIR
+#     $(SYSCONFDIR)/shift/shiftd.conf.example  never touches shiftd.conf itself
+#     $(MANDIR)/man8/shiftd.8 shiftctl.8, $(MANDIR)/man5/shiftd.conf.5
+#     $(DATADIR)/prometheus/shift-rules.yml, $(DATADIR)/grafana/shift-dashboard.json
+#   UNITDIR defaults to $(PREFIX)/lib/systemd/system: systemd reads both
+#   /usr/local/lib/systemd/system and /usr/lib/systemd/system. For another
+#   PREFIX (/opt/shift), set UNITDIR=/etc/systemd/system.
+#   SYSCONFDIR stays /etc whatever the PREFIX: /etc/shift/shiftd.conf is the
+#   default both programs look for.
+#   make uninstall removes what install put (not the config, state or pins).
+#   make check-ops runs the operations test alone (tests/netns/test_ops.sh).
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/shift
+INSTALL ?= install
+MAN8 := man/shiftd.8 man/shiftctl.8
+MAN5 := man/shiftd.conf.5
+
+.PHONY: install uninstall check-ops
+install: all
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/shift/|$(SYSCONFDIR)/shift/|g' \
+		deploy/systemd/shiftd.service >$(OUTPUT)/shiftd.service
+	$(Q)$(INSTALL) -d -m 755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/shift $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR)/grafana
+	$(Q)$(INSTALL) -m 755 $(OUTPUT)/shiftd $(OUTPUT)/shiftctl $(DESTDIR)$(SBINDIR)/
+	$(Q)$(INSTALL) -m 644 $(OUTPUT)/shiftd.service $(DESTDIR)$(UNITDIR)/shiftd.service
+	$(Q)$(INSTALL) -m 644 deploy/shiftd.conf.example $(DESTDIR)$(SYSCONFDIR)/shift/
+	$(Q)$(INSTALL) -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	$(Q)$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	$(Q)$(INSTALL) -m 644 deploy/prometheus/shift-rules.yml $(DESTDIR)$(DATADIR)/prometheus/
+	$(Q)$(INSTALL) -m 644 deploy/grafana/shift-dashboard.json $(DESTDIR)$(DATADIR)/grafana/
+
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/shiftd $(DESTDIR)$(SBINDIR)/shiftctl \
+		$(DESTDIR)$(UNITDIR)/shiftd.service $(DESTDIR)$(SYSCONFDIR)/shift/shiftd.conf.example \
+		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
+		$(DESTDIR)$(DATADIR)/prometheus/shift-rules.yml \
+		$(DESTDIR)$(DATADIR)/grafana/shift-dashboard.json
+	$(Q)rmdir $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR)/grafana \
+		$(DESTDIR)$(DATADIR) 2>/dev/null || true
+
+check-ops: all
+	$(Q)tests/netns/test_ops.sh
+# === end install and check-ops ===============================================

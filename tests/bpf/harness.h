@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The harness around the real datapath: load the skeleton through the agent's
+ * loader, configure it through the agent's dataplane API, run one packet with
+ * BPF_PROG_TEST_RUN, and set up the private-netns plumbing the FIB branch
+ * needs. Shared by bpf_test and bench_datapath; it never asserts, it returns
+ * 0 or a negative errno and says why on stderr.
+ */
+#ifndef SHIFT_TEST_HARNESS_H
+#define SHIFT_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+#include <shift/maps.h>
+
+#include "dataplane.h"
+#include "pkt.h"
+
+enum h_prog {
+	H_CLIENT, /* shift_xdp_client: forward path */
+	H_BACKEND, /* shift_xdp_backend: return path */
+	H_BOTH, /* shift_xdp_both: one-armed */
+	H_PROGS,
+};
+
+struct harness {
+	struct shift *skel;
+	struct shift_maps m;
+	int prog[H_PROGS];
+	__u32 seed;
+};
+
+#define H_SEED 0x5eedu
+#define H_LO_IFINDEX 1 /* lo in a fresh namespace */
+
+int harness_open(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6);
+void harness_close(struct harness *h);
+
+/*
+ * One BPF_PROG_TEST_RUN with repeat = 1. ifindex != 0 is passed as the
+ * xdp_md ingress_ifindex (ctx_in); 0 lets the kernel use lo. out may be NULL.
+ * On return *out_len is the output length. Returns 0 or a negative errno.
+ */
+int harness_run(int prog_fd, const void *in, __u32 len, __u32 ifindex, void *out, __u32 *out_len,
+		__u32 *verdict);
+
+/* --- the standard topology (harness_topology) ------------------------------ */
+
+/* MACs: the client, the edge host's client-facing side, the edge host's
+ * backend-facing side as cached in backend entries (nh_smac). */
+#define MAC_CLIENT                                 \
+	{                                          \
+		0x02, 0xc1, 0x00, 0x00, 0x00, 0x07 \
+	}
+#define MAC_EDGE                                   \
+	{                                          \
+		0x02, 0xed, 0x00, 0x00, 0x00, 0x01 \
+	}
+#define MAC_NH_SRC                                 \
+	{                                          \
+		0x02, 0xed, 0x00, 0x00, 0x00, 0x02 \
+	}
+
+struct topo_service {
+	__u32 id;
+	__u8 family; /* 4 / 6 */
+	__u8 proto;
+	__u8 vip[16];
+	__u16 port; /* host order */
+	__u32 flags;
+};
+
+struct topo_backend {
+	__u32 id;
+	__u32 svc;
+	__u8 color;
+	__u8 family;
+	__u8 proto;
+	__u8 addr[16];
+	__u16 port; /* host order */
+	bool nh; /* next hop cached in the entry (else the datapath uses the FIB) */
+	__u32 nh_ifindex; /* 0: lo */
+	__u8 mac[6]; /* nh_dmac */
+};
+
+enum topo_svc_id {
+	SVC_V4_TCP = 0, /* 10.0.0.10:80/tcp      blue be 0, green be 1 */
+	SVC_V4_UDP, /* 10.0.0.10:53/udp      blue be 2, green be 3 */
+	SVC_V6_TCP, /* [2001:db8::10]:443    blue be 4, green be 5 */
+	SVC_V6_UDP, /* [2001:db8::10]:53/udp blue be 6, green be 7 */
+	SVC_V4_OVR, /* 10.0.0.20:80, overrides  blue be 8, green be 9 */
+	SVC_V6_OVR, /* [2001:db8::20]:80, overrides  blue be 10, green be 11 */
+	SVC_V4_NONE, /* 10.0.0.30:80, both pools empty */
+	SVC_V4_BLUEONLY, /* 10.0.0.31:80, blue be 12, green pool empty */
+	SVC_V4_REDIR, /* 10.0.0.40:80, blue be 13 whose next hop is ifindex 77 */
+	SVC_V4_STALE, /* 10.0.0.50:80, blue be 14 (later 15) */
+	SVC_V4_FIB, /* 10.0.0.60:80, blue be 16: no cached next hop, neighbour on shv0 */
+	SVC_V6_FIB, /* [2001:db8::60]:80, blue be 17: ditto */
+	SVC_V4_NONEIGH, /* 10.0.0.70:80, blue be 18: no cached next hop, no neighbour */
+	SVC_V4_NOROUTE, /* 10.0.0.80:80, blue be 19 (10.9.0.1): no cached next hop, no route */
+	SVC_TOPO_COUNT,
+};
+
+extern const struct topo_service topo_services[SVC_TOPO_COUNT];
+extern const struct topo_backend topo_backends[];
+extern const __u32 topo_n_backends;
+
+/* Services, backends (backend 15 is defined but in no pool) and pools, weights 0. */
+int harness_topology(struct harness *h);
+int harness_add_service(struct harness *h, const struct topo_service *s);
+int harness_add_backend(struct harness *h, const struct topo_backend *b);
+/* Fill a pool from backend ids (their addresses are read back from the map). */
+int harness_pool(struct harness *h, __u32 svc, enum shift_color color, const __u32 *ids, __u32 n);
+
+/* Connection-table access by the client-side tuple of a spec. */
+void harness_flow_key4(const struct pkt_spec *s, struct shift_flow_key4 *k);
+void harness_flow_key6(const struct pkt_spec *s, struct shift_flow_key6 *k);
+int harness_flow_get(struct harness *h, const struct pkt_spec *s, struct shift_flow *f);
+int harness_flow_del(struct harness *h, const struct pkt_spec *s);
+/* The userspace flow hash of a spec's tuple (include/shift/flow_hash.h). */
+__u32 harness_hash(const struct pkt_spec *s, __u32 seed);
+
+/* --- the FIB plumbing in the private namespace ----------------------------- */
+
+/*
+ * A veth pair: shv0 faces the backends (10.1.0.1/24, 2001:db8:1::1/64),
+ * shv1 faces the clients (198.51.100.1/24, 2001:db8:c::1/64), forwarding on,
+ * permanent neighbours for backends 10.1.0.18 / 2001:db8:1::18 (FIB_MAC_BE)
+ * and clients 198.51.100.7 / 2001:db8:c::7 (MAC_CLIENT). Idempotent.
+ */
+struct fib_env {
+	int if_be; /* shv0 */
+	int if_cl; /* shv1 */
+};
+
+#define FIB_MAC_SHV0                               \
+	{                                          \
+		0x02, 0xed, 0x00, 0x00, 0x0b, 0x00 \
+	}
+#define FIB_MAC_SHV1                               \
+	{                                          \
+		0x02, 0xed, 0x00, 0x00, 0x0c, 0x00 \
+	}
+#define FIB_MAC_BE                                 \
+	{                                          \
+		0x02, 0xbe, 0x00, 0x00, 0x00, 0x18 \
+	}
+
+int fib_env_setup(struct fib_env *e);
+
+/*
+ * Build s, run it through prog (ingress lo), and find which of bes[0..n) the
+ * output is addressed to (destination addr:port, checksums verified from
+ * scratch). *idx = -1 if none. Returns 0 or a negative errno (-EBADMSG: the
+ * output does not parse or a checksum is wrong).
+ */
+int harness_steer(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
+		  const struct topo_backend *bes, __u32 n, int *idx, __u32 *verdict);
+
+/* xorshift64*: deterministic test inputs. */
+static inline __u64 h_rand(__u64 *state)
+{
+	__u64 x = *state;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* Backend stats fields the tests compare. */
+int harness_be_stats(struct harness *h, __u32 id, struct shift_backend_stats *s);
+
+#endif
