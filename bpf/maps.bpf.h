@@ -69,6 +69,7 @@ struct {
 	__uint(max_entries, SHIFT_DEFAULT_FLOWS);
 	__type(key, struct shift_flow_key4);
 	__type(value, struct shift_flow);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 } shift_flows4 SEC(".maps");
 
 struct {
@@ -76,6 +77,7 @@ struct {
 	__uint(max_entries, SHIFT_DEFAULT_FLOWS6);
 	__type(key, struct shift_flow_key6);
 	__type(value, struct shift_flow);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 } shift_flows6 SEC(".maps");
 
 /* Source-prefix overrides: value is the forced enum shift_color. */
