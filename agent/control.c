@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <grp.h>
+#include <pwd.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,14 +234,34 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 	}
 }
 
+/*
+ * Root, or a member of control_socket_group (primary or supplementary, as the
+ * group database says). The socket's file mode is the first gate; this one
+ * holds even if the mode is loosened by hand.
+ */
 static bool peer_allowed(int fd, gid_t group)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	gid_t groups[256];
+	int n = 256, i;
+	struct passwd *pw;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
 		return false;
-	return cred.uid == 0 || (group && cred.gid == group);
+	if (cred.uid == 0)
+		return true;
+	if (!group)
+		return false;
+	if (cred.gid == group)
+		return true;
+	pw = getpwuid(cred.uid);
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (groups[i] == group)
+			return true;
+	return false;
 }
 
 static void write_all(int fd, const char *p, size_t n)

@@ -28,8 +28,10 @@
 #include "metrics.h"
 #include "netlink.h"
 #include "nexthop.h"
+#include "privs.h"
 #include "ramp.h"
 #include "samples.h"
+#include "sdnotify.h"
 
 #ifndef SHIFT_VERSION
 #define SHIFT_VERSION "0.1.0"
@@ -68,6 +70,8 @@ struct loop {
 	int epfd, sigfd, ctlfd, timerfd, nlfd, rbfd;
 	struct ring_buffer *rb;
 	bool stop;
+	struct metrics metrics; /* shift.prom writer */
+	struct sdnotify sd; /* watchdog pings, STATUS= */
 };
 
 /* sd_notify(3)'s wire protocol: one datagram to $NOTIFY_SOCKET. Small enough
@@ -305,13 +309,18 @@ static int epoll_add(int epfd, int fd)
 
 static void tick(struct agent *a, struct loop *lp)
 {
+	char msg[SDNOTIFY_STATUS_LEN + 32];
+
 	/* Ordinary samples wake us only every SHIFT_WAKEUP_BATCH: bound their delay. */
 	samples_poll(lp->rb);
 	health_tick(a);
 	ramp_tick(a);
-	metrics_tick(a);
+	metrics_tick(&lp->metrics, a);
 	if (a->nexthops_dirty)
 		nexthops_refresh(a);
+	/* Last: a ping says the whole tick ran. */
+	if (sdnotify_tick(&lp->sd, a, now_mono_ns(), msg, sizeof(msg)))
+		sd_notify_msg(msg);
 }
 
 static int run_loop(struct agent *a, struct loop *lp)
@@ -572,11 +581,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	persist_save(a);
+	/* Everything that needed more (bpffs mount, pins, socket chown) is done. */
+	privs_drop();
 	log_info("ready: %u services, control socket %s", a->conf->n_services,
 		 a->conf->control_socket);
-	sd_notify_msg("READY=1\nSTATUS=steering");
+	metrics_start(&lp.metrics);
+	metrics_tick(&lp.metrics, a); /* the first shift.prom now, not a tick later */
+	if (sdnotify_init(&lp.sd))
+		log_info("systemd watchdog: pinging every %llu ms",
+			 (unsigned long long)(lp.sd.wd_every_ns / 1000000));
+	sd_notify_msg("READY=1");
 	rc = run_loop(a, &lp) ? 1 : 0;
 	sd_notify_msg("STOPPING=1");
+	metrics_stop(&lp.metrics);
 out:
 	if (lp.rb)
 		ring_buffer__free(lp.rb);

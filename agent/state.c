@@ -618,7 +618,7 @@ int state_save(const char *path, const struct shift_state *st, char *err, size_t
 		return -ENAMETOOLONG;
 	}
 	/* Not O_EXCL: a crash may leave our name behind, and the pid is reused. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		ret = -errno;
 		seterr(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
