@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <shift/maps.h>
@@ -29,6 +30,8 @@
 #include "weight.h"
 
 #define EXIT_USAGE 2
+/* Per read/write on the control socket: a hung shiftd must not hang the CLI. */
+#define CTL_TIMEOUT_S 5
 
 static const char usage_text[] =
 	"Usage: shiftctl [-c FILE] COMMAND [ARGS]\n"
@@ -101,6 +104,7 @@ static int agent_call(const struct ctl *c, const struct ctl_request *q, int *cod
 		      char *msg, size_t msglen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = CTL_TIMEOUT_S };
 	char line[CTL_MAX_LINE + 1];
 	size_t len = 0, cap = 0;
 	char *buf = NULL, *nl;
@@ -114,6 +118,10 @@ static int agent_call(const struct ctl *c, const struct ctl_request *q, int *cod
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* Bounds connect, write and each read. set-weight and rollback have
+	 * written the map by now: on a timeout they update the state file. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		err = -errno;
 		close(fd);
@@ -142,6 +150,11 @@ static int agent_call(const struct ctl *c, const struct ctl_request *q, int *cod
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			free(buf);
+			close(fd);
+			return -ETIMEDOUT;
+		}
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -499,7 +512,9 @@ int main(int argc, char **argv)
 	verb = argv[optind];
 	argc -= optind;
 	argv += optind;
-	optind = 1;
+	/* 0, not 1: glibc then re-initialises getopt, dropping the "+" (stop at the
+	 * first non-option) of the global pass, so options may follow arguments. */
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, "h", vopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':

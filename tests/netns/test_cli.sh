@@ -1,0 +1,183 @@
+#!/bin/bash
+# shiftctl's contract on a live rig: every error path exits with the documented
+# code (1 failed operation, 2 bad usage), names what was wrong, and changes no
+# pinned map; the accepted weight spellings write the right basis points.
+#
+# "No map changed" compares a snapshot of every pinned map (mapsnap.py: what
+# `bpftool map dump pinned` shows, per map, per-CPU counters included: no
+# traffic runs during this test) taken before and after each bad invocation.
+# Exit 0 pass, 77 skipped (a feature probe said no), 1 fail.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+# shellcheck source=agent_lib.sh
+. "$HERE/agent_lib.sh"
+cd "$AGENT_ROOT"
+
+rig_probe || rig_skip "$RIG_SKIP_REASON"
+agent_bins
+
+RIG_CLIENTS=1 RIG_BLUE=1 RIG_GREEN=1 RIG_QUIET=1 rig_up
+# No ARP/ND while we compare maps: shiftd caches next hops in shift_backends.
+rig_neigh_permanent
+rig_write_config "$RIG_DIR/shiftd.conf"
+t_note "rig $RIG_ID up; config $RIG_CONFIG"
+shiftd_start "$RIG_DIR/shiftd.log" || t_bail "shiftd starts on the rig"
+t_ok "shiftd started (pid $SHIFTD_PID)"
+
+S=$RIG_DIR/snap
+snap_n=0
+# settle: the maps stop changing once shiftd has written config, rings and next hops
+maps_snap "$S.base"
+stable=0
+for ((i = 0; i < 20; i++)); do
+	sleep 0.2
+	maps_snap "$S.next"
+	if maps_diff "$S.base" "$S.next" >/dev/null; then
+		stable=1
+		break
+	fi
+	mv -f "$S.next" "$S.base"
+done
+[ "$stable" = 1 ] || t_bail "the pinned maps settle after shiftd's start"
+t_ok "the pinned maps are stable with no traffic"
+# The per-case snapshots read the rings of the configured services only (the whole
+# 8M-entry array takes ~2 s to read): the whole of it is compared start to end.
+MAPSNAP_FULL=1 maps_snap "$S.full.start"
+
+# Start from a weight that is not the default, so "unchanged" means something.
+ctl set-weight web 10 >/dev/null || t_bail "set-weight web 10"
+ctl set-weight web6 10 >/dev/null || t_bail "set-weight web6 10"
+maps_snap "$S.base"
+
+# bad WANT_RC DESC -- SHIFTCTL-ARGS...: run shiftctl (in the edge netns, no implicit -c),
+# check its exit code, that it said something on stderr, and that no map changed.
+bad() {
+	local want=$1 desc=$2 rc=0 msg d
+	shift 3
+	rig_edge "$SHIFTCTL" "$@" >"$RIG_DIR/out" 2>"$RIG_DIR/err" </dev/null || rc=$?
+	msg=$(grep -v "^Try 'shiftctl --help'" "$RIG_DIR/err" | head -n 1)
+	snap_n=$((snap_n + 1))
+	maps_snap "$S.after"
+	d=$(maps_diff "$S.base" "$S.after") || true
+	if [ "$rc" != "$want" ]; then
+		t_notok "$desc: exit $rc, want $want [${msg:-no message}]"
+	elif [ -n "$d" ]; then
+		t_notok "$desc: exit $rc but the maps changed: $(echo "$d" | head -n 3 | tr '\n' ';')"
+	elif [ -z "$msg" ]; then
+		t_notok "$desc: exit $rc, maps unchanged, but no message on stderr"
+	else
+		t_ok "$desc: exit $rc, maps unchanged [$msg]"
+	fi
+	mv -f "$S.after" "$S.base"
+}
+C=(-c "$RIG_CONFIG")
+
+t_section "set-weight: weights that are not weights (exit 2)"
+for w in 150 100.01 -1 abc 1e3 '50%%' '' 0.001% ' 25' '25 %' +5 0x10 inf 25.5.5 '.5' '5.' '%'; do
+	bad 2 "set-weight web '$w'" -- "${C[@]}" set-weight web "$w"
+done
+t_section "usage errors (exit 2)"
+bad 2 "set-weight web (missing WEIGHT)" -- "${C[@]}" set-weight web
+bad 2 "set-weight (missing SERVICE WEIGHT)" -- "${C[@]}" set-weight
+bad 2 "set-weight web 25 30 (extra argument)" -- "${C[@]}" set-weight web 25 30
+bad 2 "set-weight web 25 --evict (option it does not take)" -- "${C[@]}" set-weight web 25 --evict
+bad 2 "set-weight web 25 --json" -- "${C[@]}" set-weight web 25 --json
+bad 2 "set-weight web 25 --reason x" -- "${C[@]}" set-weight web 25 --reason x
+bad 2 "set-weight web 25 --bogus (unknown option)" -- "${C[@]}" set-weight web 25 --bogus
+bad 2 "--bogus status (unknown global option)" -- --bogus "${C[@]}" status
+bad 2 "frobnicate web (unknown command)" -- "${C[@]}" frobnicate web
+bad 2 "(no command)" -- "${C[@]}"
+bad 2 "-c (missing FILE)" -- -c
+bad 2 "rollback (missing SERVICE)" -- "${C[@]}" rollback
+bad 2 "rollback web web6 (extra argument)" -- "${C[@]}" rollback web web6
+bad 2 "rollback web --force (option it does not take)" -- "${C[@]}" rollback web --force
+bad 2 "rollback web --reason '' (empty reason)" -- "${C[@]}" rollback web --reason ''
+bad 2 "rollback web --reason <101 chars>" -- "${C[@]}" rollback web --reason "$(printf 'x%.0s' {1..101})"
+bad 2 "clear (missing SERVICE)" -- "${C[@]}" clear
+bad 2 "clear web --force" -- "${C[@]}" clear web --force
+bad 2 "status web web6 (extra argument)" -- "${C[@]}" status web web6
+bad 2 "status --evict" -- "${C[@]}" status --evict
+bad 2 "promote web 50 (extra argument)" -- "${C[@]}" promote web 50
+bad 2 "ramp web 1,x,10 --hold 1s (bad steps)" -- "${C[@]}" ramp web 1,x,10 --hold 1s
+bad 2 "ramp web 10,5 --hold 1s (steps going down)" -- "${C[@]}" ramp web 10,5 --hold 1s
+bad 2 "ramp web 1,,5 --hold 1s (empty step)" -- "${C[@]}" ramp web 1,,5 --hold 1s
+bad 2 "ramp web 1,150 --hold 1s (step above 100 %)" -- "${C[@]}" ramp web 1,150 --hold 1s
+bad 2 "ramp web 1,5,10 (missing --hold)" -- "${C[@]}" ramp web 1,5,10
+bad 2 "ramp web 1,5 --hold soon (bad duration)" -- "${C[@]}" ramp web 1,5 --hold soon
+bad 2 "ramp web 1,5 --hold 10 (duration without unit)" -- "${C[@]}" ramp web 1,5 --hold 10
+bad 2 "ramp web 1,5 --hold -1s (negative duration)" -- "${C[@]}" ramp web 1,5 --hold -1s
+bad 2 "ramp web (missing STEPS)" -- "${C[@]}" ramp web --hold 1s
+bad 2 "set-weight <70-char service name>" -- "${C[@]}" set-weight "$(printf 's%.0s' {1..70})" 25
+
+t_section "failed operations (exit 1)"
+bad 1 "set-weight nosuch 25 (unknown service)" -- "${C[@]}" set-weight nosuch 25
+bad 1 "rollback nosuch (unknown service)" -- "${C[@]}" rollback nosuch
+bad 1 "clear nosuch (unknown service)" -- "${C[@]}" clear nosuch
+bad 1 "promote nosuch (unknown service)" -- "${C[@]}" promote nosuch
+bad 1 "status nosuch (unknown service)" -- "${C[@]}" status nosuch
+bad 1 "backends nosuch (unknown service)" -- "${C[@]}" backends nosuch
+bad 1 "ramp nosuch 1,5 --hold 1s (unknown service)" -- "${C[@]}" ramp nosuch 1,5 --hold 1s
+bad 1 "-c /nonexistent set-weight web 25 (no config file)" -- -c "$RIG_DIR/nonexistent.conf" set-weight web 25
+bad 1 "-c /nonexistent status" -- -c "$RIG_DIR/nonexistent.conf" status
+printf '[global]\nthis is not a key\n' >"$RIG_DIR/broken.conf"
+bad 1 "-c broken.conf set-weight web 25 (bad config line)" -- -c "$RIG_DIR/broken.conf" set-weight web 25
+if grep -q 'broken.conf:2' "$RIG_DIR/err"; then t_ok "the message names broken.conf:2"; else
+	t_notok "the message names broken.conf:2: $(head -n 1 "$RIG_DIR/err")"; fi
+
+t_section "a rolled-back service refuses set-weight without --force"
+ctl rollback web --reason "test_cli" >/dev/null || t_notok "rollback web"
+t_expect "rollback web: weight word latched, 0 bp (bpftool)" "$(weight_word web)" $((1 << 31))
+maps_snap "$S.base"
+bad 1 "set-weight web 30 while rolled back" -- "${C[@]}" set-weight web 30
+bad 1 "promote web while rolled back" -- "${C[@]}" promote web
+t_expect "the latch is kept (bpftool weight word)" "$(weight_word web)" $((1 << 31))
+t_expect "the latch is kept (status --json rolled_back)" "$(status_get web rolled_back)" true
+t_expect "status --json green_weight_bp" "$(status_get web green_weight_bp)" 0
+ctl clear web >/dev/null || t_notok "clear web"
+t_expect "clear web: latch lifted, weight 0 (bpftool)" "$(weight_word web)" 0
+
+t_section "accepted weights (exit 0) and the basis points they write"
+# The comparison is not blind: a good set-weight shows up as exactly one changed word.
+maps_snap "$S.base"
+ctl set-weight web 7 >/dev/null || t_notok "set-weight web 7"
+maps_snap "$S.after"
+d=$(maps_diff "$S.base" "$S.after") || true
+want="shift_weights: key $(printf '%02x000000' "$(svc_id web)"): 00000000 -> bc020000"
+t_expect "the snapshots see set-weight web 7 as one changed word, nothing else" "$d" "$want"
+for pair in 25:2500 25%:2500 0.5%:50 0.01%:1 100:10000 0:0 '99.99%:9999' '12.3:1230'; do
+	w=${pair%:*} want=${pair##*:} rc=0
+	ctl set-weight web "$w" >"$RIG_DIR/out" 2>"$RIG_DIR/err" || rc=$?
+	if [ "$rc" != 0 ]; then
+		t_notok "set-weight web $w: exit $rc [$(head -n 1 "$RIG_DIR/err")]"
+		continue
+	fi
+	t_expect "set-weight web $w -> shift_weights word (bpftool)" "$(weight_word web)" "$want"
+	t_expect "set-weight web $w -> status --json green_weight_bp" \
+		"$(status_get web green_weight_bp)" "$want"
+done
+t_expect "web6 untouched by web's changes (bpftool)" "$(weight_word web6)" 1000
+
+t_section "with shiftd stopped"
+shiftd_stop
+ctl set-weight web 10 >/dev/null 2>&1 || t_notok "set-weight web 10 with shiftd stopped"
+maps_snap "$S.base"
+bad 1 "set-weight nosuch 25, shiftd stopped" -- "${C[@]}" set-weight nosuch 25
+bad 2 "set-weight web 150, shiftd stopped" -- "${C[@]}" set-weight web 150
+bad 1 "ramp web 1,5 --hold 1s, shiftd stopped (needs shiftd)" -- "${C[@]}" ramp web 1,5 --hold 1s
+bad 1 "reload, shiftd stopped (needs shiftd)" -- "${C[@]}" reload
+bad 1 "status nosuch, shiftd stopped" -- "${C[@]}" status nosuch
+ctl rollback web >/dev/null 2>&1 || t_notok "rollback web with shiftd stopped"
+maps_snap "$S.base"
+bad 1 "set-weight web 30 while rolled back, shiftd stopped" -- "${C[@]}" set-weight web 30
+t_expect "the latch is kept (bpftool)" "$(weight_word web)" $((1 << 31))
+
+t_section "the whole ring array, start to end"
+MAPSNAP_FULL=1 maps_snap "$S.full.end"
+d=$(maps_diff "$S.full.start" "$S.full.end" | grep '^shift_rings:') || true
+if [ -z "$d" ]; then t_ok "shift_rings (all 8M entries) unchanged over the test"; else
+	t_notok "shift_rings changed: $(echo "$d" | head -n 3 | tr '\n' ';')"; fi
+t_note "$snap_n bad invocations compared"
+
+t_summary
