@@ -67,6 +67,16 @@ int dp_maps_open_pinned(struct shift_maps *m, const char *dir)
 		m->fd[i] = bpf_obj_get(path);
 		if (m->fd[i] < 0) {
 			err = -errno;
+			/*
+			 * Only the weights and the service names are needed for the
+			 * emergency path (rollback, set-weight): a map that an older
+			 * shiftd did not pin must not block it. Users of a missing
+			 * map get EBADF from its fd of -1.
+			 */
+			if (err == -ENOENT && i != SHIFT_MAP_WEIGHTS && i != SHIFT_MAP_SVC_INFO) {
+				m->fd[i] = -1;
+				continue;
+			}
 			goto fail;
 		}
 	}

@@ -296,7 +296,10 @@ static int reload(struct agent *a, char *err, size_t errlen)
 	a->reloads++;
 	persist_save(a);
 	nexthops_refresh(a);
-	log_info("config reloaded: %u services", a->conf->n_services);
+	if (rc)
+		log_err("config reload applied only in part: %s", err);
+	else
+		log_info("config reloaded: %u services", a->conf->n_services);
 	return rc;
 }
 

@@ -650,6 +650,9 @@ int state_save(const char *path, const struct shift_state *st, char *err, size_t
 	return sync_dir(path, err, errlen);
 }
 
+/* 2 s in 10 ms steps. */
+#define STATE_LOCK_TRIES 200
+
 int state_lock(const char *path, int *fd_out, char *err, size_t errlen)
 {
 	char lock[PATH_MAX];
@@ -666,11 +669,20 @@ int state_lock(const char *path, int *fd_out, char *err, size_t errlen)
 		seterr(err, errlen, "cannot open lock file %s: %s", lock, strerror(errno));
 		return ret;
 	}
-	while (flock(fd, LOCK_EX)) {
+	/*
+	 * Bounded: a holder that is stuck (a stopped shiftd) must not hang the
+	 * operator's shiftctl; the map write it protects has already happened.
+	 */
+	for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB); tries++) {
+		if (errno == EWOULDBLOCK && tries < STATE_LOCK_TRIES) {
+			usleep(10000);
+			continue;
+		}
 		if (errno == EINTR)
 			continue;
-		ret = -errno;
-		seterr(err, errlen, "cannot lock %s: %s", lock, strerror(errno));
+		ret = errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+		seterr(err, errlen, "cannot lock %s: %s", lock,
+		       ret == -ETIMEDOUT ? "held by another process for 2 s" : strerror(errno));
 		close(fd);
 		return ret;
 	}
