@@ -391,7 +391,8 @@ static int set_metrics_interval(struct parser *ps, const struct key_def *k, char
 				size_t wl)
 {
 	(void)k;
-	return units_parse_duration(val, UNITS_NS_PER_SEC, 3600 * UNITS_NS_PER_SEC,
+	/* 100ms: a tick, the finest the agent can keep; seconds is what a scraper needs. */
+	return units_parse_duration(val, 100 * UNITS_NS_PER_MS, 3600 * UNITS_NS_PER_SEC,
 				    &ps->c->metrics_interval_ns, why, wl) ?
 		       -EINVAL :
 		       0;
