@@ -81,6 +81,8 @@ struct agent {
 	__u64 started_unix_ns;
 	__u64 reloads, reload_failures;
 	__u64 samples, samples_ignored;
+	int drain_budget; /* samples.c: ordinary samples left in this pass */
+	bool persist_dirty; /* state to save on the next tick */
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;
 };

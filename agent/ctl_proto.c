@@ -27,7 +27,8 @@ static int decode(const char *w, size_t n, char *out, size_t outlen, char *err, 
 		if (c == '%') {
 			int hi, lo;
 
-			if (i + 2 >= n + 0 && i + 2 > n - 1 + 1) {
+			/* Both hex digits must lie inside the word. */
+			if (i + 2 >= n) {
 				snprintf(err, errlen, "truncated %%-escape");
 				return -EINVAL;
 			}

@@ -397,27 +397,27 @@ int dp_override_del(const struct shift_maps *m, __u32 service_id, __u8 family, c
 	return neg_errno(bpf_map_delete_elem(fd, &k));
 }
 
-/* Walk one connection table, deleting matching entries. Deleting the key we
- * just got from get_next_key is safe: the walk continues from the saved key,
- * and a restart from NULL only revisits entries we already kept. */
+/*
+ * Walk one connection table, deleting matching entries. The successor is
+ * fetched before the current key is deleted: get_next_key on a deleted key
+ * restarts from the first bucket, which made the walk quadratic.
+ */
 static int evict_map(int fd, size_t key_size, __u32 service_id, int color, __u64 *evicted)
 {
 	unsigned char key[sizeof(struct shift_flow_key6)], next[sizeof(struct shift_flow_key6)];
 	struct shift_flow f;
-	void *prev = NULL;
 	__u64 guard = 0;
+	int more;
 
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+	more = bpf_map_get_next_key(fd, NULL, key) == 0;
+	while (more) {
 		if (++guard > (1ull << 28))
 			return -ELOOP;
-		memcpy(key, next, key_size);
-		prev = key;
-		if (bpf_map_lookup_elem(fd, key, &f))
-			continue;
-		if (f.service_id != service_id || (color >= 0 && f.color != color))
-			continue;
-		if (bpf_map_delete_elem(fd, key) == 0)
+		more = bpf_map_get_next_key(fd, key, next) == 0;
+		if (bpf_map_lookup_elem(fd, key, &f) == 0 && f.service_id == service_id &&
+		    (color < 0 || f.color == color) && bpf_map_delete_elem(fd, key) == 0)
 			(*evicted)++;
+		memcpy(key, next, key_size);
 	}
 	return errno == ENOENT ? 0 : -errno;
 }

@@ -78,7 +78,8 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 			log_info("service %s: %llu green connections re-steered to blue",
 				 s->conf->name, (unsigned long long)n);
 	}
-	persist_save(a);
+	/* The pinned map holds the latch already; the fsyncs wait for the tick. */
+	a->persist_dirty = true;
 	notify(a, s, trigger_reason_name(r), detail);
 }
 

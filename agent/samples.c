@@ -32,9 +32,22 @@ int samples_handle(struct agent *a, const void *data, size_t len)
 	return 0;
 }
 
-static int on_sample(void *ctx, void *data, size_t len)
+/* Samples handled per pass over the ordinary ring before the error ring is
+ * looked at again: an error never waits behind a whole backlog. */
+#define DRAIN_CHUNK 256
+
+static int on_error(void *ctx, void *data, size_t len)
 {
 	return samples_handle(ctx, data, len);
+}
+
+static int on_sample(void *ctx, void *data, size_t len)
+{
+	struct agent *a = ctx;
+
+	samples_handle(a, data, len);
+	/* libbpf has already consumed this record: -EAGAIN only ends the pass. */
+	return --a->drain_budget > 0 ? 0 : -EAGAIN;
 }
 
 struct ring_buffer *samples_open(struct agent *a)
@@ -43,7 +56,7 @@ struct ring_buffer *samples_open(struct agent *a)
 	int err;
 
 	/* Errors first: ring_buffer__consume() drains the rings in this order. */
-	rb = ring_buffer__new(a->maps.fd[SHIFT_MAP_ERRORS], on_sample, a, NULL);
+	rb = ring_buffer__new(a->maps.fd[SHIFT_MAP_ERRORS], on_error, a, NULL);
 	if (!rb) {
 		log_err("cannot open the error ring buffer: %s", strerror(errno));
 		return NULL;
@@ -57,7 +70,16 @@ struct ring_buffer *samples_open(struct agent *a)
 	return rb;
 }
 
-int samples_poll(struct ring_buffer *rb)
+int samples_poll(struct agent *a, struct ring_buffer *rb)
 {
-	return ring_buffer__consume(rb);
+	int rc, passes;
+
+	/* Bounded: 4096 passes of DRAIN_CHUNK is past any ring's capacity. */
+	for (passes = 0; passes < 4096; passes++) {
+		a->drain_budget = DRAIN_CHUNK;
+		rc = ring_buffer__consume(rb);
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	return 0;
 }

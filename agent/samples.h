@@ -8,7 +8,7 @@
 struct ring_buffer;
 struct ring_buffer *samples_open(struct agent *a);
 /* Consume what is pending; returns samples handled or -errno. */
-int samples_poll(struct ring_buffer *rb);
+int samples_poll(struct agent *a, struct ring_buffer *rb);
 /* One sample, as the ring buffer callback sees it (exposed for tests/benchmarks). */
 int samples_handle(struct agent *a, const void *data, size_t len);
 

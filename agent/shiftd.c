@@ -315,12 +315,16 @@ static void tick(struct agent *a, struct loop *lp)
 	char msg[SDNOTIFY_STATUS_LEN + 32];
 
 	/* Ordinary samples wake us only every SHIFT_WAKEUP_BATCH: bound their delay. */
-	samples_poll(lp->rb);
+	samples_poll(a, lp->rb);
 	health_tick(a);
 	ramp_tick(a);
 	metrics_tick(&lp->metrics, a);
 	if (a->nexthops_dirty)
 		nexthops_refresh(a);
+	if (a->persist_dirty) {
+		a->persist_dirty = false;
+		persist_save(a);
+	}
 	/* Last: a ping says the whole tick ran. */
 	if (sdnotify_tick(&lp->sd, a, now_mono_ns(), msg, sizeof(msg)))
 		sd_notify_msg(msg);
@@ -345,7 +349,7 @@ static int run_loop(struct agent *a, struct loop *lp)
 
 			if (fd == lp->rbfd) {
 				/* Samples first: a trigger's latency budget is microseconds. */
-				samples_poll(lp->rb);
+				samples_poll(a, lp->rb);
 			} else if (fd == lp->sigfd) {
 				struct signalfd_siginfo si;
 

@@ -73,6 +73,7 @@ void analysis_reset(struct analysis *a)
 		a->qc[c].valid = false;
 	}
 	a->consecutive_errors = 0;
+	a->last_error_ts = 0;
 }
 
 /* p95 and p99 of one pool, recomputed only when its histogram changed. */
@@ -244,10 +245,13 @@ enum trigger_reason analysis_feed(struct analysis *a, const struct trigger_limit
 	if (s->color != SHIFT_GREEN)
 		return TRIGGER_NONE;
 
-	if (error)
+	if (error) {
 		a->consecutive_errors++;
-	else
+		if (s->ts_ns > a->last_error_ts)
+			a->last_error_ts = s->ts_ns;
+	} else if (s->ts_ns > a->last_error_ts) {
 		a->consecutive_errors = 0;
+	}
 	if (l->max_consecutive_errors && a->consecutive_errors >= l->max_consecutive_errors)
 		return fire(TRIGGER_CONSECUTIVE_ERRORS, a, l, s, 0, 0, 0, detail, len);
 

@@ -87,6 +87,9 @@ struct analysis_qcache {
 struct analysis {
 	struct window pool[SHIFT_COLORS];
 	__u32 consecutive_errors; /* green, see above */
+	/* Errors have their own ring and may overtake older successes: a success
+	 * older than the last counted error does not break the streak. */
+	__u64 last_error_ts;
 	__u64 ignored; /* samples not of the unit kind, or of an unknown color/kind */
 	struct analysis_qcache qc[SHIFT_COLORS];
 };
