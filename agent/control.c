@@ -118,7 +118,7 @@ static void do_status(struct agent *a, const struct ctl_request *q, struct reply
 		else
 			only = q->argv[i];
 	}
-	err = status_collect(&a->maps, only, &st);
+	err = status_collect(&a->maps, only, &st, a);
 	if (err) {
 		fail(r, 1, err == -ENOENT ? "no service '%s'" : "status: %s",
 		     err == -ENOENT ? only : strerror(-err));

@@ -59,8 +59,13 @@ struct st_model {
 	struct st_service *svc;
 };
 
-/* From the maps; only != NULL limits it to one service (-ENOENT if unknown). */
-int status_collect(const struct shift_maps *m, const char *only, struct st_model *out);
+/*
+ * From the maps; only != NULL limits it to one service (-ENOENT if unknown).
+ * With the agent (a != NULL) the backends are the ones it runs; without, the
+ * whole backend array is read in one batch.
+ */
+int status_collect(const struct shift_maps *m, const char *only, struct st_model *out,
+		   struct agent *a);
 void status_add_state(struct st_model *st, const struct shift_state *state);
 void status_add_agent(struct st_model *st, struct agent *a);
 void status_free(struct st_model *st);

@@ -87,6 +87,15 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 
 	flow_key_fill(&fk, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
 	f = flow_lookup(p->family, &fk);
+	/*
+	 * A SYN on an entry whose handshake completed is a new connection on a
+	 * reused 5-tuple, not a retransmit: it is steered afresh (SPEC: a SYN
+	 * without ACK is a new flow). An unanswered entry keeps its backend, so
+	 * retransmitted SYNs are counted against it.
+	 */
+	if (f && (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_ &&
+	    (f->state & SHIFT_FS_SYNACK))
+		f = NULL;
 	if (f)
 		be = active_backend(f->backend_id, svc->id);
 	if (!be) {

@@ -427,7 +427,7 @@ static int cmd_status(const struct ctl *c, const char *only, bool as_json, bool 
 	/* shiftd is down: the maps still tell weights, latches and counters. */
 	if (open_maps(c, &m))
 		return 1;
-	rc = status_collect(&m, only, &st);
+	rc = status_collect(&m, only, &st, NULL);
 	dp_maps_close(&m);
 	if (rc == -ENOENT)
 		return fail("no service '%s'", only);
