@@ -108,10 +108,34 @@ note "rollback --evict: $((SECONDS - t0))s"
 out=$(ctl clear web) || notok "reuse: shiftctl clear failed: $out"
 out=$(ctl set-weight web 100) || notok "reuse: set-weight web 100 failed: $out"
 port=$((600 + RANDOM % 300)) # below the clients' ephemeral range: nobody else uses it
-fetch() { # X-Backend of one request from cli1's source port $port (server closes first,
-	# so the client keeps no TIME_WAIT and can reuse the port at once)
-	rig_curl cli1 --interface 198.18.1.2 --local-port "$port" -H 'Connection: close' -s -D - -o /dev/null "$RIG_URL" |
-		tr -d '\r' | sed -n 's/^[Xx]-[Bb]ackend: //p'
+# X-Backend of one request from cli1's source port $port. The socket closes with an
+# RST (SO_LINGER 0): curl may close first and leave the port in TIME_WAIT, and then
+# the reused 5-tuple would never be sent at all.
+fetch() {
+	local host=${RIG_URL#http://}
+	host=${host%%/*}
+	host=${host%:*}
+	rig_exec cli1 timeout 10 "${RIG_PYTHON:-python3}" - "$port" "$host" <<'PY' 2>/dev/null || true
+import socket, struct, sys
+port, vip = int(sys.argv[1]), sys.argv[2]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.settimeout(3)
+s.bind(("198.18.1.2", port))
+s.connect((vip, 80))
+s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n")
+data = b""
+while len(data) < 65536:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+s.close()
+for line in data.decode(errors="replace").split("\r\n"):
+    if line.lower().startswith("x-backend:"):
+        print(line.split(":", 1)[1].strip())
+PY
 }
 b1=$(fetch)
 out=$(ctl rollback --reason "e2e: reuse" web) || notok "reuse: rollback failed: $out"
