@@ -230,8 +230,11 @@ int shift_xdp_both(struct xdp_md *ctx)
 	int rc;
 
 	rc = parse_packet(&p, data, data_end);
-	if (rc == PARSE_NOT_OURS)
+	if (rc == PARSE_NOT_OURS) {
+		if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
+			signal_icmp(&p, data, data_end);
 		return XDP_PASS;
+	}
 	if (rc == PARSE_MALFORMED)
 		return malformed(&p);
 	rc = forward_path(ctx, &p);

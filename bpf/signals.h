@@ -319,6 +319,11 @@ static __always_inline void signal_icmp(struct pkt *p, void *data, void *data_en
 	if ((inner_proto != IPPROTO_TCP && inner_proto != IPPROTO_UDP) ||
 	    (void *)(ports + 2) > data_end)
 		return;
+	/* Only the backend itself speaks for the backend: anyone else on the
+	 * backend side could otherwise forge errors into its rollback triggers. */
+	if (p->saddr[0] != inner_d[0] || p->saddr[1] != inner_d[1] || p->saddr[2] != inner_d[2] ||
+	    p->saddr[3] != inner_d[3])
+		return;
 	/* The quoted packet is client -> backend: find the backend, then the flow. */
 	__builtin_memset(&bk, 0, sizeof(bk));
 	__builtin_memcpy(bk.addr, inner_d, sizeof(bk.addr));

@@ -5,6 +5,8 @@ set -eu
 
 PKGS="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
 libcmocka-dev iproute2 ethtool nftables python3 curl procps util-linux kmod"
+# libFuzzer's runtime (tests/fuzz, make check): clang-14 only recommends it.
+PKGS="$PKGS libclang-rt-14-dev"
 # The VM test needs these; they are optional (vmtest says "skipped" without them).
 VM_PKGS="qemu-system-x86 busybox-static cpio"
 # The operations test (tests/netns/test_ops.sh): the real node exporter, promtool
