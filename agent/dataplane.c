@@ -12,6 +12,7 @@
 #include "shift.skel.h"
 #include "dataplane.h"
 #include "maglev.h"
+#include <shift/flow_hash.h>
 
 const char *const shift_map_names[SHIFT_MAP__COUNT] = {
 	[SHIFT_MAP_SERVICES] = "shift_services",   [SHIFT_MAP_VIPS] = "shift_vips",
@@ -23,6 +24,7 @@ const char *const shift_map_names[SHIFT_MAP__COUNT] = {
 	[SHIFT_MAP_STATS] = "shift_stats",	   [SHIFT_MAP_LAT_HIST] = "shift_lat_hist",
 	[SHIFT_MAP_SAMPLES] = "shift_samples",	   [SHIFT_MAP_CONFIG] = "shift_config",
 	[SHIFT_MAP_ERRORS] = "shift_errors",
+	[SHIFT_MAP_VIPSET] = "shift_vipset",
 };
 
 static int neg_errno(int rc)
@@ -49,6 +51,7 @@ void dp_maps_from_skel(struct shift_maps *m, const struct shift *skel)
 	m->fd[SHIFT_MAP_SAMPLES] = bpf_map__fd(skel->maps.shift_samples);
 	m->fd[SHIFT_MAP_CONFIG] = bpf_map__fd(skel->maps.shift_config);
 	m->fd[SHIFT_MAP_ERRORS] = bpf_map__fd(skel->maps.shift_errors);
+	m->fd[SHIFT_MAP_VIPSET] = bpf_map__fd(skel->maps.shift_vipset);
 }
 
 int dp_maps_open_pinned(struct shift_maps *m, const char *dir)
@@ -97,6 +100,37 @@ void dp_maps_close(struct shift_maps *m)
 	}
 }
 
+/*
+ * Rebuild the VIP filter from the vips map. Bits of VIPs that stay are set in
+ * both the old and the new value, so a reader racing the copy never misses
+ * a live VIP.
+ */
+static int vip_filter_rebuild(const struct shift_maps *m)
+{
+	struct shift_vip_filter *vf;
+	struct shift_vip_addr k, next;
+	void *prev = NULL;
+	__u32 zero = 0;
+	int err, guard = 0;
+
+	if (m->fd[SHIFT_MAP_VIPSET] < 0)
+		return 0;
+	vf = calloc(1, sizeof(*vf));
+	if (!vf)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(m->fd[SHIFT_MAP_VIPS], prev, &next) == 0 &&
+	       guard++ < 2 * SHIFT_MAX_SERVICES) {
+		__u32 bit = shift_vip_filter_bit(next.addr);
+
+		vf->w[bit >> 6] |= 1ull << (bit & 63);
+		k = next;
+		prev = &k;
+	}
+	err = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_VIPSET], &zero, vf, BPF_ANY));
+	free(vf);
+	return err;
+}
+
 static void vip_addr_of(const struct shift_addr_key *k, struct shift_vip_addr *v)
 {
 	memset(v, 0, sizeof(*v));
@@ -139,6 +173,8 @@ int dp_service_put(const struct shift_maps *m, __u32 id, const struct shift_addr
 	bpf_map_lookup_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs);
 	refs++;
 	err = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs, BPF_ANY));
+	if (!err)
+		err = vip_filter_rebuild(m);
 	if (err)
 		return err;
 	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_SERVICES], vip, &svc, BPF_ANY));
@@ -166,6 +202,7 @@ int dp_service_del(const struct shift_maps *m, __u32 id, const struct shift_addr
 			refs--;
 			bpf_map_update_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs, BPF_ANY);
 		}
+		vip_filter_rebuild(m);
 	}
 	{
 		struct shift_svc_info info;

@@ -25,6 +25,13 @@ struct {
 	__type(value, __u32);
 } shift_vips SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shift_vip_filter);
+} shift_vipset SEC(".maps");
+
 /* Service id -> weight word; a rollback is one write here. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -61,16 +61,69 @@ static __always_inline struct shift_backend *active_backend(__u32 id, __u32 serv
 	return be && (be->flags & SHIFT_BE_F_ACTIVE) && be->service_id == service_id ? be : NULL;
 }
 
-/* Client -> VIP: steer, DNAT to the backend, forward. */
+static __always_inline int vip_maybe(const struct pkt *p)
+{
+	__u32 zero = 0, bit = shift_vip_filter_bit(p->daddr);
+	struct shift_vip_filter *vf = bpf_map_lookup_elem(&shift_vipset, &zero);
+
+	return !vf || ((vf->w[(bit >> 6) & (SHIFT_VIP_FILTER_WORDS - 1)] >> (bit & 63)) & 1);
+}
+
+/* DNAT to the chosen backend and send it on. */
+static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
+				      const struct shift_backend *be)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (nat_rewrite(p, data_end, 1, be->addr, be->port))
+		return XDP_PASS;
+	ttl_decrement(p, data_end);
+	if (be->flags & SHIFT_BE_F_NH_VALID)
+		return forward_cached(ctx, data, be);
+	return forward_fib(ctx, data, p);
+}
+
+/*
+ * Client -> VIP: steer, DNAT to the backend, forward. The connection table
+ * comes first: an established flow's entry says everything (backend, service,
+ * flags), so it needs no service lookup. Only a miss looks the service up.
+ */
 static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct shift_addr_key sk;
 	struct shift_service *svc;
-	struct shift_backend *be = NULL;
+	struct shift_backend *be;
 	struct shift_flow *f;
+	struct shift_flow nf;
 	union flow_key fk;
+
+	if (!vip_maybe(p))
+		return NOT_A_SERVICE;
+	flow_key_fill(&fk, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
+	f = flow_lookup(p->family, &fk);
+	/*
+	 * A SYN on an entry whose handshake completed is a new connection on a
+	 * reused 5-tuple, not a retransmit: it is steered afresh (SPEC: a SYN
+	 * without ACK is a new flow). An unanswered entry keeps its backend, so
+	 * retransmitted SYNs are counted against it.
+	 */
+	if (f && !((p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_ &&
+		   (f->state & SHIFT_FS_SYNACK))) {
+		be = active_backend(f->backend_id, f->service_id);
+		if (be) {
+			if (ttl_check(p, data_end)) {
+				stat_inc(SHIFT_STAT_PASS_TTL);
+				return XDP_PASS;
+			}
+			count_backend(f->backend_id, data_end - data, 0, 0);
+			signal_client(p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0,
+				      data_end);
+			return to_backend(ctx, p, be);
+		}
+	}
 
 	__builtin_memset(&sk, 0, sizeof(sk));
 	__builtin_memcpy(sk.addr, p->daddr, sizeof(sk.addr));
@@ -85,53 +138,29 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 		return XDP_PASS;
 	}
 
-	flow_key_fill(&fk, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
-	f = flow_lookup(p->family, &fk);
-	/*
-	 * A SYN on an entry whose handshake completed is a new connection on a
-	 * reused 5-tuple, not a retransmit: it is steered afresh (SPEC: a SYN
-	 * without ACK is a new flow). An unanswered entry keeps its backend, so
-	 * retransmitted SYNs are counted against it.
-	 */
-	if (f && (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_ &&
-	    (f->state & SHIFT_FS_SYNACK))
-		f = NULL;
-	if (f)
-		be = active_backend(f->backend_id, svc->id);
-	if (!be) {
-		/* Unknown flow, or its backend is gone (reload): steer it afresh. */
-		struct shift_flow nf;
-
-		__builtin_memset(&nf, 0, sizeof(nf));
-		if (choose_backend(p, svc, &nf)) {
-			stat_inc(SHIFT_STAT_DROP_NO_BACKEND);
-			return XDP_DROP;
-		}
-		be = active_backend(nf.backend_id, svc->id);
-		if (!be) {
-			stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
-			return XDP_DROP;
-		}
-		if ((p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
-			nf.syn_ns = bpf_ktime_get_ns();
-			nf.syn_count = 1;
-		}
-		/* A stray RST must not plant an entry for a connection that is gone. */
-		if (!(p->tcp_flags & TCPF_RST_))
-			flow_insert(p->family, &fk, &nf);
-		stat_inc(SHIFT_STAT_FLOW_NEW);
-		count_backend(nf.backend_id, data_end - data, 0, 1);
-	} else {
-		count_backend(f->backend_id, data_end - data, 0, 0);
-		signal_client(p, f, svc->flags, data_end);
+	/* Unknown flow, a reused 5-tuple, or its backend is gone (reload). */
+	__builtin_memset(&nf, 0, sizeof(nf));
+	if (choose_backend(p, svc, &nf)) {
+		stat_inc(SHIFT_STAT_DROP_NO_BACKEND);
+		return XDP_DROP;
 	}
-
-	if (nat_rewrite(p, data_end, 1, be->addr, be->port))
-		return XDP_PASS;
-	ttl_decrement(p, data_end);
-	if (be->flags & SHIFT_BE_F_NH_VALID)
-		return forward_cached(ctx, data, be);
-	return forward_fib(ctx, data, p);
+	be = active_backend(nf.backend_id, svc->id);
+	if (!be) {
+		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
+		return XDP_DROP;
+	}
+	if (svc->flags & SHIFT_SVC_F_HTTP)
+		nf.state = SHIFT_FS_SVC_HTTP;
+	if ((p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
+		nf.syn_ns = bpf_ktime_get_ns();
+		nf.syn_count = 1;
+	}
+	/* A stray RST must not plant an entry for a connection that is gone. */
+	if (!(p->tcp_flags & TCPF_RST_))
+		flow_insert(p->family, &fk, &nf);
+	stat_inc(SHIFT_STAT_FLOW_NEW);
+	count_backend(nf.backend_id, data_end - data, 0, 1);
+	return to_backend(ctx, p, be);
 }
 
 /*

@@ -17,6 +17,7 @@
 #define SHIFT_FLOW_HASH_H
 
 #include <linux/types.h>
+#include <shift/maps.h>
 
 #ifdef __bpf__
 #include <bpf/bpf_endian.h>
@@ -105,6 +106,15 @@ SHIFT_HASH_INLINE __u32 shift_slice(__u32 h)
 SHIFT_HASH_INLINE __u32 shift_ring_slot(__u32 h, __u32 ring_size)
 {
 	return shift_fmix32(h ^ 0x9e3779b9u, 4) % ring_size;
+}
+
+/* The VIP filter's bit for an address (network order; IPv4 in a[0], rest 0). */
+SHIFT_HASH_INLINE __u32 shift_vip_filter_bit(const __u32 *a)
+{
+	return shift_fmix32(a[0] ^ shift_rotl32(a[1], 8) ^ shift_rotl32(a[2], 16) ^
+				    shift_rotl32(a[3], 24),
+			    16) &
+	       (SHIFT_VIP_FILTER_WORDS * 64 - 1);
 }
 
 #endif /* SHIFT_FLOW_HASH_H */

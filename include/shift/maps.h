@@ -147,6 +147,17 @@ struct shift_flow {
 #define SHIFT_FS_SYNACK (1u << 0) /* backend answered the handshake */
 #define SHIFT_FS_HTTP (1u << 1) /* payload looked like HTTP/1.x */
 #define SHIFT_FS_ERR_SEEN (1u << 2) /* an error sample was already sent */
+#define SHIFT_FS_SVC_HTTP (1u << 3) /* the service parses HTTP (copied at creation) */
+
+/*
+ * A bit per hashed VIP address: most packets that are not for a VIP leave
+ * after one inlined array lookup instead of a hash-map lookup. A set bit only
+ * means "maybe"; the service or flow lookup decides.
+ */
+#define SHIFT_VIP_FILTER_WORDS 1024 /* x 64 = 65536 bits */
+struct shift_vip_filter {
+	__u64 w[SHIFT_VIP_FILTER_WORDS];
+};
 
 /* Source-prefix override tries: prefixlen counts the 32 service-id bits. */
 struct shift_lpm_key4 {

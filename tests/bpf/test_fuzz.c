@@ -106,7 +106,7 @@
 #define FZ_REG_DIR "tests/fuzz/packets"
 #define FZ_FLOWS_MAX 4096
 
-#define FS_KNOWN (SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN)
+#define FS_KNOWN (SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN | SHIFT_FS_SVC_HTTP)
 
 enum fz_gen {
 	G_RANDOM,
