@@ -265,9 +265,9 @@ FUZZ_BINS := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Iagent \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-$(OUTPUT)/fuzz/fuzz_config: agent/config.c agent/addr.c agent/units.c agent/weight.c
-$(OUTPUT)/fuzz/fuzz_weight: agent/weight.c
-$(OUTPUT)/fuzz/fuzz_state: agent/state.c agent/units.c
+$(OUTPUT)/fuzz/fuzz_config: agent/config.c agent/addr.c agent/units.c agent/weight.c agent/errmsg.c
+$(OUTPUT)/fuzz/fuzz_weight: agent/weight.c agent/errmsg.c
+$(OUTPUT)/fuzz/fuzz_state: agent/state.c agent/units.c agent/errmsg.c
 $(OUTPUT)/fuzz/fuzz_ctl: agent/ctl_proto.c
 
 $(OUTPUT)/fuzz:
@@ -332,3 +332,37 @@ chaos-run: all $(OUTPUT)/tests/synflood
 		*) echo "--- FAIL  $$t (exit $$r)"; rc=1;; esac; \
 	done; exit $$rc
 # === end chaos ================================================================
+
+# === benchmarks against the peers (issue 8) ===================================
+#
+#   make bench           every benchmark (bench-datapath, bench-rollback above, then
+#                        these), then the summary; not part of `make check`
+#   make bench-flows     the connection table at 1k and 1M flows: bench_flows
+#                        (memory, random-flow lookups, SYN into a full table) and
+#                        bench_datapath --flows 1000
+#   make bench-peers     bench/peers.sh on the namespace rig: packets/s (shift vs an
+#                        nftables jhash DNAT vs plain forwarding), HTTP (wrk: shift vs
+#                        nftables, HAProxy, nginx), reaction to a failing green, 1M
+#                        flows through shiftd, shiftd's CPU per sample; installs wrk,
+#                        haproxy, nginx, nftables if missing (bench/deps.sh)
+#   make bench-summary   $(OUTPUT)/bench/{*.csv,results.json,summary.md} from what is there
+# Needs root; run it alone (no -j): the figures are timings. bench/README.md explains.
+.PHONY: bench-flows bench-peers bench-summary
+bench-flows: $(OUTPUT)/bench/bench_flows $(OUTPUT)/bench/bench_datapath
+	$(Q)$(OUTPUT)/bench/bench_flows --out $(OUTPUT)/bench/flows.json >$(OUTPUT)/bench/flows.txt
+	$(Q)cat $(OUTPUT)/bench/flows.txt
+	$(Q)$(OUTPUT)/bench/bench_datapath --flows 1000 --out $(OUTPUT)/bench/datapath-flows1000.txt
+
+bench-peers: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent
+	$(Q)OUTPUT=$(OUTPUT) bench/peers.sh
+
+bench-summary:
+	$(Q)bench/summary.sh $(OUTPUT)
+
+# (the recipe's own rule names no prerequisite, so they run in the order the rules
+# name them: datapath, rollback, flows, peers)
+bench: bench-flows bench-peers
+bench:
+	$(Q)bench/summary.sh $(OUTPUT) >/dev/null
+	$(Q)echo "bench: summary in $(OUTPUT)/bench/summary.md (CSV and results.json beside it)"
+# === end benchmarks against the peers =========================================

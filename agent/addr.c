@@ -5,22 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "addr.h"
 
 /* Longest text of an address inside an endpoint; anything longer is not one. */
 #define HOST_MAX 64
 
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Digits only: strtoul would take signs, spaces and "0x". */
 static int parse_port(const char *p, const char *whole, __u16 *port, char *err, size_t errlen)

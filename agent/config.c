@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "addr.h"
 #include "config.h"
 #include "units.h"
@@ -100,17 +101,6 @@ struct key_def {
 	int (*set)(struct parser *ps, const struct key_def *k, char *val, char *why, size_t wl);
 };
 
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* "FILE:LINE: reason", or "FILE: reason" for line 0. */
 static int __attribute__((format(printf, 3, 4)))
@@ -1294,59 +1284,15 @@ int conf_parse(const char *text, size_t len, const char *name, struct shift_conf
 
 int conf_load(const char *path, struct shift_conf **out, char *err, size_t errlen)
 {
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
+	size_t len;
 	char *buf;
-	int fd, ret;
+	int ret;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+	ret = read_small_file(path, CONF_MAX_FILE, &buf, &len, err, errlen);
+	if (ret)
 		return ret;
-	}
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		seterr(err, errlen, "cannot stat %s: %s", path, strerror(errno));
-		close(fd);
-		return ret;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -EINVAL;
-	}
-	if ((unsigned long long)st.st_size > CONF_MAX_FILE) {
-		seterr(err, errlen, "%s: larger than %u MiB, not a config file", path,
-		       CONF_MAX_FILE >> 20);
-		close(fd);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		seterr(err, errlen, "%s: out of memory", path);
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			seterr(err, errlen, "cannot read %s: %s", path, strerror(errno));
-			free(buf);
-			close(fd);
-			return ret;
-		}
-		if (!n)
-			break; /* truncated under us: parse what is there */
-		got += (size_t)n;
-	}
-	close(fd);
-	ret = conf_parse(buf, got, path, out, err, errlen);
+	ret = conf_parse(buf, len, path, out, err, errlen);
 	free(buf);
 	return ret;
 }

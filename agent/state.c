@@ -13,6 +13,7 @@
 #include <zlib.h>
 #include <shift/maps.h>
 
+#include "errmsg.h"
 #include "state.h"
 #include "units.h"
 
@@ -22,17 +23,6 @@
 /* Thousands of services fit in well under a megabyte; more is not our file. */
 #define STATE_MAX_FILE (16u << 20)
 
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool valid_name(const char *s)
 {
@@ -495,56 +485,20 @@ int state_parse(const char *text, size_t len, struct shift_state *st, char *err,
 int state_load(const char *path, struct shift_state *st, char *err, size_t errlen)
 {
 	char why[256];
-	struct stat sb;
-	size_t got = 0;
-	ssize_t n;
+	size_t len;
 	char *buf;
-	int fd, ret;
+	int ret;
 
 	st->n = 0;
 	st->svc = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		seterr(err, errlen, "state file %s: %s", path, strerror(errno));
-		return ret;
+	ret = read_small_file(path, STATE_MAX_FILE, &buf, &len, why, sizeof(why));
+	if (ret) {
+		seterr(err, errlen, "state file: %s", why);
+		/* Not a file we could ever have written: corrupt, like bad contents. */
+		return ret == -EINVAL || ret == -EFBIG ? -EBADMSG : ret;
 	}
-	if (fstat(fd, &sb)) {
-		ret = -errno;
-		seterr(err, errlen, "state file %s: stat: %s", path, strerror(errno));
-		close(fd);
-		return ret;
-	}
-	if (!S_ISREG(sb.st_mode) || (unsigned long long)sb.st_size > STATE_MAX_FILE) {
-		seterr(err, errlen, "state file %s: not a regular file of at most %u MiB", path,
-		       STATE_MAX_FILE >> 20);
-		close(fd);
-		return -EBADMSG;
-	}
-	buf = malloc((size_t)sb.st_size + 1);
-	if (!buf) {
-		seterr(err, errlen, "state file %s: out of memory", path);
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)sb.st_size) {
-		n = read(fd, buf + got, (size_t)sb.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			seterr(err, errlen, "state file %s: read: %s", path, strerror(errno));
-			free(buf);
-			close(fd);
-			return ret;
-		}
-		if (!n)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
 	why[0] = '\0';
-	ret = state_parse(buf, got, st, why, sizeof(why));
+	ret = state_parse(buf, len, st, why, sizeof(why));
 	free(buf);
 	if (ret)
 		seterr(err, errlen, "state file %s: %s", path, why);

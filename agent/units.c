@@ -6,22 +6,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errmsg.h"
 #include "units.h"
 
 /* Echo at most this much of a bad value: it may be a whole mistyped line. */
 #define ECHO "%.64s"
 
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int is_digit(char c)
 {

@@ -5,21 +5,11 @@
 #include <string.h>
 #include <shift/maps.h>
 
+#include "errmsg.h"
 #include "weight.h"
 
 #define HINT "use 0-100, e.g. 25, 25%%, 0.5%%"
 
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int is_digit(char c)
 {
