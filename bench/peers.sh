@@ -1,0 +1,574 @@
+#!/bin/bash
+# bench/peers.sh — shift against what a user would pick instead, on one namespace rig
+# (tests/netns/lib.sh: clients -> edge host -> switch -> backends), in one run:
+#
+#   pktrate   packets/s through the edge host (bench/pktgen: AF_PACKET senders in cli1,
+#             an XDP counter on the switch port facing the edge): SYNs of new flows and
+#             packets of established flows, for
+#               plain  kernel forwarding only, the sender splits 45/45/10 itself
+#               nft    nftables DNAT: jhash(ip saddr . tcp sport) mod 10000 -> map
+#               shift  shiftd, XDP
+#   http      wrk from cli1, keep-alive and "Connection: close": requests/s, p50/p99,
+#             through nft, haproxy, nginx (proxies on the VIP in the edge namespace)
+#             and shift; nginx static backends in the backend namespaces
+#   reaction  green starts answering 500 under a steady load of new connections
+#             (client.py rate from cli2): requests that still reached green after its
+#             first 500, and the time from that 500 to the last one, for haproxy
+#             (observe layer7 + error-limit + health checks), nginx (max_fails) and
+#             shift (consecutive errors + error rate + health checks)
+#   flows1m   1M+ distinct SYNs through shiftd: entries in its table, maps' memlock
+#   agent     shiftd's CPU per sample at 100k and 1M samples/s (bench/bench_agent)
+#
+# Weights everywhere: blue1 45 %, blue2 45 %, green1 10 %.
+# Results: $OUT/peers/*.jsonl (one record per run), summarised by bench/summary.sh.
+# Knobs: BENCH_ROUNDS (3) BENCH_HTTP_ROUNDS (2) BENCH_PKT_SECONDS (3)
+#        BENCH_HTTP_SECONDS (5) BENCH_HTTP_CONNS (64) BENCH_REACT_RATE (500)
+#        BENCH_REACT_WINDOW (12) BENCH_AGENT_SECONDS (5) BENCH_SECTIONS (all of
+#        "pktrate flows1m http reaction agent"), OUTPUT (.output).
+# Needs root. Every process it starts is stopped by pid; the rig's traps delete the
+# namespaces. No packet leaves the namespaces it creates.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+cd "$ROOT"
+OUTPUT=${OUTPUT:-.output}
+case $OUTPUT in /*) ;; *) OUTPUT=$ROOT/$OUTPUT ;; esac
+OUT=$OUTPUT/bench
+RES=$OUT/peers
+SHIFTD=$OUTPUT/shiftd
+SHIFTCTL=$OUTPUT/shiftctl
+PKTGEN=$OUTPUT/bench/pktgen
+AGENT=$OUTPUT/bench/bench_agent
+
+: "${BENCH_ROUNDS:=3}"
+: "${BENCH_HTTP_ROUNDS:=2}"
+: "${BENCH_PKT_SECONDS:=3}"
+: "${BENCH_HTTP_SECONDS:=5}"
+: "${BENCH_HTTP_CONNS:=64}"
+: "${BENCH_REACT_RATE:=500}"
+: "${BENCH_REACT_WINDOW:=12}"
+: "${BENCH_AGENT_SECONDS:=5}"
+: "${BENCH_SECTIONS:=pktrate flows1m http reaction agent}"
+BK_PORT=8081 # nginx backends (the rig's backend.py keeps 8080)
+W_BLUE=45 W_GREEN=10
+
+T0=$SECONDS
+say() { printf 'bench: [%3ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+want() { case " $BENCH_SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+[ "$(id -u)" = 0 ] || die "needs root"
+for f in "$SHIFTD" "$SHIFTCTL" "$PKTGEN" "$AGENT"; do
+	[ -x "$f" ] || die "$f is not built (make bench builds it)"
+done
+"$HERE/deps.sh" || die "cannot install wrk/haproxy/nginx/nftables"
+for c in wrk haproxy nginx nft; do command -v "$c" >/dev/null || die "missing $c"; done
+
+mkdir -p "$RES"
+rm -f "$RES"/*.jsonl
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+[ "$NOFILE" = unlimited ] && NOFILE=65536
+PROXY_CONNS=$((NOFILE / 2 - 100)) # a proxied connection takes two descriptors
+[ "$PROXY_CONNS" -gt 30000 ] && PROXY_CONNS=30000
+
+# --- the rig --------------------------------------------------------------------
+# shellcheck disable=SC2034 # read by tests/netns/lib.sh
+RIG_QUIET=1
+# A VIP of its own (as the e2e tests do: other rigs may run at the same time).
+_v=$((20 + RANDOM % 200))
+RIG_VIP=198.18.100.$_v
+# shellcheck disable=SC2034 # read by tests/netns/lib.sh
+RIG_CLIENTS=2 RIG_BLUE=2 RIG_GREEN=1
+# shellcheck source=../tests/netns/lib.sh
+. "$ROOT/tests/netns/lib.sh"
+rig_probe || die "cannot build the rig: $RIG_SKIP_REASON"
+[ "$RIG_HAVE_NFT" = 1 ] || die "nftables unusable here"
+rig_up || die "rig_up failed"
+rig_neigh_permanent || die "neighbours"
+VIP=$RIG_VIP
+B1=$(rig_backend_addr blue1) B2=$(rig_backend_addr blue2) G1=$(rig_backend_addr green1)
+EDGE_C1_MAC=$(ip -n "$RIG_NS_EDGE" -br link show dev "${RIG_ID}c1" | awk '{print $3}')
+NGX=$RIG_DIR/nginx
+mkdir -p "$NGX"
+STATE_N=0
+
+for ns in cli1 cli2 edge; do
+	rig_nsenter "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" \
+		net.ipv4.tcp_tw_reuse=1 net.core.somaxconn=8192 net.ipv4.tcp_max_syn_backlog=8192
+done
+for b in $RIG_BACKENDS; do
+	rig_nsenter "$b" sysctl -qw net.core.somaxconn=8192 net.ipv4.tcp_max_syn_backlog=8192
+done
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# rec FILE JSON KEY=VALUE...: append JSON with the keys added (numbers stay numbers).
+rec() {
+	local file=$1 json=$2
+	shift 2
+	"$RIG_PYTHON" -c '
+import json, sys
+d = json.loads(sys.argv[1]) if sys.argv[1].strip() else {}
+for kv in sys.argv[2:]:
+    k, v = kv.split("=", 1)
+    try:
+        v = json.loads(v)
+    except ValueError:
+        pass
+    d[k] = v
+print(json.dumps(d, sort_keys=True))' "$json" "$@" >>"$RES/$file.jsonl"
+}
+
+# --- nginx backends (static, each answers with its name; green can be made to fail) --
+nginx_temp_paths() { # DIR
+	local d=$1
+	mkdir -p "$d/tmp"
+	printf '  client_body_temp_path %s/tmp/body;\n  proxy_temp_path %s/tmp/proxy;\n' "$d" "$d"
+	printf '  fastcgi_temp_path %s/tmp/fcgi;\n  uwsgi_temp_path %s/tmp/uwsgi;\n' "$d" "$d"
+	printf '  scgi_temp_path %s/tmp/scgi;\n' "$d"
+}
+
+backend_up() { # NAME
+	local n=$1 d=$NGX/$1 log="access_log off;"
+	mkdir -p "$d"
+	# green's access log: which requests reached it, when (the reaction section)
+	[ "$n" = green1 ] && log="access_log $d/access.log bench;"
+	cat >"$d/nginx.conf" <<-EOF
+		worker_processes 1;
+		daemon off;
+		user root;
+		pid $d/nginx.pid;
+		error_log $d/error.log warn;
+		events { worker_connections 16384; multi_accept on; }
+		http {
+		$(nginx_temp_paths "$d")
+		  log_format bench '\$msec \$status \$remote_addr \$remote_port \$uri';
+		  $log
+		  keepalive_requests 1000000;
+		  keepalive_timeout 60s;
+		  server {
+		    listen $BK_PORT reuseport backlog=8192;
+		    default_type text/plain;
+		    location / {
+		      if (-f $d/fail) {
+		        add_header X-Backend $n always;
+		        return 500 "$n failing\n";
+		      }
+		      add_header X-Backend $n always;
+		      return 200 "$n\n";
+		    }
+		  }
+		}
+	EOF
+	rig_spawn "$n" "$d/stdout.log" nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf"
+}
+
+backend_ready() { # NAME
+	local code
+	code=$(rig_edge curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+		"http://$(rig_backend_addr "$1"):$BK_PORT/readyz" 2>/dev/null) || return 1
+	[ "$code" = 200 ]
+}
+
+for b in $RIG_BACKENDS; do backend_up "$b"; done
+for b in $RIG_BACKENDS; do
+	rig_wait 50 0.1 backend_ready "$b" || die "nginx backend $b does not answer ($(cat "$NGX/$b/error.log" 2>/dev/null))"
+done
+say "rig $RIG_ID up: VIP $VIP, backends $B1 $B2 (blue) $G1 (green) :$BK_PORT, load $(load1)"
+
+# --- the systems under test -------------------------------------------------------
+SYS_PID=""
+
+vip_local() { # on|off: the VIP as a local address of the edge (for the proxies)
+	if [ "$1" = on ]; then
+		ip -n "$RIG_NS_EDGE" addr add "$VIP/32" dev lo
+	else
+		ip -n "$RIG_NS_EDGE" addr del "$VIP/32" dev lo 2>/dev/null || true
+	fi
+}
+
+nft_up() {
+	rig_edge nft -f - <<-EOF
+		table ip bench_split {
+		  chain prerouting {
+		    type nat hook prerouting priority dstnat; policy accept;
+		    ip daddr $VIP tcp dport 80 dnat ip to jhash ip saddr . tcp sport mod 10000 map { 0-999 : $G1 . $BK_PORT, 1000-5499 : $B1 . $BK_PORT, 5500-9999 : $B2 . $BK_PORT }
+		  }
+		}
+	EOF
+}
+
+nft_down() {
+	rig_edge nft delete table ip bench_split 2>/dev/null || true
+	rig_edge "$PKTGEN" --ct-flush "$RIG_NS_EDGE" || true
+}
+
+haproxy_up() { # throughput|reaction
+	local d=$RIG_DIR/haproxy srv
+	mkdir -p "$d"
+	if [ "$1" = reaction ]; then
+		srv="check inter 100ms fastinter 100ms downinter 1s fall 1 rise 2 observe layer7 error-limit 5 on-error mark-down"
+	else
+		srv="check inter 2s"
+	fi
+	cat >"$d/haproxy.cfg" <<-EOF
+		global
+		    nbthread 2
+		    maxconn $PROXY_CONNS
+		defaults
+		    mode http
+		    maxconn $PROXY_CONNS
+		    timeout connect 2s
+		    timeout client 30s
+		    timeout server 30s
+		    timeout http-keep-alive 30s
+		frontend fe
+		    bind $VIP:80
+		    default_backend be
+		backend be
+		    balance roundrobin
+		    option httpchk GET /readyz
+		    http-check expect status 200
+		    default-server $srv
+		    server blue1 $B1:$BK_PORT weight $W_BLUE
+		    server blue2 $B2:$BK_PORT weight $W_BLUE
+		    server green1 $G1:$BK_PORT weight $W_GREEN
+	EOF
+	vip_local on
+	rig_spawn edge "$d/haproxy.log" haproxy -db -f "$d/haproxy.cfg"
+	SYS_PID=$RIG_LAST_PID
+}
+
+nginx_proxy_up() { # throughput|reaction
+	local d=$RIG_DIR/nginx-proxy fails="" nu="error timeout"
+	mkdir -p "$d"
+	# nginx's only automatic mechanism (open source: passive): max_fails within
+	# fail_timeout, counting what proxy_next_upstream names (a 500 only with http_500,
+	# which also retries the request on another server).
+	if [ "$1" = reaction ]; then
+		fails=" max_fails=5 fail_timeout=10s"
+		nu="error timeout http_500"
+	fi
+	cat >"$d/nginx.conf" <<-EOF
+		worker_processes 2;
+		daemon off;
+		user root;
+		worker_rlimit_nofile $NOFILE;
+		pid $d/nginx.pid;
+		error_log $d/error.log warn;
+		events { worker_connections $PROXY_CONNS; multi_accept on; }
+		http {
+		$(nginx_temp_paths "$d")
+		  access_log off;
+		  upstream be {
+		    server $B1:$BK_PORT weight=$W_BLUE$fails;
+		    server $B2:$BK_PORT weight=$W_BLUE$fails;
+		    server $G1:$BK_PORT weight=$W_GREEN$fails;
+		    keepalive 64;
+		  }
+		  server {
+		    listen $VIP:80 reuseport backlog=8192;
+		    location / {
+		      proxy_pass http://be;
+		      proxy_http_version 1.1;
+		      proxy_set_header Connection "";
+		      proxy_next_upstream $nu;
+		    }
+		  }
+		}
+	EOF
+	vip_local on
+	rig_spawn edge "$d/stdout.log" nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf"
+	SYS_PID=$RIG_LAST_PID
+}
+
+shift_up() { # throughput|reaction
+	local extra=()
+	STATE_N=$((STATE_N + 1))
+	mkdir -p "$RIG_DIR/state.$STATE_N"
+	# The fastest health checks that work: shiftd advances checks on its 100 ms tick and
+	# an HTTP check takes two (connect+write, then read), so a timeout under ~200 ms
+	# fails every check (blue included: the service goes dark).
+	[ "$1" = reaction ] && extra=(web.health_interval=300ms web.health_timeout=250ms web.health_fall=1)
+	RIG_SVC6='' RIG_SVC_BLUE="$B1:$BK_PORT, $B2:$BK_PORT" RIG_SVC_GREEN="$G1:$BK_PORT" \
+		rig_write_config "$RIG_DIR/shiftd.conf" xdp_mode=auto state_dir="$RIG_DIR/state.$STATE_N" \
+		web.green_weight=10% web.health_check=http:/readyz web.max_consecutive_errors=5 \
+		web.max_error_rate=5% web.rollback_evict=yes "${extra[@]}"
+	rig_spawn edge "$RIG_DIR/shiftd.$STATE_N.log" "$SHIFTD" --config "$RIG_CONFIG"
+	SYS_PID=$RIG_LAST_PID
+	local i j
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$SYS_PID" 2>/dev/null || die "shiftd exited: $(tail -5 "$RIG_DIR/shiftd.$STATE_N.log")"
+		j=$(rig_edge "$SHIFTCTL" -c "$RIG_CONFIG" status --json 2>/dev/null) &&
+			[ "$(rig_json_get agent_running <<<"$j")" = True ] && return 0
+		sleep 0.1
+	done
+	die "shiftd not ready after 10 s"
+}
+
+shift_status() { rig_edge "$SHIFTCTL" -c "$RIG_CONFIG" status --json 2>/dev/null || echo '{}'; }
+
+shift_down() {
+	rig_kill "$SYS_PID" || true
+	rig_edge "$SHIFTD" --detach --config "$RIG_CONFIG" >/dev/null 2>&1 ||
+		say "warning: shiftd --detach failed"
+}
+
+proxy_ready() { # the VIP answers 200
+	local code
+	code=$(rig_nsenter cli1 curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$VIP/") ||
+		return 1
+	[ "$code" = 200 ]
+}
+
+sys_up() { # SYSTEM throughput|reaction
+	case $1 in
+	plain) ;;
+	nft) nft_up ;;
+	haproxy) haproxy_up "$2" ;;
+	nginx) nginx_proxy_up "$2" ;;
+	shift) shift_up "$2" ;;
+	esac
+	if [ "$1" != plain ]; then
+		rig_wait 50 0.1 proxy_ready || die "$1: the VIP does not answer"
+	fi
+}
+
+sys_down() { # SYSTEM
+	case $1 in
+	plain) ;;
+	nft) nft_down ;;
+	haproxy | nginx) rig_kill "$SYS_PID" || true; vip_local off ;;
+	shift) shift_down ;;
+	esac
+	SYS_PID=""
+}
+
+# --- packets/s ------------------------------------------------------------------------
+# SYN runs: each (system, round) its own source block 198.18.(10+k).0/.., 4M flows, so no
+# SYN ever repeats a 5-tuple (new flow everywhere); ACK runs: 100k flows from 198.18.1.10.
+PG_K=0
+pg_run() { # SYSTEM ROUND syn|ack
+	local sys=$1 r=$2 fl=$3 dst src flows burst out ct=""
+	if [ "$sys" = plain ]; then
+		dst="$B1:$BK_PORT@$W_BLUE,$B2:$BK_PORT@$W_BLUE,$G1:$BK_PORT@$W_GREEN"
+	else
+		dst="$VIP:80"
+	fi
+	# SYNs one frame per call (--burst 1: see bench/pktgen.c, bursts repeated frames
+	# here); established packets in bursts of 64, where a repeat changes nothing.
+	if [ "$fl" = syn ]; then
+		src=198.18.$((10 + PG_K)).1 flows=4000000 burst=1
+		PG_K=$((PG_K + 1))
+	else
+		src=198.18.1.10 flows=100000 burst=64
+	fi
+	out=$(timeout $((BENCH_PKT_SECONDS + 30)) "$PKTGEN" --tx-netns "$RIG_ID-cli1" \
+		--tx-dev "${RIG_ID}e1" --dmac "$EDGE_C1_MAC" --sink-netns "$RIG_NS_SWITCH" \
+		--sink-dev "${RIG_ID}se" --dst "$dst" --src "$src" --flows "$flows" --flags "$fl" \
+		--threads 2 --burst "$burst" --warmup 1 --duration "$BENCH_PKT_SECONDS") || die "pktgen failed ($sys $fl)"
+	[ "$sys" = nft ] && ct=$(rig_edge cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0)
+	rec pktrate "$out" system="$sys" round="$r" burst="$burst" load1="$(load1)" ${ct:+conntrack_entries=$ct}
+	say "pktrate $sys $fl round $r: $("$RIG_PYTHON" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%d pps delivered of %d sent" % (d["delivered_pps"], d["sent_pps"]))' "$out")"
+}
+
+section_pktrate() {
+	local r sys out
+	# The generator itself: every SYN a new 5-tuple (a sink that remembers them all)
+	out=$(timeout 60 "$PKTGEN" --tx-netns "$RIG_ID-cli1" --tx-dev "${RIG_ID}e1" \
+		--dmac "$EDGE_C1_MAC" --sink-netns "$RIG_NS_SWITCH" --sink-dev "${RIG_ID}se" \
+		--dst "$B1:$BK_PORT" --src 198.18.99.1 --flows 4000000 --flags syn --threads 2 \
+		--warmup 0 --duration 2 --check-dups) || die "pktgen --check-dups failed"
+	rec pktgen_check "$out" load1="$(load1)"
+	say "pktgen check: $out"
+	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+		for sys in plain nft shift; do
+			sys_up "$sys" throughput
+			[ "$sys" = nft ] && rig_edge "$PKTGEN" --ct-flush "$RIG_NS_EDGE"
+			pg_run "$sys" "$r" ack
+			[ "$sys" = nft ] && rig_edge "$PKTGEN" --ct-flush "$RIG_NS_EDGE"
+			pg_run "$sys" "$r" syn
+			if [ "$sys" = shift ]; then
+				rec pktrate_status "$(shift_status)" round="$r"
+			fi
+			sys_down "$sys"
+		done
+	done
+}
+
+# --- 1M flows through shiftd ------------------------------------------------------------
+section_flows1m() {
+	local out cnt
+	sys_up shift throughput
+	# 1.2M distinct 5-tuples (SYNs) from two CPUs
+	out=$(timeout 60 "$PKTGEN" --tx-netns "$RIG_ID-cli1" --tx-dev "${RIG_ID}e1" \
+		--dmac "$EDGE_C1_MAC" --sink-netns "$RIG_NS_SWITCH" --sink-dev "${RIG_ID}se" \
+		--dst "$VIP:80" --src 198.18.60.1 --flows 1200000 --flags syn --threads 2 \
+		--warmup 0 --duration 9) || die "pktgen (1M flows) failed"
+	cnt=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows) || die "counting flows failed"
+	local maps
+	maps=$("$RIG_PYTHON" -c '
+import json, sys, os, subprocess
+ids = {}
+d = sys.argv[1]
+for name in os.listdir(d):
+    try:
+        j = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "pinned", os.path.join(d, name)],
+                                      capture_output=True, text=True).stdout)
+        ids[name] = j.get("bytes_memlock", 0)
+    except Exception:
+        pass
+print(json.dumps({"maps_memlock": ids, "maps_memlock_total": sum(ids.values())}))' "$RIG_BPFFS_DIR/maps")
+	rec flows1m "$cnt" pktgen="$out" maps="$maps" load1="$(load1)"
+	say "flows1m: $cnt"
+	sys_down shift
+}
+
+# --- HTTP -----------------------------------------------------------------------------
+wrk_json() { # parse wrk's text on stdin into JSON
+	"$RIG_PYTHON" -c '
+import json, re, sys
+t = sys.stdin.read()
+def ms(v, u):
+    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[u]
+d = {}
+m = re.search(r"Requests/sec:\s+([\d.]+)", t)
+d["rps"] = float(m.group(1)) if m else 0.0
+m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", t)
+d["requests"] = int(m.group(1)) if m else 0
+for p in ("50", "75", "90", "99"):
+    m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % p, t, re.M)
+    d["p%s_ms" % p] = round(ms(*m.groups()), 3) if m else None
+m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+d["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m else {}
+m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+d["non2xx"] = int(m.group(1)) if m else 0
+print(json.dumps(d))'
+}
+
+wrk_run() { # SYSTEM ROUND keepalive|close
+	local sys=$1 r=$2 mode=$3 txt js
+	local -a hdr=()
+	[ "$mode" = close ] && hdr=(-H "Connection: close")
+	txt=$(rig_nsenter cli1 timeout $((BENCH_HTTP_SECONDS + 20)) wrk -t2 -c"$BENCH_HTTP_CONNS" \
+		-d"${BENCH_HTTP_SECONDS}s" --timeout 2s --latency "${hdr[@]}" "http://$VIP/" 2>&1) ||
+		die "wrk failed ($sys $mode): $txt"
+	js=$(wrk_json <<<"$txt")
+	rec http "$js" system="$sys" mode="$mode" round="$r" conns="$BENCH_HTTP_CONNS" load1="$(load1)"
+	say "http $sys $mode round $r: $js"
+}
+
+section_http() {
+	local r sys
+	for ((r = 1; r <= BENCH_HTTP_ROUNDS; r++)); do
+		for sys in nft haproxy nginx shift; do
+			sys_up "$sys" throughput
+			wrk_run "$sys" "$r" keepalive
+			wrk_run "$sys" "$r" close
+			[ "$sys" = shift ] && rec http_status "$(shift_status)" round="$r"
+			sys_down "$sys"
+		done
+	done
+}
+
+# --- reaction to a bad green -------------------------------------------------------------
+react_run() { # SYSTEM
+	local sys=$1 t_fail cpid out summary st="{}" warm=3
+	rm -f "$NGX/green1/fail"
+	sys_up "$sys" reaction
+	sleep 1
+	: >"$NGX/green1/access.log"
+	rig_spawn cli2 "$RIG_DIR/react.$sys.jsonl" "$RIG_PYTHON" "$RIG_CLIENT_PY" rate \
+		--url "http://$VIP/" --rate "$BENCH_REACT_RATE" \
+		--duration $((warm + BENCH_REACT_WINDOW)) --concurrency 64 --timeout 2
+	cpid=$RIG_LAST_PID
+	sleep "$warm"
+	t_fail=$(date +%s.%N)
+	touch "$NGX/green1/fail"
+	local i
+	for ((i = 0; i < (BENCH_REACT_WINDOW + 20) * 10; i++)); do
+		kill -0 "$cpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$cpid" 2>/dev/null && rig_kill "$cpid"
+	wait "$cpid" 2>/dev/null || true
+	[ "$sys" = shift ] && st=$(shift_status)
+	summary=$(grep '"summary": true' "$RIG_DIR/react.$sys.jsonl" || echo '{}')
+	out=$("$RIG_PYTHON" -c '
+import json, sys
+t_fail = float(sys.argv[1])
+first = None
+reqs = []
+for line in open(sys.argv[2]):
+    f = line.split()
+    if len(f) < 5 or f[4].startswith("/readyz"):
+        continue                       # health checks are not client requests
+    t, status = float(f[0]), int(f[1])
+    reqs.append((t, status))
+reqs.sort()
+before = [r for r in reqs if r[0] < t_fail - 0.001]
+fails = [r for r in reqs if r[1] >= 500]
+d = {"green_requests_before_fail": len(before)}
+if fails:
+    t0 = fails[0][0]
+    after = [r for r in reqs if r[0] >= t0]
+    d.update({"first_500_after_fail_ms": round((t0 - t_fail) * 1e3, 1),
+              "green_requests_after_first_500": len(after),
+              "green_500s": len(fails),
+              "last_green_request_ms_after_first_500": round((after[-1][0] - t0) * 1e3, 1),
+              "green_requests_in_window_by_second": {}})
+    for t, s in after:
+        k = str(int(t - t0))
+        d["green_requests_in_window_by_second"][k] = d["green_requests_in_window_by_second"].get(k, 0) + 1
+c = json.loads(sys.argv[3] or "{}")
+d["client_sent"] = c.get("sent", 0)
+d["client_ok"] = c.get("ok", 0)
+d["client_errors"] = c.get("errors", {})
+d["client_by_backend"] = c.get("by_backend", {})
+st = json.loads(sys.argv[4] or "{}")
+for s in st.get("services", []):
+    if s.get("service") == "web":
+        d["shift_last_rollback"] = s.get("last_rollback")
+        d["shift_green_weight"] = s.get("green_weight")
+print(json.dumps(d))' "$t_fail" "$NGX/green1/access.log" "$summary" "$st")
+	rec reaction "$out" system="$sys" rate="$BENCH_REACT_RATE" window_s="$BENCH_REACT_WINDOW" load1="$(load1)"
+	say "reaction $sys: $out"
+	sys_down "$sys"
+	rm -f "$NGX/green1/fail"
+}
+
+section_reaction() {
+	local sys
+	for sys in ${BENCH_REACT_SYSTEMS:-haproxy nginx shift}; do react_run "$sys"; done
+}
+
+# --- agent CPU --------------------------------------------------------------------------
+section_agent() {
+	local out
+	sys_up shift throughput
+	out=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --pid "$SYS_PID" --client-if "${RIG_ID}c1" \
+		--backend-if "$RIG_EDGE_BACKEND_IF" --vip "$VIP:80" --client 198.18.1.2 \
+		--rates 0,100000,1000000 --duration "$BENCH_AGENT_SECONDS") || die "bench_agent failed"
+	while read -r line; do
+		[ -n "$line" ] && rec agent "$line"
+	done <<<"$out"
+	say "agent: $(tr '\n' ' ' <<<"$out")"
+	rec agent_status "$(shift_status)"
+	sys_down shift
+}
+
+rec meta '{}' rig="$RIG_ID" vip="$VIP" cpus="$(nproc)" kernel="$(uname -r)" \
+	load_start="$(cut -d' ' -f1-3 /proc/loadavg)" started="$(date -u +%FT%TZ)" \
+	wrk="$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')" \
+	haproxy="$(haproxy -v | head -1 | awk '{print $1, $3}')" \
+	nginx="$(nginx -v 2>&1 | sed 's/.*version: //')" nft="$(nft --version | awk '{print $1, $2}')"
+for s in pktrate flows1m http reaction agent; do
+	if want "$s"; then
+		say "section $s (load $(load1))"
+		"section_$s"
+	fi
+done
+rec meta_end '{}' load_end="$(cut -d' ' -f1-3 /proc/loadavg)" seconds=$((SECONDS - T0))
+say "done in $((SECONDS - T0)) s; raw results in $RES"

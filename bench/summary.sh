@@ -1,0 +1,309 @@
+#!/bin/bash
+# bench/summary.sh OUTPUT: gather what `make bench` measured into CSV files, one JSON
+# (medians and ratios) and a Markdown summary, all under OUTPUT/bench/:
+#   datapath.csv flows.csv pktrate.csv http.csv reaction.csv agent.csv
+#   results.json summary.md
+# Inputs: OUTPUT/bench-datapath.txt, OUTPUT/bench/datapath-flows1000.txt,
+# OUTPUT/bench/flows.json, OUTPUT/bench-rollback.txt, OUTPUT/bench/peers/*.jsonl.
+# A missing input leaves its section out (and says so).
+set -euo pipefail
+OUTPUT=${1:-${OUTPUT:-.output}}
+[ -d "$OUTPUT/bench" ] || { echo "summary: no $OUTPUT/bench" >&2; exit 1; }
+exec python3 - "$OUTPUT" <<'PYEOF'
+import csv, json, os, re, statistics, sys, time
+
+out = sys.argv[1]
+B = os.path.join(out, "bench")
+P = os.path.join(B, "peers")
+res = {"generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+md = []
+missing = []
+
+
+def jl(name):
+    p = os.path.join(P, name + ".jsonl")
+    if not os.path.exists(p):
+        return []
+    return [json.loads(l) for l in open(p) if l.strip()]
+
+
+def med(v):
+    v = [x for x in v if x is not None]
+    return statistics.median(v) if v else None
+
+
+def rng(v):
+    v = [x for x in v if x is not None]
+    if len(v) < 2:
+        return ""
+    return f" ({min(v):,.0f}–{max(v):,.0f})"
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
+
+def fmt(v, nd=0):
+    if v is None:
+        return "–"
+    if isinstance(v, float) and nd:
+        return f"{v:,.{nd}f}"
+    return f"{v:,.0f}" if isinstance(v, (int, float)) else str(v)
+
+
+def wcsv(name, rows, cols):
+    with open(os.path.join(B, name), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([r.get(c, "") if not isinstance(r.get(c), (dict, list)) else json.dumps(r.get(c)) for c in cols])
+
+
+# --- machine -------------------------------------------------------------------
+meta = (jl("meta") or [{}])[0]
+meta_end = (jl("meta_end") or [{}])[0]
+u = os.uname()
+res["machine"] = {
+    "cpus": os.cpu_count(), "kernel": u.release, "arch": u.machine,
+    "load_start": meta.get("load_start"), "load_end": meta_end.get("load_end"),
+    "peers_seconds": meta_end.get("seconds"),
+    "versions": {k: meta.get(k) for k in ("wrk", "haproxy", "nginx", "nft")},
+}
+md.append("# shift benchmarks — summary of one `make bench` run\n")
+md.append(f"Machine: {os.cpu_count()} CPUs, kernel {u.release} {u.machine}; load average "
+          f"(1/5/15 min) {meta.get('load_start', '?')} at the start of the rig part, "
+          f"{meta_end.get('load_end', '?')} at its end (other jobs share the machine).  ")
+md.append(f"Peers: {meta.get('haproxy', '?')}; {meta.get('nginx', '?')}; {meta.get('nft', '?')}; "
+          f"{meta.get('wrk', '?')}.\n")
+
+# --- 1. datapath ----------------------------------------------------------------
+def parse_datapath(path):
+    rows = []
+    if not os.path.exists(path):
+        return rows
+    for line in open(path):
+        m = re.match(r"^(.*?)\s+([\d.]+)\s+([\d.]+)\s+(-?[\d.]+)\s+(\d+)\s+(.*)$", line.rstrip())
+        if m and not line.startswith("#") and not line.startswith("case"):
+            rows.append({"case": m.group(1).strip(), "ns": float(m.group(2)),
+                         "pass_ns": float(m.group(3)), "above_ns": float(m.group(4)),
+                         "wall_ns": int(m.group(5)), "target": m.group(6).strip()})
+    return rows
+
+dp = parse_datapath(os.path.join(out, "bench-datapath.txt"))
+dp1k = parse_datapath(os.path.join(B, "datapath-flows1000.txt"))
+if dp:
+    for r in dp:
+        r["table"] = "default (1M v4 / 256k v6)"
+    for r in dp1k:
+        r["table"] = "1000 entries"
+    wcsv("datapath.csv", dp + dp1k, ["table", "case", "ns", "pass_ns", "above_ns", "wall_ns", "target"])
+    res["datapath"] = dp
+    res["datapath_flows1000"] = dp1k
+    by1k = {r["case"]: r for r in dp1k}
+    md.append("## 1. Datapath cost (BPF_PROG_TEST_RUN, repeat = 1, ns above XDP_PASS)\n")
+    md.append("| case | default table | 1000-entry table | target |")
+    md.append("|---|---:|---:|---|")
+    for r in dp:
+        o = by1k.get(r["case"])
+        md.append(f"| {r['case']} | {r['above_ns']:.1f} | {o['above_ns'] if o else '–'} | {r['target']} |")
+    md.append("")
+else:
+    missing.append("datapath (make bench-datapath)")
+
+# --- 5. connection table ----------------------------------------------------------
+fj = os.path.join(B, "flows.json")
+if os.path.exists(fj):
+    fl = json.load(open(fj))
+    res["flows"] = fl
+    rows = []
+    for s in fl["sizes"]:
+        for k in ("syn_room", "established_random", "syn_full"):
+            if s.get(k):
+                rows.append({"flows": s["flows"], "case": k, **s[k]})
+    wcsv("flows.csv", rows, ["flows", "case", "ns", "pass_ns", "above_ns"])
+    md.append("## 5. Connection table at scale (bench_flows)\n")
+    md.append("| table | filled | memlock | per flow | creating it: MemAvailable | SYN, room | established, random flow | SYN, table full |")
+    md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for s in fl["sizes"]:
+        g = lambda k: f"{s[k]['above_ns']:.0f} ns" if s.get(k) else "–"
+        md.append(f"| {s['flows']:,} | {s['filled']:,} | {s['memlock_bytes'] / 2**20:.1f} MiB | "
+                  f"{s['memlock_bytes'] / s['flows']:.0f} B | −{s['table_memavailable_drop_kb'] / 1024:.1f} MiB | "
+                  f"{g('syn_room')} | {g('established_random')} | {g('syn_full')} |")
+    o = fl.get("one_cpu_fill", {})
+    sizes = {s["flows"]: s for s in fl["sizes"]}
+    if len(sizes) >= 2:
+        lo, hi = min(sizes), max(sizes)
+        a, b = sizes[lo].get("established_random"), sizes[hi].get("established_random")
+        if a and b:
+            res["flows_ratio_established_big_vs_small"] = ratio(b["above_ns"], a["above_ns"])
+            md.append(f"\nEstablished packet at {hi:,} vs {lo:,} flows: ×{ratio(b['above_ns'], a['above_ns'])} "
+                      "(lookups spread over the whole table: cache misses).  ")
+    if o.get("flows"):
+        md.append(f"All {o['flows']:,} SYNs from ONE CPU: the table keeps {o['kept']:,} "
+                  "(per-CPU LRU lists: max_entries / CPUs each).  ")
+    for r in jl("flows1m"):
+        m = r.get("maps") or {}
+        md.append(f"Through the rig (1.2M distinct SYNs from two CPUs into a running shiftd): "
+                  f"{r.get('flows4', 0):,} entries in its IPv4 table; all shiftd's maps "
+                  f"{m.get('maps_memlock_total', 0) / 2**20:.0f} MiB memlock "
+                  f"(IPv4 table {m.get('maps_memlock', {}).get('shift_flows4', 0) / 2**20:.0f} MiB, "
+                  f"IPv6 table {m.get('maps_memlock', {}).get('shift_flows6', 0) / 2**20:.0f} MiB).")
+        res["flows1m_rig"] = r
+    md.append("")
+else:
+    missing.append("flows (make bench-flows)")
+
+# --- 2. packet rate ------------------------------------------------------------------
+pk = jl("pktrate")
+if pk:
+    wcsv("pktrate.csv", pk, ["system", "flags", "round", "burst", "delivered_pps", "sent_pps",
+                             "delivered", "sent", "refused", "conntrack_entries", "load1", "by_dst_last_byte"])
+    agg = {}
+    for r in pk:
+        agg.setdefault((r["system"], r["flags"]), []).append(r["delivered_pps"])
+    res["pktrate"] = {f"{s}/{f}": {"median_pps": med(v), "runs": v} for (s, f), v in agg.items()}
+    md.append("## 2. Packets/s through the edge host (bench/pktgen, median of rounds (min–max))\n")
+    md.append("| packets | plain forwarding (no split) | nftables jhash DNAT | shift (XDP) | shift / plain | shift / nft |")
+    md.append("|---|---:|---:|---:|---:|---:|")
+    for f, label in (("ack", "established flows (100k flows, bursts of 64)"),
+                     ("syn", "SYN, every one a new flow (one per call)")):
+        p, n, s = (med(agg.get((x, f), [])) for x in ("plain", "nft", "shift"))
+        rp, rn, rs = (rng(agg.get((x, f), [])) for x in ("plain", "nft", "shift"))
+        # ratios within each round (the three ran back to back), then their median
+        by_round = {}
+        for r in pk:
+            if r["flags"] == f:
+                by_round.setdefault(r["round"], {})[r["system"]] = r["delivered_pps"]
+        rsp = med([ratio(x.get("shift"), x.get("plain")) for x in by_round.values()])
+        rsn = med([ratio(x.get("shift"), x.get("nft")) for x in by_round.values()])
+        res["pktrate"][f"ratio/{f}"] = {"shift_vs_plain": rsp, "shift_vs_nft": rsn}
+        md.append(f"| {label} | {fmt(p)}{rp} | {fmt(n)}{rn} | {fmt(s)}{rs} | ×{rsp} | ×{rsn} |")
+    ct = [r.get("conntrack_entries") for r in pk if r["system"] == "nft" and r["flags"] == "syn"]
+    share = {}
+    for r in pk:
+        d = r.get("by_dst_last_byte", {})
+        tot = sum(d.values()) or 1
+        share.setdefault(r["system"], []).append(100.0 * sum(v for k, v in d.items() if k.startswith("2")) / tot)
+    md.append("")
+    md.append("Ratios: the median of the ratios within each round (the three systems ran back to back).  ")
+    md.append("Green share delivered (target 10 %): " + ", ".join(
+        f"{s} {med(v):.1f} %" for s, v in share.items()) + ".  ")
+    if ct:
+        md.append(f"nftables conntrack entries after its SYN runs: {', '.join(str(c) for c in ct)} "
+                  "(nf_conntrack_max of this host; new SYNs early-drop unreplied entries once full).  ")
+    chk = jl("pktgen_check")
+    if chk:
+        c = chk[0]
+        md.append(f"Generator check: {c.get('unique_total', 0):,} SYNs, {c.get('repeated_total', 0)} repeated 5-tuples.")
+    md.append("")
+else:
+    missing.append("pktrate (bench/peers.sh)")
+
+# --- 3. HTTP -------------------------------------------------------------------------
+ht = jl("http")
+if ht:
+    for r in ht:
+        se = r.get("socket_errors") or {}
+        r["socket_errors_total"] = sum(se.values())
+    wcsv("http.csv", ht, ["system", "mode", "round", "rps", "requests", "p50_ms", "p75_ms",
+                          "p90_ms", "p99_ms", "socket_errors_total", "non2xx", "conns", "load1"])
+    agg = {}
+    for r in ht:
+        agg.setdefault((r["system"], r["mode"]), []).append(r)
+    res["http"] = {}
+    md.append(f"## 3. HTTP through each (wrk, {ht[0].get('conns')} connections, 2 threads, median of rounds (min–max))\n")
+    md.append("| system | keep-alive req/s | p50 | p99 | close: conn/s | p50 | p99 | errors |")
+    md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    systems = ["shift", "nft", "haproxy", "nginx"]
+    for s in systems:
+        ka, cl = agg.get((s, "keepalive"), []), agg.get((s, "close"), [])
+        row = {}
+        for mode, rs in (("keepalive", ka), ("close", cl)):
+            row[mode] = {k: med([x.get(k) for x in rs]) for k in ("rps", "p50_ms", "p99_ms")}
+        err = sum(x["socket_errors_total"] + x.get("non2xx", 0) for x in ka + cl)
+        res["http"][s] = row
+        rk = rng([x.get("rps") for x in ka])
+        rc = rng([x.get("rps") for x in cl])
+        md.append(f"| {s} | {fmt(row['keepalive']['rps'])}{rk} | {fmt(row['keepalive']['p50_ms'], 2)} ms | "
+                  f"{fmt(row['keepalive']['p99_ms'], 2)} ms | {fmt(row['close']['rps'])}{rc} | "
+                  f"{fmt(row['close']['p50_ms'], 2)} ms | {fmt(row['close']['p99_ms'], 2)} ms | {err} |")
+    md.append("")
+    md.append("| shift / peer | keep-alive req/s | keep-alive p99 | close conn/s | close p99 |")
+    md.append("|---|---:|---:|---:|---:|")
+    sh = res["http"].get("shift", {})
+    for s in systems[1:]:
+        o = res["http"].get(s)
+        if not o or not sh:
+            continue
+        rr = {m: ratio(sh[m]["rps"], o[m]["rps"]) for m in ("keepalive", "close")}
+        pp = {m: ratio(sh[m]["p99_ms"], o[m]["p99_ms"]) for m in ("keepalive", "close")}
+        res["http"][f"ratio/shift_vs_{s}"] = {"rps": rr, "p99": pp}
+        md.append(f"| vs {s} | ×{rr['keepalive']} | ×{pp['keepalive']} | ×{rr['close']} | ×{pp['close']} |")
+    md.append("")
+else:
+    missing.append("http (bench/peers.sh)")
+
+# --- 4. reaction ----------------------------------------------------------------------
+rx = jl("reaction")
+if rx:
+    wcsv("reaction.csv", rx, ["system", "rate", "first_500_after_fail_ms", "green_requests_after_first_500",
+                              "green_500s", "last_green_request_ms_after_first_500",
+                              "green_requests_in_window_by_second", "client_sent", "client_ok",
+                              "client_errors", "window_s", "load1"])
+    res["reaction"] = rx
+    md.append(f"## 4. Reaction to a bad green ({rx[0].get('rate')} new connections/s, 10 % green, "
+              f"green answers 500 from t = 0; observed {rx[0].get('window_s')} s)\n")
+    md.append("| system | mechanism | requests reaching green after its first 500 | first 500 → last one | 5xx seen by clients |")
+    md.append("|---|---|---:|---:|---:|")
+    mech = {
+        "shift": "max_consecutive_errors 5, max_error_rate 5 %, HTTP check every 300 ms (fall 1)",
+        "haproxy": "observe layer7, error-limit 5, on-error mark-down; check inter 100ms fall 1",
+        "nginx": "max_fails=5 fail_timeout=10s, proxy_next_upstream http_500 (passive only)",
+    }
+    for r in rx:
+        ce = r.get("client_errors", {})
+        c5 = sum(v for k, v in ce.items() if k.startswith("http_5"))
+        extra = ""
+        if r["system"] == "shift" and r.get("shift_last_rollback"):
+            extra = f" (rollback: {r['shift_last_rollback'].get('reaction_us')} µs after the sample)"
+        md.append(f"| {r['system']} | {mech.get(r['system'], '')} | {fmt(r.get('green_requests_after_first_500'))} | "
+                  f"{fmt(r.get('last_green_request_ms_after_first_500'), 1)} ms{extra} | {c5} |")
+    rb = os.path.join(out, "bench-rollback.txt")
+    if os.path.exists(rb):
+        t = open(rb).read()
+        m = re.search(r"reaction us: p50 ([\d.]+)\s+p90 ([\d.]+)\s+p99 ([\d.]+)", t)
+        if m:
+            res["rollback_reaction_us"] = {"p50": float(m.group(1)), "p90": float(m.group(2)), "p99": float(m.group(3))}
+            md.append(f"\nshiftd alone (bench-rollback, with background samples): sample → weight write "
+                      f"p50 {m.group(1)} µs, p99 {m.group(3)} µs.")
+    md.append("")
+else:
+    missing.append("reaction (bench/peers.sh)")
+
+# --- 6. agent --------------------------------------------------------------------------
+ag = jl("agent")
+if ag:
+    wcsv("agent.csv", ag, ["target_rate", "injectors", "window_s", "samples", "rate", "dropped",
+                           "shiftd_cpu_s", "shiftd_cpu_s_ticks", "shiftd_cpu_pct", "ns_per_sample", "load1"])
+    res["agent"] = ag
+    md.append("## 6. Agent cost (samples through the ring buffer into a running shiftd)\n")
+    md.append("| target samples/s | achieved | dropped | shiftd CPU (% of one core) | CPU per sample |")
+    md.append("|---:|---:|---:|---:|---:|")
+    for r in ag:
+        md.append(f"| {fmt(r['target_rate']) if r['target_rate'] else 'idle'} | {fmt(r['rate'])} | {r['dropped']} | "
+                  f"{r['shiftd_cpu_pct']:.1f} % | {fmt(r['ns_per_sample']) + ' ns' if r['samples'] else '–'} |")
+    top = max(ag, key=lambda r: r["rate"])
+    if top["rate"] and top["ns_per_sample"]:
+        md.append(f"\nAt the measured {top['ns_per_sample']:.0f} ns per sample, 1M samples/s would take "
+                  f"{top['ns_per_sample'] * 1e6 / 1e9 * 100:.0f} % of one core (the injector, two test runs per "
+                  f"sample, tops out at {top['rate']:,.0f}/s here).")
+    md.append("")
+else:
+    missing.append("agent (bench/peers.sh)")
+
+if missing:
+    md.append("Not in this run: " + "; ".join(missing) + ".")
+json.dump(res, open(os.path.join(B, "results.json"), "w"), indent=1, sort_keys=True)
+open(os.path.join(B, "summary.md"), "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+PYEOF
