@@ -83,6 +83,7 @@ struct agent {
 	__u64 samples, samples_ignored;
 	int drain_budget; /* samples.c: ordinary samples left in this pass */
 	bool persist_dirty; /* state to save on the next tick */
+	int health_epfd; /* health.c: probe sockets, so probes advance as they are ready */
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;
 };

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,8 +13,33 @@
 #include "log.h"
 #include "rollback.h"
 
+int health_fd(struct agent *a)
+{
+	if (a->health_epfd <= 0) {
+		a->health_epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (a->health_epfd < 0) {
+			int err = -errno;
+
+			a->health_epfd = 0;
+			return err;
+		}
+	}
+	return a->health_epfd;
+}
+
+/* Wait for the socket to become writable (connected) or readable (answer). */
+static void probe_watch(struct agent *a, struct backend_rt *b, __u32 events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = b };
+	int efd = health_fd(a);
+
+	if (efd >= 0 && epoll_ctl(efd, op, b->hc_fd, &ev))
+		log_debug("health: epoll_ctl: %s", strerror(errno));
+}
+
 static void probe_close(struct backend_rt *b)
 {
+	/* close() also takes the socket out of the epoll set. */
 	if (b->hc_fd >= 0)
 		close(b->hc_fd);
 	b->hc_fd = -1;
@@ -31,7 +57,7 @@ void health_stop(struct service_rt *s)
 			probe_close(&s->pool[c][i]);
 }
 
-static int probe_start(struct backend_rt *b)
+static int probe_start(struct agent *a, struct backend_rt *b)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -63,11 +89,12 @@ static int probe_start(struct backend_rt *b)
 		return err;
 	}
 	b->hc_fd = fd;
+	probe_watch(a, b, EPOLLOUT, EPOLL_CTL_ADD);
 	return 0;
 }
 
 /* 1 healthy, 0 unhealthy, -1 still waiting. */
-static int probe_progress(const struct service_rt *s, struct backend_rt *b)
+static int probe_progress(struct agent *a, const struct service_rt *s, struct backend_rt *b)
 {
 	const struct conf_service *c = s->conf;
 	struct pollfd pfd = { .fd = b->hc_fd, .events = POLLOUT | POLLIN };
@@ -93,6 +120,8 @@ static int probe_progress(const struct service_rt *s, struct backend_rt *b)
 		if (n < 0 || (size_t)n >= sizeof(req) || write(b->hc_fd, req, (size_t)n) != n)
 			return 0;
 		b->hc_sent = (__u32)n;
+		/* Now the answer: stop waking on "writable". */
+		probe_watch(a, b, EPOLLIN, EPOLL_CTL_MOD);
 		return -1;
 	}
 	if (pfd.revents & (POLLIN | POLLHUP)) {
@@ -117,8 +146,9 @@ static void green_gate(struct agent *a, struct service_rt *s)
 	for (i = 0; i < s->n[SHIFT_GREEN]; i++)
 		if (s->pool[SHIFT_GREEN][i].healthy)
 			return;
+	/* The reaction is timed from the failed probe's verdict. */
 	if (s->n[SHIFT_GREEN] && s->weight > 0 && !s->latched)
-		rollback_fire(a, s, TRIGGER_HEALTH, "no healthy green backend", 0);
+		rollback_fire(a, s, TRIGGER_HEALTH, "no healthy green backend", now_mono_ns());
 }
 
 static void verdict(struct agent *a, struct service_rt *s, int color, struct backend_rt *b, bool ok)
@@ -166,7 +196,7 @@ void health_tick(struct agent *a)
 				int r;
 
 				if (b->hc_fd >= 0) {
-					r = probe_progress(s, b);
+					r = probe_progress(a, s, b);
 					if (r < 0 && now - b->hc_started_ns < s->conf->health_timeout_ns)
 						continue;
 					probe_close(b);
@@ -177,9 +207,23 @@ void health_tick(struct agent *a)
 					continue;
 				b->hc_next_ns = now + s->conf->health_interval_ns;
 				b->hc_started_ns = now;
-				if (probe_start(b))
+				if (probe_start(a, b))
 					verdict(a, s, c, b, false);
 			}
 		}
 	}
+}
+
+void health_events(struct agent *a)
+{
+	struct epoll_event evs[64];
+	int n;
+
+	if (a->health_epfd <= 0)
+		return;
+	/* Which sockets are ready does not matter: the pass below polls each
+	 * probe without blocking, and a probe's state lives in its backend. */
+	n = epoll_wait(a->health_epfd, evs, 64, 0);
+	if (n > 0)
+		health_tick(a);
 }

@@ -11,6 +11,11 @@
 
 /* Start due probes, finish answered or timed-out ones. Never blocks. */
 void health_tick(struct agent *a);
+/* The probes' epoll set (created on first use), for the agent's loop: when it
+ * is readable, call health_events(). -errno if it cannot be created. */
+int health_fd(struct agent *a);
+/* Advance the probes whose sockets are ready. */
+void health_events(struct agent *a);
 /* Close probes in flight (shutdown, service removed). */
 void health_stop(struct service_rt *s);
 

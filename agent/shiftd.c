@@ -366,6 +366,8 @@ static int run_loop(struct agent *a, struct loop *lp)
 				}
 			} else if (fd == lp->ctlfd) {
 				control_serve(a, lp->ctlfd, reload);
+			} else if (fd == a->health_epfd && fd > 0) {
+				health_events(a);
 			} else if (fd == lp->nlfd) {
 				if (nl_dispatch(a->nl, &nl_cb, a) < 0)
 					a->nexthops_dirty = true;
@@ -587,6 +589,10 @@ int main(int argc, char **argv)
 		log_err("epoll: %s", strerror(errno));
 		goto out;
 	}
+	if (health_fd(a) < 0 || epoll_add(lp.epfd, a->health_epfd)) {
+		log_err("health check events: %s", strerror(errno));
+		goto out;
+	}
 	persist_save(a);
 	/* Everything that needed more (bpffs mount, pins, socket chown) is done. */
 	privs_drop();
@@ -616,6 +622,8 @@ out:
 		close(lp.epfd);
 	if (a->nl)
 		nl_close(a->nl);
+	if (a->health_epfd > 0)
+		close(a->health_epfd);
 	/* Programs stay attached through their pinned links; maps stay pinned. */
 	if (a->skel)
 		shift__destroy(a->skel);
