@@ -83,6 +83,8 @@ struct agent {
 	__u64 samples, samples_ignored;
 	int drain_budget; /* samples.c: ordinary samples left in this pass */
 	bool persist_dirty; /* state to save on the next tick */
+	bool persist_failing; /* the last save failed: retried, logged once */
+	__u64 persist_retry_ns; /* monotonic: not before this */
 	int health_epfd; /* health.c: probe sockets, so probes advance as they are ready */
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;

@@ -204,6 +204,11 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 			}
 			persist_save(a);
 		}
+		if (a->persist_failing)
+			r->body = strdup("warning: the change is in the maps, but shiftd cannot "
+					 "save its state (see its log): a reboot now would undo it\n");
+		if (r->body)
+			r->body_len = strlen(r->body);
 	} else if (!strcmp(q->verb, "ramp")) {
 		__u32 steps[RAMP_MAX_STEPS], n;
 		char err[256];

@@ -12,7 +12,7 @@
 int persist_save(struct agent *a)
 {
 	struct shift_state st = { 0 };
-	char err[512];
+	char err[512] = "";
 	int lock = -1, rc = 0;
 	__u32 i;
 
@@ -41,16 +41,29 @@ int persist_save(struct agent *a)
 	}
 	/* shiftctl writes the same file while we are down; the lock orders the two. */
 	rc = state_lock(a->state_path, &lock, err, sizeof(err));
-	if (rc) {
-		log_warn("state not saved: %s", err);
-		goto out;
-	}
-	rc = state_save(a->state_path, &st, err, sizeof(err));
 	if (rc)
-		log_err("state not saved (the datapath is unaffected): %s", err);
+		goto out;
+	rc = state_save(a->state_path, &st, err, sizeof(err));
 	state_unlock(lock);
 out:
 	state_free(&st);
+	/*
+	 * A state that failed to save (full disk) is retried every second from
+	 * the tick, or a reboot would undo what the maps already say (a rollback,
+	 * say). Logged when it starts failing and when it recovers, not per try.
+	 */
+	if (rc) {
+		if (!a->persist_failing)
+			log_err("state not saved, retrying every second (the datapath is "
+				"unaffected; a reboot now would restore older weights): %s",
+				rc == -ENOMEM ? "out of memory" : err);
+		a->persist_failing = true;
+		a->persist_dirty = true;
+		a->persist_retry_ns = now_mono_ns() + 1000000000ull;
+	} else if (a->persist_failing) {
+		a->persist_failing = false;
+		log_info("state saved again to %s", a->state_path);
+	}
 	return rc;
 }
 

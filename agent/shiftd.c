@@ -321,7 +321,7 @@ static void tick(struct agent *a, struct loop *lp)
 	metrics_tick(&lp->metrics, a);
 	if (a->nexthops_dirty)
 		nexthops_refresh(a);
-	if (a->persist_dirty) {
+	if (a->persist_dirty && now_mono_ns() >= a->persist_retry_ns) {
 		a->persist_dirty = false;
 		persist_save(a);
 	}

@@ -226,6 +226,7 @@ static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind
 {
 	struct ctl_request q = { .verb = "sync" };
 	struct shift_state st = { 0 };
+	char *body = NULL;
 	struct state_service *p;
 	char path[sizeof(c->conf->state_dir) + 8], err[512];
 	int code, rc, lock;
@@ -235,11 +236,14 @@ static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind
 		snprintf(q.argv[q.argc++], CTL_ARG_LEN, "reason=%s", reason ? reason : "operator");
 	if (kind == SYNC_WEIGHT)
 		snprintf(q.argv[q.argc++], CTL_ARG_LEN, "cancel-ramp");
-	rc = agent_call(c, &q, &code, NULL, err, sizeof(err));
+	rc = agent_call(c, &q, &code, &body, err, sizeof(err));
 	if (rc == 0) {
 		if (code)
 			fprintf(stderr, "shiftctl: warning: the map is updated but shiftd said: %s\n",
 				err);
+		else if (body && *body)
+			fprintf(stderr, "shiftctl: %s", body);
+		free(body);
 		return 0;
 	}
 	if (!agent_down(rc))

@@ -186,7 +186,9 @@ e2e_src() {
 # (sets E2E_SRC).
 e2e_use_src() {
 	local c=$1 i=${1#cli}
-	E2E_SRC=$(e2e_src "$c" "$2") || return 1
+	# Not $(...): e2e_src advances a counter, which a subshell would lose.
+	e2e_src "$c" "$2" >"$RIG_DIR/.src.$c" || return 1
+	E2E_SRC=$(cat "$RIG_DIR/.src.$c")
 	if [ "$2" = 6 ]; then
 		ip -n "$RIG_ID-$c" -6 route replace "$RIG_VIP6/128" via "2001:db8:c$i::1" src "$E2E_SRC"
 	else
