@@ -82,6 +82,8 @@ struct agent {
 	__u64 reloads, reload_failures;
 	__u64 samples, samples_ignored;
 	int drain_budget; /* samples.c: ordinary samples left in this pass */
+	__u64 rb_dropped_seen; /* samples.c: the ring's drop count at the last look */
+	__u64 windows_reset; /* times the windows restarted after lost samples */
 	bool persist_dirty; /* state to save on the next tick */
 	bool persist_failing; /* the last save failed: retried, logged once */
 	__u64 persist_retry_ns; /* monotonic: not before this */

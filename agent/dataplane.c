@@ -508,6 +508,11 @@ int dp_lat_hist(const struct shift_maps *m, __u32 backend_id, enum shift_lat_kin
 			  sizeof(*out) / sizeof(__u64), (__u64 *)out);
 }
 
+int dp_stat(const struct shift_maps *m, enum shift_stat s, __u64 *out)
+{
+	return percpu_sum(m->fd[SHIFT_MAP_STATS], s, 1, out);
+}
+
 int dp_stats(const struct shift_maps *m, __u64 out[SHIFT_STAT_MAX])
 {
 	__u32 i;

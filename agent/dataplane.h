@@ -98,6 +98,8 @@ int dp_backend_stats(const struct shift_maps *m, __u32 backend_id,
 int dp_lat_hist(const struct shift_maps *m, __u32 backend_id, enum shift_lat_kind kind,
 		struct shift_lat_hist *out);
 int dp_stats(const struct shift_maps *m, __u64 out[SHIFT_STAT_MAX]);
+/* One slot of the stats map, summed over CPUs (one syscall). */
+int dp_stat(const struct shift_maps *m, enum shift_stat s, __u64 *out);
 /* Reset a backend's per-CPU counters and histograms (a slot being reused). */
 int dp_backend_stats_reset(const struct shift_maps *m, __u32 backend_id);
 

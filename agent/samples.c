@@ -70,12 +70,39 @@ struct ring_buffer *samples_open(struct agent *a)
 	return rb;
 }
 
+/*
+ * Samples lost to a full ring are ordinary ones, mostly successes (errors
+ * have a ring of their own): a window that lost some shows more errors than
+ * there were. Missing data is neither a pass nor a failure, so every
+ * service's windows start afresh; errors still reach the triggers.
+ */
+static void check_lost(struct agent *a)
+{
+	__u64 dropped;
+	__u32 i;
+
+	if (dp_stat(&a->maps, SHIFT_STAT_RINGBUF_DROPPED, &dropped) || dropped == a->rb_dropped_seen)
+		return;
+	if (dropped > a->rb_dropped_seen && a->samples) {
+		for (i = 0; i < SHIFT_MAX_SERVICES; i++)
+			if (a->svc[i])
+				analysis_reset(&a->svc[i]->an);
+		if (a->windows_reset++ == 0 || a->windows_reset % 100 == 0)
+			log_warn("%llu samples lost to a full ring buffer: rollback windows "
+				 "restarted (%llu times so far)",
+				 (unsigned long long)(dropped - a->rb_dropped_seen),
+				 (unsigned long long)a->windows_reset);
+	}
+	a->rb_dropped_seen = dropped;
+}
+
 int samples_poll(struct agent *a, struct ring_buffer *rb)
 {
 	int rc, passes;
 
 	/* Bounded: 4096 passes of DRAIN_CHUNK is past any ring's capacity. */
 	for (passes = 0; passes < 4096; passes++) {
+		check_lost(a);
 		a->drain_budget = DRAIN_CHUNK;
 		rc = ring_buffer__consume(rb);
 		if (rc != -EAGAIN)
