@@ -63,10 +63,13 @@ static __always_inline struct shift_backend *active_backend(__u32 id, __u32 serv
 
 static __always_inline int vip_maybe(const struct pkt *p)
 {
-	__u32 zero = 0, bit = shift_vip_filter_bit(p->daddr);
+	__u32 zero = 0, bit = shift_vip_filter_bit(p->daddr), word = bit >> 6;
 	struct shift_vip_filter *vf = bpf_map_lookup_elem(&shift_vipset, &zero);
 
-	return !vf || ((vf->w[(bit >> 6) & (SHIFT_VIP_FILTER_WORDS - 1)] >> (bit & 63)) & 1);
+	/* The 6.1 verifier loses the hash's range through its last XOR and the
+	 * compiler drops a mask it thinks redundant: the asm keeps the bound. */
+	asm volatile("%[w] &= %[m]" : [w] "+r"(word) : [m] "i"(SHIFT_VIP_FILTER_WORDS - 1));
+	return !vf || ((vf->w[word] >> (bit & 63)) & 1);
 }
 
 /* DNAT to the chosen backend and send it on. */
