@@ -186,9 +186,9 @@ static int write_overrides(struct agent *a, struct service_rt *s, const struct c
 		bool keep = false;
 
 		for (j = 0; j < c->n_green_sources + c->n_blue_sources && !keep; j++) {
-			const struct conf_cidr *n = j < c->n_green_sources ?
-							    &c->green_sources[j] :
-							    &c->blue_sources[j - c->n_green_sources];
+			const struct conf_cidr *n =
+				j < c->n_green_sources ? &c->green_sources[j] :
+							 &c->blue_sources[j - c->n_green_sources];
 
 			keep = n->family == o->family && n->prefixlen == o->prefixlen &&
 			       !memcmp(n->addr, o->addr, sizeof(n->addr));
@@ -232,7 +232,8 @@ static int apply_backends(struct agent *a, struct service_rt *s, bool fresh_stat
 			bool known = false;
 
 			for (j = 0; j < old_n[color]; j++) {
-				if (old[color][j].id != (__u32)-1 && same_key(&old[color][j].addr, &want[i])) {
+				if (old[color][j].id != (__u32)-1 &&
+				    same_key(&old[color][j].addr, &want[i])) {
 					*b = old[color][j];
 					old[color][j].id = (__u32)-1;
 					known = true;
@@ -351,7 +352,8 @@ static void remove_stale_pinned(struct agent *a, const struct shift_conf *c)
 		}
 	}
 	for (i = 0; i < SHIFT_MAX_BACKENDS; i++) {
-		if (a->be_used[i] || dp_backend_get(&a->maps, i, &be) || !(be.flags & SHIFT_BE_F_ACTIVE))
+		if (a->be_used[i] || dp_backend_get(&a->maps, i, &be) ||
+		    !(be.flags & SHIFT_BE_F_ACTIVE))
 			continue;
 		/* Active in the map but owned by nobody: a backend dropped while we were down. */
 		dp_backend_del(&a->maps, i, IPPROTO_TCP);
@@ -456,7 +458,8 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 		if (is_new) {
 			__u32 word;
 
-			if (initial && a->adopted && dp_service_find(&a->maps, c->name, &word, NULL) == 0) {
+			if (initial && a->adopted &&
+			    dp_service_find(&a->maps, c->name, &word, NULL) == 0) {
 				/* Adopted: the pinned weight and latch are the truth. */
 				agent_sync_from_maps(a, s);
 			} else {
@@ -467,9 +470,10 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			char w[WEIGHT_STR_LEN];
 
 			if (s->latched)
-				log_warn("service %s: green_weight changed to %s but the service is "
-					 "rolled back; it stays at 0 until 'shiftctl clear'",
-					 c->name, weight_format(c->green_weight, w, sizeof(w)));
+				log_warn(
+					"service %s: green_weight changed to %s but the service is "
+					"rolled back; it stays at 0 until 'shiftctl clear'",
+					c->name, weight_format(c->green_weight, w, sizeof(w)));
 			else
 				s->weight = c->green_weight;
 		}

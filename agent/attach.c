@@ -104,8 +104,8 @@ static int adopt_link(int lfd, int ifindex, int prog_fd, bool keep_ok, struct xd
 	return 0;
 }
 
-int xdp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname,
-		     int ifindex, enum xdp_role role, enum conf_xdp_mode mode, bool keep_ok,
+int xdp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
+		     enum xdp_role role, enum conf_xdp_mode mode, bool keep_ok,
 		     struct xdp_attach *res)
 {
 	int prog_fd = role_prog_fd(skel, role);

@@ -34,8 +34,8 @@ struct shift;
 
 /* keep_ok: the caller vouches that the attached program was loaded with the same
  * seed, so an identical tag means an identical program. */
-int xdp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname,
-		     int ifindex, enum xdp_role role, enum conf_xdp_mode mode, bool keep_ok,
+int xdp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
+		     enum xdp_role role, enum conf_xdp_mode mode, bool keep_ok,
 		     struct xdp_attach *res);
 /* Detach and unpin the link of ifname; 0 if there was none. */
 int xdp_detach_iface(const char *pin_dir, const char *ifname);

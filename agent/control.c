@@ -59,8 +59,8 @@ int control_open(const struct shift_conf *c)
 	if (unlink(sa.sun_path) && errno != ENOENT)
 		log_warn("cannot remove stale %s: %s", sa.sun_path, strerror(errno));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    chmod(sa.sun_path, c->control_socket_mode) ||
-	    (gid && chown(sa.sun_path, 0, gid)) || listen(fd, 16)) {
+	    chmod(sa.sun_path, c->control_socket_mode) || (gid && chown(sa.sun_path, 0, gid)) ||
+	    listen(fd, 16)) {
 		err = -errno;
 		log_err("control socket %s: %s", sa.sun_path, strerror(-err));
 		close(fd);
@@ -76,7 +76,8 @@ struct reply {
 	size_t body_len;
 };
 
-static void fail(struct reply *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct reply *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void fail(struct reply *r, int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -102,8 +103,7 @@ static struct service_rt *need_service(struct agent *a, const struct ctl_request
 	return s;
 }
 
-static void do_status(struct agent *a, const struct ctl_request *q, struct reply *r,
-		      bool backends)
+static void do_status(struct agent *a, const struct ctl_request *q, struct reply *r, bool backends)
 {
 	const char *only = NULL;
 	bool as_json = false;
@@ -205,8 +205,9 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 			persist_save(a);
 		}
 		if (a->persist_failing)
-			r->body = strdup("warning: the change is in the maps, but shiftd cannot "
-					 "save its state (see its log): a reboot now would undo it\n");
+			r->body = strdup(
+				"warning: the change is in the maps, but shiftd cannot "
+				"save its state (see its log): a reboot now would undo it\n");
 		if (r->body)
 			r->body_len = strlen(r->body);
 	} else if (!strcmp(q->verb, "ramp")) {
@@ -283,8 +284,8 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
-void control_serve(struct agent *a, int lfd, int (*reload_cb)(struct agent *a, char *err,
-							       size_t errlen))
+void control_serve(struct agent *a, int lfd,
+		   int (*reload_cb)(struct agent *a, char *err, size_t errlen))
 {
 	struct timeval tv = { .tv_sec = 0, .tv_usec = 500000 };
 	char line[CTL_MAX_LINE + 1], err[256], head[640];

@@ -8,6 +8,6 @@
 /* Bind the unix socket (mode and group from the config); returns the fd or -errno. */
 int control_open(const struct shift_conf *c);
 /* Accept and serve one client; reload_cb handles "reload". */
-void control_serve(struct agent *a, int lfd, int (*reload_cb)(struct agent *a, char *err,
-							       size_t errlen));
+void control_serve(struct agent *a, int lfd,
+		   int (*reload_cb)(struct agent *a, char *err, size_t errlen));
 #endif

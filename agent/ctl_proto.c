@@ -54,8 +54,7 @@ static int decode(const char *w, size_t n, char *out, size_t outlen, char *err, 
 	return 0;
 }
 
-int ctl_parse_request(const char *line, size_t len, struct ctl_request *r, char *err,
-		      size_t errlen)
+int ctl_parse_request(const char *line, size_t len, struct ctl_request *r, char *err, size_t errlen)
 {
 	size_t i = 0, start;
 	int idx = 0, rc;

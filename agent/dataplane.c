@@ -15,16 +15,15 @@
 #include <shift/flow_hash.h>
 
 const char *const shift_map_names[SHIFT_MAP__COUNT] = {
-	[SHIFT_MAP_SERVICES] = "shift_services",   [SHIFT_MAP_VIPS] = "shift_vips",
-	[SHIFT_MAP_WEIGHTS] = "shift_weights",	   [SHIFT_MAP_SVC_INFO] = "shift_svc_info",
-	[SHIFT_MAP_BACKENDS] = "shift_backends",   [SHIFT_MAP_BACKEND_IDX] = "shift_be_idx",
-	[SHIFT_MAP_RINGS] = "shift_rings",	   [SHIFT_MAP_FLOWS4] = "shift_flows4",
-	[SHIFT_MAP_FLOWS6] = "shift_flows6",	   [SHIFT_MAP_OVR4] = "shift_ovr4",
-	[SHIFT_MAP_OVR6] = "shift_ovr6",	   [SHIFT_MAP_BE_STATS] = "shift_be_stats",
-	[SHIFT_MAP_STATS] = "shift_stats",	   [SHIFT_MAP_LAT_HIST] = "shift_lat_hist",
-	[SHIFT_MAP_SAMPLES] = "shift_samples",	   [SHIFT_MAP_CONFIG] = "shift_config",
-	[SHIFT_MAP_ERRORS] = "shift_errors",
-	[SHIFT_MAP_VIPSET] = "shift_vipset",
+	[SHIFT_MAP_SERVICES] = "shift_services", [SHIFT_MAP_VIPS] = "shift_vips",
+	[SHIFT_MAP_WEIGHTS] = "shift_weights",	 [SHIFT_MAP_SVC_INFO] = "shift_svc_info",
+	[SHIFT_MAP_BACKENDS] = "shift_backends", [SHIFT_MAP_BACKEND_IDX] = "shift_be_idx",
+	[SHIFT_MAP_RINGS] = "shift_rings",	 [SHIFT_MAP_FLOWS4] = "shift_flows4",
+	[SHIFT_MAP_FLOWS6] = "shift_flows6",	 [SHIFT_MAP_OVR4] = "shift_ovr4",
+	[SHIFT_MAP_OVR6] = "shift_ovr6",	 [SHIFT_MAP_BE_STATS] = "shift_be_stats",
+	[SHIFT_MAP_STATS] = "shift_stats",	 [SHIFT_MAP_LAT_HIST] = "shift_lat_hist",
+	[SHIFT_MAP_SAMPLES] = "shift_samples",	 [SHIFT_MAP_CONFIG] = "shift_config",
+	[SHIFT_MAP_ERRORS] = "shift_errors",	 [SHIFT_MAP_VIPSET] = "shift_vipset",
 };
 
 static int neg_errno(int rc)
@@ -259,7 +258,8 @@ int dp_weight_set(const struct shift_maps *m, __u32 service_id, __u32 word)
 		return -ERANGE;
 	if ((word & SHIFT_WEIGHT_MASK) > SHIFT_WEIGHT_MAX)
 		return -EINVAL;
-	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_WEIGHTS], &service_id, &word, BPF_ANY));
+	return neg_errno(
+		bpf_map_update_elem(m->fd[SHIFT_MAP_WEIGHTS], &service_id, &word, BPF_ANY));
 }
 
 int dp_weight_get(const struct shift_maps *m, __u32 service_id, __u32 *word)
@@ -276,8 +276,7 @@ static void backend_key(const struct shift_backend *be, __u8 proto, struct shift
 	k->family = be->family;
 }
 
-int dp_backend_put(const struct shift_maps *m, __u32 id, const struct shift_backend *be,
-		   __u8 proto)
+int dp_backend_put(const struct shift_maps *m, __u32 id, const struct shift_backend *be, __u8 proto)
 {
 	struct shift_addr_key k;
 	int err;
@@ -468,8 +467,8 @@ int dp_flows_evict(const struct shift_maps *m, __u32 service_id, int color, __u6
 			evicted);
 	if (err)
 		return err;
-	return evict_map(m->fd[SHIFT_MAP_FLOWS6], sizeof(struct shift_flow_key6), service_id,
-			 color, evicted);
+	return evict_map(m->fd[SHIFT_MAP_FLOWS6], sizeof(struct shift_flow_key6), service_id, color,
+			 evicted);
 }
 
 static int percpu_sum(int fd, __u32 key, size_t words, __u64 *out)
@@ -546,7 +545,8 @@ int dp_backend_stats_reset(const struct shift_maps *m, __u32 backend_id)
 {
 	int err, k;
 
-	err = percpu_zero(m->fd[SHIFT_MAP_BE_STATS], backend_id, sizeof(struct shift_backend_stats));
+	err = percpu_zero(m->fd[SHIFT_MAP_BE_STATS], backend_id,
+			  sizeof(struct shift_backend_stats));
 	for (k = 0; !err && k < SHIFT_LAT_KINDS; k++)
 		err = percpu_zero(m->fd[SHIFT_MAP_LAT_HIST], backend_id * SHIFT_LAT_KINDS + k,
 				  sizeof(struct shift_lat_hist));

@@ -80,21 +80,20 @@ int dp_backend_find(const struct shift_maps *m, const struct shift_addr_key *k, 
 int dp_pool_set(const struct shift_maps *m, __u32 service_id, enum shift_color color,
 		const __u32 *ids, const struct shift_addr_key *addrs, __u32 n);
 /* Backend id at a ring slot (for tests and `shiftctl explain`). */
-int dp_ring_get(const struct shift_maps *m, __u32 service_id, enum shift_color color,
-		__u32 slot, __u32 *backend_id);
+int dp_ring_get(const struct shift_maps *m, __u32 service_id, enum shift_color color, __u32 slot,
+		__u32 *backend_id);
 
 /* Source-prefix overrides: family SHIFT_AF_INET(6), addr in network order. */
-int dp_override_put(const struct shift_maps *m, __u32 service_id, __u8 family,
-		    const __u32 *addr, __u8 prefixlen, enum shift_color color);
-int dp_override_del(const struct shift_maps *m, __u32 service_id, __u8 family,
-		    const __u32 *addr, __u8 prefixlen);
+int dp_override_put(const struct shift_maps *m, __u32 service_id, __u8 family, const __u32 *addr,
+		    __u8 prefixlen, enum shift_color color);
+int dp_override_del(const struct shift_maps *m, __u32 service_id, __u8 family, const __u32 *addr,
+		    __u8 prefixlen);
 
 /* Delete the connection-table entries of a service (color < 0: all colors). */
 int dp_flows_evict(const struct shift_maps *m, __u32 service_id, int color, __u64 *evicted);
 
 /* Counters, summed over CPUs. */
-int dp_backend_stats(const struct shift_maps *m, __u32 backend_id,
-		     struct shift_backend_stats *out);
+int dp_backend_stats(const struct shift_maps *m, __u32 backend_id, struct shift_backend_stats *out);
 int dp_lat_hist(const struct shift_maps *m, __u32 backend_id, enum shift_lat_kind kind,
 		struct shift_lat_hist *out);
 int dp_stats(const struct shift_maps *m, __u64 out[SHIFT_STAT_MAX]);

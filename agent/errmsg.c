@@ -21,8 +21,7 @@ void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-int read_small_file(const char *path, size_t max, char **buf, size_t *len, char *err,
-		    size_t errlen)
+int read_small_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t errlen)
 {
 	struct stat st;
 	size_t got = 0;

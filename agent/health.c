@@ -197,7 +197,8 @@ void health_tick(struct agent *a)
 
 				if (b->hc_fd >= 0) {
 					r = probe_progress(a, s, b);
-					if (r < 0 && now - b->hc_started_ns < s->conf->health_timeout_ns)
+					if (r < 0 &&
+					    now - b->hc_started_ns < s->conf->health_timeout_ns)
 						continue;
 					probe_close(b);
 					verdict(a, s, c, b, r == 1);

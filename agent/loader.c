@@ -138,9 +138,9 @@ struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 	err = bpf_map__set_max_entries(skel->maps.shift_flows4,
 				       o->max_flows4 ? o->max_flows4 : SHIFT_DEFAULT_FLOWS);
 	if (!err)
-		err = bpf_map__set_max_entries(skel->maps.shift_flows6, o->max_flows6 ?
-									o->max_flows6 :
-									SHIFT_DEFAULT_FLOWS6);
+		err = bpf_map__set_max_entries(skel->maps.shift_flows6,
+					       o->max_flows6 ? o->max_flows6 :
+							       SHIFT_DEFAULT_FLOWS6);
 	if (err) {
 		log_err("cannot size the connection table: %s", strerror(-err));
 		goto fail;

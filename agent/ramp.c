@@ -67,7 +67,8 @@ int ramp_start(struct agent *a, struct service_rt *s, const __u32 *steps, __u32 
 	       char *err, size_t errlen)
 {
 	if (s->latched) {
-		snprintf(err, errlen, "service %s is rolled back (%s); run 'shiftctl clear %s' first",
+		snprintf(err, errlen,
+			 "service %s is rolled back (%s); run 'shiftctl clear %s' first",
 			 s->conf->name, s->reason, s->conf->name);
 		return -EPERM;
 	}

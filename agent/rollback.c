@@ -9,7 +9,6 @@
 #include "log.h"
 #include "rollback.h"
 
-
 static void record_reaction(struct agent *a, __u64 ns)
 {
 	int b = 0;
@@ -26,7 +25,9 @@ static void notify(struct agent *a, struct service_rt *s, const char *reason, co
 {
 	char e_svc[128], e_reason[192], e_detail[600], e_react[64], e_weight[64];
 	char *argv[] = { a->conf->notify_command, NULL };
-	char *envp[] = { e_svc, e_reason, e_detail, e_react, e_weight, "SHIFT_EVENT=rollback", NULL };
+	char *envp[] = {
+		e_svc, e_reason, e_detail, e_react, e_weight, "SHIFT_EVENT=rollback", NULL
+	};
 	pid_t pid;
 	int rc;
 
@@ -42,8 +43,8 @@ static void notify(struct agent *a, struct service_rt *s, const char *reason, co
 		log_warn("notify_command %s: %s", a->conf->notify_command, strerror(rc));
 }
 
-void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
-		   const char *detail, __u64 sample_ts_ns)
+void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, const char *detail,
+		   __u64 sample_ts_ns)
 {
 	__u64 done;
 	int err;
@@ -89,7 +90,8 @@ void rollback_note_manual(struct agent *a, struct service_rt *s, const char *rea
 	s->weight = 0;
 	s->reaction_ns = 0;
 	s->rollback_unix_ns = now_unix_ns();
-	snprintf(s->reason, sizeof(s->reason), "manual: %s", reason && *reason ? reason : "operator");
+	snprintf(s->reason, sizeof(s->reason), "manual: %s",
+		 reason && *reason ? reason : "operator");
 	s->rollbacks[TRIGGER_MANUAL]++;
 	s->ramp.active = false;
 	log_warn("service %s: rolled back by the operator (%s)", s->conf->name, s->reason);

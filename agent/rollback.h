@@ -11,8 +11,8 @@
  * 0 for manual) -> write done, then record, cancel the ramp, evict green flows
  * if configured, persist, and run the notify hook without waiting for it.
  */
-void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
-		   const char *detail, __u64 sample_ts_ns);
+void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, const char *detail,
+		   __u64 sample_ts_ns);
 /* A rollback done by shiftctl on the maps: record it (no map write here). */
 void rollback_note_manual(struct agent *a, struct service_rt *s, const char *reason);
 /* Lift the latch: weight stays 0, windows start afresh. */

@@ -81,7 +81,8 @@ static void check_lost(struct agent *a)
 	__u64 dropped;
 	__u32 i;
 
-	if (dp_stat(&a->maps, SHIFT_STAT_RINGBUF_DROPPED, &dropped) || dropped == a->rb_dropped_seen)
+	if (dp_stat(&a->maps, SHIFT_STAT_RINGBUF_DROPPED, &dropped) ||
+	    dropped == a->rb_dropped_seen)
 		return;
 	if (dropped > a->rb_dropped_seen && a->samples) {
 		for (i = 0; i < SHIFT_MAX_SERVICES; i++)

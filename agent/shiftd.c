@@ -195,7 +195,8 @@ static void on_link(void *arg, const struct nl_link *l, bool deleted)
 			continue;
 		if (deleted) {
 			if (f->attached)
-				log_warn("interface %s: deleted; waiting for it to return", f->name);
+				log_warn("interface %s: deleted; waiting for it to return",
+					 f->name);
 			f->attached = false;
 			f->ifindex = 0;
 		} else if (!f->attached || f->ifindex != l->ifindex) {
@@ -260,8 +261,9 @@ static int reload(struct agent *a, char *err, size_t errlen)
 	if (strcmp(newc->bpffs_dir, a->conf->bpffs_dir) || newc->hash_seed != a->conf->hash_seed ||
 	    strcmp(newc->control_socket, a->conf->control_socket) ||
 	    strcmp(newc->state_dir, a->conf->state_dir))
-		log_warn("reload: bpffs_dir, hash_seed, state_dir and control_socket take effect at "
-			 "the next start");
+		log_warn(
+			"reload: bpffs_dir, hash_seed, state_dir and control_socket take effect at "
+			"the next start");
 	/* Those keys keep their running values. */
 	snprintf(newc->bpffs_dir, sizeof(newc->bpffs_dir), "%s", a->conf->bpffs_dir);
 	snprintf(newc->state_dir, sizeof(newc->state_dir), "%s", a->conf->state_dir);
@@ -279,7 +281,8 @@ static int reload(struct agent *a, char *err, size_t errlen)
 				kept |= !strcmp(old[i].name, newc->interfaces[j]);
 			if (!kept) {
 				xdp_detach_iface(a->conf->bpffs_dir, old[i].name);
-				log_info("interface %s: detached (no longer configured)", old[i].name);
+				log_info("interface %s: detached (no longer configured)",
+					 old[i].name);
 			}
 		}
 	}
@@ -393,7 +396,8 @@ static int detach_everything(const struct shift_conf *c)
 	for (i = 0; i < c->n_interfaces; i++) {
 		err = xdp_detach_iface(c->bpffs_dir, c->interfaces[i]);
 		if (err) {
-			log_err("interface %s: detach failed: %s", c->interfaces[i], strerror(-err));
+			log_err("interface %s: detach failed: %s", c->interfaces[i],
+				strerror(-err));
 			rc = err;
 		}
 	}
@@ -443,7 +447,9 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	struct loop lp = { .epfd = -1, .sigfd = -1, .ctlfd = -1, .timerfd = -1, .nlfd = -1, .rbfd = -1 };
+	struct loop lp = {
+		.epfd = -1, .sigfd = -1, .ctlfd = -1, .timerfd = -1, .nlfd = -1, .rbfd = -1
+	};
 	const char *conf_path = CONF_DEFAULT_PATH;
 	bool check = false, detach = false;
 	struct itimerspec its = { 0 };

@@ -416,7 +416,9 @@ static void render_backends_text(const struct st_service *s, FILE *f)
 
 		fprintf(f, "  %-24s %-6s %-7s %10llu %12llu %8llu %8s %8s\n", b->addr,
 			color_name(b->color),
-			b->healthy < 0 ? "?" : b->healthy ? "up" : "down",
+			b->healthy < 0 ? "?" :
+			b->healthy     ? "up" :
+					 "down",
 			(unsigned long long)b->s.new_flows, (unsigned long long)b->s.packets,
 			(unsigned long long)backend_errors(b), fmt_lat(b->p50_ns, l1, sizeof(l1)),
 			fmt_lat(b->p99_ns, l2, sizeof(l2)));
@@ -444,7 +446,8 @@ void status_render_text(const struct st_model *st, FILE *f)
 		const struct st_service *s = &st->svc[i];
 
 		fprintf(f, "\nservice %s  vip %s/%s  green %s%s\n", s->name, s->vip,
-			s->proto == IPPROTO_UDP ? "udp" : "tcp", weight_format(s->weight, w, sizeof(w)),
+			s->proto == IPPROTO_UDP ? "udp" : "tcp",
+			weight_format(s->weight, w, sizeof(w)),
 			s->latched ? "  ROLLED BACK (latched; 'shiftctl clear' to lift)" : "");
 		if (s->rollback_unix_ns) {
 			time_t t = (time_t)(s->rollback_unix_ns / 1000000000ull);
@@ -461,7 +464,8 @@ void status_render_text(const struct st_model *st, FILE *f)
 			for (k = 0; k < s->ramp_n; k++)
 				fprintf(f, "%s%s", k ? "," : "",
 					weight_format(s->ramp_steps[k], w, sizeof(w)));
-			fprintf(f, "), hold %s\n", units_format_duration(s->ramp_hold_ns, l1, sizeof(l1)));
+			fprintf(f, "), hold %s\n",
+				units_format_duration(s->ramp_hold_ns, l1, sizeof(l1)));
 		}
 		if (s->have_window) {
 			int c;
@@ -469,7 +473,8 @@ void status_render_text(const struct st_model *st, FILE *f)
 			for (c = 0; c < SHIFT_COLORS; c++) {
 				const struct pool_summary *p = &s->pool[c];
 
-				fprintf(f, "  %-5s window %llu req, %llu err (%.2f%%), p50 %s p99 %s\n",
+				fprintf(f,
+					"  %-5s window %llu req, %llu err (%.2f%%), p50 %s p99 %s\n",
 					color_name(c), (unsigned long long)p->requests,
 					(unsigned long long)p->errors, p->error_rate * 100.0,
 					fmt_lat(p->p50_ns, l1, sizeof(l1)),

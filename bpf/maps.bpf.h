@@ -120,7 +120,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SHIFT_MAX_BACKENDS * SHIFT_LAT_KINDS);
+	__uint(max_entries, SHIFT_MAX_BACKENDS *SHIFT_LAT_KINDS);
 	__type(key, __u32);
 	__type(value, struct shift_lat_hist);
 } shift_lat_hist SEC(".maps");

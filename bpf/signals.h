@@ -180,8 +180,7 @@ static __always_inline void signal_client(struct pkt *p, struct shift_flow *f, _
 }
 
 /* A backend packet of a known flow, before the reverse NAT. */
-static __always_inline void signal_backend_flow(struct pkt *p, struct shift_flow *f,
-						void *data_end)
+static __always_inline void signal_backend_flow(struct pkt *p, struct shift_flow *f, void *data_end)
 {
 	__u8 fl = p->tcp_flags;
 

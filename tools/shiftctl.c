@@ -239,21 +239,23 @@ static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind
 	rc = agent_call(c, &q, &code, &body, err, sizeof(err));
 	if (rc == 0) {
 		if (code)
-			fprintf(stderr, "shiftctl: warning: the map is updated but shiftd said: %s\n",
-				err);
+			fprintf(stderr,
+				"shiftctl: warning: the map is updated but shiftd said: %s\n", err);
 		else if (body && *body)
 			fprintf(stderr, "shiftctl: %s", body);
 		free(body);
 		return 0;
 	}
 	if (!agent_down(rc))
-		fprintf(stderr, "shiftctl: warning: shiftd did not answer (%s); updating the state "
-				"file\n",
+		fprintf(stderr,
+			"shiftctl: warning: shiftd did not answer (%s); updating the state "
+			"file\n",
 			strerror(-rc));
 
 	snprintf(path, sizeof(path), "%s/state", c->conf->state_dir);
 	if (state_lock(path, &lock, err, sizeof(err))) {
-		fprintf(stderr, "shiftctl: warning: the map is updated but the state file is not: %s\n",
+		fprintf(stderr,
+			"shiftctl: warning: the map is updated but the state file is not: %s\n",
 			err);
 		return 0;
 	}
@@ -485,9 +487,12 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	static const struct option vopts[] = {
-		{ "json", no_argument, NULL, 'j' },	    { "force", no_argument, NULL, 'f' },
-		{ "reason", required_argument, NULL, 'r' }, { "evict", no_argument, NULL, 'e' },
-		{ "hold", required_argument, NULL, 'H' },   { "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ "evict", no_argument, NULL, 'e' },
+		{ "hold", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *reason = NULL, *hold = NULL, *verb;
@@ -550,15 +555,15 @@ int main(int argc, char **argv)
 	}
 
 /* Refuse options a command does not take, so a typo never changes something else. */
-#define ONLY(cond, what)                                                                           \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			return usage_err("%s does not take %s", verb, what);                       \
+#define ONLY(cond, what)                                                     \
+	do {                                                                 \
+		if (!(cond))                                                 \
+			return usage_err("%s does not take %s", verb, what); \
 	} while (0)
-#define NARGS(lo, hi, form)                                                                        \
-	do {                                                                                       \
-		if (npos < (lo) || npos > (hi))                                                    \
-			return usage_err("usage: shiftctl %s", form);                              \
+#define NARGS(lo, hi, form)                                           \
+	do {                                                          \
+		if (npos < (lo) || npos > (hi))                       \
+			return usage_err("usage: shiftctl %s", form); \
 	} while (0)
 
 	if (!strcmp(verb, "status") || !strcmp(verb, "backends")) {

@@ -63,7 +63,7 @@ SHIFT_HASH_INLINE __u32 shift_ports_word(__u16 sport_be, __u16 dport_be)
 }
 
 SHIFT_HASH_INLINE __u32 shift_flow_hash4(__u32 saddr, __u32 daddr, __u16 sport, __u16 dport,
-					  __u8 proto, __u32 seed)
+					 __u8 proto, __u32 seed)
 {
 	__u32 h = seed;
 
@@ -75,7 +75,7 @@ SHIFT_HASH_INLINE __u32 shift_flow_hash4(__u32 saddr, __u32 daddr, __u16 sport, 
 }
 
 SHIFT_HASH_INLINE __u32 shift_flow_hash6(const __u32 *saddr, const __u32 *daddr, __u16 sport,
-					  __u16 dport, __u8 proto, __u32 seed)
+					 __u16 dport, __u8 proto, __u32 seed)
 {
 	__u32 h = seed;
 
