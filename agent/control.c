@@ -306,14 +306,14 @@ void control_serve(struct agent *a, int lfd,
 
 		group = g ? g->gr_gid : 0;
 	}
-	if (!peer_allowed(fd, group)) {
-		fail(&r, 1, "permission denied: root or group '%s' only",
-		     a->conf->control_socket_group[0] ? a->conf->control_socket_group : "root");
-		goto answer;
-	}
 	/* A client that sends nothing must not stall the agent. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/*
+	 * The request is read even from a peer about to be refused: closing with
+	 * unread data sends a reset, which can destroy the answer before the
+	 * client reads why it was refused.
+	 */
 	while (got < sizeof(line) - 1) {
 		ssize_t n = read(fd, line + got, sizeof(line) - 1 - got);
 
@@ -324,6 +324,11 @@ void control_serve(struct agent *a, int lfd,
 		got += (size_t)n;
 		if (memchr(line + got - n, '\n', (size_t)n))
 			break;
+	}
+	if (!peer_allowed(fd, group)) {
+		fail(&r, 1, "permission denied: root or group '%s' only",
+		     a->conf->control_socket_group[0] ? a->conf->control_socket_group : "root");
+		goto answer;
 	}
 	if (!got || !memchr(line, '\n', got)) {
 		fail(&r, 2, got ? "request not terminated by a newline" : "empty request");

@@ -127,7 +127,8 @@ static int agent_call(const struct ctl *c, const struct ctl_request *q, int *cod
 		close(fd);
 		return err;
 	}
-	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+	/* MSG_NOSIGNAL: an agent that has gone away must not kill us with SIGPIPE. */
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line)) {
 		err = -errno;
 		close(fd);
 		return err ? err : -EIO;
