@@ -19,9 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 
-#ifndef SHIFT_VERSION
-#define SHIFT_VERSION "0.1.0"
-#endif
+#include "version.h"
 
 #define LABELS_LEN 512
 /* The reaction histogram's first bucket: 2^10 ns (about 1 µs); faster ones fold into it. */

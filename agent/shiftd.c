@@ -33,9 +33,7 @@
 #include "samples.h"
 #include "sdnotify.h"
 
-#ifndef SHIFT_VERSION
-#define SHIFT_VERSION "0.1.0"
-#endif
+#include "version.h"
 
 #define TICK_MS 100
 
@@ -499,7 +497,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (check) {
-		printf("%s: valid, %u services\n", conf_path, conf->n_services);
+		printf("%s: valid, %u service%s\n", conf_path, conf->n_services,
+		       conf->n_services == 1 ? "" : "s");
 		conf_free(conf);
 		return 0;
 	}

@@ -525,6 +525,7 @@ int main(int argc, char **argv)
 	/* 0, not 1: glibc then re-initialises getopt, dropping the "+" (stop at the
 	 * first non-option) of the global pass, so options may follow arguments. */
 	optind = 0;
+	opterr = 0; /* our messages name the option and the command */
 	while ((opt = getopt_long(argc, argv, "h", vopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
@@ -546,7 +547,12 @@ int main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		default:
-			return usage_err("bad option for '%s'", verb);
+			/* "-1" reads as an option to getopt: say what it really is. */
+			if (optopt >= '0' && optopt <= '9')
+				return usage_err("%s: a weight cannot be negative", verb);
+			if (optopt == 'r' || optopt == 'H')
+				return usage_err("%s: %s needs a value", verb, argv[optind - 1]);
+			return usage_err("%s: unknown option '%s'", verb, argv[optind - 1]);
 		}
 	}
 	for (; optind < argc; optind++) {
