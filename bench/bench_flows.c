@@ -44,6 +44,8 @@
 #include <bpf/libbpf.h>
 
 #include <shift/maps.h>
+
+#include "bench.h"
 #include "harness.h"
 #include "log.h"
 #include "pkt.h"
@@ -90,19 +92,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, __u32 n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static int pin(int cpu)

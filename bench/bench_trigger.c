@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
+
 #include "trigger.h"
 
 #define MS 1000000ull
@@ -100,13 +102,6 @@ static void make_stream(struct shift_sample *v, size_t n, int green_pct, __u32 s
 				s->value_ns = 200 * MS + (r >> 40) % (200 * MS);
 		}
 	}
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* Median and best of ROUNDS passes over the stream, ns per sample. */
