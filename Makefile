@@ -51,8 +51,9 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 BPF_HDRS := $(wildcard bpf/*.h) $(wildcard include/shift/*.h)
 
-# The userspace library: every agent/*.c but shiftd's main.
-LIB_SRCS := $(filter-out agent/shiftd.c,$(wildcard agent/*.c))
+# The userspace library: every agent/SUBSYSTEM/*.c (shiftd.c, the main, stays on top).
+AGENT_DIRS := $(sort $(dir $(wildcard agent/*/*.c)))
+LIB_SRCS := $(wildcard agent/*/*.c)
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 SAN_LIB_OBJS := $(patsubst %.c,$(OUTPUT)/san/%.o,$(LIB_SRCS))
 
@@ -67,7 +68,8 @@ BINS := $(OUTPUT)/shiftd $(OUTPUT)/shiftctl
 .PHONY: all
 all: $(BINS)
 
-$(OUTPUT) $(OUTPUT)/agent $(OUTPUT)/san/agent $(OUTPUT)/tests $(OUTPUT)/bench $(OUTPUT)/tools:
+$(OUTPUT) $(OUTPUT)/tests $(OUTPUT)/bench $(OUTPUT)/tools \
+		$(addprefix $(OUTPUT)/,$(AGENT_DIRS)) $(addprefix $(OUTPUT)/san/,$(AGENT_DIRS)):
 	$(Q)mkdir -p $@
 
 # --- BPF -------------------------------------------------------------------
@@ -82,11 +84,11 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@
 
 # --- userspace -------------------------------------------------------------
-$(OUTPUT)/agent/%.o: agent/%.c $(SKELS) | $(OUTPUT)/agent
+$(OUTPUT)/agent/%.o: agent/%.c $(SKELS) | $(addprefix $(OUTPUT)/,$(AGENT_DIRS))
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(USER_CFLAGS) -c $< -o $@
 
-$(OUTPUT)/san/agent/%.o: agent/%.c $(SKELS) | $(OUTPUT)/san/agent
+$(OUTPUT)/san/agent/%.o: agent/%.c $(SKELS) | $(addprefix $(OUTPUT)/san/,$(AGENT_DIRS))
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) -O1 -g $(USER_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
 
@@ -137,6 +139,7 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory check-run
 
 check-run: tests
+	$(Q)tools/check-layers.sh
 	$(Q)tests/run.sh all
 
 check-unit: $(UNIT_BINS)
@@ -176,7 +179,7 @@ clean:
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
--include $(wildcard $(OUTPUT)/agent/*.d $(OUTPUT)/san/agent/*.d $(OUTPUT)/*.d)
+-include $(wildcard $(OUTPUT)/agent/*/*.d $(OUTPUT)/san/agent/*/*.d $(OUTPUT)/*.d)
 
 # === install and check-ops (issue 6) ========================================
 #
@@ -265,15 +268,15 @@ FUZZ_BINS := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Iagent \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-$(OUTPUT)/fuzz/fuzz_config: agent/config.c agent/addr.c agent/units.c agent/weight.c agent/errmsg.c
-$(OUTPUT)/fuzz/fuzz_weight: agent/weight.c agent/errmsg.c
-$(OUTPUT)/fuzz/fuzz_state: agent/state.c agent/units.c agent/errmsg.c
-$(OUTPUT)/fuzz/fuzz_ctl: agent/ctl_proto.c
+$(OUTPUT)/fuzz/fuzz_config: $(addprefix agent/config/,config.c addr.c units.c weight.c errmsg.c)
+$(OUTPUT)/fuzz/fuzz_weight: agent/config/weight.c agent/config/errmsg.c
+$(OUTPUT)/fuzz/fuzz_state: agent/ops/state.c agent/config/units.c agent/config/errmsg.c
+$(OUTPUT)/fuzz/fuzz_ctl: agent/control/ctl_proto.c
 
 $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(wildcard agent/*.h include/shift/*.h) \
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(wildcard agent/*.h agent/*/*.h include/shift/*.h) \
 		| $(OUTPUT)/fuzz
 	$(call msg,FUZZ-LD,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -lz -o $@

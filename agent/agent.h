@@ -7,10 +7,11 @@
 #include <linux/types.h>
 #include <shift/maps.h>
 
-#include "attach.h"
-#include "config.h"
-#include "dataplane.h"
-#include "trigger.h"
+#include "datapath/attach.h"
+#include "config/config.h"
+#include "datapath/dataplane.h"
+#include "analysis/trigger.h"
+#include "ops/clock.h"
 
 #define AGENT_MAX_IFACES (CONF_MAX_INTERFACES + 1)
 #define AGENT_REASON_LEN 128
@@ -81,13 +82,13 @@ struct agent {
 	__u64 started_unix_ns;
 	__u64 reloads, reload_failures;
 	__u64 samples, samples_ignored;
-	int drain_budget; /* samples.c: ordinary samples left in this pass */
-	__u64 rb_dropped_seen; /* samples.c: the ring's drop count at the last look */
+	int drain_budget; /* analysis/samples.c: ordinary samples left in this pass */
+	__u64 rb_dropped_seen; /* analysis/samples.c: the ring's drop count at the last look */
 	__u64 windows_reset; /* times the windows restarted after lost samples */
 	bool persist_dirty; /* state to save on the next tick */
 	bool persist_failing; /* the last save failed: retried, logged once */
 	__u64 persist_retry_ns; /* monotonic: not before this */
-	int health_epfd; /* health.c: probe sockets, so probes advance as they are ready */
+	int health_epfd; /* analysis/health.c: probe sockets, so probes advance as they are ready */
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;
 };
@@ -95,21 +96,19 @@ struct agent {
 /* Service runtime by name, or NULL. */
 struct service_rt *agent_service(struct agent *a, const char *name);
 
-/* apply.c: make the maps match a validated config (initial load or reload). */
+/* control/reload.c: make the maps match a validated config (initial load or reload). */
 int apply_config(struct agent *a, struct shift_conf *newc, bool initial);
-/* Write a service's pools from its healthy backends. */
+/* datapath/apply.c: write a service's pools from its healthy backends. */
 int apply_pools(struct agent *a, struct service_rt *s);
 /* Write the weight word of a service from s->weight and s->latched. */
 int apply_weight(struct agent *a, struct service_rt *s);
 /* Re-read weights and latches from the maps (shiftctl wrote them directly). */
 void agent_sync_from_maps(struct agent *a, struct service_rt *s);
 
-/* persist.c: state_dir/state <-> runtime. */
+/* ops/persist.c: state_dir/state <-> runtime. persist_restore() sets weights
+ * and latches in the runtime only (unless weights_from_maps); the caller writes
+ * them to the maps with apply_weight(). */
 int persist_save(struct agent *a);
 int persist_restore(struct agent *a, bool weights_from_maps);
-
-/* Monotonic and wall clocks in ns. */
-__u64 now_mono_ns(void);
-__u64 now_unix_ns(void);
 
 #endif

@@ -20,18 +20,18 @@
 
 #include "shift.skel.h"
 #include "agent.h"
-#include "attach.h"
-#include "control.h"
-#include "health.h"
-#include "loader.h"
-#include "log.h"
-#include "metrics.h"
-#include "netlink.h"
-#include "nexthop.h"
-#include "privs.h"
-#include "ramp.h"
-#include "samples.h"
-#include "sdnotify.h"
+#include "datapath/attach.h"
+#include "control/control.h"
+#include "analysis/health.h"
+#include "datapath/loader.h"
+#include "ops/log.h"
+#include "control/metrics.h"
+#include "datapath/netlink.h"
+#include "datapath/nexthop.h"
+#include "ops/privs.h"
+#include "analysis/ramp.h"
+#include "analysis/samples.h"
+#include "ops/sdnotify.h"
 
 #include "version.h"
 
@@ -550,6 +550,10 @@ int main(int argc, char **argv)
 	}
 	rc = 1;
 	persist_restore(a, a->adopted);
+	if (!a->adopted)
+		for (__u32 i = 0; i < SHIFT_MAX_SERVICES; i++)
+			if (a->svc[i])
+				apply_weight(a, a->svc[i]);
 
 	if (nl_open(&a->nl))
 		log_warn("netlink unavailable: no link watch, next hops via the FIB");

@@ -44,7 +44,7 @@
 #include <bpf/libbpf.h>
 
 #include <shift/maps.h>
-#include "dataplane.h"
+#include "datapath/dataplane.h"
 #include "pkt.h"
 
 #define MAX_FLOWS 4096

@@ -47,7 +47,7 @@
 
 #include "bench.h"
 #include "harness.h"
-#include "log.h"
+#include "ops/log.h"
 #include "pkt.h"
 
 #define MAX_BATCHES 15

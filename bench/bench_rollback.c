@@ -71,10 +71,10 @@
 #include <shift/sample.h>
 #include "agent.h"
 #include "harness.h"
-#include "log.h"
+#include "ops/log.h"
 #include "pkt.h"
-#include "rollback.h"
-#include "samples.h"
+#include "analysis/rollback.h"
+#include "analysis/samples.h"
 
 #define SVC_NAME "web"
 #define N_BG_FLOWS 256

@@ -25,7 +25,7 @@
 
 #include "bench.h"
 
-#include "trigger.h"
+#include "analysis/trigger.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull

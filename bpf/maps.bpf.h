@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Every map of the datapath. Names are the pin file names (agent/dataplane.c). */
+/* Every map of the datapath. Names are the pin file names (agent/datapath/dataplane.c). */
 #ifndef SHIFT_MAPS_BPF_H
 #define SHIFT_MAPS_BPF_H
 

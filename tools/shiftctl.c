@@ -18,16 +18,16 @@
 #include <sys/un.h>
 
 #include <shift/maps.h>
-#include "config.h"
-#include "ctl_proto.h"
-#include "dataplane.h"
-#include "json.h"
-#include "log.h"
-#include "ramp.h"
-#include "state.h"
-#include "status.h"
-#include "units.h"
-#include "weight.h"
+#include "config/config.h"
+#include "control/ctl_proto.h"
+#include "datapath/dataplane.h"
+#include "control/json.h"
+#include "ops/log.h"
+#include "analysis/ramp.h"
+#include "ops/state.h"
+#include "control/status.h"
+#include "config/units.h"
+#include "config/weight.h"
 
 #define EXIT_USAGE 2
 /* Per read/write on the control socket: a hung shiftd must not hang the CLI. */

@@ -16,7 +16,7 @@
 #include <shift/flow_hash.h>
 #include "shift.skel.h"
 #include "harness.h"
-#include "loader.h"
+#include "datapath/loader.h"
 
 /* Addresses as bytes on the wire. */
 #define A4(a, b, c, d)     \

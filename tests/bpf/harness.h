@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #include <shift/maps.h>
 
-#include "dataplane.h"
+#include "datapath/dataplane.h"
 #include "pkt.h"
 
 enum h_prog {

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "ops/log.h"
 #include "pkt.h"
 #include "test.h"
 

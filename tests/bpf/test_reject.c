@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
-#include "log.h"
+#include "ops/log.h"
 #include "test.h"
 
 #define LOG_MAX (1 << 20)

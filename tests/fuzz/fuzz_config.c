@@ -13,7 +13,7 @@
 #include <netinet/in.h>
 #include <shift/maps.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "fuzz.h"
 
 #define TERMINATED(a) (memchr((a), '\0', sizeof(a)) != NULL)

@@ -9,7 +9,7 @@
  */
 #include <errno.h>
 
-#include "ctl_proto.h"
+#include "control/ctl_proto.h"
 #include "fuzz.h"
 
 static void same(const struct ctl_request *a, const struct ctl_request *b, const char *what)

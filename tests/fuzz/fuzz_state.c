@@ -17,7 +17,7 @@
 #include <shift/maps.h>
 
 #include "fuzz.h"
-#include "state.h"
+#include "ops/state.h"
 
 static void check_service(const struct state_service *s)
 {

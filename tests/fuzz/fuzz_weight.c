@@ -9,7 +9,7 @@
 #include <shift/maps.h>
 
 #include "fuzz.h"
-#include "weight.h"
+#include "config/weight.h"
 
 static void round_trip(__u32 bp)
 {

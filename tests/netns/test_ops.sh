@@ -142,7 +142,7 @@ for o in $(sed -n '/static const struct option opts\[\]/,/};/p' agent/shiftd.c |
 done
 expect "shiftd(8) documents every shiftd flag" "${missing:-none missing}" "none missing"
 missing=""
-for k in $(sed -n 's/.*\[[GS]_[A-Z0-9_]*\] = { "\([a-z0-9_]*\)", set_.*/\1/p' agent/config.c); do
+for k in $(sed -n 's/.*\[[GS]_[A-Z0-9_]*\] = { "\([a-z0-9_]*\)", set_.*/\1/p' agent/config/config.c); do
 	grep -qw -- "$k" "$STAGE/shiftd.conf.5.txt" || missing+=" $k"
 done
 expect "shiftd.conf(5) documents every config key" "${missing:-none missing}" "none missing"

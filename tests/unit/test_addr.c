@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "addr.h"
+#include "config/addr.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -17,9 +17,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "addr.h"
-#include "config.h"
-#include "units.h"
+#include "config/addr.h"
+#include "config/config.h"
+#include "config/units.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define SEC UNITS_NS_PER_SEC

@@ -20,10 +20,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "config.h"
-#include "ctl_proto.h"
-#include "state.h"
-#include "weight.h"
+#include "config/config.h"
+#include "control/ctl_proto.h"
+#include "ops/state.h"
+#include "config/weight.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define CORPUS_DIR "tests/fuzz/corpus"

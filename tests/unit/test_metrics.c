@@ -25,8 +25,8 @@
 #include <cmocka.h>
 
 #include "agent.h"
-#include "metrics.h"
-#include "sdnotify.h"
+#include "control/metrics.h"
+#include "ops/sdnotify.h"
 
 #define SEC 1000000000ull
 

@@ -32,7 +32,7 @@
 #include <net/if_arp.h>
 #include <cmocka.h>
 
-#include "netlink.h"
+#include "datapath/netlink.h"
 
 #define WAIT_MS 3000
 #define MAX_EVENTS 512

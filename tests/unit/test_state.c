@@ -22,7 +22,7 @@
 #include <zlib.h>
 #include <cmocka.h>
 
-#include "state.h"
+#include "ops/state.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

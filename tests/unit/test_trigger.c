@@ -16,7 +16,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "trigger.h"
+#include "analysis/trigger.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull

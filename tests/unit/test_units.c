@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "units.h"
+#include "config/units.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define SEC UNITS_NS_PER_SEC

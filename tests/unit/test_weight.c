@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "weight.h"
+#include "config/weight.h"
 
 static void test_accepted(void **state)
 {

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "quantile.h"
-#include "window.h"
+#include "analysis/quantile.h"
+#include "analysis/window.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ops/log.h"
+#include "analysis/ramp.h"
+#include "config/weight.h"
+
+bool green_ready(const struct service_rt *s)
+{
+	__u32 i;
+
+	for (i = 0; i < s->n[SHIFT_GREEN]; i++)
+		if (s->pool[SHIFT_GREEN][i].healthy)
+			return true;
+	return false;
+}
+
+int ramp_parse_steps(const char *s, __u32 *steps, __u32 *n, char *err, size_t errlen)
+{
+	char buf[512], *tok, *save = NULL;
+	__u32 k = 0;
+
+	if (!s || !*s || strlen(s) >= sizeof(buf)) {
+		snprintf(err, errlen, "ramp steps: expected a list like 1,5,10,25,50,100");
+		return -EINVAL;
+	}
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char why[160];
+
+		if (k >= RAMP_MAX_STEPS) {
+			snprintf(err, errlen, "ramp steps: at most %d steps", RAMP_MAX_STEPS);
+			return -EINVAL;
+		}
+		if (weight_parse(tok, &steps[k], why, sizeof(why))) {
+			snprintf(err, errlen, "ramp step %u: %s", k + 1, why);
+			return -EINVAL;
+		}
+		if (k && steps[k] <= steps[k - 1]) {
+			snprintf(err, errlen, "ramp step %u (%s) does not go up", k + 1, tok);
+			return -EINVAL;
+		}
+		k++;
+	}
+	if (k == 0 || s[strlen(s) - 1] == ',' || s[0] == ',' || strstr(s, ",,")) {
+		snprintf(err, errlen, "ramp steps: empty step in '%s'", s);
+		return -EINVAL;
+	}
+	*n = k;
+	return 0;
+}
+
+static void set_step(struct agent *a, struct service_rt *s)
+{
+	char w[WEIGHT_STR_LEN];
+
+	s->weight = s->ramp.steps[s->ramp.index];
+	s->ramp.step_started_unix_ns = now_unix_ns();
+	apply_weight(a, s);
+	log_info("service %s: ramp step %u/%u, green %s", s->conf->name, s->ramp.index + 1,
+		 s->ramp.n, weight_format(s->weight, w, sizeof(w)));
+}
+
+int ramp_start(struct agent *a, struct service_rt *s, const __u32 *steps, __u32 n, __u64 hold_ns,
+	       char *err, size_t errlen)
+{
+	if (s->latched) {
+		snprintf(err, errlen,
+			 "service %s is rolled back (%s); run 'shiftctl clear %s' first",
+			 s->conf->name, s->reason, s->conf->name);
+		return -EPERM;
+	}
+	if (!green_ready(s)) {
+		snprintf(err, errlen, "service %s: green has no healthy backend (readyz gate)",
+			 s->conf->name);
+		return -EAGAIN;
+	}
+	memset(&s->ramp, 0, sizeof(s->ramp));
+	memcpy(s->ramp.steps, steps, n * sizeof(*steps));
+	s->ramp.n = n;
+	s->ramp.hold_ns = hold_ns;
+	s->ramp.active = true;
+	set_step(a, s);
+	persist_save(a);
+	return 0;
+}
+
+void ramp_tick(struct agent *a)
+{
+	__u64 now = now_unix_ns();
+	__u32 i;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct service_rt *s = a->svc[i];
+
+		if (!s || !s->ramp.active)
+			continue;
+		if (s->latched) {
+			s->ramp.active = false;
+			continue;
+		}
+		if (now < s->ramp.step_started_unix_ns + s->ramp.hold_ns)
+			continue;
+		if (s->ramp.index + 1 >= s->ramp.n) {
+			s->ramp.active = false;
+			log_info("service %s: ramp complete", s->conf->name);
+			persist_save(a);
+			continue;
+		}
+		/* Hold while green has nothing healthy to send traffic to. */
+		if (!green_ready(s))
+			continue;
+		s->ramp.index++;
+		set_step(a, s);
+		persist_save(a);
+	}
+}

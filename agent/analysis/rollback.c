@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ops/log.h"
+#include "analysis/rollback.h"
+
+static void record_reaction(struct agent *a, __u64 ns)
+{
+	int b = 0;
+
+	while (b < 31 && (1ull << (b + 1)) <= ns)
+		b++;
+	a->reaction_hist[b]++;
+	a->reaction_sum_ns += ns;
+	a->reaction_count++;
+}
+
+/* The hook runs detached: its exit is reaped by the SIGCHLD-ignoring main loop. */
+static void notify(struct agent *a, struct service_rt *s, const char *reason, const char *detail)
+{
+	char e_svc[128], e_reason[192], e_detail[600], e_react[64], e_weight[64];
+	char *argv[] = { a->conf->notify_command, NULL };
+	char *envp[] = {
+		e_svc, e_reason, e_detail, e_react, e_weight, "SHIFT_EVENT=rollback", NULL
+	};
+	pid_t pid;
+	int rc;
+
+	if (!a->conf->notify_command[0])
+		return;
+	snprintf(e_svc, sizeof(e_svc), "SHIFT_SERVICE=%s", s->conf->name);
+	snprintf(e_reason, sizeof(e_reason), "SHIFT_REASON=%s", reason);
+	snprintf(e_detail, sizeof(e_detail), "SHIFT_DETAIL=%s", detail ? detail : "");
+	snprintf(e_react, sizeof(e_react), "SHIFT_REACTION_US=%.1f", (double)s->reaction_ns / 1e3);
+	snprintf(e_weight, sizeof(e_weight), "SHIFT_GREEN_WEIGHT=0");
+	rc = posix_spawn(&pid, a->conf->notify_command, NULL, NULL, argv, envp);
+	if (rc)
+		log_warn("notify_command %s: %s", a->conf->notify_command, strerror(rc));
+}
+
+void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, const char *detail,
+		   __u64 sample_ts_ns)
+{
+	__u64 done;
+	int err;
+
+	/* The one thing that must be fast: everything else waits until it is done. */
+	err = dp_weight_set(&a->maps, s->id, SHIFT_WEIGHT_LATCHED);
+	done = now_mono_ns();
+	if (err) {
+		log_err("service %s: ROLLBACK WRITE FAILED: %s", s->conf->name, strerror(-err));
+		return;
+	}
+	s->latched = true;
+	s->weight = 0;
+	s->reaction_ns = sample_ts_ns && done > sample_ts_ns ? done - sample_ts_ns : 0;
+	if (sample_ts_ns)
+		record_reaction(a, s->reaction_ns);
+	s->rollback_unix_ns = now_unix_ns();
+	snprintf(s->reason, sizeof(s->reason), "%s: %s", trigger_reason_name(r),
+		 detail ? detail : "");
+	s->rollbacks[r]++;
+	s->ramp.active = false;
+	log_warn("service %s: ROLLBACK (%s), green weight 0 written %.1f us after the sample",
+		 s->conf->name, s->reason, (double)s->reaction_ns / 1e3);
+	if (s->conf->rollback_evict) {
+		__u64 n = 0;
+
+		err = dp_flows_evict(&a->maps, s->id, SHIFT_GREEN, &n);
+		if (err)
+			log_warn("service %s: evicting green flows: %s", s->conf->name,
+				 strerror(-err));
+		else
+			log_info("service %s: %llu green connections re-steered to blue",
+				 s->conf->name, (unsigned long long)n);
+	}
+	/* The pinned map holds the latch already; the fsyncs wait for the tick. */
+	a->persist_dirty = true;
+	notify(a, s, trigger_reason_name(r), detail);
+}
+
+void rollback_note_manual(struct agent *a, struct service_rt *s, const char *reason)
+{
+	s->latched = true;
+	s->weight = 0;
+	s->reaction_ns = 0;
+	s->rollback_unix_ns = now_unix_ns();
+	snprintf(s->reason, sizeof(s->reason), "manual: %s",
+		 reason && *reason ? reason : "operator");
+	s->rollbacks[TRIGGER_MANUAL]++;
+	s->ramp.active = false;
+	log_warn("service %s: rolled back by the operator (%s)", s->conf->name, s->reason);
+	persist_save(a);
+	notify(a, s, "manual", reason);
+}
+
+void rollback_clear(struct agent *a, struct service_rt *s)
+{
+	s->latched = false;
+	analysis_reset(&s->an);
+	log_info("service %s: rollback latch cleared; green weight stays %u bp", s->conf->name,
+		 s->weight);
+	persist_save(a);
+}

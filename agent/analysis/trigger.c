@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Rollback triggers over per-color sliding windows; see trigger.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "analysis/trigger.h"
+
+static const char *const reason_names[TRIGGER__COUNT] = {
+	[TRIGGER_NONE] = "none",
+	[TRIGGER_ERROR_RATE] = "error_rate",
+	[TRIGGER_ERROR_RATE_INCREASE] = "error_rate_increase",
+	[TRIGGER_LATENCY_P99] = "latency_p99",
+	[TRIGGER_LATENCY_P95] = "latency_p95",
+	[TRIGGER_LATENCY_RATIO] = "latency_ratio",
+	[TRIGGER_CONSECUTIVE_ERRORS] = "consecutive_errors",
+	[TRIGGER_HEALTH] = "health",
+	[TRIGGER_MANUAL] = "manual",
+};
+
+static const char *const err_names[SHIFT_ERR_MAX] = {
+	[SHIFT_ERR_NONE] = "error",
+	[SHIFT_ERR_RST] = "rst",
+	[SHIFT_ERR_HTTP5XX] = "http_5xx",
+	[SHIFT_ERR_SYN_RETRANS] = "syn_retrans",
+	[SHIFT_ERR_ICMP_UNREACH] = "icmp_unreach",
+};
+
+const char *trigger_reason_name(enum trigger_reason r)
+{
+	if ((unsigned int)r >= TRIGGER__COUNT)
+		return "unknown";
+	return reason_names[r];
+}
+
+void trigger_limits_disabled(struct trigger_limits *l, __u64 window_ns)
+{
+	memset(l, 0, sizeof(*l));
+	l->window_ns = window_ns;
+	l->max_error_rate = -1.0;
+	l->max_error_rate_increase = -1.0;
+}
+
+int analysis_init(struct analysis *a, const struct trigger_limits *l)
+{
+	int c, err;
+
+	memset(a, 0, sizeof(*a));
+	for (c = 0; c < SHIFT_COLORS; c++) {
+		err = window_init(&a->pool[c], l->window_ns, ANALYSIS_SLICES);
+		if (err) {
+			analysis_free(a);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void analysis_free(struct analysis *a)
+{
+	int c;
+
+	for (c = 0; c < SHIFT_COLORS; c++)
+		window_free(&a->pool[c]);
+}
+
+void analysis_reset(struct analysis *a)
+{
+	int c;
+
+	for (c = 0; c < SHIFT_COLORS; c++) {
+		window_reset(&a->pool[c]);
+		a->qc[c].valid = false;
+	}
+	a->consecutive_errors = 0;
+	a->last_error_ts = 0;
+}
+
+/* p95 and p99 of one pool, recomputed only when its histogram changed. */
+static const struct analysis_qcache *pool_quantiles(struct analysis *a, int color)
+{
+	static const double qs[2] = { 0.95, 0.99 };
+	struct analysis_qcache *qc = &a->qc[color];
+	const struct window *w = &a->pool[color];
+	__u64 out[2];
+
+	if (!qc->valid || qc->lat_gen != w->lat_gen) {
+		window_quantiles_ns(w, qs, out, 2);
+		qc->p95_ns = out[0];
+		qc->p99_ns = out[1];
+		qc->lat_gen = w->lat_gen;
+		qc->valid = true;
+	}
+	return qc;
+}
+
+/* "531ms", "10s", "1.5s", "800us": short durations for the detail line. */
+static void fmt_dur(char *buf, size_t len, __u64 ns)
+{
+	if (ns >= 1000000000ull)
+		snprintf(buf, len, "%.4gs", (double)ns / 1e9);
+	else if (ns >= 1000000ull)
+		snprintf(buf, len, "%.4gms", (double)ns / 1e6);
+	else if (ns >= 1000ull)
+		snprintf(buf, len, "%.4gus", (double)ns / 1e3);
+	else
+		snprintf(buf, len, "%lluns", (unsigned long long)ns);
+}
+
+/* Only reached once a trigger fired: the detail line costs nothing otherwise. */
+static enum trigger_reason fire(enum trigger_reason r, const struct analysis *a,
+				const struct trigger_limits *l, const struct shift_sample *s,
+				__u64 gv, __u64 bv, int pct, char *detail, size_t len)
+{
+	const struct window *g = &a->pool[SHIFT_GREEN], *b = &a->pool[SHIFT_BLUE];
+	char win[24], v1[24], v2[24];
+	const char *pn = pct == 95 ? "p95" : "p99";
+
+	if (!detail || !len)
+		return r;
+	fmt_dur(win, sizeof(win), g->length_ns);
+	switch (r) {
+	case TRIGGER_CONSECUTIVE_ERRORS:
+		snprintf(detail, len,
+			 "%u consecutive green errors >= %u (last: %s from backend %u)",
+			 a->consecutive_errors, l->max_consecutive_errors,
+			 s->err < SHIFT_ERR_MAX ? err_names[s->err] : "error", s->backend_id);
+		break;
+	case TRIGGER_ERROR_RATE:
+		snprintf(detail, len, "green error rate %.3g%% (%llu/%llu) > %.3g%% over %s",
+			 window_error_rate(g) * 100.0, (unsigned long long)window_errors(g),
+			 (unsigned long long)window_requests(g), l->max_error_rate * 100.0, win);
+		break;
+	case TRIGGER_ERROR_RATE_INCREASE:
+		snprintf(
+			detail, len,
+			"green error rate %.3g%% (%llu/%llu) > blue %.3g%% (%llu/%llu) + %.3g%% over %s",
+			window_error_rate(g) * 100.0, (unsigned long long)window_errors(g),
+			(unsigned long long)window_requests(g), window_error_rate(b) * 100.0,
+			(unsigned long long)window_errors(b),
+			(unsigned long long)window_requests(b), l->max_error_rate_increase * 100.0,
+			win);
+		break;
+	case TRIGGER_LATENCY_P99:
+	case TRIGGER_LATENCY_P95:
+		fmt_dur(v1, sizeof(v1), gv);
+		fmt_dur(v2, sizeof(v2), bv);
+		snprintf(detail, len, "green %s latency %s > %s over %s (n=%llu)", pn, v1, v2, win,
+			 (unsigned long long)window_latency_count(g));
+		break;
+	case TRIGGER_LATENCY_RATIO:
+		fmt_dur(v1, sizeof(v1), gv);
+		fmt_dur(v2, sizeof(v2), bv);
+		snprintf(detail, len, "green %s latency %s > %.3g x blue %s %s over %s", pn, v1,
+			 l->max_latency_ratio, pn, v2, win);
+		break;
+	default:
+		snprintf(detail, len, "%s", trigger_reason_name(r));
+		break;
+	}
+	return r;
+}
+
+static enum trigger_reason evaluate(struct analysis *a, const struct trigger_limits *l,
+				    const struct shift_sample *s, char *detail, size_t len)
+{
+	struct window *g = &a->pool[SHIFT_GREEN], *b = &a->pool[SHIFT_BLUE];
+	__u64 min = l->min_requests ? l->min_requests : 1;
+	__u64 n = window_requests(g);
+	double rate;
+
+	if (n < min)
+		return TRIGGER_NONE;
+	/* Relative triggers compare the same span of time: age blue out to now. */
+	window_advance(b, s->ts_ns);
+
+	rate = (double)window_errors(g) / (double)n;
+	if (l->max_error_rate >= 0.0 && rate > l->max_error_rate)
+		return fire(TRIGGER_ERROR_RATE, a, l, s, 0, 0, 0, detail, len);
+	if (l->max_error_rate_increase >= 0.0 && window_requests(b) >= min &&
+	    rate - window_error_rate(b) > l->max_error_rate_increase)
+		return fire(TRIGGER_ERROR_RATE_INCREASE, a, l, s, 0, 0, 0, detail, len);
+
+	if (!l->max_latency_p99_ns && !l->max_latency_p95_ns && !(l->max_latency_ratio > 0.0))
+		return TRIGGER_NONE;
+	if (window_latency_count(g) < min)
+		return TRIGGER_NONE;
+	{
+		const struct analysis_qcache *gq = pool_quantiles(a, SHIFT_GREEN);
+		const struct analysis_qcache *bq;
+
+		if (l->max_latency_p99_ns && gq->p99_ns > l->max_latency_p99_ns)
+			return fire(TRIGGER_LATENCY_P99, a, l, s, gq->p99_ns, l->max_latency_p99_ns,
+				    99, detail, len);
+		if (l->max_latency_p95_ns && gq->p95_ns > l->max_latency_p95_ns)
+			return fire(TRIGGER_LATENCY_P95, a, l, s, gq->p95_ns, l->max_latency_p95_ns,
+				    95, detail, len);
+		if (!(l->max_latency_ratio > 0.0) || window_latency_count(b) < min)
+			return TRIGGER_NONE;
+		bq = pool_quantiles(a, SHIFT_BLUE);
+		if ((double)gq->p99_ns > l->max_latency_ratio * (double)bq->p99_ns)
+			return fire(TRIGGER_LATENCY_RATIO, a, l, s, gq->p99_ns, bq->p99_ns, 99,
+				    detail, len);
+		if (l->max_latency_p95_ns &&
+		    (double)gq->p95_ns > l->max_latency_ratio * (double)bq->p95_ns)
+			return fire(TRIGGER_LATENCY_RATIO, a, l, s, gq->p95_ns, bq->p95_ns, 95,
+				    detail, len);
+	}
+	return TRIGGER_NONE;
+}
+
+enum trigger_reason analysis_feed(struct analysis *a, const struct trigger_limits *l,
+				  const struct shift_sample *s, char *detail, size_t len)
+{
+	bool error = false;
+	__u64 lat = 0;
+
+	if (s->color >= SHIFT_COLORS)
+		goto ignore;
+	switch (s->kind) {
+	case SHIFT_SAMPLE_ERROR:
+		error = true;
+		/* A 5xx took as long as a response would have: its latency is real. */
+		if (!l->analysis_connect && s->err == SHIFT_ERR_HTTP5XX)
+			lat = s->value_ns;
+		break;
+	case SHIFT_SAMPLE_RESPONSE:
+		if (l->analysis_connect)
+			goto ignore;
+		lat = s->value_ns;
+		break;
+	case SHIFT_SAMPLE_CONNECT:
+		/* For HTTP a handshake proves nothing: a green that accepts and then
+		 * resets must not clear its consecutive-error count. */
+		if (!l->analysis_connect)
+			goto ignore;
+		lat = s->value_ns;
+		break;
+	default:
+		goto ignore;
+	}
+
+	if (!window_add(&a->pool[s->color], s->ts_ns, error, lat))
+		return TRIGGER_NONE;
+	if (s->color != SHIFT_GREEN)
+		return TRIGGER_NONE;
+
+	if (error) {
+		a->consecutive_errors++;
+		if (s->ts_ns > a->last_error_ts)
+			a->last_error_ts = s->ts_ns;
+	} else if (s->ts_ns > a->last_error_ts) {
+		a->consecutive_errors = 0;
+	}
+	if (l->max_consecutive_errors && a->consecutive_errors >= l->max_consecutive_errors)
+		return fire(TRIGGER_CONSECUTIVE_ERRORS, a, l, s, 0, 0, 0, detail, len);
+
+	return evaluate(a, l, s, detail, len);
+ignore:
+	a->ignored++;
+	return TRIGGER_NONE;
+}
+
+void analysis_pool_summary(struct analysis *a, enum shift_color color, __u64 now_ns,
+			   struct pool_summary *out)
+{
+	static const double qs[3] = { 0.50, 0.95, 0.99 };
+	struct window *w;
+	__u64 q[3];
+
+	memset(out, 0, sizeof(*out));
+	if ((unsigned int)color >= SHIFT_COLORS)
+		return;
+	w = &a->pool[color];
+	if (now_ns)
+		window_advance(w, now_ns);
+	window_quantiles_ns(w, qs, q, 3);
+	out->window_ns = w->length_ns;
+	out->requests = window_requests(w);
+	out->errors = window_errors(w);
+	out->error_rate = window_error_rate(w);
+	out->latency_count = window_latency_count(w);
+	out->p50_ns = q[0];
+	out->p95_ns = q[1];
+	out->p99_ns = q[2];
+	out->late = window_late(w);
+}

@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdarg.h>
+#include <grp.h>
+#include <pwd.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "control/control.h"
+#include "control/ctl_proto.h"
+#include "control/json.h"
+#include "datapath/loader.h"
+#include "ops/log.h"
+#include "analysis/ramp.h"
+#include "analysis/rollback.h"
+#include "control/status.h"
+#include "config/units.h"
+
+int control_open(const struct shift_conf *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[sizeof(c->control_socket)];
+	gid_t gid = 0;
+	int fd, err;
+
+	if (strlen(c->control_socket) >= sizeof(sa.sun_path)) {
+		log_err("control_socket %s: path too long for a unix socket", c->control_socket);
+		return -ENAMETOOLONG;
+	}
+	if (c->control_socket_group[0]) {
+		struct group *g = getgrnam(c->control_socket_group);
+
+		if (!g) {
+			log_err("control_socket_group %s: no such group", c->control_socket_group);
+			return -ENOENT;
+		}
+		gid = g->gr_gid;
+	}
+	snprintf(dir, sizeof(dir), "%s", c->control_socket);
+	err = mkdir_p(dirname(dir), 0755);
+	if (err) {
+		log_err("cannot create the directory of %s: %s", c->control_socket, strerror(-err));
+		return err;
+	}
+	strcpy(sa.sun_path, c->control_socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		err = -errno;
+		log_err("control socket: %s", strerror(-err));
+		return err;
+	}
+	/* A stale socket from a killed shiftd: replace it. */
+	if (unlink(sa.sun_path) && errno != ENOENT)
+		log_warn("cannot remove stale %s: %s", sa.sun_path, strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    chmod(sa.sun_path, c->control_socket_mode) || (gid && chown(sa.sun_path, 0, gid)) ||
+	    listen(fd, 16)) {
+		err = -errno;
+		log_err("control socket %s: %s", sa.sun_path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+struct reply {
+	int code; /* exit code for shiftctl: 0, 1, 2 */
+	char msg[512];
+	char *body;
+	size_t body_len;
+};
+
+static void fail(struct reply *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fail(struct reply *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->code = code;
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+	va_end(ap);
+}
+
+static struct service_rt *need_service(struct agent *a, const struct ctl_request *q, int idx,
+				       struct reply *r)
+{
+	struct service_rt *s;
+
+	if (q->argc <= idx) {
+		fail(r, 2, "%s: missing SERVICE", q->verb);
+		return NULL;
+	}
+	s = agent_service(a, q->argv[idx]);
+	if (!s)
+		fail(r, 1, "no service '%s' in the running config", q->argv[idx]);
+	return s;
+}
+
+static void do_status(struct agent *a, const struct ctl_request *q, struct reply *r, bool backends)
+{
+	const char *only = NULL;
+	bool as_json = false;
+	struct st_model st;
+	int i, err;
+
+	for (i = 0; i < q->argc; i++) {
+		if (!strcmp(q->argv[i], "json"))
+			as_json = true;
+		else if (!strcmp(q->argv[i], "text"))
+			as_json = false;
+		else
+			only = q->argv[i];
+	}
+	err = status_collect(&a->maps, only, &st, a);
+	if (err) {
+		fail(r, 1, err == -ENOENT ? "no service '%s'" : "status: %s",
+		     err == -ENOENT ? only : strerror(-err));
+		return;
+	}
+	status_add_agent(&st, a);
+	if (as_json) {
+		struct json j;
+
+		json_init(&j);
+		if (backends)
+			status_render_backends_json(&st, &j);
+		else
+			status_render_json(&st, &j);
+		if (j.failed) {
+			fail(r, 1, "status: out of memory");
+			json_free(&j);
+		} else {
+			r->body = j.buf;
+			r->body_len = j.len;
+		}
+	} else {
+		FILE *f = open_memstream(&r->body, &r->body_len);
+
+		if (!f) {
+			fail(r, 1, "status: %s", strerror(errno));
+		} else {
+			if (backends)
+				status_render_backends_text(&st, f);
+			else
+				status_render_text(&st, f);
+			fclose(f);
+		}
+	}
+	status_free(&st);
+}
+
+static void dispatch(struct agent *a, const struct ctl_request *q, struct reply *r,
+		     int (*reload_cb)(struct agent *, char *, size_t))
+{
+	struct service_rt *s;
+
+	if (!strcmp(q->verb, "ping")) {
+		return;
+	} else if (!strcmp(q->verb, "status")) {
+		do_status(a, q, r, false);
+	} else if (!strcmp(q->verb, "backends")) {
+		if (q->argc < 1 || !agent_service(a, q->argv[0])) {
+			need_service(a, q, 0, r);
+			return;
+		}
+		do_status(a, q, r, true);
+	} else if (!strcmp(q->verb, "sync")) {
+		/* shiftctl changed the maps directly; catch up and persist.
+		 * Arguments after SERVICE: reason=TEXT, cancel-ramp. */
+		const char *reason = NULL;
+		bool was_latched, cancel_ramp = false;
+		int k;
+
+		s = need_service(a, q, 0, r);
+		if (!s)
+			return;
+		for (k = 1; k < q->argc; k++) {
+			if (!strncmp(q->argv[k], "reason=", 7))
+				reason = q->argv[k] + 7;
+			else if (!strcmp(q->argv[k], "cancel-ramp"))
+				cancel_ramp = true;
+			else {
+				fail(r, 2, "sync: unknown argument '%s'", q->argv[k]);
+				return;
+			}
+		}
+		was_latched = s->latched;
+		agent_sync_from_maps(a, s);
+		if (s->latched && !was_latched) {
+			rollback_note_manual(a, s, reason);
+		} else if (!s->latched && was_latched) {
+			rollback_clear(a, s);
+		} else {
+			if (cancel_ramp && s->ramp.active) {
+				s->ramp.active = false;
+				log_info("service %s: ramp cancelled by set-weight", s->conf->name);
+			}
+			persist_save(a);
+		}
+		if (a->persist_failing)
+			r->body = strdup(
+				"warning: the change is in the maps, but shiftd cannot "
+				"save its state (see its log): a reboot now would undo it\n");
+		if (r->body)
+			r->body_len = strlen(r->body);
+	} else if (!strcmp(q->verb, "ramp")) {
+		__u32 steps[RAMP_MAX_STEPS], n;
+		char err[256];
+		__u64 hold;
+
+		s = need_service(a, q, 0, r);
+		if (!s)
+			return;
+		if (q->argc != 3) {
+			fail(r, 2, "ramp: usage: ramp SERVICE STEPS HOLD");
+			return;
+		}
+		if (ramp_parse_steps(q->argv[1], steps, &n, err, sizeof(err)) ||
+		    units_parse_duration(q->argv[2], 1000000ull, 86400ull * 1000000000ull, &hold,
+					 err, sizeof(err))) {
+			fail(r, 2, "%s", err);
+			return;
+		}
+		if (ramp_start(a, s, steps, n, hold, err, sizeof(err)))
+			fail(r, 1, "%s", err);
+	} else if (!strcmp(q->verb, "reload")) {
+		char err[1024];
+
+		if (reload_cb(a, err, sizeof(err)))
+			fail(r, 1, "reload refused, running config kept: %s", err);
+	} else {
+		fail(r, 2, "unknown request '%s'", q->verb);
+	}
+}
+
+/*
+ * Root, or a member of control_socket_group (primary or supplementary, as the
+ * group database says). The socket's file mode is the first gate; this one
+ * holds even if the mode is loosened by hand.
+ */
+static bool peer_allowed(int fd, gid_t group)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	gid_t groups[256];
+	int n = 256, i;
+	struct passwd *pw;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return false;
+	if (cred.uid == 0)
+		return true;
+	if (!group)
+		return false;
+	if (cred.gid == group)
+		return true;
+	pw = getpwuid(cred.uid);
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (groups[i] == group)
+			return true;
+	return false;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+void control_serve(struct agent *a, int lfd,
+		   int (*reload_cb)(struct agent *a, char *err, size_t errlen))
+{
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 500000 };
+	char line[CTL_MAX_LINE + 1], err[256], head[640];
+	struct reply r = { 0 };
+	struct ctl_request q;
+	gid_t group = 0;
+	size_t got = 0;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("control socket accept: %s", strerror(errno));
+		return;
+	}
+	if (a->conf->control_socket_group[0]) {
+		struct group *g = getgrnam(a->conf->control_socket_group);
+
+		group = g ? g->gr_gid : 0;
+	}
+	/* A client that sends nothing must not stall the agent. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/*
+	 * The request is read even from a peer about to be refused: closing with
+	 * unread data sends a reset, which can destroy the answer before the
+	 * client reads why it was refused.
+	 */
+	while (got < sizeof(line) - 1) {
+		ssize_t n = read(fd, line + got, sizeof(line) - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (memchr(line + got - n, '\n', (size_t)n))
+			break;
+	}
+	if (!peer_allowed(fd, group)) {
+		fail(&r, 1, "permission denied: root or group '%s' only",
+		     a->conf->control_socket_group[0] ? a->conf->control_socket_group : "root");
+		goto answer;
+	}
+	if (!got || !memchr(line, '\n', got)) {
+		fail(&r, 2, got ? "request not terminated by a newline" : "empty request");
+		goto answer;
+	}
+	got = (size_t)((char *)memchr(line, '\n', got) - line) + 1;
+	if (ctl_parse_request(line, got, &q, err, sizeof(err))) {
+		fail(&r, 2, "bad request: %s", err);
+		goto answer;
+	}
+	dispatch(a, &q, &r, reload_cb);
+answer:
+	if (r.code)
+		snprintf(head, sizeof(head), "ERR %d %s\n", r.code, r.msg);
+	else
+		snprintf(head, sizeof(head), "OK\n");
+	write_all(fd, head, strlen(head));
+	if (!r.code && r.body)
+		write_all(fd, r.body, r.body_len);
+	free(r.body);
+	close(fd);
+}

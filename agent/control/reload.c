@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Reload: a validated config -> maps, at start and on SIGHUP. Ids are the contract with the connection table (a flow
+ * entry names a backend id), so they stay stable: across reloads by name and
+ * address, across restarts by reading them back from the pinned maps.
+ */
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include "config/addr.h"
+#include "agent.h"
+#include "analysis/health.h"
+#include "ops/log.h"
+#include "config/weight.h"
+
+static bool same_key(const struct shift_addr_key *x, const struct shift_addr_key *y)
+{
+	return x->family == y->family && x->port == y->port &&
+	       !memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
+static void limits_from_conf(struct trigger_limits *l, const struct conf_service *c)
+{
+	l->window_ns = c->window_ns;
+	l->min_requests = c->min_requests;
+	l->max_error_rate = c->max_error_rate;
+	l->max_error_rate_increase = c->max_error_rate_increase;
+	l->max_latency_p99_ns = c->max_latency_p99_ns;
+	l->max_latency_p95_ns = c->max_latency_p95_ns;
+	l->max_latency_ratio = c->max_latency_ratio;
+	l->max_consecutive_errors = c->max_consecutive_errors;
+	l->analysis_connect = c->analysis_connect;
+}
+
+/* A backend id: the one this backend had in the pinned maps, else a free slot. */
+static int backend_id_for(struct agent *a, __u32 sid, int color, const struct shift_addr_key *k,
+			  __u32 *id)
+{
+	struct shift_addr_key bk;
+	struct shift_backend be;
+	__u32 i, found;
+
+	memset(&bk, 0, sizeof(bk));
+	memcpy(bk.addr, k->addr, sizeof(bk.addr));
+	bk.port = k->port;
+	bk.proto = k->proto;
+	bk.family = k->family;
+	if (dp_backend_find(&a->maps, &bk, &found) == 0 && found < SHIFT_MAX_BACKENDS &&
+	    !a->be_used[found] && dp_backend_get(&a->maps, found, &be) == 0 &&
+	    (be.flags & SHIFT_BE_F_ACTIVE) && be.service_id == sid && be.color == color) {
+		*id = found;
+		return 0;
+	}
+	/* A fresh slot: prefer one never used, so stale flow entries find nothing. */
+	for (i = 0; i < SHIFT_MAX_BACKENDS; i++) {
+		if (a->be_used[i])
+			continue;
+		if (dp_backend_get(&a->maps, i, &be) == 0 && (be.flags & SHIFT_BE_F_ACTIVE))
+			continue;
+		*id = i;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+static int service_id_for(struct agent *a, const char *name, __u32 *id)
+{
+	struct shift_svc_info info;
+	__u32 i;
+
+	if (dp_service_find(&a->maps, name, id, NULL) == 0 && !a->svc[*id])
+		return 0;
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		if (a->svc[i])
+			continue;
+		if (dp_svc_info_get(&a->maps, i, &info) == 0 && (info.flags & SHIFT_SVC_F_IN_USE))
+			continue;
+		*id = i;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+static int write_overrides(struct agent *a, struct service_rt *s, const struct conf_service *old)
+{
+	const struct conf_service *c = s->conf;
+	__u32 i, j;
+	int err;
+
+	/* New ones first, then drop the ones gone: no window without an override. */
+	for (i = 0; i < c->n_green_sources; i++) {
+		err = dp_override_put(&a->maps, s->id, c->green_sources[i].family,
+				      c->green_sources[i].addr, c->green_sources[i].prefixlen,
+				      SHIFT_GREEN);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < c->n_blue_sources; i++) {
+		err = dp_override_put(&a->maps, s->id, c->blue_sources[i].family,
+				      c->blue_sources[i].addr, c->blue_sources[i].prefixlen,
+				      SHIFT_BLUE);
+		if (err)
+			return err;
+	}
+	if (!old)
+		return 0;
+	for (i = 0; i < old->n_green_sources + old->n_blue_sources; i++) {
+		const struct conf_cidr *o = i < old->n_green_sources ?
+						    &old->green_sources[i] :
+						    &old->blue_sources[i - old->n_green_sources];
+		bool keep = false;
+
+		for (j = 0; j < c->n_green_sources + c->n_blue_sources && !keep; j++) {
+			const struct conf_cidr *n =
+				j < c->n_green_sources ? &c->green_sources[j] :
+							 &c->blue_sources[j - c->n_green_sources];
+
+			keep = n->family == o->family && n->prefixlen == o->prefixlen &&
+			       !memcmp(n->addr, o->addr, sizeof(n->addr));
+		}
+		if (!keep)
+			dp_override_del(&a->maps, s->id, o->family, o->addr, o->prefixlen);
+	}
+	return 0;
+}
+
+static void backend_entry(struct backend_rt *b, __u32 sid, int color)
+{
+	struct shift_backend *e = &b->entry;
+	bool nh = e->flags & SHIFT_BE_F_NH_VALID;
+
+	memcpy(e->addr, b->addr.addr, sizeof(e->addr));
+	e->port = b->addr.port;
+	e->family = b->addr.family;
+	e->flags = SHIFT_BE_F_ACTIVE | (nh ? SHIFT_BE_F_NH_VALID : 0);
+	e->service_id = sid;
+	e->color = color;
+}
+
+/* Bring one service's backends in line with its config, keeping known ones. */
+static int apply_backends(struct agent *a, struct service_rt *s, bool fresh_stats)
+{
+	const struct conf_service *c = s->conf;
+	struct backend_rt old[SHIFT_COLORS][SHIFT_MAX_POOL_BACKENDS];
+	__u32 old_n[SHIFT_COLORS];
+	int color, err;
+	__u32 i, j;
+
+	memcpy(old, s->pool, sizeof(old));
+	memcpy(old_n, s->n, sizeof(old_n));
+	for (color = 0; color < SHIFT_COLORS; color++) {
+		const struct shift_addr_key *want = color ? c->green : c->blue;
+		__u32 n = color ? c->n_green : c->n_blue;
+
+		for (i = 0; i < n; i++) {
+			struct backend_rt *b = &s->pool[color][i];
+			bool known = false;
+
+			for (j = 0; j < old_n[color]; j++) {
+				if (old[color][j].id != (__u32)-1 &&
+				    same_key(&old[color][j].addr, &want[i])) {
+					*b = old[color][j];
+					old[color][j].id = (__u32)-1;
+					known = true;
+					break;
+				}
+			}
+			if (!known) {
+				memset(b, 0, sizeof(*b));
+				b->addr = want[i];
+				b->healthy = true;
+				b->hc_fd = -1;
+				err = backend_id_for(a, s->id, color, &want[i], &b->id);
+				if (err) {
+					log_err("service %s: no free backend slot", c->name);
+					return err;
+				}
+				a->be_used[b->id] = 1;
+				if (fresh_stats)
+					dp_backend_stats_reset(&a->maps, b->id);
+			}
+			b->addr.proto = c->vip.proto;
+			backend_entry(b, s->id, color);
+			err = dp_backend_put(&a->maps, b->id, &b->entry, c->vip.proto);
+			if (err) {
+				log_err("service %s: cannot write backend %u: %s", c->name, b->id,
+					strerror(-err));
+				return err;
+			}
+		}
+		s->n[color] = n;
+	}
+	/* Backends gone from the config: their flows re-steer on the next packet. */
+	for (color = 0; color < SHIFT_COLORS; color++) {
+		for (j = 0; j < old_n[color]; j++) {
+			if (old[color][j].id == (__u32)-1)
+				continue;
+			if (old[color][j].hc_fd >= 0)
+				close(old[color][j].hc_fd);
+			dp_backend_del(&a->maps, old[color][j].id, old[color][j].addr.proto);
+			a->be_used[old[color][j].id] = 0;
+		}
+	}
+	a->nexthops_dirty = true;
+	return 0;
+}
+
+static void service_free(struct agent *a, struct service_rt *s)
+{
+	(void)a;
+	health_stop(s);
+	analysis_free(&s->an);
+	free(s);
+}
+
+static int remove_service(struct agent *a, struct service_rt *s)
+{
+	struct shift_svc_info info;
+	__u64 evicted = 0;
+	int c;
+	__u32 i;
+
+	log_info("service %s: removed", s->conf ? s->conf->name : "?");
+	for (c = 0; c < SHIFT_COLORS; c++) {
+		dp_pool_set(&a->maps, s->id, c, NULL, NULL, 0);
+		for (i = 0; i < s->n[c]; i++) {
+			dp_backend_del(&a->maps, s->pool[c][i].id, s->pool[c][i].addr.proto);
+			a->be_used[s->pool[c][i].id] = 0;
+		}
+	}
+	if (dp_svc_info_get(&a->maps, s->id, &info) == 0 && (info.flags & SHIFT_SVC_F_IN_USE)) {
+		struct shift_addr_key vip;
+
+		memset(&vip, 0, sizeof(vip));
+		memcpy(vip.addr, info.vip, sizeof(vip.addr));
+		vip.port = info.vport;
+		vip.proto = info.proto;
+		vip.family = info.family;
+		dp_service_del(&a->maps, s->id, &vip);
+	}
+	dp_weight_set(&a->maps, s->id, 0);
+	dp_flows_evict(&a->maps, s->id, -1, &evicted);
+	a->svc[s->id] = NULL;
+	service_free(a, s);
+	return 0;
+}
+
+/* Pinned services that are no longer configured (found at an adopting start). */
+static void remove_stale_pinned(struct agent *a, const struct shift_conf *c)
+{
+	struct shift_svc_info info;
+	struct shift_backend be;
+	__u32 i;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		if (a->svc[i] || dp_svc_info_get(&a->maps, i, &info) ||
+		    !(info.flags & SHIFT_SVC_F_IN_USE))
+			continue;
+		if (conf_find_service(c, info.name))
+			continue;
+		{
+			struct shift_addr_key vip;
+			__u64 ev;
+
+			memset(&vip, 0, sizeof(vip));
+			memcpy(vip.addr, info.vip, sizeof(vip.addr));
+			vip.port = info.vport;
+			vip.proto = info.proto;
+			vip.family = info.family;
+			log_info("service %s: in the pinned maps but not in the config, removed",
+				 info.name);
+			dp_pool_set(&a->maps, i, SHIFT_BLUE, NULL, NULL, 0);
+			dp_pool_set(&a->maps, i, SHIFT_GREEN, NULL, NULL, 0);
+			dp_service_del(&a->maps, i, &vip);
+			dp_weight_set(&a->maps, i, 0);
+			dp_flows_evict(&a->maps, i, -1, &ev);
+		}
+	}
+	for (i = 0; i < SHIFT_MAX_BACKENDS; i++) {
+		if (a->be_used[i] || dp_backend_get(&a->maps, i, &be) ||
+		    !(be.flags & SHIFT_BE_F_ACTIVE))
+			continue;
+		/* Active in the map but owned by nobody: a backend dropped while we were down. */
+		dp_backend_del(&a->maps, i, IPPROTO_TCP);
+		dp_backend_del(&a->maps, i, IPPROTO_UDP);
+	}
+}
+
+int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
+{
+	const struct conf_service *olds[SHIFT_MAX_SERVICES] = { 0 };
+	struct shift_conf *oldc = a->conf;
+	__u32 i;
+	int err = 0;
+
+	/* Services gone from the new config. */
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct service_rt *s = a->svc[i];
+
+		if (s && !conf_find_service(newc, s->conf->name))
+			remove_service(a, s);
+	}
+	/*
+	 * Re-point the survivors at the new config before any write, so that an
+	 * error half-way never leaves a service pointing into the freed old one.
+	 */
+	for (i = 0; i < newc->n_services; i++) {
+		struct service_rt *s = agent_service(a, newc->services[i].name);
+
+		if (s) {
+			olds[i] = s->conf;
+			s->conf = &newc->services[i];
+		}
+	}
+	for (i = 0; i < newc->n_services; i++) {
+		const struct conf_service *c = &newc->services[i];
+		const struct conf_service *old = olds[i];
+		struct service_rt *s = old ? agent_service(a, c->name) : NULL;
+		struct shift_svc_info info;
+		bool is_new = !old;
+		__u32 flags = 0;
+
+		if (!s) {
+			s = calloc(1, sizeof(*s));
+			if (!s) {
+				err = -ENOMEM;
+				goto out;
+			}
+			err = service_id_for(a, c->name, &s->id);
+			if (err) {
+				free(s);
+				log_err("service %s: no free service slot", c->name);
+				goto out;
+			}
+			limits_from_conf(&s->limits, c);
+			err = analysis_init(&s->an, &s->limits);
+			if (err) {
+				free(s);
+				goto out;
+			}
+			a->svc[s->id] = s;
+			s->conf = c;
+		} else if (old->window_ns != c->window_ns ||
+			   old->analysis_connect != c->analysis_connect) {
+			/* A new window length or unit: old samples would mislead. */
+			analysis_free(&s->an);
+			limits_from_conf(&s->limits, c);
+			err = analysis_init(&s->an, &s->limits);
+			if (err)
+				goto out;
+		} else {
+			limits_from_conf(&s->limits, c);
+		}
+
+		/* A VIP that moved leaves its old key behind unless removed. */
+		if (dp_svc_info_get(&a->maps, s->id, &info) == 0 &&
+		    (info.flags & SHIFT_SVC_F_IN_USE) &&
+		    (memcmp(info.vip, c->vip.addr, sizeof(info.vip)) || info.vport != c->vip.port ||
+		     info.proto != c->vip.proto || info.family != c->vip.family)) {
+			struct shift_addr_key ov;
+
+			memset(&ov, 0, sizeof(ov));
+			memcpy(ov.addr, info.vip, sizeof(ov.addr));
+			ov.port = info.vport;
+			ov.proto = info.proto;
+			ov.family = info.family;
+			dp_service_del(&a->maps, s->id, &ov);
+		}
+
+		err = apply_backends(a, s, is_new && !(initial && a->adopted));
+		if (err)
+			goto out;
+		err = apply_pools(a, s);
+		if (err)
+			goto out;
+		err = write_overrides(a, s, old);
+		if (err) {
+			log_err("service %s: cannot write source overrides: %s", c->name,
+				strerror(-err));
+			goto out;
+		}
+
+		if (is_new) {
+			__u32 word;
+
+			if (initial && a->adopted &&
+			    dp_service_find(&a->maps, c->name, &word, NULL) == 0) {
+				/* Adopted: the pinned weight and latch are the truth. */
+				agent_sync_from_maps(a, s);
+			} else {
+				s->weight = c->green_weight;
+				s->latched = false;
+			}
+		} else if (old->green_weight != c->green_weight) {
+			char w[WEIGHT_STR_LEN];
+
+			if (s->latched)
+				log_warn(
+					"service %s: green_weight changed to %s but the service is "
+					"rolled back; it stays at 0 until 'shiftctl clear'",
+					c->name, weight_format(c->green_weight, w, sizeof(w)));
+			else
+				s->weight = c->green_weight;
+		}
+		err = apply_weight(a, s);
+		if (err)
+			goto out;
+
+		if (c->n_green_sources || c->n_blue_sources)
+			flags |= SHIFT_SVC_F_OVERRIDES;
+		if (!c->analysis_connect && c->vip.proto == IPPROTO_TCP)
+			flags |= SHIFT_SVC_F_HTTP;
+		/* Last: the VIP goes live once backends, rings and weight are in place. */
+		err = dp_service_put(&a->maps, s->id, &c->vip, flags);
+		if (!err)
+			err = dp_service_set_name(&a->maps, s->id, c->name);
+		if (err) {
+			log_err("service %s: cannot write the service: %s", c->name,
+				strerror(-err));
+			goto out;
+		}
+	}
+	if (initial && a->adopted)
+		remove_stale_pinned(a, newc);
+out:
+	/* Even after an error the maps reflect (part of) newc: it is the config now. */
+	a->conf = newc;
+	if (oldc != newc)
+		conf_free(oldc);
+	return err;
+}

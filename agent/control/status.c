@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+
+#include "agent.h"
+#include "control/json.h"
+#include "ops/state.h"
+#include "control/status.h"
+#include "config/units.h"
+#include "config/weight.h"
+
+/* Upper bound of the log2 bucket holding quantile q (bucket i: < 2^i µs). */
+static __u64 hist_quantile_ns(const struct shift_lat_hist *h, double q)
+{
+	__u64 rank, cum = 0;
+	int i;
+
+	if (!h->count)
+		return 0;
+	rank = (__u64)(q * (double)h->count);
+	if (rank < 1)
+		rank = 1;
+	for (i = 0; i < SHIFT_LAT_BUCKETS; i++) {
+		cum += h->bucket[i];
+		if (cum >= rank)
+			return (1ull << i) * 1000ull;
+	}
+	return (1ull << (SHIFT_LAT_BUCKETS - 1)) * 1000ull;
+}
+
+static void fill_backend(const struct shift_maps *m, struct st_backend *b, __u32 id,
+			 const struct shift_backend *be)
+{
+	struct shift_addr_key k;
+	struct shift_lat_hist h;
+
+	memset(b, 0, sizeof(*b));
+	b->id = id;
+	b->color = be->color;
+	b->healthy = -1;
+	b->nexthop = be->flags & SHIFT_BE_F_NH_VALID;
+	memset(&k, 0, sizeof(k));
+	memcpy(k.addr, be->addr, sizeof(k.addr));
+	k.port = be->port;
+	k.family = be->family;
+	addr_format_endpoint(&k, b->addr, sizeof(b->addr));
+	dp_backend_stats(m, id, &b->s);
+	/* Response latency when the service speaks HTTP, else connect latency. */
+	if (dp_lat_hist(m, id, SHIFT_LAT_RESPONSE, &h) == 0 && h.count == 0)
+		dp_lat_hist(m, id, SHIFT_LAT_CONNECT, &h);
+	b->lat_count = h.count;
+	b->p50_ns = hist_quantile_ns(&h, 0.50);
+	b->p99_ns = hist_quantile_ns(&h, 0.99);
+}
+
+/* Every slot of the backend array in one syscall (32768 lookups took 40 ms). */
+static struct shift_backend *read_backends(const struct shift_maps *m)
+{
+	struct shift_backend *all = calloc(SHIFT_MAX_BACKENDS, sizeof(*all));
+	__u32 *keys = calloc(SHIFT_MAX_BACKENDS, sizeof(*keys));
+	__u32 count = SHIFT_MAX_BACKENDS, out_batch = 0, i;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int err;
+
+	if (!all || !keys)
+		goto fail;
+	err = bpf_map_lookup_batch(m->fd[SHIFT_MAP_BACKENDS], NULL, &out_batch, keys, all, &count,
+				   &opts);
+	if (err && errno != ENOENT) {
+		/* No batch support: one lookup per slot. */
+		for (i = 0; i < SHIFT_MAX_BACKENDS; i++)
+			if (dp_backend_get(m, i, &all[i]))
+				memset(&all[i], 0, sizeof(all[i]));
+	} else if (count < SHIFT_MAX_BACKENDS) {
+		memset(&all[count], 0, (SHIFT_MAX_BACKENDS - count) * sizeof(*all));
+	}
+	free(keys);
+	return all;
+fail:
+	free(all);
+	free(keys);
+	return NULL;
+}
+
+static void add_backend(const struct shift_maps *m, struct st_model *out, const __u32 *slot,
+			__u32 id, const struct shift_backend *be)
+{
+	struct st_service *s;
+
+	if (!(be->flags & SHIFT_BE_F_ACTIVE) || be->service_id >= SHIFT_MAX_SERVICES ||
+	    slot[be->service_id] == (__u32)-1)
+		return;
+	s = &out->svc[slot[be->service_id]];
+	if (s->n_be >= sizeof(s->be) / sizeof(s->be[0]))
+		return;
+	fill_backend(m, &s->be[s->n_be++], id, be);
+}
+
+int status_collect(const struct shift_maps *m, const char *only, struct st_model *out,
+		   struct agent *a)
+{
+	struct shift_svc_info info;
+	struct shift_backend be;
+	__u32 i, slot[SHIFT_MAX_SERVICES];
+
+	memset(out, 0, sizeof(*out));
+	dp_stats(m, out->stats);
+	out->svc = calloc(SHIFT_MAX_SERVICES, sizeof(*out->svc));
+	if (!out->svc)
+		return -ENOMEM;
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct st_service *s;
+		struct shift_addr_key vip;
+		__u32 word = 0;
+
+		slot[i] = (__u32)-1;
+		if (dp_svc_info_get(m, i, &info) || !(info.flags & SHIFT_SVC_F_IN_USE))
+			continue;
+		if (only && strncmp(info.name, only, sizeof(info.name)))
+			continue;
+		s = &out->svc[out->n];
+		slot[i] = out->n++;
+		s->id = i;
+		memcpy(s->name, info.name, sizeof(s->name));
+		s->name[sizeof(s->name) - 1] = '\0';
+		memset(&vip, 0, sizeof(vip));
+		memcpy(vip.addr, info.vip, sizeof(vip.addr));
+		vip.port = info.vport;
+		vip.family = info.family;
+		addr_format_endpoint(&vip, s->vip, sizeof(s->vip));
+		s->proto = info.proto;
+		dp_weight_get(m, i, &word);
+		s->latched = word & SHIFT_WEIGHT_LATCHED;
+		s->weight = s->latched ? 0 : word & SHIFT_WEIGHT_MASK;
+	}
+	if (only && out->n == 0)
+		return -ENOENT;
+	if (a) {
+		/* The agent knows its backends: no scan of the array (it runs in the
+		 * event loop, where every millisecond delays a rollback). */
+		for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+			struct service_rt *r = a->svc[i];
+			__u32 k;
+			int c;
+
+			if (!r || slot[i] == (__u32)-1)
+				continue;
+			for (c = 0; c < SHIFT_COLORS; c++)
+				for (k = 0; k < r->n[c]; k++)
+					if (dp_backend_get(m, r->pool[c][k].id, &be) == 0)
+						add_backend(m, out, slot, r->pool[c][k].id, &be);
+		}
+	} else {
+		struct shift_backend *all = read_backends(m);
+
+		if (!all)
+			return -ENOMEM;
+		for (i = 0; i < SHIFT_MAX_BACKENDS; i++)
+			add_backend(m, out, slot, i, &all[i]);
+		free(all);
+	}
+	return 0;
+}
+
+void status_add_state(struct st_model *st, const struct shift_state *state)
+{
+	__u32 i, j;
+
+	for (i = 0; i < st->n; i++) {
+		struct st_service *s = &st->svc[i];
+
+		for (j = 0; j < state->n; j++) {
+			const struct state_service *p = &state->svc[j];
+
+			if (strcmp(p->name, s->name))
+				continue;
+			snprintf(s->reason, sizeof(s->reason), "%s", p->reason);
+			s->rollback_unix_ns = p->rollback_unix_ns;
+			s->reaction_ns = p->reaction_ns;
+			s->ramp_active = p->ramp_active;
+			s->ramp_n = p->ramp_n < 32 ? p->ramp_n : 32;
+			memcpy(s->ramp_steps, p->ramp_steps, s->ramp_n * sizeof(__u32));
+			s->ramp_index = p->ramp_index;
+			s->ramp_hold_ns = p->ramp_hold_ns;
+			s->ramp_step_started_unix_ns = p->ramp_step_started_unix_ns;
+		}
+	}
+}
+
+void status_add_agent(struct st_model *st, struct agent *a)
+{
+	__u64 now = now_mono_ns();
+	size_t off = 0;
+	__u32 i, j, k;
+
+	st->agent = true;
+	for (i = 0; i < a->n_ifaces && off < sizeof(st->agent_info); i++)
+		off += snprintf(st->agent_info + off, sizeof(st->agent_info) - off, "%s%s %s (%s)",
+				i ? ", " : "", a->ifaces[i].name, xdp_role_name(a->ifaces[i].role),
+				a->ifaces[i].attached ? a->ifaces[i].mode : "not attached");
+	for (i = 0; i < st->n; i++) {
+		struct st_service *s = &st->svc[i];
+		struct service_rt *r = a->svc[s->id];
+
+		if (!r)
+			continue;
+		snprintf(s->reason, sizeof(s->reason), "%s", r->reason);
+		s->rollback_unix_ns = r->rollback_unix_ns;
+		s->reaction_ns = r->reaction_ns;
+		for (k = 0; k < TRIGGER__COUNT; k++)
+			s->rollbacks_total += r->rollbacks[k];
+		s->ramp_active = r->ramp.active;
+		s->ramp_n = r->ramp.n;
+		memcpy(s->ramp_steps, r->ramp.steps, sizeof(s->ramp_steps));
+		s->ramp_index = r->ramp.index;
+		s->ramp_hold_ns = r->ramp.hold_ns;
+		s->ramp_step_started_unix_ns = r->ramp.step_started_unix_ns;
+		s->have_window = true;
+		analysis_pool_summary(&r->an, SHIFT_BLUE, now, &s->pool[SHIFT_BLUE]);
+		analysis_pool_summary(&r->an, SHIFT_GREEN, now, &s->pool[SHIFT_GREEN]);
+		for (j = 0; j < s->n_be; j++) {
+			struct st_backend *b = &s->be[j];
+
+			for (k = 0; k < r->n[b->color]; k++)
+				if (r->pool[b->color][k].id == b->id)
+					b->healthy = r->pool[b->color][k].healthy;
+		}
+	}
+}
+
+void status_free(struct st_model *st)
+{
+	free(st->svc);
+	memset(st, 0, sizeof(*st));
+}
+
+static const char *color_name(int c)
+{
+	return c == SHIFT_GREEN ? "green" : "blue";
+}
+
+static __u64 backend_errors(const struct st_backend *b)
+{
+	__u64 n = 0;
+	int e;
+
+	for (e = 1; e < SHIFT_ERR_MAX; e++)
+		n += b->s.errors[e];
+	return n;
+}
+
+static void render_backend_json(const struct st_backend *b, struct json *j)
+{
+	int e;
+
+	json_obj_open(j, NULL);
+	json_str(j, "backend", b->addr);
+	json_u64(j, "id", b->id);
+	json_str(j, "color", color_name(b->color));
+	if (b->healthy < 0)
+		json_null(j, "healthy");
+	else
+		json_bool(j, "healthy", b->healthy);
+	json_bool(j, "nexthop_cached", b->nexthop);
+	json_u64(j, "connections", b->s.new_flows);
+	json_u64(j, "packets", b->s.packets);
+	json_u64(j, "bytes", b->s.bytes);
+	json_u64(j, "reply_packets", b->s.reply_packets);
+	json_u64(j, "reply_bytes", b->s.reply_bytes);
+	json_u64(j, "errors", backend_errors(b));
+	json_obj_open(j, "errors_by_kind");
+	for (e = 1; e < SHIFT_ERR_MAX; e++)
+		json_u64(j, dp_err_name(e), b->s.errors[e]);
+	json_obj_close(j);
+	json_obj_open(j, "responses");
+	for (e = 1; e <= 5; e++) {
+		char k[4] = { (char)('0' + e), 'x', 'x', 0 };
+
+		json_u64(j, k, b->s.responses[e]);
+	}
+	json_obj_close(j);
+	json_u64(j, "latency_samples", b->lat_count);
+	json_double(j, "latency_p50_seconds", (double)b->p50_ns / 1e9);
+	json_double(j, "latency_p99_seconds", (double)b->p99_ns / 1e9);
+	json_obj_close(j);
+}
+
+static void render_pool_json(const struct st_service *s, int c, struct json *j)
+{
+	__u64 conns = 0, errs = 0;
+	__u32 i;
+
+	for (i = 0; i < s->n_be; i++) {
+		if (s->be[i].color != c)
+			continue;
+		conns += s->be[i].s.new_flows;
+		errs += backend_errors(&s->be[i]);
+	}
+	json_obj_open(j, color_name(c));
+	json_u64(j, "connections", conns);
+	json_u64(j, "errors", errs);
+	if (s->have_window) {
+		const struct pool_summary *p = &s->pool[c];
+
+		json_double(j, "window_seconds", (double)p->window_ns / 1e9);
+		json_u64(j, "window_requests", p->requests);
+		json_u64(j, "window_errors", p->errors);
+		json_double(j, "error_rate", p->error_rate);
+		json_double(j, "latency_p50_seconds", (double)p->p50_ns / 1e9);
+		json_double(j, "latency_p95_seconds", (double)p->p95_ns / 1e9);
+		json_double(j, "latency_p99_seconds", (double)p->p99_ns / 1e9);
+	} else {
+		json_null(j, "error_rate");
+	}
+	json_obj_close(j);
+}
+
+static void render_service_json(const struct st_service *s, struct json *j)
+{
+	char w[WEIGHT_STR_LEN];
+	__u32 i;
+
+	json_obj_open(j, NULL);
+	json_str(j, "service", s->name);
+	json_str(j, "vip", s->vip);
+	json_str(j, "protocol", s->proto == IPPROTO_UDP ? "udp" : "tcp");
+	json_u64(j, "green_weight_bp", s->weight);
+	json_str(j, "green_weight", weight_format(s->weight, w, sizeof(w)));
+	json_bool(j, "rolled_back", s->latched);
+	json_obj_open(j, "last_rollback");
+	if (s->rollback_unix_ns) {
+		json_str(j, "reason", s->reason);
+		json_u64(j, "unix_ns", s->rollback_unix_ns);
+		json_double(j, "reaction_us", (double)s->reaction_ns / 1e3);
+	}
+	json_obj_close(j);
+	json_u64(j, "rollbacks_total", s->rollbacks_total);
+	json_obj_open(j, "ramp");
+	json_bool(j, "active", s->ramp_active);
+	if (s->ramp_n) {
+		json_arr_open(j, "steps");
+		for (i = 0; i < s->ramp_n; i++)
+			json_str(j, NULL, weight_format(s->ramp_steps[i], w, sizeof(w)));
+		json_arr_close(j);
+		json_u64(j, "step_index", s->ramp_index);
+		json_double(j, "hold_seconds", (double)s->ramp_hold_ns / 1e9);
+	}
+	json_obj_close(j);
+	json_obj_open(j, "pools");
+	render_pool_json(s, SHIFT_BLUE, j);
+	render_pool_json(s, SHIFT_GREEN, j);
+	json_obj_close(j);
+	json_arr_open(j, "backends");
+	for (i = 0; i < s->n_be; i++)
+		render_backend_json(&s->be[i], j);
+	json_arr_close(j);
+	json_obj_close(j);
+}
+
+void status_render_json(const struct st_model *st, struct json *j)
+{
+	__u32 i;
+
+	json_obj_open(j, NULL);
+	json_bool(j, "agent_running", st->agent);
+	if (st->agent_info[0])
+		json_str(j, "interfaces", st->agent_info);
+	json_obj_open(j, "datapath");
+	for (i = 0; i < SHIFT_STAT_MAX; i++)
+		json_u64(j, dp_stat_name(i), st->stats[i]);
+	json_obj_close(j);
+	json_arr_open(j, "services");
+	for (i = 0; i < st->n; i++)
+		render_service_json(&st->svc[i], j);
+	json_arr_close(j);
+	json_obj_close(j);
+}
+
+void status_render_backends_json(const struct st_model *st, struct json *j)
+{
+	__u32 i, k;
+
+	json_arr_open(j, NULL);
+	for (i = 0; i < st->n; i++)
+		for (k = 0; k < st->svc[i].n_be; k++)
+			render_backend_json(&st->svc[i].be[k], j);
+	json_arr_close(j);
+}
+
+static char *fmt_lat(__u64 ns, char *buf, size_t len)
+{
+	if (!ns)
+		snprintf(buf, len, "-");
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.0fus", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.1fms", (double)ns / 1e6);
+	else
+		snprintf(buf, len, "%.2fs", (double)ns / 1e9);
+	return buf;
+}
+
+static void render_backends_text(const struct st_service *s, FILE *f)
+{
+	char l1[16], l2[16];
+	__u32 i;
+
+	fprintf(f, "  %-24s %-6s %-7s %10s %12s %8s %8s %8s\n", "BACKEND", "COLOR", "HEALTH",
+		"CONNS", "PACKETS", "ERRORS", "P50", "P99");
+	for (i = 0; i < s->n_be; i++) {
+		const struct st_backend *b = &s->be[i];
+
+		fprintf(f, "  %-24s %-6s %-7s %10llu %12llu %8llu %8s %8s\n", b->addr,
+			color_name(b->color),
+			b->healthy < 0 ? "?" :
+			b->healthy     ? "up" :
+					 "down",
+			(unsigned long long)b->s.new_flows, (unsigned long long)b->s.packets,
+			(unsigned long long)backend_errors(b), fmt_lat(b->p50_ns, l1, sizeof(l1)),
+			fmt_lat(b->p99_ns, l2, sizeof(l2)));
+	}
+}
+
+void status_render_backends_text(const struct st_model *st, FILE *f)
+{
+	__u32 i;
+
+	for (i = 0; i < st->n; i++) {
+		fprintf(f, "%s (%s)\n", st->svc[i].name, st->svc[i].vip);
+		render_backends_text(&st->svc[i], f);
+	}
+}
+
+void status_render_text(const struct st_model *st, FILE *f)
+{
+	char w[WEIGHT_STR_LEN], l1[16], l2[16];
+	__u32 i, k;
+
+	fprintf(f, "agent: %s%s%s\n", st->agent ? "running" : "not running (figures from the maps)",
+		st->agent_info[0] ? "; " : "", st->agent_info);
+	for (i = 0; i < st->n; i++) {
+		const struct st_service *s = &st->svc[i];
+
+		fprintf(f, "\nservice %s  vip %s/%s  green %s%s\n", s->name, s->vip,
+			s->proto == IPPROTO_UDP ? "udp" : "tcp",
+			weight_format(s->weight, w, sizeof(w)),
+			s->latched ? "  ROLLED BACK (latched; 'shiftctl clear' to lift)" : "");
+		if (s->rollback_unix_ns) {
+			time_t t = (time_t)(s->rollback_unix_ns / 1000000000ull);
+			struct tm tm;
+			char when[32];
+
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			fprintf(f, "  last rollback %s: %s (reaction %.1f us)\n", when, s->reason,
+				(double)s->reaction_ns / 1e3);
+		}
+		if (s->ramp_active && s->ramp_n) {
+			fprintf(f, "  ramp: step %u/%u (", s->ramp_index + 1, s->ramp_n);
+			for (k = 0; k < s->ramp_n; k++)
+				fprintf(f, "%s%s", k ? "," : "",
+					weight_format(s->ramp_steps[k], w, sizeof(w)));
+			fprintf(f, "), hold %s\n",
+				units_format_duration(s->ramp_hold_ns, l1, sizeof(l1)));
+		}
+		if (s->have_window) {
+			int c;
+
+			for (c = 0; c < SHIFT_COLORS; c++) {
+				const struct pool_summary *p = &s->pool[c];
+
+				fprintf(f,
+					"  %-5s window %llu req, %llu err (%.2f%%), p50 %s p99 %s\n",
+					color_name(c), (unsigned long long)p->requests,
+					(unsigned long long)p->errors, p->error_rate * 100.0,
+					fmt_lat(p->p50_ns, l1, sizeof(l1)),
+					fmt_lat(p->p99_ns, l2, sizeof(l2)));
+			}
+		}
+		render_backends_text(s, f);
+	}
+	fprintf(f, "\ndatapath:");
+	for (k = 0; k < SHIFT_STAT_MAX; k++)
+		if (st->stats[k])
+			fprintf(f, " %s=%llu", dp_stat_name(k), (unsigned long long)st->stats[k]);
+	fprintf(f, "\n");
+}

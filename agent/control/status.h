@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * What `shiftctl status` shows, gathered into one model and rendered as a
+ * table or as JSON. The maps are the source of truth for weights, latches and
+ * counters; the agent adds its windows, health and ramps, and without the agent
+ * the state file adds the last rollback.
+ */
+#ifndef SHIFT_STATUS_H
+#define SHIFT_STATUS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include <shift/maps.h>
+
+#include "config/addr.h"
+#include "datapath/dataplane.h"
+#include "analysis/trigger.h"
+
+struct json;
+struct agent;
+struct shift_state;
+
+struct st_backend {
+	__u32 id;
+	__u8 color;
+	char addr[ADDR_ENDPOINT_LEN];
+	int healthy; /* 1, 0, -1 unknown (no agent) */
+	bool nexthop; /* next hop cached in the map */
+	struct shift_backend_stats s;
+	__u64 lat_count;
+	__u64 p50_ns, p99_ns; /* from the datapath's log2 histogram (upper bounds) */
+};
+
+struct st_service {
+	char name[SHIFT_NAME_LEN];
+	char vip[ADDR_ENDPOINT_LEN];
+	__u8 proto;
+	__u32 id;
+	__u32 weight;
+	bool latched;
+	char reason[128];
+	__u64 rollback_unix_ns, reaction_ns;
+	__u64 rollbacks_total;
+	bool ramp_active;
+	__u32 ramp_steps[32], ramp_n, ramp_index;
+	__u64 ramp_hold_ns, ramp_step_started_unix_ns;
+	bool have_window;
+	struct pool_summary pool[SHIFT_COLORS];
+	__u32 n_be;
+	struct st_backend be[2 * SHIFT_MAX_POOL_BACKENDS];
+};
+
+struct st_model {
+	bool agent; /* figures include the agent's runtime */
+	char agent_info[512]; /* interfaces and XDP modes, when known */
+	__u64 stats[SHIFT_STAT_MAX];
+	__u32 n;
+	struct st_service *svc;
+};
+
+/*
+ * From the maps; only != NULL limits it to one service (-ENOENT if unknown).
+ * With the agent (a != NULL) the backends are the ones it runs; without, the
+ * whole backend array is read in one batch.
+ */
+int status_collect(const struct shift_maps *m, const char *only, struct st_model *out,
+		   struct agent *a);
+void status_add_state(struct st_model *st, const struct shift_state *state);
+void status_add_agent(struct st_model *st, struct agent *a);
+void status_free(struct st_model *st);
+void status_render_json(const struct st_model *st, struct json *j);
+void status_render_text(const struct st_model *st, FILE *f);
+/* One backend list (shiftctl backends). */
+void status_render_backends_text(const struct st_model *st, FILE *f);
+void status_render_backends_json(const struct st_model *st, struct json *j);
+
+#endif

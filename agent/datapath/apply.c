@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Runtime -> maps for what changes while shiftd runs: a service's pools (health
+ * checks move backends in and out) and its weight word (ramps, rollbacks).
+ * Called from analysis/ and control/; calls nothing above datapath/.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "agent.h"
+#include "ops/log.h"
+
+struct service_rt *agent_service(struct agent *a, const char *name)
+{
+	__u32 i;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++)
+		if (a->svc[i] && a->svc[i]->conf && !strcmp(a->svc[i]->conf->name, name))
+			return a->svc[i];
+	return NULL;
+}
+
+int apply_pools(struct agent *a, struct service_rt *s)
+{
+	struct shift_addr_key keys[SHIFT_MAX_POOL_BACKENDS];
+	__u32 ids[SHIFT_MAX_POOL_BACKENDS];
+	int c, err;
+
+	for (c = 0; c < SHIFT_COLORS; c++) {
+		__u32 i, n = 0;
+
+		for (i = 0; i < s->n[c]; i++) {
+			if (!s->pool[c][i].healthy)
+				continue;
+			keys[n] = s->pool[c][i].addr;
+			ids[n++] = s->pool[c][i].id;
+		}
+		err = dp_pool_set(&a->maps, s->id, c, ids, keys, n);
+		if (err) {
+			log_err("service %s: cannot write the %s pool: %s", s->conf->name,
+				c ? "green" : "blue", strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int apply_weight(struct agent *a, struct service_rt *s)
+{
+	__u32 word = s->latched ? SHIFT_WEIGHT_LATCHED : s->weight;
+	int err = dp_weight_set(&a->maps, s->id, word);
+
+	if (err)
+		log_err("service %s: cannot write the weight: %s", s->conf->name, strerror(-err));
+	return err;
+}
+
+void agent_sync_from_maps(struct agent *a, struct service_rt *s)
+{
+	__u32 word;
+
+	if (dp_weight_get(&a->maps, s->id, &word))
+		return;
+	s->latched = word & SHIFT_WEIGHT_LATCHED;
+	s->weight = s->latched ? 0 : word & SHIFT_WEIGHT_MASK;
+}

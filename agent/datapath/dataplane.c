@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <shift/maps.h>
+#include "shift.skel.h"
+#include "datapath/dataplane.h"
+#include "datapath/maglev.h"
+#include <shift/flow_hash.h>
+
+const char *const shift_map_names[SHIFT_MAP__COUNT] = {
+	[SHIFT_MAP_SERVICES] = "shift_services", [SHIFT_MAP_VIPS] = "shift_vips",
+	[SHIFT_MAP_WEIGHTS] = "shift_weights",	 [SHIFT_MAP_SVC_INFO] = "shift_svc_info",
+	[SHIFT_MAP_BACKENDS] = "shift_backends", [SHIFT_MAP_BACKEND_IDX] = "shift_be_idx",
+	[SHIFT_MAP_RINGS] = "shift_rings",	 [SHIFT_MAP_FLOWS4] = "shift_flows4",
+	[SHIFT_MAP_FLOWS6] = "shift_flows6",	 [SHIFT_MAP_OVR4] = "shift_ovr4",
+	[SHIFT_MAP_OVR6] = "shift_ovr6",	 [SHIFT_MAP_BE_STATS] = "shift_be_stats",
+	[SHIFT_MAP_STATS] = "shift_stats",	 [SHIFT_MAP_LAT_HIST] = "shift_lat_hist",
+	[SHIFT_MAP_SAMPLES] = "shift_samples",	 [SHIFT_MAP_CONFIG] = "shift_config",
+	[SHIFT_MAP_ERRORS] = "shift_errors",	 [SHIFT_MAP_VIPSET] = "shift_vipset",
+};
+
+static int neg_errno(int rc)
+{
+	return rc < 0 ? -errno : rc;
+}
+
+void dp_maps_from_skel(struct shift_maps *m, const struct shift *skel)
+{
+	m->fd[SHIFT_MAP_SERVICES] = bpf_map__fd(skel->maps.shift_services);
+	m->fd[SHIFT_MAP_VIPS] = bpf_map__fd(skel->maps.shift_vips);
+	m->fd[SHIFT_MAP_WEIGHTS] = bpf_map__fd(skel->maps.shift_weights);
+	m->fd[SHIFT_MAP_SVC_INFO] = bpf_map__fd(skel->maps.shift_svc_info);
+	m->fd[SHIFT_MAP_BACKENDS] = bpf_map__fd(skel->maps.shift_backends);
+	m->fd[SHIFT_MAP_BACKEND_IDX] = bpf_map__fd(skel->maps.shift_be_idx);
+	m->fd[SHIFT_MAP_RINGS] = bpf_map__fd(skel->maps.shift_rings);
+	m->fd[SHIFT_MAP_FLOWS4] = bpf_map__fd(skel->maps.shift_flows4);
+	m->fd[SHIFT_MAP_FLOWS6] = bpf_map__fd(skel->maps.shift_flows6);
+	m->fd[SHIFT_MAP_OVR4] = bpf_map__fd(skel->maps.shift_ovr4);
+	m->fd[SHIFT_MAP_OVR6] = bpf_map__fd(skel->maps.shift_ovr6);
+	m->fd[SHIFT_MAP_BE_STATS] = bpf_map__fd(skel->maps.shift_be_stats);
+	m->fd[SHIFT_MAP_STATS] = bpf_map__fd(skel->maps.shift_stats);
+	m->fd[SHIFT_MAP_LAT_HIST] = bpf_map__fd(skel->maps.shift_lat_hist);
+	m->fd[SHIFT_MAP_SAMPLES] = bpf_map__fd(skel->maps.shift_samples);
+	m->fd[SHIFT_MAP_CONFIG] = bpf_map__fd(skel->maps.shift_config);
+	m->fd[SHIFT_MAP_ERRORS] = bpf_map__fd(skel->maps.shift_errors);
+	m->fd[SHIFT_MAP_VIPSET] = bpf_map__fd(skel->maps.shift_vipset);
+}
+
+int dp_maps_open_pinned(struct shift_maps *m, const char *dir)
+{
+	char path[4096];
+	int i, err;
+
+	for (i = 0; i < SHIFT_MAP__COUNT; i++)
+		m->fd[i] = -1;
+	for (i = 0; i < SHIFT_MAP__COUNT; i++) {
+		if (snprintf(path, sizeof(path), "%s/maps/%s", dir, shift_map_names[i]) >=
+		    (int)sizeof(path)) {
+			err = -ENAMETOOLONG;
+			goto fail;
+		}
+		m->fd[i] = bpf_obj_get(path);
+		if (m->fd[i] < 0) {
+			err = -errno;
+			/*
+			 * Only the weights and the service names are needed for the
+			 * emergency path (rollback, set-weight): a map that an older
+			 * shiftd did not pin must not block it. Users of a missing
+			 * map get EBADF from its fd of -1.
+			 */
+			if (err == -ENOENT && i != SHIFT_MAP_WEIGHTS && i != SHIFT_MAP_SVC_INFO) {
+				m->fd[i] = -1;
+				continue;
+			}
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	dp_maps_close(m);
+	return err;
+}
+
+void dp_maps_close(struct shift_maps *m)
+{
+	int i;
+
+	for (i = 0; i < SHIFT_MAP__COUNT; i++) {
+		if (m->fd[i] >= 0)
+			close(m->fd[i]);
+		m->fd[i] = -1;
+	}
+}
+
+/*
+ * Rebuild the VIP filter from the vips map. Bits of VIPs that stay are set in
+ * both the old and the new value, so a reader racing the copy never misses
+ * a live VIP.
+ */
+static int vip_filter_rebuild(const struct shift_maps *m)
+{
+	struct shift_vip_filter *vf;
+	struct shift_vip_addr k, next;
+	void *prev = NULL;
+	__u32 zero = 0;
+	int err, guard = 0;
+
+	if (m->fd[SHIFT_MAP_VIPSET] < 0)
+		return 0;
+	vf = calloc(1, sizeof(*vf));
+	if (!vf)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(m->fd[SHIFT_MAP_VIPS], prev, &next) == 0 &&
+	       guard++ < 2 * SHIFT_MAX_SERVICES) {
+		__u32 bit = shift_vip_filter_bit(next.addr);
+
+		vf->w[bit >> 6] |= 1ull << (bit & 63);
+		k = next;
+		prev = &k;
+	}
+	err = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_VIPSET], &zero, vf, BPF_ANY));
+	free(vf);
+	return err;
+}
+
+static void vip_addr_of(const struct shift_addr_key *k, struct shift_vip_addr *v)
+{
+	memset(v, 0, sizeof(*v));
+	memcpy(v->addr, k->addr, sizeof(v->addr));
+	v->family = k->family;
+}
+
+int dp_service_put(const struct shift_maps *m, __u32 id, const struct shift_addr_key *vip,
+		   __u32 flags)
+{
+	struct shift_service svc = { .id = id, .flags = flags };
+	struct shift_svc_info info;
+	struct shift_vip_addr va;
+	__u32 refs = 0;
+	int err;
+
+	if (id >= SHIFT_MAX_SERVICES)
+		return -ERANGE;
+	memset(&info, 0, sizeof(info));
+	err = neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, &info));
+	if (err)
+		return err;
+	memcpy(info.vip, vip->addr, sizeof(info.vip));
+	info.vport = vip->port;
+	info.proto = vip->proto;
+	info.family = vip->family;
+	info.flags = flags | SHIFT_SVC_F_IN_USE;
+	/* Info first: the return path must know the VIP before any flow reaches a backend. */
+	err = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, &info, BPF_ANY));
+	if (err)
+		return err;
+	vip_addr_of(vip, &va);
+	/* The vips map counts services per address; a re-put of the same service adds nothing. */
+	if (bpf_map_lookup_elem(m->fd[SHIFT_MAP_SERVICES], vip, &svc) == 0) {
+		svc.id = id;
+		svc.flags = flags;
+		return neg_errno(
+			bpf_map_update_elem(m->fd[SHIFT_MAP_SERVICES], vip, &svc, BPF_ANY));
+	}
+	bpf_map_lookup_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs);
+	refs++;
+	err = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs, BPF_ANY));
+	if (!err)
+		err = vip_filter_rebuild(m);
+	if (err)
+		return err;
+	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_SERVICES], vip, &svc, BPF_ANY));
+}
+
+int dp_service_del(const struct shift_maps *m, __u32 id, const struct shift_addr_key *vip)
+{
+	struct shift_service svc;
+	struct shift_vip_addr va;
+	__u32 refs = 0;
+	int err;
+
+	if (bpf_map_lookup_elem(m->fd[SHIFT_MAP_SERVICES], vip, &svc))
+		return -errno;
+	if (svc.id != id)
+		return -ESRCH;
+	err = neg_errno(bpf_map_delete_elem(m->fd[SHIFT_MAP_SERVICES], vip));
+	if (err)
+		return err;
+	vip_addr_of(vip, &va);
+	if (bpf_map_lookup_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs) == 0) {
+		if (refs <= 1)
+			bpf_map_delete_elem(m->fd[SHIFT_MAP_VIPS], &va);
+		else {
+			refs--;
+			bpf_map_update_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs, BPF_ANY);
+		}
+		vip_filter_rebuild(m);
+	}
+	{
+		struct shift_svc_info info;
+
+		memset(&info, 0, sizeof(info));
+		bpf_map_update_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, &info, BPF_ANY);
+	}
+	return 0;
+}
+
+int dp_svc_info_get(const struct shift_maps *m, __u32 id, struct shift_svc_info *info)
+{
+	return neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, info));
+}
+
+int dp_service_set_name(const struct shift_maps *m, __u32 id, const char *name)
+{
+	struct shift_svc_info info;
+	int err;
+
+	err = dp_svc_info_get(m, id, &info);
+	if (err)
+		return err;
+	if (strlen(name) >= sizeof(info.name))
+		return -ENAMETOOLONG;
+	memset(info.name, 0, sizeof(info.name));
+	strcpy(info.name, name);
+	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, &info, BPF_ANY));
+}
+
+int dp_service_find(const struct shift_maps *m, const char *name, __u32 *id,
+		    struct shift_svc_info *info)
+{
+	struct shift_svc_info tmp;
+	__u32 i;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		if (dp_svc_info_get(m, i, &tmp))
+			continue;
+		if (!(tmp.flags & SHIFT_SVC_F_IN_USE) ||
+		    strncmp(tmp.name, name, sizeof(tmp.name)) != 0)
+			continue;
+		*id = i;
+		if (info)
+			*info = tmp;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int dp_weight_set(const struct shift_maps *m, __u32 service_id, __u32 word)
+{
+	if (service_id >= SHIFT_MAX_SERVICES)
+		return -ERANGE;
+	if ((word & SHIFT_WEIGHT_MASK) > SHIFT_WEIGHT_MAX)
+		return -EINVAL;
+	return neg_errno(
+		bpf_map_update_elem(m->fd[SHIFT_MAP_WEIGHTS], &service_id, &word, BPF_ANY));
+}
+
+int dp_weight_get(const struct shift_maps *m, __u32 service_id, __u32 *word)
+{
+	return neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_WEIGHTS], &service_id, word));
+}
+
+static void backend_key(const struct shift_backend *be, __u8 proto, struct shift_addr_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->addr, be->addr, sizeof(k->addr));
+	k->port = be->port;
+	k->proto = proto;
+	k->family = be->family;
+}
+
+int dp_backend_put(const struct shift_maps *m, __u32 id, const struct shift_backend *be, __u8 proto)
+{
+	struct shift_addr_key k;
+	int err;
+
+	if (id >= SHIFT_MAX_BACKENDS)
+		return -ERANGE;
+	err = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_BACKENDS], &id, be, BPF_ANY));
+	if (err)
+		return err;
+	backend_key(be, proto, &k);
+	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_BACKEND_IDX], &k, &id, BPF_ANY));
+}
+
+int dp_backend_find(const struct shift_maps *m, const struct shift_addr_key *k, __u32 *id)
+{
+	return neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_BACKEND_IDX], k, id));
+}
+
+int dp_backend_get(const struct shift_maps *m, __u32 id, struct shift_backend *be)
+{
+	return neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_BACKENDS], &id, be));
+}
+
+int dp_backend_del(const struct shift_maps *m, __u32 id, __u8 proto)
+{
+	struct shift_backend be, empty;
+	struct shift_addr_key k;
+	__u32 cur;
+	int err;
+
+	err = dp_backend_get(m, id, &be);
+	if (err)
+		return err;
+	backend_key(&be, proto, &k);
+	/* Only drop the index entry if it still points at this slot. */
+	if (bpf_map_lookup_elem(m->fd[SHIFT_MAP_BACKEND_IDX], &k, &cur) == 0 && cur == id)
+		bpf_map_delete_elem(m->fd[SHIFT_MAP_BACKEND_IDX], &k);
+	memset(&empty, 0, sizeof(empty));
+	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_BACKENDS], &id, &empty, BPF_ANY));
+}
+
+static __u32 ring_base(__u32 service_id, enum shift_color color)
+{
+	return (service_id * 2 + color) * SHIFT_RING_SIZE;
+}
+
+int dp_pool_set(const struct shift_maps *m, __u32 service_id, enum shift_color color,
+		const __u32 *ids, const struct shift_addr_key *addrs, __u32 n)
+{
+	__u32 *ring, *keys, count = SHIFT_RING_SIZE, i;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int err;
+
+	if (service_id >= SHIFT_MAX_SERVICES || color >= SHIFT_COLORS)
+		return -ERANGE;
+	if (n > SHIFT_MAX_POOL_BACKENDS)
+		return -E2BIG;
+	ring = calloc(SHIFT_RING_SIZE, sizeof(*ring));
+	keys = calloc(SHIFT_RING_SIZE, sizeof(*keys));
+	if (!ring || !keys) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = maglev_build(addrs, n, ring, SHIFT_RING_SIZE);
+	if (err)
+		goto out;
+	for (i = 0; i < SHIFT_RING_SIZE; i++) {
+		keys[i] = ring_base(service_id, color) + i;
+		if (ring[i] != SHIFT_NO_BACKEND)
+			ring[i] = ids[ring[i]];
+	}
+	/*
+	 * One batch write. Readers may briefly see a mix of the old and new ring;
+	 * either way a slot names a live backend of this pool, which only affects
+	 * flows being created during the update.
+	 */
+	err = neg_errno(bpf_map_update_batch(m->fd[SHIFT_MAP_RINGS], keys, ring, &count, &opts));
+	/* 524 is the kernel's ENOTSUPP: batch ops missing for this map type. */
+	if (err == -EOPNOTSUPP || err == -524) {
+		for (i = 0, err = 0; i < SHIFT_RING_SIZE && !err; i++)
+			err = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_RINGS], &keys[i],
+							    &ring[i], BPF_ANY));
+	}
+out:
+	free(ring);
+	free(keys);
+	return err;
+}
+
+int dp_ring_get(const struct shift_maps *m, __u32 service_id, enum shift_color color, __u32 slot,
+		__u32 *backend_id)
+{
+	__u32 k;
+
+	if (service_id >= SHIFT_MAX_SERVICES || color >= SHIFT_COLORS || slot >= SHIFT_RING_SIZE)
+		return -ERANGE;
+	k = ring_base(service_id, color) + slot;
+	return neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_RINGS], &k, backend_id));
+}
+
+union lpm_key {
+	struct shift_lpm_key4 v4;
+	struct shift_lpm_key6 v6;
+};
+
+/* The trie key puts the service id in front of the address, so one trie serves
+ * every service and the prefix length counts the id's 32 bits too. */
+static int override_key(const struct shift_maps *m, __u32 service_id, __u8 family,
+			const __u32 *addr, __u8 prefixlen, union lpm_key *k, int *fd)
+{
+	memset(k, 0, sizeof(*k));
+	if (family == SHIFT_AF_INET) {
+		if (prefixlen > 32)
+			return -EINVAL;
+		k->v4.prefixlen = 32 + prefixlen;
+		k->v4.service_id = htonl(service_id);
+		k->v4.addr = addr[0];
+		*fd = m->fd[SHIFT_MAP_OVR4];
+	} else if (family == SHIFT_AF_INET6) {
+		if (prefixlen > 128)
+			return -EINVAL;
+		k->v6.prefixlen = 32 + prefixlen;
+		k->v6.service_id = htonl(service_id);
+		memcpy(k->v6.addr, addr, 16);
+		*fd = m->fd[SHIFT_MAP_OVR6];
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	return 0;
+}
+
+int dp_override_put(const struct shift_maps *m, __u32 service_id, __u8 family, const __u32 *addr,
+		    __u8 prefixlen, enum shift_color color)
+{
+	union lpm_key k;
+	__u32 v = color;
+	int fd, err;
+
+	err = override_key(m, service_id, family, addr, prefixlen, &k, &fd);
+	if (err)
+		return err;
+	return neg_errno(bpf_map_update_elem(fd, &k, &v, BPF_ANY));
+}
+
+int dp_override_del(const struct shift_maps *m, __u32 service_id, __u8 family, const __u32 *addr,
+		    __u8 prefixlen)
+{
+	union lpm_key k;
+	int fd, err;
+
+	err = override_key(m, service_id, family, addr, prefixlen, &k, &fd);
+	if (err)
+		return err;
+	return neg_errno(bpf_map_delete_elem(fd, &k));
+}
+
+/*
+ * Walk one connection table, deleting matching entries. The successor is
+ * fetched before the current key is deleted: get_next_key on a deleted key
+ * restarts from the first bucket, which made the walk quadratic.
+ */
+static int evict_map(int fd, size_t key_size, __u32 service_id, int color, __u64 *evicted)
+{
+	unsigned char key[sizeof(struct shift_flow_key6)], next[sizeof(struct shift_flow_key6)];
+	struct shift_flow f;
+	__u64 guard = 0;
+	int more;
+
+	more = bpf_map_get_next_key(fd, NULL, key) == 0;
+	while (more) {
+		if (++guard > (1ull << 28))
+			return -ELOOP;
+		more = bpf_map_get_next_key(fd, key, next) == 0;
+		if (bpf_map_lookup_elem(fd, key, &f) == 0 && f.service_id == service_id &&
+		    (color < 0 || f.color == color) && bpf_map_delete_elem(fd, key) == 0)
+			(*evicted)++;
+		memcpy(key, next, key_size);
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+int dp_flows_evict(const struct shift_maps *m, __u32 service_id, int color, __u64 *evicted)
+{
+	int err;
+
+	*evicted = 0;
+	err = evict_map(m->fd[SHIFT_MAP_FLOWS4], sizeof(struct shift_flow_key4), service_id, color,
+			evicted);
+	if (err)
+		return err;
+	return evict_map(m->fd[SHIFT_MAP_FLOWS6], sizeof(struct shift_flow_key6), service_id, color,
+			 evicted);
+}
+
+static int percpu_sum(int fd, __u32 key, size_t words, __u64 *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals;
+	size_t i;
+	int c, err;
+
+	if (ncpu < 0)
+		return ncpu;
+	vals = calloc((size_t)ncpu * words, sizeof(__u64));
+	if (!vals)
+		return -ENOMEM;
+	err = neg_errno(bpf_map_lookup_elem(fd, &key, vals));
+	if (!err) {
+		memset(out, 0, words * sizeof(__u64));
+		for (c = 0; c < ncpu; c++)
+			for (i = 0; i < words; i++)
+				out[i] += vals[(size_t)c * words + i];
+	}
+	free(vals);
+	return err;
+}
+
+int dp_backend_stats(const struct shift_maps *m, __u32 backend_id, struct shift_backend_stats *out)
+{
+	return percpu_sum(m->fd[SHIFT_MAP_BE_STATS], backend_id, sizeof(*out) / sizeof(__u64),
+			  (__u64 *)out);
+}
+
+int dp_lat_hist(const struct shift_maps *m, __u32 backend_id, enum shift_lat_kind kind,
+		struct shift_lat_hist *out)
+{
+	return percpu_sum(m->fd[SHIFT_MAP_LAT_HIST], backend_id * SHIFT_LAT_KINDS + kind,
+			  sizeof(*out) / sizeof(__u64), (__u64 *)out);
+}
+
+int dp_stat(const struct shift_maps *m, enum shift_stat s, __u64 *out)
+{
+	return percpu_sum(m->fd[SHIFT_MAP_STATS], s, 1, out);
+}
+
+int dp_stats(const struct shift_maps *m, __u64 out[SHIFT_STAT_MAX])
+{
+	__u32 i;
+	int err;
+
+	for (i = 0; i < SHIFT_STAT_MAX; i++) {
+		err = percpu_sum(m->fd[SHIFT_MAP_STATS], i, 1, &out[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int percpu_zero(int fd, __u32 key, size_t size)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	void *zero;
+	int err;
+
+	if (ncpu < 0)
+		return ncpu;
+	zero = calloc((size_t)ncpu, size);
+	if (!zero)
+		return -ENOMEM;
+	err = neg_errno(bpf_map_update_elem(fd, &key, zero, BPF_ANY));
+	free(zero);
+	return err;
+}
+
+int dp_backend_stats_reset(const struct shift_maps *m, __u32 backend_id)
+{
+	int err, k;
+
+	err = percpu_zero(m->fd[SHIFT_MAP_BE_STATS], backend_id,
+			  sizeof(struct shift_backend_stats));
+	for (k = 0; !err && k < SHIFT_LAT_KINDS; k++)
+		err = percpu_zero(m->fd[SHIFT_MAP_LAT_HIST], backend_id * SHIFT_LAT_KINDS + k,
+				  sizeof(struct shift_lat_hist));
+	return err;
+}
+
+int dp_config_set(const struct shift_maps *m, const struct shift_config *cfg)
+{
+	__u32 zero = 0;
+
+	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_CONFIG], &zero, cfg, BPF_ANY));
+}
+
+int dp_config_get(const struct shift_maps *m, struct shift_config *cfg)
+{
+	__u32 zero = 0;
+
+	return neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_CONFIG], &zero, cfg));
+}
+
+static const char *const stat_names[SHIFT_STAT_MAX] = {
+	[SHIFT_STAT_DROP_TRUNCATED] = "truncated",
+	[SHIFT_STAT_DROP_BAD_IHL] = "bad_ihl",
+	[SHIFT_STAT_DROP_BAD_LENGTH] = "bad_length",
+	[SHIFT_STAT_DROP_FRAGMENT] = "fragment",
+	[SHIFT_STAT_DROP_IPV6_EXT] = "ipv6_ext_chain",
+	[SHIFT_STAT_DROP_NO_BACKEND] = "no_backend",
+	[SHIFT_STAT_DROP_BAD_BACKEND] = "bad_backend",
+	[SHIFT_STAT_PASS_NO_NEIGH] = "pass_no_neigh",
+	[SHIFT_STAT_PASS_TTL] = "pass_ttl",
+	[SHIFT_STAT_PASS_VIP_OTHER] = "pass_vip_other",
+	[SHIFT_STAT_FLOW_NEW] = "flow_new",
+	[SHIFT_STAT_FLOW_INSERT_FAIL] = "flow_insert_fail",
+	[SHIFT_STAT_RINGBUF_DROPPED] = "ringbuf_dropped",
+	[SHIFT_STAT_OVERRIDE_HIT] = "override_hit",
+	[SHIFT_STAT_ERRBUF_DROPPED] = "errbuf_dropped",
+};
+
+const char *dp_stat_name(enum shift_stat s)
+{
+	return s < SHIFT_STAT_MAX && stat_names[s] ? stat_names[s] : "unknown";
+}
+
+bool dp_stat_is_drop(enum shift_stat s)
+{
+	return s < SHIFT_STAT_DROP_MAX_;
+}
+
+static const char *const err_names[SHIFT_ERR_MAX] = {
+	[SHIFT_ERR_NONE] = "none",
+	[SHIFT_ERR_RST] = "rst",
+	[SHIFT_ERR_HTTP5XX] = "http_5xx",
+	[SHIFT_ERR_SYN_RETRANS] = "syn_retransmit",
+	[SHIFT_ERR_ICMP_UNREACH] = "icmp_unreachable",
+};
+
+const char *dp_err_name(enum shift_err e)
+{
+	return e < SHIFT_ERR_MAX ? err_names[e] : "unknown";
+}

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <shift/maps.h>
+#include "shift.skel.h"
+#include "datapath/dataplane.h"
+#include "datapath/loader.h"
+#include "ops/log.h"
+
+int mkdir_p(const char *dir, unsigned int mode)
+{
+	char buf[4096];
+	size_t i, n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, mode) && errno != EEXIST)
+			return -errno;
+		buf[i] = dir[i];
+	}
+	return 0;
+}
+
+int bpffs_prepare(const char *dir)
+{
+	struct statfs st;
+
+	if (statfs("/sys/fs/bpf", &st) == 0 && st.f_type != BPF_FS_MAGIC) {
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
+			int err = -errno;
+
+			log_err("cannot mount bpffs on /sys/fs/bpf: %s", strerror(-err));
+			return err;
+		}
+		log_info("mounted bpffs on /sys/fs/bpf");
+	}
+	return mkdir_p(dir, 0700);
+}
+
+/* Reuse a pinned map; size the connection tables like the pinned ones. */
+static int adopt_map(struct bpf_map *map, const char *dir, bool *found)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	char path[4096];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/maps/%s", dir, bpf_map__name(map));
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		err = -errno;
+		log_err("cannot open pinned map %s: %s", path, strerror(-err));
+		return err;
+	}
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+		log_err("cannot inspect pinned map %s: %s", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	if (info.max_entries != bpf_map__max_entries(map)) {
+		if (bpf_map__type(map) == BPF_MAP_TYPE_LRU_HASH) {
+			log_warn("%s: keeping the pinned size %u (config asks %u); a new size "
+				 "takes effect after 'shiftd --detach'",
+				 bpf_map__name(map), info.max_entries, bpf_map__max_entries(map));
+			bpf_map__set_max_entries(map, info.max_entries);
+		}
+	}
+	err = bpf_map__reuse_fd(map, fd);
+	close(fd);
+	if (err) {
+		log_err("cannot reuse pinned map %s: %s", path, strerror(-err));
+		return err;
+	}
+	*found = true;
+	return 0;
+}
+
+static int pin_new_maps(struct shift *skel, const char *dir)
+{
+	struct bpf_map *map;
+	char path[4096];
+	int err;
+
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+
+		/* .rodata holds the seed: per program load, never shared. */
+		if (name[0] == '.' || strchr(name, '.'))
+			continue;
+		snprintf(path, sizeof(path), "%s/maps/%s", dir, name);
+		if (access(path, F_OK) == 0)
+			continue;
+		err = bpf_map__pin(map, path);
+		if (err) {
+			log_err("cannot pin map %s: %s", path, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
+{
+	struct shift_maps maps;
+	struct shift_config cfg;
+	struct bpf_map *map;
+	struct shift *skel;
+	bool found = false;
+	char path[4096];
+	int err;
+
+	skel = shift__open();
+	if (!skel) {
+		err = -errno;
+		log_err("cannot open the BPF object: %s", strerror(-err));
+		errno = -err;
+		return NULL;
+	}
+	skel->rodata->hash_seed = o->hash_seed;
+	err = bpf_map__set_max_entries(skel->maps.shift_flows4,
+				       o->max_flows4 ? o->max_flows4 : SHIFT_DEFAULT_FLOWS);
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.shift_flows6,
+					       o->max_flows6 ? o->max_flows6 :
+							       SHIFT_DEFAULT_FLOWS6);
+	if (err) {
+		log_err("cannot size the connection table: %s", strerror(-err));
+		goto fail;
+	}
+	if (o->pin_dir) {
+		snprintf(path, sizeof(path), "%s/maps", o->pin_dir);
+		err = mkdir_p(path, 0700);
+		if (err) {
+			log_err("cannot create %s: %s", path, strerror(-err));
+			goto fail;
+		}
+		bpf_object__for_each_map(map, skel->obj) {
+			if (strchr(bpf_map__name(map), '.'))
+				continue;
+			err = adopt_map(map, o->pin_dir, &found);
+			if (err)
+				goto fail;
+		}
+	}
+	/* On failure libbpf has printed the verifier log through shift_log. */
+	err = shift__load(skel);
+	if (err) {
+		log_err("cannot load the BPF programs: %s", strerror(-err));
+		goto fail;
+	}
+	dp_maps_from_skel(&maps, skel);
+	if (found) {
+		if (dp_config_get(&maps, &cfg) || cfg.abi_version != SHIFT_ABI_VERSION) {
+			log_err("pinned maps under %s have map ABI %u, this shiftd speaks %u: run "
+				"'shiftd --detach' with the old binary first",
+				o->pin_dir, cfg.abi_version, SHIFT_ABI_VERSION);
+			err = -EPROTO;
+			goto fail;
+		}
+	} else {
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.abi_version = SHIFT_ABI_VERSION;
+		err = dp_config_set(&maps, &cfg);
+		if (err) {
+			log_err("cannot write the config map: %s", strerror(-err));
+			goto fail;
+		}
+	}
+	if (o->pin_dir) {
+		err = pin_new_maps(skel, o->pin_dir);
+		if (err)
+			goto fail;
+	}
+	if (adopted)
+		*adopted = found;
+	return skel;
+fail:
+	shift__destroy(skel);
+	errno = -err;
+	return NULL;
+}

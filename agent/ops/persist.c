@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Runtime <-> state_dir/state: what must survive a reboot, when the pins are gone. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "ops/log.h"
+#include "ops/state.h"
+
+int persist_save(struct agent *a)
+{
+	struct shift_state st = { 0 };
+	char err[512] = "";
+	int lock = -1, rc = 0;
+	__u32 i;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct service_rt *s = a->svc[i];
+		struct state_service *p;
+
+		if (!s)
+			continue;
+		p = state_get_or_add(&st, s->conf->name);
+		if (!p) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		p->weight = s->weight;
+		p->latched = s->latched;
+		snprintf(p->reason, sizeof(p->reason), "%s", s->reason);
+		p->rollback_unix_ns = s->rollback_unix_ns;
+		p->reaction_ns = s->reaction_ns;
+		p->ramp_active = s->ramp.active;
+		p->ramp_n = s->ramp.n;
+		memcpy(p->ramp_steps, s->ramp.steps, sizeof(__u32) * s->ramp.n);
+		p->ramp_index = s->ramp.index;
+		p->ramp_hold_ns = s->ramp.hold_ns;
+		p->ramp_step_started_unix_ns = s->ramp.step_started_unix_ns;
+	}
+	/* shiftctl writes the same file while we are down; the lock orders the two. */
+	rc = state_lock(a->state_path, &lock, err, sizeof(err));
+	if (rc)
+		goto out;
+	rc = state_save(a->state_path, &st, err, sizeof(err));
+	state_unlock(lock);
+out:
+	state_free(&st);
+	/*
+	 * A state that failed to save (full disk) is retried every second from
+	 * the tick, or a reboot would undo what the maps already say (a rollback,
+	 * say). Logged when it starts failing and when it recovers, not per try.
+	 */
+	if (rc) {
+		if (!a->persist_failing)
+			log_err("state not saved, retrying every second (the datapath is "
+				"unaffected; a reboot now would restore older weights): %s",
+				rc == -ENOMEM ? "out of memory" : err);
+		a->persist_failing = true;
+		a->persist_dirty = true;
+		a->persist_retry_ns = now_mono_ns() + 1000000000ull;
+	} else if (a->persist_failing) {
+		a->persist_failing = false;
+		log_info("state saved again to %s", a->state_path);
+	}
+	return rc;
+}
+
+int persist_restore(struct agent *a, bool weights_from_maps)
+{
+	struct shift_state st = { 0 };
+	char err[512];
+	__u32 i;
+	int rc;
+
+	rc = state_load(a->state_path, &st, err, sizeof(err));
+	if (rc == -ENOENT)
+		return 0;
+	if (rc) {
+		log_warn("%s; continuing with the %s", err,
+			 weights_from_maps ? "pinned maps" : "config's weights");
+		return 0;
+	}
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct service_rt *s = a->svc[i];
+		struct state_service *p;
+
+		if (!s || !(p = state_find(&st, s->conf->name)))
+			continue;
+		if (!weights_from_maps) {
+			s->weight = p->weight <= SHIFT_WEIGHT_MAX ? p->weight : 0;
+			s->latched = p->latched;
+		}
+		snprintf(s->reason, sizeof(s->reason), "%s", p->reason);
+		s->rollback_unix_ns = p->rollback_unix_ns;
+		s->reaction_ns = p->reaction_ns;
+		if (p->ramp_active && p->ramp_n && p->ramp_n <= RAMP_MAX_STEPS &&
+		    p->ramp_index < p->ramp_n && !s->latched) {
+			s->ramp.active = true;
+			s->ramp.n = p->ramp_n;
+			memcpy(s->ramp.steps, p->ramp_steps, sizeof(__u32) * p->ramp_n);
+			s->ramp.index = p->ramp_index;
+			s->ramp.hold_ns = p->ramp_hold_ns;
+			s->ramp.step_started_unix_ns = p->ramp_step_started_unix_ns;
+			log_info("service %s: resuming ramp at step %u/%u", s->conf->name,
+				 p->ramp_index + 1, p->ramp_n);
+		}
+	}
+	state_free(&st);
+	return 0;
+}
