@@ -8,11 +8,13 @@
 #   ops       logs, clocks, privileges, systemd, the state file
 #   datapath  load/attach/pin, the map API, Maglev, netlink, next hops
 #   analysis  samples -> windows -> triggers -> rollback; health, ramps
+#   shadow    replaying sampled blue requests to green
 #   fleet     the etcd client and the fleet's shared state
-#   control   control socket, status, metrics, reload, HTTP API
+#   control   control socket, status, metrics, reload
+#   http      the HTTP API (Alertmanager webhook, /metrics, /v1/status)
 set -eu
 cd "$(dirname "$0")/.."
-ORDER="config ops datapath analysis fleet control"
+ORDER="config ops datapath analysis shadow fleet control http"
 
 rank() {
 	i=0
