@@ -8,6 +8,8 @@
 #   make OUTPUT=DIR BPF_EXTRA_CFLAGS=-DSHIFT_UPGRADE_TEST
 #                   a variant build (the upgrade test swaps programs with it)
 #
+#   make deb        the Debian package (see "Debian package" below)
+#
 # Everything generated goes under $(OUTPUT).
 
 .DELETE_ON_ERROR:
@@ -86,7 +88,7 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 # --- userspace -------------------------------------------------------------
 $(OUTPUT)/agent/%.o: agent/%.c $(SKELS) | $(addprefix $(OUTPUT)/,$(AGENT_DIRS))
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(USER_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(USER_CFLAGS) -c $< -o $@
 
 $(OUTPUT)/san/agent/%.o: agent/%.c $(SKELS) | $(addprefix $(OUTPUT)/san/,$(AGENT_DIRS))
 	$(call msg,CC-SAN,$@)
@@ -102,11 +104,11 @@ $(OUTPUT)/libshift-san.a: $(SAN_LIB_OBJS)
 
 $(OUTPUT)/shiftd: agent/shiftd.c $(OUTPUT)/libshift.a $(SKELS)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $(USER_CFLAGS) $< $(OUTPUT)/libshift.a $(LDLIBS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(USER_CFLAGS) $< $(OUTPUT)/libshift.a $(LDFLAGS) $(LDLIBS) -o $@
 
 $(OUTPUT)/shiftctl: tools/shiftctl.c $(OUTPUT)/libshift.a $(SKELS)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $(USER_CFLAGS) $< $(OUTPUT)/libshift.a $(LDLIBS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(USER_CFLAGS) $< $(OUTPUT)/libshift.a $(LDFLAGS) $(LDLIBS) -o $@
 
 # --- tests -----------------------------------------------------------------
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libshift-san.a | $(OUTPUT)/tests
@@ -140,6 +142,7 @@ check: deps
 
 check-run: tests
 	$(Q)tools/check-layers.sh
+	$(Q)tools/check-conffile.sh
 	$(Q)tests/run.sh all
 
 check-unit: $(UNIT_BINS)
@@ -369,3 +372,25 @@ bench:
 	$(Q)bench/summary.sh $(OUTPUT) >/dev/null
 	$(Q)echo "bench: summary in $(OUTPUT)/bench/summary.md (CSV and results.json beside it)"
 # === end benchmarks against the peers =========================================
+
+# === Debian package (issue 19) ================================================
+#
+#   make deb [DEB_OUT=DIR] [DEB_VERSION=X] [BPF_EXTRA_CFLAGS=...]
+#     shift_VERSION_ARCH.deb (and shift-dbgsym's .ddeb) into DEB_OUT (default
+#     $(OUTPUT)/deb): tools/build-deb.sh runs dpkg-buildpackage -us -uc -b in a
+#     copy of the tree under $(OUTPUT)/deb-build, so the tree gets no debian/
+#     build files and no ../*.deb. debian/rules builds and installs with this
+#     Makefile (make install PREFIX=/usr). DEB_VERSION adds a changelog entry in
+#     the copy (default: debian/changelog's version); the upgrade test builds
+#     N+1 with DEB_VERSION and the variant program.
+#   tests/netns/test_deb.sh (make check): build, dpkg -i, check, upgrade under
+#   traffic, purge. tools/check-conffile.sh: deploy/shiftd.conf (the packaged
+#   /etc/shift/shiftd.conf) shows every key of man/shiftd.conf.5.
+DEB_OUT ?= $(OUTPUT)/deb
+DEB_VERSION ?=
+
+.PHONY: deb
+deb:
+	$(call msg,DEB,$(DEB_OUT))
+	$(Q)BPF_EXTRA_CFLAGS='$(BPF_EXTRA_CFLAGS)' tools/build-deb.sh '$(DEB_OUT)' '$(OUTPUT)/deb-build' $(DEB_VERSION)
+# === end Debian package =======================================================
