@@ -13,6 +13,9 @@ VM_PKGS="qemu-system-x86 busybox-static cpio"
 # (Debian ships it in "prometheus", a big package), systemd-analyze, man. A failed
 # install is not fatal: the test skips what it cannot have and says why.
 OPS_PKGS="prometheus-node-exporter prometheus systemd man-db groff-base"
+# The package test (tests/netns/test_deb.sh, make deb): optional too, it skips
+# without them; lintian is only needed for its lintian check.
+DEB_PKGS="debhelper dpkg-dev fakeroot lintian"
 
 is_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 
@@ -35,7 +38,7 @@ missing="" ops_missing=""
 for p in $PKGS ${SHIFT_WITH_VM:-$VM_PKGS}; do
 	is_missing "$p" && missing="$missing $p"
 done
-for p in ${SHIFT_WITH_OPS:-$OPS_PKGS}; do
+for p in ${SHIFT_WITH_OPS:-$OPS_PKGS} ${SHIFT_WITH_DEB:-$DEB_PKGS}; do
 	is_missing "$p" && ops_missing="$ops_missing $p"
 done
 [ -z "$missing$ops_missing" ] && exit 0

@@ -28,6 +28,9 @@ skip() { echo "# skipped: $*"; exit 77; }
 for c in dpkg-buildpackage dh fakeroot make; do
 	command -v "$c" >/dev/null 2>&1 || skip "missing $c (apt-get install dpkg-dev debhelper fakeroot)"
 done
+if ! bd=$(cd "$ROOT" && dpkg-checkbuilddeps 2>&1); then
+	skip "build dependencies missing: ${bd#*: }"
+fi
 rig_probe || rig_skip "$RIG_SKIP_REASON"
 
 # The machine must not have shift already: the test installs and purges it.
