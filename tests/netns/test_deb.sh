@@ -149,6 +149,10 @@ unit=/lib/systemd/system/shiftd.service
 es=$(grep '^ExecStart=' "$unit")
 check "unit: '$es'" test "$es" = "ExecStart=/usr/sbin/shiftd --config /etc/shift/shiftd.conf"
 check "unit: no /usr/local left outside comments" test "$(grep -v "^#" "$unit" | grep -c /usr/local)" = 0
+if command -v systemd-analyze >/dev/null 2>&1; then
+	out=$(SYSTEMD_LOG_COLOR=0 systemd-analyze verify "$unit" 2>&1)
+	check "systemd-analyze verify $unit: '${out:-no warning}'" test -z "$out"
+fi
 wants=$(find /etc/systemd/system -name shiftd.service 2>/dev/null | tr '\n' ' ')
 check "unit not enabled (no symlink under /etc/systemd/system: '$wants')" test -z "$wants"
 check "no shiftd started by the install" test -z "$(pkg_shiftd_pids)"
