@@ -10,7 +10,10 @@
 # BPF_EXTRA_CFLAGS in the environment reaches the build (the upgrade test's
 # variant program). Exit 0 built, 1 failed, 2 bad usage.
 set -eu
-[ $# -ge 2 ] && [ $# -le 3 ] || { echo "usage: $0 OUT_DIR BUILD_DIR [VERSION]" >&2; exit 2; }
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+	echo "usage: $0 OUT_DIR BUILD_DIR [VERSION]" >&2
+	exit 2
+fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$1 BUILD=$2 VERSION=${3:-}
 case $VERSION in
@@ -32,6 +35,7 @@ mkdir "$SRC"
 # else the tree without build output. Never the build directory itself.
 case $BUILD/ in "$ROOT"/*) skip=${BUILD#"$ROOT"/}/ ;; *) skip=// ;; esac
 if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	# shellcheck disable=SC2016 # the inner sh's $f
 	git -C "$ROOT" ls-files -co --exclude-standard -z |
 		(cd "$ROOT" && grep -zv "^$skip" | xargs -0r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
 			tar --null -T - -cf -) | tar -xf - -C "$SRC"

@@ -179,6 +179,7 @@ check "postinst: 'deb-systemd-invoke try-restart shiftd.service' on upgrade only
 check "postinst: try-restart, never start or restart" \
 	test "$(grep -o 'deb-systemd-invoke [a-z-]*' "$info/shift.postinst" | sort -u)" = "deb-systemd-invoke try-restart"
 check "no preinst stop before an upgrade" test ! -e "$info/shift.preinst" -o -z "$(grep -s 'stop' "$info/shift.preinst")"
+# shellcheck disable=SC2016 # a literal $1 in the prerm
 check "prerm: stops shiftd.service on remove only" \
 	grep -q '^if \[ "$1" = remove \] .*/run/systemd/system' "$info/shift.prerm"
 if command -v man >/dev/null 2>&1; then
@@ -212,6 +213,7 @@ check "after purge: the same package paths and group as before (diff: '${d:-none
 # ---------------------------------------------------------------------------------
 note "--- (c) upgrade N -> N+1 under traffic ($((SECONDS - E2E_T0))s)"
 if install_deb "$DEB0"; then ok "dpkg -i shift_${V0} again"; else notok "dpkg -i shift_${V0}"; e2e_finish; fi
+# shellcheck disable=SC2034 # e2e_lib.sh's: e2e_up and ctl run the installed binaries
 SHIFTD=/usr/sbin/shiftd SHIFTCTL=/usr/sbin/shiftctl
 RATE=${DEB_UPGRADE_RATE:-100} DUR=${DEB_UPGRADE_DURATION:-10} CONNS=${DEB_UPGRADE_CONNS:-16}
 # shellcheck disable=SC2119 # e2e_up takes optional config KEY=VALUEs
