@@ -59,7 +59,7 @@ fi
 # A make above us (make deb) must not hand its command-line variables (OUTPUT,
 # PREFIX, DESTDIR ...) or its jobserver to the package's own make.
 (cd "$SRC" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u OUTPUT -u PREFIX -u DESTDIR \
-	dpkg-buildpackage -us -uc -b) >"$BUILD/build.log" 2>&1 || {
+	dpkg-buildpackage -us -uc -b -J) >"$BUILD/build.log" 2>&1 || {
 	tail -n 40 "$BUILD/build.log" >&2
 	echo "build-deb: dpkg-buildpackage failed; the whole log: $BUILD/build.log" >&2
 	exit 1
