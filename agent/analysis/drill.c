@@ -171,6 +171,11 @@ static void read_counts(struct agent *a, struct service_rt *s, struct drill_coun
 	}
 }
 
+void drill_after_write(struct agent *a, struct service_rt *s)
+{
+	read_counts(a, s, &s->drill.at_write);
+}
+
 int drill_start(struct agent *a, struct service_rt *s, __u64 hold_ns, __u64 *id, char *err,
 		size_t errlen)
 {
@@ -187,7 +192,7 @@ int drill_start(struct agent *a, struct service_rt *s, __u64 hold_ns, __u64 *id,
 		.now_unix_ns = now_unix_ns(),
 		.hold_ns = hold_ns,
 	};
-	struct drill_counts base, at;
+	struct drill_counts base;
 	char detail[64], d[UNITS_DURATION_LEN];
 	__u64 t0;
 	int rc;
@@ -202,6 +207,7 @@ int drill_start(struct agent *a, struct service_rt *s, __u64 hold_ns, __u64 *id,
 	snprintf(detail, sizeof(detail), "drill %llu, hold %s", (unsigned long long)s->drill.cur.id,
 		 units_format_duration(hold_ns, d, sizeof(d)));
 	read_counts(a, s, &base);
+	s->drill.at_write = base;
 	t0 = now_mono_ns();
 	rollback_fire(a, s, TRIGGER_DRILL, detail, 0);
 	if (!s->latched || !s->latch_drill) {
@@ -215,9 +221,8 @@ int drill_start(struct agent *a, struct service_rt *s, __u64 hold_ns, __u64 *id,
 			 s->conf->name);
 		return -EIO;
 	}
-	read_counts(a, s, &at);
-	drill_written(&s->drill, &base, &at, t0, s->rollback_mono_ns, s->conf->rollback_evict,
-		      s->last_evicted);
+	drill_written(&s->drill, &base, &s->drill.at_write, t0, s->rollback_mono_ns,
+		      s->conf->rollback_evict, s->last_evicted);
 	/* The restore depends on the state file knowing about the drill. */
 	persist_save(a);
 	log_warn("service %s: DRILL %llu started: green rolled back from %u bp for %s "

@@ -168,6 +168,8 @@ struct service_rt;
  */
 int drill_start(struct agent *a, struct service_rt *s, __u64 hold_ns, __u64 *id, char *err,
 		size_t errlen);
+/* rollback_fire, right after a drill's weight write: the counters as of then. */
+void drill_after_write(struct agent *a, struct service_rt *s);
 /* Advance every drill: look at the counters, restore or stop. From the tick. */
 void drill_tick(struct agent *a);
 /* rollback_fire and shiftctl's rollback: a real rollback during a drill wins. */

@@ -61,6 +61,9 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 	s->latched = true;
 	s->latch_drill = r == TRIGGER_DRILL;
 	s->rollback_mono_ns = done;
+	/* A drill counts new connections from here, before the eviction's re-steers. */
+	if (r == TRIGGER_DRILL)
+		drill_after_write(a, s);
 	s->weight = 0;
 	s->reaction_ns = sample_ts_ns && done > sample_ts_ns ? done - sample_ts_ns : 0;
 	if (sample_ts_ns)
