@@ -43,12 +43,11 @@ int drill_refusal(const struct drill_check *c, char *err, size_t errlen)
 	    c->ramp_next_unix_ns < c->now_unix_ns + c->hold_ns + DRILL_RAMP_MARGIN_NS) {
 		__u64 in = sub0(c->ramp_next_unix_ns, c->now_unix_ns);
 
-		in -= in % (100 * UNITS_NS_PER_MS);
+		snprintf(d1, sizeof(d1), "%.1fs", (double)(in / (100 * UNITS_NS_PER_MS)) / 10.0);
 		snprintf(err, errlen,
 			 "service %s: ramp step %u/%u is due in %s, within the drill's hold of %s; "
 			 "nothing changed (drill after the step, or with a shorter --hold)",
-			 c->service, c->ramp_index + 2, c->ramp_n,
-			 units_format_duration(in, d1, sizeof(d1)),
+			 c->service, c->ramp_index + 2, c->ramp_n, d1,
 			 units_format_duration(c->hold_ns, d2, sizeof(d2)));
 		return -EPERM;
 	}

@@ -67,7 +67,7 @@ static void test_refusals(void **state)
 	c.ramp_n = 3;
 	c.ramp_next_unix_ns = NOW + 5 * SEC;
 	assert_int_equal(drill_refusal(&c, err, sizeof(err)), -EPERM);
-	assert_non_null(strstr(err, "ramp step 2/3 is due in 5s"));
+	assert_non_null(strstr(err, "ramp step 2/3 is due in 5.0s"));
 	assert_non_null(strstr(err, "hold of 10s"));
 
 	/* Due within the margin after the hold: still refused. */
@@ -79,7 +79,7 @@ static void test_refusals(void **state)
 	/* Overdue (the tick has not stepped yet): refused, "due in 0s". */
 	c.ramp_next_unix_ns = NOW - SEC;
 	assert_int_equal(drill_refusal(&c, err, sizeof(err)), -EPERM);
-	assert_non_null(strstr(err, "due in 0"));
+	assert_non_null(strstr(err, "due in 0.0s"));
 	/* At its last step a ramp changes no weight any more. */
 	c.ramp_index = 2;
 	assert_int_equal(drill_refusal(&c, err, sizeof(err)), 0);
