@@ -275,6 +275,51 @@ note "$(printf '%s\n' "$out" | tr '\n' ' ' | cut -c1-400)"
 out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 note "ramp: $((SECONDS - t0))s"
 
+# --- 3b. the operator during a drill: shiftctl rollback wins, clear cancels --------------
+t0=$SECONDS
+drill_bg "$D/drill_rb.out" web --hold 20s --json
+DP=$DRILL_PID
+wait_drill_active || notok "operator rollback: status shows no active drill within 5 s"
+txt=$(ctl status web)
+case $txt in *"rollback DRILL"*"holding"*) ok "status (text) shows the drill holding" ;;
+*) notok "status (text) during a drill does not show it: $(printf '%s' "$txt" | head -n 4 | tr '\n' ' ')" ;; esac
+rc=0
+out=$(ctl set-weight web 50 2>&1) || rc=$?
+if [ "$rc" = 1 ] && [ "${out#*rollback drill}" != "$out" ]; then
+	ok "set-weight during a drill: refused (exit 1) [$out]"
+else
+	notok "set-weight during a drill: exit $rc: $out"
+fi
+out=$(ctl rollback web --reason "operator during drill") || notok "rollback during a drill: $out"
+drc=0
+e2e_wait_pid "$DP" 30 || drc=$?
+res=$(report_get "$D/drill_rb.out" result)
+sleep 0.3
+rolled=$(svc_field rolled_back) why=$(svc_field last_rollback.reason) w=$(svc_field green_weight_bp)
+if [ "$drc" = 1 ] && [ "$res" = aborted ] && [ "$rolled" = True ] && [ "$w" = 0 ] &&
+	[ "$why" = "manual: operator during drill" ]; then
+	ok "shiftctl rollback during a drill: the drill ends aborted (exit 1) at once, the service stays rolled back (\"$why\")"
+else
+	notok "shiftctl rollback during a drill: exit $drc, result $res, rolled_back $rolled, weight $w, reason \"$why\""
+fi
+out=$(ctl clear web) || notok "clear web: $out"
+out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+drill_bg "$D/drill_cl.out" web --hold 20s --json
+DP=$DRILL_PID
+wait_drill_active || notok "clear during a drill: status shows no active drill within 5 s"
+out=$(ctl clear web) || notok "clear during a drill: $out"
+drc=0
+e2e_wait_pid "$DP" 30 || drc=$?
+res=$(report_get "$D/drill_cl.out" result)
+rolled=$(svc_field rolled_back) w=$(svc_field green_weight_bp)
+if [ "$drc" = 1 ] && [ "$res" = cancelled ] && [ "$rolled" = False ] && [ "$w" = 0 ]; then
+	ok "clear during a drill: the drill ends cancelled (exit 1), nothing restored (green stays 0 as clear leaves it)"
+else
+	notok "clear during a drill: exit $drc, result $res, rolled_back $rolled, weight $w"
+fi
+out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+note "operator during drills: $((SECONDS - t0))s"
+
 # --- 4. a real trigger during the drill ----------------------------------------------------
 t0=$SECONDS
 # Keep green's keep-alive connections through the drill so that green's errors reach the
