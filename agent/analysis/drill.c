@@ -269,6 +269,13 @@ static void restore(struct agent *a, struct service_rt *s, enum drill_result r, 
 		s->ramp.active = true;
 	drill_finish(d, r, s->weight, s->ramp.active, why, now_unix_ns());
 	a->persist_dirty = true;
+	if (r == DRILL_INTERRUPTED) {
+		/* The figures died with the old shiftd. */
+		log_warn("service %s: the drill interrupted by a restart is over: green %s%s again",
+			 s->conf->name, weight_format(s->weight, w, sizeof(w)),
+			 s->ramp.active ? " (ramp resumed)" : "");
+		return;
+	}
 	log_warn("service %s: drill %llu %s: green %s%s again; time to blue %.1f us, %llu new "
 		 "green connections after the write, %llu evicted, errors %llu green / %llu blue",
 		 s->conf->name, (unsigned long long)d->last.id, drill_result_name(r),

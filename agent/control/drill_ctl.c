@@ -74,7 +74,7 @@ static const char *fmt_time(__u64 ns, char *buf, size_t len)
 void drill_report_text(FILE *f, const char *in, const char *service, const struct drill_report *p)
 {
 	char w1[WEIGHT_STR_LEN], w2[WEIGHT_STR_LEN], t1[32], t2[32], when[32];
-	char hold[UNITS_DURATION_LEN];
+	char hold[UNITS_DURATION_LEN], id[32] = "";
 	time_t t = (time_t)(p->started_unix_ns / 1000000000ull);
 	struct tm tm;
 
@@ -82,7 +82,9 @@ void drill_report_text(FILE *f, const char *in, const char *service, const struc
 		return;
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(f, "%sdrill %llu on %s, %s: %s%s\n", in, (unsigned long long)p->id, service, when,
+	if (p->id) /* an interrupted drill's id died with the shiftd that ran it */
+		snprintf(id, sizeof(id), " %llu", (unsigned long long)p->id);
+	fprintf(f, "%sdrill%s on %s, %s: %s%s\n", in, id, service, when,
 		drill_result_name(p->result),
 		p->result == DRILL_RESTORED ?
 			(p->pass ? " (pass)" : " (FAIL: green after the write)") :

@@ -106,8 +106,14 @@ static int setup(void **state)
 	add_backend(s, SHIFT_BLUE, 0, "10.1.0.11", 8080, true);
 	add_backend(s, SHIFT_BLUE, 1, "10.1.0.12", 8080, true);
 	add_backend(s, SHIFT_GREEN, 2, "10.1.0.21", 8081, false);
+	s->drill.done[DRILL_RESTORED] = 3;
+	s->drill.done[DRILL_REFUSED] = 1;
+	s->drill.last.result = DRILL_RESTORED;
+	s->drill.last.time_to_blue_ns = 4250;
 	s = f->a->svc[7];
 	s->latched = true;
+	s->latch_drill = true;
+	s->drill.holding = true;
 	add_backend(s, SHIFT_BLUE, 3, "10.2.0.11", 80, true);
 	*state = f;
 	return 0;
@@ -266,6 +272,20 @@ static void test_values(void **state)
 	assert_int_equal(count_lines_starting(text, "shift_rollbacks_total{"),
 			 2 * (TRIGGER__COUNT - 1));
 	assert_null(strstr(text, "reason=\"none\""));
+
+	/* Drills: a row per result; the time to blue only once a drill has run. */
+	snprintf(s, sizeof(s), "shift_drills_total{%s,result=\"restored\"}", svc);
+	assert_value(text, s, "3");
+	snprintf(s, sizeof(s), "shift_drills_total{%s,result=\"refused\"}", svc);
+	assert_value(text, s, "1");
+	assert_value(text, "shift_drills_total{service=\"api\",result=\"aborted\"}", "0");
+	assert_int_equal(count_lines_starting(text, "shift_drills_total{"), 2 * (DRILL__COUNT - 1));
+	snprintf(s, sizeof(s), "shift_drill_time_to_blue_seconds{%s}", svc);
+	assert_value(text, s, "0.00000425");
+	assert_int_equal(count_lines_starting(text, "shift_drill_time_to_blue_seconds{"), 1);
+	assert_value(text, "shift_drill_active{service=\"api\"}", "1");
+	snprintf(s, sizeof(s), "shift_drill_active{%s}", svc);
+	assert_value(text, s, "0");
 
 	snprintf(s, sizeof(s),
 		 "shift_backend_connections_total{%s,color=\"green\",backend=\"10.1.0.21:8081\"}",
