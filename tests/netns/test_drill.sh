@@ -347,8 +347,10 @@ e2e_wait_pid "$KA2" 20 || notok "real trigger: keep-alive client did not stop"
 res=$(report_get "$D/drill2.out" result) det=$(report_get "$D/drill2.out" detail)
 rolled=$(svc_field rolled_back) w=$(svc_field green_weight_bp) why=$(svc_field last_rollback.reason)
 ld=$(svc_field last_drill.result)
+# The real reason: consecutive errors, or the error rate when the window fills first.
+case $why in consecutive_errors:* | error_rate:*) real=1 ;; *) real=0 ;; esac
 if [ "$drc" = 1 ] && [ "$res" = aborted ] && [ "$rolled" = True ] && [ "$w" = 0 ] &&
-	[ "${why#consecutive_errors}" != "$why" ] && [ "$ld" = aborted ]; then
+	[ "$real" = 1 ] && [ "${det#*"$why"}" != "$det" ] && [ "$ld" = aborted ]; then
 	ok "real trigger during a drill: shiftctl drill exit 1, result $res ($det); $((SECONDS - t_end))s later still latched at 0 with the real reason \"$why\""
 else
 	notok "real trigger during a drill: exit $drc, result $res ($det); rolled_back $rolled, weight $w, reason \"$why\", last_drill $ld"
