@@ -157,6 +157,7 @@ if [ "$drc" = 0 ] && [ "$w" = 3000 ] && [ "$rolled" = False ] && [ "$ld" = resto
 else
 	notok "drill: shiftctl drill exit $drc; weight $w bp, rolled_back $rolled, last_drill $ld"
 fi
+ctl status web | sed -n '/drill 1 on web/,/errors seen/p' | sed 's/^/# status: /'
 e2e_new "$D/after.json" cli2 "$RIG_URL" 400
 e2e_wait_pid "$E2E_PID" 60 || notok "drill: the client after the drill did not finish"
 e2e_snap "$D/after.after.json"
