@@ -443,17 +443,17 @@ static void test_sdnotify(void **state)
 	assert_int_equal(sdnotify_init(&n), 0);
 	/* No watchdog: only the STATUS line, once until it changes. */
 	assert_true(sdnotify_tick(&n, f->a, 1 * SEC, msg, sizeof(msg)) > 0);
-	assert_string_equal(msg, "STATUS=2 services, 1 rolled back (api)");
+	assert_string_equal(msg, "STATUS=2 services, 1 rolled back (api [drill])");
 	assert_int_equal(sdnotify_tick(&n, f->a, 2 * SEC, msg, sizeof(msg)), 0);
 	f->a->svc[0]->latched = true;
 	assert_true(sdnotify_tick(&n, f->a, 3 * SEC, msg, sizeof(msg)) > 0);
-	assert_string_equal(msg, "STATUS=2 services, 2 rolled back (we\"b\\x?, api)");
+	assert_string_equal(msg, "STATUS=2 services, 2 rolled back (we\"b\\x?, api [drill])");
 	f->a->svc[0]->latched = false;
 
 	setenv("WATCHDOG_USEC", "2000000", 1);
 	assert_int_equal(sdnotify_init(&n), SEC);
 	assert_true(sdnotify_tick(&n, f->a, 10 * SEC, msg, sizeof(msg)) > 0);
-	assert_string_equal(msg, "WATCHDOG=1\nSTATUS=2 services, 1 rolled back (api)");
+	assert_string_equal(msg, "WATCHDOG=1\nSTATUS=2 services, 1 rolled back (api [drill])");
 	assert_int_equal(sdnotify_tick(&n, f->a, 10 * SEC + SEC / 2, msg, sizeof(msg)), 0);
 	assert_true(sdnotify_tick(&n, f->a, 11 * SEC, msg, sizeof(msg)) > 0);
 	assert_string_equal(msg, "WATCHDOG=1");
