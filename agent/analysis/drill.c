@@ -143,6 +143,9 @@ void drill_finish(struct drill_rt *d, enum drill_result r, __u32 weight_after, b
 	p->pass = r != DRILL_FAILED && d->write_done_mono &&
 		  (!d->last_green_mono || d->last_green_mono <= d->first_look_mono ||
 		   d->last_green_mono == d->write_done_mono);
+	/* A drill that wrote and was watched measured something; an interrupted one did not. */
+	if (d->write_done_mono && d->last_look_mono)
+		d->ttb_ns = p->time_to_blue_ns;
 	d->holding = false;
 	d->interrupted = false;
 	d->last = *p;
@@ -245,16 +248,17 @@ static void restore(struct agent *a, struct service_rt *s, enum drill_result r, 
 {
 	struct drill_rt *d = &s->drill;
 	__u32 was = s->weight;
-	bool was_latched = s->latched, was_drill = s->latch_drill;
+	bool was_latched = s->latched;
 	char w[WEIGHT_STR_LEN];
 
 	s->weight = d->saved_weight;
 	s->latched = false;
 	s->latch_drill = false;
 	if (apply_weight(a, s)) {
+		/* Still latched in the map; no longer a drill's to lift. */
 		s->weight = was;
 		s->latched = was_latched;
-		s->latch_drill = was_drill;
+		s->latch_drill = false;
 		drill_finish(d, DRILL_FAILED, 0, false,
 			     "the restore's weight write failed: green stays at 0, latched (see "
 			     "shiftd's log); 'shiftctl clear' and set-weight to restore",
@@ -327,6 +331,23 @@ static void resolve_interrupted(struct agent *a, struct service_rt *s)
 		"shiftd restarted during the drill: weight restored at its start, figures lost");
 }
 
+/*
+ * A drill's latch in the map and no drill to lift it: the state file lost the
+ * record (it could not be written at the drill's start). Nothing knows the
+ * weight to restore: make it a plain latch and say so.
+ */
+static void orphan(struct agent *a, struct service_rt *s)
+{
+	snprintf(s->reason, sizeof(s->reason),
+		 "drill: its record was lost (state file); not restored");
+	s->latch_drill = false;
+	apply_weight(a, s);
+	a->persist_dirty = true;
+	log_err("service %s: rolled back by a drill whose record is lost: green stays at 0; "
+		"'shiftctl clear %s' and set-weight to restore",
+		s->conf->name, s->conf->name);
+}
+
 void drill_tick(struct agent *a)
 {
 	__u64 now = now_mono_ns();
@@ -342,6 +363,10 @@ void drill_tick(struct agent *a)
 		d = &s->drill;
 		if (d->interrupted) {
 			resolve_interrupted(a, s);
+			continue;
+		}
+		if (!d->holding && s->latch_drill) {
+			orphan(a, s);
 			continue;
 		}
 		if (!d->holding)

@@ -89,6 +89,7 @@ struct drill_rt {
 	struct drill_report cur; /* the running drill */
 	struct drill_report last; /* the last finished one */
 	__u64 done[DRILL__COUNT]; /* drills since shiftd started, by result */
+	__u64 ttb_ns; /* the last measured time to blue (0: none yet) */
 };
 
 /* --- pure parts (unit-tested) ------------------------------------------------ */

@@ -278,8 +278,8 @@ static struct snap *snap_take(const struct agent *a)
 		v->rollback_unix_ns = s->rollback_unix_ns;
 		memcpy(v->drills, s->drill.done, sizeof(v->drills));
 		v->drill_active = s->drill.holding || s->drill.interrupted;
-		v->drill_known = s->drill.last.result != DRILL_NONE;
-		v->drill_ttb_ns = s->drill.last.time_to_blue_ns;
+		v->drill_known = s->drill.ttb_ns != 0;
+		v->drill_ttb_ns = s->drill.ttb_ns;
 		for (c = 0; c < SHIFT_COLORS; c++) {
 			for (k = 0; k < s->n[c] && sn->n_be < n_be; k++) {
 				const struct backend_rt *b = &s->pool[c][k];
@@ -444,8 +444,8 @@ static void render_drills(const struct snap *sn, FILE *f)
 	for (i = 0; i < sn->n_svc; i++)
 		sample_u64(f, "shift_drill_active", sn->svc[i].l.s, sn->svc[i].drill_active);
 	family(f, "shift_drill_time_to_blue_seconds", "gauge",
-	       "The last rollback drill: time from the weight write to the last new green "
-	       "connection (the write itself when none came after it).");
+	       "The last measured rollback drill: time from the weight write to the last new "
+	       "green connection (the write itself when none came after it).");
 	for (i = 0; i < sn->n_svc; i++)
 		if (sn->svc[i].drill_known)
 			sample_str(f, "shift_drill_time_to_blue_seconds", sn->svc[i].l.s,

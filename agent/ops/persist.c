@@ -41,13 +41,14 @@ int persist_save(struct agent *a)
 		if (s->drill.holding || s->drill.interrupted) {
 			p->drill_weight = s->drill.saved_weight;
 			p->drill_ramp = s->drill.saved_ramp;
+			p->drill_started_unix_ns = s->drill.cur.started_unix_ns;
 			p->drill_ends_unix_ns = s->drill.ends_unix_ns;
 		}
 		if (s->drill.last.result != DRILL_NONE) {
 			snprintf(p->last_drill, sizeof(p->last_drill), "%s",
 				 drill_result_name(s->drill.last.result));
 			p->last_drill_unix_ns = s->drill.last.started_unix_ns;
-			p->last_drill_ttb_ns = s->drill.last.time_to_blue_ns;
+			p->last_drill_ttb_ns = s->drill.ttb_ns;
 		}
 	}
 	/* shiftctl writes the same file while we are down; the lock orders the two. */
@@ -90,6 +91,7 @@ static void restore_drill(struct service_rt *s, const struct state_service *p)
 	d->last.result = drill_result_from_name(p->last_drill);
 	d->last.started_unix_ns = p->last_drill_unix_ns;
 	d->last.time_to_blue_ns = p->last_drill_ttb_ns;
+	d->ttb_ns = p->last_drill_ttb_ns; /* a write never takes 0 ns: 0 is "none measured" */
 	if (!p->drill_weight)
 		return;
 	d->interrupted = true;
@@ -98,6 +100,10 @@ static void restore_drill(struct service_rt *s, const struct state_service *p)
 			p->ramp_index < p->ramp_n;
 	d->ends_unix_ns = p->drill_ends_unix_ns;
 	d->cur.weight_before = p->drill_weight;
+	d->cur.started_unix_ns = p->drill_started_unix_ns;
+	d->cur.hold_ns = p->drill_ends_unix_ns > p->drill_started_unix_ns ?
+				 p->drill_ends_unix_ns - p->drill_started_unix_ns :
+				 0;
 	d->cur.ramp_before = p->drill_ramp;
 	if (d->saved_ramp) {
 		s->ramp.active = false;

@@ -23,7 +23,6 @@
 /* Thousands of services fit in well under a megabyte; more is not our file. */
 #define STATE_MAX_FILE (16u << 20)
 
-
 static bool valid_name(const char *s)
 {
 	size_t n = 0;
@@ -126,14 +125,16 @@ static size_t format_service(const struct state_service *s, char *p, size_t room
 		"name=%s weight=%u latched=%d reason=%s rollback_unix_ns=%llu reaction_ns=%llu "
 		"ramp_active=%d ramp_steps=%s ramp_index=%u ramp_hold_ns=%llu "
 		"ramp_step_started_unix_ns=%llu drill_weight=%u drill_ramp=%d "
-		"drill_ends_unix_ns=%llu last_drill=%s last_drill_unix_ns=%llu "
+		"drill_started_unix_ns=%llu drill_ends_unix_ns=%llu last_drill=%s last_drill_unix_ns=%llu "
 		"last_drill_ttb_ns=%llu\n",
 		s->name, s->weight, s->latched, reason, (unsigned long long)s->rollback_unix_ns,
 		(unsigned long long)s->reaction_ns, s->ramp_active, steps, s->ramp_index,
 		(unsigned long long)s->ramp_hold_ns,
 		(unsigned long long)s->ramp_step_started_unix_ns, s->drill_weight, s->drill_ramp,
+		(unsigned long long)s->drill_started_unix_ns,
 		(unsigned long long)s->drill_ends_unix_ns, s->last_drill,
-		(unsigned long long)s->last_drill_unix_ns, (unsigned long long)s->last_drill_ttb_ns);
+		(unsigned long long)s->last_drill_unix_ns,
+		(unsigned long long)s->last_drill_ttb_ns);
 	return n < 0 ? 0 : (size_t)n;
 }
 
@@ -261,6 +262,7 @@ enum field {
 	F_RAMP_STARTED_NS,
 	F_DRILL_WEIGHT,
 	F_DRILL_RAMP,
+	F_DRILL_STARTED_NS,
 	F_DRILL_ENDS_NS,
 	F_LAST_DRILL,
 	F_LAST_DRILL_NS,
@@ -282,6 +284,7 @@ static const char *const field_names[F__N] = {
 	[F_RAMP_STARTED_NS] = "ramp_step_started_unix_ns",
 	[F_DRILL_WEIGHT] = "drill_weight",
 	[F_DRILL_RAMP] = "drill_ramp",
+	[F_DRILL_STARTED_NS] = "drill_started_unix_ns",
 	[F_DRILL_ENDS_NS] = "drill_ends_unix_ns",
 	[F_LAST_DRILL] = "last_drill",
 	[F_LAST_DRILL_NS] = "last_drill_unix_ns",
@@ -327,6 +330,9 @@ static int set_field(enum field f, const char *v, struct state_service *s)
 		*(f == F_LATCHED     ? &s->latched :
 		  f == F_RAMP_ACTIVE ? &s->ramp_active :
 				       &s->drill_ramp) = x;
+		return 0;
+	case F_DRILL_STARTED_NS:
+		s->drill_started_unix_ns = x;
 		return 0;
 	case F_DRILL_ENDS_NS:
 		s->drill_ends_unix_ns = x;

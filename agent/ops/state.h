@@ -41,7 +41,7 @@ struct state_service {
 	 * resume (its plan is the ramp_* fields) and when the hold ends. */
 	__u32 drill_weight;
 	bool drill_ramp;
-	__u64 drill_ends_unix_ns;
+	__u64 drill_started_unix_ns, drill_ends_unix_ns;
 	/* The last finished drill: its result ("restored", ...; "" none), start, time to blue. */
 	char last_drill[STATE_TOKEN_LEN];
 	__u64 last_drill_unix_ns, last_drill_ttb_ns;

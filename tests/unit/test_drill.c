@@ -141,6 +141,18 @@ static void test_clean_drill(void **state)
 	assert_int_equal(d.last.resolution_ns, 100 * MS); /* the widest gap between looks */
 	assert_int_equal(d.done[DRILL_RESTORED], 1);
 	assert_int_equal(drill_exit_code(&d.last), 0);
+	assert_int_equal(d.ttb_ns, 4000);
+
+	/* Interrupted by a restart: nothing measured, the last figure stays. */
+	d.interrupted = true;
+	d.write_done_mono = 0;
+	d.last_look_mono = 0;
+	drill_finish(&d, DRILL_INTERRUPTED, 3000, false, "restart", NOW + 20 * SEC);
+	assert_int_equal(d.last.result, DRILL_INTERRUPTED);
+	assert_false(d.last.pass);
+	assert_false(d.interrupted);
+	assert_int_equal(d.ttb_ns, 4000);
+	assert_int_equal(drill_exit_code(&d.last), 1);
 }
 
 static void test_green_after_write(void **state)
@@ -315,6 +327,7 @@ static void test_state_record(void **state)
 	p->ramp_steps[0] = 1000;
 	p->ramp_steps[1] = 3000;
 	p->ramp_index = 1;
+	p->drill_started_unix_ns = NOW;
 	p->drill_ends_unix_ns = NOW + 10 * SEC;
 	snprintf(p->last_drill, sizeof(p->last_drill), "restored");
 	p->last_drill_unix_ns = NOW - 3600 * SEC;
@@ -324,6 +337,7 @@ static void test_state_record(void **state)
 	assert_int_equal(back.n, 1);
 	assert_int_equal(back.svc[0].drill_weight, 3000);
 	assert_true(back.svc[0].drill_ramp);
+	assert_int_equal(back.svc[0].drill_started_unix_ns, NOW);
 	assert_int_equal(back.svc[0].drill_ends_unix_ns, NOW + 10 * SEC);
 	assert_string_equal(back.svc[0].last_drill, "restored");
 	assert_int_equal(back.svc[0].last_drill_unix_ns, NOW - 3600 * SEC);

@@ -109,7 +109,7 @@ static int setup(void **state)
 	s->drill.done[DRILL_RESTORED] = 3;
 	s->drill.done[DRILL_REFUSED] = 1;
 	s->drill.last.result = DRILL_RESTORED;
-	s->drill.last.time_to_blue_ns = 4250;
+	s->drill.ttb_ns = 4250;
 	s = f->a->svc[7];
 	s->latched = true;
 	s->latch_drill = true;
