@@ -328,7 +328,7 @@ static void resolve_interrupted(struct agent *a, struct service_rt *s)
 		return;
 	}
 	restore(a, s, DRILL_INTERRUPTED,
-		"shiftd restarted during the drill: weight restored at its start, figures lost");
+		"shiftd restarted during the drill: weight restored when it came back, figures lost");
 }
 
 /*

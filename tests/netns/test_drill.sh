@@ -382,6 +382,37 @@ else
 fi
 note "restart: $((SECONDS - t0))s"
 
+ctl status web | sed -n '/drill on web/,/^  [a-z]*  *window/p' | head -n 3 | sed 's/^/# status: /'
+
+# --- 5b. the drill's record lost (the state file could not be written) -------------------
+t0=$SECONDS
+drill_bg "$D/drill4.out" web --hold 30s
+DP=$DRILL_PID
+wait_drill_active || notok "lost record: status shows no active drill within 5 s"
+rig_kill "$E2E_SHIFTD_PID"
+e2e_wait_pid "$DP" 30 >/dev/null 2>&1 || true
+# What a state write that failed at the drill's start leaves: no drill record, the
+# drill's latch in the map. (The file is edited and its checksum recomputed.)
+"$RIG_PYTHON" - "$RIG_STATE_DIR/state" <<'PY'
+import re, sys, zlib
+p = sys.argv[1]
+body = open(p).read().rsplit("crc32 ", 1)[0]
+body = re.sub(r"drill_weight=\d+", "drill_weight=0", body)
+open(p, "w").write(body + "crc32 %08x\n" % zlib.crc32(body.encode()))
+PY
+e2e_start_shiftd || notok "lost record: shiftd did not come back"
+sleep 0.5
+rolled=$(svc_field rolled_back) why=$(svc_field last_rollback.reason) w=$(svc_field green_weight_bp)
+if [ "$rolled" = True ] && [ "$w" = 0 ] && [ "${why#*record was lost}" != "$why" ] &&
+	grep -q "rolled back by a drill whose record is lost" "$E2E_SHIFTD_LOG"; then
+	ok "a drill latch without its record: stays rolled back and says so (\"$why\"; shiftd logs how to restore)"
+else
+	notok "a drill latch without its record: rolled_back $rolled, weight $w, reason \"$why\""
+fi
+out=$(ctl clear web) || notok "clear web: $out"
+out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+note "lost record: $((SECONDS - t0))s"
+
 # --- 6. no shiftd ----------------------------------------------------------------------
 rig_kill "$E2E_SHIFTD_PID"
 refused 1 "shiftd not running" "needs shiftd" "${C[@]}" drill web
