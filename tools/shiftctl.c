@@ -501,8 +501,8 @@ static int cmd_agent(const struct ctl *c, const struct ctl_request *q, const cha
 }
 
 /* Wait for a running drill's report: shiftd answers "running" or "done EXIT" + report. */
-static int drill_wait(const struct ctl *c, const char *name, unsigned long long id,
-		      __u64 hold_ns, bool as_json)
+static int drill_wait(const struct ctl *c, const char *name, unsigned long long id, __u64 hold_ns,
+		      bool as_json)
 {
 	struct ctl_request q = { .verb = "drill-report", .argc = 3 };
 	struct timespec ts = { .tv_nsec = 200 * 1000000L };

@@ -195,7 +195,8 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		was_latched = s->latched;
 		agent_sync_from_maps(a, s);
 		/* shiftctl rollback over a drill's latch: a real rollback, which stays. */
-		if (s->latched && (!was_latched || (reason && s->drill.holding && !s->latch_drill))) {
+		if (s->latched &&
+		    (!was_latched || (reason && s->drill.holding && !s->latch_drill))) {
 			rollback_note_manual(a, s, reason);
 		} else if (!s->latched && was_latched) {
 			rollback_clear(a, s);

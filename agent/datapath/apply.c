@@ -48,7 +48,7 @@ int apply_pools(struct agent *a, struct service_rt *s)
 int apply_weight(struct agent *a, struct service_rt *s)
 {
 	/* A reload during a drill keeps the drill's mark on its latch. */
-	__u32 word = !s->latched   ? s->weight :
+	__u32 word = !s->latched    ? s->weight :
 		     s->latch_drill ? SHIFT_WEIGHT_LATCHED | SHIFT_WEIGHT_DRILL :
 				      SHIFT_WEIGHT_LATCHED;
 	int err = dp_weight_set(&a->maps, s->id, word);
