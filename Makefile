@@ -190,6 +190,7 @@ format:
 #     $(SBINDIR)/shiftd, $(SBINDIR)/shiftctl   both need root (BPF), so sbin
 #     $(UNITDIR)/shiftd.service                ExecStart and --config rewritten to
 #                                              SBINDIR and SYSCONFDIR
+#     $(UNITDIR)/shift-drill@.service, .timer  scheduled rollback drills (same rewrite)
 #     $(SYSCONFDIR)/shift/shiftd.conf.example  never touches shiftd.conf itself
 #     $(MANDIR)/man8/shiftd.8 shiftctl.8, $(MANDIR)/man5/shiftd.conf.5
 #     $(DATADIR)/prometheus/shift-rules.yml, $(DATADIR)/grafana/shift-dashboard.json
@@ -214,11 +215,15 @@ install: all
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/shift/|$(SYSCONFDIR)/shift/|g' \
 		deploy/systemd/shiftd.service >$(OUTPUT)/shiftd.service
+	$(Q)sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/shift/|$(SYSCONFDIR)/shift/|g' \
+		deploy/systemd/shift-drill@.service >$(OUTPUT)/shift-drill@.service
 	$(Q)$(INSTALL) -d -m 755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/shift $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR)/grafana
 	$(Q)$(INSTALL) -m 755 $(OUTPUT)/shiftd $(OUTPUT)/shiftctl $(DESTDIR)$(SBINDIR)/
 	$(Q)$(INSTALL) -m 644 $(OUTPUT)/shiftd.service $(DESTDIR)$(UNITDIR)/shiftd.service
+	$(Q)$(INSTALL) -m 644 $(OUTPUT)/shift-drill@.service deploy/systemd/shift-drill@.timer \
+		$(DESTDIR)$(UNITDIR)/
 	$(Q)$(INSTALL) -m 644 deploy/shiftd.conf.example $(DESTDIR)$(SYSCONFDIR)/shift/
 	$(Q)$(INSTALL) -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	$(Q)$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
@@ -229,6 +234,7 @@ uninstall:
 	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)rm -f $(DESTDIR)$(SBINDIR)/shiftd $(DESTDIR)$(SBINDIR)/shiftctl \
 		$(DESTDIR)$(UNITDIR)/shiftd.service $(DESTDIR)$(SYSCONFDIR)/shift/shiftd.conf.example \
+		$(DESTDIR)$(UNITDIR)/shift-drill@.service $(DESTDIR)$(UNITDIR)/shift-drill@.timer \
 		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
 		$(DESTDIR)$(DATADIR)/prometheus/shift-rules.yml \

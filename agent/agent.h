@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "datapath/dataplane.h"
 #include "analysis/trigger.h"
+#include "analysis/drill.h"
 #include "ops/clock.h"
 
 #define AGENT_MAX_IFACES (CONF_MAX_INTERFACES + 1)
@@ -53,6 +54,10 @@ struct service_rt {
 	struct trigger_limits limits;
 	struct analysis an;
 	struct ramp_rt ramp;
+	bool latch_drill; /* the latch is a drill's: SHIFT_WEIGHT_DRILL in the map's word */
+	__u64 rollback_mono_ns; /* the last rollback's weight write done */
+	__u64 last_evicted; /* green connections the last rollback evicted */
+	struct drill_rt drill;
 };
 
 struct iface_rt {

@@ -30,6 +30,7 @@
 #include "datapath/nexthop.h"
 #include "ops/privs.h"
 #include "analysis/ramp.h"
+#include "analysis/drill.h"
 #include "analysis/samples.h"
 #include "ops/sdnotify.h"
 
@@ -319,6 +320,7 @@ static void tick(struct agent *a, struct loop *lp)
 	samples_poll(a, lp->rb);
 	health_tick(a);
 	ramp_tick(a);
+	drill_tick(a);
 	metrics_tick(&lp->metrics, a);
 	if (a->nexthops_dirty)
 		nexthops_refresh(a);

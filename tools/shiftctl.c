@@ -23,6 +23,7 @@
 #include "datapath/dataplane.h"
 #include "control/json.h"
 #include "ops/log.h"
+#include "analysis/drill.h"
 #include "analysis/ramp.h"
 #include "ops/state.h"
 #include "control/status.h"
@@ -54,6 +55,12 @@ static const char usage_text[] =
 	"                                  runs in shiftd, stops at any rollback\n"
 	"  promote SERVICE [--force]       green weight 100%\n"
 	"  backends SERVICE [--json]       the service's backends and their counters\n"
+	"  drill SERVICE [--hold DURATION] [--json]\n"
+	"                                  rollback drill: roll back (reason drill), hold\n"
+	"                                  (default 10s), measure, restore the weight and\n"
+	"                                  ramp; a real trigger meanwhile wins and stays.\n"
+	"                                  Needs shiftd; refused when rolled back, at 0 or\n"
+	"                                  with a ramp step due within the hold\n"
 	"  reload                          make shiftd re-read its config\n"
 	"\n"
 	"Options:\n"
@@ -62,7 +69,9 @@ static const char usage_text[] =
 	"  -h, --help          this text\n"
 	"\n"
 	"set-weight, rollback, clear and promote work while shiftd is down.\n"
-	"Exit status: 0 success, 1 the operation failed (nothing changed), 2 bad usage.\n"
+	"Exit status: 0 success, 1 the operation failed (nothing changed), 2 bad usage;\n"
+	"drill: 0 only when the weight was restored and no new green connection came\n"
+	"after the rollback's write.\n"
 	"See shiftctl(8).\n";
 
 struct ctl {
@@ -284,6 +293,8 @@ static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind
 			p->latched = false;
 			break;
 		}
+		/* The operator decided: a drill interrupted by shiftd's stop restores nothing. */
+		p->drill_weight = 0;
 		if (state_save(path, &st, err, sizeof(err)))
 			fprintf(stderr,
 				"shiftctl: warning: the map is updated but the state file is not: %s\n",
@@ -306,6 +317,12 @@ static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool 
 	if (find_service(c, &m, name, &id) || dp_weight_get(&m, id, &word)) {
 		dp_maps_close(&m);
 		return 1;
+	}
+	if ((word & SHIFT_WEIGHT_DRILL) && !force) {
+		dp_maps_close(&m);
+		return fail("service %s is in a rollback drill: shiftd puts green back when it "
+			    "ends; nothing changed (--force ends the drill and sets the weight)",
+			    name);
 	}
 	if ((word & SHIFT_WEIGHT_LATCHED) && !force) {
 		dp_maps_close(&m);
@@ -358,6 +375,9 @@ static int cmd_rollback(const struct ctl *c, const char *name, const char *reaso
 				strerror(-err));
 	}
 	dp_maps_close(&m);
+	/* A drill's latch is lifted when its hold ends: this rollback replaces it and stays. */
+	if (word & SHIFT_WEIGHT_DRILL)
+		word = 0;
 	printf("%s: rolled back, green 0%%%s", name,
 	       (word & SHIFT_WEIGHT_LATCHED) ? " (was already rolled back)" : "");
 	if (evict)
@@ -480,6 +500,85 @@ static int cmd_agent(const struct ctl *c, const struct ctl_request *q, const cha
 	return print_agent_answer(code, err, body);
 }
 
+/* Wait for a running drill's report: shiftd answers "running" or "done EXIT" + report. */
+static int drill_wait(const struct ctl *c, const char *name, unsigned long long id, __u64 hold_ns,
+		      bool as_json)
+{
+	struct ctl_request q = { .verb = "drill-report", .argc = 3 };
+	struct timespec ts = { .tv_nsec = 200 * 1000000L };
+	/* The hold, the tick that ends it, and room for a loaded machine. */
+	long polls = (long)(hold_ns / 200000000ull) + 150;
+	char err[1024], *body = NULL;
+	int code, rc, last = 0;
+
+	snprintf(q.argv[0], CTL_ARG_LEN, "%s", name);
+	snprintf(q.argv[1], CTL_ARG_LEN, "%llu", id);
+	snprintf(q.argv[2], CTL_ARG_LEN, "%s", as_json ? "json" : "text");
+	while (polls-- > 0) {
+		nanosleep(&ts, NULL);
+		rc = agent_call(c, &q, &code, &body, err, sizeof(err));
+		if (agent_down(rc))
+			return fail("shiftd stopped during drill %llu: when it starts again it "
+				    "restores %s's weight or says why ('shiftctl status %s')",
+				    id, name, name);
+		if (rc) {
+			last = rc; /* a busy shiftd: ask again */
+			continue;
+		}
+		if (code)
+			return print_agent_answer(code, err, body);
+		if (!strncmp(body, "done ", 5)) {
+			int exit_code = body[5] == '0' ? 0 : 1;
+			char *nl = strchr(body, '\n');
+
+			fputs(nl ? nl + 1 : "", stdout);
+			free(body);
+			return exit_code;
+		}
+		free(body);
+		body = NULL;
+	}
+	return fail("drill %llu on %s: no result after the hold%s%s; shiftd still runs it "
+		    "('shiftctl status %s')",
+		    id, name, last ? ": " : "", last ? strerror(-last) : "", name);
+}
+
+static int cmd_drill(const struct ctl *c, const char *name, const char *hold, __u64 hold_ns,
+		     bool as_json)
+{
+	struct ctl_request q = { .verb = "drill", .argc = 2 };
+	char err[1024], *body = NULL, *end;
+	unsigned long long id;
+	int code, rc;
+
+	if (!conf_find_service(c->conf, name)) {
+		fprintf(stderr, "shiftctl: drill: no service '%s' in %s\n", name, c->conf_path);
+		return EXIT_USAGE;
+	}
+	snprintf(q.argv[0], CTL_ARG_LEN, "%s", name);
+	snprintf(q.argv[1], CTL_ARG_LEN, "%s", hold);
+	rc = agent_call(c, &q, &code, &body, err, sizeof(err));
+	if (agent_down(rc))
+		return fail("drill needs shiftd, which is not running (no %s); nothing changed",
+			    c->conf->control_socket);
+	if (rc)
+		return fail("shiftd did not answer: %s (see 'shiftctl status %s': the drill may "
+			    "have started)",
+			    strerror(-rc), name);
+	if (code)
+		return print_agent_answer(code, err, body);
+	id = strtoull(body, &end, 10);
+	if (end == body) {
+		free(body);
+		return fail("shiftd answered the drill with no id");
+	}
+	free(body);
+	if (!as_json)
+		fprintf(stderr, "shiftctl: drill %llu on %s: rolled back, holding %s\n", id, name,
+			hold);
+	return drill_wait(c, name, id, hold_ns, as_json);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option gopts[] = {
@@ -497,6 +596,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	const char *reason = NULL, *hold = NULL, *verb;
+	__u64 drill_hold = DRILL_DEFAULT_HOLD_NS;
 	bool as_json = false, force = false, evict = false;
 	const char *pos[4] = { 0 };
 	struct ctl c = { .conf_path = CONF_DEFAULT_PATH };
@@ -609,6 +709,12 @@ int main(int argc, char **argv)
 	} else if (!strcmp(verb, "reload")) {
 		ONLY(!as_json && !force && !reason && !evict && !hold, "options");
 		NARGS(0, 0, "reload");
+	} else if (!strcmp(verb, "drill")) {
+		ONLY(!force && !reason && !evict, "--force/--reason/--evict");
+		NARGS(1, 1, "drill SERVICE [--hold DURATION] [--json]");
+		if (hold && units_parse_duration(hold, DRILL_MIN_HOLD_NS, DRILL_MAX_HOLD_NS,
+						 &drill_hold, err, sizeof(err)))
+			return usage_err("drill: --hold: %s", err);
 	} else {
 		return usage_err("unknown command '%s'", verb);
 	}
@@ -635,6 +741,8 @@ int main(int argc, char **argv)
 			rc = cmd_rollback(&c, pos[0], reason, evict);
 		else if (!strcmp(verb, "clear"))
 			rc = cmd_clear(&c, pos[0]);
+		else if (!strcmp(verb, "drill"))
+			rc = cmd_drill(&c, pos[0], hold ? hold : "10s", drill_hold, as_json);
 		else {
 			struct ctl_request q = { 0 };
 

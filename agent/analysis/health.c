@@ -147,7 +147,8 @@ static void green_gate(struct agent *a, struct service_rt *s)
 		if (s->pool[SHIFT_GREEN][i].healthy)
 			return;
 	/* The reaction is timed from the failed probe's verdict. */
-	if (s->n[SHIFT_GREEN] && s->weight > 0 && !s->latched)
+	/* During a drill green is at 0 for the drill's sake only: it still counts. */
+	if (s->n[SHIFT_GREEN] && ((s->weight > 0 && !s->latched) || s->latch_drill))
 		rollback_fire(a, s, TRIGGER_HEALTH, "no healthy green backend", now_mono_ns());
 }
 

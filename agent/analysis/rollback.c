@@ -49,14 +49,21 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 	__u64 done;
 	int err;
 
-	/* The one thing that must be fast: everything else waits until it is done. */
-	err = dp_weight_set(&a->maps, s->id, SHIFT_WEIGHT_LATCHED);
+	/* The one thing that must be fast: everything else waits until it is done.
+	 * A drill's latch is marked so that only a drill ever lifts it. */
+	err = dp_weight_set(&a->maps, s->id,
+			    SHIFT_WEIGHT_LATCHED | (r == TRIGGER_DRILL ? SHIFT_WEIGHT_DRILL : 0));
 	done = now_mono_ns();
 	if (err) {
 		log_err("service %s: ROLLBACK WRITE FAILED: %s", s->conf->name, strerror(-err));
 		return;
 	}
 	s->latched = true;
+	s->latch_drill = r == TRIGGER_DRILL;
+	s->rollback_mono_ns = done;
+	/* A drill counts new connections from here, before the eviction's re-steers. */
+	if (r == TRIGGER_DRILL)
+		drill_after_write(a, s);
 	s->weight = 0;
 	s->reaction_ns = sample_ts_ns && done > sample_ts_ns ? done - sample_ts_ns : 0;
 	if (sample_ts_ns)
@@ -65,9 +72,12 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 	snprintf(s->reason, sizeof(s->reason), "%s: %s", trigger_reason_name(r),
 		 detail ? detail : "");
 	s->rollbacks[r]++;
+	if (r != TRIGGER_DRILL)
+		drill_note_rollback(s, s->reason);
 	s->ramp.active = false;
 	log_warn("service %s: ROLLBACK (%s), green weight 0 written %.1f us after the sample",
 		 s->conf->name, s->reason, (double)s->reaction_ns / 1e3);
+	s->last_evicted = 0;
 	if (s->conf->rollback_evict) {
 		__u64 n = 0;
 
@@ -78,6 +88,7 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 		else
 			log_info("service %s: %llu green connections re-steered to blue",
 				 s->conf->name, (unsigned long long)n);
+		s->last_evicted = n;
 	}
 	/* The pinned map holds the latch already; the fsyncs wait for the tick. */
 	a->persist_dirty = true;
@@ -87,12 +98,14 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 void rollback_note_manual(struct agent *a, struct service_rt *s, const char *reason)
 {
 	s->latched = true;
+	s->latch_drill = false;
 	s->weight = 0;
 	s->reaction_ns = 0;
 	s->rollback_unix_ns = now_unix_ns();
 	snprintf(s->reason, sizeof(s->reason), "manual: %s",
 		 reason && *reason ? reason : "operator");
 	s->rollbacks[TRIGGER_MANUAL]++;
+	drill_note_rollback(s, s->reason);
 	s->ramp.active = false;
 	log_warn("service %s: rolled back by the operator (%s)", s->conf->name, s->reason);
 	persist_save(a);
@@ -102,6 +115,7 @@ void rollback_note_manual(struct agent *a, struct service_rt *s, const char *rea
 void rollback_clear(struct agent *a, struct service_rt *s)
 {
 	s->latched = false;
+	s->latch_drill = false;
 	analysis_reset(&s->an);
 	log_info("service %s: rollback latch cleared; green weight stays %u bp", s->conf->name,
 		 s->weight);

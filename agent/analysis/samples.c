@@ -26,8 +26,9 @@ int samples_handle(struct agent *a, const void *data, size_t len)
 		return 0;
 	}
 	r = analysis_feed(&s->an, &s->limits, smp, detail, sizeof(detail));
-	/* Latched already: the windows keep counting, nothing more to write. */
-	if (r != TRIGGER_NONE && !s->latched)
+	/* Latched already: the windows keep counting, nothing more to write.
+	 * A drill's latch is no rollback: a real trigger during a drill fires. */
+	if (r != TRIGGER_NONE && (!s->latched || s->latch_drill))
 		rollback_fire(a, s, r, detail, smp->ts_ns);
 	return 0;
 }

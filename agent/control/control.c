@@ -14,6 +14,7 @@
 
 #include "control/control.h"
 #include "control/ctl_proto.h"
+#include "control/drill_ctl.h"
 #include "control/json.h"
 #include "datapath/loader.h"
 #include "ops/log.h"
@@ -193,7 +194,9 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		}
 		was_latched = s->latched;
 		agent_sync_from_maps(a, s);
-		if (s->latched && !was_latched) {
+		/* shiftctl rollback over a drill's latch: a real rollback, which stays. */
+		if (s->latched &&
+		    (!was_latched || (reason && s->drill.holding && !s->latch_drill))) {
 			rollback_note_manual(a, s, reason);
 		} else if (!s->latched && was_latched) {
 			rollback_clear(a, s);
@@ -230,6 +233,8 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		}
 		if (ramp_start(a, s, steps, n, hold, err, sizeof(err)))
 			fail(r, 1, "%s", err);
+	} else if (!strcmp(q->verb, "drill") || !strcmp(q->verb, "drill-report")) {
+		r->code = drill_ctl(a, q, r->msg, sizeof(r->msg), &r->body, &r->body_len);
 	} else if (!strcmp(q->verb, "reload")) {
 		char err[1024];
 

@@ -182,6 +182,9 @@ struct svc_snap {
 	bool ramp_active;
 	__u64 rollbacks[TRIGGER__COUNT];
 	__u64 rollback_unix_ns;
+	__u64 drills[DRILL__COUNT];
+	bool drill_active, drill_known;
+	__u64 drill_ttb_ns; /* the last drill's time to blue */
 };
 
 struct if_snap {
@@ -273,6 +276,10 @@ static struct snap *snap_take(const struct agent *a)
 		v->ramp_active = s->ramp.active;
 		memcpy(v->rollbacks, s->rollbacks, sizeof(v->rollbacks));
 		v->rollback_unix_ns = s->rollback_unix_ns;
+		memcpy(v->drills, s->drill.done, sizeof(v->drills));
+		v->drill_active = s->drill.holding || s->drill.interrupted;
+		v->drill_known = s->drill.ttb_ns != 0;
+		v->drill_ttb_ns = s->drill.ttb_ns;
 		for (c = 0; c < SHIFT_COLORS; c++) {
 			for (k = 0; k < s->n[c] && sn->n_be < n_be; k++) {
 				const struct backend_rt *b = &s->pool[c][k];
@@ -419,6 +426,32 @@ static void render_reaction(const struct snap *sn, FILE *f)
 		  sn->reaction_hist[REACTION_BUCKETS - 1], sn->reaction_count, sn->reaction_sum_ns);
 }
 
+/* Rollback drills (shiftctl drill); the last drill's figure only once one ran. */
+static void render_drills(const struct snap *sn, FILE *f)
+{
+	char v[32];
+	__u32 i;
+	int r;
+
+	family(f, "shift_drills_total", "counter",
+	       "Rollback drills since shiftd started, by result (restored, aborted by a real "
+	       "rollback, cancelled by the operator, failed, interrupted by a restart, refused).");
+	for (i = 0; i < sn->n_svc; i++)
+		for (r = DRILL_NONE + 1; r < DRILL__COUNT; r++)
+			sample_lu64(f, "shift_drills_total", sn->svc[i].l.s, "result",
+				    drill_result_name((enum drill_result)r), sn->svc[i].drills[r]);
+	family(f, "shift_drill_active", "gauge", "1 while a rollback drill holds green at 0.");
+	for (i = 0; i < sn->n_svc; i++)
+		sample_u64(f, "shift_drill_active", sn->svc[i].l.s, sn->svc[i].drill_active);
+	family(f, "shift_drill_time_to_blue_seconds", "gauge",
+	       "The last measured rollback drill: time from the weight write to the last new "
+	       "green connection (the write itself when none came after it).");
+	for (i = 0; i < sn->n_svc; i++)
+		if (sn->svc[i].drill_known)
+			sample_str(f, "shift_drill_time_to_blue_seconds", sn->svc[i].l.s,
+				   fmt_seconds(sn->svc[i].drill_ttb_ns, v, sizeof(v)));
+}
+
 static void render_services(const struct snap *sn, FILE *f)
 {
 	char v[32];
@@ -448,6 +481,7 @@ static void render_services(const struct snap *sn, FILE *f)
 	family(f, "shift_ramp_active", "gauge", "1 while a ramp steps green up.");
 	for (i = 0; i < sn->n_svc; i++)
 		sample_u64(f, "shift_ramp_active", sn->svc[i].l.s, sn->svc[i].ramp_active);
+	render_drills(sn, f);
 }
 
 static void render_backends(const struct snap *sn, FILE *f)

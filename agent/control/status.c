@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 
 #include "agent.h"
+#include "control/drill_ctl.h"
 #include "control/json.h"
 #include "ops/state.h"
 #include "control/status.h"
@@ -187,6 +188,13 @@ void status_add_state(struct st_model *st, const struct shift_state *state)
 			s->ramp_index = p->ramp_index;
 			s->ramp_hold_ns = p->ramp_hold_ns;
 			s->ramp_step_started_unix_ns = p->ramp_step_started_unix_ns;
+			s->drill_active = p->drill_weight != 0;
+			s->drill_ends_unix_ns = p->drill_ends_unix_ns;
+			/* The state file keeps the last drill's outcome, not its figures. */
+			memset(&s->last_drill, 0, sizeof(s->last_drill));
+			s->last_drill.result = drill_result_from_name(p->last_drill);
+			s->last_drill.started_unix_ns = p->last_drill_unix_ns;
+			s->last_drill.time_to_blue_ns = p->last_drill_ttb_ns;
 		}
 	}
 }
@@ -219,6 +227,10 @@ void status_add_agent(struct st_model *st, struct agent *a)
 		s->ramp_index = r->ramp.index;
 		s->ramp_hold_ns = r->ramp.hold_ns;
 		s->ramp_step_started_unix_ns = r->ramp.step_started_unix_ns;
+		s->drill_active = r->drill.holding || r->drill.interrupted;
+		s->drill_id = r->drill.cur.id;
+		s->drill_ends_unix_ns = r->drill.ends_unix_ns;
+		s->last_drill = r->drill.last;
 		s->have_window = true;
 		analysis_pool_summary(&r->an, SHIFT_BLUE, now, &s->pool[SHIFT_BLUE]);
 		analysis_pool_summary(&r->an, SHIFT_GREEN, now, &s->pool[SHIFT_GREEN]);
@@ -350,6 +362,15 @@ static void render_service_json(const struct st_service *s, struct json *j)
 		json_double(j, "hold_seconds", (double)s->ramp_hold_ns / 1e9);
 	}
 	json_obj_close(j);
+	json_obj_open(j, "drill");
+	json_bool(j, "active", s->drill_active);
+	if (s->drill_active) {
+		if (s->drill_id)
+			json_u64(j, "id", s->drill_id);
+		json_u64(j, "ends_unix_ns", s->drill_ends_unix_ns);
+	}
+	json_obj_close(j);
+	drill_report_json(j, "last_drill", NULL, &s->last_drill);
 	json_obj_open(j, "pools");
 	render_pool_json(s, SHIFT_BLUE, j);
 	render_pool_json(s, SHIFT_GREEN, j);
@@ -466,6 +487,22 @@ void status_render_text(const struct st_model *st, FILE *f)
 					weight_format(s->ramp_steps[k], w, sizeof(w)));
 			fprintf(f, "), hold %s\n",
 				units_format_duration(s->ramp_hold_ns, l1, sizeof(l1)));
+		}
+		if (s->drill_active)
+			fprintf(f, "  rollback DRILL %llu holding: green comes back when it ends\n",
+				(unsigned long long)s->drill_id);
+		if (s->last_drill.result != DRILL_NONE && s->last_drill.ended_unix_ns) {
+			drill_report_text(f, "  ", s->name, &s->last_drill);
+		} else if (s->last_drill.result != DRILL_NONE) {
+			time_t t = (time_t)(s->last_drill.started_unix_ns / 1000000000ull);
+			struct tm tm;
+			char when[32];
+
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			fprintf(f, "  last drill %s: %s, time to blue %s\n", when,
+				drill_result_name(s->last_drill.result),
+				fmt_lat(s->last_drill.time_to_blue_ns, l1, sizeof(l1)));
 		}
 		if (s->have_window) {
 			int c;

@@ -16,6 +16,7 @@
 #include "config/addr.h"
 #include "datapath/dataplane.h"
 #include "analysis/trigger.h"
+#include "analysis/drill.h"
 
 struct json;
 struct agent;
@@ -46,6 +47,9 @@ struct st_service {
 	__u32 ramp_steps[32], ramp_n, ramp_index;
 	__u64 ramp_hold_ns, ramp_step_started_unix_ns;
 	bool have_window;
+	bool drill_active; /* a rollback drill holds the latch */
+	__u64 drill_id, drill_ends_unix_ns;
+	struct drill_report last_drill; /* result DRILL_NONE: none known */
 	struct pool_summary pool[SHIFT_COLORS];
 	__u32 n_be;
 	struct st_backend be[2 * SHIFT_MAX_POOL_BACKENDS];

@@ -47,7 +47,10 @@ int apply_pools(struct agent *a, struct service_rt *s)
 
 int apply_weight(struct agent *a, struct service_rt *s)
 {
-	__u32 word = s->latched ? SHIFT_WEIGHT_LATCHED : s->weight;
+	/* A reload during a drill keeps the drill's mark on its latch. */
+	__u32 word = !s->latched    ? s->weight :
+		     s->latch_drill ? SHIFT_WEIGHT_LATCHED | SHIFT_WEIGHT_DRILL :
+				      SHIFT_WEIGHT_LATCHED;
 	int err = dp_weight_set(&a->maps, s->id, word);
 
 	if (err)
@@ -62,5 +65,6 @@ void agent_sync_from_maps(struct agent *a, struct service_rt *s)
 	if (dp_weight_get(&a->maps, s->id, &word))
 		return;
 	s->latched = word & SHIFT_WEIGHT_LATCHED;
+	s->latch_drill = s->latched && (word & SHIFT_WEIGHT_DRILL);
 	s->weight = s->latched ? 0 : word & SHIFT_WEIGHT_MASK;
 }

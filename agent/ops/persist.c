@@ -38,6 +38,18 @@ int persist_save(struct agent *a)
 		p->ramp_index = s->ramp.index;
 		p->ramp_hold_ns = s->ramp.hold_ns;
 		p->ramp_step_started_unix_ns = s->ramp.step_started_unix_ns;
+		if (s->drill.holding || s->drill.interrupted) {
+			p->drill_weight = s->drill.saved_weight;
+			p->drill_ramp = s->drill.saved_ramp;
+			p->drill_started_unix_ns = s->drill.cur.started_unix_ns;
+			p->drill_ends_unix_ns = s->drill.ends_unix_ns;
+		}
+		if (s->drill.last.result != DRILL_NONE) {
+			snprintf(p->last_drill, sizeof(p->last_drill), "%s",
+				 drill_result_name(s->drill.last.result));
+			p->last_drill_unix_ns = s->drill.last.started_unix_ns;
+			p->last_drill_ttb_ns = s->drill.ttb_ns;
+		}
 	}
 	/* shiftctl writes the same file while we are down; the lock orders the two. */
 	rc = state_lock(a->state_path, &lock, err, sizeof(err));
@@ -65,6 +77,45 @@ out:
 		log_info("state saved again to %s", a->state_path);
 	}
 	return rc;
+}
+
+/*
+ * A drill that was holding when shiftd stopped: analysis/drill.c decides at
+ * the first tick whether to put the weight back. The ramp's plan comes back
+ * (inactive) so that the drill can resume it.
+ */
+static void restore_drill(struct service_rt *s, const struct state_service *p)
+{
+	struct drill_rt *d = &s->drill;
+
+	d->last.result = drill_result_from_name(p->last_drill);
+	d->last.started_unix_ns = p->last_drill_unix_ns;
+	d->last.time_to_blue_ns = p->last_drill_ttb_ns;
+	d->ttb_ns = p->last_drill_ttb_ns; /* a write never takes 0 ns: 0 is "none measured" */
+	if (!p->drill_weight)
+		return;
+	d->interrupted = true;
+	d->saved_weight = p->drill_weight;
+	d->saved_ramp = p->drill_ramp && p->ramp_n && p->ramp_n <= RAMP_MAX_STEPS &&
+			p->ramp_index < p->ramp_n;
+	d->ends_unix_ns = p->drill_ends_unix_ns;
+	d->cur.weight_before = p->drill_weight;
+	d->cur.started_unix_ns = p->drill_started_unix_ns;
+	d->cur.hold_ns = p->drill_ends_unix_ns > p->drill_started_unix_ns ?
+				 p->drill_ends_unix_ns - p->drill_started_unix_ns :
+				 0;
+	d->cur.ramp_before = p->drill_ramp;
+	if (d->saved_ramp) {
+		s->ramp.active = false;
+		s->ramp.n = p->ramp_n;
+		memcpy(s->ramp.steps, p->ramp_steps, sizeof(__u32) * p->ramp_n);
+		s->ramp.index = p->ramp_index;
+		s->ramp.hold_ns = p->ramp_hold_ns;
+		s->ramp.step_started_unix_ns = p->ramp_step_started_unix_ns;
+	}
+	log_warn("service %s: shiftd stopped during a rollback drill (green was %u bp); "
+		 "deciding at the first tick whether to restore it",
+		 s->conf->name, p->drill_weight);
 }
 
 int persist_restore(struct agent *a, bool weights_from_maps)
@@ -95,6 +146,7 @@ int persist_restore(struct agent *a, bool weights_from_maps)
 		snprintf(s->reason, sizeof(s->reason), "%s", p->reason);
 		s->rollback_unix_ns = p->rollback_unix_ns;
 		s->reaction_ns = p->reaction_ns;
+		restore_drill(s, p);
 		if (p->ramp_active && p->ramp_n && p->ramp_n <= RAMP_MAX_STEPS &&
 		    p->ramp_index < p->ramp_n && !s->latched) {
 			s->ramp.active = true;

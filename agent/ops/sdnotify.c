@@ -62,11 +62,14 @@ void sdnotify_summary(struct agent *a, char *buf, size_t len)
 
 		if (!s || !s->latched)
 			continue;
-		if (off + strlen(sep) + strlen(s->conf->name) > len - 8) {
+		/* A drill's latch is planned and lifts itself: say so in systemctl status. */
+		if (off + strlen(sep) + strlen(s->conf->name) + (s->latch_drill ? 8 : 0) >
+		    len - 8) {
 			snprintf(buf + off, len - off, "%s...)", sep);
 			return;
 		}
-		off += (size_t)snprintf(buf + off, len - off, "%s%s", sep, s->conf->name);
+		off += (size_t)snprintf(buf + off, len - off, "%s%s%s", sep, s->conf->name,
+					s->latch_drill ? " [drill]" : "");
 		sep = ", ";
 	}
 	snprintf(buf + off, len - off, ")");

@@ -23,7 +23,6 @@
 /* Thousands of services fit in well under a megabyte; more is not our file. */
 #define STATE_MAX_FILE (16u << 20)
 
-
 static bool valid_name(const char *s)
 {
 	size_t n = 0;
@@ -36,6 +35,17 @@ static bool valid_name(const char *s)
 			return false;
 	}
 	return n > 0 && n < STATE_NAME_LEN;
+}
+
+/* A word of the file's own vocabulary (a drill's result); empty is allowed. */
+static bool valid_token(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') || s[n] == '_'))
+			return false;
+	return n < STATE_TOKEN_LEN;
 }
 
 /* --- writing ----------------------------------------------------------------- */
@@ -69,6 +79,11 @@ static int validate(const struct state_service *s, char *err, size_t errlen)
 		       s->ramp_n);
 		return -EINVAL;
 	}
+	if (s->drill_weight > SHIFT_WEIGHT_MAX ||
+	    !memchr(s->last_drill, '\0', sizeof(s->last_drill)) || !valid_token(s->last_drill)) {
+		seterr(err, errlen, "service %s: bad drill record", s->name);
+		return -EINVAL;
+	}
 	for (i = 0; i < s->ramp_n; i++) {
 		if (s->ramp_steps[i] > SHIFT_WEIGHT_MAX) {
 			seterr(err, errlen, "service %s: ramp step weight %u above %u", s->name,
@@ -80,7 +95,7 @@ static int validate(const struct state_service *s, char *err, size_t errlen)
 }
 
 /* Worst case per service: every reason byte as %XX, 32 steps of "10000,". */
-#define LINE_MAX_LEN (512 + 3 * STATE_REASON_LEN + STATE_MAX_RAMP_STEPS * 6)
+#define LINE_MAX_LEN (768 + 3 * STATE_REASON_LEN + STATE_MAX_RAMP_STEPS * 6)
 
 static size_t format_service(const struct state_service *s, char *p, size_t room)
 {
@@ -109,11 +124,17 @@ static size_t format_service(const struct state_service *s, char *p, size_t room
 		p, room,
 		"name=%s weight=%u latched=%d reason=%s rollback_unix_ns=%llu reaction_ns=%llu "
 		"ramp_active=%d ramp_steps=%s ramp_index=%u ramp_hold_ns=%llu "
-		"ramp_step_started_unix_ns=%llu\n",
+		"ramp_step_started_unix_ns=%llu drill_weight=%u drill_ramp=%d "
+		"drill_started_unix_ns=%llu drill_ends_unix_ns=%llu last_drill=%s last_drill_unix_ns=%llu "
+		"last_drill_ttb_ns=%llu\n",
 		s->name, s->weight, s->latched, reason, (unsigned long long)s->rollback_unix_ns,
 		(unsigned long long)s->reaction_ns, s->ramp_active, steps, s->ramp_index,
 		(unsigned long long)s->ramp_hold_ns,
-		(unsigned long long)s->ramp_step_started_unix_ns);
+		(unsigned long long)s->ramp_step_started_unix_ns, s->drill_weight, s->drill_ramp,
+		(unsigned long long)s->drill_started_unix_ns,
+		(unsigned long long)s->drill_ends_unix_ns, s->last_drill,
+		(unsigned long long)s->last_drill_unix_ns,
+		(unsigned long long)s->last_drill_ttb_ns);
 	return n < 0 ? 0 : (size_t)n;
 }
 
@@ -239,6 +260,13 @@ enum field {
 	F_RAMP_INDEX,
 	F_RAMP_HOLD_NS,
 	F_RAMP_STARTED_NS,
+	F_DRILL_WEIGHT,
+	F_DRILL_RAMP,
+	F_DRILL_STARTED_NS,
+	F_DRILL_ENDS_NS,
+	F_LAST_DRILL,
+	F_LAST_DRILL_NS,
+	F_LAST_DRILL_TTB_NS,
 	F__N,
 };
 
@@ -254,6 +282,13 @@ static const char *const field_names[F__N] = {
 	[F_RAMP_INDEX] = "ramp_index",
 	[F_RAMP_HOLD_NS] = "ramp_hold_ns",
 	[F_RAMP_STARTED_NS] = "ramp_step_started_unix_ns",
+	[F_DRILL_WEIGHT] = "drill_weight",
+	[F_DRILL_RAMP] = "drill_ramp",
+	[F_DRILL_STARTED_NS] = "drill_started_unix_ns",
+	[F_DRILL_ENDS_NS] = "drill_ends_unix_ns",
+	[F_LAST_DRILL] = "last_drill",
+	[F_LAST_DRILL_NS] = "last_drill_unix_ns",
+	[F_LAST_DRILL_TTB_NS] = "last_drill_ttb_ns",
 };
 
 static int set_field(enum field f, const char *v, struct state_service *s)
@@ -270,6 +305,11 @@ static int set_field(enum field f, const char *v, struct state_service *s)
 		return parse_reason(v, s->reason);
 	case F_RAMP_STEPS:
 		return parse_steps(v, s);
+	case F_LAST_DRILL:
+		if (!valid_token(v))
+			return -1;
+		strcpy(s->last_drill, v);
+		return 0;
 	default:
 		break;
 	}
@@ -277,15 +317,31 @@ static int set_field(enum field f, const char *v, struct state_service *s)
 		return -1;
 	switch (f) {
 	case F_WEIGHT:
+	case F_DRILL_WEIGHT:
 		if (x > SHIFT_WEIGHT_MAX)
 			return -1;
-		s->weight = (__u32)x;
+		*(f == F_WEIGHT ? &s->weight : &s->drill_weight) = (__u32)x;
 		return 0;
 	case F_LATCHED:
 	case F_RAMP_ACTIVE:
+	case F_DRILL_RAMP:
 		if (x > 1)
 			return -1;
-		*(f == F_LATCHED ? &s->latched : &s->ramp_active) = x;
+		*(f == F_LATCHED     ? &s->latched :
+		  f == F_RAMP_ACTIVE ? &s->ramp_active :
+				       &s->drill_ramp) = x;
+		return 0;
+	case F_DRILL_STARTED_NS:
+		s->drill_started_unix_ns = x;
+		return 0;
+	case F_DRILL_ENDS_NS:
+		s->drill_ends_unix_ns = x;
+		return 0;
+	case F_LAST_DRILL_NS:
+		s->last_drill_unix_ns = x;
+		return 0;
+	case F_LAST_DRILL_TTB_NS:
+		s->last_drill_ttb_ns = x;
 		return 0;
 	case F_RAMP_INDEX:
 		if (x >= STATE_MAX_RAMP_STEPS)

@@ -24,6 +24,7 @@
 #define STATE_REASON_LEN 128
 #define STATE_MAX_RAMP_STEPS 32
 #define STATE_MAX_SERVICES 4096
+#define STATE_TOKEN_LEN 16 /* [a-z_]{0,15} */
 
 struct state_service {
 	char name[STATE_NAME_LEN];
@@ -36,6 +37,14 @@ struct state_service {
 	__u32 ramp_steps[STATE_MAX_RAMP_STEPS]; /* basis points */
 	__u32 ramp_n, ramp_index;
 	__u64 ramp_hold_ns, ramp_step_started_unix_ns;
+	/* A rollback drill holding: the weight to put back (0 = none), the ramp to
+	 * resume (its plan is the ramp_* fields) and when the hold ends. */
+	__u32 drill_weight;
+	bool drill_ramp;
+	__u64 drill_started_unix_ns, drill_ends_unix_ns;
+	/* The last finished drill: its result ("restored", ...; "" none), start, time to blue. */
+	char last_drill[STATE_TOKEN_LEN];
+	__u64 last_drill_unix_ns, last_drill_ttb_ns;
 };
 
 struct shift_state {

@@ -18,6 +18,10 @@
 #define SHIFT_WEIGHT_MAX 10000
 /* Bit in the weight word: a rollback latched the service to blue. */
 #define SHIFT_WEIGHT_LATCHED (1u << 31)
+/* With LATCHED: the latch is a rollback drill's, which shiftd lifts when the
+ * drill's hold ends. The datapath ignores it (a latch is a latch); any other
+ * writer of the word drops it, so a real rollback is never undone by a drill. */
+#define SHIFT_WEIGHT_DRILL (1u << 30)
 #define SHIFT_WEIGHT_MASK 0xffffu
 
 /*

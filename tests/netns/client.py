@@ -13,8 +13,13 @@ Every run is bounded in count and in wall time and prints JSON on stdout.
 
   client.py keepalive --url URL --conns K --duration S [--interval MS]
                       [--timeout S] [--source ADDR] [--control-file F] [--ready-file F]
+                      [--retry-reused]
       K persistent HTTP/1.1 connections, one request on each every interval.
       A reset, a close or a timeout is counted and the slot reconnects.
+      --retry-reused: a request that dies with a reset or a close, without an
+      answer, on a connection that had answered before is retried once on a new
+      connection, as browsers and HTTP libraries do for idempotent requests;
+      it counts as "retried" (and as a failure only if the retry fails too).
       {"conns", "connections", "requests", "ok", "failed", "resets", "closed",
        "changed_backend", "errors", "by_backend", "phases", "per_conn"}
       changed_backend = TCP connections that saw more than one backend name.
@@ -232,7 +237,8 @@ def cmd_keepalive(a):
     lock = threading.Lock()
     stop = threading.Event()
     tot = {"requests": 0, "ok": 0, "failed": 0, "resets": 0, "closed": 0,
-           "connections": 0, "changed_backend": 0, "errors": {}, "by_backend": {}}
+           "connections": 0, "changed_backend": 0, "errors": {}, "by_backend": {},
+           "retried": 0, "retried_kinds": {}}
     phases = {}
     state = {"phase": read_control(a.control_file) or "default"}
     ready = [0]
@@ -261,6 +267,7 @@ def cmd_keepalive(a):
         # without an answer, "#reconnect" per new connection after the first
         seq = []
         conn = None
+        answered = 0  # answers on the current connection
         names = set()
         first = True
         nxt = time.monotonic()
@@ -272,10 +279,11 @@ def cmd_keepalive(a):
                 seq.append([what, 1])
 
         def drop():
-            nonlocal conn, names
+            nonlocal conn, names, answered
             if conn is not None:
                 conn.close()
             conn = None
+            answered = 0
             if len(names) > 1:
                 with lock:
                     tot["changed_backend"] += 1
@@ -295,15 +303,40 @@ def cmd_keepalive(a):
                     connecting = False
                 backend, _, keep = do_request(conn, t, close=False)
                 ok = True
+                answered += 1
                 if not keep:
                     drop()
             except Exception as e:  # noqa: BLE001
                 kind = classify(e, connecting)
                 backend = getattr(e, "backend", None)
+                reused = answered > 0 and not connecting
                 if not isinstance(e, Failure) or e.status is None or connecting:
                     drop()
                 elif conn is not None and conn.sock is None:
                     drop()
+                if (a.retry_reused and reused and backend is None
+                        and kind in ("reset", "closed")):
+                    note("#retry-" + kind)
+                    with lock:
+                        tot["retried"] += 1
+                        bump(tot["retried_kinds"], kind)
+                    drop()
+                    kind = None
+                    try:
+                        connecting = True
+                        conn = open_conn(t)
+                        with lock:
+                            tot["connections"] += 1
+                        connecting = False
+                        backend, _, keep = do_request(conn, t, close=False)
+                        ok = True
+                        answered += 1
+                        if not keep:
+                            drop()
+                    except Exception as e2:  # noqa: BLE001
+                        kind = classify(e2, connecting)
+                        backend = getattr(e2, "backend", None)
+                        drop()
             if backend:
                 names.add(backend)
             note(backend or "!" + (kind or "none"))
@@ -460,6 +493,9 @@ def main():
     p.add_argument("--interval", type=positive(float), default=100.0, help="ms")
     p.add_argument("--control-file", default="")
     p.add_argument("--ready-file", default="")
+    p.add_argument("--retry-reused", action="store_true",
+                   help="retry once, on a new connection, a request that a reused "
+                        "connection reset or closed without an answer")
     p.set_defaults(fn=cmd_keepalive)
 
     p = sub.add_parser("rate", help="new connections at a target rate, a line per second")

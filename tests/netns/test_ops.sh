@@ -78,6 +78,8 @@ else
 	sed 's/^/      /' "$STAGE/install.log"
 fi
 want_tree="etc/shift/shiftd.conf.example
+usr/local/lib/systemd/system/shift-drill@.service
+usr/local/lib/systemd/system/shift-drill@.timer
 usr/local/lib/systemd/system/shiftd.service
 usr/local/sbin/shiftctl
 usr/local/sbin/shiftd

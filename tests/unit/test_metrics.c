@@ -106,8 +106,14 @@ static int setup(void **state)
 	add_backend(s, SHIFT_BLUE, 0, "10.1.0.11", 8080, true);
 	add_backend(s, SHIFT_BLUE, 1, "10.1.0.12", 8080, true);
 	add_backend(s, SHIFT_GREEN, 2, "10.1.0.21", 8081, false);
+	s->drill.done[DRILL_RESTORED] = 3;
+	s->drill.done[DRILL_REFUSED] = 1;
+	s->drill.last.result = DRILL_RESTORED;
+	s->drill.ttb_ns = 4250;
 	s = f->a->svc[7];
 	s->latched = true;
+	s->latch_drill = true;
+	s->drill.holding = true;
 	add_backend(s, SHIFT_BLUE, 3, "10.2.0.11", 80, true);
 	*state = f;
 	return 0;
@@ -267,6 +273,20 @@ static void test_values(void **state)
 			 2 * (TRIGGER__COUNT - 1));
 	assert_null(strstr(text, "reason=\"none\""));
 
+	/* Drills: a row per result; the time to blue only once a drill has run. */
+	snprintf(s, sizeof(s), "shift_drills_total{%s,result=\"restored\"}", svc);
+	assert_value(text, s, "3");
+	snprintf(s, sizeof(s), "shift_drills_total{%s,result=\"refused\"}", svc);
+	assert_value(text, s, "1");
+	assert_value(text, "shift_drills_total{service=\"api\",result=\"aborted\"}", "0");
+	assert_int_equal(count_lines_starting(text, "shift_drills_total{"), 2 * (DRILL__COUNT - 1));
+	snprintf(s, sizeof(s), "shift_drill_time_to_blue_seconds{%s}", svc);
+	assert_value(text, s, "0.00000425");
+	assert_int_equal(count_lines_starting(text, "shift_drill_time_to_blue_seconds{"), 1);
+	assert_value(text, "shift_drill_active{service=\"api\"}", "1");
+	snprintf(s, sizeof(s), "shift_drill_active{%s}", svc);
+	assert_value(text, s, "0");
+
 	snprintf(s, sizeof(s),
 		 "shift_backend_connections_total{%s,color=\"green\",backend=\"10.1.0.21:8081\"}",
 		 svc);
@@ -423,17 +443,17 @@ static void test_sdnotify(void **state)
 	assert_int_equal(sdnotify_init(&n), 0);
 	/* No watchdog: only the STATUS line, once until it changes. */
 	assert_true(sdnotify_tick(&n, f->a, 1 * SEC, msg, sizeof(msg)) > 0);
-	assert_string_equal(msg, "STATUS=2 services, 1 rolled back (api)");
+	assert_string_equal(msg, "STATUS=2 services, 1 rolled back (api [drill])");
 	assert_int_equal(sdnotify_tick(&n, f->a, 2 * SEC, msg, sizeof(msg)), 0);
 	f->a->svc[0]->latched = true;
 	assert_true(sdnotify_tick(&n, f->a, 3 * SEC, msg, sizeof(msg)) > 0);
-	assert_string_equal(msg, "STATUS=2 services, 2 rolled back (we\"b\\x?, api)");
+	assert_string_equal(msg, "STATUS=2 services, 2 rolled back (we\"b\\x?, api [drill])");
 	f->a->svc[0]->latched = false;
 
 	setenv("WATCHDOG_USEC", "2000000", 1);
 	assert_int_equal(sdnotify_init(&n), SEC);
 	assert_true(sdnotify_tick(&n, f->a, 10 * SEC, msg, sizeof(msg)) > 0);
-	assert_string_equal(msg, "WATCHDOG=1\nSTATUS=2 services, 1 rolled back (api)");
+	assert_string_equal(msg, "WATCHDOG=1\nSTATUS=2 services, 1 rolled back (api [drill])");
 	assert_int_equal(sdnotify_tick(&n, f->a, 10 * SEC + SEC / 2, msg, sizeof(msg)), 0);
 	assert_true(sdnotify_tick(&n, f->a, 11 * SEC, msg, sizeof(msg)) > 0);
 	assert_string_equal(msg, "WATCHDOG=1");
