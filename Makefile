@@ -44,7 +44,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializer
 CFLAGS ?= -O2 -g
 USER_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Iagent -I$(OUTPUT) -MMD -MP
 SAN_CFLAGS ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS := -lbpf -lelf -lz -lmnl -lm -lpthread
+LDLIBS := -lbpf -lelf -lz -lmnl -lm -lpthread -lmicrohttpd -ljansson
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))

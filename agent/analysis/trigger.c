@@ -16,6 +16,7 @@ static const char *const reason_names[TRIGGER__COUNT] = {
 	[TRIGGER_CONSECUTIVE_ERRORS] = "consecutive_errors",
 	[TRIGGER_HEALTH] = "health",
 	[TRIGGER_MANUAL] = "manual",
+	[TRIGGER_ALERTMANAGER] = "alertmanager",
 };
 
 static const char *const err_names[SHIFT_ERR_MAX] = {

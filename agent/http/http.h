@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * shiftd's HTTP API (SPEC "External signals and the HTTP API"): the server of
+ * server.h wired to the agent. A firing Alertmanager alert labelled
+ * shift_service=NAME rolls NAME back through rollback_fire() (reason
+ * "alertmanager: ALERTNAME"), GET /metrics renders shift.prom's series, GET
+ * /v1/status is `shiftctl status --json`. Off unless http_listen is set.
+ */
+#ifndef SHIFT_HTTP_H
+#define SHIFT_HTTP_H
+
+#include <stddef.h>
+
+#include "agent.h"
+#include "http/server.h"
+#include "http/token.h"
+
+struct http_api {
+	struct agent *a;
+	struct http_server *srv; /* NULL: off */
+	struct shift_addr_key listen; /* as started (http_listen applies at start) */
+};
+
+/*
+ * Start serving if a->conf has http_listen: read the token (refused if the
+ * file is empty or open to group or others), bind, raise RLIMIT_NOFILE for
+ * the connection limit. 0 (also when off) or -errno, logged.
+ */
+int http_start(struct http_api *h, struct agent *a);
+/* MHD's epoll fd for the loop, or -1 when off. */
+int http_fd(const struct http_api *h);
+/* Serve what is ready; also on every tick (timeouts). */
+void http_run(struct http_api *h);
+/* For the loop's epoll_wait: ms until http_run() is due anyway, -1 none (off). */
+int http_timeout_ms(const struct http_api *h);
+/*
+ * A reload: the new config's token file must hold a valid token (else the
+ * reload is refused: -errno, reason in err). http_listen changes apply at the
+ * next start. On success the new token is in force at once.
+ */
+int http_reload(struct http_api *h, const struct shift_conf *newc, char *err, size_t errlen);
+void http_stop(struct http_api *h);
+
+/* Apply one payload's alerts to the agent (the server's ops->alerts; exposed for tests). */
+void http_apply_alerts(struct agent *a, struct am_alert *al, size_t n);
+
+#endif
