@@ -532,6 +532,11 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
+	/* A token file anyone may read is refused before the datapath is touched. */
+	if (http_preflight(conf)) {
+		conf_free(conf);
+		return 1;
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a) {
 		log_err("out of memory");
