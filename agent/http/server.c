@@ -320,6 +320,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* MHD's own messages (a client that vanished, a malformed request line): debug only. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
