@@ -635,6 +635,7 @@ int main(int argc, char **argv)
 	if (http_start(&lp.http, a))
 		goto out;
 	a->http = &lp.http;
+	lp.http.rb = lp.rb;
 	lp.httpfd = http_fd(&lp.http);
 	if (lp.httpfd >= 0 && epoll_add(lp.epfd, lp.httpfd)) {
 		log_err("epoll: %s", strerror(errno));

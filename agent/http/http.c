@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include "analysis/rollback.h"
+#include "analysis/samples.h"
 #include "config/addr.h"
 #include "control/metrics.h"
 #include "control/status.h"
@@ -60,28 +61,93 @@ void http_apply_alerts(struct agent *a, struct am_alert *al, size_t n)
 
 static void ops_alerts(void *ctx, struct am_alert *al, size_t n)
 {
-	http_apply_alerts(ctx, al, n);
+	http_apply_alerts(((struct http_api *)ctx)->a, al, n);
 }
 
-static int ops_metrics(void *ctx, char **buf, size_t *len)
+/* What a GET answer shows that must never read stale: weights, latches, rollbacks. */
+static __u64 fingerprint(const struct agent *a)
 {
-	return metrics_render_mem(ctx, buf, len);
+	__u64 h = 1469598103934665603ull ^ a->reloads;
+	__u32 i, r;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		const struct service_rt *s = a->svc[i];
+
+		if (!s)
+			continue;
+		h = (h ^ ((__u64)i << 40 | (__u64)s->weight << 1 | s->latched)) * 1099511628211ull;
+		for (r = 0; r < TRIGGER__COUNT; r++)
+			h = (h ^ s->rollbacks[r]) * 1099511628211ull;
+	}
+	return h;
 }
 
-static int ops_status(void *ctx, char **buf, size_t *len)
+/* The cached answer if fresh, else render(); a copy in *buf either way. */
+static int cached(struct http_api *h, struct http_cache *c,
+		  int (*render)(struct agent *, char **, size_t *), char **buf, size_t *len)
 {
-	int err = status_agent_json(ctx, NULL, false, buf, len);
+	__u64 now = now_mono_ns(), fp = fingerprint(h->a);
+	int err;
+
+	if (!c->buf || now - c->at_ns >= HTTP_CACHE_NS || c->state != fp) {
+		char *b;
+		size_t n;
+
+		err = render(h->a, &b, &n);
+		if (err)
+			return err;
+		free(c->buf);
+		c->buf = b;
+		c->len = n;
+		c->at_ns = now;
+		c->state = fp;
+	}
+	*buf = malloc(c->len ? c->len : 1);
+	if (!*buf)
+		return -ENOMEM;
+	memcpy(*buf, c->buf, c->len);
+	*len = c->len;
+	return 0;
+}
+
+static int render_status(struct agent *a, char **buf, size_t *len)
+{
+	int err = status_agent_json(a, NULL, false, buf, len);
 	char *p;
 
 	if (err)
 		return err;
 	/* Byte for byte what `shiftctl status --json` prints: with its newline. */
 	p = realloc(*buf, *len + 1);
-	if (!p)
+	if (!p) {
+		free(*buf);
 		return -ENOMEM;
+	}
 	p[(*len)++] = '\n';
 	*buf = p;
 	return 0;
+}
+
+static void ops_between(void *ctx)
+{
+	struct http_api *h = ctx;
+
+	if (h->rb)
+		samples_poll(h->a, h->rb);
+}
+
+static int ops_metrics(void *ctx, char **buf, size_t *len)
+{
+	struct http_api *h = ctx;
+
+	return cached(h, &h->metrics, metrics_render_mem, buf, len);
+}
+
+static int ops_status(void *ctx, char **buf, size_t *len)
+{
+	struct http_api *h = ctx;
+
+	return cached(h, &h->status, render_status, buf, len);
 }
 
 /* 1000 idle clients must cost connection slots, not the fds the datapath needs. */
@@ -136,7 +202,11 @@ int http_start(struct http_api *h, struct agent *a)
 {
 	const struct shift_conf *c = a->conf;
 	struct http_ops ops = {
-		.ctx = a, .alerts = ops_alerts, .metrics = ops_metrics, .status = ops_status
+		.ctx = h,
+		.alerts = ops_alerts,
+		.metrics = ops_metrics,
+		.status = ops_status,
+		.between = ops_between,
 	};
 	struct http_limits lim;
 	struct http_token tok;
@@ -178,8 +248,28 @@ int http_fd(const struct http_api *h)
 
 void http_run(struct http_api *h)
 {
-	if (h->srv)
-		http_server_run(h->srv);
+	__u64 t0, dt;
+
+	if (!h->srv)
+		return;
+	t0 = now_mono_ns();
+	http_server_run(h->srv);
+	dt = now_mono_ns() - t0;
+	if (dt < HTTP_SLOW_TURN_NS)
+		return;
+	h->slow_turns++;
+	if (dt > h->slowest_ns)
+		h->slowest_ns = dt;
+	if (!h->slow_logged_ns || t0 - h->slow_logged_ns >= HTTP_SLOW_LOG_NS) {
+		log_info("http: %llu turns over %llu ms since the last such line, the slowest "
+			 "%.1f ms (%u connections open): samples waited that long",
+			 (unsigned long long)h->slow_turns,
+			 (unsigned long long)(HTTP_SLOW_TURN_NS / 1000000),
+			 (double)h->slowest_ns / 1e6, http_server_connections(h->srv));
+		h->slow_logged_ns = t0;
+		h->slow_turns = 0;
+		h->slowest_ns = 0;
+	}
 }
 
 int http_timeout_ms(const struct http_api *h)
@@ -211,4 +301,8 @@ void http_stop(struct http_api *h)
 {
 	http_server_stop(h->srv);
 	h->srv = NULL;
+	free(h->metrics.buf);
+	free(h->status.buf);
+	memset(&h->metrics, 0, sizeof(h->metrics));
+	memset(&h->status, 0, sizeof(h->status));
 }

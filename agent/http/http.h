@@ -15,11 +15,36 @@
 #include "http/server.h"
 #include "http/token.h"
 
+/*
+ * A rendered GET answer, reused for HTTP_CACHE_NS while the agent's state
+ * (weights, latches, rollbacks, reloads) has not changed: a flood of GETs then
+ * costs a copy each, not a render with its map reads, in the loop that also
+ * consumes the samples.
+ */
+#define HTTP_CACHE_NS (100ull * 1000000ull)
+
+struct http_cache {
+	char *buf;
+	size_t len;
+	__u64 at_ns; /* CLOCK_MONOTONIC of the render */
+	__u64 state; /* the agent's fingerprint then */
+};
+
+struct ring_buffer;
+
 struct http_api {
 	struct agent *a;
+	struct ring_buffer *rb; /* the samples, drained before each request (server.h) */
 	struct http_server *srv; /* NULL: off */
 	struct shift_addr_key listen; /* as started (http_listen applies at start) */
+	struct http_cache metrics, status;
+	/* Turns of the server longer than HTTP_SLOW_TURN_NS: the loop (and the
+	 * samples) waited that long. Logged at most every HTTP_SLOW_LOG_NS. */
+	__u64 slow_turns, slow_logged_ns, slowest_ns;
 };
+
+#define HTTP_SLOW_TURN_NS (2ull * 1000000ull)
+#define HTTP_SLOW_LOG_NS (10ull * 1000000000ull)
 
 /*
  * Start serving if a->conf has http_listen: read the token (refused if the

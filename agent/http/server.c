@@ -293,6 +293,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	(void)version;
 	if (!q) {
 		s->st.requests++;
+		if (s->ops.between)
+			s->ops.between(s->ops.ctx);
 		return on_headers(s, c, url, method, con_cls);
 	}
 	if (*upload_data_size) {
@@ -301,6 +303,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		*upload_data_size = 0;
 		return r;
 	}
+	if (s->ops.between)
+		s->ops.between(s->ops.ctx);
 	return on_complete(s, c, q);
 }
 

@@ -36,6 +36,12 @@ struct http_ops {
 	/* A malloc'ed body and its length; 0 or -errno (then 500). */
 	int (*metrics)(void *ctx, char **buf, size_t *len);
 	int (*status)(void *ctx, char **buf, size_t *len);
+	/*
+	 * Called before each request is served, NULL for none: shiftd drains the
+	 * samples here, so a turn serving many requests delays a trigger by one
+	 * request's work at most, not the whole turn's.
+	 */
+	void (*between)(void *ctx);
 };
 
 struct http_limits {
