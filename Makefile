@@ -376,3 +376,17 @@ bench:
 	$(Q)bench/summary.sh $(OUTPUT) >/dev/null
 	$(Q)echo "bench: summary in $(OUTPUT)/bench/summary.md (CSV and results.json beside it)"
 # === end benchmarks against the peers =========================================
+
+# === bench-http (issue 18) ====================================================
+# The rollback reaction with shiftd's HTTP API busy: real consecutive_errors
+# rollbacks on the namespace rig (shiftd SCHED_FIFO as its unit runs it), a
+# baseline, then with 1000 idle connections trickling headers, then under a wrk
+# GET flood; HTTP_ROUNDS rounds each, figures in $(OUTPUT)/bench-http.txt. It is
+# tests/netns/test_http_api.sh with more rounds (make check runs it with 3).
+HTTP_ROUNDS ?= 20
+.PHONY: bench-http
+bench-http: all
+	$(Q)HTTP_ROUNDS=$(HTTP_ROUNDS) HTTP_FIGURES=$(abspath $(OUTPUT))/bench-http.txt \
+		tests/netns/test_http_api.sh
+	$(Q)cat $(OUTPUT)/bench-http.txt
+# === end bench-http ===========================================================

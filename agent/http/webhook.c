@@ -128,8 +128,12 @@ int am_parse(const char *body, size_t len, struct am_alert **alerts, size_t *n, 
 	/* Duplicate keys would let two readers of one payload disagree: refuse them. */
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
+		char why[sizeof(je.text)];
+
+		/* jansson quotes the offending bytes: they go to a log line and an answer. */
+		copy_printable(why, sizeof(why), je.text);
 		seterr(err, errlen, "malformed JSON at line %d, column %d: %s", je.line, je.column,
-		       je.text);
+		       why);
 		return -EINVAL;
 	}
 	if (!json_is_object(root)) {

@@ -2,7 +2,8 @@
 /*
  * libFuzzer harness: am_parse() and am_answer(), what shiftd runs on every
  * POST /v1/alertmanager body that carried the right token.
- * Properties: a refusal is -EINVAL (or -ENOMEM) with a reason and no alerts;
+ * Properties: a refusal is -EINVAL (or -ENOMEM) with a printable reason (it is
+ * logged and answered) and no alerts;
  * an accepted payload has at most AM_MAX_ALERTS alerts whose strings are
  * NUL-terminated printable ASCII (they go to logs and rollback reasons), a
  * service_ok name is one a [service NAME] could have; the answer is JSON that
@@ -40,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ret) {
 		FUZZ_CHECK(ret == -EINVAL || ret == -ENOMEM, "refused with %d", ret);
 		FUZZ_CHECK(err[0], "refused without a reason");
+		printable(err, sizeof(err), "the reason");
 		FUZZ_CHECK(!al && !n, "refused but alerts returned");
 		return 0;
 	}

@@ -497,9 +497,14 @@ grep -o 'http: [0-9]* turns over.*' "$E2E_SHIFTD_LOG" | sed 's/^/# shiftd: /'
 rig_edge curl -s -m 10 "$URL/metrics" | grep -E '^shift_rollback_reaction_seconds_(sum|count)' |
 	sed 's/^/# FIGURE /'
 {
-	echo "reaction_us_baseline ${base[*]}"
-	echo "reaction_us_idle$IDLE ${loaded[*]}"
-	echo "reaction_us_getflood ${flood[*]} (wrk ${wrk_rate:-?} req/s)"
+	echo "# test_http_api.sh $(date -u +%FT%TZ): consecutive_errors rollbacks, reaction in us"
+	echo "# (sample's kernel time -> weight map write), shiftd SCHED_FIFO ${HTTP_FIFO:-1}"
+	echo "baseline:            $(stats "${base[@]}")"
+	echo "idle_conns_$IDLE:     $(stats "${loaded[@]}")"
+	echo "get_flood:           $(stats "${flood[@]}") (wrk ${wrk_rate:-?} req/s on /v1/status)"
+	echo "raw_baseline ${base[*]}"
+	echo "raw_idle ${loaded[*]}"
+	echo "raw_get_flood ${flood[*]}"
 } >"${HTTP_FIGURES:-$E2E_OUT/http-api-figures.txt}" 2>/dev/null || true
 
 e2e_finish
