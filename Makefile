@@ -383,6 +383,7 @@ bench:
 # baseline, then with 1000 idle connections trickling headers, then under a wrk
 # GET flood; HTTP_ROUNDS rounds each, figures in $(OUTPUT)/bench-http.txt. It is
 # tests/netns/test_http_api.sh with more rounds (make check runs it with 3).
+# At most 29: each round's load needs a fresh client source address of the rig.
 HTTP_ROUNDS ?= 20
 .PHONY: bench-http
 bench-http: all

@@ -164,6 +164,11 @@ for c in bad empty; do
 	fi
 done
 
+# Every round's load leaves from a fresh source address (e2e_lib.sh): 3 x ROUNDS of
+# them, alternating between the two clients.
+E2E_NSRC=$((ROUNDS * 3 / 2 + 2))
+[ "$E2E_NSRC" -le 45 ] || { echo "not ok - setup: HTTP_ROUNDS $ROUNDS > 29"; exit 1; }
+[ "$E2E_NSRC" -ge 24 ] || E2E_NSRC=24
 e2e_add_sources || { echo "not ok - setup: cannot add client source addresses"; exit 1; }
 # As the unit runs it (deploy/systemd/shiftd.service): SCHED_FIFO 20, so the figures
 # below measure what the HTTP work costs the loop, not the test's own clients
@@ -422,12 +427,13 @@ check "GET /v1/status is status --json (same fields, same state: $same)" [ "$sam
 note "--- reaction under idle connections ($((SECONDS - E2E_T0))s)"
 # round TAG: green answers 500 under load until the consecutive_errors trigger fires;
 # sets REACT (reaction_us). Not in $(...): the rig must know the clients it spawns.
+ROUND_N=0
 round() {
-	local tag=$1 load
+	local tag=$1 load cli=cli$((ROUND_N++ % 2 + 1))
 	REACT=""
 	reset
 	rig_backend_mode green1 500
-	e2e_client cli1 "$D/$tag.load.json" rate --url "$RIG_URL" --rate 200 --duration 3 \
+	e2e_client "$cli" "$D/$tag.load.json" rate --url "$RIG_URL" --rate 200 --duration 3 \
 		--concurrency 16 --timeout 2 || return 1
 	load=$E2E_PID
 	if ! wait_rolled_back 15; then
@@ -471,7 +477,7 @@ check "a connection that sends nothing is closed by the idle timeout (open at th
 # hammers /v1/status
 flood=() wrk_rate=""
 if command -v wrk >/dev/null 2>&1; then
-	rig_spawn edge "$D/wrk.log" wrk -t1 -c32 -d60s --timeout 5s "$URL/v1/status"
+	rig_spawn edge "$D/wrk.log" wrk -t1 -c32 -d$((ROUNDS * 10 + 10))s --timeout 5s "$URL/v1/status"
 	wrk_pid=$RIG_LAST_PID
 	sleep 1
 	for ((r = 1; r <= ROUNDS; r++)); do
