@@ -189,7 +189,8 @@ format:
 #                                              SBINDIR and SYSCONFDIR
 #     $(SYSCONFDIR)/shift/shiftd.conf.example  never touches shiftd.conf itself
 #     $(MANDIR)/man8/shiftd.8 shiftctl.8, $(MANDIR)/man5/shiftd.conf.5
-#     $(DATADIR)/prometheus/shift-rules.yml, $(DATADIR)/grafana/shift-dashboard.json
+#     $(DATADIR)/prometheus/shift-rules.yml, $(DATADIR)/grafana/shift-dashboard.json,
+#     $(DATADIR)/prometheus/{app-rollback-rules,alertmanager-shift}.yml (the HTTP API's)
 #   UNITDIR defaults to $(PREFIX)/lib/systemd/system: systemd reads both
 #   /usr/local/lib/systemd/system and /usr/lib/systemd/system. For another
 #   PREFIX (/opt/shift), set UNITDIR=/etc/systemd/system.
@@ -219,7 +220,8 @@ install: all
 	$(Q)$(INSTALL) -m 644 deploy/shiftd.conf.example $(DESTDIR)$(SYSCONFDIR)/shift/
 	$(Q)$(INSTALL) -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	$(Q)$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
-	$(Q)$(INSTALL) -m 644 deploy/prometheus/shift-rules.yml $(DESTDIR)$(DATADIR)/prometheus/
+	$(Q)$(INSTALL) -m 644 deploy/prometheus/shift-rules.yml deploy/prometheus/app-rollback-rules.yml \
+		deploy/prometheus/alertmanager-shift.yml $(DESTDIR)$(DATADIR)/prometheus/
 	$(Q)$(INSTALL) -m 644 deploy/grafana/shift-dashboard.json $(DESTDIR)$(DATADIR)/grafana/
 
 uninstall:
@@ -229,6 +231,8 @@ uninstall:
 		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
 		$(DESTDIR)$(DATADIR)/prometheus/shift-rules.yml \
+		$(DESTDIR)$(DATADIR)/prometheus/app-rollback-rules.yml \
+		$(DESTDIR)$(DATADIR)/prometheus/alertmanager-shift.yml \
 		$(DESTDIR)$(DATADIR)/grafana/shift-dashboard.json
 	$(Q)rmdir $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR)/grafana \
 		$(DESTDIR)$(DATADIR) 2>/dev/null || true
