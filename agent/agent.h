@@ -70,6 +70,7 @@ struct iface_rt {
 };
 
 struct nl_ctx;
+struct http_api;
 
 struct agent {
 	struct shift_conf *conf;
@@ -96,6 +97,7 @@ struct agent {
 	int health_epfd; /* analysis/health.c: probe sockets, so probes advance as they are ready */
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;
+	struct http_api *http; /* agent/http/: the HTTP API, owned by main's loop */
 };
 
 /* Service runtime by name, or NULL. */

@@ -33,6 +33,7 @@
 #include "analysis/drill.h"
 #include "analysis/samples.h"
 #include "ops/sdnotify.h"
+#include "http/http.h"
 
 #include "version.h"
 
@@ -66,11 +67,12 @@ static const char usage_text[] =
 	"See shiftd(8), shiftd.conf(5), shiftctl(8).\n";
 
 struct loop {
-	int epfd, sigfd, ctlfd, timerfd, nlfd, rbfd;
+	int epfd, sigfd, ctlfd, timerfd, nlfd, rbfd, httpfd;
 	struct ring_buffer *rb;
 	bool stop;
 	struct metrics metrics; /* shift.prom writer */
 	struct sdnotify sd; /* watchdog pings, STATUS= */
+	struct http_api http; /* the HTTP API; off unless http_listen */
 };
 
 /* sd_notify(3)'s wire protocol: one datagram to $NOTIFY_SOCKET. Small enough
@@ -252,6 +254,13 @@ static int reload(struct agent *a, char *err, size_t errlen)
 		log_err("reload refused, running config kept: %s", err);
 		return rc;
 	}
+	/* A token file gone bad refuses the reload: the running token stays in force. */
+	if (a->http && http_reload(a->http, newc, err, errlen)) {
+		a->reload_failures++;
+		log_err("reload refused, running config kept: %s", err);
+		conf_free(newc);
+		return -EINVAL;
+	}
 	if (newc->n_interfaces != a->conf->n_interfaces ||
 	    strcmp(newc->backend_interface, a->conf->backend_interface))
 		ifaces_changed = true;
@@ -322,6 +331,8 @@ static void tick(struct agent *a, struct loop *lp)
 	ramp_tick(a);
 	drill_tick(a);
 	metrics_tick(&lp->metrics, a);
+	/* Idle HTTP connections time out here (MHD's timeouts are in seconds). */
+	http_run(&lp->http);
 	if (a->nexthops_dirty)
 		nexthops_refresh(a);
 	if (a->persist_dirty && now_mono_ns() >= a->persist_retry_ns) {
@@ -337,10 +348,13 @@ static int run_loop(struct agent *a, struct loop *lp)
 {
 	struct epoll_event evs[8];
 	char err[1024];
+	bool http_ready;
 	int n, i;
 
 	while (!lp->stop) {
-		n = epoll_wait(lp->epfd, evs, 8, -1);
+		/* MHD may owe a connection a turn before its fd says so again (see server.h). */
+		http_ready = false;
+		n = epoll_wait(lp->epfd, evs, 8, http_timeout_ms(&lp->http));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -379,8 +393,14 @@ static int run_loop(struct agent *a, struct loop *lp)
 
 				if (read(lp->timerfd, &exp, sizeof(exp)) == sizeof(exp))
 					tick(a, lp);
+			} else if (fd == lp->httpfd && fd >= 0) {
+				/* After everything else this round, samples above all. */
+				http_ready = true;
 			}
 		}
+		/* One turn per round: a client streaming a body takes turns with the samples. */
+		if (http_ready || http_timeout_ms(&lp->http) == 0)
+			http_run(&lp->http);
 	}
 	return 0;
 }
@@ -447,9 +467,13 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	struct loop lp = {
-		.epfd = -1, .sigfd = -1, .ctlfd = -1, .timerfd = -1, .nlfd = -1, .rbfd = -1
-	};
+	struct loop lp = { .epfd = -1,
+			   .sigfd = -1,
+			   .ctlfd = -1,
+			   .timerfd = -1,
+			   .nlfd = -1,
+			   .rbfd = -1,
+			   .httpfd = -1 };
 	const char *conf_path = CONF_DEFAULT_PATH;
 	bool check = false, detach = false;
 	struct itimerspec its = { 0 };
@@ -510,6 +534,11 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
+	/* A token file anyone may read is refused before the datapath is touched. */
+	if (http_preflight(conf)) {
+		conf_free(conf);
+		return 1;
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a) {
 		log_err("out of memory");
@@ -604,6 +633,16 @@ int main(int argc, char **argv)
 		log_err("health check events: %s", strerror(errno));
 		goto out;
 	}
+	/* Before privileges go: http_listen may be a port below 1024. */
+	if (http_start(&lp.http, a))
+		goto out;
+	a->http = &lp.http;
+	lp.http.rb = lp.rb;
+	lp.httpfd = http_fd(&lp.http);
+	if (lp.httpfd >= 0 && epoll_add(lp.epfd, lp.httpfd)) {
+		log_err("epoll: %s", strerror(errno));
+		goto out;
+	}
 	persist_save(a);
 	/* Everything that needed more (bpffs mount, pins, socket chown) is done. */
 	privs_drop();
@@ -619,6 +658,7 @@ int main(int argc, char **argv)
 	sd_notify_msg("STOPPING=1");
 	metrics_stop(&lp.metrics);
 out:
+	http_stop(&lp.http);
 	if (lp.rb)
 		ring_buffer__free(lp.rb);
 	if (lp.ctlfd >= 0) {

@@ -5,6 +5,8 @@ set -eu
 
 PKGS="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
 libcmocka-dev iproute2 ethtool nftables python3 curl procps util-linux kmod"
+# The HTTP API (agent/http/): libmicrohttpd serves, jansson parses the webhook JSON.
+PKGS="$PKGS libmicrohttpd-dev libjansson-dev"
 # libFuzzer's runtime (tests/fuzz, make check): clang-14 only recommends it.
 PKGS="$PKGS libclang-rt-14-dev"
 # The VM test needs these; they are optional (vmtest says "skipped" without them).
@@ -16,6 +18,9 @@ OPS_PKGS="prometheus-node-exporter prometheus systemd man-db groff-base"
 # The package test (tests/netns/test_deb.sh, make deb): optional too, it skips
 # without them; lintian is only needed for its lintian check.
 DEB_PKGS="debhelper dpkg-dev fakeroot lintian"
+# The HTTP API's end-to-end test (tests/netns/test_http_api.sh): a real Alertmanager
+# (and amtool) firing into shiftd; it skips without it.
+OPS_PKGS="$OPS_PKGS prometheus-alertmanager"
 
 is_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 

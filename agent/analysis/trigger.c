@@ -17,6 +17,7 @@ static const char *const reason_names[TRIGGER__COUNT] = {
 	[TRIGGER_HEALTH] = "health",
 	[TRIGGER_MANUAL] = "manual",
 	[TRIGGER_DRILL] = "drill",
+	[TRIGGER_ALERTMANAGER] = "alertmanager",
 };
 
 static const char *const err_names[SHIFT_ERR_MAX] = {

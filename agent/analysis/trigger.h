@@ -68,10 +68,12 @@ enum trigger_reason {
 	TRIGGER_HEALTH,
 	TRIGGER_MANUAL,
 	TRIGGER_DRILL, /* a rollback drill (shiftctl drill): restored after its hold */
+	TRIGGER_ALERTMANAGER, /* a firing Alertmanager alert (agent/http/) */
 	TRIGGER__COUNT,
 };
 
-/* Metric label value ("error_rate", ..., "manual", "drill"; "none"; "unknown" if out of range). */
+/* Metric label value ("error_rate", ..., "manual", "drill", "alertmanager"; "none";
+ * "unknown" if out of range). */
 const char *trigger_reason_name(enum trigger_reason r);
 
 /* Every trigger off (a zeroed struct is not: max_error_rate 0 means "any error"). */

@@ -38,6 +38,8 @@ enum gkey {
 	G_MAX_FLOWS,
 	G_MAX_FLOWS6,
 	G_NOTIFY_COMMAND,
+	G_HTTP_LISTEN,
+	G_HTTP_TOKEN_FILE,
 	G_HEALTH_INTERVAL,
 	G_HEALTH_TIMEOUT,
 	G_HEALTH_RISE,
@@ -321,6 +323,8 @@ static int set_path(struct parser *ps, const struct key_def *k, char *val, char 
 		dst = c->state_dir;
 	} else if (!strcmp(k->name, "textfile_dir")) {
 		dst = c->textfile_dir;
+	} else if (!strcmp(k->name, "http_token_file")) {
+		dst = c->http_token_file;
 	} else if (!strcmp(k->name, "control_socket")) {
 		/* bind() takes no more than sun_path holds; better to hear it now. */
 		max = sizeof(((struct sockaddr_un *)0)->sun_path);
@@ -342,6 +346,27 @@ static int set_path(struct parser *ps, const struct key_def *k, char *val, char 
 	if (check_path(val, max, why, wl))
 		return -EINVAL;
 	strcpy(dst, val);
+	return 0;
+}
+
+/* http_listen: ADDR:PORT to serve the HTTP API on ("0.0.0.0:9310" for every address). */
+static int set_http_listen(struct parser *ps, const struct key_def *k, char *val, char *why,
+			   size_t wl)
+{
+	struct shift_addr_key key;
+
+	(void)k;
+	memset(&key, 0, sizeof(key));
+	if (addr_parse_endpoint(val, &key, why, wl))
+		return -EINVAL;
+	if ((key.family == SHIFT_AF_INET && (ntohl(key.addr[0]) >> 28) == 0xe) ||
+	    (key.family == SHIFT_AF_INET6 && (ntohl(key.addr[0]) >> 24) == 0xff)) {
+		seterr(why, wl, "a multicast address cannot be listened on");
+		return -EINVAL;
+	}
+	key.proto = IPPROTO_TCP;
+	ps->c->http_listen = key;
+	ps->c->http_enabled = true;
 	return 0;
 }
 
@@ -438,6 +463,8 @@ static const struct key_def global_keys[G__N] = {
 	[G_MAX_FLOWS] = { "max_flows", set_max_flows },
 	[G_MAX_FLOWS6] = { "max_flows6", set_max_flows },
 	[G_NOTIFY_COMMAND] = { "notify_command", set_path },
+	[G_HTTP_LISTEN] = { "http_listen", set_http_listen },
+	[G_HTTP_TOKEN_FILE] = { "http_token_file", set_path },
 	[G_HEALTH_INTERVAL] = { "health_interval", set_health_param },
 	[G_HEALTH_TIMEOUT] = { "health_timeout", set_health_param },
 	[G_HEALTH_RISE] = { "health_rise", set_health_param },
@@ -1226,6 +1253,14 @@ static int finish(struct parser *ps)
 			    units_format_duration(ps->hc_timeout_ns, a, sizeof(a)),
 			    units_format_duration(ps->hc_interval_ns, b, sizeof(b)));
 	}
+	/* POST rolls services back: never served without a token to check. */
+	if (ps->gline[G_HTTP_LISTEN] && !ps->gline[G_HTTP_TOKEN_FILE])
+		return fail(ps, ps->gline[G_HTTP_LISTEN],
+			    "http_listen needs http_token_file (the bearer token POST requires)");
+	if (!ps->gline[G_HTTP_LISTEN] && ps->gline[G_HTTP_TOKEN_FILE])
+		return fail(ps, ps->gline[G_HTTP_TOKEN_FILE],
+			    "http_token_file without http_listen: the HTTP API is off, set "
+			    "http_listen too (or remove this line)");
 	if (!c->n_services)
 		return fail(ps, 0, "no [service NAME] section; at least one service is required");
 	for (i = 0; i < c->n_services; i++) {

@@ -96,6 +96,10 @@ struct shift_conf {
 	__u64 metrics_interval_ns;
 	__u32 max_flows, max_flows6;
 	char notify_command[CONF_PATH_LEN]; /* "" = none; else an absolute path */
+	/* The HTTP API (agent/http/): off unless http_listen is set. */
+	bool http_enabled;
+	struct shift_addr_key http_listen; /* family, addr, port (network order) */
+	char http_token_file[CONF_PATH_LEN]; /* required with http_listen */
 	__u32 n_services; /* 1..SHIFT_MAX_SERVICES, in file order */
 	struct conf_service *services;
 };

@@ -110,6 +110,7 @@ static void do_status(struct agent *a, const struct ctl_request *q, struct reply
 	bool as_json = false;
 	struct st_model st;
 	int i, err;
+	FILE *f;
 
 	for (i = 0; i < q->argc; i++) {
 		if (!strcmp(q->argv[i], "json"))
@@ -119,6 +120,14 @@ static void do_status(struct agent *a, const struct ctl_request *q, struct reply
 		else
 			only = q->argv[i];
 	}
+	if (as_json) {
+		/* One renderer for this and GET /v1/status. */
+		err = status_agent_json(a, only, backends, &r->body, &r->body_len);
+		if (err)
+			fail(r, 1, err == -ENOENT ? "no service '%s'" : "status: %s",
+			     err == -ENOENT ? only : strerror(-err));
+		return;
+	}
 	err = status_collect(&a->maps, only, &st, a);
 	if (err) {
 		fail(r, 1, err == -ENOENT ? "no service '%s'" : "status: %s",
@@ -126,33 +135,15 @@ static void do_status(struct agent *a, const struct ctl_request *q, struct reply
 		return;
 	}
 	status_add_agent(&st, a);
-	if (as_json) {
-		struct json j;
-
-		json_init(&j);
-		if (backends)
-			status_render_backends_json(&st, &j);
-		else
-			status_render_json(&st, &j);
-		if (j.failed) {
-			fail(r, 1, "status: out of memory");
-			json_free(&j);
-		} else {
-			r->body = j.buf;
-			r->body_len = j.len;
-		}
+	f = open_memstream(&r->body, &r->body_len);
+	if (!f) {
+		fail(r, 1, "status: %s", strerror(errno));
 	} else {
-		FILE *f = open_memstream(&r->body, &r->body_len);
-
-		if (!f) {
-			fail(r, 1, "status: %s", strerror(errno));
-		} else {
-			if (backends)
-				status_render_backends_text(&st, f);
-			else
-				status_render_text(&st, f);
-			fclose(f);
-		}
+		if (backends)
+			status_render_backends_text(&st, f);
+		else
+			status_render_text(&st, f);
+		fclose(f);
 	}
 	status_free(&st);
 }

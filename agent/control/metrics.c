@@ -596,6 +596,21 @@ static int render_buf(const struct snap *sn, char **buf, size_t *len)
 	return err;
 }
 
+int metrics_render_mem(struct agent *a, char **buf, size_t *len)
+{
+	struct snap *sn = snap_take(a);
+	int err;
+
+	*buf = NULL;
+	*len = 0;
+	if (!sn)
+		return -ENOMEM;
+	snap_read_maps(sn);
+	err = render_buf(sn, buf, len);
+	snap_free(sn);
+	return err;
+}
+
 /* Read the maps, render, write dir/shift.prom. */
 static int snap_write(struct snap *sn, const char *dir, char *err, size_t errlen)
 {

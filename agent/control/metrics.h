@@ -56,6 +56,8 @@ void metrics_stop(struct metrics *m);
 void metrics_tick(struct metrics *m, struct agent *a);
 /* Render every series into f (exposed for tests). 0 or -errno. */
 int metrics_render(struct agent *a, FILE *f);
+/* The same series into memory (*buf malloc'ed, *len bytes): GET /metrics. 0 or -errno. */
+int metrics_render_mem(struct agent *a, char **buf, size_t *len);
 /* Render and write textfile_dir/shift.prom now, on this thread. 0 or -errno (reason in err). */
 int metrics_write(struct agent *a, char *err, size_t errlen);
 /* Write buf as dir/shift.prom: temp file in dir, fsync, rename; no temp file left on failure. */

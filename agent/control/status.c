@@ -250,6 +250,33 @@ void status_free(struct st_model *st)
 	memset(st, 0, sizeof(*st));
 }
 
+int status_agent_json(struct agent *a, const char *only, bool backends, char **buf, size_t *len)
+{
+	struct st_model st;
+	struct json j;
+	int err;
+
+	*buf = NULL;
+	*len = 0;
+	err = status_collect(&a->maps, only, &st, a);
+	if (err)
+		return err;
+	status_add_agent(&st, a);
+	json_init(&j);
+	if (backends)
+		status_render_backends_json(&st, &j);
+	else
+		status_render_json(&st, &j);
+	status_free(&st);
+	if (j.failed) {
+		json_free(&j);
+		return -ENOMEM;
+	}
+	*buf = j.buf;
+	*len = j.len;
+	return 0;
+}
+
 static const char *color_name(int c)
 {
 	return c == SHIFT_GREEN ? "green" : "blue";

@@ -75,6 +75,12 @@ void status_add_agent(struct st_model *st, struct agent *a);
 void status_free(struct st_model *st);
 void status_render_json(const struct st_model *st, struct json *j);
 void status_render_text(const struct st_model *st, FILE *f);
+/*
+ * `shiftctl status [SERVICE] --json` as shiftd answers it (the control socket
+ * and GET /v1/status): *buf malloc'ed, *len bytes, no trailing newline. 0,
+ * -ENOENT (no such service) or -errno.
+ */
+int status_agent_json(struct agent *a, const char *only, bool backends, char **buf, size_t *len);
 /* One backend list (shiftctl backends). */
 void status_render_backends_text(const struct st_model *st, FILE *f);
 void status_render_backends_json(const struct st_model *st, struct json *j);

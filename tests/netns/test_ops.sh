@@ -87,6 +87,8 @@ usr/local/share/man/man5/shiftd.conf.5
 usr/local/share/man/man8/shiftctl.8
 usr/local/share/man/man8/shiftd.8
 usr/local/share/shift/grafana/shift-dashboard.json
+usr/local/share/shift/prometheus/alertmanager-shift.yml
+usr/local/share/shift/prometheus/app-rollback-rules.yml
 usr/local/share/shift/prometheus/shift-rules.yml"
 got_tree=$(cd "$DEST" 2>/dev/null && find . -type f | sed 's|^\./||' | LC_ALL=C sort)
 expect "installed tree" "$got_tree" "$want_tree"

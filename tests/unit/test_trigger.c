@@ -389,7 +389,7 @@ static void test_reason_names(void **state)
 	static const char *const want[TRIGGER__COUNT] = {
 		"none",	       "error_rate",	"error_rate_increase", "latency_p99",
 		"latency_p95", "latency_ratio", "consecutive_errors",  "health",
-		"manual",      "drill",
+		"manual",      "drill",		"alertmanager",
 	};
 	int r;
 

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "analysis/rollback.h"
+#include "analysis/samples.h"
+#include "config/addr.h"
+#include "control/metrics.h"
+#include "control/status.h"
+#include "ops/log.h"
+#include "http/http.h"
+
+/* fds beside the HTTP connections: maps, links, probes, netlink, the control socket. */
+#define HTTP_FD_HEADROOM 256
+
+void http_apply_alerts(struct agent *a, struct am_alert *al, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct am_alert *x = &al[i];
+		struct service_rt *s;
+
+		if (!x->has_service) {
+			x->outcome = AM_NO_SERVICE;
+			continue;
+		}
+		if (!x->firing) {
+			/* A rollback is lifted by an operator, never by an alert going away. */
+			x->outcome = AM_RESOLVED;
+			log_info("alertmanager: %s for service %s resolved; the latch stays "
+				 "(shiftctl clear lifts it)",
+				 x->alertname, x->service);
+			continue;
+		}
+		s = x->service_ok ? agent_service(a, x->service) : NULL;
+		if (!s) {
+			x->outcome = AM_UNKNOWN_SERVICE;
+			log_warn("alertmanager: %s firing for service %s, which is not in the "
+				 "running config",
+				 x->alertname, x->service);
+			continue;
+		}
+		if (s->latched) {
+			x->outcome = AM_ALREADY;
+			log_debug("alertmanager: %s firing for service %s: already rolled back",
+				  x->alertname, x->service);
+			continue;
+		}
+		/* The map write comes first; the log lines after it. */
+		rollback_fire(a, s, TRIGGER_ALERTMANAGER, x->alertname, 0);
+		x->outcome = s->latched ? AM_ROLLED_BACK : AM_FAILED;
+		log_warn("alertmanager: %s firing for service %s (since %s): %s", x->alertname,
+			 x->service, x->starts_at[0] ? x->starts_at : "?",
+			 x->summary[0] ? x->summary : "no summary annotation");
+	}
+}
+
+static void ops_alerts(void *ctx, struct am_alert *al, size_t n)
+{
+	http_apply_alerts(((struct http_api *)ctx)->a, al, n);
+}
+
+/* What a GET answer shows that must never read stale: weights, latches, rollbacks. */
+static __u64 fingerprint(const struct agent *a)
+{
+	__u64 h = 1469598103934665603ull ^ a->reloads;
+	__u32 i, r;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		const struct service_rt *s = a->svc[i];
+
+		if (!s)
+			continue;
+		h = (h ^ ((__u64)i << 40 | (__u64)s->weight << 1 | s->latched)) * 1099511628211ull;
+		for (r = 0; r < TRIGGER__COUNT; r++)
+			h = (h ^ s->rollbacks[r]) * 1099511628211ull;
+	}
+	return h;
+}
+
+/* The cached answer if fresh, else render(); a copy in *buf either way. */
+static int cached(struct http_api *h, struct http_cache *c,
+		  int (*render)(struct agent *, char **, size_t *), char **buf, size_t *len)
+{
+	__u64 now = now_mono_ns(), fp = fingerprint(h->a);
+	int err;
+
+	if (!c->buf || now - c->at_ns >= HTTP_CACHE_NS || c->state != fp) {
+		char *b;
+		size_t n;
+
+		err = render(h->a, &b, &n);
+		if (err)
+			return err;
+		free(c->buf);
+		c->buf = b;
+		c->len = n;
+		c->at_ns = now;
+		c->state = fp;
+	}
+	*buf = malloc(c->len ? c->len : 1);
+	if (!*buf)
+		return -ENOMEM;
+	memcpy(*buf, c->buf, c->len);
+	*len = c->len;
+	return 0;
+}
+
+static int render_status(struct agent *a, char **buf, size_t *len)
+{
+	int err = status_agent_json(a, NULL, false, buf, len);
+	char *p;
+
+	if (err)
+		return err;
+	/* Byte for byte what `shiftctl status --json` prints: with its newline. */
+	p = realloc(*buf, *len + 1);
+	if (!p) {
+		free(*buf);
+		return -ENOMEM;
+	}
+	p[(*len)++] = '\n';
+	*buf = p;
+	return 0;
+}
+
+static void ops_between(void *ctx)
+{
+	struct http_api *h = ctx;
+
+	if (h->rb)
+		samples_poll(h->a, h->rb);
+}
+
+static int ops_metrics(void *ctx, char **buf, size_t *len)
+{
+	struct http_api *h = ctx;
+
+	return cached(h, &h->metrics, metrics_render_mem, buf, len);
+}
+
+static int ops_status(void *ctx, char **buf, size_t *len)
+{
+	struct http_api *h = ctx;
+
+	return cached(h, &h->status, render_status, buf, len);
+}
+
+/* 1000 idle clients must cost connection slots, not the fds the datapath needs. */
+static unsigned int fit_fd_limit(unsigned int want)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)want + HTTP_FD_HEADROOM;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		log_warn("http: getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return want;
+	}
+	if (rl.rlim_cur < need) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need :
+										    rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			log_warn("http: setrlimit(RLIMIT_NOFILE, %llu): %s",
+				 (unsigned long long)rl.rlim_cur, strerror(errno));
+		if (getrlimit(RLIMIT_NOFILE, &rl))
+			rl.rlim_cur = old;
+	}
+	if (rl.rlim_cur < need) {
+		unsigned int fit = rl.rlim_cur > 2 * HTTP_FD_HEADROOM ?
+					   (unsigned int)(rl.rlim_cur - HTTP_FD_HEADROOM) :
+					   HTTP_FD_HEADROOM;
+
+		log_warn("http: open file limit %llu: serving at most %u connections, not %u",
+			 (unsigned long long)rl.rlim_cur, fit, want);
+		return fit;
+	}
+	return want;
+}
+
+int http_preflight(const struct shift_conf *c)
+{
+	struct http_token tok;
+	char err[CONF_PATH_LEN + 256];
+	int rc;
+
+	if (!c->http_enabled)
+		return 0;
+	rc = http_token_load(c->http_token_file, &tok, err, sizeof(err));
+	memset(&tok, 0, sizeof(tok));
+	if (rc)
+		log_err("%s; not starting", err);
+	return rc;
+}
+
+int http_start(struct http_api *h, struct agent *a)
+{
+	const struct shift_conf *c = a->conf;
+	struct http_ops ops = {
+		.ctx = h,
+		.alerts = ops_alerts,
+		.metrics = ops_metrics,
+		.status = ops_status,
+		.between = ops_between,
+	};
+	struct http_limits lim;
+	struct http_token tok;
+	char err[CONF_PATH_LEN + 256], b[ADDR_ENDPOINT_LEN];
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	h->a = a;
+	if (!c->http_enabled)
+		return 0;
+	rc = http_token_load(c->http_token_file, &tok, err, sizeof(err));
+	if (rc) {
+		log_err("%s", err);
+		return rc;
+	}
+	if (tok.len < HTTP_TOKEN_MIN_ADVISED)
+		log_warn("http_token_file %s: a %zu-character token is guessable; use %d or more",
+			 c->http_token_file, tok.len, HTTP_TOKEN_MIN_ADVISED);
+	http_limits_default(&lim);
+	lim.max_connections = fit_fd_limit(lim.max_connections);
+	h->srv = http_server_start(&c->http_listen, &lim, &ops, &tok, err, sizeof(err));
+	memset(&tok, 0, sizeof(tok));
+	if (!h->srv) {
+		log_err("%s", err);
+		return -EINVAL;
+	}
+	h->listen = c->http_listen;
+	log_info("http: serving on %s (POST /v1/alertmanager with the bearer token; GET "
+		 "/metrics, /v1/status); at most %u connections, %u s idle timeout",
+		 addr_format_endpoint(&c->http_listen, b, sizeof(b)), lim.max_connections,
+		 lim.timeout_s);
+	return 0;
+}
+
+int http_fd(const struct http_api *h)
+{
+	return h->srv ? http_server_fd(h->srv) : -1;
+}
+
+void http_run(struct http_api *h)
+{
+	__u64 t0, dt;
+
+	if (!h->srv)
+		return;
+	t0 = now_mono_ns();
+	http_server_run(h->srv);
+	dt = now_mono_ns() - t0;
+	if (dt < HTTP_SLOW_TURN_NS)
+		return;
+	h->slow_turns++;
+	if (dt > h->slowest_ns)
+		h->slowest_ns = dt;
+	if (!h->slow_logged_ns || t0 - h->slow_logged_ns >= HTTP_SLOW_LOG_NS) {
+		log_info("http: %llu turns over %llu ms since the last such line, the slowest "
+			 "%.1f ms (%u connections open): samples waited that long",
+			 (unsigned long long)h->slow_turns,
+			 (unsigned long long)(HTTP_SLOW_TURN_NS / 1000000),
+			 (double)h->slowest_ns / 1e6, http_server_connections(h->srv));
+		h->slow_logged_ns = t0;
+		h->slow_turns = 0;
+		h->slowest_ns = 0;
+	}
+}
+
+int http_timeout_ms(const struct http_api *h)
+{
+	return h->srv ? http_server_timeout_ms(h->srv) : -1;
+}
+
+int http_reload(struct http_api *h, const struct shift_conf *newc, char *err, size_t errlen)
+{
+	struct http_token tok;
+	int rc;
+
+	if (newc->http_enabled != (h->srv != NULL) ||
+	    (h->srv && memcmp(&newc->http_listen, &h->listen, sizeof(h->listen))))
+		log_warn("reload: http_listen takes effect at the next start");
+	if (!newc->http_enabled)
+		return 0;
+	/* Checked even when the listener starts only at the next start: it would fail then. */
+	rc = http_token_load(newc->http_token_file, &tok, err, errlen);
+	if (rc)
+		return rc;
+	if (h->srv)
+		http_server_set_token(h->srv, &tok);
+	memset(&tok, 0, sizeof(tok));
+	return 0;
+}
+
+void http_stop(struct http_api *h)
+{
+	http_server_stop(h->srv);
+	h->srv = NULL;
+	free(h->metrics.buf);
+	free(h->status.buf);
+	memset(&h->metrics, 0, sizeof(h->metrics));
+	memset(&h->status, 0, sizeof(h->status));
+}
