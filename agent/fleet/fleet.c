@@ -81,7 +81,7 @@ struct fleet {
 	struct req *reqs;
 	struct req *watch, *keepalive, *node;
 	size_t watch_parsed;
-	char fail_why[256]; /* set from a callback, acted on after it */
+	int rampfd; /* fires at the next ramp step boundary */
 	__u64 last_report_hash;
 	bool report_forced;
 	struct shared_svc *sh;
@@ -220,7 +220,6 @@ static void session_fail(struct fleet *f, const char *why)
 static void join(struct fleet *f)
 {
 	f->st = S_JOINING;
-	f->fail_why[0] = '\0';
 	if (!req_start(f, R_GRANT, ETCD_PATH_LEASE_GRANT,
 		       etcd_req_lease_grant((__s64)(f->conf.lease_ns / 1000000000ull))))
 		session_fail(f, "cannot start the lease grant");
@@ -328,6 +327,38 @@ static void ramp_view(struct service_rt *s, const struct fleet_svc_value *v, __u
 	s->ramp.active = !done;
 }
 
+/* Arm rampfd for the earliest next step of any ramp in progress. */
+static void ramp_timer(struct fleet *f)
+{
+	__u64 now = now_unix_ns(), next = 0;
+	struct itimerspec its = { 0 };
+	size_t i;
+
+	for (i = 0; i < f->nsh; i++) {
+		const struct fleet_svc_value *v = &f->sh[i].v;
+		__u64 b;
+		__u32 idx;
+		bool done;
+
+		if (!f->sh[i].known || !v->has_ramp || v->latched)
+			continue;
+		fleet_ramp_weight(&v->ramp, now, &idx, &done);
+		if (done || idx + 1 >= v->ramp.n)
+			continue;
+		b = v->ramp.start_unix_ns + (__u64)(idx + 1) * v->ramp.hold_ns;
+		if (!next || b < next)
+			next = b;
+	}
+	if (next) {
+		__u64 d = next > now ? next - now : 1;
+
+		its.it_value.tv_sec = (time_t)(d / 1000000000ull);
+		its.it_value.tv_nsec = (long)(d % 1000000000ull);
+	}
+	if (timerfd_settime(f->rampfd, 0, &its, NULL))
+		log_warn("fleet: ramp timer: %s", strerror(errno));
+}
+
 /* rev: the revision this comes from (0: a tick, a ramp step by the clock). */
 static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *sh, __s64 rev)
 {
@@ -412,6 +443,8 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		break;
 	}
 	ramp_view(s, &sh->v, now);
+	if (sh->v.has_ramp)
+		ramp_timer(f);
 }
 
 static void reconcile_all(struct fleet *f)
@@ -589,6 +622,7 @@ static void watch_drain(struct fleet *f)
 /* --- completions ----------------------------------------------------------------- */
 
 static void node_report(struct fleet *f, bool force);
+static void ramp_steps(struct fleet *f);
 
 static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 {
@@ -783,13 +817,6 @@ static void after_curl(struct fleet *f)
 {
 	watch_drain(f);
 	drain_done(f);
-	if (f->fail_why[0]) {
-		char why[sizeof(f->fail_why)];
-
-		strcpy(why, f->fail_why);
-		f->fail_why[0] = '\0';
-		session_fail(f, why);
-	}
 }
 
 void fleet_events(struct fleet *f)
@@ -799,6 +826,16 @@ void fleet_events(struct fleet *f)
 
 	n = epoll_wait(f->epfd, evs, 16, 0);
 	for (i = 0; i < n; i++) {
+		if (evs[i].data.fd == f->rampfd) {
+			__u64 exp;
+
+			if (read(f->rampfd, &exp, sizeof(exp)) < 0 && errno != EAGAIN)
+				log_debug("fleet: ramp timer read: %s", strerror(errno));
+			/* Every node steps at the plan's boundary by its own clock, not at
+			 * its next 100 ms tick: the fleet moves in step. */
+			ramp_steps(f);
+			continue;
+		}
 		if (evs[i].data.fd == f->tfd) {
 			__u64 exp;
 
@@ -823,6 +860,24 @@ void fleet_events(struct fleet *f)
 }
 
 /* --- node report, ticks ------------------------------------------------------------ */
+
+/* Ramp steps by the clock; they happen only while in touch with the fleet. */
+static void ramp_steps(struct fleet *f)
+{
+	size_t i;
+
+	if (f->st != S_UP)
+		return;
+	for (i = 0; i < f->nsh; i++) {
+		struct service_rt *s;
+
+		if (!f->sh[i].known || !f->sh[i].v.has_ramp)
+			continue;
+		s = agent_service(f->a, f->sh[i].name);
+		if (s)
+			reconcile(f, s, &f->sh[i], 0);
+	}
+}
 
 static __u64 report_hash(const struct agent *a)
 {
@@ -894,16 +949,7 @@ void fleet_tick(struct fleet *f)
 	}
 	if (f->st != S_UP)
 		return;
-	/* Ramp steps by the clock; they happen only while in touch with the fleet. */
-	for (size_t i = 0; i < f->nsh; i++) {
-		struct service_rt *s;
-
-		if (!f->sh[i].known || !f->sh[i].v.has_ramp)
-			continue;
-		s = agent_service(f->a, f->sh[i].name);
-		if (s)
-			reconcile(f, s, &f->sh[i], 0);
-	}
+	ramp_steps(f);
 	node_report(f, f->report_forced);
 }
 
@@ -951,13 +997,18 @@ struct fleet *fleet_open(struct agent *a)
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
+	f->epfd = f->tfd = f->rampfd = -1;
 	f->a = a;
 	f->conf = a->conf->fleet;
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);
 	f->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	/* The plan's boundaries are wall-clock times: CLOCK_REALTIME. */
+	f->rampfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
 	f->m = curl_multi_init();
 	ev.data.fd = f->tfd;
-	if (f->epfd < 0 || f->tfd < 0 || !f->m || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->tfd, &ev)) {
+	if (f->epfd < 0 || f->tfd < 0 || f->rampfd < 0 || !f->m ||
+	    epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->tfd, &ev) ||
+	    (ev.data.fd = f->rampfd, epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->rampfd, &ev))) {
 		log_err("fleet: event set-up: %s", strerror(errno));
 		fleet_close(f);
 		return NULL;
@@ -986,6 +1037,8 @@ void fleet_close(struct fleet *f)
 	curl_slist_free_all(f->hdrs);
 	if (f->tfd >= 0)
 		close(f->tfd);
+	if (f->rampfd >= 0)
+		close(f->rampfd);
 	if (f->epfd >= 0)
 		close(f->epfd);
 	free(f->sh);
