@@ -406,9 +406,18 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		break;
 	case FLEET_ROLLBACK: {
 		__s64 lag;
+		int rc = rollback_adopt(a, s, sh->v.reason, sh->v.origin);
 
-		if (rollback_adopt(a, s, sh->v.reason, sh->v.origin))
+		if (rc < 0)
 			break;
+		if (rc == 1) {
+			/* shiftctl rollback on this host: its map write is the origin's. */
+			s->rollback_unix_ns = sh->v.unix_ns;
+			s->fleet_lag_us = 0;
+			log_info("fleet: applied %s%s rev %lld: rollback (this host's operator)",
+				 f->key_svc, s->conf->name, (long long)rev);
+			break;
+		}
 		lag = (__s64)(s->rollback_unix_ns - sh->v.unix_ns);
 		s->fleet_lag_us = lag / 1000;
 		record_lag(f, lag);
@@ -970,6 +979,26 @@ void fleet_kick(struct fleet *f)
 	}
 }
 
+/* agent.on_rollback: a local rollback's map write is done; start the etcd
+ * write now (before eviction and fsyncs), not at the end of the loop pass. */
+static void on_rollback(struct agent *a, struct service_rt *s)
+{
+	struct fleet *f = a->fleet_ctx;
+	struct shared_svc *sh;
+	int running;
+
+	if (!f || f->st != S_UP)
+		return;
+	sh = shared_get(f, s->conf->name, true);
+	if (!sh)
+		return;
+	reconcile(f, s, sh, 0);
+	if (sh->pub)
+		/* Not inside a libcurl callback: drive the new transfer as far as it
+		 * goes without blocking (on a kept-alive connection: sent). */
+		curl_multi_socket_action(f->m, CURL_SOCKET_TIMEOUT, 0, &running);
+}
+
 void fleet_reloaded(struct fleet *f)
 {
 	if (f->st == S_UP)
@@ -1020,6 +1049,8 @@ struct fleet *fleet_open(struct agent *a)
 	fleet_key_prefix(f->conf.fleet, FLEET_KEY_SVC, f->key_svc, sizeof(f->key_svc));
 	fleet_key(f->conf.fleet, FLEET_KEY_ALIVE, f->conf.node, f->key_alive, sizeof(f->key_alive));
 	fleet_key(f->conf.fleet, FLEET_KEY_NODES, f->conf.node, f->key_node, sizeof(f->key_node));
+	a->fleet_ctx = f;
+	a->on_rollback = on_rollback;
 	log_info("fleet: node %s of fleet %s, etcd %s%s (%u endpoint%s)", f->conf.node,
 		 f->conf.fleet, f->conf.endpoints[0], f->conf.n_endpoints > 1 ? ", ..." : "",
 		 f->conf.n_endpoints, f->conf.n_endpoints == 1 ? "" : "s");
@@ -1031,6 +1062,10 @@ void fleet_close(struct fleet *f)
 {
 	if (!f)
 		return;
+	if (f->a && f->a->fleet_ctx == f) {
+		f->a->fleet_ctx = NULL;
+		f->a->on_rollback = NULL;
+	}
 	cancel_all(f);
 	if (f->m)
 		curl_multi_cleanup(f->m);
