@@ -29,12 +29,12 @@ int etcd_curl_setup(CURL *h, const struct conf_fleet *c, const char *endpoint, c
 
 	snprintf(url, sizeof(url), "%s%s", endpoint, path);
 	if (!*hdrs) {
-		struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+		struct curl_slist *ct = curl_slist_append(NULL, "Content-Type: application/json");
 		/* No "Expect: 100-continue" round trip before a larger body. */
-		struct curl_slist *h2 = h ? curl_slist_append(h, "Expect:") : NULL;
+		struct curl_slist *h2 = ct ? curl_slist_append(ct, "Expect:") : NULL;
 
 		if (!h2) {
-			curl_slist_free_all(h);
+			curl_slist_free_all(ct);
 			return -ENOMEM;
 		}
 		*hdrs = h2;
