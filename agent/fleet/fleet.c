@@ -34,7 +34,10 @@
 
 #define MAX_RESPONSE (64u << 20)
 #define RETRY_MIN_NS (200 * 1000000ull)
-#define RETRY_MAX_NS (1000 * 1000000ull)
+#define RETRY_MAX_NS (500 * 1000000ull)
+/* A SYN lost in a partition is retried by the kernel 1 s, then 3 s later: past 1 s a
+ * fresh attempt (after the heal, at once) beats waiting for the retransmit. */
+#define CONNECT_MAX_MS 1000L
 
 enum req_kind { R_GRANT, R_ALIVE, R_RANGE, R_WATCH, R_KEEPALIVE, R_PUBLISH, R_NODE };
 static const char *const req_name[] = { "lease grant", "alive put", "range",	  "watch",
@@ -167,6 +170,8 @@ static struct req *req_start(struct fleet *f, enum req_kind kind, const char *pa
 	curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(r->h, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->h, CURLOPT_PRIVATE, r);
+	if (f->conf.timeout_ns / 1000000ull > (__u64)CONNECT_MAX_MS)
+		curl_easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_MAX_MS);
 	if (curl_multi_add_handle(f->m, r->h) != CURLM_OK)
 		goto fail;
 	r->next = f->reqs;
