@@ -626,9 +626,13 @@ static void watch_drain(struct fleet *f)
 		watch_message(f, msg);
 		json_decref(msg);
 	}
-	/* Keep the buffer small on a long-lived stream. */
-	if (f->watch && f->watch_parsed == f->watch->len) {
-		f->watch->len = 0;
+	/* Keep the buffer small on a long-lived stream: drop what was parsed. */
+	if (f->watch && f->watch_parsed) {
+		struct req *w = f->watch;
+
+		memmove(w->buf, w->buf + f->watch_parsed, w->len - f->watch_parsed);
+		w->len -= f->watch_parsed;
+		w->buf[w->len] = '\0';
 		f->watch_parsed = 0;
 	}
 }
