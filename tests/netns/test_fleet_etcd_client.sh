@@ -247,6 +247,27 @@ else
 fi
 check "compaction seen and recovered by a re-read" log_has "is compacted"
 
+note "--- partition without compaction: the missed events are replayed, collapsed"
+ctl clear web >/dev/null 2>&1
+ctl set-weight web 10 >/dev/null 2>&1
+rig_edge nft -f - <<NFT
+table inet fleet$$ {
+	chain out { type filter hook output priority 0; ip daddr 127.0.0.1 tcp dport $PORT drop; }
+}
+NFT
+wait_for 8 status_is 'd["fleet"]["connected"]' False || notok "shiftd still connected after 8 s"
+put_value "{\"weight_bp\":9000,\"latched\":false,\"reason\":\"\",\"origin\":\"edge-b\",\"unix_ns\":$(now_ns),\"ramp\":null}"
+put_value "{\"weight_bp\":0,\"latched\":true,\"reason\":\"latency_p99: edge-b\",\"origin\":\"edge-b\",\"unix_ns\":$(now_ns),\"ramp\":null}"
+rig_edge nft delete table inet fleet$$
+if wait_for 10 word_is $LATCH; then
+	ok "on reconnect the fleet's rollback is adopted (raise then latch, missed while cut off)"
+else
+	notok "after the heal: word $(word)"
+fi
+check "the raise superseded by the latch was skipped, never applied" \
+	log_has "superseded in the same batch; skipped"
+check "green never went to 90%" sh -c "! grep -q 'green 90%' '$E2E_SHIFTD_LOG'"
+
 note "--- ramp from the stored plan"
 ctl clear web >/dev/null 2>&1
 out=$(ctl ramp web 10,20,30 --hold 2s 2>&1)
