@@ -276,6 +276,51 @@ check "ramp step 1 applied here" wait_for 3 word_is 1000
 check "ramp step 2 by the plan and the clock" wait_for 4 word_is 2000
 check "ramp step 3" wait_for 4 word_is 3000
 
+note "--- TLS to etcd (etcd_cacert, etcd_cert, etcd_key), with shiftctl fleet status"
+tls=$RIG_DIR/tls
+mkdir -p "$tls"
+if (
+	cd "$tls" &&
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 \
+			-subj "/CN=shift-test-ca" &&
+		openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+			-subj "/CN=127.0.0.1" &&
+		# clientAuth too: etcd's gateway dials etcd itself with the server's certificate.
+		printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >server.ext &&
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+			-out server.pem -days 1 -extfile server.ext &&
+		openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr \
+			-subj "/CN=shift-node" &&
+		printf 'extendedKeyUsage=clientAuth\n' >client.ext &&
+		openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+			-out client.pem -days 1 -extfile client.ext
+) >"$tls/openssl.log" 2>&1; then
+	rig_spawn edge "$RIG_DIR/etcd-tls.log" etcd --name t1 --data-dir "$RIG_DIR/etcd-tls" \
+		--listen-client-urls "https://127.0.0.1:2479" \
+		--advertise-client-urls "https://127.0.0.1:2479" \
+		--cert-file "$tls/server.pem" --key-file "$tls/server.key" \
+		--trusted-ca-file "$tls/ca.pem" --client-cert-auth \
+		--listen-peer-urls "http://127.0.0.1:2480" \
+		--initial-advertise-peer-urls "http://127.0.0.1:2480" \
+		--initial-cluster "t1=http://127.0.0.1:2480"
+	base=$(sed '/^\[fleet\]/,$d' "$RIG_CONFIG")
+	printf '%s\n[fleet]\netcd_endpoints = https://127.0.0.1:2479\nfleet = %s\nnode = %s\netcd_timeout = 1s\nfleet_lease = 3s\netcd_cacert = %s\n' \
+		"$base" "$FLEET" "$NODE" "$tls/ca.pem" >"$RIG_DIR/tls-nocert.conf"
+	printf 'etcd_cert = %s\netcd_key = %s\n' "$tls/client.pem" "$tls/client.key" |
+		cat "$RIG_DIR/tls-nocert.conf" - >"$RIG_DIR/tls.conf"
+	tls_status() { rig_edge "$SHIFTCTL" -c "$RIG_DIR/tls.conf" fleet status --json 2>&1; }
+	if wait_for 10 tls_status >/dev/null; then
+		ok "fleet status over TLS with a client certificate: $(tls_status)"
+	else
+		notok "fleet status over TLS failed: $(tls_status)"
+	fi
+	out=$(rig_edge "$SHIFTCTL" -c "$RIG_DIR/tls-nocert.conf" fleet status --json 2>&1)
+	rc=$?
+	check "without a client certificate etcd refuses: exit $rc ($out)" test "$rc" = 1
+else
+	note "openssl could not make test certificates (see $tls/openssl.log): TLS not tested"
+fi
+
 note "--- metrics"
 prom=$RIG_TEXTFILE_DIR/shift.prom
 sleep 6
