@@ -245,7 +245,7 @@ if wait_for 10 fleet_is 'v["latched"] and v["reason"]' "manual: while cut off"; 
 else
 	notok "cut-off rollback not published: $(etcdctl_ get "$KEY")"
 fi
-check "compaction seen and recovered by a re-read" log_has "is compacted"
+check "compaction seen and recovered by a re-read" wait_for 5 log_has "is compacted"
 
 note "--- partition without compaction: the missed events are replayed, collapsed"
 ctl clear web >/dev/null 2>&1
@@ -317,6 +317,31 @@ if (
 	out=$(rig_edge "$SHIFTCTL" -c "$RIG_DIR/tls-nocert.conf" fleet status --json 2>&1)
 	rc=$?
 	check "without a client certificate etcd refuses: exit $rc ($out)" test "$rc" = 1
+	# shiftd itself over TLS: restarted on the TLS config, it joins and follows.
+	rig_kill "$E2E_SHIFTD_PID"
+	rig_spawn edge "$RIG_DIR/shiftd.tls.log" "$SHIFTD" --config "$RIG_DIR/tls.conf"
+	E2E_SHIFTD_PID=$RIG_LAST_PID
+	tls_joined() { grep -q "fleet: joined fleet" "$RIG_DIR/shiftd.tls.log"; }
+	if wait_for 10 tls_joined; then
+		ok "shiftd joined over TLS: $(grep -m1 'joined fleet' "$RIG_DIR/shiftd.tls.log")"
+	else
+		notok "shiftd did not join over TLS: $(tail -3 "$RIG_DIR/shiftd.tls.log")"
+	fi
+	rig_edge "$SHIFTCTL" -c "$RIG_DIR/tls.conf" clear web >/dev/null 2>&1
+	rig_edge "$SHIFTCTL" -c "$RIG_DIR/tls.conf" set-weight web 15 >/dev/null 2>&1
+	tls_applied() { grep -q "green 15%" "$RIG_DIR/shiftd.tls.log"; }
+	tls_written() {
+		rig_edge "$SHIFTCTL" -c "$RIG_DIR/tls.conf" fleet status --json 2>/dev/null |
+			grep -q '"green_weight_bp":1500'
+	}
+	check "set-weight over TLS: written to the TLS etcd, reported back by shiftd" \
+		wait_for 5 tls_written
+	# Back to the plain etcd for the metrics below.
+	rig_kill "$E2E_SHIFTD_PID"
+	rig_spawn edge "$E2E_SHIFTD_LOG.2" "$SHIFTD" --config "$RIG_CONFIG"
+	E2E_SHIFTD_PID=$RIG_LAST_PID
+	E2E_SHIFTD_LOG=$E2E_SHIFTD_LOG.2
+	wait_for 10 log_has "fleet: joined fleet" || notok "shiftd did not rejoin the plain etcd"
 else
 	note "openssl could not make test certificates (see $tls/openssl.log): TLS not tested"
 fi
