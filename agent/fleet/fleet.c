@@ -62,6 +62,7 @@ struct shared_svc {
 	struct fleet_svc_value v; /* the last good value */
 	__s64 mod_rev; /* the key's, good value or not: writes compare on it */
 	struct req *pub; /* our rollback being written */
+	bool latch_acked; /* the fleet carried this node's current latch */
 };
 
 enum fl_state { S_DOWN, S_JOINING, S_UP };
@@ -374,6 +375,7 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		.weight = s->weight,
 		.latched = s->latched,
 		.publish_pending = s->fleet_publish,
+		.acked = s->latched && sh->latch_acked,
 		.rollback_unix_ns = s->rollback_unix_ns,
 	};
 	struct agent *a = f->a;
@@ -393,6 +395,14 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 	act = fleet_decide(&sh->v, &l, now, &w);
 	switch (act) {
 	case FLEET_NONE:
+		/* Written here first (shiftctl on this host), or our own publish: the
+		 * node is at that revision all the same, and the log says so. */
+		if (rev)
+			log_info(
+				"fleet: applied %s%s rev %lld: already in effect here (green %s%s)",
+				f->key_svc, s->conf->name, (long long)rev,
+				weight_format(s->weight, w1, sizeof(w1)),
+				s->latched ? ", rolled back" : "");
 		break;
 	case FLEET_SET_WEIGHT:
 		s->weight = w;
@@ -459,6 +469,8 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 			 s->conf->name, sh->v.origin, (long long)sh->mod_rev, s->reason);
 		break;
 	}
+	/* From now on a fleet without the latch means a clear, whatever the clocks. */
+	sh->latch_acked = s->latched && sh->v.latched;
 	ramp_view(s, &sh->v, now);
 	if (sh->v.has_ramp)
 		ramp_timer(f);

@@ -301,9 +301,11 @@ enum fleet_action fleet_decide(const struct fleet_svc_value *shared, const struc
 	if (shared->latched)
 		return l->latched ? FLEET_NONE : FLEET_ROLLBACK;
 	if (l->latched)
-		/* Ours if it is newer than the fleet's last word (say, taken while
-		 * shiftd was down and etcd too): publish it rather than lose it. */
-		return l->rollback_unix_ns > shared->unix_ns ? FLEET_PUBLISH : FLEET_CLEAR;
+		/* Never carried by the fleet and newer than its last word (taken while
+		 * shiftd was down and etcd too): publish it rather than lose it. Only
+		 * then do clocks matter. */
+		return !l->acked && l->rollback_unix_ns > shared->unix_ns ? FLEET_PUBLISH :
+									    FLEET_CLEAR;
 	return *weight != l->weight ? FLEET_SET_WEIGHT : FLEET_NONE;
 }
 

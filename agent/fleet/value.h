@@ -86,6 +86,7 @@ struct fleet_local {
 	__u32 weight;
 	bool latched;
 	bool publish_pending; /* a local rollback not yet in etcd */
+	bool acked; /* the fleet has been seen latched while this node was */
 	__u64 rollback_unix_ns; /* of the local latch */
 };
 
@@ -101,8 +102,9 @@ enum fleet_action {
 /*
  * What this node must do so that its service matches the shared value. Only
  * called while connected (a cut-off node never raises on its own). A rollback
- * wins over any raise; a local latch newer than the shared value is ours to
- * publish, not a clear to follow.
+ * wins over any raise. A latch the fleet has carried and no longer does was
+ * cleared; one it never carried (taken while shiftd or etcd was away) is ours
+ * to publish if newer than the shared value, else a clear to follow.
  */
 enum fleet_action fleet_decide(const struct fleet_svc_value *shared, const struct fleet_local *l,
 			       __u64 now_unix_ns, __u32 *weight);

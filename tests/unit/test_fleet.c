@@ -344,6 +344,13 @@ static void test_decide(void **state)
 		/* Our latch is newer than the fleet's word (taken while shiftd or etcd was
 		 * away): publish it, never clear it. */
 		{ 0, { .latched = true, .rollback_unix_ns = 150 }, 200, FLEET_PUBLISH, 3000 },
+		/* A latch the fleet carried, now gone: a clear, even if this node's clock
+		 * says its rollback is newer than the clear (clocks drift). */
+		{ 0,
+		  { .latched = true, .acked = true, .rollback_unix_ns = 150 },
+		  200,
+		  FLEET_CLEAR,
+		  3000 },
 		/* A rollback waiting to go out wins over the fleet's weight... */
 		{ 0,
 		  { .latched = true, .publish_pending = true, .rollback_unix_ns = 50 },
