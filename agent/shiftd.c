@@ -464,8 +464,15 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	struct loop lp = { .epfd = -1,	 .sigfd = -1, .ctlfd = -1,   .timerfd = -1,
-			   .nlfd = -1,	 .rbfd = -1,  .fleetfd = -1 };
+	struct loop lp = {
+		.epfd = -1,
+		.sigfd = -1,
+		.ctlfd = -1,
+		.timerfd = -1,
+		.nlfd = -1,
+		.rbfd = -1,
+		.fleetfd = -1,
+	};
 	const char *conf_path = CONF_DEFAULT_PATH;
 	bool check = false, detach = false;
 	struct itimerspec its = { 0 };
