@@ -376,6 +376,9 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		.latched = s->latched,
 		.publish_pending = s->fleet_publish,
 		.acked = s->latched && sh->latch_acked,
+		/* Merging with drills (issue 20): .local_only = s->latch_drill, and
+		 * rollback_fire must not mark_publish() a TRIGGER_DRILL rollback. */
+		.local_only = false,
 		.rollback_unix_ns = s->rollback_unix_ns,
 	};
 	struct agent *a = f->a;

@@ -299,7 +299,10 @@ enum fleet_action fleet_decide(const struct fleet_svc_value *shared, const struc
 	if (l->publish_pending)
 		return shared->latched ? FLEET_PUBLISHED : FLEET_PUBLISH;
 	if (shared->latched)
-		return l->latched ? FLEET_NONE : FLEET_ROLLBACK;
+		/* A real rollback during a local-only latch (a drill) wins over it. */
+		return l->latched && !l->local_only ? FLEET_NONE : FLEET_ROLLBACK;
+	if (l->latched && l->local_only)
+		return FLEET_NONE; /* neither published nor cleared by the fleet */
 	if (l->latched)
 		/* Never carried by the fleet and newer than its last word (taken while
 		 * shiftd was down and etcd too): publish it rather than lose it. Only

@@ -87,6 +87,7 @@ struct fleet_local {
 	bool latched;
 	bool publish_pending; /* a local rollback not yet in etcd */
 	bool acked; /* the fleet has been seen latched while this node was */
+	bool local_only; /* this node's latch is its own business (a drill's) */
 	__u64 rollback_unix_ns; /* of the local latch */
 };
 

@@ -351,6 +351,14 @@ static void test_decide(void **state)
 		  200,
 		  FLEET_CLEAR,
 		  3000 },
+		/* A local-only latch (a drill) is neither published nor cleared... */
+		{ 0,
+		  { .latched = true, .local_only = true, .rollback_unix_ns = 150 },
+		  200,
+		  FLEET_NONE,
+		  3000 },
+		/* ...but a real fleet rollback during it wins. */
+		{ 1, { .latched = true, .local_only = true }, 200, FLEET_ROLLBACK, 0 },
 		/* A rollback waiting to go out wins over the fleet's weight... */
 		{ 0,
 		  { .latched = true, .publish_pending = true, .rollback_unix_ns = 50 },
