@@ -46,7 +46,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializer
 CFLAGS ?= -O2 -g
 USER_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Iagent -I$(OUTPUT) -MMD -MP
 SAN_CFLAGS ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS := -lbpf -lelf -lz -lmnl -lm -lpthread -lmicrohttpd -ljansson
+LDLIBS := -lbpf -lelf -lz -lmnl -lm -lpthread -lmicrohttpd -lcurl -ljansson
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
@@ -265,8 +265,8 @@ bench: bench-rollback
 #   make fuzz [FUZZ_PACKETS=10000000] [FUZZ_SECONDS=120]
 #     the packet fuzzer over the XDP programs (bpf_test -t fuzz with
 #     SHIFT_FUZZ_PACKETS=$(FUZZ_PACKETS)), then each libFuzzer harness of
-#     tests/fuzz/ (config, weight, state, ctl, webhook, request) for FUZZ_SECONDS,
-#     one at a time.
+#     tests/fuzz/ (config, weight, state, ctl, webhook, request, fleet) for
+#     FUZZ_SECONDS, one at a time.
 #   make fuzz-packets / make fuzz-libfuzzer   either half alone.
 #   make check runs both briefly: the packet fuzzer inside bpf_test (100000
 #   packets by default), each harness for FUZZ_CHECK_SECONDS (default 5) as the
@@ -277,12 +277,12 @@ bench: bench-rollback
 FUZZ_CC ?= $(CLANG)
 FUZZ_SECONDS ?= 120
 FUZZ_PACKETS ?= 10000000
-FUZZ_NAMES := config weight state ctl webhook request
+FUZZ_NAMES := config weight state ctl webhook request fleet
 FUZZ_BINS := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Iagent \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-$(OUTPUT)/fuzz/fuzz_config: $(addprefix agent/config/,config.c addr.c units.c weight.c errmsg.c)
+$(OUTPUT)/fuzz/fuzz_config: $(addprefix agent/config/,config.c addr.c units.c weight.c errmsg.c fleet_conf.c)
 $(OUTPUT)/fuzz/fuzz_weight: agent/config/weight.c agent/config/errmsg.c
 $(OUTPUT)/fuzz/fuzz_state: agent/ops/state.c agent/config/units.c agent/config/errmsg.c
 $(OUTPUT)/fuzz/fuzz_ctl: agent/control/ctl_proto.c
@@ -292,6 +292,8 @@ $(OUTPUT)/fuzz/fuzz_webhook: FUZZ_LIBS := -ljansson
 $(OUTPUT)/fuzz/fuzz_request: $(addprefix agent/http/,server.c webhook.c token.c) \
 	agent/config/errmsg.c agent/config/addr.c agent/ops/clock.c
 $(OUTPUT)/fuzz/fuzz_request: FUZZ_LIBS := -lmicrohttpd -ljansson
+$(OUTPUT)/fuzz/fuzz_fleet: $(addprefix agent/fleet/,value.c b64.c etcd_json.c) agent/config/errmsg.c
+$(OUTPUT)/fuzz/fuzz_fleet: FUZZ_LIBS := -ljansson
 
 $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@

@@ -58,6 +58,13 @@ struct service_rt {
 	__u64 rollback_mono_ns; /* the last rollback's weight write done */
 	__u64 last_evicted; /* green connections the last rollback evicted */
 	struct drill_rt drill;
+	/* Fleet (agent/fleet/): who rolled back (node name or "operator") and the
+	 * origin's write -> this node's write, 0 for a rollback of our own. */
+	char rollback_origin[64];
+	__s64 fleet_lag_us;
+	/* Set by every local rollback (analysis/rollback.c): fleet/ publishes the
+	 * latch from the loop, after the map write, never before it. */
+	bool fleet_publish;
 };
 
 struct iface_rt {
@@ -71,6 +78,18 @@ struct iface_rt {
 
 struct nl_ctx;
 struct http_api;
+struct fleet;
+
+/* Fleet figures for status and metrics, kept by agent/fleet/. */
+#define FLEET_LAG_BUCKETS 16
+struct fleet_stats {
+	bool enabled, connected;
+	__s64 revision; /* the last svc/ revision applied */
+	__u64 lag_hist[FLEET_LAG_BUCKETS]; /* apply lag, le 1ms * 2^i; last = +Inf */
+	double lag_sum_s;
+	__u64 lag_count;
+	__u64 applied, bad_values, publishes;
+};
 
 struct agent {
 	struct shift_conf *conf;
@@ -98,6 +117,14 @@ struct agent {
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;
 	struct http_api *http; /* agent/http/: the HTTP API, owned by main's loop */
+	char node[64]; /* [fleet] node, else the short hostname: a local rollback's origin */
+	bool fleet_pending; /* some service has fleet_publish set */
+	/* Set by shiftd.c when a fleet is configured: called by every local rollback
+	 * right after its map write, before eviction and fsyncs, so the fleet hears
+	 * of it at once (agent/fleet/ starts the etcd write without waiting). */
+	void (*on_rollback)(struct agent *a, struct service_rt *s);
+	struct fleet *fleet_ctx; /* agent/fleet/fleet.c, opaque */
+	struct fleet_stats fleet;
 };
 
 /* Service runtime by name, or NULL. */

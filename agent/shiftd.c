@@ -32,6 +32,7 @@
 #include "analysis/ramp.h"
 #include "analysis/drill.h"
 #include "analysis/samples.h"
+#include "fleet/fleet.h"
 #include "ops/sdnotify.h"
 #include "http/http.h"
 
@@ -46,6 +47,8 @@ static const char usage_text[] =
 	"interfaces, pins maps and links under bpffs_dir, keeps the maps in line with\n"
 	"the config, consumes return-path samples and rolls green back when a trigger\n"
 	"fires. It runs in the foreground and logs to stderr (journald under systemd).\n"
+	"With a [fleet] section it shares weights, rollbacks and ramps with the other\n"
+	"hosts of the fleet through etcd (shiftd.conf(5)).\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE   config file (default " CONF_DEFAULT_PATH ")\n"
@@ -73,6 +76,8 @@ struct loop {
 	struct metrics metrics; /* shift.prom writer */
 	struct sdnotify sd; /* watchdog pings, STATUS= */
 	struct http_api http; /* the HTTP API; off unless http_listen */
+	struct fleet *fleet; /* NULL without [fleet] */
+	int fleetfd;
 };
 
 /* sd_notify(3)'s wire protocol: one datagram to $NOTIFY_SOCKET. Small enough
@@ -272,6 +277,9 @@ static int reload(struct agent *a, char *err, size_t errlen)
 		log_warn(
 			"reload: bpffs_dir, hash_seed, state_dir and control_socket take effect at "
 			"the next start");
+	if (memcmp(&newc->fleet, &a->conf->fleet, sizeof(newc->fleet)))
+		log_warn("reload: [fleet] changes take effect at the next start");
+	newc->fleet = a->conf->fleet;
 	/* Those keys keep their running values. */
 	snprintf(newc->bpffs_dir, sizeof(newc->bpffs_dir), "%s", a->conf->bpffs_dir);
 	snprintf(newc->state_dir, sizeof(newc->state_dir), "%s", a->conf->state_dir);
@@ -328,7 +336,11 @@ static void tick(struct agent *a, struct loop *lp)
 	/* Ordinary samples wake us only every SHIFT_WAKEUP_BATCH: bound their delay. */
 	samples_poll(a, lp->rb);
 	health_tick(a);
-	ramp_tick(a);
+	/* On a fleet, ramps follow the shared plan (fleet/), not a local clock. */
+	if (lp->fleet)
+		fleet_tick(lp->fleet);
+	else
+		ramp_tick(a);
 	drill_tick(a);
 	metrics_tick(&lp->metrics, a);
 	/* Idle HTTP connections time out here (MHD's timeouts are in seconds). */
@@ -375,6 +387,8 @@ static int run_loop(struct agent *a, struct loop *lp)
 				if (si.ssi_signo == SIGHUP) {
 					sd_notify_msg("RELOADING=1");
 					reload(a, err, sizeof(err));
+					if (lp->fleet)
+						fleet_reloaded(lp->fleet);
 					sd_notify_msg("READY=1");
 				} else {
 					log_info("signal %d: exiting; the datapath stays attached",
@@ -383,6 +397,8 @@ static int run_loop(struct agent *a, struct loop *lp)
 				}
 			} else if (fd == lp->ctlfd) {
 				control_serve(a, lp->ctlfd, reload);
+			} else if (lp->fleet && fd == lp->fleetfd) {
+				fleet_events(lp->fleet);
 			} else if (fd == a->health_epfd && fd > 0) {
 				health_events(a);
 			} else if (fd == lp->nlfd) {
@@ -398,6 +414,9 @@ static int run_loop(struct agent *a, struct loop *lp)
 				http_ready = true;
 			}
 		}
+		/* A rollback in this pass wrote its map first; now tell the fleet. */
+		if (a->fleet_pending && lp->fleet)
+			fleet_kick(lp->fleet);
 		/* One turn per round: a client streaming a body takes turns with the samples. */
 		if (http_ready || http_timeout_ms(&lp->http) == 0)
 			http_run(&lp->http);
@@ -467,13 +486,16 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	struct loop lp = { .epfd = -1,
-			   .sigfd = -1,
-			   .ctlfd = -1,
-			   .timerfd = -1,
-			   .nlfd = -1,
-			   .rbfd = -1,
-			   .httpfd = -1 };
+	struct loop lp = {
+		.epfd = -1,
+		.sigfd = -1,
+		.ctlfd = -1,
+		.timerfd = -1,
+		.nlfd = -1,
+		.rbfd = -1,
+		.httpfd = -1,
+		.fleetfd = -1,
+	};
 	const char *conf_path = CONF_DEFAULT_PATH;
 	bool check = false, detach = false;
 	struct itimerspec its = { 0 };
@@ -548,6 +570,14 @@ int main(int argc, char **argv)
 	a->conf = NULL;
 	snprintf(a->conf_path, sizeof(a->conf_path), "%s", conf_path);
 	a->started_unix_ns = now_unix_ns();
+	if (conf->fleet.enabled) {
+		snprintf(a->node, sizeof(a->node), "%s", conf->fleet.node);
+	} else if (gethostname(a->node, sizeof(a->node))) {
+		snprintf(a->node, sizeof(a->node), "local");
+	} else {
+		a->node[sizeof(a->node) - 1] = '\0';
+		a->node[strcspn(a->node, ".")] = '\0';
+	}
 	if (snprintf(a->state_path, sizeof(a->state_path), "%s/state", conf->state_dir) >=
 	    (int)sizeof(a->state_path)) {
 		log_err("state_dir too long");
@@ -643,6 +673,20 @@ int main(int argc, char **argv)
 		log_err("epoll: %s", strerror(errno));
 		goto out;
 	}
+	/* After state_dir and the maps: the node serves its last state (fail-static)
+	 * whether etcd answers or not, and joins the fleet from the loop. */
+	lp.fleet = fleet_open(a);
+	if (a->conf->fleet.enabled && !lp.fleet) {
+		log_err("fleet: cannot set up the etcd client");
+		goto out;
+	}
+	if (lp.fleet) {
+		lp.fleetfd = fleet_fd(lp.fleet);
+		if (epoll_add(lp.epfd, lp.fleetfd)) {
+			log_err("epoll: %s", strerror(errno));
+			goto out;
+		}
+	}
 	persist_save(a);
 	/* Everything that needed more (bpffs mount, pins, socket chown) is done. */
 	privs_drop();
@@ -675,6 +719,7 @@ out:
 		nl_close(a->nl);
 	if (a->health_epfd > 0)
 		close(a->health_epfd);
+	fleet_close(lp.fleet);
 	/* Programs stay attached through their pinned links; maps stay pinned. */
 	if (a->skel)
 		shift__destroy(a->skel);

@@ -6,9 +6,11 @@ set -eu
 PKGS="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
 libcmocka-dev iproute2 ethtool nftables python3 curl procps util-linux kmod"
 # The HTTP API (agent/http/): libmicrohttpd serves, jansson parses the webhook JSON.
-PKGS="$PKGS libmicrohttpd-dev libjansson-dev"
+PKGS="$PKGS libmicrohttpd-dev"
 # libFuzzer's runtime (tests/fuzz, make check): clang-14 only recommends it.
 PKGS="$PKGS libclang-rt-14-dev"
+# The fleet (agent/fleet/): libcurl talks to etcd's JSON gateway, jansson parses it.
+PKGS="$PKGS libcurl4-openssl-dev libjansson-dev"
 # The VM test needs these; they are optional (vmtest says "skipped" without them).
 VM_PKGS="qemu-system-x86 busybox-static cpio"
 # The operations test (tests/netns/test_ops.sh): the real node exporter, promtool
@@ -21,6 +23,9 @@ DEB_PKGS="debhelper dpkg-dev fakeroot lintian"
 # The HTTP API's end-to-end test (tests/netns/test_http_api.sh): a real Alertmanager
 # (and amtool) firing into shiftd; it skips without it.
 OPS_PKGS="$OPS_PKGS prometheus-alertmanager"
+# The fleet tests run a real etcd of their own (never the system's: installed
+# without starting its daemon, see install_optional) and etcdctl.
+FLEET_PKGS="etcd-server etcd-client"
 
 is_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 
@@ -43,7 +48,7 @@ missing="" ops_missing=""
 for p in $PKGS ${SHIFT_WITH_VM:-$VM_PKGS}; do
 	is_missing "$p" && missing="$missing $p"
 done
-for p in ${SHIFT_WITH_OPS:-$OPS_PKGS} ${SHIFT_WITH_DEB:-$DEB_PKGS}; do
+for p in ${SHIFT_WITH_OPS:-$OPS_PKGS} ${SHIFT_WITH_DEB:-$DEB_PKGS} ${SHIFT_WITH_FLEET:-$FLEET_PKGS}; do
 	is_missing "$p" && ops_missing="$ops_missing $p"
 done
 [ -z "$missing$ops_missing" ] && exit 0

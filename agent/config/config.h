@@ -15,6 +15,8 @@
 #include <linux/types.h>
 #include <shift/maps.h>
 
+#include "config/fleet_conf.h"
+
 #define CONF_DEFAULT_PATH "/etc/shift/shiftd.conf"
 
 #define CONF_PATH_LEN 4096
@@ -100,6 +102,7 @@ struct shift_conf {
 	bool http_enabled;
 	struct shift_addr_key http_listen; /* family, addr, port (network order) */
 	char http_token_file[CONF_PATH_LEN]; /* required with http_listen */
+	struct conf_fleet fleet; /* [fleet]; fleet.enabled false without one */
 	__u32 n_services; /* 1..SHIFT_MAX_SERVICES, in file order */
 	struct conf_service *services;
 };

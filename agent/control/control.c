@@ -165,9 +165,11 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		do_status(a, q, r, true);
 	} else if (!strcmp(q->verb, "sync")) {
 		/* shiftctl changed the maps directly; catch up and persist.
-		 * Arguments after SERVICE: reason=TEXT, cancel-ramp. */
+		 * Arguments after SERVICE: reason=TEXT, cancel-ramp, at=UNIX_NS (when
+		 * shiftctl wrote the map: the rollback's time, also in the fleet). */
 		const char *reason = NULL;
 		bool was_latched, cancel_ramp = false;
+		__u64 at = 0;
 		int k;
 
 		s = need_service(a, q, 0, r);
@@ -178,6 +180,8 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 				reason = q->argv[k] + 7;
 			else if (!strcmp(q->argv[k], "cancel-ramp"))
 				cancel_ramp = true;
+			else if (!strncmp(q->argv[k], "at=", 3))
+				at = strtoull(q->argv[k] + 3, NULL, 10);
 			else {
 				fail(r, 2, "sync: unknown argument '%s'", q->argv[k]);
 				return;
@@ -188,7 +192,7 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		/* shiftctl rollback over a drill's latch: a real rollback, which stays. */
 		if (s->latched &&
 		    (!was_latched || (reason && s->drill.holding && !s->latch_drill))) {
-			rollback_note_manual(a, s, reason);
+			rollback_note_manual_at(a, s, reason, at);
 		} else if (!s->latched && was_latched) {
 			rollback_clear(a, s);
 		} else {
@@ -212,6 +216,12 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		s = need_service(a, q, 0, r);
 		if (!s)
 			return;
+		if (a->conf->fleet.enabled) {
+			fail(r, 1,
+			     "on a fleet node, 'shiftctl ramp' stores the plan in etcd; this "
+			     "shiftd follows it");
+			return;
+		}
 		if (q->argc != 3) {
 			fail(r, 2, "ramp: usage: ramp SERVICE STEPS HOLD");
 			return;
