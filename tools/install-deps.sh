@@ -13,6 +13,11 @@ VM_PKGS="qemu-system-x86 busybox-static cpio"
 # (Debian ships it in "prometheus", a big package), systemd-analyze, man. A failed
 # install is not fatal: the test skips what it cannot have and says why.
 OPS_PKGS="prometheus-node-exporter prometheus systemd man-db groff-base"
+# The fleet tests (tests/netns/test_fleet_*.sh, make demo-fleet) start their own
+# 3-member etcd cluster in a network namespace: the etcd binary and etcdctl. Optional
+# like the above (the fleet tests skip without them); the packaged etcd service is
+# not started by this install (policy-rc.d below).
+OPS_PKGS="$OPS_PKGS etcd-server etcd-client"
 
 is_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 
