@@ -677,3 +677,62 @@ fleet_bail() {
 	notok "$*"
 	fleet_finish
 }
+
+# --- fleet helpers for the tests ----------------------------------------------------------
+
+# fleet_metric K NAME: the value of metric NAME (first series, labels ignored) in node
+# K's textfile shift.prom ("" if absent).
+fleet_metric() {
+	awk -v n="$2" '$1 == n || index($1, n "{") == 1 { print $2; exit }' \
+		"$(fleet_dir "$1")/textfile/shift.prom" 2>/dev/null
+}
+
+# fleet_up_joined [KEY=VALUE...]: fleet_probe, fleet_up, the feature probe (exit 77 with
+# the missing feature named), a config with [fleet] on each node and three shiftd
+# running. Exits 1 (not ok) if a set-up step fails.
+fleet_up_joined() {
+	fleet_probe || rig_skip "$FLEET_SKIP_REASON"
+	fleet_up || fleet_bail "setup: fleet_up failed"
+	fleet_feature_probe || rig_skip "$FLEET_SKIP_REASON"
+	local k
+	for ((k = 1; k <= FLEET_N; k++)); do
+		fleet_write_config "$k" "$@" || fleet_bail "setup: node $k config"
+	done
+	for ((k = 1; k <= FLEET_N; k++)); do
+		fleet_start "$k" || fleet_bail "setup: node $k: shiftd did not start with [fleet]"
+	done
+}
+
+# fleet_wait_connected K SECONDS: until node K's shift_fleet_connected is 1.
+fleet_wait_connected() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		[ "$(fleet_metric "$1" shift_fleet_connected)" = 1 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# fleet_wait_disconnected K SECONDS: until node K's shift_fleet_connected is 0.
+fleet_wait_disconnected() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		[ "$(fleet_metric "$1" shift_fleet_connected)" = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# fleet_wait_agree K SECONDS: until node K's `fleet status` shows every node alive and
+# agreeing; FLEET_AGREE gets the last summary line.
+fleet_wait_agree() {
+	local i
+	for ((i = 0; i < $2 * 4; i++)); do
+		FLEET_AGREE=$(fleet_agree "$1") && return 0
+		sleep 0.25
+	done
+	return 1
+}
+
+# fleet_now_ns: CLOCK_REALTIME in ns (the clock of fleet_watch.py and of unix_ns).
+fleet_now_ns() { date +%s%N; }
