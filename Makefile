@@ -44,7 +44,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializer
 CFLAGS ?= -O2 -g
 USER_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Iagent -I$(OUTPUT) -MMD -MP
 SAN_CFLAGS ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS := -lbpf -lelf -lz -lmnl -lm -lpthread
+LDLIBS := -lbpf -lelf -lz -lmnl -lm -lpthread -lcurl -ljansson
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
@@ -268,7 +268,7 @@ FUZZ_BINS := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Iagent \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-$(OUTPUT)/fuzz/fuzz_config: $(addprefix agent/config/,config.c addr.c units.c weight.c errmsg.c)
+$(OUTPUT)/fuzz/fuzz_config: $(addprefix agent/config/,config.c addr.c units.c weight.c errmsg.c fleet_conf.c)
 $(OUTPUT)/fuzz/fuzz_weight: agent/config/weight.c agent/config/errmsg.c
 $(OUTPUT)/fuzz/fuzz_state: agent/ops/state.c agent/config/units.c agent/config/errmsg.c
 $(OUTPUT)/fuzz/fuzz_ctl: agent/control/ctl_proto.c

@@ -71,7 +71,7 @@ enum skey {
 	S__N,
 };
 
-enum section { SEC_NONE, SEC_GLOBAL, SEC_SERVICE };
+enum section { SEC_NONE, SEC_GLOBAL, SEC_SERVICE, SEC_FLEET };
 
 /* Where each key of a service was set (0 = not set): for duplicates, defaults
  * that depend on other keys, and messages that point at the right line. */
@@ -894,7 +894,16 @@ static int parse_section(struct parser *ps, char *s)
 	}
 	if (!strncmp(in, "service", 7) && (!in[7] || is_ws(in[7])))
 		return open_service(ps, trim(in + 7));
-	return fail(ps, ps->line, "unknown section [%s]; expected [global] or [service NAME]",
+	if (!strcmp(in, "fleet")) {
+		if (ps->c->fleet.enabled)
+			return fail(ps, ps->line, "duplicate [fleet] section (first at line %d)",
+				    ps->c->fleet.line);
+		conf_fleet_defaults(&ps->c->fleet, ps->line);
+		ps->sec = SEC_FLEET;
+		return 0;
+	}
+	return fail(ps, ps->line,
+		    "unknown section [%s]; expected [global], [service NAME] or [fleet]",
 		    printable(in, b, sizeof(b)));
 }
 
@@ -934,6 +943,24 @@ static int parse_line(struct parser *ps, char *s)
 		return fail(ps, ps->line,
 			    "key '%s' outside a section; put it under [global] or [service NAME]",
 			    printable(key, b, sizeof(b)));
+	if (ps->sec == SEC_FLEET) {
+		int dup, rc;
+
+		why[0] = '\0';
+		rc = conf_fleet_set(&ps->c->fleet, key, val, ps->line, &dup, why, sizeof(why));
+		if (!rc)
+			return 0;
+		if (dup)
+			return fail(ps, ps->line, "duplicate key '%s' (first at line %d)", key, dup);
+		if (rc != -ENOENT)
+			return fail(ps, ps->line, "%s: %s", key, why);
+		if (find_key(global_keys, ARRAY_SIZE(global_keys), key) >= 0 ||
+		    find_key(service_keys, ARRAY_SIZE(service_keys), key) >= 0)
+			return fail(ps, ps->line, "'%s' does not belong in [fleet]",
+				    printable(key, b, sizeof(b)));
+		return fail(ps, ps->line, "unknown key '%s' in [fleet]; %s",
+			    printable(key, b, sizeof(b)), why);
+	}
 	if (ps->sec == SEC_GLOBAL) {
 		tab = global_keys;
 		n = ARRAY_SIZE(global_keys);
@@ -1228,6 +1255,12 @@ static int finish(struct parser *ps)
 	}
 	if (!c->n_services)
 		return fail(ps, 0, "no [service NAME] section; at least one service is required");
+	{
+		char why[WHY_LEN];
+
+		if (conf_fleet_finish(&c->fleet, why, sizeof(why)))
+			return fail(ps, c->fleet.line, "%s", why);
+	}
 	for (i = 0; i < c->n_services; i++) {
 		if (resolve_service(ps, i))
 			return -EINVAL;

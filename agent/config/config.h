@@ -15,6 +15,8 @@
 #include <linux/types.h>
 #include <shift/maps.h>
 
+#include "config/fleet_conf.h"
+
 #define CONF_DEFAULT_PATH "/etc/shift/shiftd.conf"
 
 #define CONF_PATH_LEN 4096
@@ -96,6 +98,7 @@ struct shift_conf {
 	__u64 metrics_interval_ns;
 	__u32 max_flows, max_flows6;
 	char notify_command[CONF_PATH_LEN]; /* "" = none; else an absolute path */
+	struct conf_fleet fleet; /* [fleet]; fleet.enabled false without one */
 	__u32 n_services; /* 1..SHIFT_MAX_SERVICES, in file order */
 	struct conf_service *services;
 };

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/errmsg.h"
+#include "fleet/cli.h"
+#include "fleet/etcd_json.h"
+#include "ops/clock.h"
+
+#define MAX_TRIES 8
+
+/* The first kv of a range or of a failed txn's read-back; *mod_rev 0 if none. */
+static void current(json_t *resp, const char *key, struct fleet_svc_value *v, bool *exists,
+		    __s64 *mod_rev)
+{
+	json_t *kvs = etcd_resp_kvs(resp);
+	struct etcd_kv kv;
+	char why[256];
+
+	memset(v, 0, sizeof(*v));
+	*exists = false;
+	*mod_rev = 0;
+	if (!kvs || !json_array_size(kvs) || etcd_kv_parse(json_array_get(kvs, 0), &kv))
+		return;
+	*mod_rev = kv.mod_revision;
+	if (fleet_svc_decode(kv.value, kv.value_len, v, why, sizeof(why))) {
+		fprintf(stderr, "shiftctl: warning: %s at revision %lld: %s (overwritten)\n", key,
+			(long long)kv.mod_revision, why);
+		memset(v, 0, sizeof(*v));
+	} else {
+		*exists = true;
+	}
+	etcd_kv_free(&kv);
+}
+
+int fleet_cli_update(struct etcd_sync *c, const char *fleet, const char *service,
+		     fleet_change_fn fn, void *arg, __s64 *rev, char *err, size_t errlen)
+{
+	char key[FLEET_KEY_LEN], *body;
+	struct fleet_svc_value v;
+	json_t *resp = NULL;
+	__s64 mod_rev;
+	bool exists;
+	int rc, i;
+
+	if (fleet_key(fleet, FLEET_KEY_SVC, service, key, sizeof(key))) {
+		seterr(err, errlen, "service name too long for a key");
+		return -ENAMETOOLONG;
+	}
+	body = etcd_req_range(key, false);
+	if (!body)
+		return -ENOMEM;
+	rc = etcd_sync_call(c, ETCD_PATH_RANGE, body, &resp, err, errlen);
+	free(body);
+	if (rc)
+		return rc;
+	for (i = 0; i < MAX_TRIES; i++) {
+		char *val;
+
+		current(resp, key, &v, &exists, &mod_rev);
+		json_decref(resp);
+		resp = NULL;
+		rc = fn(&v, exists, arg, err, errlen);
+		if (rc)
+			return rc;
+		val = fleet_svc_encode(&v);
+		body = val ? etcd_req_txn_put(key, mod_rev, val, 0) : NULL;
+		free(val);
+		if (!body)
+			return -ENOMEM;
+		rc = etcd_sync_call(c, ETCD_PATH_TXN, body, &resp, err, errlen);
+		free(body);
+		if (rc)
+			return rc;
+		if (etcd_txn_succeeded(resp)) {
+			*rev = etcd_header_revision(resp);
+			json_decref(resp);
+			return 0;
+		}
+		/* Someone wrote in between: decide again on what is there now. */
+	}
+	json_decref(resp);
+	seterr(err, errlen, "%s kept changing under us; nothing written", key);
+	return -EAGAIN;
+}
+
+struct shared {
+	char name[CONF_NAME_LEN];
+	struct fleet_svc_value v;
+};
+
+static bool node_agrees(const struct fleet_node_value *n, const struct shared *sv, size_t nsv,
+			__s64 fleet_rev, __u64 now)
+{
+	size_t i;
+	__u32 k;
+
+	if (n->applied_revision < fleet_rev)
+		return false;
+	for (i = 0; i < nsv; i++) {
+		for (k = 0; k < n->n; k++) {
+			if (strcmp(n->svc[k].service, sv[i].name))
+				continue;
+			if (n->svc[k].latched != sv[i].v.latched ||
+			    n->svc[k].weight_bp != fleet_svc_weight(&sv[i].v, now))
+				return false;
+		}
+	}
+	return true;
+}
+
+static json_t *node_json(const char *name, bool alive, const struct fleet_node_value *n,
+			 bool agrees)
+{
+	json_t *o = json_object(), *arr = json_array();
+	__u32 k;
+
+	for (k = 0; n && k < n->n; k++)
+		json_array_append_new(arr, json_pack("{s:s,s:i,s:b}", "service",
+						     n->svc[k].service, "green_weight_bp",
+						     (json_int_t)n->svc[k].weight_bp, "rolled_back",
+						     n->svc[k].latched));
+	json_object_set_new(o, "node", json_string(name));
+	json_object_set_new(o, "alive", json_boolean(alive));
+	json_object_set_new(o, "applied_revision", json_integer(n ? n->applied_revision : 0));
+	json_object_set_new(o, "agrees", json_boolean(agrees));
+	json_object_set_new(o, "services", arr);
+	return o;
+}
+
+int fleet_cli_status(struct etcd_sync *c, const char *fleet, json_t **out, char *err,
+		     size_t errlen)
+{
+	char prefix[FLEET_KEY_LEN], *body, why[256];
+	struct fleet_node_value *nodes = NULL;
+	char(*alive)[FLEET_ORIGIN_LEN] = NULL;
+	size_t nsv = 0, nn = 0, na = 0, i, j;
+	struct shared *sv = NULL;
+	__s64 fleet_rev = 0;
+	__u64 now = now_unix_ns();
+	json_t *resp = NULL, *kvs, *x, *arr;
+	int rc;
+
+	*out = NULL;
+	fleet_key_prefix(fleet, -1, prefix, sizeof(prefix));
+	body = etcd_req_range(prefix, true);
+	if (!body)
+		return -ENOMEM;
+	rc = etcd_sync_call(c, ETCD_PATH_RANGE, body, &resp, err, errlen);
+	free(body);
+	if (rc)
+		return rc;
+	kvs = etcd_resp_kvs(resp);
+	i = kvs ? json_array_size(kvs) : 0;
+	sv = calloc(i + 1, sizeof(*sv));
+	nodes = calloc(i + 1, sizeof(*nodes));
+	alive = calloc(i + 1, sizeof(*alive));
+	if (!sv || !nodes || !alive) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	json_array_foreach (kvs, i, x) {
+		struct etcd_kv kv;
+		const char *name;
+
+		if (etcd_kv_parse(x, &kv))
+			continue;
+		if ((name = fleet_key_name(fleet, FLEET_KEY_SVC, kv.key))) {
+			if (fleet_svc_decode(kv.value, kv.value_len, &sv[nsv].v, why,
+					     sizeof(why)) == 0 &&
+			    strlen(name) < CONF_NAME_LEN) {
+				strcpy(sv[nsv++].name, name);
+				if (kv.mod_revision > fleet_rev)
+					fleet_rev = kv.mod_revision;
+			} else {
+				fprintf(stderr, "shiftctl: warning: %s at revision %lld: %s\n",
+					kv.key, (long long)kv.mod_revision, why);
+			}
+		} else if ((name = fleet_key_name(fleet, FLEET_KEY_NODES, kv.key))) {
+			if (fleet_node_decode(kv.value, kv.value_len, &nodes[nn], why,
+					      sizeof(why)) == 0)
+				nn++;
+			else
+				fprintf(stderr, "shiftctl: warning: %s at revision %lld: %s\n",
+					kv.key, (long long)kv.mod_revision, why);
+		} else if ((name = fleet_key_name(fleet, FLEET_KEY_ALIVE, kv.key))) {
+			snprintf(alive[na++], FLEET_ORIGIN_LEN, "%s", name);
+		}
+		etcd_kv_free(&kv);
+	}
+	arr = json_array();
+	for (i = 0; i < nn; i++) {
+		bool is_alive = false;
+
+		for (j = 0; j < na; j++)
+			is_alive |= !strcmp(alive[j], nodes[i].node);
+		json_array_append_new(arr, node_json(nodes[i].node, is_alive, &nodes[i],
+						     node_agrees(&nodes[i], sv, nsv, fleet_rev,
+								 now)));
+	}
+	/* Alive but never reported: it has not applied anything yet. */
+	for (j = 0; j < na; j++) {
+		bool known = false;
+
+		for (i = 0; i < nn; i++)
+			known |= !strcmp(alive[j], nodes[i].node);
+		if (!known)
+			json_array_append_new(arr, node_json(alive[j], true, NULL, false));
+	}
+	*out = json_pack("{s:s,s:I,s:o}", "fleet", fleet, "revision", (json_int_t)fleet_rev,
+			 "nodes", arr);
+	rc = *out ? 0 : -ENOMEM;
+out:
+	json_decref(resp);
+	free(sv);
+	free(nodes);
+	free(alive);
+	return rc;
+}

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "config/errmsg.h"
+#include "fleet/value.h"
+
+static const char *const kind_dir[] = { "svc", "nodes", "alive" };
+
+int fleet_key_prefix(const char *fleet, int kind, char *buf, size_t len)
+{
+	int n = kind < 0 ? snprintf(buf, len, "/shift/%s/", fleet) :
+			   snprintf(buf, len, "/shift/%s/%s/", fleet, kind_dir[kind]);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int fleet_key(const char *fleet, enum fleet_key_kind kind, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "/shift/%s/%s/%s", fleet, kind_dir[kind], name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+const char *fleet_key_name(const char *fleet, enum fleet_key_kind kind, const char *key)
+{
+	char p[FLEET_KEY_LEN];
+	size_t n;
+
+	if (fleet_key_prefix(fleet, (int)kind, p, sizeof(p)))
+		return NULL;
+	n = strlen(p);
+	if (strncmp(key, p, n) || !key[n] || strchr(key + n, '/'))
+		return NULL;
+	return key + n;
+}
+
+char *fleet_svc_encode(const struct fleet_svc_value *v)
+{
+	json_t *o = json_object(), *ramp = NULL;
+	char *s = NULL;
+	__u32 i;
+
+	if (!o)
+		return NULL;
+	if (v->has_ramp) {
+		json_t *steps = json_array();
+
+		ramp = json_object();
+		for (i = 0; steps && i < v->ramp.n; i++)
+			json_array_append_new(steps, json_integer(v->ramp.steps[i]));
+		json_object_set_new(ramp, "steps", steps);
+		json_object_set_new(ramp, "hold_ns", json_integer((json_int_t)v->ramp.hold_ns));
+		json_object_set_new(ramp, "start_unix_ns",
+				    json_integer((json_int_t)v->ramp.start_unix_ns));
+	}
+	if (json_object_set_new(o, "weight_bp", json_integer(v->weight_bp)) ||
+	    json_object_set_new(o, "latched", json_boolean(v->latched)) ||
+	    json_object_set_new(o, "reason", json_string(v->reason)) ||
+	    json_object_set_new(o, "origin", json_string(v->origin)) ||
+	    json_object_set_new(o, "unix_ns", json_integer((json_int_t)v->unix_ns)) ||
+	    json_object_set_new(o, "ramp", ramp ? ramp : json_null()))
+		goto out;
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+out:
+	json_decref(o);
+	return s;
+}
+
+static int get_u64(json_t *o, const char *k, __u64 max, __u64 *out, char *why, size_t wl)
+{
+	json_t *x = json_object_get(o, k);
+
+	if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+	    (__u64)json_integer_value(x) > max) {
+		seterr(why, wl, "%s: %s", k,
+		       !x		  ? "missing" :
+		       json_is_integer(x) ? "out of range" :
+					    "not an integer");
+		return -EINVAL;
+	}
+	*out = (__u64)json_integer_value(x);
+	return 0;
+}
+
+static int get_str(json_t *o, const char *k, char *dst, size_t cap, char *why, size_t wl)
+{
+	json_t *x = json_object_get(o, k);
+
+	if (!json_is_string(x) || json_string_length(x) >= cap ||
+	    strlen(json_string_value(x)) != json_string_length(x)) {
+		seterr(why, wl, "%s: %s", k,
+		       !x		 ? "missing" :
+		       json_is_string(x) ? "too long" :
+					   "not a string");
+		return -EINVAL;
+	}
+	strcpy(dst, json_string_value(x));
+	return 0;
+}
+
+static int get_bool(json_t *o, const char *k, bool *out, char *why, size_t wl)
+{
+	json_t *x = json_object_get(o, k);
+
+	if (!json_is_boolean(x)) {
+		seterr(why, wl, "%s: %s", k, !x ? "missing" : "not true or false");
+		return -EINVAL;
+	}
+	*out = json_is_true(x);
+	return 0;
+}
+
+static int decode_ramp(json_t *r, struct fleet_ramp *p, char *why, size_t wl)
+{
+	json_t *steps = json_object_get(r, "steps"), *x;
+	size_t i;
+
+	if (!json_is_array(steps) || !json_array_size(steps) ||
+	    json_array_size(steps) > RAMP_MAX_STEPS) {
+		seterr(why, wl, "ramp.steps: 1 to %d weights expected", RAMP_MAX_STEPS);
+		return -EINVAL;
+	}
+	json_array_foreach(steps, i, x)
+	{
+		if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+		    json_integer_value(x) > SHIFT_WEIGHT_MAX) {
+			seterr(why, wl, "ramp.steps[%zu]: not a weight 0..%d", i, SHIFT_WEIGHT_MAX);
+			return -EINVAL;
+		}
+		p->steps[i] = (__u32)json_integer_value(x);
+		if (i && p->steps[i] <= p->steps[i - 1]) {
+			seterr(why, wl, "ramp.steps[%zu]: does not go up", i);
+			return -EINVAL;
+		}
+	}
+	p->n = (__u32)json_array_size(steps);
+	if (get_u64(r, "hold_ns", 86400ull * 1000000000ull, &p->hold_ns, why, wl) ||
+	    get_u64(r, "start_unix_ns", (__u64)INT64_MAX, &p->start_unix_ns, why, wl))
+		return -EINVAL;
+	if (p->hold_ns < 1000000ull) {
+		seterr(why, wl, "ramp.hold_ns: below 1ms");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int fleet_svc_decode(const char *buf, size_t len, struct fleet_svc_value *v, char *why, size_t wl)
+{
+	json_error_t je;
+	json_t *o, *r;
+	__u64 w;
+	int rc = -EINVAL;
+
+	memset(v, 0, sizeof(*v));
+	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (!o) {
+		seterr(why, wl, "not JSON: %s (at byte %d)", je.text, je.position);
+		return -EINVAL;
+	}
+	if (!json_is_object(o)) {
+		seterr(why, wl, "not a JSON object");
+		goto out;
+	}
+	if (get_u64(o, "weight_bp", SHIFT_WEIGHT_MAX, &w, why, wl) ||
+	    get_bool(o, "latched", &v->latched, why, wl) ||
+	    get_str(o, "reason", v->reason, sizeof(v->reason), why, wl) ||
+	    get_str(o, "origin", v->origin, sizeof(v->origin), why, wl) ||
+	    get_u64(o, "unix_ns", (__u64)INT64_MAX, &v->unix_ns, why, wl))
+		goto out;
+	v->weight_bp = (__u32)w;
+	if (v->latched && v->weight_bp) {
+		seterr(why, wl, "latched with weight_bp %u (a rollback is weight 0)", v->weight_bp);
+		goto out;
+	}
+	r = json_object_get(o, "ramp");
+	if (r && !json_is_null(r)) {
+		if (!json_is_object(r)) {
+			seterr(why, wl, "ramp: not an object or null");
+			goto out;
+		}
+		if (decode_ramp(r, &v->ramp, why, wl))
+			goto out;
+		v->has_ramp = !v->latched;
+	}
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}
+
+char *fleet_node_encode(const struct fleet_node_value *v)
+{
+	json_t *o = json_object(), *arr = json_array();
+	char *s = NULL;
+	__u32 i;
+
+	if (!o || !arr) {
+		json_decref(o);
+		json_decref(arr);
+		return NULL;
+	}
+	for (i = 0; i < v->n; i++) {
+		json_t *e = json_object();
+
+		json_object_set_new(e, "service", json_string(v->svc[i].service));
+		json_object_set_new(e, "green_weight_bp", json_integer(v->svc[i].weight_bp));
+		json_object_set_new(e, "rolled_back", json_boolean(v->svc[i].latched));
+		json_array_append_new(arr, e);
+	}
+	json_object_set_new(o, "node", json_string(v->node));
+	json_object_set_new(o, "applied_revision", json_integer(v->applied_revision));
+	json_object_set_new(o, "unix_ns", json_integer((json_int_t)v->unix_ns));
+	json_object_set_new(o, "services", arr);
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return s;
+}
+
+int fleet_node_decode(const char *buf, size_t len, struct fleet_node_value *v, char *why, size_t wl)
+{
+	json_t *o, *arr, *e;
+	json_error_t je;
+	__u64 rev, ns, w;
+	int rc = -EINVAL;
+	size_t i;
+
+	memset(v, 0, sizeof(*v));
+	o = json_loadb(buf, len, 0, &je);
+	if (!o) {
+		seterr(why, wl, "not JSON: %s", je.text);
+		return -EINVAL;
+	}
+	arr = json_object_get(o, "services");
+	if (get_str(o, "node", v->node, sizeof(v->node), why, wl) ||
+	    get_u64(o, "applied_revision", (__u64)INT64_MAX, &rev, why, wl) ||
+	    get_u64(o, "unix_ns", (__u64)INT64_MAX, &ns, why, wl))
+		goto out;
+	if (!json_is_array(arr) || json_array_size(arr) > SHIFT_MAX_SERVICES) {
+		seterr(why, wl, "services: not an array of at most %d", SHIFT_MAX_SERVICES);
+		goto out;
+	}
+	v->applied_revision = (__s64)rev;
+	v->unix_ns = ns;
+	json_array_foreach(arr, i, e)
+	{
+		struct fleet_node_svc *s = &v->svc[i];
+
+		if (get_str(e, "service", s->service, sizeof(s->service), why, wl) ||
+		    get_u64(e, "green_weight_bp", SHIFT_WEIGHT_MAX, &w, why, wl) ||
+		    get_bool(e, "rolled_back", &s->latched, why, wl))
+			goto out;
+		s->weight_bp = (__u32)w;
+		v->n++;
+	}
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}
+
+__u32 fleet_ramp_weight(const struct fleet_ramp *r, __u64 now, __u32 *index, bool *done)
+{
+	__u64 k = 0;
+
+	*done = false;
+	if (!r->n) {
+		*index = 0;
+		return 0;
+	}
+	if (now > r->start_unix_ns && r->hold_ns)
+		k = (now - r->start_unix_ns) / r->hold_ns;
+	if (k >= r->n) {
+		*done = true;
+		k = r->n - 1;
+	}
+	*index = (__u32)k;
+	return r->steps[k];
+}
+
+__u32 fleet_svc_weight(const struct fleet_svc_value *v, __u64 now)
+{
+	__u32 idx;
+	bool done;
+
+	if (v->latched)
+		return 0;
+	return v->has_ramp ? fleet_ramp_weight(&v->ramp, now, &idx, &done) : v->weight_bp;
+}
+
+enum fleet_action fleet_decide(const struct fleet_svc_value *shared, const struct fleet_local *l,
+			       __u64 now, __u32 *weight)
+{
+	*weight = fleet_svc_weight(shared, now);
+	if (l->publish_pending)
+		return shared->latched ? FLEET_PUBLISHED : FLEET_PUBLISH;
+	if (shared->latched)
+		return l->latched ? FLEET_NONE : FLEET_ROLLBACK;
+	if (l->latched)
+		/* Ours if it is newer than the fleet's last word (say, taken while
+		 * shiftd was down and etcd too): publish it rather than lose it. */
+		return l->rollback_unix_ns > shared->unix_ns ? FLEET_PUBLISH : FLEET_CLEAR;
+	return *weight != l->weight ? FLEET_SET_WEIGHT : FLEET_NONE;
+}
+
+const char *fleet_action_name(enum fleet_action a)
+{
+	static const char *const n[] = { "none",  "set-weight", "rollback",
+					 "clear", "publish",	"published" };
+
+	return (unsigned)a < sizeof(n) / sizeof(n[0]) ? n[a] : "unknown";
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The fleet's keys in etcd and what they hold (see agent/fleet/README.md):
+ *
+ *   /shift/FLEET/svc/SERVICE   the shared decision for one service (JSON)
+ *   /shift/FLEET/nodes/NODE    what NODE last applied (JSON, no lease)
+ *   /shift/FLEET/alive/NODE    present while NODE's lease lives
+ *
+ * Pure code: encoding, decoding with every field checked, the ramp step a plan
+ * gives at a time, and what a node must do to match the shared decision.
+ */
+#ifndef SHIFT_FLEET_VALUE_H
+#define SHIFT_FLEET_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "agent.h"
+
+#define FLEET_KEY_LEN 256
+#define FLEET_ORIGIN_LEN 64
+#define FLEET_ORIGIN_OPERATOR "operator"
+
+struct fleet_ramp {
+	__u32 steps[RAMP_MAX_STEPS];
+	__u32 n;
+	__u64 hold_ns;
+	__u64 start_unix_ns;
+};
+
+/* /shift/FLEET/svc/SERVICE */
+struct fleet_svc_value {
+	__u32 weight_bp; /* with a ramp: its first step */
+	bool latched;
+	char reason[AGENT_REASON_LEN]; /* the rollback's, verbatim ("" when not latched) */
+	char origin[FLEET_ORIGIN_LEN]; /* node name or "operator" */
+	__u64 unix_ns; /* the writer's clock when it wrote (a rollback: its map write) */
+	bool has_ramp;
+	struct fleet_ramp ramp;
+};
+
+/* One service as a node reports it under /nodes/NODE. */
+struct fleet_node_svc {
+	char service[CONF_NAME_LEN];
+	__u32 weight_bp;
+	bool latched;
+};
+
+struct fleet_node_value {
+	char node[FLEET_ORIGIN_LEN];
+	__s64 applied_revision;
+	__u64 unix_ns;
+	__u32 n;
+	struct fleet_node_svc svc[SHIFT_MAX_SERVICES];
+};
+
+enum fleet_key_kind { FLEET_KEY_SVC, FLEET_KEY_NODES, FLEET_KEY_ALIVE };
+
+/* "/shift/FLEET/" (prefix of everything), or of one kind ("/shift/FLEET/svc/"). */
+int fleet_key_prefix(const char *fleet, int kind, char *buf, size_t len);
+/* "/shift/FLEET/svc/NAME" etc. -ENAMETOOLONG if it does not fit. */
+int fleet_key(const char *fleet, enum fleet_key_kind kind, const char *name, char *buf, size_t len);
+/* The NAME of a key under /shift/FLEET/KIND/, or NULL if it is not one. */
+const char *fleet_key_name(const char *fleet, enum fleet_key_kind kind, const char *key);
+
+/* JSON text (free() it), or NULL when out of memory. */
+char *fleet_svc_encode(const struct fleet_svc_value *v);
+/* Parse and check (weights 0..10000, ramp steps increasing, lengths). 0 or -EINVAL + why. */
+int fleet_svc_decode(const char *buf, size_t len, struct fleet_svc_value *v, char *why, size_t wl);
+char *fleet_node_encode(const struct fleet_node_value *v);
+int fleet_node_decode(const char *buf, size_t len, struct fleet_node_value *v, char *why,
+		      size_t wl);
+
+/*
+ * The weight a ramp plan gives at now (unix ns): step floor((now - start) /
+ * hold), the first before start, the last from the last step on. *index gets
+ * the step (0-based); *done is set once the last step's hold has passed.
+ */
+__u32 fleet_ramp_weight(const struct fleet_ramp *r, __u64 now_unix_ns, __u32 *index, bool *done);
+/* The weight the shared value asks for at now (its ramp's step, or weight_bp). */
+__u32 fleet_svc_weight(const struct fleet_svc_value *v, __u64 now_unix_ns);
+
+/* This node's view of one service, for fleet_decide(). */
+struct fleet_local {
+	__u32 weight;
+	bool latched;
+	bool publish_pending; /* a local rollback not yet in etcd */
+	__u64 rollback_unix_ns; /* of the local latch */
+};
+
+enum fleet_action {
+	FLEET_NONE,
+	FLEET_SET_WEIGHT, /* write *weight to the map */
+	FLEET_ROLLBACK, /* the fleet is rolled back, this node not yet: do as a local rollback */
+	FLEET_CLEAR, /* the fleet cleared the latch: lift it, then weight *weight */
+	FLEET_PUBLISH, /* this node's rollback is not in etcd yet: write it */
+	FLEET_PUBLISHED, /* the fleet is latched already: our pending rollback is covered */
+};
+
+/*
+ * What this node must do so that its service matches the shared value. Only
+ * called while connected (a cut-off node never raises on its own). A rollback
+ * wins over any raise; a local latch newer than the shared value is ours to
+ * publish, not a clear to follow.
+ */
+enum fleet_action fleet_decide(const struct fleet_svc_value *shared, const struct fleet_local *l,
+			       __u64 now_unix_ns, __u32 *weight);
+const char *fleet_action_name(enum fleet_action a);
+
+#endif
