@@ -53,6 +53,13 @@ struct service_rt {
 	struct trigger_limits limits;
 	struct analysis an;
 	struct ramp_rt ramp;
+	/* Fleet (agent/fleet/): who rolled back (node name or "operator") and the
+	 * origin's write -> this node's write, 0 for a rollback of our own. */
+	char rollback_origin[64];
+	__s64 fleet_lag_us;
+	/* Set by every local rollback (analysis/rollback.c): fleet/ publishes the
+	 * latch from the loop, after the map write, never before it. */
+	bool fleet_publish;
 };
 
 struct iface_rt {
@@ -65,6 +72,17 @@ struct iface_rt {
 };
 
 struct nl_ctx;
+
+/* Fleet figures for status and metrics, kept by agent/fleet/. */
+#define FLEET_LAG_BUCKETS 16
+struct fleet_stats {
+	bool enabled, connected;
+	__s64 revision; /* the last svc/ revision applied */
+	__u64 lag_hist[FLEET_LAG_BUCKETS]; /* apply lag, le 1ms * 2^i; last = +Inf */
+	double lag_sum_s;
+	__u64 lag_count;
+	__u64 applied, bad_values, publishes;
+};
 
 struct agent {
 	struct shift_conf *conf;
@@ -91,6 +109,9 @@ struct agent {
 	int health_epfd; /* analysis/health.c: probe sockets, so probes advance as they are ready */
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;
+	char node[64]; /* [fleet] node, else the short hostname: a local rollback's origin */
+	bool fleet_pending; /* some service has fleet_publish set */
+	struct fleet_stats fleet;
 };
 
 /* Service runtime by name, or NULL. */

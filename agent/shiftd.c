@@ -31,6 +31,7 @@
 #include "ops/privs.h"
 #include "analysis/ramp.h"
 #include "analysis/samples.h"
+#include "fleet/fleet.h"
 #include "ops/sdnotify.h"
 
 #include "version.h"
@@ -70,6 +71,8 @@ struct loop {
 	bool stop;
 	struct metrics metrics; /* shift.prom writer */
 	struct sdnotify sd; /* watchdog pings, STATUS= */
+	struct fleet *fleet; /* NULL without [fleet] */
+	int fleetfd;
 };
 
 /* sd_notify(3)'s wire protocol: one datagram to $NOTIFY_SOCKET. Small enough
@@ -318,7 +321,11 @@ static void tick(struct agent *a, struct loop *lp)
 	/* Ordinary samples wake us only every SHIFT_WAKEUP_BATCH: bound their delay. */
 	samples_poll(a, lp->rb);
 	health_tick(a);
-	ramp_tick(a);
+	/* On a fleet, ramps follow the shared plan (fleet/), not a local clock. */
+	if (lp->fleet)
+		fleet_tick(lp->fleet);
+	else
+		ramp_tick(a);
 	metrics_tick(&lp->metrics, a);
 	if (a->nexthops_dirty)
 		nexthops_refresh(a);
@@ -359,6 +366,8 @@ static int run_loop(struct agent *a, struct loop *lp)
 				if (si.ssi_signo == SIGHUP) {
 					sd_notify_msg("RELOADING=1");
 					reload(a, err, sizeof(err));
+					if (lp->fleet)
+						fleet_reloaded(lp->fleet);
 					sd_notify_msg("READY=1");
 				} else {
 					log_info("signal %d: exiting; the datapath stays attached",
@@ -367,6 +376,8 @@ static int run_loop(struct agent *a, struct loop *lp)
 				}
 			} else if (fd == lp->ctlfd) {
 				control_serve(a, lp->ctlfd, reload);
+			} else if (lp->fleet && fd == lp->fleetfd) {
+				fleet_events(lp->fleet);
 			} else if (fd == a->health_epfd && fd > 0) {
 				health_events(a);
 			} else if (fd == lp->nlfd) {
@@ -379,6 +390,9 @@ static int run_loop(struct agent *a, struct loop *lp)
 					tick(a, lp);
 			}
 		}
+		/* A rollback in this pass wrote its map first; now tell the fleet. */
+		if (a->fleet_pending && lp->fleet)
+			fleet_kick(lp->fleet);
 	}
 	return 0;
 }
@@ -445,9 +459,8 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	struct loop lp = {
-		.epfd = -1, .sigfd = -1, .ctlfd = -1, .timerfd = -1, .nlfd = -1, .rbfd = -1
-	};
+	struct loop lp = { .epfd = -1,	 .sigfd = -1, .ctlfd = -1,   .timerfd = -1,
+			   .nlfd = -1,	 .rbfd = -1,  .fleetfd = -1 };
 	const char *conf_path = CONF_DEFAULT_PATH;
 	bool check = false, detach = false;
 	struct itimerspec its = { 0 };
@@ -517,6 +530,14 @@ int main(int argc, char **argv)
 	a->conf = NULL;
 	snprintf(a->conf_path, sizeof(a->conf_path), "%s", conf_path);
 	a->started_unix_ns = now_unix_ns();
+	if (conf->fleet.enabled) {
+		snprintf(a->node, sizeof(a->node), "%s", conf->fleet.node);
+	} else if (gethostname(a->node, sizeof(a->node))) {
+		snprintf(a->node, sizeof(a->node), "local");
+	} else {
+		a->node[sizeof(a->node) - 1] = '\0';
+		a->node[strcspn(a->node, ".")] = '\0';
+	}
 	if (snprintf(a->state_path, sizeof(a->state_path), "%s/state", conf->state_dir) >=
 	    (int)sizeof(a->state_path)) {
 		log_err("state_dir too long");
@@ -602,6 +623,20 @@ int main(int argc, char **argv)
 		log_err("health check events: %s", strerror(errno));
 		goto out;
 	}
+	/* After state_dir and the maps: the node serves its last state (fail-static)
+	 * whether etcd answers or not, and joins the fleet from the loop. */
+	lp.fleet = fleet_open(a);
+	if (a->conf->fleet.enabled && !lp.fleet) {
+		log_err("fleet: cannot set up the etcd client");
+		goto out;
+	}
+	if (lp.fleet) {
+		lp.fleetfd = fleet_fd(lp.fleet);
+		if (epoll_add(lp.epfd, lp.fleetfd)) {
+			log_err("epoll: %s", strerror(errno));
+			goto out;
+		}
+	}
 	persist_save(a);
 	/* Everything that needed more (bpffs mount, pins, socket chown) is done. */
 	privs_drop();
@@ -633,6 +668,7 @@ out:
 		nl_close(a->nl);
 	if (a->health_epfd > 0)
 		close(a->health_epfd);
+	fleet_close(lp.fleet);
 	/* Programs stay attached through their pinned links; maps stay pinned. */
 	if (a->skel)
 		shift__destroy(a->skel);

@@ -43,6 +43,69 @@ static void notify(struct agent *a, struct service_rt *s, const char *reason, co
 		log_warn("notify_command %s: %s", a->conf->notify_command, strerror(rc));
 }
 
+/* A local rollback: the fleet layer publishes it from the loop (fleet/). */
+static void mark_publish(struct agent *a, struct service_rt *s, const char *origin)
+{
+	snprintf(s->rollback_origin, sizeof(s->rollback_origin), "%s", origin);
+	s->fleet_lag_us = 0;
+	s->fleet_publish = true;
+	a->fleet_pending = true;
+}
+
+static enum trigger_reason reason_from_text(const char *text)
+{
+	size_t n = strcspn(text, ":");
+	int r;
+
+	for (r = TRIGGER_NONE + 1; r < TRIGGER__COUNT; r++)
+		if (strlen(trigger_reason_name(r)) == n &&
+		    !strncmp(text, trigger_reason_name(r), n))
+			return r;
+	return TRIGGER_MANUAL;
+}
+
+int rollback_adopt(struct agent *a, struct service_rt *s, const char *reason, const char *origin)
+{
+	__u32 word = 0;
+	bool was = false;
+	int err;
+
+	if (!dp_weight_get(&a->maps, s->id, &word))
+		was = (word & SHIFT_WEIGHT_LATCHED) != 0;
+	err = dp_weight_set(&a->maps, s->id, SHIFT_WEIGHT_LATCHED);
+	s->rollback_unix_ns = now_unix_ns();
+	if (err) {
+		log_err("service %s: FLEET ROLLBACK WRITE FAILED: %s", s->conf->name,
+			strerror(-err));
+		return err;
+	}
+	s->latched = true;
+	s->weight = 0;
+	s->reaction_ns = 0;
+	snprintf(s->reason, sizeof(s->reason), "%s", reason);
+	snprintf(s->rollback_origin, sizeof(s->rollback_origin), "%s", origin);
+	s->rollbacks[reason_from_text(reason)]++;
+	s->ramp.active = false;
+	log_warn("service %s: ROLLBACK from the fleet (origin %s: %s)", s->conf->name, origin,
+		 reason);
+	/* Already latched in the map: shiftctl rollback wrote it here, with or
+	 * without --evict as the operator chose. */
+	if (s->conf->rollback_evict && !was) {
+		__u64 n = 0;
+
+		err = dp_flows_evict(&a->maps, s->id, SHIFT_GREEN, &n);
+		if (err)
+			log_warn("service %s: evicting green flows: %s", s->conf->name,
+				 strerror(-err));
+		else
+			log_info("service %s: %llu green connections re-steered to blue",
+				 s->conf->name, (unsigned long long)n);
+	}
+	a->persist_dirty = true;
+	notify(a, s, trigger_reason_name(reason_from_text(reason)), reason);
+	return 0;
+}
+
 void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, const char *detail,
 		   __u64 sample_ts_ns)
 {
@@ -66,6 +129,7 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 		 detail ? detail : "");
 	s->rollbacks[r]++;
 	s->ramp.active = false;
+	mark_publish(a, s, a->node);
 	log_warn("service %s: ROLLBACK (%s), green weight 0 written %.1f us after the sample",
 		 s->conf->name, s->reason, (double)s->reaction_ns / 1e3);
 	if (s->conf->rollback_evict) {
@@ -94,6 +158,7 @@ void rollback_note_manual(struct agent *a, struct service_rt *s, const char *rea
 		 reason && *reason ? reason : "operator");
 	s->rollbacks[TRIGGER_MANUAL]++;
 	s->ramp.active = false;
+	mark_publish(a, s, "operator");
 	log_warn("service %s: rolled back by the operator (%s)", s->conf->name, s->reason);
 	persist_save(a);
 	notify(a, s, "manual", reason);
@@ -102,6 +167,7 @@ void rollback_note_manual(struct agent *a, struct service_rt *s, const char *rea
 void rollback_clear(struct agent *a, struct service_rt *s)
 {
 	s->latched = false;
+	s->fleet_publish = false;
 	analysis_reset(&s->an);
 	log_info("service %s: rollback latch cleared; green weight stays %u bp", s->conf->name,
 		 s->weight);

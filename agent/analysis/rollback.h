@@ -15,6 +15,12 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 		   __u64 sample_ts_ns);
 /* A rollback done by shiftctl on the maps: record it (no map write here). */
 void rollback_note_manual(struct agent *a, struct service_rt *s, const char *reason);
+/*
+ * The fleet rolled back (another node's trigger, an operator elsewhere): do what
+ * a local rollback does — latch weight 0 first, evict green if rollback_evict,
+ * notify — with the reason text unchanged and no publishing back. 0 or -errno.
+ */
+int rollback_adopt(struct agent *a, struct service_rt *s, const char *reason, const char *origin);
 /* Lift the latch: weight stays 0, windows start afresh. */
 void rollback_clear(struct agent *a, struct service_rt *s);
 

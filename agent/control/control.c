@@ -218,6 +218,11 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		s = need_service(a, q, 0, r);
 		if (!s)
 			return;
+		if (a->conf->fleet.enabled) {
+			fail(r, 1, "on a fleet node, 'shiftctl ramp' stores the plan in etcd; this "
+				   "shiftd follows it");
+			return;
+		}
 		if (q->argc != 3) {
 			fail(r, 2, "ramp: usage: ramp SERVICE STEPS HOLD");
 			return;

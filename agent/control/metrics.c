@@ -196,6 +196,7 @@ struct snap {
 	__u64 started_unix_ns, reloads, reload_failures, samples, samples_ignored;
 	__u64 reaction_hist[REACTION_BUCKETS];
 	__u64 reaction_sum_ns, reaction_count;
+	struct fleet_stats fleet;
 	struct if_snap ifaces[AGENT_MAX_IFACES];
 	__u32 n_ifaces;
 	struct svc_snap *svc;
@@ -235,6 +236,7 @@ static struct snap *snap_take(const struct agent *a)
 	sn = calloc(1, sizeof(*sn));
 	if (!sn)
 		return NULL;
+	sn->fleet = a->fleet;
 	sn->svc = calloc(n_svc ? n_svc : 1, sizeof(*sn->svc));
 	sn->be = calloc(n_be ? n_be : 1, sizeof(*sn->be));
 	if (!sn->svc || !sn->be) {
@@ -517,9 +519,34 @@ static void render_backends(const struct snap *sn, FILE *f)
 		sample_u64(f, "shift_backend_up", sn->be[i].l.s, sn->be[i].up);
 }
 
+/* Only on a fleet node: a lone host has no fleet to be connected to. */
+static void render_fleet(const struct snap *sn, FILE *f)
+{
+	__u64 le[FLEET_LAG_BUCKETS - 1];
+	int b;
+
+	if (!sn->fleet.enabled)
+		return;
+	family(f, "shift_fleet_connected", "gauge",
+	       "1 while shiftd is in touch with the fleet's etcd (lease alive, watch open).");
+	sample_u64(f, "shift_fleet_connected", NULL, sn->fleet.connected);
+	family(f, "shift_fleet_revision", "gauge",
+	       "The etcd revision of the last fleet change this node has applied.");
+	sample_u64(f, "shift_fleet_revision", NULL, (__u64)sn->fleet.revision);
+	for (b = 0; b < FLEET_LAG_BUCKETS - 1; b++)
+		le[b] = 1000000ull << b;
+	family(f, "shift_fleet_apply_lag_seconds", "histogram",
+	       "Fleet changes applied here: time from the writer's write (its clock) to this "
+	       "node's map write.");
+	histogram(f, "shift_fleet_apply_lag_seconds", NULL, le, sn->fleet.lag_hist,
+		  FLEET_LAG_BUCKETS - 1, sn->fleet.lag_hist[FLEET_LAG_BUCKETS - 1],
+		  sn->fleet.lag_count, (__u64)(sn->fleet.lag_sum_s * 1e9));
+}
+
 static int render_snap(const struct snap *sn, FILE *f)
 {
 	render_agent(sn, f);
+	render_fleet(sn, f);
 	render_reaction(sn, f);
 	render_services(sn, f);
 	render_backends(sn, f);

@@ -198,6 +198,10 @@ void status_add_agent(struct st_model *st, struct agent *a)
 	__u32 i, j, k;
 
 	st->agent = true;
+	st->fleet = a->fleet.enabled;
+	snprintf(st->fleet_node, sizeof(st->fleet_node), "%s", a->node);
+	st->fleet_connected = a->fleet.connected;
+	st->fleet_revision = a->fleet.revision;
 	for (i = 0; i < a->n_ifaces && off < sizeof(st->agent_info); i++)
 		off += snprintf(st->agent_info + off, sizeof(st->agent_info) - off, "%s%s %s (%s)",
 				i ? ", " : "", a->ifaces[i].name, xdp_role_name(a->ifaces[i].role),
@@ -211,6 +215,8 @@ void status_add_agent(struct st_model *st, struct agent *a)
 		snprintf(s->reason, sizeof(s->reason), "%s", r->reason);
 		s->rollback_unix_ns = r->rollback_unix_ns;
 		s->reaction_ns = r->reaction_ns;
+		snprintf(s->origin, sizeof(s->origin), "%s", r->rollback_origin);
+		s->fleet_lag_us = r->fleet_lag_us;
 		for (k = 0; k < TRIGGER__COUNT; k++)
 			s->rollbacks_total += r->rollbacks[k];
 		s->ramp_active = r->ramp.active;
@@ -336,6 +342,10 @@ static void render_service_json(const struct st_service *s, struct json *j)
 		json_str(j, "reason", s->reason);
 		json_u64(j, "unix_ns", s->rollback_unix_ns);
 		json_double(j, "reaction_us", (double)s->reaction_ns / 1e3);
+		if (s->origin[0]) {
+			json_str(j, "origin", s->origin);
+			json_double(j, "fleet_lag_us", (double)s->fleet_lag_us);
+		}
 	}
 	json_obj_close(j);
 	json_u64(j, "rollbacks_total", s->rollbacks_total);
@@ -369,6 +379,13 @@ void status_render_json(const struct st_model *st, struct json *j)
 	json_bool(j, "agent_running", st->agent);
 	if (st->agent_info[0])
 		json_str(j, "interfaces", st->agent_info);
+	if (st->fleet) {
+		json_obj_open(j, "fleet");
+		json_str(j, "node", st->fleet_node);
+		json_bool(j, "connected", st->fleet_connected);
+		json_u64(j, "revision", (__u64)st->fleet_revision);
+		json_obj_close(j);
+	}
 	json_obj_open(j, "datapath");
 	for (i = 0; i < SHIFT_STAT_MAX; i++)
 		json_u64(j, dp_stat_name(i), st->stats[i]);
@@ -442,6 +459,10 @@ void status_render_text(const struct st_model *st, FILE *f)
 
 	fprintf(f, "agent: %s%s%s\n", st->agent ? "running" : "not running (figures from the maps)",
 		st->agent_info[0] ? "; " : "", st->agent_info);
+	if (st->fleet)
+		fprintf(f, "fleet: node %s, %s, revision %lld\n", st->fleet_node,
+			st->fleet_connected ? "connected" : "NOT CONNECTED (fail-static)",
+			(long long)st->fleet_revision);
 	for (i = 0; i < st->n; i++) {
 		const struct st_service *s = &st->svc[i];
 
@@ -458,6 +479,9 @@ void status_render_text(const struct st_model *st, FILE *f)
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 			fprintf(f, "  last rollback %s: %s (reaction %.1f us)\n", when, s->reason,
 				(double)s->reaction_ns / 1e3);
+			if (s->origin[0])
+				fprintf(f, "  rolled back by %s, applied here %.1f ms after its write\n",
+					s->origin, (double)s->fleet_lag_us / 1e3);
 		}
 		if (s->ramp_active && s->ramp_n) {
 			fprintf(f, "  ramp: step %u/%u (", s->ramp_index + 1, s->ramp_n);

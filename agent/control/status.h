@@ -41,6 +41,8 @@ struct st_service {
 	bool latched;
 	char reason[128];
 	__u64 rollback_unix_ns, reaction_ns;
+	char origin[64]; /* fleet: node name or "operator"; "" when unknown */
+	__s64 fleet_lag_us; /* origin's write -> this node's write */
 	__u64 rollbacks_total;
 	bool ramp_active;
 	__u32 ramp_steps[32], ramp_n, ramp_index;
@@ -54,6 +56,10 @@ struct st_service {
 struct st_model {
 	bool agent; /* figures include the agent's runtime */
 	char agent_info[512]; /* interfaces and XDP modes, when known */
+	bool fleet; /* a [fleet] is configured and the agent runs */
+	char fleet_node[64];
+	bool fleet_connected;
+	__s64 fleet_revision;
 	__u64 stats[SHIFT_STAT_MAX];
 	__u32 n;
 	struct st_service *svc;

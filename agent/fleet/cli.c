@@ -118,10 +118,10 @@ static json_t *node_json(const char *name, bool alive, const struct fleet_node_v
 	__u32 k;
 
 	for (k = 0; n && k < n->n; k++)
-		json_array_append_new(arr, json_pack("{s:s,s:i,s:b}", "service",
-						     n->svc[k].service, "green_weight_bp",
-						     (json_int_t)n->svc[k].weight_bp, "rolled_back",
-						     n->svc[k].latched));
+		json_array_append_new(arr,
+				      json_pack("{s:s,s:i,s:b}", "service", n->svc[k].service,
+						"green_weight_bp", (json_int_t)n->svc[k].weight_bp,
+						"rolled_back", n->svc[k].latched));
 	json_object_set_new(o, "node", json_string(name));
 	json_object_set_new(o, "alive", json_boolean(alive));
 	json_object_set_new(o, "applied_revision", json_integer(n ? n->applied_revision : 0));
@@ -130,8 +130,7 @@ static json_t *node_json(const char *name, bool alive, const struct fleet_node_v
 	return o;
 }
 
-int fleet_cli_status(struct etcd_sync *c, const char *fleet, json_t **out, char *err,
-		     size_t errlen)
+int fleet_cli_status(struct etcd_sync *c, const char *fleet, json_t **out, char *err, size_t errlen)
 {
 	char prefix[FLEET_KEY_LEN], *body, why[256];
 	struct fleet_node_value *nodes = NULL;
@@ -161,7 +160,8 @@ int fleet_cli_status(struct etcd_sync *c, const char *fleet, json_t **out, char 
 		rc = -ENOMEM;
 		goto out;
 	}
-	json_array_foreach (kvs, i, x) {
+	json_array_foreach(kvs, i, x)
+	{
 		struct etcd_kv kv;
 		const char *name;
 
@@ -196,9 +196,9 @@ int fleet_cli_status(struct etcd_sync *c, const char *fleet, json_t **out, char 
 
 		for (j = 0; j < na; j++)
 			is_alive |= !strcmp(alive[j], nodes[i].node);
-		json_array_append_new(arr, node_json(nodes[i].node, is_alive, &nodes[i],
-						     node_agrees(&nodes[i], sv, nsv, fleet_rev,
-								 now)));
+		json_array_append_new(arr,
+				      node_json(nodes[i].node, is_alive, &nodes[i],
+						node_agrees(&nodes[i], sv, nsv, fleet_rev, now)));
 	}
 	/* Alive but never reported: it has not applied anything yet. */
 	for (j = 0; j < na; j++) {

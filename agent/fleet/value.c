@@ -62,7 +62,8 @@ char *fleet_svc_encode(const struct fleet_svc_value *v)
 	    json_object_set_new(o, "reason", json_string(v->reason)) ||
 	    json_object_set_new(o, "origin", json_string(v->origin)) ||
 	    json_object_set_new(o, "unix_ns", json_integer((json_int_t)v->unix_ns)) ||
-	    json_object_set_new(o, "ramp", ramp ? ramp : json_null()))
+	    /* json_pack, not json_null(): control/json.c has a json_null of its own. */
+	    json_object_set_new(o, "ramp", ramp ? ramp : json_pack("n")))
 		goto out;
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 out:

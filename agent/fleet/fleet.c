@@ -1,0 +1,989 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * One etcd session per shiftd, as a small state machine:
+ *
+ *   DOWN --(tick: retry due)--> JOINING: lease grant, then alive/NODE put
+ *   (with the lease) and, unless we can resume, a range of svc/; then the
+ *   watch from the next revision --(watch created)--> UP.
+ *   Any failure (an endpoint down, a keepalive timing out, the watch stream
+ *   ending, the lease lost) --> DOWN, next endpoint, retry after a short
+ *   back-off. While not UP this node applies nothing from the fleet (it never
+ *   raises on its own) but still rolls back on its own triggers; those wait
+ *   in service_rt.fleet_publish and go out once UP again.
+ *
+ * libcurl callbacks only buffer and (un)register sockets; everything that
+ * starts or ends a transfer happens after curl_multi_socket_action returns.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "analysis/rollback.h"
+#include "config/weight.h"
+#include "fleet/etcd_curl.h"
+#include "fleet/etcd_json.h"
+#include "fleet/fleet.h"
+#include "fleet/value.h"
+#include "ops/log.h"
+
+#define MAX_RESPONSE (64u << 20)
+#define RETRY_MIN_NS (200 * 1000000ull)
+#define RETRY_MAX_NS (1000 * 1000000ull)
+
+enum req_kind { R_GRANT, R_ALIVE, R_RANGE, R_WATCH, R_KEEPALIVE, R_PUBLISH, R_NODE };
+static const char *const req_name[] = { "lease grant", "alive put", "range",	  "watch",
+					"keepalive",   "publish",   "node report" };
+
+struct req {
+	struct fleet *f;
+	enum req_kind kind;
+	CURL *h;
+	char *body;
+	char *buf;
+	size_t len, cap;
+	bool too_big;
+	char svc[CONF_NAME_LEN]; /* R_PUBLISH */
+	struct req *next;
+};
+
+struct shared_svc {
+	char name[CONF_NAME_LEN];
+	bool known; /* a good value seen */
+	struct fleet_svc_value v; /* the last good value */
+	__s64 mod_rev; /* the key's, good value or not: writes compare on it */
+	struct req *pub; /* our rollback being written */
+};
+
+enum fl_state { S_DOWN, S_JOINING, S_UP };
+
+struct fleet {
+	struct agent *a;
+	struct conf_fleet conf;
+	CURLM *m;
+	struct curl_slist *hdrs;
+	int epfd, tfd;
+	unsigned ep; /* endpoint in use */
+	enum fl_state st;
+	bool warned; /* the current outage was logged */
+	unsigned failures;
+	__u64 retry_mono;
+	__s64 lease;
+	__u64 keepalive_mono; /* next keepalive due */
+	__s64 watch_rev; /* every svc/ event up to here was seen (0: none yet) */
+	bool need_range;
+	struct req *reqs;
+	struct req *watch, *keepalive, *node;
+	size_t watch_parsed;
+	char fail_why[256]; /* set from a callback, acted on after it */
+	__u64 last_report_hash;
+	bool report_forced;
+	struct shared_svc *sh;
+	size_t nsh, capsh;
+	char key_svc[FLEET_KEY_LEN], key_alive[FLEET_KEY_LEN], key_node[FLEET_KEY_LEN];
+};
+
+static const char *ep_name(const struct fleet *f)
+{
+	return f->conf.endpoints[f->ep];
+}
+
+/* --- requests ----------------------------------------------------------------- */
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct req *r = arg;
+	size_t n = size * nmemb;
+
+	if (r->len + n + 1 > r->cap) {
+		size_t cap = r->cap ? r->cap : 4096;
+		char *nb;
+
+		while (cap < r->len + n + 1)
+			cap *= 2;
+		if (cap > MAX_RESPONSE) {
+			r->too_big = true;
+			return 0;
+		}
+		nb = realloc(r->buf, cap);
+		if (!nb)
+			return 0;
+		r->buf = nb;
+		r->cap = cap;
+	}
+	memcpy(r->buf + r->len, ptr, n);
+	r->len += n;
+	r->buf[r->len] = '\0';
+	return n;
+}
+
+static void req_free(struct fleet *f, struct req *r)
+{
+	struct req **pp;
+
+	for (pp = &f->reqs; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	if (r->h) {
+		curl_multi_remove_handle(f->m, r->h);
+		curl_easy_cleanup(r->h);
+	}
+	if (f->watch == r)
+		f->watch = NULL;
+	if (f->keepalive == r)
+		f->keepalive = NULL;
+	if (f->node == r)
+		f->node = NULL;
+	for (size_t i = 0; i < f->nsh; i++)
+		if (f->sh[i].pub == r)
+			f->sh[i].pub = NULL;
+	free(r->body);
+	free(r->buf);
+	free(r);
+}
+
+/* Takes body (free()d with the request). NULL when it could not start. */
+static struct req *req_start(struct fleet *f, enum req_kind kind, const char *path, char *body)
+{
+	struct req *r = calloc(1, sizeof(*r));
+
+	if (!r || !body)
+		goto fail;
+	r->f = f;
+	r->kind = kind;
+	r->body = body;
+	r->h = curl_easy_init();
+	if (!r->h ||
+	    etcd_curl_setup(r->h, &f->conf, ep_name(f), path, body, kind == R_WATCH, &f->hdrs))
+		goto fail;
+	curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(r->h, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->h, CURLOPT_PRIVATE, r);
+	if (curl_multi_add_handle(f->m, r->h) != CURLM_OK)
+		goto fail;
+	r->next = f->reqs;
+	f->reqs = r;
+	return r;
+fail:
+	log_err("fleet: cannot start a %s request (out of memory?)", req_name[kind]);
+	if (r) {
+		if (r->h)
+			curl_easy_cleanup(r->h);
+		free(r);
+	}
+	free(body);
+	return NULL;
+}
+
+static void cancel_all(struct fleet *f)
+{
+	while (f->reqs)
+		req_free(f, f->reqs);
+	f->watch_parsed = 0;
+}
+
+/* --- session ------------------------------------------------------------------- */
+
+static void set_connected(struct fleet *f, bool up)
+{
+	f->a->fleet.connected = up;
+}
+
+static void session_fail(struct fleet *f, const char *why)
+{
+	__u64 backoff = RETRY_MIN_NS << (f->failures < 3 ? f->failures : 3);
+
+	if (f->st == S_UP || !f->warned)
+		log_warn("fleet: etcd %s: %s; fail-static: keeping the last weights, local "
+			 "triggers still act, retrying",
+			 ep_name(f), why);
+	else
+		log_debug("fleet: etcd %s: %s", ep_name(f), why);
+	f->warned = true;
+	cancel_all(f);
+	f->st = S_DOWN;
+	set_connected(f, false);
+	f->lease = 0;
+	f->failures++;
+	f->ep = (f->ep + 1) % f->conf.n_endpoints;
+	f->retry_mono = now_mono_ns() + (backoff > RETRY_MAX_NS ? RETRY_MAX_NS : backoff);
+}
+
+static void join(struct fleet *f)
+{
+	f->st = S_JOINING;
+	f->fail_why[0] = '\0';
+	if (!req_start(f, R_GRANT, ETCD_PATH_LEASE_GRANT,
+		       etcd_req_lease_grant((__s64)(f->conf.lease_ns / 1000000000ull))))
+		session_fail(f, "cannot start the lease grant");
+}
+
+static void start_watch(struct fleet *f)
+{
+	char prefix[FLEET_KEY_LEN];
+
+	fleet_key_prefix(f->conf.fleet, FLEET_KEY_SVC, prefix, sizeof(prefix));
+	f->watch_parsed = 0;
+	f->watch = req_start(f, R_WATCH, ETCD_PATH_WATCH, etcd_req_watch(prefix, f->watch_rev + 1));
+	if (!f->watch)
+		session_fail(f, "cannot start the watch");
+}
+
+static void start_range(struct fleet *f)
+{
+	char prefix[FLEET_KEY_LEN];
+
+	fleet_key_prefix(f->conf.fleet, FLEET_KEY_SVC, prefix, sizeof(prefix));
+	if (!req_start(f, R_RANGE, ETCD_PATH_RANGE, etcd_req_range(prefix, true)))
+		session_fail(f, "cannot start the range");
+}
+
+/* --- the shared values and the reconciler ------------------------------------------ */
+
+static struct shared_svc *shared_get(struct fleet *f, const char *name, bool add)
+{
+	size_t i;
+
+	for (i = 0; i < f->nsh; i++)
+		if (!strcmp(f->sh[i].name, name))
+			return &f->sh[i];
+	if (!add || strlen(name) >= CONF_NAME_LEN)
+		return NULL;
+	if (f->nsh == f->capsh) {
+		size_t cap = f->capsh ? f->capsh * 2 : 16;
+		struct shared_svc *n = realloc(f->sh, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		/* The in-flight publishes point at requests, not entries: nothing moves. */
+		f->sh = n;
+		f->capsh = cap;
+	}
+	memset(&f->sh[f->nsh], 0, sizeof(f->sh[0]));
+	strcpy(f->sh[f->nsh].name, name);
+	return &f->sh[f->nsh++];
+}
+
+static void record_lag(struct fleet *f, __s64 lag_ns)
+{
+	struct fleet_stats *st = &f->a->fleet;
+	int b = 0;
+
+	if (lag_ns < 0)
+		lag_ns = 0;
+	while (b < FLEET_LAG_BUCKETS - 1 && (__s64)(1000000ll << b) < lag_ns)
+		b++;
+	st->lag_hist[b]++;
+	st->lag_sum_s += (double)lag_ns / 1e9;
+	st->lag_count++;
+}
+
+static void publish(struct fleet *f, struct service_rt *s, struct shared_svc *sh)
+{
+	struct fleet_svc_value v = { .latched = true };
+	char key[FLEET_KEY_LEN], *val;
+
+	if (sh->pub || f->st != S_UP)
+		return;
+	snprintf(v.reason, sizeof(v.reason), "%s", s->reason);
+	snprintf(v.origin, sizeof(v.origin), "%s",
+		 s->rollback_origin[0] ? s->rollback_origin : f->a->node);
+	v.unix_ns = s->rollback_unix_ns;
+	val = fleet_svc_encode(&v);
+	if (!val || fleet_key(f->conf.fleet, FLEET_KEY_SVC, s->conf->name, key, sizeof(key))) {
+		free(val);
+		return;
+	}
+	sh->pub =
+		req_start(f, R_PUBLISH, ETCD_PATH_TXN, etcd_req_txn_put(key, sh->mod_rev, val, 0));
+	free(val);
+	if (sh->pub)
+		snprintf(sh->pub->svc, sizeof(sh->pub->svc), "%s", s->conf->name);
+}
+
+/* The ramp as status shows it; the steps themselves come from the plan. */
+static void ramp_view(struct service_rt *s, const struct fleet_svc_value *v, __u64 now)
+{
+	bool done;
+	__u32 idx;
+
+	if (!v->has_ramp || v->latched || s->latched) {
+		s->ramp.active = false;
+		return;
+	}
+	fleet_ramp_weight(&v->ramp, now, &idx, &done);
+	memcpy(s->ramp.steps, v->ramp.steps, sizeof(s->ramp.steps));
+	s->ramp.n = v->ramp.n;
+	s->ramp.index = idx;
+	s->ramp.hold_ns = v->ramp.hold_ns;
+	s->ramp.step_started_unix_ns = v->ramp.start_unix_ns + (__u64)idx * v->ramp.hold_ns;
+	s->ramp.active = !done;
+}
+
+/* rev: the revision this comes from (0: a tick, a ramp step by the clock). */
+static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *sh, __s64 rev)
+{
+	struct fleet_local l = {
+		.weight = s->weight,
+		.latched = s->latched,
+		.publish_pending = s->fleet_publish,
+		.rollback_unix_ns = s->rollback_unix_ns,
+	};
+	struct agent *a = f->a;
+	char w1[WEIGHT_STR_LEN], w2[WEIGHT_STR_LEN];
+	enum fleet_action act;
+	__u64 now = now_unix_ns();
+	__u32 w;
+
+	if (f->st != S_UP)
+		return;
+	if (!sh->known) {
+		/* The fleet has no word on this service yet: ours creates it. */
+		if (s->fleet_publish)
+			publish(f, s, sh);
+		return;
+	}
+	act = fleet_decide(&sh->v, &l, now, &w);
+	switch (act) {
+	case FLEET_NONE:
+		break;
+	case FLEET_SET_WEIGHT:
+		s->weight = w;
+		if (apply_weight(a, s))
+			break;
+		a->persist_dirty = true;
+		a->fleet.applied++;
+		if (rev) {
+			record_lag(f, (__s64)(now_unix_ns() - sh->v.unix_ns));
+			log_info("fleet: applied %s%s rev %lld: green %s (was %s, by %s)",
+				 f->key_svc, s->conf->name, (long long)rev,
+				 weight_format(w, w1, sizeof(w1)),
+				 weight_format(l.weight, w2, sizeof(w2)), sh->v.origin);
+		} else {
+			log_info("fleet: %s: ramp step by the plan, green %s (was %s)",
+				 s->conf->name, weight_format(w, w1, sizeof(w1)),
+				 weight_format(l.weight, w2, sizeof(w2)));
+		}
+		break;
+	case FLEET_ROLLBACK: {
+		__s64 lag;
+
+		if (rollback_adopt(a, s, sh->v.reason, sh->v.origin))
+			break;
+		lag = (__s64)(s->rollback_unix_ns - sh->v.unix_ns);
+		s->fleet_lag_us = lag / 1000;
+		record_lag(f, lag);
+		a->fleet.applied++;
+		log_info("fleet: applied %s%s rev %lld: ROLLBACK (origin %s, %.1f ms after its "
+			 "write)",
+			 f->key_svc, s->conf->name, (long long)rev, sh->v.origin,
+			 (double)lag / 1e6);
+		break;
+	}
+	case FLEET_CLEAR:
+		rollback_clear(a, s);
+		s->weight = w;
+		apply_weight(a, s);
+		a->fleet.applied++;
+		if (rev)
+			record_lag(f, (__s64)(now_unix_ns() - sh->v.unix_ns));
+		log_info("fleet: applied %s%s rev %lld: latch cleared (by %s), green %s",
+			 f->key_svc, s->conf->name, (long long)rev, sh->v.origin,
+			 weight_format(w, w1, sizeof(w1)));
+		break;
+	case FLEET_PUBLISH:
+		publish(f, s, sh);
+		break;
+	case FLEET_PUBLISHED:
+		s->fleet_publish = false;
+		log_info("fleet: %s is rolled back fleet-wide already (origin %s, rev %lld); our "
+			 "rollback (%s) is covered",
+			 s->conf->name, sh->v.origin, (long long)sh->mod_rev, s->reason);
+		break;
+	}
+	ramp_view(s, &sh->v, now);
+}
+
+static void reconcile_all(struct fleet *f)
+{
+	__u32 i;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct service_rt *s = f->a->svc[i];
+		struct shared_svc *sh;
+
+		if (!s)
+			continue;
+		sh = shared_get(f, s->conf->name, s->fleet_publish);
+		if (sh)
+			reconcile(f, s, sh, 0);
+	}
+}
+
+/* One svc/ key from a range or a watch event. */
+static void handle_kv(struct fleet *f, const struct etcd_kv *kv)
+{
+	const char *name = fleet_key_name(f->conf.fleet, FLEET_KEY_SVC, kv->key);
+	struct shared_svc *sh;
+	struct fleet_svc_value v;
+	struct service_rt *s;
+	char why[256];
+
+	if (kv->mod_revision > f->a->fleet.revision)
+		f->a->fleet.revision = kv->mod_revision;
+	if (!name) {
+		log_warn("fleet: unexpected key %s at revision %lld; ignored", kv->key,
+			 (long long)kv->mod_revision);
+		return;
+	}
+	sh = shared_get(f, name, true);
+	if (!sh)
+		return;
+	if (kv->deleted) {
+		log_warn("fleet: %s deleted at revision %lld; this node keeps its state", kv->key,
+			 (long long)kv->mod_revision);
+		sh->known = false;
+		sh->mod_rev = 0;
+		return;
+	}
+	sh->mod_rev = kv->mod_revision;
+	if (fleet_svc_decode(kv->value, kv->value_len, &v, why, sizeof(why))) {
+		f->a->fleet.bad_values++;
+		log_err("fleet: %s at revision %lld: %s; ignored, last good state kept", kv->key,
+			(long long)kv->mod_revision, why);
+		return;
+	}
+	sh->v = v;
+	sh->known = true;
+	s = agent_service(f->a, name);
+	if (!s) {
+		log_debug("fleet: %s: no such service here; ignored", kv->key);
+		return;
+	}
+	reconcile(f, s, sh, kv->mod_revision);
+}
+
+static void handle_kvs(struct fleet *f, json_t *kvs)
+{
+	json_t *x;
+	size_t i;
+
+	json_array_foreach(kvs, i, x)
+	{
+		struct etcd_kv kv;
+
+		if (etcd_kv_parse(x, &kv)) {
+			log_err("fleet: a kv etcd sent does not parse; ignored");
+			continue;
+		}
+		handle_kv(f, &kv);
+		etcd_kv_free(&kv);
+	}
+}
+
+/* --- watch stream ---------------------------------------------------------------- */
+
+static void watch_message(struct fleet *f, json_t *msg)
+{
+	json_t *res = json_object_get(msg, "result"), *events, *ev;
+	const char *err = NULL;
+	__s64 compact = 0;
+	size_t i;
+
+	if (!res) {
+		err = etcd_resp_error(msg);
+		session_fail(f, err ? err : "watch: a message without result");
+		return;
+	}
+	etcd_i64(res, "compact_revision", &compact);
+	if (compact) {
+		log_warn("fleet: revision %lld is compacted (oldest now %lld): re-reading the "
+			 "fleet's state",
+			 (long long)f->watch_rev + 1, (long long)compact);
+		req_free(f, f->watch);
+		f->need_range = true;
+		start_range(f);
+		return;
+	}
+	if (json_is_true(json_object_get(res, "canceled"))) {
+		session_fail(f, "the watch was cancelled by etcd");
+		return;
+	}
+	if (json_is_true(json_object_get(res, "created"))) {
+		f->st = S_UP;
+		set_connected(f, true);
+		if (f->warned || f->failures)
+			log_info("fleet: back in touch with etcd (%s), watching from revision %lld",
+				 ep_name(f), (long long)f->watch_rev + 1);
+		else
+			log_info("fleet: joined fleet %s as %s via %s, watching from revision %lld",
+				 f->conf.fleet, f->conf.node, ep_name(f),
+				 (long long)f->watch_rev + 1);
+		f->warned = false;
+		f->failures = 0;
+		f->report_forced = true;
+		f->keepalive_mono = now_mono_ns() + f->conf.lease_ns / 3;
+		reconcile_all(f);
+		return;
+	}
+	events = json_object_get(res, "events");
+	json_array_foreach(events, i, ev)
+	{
+		json_t *type = json_object_get(ev, "type");
+		struct etcd_kv kv;
+
+		if (etcd_kv_parse(json_object_get(ev, "kv"), &kv)) {
+			log_err("fleet: a watch event does not parse; ignored");
+			continue;
+		}
+		kv.deleted = json_is_string(type) && !strcmp(json_string_value(type), "DELETE");
+		if (kv.mod_revision > f->watch_rev)
+			f->watch_rev = kv.mod_revision;
+		handle_kv(f, &kv);
+		etcd_kv_free(&kv);
+		if (!f->watch)
+			return;
+	}
+}
+
+/* The gateway streams one JSON object per message; take the complete ones. */
+static void watch_drain(struct fleet *f)
+{
+	while (f->watch && f->watch_parsed < f->watch->len) {
+		struct req *w = f->watch;
+		const char *p = w->buf + f->watch_parsed;
+		size_t left = w->len - f->watch_parsed;
+		json_error_t je;
+		json_t *msg;
+
+		while (left && (*p == '\n' || *p == '\r' || *p == ' ')) {
+			p++, left--, f->watch_parsed++;
+		}
+		if (!left)
+			break;
+		msg = json_loadb(p, left, JSON_DISABLE_EOF_CHECK, &je);
+		if (!msg)
+			break; /* incomplete: wait for more */
+		f->watch_parsed += (size_t)je.position;
+		watch_message(f, msg);
+		json_decref(msg);
+	}
+	/* Keep the buffer small on a long-lived stream. */
+	if (f->watch && f->watch_parsed == f->watch->len) {
+		f->watch->len = 0;
+		f->watch_parsed = 0;
+	}
+}
+
+/* --- completions ----------------------------------------------------------------- */
+
+static void node_report(struct fleet *f, bool force);
+
+static void on_done(struct fleet *f, struct req *r, CURLcode cc)
+{
+	enum req_kind kind = r->kind;
+	const char *eerr = NULL;
+	json_error_t je;
+	json_t *resp = NULL;
+	long status = 0;
+	char why[512];
+
+	curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
+	if (kind == R_WATCH) {
+		watch_drain(f);
+		if (f->watch == r)
+			session_fail(f, cc == CURLE_OK ? "the watch stream ended" :
+							 curl_easy_strerror(cc));
+		return;
+	}
+	if (cc != CURLE_OK) {
+		snprintf(why, sizeof(why), "%s: %s", req_name[kind], curl_easy_strerror(cc));
+		goto failed;
+	}
+	resp = r->len ? json_loadb(r->buf, r->len, 0, &je) : NULL;
+	eerr = resp ? etcd_resp_error(resp) : "not JSON";
+	if (eerr) {
+		snprintf(why, sizeof(why), "%s: HTTP %ld: %s", req_name[kind], status, eerr);
+		goto failed;
+	}
+	switch (kind) {
+	case R_GRANT:
+		if (etcd_i64(resp, "ID", &f->lease) || !f->lease) {
+			snprintf(why, sizeof(why), "lease grant: no lease ID");
+			goto failed;
+		}
+		if (!req_start(f, R_ALIVE, ETCD_PATH_PUT,
+			       etcd_req_put(f->key_alive, "{}", f->lease)))
+			break;
+		f->keepalive_mono = now_mono_ns() + f->conf.lease_ns / 3;
+		if (f->need_range || !f->watch_rev)
+			start_range(f);
+		else
+			start_watch(f);
+		break;
+	case R_ALIVE:
+		break;
+	case R_RANGE: {
+		json_t *kvs = etcd_resp_kvs(resp);
+		__s64 rev = etcd_header_revision(resp);
+
+		/* Every service's value as of rev; the watch takes over from rev + 1. */
+		f->st = S_UP; /* reconcile applies only when up; the watch confirms below */
+		if (kvs)
+			handle_kvs(f, kvs);
+		f->st = S_JOINING;
+		f->watch_rev = rev;
+		f->need_range = false;
+		start_watch(f);
+		break;
+	}
+	case R_KEEPALIVE: {
+		json_t *res = json_object_get(resp, "result");
+		__s64 ttl = 0;
+
+		etcd_i64(res, "TTL", &ttl);
+		if (ttl <= 0) {
+			snprintf(why, sizeof(why), "lease %llx expired",
+				 (unsigned long long)f->lease);
+			goto failed;
+		}
+		break;
+	}
+	case R_PUBLISH: {
+		struct shared_svc *sh = shared_get(f, r->svc, false);
+		struct service_rt *s = agent_service(f->a, r->svc);
+		__s64 rev = etcd_header_revision(resp);
+
+		if (!sh)
+			break;
+		sh->pub = NULL;
+		if (etcd_txn_succeeded(resp)) {
+			f->a->fleet.publishes++;
+			if (s) {
+				s->fleet_publish = false;
+				log_info(
+					"fleet: published the rollback of %s at revision %lld (%s)",
+					r->svc, (long long)rev, s->reason);
+			}
+			break;
+		}
+		/* Someone wrote first: decide again on what is there now. */
+		if (etcd_resp_kvs(resp) && json_array_size(etcd_resp_kvs(resp))) {
+			handle_kvs(f, etcd_resp_kvs(resp));
+		} else {
+			sh->known = false;
+			sh->mod_rev = 0;
+			if (s)
+				reconcile(f, s, sh, 0);
+		}
+		break;
+	}
+	case R_NODE:
+		break;
+	case R_WATCH:
+		break;
+	}
+	json_decref(resp);
+	return;
+failed:
+	json_decref(resp);
+	if (kind == R_NODE) {
+		log_debug("fleet: %s", why);
+		f->report_forced = true;
+		return;
+	}
+	session_fail(f, why);
+}
+
+static void drain_done(struct fleet *f)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(f->m, &left))) {
+		struct req *r = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		if (!r)
+			continue;
+		{
+			CURLcode cc = msg->data.result;
+
+			curl_multi_remove_handle(f->m, r->h);
+			on_done(f, r, cc);
+		}
+		/* on_done may have failed the session, which frees every request. */
+		for (struct req *q = f->reqs; q; q = q->next)
+			if (q == r) {
+				req_free(f, r);
+				break;
+			}
+	}
+}
+
+/* --- libcurl <-> epoll ----------------------------------------------------------- */
+
+static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct fleet *f = userp;
+	struct epoll_event ev = { .data.fd = s };
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		if (socketp && epoll_ctl(f->epfd, EPOLL_CTL_DEL, s, NULL) && errno != EBADF &&
+		    errno != ENOENT)
+			log_debug("fleet: epoll del: %s", strerror(errno));
+		curl_multi_assign(f->m, s, NULL);
+		return 0;
+	}
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	if (socketp) {
+		if (epoll_ctl(f->epfd, EPOLL_CTL_MOD, s, &ev))
+			log_warn("fleet: epoll mod: %s", strerror(errno));
+	} else {
+		if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, s, &ev) &&
+		    (errno != EEXIST || epoll_ctl(f->epfd, EPOLL_CTL_MOD, s, &ev)))
+			log_warn("fleet: epoll add: %s", strerror(errno));
+		curl_multi_assign(f->m, s, f);
+	}
+	return 0;
+}
+
+static int timer_cb(CURLM *m, long ms, void *userp)
+{
+	struct fleet *f = userp;
+	struct itimerspec its = { 0 };
+
+	(void)m;
+	if (ms >= 0) {
+		its.it_value.tv_sec = ms / 1000;
+		its.it_value.tv_nsec = (ms % 1000) * 1000000L;
+		if (!ms)
+			its.it_value.tv_nsec = 1; /* 0 would disarm */
+	}
+	if (timerfd_settime(f->tfd, 0, &its, NULL))
+		log_warn("fleet: timerfd: %s", strerror(errno));
+	return 0;
+}
+
+static void after_curl(struct fleet *f)
+{
+	watch_drain(f);
+	drain_done(f);
+	if (f->fail_why[0]) {
+		char why[sizeof(f->fail_why)];
+
+		strcpy(why, f->fail_why);
+		f->fail_why[0] = '\0';
+		session_fail(f, why);
+	}
+}
+
+void fleet_events(struct fleet *f)
+{
+	struct epoll_event evs[16];
+	int n, i, running;
+
+	n = epoll_wait(f->epfd, evs, 16, 0);
+	for (i = 0; i < n; i++) {
+		if (evs[i].data.fd == f->tfd) {
+			__u64 exp;
+
+			if (read(f->tfd, &exp, sizeof(exp)) < 0 && errno != EAGAIN)
+				log_debug("fleet: timerfd read: %s", strerror(errno));
+			curl_multi_socket_action(f->m, CURL_SOCKET_TIMEOUT, 0, &running);
+		} else {
+			int fl = 0;
+
+			if (evs[i].events & EPOLLIN)
+				fl |= CURL_CSELECT_IN;
+			if (evs[i].events & EPOLLOUT)
+				fl |= CURL_CSELECT_OUT;
+			if (evs[i].events & (EPOLLERR | EPOLLHUP))
+				fl |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(f->m, evs[i].data.fd, fl, &running);
+		}
+		after_curl(f);
+	}
+	if (f->a->fleet_pending)
+		fleet_kick(f);
+}
+
+/* --- node report, ticks ------------------------------------------------------------ */
+
+static __u64 report_hash(const struct agent *a)
+{
+	__u64 h = 1469598103934665603ull;
+	__u32 i;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		const struct service_rt *s = a->svc[i];
+
+		if (!s)
+			continue;
+		h = (h ^ (s->weight | (s->latched ? 1u << 31 : 0) | (__u64)i << 32)) *
+		    1099511628211ull;
+	}
+	return (h ^ (__u64)a->fleet.revision) * 1099511628211ull;
+}
+
+static void node_report(struct fleet *f, bool force)
+{
+	struct fleet_node_value *v;
+	struct agent *a = f->a;
+	__u64 h = report_hash(a);
+	char *val;
+	__u32 i;
+
+	if (f->st != S_UP || f->node || (!force && h == f->last_report_hash))
+		return;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return;
+	snprintf(v->node, sizeof(v->node), "%s", f->conf.node);
+	v->applied_revision = a->fleet.revision;
+	v->unix_ns = now_unix_ns();
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		const struct service_rt *s = a->svc[i];
+
+		if (!s)
+			continue;
+		snprintf(v->svc[v->n].service, sizeof(v->svc[0].service), "%s", s->conf->name);
+		v->svc[v->n].weight_bp = s->latched ? 0 : s->weight;
+		v->svc[v->n].latched = s->latched;
+		v->n++;
+	}
+	val = fleet_node_encode(v);
+	free(v);
+	if (!val)
+		return;
+	f->node = req_start(f, R_NODE, ETCD_PATH_PUT, etcd_req_put(f->key_node, val, 0));
+	free(val);
+	if (f->node) {
+		f->last_report_hash = h;
+		f->report_forced = false;
+	}
+}
+
+void fleet_tick(struct fleet *f)
+{
+	__u64 now = now_mono_ns();
+
+	if (f->st == S_DOWN) {
+		if (now >= f->retry_mono)
+			join(f);
+		return;
+	}
+	if (f->lease && !f->keepalive && now >= f->keepalive_mono) {
+		f->keepalive = req_start(f, R_KEEPALIVE, ETCD_PATH_LEASE_KEEPALIVE,
+					 etcd_req_lease_id(f->lease));
+		f->keepalive_mono = now + f->conf.lease_ns / 3;
+	}
+	if (f->st != S_UP)
+		return;
+	/* Ramp steps by the clock; they happen only while in touch with the fleet. */
+	for (size_t i = 0; i < f->nsh; i++) {
+		struct service_rt *s;
+
+		if (!f->sh[i].known || !f->sh[i].v.has_ramp)
+			continue;
+		s = agent_service(f->a, f->sh[i].name);
+		if (s)
+			reconcile(f, s, &f->sh[i], 0);
+	}
+	node_report(f, f->report_forced);
+}
+
+void fleet_kick(struct fleet *f)
+{
+	__u32 i;
+
+	f->a->fleet_pending = false;
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct service_rt *s = f->a->svc[i];
+		struct shared_svc *sh;
+
+		if (!s || !s->fleet_publish)
+			continue;
+		sh = shared_get(f, s->conf->name, true);
+		if (sh)
+			reconcile(f, s, sh, 0);
+	}
+}
+
+void fleet_reloaded(struct fleet *f)
+{
+	if (f->st == S_UP)
+		reconcile_all(f);
+	f->report_forced = true;
+}
+
+/* --- open / close ------------------------------------------------------------------ */
+
+int fleet_fd(const struct fleet *f)
+{
+	return f->epfd;
+}
+
+struct fleet *fleet_open(struct agent *a)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct fleet *f;
+
+	a->fleet.enabled = a->conf->fleet.enabled;
+	if (!a->conf->fleet.enabled)
+		return NULL;
+	if (etcd_curl_global())
+		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->a = a;
+	f->conf = a->conf->fleet;
+	f->epfd = epoll_create1(EPOLL_CLOEXEC);
+	f->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	f->m = curl_multi_init();
+	ev.data.fd = f->tfd;
+	if (f->epfd < 0 || f->tfd < 0 || !f->m || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->tfd, &ev)) {
+		log_err("fleet: event set-up: %s", strerror(errno));
+		fleet_close(f);
+		return NULL;
+	}
+	curl_multi_setopt(f->m, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(f->m, CURLMOPT_SOCKETDATA, f);
+	curl_multi_setopt(f->m, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(f->m, CURLMOPT_TIMERDATA, f);
+	fleet_key_prefix(f->conf.fleet, FLEET_KEY_SVC, f->key_svc, sizeof(f->key_svc));
+	fleet_key(f->conf.fleet, FLEET_KEY_ALIVE, f->conf.node, f->key_alive, sizeof(f->key_alive));
+	fleet_key(f->conf.fleet, FLEET_KEY_NODES, f->conf.node, f->key_node, sizeof(f->key_node));
+	log_info("fleet: node %s of fleet %s, etcd %s%s (%u endpoint%s)", f->conf.node,
+		 f->conf.fleet, f->conf.endpoints[0], f->conf.n_endpoints > 1 ? ", ..." : "",
+		 f->conf.n_endpoints, f->conf.n_endpoints == 1 ? "" : "s");
+	join(f);
+	return f;
+}
+
+void fleet_close(struct fleet *f)
+{
+	if (!f)
+		return;
+	cancel_all(f);
+	if (f->m)
+		curl_multi_cleanup(f->m);
+	curl_slist_free_all(f->hdrs);
+	if (f->tfd >= 0)
+		close(f->tfd);
+	if (f->epfd >= 0)
+		close(f->epfd);
+	free(f->sh);
+	free(f);
+}
