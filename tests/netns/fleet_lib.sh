@@ -287,6 +287,18 @@ fleet_etcdctl() {
 		--endpoints "${eps//, /,}" --dial-timeout 2s --command-timeout 5s "$@"
 }
 
+# fleet_etcd_leader: the index I of the member mI that is the raft leader now.
+fleet_etcd_leader() {
+	fleet_etcdctl endpoint status -w json 2>/dev/null | "$RIG_PYTHON" -c '
+import json, sys
+for e in json.load(sys.stdin):
+    st = e.get("Status", {})
+    if st.get("header", {}).get("member_id") == st.get("leader"):
+        print(e["Endpoint"].rsplit(":", 1)[0].rsplit(".", 1)[1]); break
+else:
+    sys.exit(1)'
+}
+
 # fleet_etcd_healthy [N]: at least N (default 3) members report healthy.
 fleet_etcd_healthy() {
 	local want=${1:-$FLEET_N} n

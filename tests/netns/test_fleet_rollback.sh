@@ -196,9 +196,12 @@ fleet_watch_wait 10
 sleep 0.3
 got=""
 for k in 1 2 3; do got+="n$k:$(fleet_svc "$k" rolled_back)/$(fleet_svc "$k" last_rollback.origin)/$(fleet_svc "$k" last_rollback.reason)/$(fleet_svc "$k" last_rollback.fleet_lag_us)us "; done
+# the reason: the operator's text (shiftd writes it as "manual: TEXT"), the same on every node
 want_ok=1
+r3=$(fleet_svc 3 last_rollback.reason)
+[[ $r3 == *"$REASON"* ]] || want_ok=0
 for k in 1 2 3; do
-	[ "$(fleet_svc "$k" rolled_back)" = True ] && [ "$(fleet_svc "$k" last_rollback.reason)" = "$REASON" ] &&
+	[ "$(fleet_svc "$k" rolled_back)" = True ] && [ "$(fleet_svc "$k" last_rollback.reason)" = "$r3" ] &&
 		[ "$(fleet_svc "$k" last_rollback.origin)" = operator ] || want_ok=0
 done
 spread=$("$RIG_PYTHON" -c '
