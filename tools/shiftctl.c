@@ -28,6 +28,8 @@
 #include "control/status.h"
 #include "config/units.h"
 #include "config/weight.h"
+#include "fleet/cli.h"
+#include "ops/clock.h"
 
 #define EXIT_USAGE 2
 /* Per read/write on the control socket: a hung shiftd must not hang the CLI. */
@@ -55,6 +57,9 @@ static const char usage_text[] =
 	"  promote SERVICE [--force]       green weight 100%\n"
 	"  backends SERVICE [--json]       the service's backends and their counters\n"
 	"  reload                          make shiftd re-read its config\n"
+	"  fleet status [--json]           with a [fleet] section: every node of the fleet,\n"
+	"                                  alive or not, its applied revision, weights and\n"
+	"                                  latches, and whether it agrees with the fleet\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE   the shiftd config (default " CONF_DEFAULT_PATH "); it says\n"
@@ -62,6 +67,10 @@ static const char usage_text[] =
 	"  -h, --help          this text\n"
 	"\n"
 	"set-weight, rollback, clear and promote work while shiftd is down.\n"
+	"On a fleet ([fleet] in the config) set-weight, promote, ramp and clear change\n"
+	"etcd first (exit 1 'fleet unreachable' and nothing changed without it), then\n"
+	"this host; rollback acts here at once and is published to the fleet (by shiftd\n"
+	"when etcd is back, if it is away).\n"
 	"Exit status: 0 success, 1 the operation failed (nothing changed), 2 bad usage.\n"
 	"See shiftctl(8).\n";
 
@@ -294,6 +303,113 @@ static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind
 	return 0;
 }
 
+/* --- the fleet: etcd first ------------------------------------------------------ */
+
+struct fleet_change {
+	enum { FC_WEIGHT, FC_ROLLBACK, FC_CLEAR, FC_RAMP } kind;
+	const char *service;
+	__u32 bp;
+	bool force;
+	const char *reason;
+	__u32 steps[RAMP_MAX_STEPS], n;
+	__u64 hold_ns;
+	bool was_latched; /* out: the fleet was rolled back before */
+};
+
+static int fleet_change(struct fleet_svc_value *v, bool exists, void *arg, char *err, size_t errlen)
+{
+	struct fleet_change *fc = arg;
+
+	(void)exists;
+	fc->was_latched = v->latched;
+	switch (fc->kind) {
+	case FC_WEIGHT:
+	case FC_RAMP:
+		if (v->latched && !(fc->kind == FC_WEIGHT && fc->force)) {
+			snprintf(
+				err, errlen,
+				"service %s is rolled back fleet-wide (%s, by %s); nothing changed. "
+				"Run 'shiftctl clear %s' first%s",
+				fc->service, v->reason, v->origin, fc->service,
+				fc->kind == FC_WEIGHT ? ", or set-weight --force" : "");
+			return -EPERM;
+		}
+		memset(v, 0, sizeof(*v));
+		if (fc->kind == FC_RAMP) {
+			v->has_ramp = true;
+			memcpy(v->ramp.steps, fc->steps, sizeof(fc->steps));
+			v->ramp.n = fc->n;
+			v->ramp.hold_ns = fc->hold_ns;
+			v->ramp.start_unix_ns = now_unix_ns();
+			v->weight_bp = fc->steps[0];
+		} else {
+			v->weight_bp = fc->bp;
+		}
+		break;
+	case FC_ROLLBACK:
+		if (v->latched)
+			return 1;
+		memset(v, 0, sizeof(*v));
+		v->latched = true;
+		snprintf(v->reason, sizeof(v->reason), "manual: %s",
+			 fc->reason ? fc->reason : "operator");
+		break;
+	case FC_CLEAR:
+		if (!v->latched)
+			return 1;
+		v->latched = false;
+		v->reason[0] = '\0';
+		v->has_ramp = false;
+		break;
+	}
+	snprintf(v->origin, sizeof(v->origin), "%s", FLEET_ORIGIN_OPERATOR);
+	v->unix_ns = now_unix_ns();
+	return 0;
+}
+
+/*
+ * Write a change to the fleet. 0 written (or nothing to write), 1 failed
+ * (message printed). Not a fleet node: 0, nothing done.
+ */
+static int fleet_write(const struct ctl *c, struct fleet_change *fc, bool quiet_unreachable)
+{
+	static const char *const what[] = { "weight", "rollback", "clear", "ramp" };
+	const struct conf_fleet *fl = &c->conf->fleet;
+	char err[1024];
+	__s64 rev = 0;
+	int rc;
+
+	if (!fl->enabled)
+		return 0;
+	rc = fleet_cli_update(fl, fc->service, fleet_change, fc, &rev, err, sizeof(err));
+	if (rc == 0) {
+		printf("fleet %s: %s of %s written at revision %lld\n", fl->fleet, what[fc->kind],
+		       fc->service, (long long)rev);
+		return 0;
+	}
+	if (rc == 1)
+		return 0;
+	if (rc == -EHOSTUNREACH && quiet_unreachable) {
+		fprintf(stderr, "shiftctl: warning: %s\n", err);
+		return 2;
+	}
+	if (rc == -EHOSTUNREACH)
+		return fail("%s; nothing changed", err);
+	return fail("%s", err);
+}
+
+static int cmd_fleet_status(const struct ctl *c, bool as_json)
+{
+	char err[1024];
+
+	if (!c->conf->fleet.enabled)
+		return fail("no [fleet] section in %s: this host is not part of a fleet",
+			    c->conf_path);
+	if (fleet_cli_status(&c->conf->fleet, as_json, stdout, err, sizeof(err)))
+		return fail("%s", err);
+	return 0;
+}
+
 static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool force)
 {
 	struct shift_maps m;
@@ -320,6 +436,16 @@ static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool 
 		return fail("service %s: green has no healthy backend; nothing changed (--force "
 			    "to override)",
 			    name);
+	}
+	{
+		struct fleet_change fc = {
+			.kind = FC_WEIGHT, .service = name, .bp = bp, .force = force
+		};
+
+		if (fleet_write(c, &fc, false)) {
+			dp_maps_close(&m);
+			return 1;
+		}
 	}
 	err = dp_weight_set(&m, id, bp);
 	dp_maps_close(&m);
@@ -363,6 +489,16 @@ static int cmd_rollback(const struct ctl *c, const char *name, const char *reaso
 	if (evict)
 		printf(", %llu green connections re-steered to blue", (unsigned long long)evicted);
 	printf("\n");
+	{
+		/* Here first (a rollback is always allowed), then the fleet. Cut off:
+		 * shiftd publishes it when etcd is back. */
+		struct fleet_change fc = { .kind = FC_ROLLBACK, .service = name, .reason = reason };
+
+		if (fleet_write(c, &fc, true) == 2)
+			fprintf(stderr,
+				"shiftctl: rolled back on this host; shiftd publishes it to "
+				"the fleet when etcd is back\n");
+	}
 	if (word & SHIFT_WEIGHT_LATCHED)
 		return 0;
 	return sync_state(c, name, SYNC_ROLLBACK, 0, reason);
@@ -381,6 +517,14 @@ static int cmd_clear(const struct ctl *c, const char *name)
 		return 1;
 	}
 	dp_weight_get(&m, id, &word);
+	{
+		struct fleet_change fc = { .kind = FC_CLEAR, .service = name };
+
+		if (fleet_write(c, &fc, false)) {
+			dp_maps_close(&m);
+			return 1;
+		}
+	}
 	if (!(word & SHIFT_WEIGHT_LATCHED)) {
 		dp_maps_close(&m);
 		printf("%s: not rolled back, nothing to clear\n", name);
@@ -392,6 +536,38 @@ static int cmd_clear(const struct ctl *c, const char *name)
 		return fail("service %s: cannot write the weight: %s", name, strerror(-err));
 	printf("%s: rollback latch cleared, green stays at 0%%\n", name);
 	return sync_state(c, name, SYNC_CLEAR, 0, NULL);
+}
+
+/* A fleet ramp: the plan goes to etcd once; every shiftd (this one too) follows it. */
+static int cmd_fleet_ramp(const struct ctl *c, const char *name, const char *steps,
+			  const char *hold)
+{
+	struct fleet_change fc = { .kind = FC_RAMP, .service = name };
+	struct shift_maps m;
+	char err[512];
+	__u32 id, slot0;
+
+	if (ramp_parse_steps(steps, fc.steps, &fc.n, err, sizeof(err)) ||
+	    units_parse_duration(hold, 1000000ull, 86400ull * 1000000000ull, &fc.hold_ns, err,
+				 sizeof(err)))
+		return fail("%s", err);
+	if (open_maps(c, &m))
+		return 1;
+	if (find_service(c, &m, name, &id)) {
+		dp_maps_close(&m);
+		return 1;
+	}
+	/* The readyz gate, as for a local ramp: green must have somewhere to go here. */
+	if (dp_ring_get(&m, id, SHIFT_GREEN, 0, &slot0) || slot0 == SHIFT_NO_BACKEND) {
+		dp_maps_close(&m);
+		return fail("service %s: green has no healthy backend; nothing changed", name);
+	}
+	dp_maps_close(&m);
+	if (fleet_write(c, &fc, false))
+		return 1;
+	printf("%s: ramp %s, hold %s, started fleet-wide; every node steps by the plan\n", name,
+	       steps, hold);
+	return 0;
 }
 
 static int print_agent_answer(int code, const char *msg, char *body)
@@ -609,10 +785,16 @@ int main(int argc, char **argv)
 	} else if (!strcmp(verb, "reload")) {
 		ONLY(!as_json && !force && !reason && !evict && !hold, "options");
 		NARGS(0, 0, "reload");
+	} else if (!strcmp(verb, "fleet")) {
+		ONLY(!force && !reason && !evict && !hold, "--force/--reason/--evict/--hold");
+		NARGS(1, 1, "fleet status [--json]");
+		if (strcmp(pos[0], "status"))
+			return usage_err("fleet: unknown subcommand '%s' (expected status)",
+					 pos[0]);
 	} else {
 		return usage_err("unknown command '%s'", verb);
 	}
-	if (pos[0] && strlen(pos[0]) >= SHIFT_NAME_LEN)
+	if (pos[0] && strcmp(verb, "fleet") && strlen(pos[0]) >= SHIFT_NAME_LEN)
 		return usage_err("service name '%.20s...' is too long", pos[0]);
 
 	/* Parse the weight before touching anything: a bad one changes nothing. */
@@ -635,6 +817,10 @@ int main(int argc, char **argv)
 			rc = cmd_rollback(&c, pos[0], reason, evict);
 		else if (!strcmp(verb, "clear"))
 			rc = cmd_clear(&c, pos[0]);
+		else if (!strcmp(verb, "fleet"))
+			rc = cmd_fleet_status(&c, as_json);
+		else if (!strcmp(verb, "ramp") && c.conf->fleet.enabled)
+			rc = cmd_fleet_ramp(&c, pos[0], pos[1], hold);
 		else {
 			struct ctl_request q = { 0 };
 

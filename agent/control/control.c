@@ -219,8 +219,9 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		if (!s)
 			return;
 		if (a->conf->fleet.enabled) {
-			fail(r, 1, "on a fleet node, 'shiftctl ramp' stores the plan in etcd; this "
-				   "shiftd follows it");
+			fail(r, 1,
+			     "on a fleet node, 'shiftctl ramp' stores the plan in etcd; this "
+			     "shiftd follows it");
 			return;
 		}
 		if (q->argc != 3) {

@@ -480,7 +480,8 @@ void status_render_text(const struct st_model *st, FILE *f)
 			fprintf(f, "  last rollback %s: %s (reaction %.1f us)\n", when, s->reason,
 				(double)s->reaction_ns / 1e3);
 			if (s->origin[0])
-				fprintf(f, "  rolled back by %s, applied here %.1f ms after its write\n",
+				fprintf(f,
+					"  rolled back by %s, applied here %.1f ms after its write\n",
 					s->origin, (double)s->fleet_lag_us / 1e3);
 		}
 		if (s->ramp_active && s->ramp_n) {

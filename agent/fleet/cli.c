@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "config/errmsg.h"
+#include "config/weight.h"
 #include "fleet/cli.h"
 #include "fleet/etcd_json.h"
+#include "fleet/etcd_sync.h"
 #include "ops/clock.h"
 
 #define MAX_TRIES 8
@@ -35,8 +37,8 @@ static void current(json_t *resp, const char *key, struct fleet_svc_value *v, bo
 	etcd_kv_free(&kv);
 }
 
-int fleet_cli_update(struct etcd_sync *c, const char *fleet, const char *service,
-		     fleet_change_fn fn, void *arg, __s64 *rev, char *err, size_t errlen)
+static int update(struct etcd_sync *c, const char *fleet, const char *service, fleet_change_fn fn,
+		  void *arg, __s64 *rev, char *err, size_t errlen)
 {
 	char key[FLEET_KEY_LEN], *body;
 	struct fleet_svc_value v;
@@ -86,6 +88,21 @@ int fleet_cli_update(struct etcd_sync *c, const char *fleet, const char *service
 	return -EAGAIN;
 }
 
+int fleet_cli_update(const struct conf_fleet *fl, const char *service, fleet_change_fn fn,
+		     void *arg, __s64 *rev, char *err, size_t errlen)
+{
+	struct etcd_sync es;
+	int rc;
+
+	if (etcd_sync_open(&es, fl)) {
+		seterr(err, errlen, "cannot set up the etcd client");
+		return -ENOMEM;
+	}
+	rc = update(&es, fl->fleet, service, fn, arg, rev, err, errlen);
+	etcd_sync_close(&es);
+	return rc;
+}
+
 struct shared {
 	char name[CONF_NAME_LEN];
 	struct fleet_svc_value v;
@@ -130,7 +147,7 @@ static json_t *node_json(const char *name, bool alive, const struct fleet_node_v
 	return o;
 }
 
-int fleet_cli_status(struct etcd_sync *c, const char *fleet, json_t **out, char *err, size_t errlen)
+static int collect(struct etcd_sync *c, const char *fleet, json_t **out, char *err, size_t errlen)
 {
 	char prefix[FLEET_KEY_LEN], *body, why[256];
 	struct fleet_node_value *nodes = NULL;
@@ -218,4 +235,67 @@ out:
 	free(nodes);
 	free(alive);
 	return rc;
+}
+
+static void render_text(json_t *st, const char *fleet, FILE *f)
+{
+	json_t *nodes = json_object_get(st, "nodes"), *n, *x;
+	size_t i, k;
+
+	fprintf(f, "fleet %s  revision %lld  %zu node%s\n", fleet,
+		(long long)json_integer_value(json_object_get(st, "revision")),
+		json_array_size(nodes), json_array_size(nodes) == 1 ? "" : "s");
+	json_array_foreach(nodes, i, n)
+	{
+		bool agrees = json_is_true(json_object_get(n, "agrees"));
+
+		fprintf(f, "\nnode %s  %s  applied revision %lld%s\n",
+			json_string_value(json_object_get(n, "node")),
+			json_is_true(json_object_get(n, "alive")) ? "alive" :
+								    "DOWN (lease expired)",
+			(long long)json_integer_value(json_object_get(n, "applied_revision")),
+			agrees ? "" : "  DISAGREES with the fleet");
+		json_array_foreach(json_object_get(n, "services"), k, x)
+		{
+			char w[WEIGHT_STR_LEN];
+			__u32 bp = (__u32)json_integer_value(json_object_get(x, "green_weight_bp"));
+
+			fprintf(f, "  %-20s green %-8s%s\n",
+				json_string_value(json_object_get(x, "service")),
+				weight_format(bp, w, sizeof(w)),
+				json_is_true(json_object_get(x, "rolled_back")) ? "  ROLLED BACK" :
+										  "");
+		}
+	}
+}
+
+int fleet_cli_status(const struct conf_fleet *fl, bool as_json, FILE *out, char *err, size_t errlen)
+{
+	struct etcd_sync es;
+	json_t *st = NULL;
+	int rc;
+
+	if (etcd_sync_open(&es, fl)) {
+		seterr(err, errlen, "cannot set up the etcd client");
+		return -ENOMEM;
+	}
+	rc = collect(&es, fl->fleet, &st, err, errlen);
+	etcd_sync_close(&es);
+	if (rc)
+		return rc;
+	if (as_json) {
+		char *txt = json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+		if (!txt) {
+			json_decref(st);
+			seterr(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		fprintf(out, "%s\n", txt);
+		free(txt);
+	} else {
+		render_text(st, fl->fleet, out);
+	}
+	json_decref(st);
+	return 0;
 }

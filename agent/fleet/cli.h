@@ -7,10 +7,13 @@
 #ifndef SHIFT_FLEET_CLI_H
 #define SHIFT_FLEET_CLI_H
 
-#include <jansson.h>
+#include <stdio.h>
 
-#include "fleet/etcd_sync.h"
+#include "config/fleet_conf.h"
 #include "fleet/value.h"
+
+/* No jansson here: shiftctl also includes control/json.h, whose json_null()
+ * would clash with jansson's. */
 
 /*
  * Change the value in place. Return 0 to write it, 1 when there is nothing to
@@ -27,11 +30,15 @@ typedef int (*fleet_change_fn)(struct fleet_svc_value *v, bool exists, void *arg
  * value. 0 (written, *rev = its revision), 1 (nothing to write), -EPERM etc.
  * from fn, -EHOSTUNREACH ("fleet unreachable"), -EAGAIN (kept conflicting).
  */
-int fleet_cli_update(struct etcd_sync *c, const char *fleet, const char *service,
-		     fleet_change_fn fn, void *arg, __s64 *rev, char *err, size_t errlen);
+int fleet_cli_update(const struct conf_fleet *fl, const char *service, fleet_change_fn fn,
+		     void *arg, __s64 *rev, char *err, size_t errlen);
 
-/* The SPEC's `fleet status --json` object: {"fleet", "revision", "nodes": [...]}. */
-int fleet_cli_status(struct etcd_sync *c, const char *fleet, json_t **out, char *err,
+/*
+ * `shiftctl fleet status [--json]` to out: with as_json the SPEC's object
+ * {"fleet", "revision", "nodes": [{"node", "alive", "applied_revision",
+ * "agrees", "services": [...]}]}, else a table. 0, or -errno with err set.
+ */
+int fleet_cli_status(const struct conf_fleet *fl, bool as_json, FILE *out, char *err,
 		     size_t errlen);
 
 #endif

@@ -71,6 +71,7 @@ struct fleet {
 	unsigned ep; /* endpoint in use */
 	enum fl_state st;
 	bool warned; /* the current outage was logged */
+	bool ever_up;
 	unsigned failures;
 	__u64 retry_mono;
 	__s64 lease;
@@ -403,6 +404,8 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		break;
 	case FLEET_PUBLISHED:
 		s->fleet_publish = false;
+		if (sh->pub)
+			break; /* our own write coming back: its answer logs it */
 		log_info("fleet: %s is rolled back fleet-wide already (origin %s, rev %lld); our "
 			 "rollback (%s) is covered",
 			 s->conf->name, sh->v.origin, (long long)sh->mod_rev, s->reason);
@@ -519,14 +522,15 @@ static void watch_message(struct fleet *f, json_t *msg)
 	if (json_is_true(json_object_get(res, "created"))) {
 		f->st = S_UP;
 		set_connected(f, true);
-		if (f->warned || f->failures)
-			log_info("fleet: back in touch with etcd (%s), watching from revision %lld",
+		if (f->ever_up)
+			log_info("fleet: in touch with etcd (%s), watching from revision %lld",
 				 ep_name(f), (long long)f->watch_rev + 1);
 		else
 			log_info("fleet: joined fleet %s as %s via %s, watching from revision %lld",
 				 f->conf.fleet, f->conf.node, ep_name(f),
 				 (long long)f->watch_rev + 1);
 		f->warned = false;
+		f->ever_up = true;
 		f->failures = 0;
 		f->report_forced = true;
 		f->keepalive_mono = now_mono_ns() + f->conf.lease_ns / 3;

@@ -1,0 +1,264 @@
+#!/bin/bash
+# One fleet node against a real etcd (issue 17), on the namespace rig: etcd runs in
+# the edge namespace on its loopback, shiftd and shiftctl talk to it as on an edge host.
+# The other nodes of the fleet are played by etcdctl writes (the 3-node fleet with
+# its own etcd cluster is tests/netns/test_fleet*.sh by the fleet rig). Shows:
+#   - shiftd started while etcd is down: serves from state_dir, joins when etcd comes;
+#     set-weight/clear exit 1 "fleet unreachable" and change nothing; rollback acts
+#     locally at once and shiftd publishes it once etcd is there;
+#   - a value written by another node (etcdctl) is applied here, with the revision
+#     in the log; shiftctl set-weight goes to etcd, then the maps;
+#   - a rollback from elsewhere: latch + weight 0 here, reason unchanged, origin and
+#     fleet_lag_us in status --json;
+#   - bad values (not JSON, weight out of range): logged with key and revision,
+#     ignored, weight unchanged;
+#   - a local trigger (green answering 500) rolls back here first and is published
+#     with this node as origin;
+#   - a partition (nft drop to etcd): a raise is not followed, a local rollback is
+#     published on reconnect; compaction while cut off is recovered by a re-read;
+#   - a ramp from the stored plan; fleet status --json.
+# Exit 0 pass, 77 skipped, 1 fail.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=e2e_lib.sh
+. "$HERE/e2e_lib.sh"
+
+command -v etcd >/dev/null 2>&1 || rig_skip "no etcd (Debian package etcd-server)"
+command -v etcdctl >/dev/null 2>&1 || rig_skip "no etcdctl (Debian package etcd-client)"
+command -v nft >/dev/null 2>&1 || rig_skip "no nft (Debian package nftables)"
+
+FLEET=t$$
+NODE=edge-a
+PORT=2379 # the edge namespace's own loopback: nothing else listens there
+KEY=/shift/$FLEET/svc/web
+# shiftd uses 127.0.0.1 only; etcdctl 127.0.0.2, so a partition can cut shiftd alone.
+export RIG_CONFIG_EXTRA="[fleet]
+etcd_endpoints = http://127.0.0.1:$PORT
+fleet = $FLEET
+node = $NODE
+etcd_timeout = 1s
+fleet_lease = 3s"
+RIG_BLUE=1 RIG_GREEN=1 RIG_SVC6="" e2e_up web.min_requests=5 web.max_consecutive_errors=3
+
+etcdctl_() { rig_edge env ETCDCTL_API=3 etcdctl --endpoints="http://127.0.0.2:$PORT" "$@"; }
+etcd_start() {
+	rig_spawn edge "$RIG_DIR/etcd.log" etcd --name n1 --data-dir "$RIG_DIR/etcd" \
+		--listen-client-urls "http://127.0.0.1:$PORT,http://127.0.0.2:$PORT" \
+		--advertise-client-urls "http://127.0.0.1:$PORT" \
+		--listen-peer-urls "http://127.0.0.1:2380" \
+		--initial-advertise-peer-urls "http://127.0.0.1:2380" \
+		--initial-cluster "n1=http://127.0.0.1:2380"
+	ETCD_PID=$RIG_LAST_PID
+	local i
+	for ((i = 0; i < 100; i++)); do
+		etcdctl_ endpoint health >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# wait_for SECONDS CMD...: until CMD succeeds (bounded); CMD runs afresh each time, so
+# what it compares must be computed inside it (fleet_is, status_is, ...).
+wait_for() {
+	local lim=$1 i
+	shift
+	for ((i = 0; i < lim * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+log_has() { grep -q -- "$1" "$E2E_SHIFTD_LOG"; }
+word() { weight_word_ web; }
+weight_word_() {
+	local id
+	id=$(rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_svc_info" |
+		"$RIG_PYTHON" -c '
+import json, sys
+for e in json.load(sys.stdin):
+    if e["formatted"]["value"]["name"] == sys.argv[1]: print(e["formatted"]["key"]); break' "$1")
+	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_weights" |
+		"$RIG_PYTHON" -c '
+import json, sys
+for e in json.load(sys.stdin):
+    if e["formatted"]["key"] == int(sys.argv[1]): print(e["formatted"]["value"]); break' "$id"
+}
+word_is() { [ "$(word)" = "$1" ]; }
+# fleet_field EXPR: a Python expression over v, the JSON value of svc/web in etcd
+fleet_field() {
+	etcdctl_ get --print-value-only "$KEY" | "$RIG_PYTHON" -c '
+import json, sys
+v = json.loads(sys.stdin.read() or "null")
+print(eval(sys.argv[1]))' "$1"
+}
+status_field() {
+	ctl status web --json | "$RIG_PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+s = d["services"][0]
+print(eval(sys.argv[1]))' "$1"
+}
+fleet_is() { [ "$(fleet_field "$1")" = "$2" ]; }
+status_is() { [ "$(status_field "$1" 2>/dev/null)" = "$2" ]; }
+node_keys_is() { [ "$(etcdctl_ get --keys-only --prefix "/shift/$FLEET/" | grep -c "$NODE")" = "$1" ]; }
+all_agree() {
+	[ "$(ctl fleet status --json | "$RIG_PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(all(n["agrees"] for n in d["nodes"]))')" = True ]
+}
+put_value() { # put_value JSON: as another node of the fleet would
+	etcdctl_ put "$KEY" "$1" >/dev/null
+}
+now_ns() { date +%s%N; }
+LATCH=$((0x80000000))
+
+note "--- etcd down at start"
+check "shiftd started while etcd is down (fail-static)" kill -0 "$E2E_SHIFTD_PID"
+out=$(ctl set-weight web 10 2>&1)
+rc=$?
+w=$(word)
+if [ $rc = 1 ] && grep -q "fleet unreachable" <<<"$out" && [ "$w" = 0 ]; then
+	ok "set-weight while etcd is unreachable: exit 1, 'fleet unreachable', weight stays 0"
+else
+	notok "set-weight while etcd is unreachable: rc $rc, weight $w: $out"
+fi
+out=$(ctl rollback web --reason "cut-off drill" 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ "$(word)" = $LATCH ]; then
+	ok "rollback while etcd is unreachable: applied here at once (exit 0)"
+else
+	notok "rollback while etcd is unreachable: rc $rc, word $(word): $out"
+fi
+out=$(ctl clear web 2>&1)
+rc=$?
+check "clear while etcd is unreachable: exit 1, latch kept" \
+	test "$rc" = 1 -a "$(word)" = "$LATCH"
+
+note "--- etcd comes up"
+etcd_start || { notok "etcd did not start"; e2e_finish; }
+t0=$SECONDS
+if wait_for 10 log_has "fleet: joined fleet"; then
+	ok "shiftd joined the fleet $((SECONDS - t0))s after etcd came up"
+else
+	notok "shiftd did not join within 10 s"
+fi
+if wait_for 5 fleet_is 'v["latched"] and v["origin"]' operator; then
+	ok "the rollback taken while cut off is published: $(fleet_field 'v["reason"]')"
+else
+	notok "the cut-off rollback was not published: $(etcdctl_ get "$KEY")"
+fi
+check "alive/$NODE and nodes/$NODE are in etcd" \
+	wait_for 5 node_keys_is 2
+
+note "--- shiftctl on a fleet node"
+out=$(ctl clear web 2>&1)
+check "clear: exit 0, etcd first ($out)" test "$(fleet_field 'v["latched"]')" = False
+check "clear: the local latch is lifted" word_is 0
+out=$(ctl set-weight web 30 2>&1)
+check "set-weight 30%: in etcd ($(fleet_field 'v["weight_bp"]')) and in the map ($(word))" \
+	test "$(fleet_field 'v["weight_bp"]')" = 3000 -a "$(word)" = 3000
+grep -q "revision" <<<"$out" && ok "shiftctl names the revision: $out" || notok "no revision: $out"
+
+note "--- a change from another node"
+put_value "{\"weight_bp\":4000,\"latched\":false,\"reason\":\"\",\"origin\":\"edge-b\",\"unix_ns\":$(now_ns),\"ramp\":null}"
+rev=$(etcdctl_ get -w json "$KEY" | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0]["mod_revision"])')
+if wait_for 3 word_is 4000; then
+	ok "weight 40% written by edge-b applied here"
+else
+	notok "weight from edge-b not applied: word $(word)"
+fi
+check "the log names the key and revision $rev" log_has "applied $KEY rev $rev"
+
+note "--- bad values"
+etcdctl_ put "$KEY" 'this is not json' >/dev/null
+rev=$(etcdctl_ get -w json "$KEY" | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0]["mod_revision"])')
+check "not JSON: logged with key and revision $rev" wait_for 3 log_has "$KEY at revision $rev: not JSON"
+put_value "{\"weight_bp\":20000,\"latched\":false,\"reason\":\"\",\"origin\":\"edge-b\",\"unix_ns\":$(now_ns),\"ramp\":null}"
+rev=$(etcdctl_ get -w json "$KEY" | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0]["mod_revision"])')
+check "weight out of range: logged with key and revision $rev" wait_for 3 log_has "$KEY at revision $rev: weight_bp: out of range"
+check "after bad values the weight stays 40%" word_is 4000
+
+note "--- a rollback from another node"
+put_value "{\"weight_bp\":0,\"latched\":true,\"reason\":\"error_rate: 9.1% > 5%\",\"origin\":\"edge-b\",\"unix_ns\":$(now_ns),\"ramp\":null}"
+if wait_for 3 word_is $LATCH; then
+	ok "edge-b's rollback latched here"
+else
+	notok "edge-b's rollback not applied: word $(word)"
+fi
+check "status: reason unchanged ($(status_field 's["last_rollback"]["reason"]'))" \
+	test "$(status_field 's["last_rollback"]["reason"]')" = "error_rate: 9.1% > 5%"
+lag=$(status_field 's["last_rollback"]["fleet_lag_us"]')
+check "status: origin edge-b, fleet_lag_us $lag" \
+	test "$(status_field 's["last_rollback"]["origin"]')" = edge-b
+out=$(ctl set-weight web 50 2>&1)
+check "set-weight refused while the fleet is latched (exit 1)" test $? = 1 -a "$(word)" = $LATCH
+
+note "--- a local trigger"
+ctl clear web >/dev/null 2>&1
+ctl set-weight web 50 >/dev/null 2>&1
+rig_backend_mode green1 500
+e2e_new "$RIG_DIR/trig.json" cli1 "$RIG_URL" 200 8
+e2e_wait_pid "$E2E_PID" 60
+if wait_for 5 fleet_is 'v["latched"] and v["origin"]' "$NODE"; then
+	ok "local trigger published: origin $NODE, reason '$(fleet_field 'v["reason"]')'"
+else
+	notok "local trigger not published: $(etcdctl_ get "$KEY")"
+fi
+check "status: origin $NODE, fleet_lag_us 0" \
+	test "$(status_field 's["last_rollback"]["origin"] + " " + str(int(s["last_rollback"]["fleet_lag_us"]))')" = "$NODE 0"
+rig_backend_mode green1 ok
+
+note "--- fleet status"
+wait_for 3 all_agree
+fs=$(ctl fleet status --json)
+note "fleet status --json: $fs"
+check "fleet status: $NODE alive and agreeing" "$RIG_PYTHON" -c '
+import json, sys
+d = json.loads(sys.argv[1])
+n = [x for x in d["nodes"] if x["node"] == sys.argv[2]][0]
+assert d["fleet"] == sys.argv[3] and n["alive"] and n["agrees"], d
+assert n["applied_revision"] >= d["revision"] and n["services"][0]["rolled_back"], d' "$fs" "$NODE" "$FLEET"
+
+note "--- partition (nft drops shiftd's packets to etcd)"
+ctl clear web >/dev/null 2>&1
+ctl set-weight web 10 >/dev/null 2>&1
+rig_edge nft -f - <<NFT
+table inet fleet$$ {
+	chain out { type filter hook output priority 0; ip daddr 127.0.0.1 tcp dport $PORT drop; }
+}
+NFT
+rig_on_exit "rig_edge nft delete table inet fleet$$ 2>/dev/null"
+if wait_for 8 status_is 'd["fleet"]["connected"]' False; then
+	ok "shiftd sees the partition (fleet.connected false)"
+else
+	notok "shiftd still connected after 8 s"
+fi
+put_value "{\"weight_bp\":9000,\"latched\":false,\"reason\":\"\",\"origin\":\"edge-b\",\"unix_ns\":$(now_ns),\"ramp\":null}"
+sleep 1
+check "cut off: the raise to 90% is not followed (word $(word))" word_is 1000
+ctl rollback web --reason "while cut off" >/dev/null 2>&1
+check "cut off: shiftctl rollback applies here" word_is $LATCH
+rev=$(etcdctl_ get -w json "$KEY" | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+etcdctl_ put /shift/$FLEET/svc/other '{}' >/dev/null
+etcdctl_ compact "$((rev + 1))" >/dev/null && note "compacted at revision $((rev + 1))"
+rig_edge nft delete table inet fleet$$
+t0=$SECONDS
+if wait_for 10 fleet_is 'v["latched"] and v["reason"]' "manual: while cut off"; then
+	ok "on reconnect the cut-off rollback is published ($((SECONDS - t0))s)"
+else
+	notok "cut-off rollback not published: $(etcdctl_ get "$KEY")"
+fi
+check "compaction seen and recovered by a re-read" log_has "is compacted"
+
+note "--- ramp from the stored plan"
+ctl clear web >/dev/null 2>&1
+out=$(ctl ramp web 10,20,30 --hold 2s 2>&1)
+check "ramp stored in etcd ($out)" test "$(fleet_field 'v["ramp"]["steps"]')" = "[1000, 2000, 3000]"
+check "ramp step 1 applied here" wait_for 3 word_is 1000
+check "ramp step 2 by the plan and the clock" wait_for 4 word_is 2000
+check "ramp step 3" wait_for 4 word_is 3000
+
+note "--- metrics"
+prom=$RIG_TEXTFILE_DIR/shift.prom
+sleep 6
+for m in shift_fleet_connected shift_fleet_revision shift_fleet_apply_lag_seconds_count; do
+	check "metric $m: $(grep "^$m" "$prom" | head -1)" grep -q "^$m" "$prom"
+done
+e2e_finish
