@@ -347,7 +347,7 @@ fleet_heal() {
 
 # fleet_write_config K [KEY=VALUE | web.KEY=VALUE | fleet.KEY=VALUE ...]: node K's
 # shiftd.conf (lib.sh rig_write_config with node K's interfaces and directories; one
-# IPv4 service "web", health checks off) plus a [fleet] section unless FLEET_JOIN=0:
+# IPv4 service "web", health checks off, shift.prom every second) plus a [fleet] section unless FLEET_JOIN=0:
 # etcd_endpoints (FLEET_ENDPOINTS or the three members), fleet, node, etcd_timeout,
 # fleet_lease; fleet.KEY=VALUE adds or replaces a key there (empty value: drops it).
 # Sets FLEET_CONFIG_K.
@@ -380,7 +380,8 @@ fleet_write_config() {
 	RIG_SVC=$FLEET_SVC RIG_SVC6='' RIG_CONFIG_EXTRA="${FLEET_CONFIG_EXTRA:-}${FLEET_CONFIG_EXTRA:+$'\n'}$extra" \
 		RIG_EDGE_CLIENT_IFS="${RIG_ID}c$k" RIG_BPFFS_DIR="$d/bpffs" RIG_STATE_DIR="$d/state" \
 		RIG_TEXTFILE_DIR="$d/textfile" RIG_CONTROL_SOCKET="$d/shiftd.sock" \
-		rig_write_config "$d/shiftd.conf" xdp_mode=auto "$FLEET_SVC.health_check=none" "${rest[@]}" ||
+		rig_write_config "$d/shiftd.conf" xdp_mode=auto metrics_interval=1s \
+		"$FLEET_SVC.health_check=none" "${rest[@]}" ||
 		return 1
 	printf -v "FLEET_CONFIG_$k" '%s' "$d/shiftd.conf"
 	export "FLEET_CONFIG_$k"

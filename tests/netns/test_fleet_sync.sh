@@ -143,15 +143,19 @@ for k in 1 2 3; do
 		notok "fleet status on n$k: ${FLEET_AGREE:-$(fleet_status_json "$k" 2>&1 | head -c 300)}"
 	fi
 done
-rev=$(fleet_etcdctl get / --prefix --keys-only -w json 2>/dev/null | rig_json_get header.revision)
+# shift_fleet_revision: the last svc/ revision applied = the key's mod_revision now
+mrev=$(fleet_etcdctl get "/shift/$FLEET_NAME/svc/web" -w json 2>/dev/null | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0]["mod_revision"])')
+sleep 2.5 # shift.prom is rewritten every second (metrics_interval = 1s)
 for k in 1 2 3; do
 	c=$(fleet_metric "$k" shift_fleet_connected)
 	r=$(fleet_metric "$k" shift_fleet_revision)
 	h=$(fleet_metric "$k" shift_fleet_apply_lag_seconds_count)
-	if [ "$c" = 1 ] && [ -n "$r" ] && [ "${h:-0}" != 0 ]; then
-		ok "n$k metrics: shift_fleet_connected 1, shift_fleet_revision $r (etcd at $rev), shift_fleet_apply_lag_seconds_count $h"
+	s=$(fleet_metric "$k" shift_fleet_apply_lag_seconds_sum)
+	if [ "$c" = 1 ] && [ "$r" = "$mrev" ] && [ "${h:-0}" != 0 ]; then
+		ok "n$k metrics: shift_fleet_connected 1, shift_fleet_revision $r (= the svc key's mod_revision), shift_fleet_apply_lag_seconds count $h sum $s s"
 	else
-		notok "n$k metrics: shift_fleet_connected '$c' (want 1), shift_fleet_revision '$r', shift_fleet_apply_lag_seconds_count '$h' (want > 0)"
+		notok "n$k metrics: shift_fleet_connected '$c' (want 1), shift_fleet_revision '$r' (want $mrev, the svc key's mod_revision), shift_fleet_apply_lag_seconds_count '$h' (want > 0)"
 	fi
+	fleet_report "n$k shift_fleet_apply_lag_seconds: count $h sum $s"
 done
 fleet_finish
