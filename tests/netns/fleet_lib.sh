@@ -521,7 +521,7 @@ fleet_watch_args() {
 }
 
 # fleet_watch_start OUT ARGS...: fleet_watch.py in the background (host netns: it only
-# reads pinned maps), JSON to OUT; waits (bounded) until it has read every map once.
+# reads pinned maps; SCHED_FIFO 5 via chrt unless FLEET_WATCH_RT=0), JSON to OUT; waits (bounded) until it has read every map once.
 # Sets FLEET_WATCH_PID.
 fleet_watch_start() {
 	local out=$1 ready i
@@ -531,7 +531,10 @@ fleet_watch_start() {
 	[ "${#nargs[@]}" = $((2 * FLEET_N)) ] || return 1
 	ready=$out.ready
 	rm -f "$ready"
-	"$RIG_PYTHON" "$FLEET_LIB_DIR/fleet_watch.py" "${nargs[@]}" --ready-file "$ready" "$@" \
+	# a real-time priority (when chrt works): a loaded box must not deschedule the observer
+	local rt=()
+	if [ "${FLEET_WATCH_RT:-1}" = 1 ] && chrt -f 5 true 2>/dev/null; then rt=(chrt -f 5); fi
+	"${rt[@]}" "$RIG_PYTHON" "$FLEET_LIB_DIR/fleet_watch.py" "${nargs[@]}" --ready-file "$ready" "$@" \
 		>"$out" 2>"$out.err" </dev/null &
 	FLEET_WATCH_PID=$!
 	local st
@@ -544,6 +547,11 @@ fleet_watch_start() {
 	done
 	_fleet_err "fleet_watch.py not ready: $(cat "$out.err")"
 	return 1
+}
+
+# fleet_watch_gap OUT: the watcher's resolution in that run ("max gap N ms").
+fleet_watch_gap() {
+	"$RIG_PYTHON" -c 'import json,sys; print("watcher max gap %.1f ms" % (json.load(open(sys.argv[1])).get("max_gap_us", 0) / 1e3))' "$1" 2>/dev/null
 }
 
 # fleet_watch_wait SECONDS: wait (bounded) for the watcher; its exit status.

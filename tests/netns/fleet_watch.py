@@ -16,10 +16,12 @@ It stops when every node satisfies --until (bp:N: weight N bp, unlatched; latche
 the latch bit set; any-change: the word differs from its first reading), when the
 first line of --control-file says "stop", or after --duration seconds. Then it prints
 one JSON object:
-  {"done": bool, "start_ns": N, "end_ns": N, "rounds": N,
+  {"done": bool, "start_ns": N, "end_ns": N, "rounds": N, "max_gap_us": N,
    "nodes": {NAME: {"initial": WORD, "changes": [[T_NS, WORD], ...],
                     "reached_ns": T_NS | null}}}
---ready-file F is created after the first round (the watcher sees the maps).
+max_gap_us is the longest time between two rounds: the resolution of every time above
+(on a loaded machine the watcher is not always scheduled; fleet_lib.sh runs it with a
+real-time priority when it can). --ready-file F is created after the first round.
 Exit 0 when done (or no --until), 1 when --until was not met, 2 on bad usage or a
 map it cannot read.
 """
@@ -127,7 +129,13 @@ def main():
     deadline = time.monotonic() + a.duration
     rounds = 0
     next_ctl = 0.0
+    prev = None
+    max_gap = 0
     while True:
+        t_round = time.time_ns()
+        if prev is not None:
+            max_gap = max(max_gap, t_round - prev)
+        prev = t_round
         for n in nodes:
             w = n.read()
             t = time.time_ns()
@@ -160,6 +168,7 @@ def main():
     done = until is not None and all(n.reached is not None for n in nodes)
     print(json.dumps({
         "done": done, "start_ns": start, "end_ns": time.time_ns(), "rounds": rounds,
+        "max_gap_us": max_gap // 1000,
         "nodes": {n.name: {"initial": n.initial, "changes": n.changes, "reached_ns": n.reached}
                   for n in nodes}}))
     return 0 if (done or until is None) else 1

@@ -17,6 +17,9 @@
 #      threshold of 500s through.
 #   3. An operator's `shiftctl rollback --reason` on node 3: every node latched with
 #      that reason, origin "operator"; clear on node 1 lifts the latch everywhere.
+# In 2 and 3, SPEC's times are checked against the maps seen from outside: each node's
+# last_rollback.unix_ns is its own map write, and unix_ns - fleet_lag_us (the origin's
+# write) is not later than the first map write.
 # Figures: stdout and ${OUTPUT:-.output}/fleet_rollback.txt. Exit 0 / 77 / 1.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -62,6 +65,35 @@ import json, sys
 d = json.load(sys.stdin)
 print(sum(v for k, v in d["errors"].items() if k != "http_500"), json.dumps(d["errors"], sort_keys=True))'
 }
+# times LABEL WATCH_JSON STATUS_PREFIX: SPEC's times against the maps seen from outside:
+# each node's last_rollback.unix_ns is its own map write (so within the watcher's
+# resolution of the moment fleet_watch.py saw its map latched), and the origin's write
+# (unix_ns - fleet_lag_us) is no later than the first map seen latched.
+times() {
+	"$RIG_PYTHON" - "$@" <<'PY'
+import json, sys
+label, watch, pre = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3]
+gap = watch.get("max_gap_us", 0) * 1000 + 1_000_000  # the watcher's resolution + 1 ms
+first = min(v["reached_ns"] for v in watch["nodes"].values() if v["reached_ns"])
+bad, parts = [], []
+for k in (1, 2, 3):
+    n = f"n{k}"
+    s = [x for x in json.load(open(f"{pre}.n{k}.json"))["services"] if x["service"] == "web"][0]
+    lr = s.get("last_rollback") or {}
+    u, lag, seen = int(lr.get("unix_ns", 0)), float(lr.get("fleet_lag_us", 0)), watch["nodes"][n]["reached_ns"]
+    if not seen:
+        bad.append(f"{n}: map never seen latched"); continue
+    d = (u - seen) / 1e6
+    parts.append(f"{n} unix_ns {d:+.1f} ms vs its map seen latched, origin write {(u - lag * 1000 - first) / 1e6:+.1f} ms vs first map")
+    if not (seen - gap <= u <= seen + 1_000_000):
+        bad.append(f"{n}: last_rollback.unix_ns is {d:+.1f} ms from the moment its map was seen latched (want its own map write: within -{gap / 1e6:.1f}..+1 ms)")
+    if u - lag * 1000 > first + 1_000_000:
+        bad.append(f"{n}: unix_ns - fleet_lag_us (the origin's write) is {(u - lag * 1000 - first) / 1e6:+.1f} ms after the first map was seen latched (want <= +1 ms)")
+print(("BAD " + "; ".join(bad) + " | " if bad else "") + f"{label}: " + "; ".join(parts))
+sys.exit(1 if bad else 0)
+PY
+}
+
 # scenario TAG: warm-up, green1 -> 500 under traffic, wait for every node latched
 scenario() {
 	local tag=$1 i
@@ -156,6 +188,7 @@ txt = (f"origin {origin} (nodes naming themselves: {selfs}), reason \"{reasons.g
        f"fleet_lag_us: " + ", ".join(f"{n} {lags.get(n, '?')}" for n in sorted(lr))
        + f"; spread origin -> last node {spread_ms:.1f} ms (goal < 100 ms); maps seen latched "
        + (f"within {wspread:.1f} ms of each other" if wspread is not None else "(incomplete)")
+       + f" (watcher max gap {watch.get('max_gap_us', 0) / 1e3:.1f} ms)"
        + f"; first latch {first:.0f} ms after green1 started failing")
 print(("BAD " + "; ".join(bad) + " | " if bad else "") + txt)
 sys.exit(1 if bad else 0)
@@ -163,6 +196,8 @@ PY
 )
 if [ $? = 0 ]; then ok "fleet rollback: $r"; else notok "fleet rollback: $r"; fi
 fleet_report "fleet rollback: $r"
+if r=$(times "trigger rollback: times" "$D/fleet.watch.json" "$D/st"); then ok "$r"; else notok "$r"; fi
+fleet_report "$r"
 
 read -r tot f1 f2 f3 <<<"$(count500 fleet)"
 read -r other errs <<<"$(failed_other fleet)"
@@ -208,11 +243,14 @@ spread=$("$RIG_PYTHON" -c '
 import json, sys
 d = json.load(open(sys.argv[1])); t0 = int(sys.argv[2])
 r = [v["reached_ns"] for v in d["nodes"].values()]
-print("incomplete" if None in r else "%.1f ms after the command, %.1f ms first to last" % ((max(r) - t0) / 1e6, (max(r) - min(r)) / 1e6))' "$D/op.watch.json" "$t0")
+print("incomplete" if None in r else "%.1f ms after the command, %.1f ms first to last (watcher max gap %.1f ms)" % ((max(r) - t0) / 1e6, (max(r) - min(r)) / 1e6, d.get("max_gap_us", 0) / 1e3))' "$D/op.watch.json" "$t0")
 if [ "$rc" = 0 ] && [ "$want_ok" = 1 ]; then
 	ok "rollback --reason on n3: every node latched, origin operator, the reason verbatim; maps latched $spread: $got"
 else
 	notok "rollback --reason \"$REASON\" on n3: exit $rc ($out); want latched/operator/reason everywhere: $got; maps $spread"
 fi
 fleet_report "operator rollback from n3: maps latched $spread; $got"
+for k in 1 2 3; do fleet_ctl "$k" status web --json >"$D/st.op.n$k.json"; done
+if r=$(times "operator rollback on n3: times" "$D/op.watch.json" "$D/st.op"); then ok "$r"; else notok "$r"; fi
+fleet_report "$r"
 fleet_finish

@@ -44,7 +44,8 @@ for name in sorted(nodes):
     worst = max(worst, lag) if worst is not None else None
     rel = f", {(r - o) / 1e6:+.1f} ms vs {origin}'s write" if o else ""
     parts.append(f"{name} {lag:.1f} ms{rel}")
-print("; ".join(parts) + (f"; slowest {worst:.1f} ms" if worst is not None else ""))
+print("; ".join(parts) + (f"; slowest {worst:.1f} ms" if worst is not None else "")
+      + f" (watcher max gap {d.get('max_gap_us', 0) / 1e3:.1f} ms)")
 sys.exit(0 if (d["done"] and worst is not None and worst < 1000) else 1)
 PY
 }
@@ -107,7 +108,8 @@ for n, v in nodes.items():
     seq = [w for _, w in v["changes"]]
     if seq != steps:
         bad.append(f"{n} went {seq}, want exactly {steps}")
-print(("BAD " + "; ".join(bad) + " | " if bad else "") + "; ".join(lines) + f"; worst skew {worst:.1f} ms")
+print(("BAD " + "; ".join(bad) + " | " if bad else "") + "; ".join(lines) + f"; worst skew {worst:.1f} ms"
+      + f" (watcher max gap {d.get('max_gap_us', 0) / 1e3:.1f} ms)")
 sys.exit(1 if bad or worst >= 1000 else 0)
 PY
 )
