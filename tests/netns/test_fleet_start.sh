@@ -22,7 +22,9 @@ fleet_report_open fleet_start
 # alone first: green at 20 %, then stopped (state_dir keeps it)
 for k in 1 2 3; do
 	FLEET_JOIN=0 fleet_write_config "$k" || fleet_bail "setup: node $k config"
+	t0=$SECONDS
 	fleet_start "$k" || fleet_bail "setup: node $k shiftd (alone)"
+	note "n$k alone: $((SECONDS - t0)) s to running"
 	fleet_ctl "$k" set-weight web 20 >/dev/null || fleet_bail "setup: node $k set-weight 20"
 	fleet_stop "$k"
 	fleet_write_config "$k" || fleet_bail "setup: node $k [fleet] config"
