@@ -12,7 +12,7 @@
 # everything is torn down, also on Ctrl-C.
 #
 # Needs root and the built binaries (`make demo-fleet` builds them). Knobs: DEMO_RATE
-# (new connections per second per client, 60), DEMO_HOLD (seconds per ramp step, 6),
+# (new connections per second: node 1's client twice that, the others half; 60), DEMO_HOLD (seconds per ramp step, 6),
 # DEMO_PLAIN=1 (log lines even on a terminal), DEMO_LONE=1 (the same three hosts without
 # [fleet], for comparison: the ramp runs on each, each must detect green's failure itself).
 set -uo pipefail
@@ -82,10 +82,14 @@ if [ "$LONE" = 0 ]; then
 fi
 on 1 set-weight web 0 >/dev/null || die "set-weight web 0 failed"
 
+# Uneven on purpose, as ECMP and anycast are: node 1 carries most users. Alone, each node
+# would let its own max_consecutive_errors 500s through; in the fleet, the first to see
+# them rolls back everyone.
+RATES=($((2 * RATE)) $((RATE / 2)) $((RATE / 2)))
 for k in 1 2 3; do
 	rig_nsenter "$RIG_ID-cli$k" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" 2>/dev/null
 	rig_spawn "$RIG_ID-cli$k" "$RIG_DIR/rate.cli$k.jsonl" "$RIG_PYTHON" "$RIG_CLIENT_PY" rate \
-		--url "$RIG_URL" --rate "$RATE" --duration 110 --concurrency 32 --timeout 2 ||
+		--url "$RIG_URL" --rate "${RATES[k - 1]}" --duration 110 --concurrency 32 --timeout 2 ||
 		die "cannot start the client in cli$k"
 done
 view_args=(--shiftctl "$SHIFTCTL" --events "$EV")
@@ -102,7 +106,7 @@ if [ "$LONE" = 1 ]; then
 else
 	say "3 shiftd up, one fleet '$FLEET_NAME' in etcd (3 members); green at 0 %"
 fi
-say "each edge's client: $RATE new HTTP connections/s to $RIG_URL"
+say "clients: ${RATES[0]}, ${RATES[1]}, ${RATES[2]} new HTTP connections/s through n1, n2, n3 to $RIG_URL"
 sleep 4
 
 # --- a ramp started on node 2, followed by every node ---------------------------------------
@@ -169,7 +173,8 @@ summary=$("$RIG_PYTHON" - "$RIG_DIR"/rate.cli*.jsonl <<'PY'
 import json, sys
 out = []
 for p in sys.argv[1:]:
-    sent = failed = e500 = 0
+    sent = failed = 0
+    errs = {}
     for line in open(p, errors="replace"):
         try:
             d = json.loads(line)
@@ -179,8 +184,10 @@ for p in sys.argv[1:]:
             continue
         sent += d.get("sent", 0)
         failed += d.get("failed", 0)
-        e500 += d.get("errors", {}).get("http_500", 0)
-    out.append(f"{p.rsplit('.', 2)[-2]}: {sent} sent, {failed} failed ({e500} HTTP 500)")
+        for k, v in d.get("errors", {}).items():
+            errs[k] = errs.get(k, 0) + v
+    e = ", ".join(f"{k} {v}" for k, v in sorted(errs.items())) or "none"
+    out.append(f"{p.rsplit('.', 2)[-2]}: {sent} sent, {failed} failed ({e})")
 print("; ".join(out))
 PY
 )
@@ -190,4 +197,5 @@ echo "demo-fleet: rollback per node (fleet_lag_us = origin's map write -> this n
 printf '%s' "$summary_nodes" | sed 's/^/demo-fleet:   /'
 echo "demo-fleet: reason: $reason"
 echo "demo-fleet: clients: $summary"
+echo "demo-fleet:   (http_500: answers from the failing green; reset: green connections evicted by the rollback)"
 echo "demo-fleet: rig torn down; done in $((SECONDS - T0))s"
