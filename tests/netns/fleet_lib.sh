@@ -749,6 +749,7 @@ fleet_wait_disconnected() {
 fleet_wait_agree() {
 	local i
 	for ((i = 0; i < $2 * 4; i++)); do
+		# shellcheck disable=SC2034 # for the callers
 		FLEET_AGREE=$(fleet_agree "$1") && return 0
 		sleep 0.25
 	done

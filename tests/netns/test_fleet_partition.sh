@@ -72,7 +72,7 @@ cut3() {
 		notok "node 3 cut off: shift_fleet_connected still '$(fleet_metric 3 shift_fleet_connected)' after $CUT_NOTICE_S s"
 	fi
 }
-heal3() { fleet_heal 3; T_HEAL=$(fleet_now_ns); }
+heal3() { fleet_heal 3; }
 
 # --- A. one etcd member killed: the raft leader, the hardest one ---------------------------
 base 20
@@ -163,6 +163,7 @@ rig_spawn "$RIG_ID-cli3" "$D/C.cli3.jsonl" "$RIG_PYTHON" "$RIG_CLIENT_PY" rate -
 pc=$RIG_LAST_PID
 ms=$(latched_within 10 3)
 rc=$?
+# shellcheck disable=SC2034 # read by fleet_traffic_wait
 FLEET_TRAFFIC_PIDS=("$pc")
 fleet_traffic_wait 20
 rig_backend_mode green1 ok

@@ -27,7 +27,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/fleet_lib.sh"
 
 MAX_CONSEC=5
-SLACK=3 # per node: requests already on their way to green when its weight write lands
 RATES=(150 30 30)
 CONF=("web.min_requests=20" "web.max_consecutive_errors=$MAX_CONSEC" web.max_error_rate=off
 	web.max_error_rate_increase=off web.max_latency_p99=off web.max_latency_ratio=off
