@@ -197,5 +197,5 @@ echo "demo-fleet: rollback per node (fleet_lag_us = origin's map write -> this n
 printf '%s' "$summary_nodes" | sed 's/^/demo-fleet:   /'
 echo "demo-fleet: reason: $reason"
 echo "demo-fleet: clients: $summary"
-echo "demo-fleet:   (http_500: answers from the failing green; reset: green connections evicted by the rollback)"
+echo "demo-fleet:   (http_500: answers from the failing green that reached users; reset/closed: green connections cut by the evict; skipped: requests the client could not start in time, not failures of shift)"
 echo "demo-fleet: rig torn down; done in $((SECONDS - T0))s"
