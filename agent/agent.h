@@ -72,6 +72,7 @@ struct iface_rt {
 };
 
 struct nl_ctx;
+struct fleet;
 
 /* Fleet figures for status and metrics, kept by agent/fleet/. */
 #define FLEET_LAG_BUCKETS 16
@@ -111,6 +112,11 @@ struct agent {
 	__u64 reaction_sum_ns, reaction_count;
 	char node[64]; /* [fleet] node, else the short hostname: a local rollback's origin */
 	bool fleet_pending; /* some service has fleet_publish set */
+	/* Set by shiftd.c when a fleet is configured: called by every local rollback
+	 * right after its map write, before eviction and fsyncs, so the fleet hears
+	 * of it at once (agent/fleet/ starts the etcd write without waiting). */
+	void (*on_rollback)(struct agent *a, struct service_rt *s);
+	struct fleet *fleet_ctx; /* agent/fleet/fleet.c, opaque */
 	struct fleet_stats fleet;
 };
 

@@ -265,6 +265,9 @@ static int reload(struct agent *a, char *err, size_t errlen)
 		log_warn(
 			"reload: bpffs_dir, hash_seed, state_dir and control_socket take effect at "
 			"the next start");
+	if (memcmp(&newc->fleet, &a->conf->fleet, sizeof(newc->fleet)))
+		log_warn("reload: [fleet] changes take effect at the next start");
+	newc->fleet = a->conf->fleet;
 	/* Those keys keep their running values. */
 	snprintf(newc->bpffs_dir, sizeof(newc->bpffs_dir), "%s", a->conf->bpffs_dir);
 	snprintf(newc->state_dir, sizeof(newc->state_dir), "%s", a->conf->state_dir);

@@ -7,17 +7,17 @@ PKGS="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev li
 libcmocka-dev iproute2 ethtool nftables python3 curl procps util-linux kmod"
 # libFuzzer's runtime (tests/fuzz, make check): clang-14 only recommends it.
 PKGS="$PKGS libclang-rt-14-dev"
+# The fleet (agent/fleet/): libcurl talks to etcd's JSON gateway, jansson parses it.
+PKGS="$PKGS libcurl4-openssl-dev libjansson-dev"
 # The VM test needs these; they are optional (vmtest says "skipped" without them).
 VM_PKGS="qemu-system-x86 busybox-static cpio"
 # The operations test (tests/netns/test_ops.sh): the real node exporter, promtool
 # (Debian ships it in "prometheus", a big package), systemd-analyze, man. A failed
 # install is not fatal: the test skips what it cannot have and says why.
 OPS_PKGS="prometheus-node-exporter prometheus systemd man-db groff-base"
-# The fleet tests (tests/netns/test_fleet_*.sh, make demo-fleet) start their own
-# 3-member etcd cluster in a network namespace: the etcd binary and etcdctl. Optional
-# like the above (the fleet tests skip without them); the packaged etcd service is
-# not started by this install (policy-rc.d below).
-OPS_PKGS="$OPS_PKGS etcd-server etcd-client"
+# The fleet tests run a real etcd of their own (never the system's: installed
+# without starting its daemon, see install_optional) and etcdctl.
+FLEET_PKGS="etcd-server etcd-client"
 
 is_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 
@@ -40,7 +40,7 @@ missing="" ops_missing=""
 for p in $PKGS ${SHIFT_WITH_VM:-$VM_PKGS}; do
 	is_missing "$p" && missing="$missing $p"
 done
-for p in ${SHIFT_WITH_OPS:-$OPS_PKGS}; do
+for p in ${SHIFT_WITH_OPS:-$OPS_PKGS} ${SHIFT_WITH_FLEET:-$FLEET_PKGS}; do
 	is_missing "$p" && ops_missing="$ops_missing $p"
 done
 [ -z "$missing$ops_missing" ] && exit 0

@@ -232,7 +232,7 @@ enum sync_kind { SYNC_WEIGHT, SYNC_ROLLBACK, SYNC_CLEAR };
 
 /* Keep the persisted state in step with what we just wrote to the maps. */
 static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind, __u32 weight,
-		      const char *reason)
+		      const char *reason, __u64 at)
 {
 	struct ctl_request q = { .verb = "sync" };
 	struct shift_state st = { 0 };
@@ -242,8 +242,10 @@ static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind
 	int code, rc, lock;
 
 	snprintf(q.argv[q.argc++], CTL_ARG_LEN, "%s", name);
-	if (kind == SYNC_ROLLBACK)
+	if (kind == SYNC_ROLLBACK) {
 		snprintf(q.argv[q.argc++], CTL_ARG_LEN, "reason=%s", reason ? reason : "operator");
+		snprintf(q.argv[q.argc++], CTL_ARG_LEN, "at=%llu", (unsigned long long)at);
+	}
 	if (kind == SYNC_WEIGHT)
 		snprintf(q.argv[q.argc++], CTL_ARG_LEN, "cancel-ramp");
 	rc = agent_call(c, &q, &code, &body, err, sizeof(err));
@@ -286,7 +288,7 @@ static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind
 			p->ramp_active = false;
 			snprintf(p->reason, sizeof(p->reason), "manual: %s",
 				 reason ? reason : "operator");
-			p->rollback_unix_ns = (__u64)time(NULL) * 1000000000ull;
+			p->rollback_unix_ns = at;
 			p->reaction_ns = 0;
 			break;
 		case SYNC_CLEAR:
@@ -313,6 +315,7 @@ struct fleet_change {
 	const char *reason;
 	__u32 steps[RAMP_MAX_STEPS], n;
 	__u64 hold_ns;
+	__u64 at; /* FC_ROLLBACK: this host's map write (unix ns) */
 	bool was_latched; /* out: the fleet was rolled back before */
 };
 
@@ -363,7 +366,7 @@ static int fleet_change(struct fleet_svc_value *v, bool exists, void *arg, char 
 		break;
 	}
 	snprintf(v->origin, sizeof(v->origin), "%s", FLEET_ORIGIN_OPERATOR);
-	v->unix_ns = now_unix_ns();
+	v->unix_ns = fc->at ? fc->at : now_unix_ns();
 	return 0;
 }
 
@@ -454,13 +457,13 @@ static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool 
 	printf("%s: green %s (was %s%s)\n", name, weight_format(bp, w1, sizeof(w1)),
 	       weight_format(word & SHIFT_WEIGHT_MASK, w2, sizeof(w2)),
 	       (word & SHIFT_WEIGHT_LATCHED) ? ", rolled back: latch lifted by --force" : "");
-	return sync_state(c, name, SYNC_WEIGHT, bp, NULL);
+	return sync_state(c, name, SYNC_WEIGHT, bp, NULL, 0);
 }
 
 static int cmd_rollback(const struct ctl *c, const char *name, const char *reason, bool evict)
 {
 	struct shift_maps m;
-	__u64 evicted = 0;
+	__u64 evicted = 0, at;
 	__u32 id, word = 0;
 	int err;
 
@@ -473,6 +476,7 @@ static int cmd_rollback(const struct ctl *c, const char *name, const char *reaso
 	dp_weight_get(&m, id, &word);
 	/* First and alone: the write that stops new green connections. */
 	err = dp_weight_set(&m, id, SHIFT_WEIGHT_LATCHED);
+	at = now_unix_ns(); /* the rollback's time, here and in the fleet */
 	if (err) {
 		dp_maps_close(&m);
 		return fail("service %s: cannot write the weight: %s", name, strerror(-err));
@@ -492,7 +496,9 @@ static int cmd_rollback(const struct ctl *c, const char *name, const char *reaso
 	{
 		/* Here first (a rollback is always allowed), then the fleet. Cut off:
 		 * shiftd publishes it when etcd is back. */
-		struct fleet_change fc = { .kind = FC_ROLLBACK, .service = name, .reason = reason };
+		struct fleet_change fc = {
+			.kind = FC_ROLLBACK, .service = name, .reason = reason, .at = at
+		};
 
 		if (fleet_write(c, &fc, true) == 2)
 			fprintf(stderr,
@@ -501,7 +507,7 @@ static int cmd_rollback(const struct ctl *c, const char *name, const char *reaso
 	}
 	if (word & SHIFT_WEIGHT_LATCHED)
 		return 0;
-	return sync_state(c, name, SYNC_ROLLBACK, 0, reason);
+	return sync_state(c, name, SYNC_ROLLBACK, 0, reason, at);
 }
 
 static int cmd_clear(const struct ctl *c, const char *name)
@@ -535,7 +541,7 @@ static int cmd_clear(const struct ctl *c, const char *name)
 	if (err)
 		return fail("service %s: cannot write the weight: %s", name, strerror(-err));
 	printf("%s: rollback latch cleared, green stays at 0%%\n", name);
-	return sync_state(c, name, SYNC_CLEAR, 0, NULL);
+	return sync_state(c, name, SYNC_CLEAR, 0, NULL, 0);
 }
 
 /* A fleet ramp: the plan goes to etcd once; every shiftd (this one too) follows it. */

@@ -50,6 +50,8 @@ static void mark_publish(struct agent *a, struct service_rt *s, const char *orig
 	s->fleet_lag_us = 0;
 	s->fleet_publish = true;
 	a->fleet_pending = true;
+	if (a->on_rollback)
+		a->on_rollback(a, s);
 }
 
 static enum trigger_reason reason_from_text(const char *text)
@@ -70,6 +72,7 @@ int rollback_adopt(struct agent *a, struct service_rt *s, const char *reason, co
 	bool was = false;
 	int err;
 
+	/* Latched in the map but not here: shiftctl rollback on this host wrote it. */
 	if (!dp_weight_get(&a->maps, s->id, &word))
 		was = (word & SHIFT_WEIGHT_LATCHED) != 0;
 	err = dp_weight_set(&a->maps, s->id, SHIFT_WEIGHT_LATCHED);
@@ -103,7 +106,7 @@ int rollback_adopt(struct agent *a, struct service_rt *s, const char *reason, co
 	}
 	a->persist_dirty = true;
 	notify(a, s, trigger_reason_name(reason_from_text(reason)), reason);
-	return 0;
+	return was ? 1 : 0;
 }
 
 void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, const char *detail,
@@ -150,10 +153,16 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 
 void rollback_note_manual(struct agent *a, struct service_rt *s, const char *reason)
 {
+	rollback_note_manual_at(a, s, reason, 0);
+}
+
+void rollback_note_manual_at(struct agent *a, struct service_rt *s, const char *reason,
+			     __u64 unix_ns)
+{
 	s->latched = true;
 	s->weight = 0;
 	s->reaction_ns = 0;
-	s->rollback_unix_ns = now_unix_ns();
+	s->rollback_unix_ns = unix_ns ? unix_ns : now_unix_ns();
 	snprintf(s->reason, sizeof(s->reason), "manual: %s",
 		 reason && *reason ? reason : "operator");
 	s->rollbacks[TRIGGER_MANUAL]++;

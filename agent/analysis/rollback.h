@@ -15,10 +15,15 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 		   __u64 sample_ts_ns);
 /* A rollback done by shiftctl on the maps: record it (no map write here). */
 void rollback_note_manual(struct agent *a, struct service_rt *s, const char *reason);
+/* The same, with the time of shiftctl's map write (0: now). */
+void rollback_note_manual_at(struct agent *a, struct service_rt *s, const char *reason,
+			     __u64 unix_ns);
 /*
  * The fleet rolled back (another node's trigger, an operator elsewhere): do what
  * a local rollback does — latch weight 0 first, evict green if rollback_evict,
- * notify — with the reason text unchanged and no publishing back. 0 or -errno.
+ * notify — with the reason text unchanged and no publishing back. 0; 1 when
+ * the map was latched already (shiftctl rollback on this host wrote it: no
+ * eviction, the operator chose); -errno.
  */
 int rollback_adopt(struct agent *a, struct service_rt *s, const char *reason, const char *origin);
 /* Lift the latch: weight stays 0, windows start afresh. */

@@ -173,9 +173,11 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		do_status(a, q, r, true);
 	} else if (!strcmp(q->verb, "sync")) {
 		/* shiftctl changed the maps directly; catch up and persist.
-		 * Arguments after SERVICE: reason=TEXT, cancel-ramp. */
+		 * Arguments after SERVICE: reason=TEXT, cancel-ramp, at=UNIX_NS (when
+		 * shiftctl wrote the map: the rollback's time, also in the fleet). */
 		const char *reason = NULL;
 		bool was_latched, cancel_ramp = false;
+		__u64 at = 0;
 		int k;
 
 		s = need_service(a, q, 0, r);
@@ -186,6 +188,8 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 				reason = q->argv[k] + 7;
 			else if (!strcmp(q->argv[k], "cancel-ramp"))
 				cancel_ramp = true;
+			else if (!strncmp(q->argv[k], "at=", 3))
+				at = strtoull(q->argv[k] + 3, NULL, 10);
 			else {
 				fail(r, 2, "sync: unknown argument '%s'", q->argv[k]);
 				return;
@@ -194,7 +198,7 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		was_latched = s->latched;
 		agent_sync_from_maps(a, s);
 		if (s->latched && !was_latched) {
-			rollback_note_manual(a, s, reason);
+			rollback_note_manual_at(a, s, reason, at);
 		} else if (!s->latched && was_latched) {
 			rollback_clear(a, s);
 		} else {

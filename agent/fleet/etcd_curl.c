@@ -29,9 +29,15 @@ int etcd_curl_setup(CURL *h, const struct conf_fleet *c, const char *endpoint, c
 
 	snprintf(url, sizeof(url), "%s%s", endpoint, path);
 	if (!*hdrs) {
-		*hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-		if (!*hdrs)
+		struct curl_slist *ct = curl_slist_append(NULL, "Content-Type: application/json");
+		/* No "Expect: 100-continue" round trip before a larger body. */
+		struct curl_slist *h2 = ct ? curl_slist_append(ct, "Expect:") : NULL;
+
+		if (!h2) {
+			curl_slist_free_all(ct);
 			return -ENOMEM;
+		}
+		*hdrs = h2;
 	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);

@@ -81,7 +81,7 @@ struct fleet {
 	struct req *reqs;
 	struct req *watch, *keepalive, *node;
 	size_t watch_parsed;
-	char fail_why[256]; /* set from a callback, acted on after it */
+	int rampfd; /* fires at the next ramp step boundary */
 	__u64 last_report_hash;
 	bool report_forced;
 	struct shared_svc *sh;
@@ -220,7 +220,6 @@ static void session_fail(struct fleet *f, const char *why)
 static void join(struct fleet *f)
 {
 	f->st = S_JOINING;
-	f->fail_why[0] = '\0';
 	if (!req_start(f, R_GRANT, ETCD_PATH_LEASE_GRANT,
 		       etcd_req_lease_grant((__s64)(f->conf.lease_ns / 1000000000ull))))
 		session_fail(f, "cannot start the lease grant");
@@ -328,6 +327,38 @@ static void ramp_view(struct service_rt *s, const struct fleet_svc_value *v, __u
 	s->ramp.active = !done;
 }
 
+/* Arm rampfd for the earliest next step of any ramp in progress. */
+static void ramp_timer(struct fleet *f)
+{
+	__u64 now = now_unix_ns(), next = 0;
+	struct itimerspec its = { 0 };
+	size_t i;
+
+	for (i = 0; i < f->nsh; i++) {
+		const struct fleet_svc_value *v = &f->sh[i].v;
+		__u64 b;
+		__u32 idx;
+		bool done;
+
+		if (!f->sh[i].known || !v->has_ramp || v->latched)
+			continue;
+		fleet_ramp_weight(&v->ramp, now, &idx, &done);
+		if (done || idx + 1 >= v->ramp.n)
+			continue;
+		b = v->ramp.start_unix_ns + (__u64)(idx + 1) * v->ramp.hold_ns;
+		if (!next || b < next)
+			next = b;
+	}
+	if (next) {
+		__u64 d = next > now ? next - now : 1;
+
+		its.it_value.tv_sec = (time_t)(d / 1000000000ull);
+		its.it_value.tv_nsec = (long)(d % 1000000000ull);
+	}
+	if (timerfd_settime(f->rampfd, 0, &its, NULL))
+		log_warn("fleet: ramp timer: %s", strerror(errno));
+}
+
 /* rev: the revision this comes from (0: a tick, a ramp step by the clock). */
 static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *sh, __s64 rev)
 {
@@ -375,9 +406,18 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		break;
 	case FLEET_ROLLBACK: {
 		__s64 lag;
+		int rc = rollback_adopt(a, s, sh->v.reason, sh->v.origin);
 
-		if (rollback_adopt(a, s, sh->v.reason, sh->v.origin))
+		if (rc < 0)
 			break;
+		if (rc == 1) {
+			/* shiftctl rollback on this host: its map write is the origin's. */
+			s->rollback_unix_ns = sh->v.unix_ns;
+			s->fleet_lag_us = 0;
+			log_info("fleet: applied %s%s rev %lld: rollback (this host's operator)",
+				 f->key_svc, s->conf->name, (long long)rev);
+			break;
+		}
 		lag = (__s64)(s->rollback_unix_ns - sh->v.unix_ns);
 		s->fleet_lag_us = lag / 1000;
 		record_lag(f, lag);
@@ -412,6 +452,8 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		break;
 	}
 	ramp_view(s, &sh->v, now);
+	if (sh->v.has_ramp)
+		ramp_timer(f);
 }
 
 static void reconcile_all(struct fleet *f)
@@ -589,6 +631,7 @@ static void watch_drain(struct fleet *f)
 /* --- completions ----------------------------------------------------------------- */
 
 static void node_report(struct fleet *f, bool force);
+static void ramp_steps(struct fleet *f);
 
 static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 {
@@ -783,13 +826,6 @@ static void after_curl(struct fleet *f)
 {
 	watch_drain(f);
 	drain_done(f);
-	if (f->fail_why[0]) {
-		char why[sizeof(f->fail_why)];
-
-		strcpy(why, f->fail_why);
-		f->fail_why[0] = '\0';
-		session_fail(f, why);
-	}
 }
 
 void fleet_events(struct fleet *f)
@@ -799,6 +835,16 @@ void fleet_events(struct fleet *f)
 
 	n = epoll_wait(f->epfd, evs, 16, 0);
 	for (i = 0; i < n; i++) {
+		if (evs[i].data.fd == f->rampfd) {
+			__u64 exp;
+
+			if (read(f->rampfd, &exp, sizeof(exp)) < 0 && errno != EAGAIN)
+				log_debug("fleet: ramp timer read: %s", strerror(errno));
+			/* Every node steps at the plan's boundary by its own clock, not at
+			 * its next 100 ms tick: the fleet moves in step. */
+			ramp_steps(f);
+			continue;
+		}
 		if (evs[i].data.fd == f->tfd) {
 			__u64 exp;
 
@@ -823,6 +869,24 @@ void fleet_events(struct fleet *f)
 }
 
 /* --- node report, ticks ------------------------------------------------------------ */
+
+/* Ramp steps by the clock; they happen only while in touch with the fleet. */
+static void ramp_steps(struct fleet *f)
+{
+	size_t i;
+
+	if (f->st != S_UP)
+		return;
+	for (i = 0; i < f->nsh; i++) {
+		struct service_rt *s;
+
+		if (!f->sh[i].known || !f->sh[i].v.has_ramp)
+			continue;
+		s = agent_service(f->a, f->sh[i].name);
+		if (s)
+			reconcile(f, s, &f->sh[i], 0);
+	}
+}
 
 static __u64 report_hash(const struct agent *a)
 {
@@ -894,16 +958,7 @@ void fleet_tick(struct fleet *f)
 	}
 	if (f->st != S_UP)
 		return;
-	/* Ramp steps by the clock; they happen only while in touch with the fleet. */
-	for (size_t i = 0; i < f->nsh; i++) {
-		struct service_rt *s;
-
-		if (!f->sh[i].known || !f->sh[i].v.has_ramp)
-			continue;
-		s = agent_service(f->a, f->sh[i].name);
-		if (s)
-			reconcile(f, s, &f->sh[i], 0);
-	}
+	ramp_steps(f);
 	node_report(f, f->report_forced);
 }
 
@@ -922,6 +977,26 @@ void fleet_kick(struct fleet *f)
 		if (sh)
 			reconcile(f, s, sh, 0);
 	}
+}
+
+/* agent.on_rollback: a local rollback's map write is done; start the etcd
+ * write now (before eviction and fsyncs), not at the end of the loop pass. */
+static void on_rollback(struct agent *a, struct service_rt *s)
+{
+	struct fleet *f = a->fleet_ctx;
+	struct shared_svc *sh;
+	int running;
+
+	if (!f || f->st != S_UP)
+		return;
+	sh = shared_get(f, s->conf->name, true);
+	if (!sh)
+		return;
+	reconcile(f, s, sh, 0);
+	if (sh->pub)
+		/* Not inside a libcurl callback: drive the new transfer as far as it
+		 * goes without blocking (on a kept-alive connection: sent). */
+		curl_multi_socket_action(f->m, CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
 void fleet_reloaded(struct fleet *f)
@@ -951,13 +1026,18 @@ struct fleet *fleet_open(struct agent *a)
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
+	f->epfd = f->tfd = f->rampfd = -1;
 	f->a = a;
 	f->conf = a->conf->fleet;
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);
 	f->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	/* The plan's boundaries are wall-clock times: CLOCK_REALTIME. */
+	f->rampfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
 	f->m = curl_multi_init();
 	ev.data.fd = f->tfd;
-	if (f->epfd < 0 || f->tfd < 0 || !f->m || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->tfd, &ev)) {
+	if (f->epfd < 0 || f->tfd < 0 || f->rampfd < 0 || !f->m ||
+	    epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->tfd, &ev) ||
+	    (ev.data.fd = f->rampfd, epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->rampfd, &ev))) {
 		log_err("fleet: event set-up: %s", strerror(errno));
 		fleet_close(f);
 		return NULL;
@@ -969,6 +1049,8 @@ struct fleet *fleet_open(struct agent *a)
 	fleet_key_prefix(f->conf.fleet, FLEET_KEY_SVC, f->key_svc, sizeof(f->key_svc));
 	fleet_key(f->conf.fleet, FLEET_KEY_ALIVE, f->conf.node, f->key_alive, sizeof(f->key_alive));
 	fleet_key(f->conf.fleet, FLEET_KEY_NODES, f->conf.node, f->key_node, sizeof(f->key_node));
+	a->fleet_ctx = f;
+	a->on_rollback = on_rollback;
 	log_info("fleet: node %s of fleet %s, etcd %s%s (%u endpoint%s)", f->conf.node,
 		 f->conf.fleet, f->conf.endpoints[0], f->conf.n_endpoints > 1 ? ", ..." : "",
 		 f->conf.n_endpoints, f->conf.n_endpoints == 1 ? "" : "s");
@@ -980,12 +1062,18 @@ void fleet_close(struct fleet *f)
 {
 	if (!f)
 		return;
+	if (f->a && f->a->fleet_ctx == f) {
+		f->a->fleet_ctx = NULL;
+		f->a->on_rollback = NULL;
+	}
 	cancel_all(f);
 	if (f->m)
 		curl_multi_cleanup(f->m);
 	curl_slist_free_all(f->hdrs);
 	if (f->tfd >= 0)
 		close(f->tfd);
+	if (f->rampfd >= 0)
+		close(f->rampfd);
 	if (f->epfd >= 0)
 		close(f->epfd);
 	free(f->sh);

@@ -340,7 +340,7 @@ static const struct bad_case bad_cases[] = {
 	{ HEAD "[service web]\n", 6, "duplicate service 'web' (first at line 3)" },
 	{ HEAD "[global]\n", 6, "duplicate [global] section (first at line 1)" },
 	{ HEAD "[backend x]\n", 6,
-	  "unknown section [backend x]; expected [global] or [service NAME]" },
+	  "unknown section [backend x]; expected [global], [service NAME] or [fleet]" },
 	{ HEAD "[service]\n", 6, "[service] needs a name" },
 	{ HEAD "[service we/b]\n", 6, "'we/b' is not a service name" },
 	{ HEAD "[service a234567890123456789012345678901234567890123456789012345678901234]\n", 6,
