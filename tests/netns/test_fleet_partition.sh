@@ -116,6 +116,16 @@ if [ "$w" = "4000 4000 3000" ]; then
 else
 	notok "B: raise to 40 % while n3 is cut off: weights $w (want 4000 4000 3000)"
 fi
+# fleet status on n1 names n3 as the node that disagrees (its last applied state is 30 %)
+fs=$(fleet_status_json 1 2>/dev/null | "$RIG_PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(" ".join("%s:%s" % (n["node"], "agrees" if n.get("agrees") else "disagrees") for n in d.get("nodes", [])))')
+if [ "$fs" = "n1:agrees n2:agrees n3:disagrees" ]; then
+	ok "B: fleet status on n1 while n3 is cut off: $fs"
+else
+	notok "B: fleet status on n1 while n3 is cut off: '$fs' (want n1:agrees n2:agrees n3:disagrees)"
+fi
 fleet_traffic_start B 30 2
 fleet_traffic_wait 30
 s3=$(fleet_traffic_sum B | "$RIG_PYTHON" -c 'import json,sys; d=json.load(sys.stdin)["per_client"]["cli3"]; print(d["ok"], d["sent"], json.dumps(d["errors"]))')

@@ -17,6 +17,7 @@
 #      threshold of 500s through.
 #   3. An operator's `shiftctl rollback --reason` on node 3: every node latched with
 #      that reason, origin "operator"; clear on node 1 lifts the latch everywhere.
+#   4. A rollback on node 2 racing a set-weight on node 1, eight times: the rollback wins.
 # In 2 and 3, SPEC's times are checked against the maps seen from outside: each node's
 # last_rollback.unix_ns is its own map write, and unix_ns - fleet_lag_us (the origin's
 # write) is not later than the first map write.
@@ -252,4 +253,30 @@ fleet_report "operator rollback from n3: maps latched $spread; $got"
 for k in 1 2 3; do fleet_ctl "$k" status web --json >"$D/st.op.n$k.json"; done
 if r=$(times "operator rollback on n3: times" "$D/op.watch.json" "$D/st.op"); then ok "$r"; else notok "$r"; fi
 fleet_report "$r"
+
+# --- 4. a rollback wins over a concurrent raise ------------------------------------------
+# set-weight 60 on n1 and rollback on n2 started at the same moment, ROUNDS times: every
+# round must end with every node latched at 0 (SPEC: the latch is sticky until clear).
+ROUNDS=8
+won=0 lost=""
+for ((i = 1; i <= ROUNDS; i++)); do
+	fleet_ctl 1 clear web >/dev/null 2>&1
+	fleet_ctl 1 set-weight web 20 >/dev/null 2>&1
+	fleet_wait_all 5 green_weight_bp 2000 || { lost+="round $i: setup $(fleet_all green_weight_bp); "; continue; }
+	fleet_ctl 1 set-weight web 60 >/dev/null 2>&1 &
+	p1=$!
+	fleet_ctl 2 rollback web --reason "race $i" >/dev/null 2>&1 &
+	p2=$!
+	wait "$p1" "$p2"
+	if fleet_wait_all 3 rolled_back True && [ "$(fleet_all green_weight_bp)" = "0 0 0" ]; then
+		won=$((won + 1))
+	else
+		lost+="round $i: rolled_back $(fleet_all rolled_back), weights $(fleet_all green_weight_bp); "
+	fi
+done
+if [ "$won" = "$ROUNDS" ]; then
+	ok "rollback vs a concurrent raise: the rollback won $won/$ROUNDS rounds (every node latched at 0 bp)"
+else
+	notok "rollback vs a concurrent raise: won $won/$ROUNDS; $lost"
+fi
 fleet_finish

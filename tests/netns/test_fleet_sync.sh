@@ -145,6 +145,12 @@ for k in 1 2 3; do
 		notok "fleet status on n$k: ${FLEET_AGREE:-$(fleet_status_json "$k" 2>&1 | head -c 300)}"
 	fi
 done
+# every applied change is logged with its revision: the last one on every node
+missing=""
+for k in 1 2 3; do grep -F "/shift/$FLEET_NAME/svc/web" "$(fleet_log "$k")" | grep -q -w "$(fleet_etcdctl get "/shift/$FLEET_NAME/svc/web" -w json | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0]["mod_revision"])')" || missing+="n$k "; done
+[ -z "$missing" ] && ok "the last change (the svc key's mod_revision) is in every node's log with its key and revision: $(grep -F "/shift/$FLEET_NAME/svc/web" "$(fleet_log 2)" | tail -n 1)" ||
+	notok "the last change is not logged with its key and revision on: $missing"
+
 # shift_fleet_revision: the last svc/ revision applied = the key's mod_revision now
 mrev=$(fleet_etcdctl get "/shift/$FLEET_NAME/svc/web" -w json 2>/dev/null | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0]["mod_revision"])')
 sleep 2.5 # shift.prom is rewritten every second (metrics_interval = 1s)
