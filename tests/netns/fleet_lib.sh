@@ -60,6 +60,7 @@ case $FLEET_OUT in /*) ;; *) FLEET_OUT=$FLEET_ROOT/$FLEET_OUT ;; esac
 : "${FLEET_ETCDCTL_BIN:=/usr/bin/etcdctl}"
 : "${FLEET_ETCD:=1}"
 : "${FLEET_CUT:=nft}"
+: "${FLEET_ECMP:=0}"
 : "${FLEET_LEASE:=5s}"
 : "${FLEET_TIMEOUT:=2s}"
 FLEET_N=3
@@ -182,9 +183,68 @@ fleet_up() {
 			echo "route add 198.18.$k.0/24 via 198.19.0.$k" | _rig_batch "$RIG_ID-$b" || return 1
 		done
 	done
+	if [ "$FLEET_ECMP" = 1 ]; then
+		_fleet_ecmp_up || return 1
+	fi
 	if [ "$FLEET_ETCD" = 1 ]; then
 		fleet_etcd_up || return 1
 	fi
+}
+
+# FLEET_ECMP=1: one client behind an ECMP router instead of one client per edge. The
+# client ends of the three edges' client links move into ${ID}-rtr (198.18.K.2 there),
+# which routes the VIP over the three edges with L4 multipath hashing
+# (fib_multipath_hash_policy = 1: each connection sticks to one edge); the client,
+# ${ID}-ecli, is 198.18.50.2 behind it. The backends send each connection's replies
+# back through the edge its SYN came from: the SYN's source MAC (edge K's) sets a
+# conntrack mark K, replies carry it as a fwmark, and `ip rule fwmark K` routes them
+# via 198.19.0.K (an LVS-NAT edge must see its replies).
+FLEET_ECMP_CLIENT=198.18.50.2
+_fleet_ecmp_up() {
+	local k b rtr=$RIG_ID-rtr mac rules=""
+	export FLEET_NS_RTR=$rtr
+	FLEET_NS_ECLI=$RIG_ID-ecli
+	_rig_ns_add "$rtr" || return 1
+	_rig_ns_add "$FLEET_NS_ECLI" || return 1
+	_rig_run nsenter --net="/run/netns/$rtr" -- sysctl -qw net.ipv4.ip_forward=1 \
+		net.ipv4.fib_multipath_hash_policy=1 >/dev/null || return 1
+	for ((k = 1; k <= FLEET_N; k++)); do
+		ip -n "$RIG_ID-cli$k" link set "${RIG_ID}e$k" netns "$rtr" || return 1
+		printf '%s\n' "addr add 198.18.$k.2/24 dev ${RIG_ID}e$k" "link set ${RIG_ID}e$k up" |
+			_rig_batch "$rtr" || return 1
+		echo "route add 198.18.50.0/24 via 198.18.$k.2" | _rig_batch "$(fleet_ns "$k")" || return 1
+		mac=$(_rig_mac "$(fleet_ns "$k")" "$RIG_EDGE_BACKEND_IF") || return 1
+		rules+="ct state new ether saddr $mac ct mark set $k"$'\n'
+	done
+	{
+		echo "link set lo up"
+		echo "link add ${RIG_ID}u type veth peer name ${RIG_ID}v netns $FLEET_NS_ECLI"
+		echo "addr add 198.18.50.1/24 dev ${RIG_ID}u"
+		echo "link set ${RIG_ID}u up"
+		echo "route add $RIG_VIP/32 nexthop via 198.18.1.1 nexthop via 198.18.2.1 nexthop via 198.18.3.1"
+	} | _rig_batch "$rtr" || return 1
+	printf '%s\n' "link set lo up" "addr add $FLEET_ECMP_CLIENT/24 dev ${RIG_ID}v" "link set ${RIG_ID}v up" \
+		"route add default via 198.18.50.1" | _rig_batch "$FLEET_NS_ECLI" || return 1
+	_rig_features "$rtr" "${RIG_ID}u" "${RIG_ID}e1" "${RIG_ID}e2" "${RIG_ID}e3"
+	_rig_features "$FLEET_NS_ECLI" "${RIG_ID}v"
+	for b in $RIG_BACKENDS; do
+		nsenter --net="/run/netns/$RIG_ID-$b" -- nft -f - <<-EOF || return 1
+			table ip fleet_ecmp {
+				chain pre {
+					type filter hook prerouting priority -150; policy accept;
+					$rules
+				}
+				chain out {
+					type route hook output priority -150; policy accept;
+					meta mark set ct mark
+				}
+			}
+		EOF
+		for ((k = 1; k <= FLEET_N; k++)); do
+			printf '%s\n' "rule add fwmark $k table $((100 + k))" \
+				"route add default via 198.19.0.$k table $((100 + k))" | _rig_batch "$RIG_ID-$b" || return 1
+		done
+	done
 }
 
 _fleet_add_edge() { # K: edge K (netns, backend-side veth into the switch) and client K
@@ -569,11 +629,20 @@ fleet_watch_wait() {
 
 # fleet_traffic_start TAG RATE DURATION [CLIENT-ARGS...]: client.py rate in every client
 # namespace (cliK through node K), RATE new connections/s each; per-second JSON lines
-# to $RIG_DIR/TAG.cliK.jsonl. Sets FLEET_TRAFFIC_PIDS.
+# to $RIG_DIR/TAG.cliK.jsonl (FLEET_ECMP=1: one client behind the router at N x RATE,
+# TAG.ecli.jsonl). Sets FLEET_TRAFFIC_PIDS.
 fleet_traffic_start() {
 	local tag=$1 rate=$2 dur=$3 k
 	shift 3
 	FLEET_TRAFFIC_PIDS=()
+	if [ "$FLEET_ECMP" = 1 ]; then # one client behind the router, N times the rate
+		rig_nsenter "$FLEET_NS_ECLI" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" 2>/dev/null
+		rig_spawn "$FLEET_NS_ECLI" "$RIG_DIR/$tag.ecli.jsonl" "$RIG_PYTHON" "$RIG_CLIENT_PY" rate \
+			--url "$RIG_URL" --rate "$((rate * FLEET_N))" --duration "$dur" --concurrency 48 \
+			--timeout 2 "$@" || return 1
+		FLEET_TRAFFIC_PIDS+=("$RIG_LAST_PID")
+		return 0
+	fi
 	for ((k = 1; k <= FLEET_N; k++)); do
 		rig_nsenter "$RIG_ID-cli$k" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" 2>/dev/null
 		rig_spawn "$RIG_ID-cli$k" "$RIG_DIR/$tag.cli$k.jsonl" "$RIG_PYTHON" "$RIG_CLIENT_PY" rate \
@@ -603,17 +672,21 @@ fleet_traffic_stop() {
 }
 
 # fleet_traffic_sum TAG: one JSON object summing every client's summary line, per
-# client too: {"sent","ok","failed","errors":{},"by_backend":{},"per_client":{cliK:{...}}}.
+# client too: {"sent","ok","failed","errors":{},"by_backend":{},"per_client":{cliK:{...}}}
+# (with FLEET_ECMP=1 the one client is "ecli").
 fleet_traffic_sum() {
-	"$RIG_PYTHON" - "$RIG_DIR" "$1" "$FLEET_N" <<'PY'
-import json, sys
-d, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+	"$RIG_PYTHON" - "$RIG_DIR" "$1" <<'PY'
+import glob, json, os, sys
+d, tag = sys.argv[1], sys.argv[2]
 tot = {"sent": 0, "ok": 0, "failed": 0, "skipped": 0, "errors": {}, "by_backend": {}, "per_client": {}}
-for k in range(1, n + 1):
+for path in sorted(glob.glob(f"{glob.escape(d)}/{glob.escape(tag)}.*.jsonl")):
+    name = os.path.basename(path)[len(tag) + 1:-len(".jsonl")]
+    if "." in name:  # another tag's file (TAG.warm.cli1.jsonl for TAG)
+        continue
     summ = None
     secs = []
     try:
-        for line in open(f"{d}/{tag}.cli{k}.jsonl", errors="replace"):
+        for line in open(path, errors="replace"):
             try:
                 j = json.loads(line)
             except ValueError:
@@ -632,8 +705,8 @@ for k in range(1, n + 1):
             for key in ("errors", "by_backend"):
                 for a, b in j.get(key, {}).items():
                     summ[key][a] = summ[key].get(a, 0) + b
-    tot["per_client"][f"cli{k}"] = {x: summ.get(x, 0) for x in ("sent", "ok", "failed")}
-    tot["per_client"][f"cli{k}"]["errors"] = summ.get("errors", {})
+    tot["per_client"][name] = {x: summ.get(x, 0) for x in ("sent", "ok", "failed")}
+    tot["per_client"][name]["errors"] = summ.get("errors", {})
     for key in ("sent", "ok", "failed", "skipped"):
         tot[key] += summ.get(key, 0)
     for key in ("errors", "by_backend"):
