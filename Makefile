@@ -259,7 +259,7 @@ bench: bench-rollback
 #   make fuzz [FUZZ_PACKETS=10000000] [FUZZ_SECONDS=120]
 #     the packet fuzzer over the XDP programs (bpf_test -t fuzz with
 #     SHIFT_FUZZ_PACKETS=$(FUZZ_PACKETS)), then each libFuzzer harness of
-#     tests/fuzz/ (config, weight, state, ctl) for FUZZ_SECONDS, one at a time.
+#     tests/fuzz/ (config, weight, state, ctl, fleet) for FUZZ_SECONDS, one at a time.
 #   make fuzz-packets / make fuzz-libfuzzer   either half alone.
 #   make check runs both briefly: the packet fuzzer inside bpf_test (100000
 #   packets by default), each harness for FUZZ_CHECK_SECONDS (default 5) as the
@@ -270,7 +270,7 @@ bench: bench-rollback
 FUZZ_CC ?= $(CLANG)
 FUZZ_SECONDS ?= 120
 FUZZ_PACKETS ?= 10000000
-FUZZ_NAMES := config weight state ctl
+FUZZ_NAMES := config weight state ctl fleet
 FUZZ_BINS := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Iagent \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -279,6 +279,7 @@ $(OUTPUT)/fuzz/fuzz_config: $(addprefix agent/config/,config.c addr.c units.c we
 $(OUTPUT)/fuzz/fuzz_weight: agent/config/weight.c agent/config/errmsg.c
 $(OUTPUT)/fuzz/fuzz_state: agent/ops/state.c agent/config/units.c agent/config/errmsg.c
 $(OUTPUT)/fuzz/fuzz_ctl: agent/control/ctl_proto.c
+$(OUTPUT)/fuzz/fuzz_fleet: $(addprefix agent/fleet/,value.c b64.c etcd_json.c) agent/config/errmsg.c
 
 $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
@@ -286,7 +287,7 @@ $(OUTPUT)/fuzz:
 $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(wildcard agent/*.h agent/*/*.h include/shift/*.h) \
 		| $(OUTPUT)/fuzz
 	$(call msg,FUZZ-LD,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -lz -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -lz -ljansson -o $@
 
 # The unit suite runs every $(OUTPUT)/tests/test_*: this one runs the harnesses.
 $(OUTPUT)/tests/test_libfuzzer: $(FUZZ_BINS) | $(OUTPUT)/tests

@@ -34,7 +34,10 @@
 
 #define MAX_RESPONSE (64u << 20)
 #define RETRY_MIN_NS (200 * 1000000ull)
-#define RETRY_MAX_NS (1000 * 1000000ull)
+#define RETRY_MAX_NS (500 * 1000000ull)
+/* A SYN lost in a partition is retried by the kernel 1 s, then 3 s later: past 1 s a
+ * fresh attempt (after the heal, at once) beats waiting for the retransmit. */
+#define CONNECT_MAX_MS 1000L
 
 enum req_kind { R_GRANT, R_ALIVE, R_RANGE, R_WATCH, R_KEEPALIVE, R_PUBLISH, R_NODE };
 static const char *const req_name[] = { "lease grant", "alive put", "range",	  "watch",
@@ -74,6 +77,7 @@ struct fleet {
 	bool ever_up;
 	unsigned failures;
 	__u64 retry_mono;
+	__u64 join_mono; /* when the current join began */
 	__s64 lease;
 	__u64 keepalive_mono; /* next keepalive due */
 	__s64 watch_rev; /* every svc/ event up to here was seen (0: none yet) */
@@ -167,6 +171,8 @@ static struct req *req_start(struct fleet *f, enum req_kind kind, const char *pa
 	curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(r->h, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->h, CURLOPT_PRIVATE, r);
+	if (f->conf.timeout_ns / 1000000ull > (__u64)CONNECT_MAX_MS)
+		curl_easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_MAX_MS);
 	if (curl_multi_add_handle(f->m, r->h) != CURLM_OK)
 		goto fail;
 	r->next = f->reqs;
@@ -220,6 +226,7 @@ static void session_fail(struct fleet *f, const char *why)
 static void join(struct fleet *f)
 {
 	f->st = S_JOINING;
+	f->join_mono = now_mono_ns();
 	if (!req_start(f, R_GRANT, ETCD_PATH_LEASE_GRANT,
 		       etcd_req_lease_grant((__s64)(f->conf.lease_ns / 1000000000ull))))
 		session_fail(f, "cannot start the lease grant");
@@ -554,6 +561,8 @@ static void watch_message(struct fleet *f, json_t *msg)
 			 (long long)f->watch_rev + 1, (long long)compact);
 		req_free(f, f->watch);
 		f->need_range = true;
+		f->st = S_JOINING; /* no watch until the re-read is done */
+		f->join_mono = now_mono_ns();
 		start_range(f);
 		return;
 	}
@@ -584,6 +593,26 @@ static void watch_message(struct fleet *f, json_t *msg)
 	{
 		json_t *type = json_object_get(ev, "type");
 		struct etcd_kv kv;
+		bool later = false;
+		size_t k;
+
+		/* A resumed watch replays what happened while we were away: only each
+		 * key's last word counts (no stale raise applied for a moment). */
+		for (k = i + 1; k < json_array_size(events) && !later; k++)
+			later = json_equal(
+				json_object_get(json_object_get(ev, "kv"), "key"),
+				json_object_get(json_object_get(json_array_get(events, k), "kv"),
+						"key"));
+		if (later) {
+			__s64 r = 0;
+
+			etcd_i64(json_object_get(ev, "kv"), "mod_revision", &r);
+			if (r > f->watch_rev)
+				f->watch_rev = r;
+			log_info("fleet: revision %lld superseded in the same batch; skipped",
+				 (long long)r);
+			continue;
+		}
 
 		if (etcd_kv_parse(json_object_get(ev, "kv"), &kv)) {
 			log_err("fleet: a watch event does not parse; ignored");
@@ -621,9 +650,13 @@ static void watch_drain(struct fleet *f)
 		watch_message(f, msg);
 		json_decref(msg);
 	}
-	/* Keep the buffer small on a long-lived stream. */
-	if (f->watch && f->watch_parsed == f->watch->len) {
-		f->watch->len = 0;
+	/* Keep the buffer small on a long-lived stream: drop what was parsed. */
+	if (f->watch && f->watch_parsed) {
+		struct req *w = f->watch;
+
+		memmove(w->buf, w->buf + f->watch_parsed, w->len - f->watch_parsed);
+		w->len -= f->watch_parsed;
+		w->buf[w->len] = '\0';
 		f->watch_parsed = 0;
 	}
 }
@@ -667,8 +700,10 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 			goto failed;
 		}
 		if (!req_start(f, R_ALIVE, ETCD_PATH_PUT,
-			       etcd_req_put(f->key_alive, "{}", f->lease)))
-			break;
+			       etcd_req_put(f->key_alive, "{}", f->lease))) {
+			snprintf(why, sizeof(why), "cannot start the alive put");
+			goto failed;
+		}
 		f->keepalive_mono = now_mono_ns() + f->conf.lease_ns / 3;
 		if (f->need_range || !f->watch_rev)
 			start_range(f);
@@ -955,6 +990,12 @@ void fleet_tick(struct fleet *f)
 		f->keepalive = req_start(f, R_KEEPALIVE, ETCD_PATH_LEASE_KEEPALIVE,
 					 etcd_req_lease_id(f->lease));
 		f->keepalive_mono = now + f->conf.lease_ns / 3;
+	}
+	/* Every step of a join is bounded by etcd_timeout but the watch's start
+	 * (a stream): a join that has not completed by now never will. */
+	if (f->st == S_JOINING && now > f->join_mono + 4 * f->conf.timeout_ns + 1000000000ull) {
+		session_fail(f, "joining took too long");
+		return;
 	}
 	if (f->st != S_UP)
 		return;

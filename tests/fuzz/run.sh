@@ -4,7 +4,7 @@
 #
 #   tests/fuzz/run.sh [--check] SECONDS OUTPUT NAME...
 #
-# NAME is a harness of tests/fuzz (config, weight, state, ctl), built as
+# NAME is a harness of tests/fuzz (config, weight, state, ctl, fleet), built as
 # OUTPUT/fuzz/fuzz_NAME. Each run starts from its seed corpus
 # tests/fuzz/corpus/NAME (every input there is replayed first: crashes found
 # once stay there as regression inputs) and OUTPUT/fuzz/corpus/NAME, where
