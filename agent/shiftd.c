@@ -45,6 +45,8 @@ static const char usage_text[] =
 	"interfaces, pins maps and links under bpffs_dir, keeps the maps in line with\n"
 	"the config, consumes return-path samples and rolls green back when a trigger\n"
 	"fires. It runs in the foreground and logs to stderr (journald under systemd).\n"
+	"With a [fleet] section it shares weights, rollbacks and ramps with the other\n"
+	"hosts of the fleet through etcd (shiftd.conf(5)).\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE   config file (default " CONF_DEFAULT_PATH ")\n"

@@ -1257,9 +1257,10 @@ static int finish(struct parser *ps)
 		return fail(ps, 0, "no [service NAME] section; at least one service is required");
 	{
 		char why[WHY_LEN];
+		int fline;
 
-		if (conf_fleet_finish(&c->fleet, why, sizeof(why)))
-			return fail(ps, c->fleet.line, "%s", why);
+		if (conf_fleet_finish(&c->fleet, &fline, why, sizeof(why)))
+			return fail(ps, fline, "%s", why);
 	}
 	for (i = 0; i < c->n_services; i++) {
 		if (resolve_service(ps, i))

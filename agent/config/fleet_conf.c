@@ -166,8 +166,9 @@ int conf_fleet_set(struct conf_fleet *f, const char *key, char *val, int line, i
 	}
 }
 
-int conf_fleet_finish(struct conf_fleet *f, char *why, size_t wl)
+int conf_fleet_finish(struct conf_fleet *f, int *line, char *why, size_t wl)
 {
+	*line = f->line;
 	if (!f->enabled)
 		return 0;
 	if (!f->n_endpoints) {
@@ -181,10 +182,13 @@ int conf_fleet_finish(struct conf_fleet *f, char *why, size_t wl)
 	if (!strcmp(f->node, "%H") && set_node(f, "%H", why, wl))
 		return -EINVAL;
 	if (!f->cert[0] != !f->key[0]) {
+		*line = f->key_line[F_CERT] ? f->key_line[F_CERT] : f->key_line[F_KEY];
 		seterr(why, wl, "etcd_cert and etcd_key go together");
 		return -EINVAL;
 	}
 	if (f->timeout_ns * 2 > f->lease_ns) {
+		*line = f->key_line[F_TIMEOUT] > f->key_line[F_LEASE] ? f->key_line[F_TIMEOUT] :
+									f->key_line[F_LEASE];
 		seterr(why, wl, "etcd_timeout must be at most half of fleet_lease");
 		return -EINVAL;
 	}

@@ -37,8 +37,9 @@ void conf_fleet_defaults(struct conf_fleet *f, int line);
  */
 int conf_fleet_set(struct conf_fleet *f, const char *key, char *val, int line, int *dup_line,
 		   char *why, size_t wl);
-/* Whole-section checks after the file is read (required keys). 0 or -EINVAL + why. */
-int conf_fleet_finish(struct conf_fleet *f, char *why, size_t wl);
+/* Whole-section checks after the file is read (required keys). 0 or -EINVAL + why,
+ * *line the line to blame. */
+int conf_fleet_finish(struct conf_fleet *f, int *line, char *why, size_t wl);
 /* A fleet or node name: [A-Za-z0-9_.-]{1,63}. */
 bool conf_fleet_name_ok(const char *s);
 

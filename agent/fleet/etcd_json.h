@@ -20,6 +20,7 @@
 #define ETCD_PATH_WATCH "/v3/watch"
 #define ETCD_PATH_LEASE_GRANT "/v3/lease/grant"
 #define ETCD_PATH_LEASE_KEEPALIVE "/v3/lease/keepalive"
+#define ETCD_PATH_LEASE_REVOKE "/v3/lease/revoke"
 
 struct etcd_kv {
 	char *key; /* NUL-terminated copies; free with etcd_kv_free() */

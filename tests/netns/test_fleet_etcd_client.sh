@@ -319,6 +319,8 @@ if (
 	check "without a client certificate etcd refuses: exit $rc ($out)" test "$rc" = 1
 	# shiftd itself over TLS: restarted on the TLS config, it joins and follows.
 	rig_kill "$E2E_SHIFTD_PID"
+	check "a stopped shiftd gives its lease back: alive/$NODE gone at once" \
+		test "$(etcdctl_ get --keys-only --prefix "/shift/$FLEET/alive/" | grep -c "$NODE")" = 0
 	rig_spawn edge "$RIG_DIR/shiftd.tls.log" "$SHIFTD" --config "$RIG_DIR/tls.conf"
 	E2E_SHIFTD_PID=$RIG_LAST_PID
 	tls_joined() { grep -q "fleet: joined fleet" "$RIG_DIR/shiftd.tls.log"; }
