@@ -89,6 +89,8 @@ fleet_probe() {
 		FLEET_SKIP_REASON="no $FLEET_ETCDCTL_BIN (Debian package etcd-client)"
 	elif [ ! -x "$SHIFTD" ] || [ ! -x "$SHIFTCTL" ]; then
 		FLEET_SKIP_REASON="$SHIFTD / $SHIFTCTL not built (make all)"
+	elif [ "$FLEET_ECMP" = 1 ] && [ "${RIG_HAVE_NFT:-0}" != 1 ]; then
+		FLEET_SKIP_REASON="FLEET_ECMP=1 needs nftables (the backends' reply marks)"
 	fi
 	[ -z "$FLEET_SKIP_REASON" ]
 }
