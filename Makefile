@@ -3,6 +3,7 @@
 #   make            build the BPF objects, shiftd and shiftctl
 #   make check      install missing Debian packages, build, run every test
 #   make demo       the end-to-end demo in network namespaces
+#   make demo-fleet the same over three edge hosts sharing one etcd (fleet)
 #   make bench      every benchmark (not part of check)
 #   make V=1 ...    show the commands
 #   make OUTPUT=DIR BPF_EXTRA_CFLAGS=-DSHIFT_UPGRADE_TEST
@@ -166,6 +167,12 @@ vmtest: $(OUTPUT)/tests/bpf_test all
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/netns/demo.sh
+
+# The fleet (issue #17): three edge hosts, one etcd cluster, a rollback spreading live.
+.PHONY: demo-fleet
+demo-fleet: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/netns/demo_fleet.sh
 
 .PHONY: bench bench-datapath
 bench-datapath: $(OUTPUT)/bench/bench_datapath
