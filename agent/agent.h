@@ -65,6 +65,7 @@ struct iface_rt {
 };
 
 struct nl_ctx;
+struct shadow;
 
 struct agent {
 	struct shift_conf *conf;
@@ -91,6 +92,10 @@ struct agent {
 	int health_epfd; /* analysis/health.c: probe sockets, so probes advance as they are ready */
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;
+	struct shadow *shadow; /* shadow/shadow.c: replays to green, NULL until set up */
+	/* Called with every sample after the triggers had it (shadow pairs blue's
+	 * answers there): analysis/ must not call up into shadow/. */
+	void (*sample_hook)(struct agent *a, const void *sample);
 };
 
 /* Service runtime by name, or NULL. */

@@ -32,6 +32,7 @@
 #include "analysis/ramp.h"
 #include "analysis/samples.h"
 #include "ops/sdnotify.h"
+#include "shadow/shadow.h"
 
 #include "version.h"
 
@@ -66,6 +67,7 @@ static const char usage_text[] =
 
 struct loop {
 	int epfd, sigfd, ctlfd, timerfd, nlfd, rbfd;
+	int shadow_rbfd, shadow_sockfd; /* shadow/shadow.c; -1 when unavailable */
 	struct ring_buffer *rb;
 	bool stop;
 	struct metrics metrics; /* shift.prom writer */
@@ -318,6 +320,7 @@ static void tick(struct agent *a, struct loop *lp)
 	/* Ordinary samples wake us only every SHIFT_WAKEUP_BATCH: bound their delay. */
 	samples_poll(a, lp->rb);
 	health_tick(a);
+	shadow_tick(a);
 	ramp_tick(a);
 	metrics_tick(&lp->metrics, a);
 	if (a->nexthops_dirty)
@@ -367,6 +370,14 @@ static int run_loop(struct agent *a, struct loop *lp)
 				}
 			} else if (fd == lp->ctlfd) {
 				control_serve(a, lp->ctlfd, reload);
+			} else if (fd == lp->shadow_rbfd || fd == lp->shadow_sockfd) {
+				/* Shadow work is bounded per pass; samples that came in
+				 * meanwhile go first. */
+				samples_poll(a, lp->rb);
+				if (fd == lp->shadow_rbfd)
+					shadow_ring_ready(a);
+				else
+					shadow_sock_ready(a);
 			} else if (fd == a->health_epfd && fd > 0) {
 				health_events(a);
 			} else if (fd == lp->nlfd) {
@@ -446,7 +457,8 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct loop lp = {
-		.epfd = -1, .sigfd = -1, .ctlfd = -1, .timerfd = -1, .nlfd = -1, .rbfd = -1
+		.epfd = -1, .sigfd = -1, .ctlfd = -1, .timerfd = -1, .nlfd = -1, .rbfd = -1,
+		.shadow_rbfd = -1, .shadow_sockfd = -1
 	};
 	const char *conf_path = CONF_DEFAULT_PATH;
 	bool check = false, detach = false;
@@ -598,6 +610,17 @@ int main(int argc, char **argv)
 		log_err("epoll: %s", strerror(errno));
 		goto out;
 	}
+	a->sample_hook = shadow_on_sample;
+	if (shadow_open(a) == 0) {
+		lp.shadow_rbfd = shadow_ring_fd(a);
+		lp.shadow_sockfd = shadow_sock_fd(a);
+		if (epoll_add(lp.epfd, lp.shadow_rbfd) || epoll_add(lp.epfd, lp.shadow_sockfd)) {
+			log_err("epoll: %s", strerror(errno));
+			goto out;
+		}
+	} else {
+		log_warn("shadow mode unavailable (no shadow ring in the datapath)");
+	}
 	if (health_fd(a) < 0 || epoll_add(lp.epfd, a->health_epfd)) {
 		log_err("health check events: %s", strerror(errno));
 		goto out;
@@ -634,6 +657,7 @@ out:
 	if (a->health_epfd > 0)
 		close(a->health_epfd);
 	/* Programs stay attached through their pinned links; maps stay pinned. */
+	shadow_close(a);
 	if (a->skel)
 		shift__destroy(a->skel);
 	for (opt = 0; opt < SHIFT_MAX_SERVICES; opt++)

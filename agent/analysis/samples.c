@@ -29,6 +29,8 @@ int samples_handle(struct agent *a, const void *data, size_t len)
 	/* Latched already: the windows keep counting, nothing more to write. */
 	if (r != TRIGGER_NONE && !s->latched)
 		rollback_fire(a, s, r, detail, smp->ts_ns);
+	if (a->sample_hook)
+		a->sample_hook(a, smp);
 	return 0;
 }
 
