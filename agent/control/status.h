@@ -16,6 +16,7 @@
 #include "config/addr.h"
 #include "datapath/dataplane.h"
 #include "analysis/trigger.h"
+#include "shadow/shadow.h"
 
 struct json;
 struct agent;
@@ -47,6 +48,8 @@ struct st_service {
 	__u64 ramp_hold_ns, ramp_step_started_unix_ns;
 	bool have_window;
 	struct pool_summary pool[SHIFT_COLORS];
+	bool have_shadow; /* shadow mode's figures (agent only) */
+	struct shadow_report shadow;
 	__u32 n_be;
 	struct st_backend be[2 * SHIFT_MAX_POOL_BACKENDS];
 };

@@ -569,7 +569,6 @@ int shadow_report(struct agent *a, __u32 sid, struct shadow_report *r)
 	struct shadow *sh = a->shadow;
 	struct svc_shadow *v;
 	__u64 now = now_mono_ns();
-	int ncpu;
 
 	memset(r, 0, sizeof(*r));
 	if (!sh || sid >= SHIFT_MAX_SERVICES || !a->svc[sid])
@@ -584,21 +583,8 @@ int shadow_report(struct agent *a, __u32 sid, struct shadow_report *r)
 	r->mismatches = v->compared - v->kinds[SHADOW_MATCH];
 	r->unpaired = v->unpaired;
 	r->shed = v->shed;
-	for (__u32 i = 0; i < SHADOW_MAX_JOBS; i++)
+	for (__u32 i = 0; sh->held && i < SHADOW_MAX_JOBS; i++)
 		r->pending += sh->jobs[i].state != JOB_FREE && sh->jobs[i].sid == sid;
-	ncpu = libbpf_num_possible_cpus();
-	if (ncpu > 0 && a->maps.fd[SHIFT_MAP_SHADOW_STATS] >= 0) {
-		__u64 vals[ncpu];
-
-		for (__u32 k = 0; k < SHIFT_SHADOW_STAT_MAX; k++) {
-			__u32 key = sid * SHIFT_SHADOW_STAT_MAX + k;
-
-			if (bpf_map_lookup_elem(a->maps.fd[SHIFT_MAP_SHADOW_STATS], &key, vals))
-				continue;
-			for (int c = 0; c < ncpu; c++)
-				r->skipped[k] += vals[c];
-		}
-	}
 	r->skipped[SHIFT_SHADOW_SKIP_SPLIT] += v->body_split;
 	r->window_ns = v->window_ns;
 	r->mismatch_rate =
@@ -607,6 +593,26 @@ int shadow_report(struct agent *a, __u32 sid, struct shadow_report *r)
 	memcpy(r->lat_sum_ns, v->lat_sum_ns, sizeof(r->lat_sum_ns));
 	memcpy(r->lat_max_ns, v->lat_max_ns, sizeof(r->lat_max_ns));
 	return 0;
+}
+
+void shadow_report_maps(const struct shift_maps *m, __u32 sid, struct shadow_report *r)
+{
+	int ncpu = libbpf_num_possible_cpus();
+
+	if (ncpu <= 0 || m->fd[SHIFT_MAP_SHADOW_STATS] < 0 || sid >= SHIFT_MAX_SERVICES)
+		return;
+	{
+		__u64 vals[ncpu];
+
+		for (__u32 k = 0; k < SHIFT_SHADOW_STAT_MAX; k++) {
+			__u32 key = sid * SHIFT_SHADOW_STAT_MAX + k;
+
+			if (bpf_map_lookup_elem(m->fd[SHIFT_MAP_SHADOW_STATS], &key, vals))
+				continue;
+			for (int c = 0; c < ncpu; c++)
+				r->skipped[k] += vals[c];
+		}
+	}
 }
 
 int shadow_gate(struct agent *a, __u32 sid, char *msg, size_t len)

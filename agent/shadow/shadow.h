@@ -65,8 +65,11 @@ void shadow_tick(struct agent *a);
 void shadow_on_sample(struct agent *a, const void *sample);
 void shadow_close(struct agent *a);
 
-/* Figures for status/metrics; -ENOENT when the service has no shadow state. */
+/* Figures for status/metrics, without system calls (the loop's thread);
+ * -ENOENT when the service has no shadow state. */
 int shadow_report(struct agent *a, __u32 service_id, struct shadow_report *r);
+/* Add the datapath's counters (copied, skipped by reason, ring full) to r. */
+void shadow_report_maps(const struct shift_maps *m, __u32 service_id, struct shadow_report *r);
 /*
  * The gate of set-weight and ramp from 0: 0 when green may be raised, or
  * -EPERM with the reason in msg (the mismatch rate over the window exceeds
