@@ -93,13 +93,18 @@ static __noinline int shadow_copy(struct xdp_md *ctx, __u32 off, __u32 len,
 		shadow_stat(service_id, SHIFT_SHADOW_SKIP_TOO_LARGE);
 		return 0;
 	}
+	/*
+	 * A discarded record still sits in the ring until the consumer passes it:
+	 * discards use the adaptive wakeup (flag 0), never BPF_RB_NO_WAKEUP, or a
+	 * consumer that had caught up would never hear of the copies behind it.
+	 */
 	r = bpf_ringbuf_reserve(&shift_shadow, sizeof(*r), 0);
 	if (!r) {
 		shadow_stat(service_id, SHIFT_SHADOW_RING_FULL);
 		return 0;
 	}
 	if (len < 8 || bpf_xdp_load_bytes(ctx, off, r->data, len)) {
-		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+		bpf_ringbuf_discard(r, 0);
 		shadow_stat(service_id, SHIFT_SHADOW_SKIP_NOT_HTTP);
 		return 0;
 	}
@@ -108,7 +113,7 @@ static __noinline int shadow_copy(struct xdp_md *ctx, __u32 off, __u32 len,
 	sc.end = 0;
 	bpf_loop(SHIFT_SHADOW_DATA, shadow_scan_one, &sc, 0);
 	if (!sc.end) {
-		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+		bpf_ringbuf_discard(r, 0);
 		shadow_stat(service_id, SHIFT_SHADOW_SKIP_SPLIT);
 		return 0;
 	}

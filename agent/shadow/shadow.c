@@ -282,8 +282,7 @@ static void start_queued(struct agent *a, struct shadow *sh, __u64 now)
 		sh->q_len--;
 		if (j->state != JOB_QUEUED)
 			continue;
-		/* Stale: the answer would say more about the queue than about green. */
-		if (now > j->copy_ns + SHADOW_DEADLINE_NS) {
+		if (now > j->copy_ns + SHADOW_QUEUE_WAIT_NS) {
 			sh->svc[j->sid].shed++;
 			job_free(sh, j);
 			continue;
@@ -483,6 +482,12 @@ void shadow_tick(struct agent *a)
 
 	if (!sh)
 		return;
+	/* A backstop, as for the samples: copies never wait on a lost wakeup. */
+	for (int pass = 0; pass < 16 && sh->rb; pass++) {
+		sh->budget = SHADOW_BUDGET;
+		if (ring_buffer__consume(sh->rb) != -EAGAIN)
+			break;
+	}
 	for (__u32 i = 0; i < SHADOW_MAX_JOBS; i++) {
 		struct job *j = &sh->jobs[i];
 
@@ -494,7 +499,7 @@ void shadow_tick(struct agent *a)
 				green_done(sh, j, SHADOW_ANS_TIMEOUT, 0, now);
 			break;
 		case JOB_WAIT_BLUE:
-			if (now >= j->copy_ns + SHADOW_BLUE_WAIT_NS)
+			if (now >= j->copy_ns + SHADOW_QUEUE_WAIT_NS + SHADOW_BLUE_WAIT_NS)
 				job_finish(sh, j, now);
 			break;
 		default:

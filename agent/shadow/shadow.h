@@ -27,6 +27,9 @@
 #define SHADOW_MAX_INFLIGHT 256 /* replay sockets open at once */
 #define SHADOW_BUDGET 64 /* copies and socket events per loop pass */
 #define SHADOW_DEADLINE_NS (2ull * 1000 * 1000 * 1000) /* connect + answer */
+/* A copy waiting for a replay slot longer than this is shed (counted): its
+ * answer would say more about the queue than about green. */
+#define SHADOW_QUEUE_WAIT_NS (10ull * 1000 * 1000 * 1000)
 /* Blue's answer comes through the sample ring, batched: wait this long for it. */
 #define SHADOW_BLUE_WAIT_NS (5ull * 1000 * 1000 * 1000)
 
