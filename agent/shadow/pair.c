@@ -98,7 +98,7 @@ bool shadow_request_complete(const __u8 *buf, size_t len)
 
 		while (eol + 1 < end && !(buf[eol] == '\r' && buf[eol + 1] == '\n'))
 			eol++;
-		if (eol - i > 15 && !strncasecmp((const char *)buf + i, "content-length:", 15)) {
+		if (eol - i >= 15 && !strncasecmp((const char *)buf + i, "content-length:", 15)) {
 			char num[24];
 			size_t k = i + 15, n = 0;
 
@@ -110,7 +110,7 @@ bool shadow_request_complete(const __u8 *buf, size_t len)
 			if (!n)
 				return false;
 			clen = atoll(num);
-		} else if (eol - i > 18 &&
+		} else if (eol - i >= 18 &&
 			   !strncasecmp((const char *)buf + i, "transfer-encoding:", 18)) {
 			chunked = true;
 		}
