@@ -219,7 +219,8 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		s = need_service(a, q, 0, r);
 		if (!s)
 			return;
-		if ((q->argc != 3 && q->argc != 4) || (q->argc == 4 && strcmp(q->argv[3], "force"))) {
+		if ((q->argc != 3 && q->argc != 4) ||
+		    (q->argc == 4 && strcmp(q->argv[3], "force"))) {
 			fail(r, 2, "ramp: usage: ramp SERVICE STEPS HOLD [force]");
 			return;
 		}

@@ -556,7 +556,8 @@ static void render_shadow(const struct snap *sn, FILE *f)
 		if (sn->svc[i].have_shadow)
 			for (k = SHADOW_MATCH + 1; k < SHADOW_KINDS; k++)
 				sample_lu64(f, "shift_shadow_mismatches_total", sn->svc[i].l.s,
-					    "kind", shadow_kind_name(k), sn->svc[i].shadow.kinds[k]);
+					    "kind", shadow_kind_name(k),
+					    sn->svc[i].shadow.kinds[k]);
 	family(f, "shift_shadow_skipped_total", "counter",
 	       "Sampled blue requests not replayed, by reason.");
 	for (i = 0; i < sn->n_svc; i++)

@@ -336,9 +336,12 @@ static char *fmt_lat(__u64 ns, char *buf, size_t len)
 }
 
 static const char *const shadow_skip_names[SHIFT_SHADOW_STAT_MAX] = {
-	[SHIFT_SHADOW_COPIED] = "copied",	  [SHIFT_SHADOW_SKIP_METHOD] = "method",
-	[SHIFT_SHADOW_SKIP_SPLIT] = "split",	  [SHIFT_SHADOW_SKIP_NOT_HTTP] = "not_http",
-	[SHIFT_SHADOW_SKIP_TOO_LARGE] = "too_large", [SHIFT_SHADOW_RING_FULL] = "ring_full",
+	[SHIFT_SHADOW_COPIED] = "copied",
+	[SHIFT_SHADOW_SKIP_METHOD] = "method",
+	[SHIFT_SHADOW_SKIP_SPLIT] = "split",
+	[SHIFT_SHADOW_SKIP_NOT_HTTP] = "not_http",
+	[SHIFT_SHADOW_SKIP_TOO_LARGE] = "too_large",
+	[SHIFT_SHADOW_RING_FULL] = "ring_full",
 };
 
 static void render_shadow_json(const struct shadow_report *r, struct json *j)
@@ -375,8 +378,9 @@ static void render_shadow_json(const struct shadow_report *r, struct json *j)
 		json_obj_open(j, color_name(k));
 		json_u64(j, "count", r->lat_count[k]);
 		json_double(j, "mean_seconds",
-			    r->lat_count[k] ? (double)r->lat_sum_ns[k] / (double)r->lat_count[k] / 1e9 :
-					      0.0);
+			    r->lat_count[k] ?
+				    (double)r->lat_sum_ns[k] / (double)r->lat_count[k] / 1e9 :
+				    0.0);
 		json_double(j, "max_seconds", (double)r->lat_max_ns[k] / 1e9);
 		json_obj_close(j);
 	}
@@ -485,7 +489,6 @@ void status_render_backends_json(const struct st_model *st, struct json *j)
 			render_backend_json(&st->svc[i].be[k], j);
 	json_arr_close(j);
 }
-
 
 static void render_backends_text(const struct st_service *s, FILE *f)
 {

@@ -59,8 +59,8 @@ static bool chunked_complete(const __u8 *b, size_t len)
 		while (i < len && isxdigit(b[i])) {
 			if (sz > (1ul << 24))
 				return false;
-			sz = sz * 16 + (unsigned long)(isdigit(b[i]) ? b[i] - '0' :
-								      tolower(b[i]) - 'a' + 10);
+			sz = sz * 16 +
+			     (unsigned long)(isdigit(b[i]) ? b[i] - '0' : tolower(b[i]) - 'a' + 10);
 			i++;
 		}
 		if (i == start)

@@ -213,8 +213,8 @@ static const struct backend_rt *green_for(struct agent *a, __u16 sid, __u32 hash
 	const struct service_rt *s = a->svc[sid];
 	__u32 id, i;
 
-	if (!s || dp_ring_get(&a->maps, sid, SHIFT_GREEN, shift_ring_slot(hash, SHIFT_RING_SIZE),
-			      &id) ||
+	if (!s ||
+	    dp_ring_get(&a->maps, sid, SHIFT_GREEN, shift_ring_slot(hash, SHIFT_RING_SIZE), &id) ||
 	    id == SHIFT_NO_BACKEND)
 		return NULL;
 	for (i = 0; i < s->n[SHIFT_GREEN]; i++)
@@ -634,11 +634,12 @@ int shadow_gate(struct agent *a, __u32 sid, char *msg, size_t len)
 	rate = shadow_window_rate(&v->win, now_mono_ns(), &n, &mm);
 	if (!v->on || !n || rate <= v->max_mismatch)
 		return 0;
-	snprintf(msg, len,
-		 "service %s: shadow mismatch rate %.1f%% (%llu of %llu replays over the last %llus) "
-		 "exceeds max_shadow_mismatch %s; nothing changed (--force to override)",
-		 a->svc[sid]->conf->name, rate * 100.0, (unsigned long long)mm,
-		 (unsigned long long)n, (unsigned long long)(v->window_ns / 1000000000ull),
-		 weight_format((__u32)(v->max_mismatch * 10000.0 + 0.5), w, sizeof(w)));
+	snprintf(
+		msg, len,
+		"service %s: shadow mismatch rate %.1f%% (%llu of %llu replays over the last %llus) "
+		"exceeds max_shadow_mismatch %s; nothing changed (--force to override)",
+		a->svc[sid]->conf->name, rate * 100.0, (unsigned long long)mm,
+		(unsigned long long)n, (unsigned long long)(v->window_ns / 1000000000ull),
+		weight_format((__u32)(v->max_mismatch * 10000.0 + 0.5), w, sizeof(w)));
 	return -EPERM;
 }

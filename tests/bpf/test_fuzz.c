@@ -107,8 +107,9 @@
 #define FZ_REG_DIR "tests/fuzz/packets"
 #define FZ_FLOWS_MAX 4096
 
-#define FS_KNOWN (SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN | SHIFT_FS_SVC_HTTP | \
-		  SHIFT_FS_SHADOW_DONE)
+#define FS_KNOWN                                                                   \
+	(SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN | SHIFT_FS_SVC_HTTP | \
+	 SHIFT_FS_SHADOW_DONE)
 
 enum fz_gen {
 	G_RANDOM,

@@ -21,9 +21,25 @@
 #define SV_SVC 0
 static const struct topo_service sv_svc = { SV_SVC, 4, IPPROTO_TCP, VIP4, 80, SHIFT_SVC_F_HTTP };
 static const struct topo_backend sv_bes[2] = {
-	{ 0, SV_SVC, SHIFT_BLUE, 4, IPPROTO_TCP, { 10, 1, 0, 11 }, 8080, true, 0,
+	{ 0,
+	  SV_SVC,
+	  SHIFT_BLUE,
+	  4,
+	  IPPROTO_TCP,
+	  { 10, 1, 0, 11 },
+	  8080,
+	  true,
+	  0,
 	  { 0x02, 0xbe, 0, 0, 0, 0x11 } },
-	{ 1, SV_SVC, SHIFT_GREEN, 4, IPPROTO_TCP, { 10, 1, 0, 21 }, 8080, true, 0,
+	{ 1,
+	  SV_SVC,
+	  SHIFT_GREEN,
+	  4,
+	  IPPROTO_TCP,
+	  { 10, 1, 0, 21 },
+	  8080,
+	  true,
+	  0,
 	  { 0x02, 0xbe, 0, 0, 0, 0x21 } },
 };
 
@@ -143,7 +159,8 @@ struct sv_row {
 };
 
 static const struct sv_row sv_rows[] = {
-	{ "sampled GET on a blue flow: copied whole", get_req, 0, 10000, SHIFT_SHADOW_COPIED, true },
+	{ "sampled GET on a blue flow: copied whole", get_req, 0, 10000, SHIFT_SHADOW_COPIED,
+	  true },
 	{ "HEAD is listed too", "HEAD / HTTP/1.1\r\nHost: t\r\n\r\n", 0, 10000, SHIFT_SHADOW_COPIED,
 	  true },
 	{ "POST (not in shadow_methods): skipped, method",

@@ -461,7 +461,8 @@ static const struct bad_case bad_cases[] = {
 	{ HEAD "[service api]\nvip = 10.0.0.10:80\nblue = 10.1.0.12:8080\n", 7,
 	  "service api: vip 10.0.0.10:80/tcp is already the vip of service web (line 4)" },
 	{ HEAD "[service api]\nvip = 10.0.0.11:80\nblue = 10.0.0.10:80\n", 8,
-	  "blue backend 10.0.0.10:80/tcp is already used at line 4 (service web, vip)" },	/* shadow mode */
+	  "blue backend 10.0.0.10:80/tcp is already used at line 4 (service web, vip)" },
+	/* shadow mode */
 	{ HEAD "shadow = yes\n", 6, "'yes' is not on or off" },
 	{ HEAD "shadow_sample = 0%\n", 6, "0% samples nothing: set shadow = off instead" },
 	{ HEAD "shadow_sample = 101%\n", 6, "shadow_sample" },

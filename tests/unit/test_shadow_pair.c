@@ -32,14 +32,16 @@ static void test_classify(void **state)
 	assert_int_equal(shadow_classify(&b200, &to, 2.0), SHADOW_MM_TIMEOUT);
 	assert_int_equal(shadow_classify(&b200, &err, 2.0), SHADOW_MM_ERROR);
 	/* Same class, different code: a match. */
-	assert_int_equal(shadow_classify(&b200, &(struct shadow_answer){ .how = SHADOW_ANS_STATUS,
-									 .status = 204,
-									 .ttfb_ns = MS },
+	assert_int_equal(shadow_classify(&b200,
+					 &(struct shadow_answer){ .how = SHADOW_ANS_STATUS,
+								  .status = 204,
+								  .ttfb_ns = MS },
 					 2.0),
 			 SHADOW_MATCH);
-	assert_int_equal(shadow_classify(&b200, &(struct shadow_answer){ .how = SHADOW_ANS_STATUS,
-									 .status = 500,
-									 .ttfb_ns = MS },
+	assert_int_equal(shadow_classify(&b200,
+					 &(struct shadow_answer){ .how = SHADOW_ANS_STATUS,
+								  .status = 500,
+								  .ttfb_ns = MS },
 					 2.0),
 			 SHADOW_MM_STATUS);
 	/* Blue failed, green answered: a difference. */
