@@ -1,7 +1,8 @@
 #!/bin/bash
 # Shadow mode end to end (issue 16), real backends and clients on the rig:
 #  (1) green 0 %, shadow on, sample 100 %: 200 new connections all served by blue,
-#      none failed, >= 150 replayed to green and compared, <= 5 mismatches;
+#      none failed, >= 150 replayed to green and compared, <= 5 mismatches; the same
+#      over IPv6 (web6, 50 connections: >= 40 compared, <= 2 mismatches);
 #  (2) green answering 500: clients still 0 failed and never on green; >= 90 % of the
 #      new replays mismatch; set-weight 10 exits 1 naming the mismatch rate, ramp too;
 #      --force works;
@@ -9,7 +10,8 @@
 #      replayed, counted as skipped by reason (method, split);
 #  (4) a green that never answers (SYNs dropped): shadow timeouts counted; the rollback
 #      reaction of another service (web6, green2 answering 500) measured with and
-#      without ~1000 replays pending (figures printed, not asserted: see bench/);
+#      without ~1000 replays pending: 5 rollbacks each, figures printed and written to
+#      $OUT/shadow-reaction.txt, not asserted (timed assertions flake on a busy host);
 #  (5) shiftd stopped (SIGSTOP) while clients connect: the shadow ring overflows,
 #      ring_full counted, clients still served by blue, nothing else moves (datapath
 #      drops, sample-ring drops, weights, latches).
@@ -35,7 +37,8 @@ RIG_SVC_GREEN="$G1:$RIG_BACKEND_PORT" RIG_SVC6_GREEN="[$G2]:$RIG_BACKEND_PORT" \
 	rig_write_config "$D/shiftd.conf" \
 	web.shadow=on web.shadow_sample=100% web.shadow_methods="GET, HEAD" \
 	web.max_shadow_mismatch=1% web.rollback_window=120s web.health_check=none \
-	web6.health_check=none web6.max_consecutive_errors=2 web6.rollback_window=10s
+	web6.health_check=none web6.max_consecutive_errors=2 web6.rollback_window=10s \
+	web6.shadow=on web6.shadow_sample=100%
 shiftd_start "$D/shiftd.log" || t_bail "shiftd did not start"
 rig_on_exit "kill -CONT $SHIFTD_PID 2>/dev/null || true"
 
@@ -84,6 +87,18 @@ t_expect_ge "(1) compared replays" "$cmp" 150
 if [ "$mm" -le 5 ]; then t_ok "(1) mismatches with a healthy green: $mm <= 5"; else
 	t_notok "(1) mismatches with a healthy green: $mm > 5 ($(sh mismatches))"; fi
 t_note "(1) replay latency: $(sh replay_latency)"
+sh6() { status_get web6 "shadow.$1"; }
+rig_client_py cli2 new --url "$RIG_URL6" --count 50 --concurrency 4 --timeout 5 --deadline 60 \
+	>"$D/c1v6.json" || true
+t_expect "(1) IPv6: failed requests" "$(rig_json_get failed <"$D/c1v6.json")" 0
+for ((i = 0; i < 100; i++)); do
+	[ "$(sh6 compared)" -ge 40 ] 2>/dev/null && [ "$(sh6 pending)" = 0 ] && break
+	sleep 0.2
+done
+t_expect_ge "(1) IPv6: compared replays" "$(sh6 compared)" 40
+mm6=$(sh6 mismatches_total)
+if [ "${mm6:-99}" -le 2 ]; then t_ok "(1) IPv6: mismatches $mm6 <= 2"; else
+	t_notok "(1) IPv6: mismatches $mm6 > 2 ($(sh6 mismatches))"; fi
 
 # --- (2) green answers 500 ----------------------------------------------------------
 t_section "(2) green answering 500"
@@ -169,7 +184,8 @@ rig_backend_mode green2 500
 react() {
 	local i r
 	ctl clear web6 >/dev/null 2>&1 || true
-	ctl set-weight web6 100 >/dev/null || { echo "?"; return; }
+	# --force: web6's own shadow (green2 answers 500) would refuse the raise.
+	ctl set-weight web6 100 --force >/dev/null || { echo "?"; return; }
 	rig_client_py cli2 new --url "$RIG_URL6" --count 10 --concurrency 1 --timeout 5 \
 		--deadline 30 >/dev/null || true
 	for ((i = 0; i < 50; i++)); do
@@ -181,7 +197,7 @@ react() {
 	echo "${r:-?}"
 }
 base=()
-for ((k = 0; k < 3; k++)); do base+=("$(react)"); done
+for ((k = 0; k < 5; k++)); do base+=("$(react)"); done
 rig_backend_blackhole green1 on
 t0=$(sh mismatches.green_timeout)
 rig_client_py cli1 new --url "$RIG_URL" --count 1000 --concurrency 32 --timeout 5 --deadline 120 \
@@ -190,9 +206,17 @@ t_expect "(4) failed requests while green is dead" "$(rig_json_get failed <"$D/c
 pend=$(sh pending)
 t_note "(4) replays pending after 1000 clients: $pend"
 loaded=()
-for ((k = 0; k < 3; k++)); do loaded+=("$(react)"); done
-t_note "(4) web6 rollback reaction_us: idle ${base[*]}; with $pend replays pending ${loaded[*]}"
-echo "shadow rollback reaction_us idle: ${base[*]} pending($pend): ${loaded[*]}" >"$D/reaction.txt"
+for ((k = 0; k < 5; k++)); do loaded+=("$(react)"); done
+pend2=$(sh pending)
+median() { printf '%s\n' "$@" | grep -v '?' | sort -g | awk '{v[NR] = $1} END {print (NR ? v[int((NR + 1) / 2)] : "?")}'; }
+OUT=${OUTPUT:-.output}
+mkdir -p "$OUT"
+{
+	echo "# tests/netns/test_shadow.sh (4): web6 rollback reaction (us), green2 answering 500"
+	echo "idle (no replay pending): ${base[*]}  median $(median "${base[@]}")"
+	echo "replays pending ($pend before, $pend2 after): ${loaded[*]}  median $(median "${loaded[@]}")"
+} | tee "$OUT/shadow-reaction.txt" | sed 's/^/# /'
+
 if [ "${loaded[0]}" != "?" ] && [ "${base[0]}" != "?" ]; then
 	t_ok "(4) rollback still fires with replays pending (reaction us: ${loaded[*]})"
 else
