@@ -254,10 +254,12 @@ static void job_start(struct agent *a, struct shadow *sh, struct job *j, __u64 n
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
+		/* Our limit, not green's fault: shed, not a mismatch. */
 		if (sh->stat_fd_fail++ == 0)
-			log_warn("shadow: socket: %s (replays count as green errors)",
+			log_warn("shadow: socket: %s (replays shed until sockets free up)",
 				 strerror(errno));
-		green_done(sh, j, SHADOW_ANS_ERROR, 0, now);
+		sh->svc[j->sid].shed++;
+		job_free(sh, j);
 		return;
 	}
 	j->fd = fd;
@@ -531,12 +533,15 @@ void shadow_on_sample(struct agent *a, const void *sample)
 	} else {
 		ans.how = SHADOW_ANS_ERROR;
 	}
-	for (__u32 i = 0; i < SHADOW_MAX_JOBS; i++) {
+	/* On the samples' path: stop once every held copy has been looked at. */
+	for (__u32 i = 0, seen = 0; i < SHADOW_MAX_JOBS && seen < sh->held; i++) {
 		struct job *j = &sh->jobs[i];
 
-		if (j->state == JOB_FREE || j->hash != smp->flow_hash ||
-		    j->sid != smp->service_id || j->blue.how != SHADOW_ANS_NONE ||
-		    smp->ts_ns < j->copy_ns)
+		if (j->state == JOB_FREE)
+			continue;
+		seen++;
+		if (j->hash != smp->flow_hash || j->sid != smp->service_id ||
+		    j->blue.how != SHADOW_ANS_NONE || smp->ts_ns < j->copy_ns)
 			continue;
 		j->blue = ans;
 		if (j->state == JOB_WAIT_BLUE)
