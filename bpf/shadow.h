@@ -73,6 +73,8 @@ static long shadow_scan_one(__u32 i, void *arg)
 struct shadow_meta {
 	__u32 hash;
 	__u32 backend_id;
+	__u32 off; /* of the payload, from the frame's start */
+	__u32 len; /* payload bytes */
 	__u16 service_id;
 	__u8 method;
 	__u8 pad;
@@ -82,10 +84,15 @@ struct shadow_meta {
  * Out of line: one copy of the ring and scan code per program rather than
  * one per call site, verified once.
  */
-static __noinline int shadow_copy(struct xdp_md *ctx, __u32 off, __u32 len,
-				  const struct shadow_meta *mt)
+/*
+ * ctx is a struct xdp_md * (tc == 0) or a struct __sk_buff * (tc == 1). A
+ * static function is verified with its caller's arguments, so a constant tc
+ * leaves the other program type's helper on a path never walked.
+ */
+static __noinline int shadow_copy(void *ctx, int tc, const struct shadow_meta *mt)
 {
-	__u32 service_id = mt->service_id;
+	__u32 service_id = mt->service_id, off = mt->off, len = mt->len;
+	long err;
 	struct shift_shadow_req *r;
 	struct shadow_scan sc;
 
@@ -103,7 +110,14 @@ static __noinline int shadow_copy(struct xdp_md *ctx, __u32 off, __u32 len,
 		shadow_stat(service_id, SHIFT_SHADOW_RING_FULL);
 		return 0;
 	}
-	if (len < 8 || bpf_xdp_load_bytes(ctx, off, r->data, len)) {
+	if (len < 8) {
+		err = -1;
+	} else if (tc) {
+		err = bpf_skb_load_bytes(ctx, off, r->data, len);
+	} else {
+		err = bpf_xdp_load_bytes(ctx, off, r->data, len);
+	}
+	if (err) {
 		bpf_ringbuf_discard(r, 0);
 		shadow_stat(service_id, SHIFT_SHADOW_SKIP_NOT_HTTP);
 		return 0;
@@ -135,7 +149,7 @@ static __noinline int shadow_copy(struct xdp_md *ctx, __u32 off, __u32 len,
  * packet only (one bit test for every other packet); copies it when the
  * flow is blue, in the service's sample, and its request qualifies.
  */
-static __always_inline void shadow_client(struct xdp_md *ctx, const struct pkt *p,
+static __always_inline void shadow_client(void *ctx, int tc, void *data, const struct pkt *p,
 					  struct shift_flow *f, void *data_end)
 {
 	struct shift_shadow_cfg *cfg;
@@ -170,10 +184,12 @@ static __always_inline void shadow_client(struct xdp_md *ctx, const struct pkt *
 	}
 	mt.hash = f->hash;
 	mt.backend_id = f->backend_id;
+	mt.off = (__u32)((void *)pl - data);
+	mt.len = p->payload_len;
 	mt.service_id = sid;
 	mt.method = m;
 	mt.pad = 0;
-	shadow_copy(ctx, (__u32)((void *)pl - (void *)(long)ctx->data), p->payload_len, &mt);
+	shadow_copy(ctx, tc, &mt);
 }
 
 #endif
