@@ -14,7 +14,9 @@
 #      $OUT/shadow-reaction.txt, not asserted (timed assertions flake on a busy host);
 #  (5) shiftd stopped (SIGSTOP) while clients connect: the shadow ring overflows,
 #      ring_full counted, clients still served by blue, nothing else moves (datapath
-#      drops, sample-ring drops, weights, latches).
+#      drops, sample-ring drops, weights, latches);
+#  (6) SIGHUP: a bad shadow key is refused with file:line and shadow keeps running;
+#      shadow = off stops the copies (no new requests, the datapath copies nothing).
 # Exit 0 pass, 77 skipped, 1 fail.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -257,6 +259,40 @@ else
 	t_notok "(5) moved: before $before after $after"
 fi
 kill -0 "$SHIFTD_PID" 2>/dev/null && t_ok "(5) shiftd alive" || t_notok "(5) shiftd died"
+
+# --- (6) reload ------------------------------------------------------------------
+t_section "(6) SIGHUP"
+reload_with() { # KEY=VALUE...: rewrite the config and SIGHUP; waits for the verdict line
+	local n
+	n=$(grep -c 'config reloaded\|reload refused' "$D/shiftd.log" || true)
+	RIG_SVC_GREEN="$G1:$RIG_BACKEND_PORT" RIG_SVC6_GREEN="[$G2]:$RIG_BACKEND_PORT" \
+		rig_write_config "$D/shiftd.conf" web.health_check=none web6.health_check=none \
+		web.rollback_window=120s "$@"
+	kill -HUP "$SHIFTD_PID"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(grep -c 'config reloaded\|reload refused' "$D/shiftd.log" || true)" -gt "$n" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+reload_with web.shadow=on web.shadow_methods="GET, FETCH" || t_notok "(6) no reload verdict in the log"
+if grep -q "reload refused.*shiftd.conf:[0-9]*: .*'FETCH' is not a method" "$D/shiftd.log"; then
+	t_ok "(6) bad shadow_methods refused with file:line: $(grep -o "shiftd.conf:[0-9]*: .*FETCH[^;]*" "$D/shiftd.log" | tail -1)"
+else
+	t_notok "(6) bad shadow_methods: $(grep 'reload refused' "$D/shiftd.log" | tail -1)"
+fi
+# shiftctl reads the same file: make it valid again (no SIGHUP) to ask shiftd.
+RIG_SVC_GREEN="$G1:$RIG_BACKEND_PORT" RIG_SVC6_GREEN="[$G2]:$RIG_BACKEND_PORT" \
+	rig_write_config "$D/shiftd.conf" web.health_check=none web6.health_check=none \
+	web.rollback_window=120s web.shadow=on
+t_expect "(6) shadow still on after the refused reload" "$(sh enabled)" true
+reload_with web.shadow=off || t_notok "(6) no reload verdict in the log"
+r0=$(sh requests) c0=$(sh copied)
+clients cli1 50 "$D/c6.json" "(6)"
+sleep 1
+t_expect "(6) shadow = off: enabled" "$(sh enabled)" false
+t_expect "(6) shadow = off: no new copies in the datapath" "$(($(sh copied) - c0))" 0
+t_expect "(6) shadow = off: no new requests" "$(($(sh requests) - r0))" 0
 if grep -q "ERROR\|error:" "$D/shiftd.log"; then
 	t_note "shiftd log errors:"; grep "ERROR\|error:" "$D/shiftd.log" | head -5 | sed 's/^/#   /'
 fi
