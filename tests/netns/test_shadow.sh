@@ -10,7 +10,7 @@
 #      replayed, counted as skipped by reason (method, split);
 #  (4) a green that never answers (SYNs dropped): shadow timeouts counted; the rollback
 #      reaction of another service (web6, green2 answering 500) measured with and
-#      without ~1000 replays pending: 5 rollbacks each, figures printed and written to
+#      without ~1000 replays pending: 7 rollbacks each (SHADOW_REACT_ROUNDS), figures printed and written to
 #      $OUT/shadow-reaction.txt, not asserted (timed assertions flake on a busy host);
 #  (5) shiftd stopped (SIGSTOP) while clients connect: the shadow ring overflows,
 #      ring_full counted, clients still served by blue, nothing else moves (datapath
@@ -88,7 +88,7 @@ t_expect_ge "(1) shadow requests" "$req" 150
 t_expect_ge "(1) compared replays" "$cmp" 150
 if [ "$mm" -le 5 ]; then t_ok "(1) mismatches with a healthy green: $mm <= 5"; else
 	t_notok "(1) mismatches with a healthy green: $mm > 5 ($(sh mismatches))"; fi
-t_note "(1) replay latency: $(sh replay_latency)"
+t_note "(1) replay latency: $(sh replay_latency); unpaired $(sh unpaired), shed $(sh shed)"
 sh6() { status_get web6 "shadow.$1"; }
 rig_client_py cli2 new --url "$RIG_URL6" --count 50 --concurrency 4 --timeout 5 --deadline 60 \
 	>"$D/c1v6.json" || true
@@ -141,6 +141,7 @@ else
 	t_notok "(2) set-weight 10 --force: $out (weight $(status_get web green_weight_bp))"
 fi
 ctl set-weight web 0 >/dev/null || t_notok "(2) set-weight web 0 failed"
+ctl status web | grep -A2 "^  shadow" | sed 's/^/# status: /' || true
 rig_backend_mode green1 ok
 
 # --- (3) not replayed: POST, split request --------------------------------------------
@@ -199,7 +200,8 @@ react() {
 	echo "${r:-?}"
 }
 base=()
-for ((k = 0; k < 5; k++)); do base+=("$(react)"); done
+ROUNDS=${SHADOW_REACT_ROUNDS:-7}
+for ((k = 0; k < ROUNDS; k++)); do base+=("$(react)"); done
 rig_backend_blackhole green1 on
 t0=$(sh mismatches.green_timeout)
 rig_client_py cli1 new --url "$RIG_URL" --count 1000 --concurrency 32 --timeout 5 --deadline 120 \
@@ -208,7 +210,7 @@ t_expect "(4) failed requests while green is dead" "$(rig_json_get failed <"$D/c
 pend=$(sh pending)
 t_note "(4) replays pending after 1000 clients: $pend"
 loaded=()
-for ((k = 0; k < 5; k++)); do loaded+=("$(react)"); done
+for ((k = 0; k < ROUNDS; k++)); do loaded+=("$(react)"); done
 pend2=$(sh pending)
 median() { printf '%s\n' "$@" | grep -v '?' | sort -g | awk '{v[NR] = $1} END {print (NR ? v[int((NR + 1) / 2)] : "?")}'; }
 OUT=${OUTPUT:-.output}
