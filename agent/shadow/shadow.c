@@ -275,9 +275,10 @@ static void job_start(struct agent *a, struct shadow *sh, struct job *j, __u64 n
 		green_done(sh, j, SHADOW_ANS_ERROR, 0, now);
 }
 
-static void start_queued(struct agent *a, struct shadow *sh, __u64 now)
+/* Start up to max queued replays (bounded: each is a few syscalls). */
+static void start_queued(struct agent *a, struct shadow *sh, __u64 now, int max)
 {
-	while (sh->q_len && sh->inflight < SHADOW_MAX_INFLIGHT) {
+	while (sh->q_len && sh->inflight < SHADOW_MAX_INFLIGHT && max-- > 0) {
 		struct job *j = &sh->jobs[sh->queue[sh->q_head]];
 
 		sh->q_head = (sh->q_head + 1) % SHADOW_MAX_JOBS;
@@ -347,7 +348,7 @@ static int on_copy(void *ctx, void *data, size_t len)
 	early_take(sh, j);
 	sh->queue[(sh->q_head + sh->q_len) % SHADOW_MAX_JOBS] = (__u32)(j - sh->jobs);
 	sh->q_len++;
-	start_queued(a, sh, now_mono_ns());
+	start_queued(a, sh, now_mono_ns(), 1);
 out:
 	/* libbpf has consumed the record; -EAGAIN only ends this pass. */
 	return --sh->budget > 0 ? 0 : -EAGAIN;
@@ -474,7 +475,7 @@ void shadow_sock_ready(struct agent *a)
 	now = now_mono_ns();
 	for (i = 0; i < n; i++)
 		job_event(sh, evs[i].data.ptr, evs[i].events, now);
-	start_queued(a, sh, now);
+	start_queued(a, sh, now, SHADOW_BUDGET);
 }
 
 void shadow_tick(struct agent *a)
@@ -484,11 +485,13 @@ void shadow_tick(struct agent *a)
 
 	if (!sh)
 		return;
-	/* A backstop, as for the samples: copies never wait on a lost wakeup. */
-	for (int pass = 0; pass < 16 && sh->rb; pass++) {
+	/*
+	 * A backstop, as for the samples: copies never wait on a lost wakeup.
+	 * One budget only: the tick must not hold the loop away from samples.
+	 */
+	if (sh->rb) {
 		sh->budget = SHADOW_BUDGET;
-		if (ring_buffer__consume(sh->rb) != -EAGAIN)
-			break;
+		ring_buffer__consume(sh->rb);
 	}
 	for (__u32 i = 0; i < SHADOW_MAX_JOBS; i++) {
 		struct job *j = &sh->jobs[i];
@@ -508,7 +511,7 @@ void shadow_tick(struct agent *a)
 			break;
 		}
 	}
-	start_queued(a, sh, now);
+	start_queued(a, sh, now, SHADOW_BUDGET);
 }
 
 void shadow_on_sample(struct agent *a, const void *sample)
