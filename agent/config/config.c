@@ -1454,11 +1454,5 @@ const char *conf_example(void)
 	       "max_latency_p99 = 500ms\n"
 	       "max_latency_ratio = 2.0       ; green p99 / blue p99\n"
 	       "max_consecutive_errors = 5\n"
-	       "rollback_evict = yes\n"
-	       "; Shadow mode: replay a sample of blue's requests to green (its answers are\n"
-	       "; discarded; the client's headers, cookies included, go to green as they were).\n"
-	       "shadow = off                  ; on | off\n"
-	       "shadow_sample = 10%           ; of new blue connections, by flow hash\n"
-	       "shadow_methods = GET, HEAD    ; only these; a listed POST runs on green too\n"
-	       "max_shadow_mismatch = 1%      ; set-weight/ramp from 0 refuse above (--force)\n";
+	       "rollback_evict = yes\n";
 }
