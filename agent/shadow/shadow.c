@@ -70,6 +70,7 @@ struct shadow {
 	struct svc_shadow svc[SHIFT_MAX_SERVICES];
 	struct early early[EARLY_SLOTS];
 	__u32 early_next;
+	__u32 tick_cursor; /* where shadow_tick() goes on expiring */
 	__u64 stat_fd_fail;
 };
 
@@ -482,36 +483,45 @@ void shadow_tick(struct agent *a)
 {
 	struct shadow *sh = a->shadow;
 	__u64 now = now_mono_ns();
+	int left = SHADOW_TICK_BUDGET;
 
 	if (!sh)
 		return;
-	/*
-	 * A backstop, as for the samples: copies never wait on a lost wakeup.
-	 * One budget only: the tick must not hold the loop away from samples.
-	 */
+	/* A backstop, as for the samples: copies never wait on a lost wakeup. */
 	if (sh->rb) {
-		sh->budget = SHADOW_BUDGET;
+		sh->budget = SHADOW_TICK_BUDGET;
 		ring_buffer__consume(sh->rb);
 	}
-	for (__u32 i = 0; i < SHADOW_MAX_JOBS; i++) {
-		struct job *j = &sh->jobs[i];
+	/*
+	 * Expire at most a budget per tick, from where the last tick stopped: a
+	 * dead green's replays all reach their deadline together, and closing
+	 * hundreds of sockets in one go would hold the loop for milliseconds.
+	 * A late expiry only counts a timeout a little later.
+	 */
+	for (__u32 k = 0; k < SHADOW_MAX_JOBS && left > 0; k++) {
+		struct job *j = &sh->jobs[sh->tick_cursor];
 
+		sh->tick_cursor = (sh->tick_cursor + 1) % SHADOW_MAX_JOBS;
 		switch (j->state) {
 		case JOB_CONNECTING:
 		case JOB_SENDING:
 		case JOB_READING:
-			if (now >= j->deadline_ns)
+			if (now >= j->deadline_ns) {
 				green_done(sh, j, SHADOW_ANS_TIMEOUT, 0, now);
+				left--;
+			}
 			break;
 		case JOB_WAIT_BLUE:
-			if (now >= j->copy_ns + SHADOW_QUEUE_WAIT_NS + SHADOW_BLUE_WAIT_NS)
+			if (now >= j->copy_ns + SHADOW_QUEUE_WAIT_NS + SHADOW_BLUE_WAIT_NS) {
 				job_finish(sh, j, now);
+				left--;
+			}
 			break;
 		default:
 			break;
 		}
 	}
-	start_queued(a, sh, now, SHADOW_BUDGET);
+	start_queued(a, sh, now, SHADOW_TICK_BUDGET);
 }
 
 void shadow_on_sample(struct agent *a, const void *sample)

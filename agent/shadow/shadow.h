@@ -28,6 +28,8 @@
 /* Copies and socket events per loop pass: a copy costs a few syscalls (socket,
  * connect, epoll_ctl: ~10 us), so an error sample waits at most ~160 us. */
 #define SHADOW_BUDGET 16
+/* The 100 ms tick's share: expiries, starts and backstop copies, each. */
+#define SHADOW_TICK_BUDGET 8
 #define SHADOW_DEADLINE_NS (2ull * 1000 * 1000 * 1000) /* connect + answer */
 /* A copy waiting for a replay slot longer than this is shed (counted): its
  * answer would say more about the queue than about green. */
