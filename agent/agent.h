@@ -90,6 +90,7 @@ struct fleet_stats {
 	__u64 lag_count;
 	__u64 applied, bad_values, publishes;
 };
+struct shadow;
 
 struct agent {
 	struct shift_conf *conf;
@@ -125,6 +126,10 @@ struct agent {
 	void (*on_rollback)(struct agent *a, struct service_rt *s);
 	struct fleet *fleet_ctx; /* agent/fleet/fleet.c, opaque */
 	struct fleet_stats fleet;
+	struct shadow *shadow; /* shadow/shadow.c: replays to green, NULL until set up */
+	/* Called with every sample after the triggers had it (shadow pairs blue's
+	 * answers there): analysis/ must not call up into shadow/. */
+	void (*sample_hook)(struct agent *a, const void *sample);
 };
 
 /* Service runtime by name, or NULL. */

@@ -35,6 +35,7 @@
 #include "fleet/fleet.h"
 #include "ops/sdnotify.h"
 #include "http/http.h"
+#include "shadow/shadow.h"
 
 #include "version.h"
 
@@ -71,6 +72,7 @@ static const char usage_text[] =
 
 struct loop {
 	int epfd, sigfd, ctlfd, timerfd, nlfd, rbfd, httpfd;
+	int shadow_rbfd, shadow_sockfd; /* shadow/shadow.c; -1 when unavailable */
 	struct ring_buffer *rb;
 	bool stop;
 	struct metrics metrics; /* shift.prom writer */
@@ -336,6 +338,7 @@ static void tick(struct agent *a, struct loop *lp)
 	/* Ordinary samples wake us only every SHIFT_WAKEUP_BATCH: bound their delay. */
 	samples_poll(a, lp->rb);
 	health_tick(a);
+	shadow_tick(a);
 	/* On a fleet, ramps follow the shared plan (fleet/), not a local clock. */
 	if (lp->fleet)
 		fleet_tick(lp->fleet);
@@ -399,6 +402,14 @@ static int run_loop(struct agent *a, struct loop *lp)
 				control_serve(a, lp->ctlfd, reload);
 			} else if (lp->fleet && fd == lp->fleetfd) {
 				fleet_events(lp->fleet);
+			} else if (fd == lp->shadow_rbfd || fd == lp->shadow_sockfd) {
+				/* Shadow work is bounded per pass; samples that came in
+				 * meanwhile go first. */
+				samples_poll(a, lp->rb);
+				if (fd == lp->shadow_rbfd)
+					shadow_ring_ready(a);
+				else
+					shadow_sock_ready(a);
 			} else if (fd == a->health_epfd && fd > 0) {
 				health_events(a);
 			} else if (fd == lp->nlfd) {
@@ -495,6 +506,8 @@ int main(int argc, char **argv)
 		.rbfd = -1,
 		.httpfd = -1,
 		.fleetfd = -1,
+		.shadow_rbfd = -1,
+		.shadow_sockfd = -1,
 	};
 	const char *conf_path = CONF_DEFAULT_PATH;
 	bool check = false, detach = false;
@@ -659,6 +672,17 @@ int main(int argc, char **argv)
 		log_err("epoll: %s", strerror(errno));
 		goto out;
 	}
+	a->sample_hook = shadow_on_sample;
+	if (shadow_open(a) == 0) {
+		lp.shadow_rbfd = shadow_ring_fd(a);
+		lp.shadow_sockfd = shadow_sock_fd(a);
+		if (epoll_add(lp.epfd, lp.shadow_rbfd) || epoll_add(lp.epfd, lp.shadow_sockfd)) {
+			log_err("epoll: %s", strerror(errno));
+			goto out;
+		}
+	} else {
+		log_warn("shadow mode unavailable (no shadow ring in the datapath)");
+	}
 	if (health_fd(a) < 0 || epoll_add(lp.epfd, a->health_epfd)) {
 		log_err("health check events: %s", strerror(errno));
 		goto out;
@@ -721,6 +745,7 @@ out:
 		close(a->health_epfd);
 	fleet_close(lp.fleet);
 	/* Programs stay attached through their pinned links; maps stay pinned. */
+	shadow_close(a);
 	if (a->skel)
 		shift__destroy(a->skel);
 	for (opt = 0; opt < SHIFT_MAX_SERVICES; opt++)

@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include <shift/maps.h>
 #include <shift/sample.h>
+#include <shift/shadow.h>
 
 /* VIP + port + proto -> service. */
 struct {
@@ -141,6 +142,26 @@ struct {
 	__type(key, __u32);
 	__type(value, struct shift_config);
 } shift_config SEC(".maps");
+
+/* Shadow mode (bpf/shadow.h): copied requests, per-service settings, skip counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SHIFT_SHADOW_RING_BYTES);
+} shift_shadow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHIFT_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct shift_shadow_cfg);
+} shift_shadowcfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SHIFT_MAX_SERVICES *SHIFT_SHADOW_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} shift_shadowst SEC(".maps");
 
 static __always_inline void stat_inc(enum shift_stat s)
 {

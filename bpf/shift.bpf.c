@@ -15,6 +15,7 @@
 #include "nat.h"
 #include "forward.h"
 #include "signals.h"
+#include "shadow.h"
 
 #define NOT_A_SERVICE (-1)
 
@@ -122,6 +123,7 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 				return XDP_PASS;
 			}
 			count_backend(f->backend_id, data_end - data, 0, 0);
+			shadow_client(ctx, 0, data, p, f, data_end);
 			signal_client(p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0,
 				      data_end);
 			return to_backend(ctx, p, be);

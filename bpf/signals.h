@@ -57,6 +57,7 @@ static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, _
 	s->kind = kind;
 	s->status = status;
 	s->err = err;
+	s->flow_hash = f->hash;
 	__builtin_memset(s->pad, 0, sizeof(s->pad));
 	if (kind == SHIFT_SAMPLE_ERROR)
 		flags = BPF_RB_FORCE_WAKEUP;

@@ -47,14 +47,17 @@ static const char usage_text[] =
 	"                                  set green's share of new connections: 25, 25%,\n"
 	"                                  0.5%, 0.01% (a bare number is a percentage);\n"
 	"                                  refused while rolled back unless --force, and\n"
-	"                                  while green has no healthy backend\n"
+	"                                  while green has no healthy backend; from 0,\n"
+	"                                  also while shadow mode's mismatch rate is over\n"
+	"                                  max_shadow_mismatch (asks shiftd)\n"
 	"  rollback SERVICE [--reason TEXT] [--evict]\n"
 	"                                  green weight 0 now, latched; --evict also moves\n"
 	"                                  open green connections to blue (they reset)\n"
 	"  clear SERVICE                   lift the rollback latch (green stays at 0)\n"
-	"  ramp SERVICE STEPS --hold DURATION\n"
+	"  ramp SERVICE STEPS --hold DURATION [--force]\n"
 	"                                  step green up, e.g. 1,5,10,25,50,100 --hold 30s;\n"
-	"                                  runs in shiftd, stops at any rollback\n"
+	"                                  runs in shiftd, stops at any rollback; from 0\n"
+	"                                  refused like set-weight unless --force\n"
 	"  promote SERVICE [--force]       green weight 100%\n"
 	"  backends SERVICE [--json]       the service's backends and their counters\n"
 	"  drill SERVICE [--hold DURATION] [--json]\n"
@@ -448,6 +451,23 @@ static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool 
 		return fail("service %s is rolled back; nothing changed. Run 'shiftctl clear %s' "
 			    "first, or set-weight --force",
 			    name, name);
+	}
+	/*
+	 * The shadow gate: from 0, green starts taking users, so shadow's verdict
+	 * counts. Only shiftd has it (it pairs the replays): no shiftd, no shadow
+	 * data, no refusal; an older shiftd that does not know the question
+	 * answers "unknown request" (code 2), which is not a refusal either.
+	 */
+	if ((word & SHIFT_WEIGHT_MASK) == 0 && bp > 0 && !force) {
+		struct ctl_request q = { .verb = "shadow-gate", .argc = 1 };
+		char msg[600];
+		int code;
+
+		snprintf(q.argv[0], CTL_ARG_LEN, "%s", name);
+		if (agent_call(c, &q, &code, NULL, msg, sizeof(msg)) == 0 && code == 1) {
+			dp_maps_close(&m);
+			return fail("%s", msg);
+		}
 	}
 	/* The readyz gate: the green ring holds healthy backends only. */
 	if (bp > 0 && !force &&
@@ -879,8 +899,8 @@ int main(int argc, char **argv)
 		__u32 steps[RAMP_MAX_STEPS], n;
 		__u64 ns;
 
-		ONLY(!as_json && !force && !reason && !evict, "--json/--force/--reason/--evict");
-		NARGS(2, 2, "ramp SERVICE STEPS --hold DURATION");
+		ONLY(!as_json && !reason && !evict, "--json/--reason/--evict");
+		NARGS(2, 2, "ramp SERVICE STEPS --hold DURATION [--force]");
 		if (!hold)
 			return usage_err("ramp: missing --hold DURATION (e.g. --hold 30s)");
 		if (ramp_parse_steps(pos[1], steps, &n, err, sizeof(err)))
@@ -944,6 +964,8 @@ int main(int argc, char **argv)
 				snprintf(q.argv[1], CTL_ARG_LEN, "%s", pos[1]);
 				snprintf(q.argv[2], CTL_ARG_LEN, "%s", hold);
 				q.argc = 3;
+				if (force)
+					snprintf(q.argv[q.argc++], CTL_ARG_LEN, "force");
 			}
 			rc = cmd_agent(&c, &q, verb);
 		}

@@ -30,6 +30,8 @@ int samples_handle(struct agent *a, const void *data, size_t len)
 	 * A drill's latch is no rollback: a real trigger during a drill fires. */
 	if (r != TRIGGER_NONE && (!s->latched || s->latch_drill))
 		rollback_fire(a, s, r, detail, smp->ts_ns);
+	if (a->sample_hook)
+		a->sample_hook(a, smp);
 	return 0;
 }
 

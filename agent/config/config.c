@@ -14,6 +14,7 @@
 #include "config/errmsg.h"
 #include "config/addr.h"
 #include "config/config.h"
+#include <shift/shadow.h>
 #include "config/units.h"
 #include "config/weight.h"
 
@@ -70,6 +71,10 @@ enum skey {
 	S_ANALYSIS,
 	S_GREEN_SOURCES,
 	S_BLUE_SOURCES,
+	S_SHADOW,
+	S_SHADOW_SAMPLE,
+	S_SHADOW_METHODS,
+	S_MAX_SHADOW_MISMATCH,
 	S__N,
 };
 
@@ -758,6 +763,73 @@ static int set_sources(struct parser *ps, const struct key_def *k, char *val, ch
 	return 0;
 }
 
+static int set_shadow(struct parser *ps, const struct key_def *k, char *val, char *why, size_t wl)
+{
+	struct conf_service *s = cur_svc(ps);
+	char b[40];
+
+	if (!strcmp(k->name, "shadow")) {
+		if (!strcmp(val, "on") || !strcmp(val, "off")) {
+			s->shadow = val[1] == 'n';
+			return 0;
+		}
+		seterr(why, wl, "'%s' is not on or off", printable(val, b, sizeof(b)));
+		return -EINVAL;
+	}
+	if (!strcmp(k->name, "shadow_sample")) {
+		if (weight_parse(val, &s->shadow_sample_bp, why, wl))
+			return -EINVAL;
+		if (!s->shadow_sample_bp) {
+			seterr(why, wl, "0%% samples nothing: set shadow = off instead");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return units_parse_percent(val, &s->max_shadow_mismatch, why, wl) ? -EINVAL : 0;
+}
+
+static const char *const shadow_method_names[SHIFT_M__COUNT] = {
+	[SHIFT_M_GET] = "GET",	       [SHIFT_M_HEAD] = "HEAD",	  [SHIFT_M_POST] = "POST",
+	[SHIFT_M_PUT] = "PUT",	       [SHIFT_M_DELETE] = "DELETE", [SHIFT_M_PATCH] = "PATCH",
+	[SHIFT_M_OPTIONS] = "OPTIONS",
+};
+
+const char *conf_shadow_method_name(unsigned m)
+{
+	return m < SHIFT_M__COUNT ? shadow_method_names[m] : NULL;
+}
+
+static int set_shadow_methods(struct parser *ps, const struct key_def *k, char *val, char *why,
+			      size_t wl)
+{
+	char *items[SHIFT_M__COUNT + 1], b[40];
+	__u32 mask = 0;
+	size_t n, i;
+	unsigned m;
+
+	(void)k;
+	if (split_list(val, items, SHIFT_M__COUNT + 1, &n, "methods", why, wl))
+		return -EINVAL;
+	if (!n) {
+		seterr(why, wl, "no method listed (e.g. GET, HEAD)");
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		for (m = 0; m < SHIFT_M__COUNT && strcmp(items[i], shadow_method_names[m]); m++)
+			;
+		if (m == SHIFT_M__COUNT) {
+			seterr(why, wl,
+			       "'%s' is not a method shadow can replay (GET HEAD POST PUT DELETE "
+			       "PATCH OPTIONS, upper case)",
+			       printable(items[i], b, sizeof(b)));
+			return -EINVAL;
+		}
+		mask |= 1u << m;
+	}
+	cur_svc(ps)->shadow_methods = mask;
+	return 0;
+}
+
 static const struct key_def service_keys[S__N] = {
 	[S_VIP] = { "vip", set_vip },
 	[S_PROTOCOL] = { "protocol", set_protocol },
@@ -781,6 +853,10 @@ static const struct key_def service_keys[S__N] = {
 	[S_ANALYSIS] = { "analysis", set_analysis },
 	[S_GREEN_SOURCES] = { "green_sources", set_sources },
 	[S_BLUE_SOURCES] = { "blue_sources", set_sources },
+	[S_SHADOW] = { "shadow", set_shadow },
+	[S_SHADOW_SAMPLE] = { "shadow_sample", set_shadow },
+	[S_SHADOW_METHODS] = { "shadow_methods", set_shadow_methods },
+	[S_MAX_SHADOW_MISMATCH] = { "max_shadow_mismatch", set_shadow },
 };
 
 /* --- lines and sections ------------------------------------------------------ */
@@ -895,6 +971,9 @@ static int open_service(struct parser *ps, const char *name)
 	s->max_error_rate_increase = -1.0;
 	s->max_consecutive_errors = 5;
 	s->rollback_evict = true;
+	s->shadow_sample_bp = 1000;
+	s->shadow_methods = (1u << SHIFT_M_GET) | (1u << SHIFT_M_HEAD);
+	s->max_shadow_mismatch = 0.01;
 	ps->sec = SEC_SERVICE;
 	return 0;
 }
@@ -1140,6 +1219,15 @@ static int resolve_service(struct parser *ps, __u32 idx)
 	else if (udp && !s->analysis_connect)
 		return fail(ps, kl[S_ANALYSIS],
 			    "analysis = http needs protocol tcp; service %s is udp", s->name);
+
+	/* Shadow replays HTTP/1.x requests to green. */
+	if (s->shadow && (udp || s->analysis_connect))
+		return fail(ps, kl[S_SHADOW],
+			    "shadow = on replays HTTP/1.x requests: service %s needs protocol tcp "
+			    "and analysis http",
+			    s->name);
+	if (s->shadow && !s->n_green)
+		return fail(ps, kl[S_SHADOW], "shadow = on but green has no backends to replay to");
 
 	/* Either would send clients to an empty pool, where the datapath drops them. */
 	if (s->green_weight && !s->n_green)

@@ -77,6 +77,11 @@ struct conf_service {
 	__u32 max_consecutive_errors; /* 0 = off */
 	bool rollback_evict;
 	bool analysis_connect; /* true: a connection is the unit, not an HTTP response */
+	/* Shadow mode (agent/shadow/): replay a sample of blue's requests to green. */
+	bool shadow;
+	__u32 shadow_sample_bp; /* basis points of new blue connections */
+	__u32 shadow_methods; /* bit per enum shift_shadow_method */
+	double max_shadow_mismatch; /* fraction 0..1: set-weight/ramp from 0 refuse above */
 	/* Two arrays rather than one with a color field: each maps 1:1 onto a
 	 * dp_override_put() color. Same family as the vip; no prefix in both. */
 	__u32 n_green_sources, n_blue_sources;
@@ -119,5 +124,7 @@ const char *conf_example(void);
 /* Names for messages and status output. */
 const char *conf_xdp_mode_name(enum conf_xdp_mode m);
 const char *conf_health_name(enum conf_health h);
+/* "GET", "HEAD", ... for enum shift_shadow_method; NULL past the end. */
+const char *conf_shadow_method_name(unsigned m);
 
 #endif

@@ -22,6 +22,7 @@
 #include "analysis/rollback.h"
 #include "control/status.h"
 #include "config/units.h"
+#include "shadow/shadow.h"
 
 int control_open(const struct shift_conf *c)
 {
@@ -210,7 +211,7 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 			r->body_len = strlen(r->body);
 	} else if (!strcmp(q->verb, "ramp")) {
 		__u32 steps[RAMP_MAX_STEPS], n;
-		char err[256];
+		char err[512];
 		__u64 hold;
 
 		s = need_service(a, q, 0, r);
@@ -222,8 +223,14 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 			     "shiftd follows it");
 			return;
 		}
-		if (q->argc != 3) {
-			fail(r, 2, "ramp: usage: ramp SERVICE STEPS HOLD");
+		if ((q->argc != 3 && q->argc != 4) ||
+		    (q->argc == 4 && strcmp(q->argv[3], "force"))) {
+			fail(r, 2, "ramp: usage: ramp SERVICE STEPS HOLD [force]");
+			return;
+		}
+		/* From 0 green starts taking users: shadow's verdict first. */
+		if (q->argc == 3 && s->weight == 0 && shadow_gate(a, s->id, err, sizeof(err))) {
+			fail(r, 1, "%s", err);
 			return;
 		}
 		if (ramp_parse_steps(q->argv[1], steps, &n, err, sizeof(err)) ||
@@ -236,6 +243,13 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 			fail(r, 1, "%s", err);
 	} else if (!strcmp(q->verb, "drill") || !strcmp(q->verb, "drill-report")) {
 		r->code = drill_ctl(a, q, r->msg, sizeof(r->msg), &r->body, &r->body_len);
+	} else if (!strcmp(q->verb, "shadow-gate")) {
+		/* shiftctl set-weight from 0 asks before it writes the map. */
+		char err[512];
+
+		s = need_service(a, q, 0, r);
+		if (s && shadow_gate(a, s->id, err, sizeof(err)))
+			fail(r, 1, "%s", err);
 	} else if (!strcmp(q->verb, "reload")) {
 		char err[1024];
 

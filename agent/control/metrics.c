@@ -18,6 +18,7 @@
 #include "config/addr.h"
 #include "ops/log.h"
 #include "control/metrics.h"
+#include "shadow/shadow.h"
 
 #include "version.h"
 
@@ -185,6 +186,8 @@ struct svc_snap {
 	__u64 drills[DRILL__COUNT];
 	bool drill_active, drill_known;
 	__u64 drill_ttb_ns; /* the last drill's time to blue */
+	bool have_shadow;
+	struct shadow_report shadow;
 };
 
 struct if_snap {
@@ -282,6 +285,8 @@ static struct snap *snap_take(const struct agent *a)
 		v->drill_active = s->drill.holding || s->drill.interrupted;
 		v->drill_known = s->drill.ttb_ns != 0;
 		v->drill_ttb_ns = s->drill.ttb_ns;
+		v->have_shadow = shadow_report((struct agent *)a, s->id, &v->shadow) == 0 &&
+				 (v->shadow.enabled || v->shadow.requests);
 		for (c = 0; c < SHIFT_COLORS; c++) {
 			for (k = 0; k < s->n[c] && sn->n_be < n_be; k++) {
 				const struct backend_rt *b = &s->pool[c][k];
@@ -318,6 +323,8 @@ static void snap_read_maps(struct snap *sn)
 		v->weight = v->latched ? 0 : word & SHIFT_WEIGHT_MASK;
 		if (v->weight > SHIFT_WEIGHT_MAX)
 			v->weight = SHIFT_WEIGHT_MAX;
+		if (v->have_shadow)
+			shadow_report_maps(&sn->maps, v->id, &v->shadow);
 	}
 	for (i = 0; i < sn->n_be; i++) {
 		struct be_snap *e = &sn->be[i];
@@ -577,12 +584,86 @@ static void render_fleet(const struct snap *sn, FILE *f)
 		  sn->fleet.lag_count, (__u64)(sn->fleet.lag_sum_s * 1e9));
 }
 
+/* Shadow mode: only services that have it on (or had, since start). */
+static void render_shadow(const struct snap *sn, FILE *f)
+{
+	static const char *const skip[SHIFT_SHADOW_STAT_MAX] = {
+		[SHIFT_SHADOW_SKIP_METHOD] = "method",
+		[SHIFT_SHADOW_SKIP_SPLIT] = "split",
+		[SHIFT_SHADOW_SKIP_NOT_HTTP] = "not_http",
+		[SHIFT_SHADOW_SKIP_TOO_LARGE] = "too_large",
+		[SHIFT_SHADOW_RING_FULL] = "ring_full",
+	};
+	char v[32];
+	__u32 i;
+	int k;
+
+	family(f, "shift_shadow_requests_total", "counter",
+	       "Blue requests copied by the datapath and received for replay to green.");
+	for (i = 0; i < sn->n_svc; i++)
+		if (sn->svc[i].have_shadow)
+			sample_u64(f, "shift_shadow_requests_total", sn->svc[i].l.s,
+				   sn->svc[i].shadow.requests);
+	family(f, "shift_shadow_compared_total", "counter",
+	       "Replays whose green answer was paired with blue's.");
+	for (i = 0; i < sn->n_svc; i++)
+		if (sn->svc[i].have_shadow)
+			sample_u64(f, "shift_shadow_compared_total", sn->svc[i].l.s,
+				   sn->svc[i].shadow.compared);
+	family(f, "shift_shadow_mismatches_total", "counter",
+	       "Replays where green differed from blue, by kind.");
+	for (i = 0; i < sn->n_svc; i++)
+		if (sn->svc[i].have_shadow)
+			for (k = SHADOW_MATCH + 1; k < SHADOW_KINDS; k++)
+				sample_lu64(f, "shift_shadow_mismatches_total", sn->svc[i].l.s,
+					    "kind", shadow_kind_name(k),
+					    sn->svc[i].shadow.kinds[k]);
+	family(f, "shift_shadow_skipped_total", "counter",
+	       "Sampled blue requests not replayed, by reason.");
+	for (i = 0; i < sn->n_svc; i++)
+		if (sn->svc[i].have_shadow)
+			for (k = SHIFT_SHADOW_SKIP_METHOD; k < SHIFT_SHADOW_STAT_MAX; k++)
+				sample_lu64(f, "shift_shadow_skipped_total", sn->svc[i].l.s,
+					    "reason", skip[k], sn->svc[i].shadow.skipped[k]);
+	family(f, "shift_shadow_mismatch_ratio", "gauge",
+	       "Mismatched replays over compared ones in the rollback window, 0..1.");
+	for (i = 0; i < sn->n_svc; i++)
+		if (sn->svc[i].have_shadow) {
+			snprintf(v, sizeof(v), "%.6f", sn->svc[i].shadow.mismatch_rate);
+			sample_str(f, "shift_shadow_mismatch_ratio", sn->svc[i].l.s, v);
+		}
+	family(f, "shift_shadow_pending", "gauge", "Replays not finished yet.");
+	for (i = 0; i < sn->n_svc; i++)
+		if (sn->svc[i].have_shadow)
+			sample_u64(f, "shift_shadow_pending", sn->svc[i].l.s,
+				   sn->svc[i].shadow.pending);
+	family(f, "shift_shadow_replay_seconds", "summary",
+	       "Time to first response byte of the paired requests: blue as the datapath saw "
+	       "it, green as shiftd's replay saw it.");
+	for (i = 0; i < sn->n_svc; i++) {
+		const struct svc_snap *s = &sn->svc[i];
+
+		if (!s->have_shadow)
+			continue;
+		for (k = 0; k < SHIFT_COLORS; k++) {
+			struct labels l = s->l;
+
+			labels_add(&l, "color", color_name(k));
+			sample_str(f, "shift_shadow_replay_seconds_sum", l.s,
+				   fmt_seconds(s->shadow.lat_sum_ns[k], v, sizeof(v)));
+			sample_u64(f, "shift_shadow_replay_seconds_count", l.s,
+				   s->shadow.lat_count[k]);
+		}
+	}
+}
+
 static int render_snap(const struct snap *sn, FILE *f)
 {
 	render_agent(sn, f);
 	render_fleet(sn, f);
 	render_reaction(sn, f);
 	render_services(sn, f);
+	render_shadow(sn, f);
 	render_backends(sn, f);
 	if (fflush(f) || ferror(f))
 		return errno ? -errno : -EIO;

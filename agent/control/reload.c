@@ -15,6 +15,7 @@
 #include "analysis/health.h"
 #include "ops/log.h"
 #include "config/weight.h"
+#include "shadow/shadow.h"
 
 static bool same_key(const struct shift_addr_key *x, const struct shift_addr_key *y)
 {
@@ -425,6 +426,8 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 	}
 	if (initial && a->adopted)
 		remove_stale_pinned(a, newc);
+	a->conf = newc;
+	err = shadow_apply(a);
 out:
 	/* Even after an error the maps reflect (part of) newc: it is the config now. */
 	a->conf = newc;

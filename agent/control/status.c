@@ -238,6 +238,9 @@ void status_add_agent(struct st_model *st, struct agent *a)
 		s->drill_ends_unix_ns = r->drill.ends_unix_ns;
 		s->last_drill = r->drill.last;
 		s->have_window = true;
+		s->have_shadow = shadow_report(a, s->id, &s->shadow) == 0;
+		if (s->have_shadow)
+			shadow_report_maps(&a->maps, s->id, &s->shadow);
 		analysis_pool_summary(&r->an, SHIFT_BLUE, now, &s->pool[SHIFT_BLUE]);
 		analysis_pool_summary(&r->an, SHIFT_GREEN, now, &s->pool[SHIFT_GREEN]);
 		for (j = 0; j < s->n_be; j++) {
@@ -364,6 +367,100 @@ static void render_pool_json(const struct st_service *s, int c, struct json *j)
 	json_obj_close(j);
 }
 
+static char *fmt_lat(__u64 ns, char *buf, size_t len)
+{
+	if (!ns)
+		snprintf(buf, len, "-");
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.0fus", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.1fms", (double)ns / 1e6);
+	else
+		snprintf(buf, len, "%.2fs", (double)ns / 1e9);
+	return buf;
+}
+
+static const char *const shadow_skip_names[SHIFT_SHADOW_STAT_MAX] = {
+	[SHIFT_SHADOW_COPIED] = "copied",
+	[SHIFT_SHADOW_SKIP_METHOD] = "method",
+	[SHIFT_SHADOW_SKIP_SPLIT] = "split",
+	[SHIFT_SHADOW_SKIP_NOT_HTTP] = "not_http",
+	[SHIFT_SHADOW_SKIP_TOO_LARGE] = "too_large",
+	[SHIFT_SHADOW_RING_FULL] = "ring_full",
+};
+
+static void render_shadow_json(const struct shadow_report *r, struct json *j)
+{
+	char w[WEIGHT_STR_LEN];
+	int k;
+
+	json_obj_open(j, "shadow");
+	json_bool(j, "enabled", r->enabled);
+	json_str(j, "sample", weight_format(r->sample_bp, w, sizeof(w)));
+	json_u64(j, "requests", r->requests);
+	json_u64(j, "compared", r->compared);
+	json_u64(j, "matches", r->kinds[SHADOW_MATCH]);
+	json_u64(j, "mismatches_total", r->mismatches);
+	json_obj_open(j, "mismatches");
+	for (k = SHADOW_MATCH + 1; k < SHADOW_KINDS; k++)
+		json_u64(j, shadow_kind_name(k), r->kinds[k]);
+	json_obj_close(j);
+	json_double(j, "window_seconds", (double)r->window_ns / 1e9);
+	json_u64(j, "window_compared", r->window_compared);
+	json_u64(j, "window_mismatches", r->window_mismatches);
+	json_double(j, "mismatch_rate", r->mismatch_rate);
+	json_double(j, "max_mismatch", r->max_mismatch);
+	json_u64(j, "pending", r->pending);
+	json_u64(j, "unpaired", r->unpaired);
+	json_u64(j, "shed", r->shed);
+	json_u64(j, "copied", r->skipped[SHIFT_SHADOW_COPIED]);
+	json_obj_open(j, "skipped");
+	for (k = SHIFT_SHADOW_SKIP_METHOD; k < SHIFT_SHADOW_STAT_MAX; k++)
+		json_u64(j, shadow_skip_names[k], r->skipped[k]);
+	json_obj_close(j);
+	json_obj_open(j, "replay_latency");
+	for (k = 0; k < SHIFT_COLORS; k++) {
+		json_obj_open(j, color_name(k));
+		json_u64(j, "count", r->lat_count[k]);
+		json_double(j, "mean_seconds",
+			    r->lat_count[k] ?
+				    (double)r->lat_sum_ns[k] / (double)r->lat_count[k] / 1e9 :
+				    0.0);
+		json_double(j, "max_seconds", (double)r->lat_max_ns[k] / 1e9);
+		json_obj_close(j);
+	}
+	json_obj_close(j);
+	json_obj_close(j);
+}
+
+static void render_shadow_text(const struct shadow_report *r, FILE *f)
+{
+	char w[WEIGHT_STR_LEN], l1[16], l2[16];
+	int k;
+
+	if (!r->enabled && !r->requests)
+		return;
+	fprintf(f,
+		"  shadow %s, sample %s: %llu requests, %llu compared, %llu mismatches "
+		"(window %.2f%% of %llu, max %.2f%%), %llu pending\n",
+		r->enabled ? "on" : "off", weight_format(r->sample_bp, w, sizeof(w)),
+		(unsigned long long)r->requests, (unsigned long long)r->compared,
+		(unsigned long long)r->mismatches, r->mismatch_rate * 100.0,
+		(unsigned long long)r->window_compared, r->max_mismatch * 100.0,
+		(unsigned long long)r->pending);
+	fprintf(f, "    mismatches:");
+	for (k = SHADOW_MATCH + 1; k < SHADOW_KINDS; k++)
+		fprintf(f, " %s=%llu", shadow_kind_name(k), (unsigned long long)r->kinds[k]);
+	fprintf(f, "  skipped:");
+	for (k = SHIFT_SHADOW_SKIP_METHOD; k < SHIFT_SHADOW_STAT_MAX; k++)
+		fprintf(f, " %s=%llu", shadow_skip_names[k], (unsigned long long)r->skipped[k]);
+	fprintf(f, " unpaired=%llu shed=%llu\n", (unsigned long long)r->unpaired,
+		(unsigned long long)r->shed);
+	fprintf(f, "    replay latency: blue mean %s, green mean %s\n",
+		fmt_lat(r->lat_count[0] ? r->lat_sum_ns[0] / r->lat_count[0] : 0, l1, sizeof(l1)),
+		fmt_lat(r->lat_count[1] ? r->lat_sum_ns[1] / r->lat_count[1] : 0, l2, sizeof(l2)));
+}
+
 static void render_service_json(const struct st_service *s, struct json *j)
 {
 	char w[WEIGHT_STR_LEN];
@@ -412,6 +509,8 @@ static void render_service_json(const struct st_service *s, struct json *j)
 	render_pool_json(s, SHIFT_BLUE, j);
 	render_pool_json(s, SHIFT_GREEN, j);
 	json_obj_close(j);
+	if (s->have_shadow)
+		render_shadow_json(&s->shadow, j);
 	json_arr_open(j, "backends");
 	for (i = 0; i < s->n_be; i++)
 		render_backend_json(&s->be[i], j);
@@ -454,19 +553,6 @@ void status_render_backends_json(const struct st_model *st, struct json *j)
 		for (k = 0; k < st->svc[i].n_be; k++)
 			render_backend_json(&st->svc[i].be[k], j);
 	json_arr_close(j);
-}
-
-static char *fmt_lat(__u64 ns, char *buf, size_t len)
-{
-	if (!ns)
-		snprintf(buf, len, "-");
-	else if (ns < 1000000)
-		snprintf(buf, len, "%.0fus", (double)ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, len, "%.1fms", (double)ns / 1e6);
-	else
-		snprintf(buf, len, "%.2fs", (double)ns / 1e9);
-	return buf;
 }
 
 static void render_backends_text(const struct st_service *s, FILE *f)
@@ -570,6 +656,8 @@ void status_render_text(const struct st_model *st, FILE *f)
 					fmt_lat(p->p99_ns, l2, sizeof(l2)));
 			}
 		}
+		if (s->have_shadow)
+			render_shadow_text(&s->shadow, f);
 		render_backends_text(s, f);
 	}
 	fprintf(f, "\ndatapath:");

@@ -17,6 +17,7 @@
 #include "datapath/dataplane.h"
 #include "analysis/trigger.h"
 #include "analysis/drill.h"
+#include "shadow/shadow.h"
 
 struct json;
 struct agent;
@@ -53,6 +54,8 @@ struct st_service {
 	__u64 drill_id, drill_ends_unix_ns;
 	struct drill_report last_drill; /* result DRILL_NONE: none known */
 	struct pool_summary pool[SHIFT_COLORS];
+	bool have_shadow; /* shadow mode's figures (agent only) */
+	struct shadow_report shadow;
 	__u32 n_be;
 	struct st_backend be[2 * SHIFT_MAX_POOL_BACKENDS];
 };

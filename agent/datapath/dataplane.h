@@ -33,6 +33,9 @@ enum shift_map_id {
 	SHIFT_MAP_CONFIG,
 	SHIFT_MAP_ERRORS,
 	SHIFT_MAP_VIPSET,
+	SHIFT_MAP_SHADOW, /* shadow mode: copied requests (ring) */
+	SHIFT_MAP_SHADOW_CFG,
+	SHIFT_MAP_SHADOW_STATS,
 	SHIFT_MAP__COUNT,
 };
 

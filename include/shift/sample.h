@@ -24,7 +24,8 @@ struct shift_sample {
 	__u8 kind; /* enum shift_sample_kind */
 	__u16 status; /* HTTP status code, 0 if none */
 	__u8 err; /* enum shift_err */
-	__u8 pad[5];
+	__u8 pad[1];
+	__u32 flow_hash; /* the flow's hash: pairs blue's answer with a shadow copy */
 };
 
 /* Ring buffer size; a power of two multiple of the page size. */

@@ -89,6 +89,7 @@
 #include <bpf/libbpf.h>
 
 #include <shift/flow_hash.h>
+#include <shift/shadow.h>
 #include "table.h"
 
 #pragma GCC diagnostic ignored "-Woverride-init"
@@ -106,7 +107,9 @@
 #define FZ_REG_DIR "tests/fuzz/packets"
 #define FZ_FLOWS_MAX 4096
 
-#define FS_KNOWN (SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN | SHIFT_FS_SVC_HTTP)
+#define FS_KNOWN                                                                   \
+	(SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN | SHIFT_FS_SVC_HTTP | \
+	 SHIFT_FS_SHADOW_DONE)
 
 enum fz_gen {
 	G_RANDOM,

@@ -462,7 +462,42 @@ static const struct bad_case bad_cases[] = {
 	  "service api: vip 10.0.0.10:80/tcp is already the vip of service web (line 4)" },
 	{ HEAD "[service api]\nvip = 10.0.0.11:80\nblue = 10.0.0.10:80\n", 8,
 	  "blue backend 10.0.0.10:80/tcp is already used at line 4 (service web, vip)" },
+	/* shadow mode */
+	{ HEAD "shadow = yes\n", 6, "'yes' is not on or off" },
+	{ HEAD "shadow_sample = 0%\n", 6, "0% samples nothing: set shadow = off instead" },
+	{ HEAD "shadow_sample = 101%\n", 6, "shadow_sample" },
+	{ HEAD "shadow_methods = GET, get\n", 6, "'get' is not a method shadow can replay" },
+	{ HEAD "shadow_methods = GET, CONNECT\n", 6, "'CONNECT' is not a method" },
+	{ HEAD "shadow_methods =\n", 6, "no method listed" },
+	{ HEAD "max_shadow_mismatch = lots\n", 6, "max_shadow_mismatch" },
+	{ HEAD "shadow = on\n", 6, "shadow = on but green has no backends" },
+	{ HEAD "green = 10.1.0.21:8080\nshadow = on\nanalysis = tcp\n", 7,
+	  "shadow = on replays HTTP/1.x requests: service web needs protocol tcp and analysis "
+	  "http" },
 };
+
+static void test_shadow_keys(void **state)
+{
+	struct shift_conf *c = parse_ok(HEAD "green = 10.1.0.21:8080\n");
+
+	(void)state;
+	assert_false(c->services[0].shadow);
+	assert_int_equal(c->services[0].shadow_sample_bp, 1000);
+	assert_int_equal(c->services[0].shadow_methods, (1u << 0) | (1u << 1)); /* GET, HEAD */
+	assert_true(c->services[0].max_shadow_mismatch > 0.0099 &&
+		    c->services[0].max_shadow_mismatch < 0.0101);
+	conf_free(c);
+	c = parse_ok(HEAD "green = 10.1.0.21:8080\nshadow = on\nshadow_sample = 0.5%\n"
+			  "shadow_methods = POST,GET , OPTIONS\nmax_shadow_mismatch = 2.5%\n");
+	assert_true(c->services[0].shadow);
+	assert_int_equal(c->services[0].shadow_sample_bp, 50);
+	assert_int_equal(c->services[0].shadow_methods, (1u << 2) | (1u << 0) | (1u << 6));
+	assert_true(c->services[0].max_shadow_mismatch > 0.0249 &&
+		    c->services[0].max_shadow_mismatch < 0.0251);
+	assert_string_equal(conf_shadow_method_name(6), "OPTIONS");
+	assert_null(conf_shadow_method_name(7));
+	conf_free(c);
+}
 
 static void test_bad_files(void **state)
 {
@@ -692,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_line_length),	cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_limits),		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_every_prefix),	cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_shadow_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
