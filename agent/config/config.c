@@ -42,6 +42,8 @@ enum gkey {
 	G_HEALTH_TIMEOUT,
 	G_HEALTH_RISE,
 	G_HEALTH_FALL,
+	/* Where the backends live: attach modes (and source NAT). */
+	G_ATTACH,
 	G__N,
 };
 
@@ -100,7 +102,6 @@ struct key_def {
 	const char *name;
 	int (*set)(struct parser *ps, const struct key_def *k, char *val, char *why, size_t wl);
 };
-
 
 /* "FILE:LINE: reason", or "FILE: reason" for line 0. */
 static int __attribute__((format(printf, 3, 4)))
@@ -279,6 +280,24 @@ static int set_xdp_mode(struct parser *ps, const struct key_def *k, char *val, c
 	return 0;
 }
 
+static int set_attach(struct parser *ps, const struct key_def *k, char *val, char *why, size_t wl)
+{
+	char b[40];
+
+	(void)k;
+	if (!strcmp(val, "auto"))
+		ps->c->attach = CONF_ATTACH_AUTO;
+	else if (!strcmp(val, "xdp"))
+		ps->c->attach = CONF_ATTACH_XDP;
+	else if (!strcmp(val, "tc"))
+		ps->c->attach = CONF_ATTACH_TC;
+	else {
+		seterr(why, wl, "'%s' is not auto, xdp or tc", printable(val, b, sizeof(b)));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int set_hash_seed(struct parser *ps, const struct key_def *k, char *val, char *why,
 			 size_t wl)
 {
@@ -442,6 +461,7 @@ static const struct key_def global_keys[G__N] = {
 	[G_HEALTH_TIMEOUT] = { "health_timeout", set_health_param },
 	[G_HEALTH_RISE] = { "health_rise", set_health_param },
 	[G_HEALTH_FALL] = { "health_fall", set_health_param },
+	[G_ATTACH] = { "attach", set_attach },
 };
 
 /* --- [service NAME] ----------------------------------------------------------- */
@@ -1323,6 +1343,18 @@ const char *conf_xdp_mode_name(enum conf_xdp_mode m)
 		return "native";
 	case CONF_XDP_GENERIC:
 		return "generic";
+	default:
+		return "auto";
+	}
+}
+
+const char *conf_attach_name(enum conf_attach a)
+{
+	switch (a) {
+	case CONF_ATTACH_XDP:
+		return "xdp";
+	case CONF_ATTACH_TC:
+		return "tc";
 	default:
 		return "auto";
 	}

@@ -47,6 +47,13 @@ enum conf_xdp_mode {
 	CONF_XDP_GENERIC,
 };
 
+/* attach = auto | xdp | tc: which entry points run (SPEC "Where the backends live"). */
+enum conf_attach {
+	CONF_ATTACH_AUTO,
+	CONF_ATTACH_XDP,
+	CONF_ATTACH_TC,
+};
+
 /*
  * One [service NAME]. Every field is resolved: defaults applied, per-service
  * health settings already merged over [global]'s. Addresses and ports are in
@@ -88,6 +95,7 @@ struct shift_conf {
 	__u32 n_interfaces; /* >= 1 */
 	char backend_interface[CONF_IFNAMSIZ];
 	enum conf_xdp_mode xdp_mode;
+	enum conf_attach attach; /* default auto */
 	__u32 hash_seed;
 	char bpffs_dir[CONF_PATH_LEN], state_dir[CONF_PATH_LEN], textfile_dir[CONF_PATH_LEN];
 	char control_socket[CONF_PATH_LEN];
@@ -112,5 +120,6 @@ const char *conf_example(void);
 /* Names for messages and status output. */
 const char *conf_xdp_mode_name(enum conf_xdp_mode m);
 const char *conf_health_name(enum conf_health h);
+const char *conf_attach_name(enum conf_attach a);
 
 #endif

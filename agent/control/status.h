@@ -51,9 +51,22 @@ struct st_service {
 	struct st_backend be[2 * SHIFT_MAX_POOL_BACKENDS];
 };
 
+/* Per interface: which entry points run there (attach = auto decides). */
+#define ST_MAX_IFACES 16
+struct st_iface {
+	char name[16];
+	const char *role;
+	bool attached;
+	const char *hook; /* "xdp" / "tc" */
+	const char *mode; /* native / generic / tcx / clsact */
+	__u32 prog_id;
+};
+
 struct st_model {
 	bool agent; /* figures include the agent's runtime */
-	char agent_info[512]; /* interfaces and XDP modes, when known */
+	char agent_info[512]; /* interfaces and their hooks, when known */
+	__u32 n_ifaces;
+	struct st_iface ifaces[ST_MAX_IFACES];
 	__u64 stats[SHIFT_STAT_MAX];
 	__u32 n;
 	struct st_service *svc;
