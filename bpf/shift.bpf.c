@@ -16,6 +16,7 @@
 #include "conntrack.h"
 #include "flow_choice.h"
 #include "nat.h"
+#include "snat.h"
 #include "forward.h"
 #include "signals.h"
 
@@ -75,15 +76,17 @@ static __always_inline int vip_maybe(const struct pkt *p)
 	return !vf || ((vf->w[word] >> (bit & 63)) & 1);
 }
 
-/* DNAT to the chosen backend and send it on. The TTL goes first: on TC no
- * packet pointer survives the NAT's checksum helpers. */
+/* DNAT to the chosen backend (and SNAT to snat:sport when set), send it on.
+ * The TTL goes first: on TC no packet pointer survives the NAT's checksum
+ * helpers. */
 static __always_inline int to_backend(const struct sctx *c, struct pkt *p,
-				      const struct shift_backend *be)
+				      const struct shift_backend *be, const __u32 *snat,
+				      __u16 sport)
 {
 	void *data_end = sc_data_end(c);
 
 	ttl_decrement(c, p, data_end);
-	if (nat_rewrite(c, p, data_end, 1, be->addr, be->port))
+	if (nat_rewrite(c, p, data_end, be->addr, be->port, snat, sport))
 		return XDP_PASS;
 	if (be->flags & SHIFT_BE_F_NH_VALID)
 		return forward_cached(c, be);
@@ -98,6 +101,7 @@ static __always_inline int to_backend(const struct sctx *c, struct pkt *p,
 static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 {
 	void *data_end = sc_data_end(c);
+	const __u32 *snat = NULL;
 	struct shift_addr_key sk;
 	struct shift_service *svc;
 	struct shift_backend *be;
@@ -123,10 +127,17 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 				stat_inc(SHIFT_STAT_PASS_TTL);
 				return XDP_PASS;
 			}
+			if (f->snat_port) {
+				snat = snat_established(p, be, f);
+				if (!snat) {
+					stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
+					return XDP_DROP;
+				}
+			}
 			count_backend(f->backend_id, sc_len(c), 0, 0);
 			signal_client(p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0,
 				      data_end);
-			return to_backend(c, p, be);
+			return to_backend(c, p, be, snat, f->snat_port);
 		}
 	}
 
@@ -160,12 +171,21 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		nf.syn_ns = bpf_ktime_get_ns();
 		nf.syn_count = 1;
 	}
+	if (svc->flags & SHIFT_SVC_F_SNAT) {
+		struct shift_snat_cfg *sc = snat_cfg(svc->id);
+
+		if (!sc || snat_alloc(p, be, &nf)) {
+			stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
+			return XDP_DROP;
+		}
+		snat = sc->addr[snat_idx(nf.snat_idx)];
+	}
 	/* A stray RST must not plant an entry for a connection that is gone. */
 	if (!(p->tcp_flags & TCPF_RST_))
 		flow_insert(p->family, &fk, &nf);
 	stat_inc(SHIFT_STAT_FLOW_NEW);
 	count_backend(nf.backend_id, sc_len(c), 0, 1);
-	return to_backend(c, p, be);
+	return to_backend(c, p, be, snat, nf.snat_port);
 }
 
 /*
@@ -180,7 +200,9 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	struct shift_svc_info *info;
 	struct shift_backend *be;
 	struct shift_addr_key bk;
-	__u32 *id, sid;
+	const __u32 *to_client = NULL;
+	__u32 *id, sid, cl[4];
+	__u16 cport = 0;
 	long rc;
 
 	__builtin_memset(&bk, 0, sizeof(bk));
@@ -198,6 +220,20 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	info = bpf_map_lookup_elem(&shift_svc_info, &sid);
 	if (!info)
 		return XDP_PASS;
+	if (info->flags & SHIFT_SVC_F_SNAT) {
+		struct shift_snat_val *v = snat_reply(p, be);
+
+		/* To the client from here on: the signals find the flow by it, the
+		 * route goes to it, the NAT below writes it. Without a mapping the
+		 * packet is the edge's own (a health check) or a stale one. */
+		if (v) {
+			__builtin_memcpy(cl, v->caddr, sizeof(cl));
+			cport = v->cport;
+			__builtin_memcpy(p->daddr, cl, sizeof(p->daddr));
+			p->dport = cport;
+			to_client = cl;
+		}
+	}
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
@@ -209,7 +245,7 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	count_backend(*id, sc_len(c), 1, 0);
 	signal_backend(p, info, data_end);
 	ttl_decrement(c, p, data_end);
-	if (nat_rewrite(c, p, data_end, 0, info->vip, info->vport))
+	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))
 		return XDP_PASS;
 	return forward_by(c, rc, &fib);
 }

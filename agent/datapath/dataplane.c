@@ -583,6 +583,7 @@ static const char *const stat_names[SHIFT_STAT_MAX] = {
 	[SHIFT_STAT_RINGBUF_DROPPED] = "ringbuf_dropped",
 	[SHIFT_STAT_OVERRIDE_HIT] = "override_hit",
 	[SHIFT_STAT_ERRBUF_DROPPED] = "errbuf_dropped",
+	[SHIFT_STAT_DROP_SNAT_EXHAUSTED] = "snat_exhausted",
 };
 
 const char *dp_stat_name(enum shift_stat s)
@@ -592,7 +593,7 @@ const char *dp_stat_name(enum shift_stat s)
 
 bool dp_stat_is_drop(enum shift_stat s)
 {
-	return s < SHIFT_STAT_DROP_MAX_;
+	return s < SHIFT_STAT_DROP_MAX_ || s == SHIFT_STAT_DROP_SNAT_EXHAUSTED;
 }
 
 static const char *const err_names[SHIFT_ERR_MAX] = {
