@@ -24,6 +24,7 @@ const char *const shift_map_names[SHIFT_MAP__COUNT] = {
 	[SHIFT_MAP_STATS] = "shift_stats",	 [SHIFT_MAP_LAT_HIST] = "shift_lat_hist",
 	[SHIFT_MAP_SAMPLES] = "shift_samples",	 [SHIFT_MAP_CONFIG] = "shift_config",
 	[SHIFT_MAP_ERRORS] = "shift_errors",	 [SHIFT_MAP_VIPSET] = "shift_vipset",
+	[SHIFT_MAP_SNAT_CFG] = "shift_snat_cfg", [SHIFT_MAP_SNAT] = "shift_snat",
 };
 
 static int neg_errno(int rc)
@@ -51,6 +52,8 @@ void dp_maps_from_skel(struct shift_maps *m, const struct shift *skel)
 	m->fd[SHIFT_MAP_CONFIG] = bpf_map__fd(skel->maps.shift_config);
 	m->fd[SHIFT_MAP_ERRORS] = bpf_map__fd(skel->maps.shift_errors);
 	m->fd[SHIFT_MAP_VIPSET] = bpf_map__fd(skel->maps.shift_vipset);
+	m->fd[SHIFT_MAP_SNAT_CFG] = bpf_map__fd(skel->maps.shift_snat_cfg);
+	m->fd[SHIFT_MAP_SNAT] = bpf_map__fd(skel->maps.shift_snat);
 }
 
 int dp_maps_open_pinned(struct shift_maps *m, const char *dir)
