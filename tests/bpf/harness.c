@@ -197,7 +197,7 @@ __u32 harness_expect(const struct harness *h, __u32 xdp_verdict)
 	case XDP_REDIRECT:
 		return TC_ACT_REDIRECT;
 	default:
-		return TC_ACT_OK;
+		return (__u32)TC_ACT_UNSPEC;
 	}
 }
 
