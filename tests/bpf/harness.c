@@ -500,3 +500,10 @@ int fib_env_setup(struct fib_env *e)
 	}
 	return 0;
 }
+
+int dp_snat_set_raw(struct harness *h, __u32 service_id, const struct shift_snat_cfg *cfg)
+{
+	return bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT_CFG], &service_id, cfg, BPF_ANY) ?
+		       -errno :
+		       0;
+}
