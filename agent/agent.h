@@ -72,7 +72,8 @@ struct iface_rt {
 	int ifindex;
 	enum xdp_role role;
 	bool attached;
-	const char *mode;
+	enum dp_hook hook; /* attach = auto decides per interface */
+	const char *mode; /* XDP native/generic, TC tcx/clsact */
 	__u32 prog_id;
 };
 

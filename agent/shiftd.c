@@ -156,17 +156,20 @@ static int attach_one(struct agent *a, struct iface_rt *f, bool keep_ok)
 		return err;
 	}
 	f->ifindex = l.ifindex;
-	err = xdp_attach_iface(a->skel, a->conf->bpffs_dir, f->name, l.ifindex, f->role,
-			       a->conf->xdp_mode, keep_ok, &res);
+	err = dp_attach_iface(a->skel, a->conf->bpffs_dir, f->name, l.ifindex, f->role,
+			      a->conf->attach, a->conf->xdp_mode, keep_ok, &res);
 	if (err) {
 		f->attached = false;
 		return err;
 	}
 	f->attached = true;
+	f->hook = res.hook;
 	f->mode = res.mode;
 	f->prog_id = res.prog_id;
-	log_info("interface %s (ifindex %d): %s program %s, XDP mode %s, prog id %u", f->name,
-		 l.ifindex, xdp_role_name(f->role), outcome[res.outcome], res.mode, res.prog_id);
+	log_info("interface %s (ifindex %d): %s program %s, %s mode %s (attach = %s), prog id %u",
+		 f->name, l.ifindex, xdp_role_name(f->role), outcome[res.outcome],
+		 res.hook == DP_HOOK_TC ? "TC" : "XDP", res.mode, conf_attach_name(a->conf->attach),
+		 res.prog_id);
 	return 0;
 }
 
@@ -269,7 +272,8 @@ static int reload(struct agent *a, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (newc->n_interfaces != a->conf->n_interfaces ||
-	    strcmp(newc->backend_interface, a->conf->backend_interface))
+	    strcmp(newc->backend_interface, a->conf->backend_interface) ||
+	    newc->attach != a->conf->attach)
 		ifaces_changed = true;
 	for (i = 0; !ifaces_changed && i < newc->n_interfaces; i++)
 		ifaces_changed = strcmp(newc->interfaces[i], a->conf->interfaces[i]) != 0;
@@ -298,7 +302,7 @@ static int reload(struct agent *a, char *err, size_t errlen)
 			for (j = 0; j < newc->n_interfaces; j++)
 				kept |= !strcmp(old[i].name, newc->interfaces[j]);
 			if (!kept) {
-				xdp_detach_iface(a->conf->bpffs_dir, old[i].name);
+				dp_detach_iface(a->conf->bpffs_dir, old[i].name);
 				log_info("interface %s: detached (no longer configured)",
 					 old[i].name);
 			}
@@ -444,21 +448,21 @@ static int detach_everything(const struct shift_conf *c)
 	__u32 i;
 
 	for (i = 0; i < c->n_interfaces; i++) {
-		err = xdp_detach_iface(c->bpffs_dir, c->interfaces[i]);
+		err = dp_detach_iface(c->bpffs_dir, c->interfaces[i]);
 		if (err) {
 			log_err("interface %s: detach failed: %s", c->interfaces[i],
 				strerror(-err));
 			rc = err;
 		}
 	}
-	xdp_detach_iface(c->bpffs_dir, c->backend_interface);
+	dp_detach_iface(c->bpffs_dir, c->backend_interface);
 	/* Links pinned for interfaces since removed from the config. */
 	snprintf(path, sizeof(path), "%s/links", c->bpffs_dir);
 	d = opendir(path);
 	if (d) {
 		while ((de = readdir(d)))
 			if (de->d_name[0] != '.')
-				xdp_detach_iface(c->bpffs_dir, de->d_name);
+				dp_detach_pin(c->bpffs_dir, de->d_name);
 		closedir(d);
 		rmdir(path);
 	}

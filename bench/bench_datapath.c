@@ -5,7 +5,10 @@
  * programs rewrite the packet, so every call starts from the pristine input;
  * the kernel copies data_in afresh on every call and nothing is copied back).
  * Each case is reported minus an XDP_PASS program timed in the same run,
- * interleaved batch by batch: that is the harness's fixed cost.
+ * interleaved batch by batch: that is the harness's fixed cost. The TC entry
+ * points run on an skb (a __sk_buff context): their floor is a TC program
+ * returning TC_ACT_OK, timed the same way. Source NAT's cost is the SNAT
+ * service's figure beside the plain one.
  *
  *   bench_datapath [--out FILE] [--iters N] [--batches B] [--flows N]
  *
@@ -65,6 +68,12 @@ static const struct bpf_insn prog_macswap[] = {
 	EXIT(),
 };
 
+/* The TC floor: return TC_ACT_OK (0). */
+static const struct bpf_insn prog_tc_pass[] = {
+	MOV64_IMM(BPF_REG_0, 0),
+	EXIT(),
+};
+
 enum mutate {
 	MUT_NONE, /* the same packet every call */
 	MUT_NEW_FLOW, /* a fresh source address and port every call: really a new flow */
@@ -78,6 +87,7 @@ struct bcase {
 	__u32 ifindex;
 	__u32 verdict;
 	enum mutate mut;
+	bool tc; /* a TC program: __sk_buff context, TC floor */
 	__u8 family;
 	__u32 l3;
 	int target; /* ns above XDP_PASS, 0 = none */
@@ -124,6 +134,7 @@ static int run_batch(int prog_fd, struct bcase *c, __u32 n, __u64 *seq, double *
 		     __u32 *bad)
 {
 	struct xdp_md ctx;
+	struct __sk_buff skb;
 	LIBBPF_OPTS(bpf_test_run_opts, o, .repeat = 1);
 	double sum = 0, t0;
 	__u32 i;
@@ -132,10 +143,18 @@ static int run_batch(int prog_fd, struct bcase *c, __u32 n, __u64 *seq, double *
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.data_end = c->len;
 	ctx.ingress_ifindex = c->ifindex;
+	memset(&skb, 0, sizeof(skb));
+	skb.ifindex = c->ifindex;
+	skb.ingress_ifindex = c->ifindex;
 	o.data_in = c->pkt;
 	o.data_size_in = c->len;
-	o.ctx_in = &ctx;
-	o.ctx_size_in = sizeof(ctx);
+	if (c->tc) {
+		o.ctx_in = &skb;
+		o.ctx_size_in = sizeof(skb);
+	} else {
+		o.ctx_in = &ctx;
+		o.ctx_size_in = sizeof(ctx);
+	}
 	t0 = now_ns();
 	for (i = 0; i < n; i++) {
 		if (c->mut == MUT_NEW_FLOW && prog_fd == c->prog_fd)
@@ -182,11 +201,12 @@ static int measure(struct bcase *c, int pass_fd, const struct opts *op)
 	return 0;
 }
 
-static int load_raw(const char *name, const struct bpf_insn *insns, size_t n)
+static int load_raw(enum bpf_prog_type type, const char *name, const struct bpf_insn *insns,
+		    size_t n)
 {
 	char log[4096] = "";
 	LIBBPF_OPTS(bpf_prog_load_opts, o, .log_buf = log, .log_size = sizeof(log), .log_level = 1);
-	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, name, "GPL", insns, n, &o);
+	int fd = bpf_prog_load(type, name, "GPL", insns, n, &o);
 
 	if (fd < 0)
 		fprintf(stderr, "bench: loading %s: %s\n%s\n", name, strerror(-fd), log);
@@ -212,6 +232,8 @@ static int establish(struct bcase *c, const struct pkt_spec *ack)
 
 	syn.tcp_flags = 0x02;
 	len = pkt_build(&syn, buf, sizeof(buf), NULL);
+	if (c->tc)
+		return harness_run_skb(c->prog_fd, buf, len, c->ifindex, NULL, NULL, &verdict, 0);
 	return harness_run(c->prog_fd, buf, len, c->ifindex, NULL, NULL, &verdict);
 }
 
@@ -267,6 +289,54 @@ static void usage(const char *argv0)
 	fprintf(stderr, "usage: %s [--out FILE] [--iters N] [--batches B] [--flows N]\n", argv0);
 }
 
+/*
+ * A source-NATed service for the SNAT cases: 10.0.0.90:80 -> backend 20
+ * (next hop cached), eight edge addresses 10.1.0.1-8, ports 1024-65535: room
+ * for 516k flows to the one backend, so the ~210k new flows of a case claim
+ * ports in a table at most 40 % full (snat_flush() empties it between cases).
+ */
+static int snat_service(struct harness *h)
+{
+	static const struct topo_service svc = {
+		20, 4, IPPROTO_TCP, { 10, 0, 0, 90 }, 80, SHIFT_SVC_F_SNAT,
+	};
+	static const struct topo_backend be = {
+		20,	     20,
+		SHIFT_BLUE,  4,
+		IPPROTO_TCP, { 10, 1, 0, 90 },
+		8080,	     true,
+		0,	     { 0x02, 0xbe, 0, 0, 0, 20 },
+	};
+	struct shift_snat_cfg cfg;
+	__u32 id = 20;
+	int err;
+
+	memset(&cfg, 0, sizeof(cfg));
+	for (cfg.n_addrs = 0; cfg.n_addrs < SHIFT_SNAT_MAX_ADDRS; cfg.n_addrs++)
+		cfg.addr[cfg.n_addrs][0] = htonl(0x0a010001 + cfg.n_addrs);
+	cfg.run_lo[0] = 1024;
+	cfg.run_n[0] = 65535 - 1024 + 1;
+	err = bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT_CFG], &id, &cfg, BPF_ANY);
+	if (err || harness_add_service(h, &svc) || harness_add_backend(h, &be) ||
+	    harness_pool(h, 20, SHIFT_BLUE, &id, 1)) {
+		fprintf(stderr, "bench: cannot set up the SNAT service\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Empty the reverse mappings, so each SNAT case starts from free ports. */
+static void snat_flush(const struct harness *h)
+{
+	struct shift_snat_key next;
+	__u32 guard = 0;
+
+	/* Each key deleted: ask for the first one again. */
+	while (bpf_map_get_next_key(h->m.fd[SHIFT_MAP_SNAT], NULL, &next) == 0 &&
+	       guard++ < 4 * SHIFT_DEFAULT_SNAT)
+		bpf_map_delete_elem(h->m.fd[SHIFT_MAP_SNAT], &next);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -281,7 +351,7 @@ int main(int argc, char **argv)
 	struct bcase *cs = NULL;
 	struct harness h = { 0 };
 	struct fib_env env;
-	int pass_fd = -1, swap_fd = -1, opt, err = 1;
+	int pass_fd = -1, swap_fd = -1, tc_pass_fd = -1, opt, err = 1;
 	size_t n = 0, i;
 
 	while ((opt = getopt_long(argc, argv, "o:n:b:f:h", lopts, NULL)) != -1) {
@@ -321,11 +391,14 @@ int main(int argc, char **argv)
 	if (fib_env_setup(&env) || harness_open(&h, H_SEED, op.flows, op.flows) ||
 	    harness_topology(&h))
 		goto out;
-	pass_fd = load_raw("bench_pass", prog_pass, sizeof(prog_pass) / sizeof(prog_pass[0]));
-	swap_fd = load_raw("bench_macswap", prog_macswap,
+	pass_fd = load_raw(BPF_PROG_TYPE_XDP, "bench_pass", prog_pass,
+			   sizeof(prog_pass) / sizeof(prog_pass[0]));
+	swap_fd = load_raw(BPF_PROG_TYPE_XDP, "bench_macswap", prog_macswap,
 			   sizeof(prog_macswap) / sizeof(prog_macswap[0]));
-	cs = calloc(16, sizeof(*cs));
-	if (pass_fd < 0 || swap_fd < 0 || !cs)
+	tc_pass_fd = load_raw(BPF_PROG_TYPE_SCHED_CLS, "bench_tc_pass", prog_tc_pass,
+			      sizeof(prog_tc_pass) / sizeof(prog_tc_pass[0]));
+	cs = calloc(64, sizeof(*cs));
+	if (pass_fd < 0 || swap_fd < 0 || tc_pass_fd < 0 || !cs || snat_service(&h))
 		goto out;
 
 	{
@@ -336,7 +409,14 @@ int main(int argc, char **argv)
 				      ack6 = V6(0x10, 443, 40006, 0x10),
 				      other6 = V6(0x99, 443, 40007, 0x10),
 				      fsyn6 = V6(0x60, 80, 40008, 0x02),
-				      fack6 = V6(0x60, 80, 40009, 0x10);
+				      fack6 = V6(0x60, 80, 40009, 0x10),
+				      nsyn4 = V4(90, 40010, 0x02), nack4 = V4(90, 40011, 0x10),
+				      tsyn4 = V4(10, 40012, 0x02), tack4 = V4(10, 40013, 0x10),
+				      tsyn6 = V6(0x10, 443, 40014, 0x02),
+				      tack6 = V6(0x10, 443, 40015, 0x10),
+				      tnsyn4 = V4(90, 40016, 0x02), tnack4 = V4(90, 40017, 0x10),
+				      tfack4 = V4(60, 40018, 0x10);
+		const __u32 TC_REDIR = 7, TC_NEXT = (__u32)-1;
 		const struct {
 			const char *name;
 			int fd;
@@ -345,6 +425,7 @@ int main(int argc, char **argv)
 			enum mutate mut;
 			bool est;
 			int target;
+			bool tc;
 		} def[] = {
 			{ "XDP_PASS (the floor)", pass_fd, &ack4, H_LO_IFINDEX, XDP_PASS },
 			{ "MAC swap + XDP_TX (reference)", swap_fd, &ack4, H_LO_IFINDEX, XDP_TX },
@@ -366,6 +447,31 @@ int main(int argc, char **argv)
 			  (__u32)env.if_cl, XDP_REDIRECT, MUT_NEW_FLOW },
 			{ "v6 established, bpf_fib_lookup", h.prog[H_CLIENT], &fack6,
 			  (__u32)env.if_cl, XDP_REDIRECT, MUT_NONE, true },
+			{ "v4 SYN new flow, SNAT, next hop cached", h.prog[H_CLIENT], &nsyn4,
+			  H_LO_IFINDEX, XDP_TX, MUT_NEW_FLOW },
+			{ "v4 established, SNAT, next hop cached", h.prog[H_CLIENT], &nack4,
+			  H_LO_IFINDEX, XDP_TX, MUT_NONE, true },
+			/* The TC entry points, against the TC floor. */
+			{ "TC: TC_ACT_OK (the TC floor)", tc_pass_fd, &ack4, H_LO_IFINDEX, 0,
+			  MUT_NONE, false, 0, true },
+			{ "TC: v4 non-VIP (pass)", h.tc_prog[H_CLIENT], &other4, H_LO_IFINDEX,
+			  TC_NEXT, MUT_NONE, false, 0, true },
+			{ "TC: v4 SYN new flow, next hop cached", h.tc_prog[H_CLIENT], &tsyn4,
+			  H_LO_IFINDEX, TC_REDIR, MUT_NEW_FLOW, false, 0, true },
+			{ "TC: v4 established, next hop cached", h.tc_prog[H_CLIENT], &tack4,
+			  H_LO_IFINDEX, TC_REDIR, MUT_NONE, true, 0, true },
+			{ "TC: v4 established, bpf_fib_lookup", h.tc_prog[H_CLIENT], &tfack4,
+			  (__u32)env.if_cl, TC_REDIR, MUT_NONE, true, 0, true },
+			{ "TC: v6 non-VIP (pass)", h.tc_prog[H_CLIENT], &other6, H_LO_IFINDEX,
+			  TC_NEXT, MUT_NONE, false, 0, true },
+			{ "TC: v6 SYN new flow, next hop cached", h.tc_prog[H_CLIENT], &tsyn6,
+			  H_LO_IFINDEX, TC_REDIR, MUT_NEW_FLOW, false, 0, true },
+			{ "TC: v6 established, next hop cached", h.tc_prog[H_CLIENT], &tack6,
+			  H_LO_IFINDEX, TC_REDIR, MUT_NONE, true, 0, true },
+			{ "TC: v4 SYN new flow, SNAT, next hop cached", h.tc_prog[H_CLIENT],
+			  &tnsyn4, H_LO_IFINDEX, TC_REDIR, MUT_NEW_FLOW, false, 0, true },
+			{ "TC: v4 established, SNAT, next hop cached", h.tc_prog[H_CLIENT], &tnack4,
+			  H_LO_IFINDEX, TC_REDIR, MUT_NONE, true, 0, true },
 		};
 
 		for (i = 0; i < sizeof(def) / sizeof(def[0]); i++, n++) {
@@ -377,6 +483,7 @@ int main(int argc, char **argv)
 			c->verdict = def[i].verdict;
 			c->mut = def[i].mut;
 			c->target = def[i].target;
+			c->tc = def[i].tc;
 			if (!build(c, def[i].s))
 				goto out;
 			if (def[i].est && establish(c, def[i].s)) {
@@ -386,10 +493,12 @@ int main(int argc, char **argv)
 		}
 	}
 	for (i = 0; i < n; i++) {
-		if (measure(&cs[i], pass_fd, &op))
+		if (strstr(cs[i].name, "SYN new flow, SNAT"))
+			snat_flush(&h);
+		if (measure(&cs[i], cs[i].tc ? tc_pass_fd : pass_fd, &op))
 			goto out;
-		fprintf(stderr, "bench: %-44s %8.1f ns (XDP_PASS %.1f)\n", cs[i].name, cs[i].ns,
-			cs[i].floor);
+		fprintf(stderr, "bench: %-44s %8.1f ns (%s %.1f)\n", cs[i].name, cs[i].ns,
+			cs[i].tc ? "TC floor" : "XDP_PASS", cs[i].floor);
 	}
 	print_table(stdout, cs, n, &op);
 	if (op.out) {
@@ -417,6 +526,8 @@ out:
 		close(pass_fd);
 	if (swap_fd >= 0)
 		close(swap_fd);
+	if (tc_pass_fd >= 0)
+		close(tc_pass_fd);
 	free(cs);
 	harness_close(&h);
 	return err;

@@ -163,6 +163,21 @@ struct {
 	__type(value, __u64);
 } shift_shadowst SEC(".maps");
 
+/* Source NAT: per-service addresses and ports, and the reverse mappings. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHIFT_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct shift_snat_cfg);
+} shift_snat_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHIFT_DEFAULT_SNAT);
+	__type(key, struct shift_snat_key);
+	__type(value, struct shift_snat_val);
+} shift_snat SEC(".maps");
+
 static __always_inline void stat_inc(enum shift_stat s)
 {
 	__u32 key = s;

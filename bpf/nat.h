@@ -9,6 +9,8 @@
 #ifndef SHIFT_NAT_H
 #define SHIFT_NAT_H
 
+#include <stddef.h>
+#include "ctx.h"
 #include "parse.h"
 
 static __always_inline __u16 csum_fold32(__u32 sum)
@@ -38,52 +40,118 @@ static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
 }
 
 /*
- * Rewrite one side of the packet (dst when `dst`, else src) to addr:port.
- * The L4 checksum covers the addresses through the pseudo-header. The bounds
- * are checked again here on purpose: the compiler may merge the v4 and v6
- * paths, and the verifier then needs the check next to the access.
+ * The checksums of an skb, through the kernel's helpers: they know the skb's
+ * checksum state. A local sender's packet is CHECKSUM_PARTIAL: its L4 field
+ * holds only the pseudo-header sum, which must follow the address change and
+ * ignore the port change. A received one may be CHECKSUM_COMPLETE: skb->csum
+ * (from the IP header on) must follow every byte changed, including the IPv6
+ * addresses, which no header checksum compensates. The diffs are one's
+ * complement sums of (~old + new); called after the direct writes, as the
+ * csum_replace helpers invalidate all packet pointers.
  */
-static __always_inline int nat_rewrite(struct pkt *p, void *data_end, int dst, const __u32 *addr,
-				       __u16 port)
+static __always_inline int nat_csum_skb(struct __sk_buff *skb, const struct pkt *p, __u32 addr_diff,
+					__u32 port_diff, int udp4_nocsum)
 {
-	__u16 *check = p->l4_check;
-	__u16 *pport = dst ? p->l4_dport : p->l4_sport;
-	__u32 addr_diff = 0, l4_diff;
-	int i;
+	__u32 off = p->l4_off + (p->proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) :
+							   offsetof(struct udphdr, check));
+	/* UDP: a computed 0 is sent as 0xffff (RFC 768). */
+	__u64 mz = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 
-	if ((void *)(check + 1) > data_end || (void *)(pport + 1) > data_end)
+	if (p->family == SHIFT_AF_INET &&
+	    bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check), 0, addr_diff, 0))
 		return -1;
+	/* "No checksum" stays so; only skb->csum sees the port change. */
+	if (udp4_nocsum) {
+		bpf_csum_update(skb, port_diff);
+		return 0;
+	}
+	if (bpf_l4_csum_replace(skb, off, 0, addr_diff, BPF_F_PSEUDO_HDR | mz))
+		return -1;
+	if (p->family == SHIFT_AF_INET6)
+		bpf_csum_update(skb, addr_diff);
+	return bpf_l4_csum_replace(skb, off, 0, port_diff, mz) ? -1 : 0;
+}
+
+/*
+ * Rewrite the destination to daddr:dport and/or the source to saddr:sport
+ * (a NULL address leaves that side alone): DNAT towards a backend, SNAT of
+ * its reply, both for source NAT. The L4 checksum covers the addresses
+ * through the pseudo-header. The bounds are checked again here on purpose:
+ * the compiler may merge the v4 and v6 paths, and the verifier then needs
+ * the check next to the access.
+ *
+ * On TC, no packet pointer may be used after this returns (see
+ * nat_csum_skb()): the caller decrements the TTL before and re-reads the
+ * frame start after. p's addresses and ports follow the rewrite.
+ */
+static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void *data_end,
+				       const __u32 *daddr, __u16 dport, const __u32 *saddr,
+				       __u16 sport)
+{
+	__u16 *check = p->l4_check, *pd = p->l4_dport, *ps = p->l4_sport;
+	__u32 addr_diff = 0, port_diff = 0;
+	int i, udp4_nocsum;
+
+	if ((void *)(check + 1) > data_end || (void *)(pd + 1) > data_end ||
+	    (void *)(ps + 1) > data_end)
+		return -1;
+	/* An IPv4 UDP checksum of 0 means "none" and must stay so. */
+	udp4_nocsum = p->proto == IPPROTO_UDP && p->family == SHIFT_AF_INET && *check == 0;
 	if (p->family == SHIFT_AF_INET) {
 		struct iphdr *iph = p->l3;
-		__u32 *a;
 
 		if ((void *)(iph + 1) > data_end)
 			return -1;
-		a = dst ? &iph->daddr : &iph->saddr;
-		addr_diff = csum_diff4(0, *a, addr[0]);
-		*a = addr[0];
-		iph->check = csum_apply(iph->check, addr_diff);
+		if (daddr) {
+			addr_diff = csum_diff4(addr_diff, iph->daddr, daddr[0]);
+			iph->daddr = daddr[0];
+		}
+		if (saddr) {
+			addr_diff = csum_diff4(addr_diff, iph->saddr, saddr[0]);
+			iph->saddr = saddr[0];
+		}
+		if (!c->tc)
+			iph->check = csum_apply(iph->check, addr_diff);
 	} else {
 		struct ipv6hdr *ip6 = p->l3;
-		__u32 *a;
 
 		if ((void *)(ip6 + 1) > data_end)
 			return -1;
-		a = dst ? ip6->daddr.in6_u.u6_addr32 : ip6->saddr.in6_u.u6_addr32;
+		if (daddr) {
 #pragma unroll
-		for (i = 0; i < 4; i++) {
-			addr_diff = csum_diff4(addr_diff, a[i], addr[i]);
-			a[i] = addr[i];
+			for (i = 0; i < 4; i++) {
+				addr_diff = csum_diff4(addr_diff, ip6->daddr.in6_u.u6_addr32[i],
+						       daddr[i]);
+				ip6->daddr.in6_u.u6_addr32[i] = daddr[i];
+			}
+		}
+		if (saddr) {
+#pragma unroll
+			for (i = 0; i < 4; i++) {
+				addr_diff = csum_diff4(addr_diff, ip6->saddr.in6_u.u6_addr32[i],
+						       saddr[i]);
+				ip6->saddr.in6_u.u6_addr32[i] = saddr[i];
+			}
 		}
 	}
+	if (daddr) {
+		port_diff = csum_diff2(port_diff, *pd, dport);
+		*pd = dport;
+		__builtin_memcpy(p->daddr, daddr, sizeof(p->daddr));
+		p->dport = dport;
+	}
+	if (saddr) {
+		port_diff = csum_diff2(port_diff, *ps, sport);
+		*ps = sport;
+		__builtin_memcpy(p->saddr, saddr, sizeof(p->saddr));
+		p->sport = sport;
+	}
+	if (c->tc)
+		return nat_csum_skb(c->ctx, p, addr_diff, port_diff, udp4_nocsum);
 
-	l4_diff = csum_diff2(addr_diff, *pport, port);
-	*pport = port;
-
-	/* An IPv4 UDP checksum of 0 means "none" and must stay so. */
-	if (p->proto == IPPROTO_UDP && p->family == SHIFT_AF_INET && *check == 0)
+	if (udp4_nocsum)
 		return 0;
-	*check = csum_apply(*check, l4_diff);
+	*check = csum_apply(*check, addr_diff + port_diff);
 	/* A computed UDP checksum of 0 is sent as all ones (RFC 768). */
 	if (p->proto == IPPROTO_UDP && *check == 0)
 		*check = 0xffff;
@@ -105,7 +173,7 @@ static __always_inline int ttl_check(struct pkt *p, void *data_end)
 }
 
 /* After ttl_check() said yes. */
-static __always_inline void ttl_decrement(struct pkt *p, void *data_end)
+static __always_inline void ttl_decrement(const struct sctx *c, struct pkt *p, void *data_end)
 {
 	if (p->family == SHIFT_AF_INET) {
 		struct iphdr *iph = p->l3;
@@ -122,8 +190,13 @@ static __always_inline void ttl_decrement(struct pkt *p, void *data_end)
 	} else {
 		struct ipv6hdr *ip6 = p->l3;
 
-		if ((void *)(ip6 + 1) <= data_end)
-			ip6->hop_limit--;
+		if ((void *)(ip6 + 1) > data_end)
+			return;
+		ip6->hop_limit--;
+		/* No header checksum covers it: a CHECKSUM_COMPLETE skb's sum must
+		 * learn of it (hop_limit is the low byte of its 16-bit word). */
+		if (c->tc)
+			bpf_csum_update(c->ctx, (__u16)~bpf_htons(1));
 	}
 }
 

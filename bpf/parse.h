@@ -63,10 +63,13 @@ struct pkt {
 	__u16 l3_len; /* IP datagram length (IPv4 tot_len, IPv6 40 + payload) */
 	__u16 l4_hlen; /* TCP header length with options; 8 for UDP */
 	__u16 payload_len; /* L4 payload bytes inside the datagram */
+	__u16 l3_off; /* offsets from the frame start, for the skb checksum helpers */
+	__u16 l4_off;
 	__u8 family;
 	__u8 proto;
 	__u8 tcp_flags; /* TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 ACK 0x10) */
 	__u8 reason; /* enum shift_stat when PARSE_MALFORMED */
+	__u8 tos; /* IPv4 TOS, for the FIB lookup */
 };
 
 #define TCPF_FIN_ 0x01
@@ -80,17 +83,21 @@ static __always_inline int parse_fail(struct pkt *p, enum shift_stat reason)
 	return PARSE_MALFORMED;
 }
 
-/* TCP/UDP header at l4; `limit` is the end of the IP datagram. */
-static __always_inline int parse_l4(struct pkt *p, void *l4, void *limit, void *data_end)
+/*
+ * TCP/UDP header at l4; `room` is the datagram's length from l4 on. The
+ * datagram may extend past data_end (an skb's payload in pages): headers are
+ * checked against data_end, lengths against the datagram.
+ */
+static __always_inline int parse_l4(struct pkt *p, void *l4, __u32 room, void *data_end)
 {
 	if (p->proto == IPPROTO_TCP) {
 		struct tcphdr *th = l4;
 		__u32 doff;
 
-		if ((void *)(th + 1) > data_end || (void *)(th + 1) > limit)
+		if ((void *)(th + 1) > data_end || room < sizeof(*th))
 			return parse_fail(p, SHIFT_STAT_DROP_TRUNCATED);
 		doff = th->doff;
-		if (doff < 5 || l4 + doff * 4 > limit)
+		if (doff < 5 || doff * 4 > room)
 			return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
 		p->sport = th->source;
 		p->dport = th->dest;
@@ -99,15 +106,15 @@ static __always_inline int parse_l4(struct pkt *p, void *l4, void *limit, void *
 		p->l4_sport = &th->source;
 		p->l4_dport = &th->dest;
 		p->l4_hlen = doff * 4;
-		p->payload_len = limit - (l4 + doff * 4);
+		p->payload_len = room - doff * 4;
 	} else {
 		struct udphdr *uh = l4;
 		__u32 ulen;
 
-		if ((void *)(uh + 1) > data_end || (void *)(uh + 1) > limit)
+		if ((void *)(uh + 1) > data_end || room < sizeof(*uh))
 			return parse_fail(p, SHIFT_STAT_DROP_TRUNCATED);
 		ulen = bound16(bpf_ntohs(uh->len));
-		if (ulen < sizeof(*uh) || l4 + ulen > limit)
+		if (ulen < sizeof(*uh) || ulen > room)
 			return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
 		p->sport = uh->source;
 		p->dport = uh->dest;
@@ -122,7 +129,8 @@ static __always_inline int parse_l4(struct pkt *p, void *l4, void *limit, void *
 	return PARSE_OK;
 }
 
-static __always_inline int parse_ipv4(struct pkt *p, void *l3, void *data_end)
+/* l3_room: the frame's length from l3 on (the whole skb, not only its head). */
+static __always_inline int parse_ipv4(struct pkt *p, void *l3, __u32 l3_room, void *data_end)
 {
 	struct iphdr *iph = l3;
 	__u32 ihl, tot;
@@ -133,19 +141,21 @@ static __always_inline int parse_ipv4(struct pkt *p, void *l3, void *data_end)
 	p->saddr[0] = iph->saddr;
 	p->daddr[0] = iph->daddr;
 	p->proto = iph->protocol;
+	p->tos = iph->tos;
 
 	ihl = iph->ihl;
 	if (ihl < 5)
 		return parse_fail(p, SHIFT_STAT_DROP_BAD_IHL);
 	tot = bound16(bpf_ntohs(iph->tot_len));
-	if (tot < ihl * 4 || l3 + tot > data_end)
+	if (tot < ihl * 4 || tot > l3_room)
 		return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
 	p->l3_len = tot;
 	if (iph->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_))
 		return parse_fail(p, SHIFT_STAT_DROP_FRAGMENT);
 	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
 		return PARSE_NOT_OURS;
-	return parse_l4(p, l3 + ihl * 4, l3 + tot, data_end);
+	p->l4_off = p->l3_off + ihl * 4;
+	return parse_l4(p, l3 + ihl * 4, tot - ihl * 4, data_end);
 }
 
 struct ipv6_ext_ {
@@ -153,10 +163,11 @@ struct ipv6_ext_ {
 	__u8 hdrlen;
 };
 
-static __always_inline int parse_ipv6(struct pkt *p, void *l3, void *data_end)
+static __always_inline int parse_ipv6(struct pkt *p, void *l3, __u32 l3_room, void *data_end)
 {
 	struct ipv6hdr *ip6 = l3;
-	void *cur, *limit;
+	__u32 off, len;
+	void *cur;
 	__u8 nh;
 	int i;
 
@@ -165,23 +176,25 @@ static __always_inline int parse_ipv6(struct pkt *p, void *l3, void *data_end)
 	p->family = SHIFT_AF_INET6;
 	__builtin_memcpy(p->saddr, &ip6->saddr, 16);
 	__builtin_memcpy(p->daddr, &ip6->daddr, 16);
-	p->l3_len = sizeof(*ip6) + bound16(bpf_ntohs(ip6->payload_len));
-	limit = l3 + bound16(p->l3_len);
-	if (limit > data_end)
+	len = sizeof(*ip6) + bound16(bpf_ntohs(ip6->payload_len));
+	p->l3_len = len;
+	if (len > l3_room)
 		return parse_fail(p, SHIFT_STAT_DROP_BAD_LENGTH);
 
 	nh = ip6->nexthdr;
 	cur = ip6 + 1;
+	off = sizeof(*ip6);
 #pragma unroll
 	for (i = 0; i < IPV6_EXT_MAX; i++) {
 		struct ipv6_ext_ *ext = cur;
 
 		if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS)
 			break;
-		if ((void *)(ext + 1) > data_end || (void *)(ext + 1) > limit)
+		if ((void *)(ext + 1) > data_end || off + sizeof(*ext) > len)
 			return parse_fail(p, SHIFT_STAT_DROP_TRUNCATED);
 		nh = ext->nexthdr;
 		cur += (ext->hdrlen + 1) * 8;
+		off += (ext->hdrlen + 1) * 8;
 	}
 	p->proto = nh;
 	if (nh == IPPROTO_FRAGMENT)
@@ -190,16 +203,18 @@ static __always_inline int parse_ipv6(struct pkt *p, void *l3, void *data_end)
 		return parse_fail(p, SHIFT_STAT_DROP_IPV6_EXT);
 	if (nh != IPPROTO_TCP && nh != IPPROTO_UDP)
 		return PARSE_NOT_OURS;
-	if (cur > limit)
+	if (off > len)
 		return parse_fail(p, SHIFT_STAT_DROP_TRUNCATED);
-	return parse_l4(p, cur, limit, data_end);
+	p->l4_off = p->l3_off + off;
+	return parse_l4(p, cur, len - off, data_end);
 }
 
-/* Parse from the Ethernet header; *l3_off gets the offset of the IP header. */
-static __always_inline int parse_packet(struct pkt *p, void *data, void *data_end)
+/* Parse from the Ethernet header; len is the whole frame's (see sc_len()). */
+static __always_inline int parse_packet(struct pkt *p, void *data, void *data_end, __u32 len)
 {
 	struct ethhdr *eth = data;
 	void *l3 = eth + 1;
+	__u32 l3_off = sizeof(*eth);
 	__u16 proto;
 
 	if (l3 > data_end)
@@ -212,12 +227,16 @@ static __always_inline int parse_packet(struct pkt *p, void *data, void *data_en
 			return PARSE_NOT_OURS;
 		proto = tag[1];
 		l3 = tag + 2;
+		l3_off += 4;
 	}
 	p->l3 = l3;
+	p->l3_off = l3_off;
+	if (len < l3_off)
+		return PARSE_NOT_OURS;
 	if (proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(p, l3, data_end);
+		return parse_ipv4(p, l3, len - l3_off, data_end);
 	if (proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(p, l3, data_end);
+		return parse_ipv6(p, l3, len - l3_off, data_end);
 	return PARSE_NOT_OURS;
 }
 

@@ -3,16 +3,20 @@
  * shift's datapath: program entries only. Follow one packet through
  *   parse.h (parse) -> here (service lookup) -> conntrack.h / flow_choice.h
  *   (which backend) -> nat.h (rewrite) -> forward.h (send on)
- * and one reply back through reverse_path() below.
+ * and one reply back through reverse_path() below. Each path has two entry
+ * points, XDP and TC (clsact ingress), over the same code: ctx.h is all that
+ * differs between them.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 #include "maps.bpf.h"
+#include "ctx.h"
 #include "parse.h"
 #include "conntrack.h"
 #include "flow_choice.h"
 #include "nat.h"
+#include "snat.h"
 #include "forward.h"
 #include "signals.h"
 #include "shadow.h"
@@ -73,19 +77,21 @@ static __always_inline int vip_maybe(const struct pkt *p)
 	return !vf || ((vf->w[word] >> (bit & 63)) & 1);
 }
 
-/* DNAT to the chosen backend and send it on. */
-static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
-				      const struct shift_backend *be)
+/* DNAT to the chosen backend (and SNAT to snat:sport when set), send it on.
+ * The TTL goes first: on TC no packet pointer survives the NAT's checksum
+ * helpers. */
+static __always_inline int to_backend(const struct sctx *c, struct pkt *p,
+				      const struct shift_backend *be, const __u32 *snat,
+				      __u16 sport)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data_end = sc_data_end(c);
 
-	if (nat_rewrite(p, data_end, 1, be->addr, be->port))
+	ttl_decrement(c, p, data_end);
+	if (nat_rewrite(c, p, data_end, be->addr, be->port, snat, sport))
 		return XDP_PASS;
-	ttl_decrement(p, data_end);
 	if (be->flags & SHIFT_BE_F_NH_VALID)
-		return forward_cached(ctx, data, be);
-	return forward_fib(ctx, data, p);
+		return forward_cached(c, be);
+	return forward_fib(c, p);
 }
 
 /*
@@ -93,10 +99,10 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct pkt *p,
  * comes first: an established flow's entry says everything (backend, service,
  * flags), so it needs no service lookup. Only a miss looks the service up.
  */
-static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
+static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data_end = sc_data_end(c);
+	const __u32 *snat = NULL;
 	struct shift_addr_key sk;
 	struct shift_service *svc;
 	struct shift_backend *be;
@@ -122,11 +128,18 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 				stat_inc(SHIFT_STAT_PASS_TTL);
 				return XDP_PASS;
 			}
-			count_backend(f->backend_id, data_end - data, 0, 0);
-			shadow_client(ctx, 0, data, p, f, data_end);
+			if (f->snat_port) {
+				snat = snat_established(p, be, f);
+				if (!snat) {
+					stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
+					return XDP_DROP;
+				}
+			}
+			count_backend(f->backend_id, sc_len(c), 0, 0);
+			shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
 			signal_client(p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0,
 				      data_end);
-			return to_backend(ctx, p, be);
+			return to_backend(c, p, be, snat, f->snat_port);
 		}
 	}
 
@@ -160,12 +173,21 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
 		nf.syn_ns = bpf_ktime_get_ns();
 		nf.syn_count = 1;
 	}
+	if (svc->flags & SHIFT_SVC_F_SNAT) {
+		struct shift_snat_cfg *sc = snat_cfg(svc->id);
+
+		if (!sc || snat_alloc(p, be, &nf)) {
+			stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
+			return XDP_DROP;
+		}
+		snat = sc->addr[snat_idx(nf.snat_idx)];
+	}
 	/* A stray RST must not plant an entry for a connection that is gone. */
 	if (!(p->tcp_flags & TCPF_RST_))
 		flow_insert(p->family, &fk, &nf);
 	stat_inc(SHIFT_STAT_FLOW_NEW);
-	count_backend(nf.backend_id, data_end - data, 0, 1);
-	return to_backend(ctx, p, be);
+	count_backend(nf.backend_id, sc_len(c), 0, 1);
+	return to_backend(c, p, be, snat, nf.snat_port);
 }
 
 /*
@@ -173,15 +195,16 @@ static __always_inline int forward_path(struct xdp_md *ctx, struct pkt *p)
  * edge host itself (the agent's health checks) are left alone: the route to
  * the destination is looked up first, which the forwarding needs anyway.
  */
-static __always_inline int reverse_path(struct xdp_md *ctx, struct pkt *p)
+static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data_end = sc_data_end(c);
 	struct bpf_fib_lookup fib;
 	struct shift_svc_info *info;
 	struct shift_backend *be;
 	struct shift_addr_key bk;
-	__u32 *id, sid;
+	const __u32 *to_client = NULL;
+	__u32 *id, sid, cl[4];
+	__u16 cport = 0;
 	long rc;
 
 	__builtin_memset(&bk, 0, sizeof(bk));
@@ -199,27 +222,41 @@ static __always_inline int reverse_path(struct xdp_md *ctx, struct pkt *p)
 	info = bpf_map_lookup_elem(&shift_svc_info, &sid);
 	if (!info)
 		return XDP_PASS;
+	if (info->flags & SHIFT_SVC_F_SNAT) {
+		struct shift_snat_val *v = snat_reply(p, be);
+
+		/* To the client from here on: the signals find the flow by it, the
+		 * route goes to it, the NAT below writes it. Without a mapping the
+		 * packet is the edge's own (a health check) or a stale one. */
+		if (v) {
+			__builtin_memcpy(cl, v->caddr, sizeof(cl));
+			cport = v->cport;
+			__builtin_memcpy(p->daddr, cl, sizeof(p->daddr));
+			p->dport = cport;
+			to_client = cl;
+		}
+	}
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
 	}
-	rc = fib_lookup(ctx, p, info->vip, &fib);
+	rc = fib_lookup(c, p, info->vip, &fib);
 	/* Local (or unroutable) destination: not a client of ours. */
 	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc < 0)
 		return XDP_PASS;
-	count_backend(*id, data_end - data, 1, 0);
+	count_backend(*id, sc_len(c), 1, 0);
 	signal_backend(p, info, data_end);
-	if (nat_rewrite(p, data_end, 0, info->vip, info->vport))
+	ttl_decrement(c, p, data_end);
+	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))
 		return XDP_PASS;
-	ttl_decrement(p, data_end);
-	return forward_by(ctx, rc, &fib);
+	return forward_by(c, rc, &fib);
 }
 
-SEC("xdp")
-int shift_xdp_client(struct xdp_md *ctx)
+/* Client -> VIP. */
+static __always_inline int client_entry(const struct sctx *c)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data = sc_data(c);
+	void *data_end = sc_data_end(c);
 	struct pkt p = {};
 	int rc;
 
@@ -229,41 +266,40 @@ int shift_xdp_client(struct xdp_md *ctx)
 	bpf_get_smp_processor_id();
 #endif
 
-	rc = parse_packet(&p, data, data_end);
+	rc = parse_packet(&p, data, data_end, sc_len(c));
 	if (rc == PARSE_NOT_OURS)
 		return XDP_PASS;
 	if (rc == PARSE_MALFORMED)
 		return malformed(&p);
-	rc = forward_path(ctx, &p);
+	rc = forward_path(c, &p);
 	return rc == NOT_A_SERVICE ? XDP_PASS : rc;
 }
 
-SEC("xdp")
-int shift_xdp_backend(struct xdp_md *ctx)
+/* Backend -> client. */
+static __always_inline int backend_entry(const struct sctx *c)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data = sc_data(c);
+	void *data_end = sc_data_end(c);
 	struct pkt p = {};
 
 	/* Whatever a backend sends that we cannot parse is the kernel's business. */
-	if (parse_packet(&p, data, data_end) != PARSE_OK) {
+	if (parse_packet(&p, data, data_end, sc_len(c)) != PARSE_OK) {
 		if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
 			signal_icmp(&p, data, data_end);
 		return XDP_PASS;
 	}
-	return reverse_path(ctx, &p);
+	return reverse_path(c, &p);
 }
 
-/* One-armed: clients and backends on the same NIC. */
-SEC("xdp")
-int shift_xdp_both(struct xdp_md *ctx)
+/* One-armed: clients and backends on the same interface. */
+static __always_inline int both_entry(const struct sctx *c)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data = sc_data(c);
+	void *data_end = sc_data_end(c);
 	struct pkt p = {};
 	int rc;
 
-	rc = parse_packet(&p, data, data_end);
+	rc = parse_packet(&p, data, data_end, sc_len(c));
 	if (rc == PARSE_NOT_OURS) {
 		if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
 			signal_icmp(&p, data, data_end);
@@ -271,10 +307,69 @@ int shift_xdp_both(struct xdp_md *ctx)
 	}
 	if (rc == PARSE_MALFORMED)
 		return malformed(&p);
-	rc = forward_path(ctx, &p);
+	rc = forward_path(c, &p);
 	if (rc != NOT_A_SERVICE)
 		return rc;
-	return reverse_path(ctx, &p);
+	return reverse_path(c, &p);
+}
+
+SEC("xdp")
+int shift_xdp_client(struct xdp_md *ctx)
+{
+	const struct sctx c = SCTX_XDP(ctx);
+
+	return client_entry(&c);
+}
+
+SEC("xdp")
+int shift_xdp_backend(struct xdp_md *ctx)
+{
+	const struct sctx c = SCTX_XDP(ctx);
+
+	return backend_entry(&c);
+}
+
+SEC("xdp")
+int shift_xdp_both(struct xdp_md *ctx)
+{
+	const struct sctx c = SCTX_XDP(ctx);
+
+	return both_entry(&c);
+}
+
+/*
+ * The TC entry points (clsact ingress, or tcx): where a local sender's
+ * CHECKSUM_PARTIAL packets arrive (containers on veth, the edge host itself).
+ * A head that cannot be pulled goes on untouched.
+ */
+SEC("tc")
+int shift_tc_client(struct __sk_buff *skb)
+{
+	const struct sctx c = SCTX_TC(skb);
+
+	if (sc_tc_pull(skb))
+		return TC_ACT_UNSPEC;
+	return tc_verdict(client_entry(&c));
+}
+
+SEC("tc")
+int shift_tc_backend(struct __sk_buff *skb)
+{
+	const struct sctx c = SCTX_TC(skb);
+
+	if (sc_tc_pull(skb))
+		return TC_ACT_UNSPEC;
+	return tc_verdict(backend_entry(&c));
+}
+
+SEC("tc")
+int shift_tc_both(struct __sk_buff *skb)
+{
+	const struct sctx c = SCTX_TC(skb);
+
+	if (sc_tc_pull(skb))
+		return TC_ACT_UNSPEC;
+	return tc_verdict(both_entry(&c));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

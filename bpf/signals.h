@@ -223,8 +223,11 @@ static __always_inline void signal_backend_flow(struct pkt *p, struct shift_flow
 			struct shift_backend_stats *st =
 				bpf_map_lookup_elem(&shift_be_stats, &f->backend_id);
 
-			if (st && cls < 6)
+			if (st && cls < 6) {
+				/* The 6.1 verifier may lose the bound through a spill. */
+				asm volatile("%[c] &= 7" : [c] "+r"(cls));
 				st->responses[cls]++;
+			}
 		}
 		/* 1xx is not the answer: the request stays open. */
 		if (cls == 1)

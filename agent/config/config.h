@@ -49,6 +49,25 @@ enum conf_xdp_mode {
 	CONF_XDP_GENERIC,
 };
 
+/* attach = auto | xdp | tc: which entry points run (SPEC "Where the backends live"). */
+enum conf_attach {
+	CONF_ATTACH_AUTO,
+	CONF_ATTACH_XDP,
+	CONF_ATTACH_TC,
+};
+
+/*
+ * snat = ADDR[, ADDR...] and snat_ports = LO-HI as written ([global] or one
+ * service): both families mixed; a service uses those of its own family.
+ */
+#define CONF_MAX_SNAT 16
+struct conf_snat {
+	__u32 n; /* 0: none (LVS-NAT) */
+	__u8 family[CONF_MAX_SNAT];
+	__u32 addr[CONF_MAX_SNAT][4]; /* network order */
+	__u16 port_lo, port_hi; /* host order */
+};
+
 /*
  * One [service NAME]. Every field is resolved: defaults applied, per-service
  * health settings already merged over [global]'s. Addresses and ports are in
@@ -82,6 +101,12 @@ struct conf_service {
 	__u32 shadow_sample_bp; /* basis points of new blue connections */
 	__u32 shadow_methods; /* bit per enum shift_shadow_method */
 	double max_shadow_mismatch; /* fraction 0..1: set-weight/ramp from 0 refuse above */
+	/* Source NAT, resolved: the edge's addresses of the VIP's family (from the
+	 * service's snat, else [global]'s); n_snat 0 = LVS-NAT. Ports host order. */
+	struct conf_snat snat_own; /* the service's own snat/snat_ports lines */
+	__u32 n_snat;
+	__u32 snat[SHIFT_SNAT_MAX_ADDRS][4];
+	__u16 snat_port_lo, snat_port_hi;
 	/* Two arrays rather than one with a color field: each maps 1:1 onto a
 	 * dp_override_put() color. Same family as the vip; no prefix in both. */
 	__u32 n_green_sources, n_blue_sources;
@@ -95,6 +120,8 @@ struct shift_conf {
 	__u32 n_interfaces; /* >= 1 */
 	char backend_interface[CONF_IFNAMSIZ];
 	enum conf_xdp_mode xdp_mode;
+	enum conf_attach attach; /* default auto */
+	struct conf_snat snat; /* [global] snat / snat_ports, before resolution */
 	__u32 hash_seed;
 	char bpffs_dir[CONF_PATH_LEN], state_dir[CONF_PATH_LEN], textfile_dir[CONF_PATH_LEN];
 	char control_socket[CONF_PATH_LEN];
@@ -126,5 +153,6 @@ const char *conf_xdp_mode_name(enum conf_xdp_mode m);
 const char *conf_health_name(enum conf_health h);
 /* "GET", "HEAD", ... for enum shift_shadow_method; NULL past the end. */
 const char *conf_shadow_method_name(unsigned m);
+const char *conf_attach_name(enum conf_attach a);
 
 #endif

@@ -210,10 +210,24 @@ void status_add_agent(struct st_model *st, struct agent *a)
 	snprintf(st->fleet_node, sizeof(st->fleet_node), "%s", a->node);
 	st->fleet_connected = a->fleet.connected;
 	st->fleet_revision = a->fleet.revision;
-	for (i = 0; i < a->n_ifaces && off < sizeof(st->agent_info); i++)
-		off += snprintf(st->agent_info + off, sizeof(st->agent_info) - off, "%s%s %s (%s)",
-				i ? ", " : "", a->ifaces[i].name, xdp_role_name(a->ifaces[i].role),
-				a->ifaces[i].attached ? a->ifaces[i].mode : "not attached");
+	for (i = 0; i < a->n_ifaces && off < sizeof(st->agent_info); i++) {
+		const struct iface_rt *f = &a->ifaces[i];
+		struct st_iface *si = &st->ifaces[st->n_ifaces];
+
+		off += snprintf(st->agent_info + off, sizeof(st->agent_info) - off,
+				"%s%s %s (%s%s%s)", i ? ", " : "", f->name, xdp_role_name(f->role),
+				f->attached ? dp_hook_name(f->hook) : "", f->attached ? " " : "",
+				f->attached ? f->mode : "not attached");
+		if (st->n_ifaces >= ST_MAX_IFACES)
+			continue;
+		snprintf(si->name, sizeof(si->name), "%s", f->name);
+		si->role = xdp_role_name(f->role);
+		si->attached = f->attached;
+		si->hook = f->attached ? dp_hook_name(f->hook) : "";
+		si->mode = f->attached ? f->mode : "";
+		si->prog_id = f->prog_id;
+		st->n_ifaces++;
+	}
 	for (i = 0; i < st->n; i++) {
 		struct st_service *s = &st->svc[i];
 		struct service_rt *r = a->svc[s->id];
@@ -532,6 +546,22 @@ void status_render_json(const struct st_model *st, struct json *j)
 		json_bool(j, "connected", st->fleet_connected);
 		json_u64(j, "revision", (__u64)st->fleet_revision);
 		json_obj_close(j);
+	}
+	if (st->n_ifaces) {
+		json_arr_open(j, "attach");
+		for (i = 0; i < st->n_ifaces; i++) {
+			const struct st_iface *si = &st->ifaces[i];
+
+			json_obj_open(j, NULL);
+			json_str(j, "interface", si->name);
+			json_str(j, "role", si->role);
+			json_bool(j, "attached", si->attached);
+			json_str(j, "hook", si->hook);
+			json_str(j, "mode", si->mode);
+			json_u64(j, "prog_id", si->prog_id);
+			json_obj_close(j);
+		}
+		json_arr_close(j);
 	}
 	json_obj_open(j, "datapath");
 	for (i = 0; i < SHIFT_STAT_MAX; i++)

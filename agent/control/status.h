@@ -60,9 +60,22 @@ struct st_service {
 	struct st_backend be[2 * SHIFT_MAX_POOL_BACKENDS];
 };
 
+/* Per interface: which entry points run there (attach = auto decides). */
+#define ST_MAX_IFACES 16
+struct st_iface {
+	char name[16];
+	const char *role;
+	bool attached;
+	const char *hook; /* "xdp" / "tc" */
+	const char *mode; /* native / generic / tcx / clsact */
+	__u32 prog_id;
+};
+
 struct st_model {
 	bool agent; /* figures include the agent's runtime */
-	char agent_info[512]; /* interfaces and XDP modes, when known */
+	char agent_info[512]; /* interfaces and their hooks, when known */
+	__u32 n_ifaces;
+	struct st_iface ifaces[ST_MAX_IFACES];
 	bool fleet; /* a [fleet] is configured and the agent runs */
 	char fleet_node[64];
 	bool fleet_connected;

@@ -104,9 +104,9 @@ static int adopt_link(int lfd, int ifindex, int prog_fd, bool keep_ok, struct xd
 	return 0;
 }
 
-int xdp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
-		     enum xdp_role role, enum conf_xdp_mode mode, bool keep_ok,
-		     struct xdp_attach *res)
+static int xdp_attach(const struct shift *skel, const char *pin_dir, const char *ifname,
+		      int ifindex, enum xdp_role role, enum conf_xdp_mode mode, bool keep_ok,
+		      bool probe, struct xdp_attach *res)
 {
 	int prog_fd = role_prog_fd(skel, role);
 	struct bpf_prog_info want;
@@ -157,6 +157,10 @@ int xdp_attach_iface(const struct shift *skel, const char *pin_dir, const char *
 			lfd = link_create(prog_fd, ifindex, XDP_FLAGS_SKB_MODE);
 		}
 	}
+	if (lfd < 0 && probe) {
+		log_info("%s: no native XDP (%s)", ifname, strerror(-lfd));
+		return lfd;
+	}
 	if (lfd < 0) {
 		log_err("%s: cannot attach XDP program %s: %s%s", ifname,
 			role == XDP_ROLE_BACKEND ? "shift_xdp_backend" : "shift_xdp_client",
@@ -196,4 +200,97 @@ int xdp_detach_iface(const char *pin_dir, const char *ifname)
 	if (unlink(path) && errno != ENOENT && !err)
 		err = -errno;
 	return err;
+}
+
+int xdp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
+		     enum xdp_role role, enum conf_xdp_mode mode, bool keep_ok,
+		     struct xdp_attach *res)
+{
+	return xdp_attach(skel, pin_dir, ifname, ifindex, role, mode, keep_ok, false, res);
+}
+
+const char *dp_hook_name(enum dp_hook h)
+{
+	return h == DP_HOOK_TC ? "tc" : "xdp";
+}
+
+bool iface_is_virtual(const char *ifname)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/device", ifname);
+	return access(path, F_OK) != 0;
+}
+
+/* The XDP link pinned for ifname, if any (a previous run's choice). */
+static bool xdp_pinned(const char *pin_dir, const char *ifname)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/links/%s", pin_dir, ifname);
+	return access(path, F_OK) == 0;
+}
+
+int dp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
+		    enum xdp_role role, enum conf_attach attach, enum conf_xdp_mode mode,
+		    bool keep_ok, struct xdp_attach *res)
+{
+	int err = -EOPNOTSUPP;
+
+	if (attach == CONF_ATTACH_XDP) {
+		err = xdp_attach_iface(skel, pin_dir, ifname, ifindex, role, mode, keep_ok, res);
+	} else if (attach == CONF_ATTACH_AUTO && !iface_is_virtual(ifname)) {
+		/* Only native XDP is worth it; generic XDP is slower than TC. A link
+		 * already pinned was native when it was made. */
+		err = xdp_attach(skel, pin_dir, ifname, ifindex, role,
+				 xdp_pinned(pin_dir, ifname) ? mode : CONF_XDP_NATIVE, keep_ok,
+				 true, res);
+		if (!err && strcmp(res->mode, "native")) {
+			xdp_detach_iface(pin_dir, ifname);
+			err = -EOPNOTSUPP;
+		}
+	}
+	if (!err) {
+		res->hook = DP_HOOK_XDP;
+		/* Mode changed from TC: the XDP program runs first, TC goes. */
+		tc_detach_iface(pin_dir, ifname);
+		return 0;
+	}
+	if (attach == CONF_ATTACH_XDP)
+		return err;
+	err = tc_attach_iface(skel, pin_dir, ifname, ifindex, role, keep_ok, res);
+	if (err)
+		return err;
+	xdp_detach_iface(pin_dir, ifname);
+	return 0;
+}
+
+int dp_detach_iface(const char *pin_dir, const char *ifname)
+{
+	int err = xdp_detach_iface(pin_dir, ifname);
+	int e = tc_detach_iface(pin_dir, ifname);
+
+	return err ? err : e;
+}
+
+static bool ends_with(const char *s, const char *suffix, size_t *stem)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	if (n <= k || strcmp(s + n - k, suffix))
+		return false;
+	*stem = n - k;
+	return true;
+}
+
+int dp_detach_pin(const char *pin_dir, const char *pin_name)
+{
+	char ifname[64];
+	size_t stem;
+
+	if (ends_with(pin_name, ":tcx", &stem) || ends_with(pin_name, ":clsact", &stem)) {
+		snprintf(ifname, sizeof(ifname), "%.*s", (int)stem, pin_name);
+		return tc_detach_iface(pin_dir, ifname);
+	}
+	return xdp_detach_iface(pin_dir, pin_name);
 }

@@ -3,7 +3,8 @@
  * XDP attachment through pinned bpf_links, one per interface under
  * <pin_dir>/links/<ifname>. A pinned link outlives shiftd (fail-static); a
  * restart keeps it, an upgrade swaps the program in place (bpf_link_update),
- * so the interface never runs without shift.
+ * so the interface never runs without shift. TC attachment (tc_attach.c)
+ * keeps the same promises with tcx links or legacy clsact filters.
  */
 #ifndef SHIFT_ATTACH_H
 #define SHIFT_ATTACH_H
@@ -23,10 +24,17 @@ enum xdp_outcome {
 	XDP_REPLACED, /* a different program was swapped out atomically */
 };
 
+/* Which entry points run on an interface. */
+enum dp_hook {
+	DP_HOOK_XDP,
+	DP_HOOK_TC,
+};
+
 struct xdp_attach {
 	int ifindex;
+	enum dp_hook hook;
 	enum xdp_outcome outcome;
-	const char *mode; /* "native" / "generic" */
+	const char *mode; /* XDP: "native" / "generic"; TC: "tcx" / "clsact" */
 	__u32 prog_id;
 };
 
@@ -40,5 +48,28 @@ int xdp_attach_iface(const struct shift *skel, const char *pin_dir, const char *
 /* Detach and unpin the link of ifname; 0 if there was none. */
 int xdp_detach_iface(const char *pin_dir, const char *ifname);
 const char *xdp_role_name(enum xdp_role role);
+
+/* tc_attach.c: the TC entry point for the role on clsact ingress (tcx, else legacy). */
+int tc_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
+		    enum xdp_role role, bool keep_ok, struct xdp_attach *res);
+/* Remove shift's TC program from ifname (tcx link and/or clsact filter); 0 if none. */
+int tc_detach_iface(const char *pin_dir, const char *ifname);
+
+/*
+ * attach = auto | xdp | tc for one interface: auto runs XDP native on a
+ * physical NIC whose driver does native XDP, TC on veth and other virtual
+ * interfaces (and on NICs without native XDP). The other hook's program is
+ * removed once the chosen one runs, so a change of mode is hitless.
+ */
+int dp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
+		    enum xdp_role role, enum conf_attach attach, enum conf_xdp_mode mode,
+		    bool keep_ok, struct xdp_attach *res);
+/* Both hooks; 0 if nothing was attached. */
+int dp_detach_iface(const char *pin_dir, const char *ifname);
+/* A pin under <pin_dir>/links (any hook's), for interfaces no longer configured. */
+int dp_detach_pin(const char *pin_dir, const char *pin_name);
+/* No device behind it (veth, bridge, tun, ...): sysfs has no "device" link. */
+bool iface_is_virtual(const char *ifname);
+const char *dp_hook_name(enum dp_hook h);
 
 #endif

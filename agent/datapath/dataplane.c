@@ -26,6 +26,7 @@ const char *const shift_map_names[SHIFT_MAP__COUNT] = {
 	[SHIFT_MAP_ERRORS] = "shift_errors",	 [SHIFT_MAP_VIPSET] = "shift_vipset",
 	[SHIFT_MAP_SHADOW] = "shift_shadow",	 [SHIFT_MAP_SHADOW_CFG] = "shift_shadowcfg",
 	[SHIFT_MAP_SHADOW_STATS] = "shift_shadowst",
+	[SHIFT_MAP_SNAT_CFG] = "shift_snat_cfg", [SHIFT_MAP_SNAT] = "shift_snat",
 };
 
 static int neg_errno(int rc)
@@ -56,6 +57,8 @@ void dp_maps_from_skel(struct shift_maps *m, const struct shift *skel)
 	m->fd[SHIFT_MAP_SHADOW] = bpf_map__fd(skel->maps.shift_shadow);
 	m->fd[SHIFT_MAP_SHADOW_CFG] = bpf_map__fd(skel->maps.shift_shadowcfg);
 	m->fd[SHIFT_MAP_SHADOW_STATS] = bpf_map__fd(skel->maps.shift_shadowst);
+	m->fd[SHIFT_MAP_SNAT_CFG] = bpf_map__fd(skel->maps.shift_snat_cfg);
+	m->fd[SHIFT_MAP_SNAT] = bpf_map__fd(skel->maps.shift_snat);
 }
 
 int dp_maps_open_pinned(struct shift_maps *m, const char *dir)
@@ -588,6 +591,7 @@ static const char *const stat_names[SHIFT_STAT_MAX] = {
 	[SHIFT_STAT_RINGBUF_DROPPED] = "ringbuf_dropped",
 	[SHIFT_STAT_OVERRIDE_HIT] = "override_hit",
 	[SHIFT_STAT_ERRBUF_DROPPED] = "errbuf_dropped",
+	[SHIFT_STAT_DROP_SNAT_EXHAUSTED] = "snat_exhausted",
 };
 
 const char *dp_stat_name(enum shift_stat s)
@@ -597,7 +601,7 @@ const char *dp_stat_name(enum shift_stat s)
 
 bool dp_stat_is_drop(enum shift_stat s)
 {
-	return s < SHIFT_STAT_DROP_MAX_;
+	return s < SHIFT_STAT_DROP_MAX_ || s == SHIFT_STAT_DROP_SNAT_EXHAUSTED;
 }
 
 static const char *const err_names[SHIFT_ERR_MAX] = {

@@ -36,6 +36,8 @@ enum shift_map_id {
 	SHIFT_MAP_SHADOW, /* shadow mode: copied requests (ring) */
 	SHIFT_MAP_SHADOW_CFG,
 	SHIFT_MAP_SHADOW_STATS,
+	SHIFT_MAP_SNAT_CFG,
+	SHIFT_MAP_SNAT,
 	SHIFT_MAP__COUNT,
 };
 

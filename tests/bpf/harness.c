@@ -9,6 +9,8 @@
 #include <netinet/in.h>
 #include <sys/wait.h>
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -106,6 +108,9 @@ int harness_open(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flow
 	h->prog[H_CLIENT] = bpf_program__fd(h->skel->progs.shift_xdp_client);
 	h->prog[H_BACKEND] = bpf_program__fd(h->skel->progs.shift_xdp_backend);
 	h->prog[H_BOTH] = bpf_program__fd(h->skel->progs.shift_xdp_both);
+	h->tc_prog[H_CLIENT] = bpf_program__fd(h->skel->progs.shift_tc_client);
+	h->tc_prog[H_BACKEND] = bpf_program__fd(h->skel->progs.shift_tc_backend);
+	h->tc_prog[H_BOTH] = bpf_program__fd(h->skel->progs.shift_tc_both);
 	return 0;
 }
 
@@ -141,6 +146,70 @@ int harness_run(int prog_fd, const void *in, __u32 len, __u32 ifindex, void *out
 		*out_len = out ? o.data_size_out : 0;
 	*verdict = o.retval;
 	return 0;
+}
+
+int harness_run_skb(int prog_fd, const void *in, __u32 len, __u32 ifindex, void *out,
+		    __u32 *out_len, __u32 *verdict, __u32 flags)
+{
+	struct __sk_buff ctx;
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len, .repeat = 1,
+		    .flags = flags);
+	int err;
+
+	if (out) {
+		o.data_out = out;
+		o.data_size_out = *out_len;
+	}
+	if (ifindex) {
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.ifindex = ifindex;
+		ctx.ingress_ifindex = ifindex;
+		o.ctx_in = &ctx;
+		o.ctx_size_in = sizeof(ctx);
+	}
+	err = bpf_prog_test_run_opts(prog_fd, &o);
+	if (err)
+		return err < 0 ? err : -errno;
+	if (out_len)
+		*out_len = out ? o.data_size_out : 0;
+	*verdict = o.retval;
+	return 0;
+}
+
+int harness_run_prog(const struct harness *h, enum h_prog p, const void *in, __u32 len,
+		     __u32 ifindex, void *out, __u32 *out_len, __u32 *verdict)
+{
+	if (!h->tc)
+		return harness_run(h->prog[p], in, len, ifindex, out, out_len, verdict);
+	return harness_run_skb(h->tc_prog[p], in, len, ifindex, out, out_len, verdict,
+			       h->csum_complete ? H_TEST_SKB_CSUM_COMPLETE : 0);
+}
+
+__u32 harness_expect(const struct harness *h, __u32 xdp_verdict)
+{
+	if (!h->tc)
+		return xdp_verdict;
+	switch (xdp_verdict) {
+	case XDP_DROP:
+	case XDP_ABORTED:
+		return TC_ACT_SHOT;
+	case XDP_TX:
+	case XDP_REDIRECT:
+		return TC_ACT_REDIRECT;
+	default:
+		return (__u32)TC_ACT_UNSPEC;
+	}
+}
+
+bool harness_has_csum_complete(const struct harness *h)
+{
+	/* A minimal frame through the TC client entry: older kernels refuse the flag. */
+	static const __u8 frame[ETH_HLEN + 20] = { [12] = 0x08, [13] = 0x00, [14] = 0x45 };
+	__u8 out[sizeof(frame)];
+	__u32 olen = sizeof(out), verdict;
+
+	return harness_run_skb(h->tc_prog[H_CLIENT], frame, sizeof(frame), 0, out, &olen, &verdict,
+			       H_TEST_SKB_CSUM_COMPLETE) == 0;
 }
 
 static void addr_key(__u8 family, const __u8 *addr, __u16 port, __u8 proto,
@@ -328,7 +397,7 @@ int harness_steer(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
 	len = pkt_build(s, in, sizeof(in), NULL);
 	if (!len)
 		return -EINVAL;
-	err = harness_run(h->prog[prog], in, len, H_LO_IFINDEX, out, &olen, verdict);
+	err = harness_run_prog(h, prog, in, len, H_LO_IFINDEX, out, &olen, verdict);
 	if (err)
 		return err;
 	if (pkt_verify(out, olen, &info, NULL, 0))
@@ -430,4 +499,11 @@ int fib_env_setup(struct fib_env *e)
 		return -ENODEV;
 	}
 	return 0;
+}
+
+int dp_snat_set_raw(struct harness *h, __u32 service_id, const struct shift_snat_cfg *cfg)
+{
+	return bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT_CFG], &service_id, cfg, BPF_ANY) ?
+		       -errno :
+		       0;
 }

@@ -26,9 +26,17 @@ enum h_prog {
 struct harness {
 	struct shift *skel;
 	struct shift_maps m;
-	int prog[H_PROGS];
+	int prog[H_PROGS]; /* the XDP entry points */
+	int tc_prog[H_PROGS]; /* the TC entry points, same order */
 	__u32 seed;
+	bool tc; /* harness_run_prog() runs the TC entry points */
+	/* TC only: the skb is CHECKSUM_COMPLETE and the kernel checks after the
+	 * run that skb->csum still matches the bytes (BPF_F_TEST_SKB_CHECKSUM_COMPLETE). */
+	bool csum_complete;
 };
+
+/* BPF_F_TEST_SKB_CHECKSUM_COMPLETE (Linux 6.11); older UAPI headers lack it. */
+#define H_TEST_SKB_CSUM_COMPLETE (1u << 2)
 
 #define H_SEED 0x5eedu
 #define H_LO_IFINDEX 1 /* lo in a fresh namespace */
@@ -43,6 +51,20 @@ void harness_close(struct harness *h);
  */
 int harness_run(int prog_fd, const void *in, __u32 len, __u32 ifindex, void *out, __u32 *out_len,
 		__u32 *verdict);
+
+/*
+ * The same with a __sk_buff context (TC programs): ifindex != 0 becomes the
+ * skb's device and ingress interface. flags: BPF_PROG_TEST_RUN flags.
+ */
+int harness_run_skb(int prog_fd, const void *in, __u32 len, __u32 ifindex, void *out,
+		    __u32 *out_len, __u32 *verdict, __u32 flags);
+/* Entry point p of the harness's mode (XDP, or TC when h->tc). */
+int harness_run_prog(const struct harness *h, enum h_prog p, const void *in, __u32 len,
+		     __u32 ifindex, void *out, __u32 *out_len, __u32 *verdict);
+/* The verdict the mode's entry point returns for an XDP one (TC: TC_ACT_*). */
+__u32 harness_expect(const struct harness *h, __u32 xdp_verdict);
+/* Does this kernel run skb tests as CHECKSUM_COMPLETE? (a feature probe) */
+bool harness_has_csum_complete(const struct harness *h);
 
 /* --- the standard topology (harness_topology) ------------------------------ */
 
@@ -168,6 +190,9 @@ static inline __u64 h_rand(__u64 *state)
 	*state = x;
 	return x * 0x2545f4914f6cdd1dull;
 }
+
+/* Write a service's source NAT settings (shift_snat_cfg) as they are. */
+int dp_snat_set_raw(struct harness *h, __u32 service_id, const struct shift_snat_cfg *cfg);
 
 /* Backend stats fields the tests compare. */
 int harness_be_stats(struct harness *h, __u32 id, struct shift_backend_stats *s);

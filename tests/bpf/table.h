@@ -125,6 +125,8 @@ struct fixture {
 	__u32 seed;
 	__u32 flows4;
 	__u32 flows6;
+	bool tc; /* run the TC entry points (see struct harness) */
+	bool csum_complete;
 	/* After the load; NULL: fib_env_setup + the standard topology + overrides. */
 	int (*setup)(struct tctx *t, struct fixture *f);
 	struct harness h;

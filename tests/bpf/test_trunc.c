@@ -193,7 +193,10 @@ static void sweep(struct tctx *t, struct harness *h, const struct cut_case *c, b
 		olen = sizeof(out);
 		if (!ASSERT_OK(t, dp_stats(&h->m, s0), "dp_stats"))
 			return;
-		err = harness_run(h->prog[H_CLIENT], in, len, H_LO_IFINDEX, out, &olen, &verdict);
+		err = harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen, &verdict);
+		/* TC: the kernel also refuses an skb with less than an IP header. */
+		if (h->tc && err == -EINVAL && len < lo.l3 + (s.family == 4 ? 20u : 40u))
+			continue;
 		if (len < 14) {
 			/* The kernel refuses it before the program runs. */
 			if (err != -EINVAL) {
@@ -208,7 +211,7 @@ static void sweep(struct tctx *t, struct harness *h, const struct cut_case *c, b
 		if (!ASSERT_OK(t, err, "BPF_PROG_TEST_RUN") ||
 		    !ASSERT_OK(t, dp_stats(&h->m, s1), "dp_stats"))
 			return;
-		if (verdict != e.verdict) {
+		if (verdict != harness_expect(h, e.verdict)) {
 			test_failf(t, __FILE__, __LINE__,
 				   "cut at %u of %u bytes: verdict %u, expected %u", len, flen,
 				   verdict, e.verdict);
@@ -235,13 +238,14 @@ static void sweep(struct tctx *t, struct harness *h, const struct cut_case *c, b
 				   len);
 			bad++;
 		}
-		if (verdict == XDP_PASS && e.verdict == XDP_PASS &&
+		if (verdict == harness_expect(h, XDP_PASS) && e.verdict == XDP_PASS &&
 		    (olen != len || memcmp(out, in, len))) {
 			test_failf(t, __FILE__, __LINE__, "cut at %u: passed, but modified", len);
 			pkt_hexdiff(stdout, in, len, out, olen);
 			bad++;
 		}
-		if (verdict == XDP_TX && pkt_verify(out, olen, &info, why, sizeof(why))) {
+		if (verdict == harness_expect(h, XDP_TX) && e.verdict != XDP_PASS &&
+		    pkt_verify(out, olen, &info, why, sizeof(why))) {
 			test_failf(t, __FILE__, __LINE__, "cut at %u: forwarded with %s", len, why);
 			bad++;
 		}

@@ -251,7 +251,8 @@ e2e_wait_file() {
 }
 
 # e2e_xdp_modes: "ifname:mode ..." as the kernel reports it in the edge namespace
-# (xdp = native, xdpgeneric = generic, none).
+# (xdp = native, xdpgeneric = generic; TC: clsact = our cls_bpf filter, tcx = our
+# pinned tcx link still attached; none).
 e2e_xdp_modes() {
 	local ifc out=""
 	for ifc in ${RIG_EDGE_CLIENT_IFS//,/ } "$RIG_EDGE_BACKEND_IF"; do
@@ -259,6 +260,11 @@ e2e_xdp_modes() {
 			out+="$ifc:native "
 		elif ip -n "$RIG_NS_EDGE" -d link show dev "$ifc" | grep -q 'prog/xdpgeneric id'; then
 			out+="$ifc:generic "
+		elif tc -n "$RIG_NS_EDGE" filter show dev "$ifc" ingress 2>/dev/null | grep -q 'shift_tc_'; then
+			out+="$ifc:clsact "
+		elif [ -e "$RIG_BPFFS_DIR/links/$ifc:tcx" ] &&
+			bpftool link show pinned "$RIG_BPFFS_DIR/links/$ifc:tcx" 2>/dev/null | grep -qE "tcx|type 11"; then
+			out+="$ifc:tcx "
 		else
 			out+="$ifc:none "
 		fi

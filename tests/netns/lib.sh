@@ -25,6 +25,7 @@ RIG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${RIG_VIP6:=2001:db8:100::10}"
 : "${RIG_VIP_PORT:=80}"
 : "${RIG_TX_CSUM_OFF:=1}"      # 1: checksums in software on every veth (full csums for XDP NAT)
+: "${RIG_ATTACH:=xdp}"         # shiftd's attach = (auto | xdp | tc); auto/tc want RIG_TX_CSUM_OFF=0
 : "${RIG_WAIT_TRIES:=100}"     # backend readiness: tries x 0.1 s
 : "${RIG_KEEP:=0}"             # 1: keep $RIG_DIR (logs, config) after rig_down
 : "${RIG_QUIET:=0}"
@@ -767,6 +768,7 @@ rig_write_config() {
 	local -a gk=() gv=() ak=() av=() bk=() bv=()
 	_rig_kv g interface "$RIG_EDGE_CLIENT_IFS"
 	_rig_kv g backend_interface "$RIG_EDGE_BACKEND_IF"
+	_rig_kv g attach "$RIG_ATTACH"
 	_rig_kv g bpffs_dir "$RIG_BPFFS_DIR"
 	_rig_kv g state_dir "$RIG_STATE_DIR"
 	_rig_kv g textfile_dir "$RIG_TEXTFILE_DIR"

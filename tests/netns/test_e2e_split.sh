@@ -32,7 +32,7 @@ kmaj=$(uname -r | cut -d. -f1) kmin=$(uname -r | cut -d. -f2)
 if [ "$kmaj" -gt 4 ] || { [ "$kmaj" = 4 ] && [ "$kmin" -ge 19 ]; }; then want=native; else want=generic; fi
 n_if=$(wc -w <<<"$modes")
 n_want=$(grep -o ":$want" <<<"$modes" | wc -l)
-n_st=$(grep -o "($want)" <<<"$ifs" | wc -l)
+n_st=$(grep -o "(xdp $want)" <<<"$ifs" | wc -l)
 if [ "$n_want" = "$n_if" ] && [ "$n_st" = "$n_if" ]; then
 	ok "XDP mode $want on all $n_if edge veths (kernel $(uname -r)): ip link: $modes; status --json interfaces: \"$ifs\"; log:$logmodes"
 else

@@ -147,6 +147,7 @@ static void test_minimal_defaults(void **state)
 	(void)state;
 	assert_string_equal(c->backend_interface, "eth0");
 	assert_int_equal(c->xdp_mode, CONF_XDP_AUTO);
+	assert_int_equal(c->attach, CONF_ATTACH_AUTO);
 	assert_int_equal(c->hash_seed, 0);
 	assert_string_equal(c->bpffs_dir, "/sys/fs/bpf/shift");
 	assert_string_equal(c->state_dir, "/var/lib/shift");
@@ -182,6 +183,7 @@ static void test_ipv6_service(void **state)
 	struct shift_conf *c = parse_ok("[global]\n"
 					"interface = eth0, eth1\n"
 					"xdp_mode = native\n"
+					"attach = tc\n"
 					"hash_seed = 24301\n"
 					"health_interval = 2s\n"
 					"health_rise = 3\n"
@@ -206,6 +208,8 @@ static void test_ipv6_service(void **state)
 	assert_string_equal(c->interfaces[1], "eth1");
 	assert_string_equal(c->backend_interface, "eth0");
 	assert_int_equal(c->xdp_mode, CONF_XDP_NATIVE);
+	assert_int_equal(c->attach, CONF_ATTACH_TC);
+	assert_string_equal(conf_attach_name(c->attach), "tc");
 	assert_int_equal(c->hash_seed, 24301);
 	assert_endpoint(&s->vip, "[2001:db8::10]:443", IPPROTO_TCP);
 	assert_int_equal(s->vip.family, SHIFT_AF_INET6);
@@ -220,7 +224,7 @@ static void test_ipv6_service(void **state)
 	assert_int_equal(s->health_fall, 2);
 	assert_int_equal(s->n_green_sources, 2);
 	assert_int_equal(s->green_sources[0].prefixlen, 48);
-	assert_int_equal(s->green_sources[0].line, 14);
+	assert_int_equal(s->green_sources[0].line, 15);
 	assert_string_equal(addr_format(s->green_sources[0].family, s->green_sources[0].addr, buf,
 					sizeof(buf)),
 			    "2001:db8:100::");
@@ -363,6 +367,8 @@ static const struct bad_case bad_cases[] = {
 	  "is not an interface name" },
 	{ "[global]\ninterface = eth0\nxdp_mode = fast\n", 3,
 	  "'fast' is not auto, native or generic" },
+	{ "[global]\ninterface = eth0\nattach = ebpf\n", 3, "attach: 'ebpf' is not auto, xdp or tc" },
+	{ "[global]\ninterface = eth0\nattach =\n", 3, "attach" },
 	{ "[global]\ninterface = eth0\nhash_seed = 0xZZ\n", 3,
 	  "hash_seed: '0xZZ' is not a hex number" },
 	{ "[global]\ninterface = eth0\nbpffs_dir = sys/fs/bpf\n", 3,

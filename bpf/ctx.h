@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one place where the XDP and the TC entry points differ: how the packet
+ * is reached (xdp_md or __sk_buff), how its length and ingress interface are
+ * read, and how it is sent on. Everything else (parse, steering, conntrack,
+ * NAT, signals) is the same source for both.
+ *
+ * `tc` is a constant in every entry point and every function taking a struct
+ * sctx is always inlined, so the compiler drops the branch not taken: each
+ * program only contains the accesses valid for its context type.
+ *
+ * Internal verdicts are XDP's (XDP_PASS / XDP_DROP / XDP_TX / XDP_REDIRECT);
+ * the TC entry points map them with tc_verdict() on the way out.
+ */
+#ifndef SHIFT_CTX_H
+#define SHIFT_CTX_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+struct sctx {
+	void *ctx; /* struct xdp_md * or struct __sk_buff * */
+	__u64 len; /* the whole frame: an skb may hold more than its linear part */
+	int tc;
+};
+
+/*
+ * Pointer difference as a 64-bit scalar: left to itself the compiler may
+ * narrow it to 32 bits and spill half a packet pointer, which the verifier
+ * refuses.
+ */
+static __always_inline __u64 xdp_frame_len(struct xdp_md *ctx)
+{
+	__u64 end = ctx->data_end, start = ctx->data;
+
+	asm volatile("%[e] -= %[s]" : [e] "+r"(end) : [s] "r"(start));
+	return end;
+}
+
+#define SCTX_XDP(x)                                          \
+	{                                                    \
+		.ctx = (x), .len = xdp_frame_len(x), .tc = 0 \
+	}
+#define SCTX_TC(skb)                                     \
+	{                                                \
+		.ctx = (skb), .len = (skb)->len, .tc = 1 \
+	}
+
+static __always_inline void *sc_data(const struct sctx *c)
+{
+	if (c->tc)
+		return (void *)(long)((struct __sk_buff *)c->ctx)->data;
+	return (void *)(long)((struct xdp_md *)c->ctx)->data;
+}
+
+static __always_inline void *sc_data_end(const struct sctx *c)
+{
+	if (c->tc)
+		return (void *)(long)((struct __sk_buff *)c->ctx)->data_end;
+	return (void *)(long)((struct xdp_md *)c->ctx)->data_end;
+}
+
+static __always_inline __u32 sc_len(const struct sctx *c)
+{
+	return c->len;
+}
+
+static __always_inline __u32 sc_ingress(const struct sctx *c)
+{
+	if (c->tc)
+		return ((struct __sk_buff *)c->ctx)->ingress_ifindex;
+	return ((struct xdp_md *)c->ctx)->ingress_ifindex;
+}
+
+/*
+ * Send the (rewritten, MACs set) frame out of ifindex. XDP transmits back on
+ * the ingress NIC with XDP_TX; TC redirects to the egress of any interface,
+ * the ingress one included.
+ */
+static __always_inline int sc_xmit(const struct sctx *c, __u32 ifindex)
+{
+	if (c->tc) {
+		bpf_redirect(ifindex, 0);
+		return XDP_REDIRECT;
+	}
+	if (ifindex == sc_ingress(c))
+		return XDP_TX;
+	return bpf_redirect(ifindex, 0);
+}
+
+/*
+ * Bytes of an skb's head the datapath reads directly: headers (Ethernet,
+ * VLAN, IPv6 with extension headers, TCP with options) and the first payload
+ * bytes the signals look at. A local sender's skb keeps its payload in pages.
+ */
+#define SHIFT_TC_PULL 256
+
+/* 0, or -1 when the head cannot be made readable (the packet goes to the stack). */
+static __always_inline int sc_tc_pull(struct __sk_buff *skb)
+{
+	__u32 want = skb->len < SHIFT_TC_PULL ? skb->len : SHIFT_TC_PULL;
+
+	if ((void *)(long)skb->data + want <= (void *)(long)skb->data_end)
+		return 0;
+	return bpf_skb_pull_data(skb, want) ? -1 : 0;
+}
+
+static __always_inline int tc_verdict(int xdp)
+{
+	switch (xdp) {
+	case XDP_DROP:
+	case XDP_ABORTED:
+		return TC_ACT_SHOT;
+	case XDP_TX:
+	case XDP_REDIRECT:
+		return TC_ACT_REDIRECT;
+	default:
+		/* Not ours, or for the stack: the next TC program (tcx chain, other
+		 * clsact filters) or the stack itself gets it. */
+		return TC_ACT_UNSPEC;
+	}
+}
+
+#endif
