@@ -17,6 +17,7 @@
 #include "maps.bpf.h"
 #include "parse.h"
 #include "conntrack.h"
+#include "synslot.h"
 
 /* linux/icmp.h drags in libc headers the BPF target lacks: the 8 bytes we need. */
 struct icmp_hdr_ {
@@ -145,26 +146,12 @@ static __always_inline int is_http_request(__u32 w)
 	return 0;
 }
 
-/*
- * A client packet of a known flow. `is_new` when the entry was just created
- * (its SYN time is set by the caller).
- */
+/* A client packet of a known flow (its SYNs are the SYN slot's business). */
 static __always_inline void signal_client(struct pkt *p, struct shift_flow *f, __u32 svc_flags,
 					  void *data_end)
 {
-	if (p->proto != IPPROTO_TCP)
+	if (p->proto != IPPROTO_TCP || (p->tcp_flags & TCPF_SYN_))
 		return;
-	if ((p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
-		/* The handshake is unanswered and the client tries again. */
-		if (!(f->state & SHIFT_FS_SYNACK) && f->syn_count < 255) {
-			f->syn_count++;
-			if (f->syn_count == 2 && !(f->state & SHIFT_FS_ERR_SEEN)) {
-				f->state |= SHIFT_FS_ERR_SEEN;
-				signal_error(f, SHIFT_ERR_SYN_RETRANS, bpf_ktime_get_ns(), 0, 0);
-			}
-		}
-		return;
-	}
 	if ((svc_flags & SHIFT_SVC_F_HTTP) && f->req_ns == 0 && p->payload_len >= 4) {
 		__u8 *pl = payload(p);
 		__u32 w;
@@ -189,16 +176,8 @@ static __always_inline void signal_backend_flow(struct pkt *p, struct shift_flow
 		return;
 	}
 	if ((fl & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_)) {
-		if (!(f->state & SHIFT_FS_SYNACK)) {
-			__u64 now = bpf_ktime_get_ns();
-			__u64 lat = f->syn_ns && now > f->syn_ns ? now - f->syn_ns : 0;
-
-			f->state |= SHIFT_FS_SYNACK;
-			if (lat) {
-				record_latency(f->backend_id, SHIFT_LAT_CONNECT, lat);
-				emit_sample(f, SHIFT_SAMPLE_CONNECT, now, lat, 0, 0);
-			}
-		}
+		/* Connect latency comes from the SYN slot (signal_syn_answer()). */
+		f->state |= SHIFT_FS_SYNACK;
 		return;
 	}
 	if (f->req_ns && p->payload_len >= 12) {
@@ -240,16 +219,13 @@ static __always_inline void signal_backend_flow(struct pkt *p, struct shift_flow
 }
 
 /*
- * Signals of a backend reply. Only packets that can carry one look up the
- * flow: handshake answers, resets, and payload starting like a status line.
+ * Signals of a backend reply, f its flow's entry (NULL: none yet, as for a
+ * SYN-ACK). Only packets that can carry one go further: resets and payload
+ * starting like a status line.
  */
-static __always_inline void signal_backend(struct pkt *p, const struct shift_svc_info *info,
-					   void *data_end)
+static __always_inline void signal_backend(struct pkt *p, struct shift_flow *f, void *data_end)
 {
-	struct shift_flow *f;
-	union flow_key k;
-
-	if (p->proto != IPPROTO_TCP)
+	if (p->proto != IPPROTO_TCP || !f)
 		return;
 	if (!(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_))) {
 		__u8 *pl = payload(p);
@@ -258,10 +234,82 @@ static __always_inline void signal_backend(struct pkt *p, const struct shift_svc
 		    pl[1] != 'T' || pl[2] != 'T' || pl[3] != 'P')
 			return;
 	}
-	flow_key_fill(&k, p->family, p->daddr, info->vip, p->dport, info->vport, p->proto);
-	f = flow_lookup(p->family, &k);
-	if (f)
-		signal_backend_flow(p, f, data_end);
+	signal_backend_flow(p, f, data_end);
+}
+
+/* The slot's flow, in the shape the samples take. */
+static __always_inline void slot_flow(const struct shift_syn_slot *s, struct shift_flow *f)
+{
+	__builtin_memset(f, 0, sizeof(*f));
+	f->backend_id = s->backend_id;
+	f->service_id = s->service_id;
+	f->color = s->color;
+	f->hash = s->hash;
+}
+
+/*
+ * A client SYN of a handshake its slot already holds, before the slot
+ * follows it to its (maybe new) backend. It counts as a retransmit of an
+ * unanswered SYN (one error per handshake, against the backend that did not
+ * answer) only when that backend sent nothing back and it came
+ * SHIFT_SYN_RETRANS_MIN_NS or more after the first SYN.
+ */
+static __always_inline void signal_syn_again(struct shift_syn_slot *s, __u64 now)
+{
+	struct shift_flow f;
+
+	if (s->count < 255)
+		s->count++;
+	if (s->flags & (SHIFT_SS_ANSWERED | SHIFT_SS_ERR_SEEN) ||
+	    now - s->syn_ns < SHIFT_SYN_RETRANS_MIN_NS)
+		return;
+	s->flags |= SHIFT_SS_ERR_SEEN;
+	slot_flow(s, &f);
+	signal_error(&f, SHIFT_ERR_SYN_RETRANS, now, 0, 0);
+}
+
+/*
+ * The backend's answer to a handshake (SYN-ACK or RST), found in the SYN
+ * slot by the reply's client -> VIP hash: connect latency on the first
+ * SYN-ACK, and no SYN-retransmit error after any answer. A RST of a flow
+ * without an entry (`f` NULL: a refused connect) is the backend's RST error,
+ * as signal_backend() reports it for a flow with one.
+ */
+static __always_inline void signal_syn_answer(struct pkt *p, const struct shift_svc_info *info,
+					      __u32 backend_id, const struct shift_flow *entry)
+{
+	struct shift_syn_slot *s;
+	struct shift_flow f;
+	__u64 now, lat;
+	__u32 h;
+
+	if (p->proto != IPPROTO_TCP || !(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)))
+		return;
+	h = reply_hash(p, info);
+	s = syn_slot(h);
+	if (!s || s->hash != h || s->backend_id != backend_id) {
+		if (p->tcp_flags & TCPF_SYN_)
+			stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
+		return;
+	}
+	if (p->tcp_flags & TCPF_RST_) {
+		s->flags |= SHIFT_SS_ANSWERED;
+		if (!entry) {
+			slot_flow(s, &f);
+			signal_error(&f, SHIFT_ERR_RST, bpf_ktime_get_ns(), 0, 0);
+		}
+		return;
+	}
+	if (s->flags & SHIFT_SS_ANSWERED)
+		return;
+	s->flags |= SHIFT_SS_ANSWERED;
+	now = bpf_ktime_get_ns();
+	lat = now > s->syn_ns ? now - s->syn_ns : 0;
+	if (!lat)
+		return;
+	slot_flow(s, &f);
+	record_latency(f.backend_id, SHIFT_LAT_CONNECT, lat);
+	emit_sample(&f, SHIFT_SAMPLE_CONNECT, now, lat, 0, 0);
 }
 
 /*
