@@ -91,6 +91,15 @@ struct {
 	__type(value, struct shift_flow);
 } shift_flows6 SEC(".maps");
 
+/* A new flow's entry while it is built: off the stack, which source NAT's
+ * claim loop (a subprogram) shares with the one-armed program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shift_flow);
+} shift_nf_tmp SEC(".maps");
+
 /* Recent SYNs by flow hash (include/shift/maps.h, struct shift_syn_slot). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -153,6 +162,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct shift_config);
 } shift_config SEC(".maps");
+
+/* Source NAT: per-service addresses and ports, and the reverse mappings. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHIFT_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct shift_snat_cfg);
+} shift_snat_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHIFT_DEFAULT_SNAT);
+	__type(key, struct shift_snat_key);
+	__type(value, struct shift_snat_val);
+} shift_snat SEC(".maps");
 
 static __always_inline void stat_inc(enum shift_stat s)
 {

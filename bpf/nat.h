@@ -45,105 +45,113 @@ static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
  * holds only the pseudo-header sum, which must follow the address change and
  * ignore the port change. A received one may be CHECKSUM_COMPLETE: skb->csum
  * (from the IP header on) must follow every byte changed, including the IPv6
- * addresses, which no header checksum compensates. Called after the direct
- * writes: the csum_replace helpers invalidate all packet pointers.
+ * addresses, which no header checksum compensates. The diffs are one's
+ * complement sums of (~old + new); called after the direct writes, as the
+ * csum_replace helpers invalidate all packet pointers.
  */
-static __always_inline int nat_csum_skb(struct __sk_buff *skb, const struct pkt *p,
-					const __u32 *from, const __u32 *to, __u16 pfrom, __u16 pto,
-					int udp4_nocsum)
+static __always_inline int nat_csum_skb(struct __sk_buff *skb, const struct pkt *p, __u32 addr_diff,
+					__u32 port_diff, int udp4_nocsum)
 {
 	__u32 off = p->l4_off + (p->proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) :
 							   offsetof(struct udphdr, check));
 	/* UDP: a computed 0 is sent as 0xffff (RFC 768). */
 	__u64 mz = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 
-	if (p->family == SHIFT_AF_INET) {
-		if (bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check), from[0],
-					to[0], sizeof(__u32)))
-			return -1;
-		/* "No checksum" stays so; only skb->csum sees the port change. */
-		if (udp4_nocsum) {
-			bpf_csum_update(skb, (__u16)~pfrom + pto);
-			return 0;
-		}
-		if (bpf_l4_csum_replace(skb, off, from[0], to[0],
-					BPF_F_PSEUDO_HDR | mz | sizeof(__u32)))
-			return -1;
-	} else {
-		__s64 d = bpf_csum_diff((__be32 *)from, 16, (__be32 *)to, 16, 0);
-
-		if (d < 0 || bpf_l4_csum_replace(skb, off, 0, d, BPF_F_PSEUDO_HDR | mz))
-			return -1;
-		bpf_csum_update(skb, d);
+	if (p->family == SHIFT_AF_INET &&
+	    bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check), 0, addr_diff, 0))
+		return -1;
+	/* "No checksum" stays so; only skb->csum sees the port change. */
+	if (udp4_nocsum) {
+		bpf_csum_update(skb, port_diff);
+		return 0;
 	}
-	return bpf_l4_csum_replace(skb, off, pfrom, pto, mz | sizeof(__u16)) ? -1 : 0;
+	if (bpf_l4_csum_replace(skb, off, 0, addr_diff, BPF_F_PSEUDO_HDR | mz))
+		return -1;
+	if (p->family == SHIFT_AF_INET6)
+		bpf_csum_update(skb, addr_diff);
+	return bpf_l4_csum_replace(skb, off, 0, port_diff, mz) ? -1 : 0;
 }
 
 /*
- * Rewrite one side of the packet (dst when `dst`, else src) to addr:port.
- * The L4 checksum covers the addresses through the pseudo-header. The bounds
- * are checked again here on purpose: the compiler may merge the v4 and v6
- * paths, and the verifier then needs the check next to the access.
+ * Rewrite the destination to daddr:dport and/or the source to saddr:sport
+ * (a NULL address leaves that side alone): DNAT towards a backend, SNAT of
+ * its reply, both for source NAT. The L4 checksum covers the addresses
+ * through the pseudo-header. The bounds are checked again here on purpose:
+ * the compiler may merge the v4 and v6 paths, and the verifier then needs
+ * the check next to the access.
  *
  * On TC, no packet pointer may be used after this returns (see
  * nat_csum_skb()): the caller decrements the TTL before and re-reads the
  * frame start after. p's addresses and ports follow the rewrite.
  */
-static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void *data_end, int dst,
-				       const __u32 *addr, __u16 port)
+static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void *data_end,
+				       const __u32 *daddr, __u16 dport, const __u32 *saddr,
+				       __u16 sport)
 {
-	__u16 *check = p->l4_check;
-	__u16 *pport = dst ? p->l4_dport : p->l4_sport;
-	__u32 addr_diff = 0, l4_diff, old[4] = {};
-	__u16 old_port;
+	__u16 *check = p->l4_check, *pd = p->l4_dport, *ps = p->l4_sport;
+	__u32 addr_diff = 0, port_diff = 0;
 	int i, udp4_nocsum;
 
-	if ((void *)(check + 1) > data_end || (void *)(pport + 1) > data_end)
+	if ((void *)(check + 1) > data_end || (void *)(pd + 1) > data_end ||
+	    (void *)(ps + 1) > data_end)
 		return -1;
 	/* An IPv4 UDP checksum of 0 means "none" and must stay so. */
 	udp4_nocsum = p->proto == IPPROTO_UDP && p->family == SHIFT_AF_INET && *check == 0;
 	if (p->family == SHIFT_AF_INET) {
 		struct iphdr *iph = p->l3;
-		__u32 *a;
 
 		if ((void *)(iph + 1) > data_end)
 			return -1;
-		a = dst ? &iph->daddr : &iph->saddr;
-		old[0] = *a;
-		addr_diff = csum_diff4(0, *a, addr[0]);
-		*a = addr[0];
+		if (daddr) {
+			addr_diff = csum_diff4(addr_diff, iph->daddr, daddr[0]);
+			iph->daddr = daddr[0];
+		}
+		if (saddr) {
+			addr_diff = csum_diff4(addr_diff, iph->saddr, saddr[0]);
+			iph->saddr = saddr[0];
+		}
 		if (!c->tc)
 			iph->check = csum_apply(iph->check, addr_diff);
 	} else {
 		struct ipv6hdr *ip6 = p->l3;
-		__u32 *a;
 
 		if ((void *)(ip6 + 1) > data_end)
 			return -1;
-		a = dst ? ip6->daddr.in6_u.u6_addr32 : ip6->saddr.in6_u.u6_addr32;
+		if (daddr) {
 #pragma unroll
-		for (i = 0; i < 4; i++) {
-			old[i] = a[i];
-			addr_diff = csum_diff4(addr_diff, a[i], addr[i]);
-			a[i] = addr[i];
+			for (i = 0; i < 4; i++) {
+				addr_diff = csum_diff4(addr_diff, ip6->daddr.in6_u.u6_addr32[i],
+						       daddr[i]);
+				ip6->daddr.in6_u.u6_addr32[i] = daddr[i];
+			}
+		}
+		if (saddr) {
+#pragma unroll
+			for (i = 0; i < 4; i++) {
+				addr_diff = csum_diff4(addr_diff, ip6->saddr.in6_u.u6_addr32[i],
+						       saddr[i]);
+				ip6->saddr.in6_u.u6_addr32[i] = saddr[i];
+			}
 		}
 	}
-	old_port = *pport;
-	*pport = port;
-	if (dst) {
-		__builtin_memcpy(p->daddr, addr, sizeof(p->daddr));
-		p->dport = port;
-	} else {
-		__builtin_memcpy(p->saddr, addr, sizeof(p->saddr));
-		p->sport = port;
+	if (daddr) {
+		port_diff = csum_diff2(port_diff, *pd, dport);
+		*pd = dport;
+		__builtin_memcpy(p->daddr, daddr, sizeof(p->daddr));
+		p->dport = dport;
+	}
+	if (saddr) {
+		port_diff = csum_diff2(port_diff, *ps, sport);
+		*ps = sport;
+		__builtin_memcpy(p->saddr, saddr, sizeof(p->saddr));
+		p->sport = sport;
 	}
 	if (c->tc)
-		return nat_csum_skb(c->ctx, p, old, addr, old_port, port, udp4_nocsum);
+		return nat_csum_skb(c->ctx, p, addr_diff, port_diff, udp4_nocsum);
 
-	l4_diff = csum_diff2(addr_diff, old_port, port);
 	if (udp4_nocsum)
 		return 0;
-	*check = csum_apply(*check, l4_diff);
+	*check = csum_apply(*check, addr_diff + port_diff);
 	/* A computed UDP checksum of 0 is sent as all ones (RFC 768). */
 	if (p->proto == IPPROTO_UDP && *check == 0)
 		*check = 0xffff;

@@ -16,6 +16,7 @@
 #include "conntrack.h"
 #include "flow_choice.h"
 #include "nat.h"
+#include "snat.h"
 #include "forward.h"
 #include "synslot.h"
 #include "signals.h"
@@ -76,15 +77,17 @@ static __always_inline int vip_maybe(const struct pkt *p)
 	return !vf || ((vf->w[word] >> (bit & 63)) & 1);
 }
 
-/* DNAT to the chosen backend and send it on. The TTL goes first: on TC no
- * packet pointer survives the NAT's checksum helpers. */
+/* DNAT to the chosen backend (and SNAT to snat:sport when set), send it on.
+ * The TTL goes first: on TC no packet pointer survives the NAT's checksum
+ * helpers. */
 static __always_inline int to_backend(const struct sctx *c, struct pkt *p,
-				      const struct shift_backend *be)
+				      const struct shift_backend *be, const __u32 *snat,
+				      __u16 sport)
 {
 	void *data_end = sc_data_end(c);
 
 	ttl_decrement(c, p, data_end);
-	if (nat_rewrite(c, p, data_end, 1, be->addr, be->port))
+	if (nat_rewrite(c, p, data_end, be->addr, be->port, snat, sport))
 		return XDP_PASS;
 	if (be->flags & SHIFT_BE_F_NH_VALID)
 		return forward_cached(c, be);
@@ -124,11 +127,13 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 				    struct shift_flow *f)
 {
 	void *data_end = sc_data_end(c);
+	const __u32 *snat = NULL;
 	struct shift_addr_key sk;
 	struct shift_service *svc;
 	struct shift_syn_slot *slot;
 	struct shift_backend *be;
-	struct shift_flow nf;
+	struct shift_flow *nf;
+	__u32 zero = 0;
 	int syn = is_bare_syn(p), fresh = 1;
 	__u64 now;
 
@@ -145,34 +150,37 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		return XDP_PASS;
 	}
 
-	__builtin_memset(&nf, 0, sizeof(nf));
-	if (choose_backend(p, svc, &nf)) {
+	nf = bpf_map_lookup_elem(&shift_nf_tmp, &zero);
+	if (!nf)
+		return XDP_PASS;
+	__builtin_memset(nf, 0, sizeof(*nf));
+	if (choose_backend(p, svc, nf)) {
 		stat_inc(SHIFT_STAT_DROP_NO_BACKEND);
 		return XDP_DROP;
 	}
 	be = NULL;
-	slot = p->proto == IPPROTO_TCP ? syn_slot(nf.hash) : NULL;
+	slot = p->proto == IPPROTO_TCP ? syn_slot(nf->hash) : NULL;
 	if (slot) {
 		now = bpf_ktime_get_ns();
 		if (syn) {
 			/* Steered by hash and weight like any new flow (SPEC), so a
 			 * retransmit after a weight move may land elsewhere: the slot
 			 * follows it, for the ACK that completes the handshake. */
-			if (!f && syn_slot_is(slot, nf.hash, svc->id, now)) {
+			if (!f && syn_slot_is(slot, nf->hash, svc->id, now)) {
 				fresh = 0;
 				signal_syn_again(slot, now);
-				slot->backend_id = nf.backend_id;
-				slot->color = nf.color;
+				slot->backend_id = nf->backend_id;
+				slot->color = nf->color;
 			} else {
-				syn_slot_write(slot, &nf, now);
+				syn_slot_write(slot, nf, now);
 			}
-		} else if (!f && syn_slot_is(slot, nf.hash, svc->id, now)) {
+		} else if (!f && syn_slot_is(slot, nf->hash, svc->id, now)) {
 			/* The client's first ACK: to where its last SYN went, even if
 			 * the weight moved since (that backend answered it). */
 			be = active_backend(slot->backend_id, svc->id);
 			if (be) {
-				nf.backend_id = slot->backend_id;
-				nf.color = slot->color;
+				nf->backend_id = slot->backend_id;
+				nf->color = slot->color;
 				fresh = 0;
 			}
 		} else if (!(p->tcp_flags & TCPF_RST_)) {
@@ -180,37 +188,53 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		}
 	}
 	if (!be)
-		be = active_backend(nf.backend_id, svc->id);
+		be = active_backend(nf->backend_id, svc->id);
 	if (!be) {
 		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
 		return XDP_DROP;
 	}
 	if (svc->flags & SHIFT_SVC_F_HTTP)
-		nf.state = SHIFT_FS_SVC_HTTP;
-	if (syn) {
+		nf->state = SHIFT_FS_SVC_HTTP;
+	/*
+	 * Source NAT claims its port with the flow's first packet, SYN included,
+	 * and keeps it in the entry: the backend's SYN-ACK needs the reverse
+	 * mapping, the client's ACK must find the same port again. So a SNAT'ed
+	 * service's SYN still inserts; a flood against it is bounded by its port
+	 * range (snat_exhausted), not by the connection table.
+	 */
+	if (svc->flags & SHIFT_SVC_F_SNAT) {
+		struct shift_snat_cfg *sc = snat_cfg(svc->id);
+
+		if (!sc || snat_alloc(p, be, nf)) {
+			stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
+			return XDP_DROP;
+		}
+		snat = sc->addr[snat_idx(nf->snat_idx)];
+	}
+	if (syn && !(svc->flags & SHIFT_SVC_F_SNAT)) {
 		if (f && !(p->tcp_flags & TCPF_RST_)) {
-			f->backend_id = nf.backend_id;
-			f->hash = nf.hash;
-			f->color = nf.color;
-			f->state = nf.state | (f->state & SHIFT_FS_NH);
+			f->backend_id = nf->backend_id;
+			f->hash = nf->hash;
+			f->color = nf->color;
+			f->state = nf->state | (f->state & SHIFT_FS_NH);
 			f->req_ns = 0;
 		}
 	} else if (!(p->tcp_flags & TCPF_RST_)) {
 		/* A stray RST must not plant an entry for a connection that is gone. */
-		if (p->proto == IPPROTO_TCP)
-			nf.state |= SHIFT_FS_SYNACK;
-		flow_set_nh(c, &nf);
+		if (p->proto == IPPROTO_TCP && !syn)
+			nf->state |= SHIFT_FS_SYNACK;
+		flow_set_nh(c, nf);
 		/* The first ACK may carry the request already. */
-		signal_client(p, &nf, svc->flags, data_end);
-		flow_insert(p->family, fk, &nf);
+		signal_client(p, nf, svc->flags, data_end);
+		flow_insert(p->family, fk, nf);
 	}
 	if (fresh) {
 		stat_inc(SHIFT_STAT_FLOW_NEW);
-		count_backend(nf.backend_id, sc_len(c), 0, 1);
+		count_backend(nf->backend_id, sc_len(c), 0, 1);
 	} else {
-		count_backend(nf.backend_id, sc_len(c), 0, 0);
+		count_backend(nf->backend_id, sc_len(c), 0, 0);
 	}
-	return to_backend(c, p, be);
+	return to_backend(c, p, be, snat, nf->snat_port);
 }
 
 /*
@@ -220,35 +244,46 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
  */
 static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 {
+	union flow_key fk, *k = &fk;
 	void *data_end = sc_data_end(c);
+	const __u32 *snat = NULL;
 	struct shift_backend *be;
 	struct shift_flow *f;
-	union flow_key fk;
 
 	if (!vip_maybe(p))
 		return NOT_A_SERVICE;
-	flow_key_fill(&fk, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
-	f = flow_lookup(p->family, &fk);
+	flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
+	f = flow_lookup(p->family, k);
 	if (!f)
-		return new_flow(c, p, &fk, NULL);
+		return new_flow(c, p, k, NULL);
 	/*
 	 * A SYN on an entry whose handshake completed is a new connection on a
 	 * reused 5-tuple, not a retransmit: it is steered afresh (SPEC: a SYN
 	 * without ACK is a new flow).
 	 */
 	if (is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))
-		return new_flow(c, p, &fk, f);
+		return new_flow(c, p, k, f);
 	be = active_backend(f->backend_id, f->service_id);
 	/* Its backend is gone (reload): steered afresh, the entry rewritten. */
 	if (!be)
-		return new_flow(c, p, &fk, NULL);
+		return new_flow(c, p, k, NULL);
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
 	}
+	if (f->snat_port) {
+		snat = snat_established(p, be, f);
+		if (!snat) {
+			stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
+			return XDP_DROP;
+		}
+	}
+	/* Only an entry written at its SYN (source NAT) sees its retransmits. */
+	if (is_bare_syn(p))
+		syn_retransmit(f);
 	count_backend(f->backend_id, sc_len(c), 0, 0);
 	signal_client(p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0, data_end);
-	return to_backend(c, p, be);
+	return to_backend(c, p, be, snat, f->snat_port);
 }
 
 /* Send a reply on to the client by the next hop its entry keeps. */
@@ -272,14 +307,16 @@ static __always_inline int forward_to_client(const struct sctx *c, const struct 
  */
 static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 {
+	union flow_key fk, *k = &fk;
 	void *data_end = sc_data_end(c);
 	struct bpf_fib_lookup fib;
 	struct shift_svc_info *info;
 	struct shift_backend *be;
 	struct shift_addr_key bk;
+	const __u32 *to_client = NULL;
 	struct shift_flow *f;
-	union flow_key k;
 	__u32 *id, sid;
+	__u16 cport = 0;
 	long rc = 0;
 
 	__builtin_memset(&bk, 0, sizeof(bk));
@@ -297,12 +334,25 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	info = bpf_map_lookup_elem(&shift_svc_info, &sid);
 	if (!info)
 		return XDP_PASS;
+	if (info->flags & SHIFT_SVC_F_SNAT) {
+		struct shift_snat_val *v = snat_reply(p, be);
+
+		/* To the client from here on: the signals find the flow by it, the
+		 * route goes to it, the NAT below writes it. Without a mapping the
+		 * packet is the edge's own (a health check) or a stale one. */
+		if (v) {
+			cport = v->cport;
+			__builtin_memcpy(p->daddr, v->caddr, sizeof(p->daddr));
+			p->dport = cport;
+			to_client = v->caddr;
+		}
+	}
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
 	}
-	flow_key_fill(&k, p->family, p->daddr, info->vip, p->dport, info->vport, p->proto);
-	f = flow_lookup(p->family, &k);
+	flow_key_fill(k, p->family, p->daddr, info->vip, p->dport, info->vport, p->proto);
+	f = flow_lookup(p->family, k);
 	if (!f || !(f->state & SHIFT_FS_NH)) {
 		rc = fib_lookup(c, p, info->vip, &fib);
 		/* Local (or unroutable) destination: not a client of ours. */
@@ -314,7 +364,7 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	signal_syn_answer(p, info, *id, f);
 	signal_backend(p, f, data_end);
 	ttl_decrement(c, p, data_end);
-	if (nat_rewrite(c, p, data_end, 0, info->vip, info->vport))
+	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))
 		return XDP_PASS;
 	if (f && (f->state & SHIFT_FS_NH))
 		return forward_to_client(c, f);

@@ -35,8 +35,10 @@ struct icmp_hdr_ {
 /* Approximate by design: a racy shared counter only paces wakeups. */
 __u32 sample_seq = 0;
 
-static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, __u64 now,
-					__u64 value, __u16 status, __u8 err)
+/* The flow's ids as values: a SYN slot has them too, and a copy would cost stack. */
+static __always_inline void emit_sample_ids(__u32 backend_id, __u16 service_id, __u8 color,
+					    __u8 kind, __u64 now, __u64 value, __u16 status,
+					    __u8 err)
 {
 	struct shift_sample *s;
 	__u64 flags;
@@ -52,9 +54,9 @@ static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, _
 	}
 	s->ts_ns = now;
 	s->value_ns = value;
-	s->backend_id = f->backend_id;
-	s->service_id = f->service_id;
-	s->color = f->color;
+	s->backend_id = backend_id;
+	s->service_id = service_id;
+	s->color = color;
 	s->kind = kind;
 	s->status = status;
 	s->err = err;
@@ -64,6 +66,12 @@ static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, _
 	else
 		flags = ++sample_seq % SHIFT_WAKEUP_BATCH ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(s, flags);
+}
+
+static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, __u64 now,
+					__u64 value, __u16 status, __u8 err)
+{
+	emit_sample_ids(f->backend_id, f->service_id, f->color, kind, now, value, status, err);
 }
 
 /* Bucket i holds latencies < 2^i microseconds. */
@@ -121,6 +129,13 @@ static __always_inline void signal_error(struct shift_flow *f, __u8 err, __u64 n
 {
 	count_error(f->backend_id, err);
 	emit_sample(f, SHIFT_SAMPLE_ERROR, now, value, status, err);
+}
+
+static __always_inline void slot_error(const struct shift_syn_slot *sl, __u8 err, __u64 now)
+{
+	count_error(sl->backend_id, err);
+	emit_sample_ids(sl->backend_id, sl->service_id, sl->color, SHIFT_SAMPLE_ERROR, now, 0, 0,
+			err);
 }
 
 /* The mask restates what parse_l4 checked (a TCP header is at most 60 bytes):
@@ -201,8 +216,11 @@ static __always_inline void signal_backend_flow(struct pkt *p, struct shift_flow
 			struct shift_backend_stats *st =
 				bpf_map_lookup_elem(&shift_be_stats, &f->backend_id);
 
-			if (st && cls < 6)
+			if (st && cls < 6) {
+				/* The 6.1 verifier may lose the bound through a spill. */
+				asm volatile("%[c] &= 7" : [c] "+r"(cls));
 				st->responses[cls]++;
+			}
 		}
 		/* 1xx is not the answer: the request stays open. */
 		if (cls == 1)
@@ -237,16 +255,6 @@ static __always_inline void signal_backend(struct pkt *p, struct shift_flow *f, 
 	signal_backend_flow(p, f, data_end);
 }
 
-/* The slot's flow, in the shape the samples take. */
-static __always_inline void slot_flow(const struct shift_syn_slot *s, struct shift_flow *f)
-{
-	__builtin_memset(f, 0, sizeof(*f));
-	f->backend_id = s->backend_id;
-	f->service_id = s->service_id;
-	f->color = s->color;
-	f->hash = s->hash;
-}
-
 /*
  * A client SYN of a handshake its slot already holds, before the slot
  * follows it to its (maybe new) backend. It counts as a retransmit of an
@@ -256,16 +264,22 @@ static __always_inline void slot_flow(const struct shift_syn_slot *s, struct shi
  */
 static __always_inline void signal_syn_again(struct shift_syn_slot *s, __u64 now)
 {
-	struct shift_flow f;
-
 	if (s->count < 255)
 		s->count++;
 	if (s->flags & (SHIFT_SS_ANSWERED | SHIFT_SS_ERR_SEEN) ||
 	    now - s->syn_ns < SHIFT_SYN_RETRANS_MIN_NS)
 		return;
 	s->flags |= SHIFT_SS_ERR_SEEN;
-	slot_flow(s, &f);
-	signal_error(&f, SHIFT_ERR_SYN_RETRANS, now, 0, 0);
+	slot_error(s, SHIFT_ERR_SYN_RETRANS, now);
+}
+
+/* A retransmitted SYN of a flow whose entry was written at its SYN (SNAT). */
+static __always_inline void syn_retransmit(struct shift_flow *f)
+{
+	struct shift_syn_slot *s = syn_slot(f->hash);
+
+	if (s && s->hash == f->hash && s->service_id == f->service_id)
+		signal_syn_again(s, bpf_ktime_get_ns());
 }
 
 /*
@@ -279,7 +293,6 @@ static __always_inline void signal_syn_answer(struct pkt *p, const struct shift_
 					      __u32 backend_id, const struct shift_flow *entry)
 {
 	struct shift_syn_slot *s;
-	struct shift_flow f;
 	__u64 now, lat;
 	__u32 h;
 
@@ -294,10 +307,8 @@ static __always_inline void signal_syn_answer(struct pkt *p, const struct shift_
 	}
 	if (p->tcp_flags & TCPF_RST_) {
 		s->flags |= SHIFT_SS_ANSWERED;
-		if (!entry) {
-			slot_flow(s, &f);
-			signal_error(&f, SHIFT_ERR_RST, bpf_ktime_get_ns(), 0, 0);
-		}
+		if (!entry)
+			slot_error(s, SHIFT_ERR_RST, bpf_ktime_get_ns());
 		return;
 	}
 	if (s->flags & SHIFT_SS_ANSWERED)
@@ -307,9 +318,9 @@ static __always_inline void signal_syn_answer(struct pkt *p, const struct shift_
 	lat = now > s->syn_ns ? now - s->syn_ns : 0;
 	if (!lat)
 		return;
-	slot_flow(s, &f);
-	record_latency(f.backend_id, SHIFT_LAT_CONNECT, lat);
-	emit_sample(&f, SHIFT_SAMPLE_CONNECT, now, lat, 0, 0);
+	record_latency(s->backend_id, SHIFT_LAT_CONNECT, lat);
+	emit_sample_ids(s->backend_id, s->service_id, s->color, SHIFT_SAMPLE_CONNECT, now, lat, 0,
+			0);
 }
 
 /*

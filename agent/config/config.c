@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -42,8 +43,10 @@ enum gkey {
 	G_HEALTH_TIMEOUT,
 	G_HEALTH_RISE,
 	G_HEALTH_FALL,
-	/* Where the backends live: attach modes (and source NAT). */
+	/* Where the backends live: attach modes and source NAT. */
 	G_ATTACH,
+	G_SNAT,
+	G_SNAT_PORTS,
 	G__N,
 };
 
@@ -70,6 +73,9 @@ enum skey {
 	S_ANALYSIS,
 	S_GREEN_SOURCES,
 	S_BLUE_SOURCES,
+	/* Where the backends live: source NAT. */
+	S_SNAT,
+	S_SNAT_PORTS,
 	S__N,
 };
 
@@ -442,6 +448,99 @@ static int set_health_param(struct parser *ps, const struct key_def *k, char *va
 											   0;
 }
 
+/* --- source NAT ([global] or [service]) ----------------------------------------- */
+
+static const char *not_unicast(const struct shift_addr_key *k);
+
+static struct conf_snat *snat_target(struct parser *ps)
+{
+	return ps->sec == SEC_GLOBAL ? &ps->c->snat : &cur_svc(ps)->snat_own;
+}
+
+/* snat = ADDR[, ADDR...] | none: addresses of this edge host, either family. */
+static int set_snat(struct parser *ps, const struct key_def *k, char *val, char *why, size_t wl)
+{
+	struct conf_snat *t = snat_target(ps);
+	char *items[CONF_MAX_SNAT + 1], b[48];
+	__u32 per_family[2] = { 0, 0 };
+	struct shift_addr_key key;
+	const char *bad;
+	size_t n, i, j;
+
+	(void)k;
+	t->n = 0;
+	if (!strcmp(val, "none") || !strcmp(val, "off"))
+		return 0;
+	if (split_list(val, items, CONF_MAX_SNAT, &n, "snat addresses", why, wl))
+		return -EINVAL;
+	if (!n) {
+		seterr(why, wl, "snat: empty (write 'none' for no source NAT)");
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		memset(&key, 0, sizeof(key));
+		if (inet_pton(AF_INET, items[i], key.addr) == 1) {
+			key.family = SHIFT_AF_INET;
+		} else if (inet_pton(AF_INET6, items[i], key.addr) == 1) {
+			key.family = SHIFT_AF_INET6;
+		} else {
+			seterr(why, wl, "snat: '%s' is not an IPv4 or IPv6 address",
+			       printable(items[i], b, sizeof(b)));
+			return -EINVAL;
+		}
+		bad = not_unicast(&key);
+		if (bad) {
+			seterr(why, wl, "snat: %s is %s", items[i], bad);
+			return -EINVAL;
+		}
+		if (++per_family[key.family == SHIFT_AF_INET6] > SHIFT_SNAT_MAX_ADDRS) {
+			seterr(why, wl, "snat: more than %d %s addresses", SHIFT_SNAT_MAX_ADDRS,
+			       key.family == SHIFT_AF_INET6 ? "IPv6" : "IPv4");
+			return -EINVAL;
+		}
+		for (j = 0; j < t->n; j++) {
+			if (t->family[j] == key.family &&
+			    !memcmp(t->addr[j], key.addr, sizeof(key.addr))) {
+				seterr(why, wl, "snat: %s is listed twice", items[i]);
+				return -EINVAL;
+			}
+		}
+		t->family[t->n] = key.family;
+		memcpy(t->addr[t->n], key.addr, sizeof(key.addr));
+		t->n++;
+	}
+	return 0;
+}
+
+/* snat_ports = LO-HI, 1..65535. */
+static int set_snat_ports(struct parser *ps, const struct key_def *k, char *val, char *why,
+			  size_t wl)
+{
+	struct conf_snat *t = snat_target(ps);
+	unsigned long lo, hi;
+	char *end, b[40];
+
+	(void)k;
+	errno = 0;
+	lo = strtoul(val, &end, 10);
+	if (end == val || *end != '-' || !isdigit((unsigned char)end[1]))
+		goto bad;
+	hi = strtoul(end + 1, &end, 10);
+	if (*end || errno)
+		goto bad;
+	if (lo < 1 || hi > 65535 || lo > hi) {
+		seterr(why, wl, "snat_ports: %lu-%lu is not a range within 1-65535", lo, hi);
+		return -EINVAL;
+	}
+	t->port_lo = (__u16)lo;
+	t->port_hi = (__u16)hi;
+	return 0;
+bad:
+	seterr(why, wl, "snat_ports: '%s' is not LO-HI (e.g. 1024-65535)",
+	       printable(val, b, sizeof(b)));
+	return -EINVAL;
+}
+
 static const struct key_def global_keys[G__N] = {
 	[G_INTERFACE] = { "interface", set_interface },
 	[G_BACKEND_INTERFACE] = { "backend_interface", set_backend_interface },
@@ -462,6 +561,8 @@ static const struct key_def global_keys[G__N] = {
 	[G_HEALTH_RISE] = { "health_rise", set_health_param },
 	[G_HEALTH_FALL] = { "health_fall", set_health_param },
 	[G_ATTACH] = { "attach", set_attach },
+	[G_SNAT] = { "snat", set_snat },
+	[G_SNAT_PORTS] = { "snat_ports", set_snat_ports },
 };
 
 /* --- [service NAME] ----------------------------------------------------------- */
@@ -774,6 +875,8 @@ static const struct key_def service_keys[S__N] = {
 	[S_ANALYSIS] = { "analysis", set_analysis },
 	[S_GREEN_SOURCES] = { "green_sources", set_sources },
 	[S_BLUE_SOURCES] = { "blue_sources", set_sources },
+	[S_SNAT] = { "snat", set_snat },
+	[S_SNAT_PORTS] = { "snat_ports", set_snat_ports },
 };
 
 /* --- lines and sections ------------------------------------------------------ */
@@ -1056,6 +1159,35 @@ static int check_sources(struct parser *ps, const struct conf_service *s)
 	return 0;
 }
 
+/* The service's source NAT: its own snat line, else [global]'s; its family only. */
+static int resolve_snat(struct parser *ps, struct conf_service *s, const int *kl)
+{
+	const struct conf_snat *src = kl[S_SNAT] ? &s->snat_own : &ps->c->snat;
+	int line = kl[S_SNAT] ? kl[S_SNAT] : ps->gline[G_SNAT];
+	__u32 i;
+
+	s->n_snat = 0;
+	s->snat_port_lo = 1024;
+	s->snat_port_hi = 65535;
+	if (kl[S_SNAT_PORTS]) {
+		s->snat_port_lo = s->snat_own.port_lo;
+		s->snat_port_hi = s->snat_own.port_hi;
+	} else if (ps->gline[G_SNAT_PORTS]) {
+		s->snat_port_lo = ps->c->snat.port_lo;
+		s->snat_port_hi = ps->c->snat.port_hi;
+	}
+	for (i = 0; i < src->n; i++) {
+		if (src->family[i] != s->vip.family)
+			continue;
+		memcpy(s->snat[s->n_snat++], src->addr[i], sizeof(s->snat[0]));
+	}
+	if (src->n && !s->n_snat)
+		return fail(ps, line, "snat has no %s address for service %s (vip %s)",
+			    s->vip.family == SHIFT_AF_INET6 ? "IPv6" : "IPv4", s->name,
+			    s->vip.family == SHIFT_AF_INET6 ? "IPv6" : "IPv4");
+	return 0;
+}
+
 static int resolve_service(struct parser *ps, __u32 idx)
 {
 	struct conf_service *s = &ps->c->services[idx];
@@ -1106,6 +1238,9 @@ static int resolve_service(struct parser *ps, __u32 idx)
 	else if (udp && !s->analysis_connect)
 		return fail(ps, kl[S_ANALYSIS],
 			    "analysis = http needs protocol tcp; service %s is udp", s->name);
+
+	if (resolve_snat(ps, s, kl))
+		return -EINVAL;
 
 	/* Either would send clients to an empty pool, where the datapath drops them. */
 	if (s->green_weight && !s->n_green)

@@ -55,6 +55,18 @@ enum conf_attach {
 };
 
 /*
+ * snat = ADDR[, ADDR...] and snat_ports = LO-HI as written ([global] or one
+ * service): both families mixed; a service uses those of its own family.
+ */
+#define CONF_MAX_SNAT 16
+struct conf_snat {
+	__u32 n; /* 0: none (LVS-NAT) */
+	__u8 family[CONF_MAX_SNAT];
+	__u32 addr[CONF_MAX_SNAT][4]; /* network order */
+	__u16 port_lo, port_hi; /* host order */
+};
+
+/*
  * One [service NAME]. Every field is resolved: defaults applied, per-service
  * health settings already merged over [global]'s. Addresses and ports are in
  * network order; vip.proto and every backend's proto carry the service's
@@ -82,6 +94,12 @@ struct conf_service {
 	__u32 max_consecutive_errors; /* 0 = off */
 	bool rollback_evict;
 	bool analysis_connect; /* true: a connection is the unit, not an HTTP response */
+	/* Source NAT, resolved: the edge's addresses of the VIP's family (from the
+	 * service's snat, else [global]'s); n_snat 0 = LVS-NAT. Ports host order. */
+	struct conf_snat snat_own; /* the service's own snat/snat_ports lines */
+	__u32 n_snat;
+	__u32 snat[SHIFT_SNAT_MAX_ADDRS][4];
+	__u16 snat_port_lo, snat_port_hi;
 	/* Two arrays rather than one with a color field: each maps 1:1 onto a
 	 * dp_override_put() color. Same family as the vip; no prefix in both. */
 	__u32 n_green_sources, n_blue_sources;
@@ -96,6 +114,7 @@ struct shift_conf {
 	char backend_interface[CONF_IFNAMSIZ];
 	enum conf_xdp_mode xdp_mode;
 	enum conf_attach attach; /* default auto */
+	struct conf_snat snat; /* [global] snat / snat_ports, before resolution */
 	__u32 hash_seed;
 	char bpffs_dir[CONF_PATH_LEN], state_dir[CONF_PATH_LEN], textfile_dir[CONF_PATH_LEN];
 	char control_socket[CONF_PATH_LEN];

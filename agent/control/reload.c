@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 
 #include "config/addr.h"
+#include "datapath/snat.h"
 #include "agent.h"
 #include "analysis/health.h"
 #include "ops/log.h"
@@ -289,6 +290,49 @@ static void remove_stale_pinned(struct agent *a, const struct shift_conf *c)
 	}
 }
 
+/* A service's source NAT settings into the datapath; sets SHIFT_SVC_F_SNAT. */
+static int apply_snat(struct agent *a, __u32 id, const struct conf_service *c, __u32 *flags)
+{
+	struct shift_snat_cfg cfg;
+	__u16 elo = 1, ehi = 0;
+	__u32 i, ports;
+	char b[64];
+	int err;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (c->n_snat) {
+		err = snat_local_ports(&elo, &ehi);
+		if (err)
+			log_warn("service %s: cannot read ip_local_port_range (%s): source NAT "
+				 "may use the host's own ephemeral ports",
+				 c->name, strerror(-err));
+		ports = snat_runs(c->snat_port_lo, c->snat_port_hi, elo, ehi, &cfg);
+		if (!ports) {
+			log_err("service %s: snat_ports %u-%u lie inside the host's ephemeral ports "
+				"%u-%u: no port left for source NAT",
+				c->name, c->snat_port_lo, c->snat_port_hi, elo, ehi);
+			return -ERANGE;
+		}
+		for (i = 0; i < c->n_snat && i < SHIFT_SNAT_MAX_ADDRS; i++)
+			memcpy(cfg.addr[i], c->snat[i], sizeof(cfg.addr[i]));
+		cfg.n_addrs = i;
+		*flags |= SHIFT_SVC_F_SNAT;
+		log_info("service %s: source NAT to %s%s, %u ports (%u-%u%s)", c->name,
+			 addr_format(c->vip.family, c->snat[0], b, sizeof(b)),
+			 c->n_snat > 1 ? " and more" : "", ports, c->snat_port_lo, c->snat_port_hi,
+			 ports < (__u32)(c->snat_port_hi - c->snat_port_lo + 1u) ?
+				 " without the host's ephemeral ports" :
+				 "");
+	}
+	err = dp_snat_set(&a->maps, id, &cfg);
+	if (err && c->n_snat) {
+		log_err("service %s: cannot write the source NAT settings: %s", c->name,
+			strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
 int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 {
 	const struct conf_service *olds[SHIFT_MAX_SERVICES] = { 0 };
@@ -413,6 +457,10 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			flags |= SHIFT_SVC_F_OVERRIDES;
 		if (!c->analysis_connect && c->vip.proto == IPPROTO_TCP)
 			flags |= SHIFT_SVC_F_HTTP;
+		/* Before the flag: a flow must never see the flag without the addresses. */
+		err = apply_snat(a, s->id, c, &flags);
+		if (err)
+			goto out;
 		/* Last: the VIP goes live once backends, rings and weight are in place. */
 		err = dp_service_put(&a->maps, s->id, &c->vip, flags);
 		if (!err)

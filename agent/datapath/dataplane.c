@@ -24,6 +24,7 @@ const char *const shift_map_names[SHIFT_MAP__COUNT] = {
 	[SHIFT_MAP_STATS] = "shift_stats",	 [SHIFT_MAP_LAT_HIST] = "shift_lat_hist",
 	[SHIFT_MAP_SAMPLES] = "shift_samples",	 [SHIFT_MAP_CONFIG] = "shift_config",
 	[SHIFT_MAP_ERRORS] = "shift_errors",	 [SHIFT_MAP_VIPSET] = "shift_vipset",
+	[SHIFT_MAP_SNAT_CFG] = "shift_snat_cfg", [SHIFT_MAP_SNAT] = "shift_snat",
 };
 
 static int neg_errno(int rc)
@@ -51,6 +52,8 @@ void dp_maps_from_skel(struct shift_maps *m, const struct shift *skel)
 	m->fd[SHIFT_MAP_CONFIG] = bpf_map__fd(skel->maps.shift_config);
 	m->fd[SHIFT_MAP_ERRORS] = bpf_map__fd(skel->maps.shift_errors);
 	m->fd[SHIFT_MAP_VIPSET] = bpf_map__fd(skel->maps.shift_vipset);
+	m->fd[SHIFT_MAP_SNAT_CFG] = bpf_map__fd(skel->maps.shift_snat_cfg);
+	m->fd[SHIFT_MAP_SNAT] = bpf_map__fd(skel->maps.shift_snat);
 }
 
 int dp_maps_open_pinned(struct shift_maps *m, const char *dir)
@@ -583,6 +586,7 @@ static const char *const stat_names[SHIFT_STAT_MAX] = {
 	[SHIFT_STAT_RINGBUF_DROPPED] = "ringbuf_dropped",
 	[SHIFT_STAT_OVERRIDE_HIT] = "override_hit",
 	[SHIFT_STAT_ERRBUF_DROPPED] = "errbuf_dropped",
+	[SHIFT_STAT_DROP_SNAT_EXHAUSTED] = "snat_exhausted",
 	[SHIFT_STAT_FLOW_INSERT] = "flow_insert",
 	[SHIFT_STAT_SYN_SLOT_MISS] = "syn_slot_miss",
 	[SHIFT_STAT_REPLY_FIB] = "reply_fib",
@@ -595,7 +599,7 @@ const char *dp_stat_name(enum shift_stat s)
 
 bool dp_stat_is_drop(enum shift_stat s)
 {
-	return s < SHIFT_STAT_DROP_MAX_;
+	return s < SHIFT_STAT_DROP_MAX_ || s == SHIFT_STAT_DROP_SNAT_EXHAUSTED;
 }
 
 static const char *const err_names[SHIFT_ERR_MAX] = {

@@ -76,6 +76,17 @@ static int adopt_map(struct bpf_map *map, const char *dir, bool *found)
 		return err;
 	}
 	if (info.max_entries != bpf_map__max_entries(map)) {
+		/* Counters gained a slot (a new drop reason): a fresh map, pinned in
+		 * place of the old one once loaded; the counters restart. */
+		if (!strcmp(bpf_map__name(map), "shift_stats")) {
+			log_warn("%s: this version counts %u reasons, the pinned map %u: the "
+				 "datapath counters restart",
+				 bpf_map__name(map), bpf_map__max_entries(map), info.max_entries);
+			close(fd);
+			if (unlink(path))
+				log_warn("cannot unpin %s: %s", path, strerror(errno));
+			return 0;
+		}
 		if (bpf_map__type(map) == BPF_MAP_TYPE_LRU_HASH) {
 			log_warn("%s: keeping the pinned size %u (config asks %u); a new size "
 				 "takes effect after 'shiftd --detach'",

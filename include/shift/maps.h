@@ -67,6 +67,7 @@ struct shift_service {
 #define SHIFT_SVC_F_OVERRIDES (1u << 0) /* consult the source-prefix tries */
 #define SHIFT_SVC_F_IN_USE (1u << 1) /* svc_info slot holds a configured service */
 #define SHIFT_SVC_F_HTTP (1u << 2) /* parse HTTP/1.x for response signals */
+#define SHIFT_SVC_F_SNAT (1u << 3) /* source NAT to the service's shift_snat_cfg */
 
 #define SHIFT_NAME_LEN 64
 
@@ -144,7 +145,9 @@ struct shift_flow {
 	__u16 service_id;
 	__u8 color;
 	__u8 state; /* SHIFT_FS_* bits, return-path signals */
-	__u8 pad[4];
+	__u8 syn_pad; /* was the SYN count: SYNs live in shift_syn_slot now */
+	__u8 snat_idx; /* source NAT: index into the service's snat addresses */
+	__u16 snat_port; /* source NAT: the port, network order; 0 = no source NAT */
 	__u64 req_ns; /* request start, for response latency; 0 = none open */
 	/* Client-side next hop (SHIFT_FS_NH): where replies go, as the client's
 	 * packets came in: the interface, and their MACs swapped. */
@@ -192,6 +195,47 @@ struct shift_syn_slot {
 struct shift_vip_filter {
 	__u64 w[SHIFT_VIP_FILTER_WORDS];
 };
+
+/*
+ * Source NAT ("full NAT", SPEC "Where the backends live"). Per service (array
+ * indexed by service id): the edge's addresses of the service's family and the
+ * ports to use, as at most two runs (the configured snat_ports minus the
+ * host's own ip_local_port_range, so the edge's sockets, its health checks
+ * included, never share a 4-tuple with a mapping). Host order.
+ */
+#define SHIFT_SNAT_MAX_ADDRS 8
+struct shift_snat_cfg {
+	__u32 addr[SHIFT_SNAT_MAX_ADDRS][4]; /* network order */
+	__u32 n_addrs; /* 0: no source NAT */
+	__u16 run_lo[2]; /* first port of each run */
+	__u16 run_n[2]; /* ports in each run */
+	__u32 reserved[4];
+};
+
+/*
+ * The reverse mapping, one per source-NATed flow: a reply from the backend to
+ * snat addr:port finds its client here. Written with BPF_NOEXIST, so a port is
+ * never handed to two flows; an LRU map, so mappings age out with their flows.
+ */
+struct shift_snat_key {
+	__u32 baddr[4]; /* backend */
+	__u32 saddr[4]; /* the edge's address */
+	__u16 bport;
+	__u16 sport;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+struct shift_snat_val {
+	__u32 caddr[4]; /* client */
+	__u16 cport;
+	__u16 service_id;
+	__u32 backend_id;
+	__u64 last_ns; /* last packet either way (coarse: refreshed at most once a second) */
+};
+
+#define SHIFT_DEFAULT_SNAT (1u << 18)
 
 /* Source-prefix override tries: prefixlen counts the 32 service-id bits. */
 struct shift_lpm_key4 {
@@ -261,6 +305,8 @@ enum shift_stat {
 	SHIFT_STAT_RINGBUF_DROPPED,
 	SHIFT_STAT_OVERRIDE_HIT,
 	SHIFT_STAT_ERRBUF_DROPPED, /* error samples lost: the agent is far behind */
+	/* A drop, appended so the older slots keep their numbers. */
+	SHIFT_STAT_DROP_SNAT_EXHAUSTED, /* no free source NAT port for a new flow */
 	SHIFT_STAT_FLOW_INSERT, /* connection-table entries written (handshakes completed) */
 	SHIFT_STAT_SYN_SLOT_MISS, /* a SYN-ACK or first ACK whose SYN slot another SYN took */
 	SHIFT_STAT_REPLY_FIB, /* replies forwarded by a FIB lookup (no next hop in an entry) */

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Source NAT ("full NAT"): a new flow of a service with snat addresses gets
+ * one of them and a port, so the backend answers the edge host whatever its
+ * routing. No lock anywhere: the port search starts at the flow's hash and
+ * probes a bounded number of candidates, each claimed by inserting its
+ * reverse mapping with BPF_NOEXIST; whichever CPU inserts first owns it.
+ * Nothing claimed after SNAT_PROBES tries is a counted drop (snat_exhausted),
+ * never a shared port.
+ */
+#ifndef SHIFT_SNAT_H
+#define SHIFT_SNAT_H
+
+#include "maps.bpf.h"
+#include "parse.h"
+
+#define SNAT_PROBES 32
+/* A mapping idle this long may be taken over by another flow (longer than
+ * TIME_WAIT, so the backend has forgotten the old connection). */
+#define SNAT_IDLE_NS (120ull * 1000000000ull)
+
+/* An address index the verifier can see is in range: the compiler drops a
+ * comparison it can prove redundant (x % n with n <= 8), the verifier cannot
+ * prove it. SHIFT_SNAT_MAX_ADDRS is a power of two. */
+static __always_inline __u32 snat_idx(__u32 idx)
+{
+	asm volatile("%[i] &= %[m]" : [i] "+r"(idx) : [m] "i"(SHIFT_SNAT_MAX_ADDRS - 1));
+	return idx;
+}
+
+static __always_inline struct shift_snat_cfg *snat_cfg(__u32 service_id)
+{
+	return bpf_map_lookup_elem(&shift_snat_cfg, &service_id);
+}
+
+static __always_inline void snat_key_fill(struct shift_snat_key *k, const struct pkt *p,
+					  const struct shift_backend *be, const __u32 *saddr,
+					  __u16 sport)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	__builtin_memcpy(k->baddr, be->addr, sizeof(k->baddr));
+	__builtin_memcpy(k->saddr, saddr, sizeof(k->saddr));
+	k->bport = be->port;
+	k->sport = sport;
+	k->proto = p->proto;
+	k->family = p->family;
+}
+
+static __always_inline int same_client(const struct shift_snat_val *v, const __u32 *caddr,
+				       __u16 cport, __u32 backend_id)
+{
+	return v->cport == cport && v->backend_id == backend_id && v->caddr[0] == caddr[0] &&
+	       v->caddr[1] == caddr[1] && v->caddr[2] == caddr[2] && v->caddr[3] == caddr[3];
+}
+
+/* What snat_claim() needs, copied out of the packet: it is a function of its own. */
+struct snat_req {
+	__u32 caddr[4];
+	__u32 baddr[4];
+	__u32 backend_id;
+	__u32 hash;
+	__u16 cport;
+	__u16 bport;
+	__u16 service_id;
+	__u8 proto;
+	__u8 family;
+	__u32 idx; /* out */
+	__u32 port; /* out, network order */
+};
+
+/* Per-CPU scratch of the claim: the entry points' stacks are nearly full. */
+struct snat_scratch {
+	struct snat_req r;
+	struct shift_snat_key k;
+	struct shift_snat_val v;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct snat_scratch);
+} shift_snat_tmp SEC(".maps");
+
+/*
+ * Claim a source address and port for the flow in this CPU's scratch
+ * request; 0 and r.idx/r.port, or -1 (exhausted). A global function: the
+ * verifier checks its probing loop once, not once per path of every entry
+ * point that reaches it.
+ */
+__noinline int snat_claim(__u32 unused)
+{
+	struct shift_snat_cfg *cfg;
+	struct shift_snat_val *old;
+	struct snat_scratch *t;
+	__u32 i, n_addrs, r0, total, idx, slot, sid, zero = 0;
+	__u64 now;
+	__u16 port;
+
+	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
+	if (!t)
+		return -1;
+	sid = t->r.service_id;
+	cfg = bpf_map_lookup_elem(&shift_snat_cfg, &sid);
+	if (!cfg)
+		return -1;
+	n_addrs = cfg->n_addrs;
+	r0 = cfg->run_n[0];
+	total = r0 + cfg->run_n[1];
+	if (n_addrs == 0 || n_addrs > SHIFT_SNAT_MAX_ADDRS || total == 0)
+		return -1;
+	now = bpf_ktime_get_ns();
+	__builtin_memset(&t->v, 0, sizeof(t->v));
+	__builtin_memcpy(t->v.caddr, t->r.caddr, sizeof(t->v.caddr));
+	t->v.cport = t->r.cport;
+	t->v.service_id = t->r.service_id;
+	t->v.backend_id = t->r.backend_id;
+	t->v.last_ns = now;
+	__builtin_memset(&t->k, 0, sizeof(t->k));
+	__builtin_memcpy(t->k.baddr, t->r.baddr, sizeof(t->k.baddr));
+	t->k.bport = t->r.bport;
+	t->k.proto = t->r.proto;
+	t->k.family = t->r.family;
+	for (i = 0; i < SNAT_PROBES; i++) {
+		slot = (t->r.hash + i) % total;
+		idx = snat_idx(((t->r.hash >> 16) + i / total) % n_addrs);
+		port = slot < r0 ? cfg->run_lo[0] + slot : cfg->run_lo[1] + (slot - r0);
+		__builtin_memcpy(t->k.saddr, cfg->addr[idx], sizeof(t->k.saddr));
+		t->k.sport = bpf_htons(port);
+		if (bpf_map_update_elem(&shift_snat, &t->k, &t->v, BPF_NOEXIST) == 0)
+			goto claimed;
+		old = bpf_map_lookup_elem(&shift_snat, &t->k);
+		if (!old)
+			continue;
+		/* Ours already: the flow entry aged out before the mapping did. */
+		if (same_client(old, t->r.caddr, t->r.cport, t->r.backend_id))
+			goto claimed;
+		/* Idle for long: free it, then claim it like any free port (a racing
+		 * CPU may win it: NOEXIST decides). */
+		if (now - old->last_ns > SNAT_IDLE_NS) {
+			bpf_map_delete_elem(&shift_snat, &t->k);
+			if (bpf_map_update_elem(&shift_snat, &t->k, &t->v, BPF_NOEXIST) == 0)
+				goto claimed;
+		}
+	}
+	return -1;
+claimed:
+	t->r.idx = idx;
+	t->r.port = bpf_htons(port);
+	return 0;
+}
+
+/*
+ * Claim a source address and port for a new flow to backend be; on success
+ * f->snat_idx / f->snat_port say which. Returns 0, or -1 (exhausted).
+ */
+static __always_inline int snat_alloc(const struct pkt *p, const struct shift_backend *be,
+				      struct shift_flow *f)
+{
+	struct snat_scratch *t;
+	__u32 zero = 0;
+
+	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
+	if (!t)
+		return -1;
+	__builtin_memcpy(t->r.caddr, p->saddr, sizeof(t->r.caddr));
+	__builtin_memcpy(t->r.baddr, be->addr, sizeof(t->r.baddr));
+	t->r.cport = p->sport;
+	t->r.bport = be->port;
+	t->r.service_id = f->service_id;
+	t->r.backend_id = f->backend_id;
+	t->r.hash = f->hash;
+	t->r.proto = p->proto;
+	t->r.family = p->family;
+	if (snat_claim(0))
+		return -1;
+	/* The scratch is this CPU's and the program is not preempted: still ours. */
+	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
+	if (!t)
+		return -1;
+	f->snat_idx = t->r.idx;
+	f->snat_port = t->r.port;
+	return 0;
+}
+
+/*
+ * An established flow's source address (NULL: none, or its mapping is gone).
+ * The mapping is checked to still be the flow's own: one that aged out (LRU)
+ * or was taken over after idling is claimed afresh (snat_alloc) rather than
+ * shared, and its idle clock restarts.
+ */
+static __always_inline const __u32 *
+snat_established(const struct pkt *p, const struct shift_backend *be, struct shift_flow *f)
+{
+	struct shift_snat_cfg *cfg = snat_cfg(f->service_id);
+	struct shift_snat_key k;
+	struct shift_snat_val *v;
+	__u32 idx = snat_idx(f->snat_idx);
+	__u64 now;
+
+	if (!cfg)
+		return NULL;
+	snat_key_fill(&k, p, be, cfg->addr[idx], f->snat_port);
+	v = bpf_map_lookup_elem(&shift_snat, &k);
+	if (!v || !same_client(v, p->saddr, p->sport, f->backend_id)) {
+		if (snat_alloc(p, be, f))
+			return NULL;
+		return cfg->addr[snat_idx(f->snat_idx)];
+	}
+	now = bpf_ktime_get_ns();
+	if (now - v->last_ns > 1000000000ull)
+		v->last_ns = now;
+	return cfg->addr[idx];
+}
+
+/*
+ * A backend's packet to one of the edge's snat addresses: the mapping of its
+ * flow, with the client in it, or NULL (the edge's own traffic: health checks).
+ */
+static __always_inline struct shift_snat_val *snat_reply(const struct pkt *p,
+							 const struct shift_backend *be)
+{
+	struct shift_snat_key k;
+	struct shift_snat_val *v;
+	__u64 now;
+
+	snat_key_fill(&k, p, be, p->daddr, p->dport);
+	/* The key's backend side is the reply's source. */
+	__builtin_memcpy(k.baddr, p->saddr, sizeof(k.baddr));
+	k.bport = p->sport;
+	v = bpf_map_lookup_elem(&shift_snat, &k);
+	if (!v)
+		return NULL;
+	now = bpf_ktime_get_ns();
+	if (now - v->last_ns > 1000000000ull)
+		v->last_ns = now;
+	return v;
+}
+
+#endif

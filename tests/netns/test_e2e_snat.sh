@@ -1,0 +1,142 @@
+#!/bin/bash
+# End to end (issue 13): source NAT for backends anywhere. The backends have no route to
+# the clients at all (their default routes are deleted: only their own subnet is
+# reachable), so replies can only come back because shift rewrote the clients' source to
+# the edge's own address on that subnet (snat = ...). Every offload at its default,
+# attach = auto (E2E_SNAT_ATTACH=xdp with checksum offload off for the XDP path).
+#  - 1000 HTTP connections at green 30 % over IPv4 and over IPv6: 0 failed, split within
+#    +-5 points, every connection counted by shift;
+#  - UDP: 1000 requests (one new socket each) at 30 %: 0 lost, split within +-5 points;
+#  - a service with snat_ports of 16 ports and one backend: 40 connections held at once
+#    -> at most 16 connect, the rest are counted drops (snat_exhausted), every connected
+#    one is answered on its own connection, and the mappings are 16 distinct ports.
+# Exit 0 pass, 77 skipped, 1 fail.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ "${E2E_SNAT_ATTACH:-auto}" = xdp ]; then
+	export RIG_TX_CSUM_OFF=1 RIG_ATTACH=xdp
+else
+	export RIG_TX_CSUM_OFF=0 RIG_ATTACH=auto
+fi
+# shellcheck source=e2e_lib.sh
+. "$HERE/e2e_lib.sh"
+
+N=${E2E_SNAT_N:-500} # new connections per client (2 clients) per family
+UDP_N=${E2E_SNAT_UDP_N:-1000}
+PROBE=$HERE/snat_probe.py
+: "${RIG_BLUE:=2}" "${RIG_GREEN:=1}"
+
+udp_pool() { # blue|green: "IP:5353, ..."
+	local pool=$1 n j out=""
+	case $pool in blue) n=$RIG_BLUE ;; *) n=$RIG_GREEN ;; esac
+	for ((j = 1; j <= n; j++)); do out+="${out:+, }$(rig_backend_addr "$pool$j" 4):5353"; done
+	printf '%s\n' "$out"
+}
+
+# The edge's own addresses on the backends' subnet (tests/netns/README.md).
+SNAT4=198.19.0.1 SNAT6=2001:db8:b::1
+RIG_CONFIG_EXTRA="[service dns]
+vip = $RIG_VIP:53
+protocol = udp
+blue = $(udp_pool blue)
+green = $(udp_pool green)
+health_check = none
+
+[service tight]
+vip = $RIG_VIP:81
+blue = $(rig_backend_addr blue1 4):8081
+health_check = none
+snat_ports = 20000-20015"
+export RIG_CONFIG_EXTRA
+e2e_up snat="$SNAT4, $SNAT6"
+D=$RIG_DIR
+[ "$RIG_EDGE_BACKEND_ADDR $RIG_EDGE_BACKEND_ADDR6" = "$SNAT4 $SNAT6" ] ||
+	notok "the rig's edge addresses moved: $RIG_EDGE_BACKEND_ADDR $RIG_EDGE_BACKEND_ADDR6"
+
+# --- backends anywhere: no route back to any client ------------------------------------
+for b in $(seq 1 "$RIG_BLUE" | sed 's/^/blue/') $(seq 1 "$RIG_GREEN" | sed 's/^/green/'); do
+	ip -n "$RIG_ID-$b" route del default 2>/dev/null
+	ip -n "$RIG_ID-$b" -6 route del default 2>/dev/null
+	rig_spawn "$b" "$D/udp.$b.log" "$RIG_PYTHON" "$PROBE" udp-server --name "$b" --port 5353 ||
+		notok "cannot start the UDP server in $b"
+done
+# tight's backend: blue1 once more, on a port of its own (a backend serves one service).
+rig_spawn blue1 "$D/tight.log" "$RIG_PYTHON" "$RIG_BACKEND_PY" --name blue1-tight --port 8081 ||
+	notok "cannot start tight's backend"
+rig_wait 50 0.1 rig_nsenter "$RIG_ID-blue1" "$RIG_PYTHON" -c "
+import socket; socket.create_connection(('127.0.0.1', 8081), 1).close()" ||
+	notok "tight's backend did not listen"
+if ! rig_nsenter "$RIG_ID-blue1" ip route get 198.18.1.2 >/dev/null 2>&1 &&
+	! rig_nsenter "$RIG_ID-blue1" ip -6 route get 2001:db8:c1::2 >/dev/null 2>&1; then
+	ok "backends have no route to the clients (default routes deleted; only $SNAT4/16 and $SNAT6/64)"
+else
+	notok "backends still route to the clients: $(rig_nsenter "$RIG_ID-blue1" ip route)"
+fi
+logl=$(grep -o 'service [a-z0-9]*: source NAT to [^,]*, [0-9]* ports ([^)]*)' "$E2E_SHIFTD_LOG" | tr '\n' ';')
+note "shiftd: $logl"
+
+# --- HTTP, IPv4 and IPv6 at 30 % -------------------------------------------------------------
+phase() { # LABEL SVC WEIGHT TOL_BP URL PER_CLIENT
+	local label=$1 svc=$2 w=$3 tol=$4 url=$5 n=$6 t0=$SECONDS
+	ctl set-weight "$svc" "$w" >/dev/null || { notok "$label: shiftctl set-weight $svc $w failed"; return 1; }
+	e2e_snap "$D/$label.before.json"
+	e2e_new_both "$label" "$url" "$n" || notok "$label: a client did not finish in time"
+	e2e_snap "$D/$label.after.json"
+	e2e_verify_new "$label" "$svc" "$(awk -v w="${w%\%}" 'BEGIN { printf "%d", w * 100 }')" "$tol" \
+		"$D/$label.before.json" "$D/$label.after.json" "$D/$label.cli1.json" "$D/$label.cli2.json"
+	note "$label: $((SECONDS - t0))s"
+}
+phase "snat 30%" web 30 500 "$RIG_URL" "$N"
+phase "snat IPv6 30%" web6 30 500 "$RIG_URL6" "$N"
+
+# --- UDP at 30 % ----------------------------------------------------------------------------
+ctl set-weight dns 30 >/dev/null || notok "shiftctl set-weight dns 30 failed"
+out=$(rig_nsenter "$RIG_ID-cli1" timeout 150 "$RIG_PYTHON" "$PROBE" udp-client --host "$RIG_VIP" \
+	--port 53 --count "$UDP_N" --timeout 0.5)
+res=$("$RIG_PYTHON" -c '
+import json, sys
+d = json.loads(sys.argv[1]); n = d["ok"] + d["failed"]
+g = sum(v for k, v in d["by_backend"].items() if k.startswith("green"))
+share = 100.0 * g / max(1, d["ok"])
+print("%d %d %.1f %s" % (d["ok"], d["failed"], share, json.dumps(d["by_backend"], sort_keys=True).replace(" ", "")))' "$out")
+read -r uok ufail ushare uby <<<"$res"
+if [ "$ufail" = 0 ] && [ "$uok" = "$UDP_N" ] && awk -v s="$ushare" 'BEGIN { exit !(s >= 25 && s <= 35) }'; then
+	ok "snat UDP 30%: $uok of $UDP_N answered, 0 lost, green $ushare% ($uby)"
+else
+	notok "snat UDP 30%: $uok answered, $ufail lost, green $ushare% ($uby); want all, 25-35%"
+fi
+
+# --- 16 ports: exhaustion is a counted drop, never a shared port -------------------------------
+ex0=$(ctl status --json | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["datapath"]["snat_exhausted"])')
+out=$(rig_nsenter "$RIG_ID-cli1" timeout 60 "$RIG_PYTHON" "$PROBE" hold --host "$RIG_VIP" --port 81 \
+	--conns 40 --timeout 4 --hold 1)
+nmap=$(bpftool map dump pinned "$RIG_BPFFS_DIR/maps/shift_snat" 2>/dev/null | "$RIG_PYTHON" -c '
+import json, sys
+try:
+    entries = json.load(sys.stdin)
+except ValueError:
+    entries = []
+ports = set()
+for e in entries:
+    k = e.get("key", {})
+    if isinstance(k, dict) and "sport" in k:
+        p = int(k["sport"]); p = ((p & 0xff) << 8) | (p >> 8)
+        if 20000 <= p <= 20015:
+            ports.add(p)
+print(len(ports))' 2>/dev/null)
+ex1=$(ctl status --json | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["datapath"]["snat_exhausted"])')
+read -r hc hf ha hb <<<"$("$RIG_PYTHON" -c '
+import json, sys
+d = json.loads(sys.argv[1]); print(d["connected"], d["refused_or_timeout"], d["answered"], d["bad_answers"])' "$out")"
+if [ "$hc" -le 16 ] && [ "$hc" -ge 1 ] && [ "$ha" = "$hc" ] && [ "$hb" = 0 ] && [ $((ex1 - ex0)) -gt 0 ]; then
+	ok "snat_ports of 16: $hc of 40 held connections connected and were answered on their own connection (0 bad), $hf not connected, snat_exhausted +$((ex1 - ex0)); distinct mapped ports in 20000-20015: ${nmap:-?}"
+else
+	notok "snat_ports of 16: connected $hc, answered $ha, bad $hb, not connected $hf, snat_exhausted +$((ex1 - ex0)), mapped ports ${nmap:-?}"
+fi
+hs=$(ctl status --json web | "$RIG_PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)["services"][0]
+print(" ".join("%s:%s" % (b.get("address"), b.get("healthy")) for b in s["backends"]))' 2>/dev/null)
+note "web's backends (health checks run from the edge's own ephemeral ports, left out of snat_ports): $hs"
+
+e2e_finish
