@@ -178,7 +178,9 @@ n1=$(wc -l <"$D/ka.flows1") n0=$(wc -l <"$D/ka.flows0")
 kill -CONT "$KA"
 cins=$(($(dp "$D/c1.json" flow_insert) - $(dp "$D/c0.json" flow_insert)))
 cnew=$(($(dp "$D/c1.json" flow_new) - $(dp "$D/c0.json" flow_new)))
-[ "$occ_c1" = "$occ_c0" ] && [ "$cins" = 0 ] && [ "$cnew" -ge "$STRICT_FLOOD" ] &&
+# flow_new: the SYNs the program saw (a loaded machine's veth queue may drop a few
+# before it: at most 1 %); the property is occupancy and inserts.
+[ "$occ_c1" = "$occ_c0" ] && [ "$cins" = 0 ] && [ $((cnew * 100)) -ge $((STRICT_FLOOD * 99)) ] &&
 	ok "table: occupancy $occ_c0 before and $occ_c1 after $STRICT_FLOOD spoofed SYNs at weight $WEIGHT2 % (flow_new +$cnew, flow_insert +$cins; the flood sent from each of the $ncpu CPUs in turn)" ||
 	notok "table: occupancy $occ_c0 -> $occ_c1, flow_insert +$cins, flow_new +$cnew across $STRICT_FLOOD spoofed SYNs"
 if [ "$n0" = 16 ] && cmp -s "$D/ka.flows0" "$D/ka.flows1"; then
