@@ -96,6 +96,7 @@ struct bcase {
 	double wall; /* median per-call wall clock, syscall included */
 	__u32 bad_verdicts;
 	int katran; /* SPEC's Katran figure for the same path, 0 = none */
+	bool snat; /* a source-NATed case: start from free ports */
 };
 
 struct opts {
@@ -395,6 +396,54 @@ static void usage(const char *argv0)
 	fprintf(stderr, "usage: %s [--out FILE] [--iters N] [--batches B] [--flows N]\n", argv0);
 }
 
+/*
+ * A source-NATed service for the SNAT cases: 10.0.0.90:80 -> backend 20
+ * (next hop cached), eight edge addresses 10.1.0.1-8, ports 1024-65535: room
+ * for 516k flows to the one backend, so the ~210k new flows of a case claim
+ * ports in a table at most 40 % full (snat_flush() empties it between cases).
+ */
+static int snat_service(struct harness *h)
+{
+	static const struct topo_service svc = {
+		20, 4, IPPROTO_TCP, { 10, 0, 0, 90 }, 80, SHIFT_SVC_F_SNAT,
+	};
+	static const struct topo_backend be = {
+		20,	     20,
+		SHIFT_BLUE,  4,
+		IPPROTO_TCP, { 10, 1, 0, 90 },
+		8080,	     true,
+		0,	     { 0x02, 0xbe, 0, 0, 0, 20 },
+	};
+	struct shift_snat_cfg cfg;
+	__u32 id = 20;
+	int err;
+
+	memset(&cfg, 0, sizeof(cfg));
+	for (cfg.n_addrs = 0; cfg.n_addrs < SHIFT_SNAT_MAX_ADDRS; cfg.n_addrs++)
+		cfg.addr[cfg.n_addrs][0] = htonl(0x0a010001 + cfg.n_addrs);
+	cfg.run_lo[0] = 1024;
+	cfg.run_n[0] = 65535 - 1024 + 1;
+	err = bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT_CFG], &id, &cfg, BPF_ANY);
+	if (err || harness_add_service(h, &svc) || harness_add_backend(h, &be) ||
+	    harness_pool(h, 20, SHIFT_BLUE, &id, 1)) {
+		fprintf(stderr, "bench: cannot set up the SNAT service\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Empty the reverse mappings, so each SNAT case starts from free ports. */
+static void snat_flush(const struct harness *h)
+{
+	struct shift_snat_key next;
+	__u32 guard = 0;
+
+	/* Each key deleted: ask for the first one again. */
+	while (bpf_map_get_next_key(h->m.fd[SHIFT_MAP_SNAT], NULL, &next) == 0 &&
+	       guard++ < 4 * SHIFT_DEFAULT_SNAT)
+		bpf_map_delete_elem(h->m.fd[SHIFT_MAP_SNAT], &next);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -457,7 +506,7 @@ int main(int argc, char **argv)
 	swap_fd = load_raw(BPF_PROG_TYPE_XDP, "bench_macswap", prog_macswap,
 			   sizeof(prog_macswap) / sizeof(prog_macswap[0]));
 	cs = calloc(64, sizeof(*cs));
-	if (pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || !cs)
+	if (pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || !cs || snat_service(&h))
 		goto out;
 	if (fill_table(h.m.fd[SHIFT_MAP_FLOWS4], false, &full4) ||
 	    fill_table(h.m.fd[SHIFT_MAP_FLOWS6], true, &full6))
@@ -470,7 +519,8 @@ int main(int argc, char **argv)
 				      synack4 = R4(40010, 0x12), syn6 = V6(0x10, 443, 40005, 0x02),
 				      ack6 = V6(0x10, 443, 40006, 0x10),
 				      other6 = V6(0x99, 443, 40007, 0x10), rep6 = R6(40006, 0x18),
-				      synack6 = R6(40011, 0x12);
+				      synack6 = R6(40011, 0x12), nsyn4 = V4(90, 40020, 0x02),
+				      nack4 = V4(90, 40021, 0x10);
 		const struct {
 			const char *name;
 			enum h_prog prog;
@@ -479,6 +529,7 @@ int main(int argc, char **argv)
 			enum mutate mut;
 			const struct pkt_spec *est; /* open this client flow first */
 			int target, katran;
+			bool snat;
 		} def[] = {
 			{ "v4 non-VIP (pass)", H_CLIENT, &other4, H_LO_IFINDEX, XDP_PASS },
 			{ "v4 SYN new flow, table full", H_CLIENT, &syn4, H_LO_IFINDEX, XDP_TX,
@@ -490,6 +541,11 @@ int main(int argc, char **argv)
 			  MUT_NONE, &ack4, 100 },
 			{ "v4 SYN-ACK reply (no entry: FIB)", H_BACKEND, &synack4, (__u32)env.if_be,
 			  XDP_REDIRECT },
+			/* Source NAT inserts at the SYN (README): its cost beside. */
+			{ "v4 SYN new flow, SNAT (inserts)", H_CLIENT, &nsyn4, H_LO_IFINDEX, XDP_TX,
+			  MUT_NEW_FLOW, NULL, 0, 0, true },
+			{ "v4 established, SNAT", H_CLIENT, &nack4, H_LO_IFINDEX, XDP_TX, MUT_NONE,
+			  &nack4, 0, 0, true },
 			{ "v4 SYN new flow, bpf_fib_lookup", H_CLIENT, &fsyn4, (__u32)env.if_cl,
 			  XDP_REDIRECT, MUT_NEW_FLOW },
 			{ "v4 established, bpf_fib_lookup", H_CLIENT, &fack4, (__u32)env.if_cl,
@@ -525,12 +581,15 @@ int main(int argc, char **argv)
 				c->mut = def[i].mut;
 				c->target = def[i].target;
 				c->katran = def[i].katran;
+				c->snat = def[i].snat;
 				if (!build(c, def[i].s))
 					goto out;
 			}
 		}
 	}
 	for (i = 0; i < n; i++) {
+		if (cs[i].snat && cs[i].mut == MUT_NEW_FLOW)
+			snat_flush(&h);
 		if (measure(&cs[i], &op))
 			goto out;
 		fprintf(stderr, "bench: %-3s %-40s %8.1f ns (floor %.1f)\n",

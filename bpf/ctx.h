@@ -116,7 +116,9 @@ static __always_inline int tc_verdict(int xdp)
 	case XDP_REDIRECT:
 		return TC_ACT_REDIRECT;
 	default:
-		return TC_ACT_OK;
+		/* Not ours, or for the stack: the next TC program (tcx chain, other
+		 * clsact filters) or the stack itself gets it. */
+		return TC_ACT_UNSPEC;
 	}
 }
 

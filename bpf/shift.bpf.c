@@ -459,7 +459,7 @@ int shift_xdp_both(struct xdp_md *ctx)
 /*
  * The TC entry points (clsact ingress, or tcx): where a local sender's
  * CHECKSUM_PARTIAL packets arrive (containers on veth, the edge host itself).
- * A head that cannot be pulled goes to the stack untouched.
+ * A head that cannot be pulled goes on untouched.
  */
 SEC("tc")
 int shift_tc_client(struct __sk_buff *skb)
@@ -467,7 +467,7 @@ int shift_tc_client(struct __sk_buff *skb)
 	const struct sctx c = SCTX_TC(skb);
 
 	if (sc_tc_pull(skb))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	return tc_verdict(client_entry(&c));
 }
 
@@ -477,7 +477,7 @@ int shift_tc_backend(struct __sk_buff *skb)
 	const struct sctx c = SCTX_TC(skb);
 
 	if (sc_tc_pull(skb))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	return tc_verdict(backend_entry(&c));
 }
 
@@ -487,7 +487,7 @@ int shift_tc_both(struct __sk_buff *skb)
 	const struct sctx c = SCTX_TC(skb);
 
 	if (sc_tc_pull(skb))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	return tc_verdict(both_entry(&c));
 }
 

@@ -474,7 +474,7 @@ static int set_snat(struct parser *ps, const struct key_def *k, char *val, char 
 	if (split_list(val, items, CONF_MAX_SNAT, &n, "snat addresses", why, wl))
 		return -EINVAL;
 	if (!n) {
-		seterr(why, wl, "snat: empty (write 'none' for no source NAT)");
+		seterr(why, wl, "empty (write 'none' for no source NAT)");
 		return -EINVAL;
 	}
 	for (i = 0; i < n; i++) {
@@ -484,24 +484,24 @@ static int set_snat(struct parser *ps, const struct key_def *k, char *val, char 
 		} else if (inet_pton(AF_INET6, items[i], key.addr) == 1) {
 			key.family = SHIFT_AF_INET6;
 		} else {
-			seterr(why, wl, "snat: '%s' is not an IPv4 or IPv6 address",
+			seterr(why, wl, "'%s' is not an IPv4 or IPv6 address",
 			       printable(items[i], b, sizeof(b)));
 			return -EINVAL;
 		}
 		bad = not_unicast(&key);
 		if (bad) {
-			seterr(why, wl, "snat: %s is %s", items[i], bad);
+			seterr(why, wl, "%s is %s", items[i], bad);
 			return -EINVAL;
 		}
 		if (++per_family[key.family == SHIFT_AF_INET6] > SHIFT_SNAT_MAX_ADDRS) {
-			seterr(why, wl, "snat: more than %d %s addresses", SHIFT_SNAT_MAX_ADDRS,
+			seterr(why, wl, "more than %d %s addresses", SHIFT_SNAT_MAX_ADDRS,
 			       key.family == SHIFT_AF_INET6 ? "IPv6" : "IPv4");
 			return -EINVAL;
 		}
 		for (j = 0; j < t->n; j++) {
 			if (t->family[j] == key.family &&
 			    !memcmp(t->addr[j], key.addr, sizeof(key.addr))) {
-				seterr(why, wl, "snat: %s is listed twice", items[i]);
+				seterr(why, wl, "%s is listed twice", items[i]);
 				return -EINVAL;
 			}
 		}
@@ -529,15 +529,14 @@ static int set_snat_ports(struct parser *ps, const struct key_def *k, char *val,
 	if (*end || errno)
 		goto bad;
 	if (lo < 1 || hi > 65535 || lo > hi) {
-		seterr(why, wl, "snat_ports: %lu-%lu is not a range within 1-65535", lo, hi);
+		seterr(why, wl, "%lu-%lu is not a range within 1-65535", lo, hi);
 		return -EINVAL;
 	}
 	t->port_lo = (__u16)lo;
 	t->port_hi = (__u16)hi;
 	return 0;
 bad:
-	seterr(why, wl, "snat_ports: '%s' is not LO-HI (e.g. 1024-65535)",
-	       printable(val, b, sizeof(b)));
+	seterr(why, wl, "'%s' is not LO-HI (e.g. 1024-65535)", printable(val, b, sizeof(b)));
 	return -EINVAL;
 }
 

@@ -354,7 +354,7 @@ static void render_agent(const struct snap *sn, FILE *f)
 	sample_u64(f, "shift_samples_ignored_total", NULL, sn->samples_ignored);
 
 	family(f, "shift_xdp_attached", "gauge",
-	       "1 if shift's XDP program is attached to the interface, else 0.");
+	       "1 if shift's program is attached to the interface (mode: XDP native/generic, TC tcx/clsact), else 0.");
 	for (i = 0; i < sn->n_ifaces; i++) {
 		const struct if_snap *it = &sn->ifaces[i];
 

@@ -197,7 +197,7 @@ __u32 harness_expect(const struct harness *h, __u32 xdp_verdict)
 	case XDP_REDIRECT:
 		return TC_ACT_REDIRECT;
 	default:
-		return TC_ACT_OK;
+		return (__u32)TC_ACT_UNSPEC;
 	}
 }
 
@@ -512,4 +512,11 @@ int fib_env_setup(struct fib_env *e)
 		return -ENODEV;
 	}
 	return 0;
+}
+
+int dp_snat_set_raw(struct harness *h, __u32 service_id, const struct shift_snat_cfg *cfg)
+{
+	return bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT_CFG], &service_id, cfg, BPF_ANY) ?
+		       -errno :
+		       0;
 }

@@ -194,6 +194,9 @@ static inline __u64 h_rand(__u64 *state)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
+/* Write a service's source NAT settings (shift_snat_cfg) as they are. */
+int dp_snat_set_raw(struct harness *h, __u32 service_id, const struct shift_snat_cfg *cfg);
+
 /* Backend stats fields the tests compare. */
 int harness_be_stats(struct harness *h, __u32 id, struct shift_backend_stats *s);
 

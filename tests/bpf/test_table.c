@@ -366,8 +366,9 @@ TEST(packets)
 
 /*
  * The same tables through the TC entry points (clsact/tcx on __sk_buff):
- * the same verdicts in TC's names (PASS -> TC_ACT_OK, DROP -> TC_ACT_SHOT,
- * TX and REDIRECT -> TC_ACT_REDIRECT), the same output bytes and checksums.
+ * the same verdicts in TC's names (PASS -> TC_ACT_UNSPEC, the next program
+ * or the stack; DROP -> TC_ACT_SHOT; TX and REDIRECT -> TC_ACT_REDIRECT),
+ * the same output bytes and checksums.
  */
 TEST(packets_tc)
 {
