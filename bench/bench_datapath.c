@@ -344,7 +344,7 @@ static __u32 tc_of(__u32 xdp)
 	case XDP_REDIRECT:
 		return TC_ACT_REDIRECT;
 	default:
-		return TC_ACT_OK;
+		return (__u32)TC_ACT_UNSPEC; /* bpf/ctx.h: the next program or the stack */
 	}
 }
 

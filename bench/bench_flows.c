@@ -457,7 +457,7 @@ static void report_txt(FILE *f, const struct size_res *r, unsigned int nr, __u32
 	for (i = 0; i < nr; i++) {
 		fig_txt(f, "v4 SYN new flow, table with room", r[i].n, &r[i].syn_room);
 		fig_txt(f, "v4 established, random among N flows", r[i].n, &r[i].est);
-		fig_txt(f, "v4 SYN new flow, table full (evicts)", r[i].n, &r[i].syn_full);
+		fig_txt(f, "v4 SYN new flow, table full (stateless)", r[i].n, &r[i].syn_full);
 	}
 	for (i = 0; i < nr; i++)
 		fprintf(f,
@@ -468,7 +468,7 @@ static void report_txt(FILE *f, const struct size_res *r, unsigned int nr, __u32
 			(double)r[i].memlock / r[i].n, r[i].all_memlock, r[i].d_avail_kb,
 			r[i].d_kernel_kb);
 	if (one_n)
-		fprintf(f, "# N=%u flows all sent from one CPU: %llu kept (per-CPU LRU lists)\n",
+		fprintf(f, "# N=%u flows all opened from one CPU: %llu kept (one common LRU list)\n",
 			one_n, (unsigned long long)one_kept);
 }
 
