@@ -135,6 +135,7 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	struct shift_flow *nf;
 	__u32 zero = 0;
 	int syn = is_bare_syn(p), fresh = 1;
+	__u32 seq;
 	__u64 now;
 
 	__builtin_memset(&sk, 0, sizeof(sk));
@@ -162,27 +163,34 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	slot = p->proto == IPPROTO_TCP ? syn_slot(nf->hash) : NULL;
 	if (slot) {
 		now = bpf_ktime_get_ns();
+		seq = tcp_seq(p, data_end);
 		if (syn) {
 			/* Steered by hash and weight like any new flow (SPEC), so a
-			 * retransmit after a weight move may land elsewhere: the slot
-			 * follows it, for the ACK that completes the handshake. */
-			if (!f && syn_slot_is(slot, nf->hash, svc->id, now)) {
+			 * retransmit (same sequence number) after a weight move may
+			 * land elsewhere: the slot follows it, for the ACK that
+			 * completes the handshake. */
+			if (!f && syn_slot_is(slot, nf->hash, svc->id, now) && slot->isn == seq) {
 				fresh = 0;
 				signal_syn_again(slot, now);
 				slot->backend_id = nf->backend_id;
 				slot->color = nf->color;
 			} else {
-				syn_slot_write(slot, nf, now);
+				syn_slot_write(slot, nf, now, seq);
 			}
-		} else if (!f && syn_slot_is(slot, nf->hash, svc->id, now)) {
+		} else if (!f && syn_slot_is(slot, nf->hash, svc->id, now) &&
+			   seq == slot->isn + 1) {
 			/* The client's first ACK: to where its last SYN went, even if
-			 * the weight moved since (that backend answered it). */
+			 * the weight moved since (that backend answered it). The slot
+			 * is spent: a later packet without an entry (evicted, or
+			 * dropped by `rollback --evict`) is steered by the weight. */
 			be = active_backend(slot->backend_id, svc->id);
 			if (be) {
 				nf->backend_id = slot->backend_id;
 				nf->color = slot->color;
 				fresh = 0;
 			}
+			if (!(p->tcp_flags & TCPF_RST_))
+				slot->hash = 0;
 		} else if (!(p->tcp_flags & TCPF_RST_)) {
 			stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
 		}
@@ -280,7 +288,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	}
 	/* Only an entry written at its SYN (source NAT) sees its retransmits. */
 	if (is_bare_syn(p))
-		syn_retransmit(f);
+		syn_retransmit(f, tcp_seq(p, data_end));
 	count_backend(f->backend_id, sc_len(c), 0, 0);
 	signal_client(p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0, data_end);
 	return to_backend(c, p, be, snat, f->snat_port);

@@ -274,11 +274,11 @@ static __always_inline void signal_syn_again(struct shift_syn_slot *s, __u64 now
 }
 
 /* A retransmitted SYN of a flow whose entry was written at its SYN (SNAT). */
-static __always_inline void syn_retransmit(struct shift_flow *f)
+static __always_inline void syn_retransmit(struct shift_flow *f, __u32 seq)
 {
 	struct shift_syn_slot *s = syn_slot(f->hash);
 
-	if (s && s->hash == f->hash && s->service_id == f->service_id)
+	if (s && s->hash == f->hash && s->service_id == f->service_id && s->isn == seq)
 		signal_syn_again(s, bpf_ktime_get_ns());
 }
 

@@ -20,6 +20,8 @@
 #ifndef SHIFT_SYNSLOT_H
 #define SHIFT_SYNSLOT_H
 
+#include <linux/tcp.h>
+#include <bpf/bpf_endian.h>
 #include "maps.bpf.h"
 #include "parse.h"
 #include "flow_choice.h"
@@ -46,10 +48,21 @@ static __always_inline int syn_slot_is(const struct shift_syn_slot *s, __u32 h, 
 	       now - s->syn_ns < SHIFT_SYN_SLOT_TTL_NS;
 }
 
+/* The TCP sequence number, host order (0 if the header is not readable). */
+static __always_inline __u32 tcp_seq(const struct pkt *p, void *data_end)
+{
+	struct tcphdr *th = p->l4;
+
+	if ((void *)(th + 1) > data_end)
+		return 0;
+	return bpf_ntohl(th->seq);
+}
+
 static __always_inline void syn_slot_write(struct shift_syn_slot *s, const struct shift_flow *nf,
-					   __u64 now)
+					   __u64 now, __u32 isn)
 {
 	s->syn_ns = now;
+	s->isn = isn;
 	s->hash = nf->hash;
 	s->backend_id = nf->backend_id;
 	s->service_id = nf->service_id;

@@ -176,11 +176,15 @@ struct shift_syn_slot {
 	__u64 syn_ns; /* the flow's first SYN */
 	__u32 hash; /* the flow hash: the tag (0 = empty) */
 	__u32 backend_id; /* where its SYN went */
+	/* The SYN's sequence number (host order): a retransmit repeats it, a new
+	 * connection on the same 5-tuple does not, and the client's first ACK
+	 * carries isn + 1. */
+	__u32 isn;
 	__u16 service_id;
 	__u8 color;
 	__u8 count; /* SYNs seen */
 	__u8 flags; /* SHIFT_SS_* */
-	__u8 pad[3];
+	__u8 pad[7];
 };
 
 #define SHIFT_SS_ANSWERED (1u << 0) /* the backend answered (SYN-ACK or RST) */

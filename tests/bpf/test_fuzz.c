@@ -468,6 +468,7 @@ struct fz_pre {
 	bool had; /* and the packet follows it */
 	bool syn; /* a bare SYN: steered statelessly, never inserted */
 	bool rst;
+	__u32 seq; /* TCP sequence number, host order */
 	struct shift_syn_slot slot; /* its SYN slot before the packet (TCP) */
 	struct shift_flow f;
 	union {
@@ -546,6 +547,10 @@ static void pre_steer(struct fz *z, enum h_prog prog, const __u8 *in, __u32 len,
 				     (pre->f.state & SHIFT_FS_SYNACK));
 	pre->syn = info->proto == IPPROTO_TCP && (in[info->l4 + 13] & (TH_SYN | TH_ACK)) == TH_SYN;
 	pre->rst = info->proto == IPPROTO_TCP && (in[info->l4 + 13] & TH_RST);
+	pre->seq = info->proto == IPPROTO_TCP ?
+			   (__u32)in[info->l4 + 4] << 24 | (__u32)in[info->l4 + 5] << 16 |
+				   (__u32)in[info->l4 + 6] << 8 | in[info->l4 + 7] :
+			   0;
 	memset(&pre->slot, 0, sizeof(pre->slot));
 	if (info->proto == IPPROTO_TCP) {
 		__u32 idx = pre_hash(z, pre) & (SHIFT_SYN_SLOTS - 1);
@@ -561,7 +566,7 @@ static int slot_backend(struct fz *z, const struct fz_pre *pre, __u32 h, __u8 *c
 	struct shift_backend be;
 
 	if (pre->syn || pre->existed || pre->in.proto != IPPROTO_TCP || pre->slot.hash != h ||
-	    pre->slot.service_id != pre->svc->id)
+	    pre->slot.service_id != pre->svc->id || pre->seq != pre->slot.isn + 1)
 		return -1;
 	if (dp_backend_get(&z->h->m, pre->slot.backend_id, &be) ||
 	    !(be.flags & SHIFT_BE_F_ACTIVE) || be.service_id != pre->svc->id)
