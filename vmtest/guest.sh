@@ -11,7 +11,7 @@ OUT=${OUTPUT:-.output}
 BPF_TEST=${VMTEST_BPF_TEST:-$OUT/tests/bpf_test}
 # The packet fuzzer runs ~11k packets/s under TCG: a smaller batch keeps the VM quick.
 export SHIFT_FUZZ_PACKETS=${SHIFT_FUZZ_PACKETS:-20000}
-TEST_TIMEOUT=${VMTEST_TEST_TIMEOUT:-600}
+TEST_TIMEOUT=${VMTEST_TEST_TIMEOUT:-1100}
 results=()
 failed=0
 

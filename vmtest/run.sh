@@ -23,7 +23,7 @@ KERNEL=${VMTEST_KERNEL:-} # make passes KERNEL= as --kernel
 MODULES=${MODULES:-}
 GUEST_CMD=
 VERBOSE=${VMTEST_VERBOSE:-${V:-0}} # make V=1: stream the console
-TIMEOUT=${VMTEST_TIMEOUT:-300}
+TIMEOUT=${VMTEST_TIMEOUT:-1200}
 MEM=${VMTEST_MEM:-2G}
 SMP=${VMTEST_SMP:-2}
 # Loaded in the guest in this order, with their dependencies first. Missing ones are

@@ -152,6 +152,16 @@ static bool getenv_flag(const char *name)
 	return v && !strcmp(v, "1");
 }
 
+/*
+ * libbpf prints the kernel's extack text of every refused tc request as a
+ * warning; "qdisc exists" and "no such filter" are answers here, not
+ * problems. Errors are still returned, and reported by the callers.
+ */
+static libbpf_print_fn_t quiet(void)
+{
+	return libbpf_set_print(NULL);
+}
+
 static void hook_of(struct bpf_tc_hook *h, int ifindex)
 {
 	memset(h, 0, sizeof(*h));
@@ -165,9 +175,13 @@ static __u32 clsact_query(int ifindex)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = SHIFT_TC_HANDLE, .priority = SHIFT_TC_PRIO);
 	struct bpf_tc_hook hook;
+	libbpf_print_fn_t prev = quiet();
+	int err;
 
 	hook_of(&hook, ifindex);
-	return bpf_tc_query(&hook, &q) ? 0 : q.prog_id;
+	err = bpf_tc_query(&hook, &q);
+	libbpf_set_print(prev);
+	return err ? 0 : q.prog_id;
 }
 
 static int clsact_attach(const char *marker, int ifindex, int prog_fd, bool keep_ok,
@@ -176,12 +190,14 @@ static int clsact_attach(const char *marker, int ifindex, int prog_fd, bool keep
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = SHIFT_TC_HANDLE, .priority = SHIFT_TC_PRIO,
 			    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
 	struct bpf_tc_hook hook;
+	libbpf_print_fn_t prev;
 	__u32 cur;
 	int err;
 
-	/* The qdisc first: a query without one makes the kernel complain. */
+	prev = quiet();
 	hook_of(&hook, ifindex);
 	err = bpf_tc_hook_create(&hook);
+	libbpf_set_print(prev);
 	if (err && err != -EEXIST)
 		return err;
 	cur = clsact_query(ifindex);
