@@ -130,8 +130,16 @@ def compare(status_path, scrape_path):
 
 def series_present(scrape_path, names):
     with open(scrape_path) as f:
-        sc = parse(f.read())
+        text = f.read()
+    sc = parse(text)
     have = {n for n, _ in sc}
+    # A family shiftd declares but has no sample for yet (the last drill's time
+    # to blue before any drill) is exported all the same; histogram and summary
+    # families stand for their _bucket/_sum/_count series.
+    for m in re.finditer(r"^# TYPE (shift_[a-z0-9_]+) (\w+)", text, re.M):
+        have.add(m.group(1))
+        if m.group(2) in ("histogram", "summary"):
+            have |= {m.group(1) + x for x in ("_bucket", "_sum", "_count")}
     missing = [n for n in names if n not in have and n + "_bucket" not in have]
     for n in missing:
         print(f"  missing series: {n}")
@@ -238,8 +246,16 @@ def exprs(dash_path, out_path):
 
 def names(scrape_path, files):
     with open(scrape_path) as f:
-        sc = parse(f.read())
+        text = f.read()
+    sc = parse(text)
     have = {n for n, _ in sc}
+    # A family shiftd declares but has no sample for yet (the last drill's time
+    # to blue before any drill) is exported all the same; histogram and summary
+    # families stand for their _bucket/_sum/_count series.
+    for m in re.finditer(r"^# TYPE (shift_[a-z0-9_]+) (\w+)", text, re.M):
+        have.add(m.group(1))
+        if m.group(2) in ("histogram", "summary"):
+            have |= {m.group(1) + x for x in ("_bucket", "_sum", "_count")}
     used = set()
     for path in files:
         with open(path) as f:
