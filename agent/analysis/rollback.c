@@ -66,6 +66,21 @@ static enum trigger_reason reason_from_text(const char *text)
 	return TRIGGER_MANUAL;
 }
 
+/* Re-steer green's open connections to blue (rollback_evict): how many. */
+static __u64 evict_green(struct agent *a, struct service_rt *s)
+{
+	__u64 n = 0;
+	int err = dp_flows_evict(&a->maps, s->id, SHIFT_GREEN, &n);
+
+	if (err) {
+		log_warn("service %s: evicting green flows: %s", s->conf->name, strerror(-err));
+		return 0;
+	}
+	log_info("service %s: %llu green connections re-steered to blue", s->conf->name,
+		 (unsigned long long)n);
+	return n;
+}
+
 int rollback_adopt(struct agent *a, struct service_rt *s, const char *reason, const char *origin)
 {
 	__u32 word = 0;
@@ -95,17 +110,8 @@ int rollback_adopt(struct agent *a, struct service_rt *s, const char *reason, co
 		 reason);
 	/* Already latched in the map: shiftctl rollback wrote it here, with or
 	 * without --evict as the operator chose. */
-	if (s->conf->rollback_evict && !was) {
-		__u64 n = 0;
-
-		err = dp_flows_evict(&a->maps, s->id, SHIFT_GREEN, &n);
-		if (err)
-			log_warn("service %s: evicting green flows: %s", s->conf->name,
-				 strerror(-err));
-		else
-			log_info("service %s: %llu green connections re-steered to blue",
-				 s->conf->name, (unsigned long long)n);
-	}
+	if (s->conf->rollback_evict && !was)
+		evict_green(a, s);
 	a->persist_dirty = true;
 	notify(a, s, trigger_reason_name(reason_from_text(reason)), reason);
 	return was ? 1 : 0;
@@ -148,19 +154,7 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 		mark_publish(a, s, a->node);
 	log_warn("service %s: ROLLBACK (%s), green weight 0 written %.1f us after the sample",
 		 s->conf->name, s->reason, (double)s->reaction_ns / 1e3);
-	s->last_evicted = 0;
-	if (s->conf->rollback_evict) {
-		__u64 n = 0;
-
-		err = dp_flows_evict(&a->maps, s->id, SHIFT_GREEN, &n);
-		if (err)
-			log_warn("service %s: evicting green flows: %s", s->conf->name,
-				 strerror(-err));
-		else
-			log_info("service %s: %llu green connections re-steered to blue",
-				 s->conf->name, (unsigned long long)n);
-		s->last_evicted = n;
-	}
+	s->last_evicted = s->conf->rollback_evict ? evict_green(a, s) : 0;
 	/* The pinned map holds the latch already; the fsyncs wait for the tick. */
 	a->persist_dirty = true;
 	notify(a, s, trigger_reason_name(r), detail);
