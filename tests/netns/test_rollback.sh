@@ -6,7 +6,7 @@
 #   blackhole  green drops SYNs (nftables)        -> consecutive_errors (the clients' SYN
 #                                                   retransmits, ~1 s after each SYN; client
 #                                                   timeout 4 s, past the 3 s retransmit)
-#   slow       green answers 25 ms late; blue p99 a few ms (green p99 5x and more)
+#   slow       green answers 50 ms late; blue p99 a few ms (green p99 5x and more)
 #                                                -> latency_ratio (green p99 > 2 x blue p99)
 # The reaction time is reported, not bounded, here (bench_rollback measures it): for the
 # latency trigger it includes the wakeup batching of ordinary samples (up to shiftd's
@@ -34,7 +34,7 @@ RATE=${ROLLBACK_RATE:-200}    # new connections per second during a scenario
 MIN_REQ=20                    # min_requests
 MAX_CONSEC=5                  # max_consecutive_errors
 SLACK=5                       # green requests in flight at the write (~0.2 expected at 100/s)
-SLOW_MS=25
+SLOW_MS=50
 DETECT_MAX_S=5                # blackhole: switch -> rollback
 
 BASE_CONF=("web.min_requests=$MIN_REQ" "web.max_consecutive_errors=$MAX_CONSEC"
@@ -144,14 +144,15 @@ scenario() {
 		;;
 	slow)
 		# A failure here can only be a slow green request in flight when the evict cut
-		# its connection (a reset): at most SLACK of them.
+		# its connection (a reset): at most the load client's 16 in flight (green's
+		# share of them at 50 ms each is ~5 on average).
 		bound=$((MIN_REQ + SLACK))
 		local cut
 		cut=$(($(e2e_py get "$D/$name.load.json" errors.reset) + $(e2e_py get "$D/$name.load.json" errors.closed)))
-		if [ "$green" -le "$bound" ] && [ "$failed" = "$cut" ] && [ "$cut" -le "$SLACK" ]; then
+		if [ "$green" -le "$bound" ] && [ "$failed" = "$cut" ] && [ "$cut" -le 16 ]; then
 			ok "slow: $green slow answers from green reached clients (bound min_requests + slack = $bound); $cut in-flight green requests cut by the evict; client p99 $(jget "$D/$name.load.json" p99_ms) ms"
 		else
-			notok "slow: $green slow answers from green (want <= $bound), $failed failed (errors $errs; want only resets, <= $SLACK)"
+			notok "slow: $green slow answers from green (want <= $bound), $failed failed (errors $errs; want only resets, <= 16)"
 		fi
 		;;
 	esac
@@ -187,10 +188,12 @@ scenario rst consecutive_errors rig_backend_mode green1 rst
 scenario blackhole consecutive_errors rig_backend_blackhole green1 on
 
 # slow: the latency trigger on, by a reload (off above: on this small box a scheduling
-# hiccup in a warm-up could look like a slow green)
+# hiccup in a warm-up could look like a slow green). Ratio 5: the one green backend
+# carries as much as both blue ones together, and its healthy p99 reached 3.2x blue's
+# in a CI warm-up; 50 ms late is 10x and more.
 if ! rig_write_config "$RIG_CONFIG" xdp_mode=auto web.health_check=none web6.health_check=none \
-	"${BASE_CONF[@]}" web.max_latency_ratio=2.0 || ! out=$(ctl reload 2>&1); then
-	notok "slow: shiftctl reload (max_latency_ratio = 2.0) failed: ${out:-}"
+	"${BASE_CONF[@]}" web.max_latency_ratio=5.0 || ! out=$(ctl reload 2>&1); then
+	notok "slow: shiftctl reload (max_latency_ratio = 5.0) failed: ${out:-}"
 fi
 scenario slow latency_ratio rig_backend_mode green1 "slow:$SLOW_MS"
 

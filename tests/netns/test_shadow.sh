@@ -238,7 +238,8 @@ snap() { ctl status --json | "$RIG_PYTHON" -c '
 import json, sys
 d = json.load(sys.stdin)
 dp = d["datapath"]
-out = {k: v for k, v in dp.items() if k not in ("flow_new",)}
+# the traffic itself moves these (new connections, their entries, their replies)
+out = {k: v for k, v in dp.items() if k not in ("flow_new", "flow_insert", "reply_fib")}
 for s in d["services"]:
     out[s["service"] + ".weight"] = s["green_weight_bp"]
     out[s["service"] + ".rolled_back"] = s["rolled_back"]
