@@ -17,6 +17,7 @@
 #include "maps.bpf.h"
 #include "parse.h"
 #include "conntrack.h"
+#include "synslot.h"
 
 /* linux/icmp.h drags in libc headers the BPF target lacks: the 8 bytes we need. */
 struct icmp_hdr_ {
@@ -34,8 +35,10 @@ struct icmp_hdr_ {
 /* Approximate by design: a racy shared counter only paces wakeups. */
 __u32 sample_seq = 0;
 
-static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, __u64 now,
-					__u64 value, __u16 status, __u8 err)
+/* The flow's ids as values: a SYN slot has them too, and a copy would cost stack. */
+static __always_inline void emit_sample_ids(__u32 backend_id, __u16 service_id, __u8 color,
+					    __u32 flow_hash, __u8 kind, __u64 now, __u64 value,
+					    __u16 status, __u8 err)
 {
 	struct shift_sample *s;
 	__u64 flags;
@@ -51,19 +54,26 @@ static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, _
 	}
 	s->ts_ns = now;
 	s->value_ns = value;
-	s->backend_id = f->backend_id;
-	s->service_id = f->service_id;
-	s->color = f->color;
+	s->backend_id = backend_id;
+	s->service_id = service_id;
+	s->color = color;
 	s->kind = kind;
 	s->status = status;
 	s->err = err;
-	s->flow_hash = f->hash;
+	s->flow_hash = flow_hash; /* shadow pairs blue's answers with its copies by it */
 	__builtin_memset(s->pad, 0, sizeof(s->pad));
 	if (kind == SHIFT_SAMPLE_ERROR)
 		flags = BPF_RB_FORCE_WAKEUP;
 	else
 		flags = ++sample_seq % SHIFT_WAKEUP_BATCH ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(s, flags);
+}
+
+static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, __u64 now,
+					__u64 value, __u16 status, __u8 err)
+{
+	emit_sample_ids(f->backend_id, f->service_id, f->color, f->hash, kind, now, value, status,
+			err);
 }
 
 /* Bucket i holds latencies < 2^i microseconds. */
@@ -123,6 +133,13 @@ static __always_inline void signal_error(struct shift_flow *f, __u8 err, __u64 n
 	emit_sample(f, SHIFT_SAMPLE_ERROR, now, value, status, err);
 }
 
+static __always_inline void slot_error(const struct shift_syn_slot *sl, __u8 err, __u64 now)
+{
+	count_error(sl->backend_id, err);
+	emit_sample_ids(sl->backend_id, sl->service_id, sl->color, 0, SHIFT_SAMPLE_ERROR, now, 0, 0,
+			err);
+}
+
 /* The mask restates what parse_l4 checked (a TCP header is at most 60 bytes):
  * the verifier does not keep the bound of a value spilled to the stack. */
 static __always_inline __u8 *payload(const struct pkt *p)
@@ -146,26 +163,12 @@ static __always_inline int is_http_request(__u32 w)
 	return 0;
 }
 
-/*
- * A client packet of a known flow. `is_new` when the entry was just created
- * (its SYN time is set by the caller).
- */
+/* A client packet of a known flow (its SYNs are the SYN slot's business). */
 static __always_inline void signal_client(struct pkt *p, struct shift_flow *f, __u32 svc_flags,
 					  void *data_end)
 {
-	if (p->proto != IPPROTO_TCP)
+	if (p->proto != IPPROTO_TCP || (p->tcp_flags & TCPF_SYN_))
 		return;
-	if ((p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
-		/* The handshake is unanswered and the client tries again. */
-		if (!(f->state & SHIFT_FS_SYNACK) && f->syn_count < 255) {
-			f->syn_count++;
-			if (f->syn_count == 2 && !(f->state & SHIFT_FS_ERR_SEEN)) {
-				f->state |= SHIFT_FS_ERR_SEEN;
-				signal_error(f, SHIFT_ERR_SYN_RETRANS, bpf_ktime_get_ns(), 0, 0);
-			}
-		}
-		return;
-	}
 	if ((svc_flags & SHIFT_SVC_F_HTTP) && f->req_ns == 0 && p->payload_len >= 4) {
 		__u8 *pl = payload(p);
 		__u32 w;
@@ -190,16 +193,8 @@ static __always_inline void signal_backend_flow(struct pkt *p, struct shift_flow
 		return;
 	}
 	if ((fl & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_)) {
-		if (!(f->state & SHIFT_FS_SYNACK)) {
-			__u64 now = bpf_ktime_get_ns();
-			__u64 lat = f->syn_ns && now > f->syn_ns ? now - f->syn_ns : 0;
-
-			f->state |= SHIFT_FS_SYNACK;
-			if (lat) {
-				record_latency(f->backend_id, SHIFT_LAT_CONNECT, lat);
-				emit_sample(f, SHIFT_SAMPLE_CONNECT, now, lat, 0, 0);
-			}
-		}
+		/* Connect latency comes from the SYN slot (signal_syn_answer()). */
+		f->state |= SHIFT_FS_SYNACK;
 		return;
 	}
 	if (f->req_ns && p->payload_len >= 12) {
@@ -244,16 +239,13 @@ static __always_inline void signal_backend_flow(struct pkt *p, struct shift_flow
 }
 
 /*
- * Signals of a backend reply. Only packets that can carry one look up the
- * flow: handshake answers, resets, and payload starting like a status line.
+ * Signals of a backend reply, f its flow's entry (NULL: none yet, as for a
+ * SYN-ACK). Only packets that can carry one go further: resets and payload
+ * starting like a status line.
  */
-static __always_inline void signal_backend(struct pkt *p, const struct shift_svc_info *info,
-					   void *data_end)
+static __always_inline void signal_backend(struct pkt *p, struct shift_flow *f, void *data_end)
 {
-	struct shift_flow *f;
-	union flow_key k;
-
-	if (p->proto != IPPROTO_TCP)
+	if (p->proto != IPPROTO_TCP || !f)
 		return;
 	if (!(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_))) {
 		__u8 *pl = payload(p);
@@ -262,10 +254,75 @@ static __always_inline void signal_backend(struct pkt *p, const struct shift_svc
 		    pl[1] != 'T' || pl[2] != 'T' || pl[3] != 'P')
 			return;
 	}
-	flow_key_fill(&k, p->family, p->daddr, info->vip, p->dport, info->vport, p->proto);
-	f = flow_lookup(p->family, &k);
-	if (f)
-		signal_backend_flow(p, f, data_end);
+	signal_backend_flow(p, f, data_end);
+}
+
+/*
+ * A client SYN of a handshake its slot already holds, before the slot
+ * follows it to its (maybe new) backend. It counts as a retransmit of an
+ * unanswered SYN (one error per handshake, against the backend that did not
+ * answer) only when that backend sent nothing back and it came
+ * SHIFT_SYN_RETRANS_MIN_NS or more after the first SYN.
+ */
+static __always_inline void signal_syn_again(struct shift_syn_slot *s, __u64 now)
+{
+	if (s->count < 255)
+		s->count++;
+	if (s->flags & (SHIFT_SS_ANSWERED | SHIFT_SS_ERR_SEEN) ||
+	    now - s->syn_ns < SHIFT_SYN_RETRANS_MIN_NS)
+		return;
+	s->flags |= SHIFT_SS_ERR_SEEN;
+	slot_error(s, SHIFT_ERR_SYN_RETRANS, now);
+}
+
+/* A retransmitted SYN of a flow whose entry was written at its SYN (SNAT). */
+static __always_inline void syn_retransmit(struct shift_flow *f, __u32 seq)
+{
+	struct shift_syn_slot *s = syn_slot(f->hash);
+
+	if (s && s->hash == f->hash && s->service_id == f->service_id && s->isn == seq)
+		signal_syn_again(s, bpf_ktime_get_ns());
+}
+
+/*
+ * The backend's answer to a handshake (SYN-ACK or RST), found in the SYN
+ * slot by the reply's client -> VIP hash: connect latency on the first
+ * SYN-ACK, and no SYN-retransmit error after any answer. A RST of a flow
+ * without an entry (`f` NULL: a refused connect) is the backend's RST error,
+ * as signal_backend() reports it for a flow with one.
+ */
+static __always_inline void signal_syn_answer(struct pkt *p, const struct shift_svc_info *info,
+					      __u32 backend_id, const struct shift_flow *entry)
+{
+	struct shift_syn_slot *s;
+	__u64 now, lat;
+	__u32 h;
+
+	if (p->proto != IPPROTO_TCP || !(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)))
+		return;
+	h = reply_hash(p, info);
+	s = syn_slot(h);
+	if (!s || s->hash != h || s->backend_id != backend_id) {
+		if (p->tcp_flags & TCPF_SYN_)
+			stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
+		return;
+	}
+	if (p->tcp_flags & TCPF_RST_) {
+		s->flags |= SHIFT_SS_ANSWERED;
+		if (!entry)
+			slot_error(s, SHIFT_ERR_RST, bpf_ktime_get_ns());
+		return;
+	}
+	if (s->flags & SHIFT_SS_ANSWERED)
+		return;
+	s->flags |= SHIFT_SS_ANSWERED;
+	now = bpf_ktime_get_ns();
+	lat = now > s->syn_ns ? now - s->syn_ns : 0;
+	if (!lat)
+		return;
+	record_latency(s->backend_id, SHIFT_LAT_CONNECT, lat);
+	emit_sample_ids(s->backend_id, s->service_id, s->color, 0, SHIFT_SAMPLE_CONNECT, now, lat,
+			0, 0);
 }
 
 /*
