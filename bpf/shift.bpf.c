@@ -263,19 +263,21 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		return NOT_A_SERVICE;
 	flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
 	f = flow_lookup(p->family, k);
-	if (!f)
-		return new_flow(c, p, k, NULL);
 	/*
-	 * A SYN on an entry whose handshake completed is a new connection on a
-	 * reused 5-tuple, not a retransmit: it is steered afresh (SPEC: a SYN
-	 * without ACK is a new flow).
+	 * One call of new_flow() for the three ways into it: inlined once, the
+	 * verifier walks it once. A SYN on an entry whose handshake completed is
+	 * a new connection on a reused 5-tuple, not a retransmit: it is steered
+	 * afresh (SPEC: a SYN without ACK is a new flow). An entry whose backend
+	 * is gone (reload) is steered afresh and rewritten.
 	 */
-	if (is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))
-		return new_flow(c, p, k, f);
-	be = active_backend(f->backend_id, f->service_id);
-	/* Its backend is gone (reload): steered afresh, the entry rewritten. */
+	be = NULL;
+	if (f && !(is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))) {
+		be = active_backend(f->backend_id, f->service_id);
+		if (!be)
+			f = NULL;
+	}
 	if (!be)
-		return new_flow(c, p, k, NULL);
+		return new_flow(c, p, k, f);
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
