@@ -114,6 +114,59 @@ static __always_inline int is_bare_syn(const struct pkt *p)
 }
 
 /*
+ * The SYN slot's part of a new flow nf (its backend chosen by the weight),
+ * for a TCP packet with sequence number seq and flags; has_entry: the
+ * 5-tuple's completed entry exists (a reused 5-tuple). Returns 0 when the
+ * packet continues a handshake the slot holds (not a new flow), else 1.
+ *   - a bare SYN: its slot is overwritten or, for a retransmit of a recent
+ *     SYN (same sequence number), updated: count, and the backend the
+ *     retransmit now goes to (the weight may have moved in between);
+ *   - the client's first ACK (the SYN's sequence number + 1): it follows the
+ *     SYN's backend, which answered it, when that backend is still active.
+ *     The slot is spent: a later packet without an entry (evicted, or
+ *     dropped by `rollback --evict`) is steered by the weight.
+ * A global function: the verifier checks it once (6.1's budget).
+ */
+__noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq, __u32 tcp_flags,
+			     __u32 has_entry)
+{
+	struct shift_syn_slot *slot;
+	int fresh = 1;
+	__u64 now;
+
+	if (!nf)
+		return 1;
+	slot = syn_slot(nf->hash);
+	if (!slot)
+		return 1;
+	now = bpf_ktime_get_ns();
+	if ((tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
+		if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) &&
+		    slot->isn == seq) {
+			signal_syn_again(slot, now);
+			slot->backend_id = nf->backend_id;
+			slot->color = nf->color;
+			return 0;
+		}
+		syn_slot_write(slot, nf, now, seq);
+		return 1;
+	}
+	if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) && seq == slot->isn + 1) {
+		if (active_backend(slot->backend_id, service_id)) {
+			nf->backend_id = slot->backend_id;
+			nf->color = slot->color;
+			fresh = 0;
+		}
+		if (!(tcp_flags & TCPF_RST_))
+			slot->hash = 0;
+		return fresh;
+	}
+	if (!(tcp_flags & TCPF_RST_))
+		stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
+	return 1;
+}
+
+/*
  * A packet of a flow the table does not hold (or a SYN reusing the 5-tuple of
  * a completed one, f then being its old entry): choose the backend, and
  *   - a bare SYN: no insert, steered by hash and weight. Its SYN slot is
@@ -131,13 +184,10 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	const __u32 *snat = NULL;
 	struct shift_addr_key sk;
 	struct shift_service *svc;
-	struct shift_syn_slot *slot;
 	struct shift_backend *be;
 	struct shift_flow *nf;
 	__u32 zero = 0;
 	int syn = is_bare_syn(p), fresh = 1;
-	__u32 seq;
-	__u64 now;
 
 	__builtin_memset(&sk, 0, sizeof(sk));
 	__builtin_memcpy(sk.addr, p->daddr, sizeof(sk.addr));
@@ -160,44 +210,9 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		stat_inc(SHIFT_STAT_DROP_NO_BACKEND);
 		return XDP_DROP;
 	}
-	be = NULL;
-	slot = p->proto == IPPROTO_TCP ? syn_slot(nf->hash) : NULL;
-	if (slot) {
-		now = bpf_ktime_get_ns();
-		seq = tcp_seq(p, data_end);
-		if (syn) {
-			/* Steered by hash and weight like any new flow (SPEC), so a
-			 * retransmit (same sequence number) after a weight move may
-			 * land elsewhere: the slot follows it, for the ACK that
-			 * completes the handshake. */
-			if (!f && syn_slot_is(slot, nf->hash, svc->id, now) && slot->isn == seq) {
-				fresh = 0;
-				signal_syn_again(slot, now);
-				slot->backend_id = nf->backend_id;
-				slot->color = nf->color;
-			} else {
-				syn_slot_write(slot, nf, now, seq);
-			}
-		} else if (!f && syn_slot_is(slot, nf->hash, svc->id, now) &&
-			   seq == slot->isn + 1) {
-			/* The client's first ACK: to where its last SYN went, even if
-			 * the weight moved since (that backend answered it). The slot
-			 * is spent: a later packet without an entry (evicted, or
-			 * dropped by `rollback --evict`) is steered by the weight. */
-			be = active_backend(slot->backend_id, svc->id);
-			if (be) {
-				nf->backend_id = slot->backend_id;
-				nf->color = slot->color;
-				fresh = 0;
-			}
-			if (!(p->tcp_flags & TCPF_RST_))
-				slot->hash = 0;
-		} else if (!(p->tcp_flags & TCPF_RST_)) {
-			stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
-		}
-	}
-	if (!be)
-		be = active_backend(nf->backend_id, svc->id);
+	if (p->proto == IPPROTO_TCP)
+		fresh = syn_slot_step(nf, svc->id, tcp_seq(p, data_end), p->tcp_flags, f != NULL);
+	be = active_backend(nf->backend_id, svc->id);
 	if (!be) {
 		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
 		return XDP_DROP;
