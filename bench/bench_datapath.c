@@ -5,10 +5,7 @@
  * programs rewrite the packet, so every call starts from the pristine input;
  * the kernel copies data_in afresh on every call and nothing is copied back).
  * Each case is reported minus an XDP_PASS program timed in the same run,
- * interleaved batch by batch: that is the harness's fixed cost. The TC entry
- * points run on an skb (a __sk_buff context): their floor is a TC program
- * returning TC_ACT_OK, timed the same way. Source NAT's cost is the SNAT
- * service's figure beside the plain one.
+ * interleaved batch by batch: that is the harness's fixed cost.
  *
  *   bench_datapath [--out FILE] [--iters N] [--batches B] [--flows N]
  *
@@ -29,6 +26,7 @@
 #include <netinet/in.h>
 #include <sys/utsname.h>
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -45,6 +43,12 @@
 
 static const struct bpf_insn prog_pass[] = {
 	MOV64_IMM(BPF_REG_0, XDP_PASS),
+	EXIT(),
+};
+
+/* The TC floor: TC_ACT_OK (0). */
+static const struct bpf_insn prog_tc_ok[] = {
+	MOV64_IMM(BPF_REG_0, 0),
 	EXIT(),
 };
 
@@ -68,12 +72,6 @@ static const struct bpf_insn prog_macswap[] = {
 	EXIT(),
 };
 
-/* The TC floor: return TC_ACT_OK (0). */
-static const struct bpf_insn prog_tc_pass[] = {
-	MOV64_IMM(BPF_REG_0, 0),
-	EXIT(),
-};
-
 enum mutate {
 	MUT_NONE, /* the same packet every call */
 	MUT_NEW_FLOW, /* a fresh source address and port every call: really a new flow */
@@ -82,12 +80,13 @@ enum mutate {
 struct bcase {
 	const char *name;
 	int prog_fd;
+	int pass_fd; /* the floor of its kind: XDP_PASS, or TC_ACT_OK for TC */
+	bool tc; /* a __sk_buff context (TC entry point) */
 	__u8 pkt[PKT_MAX];
 	__u32 len;
 	__u32 ifindex;
 	__u32 verdict;
 	enum mutate mut;
-	bool tc; /* a TC program: __sk_buff context, TC floor */
 	__u8 family;
 	__u32 l3;
 	int target; /* ns above XDP_PASS, 0 = none */
@@ -96,6 +95,8 @@ struct bcase {
 	double floor; /* median of the interleaved XDP_PASS batch means */
 	double wall; /* median per-call wall clock, syscall included */
 	__u32 bad_verdicts;
+	int katran; /* SPEC's Katran figure for the same path, 0 = none */
+	bool snat; /* a source-NATed case: start from free ports */
 };
 
 struct opts {
@@ -140,18 +141,18 @@ static int run_batch(int prog_fd, struct bcase *c, __u32 n, __u64 *seq, double *
 	__u32 i;
 	int err;
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.data_end = c->len;
-	ctx.ingress_ifindex = c->ifindex;
-	memset(&skb, 0, sizeof(skb));
-	skb.ifindex = c->ifindex;
-	skb.ingress_ifindex = c->ifindex;
 	o.data_in = c->pkt;
 	o.data_size_in = c->len;
 	if (c->tc) {
+		memset(&skb, 0, sizeof(skb));
+		skb.ifindex = c->ifindex;
+		skb.ingress_ifindex = c->ifindex;
 		o.ctx_in = &skb;
 		o.ctx_size_in = sizeof(skb);
 	} else {
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.data_end = c->len;
+		ctx.ingress_ifindex = c->ifindex;
 		o.ctx_in = &ctx;
 		o.ctx_size_in = sizeof(ctx);
 	}
@@ -175,8 +176,9 @@ static int run_batch(int prog_fd, struct bcase *c, __u32 n, __u64 *seq, double *
 	return 0;
 }
 
-static int measure(struct bcase *c, int pass_fd, const struct opts *op)
+static int measure(struct bcase *c, const struct opts *op)
 {
+	int pass_fd = c->pass_fd;
 	double ns[MAX_BATCHES], fl[MAX_BATCHES], wall[MAX_BATCHES], w;
 	__u32 per = op->iters / op->batches, b;
 	__u64 seq = 0;
@@ -223,18 +225,76 @@ static __u32 build(struct bcase *c, const struct pkt_spec *s)
 	return c->len;
 }
 
-/* Open a flow once so the case measures the established path. */
-static int establish(struct bcase *c, const struct pkt_spec *ack)
+/* Open a flow once (SYN, then the client's first ACK, which writes the
+ * entry) so the case measures the established path. */
+static int establish(int prog_fd, const struct pkt_spec *ack)
 {
 	struct pkt_spec syn = *ack;
 	__u8 buf[PKT_MAX];
 	__u32 len, verdict;
+	int err;
 
 	syn.tcp_flags = 0x02;
 	len = pkt_build(&syn, buf, sizeof(buf), NULL);
-	if (c->tc)
-		return harness_run_skb(c->prog_fd, buf, len, c->ifindex, NULL, NULL, &verdict, 0);
-	return harness_run(c->prog_fd, buf, len, c->ifindex, NULL, NULL, &verdict);
+	err = harness_run(prog_fd, buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
+	if (err)
+		return err;
+	syn.tcp_flags = 0x10;
+	len = pkt_build(&syn, buf, sizeof(buf), NULL);
+	return harness_run(prog_fd, buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
+}
+
+/*
+ * Fill a connection table to its max_entries from userspace with flows no
+ * case uses (source 100.127.x.x / fd00::x), so every case runs against a full
+ * table: what an edge host under a SYN flood had before (each SYN insert then
+ * evicted).
+ */
+static int fill_table(int fd, bool v6, __u64 *filled)
+{
+	struct bpf_map_info info;
+	__u32 ilen = sizeof(info), i;
+	struct shift_flow v;
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen)) {
+		fprintf(stderr, "bench: map info: %s\n", strerror(errno));
+		return -1;
+	}
+	memset(&v, 0, sizeof(v));
+	v.backend_id = 0;
+	v.state = SHIFT_FS_SYNACK;
+	for (i = 0; i < info.max_entries; i++) {
+		struct shift_flow_key4 k4;
+		struct shift_flow_key6 k6;
+		int err;
+
+		if (v6) {
+			memset(&k6, 0, sizeof(k6));
+			k6.saddr[0] = htonl(0xfd000000);
+			k6.saddr[3] = htonl(i);
+			k6.daddr[0] = htonl(0x20010db8);
+			k6.daddr[3] = htonl(0x99);
+			k6.sport = htons(1);
+			k6.dport = htons(80);
+			k6.proto = IPPROTO_TCP;
+			err = bpf_map_update_elem(fd, &k6, &v, BPF_ANY);
+		} else {
+			memset(&k4, 0, sizeof(k4));
+			k4.saddr = htonl((100u << 24) | (1u << 22) | i);
+			k4.daddr = htonl(0x0a000063);
+			k4.sport = htons(1);
+			k4.dport = htons(80);
+			k4.proto = IPPROTO_TCP;
+			err = bpf_map_update_elem(fd, &k4, &v, BPF_ANY);
+		}
+		if (err) {
+			fprintf(stderr, "bench: filling the table: %s\n", strerror(errno));
+			return -1;
+		}
+	}
+	*filled = info.max_entries;
+	return 0;
 }
 
 #define V4(dst_b3, sp, flags)                                                             \
@@ -242,6 +302,23 @@ static int establish(struct bcase *c, const struct pkt_spec *ack)
 		.dmac = MAC_EDGE, .smac = MAC_CLIENT, .family = 4, .proto = IPPROTO_TCP,  \
 		.saddr = { 198, 51, 100, 7 }, .daddr = { 10, 0, 0, dst_b3 }, .sport = sp, \
 		.dport = 80, .ttl = 64, .tcp_flags = flags, .payload = 64, .seq = 1       \
+	}
+/* A reply from the v4 / v6 blue backend (be 0 / be 4) to the client port cp. */
+#define R4(cp, flags)                                                                          \
+	{                                                                                      \
+		.dmac = MAC_EDGE, .smac = { 0x02, 0xbe, 0, 0, 0, 0 }, .family = 4,             \
+		.proto = IPPROTO_TCP, .saddr = { 10, 1, 0, 11 }, .daddr = { 198, 51, 100, 7 }, \
+		.sport = 8080, .dport = cp, .ttl = 64, .tcp_flags = flags, .payload = 64,      \
+		.seq = 5000, .ack = 1001                                                       \
+	}
+#define R6(cp, flags)                                                                       \
+	{                                                                                   \
+		.dmac = MAC_EDGE, .smac = { 0x02, 0xbe, 0, 0, 0, 0 }, .family = 6,          \
+		.proto = IPPROTO_TCP,                                                       \
+		.saddr = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11 }, \
+		.daddr = { 0x20, 0x01, 0x0d, 0xb8, 0, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7 }, \
+		.sport = 8443, .dport = cp, .ttl = 64, .tcp_flags = flags, .payload = 64,   \
+		.seq = 5000, .ack = 1001                                                    \
 	}
 #define V6(dst_last, dp, sp, flags)                                                              \
 	{                                                                                        \
@@ -251,36 +328,66 @@ static int establish(struct bcase *c, const struct pkt_spec *ack)
 		.sport = sp, .dport = dp, .ttl = 64, .tcp_flags = flags, .payload = 64, .seq = 1 \
 	}
 
-static void print_table(FILE *f, const struct bcase *cs, size_t n, const struct opts *op)
+static double above(const struct bcase *c)
+{
+	return c->ns - c->floor;
+}
+
+/* cs[] holds pairs: XDP at 2i, TC at 2i+1. */
+/* The TC verdict of an internal (XDP) one, as the TC entry points map it. */
+static __u32 tc_of(__u32 xdp)
+{
+	switch (xdp) {
+	case XDP_DROP:
+		return TC_ACT_SHOT;
+	case XDP_TX:
+	case XDP_REDIRECT:
+		return TC_ACT_REDIRECT;
+	default:
+		return (__u32)TC_ACT_UNSPEC; /* bpf/ctx.h: the next program or the stack */
+	}
+}
+
+static void print_table(FILE *f, const struct bcase *cs, size_t n, const struct opts *op,
+			__u64 full4, __u64 full6)
 {
 	struct utsname u;
-	char flows[32] = "default size";
+	double load[3] = { 0, 0, 0 };
 	size_t i;
 
-	if (op->flows)
-		snprintf(flows, sizeof(flows), "%u entries", op->flows);
 	if (uname(&u))
 		memset(&u, 0, sizeof(u));
+	if (getloadavg(load, 3) < 0)
+		load[0] = -1;
 	fprintf(f,
 		"# bench_datapath: BPF_PROG_TEST_RUN, repeat = 1, %u calls per case in %u "
 		"batches, median of batch means\n",
 		op->iters, op->batches);
 	fprintf(f,
-		"# kernel %s %s; ns = kernel-timed program run; above = ns - XDP_PASS of the "
-		"same run; wall = per call incl. syscall\n",
-		u.release, u.machine);
-	fprintf(f, "%-44s %8s %8s %8s %10s %s\n", "case", "ns", "pass", "above", "wall ns",
-		"target (above XDP_PASS)");
-	for (i = 0; i < n; i++) {
-		const struct bcase *c = &cs[i];
-		double above = c->ns - c->floor;
-		char target[48] = "-";
+		"# kernel %s %s, load average %.2f; connection tables full (%llu v4, %llu v6 "
+		"entries) before any case\n",
+		u.release, u.machine, load[0], (unsigned long long)full4,
+		(unsigned long long)full6);
+	fprintf(f, "# above = ns above the floor of the same kind timed in the same run (XDP_PASS "
+		   "for XDP, TC_ACT_OK for TC); Katran = SPEC's figure measured the same way\n");
+	fprintf(f, "%-40s %9s %9s %9s %9s  %-8s %-14s %s\n", "case", "XDP ns", "XDP above", "TC ns",
+		"TC above", "target", "met (XDP/TC)", "Katran (SPEC)");
+	for (i = 0; i + 1 < n; i += 2) {
+		const struct bcase *x = &cs[i], *t = &cs[i + 1];
+		char target[16] = "-", met[16] = "-", kat[32] = "-";
 
-		if (c->target)
-			snprintf(target, sizeof(target), "<= %d ns: %s", c->target,
-				 above <= c->target ? "met" : "MISSED");
-		fprintf(f, "%-44s %8.1f %8.1f %8.1f %10.0f %s%s\n", c->name, c->ns, c->floor, above,
-			c->wall, target, c->bad_verdicts ? "  (unexpected verdicts!)" : "");
+		if (x->target) {
+			snprintf(target, sizeof(target), "<= %d", x->target);
+			snprintf(met, sizeof(met), "%s/%s",
+				 above(x) <= x->target ? "met" : "MISSED",
+				 above(t) <= x->target ? "met" : "MISSED");
+		}
+		if (x->katran)
+			snprintf(kat, sizeof(kat), "%d%s", x->katran,
+				 x->katran == 296 ? " (496 evicting)" : "");
+		fprintf(f, "%-40s %9.1f %9.1f %9.1f %9.1f  %-8s %-14s %s%s\n", x->name, x->ns,
+			above(x), t->ns, above(t), target, met, kat,
+			x->bad_verdicts || t->bad_verdicts ? "  (unexpected verdicts!)" : "");
 	}
 }
 
@@ -351,7 +458,8 @@ int main(int argc, char **argv)
 	struct bcase *cs = NULL;
 	struct harness h = { 0 };
 	struct fib_env env;
-	int pass_fd = -1, swap_fd = -1, tc_pass_fd = -1, opt, err = 1;
+	int pass_fd = -1, tcpass_fd = -1, swap_fd = -1, opt, err = 1;
+	__u64 full4 = 0, full6 = 0;
 	size_t n = 0, i;
 
 	while ((opt = getopt_long(argc, argv, "o:n:b:f:h", lopts, NULL)) != -1) {
@@ -393,114 +501,101 @@ int main(int argc, char **argv)
 		goto out;
 	pass_fd = load_raw(BPF_PROG_TYPE_XDP, "bench_pass", prog_pass,
 			   sizeof(prog_pass) / sizeof(prog_pass[0]));
+	tcpass_fd = load_raw(BPF_PROG_TYPE_SCHED_CLS, "bench_tcpass", prog_tc_ok,
+			     sizeof(prog_tc_ok) / sizeof(prog_tc_ok[0]));
 	swap_fd = load_raw(BPF_PROG_TYPE_XDP, "bench_macswap", prog_macswap,
 			   sizeof(prog_macswap) / sizeof(prog_macswap[0]));
-	tc_pass_fd = load_raw(BPF_PROG_TYPE_SCHED_CLS, "bench_tc_pass", prog_tc_pass,
-			      sizeof(prog_tc_pass) / sizeof(prog_tc_pass[0]));
 	cs = calloc(64, sizeof(*cs));
-	if (pass_fd < 0 || swap_fd < 0 || tc_pass_fd < 0 || !cs || snat_service(&h))
+	if (pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || !cs || snat_service(&h))
+		goto out;
+	if (fill_table(h.m.fd[SHIFT_MAP_FLOWS4], false, &full4) ||
+	    fill_table(h.m.fd[SHIFT_MAP_FLOWS6], true, &full6))
 		goto out;
 
 	{
-		const struct pkt_spec syn4 = V4(10, 40000, 0x02), ack4 = V4(10, 40001, 0x10),
-				      other4 = V4(99, 40002, 0x10), fsyn4 = V4(60, 40003, 0x02),
-				      fack4 = V4(60, 40004, 0x10),
-				      syn6 = V6(0x10, 443, 40005, 0x02),
+		const struct pkt_spec ack4 = V4(10, 40001, 0x10), other4 = V4(99, 40002, 0x10),
+				      syn4 = V4(10, 40000, 0x02), fsyn4 = V4(60, 40003, 0x02),
+				      fack4 = V4(60, 40004, 0x10), rep4 = R4(40001, 0x18),
+				      synack4 = R4(40010, 0x12), syn6 = V6(0x10, 443, 40005, 0x02),
 				      ack6 = V6(0x10, 443, 40006, 0x10),
-				      other6 = V6(0x99, 443, 40007, 0x10),
-				      fsyn6 = V6(0x60, 80, 40008, 0x02),
-				      fack6 = V6(0x60, 80, 40009, 0x10),
-				      nsyn4 = V4(90, 40010, 0x02), nack4 = V4(90, 40011, 0x10),
-				      tsyn4 = V4(10, 40012, 0x02), tack4 = V4(10, 40013, 0x10),
-				      tsyn6 = V6(0x10, 443, 40014, 0x02),
-				      tack6 = V6(0x10, 443, 40015, 0x10),
-				      tnsyn4 = V4(90, 40016, 0x02), tnack4 = V4(90, 40017, 0x10),
-				      tfack4 = V4(60, 40018, 0x10);
-		const __u32 TC_REDIR = 7, TC_NEXT = (__u32)-1;
+				      other6 = V6(0x99, 443, 40007, 0x10), rep6 = R6(40006, 0x18),
+				      synack6 = R6(40011, 0x12), nsyn4 = V4(90, 40020, 0x02),
+				      nack4 = V4(90, 40021, 0x10);
 		const struct {
 			const char *name;
-			int fd;
+			enum h_prog prog;
 			const struct pkt_spec *s;
 			__u32 ifindex, verdict;
 			enum mutate mut;
-			bool est;
-			int target;
-			bool tc;
+			const struct pkt_spec *est; /* open this client flow first */
+			int target, katran;
+			bool snat;
 		} def[] = {
-			{ "XDP_PASS (the floor)", pass_fd, &ack4, H_LO_IFINDEX, XDP_PASS },
-			{ "MAC swap + XDP_TX (reference)", swap_fd, &ack4, H_LO_IFINDEX, XDP_TX },
-			{ "v4 non-VIP (pass)", h.prog[H_CLIENT], &other4, H_LO_IFINDEX, XDP_PASS },
-			{ "v4 SYN new flow, next hop cached", h.prog[H_CLIENT], &syn4, H_LO_IFINDEX,
-			  XDP_TX, MUT_NEW_FLOW, false, 150 },
-			{ "v4 established, next hop cached", h.prog[H_CLIENT], &ack4, H_LO_IFINDEX,
-			  XDP_TX, MUT_NONE, true, 50 },
-			{ "v4 SYN new flow, bpf_fib_lookup", h.prog[H_CLIENT], &fsyn4,
-			  (__u32)env.if_cl, XDP_REDIRECT, MUT_NEW_FLOW },
-			{ "v4 established, bpf_fib_lookup", h.prog[H_CLIENT], &fack4,
-			  (__u32)env.if_cl, XDP_REDIRECT, MUT_NONE, true },
-			{ "v6 non-VIP (pass)", h.prog[H_CLIENT], &other6, H_LO_IFINDEX, XDP_PASS },
-			{ "v6 SYN new flow, next hop cached", h.prog[H_CLIENT], &syn6, H_LO_IFINDEX,
-			  XDP_TX, MUT_NEW_FLOW },
-			{ "v6 established, next hop cached", h.prog[H_CLIENT], &ack6, H_LO_IFINDEX,
-			  XDP_TX, MUT_NONE, true },
-			{ "v6 SYN new flow, bpf_fib_lookup", h.prog[H_CLIENT], &fsyn6,
-			  (__u32)env.if_cl, XDP_REDIRECT, MUT_NEW_FLOW },
-			{ "v6 established, bpf_fib_lookup", h.prog[H_CLIENT], &fack6,
-			  (__u32)env.if_cl, XDP_REDIRECT, MUT_NONE, true },
-			{ "v4 SYN new flow, SNAT, next hop cached", h.prog[H_CLIENT], &nsyn4,
-			  H_LO_IFINDEX, XDP_TX, MUT_NEW_FLOW },
-			{ "v4 established, SNAT, next hop cached", h.prog[H_CLIENT], &nack4,
-			  H_LO_IFINDEX, XDP_TX, MUT_NONE, true },
-			/* The TC entry points, against the TC floor. */
-			{ "TC: TC_ACT_OK (the TC floor)", tc_pass_fd, &ack4, H_LO_IFINDEX, 0,
-			  MUT_NONE, false, 0, true },
-			{ "TC: v4 non-VIP (pass)", h.tc_prog[H_CLIENT], &other4, H_LO_IFINDEX,
-			  TC_NEXT, MUT_NONE, false, 0, true },
-			{ "TC: v4 SYN new flow, next hop cached", h.tc_prog[H_CLIENT], &tsyn4,
-			  H_LO_IFINDEX, TC_REDIR, MUT_NEW_FLOW, false, 0, true },
-			{ "TC: v4 established, next hop cached", h.tc_prog[H_CLIENT], &tack4,
-			  H_LO_IFINDEX, TC_REDIR, MUT_NONE, true, 0, true },
-			{ "TC: v4 established, bpf_fib_lookup", h.tc_prog[H_CLIENT], &tfack4,
-			  (__u32)env.if_cl, TC_REDIR, MUT_NONE, true, 0, true },
-			{ "TC: v6 non-VIP (pass)", h.tc_prog[H_CLIENT], &other6, H_LO_IFINDEX,
-			  TC_NEXT, MUT_NONE, false, 0, true },
-			{ "TC: v6 SYN new flow, next hop cached", h.tc_prog[H_CLIENT], &tsyn6,
-			  H_LO_IFINDEX, TC_REDIR, MUT_NEW_FLOW, false, 0, true },
-			{ "TC: v6 established, next hop cached", h.tc_prog[H_CLIENT], &tack6,
-			  H_LO_IFINDEX, TC_REDIR, MUT_NONE, true, 0, true },
-			{ "TC: v4 SYN new flow, SNAT, next hop cached", h.tc_prog[H_CLIENT],
-			  &tnsyn4, H_LO_IFINDEX, TC_REDIR, MUT_NEW_FLOW, false, 0, true },
-			{ "TC: v4 established, SNAT, next hop cached", h.tc_prog[H_CLIENT], &tnack4,
-			  H_LO_IFINDEX, TC_REDIR, MUT_NONE, true, 0, true },
+			{ "v4 non-VIP (pass)", H_CLIENT, &other4, H_LO_IFINDEX, XDP_PASS },
+			{ "v4 SYN new flow, table full", H_CLIENT, &syn4, H_LO_IFINDEX, XDP_TX,
+			  MUT_NEW_FLOW, NULL, 150, 296 },
+			{ "v4 SYN again (same tuple)", H_CLIENT, &syn4, H_LO_IFINDEX, XDP_TX },
+			{ "v4 established", H_CLIENT, &ack4, H_LO_IFINDEX, XDP_TX, MUT_NONE, &ack4,
+			  50, 151 },
+			{ "v4 reply, next hop in the entry", H_BACKEND, &rep4, H_LO_IFINDEX, XDP_TX,
+			  MUT_NONE, &ack4, 100 },
+			{ "v4 SYN-ACK reply (no entry: FIB)", H_BACKEND, &synack4, (__u32)env.if_be,
+			  XDP_REDIRECT },
+			/* Source NAT inserts at the SYN (README): its cost beside. */
+			{ "v4 SYN new flow, SNAT (inserts)", H_CLIENT, &nsyn4, H_LO_IFINDEX, XDP_TX,
+			  MUT_NEW_FLOW, NULL, 0, 0, true },
+			{ "v4 established, SNAT", H_CLIENT, &nack4, H_LO_IFINDEX, XDP_TX, MUT_NONE,
+			  &nack4, 0, 0, true },
+			{ "v4 SYN new flow, bpf_fib_lookup", H_CLIENT, &fsyn4, (__u32)env.if_cl,
+			  XDP_REDIRECT, MUT_NEW_FLOW },
+			{ "v4 established, bpf_fib_lookup", H_CLIENT, &fack4, (__u32)env.if_cl,
+			  XDP_REDIRECT, MUT_NONE, &fack4 },
+			{ "v6 non-VIP (pass)", H_CLIENT, &other6, H_LO_IFINDEX, XDP_PASS },
+			{ "v6 SYN new flow, table full", H_CLIENT, &syn6, H_LO_IFINDEX, XDP_TX,
+			  MUT_NEW_FLOW, NULL, 150 },
+			{ "v6 established", H_CLIENT, &ack6, H_LO_IFINDEX, XDP_TX, MUT_NONE, &ack6,
+			  50 },
+			{ "v6 reply, next hop in the entry", H_BACKEND, &rep6, H_LO_IFINDEX, XDP_TX,
+			  MUT_NONE, &ack6, 100 },
+			{ "v6 SYN-ACK reply (no entry: FIB)", H_BACKEND, &synack6, (__u32)env.if_be,
+			  XDP_REDIRECT },
 		};
 
-		for (i = 0; i < sizeof(def) / sizeof(def[0]); i++, n++) {
-			struct bcase *c = &cs[n];
+		for (i = 0; i < sizeof(def) / sizeof(def[0]); i++) {
+			int k;
 
-			c->name = def[i].name;
-			c->prog_fd = def[i].fd;
-			c->ifindex = def[i].ifindex;
-			c->verdict = def[i].verdict;
-			c->mut = def[i].mut;
-			c->target = def[i].target;
-			c->tc = def[i].tc;
-			if (!build(c, def[i].s))
+			if (def[i].est && establish(h.prog[H_CLIENT], def[i].est)) {
+				fprintf(stderr, "bench: %s: opening the flow failed\n",
+					def[i].name);
 				goto out;
-			if (def[i].est && establish(c, def[i].s)) {
-				fprintf(stderr, "bench: %s: opening the flow failed\n", c->name);
-				goto out;
+			}
+			for (k = 0; k < 2; k++, n++) {
+				struct bcase *c = &cs[n];
+
+				c->name = def[i].name;
+				c->tc = k == 1;
+				c->prog_fd = c->tc ? h.tc_prog[def[i].prog] : h.prog[def[i].prog];
+				c->pass_fd = c->tc ? tcpass_fd : pass_fd;
+				c->ifindex = def[i].ifindex;
+				c->verdict = c->tc ? tc_of(def[i].verdict) : def[i].verdict;
+				c->mut = def[i].mut;
+				c->target = def[i].target;
+				c->katran = def[i].katran;
+				c->snat = def[i].snat;
+				if (!build(c, def[i].s))
+					goto out;
 			}
 		}
 	}
 	for (i = 0; i < n; i++) {
-		if (strstr(cs[i].name, "SYN new flow, SNAT"))
+		if (cs[i].snat && cs[i].mut == MUT_NEW_FLOW)
 			snat_flush(&h);
-		if (measure(&cs[i], cs[i].tc ? tc_pass_fd : pass_fd, &op))
+		if (measure(&cs[i], &op))
 			goto out;
-		fprintf(stderr, "bench: %-44s %8.1f ns (%s %.1f)\n", cs[i].name, cs[i].ns,
-			cs[i].tc ? "TC floor" : "XDP_PASS", cs[i].floor);
+		fprintf(stderr, "bench: %-3s %-40s %8.1f ns (floor %.1f)\n",
+			cs[i].tc ? "TC" : "XDP", cs[i].name, cs[i].ns, cs[i].floor);
 	}
-	print_table(stdout, cs, n, &op);
+	print_table(stdout, cs, n, &op, full4, full6);
 	if (op.out) {
 		FILE *f = fopen(op.out, "w");
 
@@ -508,7 +603,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench: %s: %s\n", op.out, strerror(errno));
 			goto out;
 		}
-		print_table(f, cs, n, &op);
+		print_table(f, cs, n, &op, full4, full6);
 		if (fclose(f)) {
 			fprintf(stderr, "bench: %s: %s\n", op.out, strerror(errno));
 			goto out;
@@ -526,8 +621,8 @@ out:
 		close(pass_fd);
 	if (swap_fd >= 0)
 		close(swap_fd);
-	if (tc_pass_fd >= 0)
-		close(tc_pass_fd);
+	if (tcpass_fd >= 0)
+		close(tcpass_fd);
 	free(cs);
 	harness_close(&h);
 	return err;

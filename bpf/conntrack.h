@@ -46,8 +46,7 @@ static __always_inline void flow_insert(__u8 family, union flow_key *k, const st
 		err = bpf_map_update_elem(&shift_flows4, &k->v4, f, BPF_ANY);
 	else
 		err = bpf_map_update_elem(&shift_flows6, &k->v6, f, BPF_ANY);
-	if (err)
-		stat_inc(SHIFT_STAT_FLOW_INSERT_FAIL);
+	stat_inc(err ? SHIFT_STAT_FLOW_INSERT_FAIL : SHIFT_STAT_FLOW_INSERT);
 }
 
 #endif

@@ -71,13 +71,18 @@ struct {
 	__type(value, __u32);
 } shift_rings SEC(".maps");
 
-/* Connection tables; sized by the agent at load time. */
+/*
+ * Connection tables; sized by the agent at load time. One LRU list for all
+ * CPUs (no BPF_F_NO_COMMON_LRU): a per-CPU list would give each CPU only
+ * max_entries / CPUs, and an edge whose handshakes all land on one CPU would
+ * hold half (on 2 CPUs) of what it was sized for. Only completed handshakes
+ * insert, so the common list's lock is not on a SYN flood's path.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SHIFT_DEFAULT_FLOWS);
 	__type(key, struct shift_flow_key4);
 	__type(value, struct shift_flow);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 } shift_flows4 SEC(".maps");
 
 struct {
@@ -85,8 +90,24 @@ struct {
 	__uint(max_entries, SHIFT_DEFAULT_FLOWS6);
 	__type(key, struct shift_flow_key6);
 	__type(value, struct shift_flow);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 } shift_flows6 SEC(".maps");
+
+/* A new flow's entry while it is built: off the stack, which source NAT's
+ * claim loop (a subprogram) shares with the one-armed program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shift_flow);
+} shift_nf_tmp SEC(".maps");
+
+/* Recent SYNs by flow hash (include/shift/maps.h, struct shift_syn_slot). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHIFT_SYN_SLOTS);
+	__type(key, __u32);
+	__type(value, struct shift_syn_slot);
+} shift_syns SEC(".maps");
 
 /* Source-prefix overrides: value is the forced enum shift_color. */
 struct {

@@ -48,17 +48,25 @@ static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
  * addresses, which no header checksum compensates. The diffs are one's
  * complement sums of (~old + new); called after the direct writes, as the
  * csum_replace helpers invalidate all packet pointers.
+ *
+ * A global function, checked once rather than once per path into the NAT
+ * (6.1's budget); a BPF call takes five arguments, hence the packing:
+ * offs = l3_off | l4_off << 16, meta = family | proto << 8 | udp4_nocsum << 16.
  */
-static __always_inline int nat_csum_skb(struct __sk_buff *skb, const struct pkt *p, __u32 addr_diff,
-					__u32 port_diff, int udp4_nocsum)
+__noinline int nat_csum_skb(struct __sk_buff *skb, __u32 offs, __u32 meta, __u32 addr_diff,
+			    __u32 port_diff)
 {
-	__u32 off = p->l4_off + (p->proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) :
-							   offsetof(struct udphdr, check));
+	__u32 l3_off = offs & 0xffff, l4_off = offs >> 16;
+	__u32 family = meta & 0xff, proto = (meta >> 8) & 0xff, udp4_nocsum = meta >> 16;
+	__u32 off = l4_off + (proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) :
+						     offsetof(struct udphdr, check));
 	/* UDP: a computed 0 is sent as 0xffff (RFC 768). */
-	__u64 mz = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	__u64 mz = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 
-	if (p->family == SHIFT_AF_INET &&
-	    bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check), 0, addr_diff, 0))
+	if (!skb)
+		return -1;
+	if (family == SHIFT_AF_INET &&
+	    bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check), 0, addr_diff, 0))
 		return -1;
 	/* "No checksum" stays so; only skb->csum sees the port change. */
 	if (udp4_nocsum) {
@@ -67,7 +75,7 @@ static __always_inline int nat_csum_skb(struct __sk_buff *skb, const struct pkt 
 	}
 	if (bpf_l4_csum_replace(skb, off, 0, addr_diff, BPF_F_PSEUDO_HDR | mz))
 		return -1;
-	if (p->family == SHIFT_AF_INET6)
+	if (family == SHIFT_AF_INET6)
 		bpf_csum_update(skb, addr_diff);
 	return bpf_l4_csum_replace(skb, off, 0, port_diff, mz) ? -1 : 0;
 }
@@ -147,7 +155,9 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 		p->sport = sport;
 	}
 	if (c->tc)
-		return nat_csum_skb(c->ctx, p, addr_diff, port_diff, udp4_nocsum);
+		return nat_csum_skb(c->ctx, p->l3_off | (__u32)p->l4_off << 16,
+				    p->family | (__u32)p->proto << 8 | (__u32)udp4_nocsum << 16,
+				    addr_diff, port_diff);
 
 	if (udp4_nocsum)
 		return 0;

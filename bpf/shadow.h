@@ -149,47 +149,65 @@ static __noinline int shadow_copy(void *ctx, int tc, const struct shadow_meta *m
  * packet only (one bit test for every other packet); copies it when the
  * flow is blue, in the service's sample, and its request qualifies.
  */
-static __always_inline void shadow_client(void *ctx, int tc, void *data, const struct pkt *p,
-					  struct shift_flow *f, void *data_end)
+struct shadow_head {
+	__u8 b[8]; /* the payload's first bytes, zeros when it is shorter */
+};
+
+/*
+ * Whether flow f's first payload is copied, and its meta in mt (off and len
+ * set by the caller). A global function of the entry and a copy of the
+ * bytes it reads: the verifier checks it once (6.1's 1M-instruction budget).
+ */
+__noinline int shadow_want(struct shift_flow *f, const struct shadow_head *h,
+			   struct shadow_meta *mt)
 {
 	struct shift_shadow_cfg *cfg;
-	struct shadow_meta mt;
 	__u32 sid;
-	__u8 *pl;
 	int m;
 
-	if ((f->state & SHIFT_FS_SHADOW_DONE) || p->proto != IPPROTO_TCP || !p->payload_len)
-		return;
+	if (!f || !h || !mt || (f->state & SHIFT_FS_SHADOW_DONE))
+		return 0;
 	f->state |= SHIFT_FS_SHADOW_DONE;
 	if (f->color != SHIFT_BLUE)
-		return;
+		return 0;
 	sid = f->service_id;
 	cfg = bpf_map_lookup_elem(&shift_shadowcfg, &sid);
 	if (!cfg || shift_shadow_slot(f->hash) >= cfg->sample_bp)
-		return;
-	/* The mask restates parse_l4's bound on the TCP header (<= 60 bytes). */
-	pl = p->l4 + (p->l4_hlen & 0x3c);
-	if ((void *)(pl + 8) > data_end) {
-		shadow_stat(sid, SHIFT_SHADOW_SKIP_NOT_HTTP);
-		return;
-	}
-	m = shadow_method(pl);
+		return 0;
+	m = shadow_method(h->b);
 	if (m < 0) {
 		shadow_stat(sid, SHIFT_SHADOW_SKIP_NOT_HTTP);
-		return;
+		return 0;
 	}
 	if (!(cfg->methods & (1u << m))) {
 		shadow_stat(sid, SHIFT_SHADOW_SKIP_METHOD);
-		return;
+		return 0;
 	}
-	mt.hash = f->hash;
-	mt.backend_id = f->backend_id;
+	mt->hash = f->hash;
+	mt->backend_id = f->backend_id;
+	mt->service_id = sid;
+	mt->method = m;
+	mt->pad = 0;
+	return 1;
+}
+
+static __always_inline void shadow_client(void *ctx, int tc, void *data, const struct pkt *p,
+					  struct shift_flow *f, void *data_end)
+{
+	struct shadow_meta mt;
+	__u8 head[8] = {};
+	__u8 *pl;
+
+	if (p->proto != IPPROTO_TCP || !p->payload_len)
+		return;
+	/* The mask restates parse_l4's bound on the TCP header (<= 60 bytes). */
+	pl = p->l4 + (p->l4_hlen & 0x3c);
+	if ((void *)(pl + 8) <= data_end)
+		__builtin_memcpy(head, pl, 8);
 	mt.off = (__u32)((void *)pl - data);
 	mt.len = p->payload_len;
-	mt.service_id = sid;
-	mt.method = m;
-	mt.pad = 0;
-	shadow_copy(ctx, tc, &mt);
+	if (shadow_want(f, (const struct shadow_head *)head, &mt))
+		shadow_copy(ctx, tc, &mt);
 }
 
 #endif

@@ -18,6 +18,7 @@
 #include "nat.h"
 #include "snat.h"
 #include "forward.h"
+#include "synslot.h"
 #include "signals.h"
 #include "shadow.h"
 
@@ -94,54 +95,99 @@ static __always_inline int to_backend(const struct sctx *c, struct pkt *p,
 	return forward_fib(c, p);
 }
 
+/* Remember where replies go: the client's packets came in here, MACs swapped. */
+static __always_inline void flow_set_nh(const struct sctx *c, struct shift_flow *f)
+{
+	struct ethhdr *eth = sc_data(c);
+
+	if ((void *)(eth + 1) > sc_data_end(c))
+		return;
+	f->cl_ifindex = sc_ingress(c);
+	__builtin_memcpy(f->cl_dmac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(f->cl_smac, eth->h_dest, ETH_ALEN);
+	f->state |= SHIFT_FS_NH;
+}
+
+static __always_inline int is_bare_syn(const struct pkt *p)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
+}
+
 /*
- * Client -> VIP: steer, DNAT to the backend, forward. The connection table
- * comes first: an established flow's entry says everything (backend, service,
- * flags), so it needs no service lookup. Only a miss looks the service up.
+ * The SYN slot's part of a new flow nf (its backend chosen by the weight),
+ * for a TCP packet with sequence number seq and flags; has_entry: the
+ * 5-tuple's completed entry exists (a reused 5-tuple). Returns 0 when the
+ * packet continues a handshake the slot holds (not a new flow), else 1.
+ *   - a bare SYN: its slot is overwritten or, for a retransmit of a recent
+ *     SYN (same sequence number), updated: count, and the backend the
+ *     retransmit now goes to (the weight may have moved in between);
+ *   - the client's first ACK (the SYN's sequence number + 1): it follows the
+ *     SYN's backend, which answered it, when that backend is still active.
+ *     The slot is spent: a later packet without an entry (evicted, or
+ *     dropped by `rollback --evict`) is steered by the weight.
+ * A global function: the verifier checks it once (6.1's budget).
  */
-static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
+__noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq, __u32 tcp_flags,
+			     __u32 has_entry)
+{
+	struct shift_syn_slot *slot;
+	int fresh = 1;
+	__u64 now;
+
+	if (!nf)
+		return 1;
+	slot = syn_slot(nf->hash);
+	if (!slot)
+		return 1;
+	now = bpf_ktime_get_ns();
+	if ((tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
+		if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) &&
+		    slot->isn == seq) {
+			signal_syn_again(slot, now);
+			slot->backend_id = nf->backend_id;
+			slot->color = nf->color;
+			return 0;
+		}
+		syn_slot_write(slot, nf, now, seq);
+		return 1;
+	}
+	if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) && seq == slot->isn + 1) {
+		if (active_backend(slot->backend_id, service_id)) {
+			nf->backend_id = slot->backend_id;
+			nf->color = slot->color;
+			fresh = 0;
+		}
+		if (!(tcp_flags & TCPF_RST_))
+			slot->hash = 0;
+		return fresh;
+	}
+	if (!(tcp_flags & TCPF_RST_))
+		stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
+	return 1;
+}
+
+/*
+ * A packet of a flow the table does not hold (or a SYN reusing the 5-tuple of
+ * a completed one, f then being its old entry): choose the backend, and
+ *   - a bare SYN: no insert, steered by hash and weight. Its SYN slot is
+ *     overwritten, or, for a retransmit of a recent SYN, updated (count,
+ *     backend); an old entry of a reused 5-tuple is re-pointed in place,
+ *     which grows nothing;
+ *   - anything else (the client's first ACK, a UDP datagram, a flow met in
+ *     mid-stream): the entry is written, with the backend the flow's SYN
+ *     went to when its slot still says so.
+ */
+static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union flow_key *fk,
+				    struct shift_flow *f)
 {
 	void *data_end = sc_data_end(c);
 	const __u32 *snat = NULL;
 	struct shift_addr_key sk;
 	struct shift_service *svc;
 	struct shift_backend *be;
-	struct shift_flow *f;
-	struct shift_flow nf;
-	union flow_key fk;
-
-	if (!vip_maybe(p))
-		return NOT_A_SERVICE;
-	flow_key_fill(&fk, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
-	f = flow_lookup(p->family, &fk);
-	/*
-	 * A SYN on an entry whose handshake completed is a new connection on a
-	 * reused 5-tuple, not a retransmit: it is steered afresh (SPEC: a SYN
-	 * without ACK is a new flow). An unanswered entry keeps its backend, so
-	 * retransmitted SYNs are counted against it.
-	 */
-	if (f && !((p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_ &&
-		   (f->state & SHIFT_FS_SYNACK))) {
-		be = active_backend(f->backend_id, f->service_id);
-		if (be) {
-			if (ttl_check(p, data_end)) {
-				stat_inc(SHIFT_STAT_PASS_TTL);
-				return XDP_PASS;
-			}
-			if (f->snat_port) {
-				snat = snat_established(p, be, f);
-				if (!snat) {
-					stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
-					return XDP_DROP;
-				}
-			}
-			count_backend(f->backend_id, sc_len(c), 0, 0);
-			shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
-			signal_client(p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0,
-				      data_end);
-			return to_backend(c, p, be, snat, f->snat_port);
-		}
-	}
+	struct shift_flow *nf;
+	__u32 zero = 0;
+	int syn = is_bare_syn(p), fresh = 1;
 
 	__builtin_memset(&sk, 0, sizeof(sk));
 	__builtin_memcpy(sk.addr, p->daddr, sizeof(sk.addr));
@@ -156,56 +202,149 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		return XDP_PASS;
 	}
 
-	/* Unknown flow, a reused 5-tuple, or its backend is gone (reload). */
-	__builtin_memset(&nf, 0, sizeof(nf));
-	if (choose_backend(p, svc, &nf)) {
+	nf = bpf_map_lookup_elem(&shift_nf_tmp, &zero);
+	if (!nf)
+		return XDP_PASS;
+	__builtin_memset(nf, 0, sizeof(*nf));
+	if (choose_backend(p, svc, nf)) {
 		stat_inc(SHIFT_STAT_DROP_NO_BACKEND);
 		return XDP_DROP;
 	}
-	be = active_backend(nf.backend_id, svc->id);
+	if (p->proto == IPPROTO_TCP)
+		fresh = syn_slot_step(nf, svc->id, tcp_seq(p, data_end), p->tcp_flags, f != NULL);
+	be = active_backend(nf->backend_id, svc->id);
 	if (!be) {
 		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
 		return XDP_DROP;
 	}
 	if (svc->flags & SHIFT_SVC_F_HTTP)
-		nf.state = SHIFT_FS_SVC_HTTP;
-	if ((p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
-		nf.syn_ns = bpf_ktime_get_ns();
-		nf.syn_count = 1;
-	}
+		nf->state = SHIFT_FS_SVC_HTTP;
+	/*
+	 * Source NAT claims its port with the flow's first packet, SYN included,
+	 * and keeps it in the entry: the backend's SYN-ACK needs the reverse
+	 * mapping, the client's ACK must find the same port again. So a SNAT'ed
+	 * service's SYN still inserts; a flood against it is bounded by its port
+	 * range (snat_exhausted), not by the connection table.
+	 */
 	if (svc->flags & SHIFT_SVC_F_SNAT) {
 		struct shift_snat_cfg *sc = snat_cfg(svc->id);
 
-		if (!sc || snat_alloc(p, be, &nf)) {
+		if (!sc || snat_alloc(p, be, nf)) {
 			stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
 			return XDP_DROP;
 		}
-		snat = sc->addr[snat_idx(nf.snat_idx)];
+		snat = sc->addr[snat_idx(nf->snat_idx)];
 	}
-	/* A stray RST must not plant an entry for a connection that is gone. */
-	if (!(p->tcp_flags & TCPF_RST_))
-		flow_insert(p->family, &fk, &nf);
-	stat_inc(SHIFT_STAT_FLOW_NEW);
-	count_backend(nf.backend_id, sc_len(c), 0, 1);
-	return to_backend(c, p, be, snat, nf.snat_port);
+	if (syn && !(svc->flags & SHIFT_SVC_F_SNAT)) {
+		if (f && !(p->tcp_flags & TCPF_RST_)) {
+			f->backend_id = nf->backend_id;
+			f->hash = nf->hash;
+			f->color = nf->color;
+			f->state = nf->state | (f->state & SHIFT_FS_NH);
+			f->req_ns = 0;
+		}
+	} else if (!(p->tcp_flags & TCPF_RST_)) {
+		/* A stray RST must not plant an entry for a connection that is gone. */
+		if (p->proto == IPPROTO_TCP && !syn)
+			nf->state |= SHIFT_FS_SYNACK;
+		flow_set_nh(c, nf);
+		/* The first ACK may carry the request already. */
+		signal_client(p, nf, svc->flags, data_end);
+		flow_insert(p->family, fk, nf);
+	}
+	if (fresh) {
+		stat_inc(SHIFT_STAT_FLOW_NEW);
+		count_backend(nf->backend_id, sc_len(c), 0, 1);
+	} else {
+		count_backend(nf->backend_id, sc_len(c), 0, 0);
+	}
+	return to_backend(c, p, be, snat, nf->snat_port);
 }
 
 /*
- * Backend -> client: SNAT back to VIP:port, forward. Replies addressed to the
- * edge host itself (the agent's health checks) are left alone: the route to
- * the destination is looked up first, which the forwarding needs anyway.
+ * Client -> VIP: steer, DNAT to the backend, forward. The connection table
+ * comes first: an established flow's entry says everything (backend, service,
+ * flags), so it needs no service lookup. Only a miss looks the service up.
+ */
+static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
+{
+	union flow_key fk, *k = &fk;
+	void *data_end = sc_data_end(c);
+	const __u32 *snat = NULL;
+	struct shift_backend *be;
+	struct shift_flow *f;
+
+	if (!vip_maybe(p))
+		return NOT_A_SERVICE;
+	flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
+	f = flow_lookup(p->family, k);
+	/*
+	 * One call of new_flow() for the three ways into it: inlined once, the
+	 * verifier walks it once. A SYN on an entry whose handshake completed is
+	 * a new connection on a reused 5-tuple, not a retransmit: it is steered
+	 * afresh (SPEC: a SYN without ACK is a new flow). An entry whose backend
+	 * is gone (reload) is steered afresh and rewritten.
+	 */
+	be = NULL;
+	if (f && !(is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))) {
+		be = active_backend(f->backend_id, f->service_id);
+		if (!be)
+			f = NULL;
+	}
+	if (!be)
+		return new_flow(c, p, k, f);
+	if (ttl_check(p, data_end)) {
+		stat_inc(SHIFT_STAT_PASS_TTL);
+		return XDP_PASS;
+	}
+	if (f->snat_port) {
+		snat = snat_established(p, be, f);
+		if (!snat) {
+			stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
+			return XDP_DROP;
+		}
+	}
+	/* Only an entry written at its SYN (source NAT) sees its retransmits. */
+	if (is_bare_syn(p))
+		syn_retransmit(f, tcp_seq(p, data_end));
+	count_backend(f->backend_id, sc_len(c), 0, 0);
+	shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
+	signal_client(p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0, data_end);
+	return to_backend(c, p, be, snat, f->snat_port);
+}
+
+/* Send a reply on to the client by the next hop its entry keeps. */
+static __always_inline int forward_to_client(const struct sctx *c, const struct shift_flow *f)
+{
+	struct ethhdr *eth = sc_data(c);
+
+	if ((void *)(eth + 1) > sc_data_end(c))
+		return XDP_PASS;
+	__builtin_memcpy(eth->h_dest, f->cl_dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f->cl_smac, ETH_ALEN);
+	return sc_xmit(c, f->cl_ifindex);
+}
+
+/*
+ * Backend -> client: SNAT back to VIP:port, forward. The flow's entry, found
+ * by the reply's reverse key, holds the client-side next hop; a reply without
+ * one (a SYN-ACK: entries come with the client's ACK) takes a FIB lookup,
+ * which also tells replies addressed to the edge host itself (the agent's
+ * health checks) from a client's: those are left alone.
  */
 static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 {
+	union flow_key fk, *k = &fk;
 	void *data_end = sc_data_end(c);
 	struct bpf_fib_lookup fib;
 	struct shift_svc_info *info;
 	struct shift_backend *be;
 	struct shift_addr_key bk;
 	const __u32 *to_client = NULL;
-	__u32 *id, sid, cl[4];
+	struct shift_flow *f;
+	__u32 *id, sid;
 	__u16 cport = 0;
-	long rc;
+	long rc = 0;
 
 	__builtin_memset(&bk, 0, sizeof(bk));
 	__builtin_memcpy(bk.addr, p->saddr, sizeof(bk.addr));
@@ -229,26 +368,33 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 		 * route goes to it, the NAT below writes it. Without a mapping the
 		 * packet is the edge's own (a health check) or a stale one. */
 		if (v) {
-			__builtin_memcpy(cl, v->caddr, sizeof(cl));
 			cport = v->cport;
-			__builtin_memcpy(p->daddr, cl, sizeof(p->daddr));
+			__builtin_memcpy(p->daddr, v->caddr, sizeof(p->daddr));
 			p->dport = cport;
-			to_client = cl;
+			to_client = v->caddr;
 		}
 	}
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
 	}
-	rc = fib_lookup(c, p, info->vip, &fib);
-	/* Local (or unroutable) destination: not a client of ours. */
-	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc < 0)
-		return XDP_PASS;
+	flow_key_fill(k, p->family, p->daddr, info->vip, p->dport, info->vport, p->proto);
+	f = flow_lookup(p->family, k);
+	if (!f || !(f->state & SHIFT_FS_NH)) {
+		rc = fib_lookup(c, p, info->vip, &fib);
+		/* Local (or unroutable) destination: not a client of ours. */
+		if (rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc < 0)
+			return XDP_PASS;
+		stat_inc(SHIFT_STAT_REPLY_FIB);
+	}
 	count_backend(*id, sc_len(c), 1, 0);
-	signal_backend(p, info, data_end);
+	signal_syn_answer(p, info, *id, f);
+	signal_backend(p, f, data_end);
 	ttl_decrement(c, p, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))
 		return XDP_PASS;
+	if (f && (f->state & SHIFT_FS_NH))
+		return forward_to_client(c, f);
 	return forward_by(c, rc, &fib);
 }
 

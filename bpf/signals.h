@@ -17,6 +17,7 @@
 #include "maps.bpf.h"
 #include "parse.h"
 #include "conntrack.h"
+#include "synslot.h"
 
 /* linux/icmp.h drags in libc headers the BPF target lacks: the 8 bytes we need. */
 struct icmp_hdr_ {
@@ -34,8 +35,10 @@ struct icmp_hdr_ {
 /* Approximate by design: a racy shared counter only paces wakeups. */
 __u32 sample_seq = 0;
 
-static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, __u64 now,
-					__u64 value, __u16 status, __u8 err)
+/* The flow's ids as values: a SYN slot has them too, and a copy would cost stack. */
+static __always_inline void emit_sample_ids(__u32 backend_id, __u16 service_id, __u8 color,
+					    __u32 flow_hash, __u8 kind, __u64 now, __u64 value,
+					    __u16 status, __u8 err)
 {
 	struct shift_sample *s;
 	__u64 flags;
@@ -51,19 +54,26 @@ static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, _
 	}
 	s->ts_ns = now;
 	s->value_ns = value;
-	s->backend_id = f->backend_id;
-	s->service_id = f->service_id;
-	s->color = f->color;
+	s->backend_id = backend_id;
+	s->service_id = service_id;
+	s->color = color;
 	s->kind = kind;
 	s->status = status;
 	s->err = err;
-	s->flow_hash = f->hash;
+	s->flow_hash = flow_hash; /* shadow pairs blue's answers with its copies by it */
 	__builtin_memset(s->pad, 0, sizeof(s->pad));
 	if (kind == SHIFT_SAMPLE_ERROR)
 		flags = BPF_RB_FORCE_WAKEUP;
 	else
 		flags = ++sample_seq % SHIFT_WAKEUP_BATCH ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(s, flags);
+}
+
+static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, __u64 now,
+					__u64 value, __u16 status, __u8 err)
+{
+	emit_sample_ids(f->backend_id, f->service_id, f->color, f->hash, kind, now, value, status,
+			err);
 }
 
 /* Bucket i holds latencies < 2^i microseconds. */
@@ -123,6 +133,16 @@ static __always_inline void signal_error(struct shift_flow *f, __u8 err, __u64 n
 	emit_sample(f, SHIFT_SAMPLE_ERROR, now, value, status, err);
 }
 
+static __always_inline void slot_error(const struct shift_syn_slot *sl, __u8 err, __u64 now)
+{
+	count_error(sl->backend_id, err);
+	emit_sample_ids(sl->backend_id, sl->service_id, sl->color, 0, SHIFT_SAMPLE_ERROR, now, 0, 0,
+			err);
+}
+
+/* Payload bytes the signal readers look at ("HTTP/1.1 200"). */
+#define SHIFT_SIG_HEAD 12
+
 /* The mask restates what parse_l4 checked (a TCP header is at most 60 bytes):
  * the verifier does not keep the bound of a value spilled to the stack. */
 static __always_inline __u8 *payload(const struct pkt *p)
@@ -147,125 +167,213 @@ static __always_inline int is_http_request(__u32 w)
 }
 
 /*
- * A client packet of a known flow. `is_new` when the entry was just created
- * (its SYN time is set by the caller).
+ * The signal readers below are global functions of scalars and memory
+ * (the entry, a copy of the payload's first bytes), not of packet pointers:
+ * the verifier checks each once, on its own, rather than once for every
+ * state of the forward or return path that reaches it. That is what keeps
+ * the programs within 6.1's budget of 1M instructions.
  */
+struct sig_head {
+	__u8 b[SHIFT_SIG_HEAD];
+};
+
+/* The payload's first bytes (zeros past its end), and how many are real. */
+static __always_inline __u32 sig_head_copy(const struct pkt *p, void *data_end, struct sig_head *h)
+{
+	__u8 *pl = payload(p);
+
+	__builtin_memset(h, 0, sizeof(*h));
+	if (p->payload_len < SHIFT_SIG_HEAD || (void *)(pl + SHIFT_SIG_HEAD) > data_end) {
+		if (p->payload_len >= 4 && (void *)(pl + 4) <= data_end) {
+			__builtin_memcpy(h->b, pl, 4);
+			return 4;
+		}
+		return 0;
+	}
+	__builtin_memcpy(h->b, pl, SHIFT_SIG_HEAD);
+	return SHIFT_SIG_HEAD;
+}
+
+/* An HTTP request starts in a client packet of flow f: the response clock starts. */
+__noinline int client_signal(struct shift_flow *f, __u32 w)
+{
+	if (!f || f->req_ns || !is_http_request(w))
+		return 0;
+	f->req_ns = bpf_ktime_get_ns();
+	f->state |= SHIFT_FS_HTTP;
+	return 0;
+}
+
+/* A client packet of a known flow (its SYNs are the SYN slot's business). */
 static __always_inline void signal_client(struct pkt *p, struct shift_flow *f, __u32 svc_flags,
 					  void *data_end)
 {
-	if (p->proto != IPPROTO_TCP)
-		return;
-	if ((p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
-		/* The handshake is unanswered and the client tries again. */
-		if (!(f->state & SHIFT_FS_SYNACK) && f->syn_count < 255) {
-			f->syn_count++;
-			if (f->syn_count == 2 && !(f->state & SHIFT_FS_ERR_SEEN)) {
-				f->state |= SHIFT_FS_ERR_SEEN;
-				signal_error(f, SHIFT_ERR_SYN_RETRANS, bpf_ktime_get_ns(), 0, 0);
-			}
-		}
-		return;
-	}
-	if ((svc_flags & SHIFT_SVC_F_HTTP) && f->req_ns == 0 && p->payload_len >= 4) {
-		__u8 *pl = payload(p);
-		__u32 w;
+	__u8 *pl;
+	__u32 w;
 
-		if ((void *)(pl + 4) > data_end)
-			return;
-		__builtin_memcpy(&w, pl, 4);
-		if (is_http_request(w)) {
-			f->req_ns = bpf_ktime_get_ns();
-			f->state |= SHIFT_FS_HTTP;
-		}
-	}
+	if (p->proto != IPPROTO_TCP || (p->tcp_flags & TCPF_SYN_) ||
+	    !(svc_flags & SHIFT_SVC_F_HTTP) || p->payload_len < 4)
+		return;
+	pl = payload(p);
+	if ((void *)(pl + 4) > data_end)
+		return;
+	__builtin_memcpy(&w, pl, 4);
+	client_signal(f, w);
 }
 
-/* A backend packet of a known flow, before the reverse NAT. */
-static __always_inline void signal_backend_flow(struct pkt *p, struct shift_flow *f, void *data_end)
+/* A backend packet of flow f, before the reverse NAT: h holds n payload bytes. */
+__noinline int backend_signal(struct shift_flow *f, const struct sig_head *h, __u32 n,
+			      __u32 tcp_flags)
 {
-	__u8 fl = p->tcp_flags;
+	const __u8 *pl;
+	__u64 now, lat;
+	__u16 status;
+	__u32 cls, id;
 
-	if (fl & TCPF_RST_) {
+	if (!f || !h)
+		return 0;
+	if (tcp_flags & TCPF_RST_) {
 		signal_error(f, SHIFT_ERR_RST, bpf_ktime_get_ns(), 0, 0);
-		return;
+		return 0;
 	}
-	if ((fl & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_)) {
-		if (!(f->state & SHIFT_FS_SYNACK)) {
-			__u64 now = bpf_ktime_get_ns();
-			__u64 lat = f->syn_ns && now > f->syn_ns ? now - f->syn_ns : 0;
+	if ((tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_)) {
+		/* Connect latency comes from the SYN slot (signal_syn_answer()). */
+		f->state |= SHIFT_FS_SYNACK;
+		return 0;
+	}
+	if (!f->req_ns || n < 12)
+		return 0;
+	pl = h->b;
+	/* "HTTP/1.x NNN" */
+	if (pl[0] != 'H' || pl[1] != 'T' || pl[2] != 'T' || pl[3] != 'P' || pl[4] != '/' ||
+	    pl[5] != '1' || pl[6] != '.' || pl[8] != ' ')
+		return 0;
+	if (pl[9] < '1' || pl[9] > '5' || pl[10] < '0' || pl[10] > '9' || pl[11] < '0' ||
+	    pl[11] > '9')
+		return 0;
+	cls = pl[9] - '0';
+	status = cls * 100 + (pl[10] - '0') * 10 + (pl[11] - '0');
+	id = f->backend_id;
+	{
+		struct shift_backend_stats *st = bpf_map_lookup_elem(&shift_be_stats, &id);
 
-			f->state |= SHIFT_FS_SYNACK;
-			if (lat) {
-				record_latency(f->backend_id, SHIFT_LAT_CONNECT, lat);
-				emit_sample(f, SHIFT_SAMPLE_CONNECT, now, lat, 0, 0);
-			}
+		if (st && cls < 6) {
+			/* The 6.1 verifier may lose the bound through a spill. */
+			asm volatile("%[c] &= 7" : [c] "+r"(cls));
+			st->responses[cls]++;
 		}
-		return;
 	}
-	if (f->req_ns && p->payload_len >= 12) {
-		__u8 *pl = payload(p);
-		__u64 now, lat;
-		__u16 status;
-		__u32 cls;
-
-		if ((void *)(pl + 12) > data_end)
-			return;
-		/* "HTTP/1.x NNN" */
-		if (pl[0] != 'H' || pl[1] != 'T' || pl[2] != 'T' || pl[3] != 'P' || pl[4] != '/' ||
-		    pl[5] != '1' || pl[6] != '.' || pl[8] != ' ')
-			return;
-		if (pl[9] < '1' || pl[9] > '5' || pl[10] < '0' || pl[10] > '9' || pl[11] < '0' ||
-		    pl[11] > '9')
-			return;
-		cls = pl[9] - '0';
-		status = cls * 100 + (pl[10] - '0') * 10 + (pl[11] - '0');
-		{
-			struct shift_backend_stats *st =
-				bpf_map_lookup_elem(&shift_be_stats, &f->backend_id);
-
-			if (st && cls < 6) {
-				/* The 6.1 verifier may lose the bound through a spill. */
-				asm volatile("%[c] &= 7" : [c] "+r"(cls));
-				st->responses[cls]++;
-			}
-		}
-		/* 1xx is not the answer: the request stays open. */
-		if (cls == 1)
-			return;
-		now = bpf_ktime_get_ns();
-		lat = now > f->req_ns ? now - f->req_ns : 0;
-		f->req_ns = 0;
-		record_latency(f->backend_id, SHIFT_LAT_RESPONSE, lat);
-		if (cls == 5)
-			signal_error(f, SHIFT_ERR_HTTP5XX, now, lat, status);
-		else
-			emit_sample(f, SHIFT_SAMPLE_RESPONSE, now, lat, status, 0);
-	}
+	/* 1xx is not the answer: the request stays open. */
+	if (cls == 1)
+		return 0;
+	now = bpf_ktime_get_ns();
+	lat = now > f->req_ns ? now - f->req_ns : 0;
+	f->req_ns = 0;
+	record_latency(f->backend_id, SHIFT_LAT_RESPONSE, lat);
+	if (cls == 5)
+		signal_error(f, SHIFT_ERR_HTTP5XX, now, lat, status);
+	else
+		emit_sample(f, SHIFT_SAMPLE_RESPONSE, now, lat, status, 0);
+	return 0;
 }
 
 /*
- * Signals of a backend reply. Only packets that can carry one look up the
- * flow: handshake answers, resets, and payload starting like a status line.
+ * Signals of a backend reply, f its flow's entry (NULL: none yet, as for a
+ * SYN-ACK). Only packets that can carry one go further: resets, handshake
+ * answers and payload starting like a status line.
  */
-static __always_inline void signal_backend(struct pkt *p, const struct shift_svc_info *info,
-					   void *data_end)
+static __always_inline void signal_backend(struct pkt *p, struct shift_flow *f, void *data_end)
 {
-	struct shift_flow *f;
-	union flow_key k;
+	struct sig_head h;
+	__u32 n;
 
-	if (p->proto != IPPROTO_TCP)
+	if (p->proto != IPPROTO_TCP || !f)
 		return;
-	if (!(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_))) {
-		__u8 *pl = payload(p);
+	n = sig_head_copy(p, data_end, &h);
+	if (!(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) &&
+	    (n < 12 || h.b[0] != 'H' || h.b[1] != 'T' || h.b[2] != 'T' || h.b[3] != 'P'))
+		return;
+	backend_signal(f, &h, n, p->tcp_flags);
+}
 
-		if (p->payload_len < 12 || (void *)(pl + 4) > data_end || pl[0] != 'H' ||
-		    pl[1] != 'T' || pl[2] != 'T' || pl[3] != 'P')
-			return;
+/*
+ * A client SYN of a handshake its slot already holds, before the slot
+ * follows it to its (maybe new) backend. It counts as a retransmit of an
+ * unanswered SYN (one error per handshake, against the backend that did not
+ * answer) only when that backend sent nothing back and it came
+ * SHIFT_SYN_RETRANS_MIN_NS or more after the first SYN.
+ */
+static __always_inline void signal_syn_again(struct shift_syn_slot *s, __u64 now)
+{
+	if (s->count < 255)
+		s->count++;
+	if (s->flags & (SHIFT_SS_ANSWERED | SHIFT_SS_ERR_SEEN) ||
+	    now - s->syn_ns < SHIFT_SYN_RETRANS_MIN_NS)
+		return;
+	s->flags |= SHIFT_SS_ERR_SEEN;
+	slot_error(s, SHIFT_ERR_SYN_RETRANS, now);
+}
+
+/* A retransmitted SYN of a flow whose entry was written at its SYN (SNAT).
+ * Global, checked once (see struct sig_head). */
+__noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
+{
+	struct shift_syn_slot *s;
+
+	if (!f)
+		return 0;
+	s = syn_slot(f->hash);
+	if (s && s->hash == f->hash && s->service_id == f->service_id && s->isn == seq)
+		signal_syn_again(s, bpf_ktime_get_ns());
+	return 0;
+}
+
+/*
+ * The backend's answer to a handshake (SYN-ACK or RST), found in the SYN
+ * slot by the reply's client -> VIP hash h: connect latency on the first
+ * SYN-ACK, and no SYN-retransmit error after any answer. A RST of a flow
+ * without an entry (a refused connect) is the backend's RST error, as
+ * signal_backend() reports it for a flow with one.
+ *
+ * A global function of scalars: the verifier checks it once, not once per
+ * state of the return path that reaches it (6.1's 1M-instruction budget).
+ */
+__noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_entry)
+{
+	struct shift_syn_slot *s;
+	__u64 now, lat;
+
+	s = syn_slot(h);
+	if (!s || s->hash != h || s->backend_id != backend_id) {
+		if (tcp_flags & TCPF_SYN_)
+			stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
+		return 0;
 	}
-	flow_key_fill(&k, p->family, p->daddr, info->vip, p->dport, info->vport, p->proto);
-	f = flow_lookup(p->family, &k);
-	if (f)
-		signal_backend_flow(p, f, data_end);
+	if (tcp_flags & TCPF_RST_) {
+		s->flags |= SHIFT_SS_ANSWERED;
+		if (!has_entry)
+			slot_error(s, SHIFT_ERR_RST, bpf_ktime_get_ns());
+		return 0;
+	}
+	if (s->flags & SHIFT_SS_ANSWERED)
+		return 0;
+	s->flags |= SHIFT_SS_ANSWERED;
+	now = bpf_ktime_get_ns();
+	lat = now > s->syn_ns ? now - s->syn_ns : 0;
+	if (!lat)
+		return 0;
+	record_latency(s->backend_id, SHIFT_LAT_CONNECT, lat);
+	emit_sample_ids(s->backend_id, s->service_id, s->color, 0, SHIFT_SAMPLE_CONNECT, now, lat,
+			0, 0);
+	return 0;
+}
+
+static __always_inline void signal_syn_answer(struct pkt *p, const struct shift_svc_info *info,
+					      __u32 backend_id, const struct shift_flow *entry)
+{
+	if (p->proto != IPPROTO_TCP || !(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)))
+		return;
+	syn_answer(reply_hash(p, info), backend_id, p->tcp_flags, entry != NULL);
 }
 
 /*

@@ -397,8 +397,20 @@ static void render_agent(const struct snap *sn, FILE *f)
 				    sn->stats[i]);
 	}
 	family(f, "shift_flows_created_total", "counter",
-	       "New flows steered and pinned in the connection table.");
+	       "New flows steered (a SYN, or the first packet of a flow not in the table).");
 	sample_u64(f, "shift_flows_created_total", NULL, sn->stats[SHIFT_STAT_FLOW_NEW]);
+	family(f, "shift_flow_inserts_total", "counter",
+	       "Connection-table entries written: handshakes completed (the client's first "
+	       "ACK), UDP flows, flows met in mid-stream. A bare SYN writes none.");
+	sample_u64(f, "shift_flow_inserts_total", NULL, sn->stats[SHIFT_STAT_FLOW_INSERT]);
+	family(f, "shift_syn_slot_misses_total", "counter",
+	       "SYN-ACKs and first ACKs whose SYN slot another flow's SYN had taken (a lost "
+	       "connect-latency sample; the flow is steered by hash and weight again).");
+	sample_u64(f, "shift_syn_slot_misses_total", NULL, sn->stats[SHIFT_STAT_SYN_SLOT_MISS]);
+	family(f, "shift_replies_fib_total", "counter",
+	       "Replies forwarded by a FIB lookup because no connection-table entry held the "
+	       "client-side next hop (SYN-ACKs, mostly).");
+	sample_u64(f, "shift_replies_fib_total", NULL, sn->stats[SHIFT_STAT_REPLY_FIB]);
 	family(f, "shift_flow_insert_failures_total", "counter",
 	       "New flows that could not be pinned (connection table full).");
 	sample_u64(f, "shift_flow_insert_failures_total", NULL,

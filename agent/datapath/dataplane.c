@@ -592,6 +592,9 @@ static const char *const stat_names[SHIFT_STAT_MAX] = {
 	[SHIFT_STAT_OVERRIDE_HIT] = "override_hit",
 	[SHIFT_STAT_ERRBUF_DROPPED] = "errbuf_dropped",
 	[SHIFT_STAT_DROP_SNAT_EXHAUSTED] = "snat_exhausted",
+	[SHIFT_STAT_FLOW_INSERT] = "flow_insert",
+	[SHIFT_STAT_SYN_SLOT_MISS] = "syn_slot_miss",
+	[SHIFT_STAT_REPLY_FIB] = "reply_fib",
 };
 
 const char *dp_stat_name(enum shift_stat s)

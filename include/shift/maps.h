@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define SHIFT_ABI_VERSION 1
+#define SHIFT_ABI_VERSION 2
 
 /* Green weight in basis points; 10000 = 100 %. */
 #define SHIFT_WEIGHT_MAX 10000
@@ -136,24 +136,63 @@ struct shift_flow_key6 {
 	__u8 pad[3];
 };
 
-/* Connection table value. */
+/*
+ * Connection table value (40 bytes). An entry is written when the handshake
+ * completes (the client's first ACK), never for a bare SYN: SYNs are steered
+ * statelessly and remembered in shift_syn_slot. It carries the client-side
+ * next hop seen on the client's packets, so a reply leaves without a FIB
+ * lookup.
+ */
 struct shift_flow {
 	__u32 backend_id;
 	__u32 hash; /* the flow hash h that chose it */
 	__u16 service_id;
 	__u8 color;
 	__u8 state; /* SHIFT_FS_* bits, return-path signals */
-	__u8 syn_count; /* client SYNs seen while unanswered */
+	__u8 syn_pad; /* was the SYN count: SYNs live in shift_syn_slot now */
 	__u8 snat_idx; /* source NAT: index into the service's snat addresses */
 	__u16 snat_port; /* source NAT: the port, network order; 0 = no source NAT */
-	__u64 syn_ns; /* first client SYN, for connect latency */
 	__u64 req_ns; /* request start, for response latency; 0 = none open */
+	/* Client-side next hop (SHIFT_FS_NH): where replies go, as the client's
+	 * packets came in: the interface, and their MACs swapped. */
+	__u32 cl_ifindex;
+	__u8 cl_dmac[6]; /* the client's (or its router's) MAC */
+	__u8 cl_smac[6]; /* ours, as the client addressed us */
 };
 
 #define SHIFT_FS_SYNACK (1u << 0) /* backend answered the handshake */
 #define SHIFT_FS_HTTP (1u << 1) /* payload looked like HTTP/1.x */
 #define SHIFT_FS_ERR_SEEN (1u << 2) /* an error sample was already sent */
 #define SHIFT_FS_SVC_HTTP (1u << 3) /* the service parses HTTP (copied at creation) */
+#define SHIFT_FS_NH (1u << 4) /* cl_* hold the client-side next hop */
+
+/*
+ * SYN slots: a direct-mapped array indexed by the flow hash, one slot per
+ * recent SYN (overwritten by the next SYN that hashes there; a miss is
+ * counted). What a SYN would otherwise have stored in the connection table:
+ * where it went (so its retransmits and the client's first ACK follow it even
+ * if the weight moves meanwhile) and when (connect latency, SYN retransmits).
+ * Shared by all CPUs, not per-CPU: the SYN and the backend's SYN-ACK arrive
+ * on different interfaces, usually on different CPUs.
+ */
+#define SHIFT_SYN_SLOTS (1u << 18)
+struct shift_syn_slot {
+	__u64 syn_ns; /* the flow's first SYN */
+	__u32 hash; /* the flow hash: the tag (0 = empty) */
+	__u32 backend_id; /* where its SYN went */
+	/* The SYN's sequence number (host order): a retransmit repeats it, a new
+	 * connection on the same 5-tuple does not, and the client's first ACK
+	 * carries isn + 1. */
+	__u32 isn;
+	__u16 service_id;
+	__u8 color;
+	__u8 count; /* SYNs seen */
+	__u8 flags; /* SHIFT_SS_* */
+	__u8 pad[7];
+};
+
+#define SHIFT_SS_ANSWERED (1u << 0) /* the backend answered (SYN-ACK or RST) */
+#define SHIFT_SS_ERR_SEEN (1u << 1) /* the retransmit error was already sent */
 
 /*
  * A bit per hashed VIP address: most packets that are not for a VIP leave
@@ -276,6 +315,9 @@ enum shift_stat {
 	SHIFT_STAT_ERRBUF_DROPPED, /* error samples lost: the agent is far behind */
 	/* A drop, appended so the older slots keep their numbers. */
 	SHIFT_STAT_DROP_SNAT_EXHAUSTED, /* no free source NAT port for a new flow */
+	SHIFT_STAT_FLOW_INSERT, /* connection-table entries written (handshakes completed) */
+	SHIFT_STAT_SYN_SLOT_MISS, /* a SYN-ACK or first ACK whose SYN slot another SYN took */
+	SHIFT_STAT_REPLY_FIB, /* replies forwarded by a FIB lookup (no next hop in an entry) */
 	SHIFT_STAT_MAX,
 };
 

@@ -360,6 +360,19 @@ int harness_flow_get(struct harness *h, const struct pkt_spec *s, struct shift_f
 	return bpf_map_lookup_elem(h->m.fd[SHIFT_MAP_FLOWS6], &k6, f) ? -errno : 0;
 }
 
+int harness_syn_slots_fd(const struct harness *h)
+{
+	return bpf_map__fd(h->skel->maps.shift_syns);
+}
+
+int harness_syn_slot_get(struct harness *h, const struct pkt_spec *s, struct shift_syn_slot *slot)
+{
+	__u32 idx = harness_hash(s, h->seed) & (SHIFT_SYN_SLOTS - 1);
+
+	memset(slot, 0, sizeof(*slot));
+	return bpf_map_lookup_elem(harness_syn_slots_fd(h), &idx, slot) ? -errno : 0;
+}
+
 int harness_flow_del(struct harness *h, const struct pkt_spec *s)
 {
 	struct shift_flow_key4 k4;

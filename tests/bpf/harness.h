@@ -139,6 +139,9 @@ void harness_flow_key4(const struct pkt_spec *s, struct shift_flow_key4 *k);
 void harness_flow_key6(const struct pkt_spec *s, struct shift_flow_key6 *k);
 int harness_flow_get(struct harness *h, const struct pkt_spec *s, struct shift_flow *f);
 int harness_flow_del(struct harness *h, const struct pkt_spec *s);
+int harness_syn_slots_fd(const struct harness *h);
+/* The SYN slot a spec's tuple hashes to (whatever flow holds it). */
+int harness_syn_slot_get(struct harness *h, const struct pkt_spec *s, struct shift_syn_slot *slot);
 /* The userspace flow hash of a spec's tuple (include/shift/flow_hash.h). */
 __u32 harness_hash(const struct pkt_spec *s, __u32 seed);
 

@@ -109,7 +109,7 @@
 
 #define FS_KNOWN                                                                   \
 	(SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN | SHIFT_FS_SVC_HTTP | \
-	 SHIFT_FS_SHADOW_DONE)
+	 SHIFT_FS_NH | SHIFT_FS_SHADOW_DONE)
 
 enum fz_gen {
 	G_RANDOM,
@@ -468,6 +468,10 @@ struct fz_pre {
 	struct pkt_info in;
 	bool existed; /* an entry was there before the packet */
 	bool had; /* and the packet follows it */
+	bool syn; /* a bare SYN: steered statelessly, never inserted */
+	bool rst;
+	__u32 seq; /* TCP sequence number, host order */
+	struct shift_syn_slot slot; /* its SYN slot before the packet (TCP) */
 	struct shift_flow f;
 	union {
 		struct shift_flow_key4 k4;
@@ -495,6 +499,8 @@ static int flow_get(struct fz *z, struct fz_pre *pre, struct shift_flow *f)
 		return bpf_map_lookup_elem(z->h->m.fd[SHIFT_MAP_FLOWS4], &pre->k4, f) ? -errno : 0;
 	return bpf_map_lookup_elem(z->h->m.fd[SHIFT_MAP_FLOWS6], &pre->k6, f) ? -errno : 0;
 }
+
+static __u32 pre_hash(struct fz *z, const struct fz_pre *pre);
 
 static void pre_steer(struct fz *z, enum h_prog prog, const __u8 *in, __u32 len,
 		      const struct pkt_info *info, struct fz_pre *pre)
@@ -541,6 +547,34 @@ static void pre_steer(struct fz *z, enum h_prog prog, const __u8 *in, __u32 len,
 	pre->had = pre->existed && !(info->proto == IPPROTO_TCP &&
 				     (in[info->l4 + 13] & (TH_SYN | TH_ACK)) == TH_SYN &&
 				     (pre->f.state & SHIFT_FS_SYNACK));
+	pre->syn = info->proto == IPPROTO_TCP && (in[info->l4 + 13] & (TH_SYN | TH_ACK)) == TH_SYN;
+	pre->rst = info->proto == IPPROTO_TCP && (in[info->l4 + 13] & TH_RST);
+	pre->seq = info->proto == IPPROTO_TCP ?
+			   (__u32)in[info->l4 + 4] << 24 | (__u32)in[info->l4 + 5] << 16 |
+				   (__u32)in[info->l4 + 6] << 8 | in[info->l4 + 7] :
+			   0;
+	memset(&pre->slot, 0, sizeof(pre->slot));
+	if (info->proto == IPPROTO_TCP) {
+		__u32 idx = pre_hash(z, pre) & (SHIFT_SYN_SLOTS - 1);
+
+		if (bpf_map_lookup_elem(harness_syn_slots_fd(z->h), &idx, &pre->slot))
+			memset(&pre->slot, 0, sizeof(pre->slot));
+	}
+}
+
+/* A first ACK (no entry) follows its SYN's slot while the slot holds it. */
+static int slot_backend(struct fz *z, const struct fz_pre *pre, __u32 h, __u8 *color)
+{
+	struct shift_backend be;
+
+	if (pre->syn || pre->existed || pre->in.proto != IPPROTO_TCP || pre->slot.hash != h ||
+	    pre->slot.service_id != pre->svc->id || pre->seq != pre->slot.isn + 1)
+		return -1;
+	if (dp_backend_get(&z->h->m, pre->slot.backend_id, &be) ||
+	    !(be.flags & SHIFT_BE_F_ACTIVE) || be.service_id != pre->svc->id)
+		return -1;
+	*color = pre->slot.color;
+	return (int)pre->slot.backend_id;
 }
 
 static __u32 pre_hash(struct fz *z, const struct fz_pre *pre)
@@ -598,7 +632,9 @@ static void post_steer(struct fz *z, struct fz_pre *pre, enum h_prog prog, __u32
 		want = (int)pre->f.backend_id;
 		color = pre->f.color;
 	} else {
-		want = expected_backend(z, pre, h, &color);
+		want = slot_backend(z, pre, h, &color);
+		if (want < 0)
+			want = expected_backend(z, pre, h, &color);
 	}
 	if (want < 0) {
 		if (verdict != XDP_DROP)
@@ -641,6 +677,11 @@ static void post_steer(struct fz *z, struct fz_pre *pre, enum h_prog prog, __u32
 	}
 	if (insert_failed)
 		return;
+	if (pre->syn && !pre->existed) {
+		if (!flow_get(z, pre, &after))
+			fz_fail(z, prog, ifindex, in, len, "a bare SYN planted an entry");
+		return;
+	}
 	if (flow_get(z, pre, &after)) {
 		fz_fail(z, prog, ifindex, in, len, "no connection-table entry after the packet");
 		return;

@@ -36,6 +36,8 @@ static void parity(struct tctx *t, struct harness *h, int family, __u64 *rng)
 		for (k = 0; k < (family == 4 ? 4u : 16u); k++)
 			s.saddr[k] = (__u8)h_rand(rng);
 		s.sport = (__u16)(r >> 8);
+		/* An ACK: a bare SYN would leave no entry to compare. */
+		s.tcp_flags = TH_ACK;
 		if (udp) {
 			s.proto = IPPROTO_UDP;
 			s.tcp_flags = 0;

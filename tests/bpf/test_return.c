@@ -5,6 +5,8 @@
  * The FIB rows use the veth pair of fib_env_setup(): client routes and
  * permanent neighbours on shv1, backends on shv0.
  */
+#include <string.h>
+
 #include "table.h"
 
 #pragma GCC diagnostic ignored "-Woverride-init"
@@ -41,12 +43,12 @@
 		198, 51, 100, 8 \
 	}
 /* The edge host's own addresses on shv0: where its health-check replies go. */
-#define EDGE4                \
-	{                    \
+#define EDGE4               \
+	{                   \
 		10, 1, 0, 1 \
 	}
-#define EDGE6                                                               \
-	{                                                                   \
+#define EDGE6                                                              \
+	{                                                                  \
 		0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 \
 	}
 #define CL6_NOROUTE                                                           \
@@ -71,9 +73,33 @@
 		.payload = 16, .seq = 5000, .ack = 1001, __VA_ARGS__                              \
 	}
 
-#define SNAT_VIA(v, id, m) .verdict = v, .out = OUT_SNAT, .be = BE(id), .macs = m
+/* These rows test the FIB fallback: the reply's flow has no entry (an earlier
+ * row may have opened one with the same client port; test_synslot.c covers
+ * replies sent by the next hop an entry keeps). */
+#define SNAT_VIA(v, id, m) \
+	.verdict = v, .out = OUT_SNAT, .be = BE(id), .macs = m, .before = forget_flow
 #define PASS_SAME .verdict = XDP_PASS, .out = OUT_SAME
 #define NO_NEIGH .st = { [SHIFT_STAT_PASS_NO_NEIGH] = 1 }
+
+/* Delete the connection-table entry of a reply row's flow, if any. */
+static void forget_flow(struct tctx *t, struct harness *h, const struct row *r)
+{
+	const struct topo_service *svc = NULL;
+	struct pkt_spec c = r->in;
+	__u32 i;
+
+	(void)t;
+	for (i = 0; i < topo_n_backends; i++)
+		if (topo_backends[i].id == r->be - 1)
+			svc = &topo_services[topo_backends[i].svc];
+	if (!svc)
+		return;
+	memcpy(c.saddr, r->in.daddr, sizeof(c.saddr));
+	memcpy(c.daddr, svc->vip, sizeof(c.daddr));
+	c.sport = r->in.dport;
+	c.dport = svc->port;
+	harness_flow_del(h, &c);
+}
 
 static void put16(__u8 *p, __u16 v)
 {

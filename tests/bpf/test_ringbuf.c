@@ -224,6 +224,9 @@ static int rb_setup(struct tctx *t, struct rb_env *e)
 	syn.tcp_flags = TH_ACK | TH_PSH;
 	syn.payload = (__u16)strlen(req);
 	syn.ack = 5001;
+	/* After the SYN, the client's bytes start at its ISN + 1: that is how its
+	 * first ACK finds the SYN's slot (and so its backend) again. */
+	syn.seq += 1;
 	e->req_len = build_text(&syn, req, e->req);
 
 	/* The green flow: SYN at 100 %; its backend will answer with RSTs. */

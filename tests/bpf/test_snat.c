@@ -128,8 +128,8 @@ static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *e
 		      __u8 proto, const __u8 *vip, __u16 vport, const struct topo_backend *b,
 		      const __u8 *edge, __u16 sport, bool udp_nocsum)
 {
-	static const __u8 nh_src[6] = MAC_NH_SRC, shv1[6] = FIB_MAC_SHV1, client[6] = MAC_CLIENT,
-			  edge_mac[6] = MAC_EDGE, be_mac[6] = FIB_MAC_BE;
+	static const __u8 nh_src[6] = MAC_NH_SRC, client[6] = MAC_CLIENT, edge_mac[6] = MAC_EDGE,
+			  be_mac[6] = FIB_MAC_BE;
 	struct pkt_spec s = { .family = (__u8)family,
 			      .proto = proto,
 			      .sport = sport,
@@ -177,7 +177,10 @@ static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *e
 	memcpy(re.daddr, s.saddr, 16);
 	re.dport = s.sport;
 	re.ttl--;
-	set_mac(re.smac, shv1);
+	/* A SNAT'ed flow's entry is written at its SYN, with the client-side next
+	 * hop seen on it: the reply goes back the way the SYN came (lo here), from
+	 * the MAC the client addressed, without a FIB lookup. */
+	set_mac(re.smac, edge_mac);
 	set_mac(re.dmac, client);
 	run_check(t, h, H_BACKEND, (__u32)env->if_be, &r, XDP_REDIRECT, &re, false, 0);
 

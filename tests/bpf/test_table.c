@@ -10,7 +10,12 @@
 
 /* Counters no row pins: samples the ring buffer could not take (nobody reads
  * it here) and the informational "VIP address, other port" pass. */
-#define STAT_IGNORED (STAT_BIT(SHIFT_STAT_RINGBUF_DROPPED) | STAT_BIT(SHIFT_STAT_PASS_VIP_OTHER))
+/* Inserts, SYN-slot misses and FIB'ed replies follow from each row's history
+ * (was there a SYN before?): test_synslot.c checks them. */
+#define STAT_IGNORED                                                                  \
+	(STAT_BIT(SHIFT_STAT_RINGBUF_DROPPED) | STAT_BIT(SHIFT_STAT_PASS_VIP_OTHER) | \
+	 STAT_BIT(SHIFT_STAT_FLOW_INSERT) | STAT_BIT(SHIFT_STAT_SYN_SLOT_MISS) |      \
+	 STAT_BIT(SHIFT_STAT_REPLY_FIB))
 
 static const char *verdict_name(__u32 v)
 {
@@ -172,9 +177,24 @@ static void check_be_stats(struct tctx *t, const struct row *r, __u32 len, const
 static void check_flow_entry(struct tctx *t, struct harness *h, const struct row *r)
 {
 	const struct topo_backend *b = topo_be(r->be - 1);
+	struct shift_syn_slot s;
 	struct shift_flow f;
 
-	if (!b || !ASSERT_OK(t, harness_flow_get(h, &r->in, &f), "connection-table entry"))
+	if (!b)
+		return;
+	/* A bare SYN is steered statelessly: no entry, its SYN slot says where it went. */
+	if (r->in.proto == IPPROTO_TCP && (r->in.tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN) {
+		ASSERT_EQ(t, harness_flow_get(h, &r->in, &f), -ENOENT,
+			  "no connection-table entry for a bare SYN");
+		if (!ASSERT_OK(t, harness_syn_slot_get(h, &r->in, &s), "SYN slot"))
+			return;
+		ASSERT_EQ(t, s.hash, harness_hash(&r->in, h->seed), "SYN slot hash");
+		ASSERT_EQ(t, s.backend_id, b->id, "SYN slot backend_id");
+		ASSERT_EQ(t, s.service_id, b->svc, "SYN slot service_id");
+		ASSERT_EQ(t, s.color, b->color, "SYN slot color");
+		return;
+	}
+	if (!ASSERT_OK(t, harness_flow_get(h, &r->in, &f), "connection-table entry"))
 		return;
 	ASSERT_EQ(t, f.backend_id, b->id, "entry backend_id");
 	ASSERT_EQ(t, f.hash, harness_hash(&r->in, h->seed), "entry hash vs userspace hash");

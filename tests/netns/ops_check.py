@@ -109,7 +109,10 @@ def compare(status_path, scrape_path):
              "flow_insert_fail": ("shift_flow_insert_failures_total", {}),
              "ringbuf_dropped": ("shift_ringbuf_dropped_total", {"ring": "samples"}),
              "errbuf_dropped": ("shift_ringbuf_dropped_total", {"ring": "errors"}),
-             "override_hit": ("shift_source_override_hits_total", {})}
+             "override_hit": ("shift_source_override_hits_total", {}),
+             "flow_insert": ("shift_flow_inserts_total", {}),
+             "syn_slot_miss": ("shift_syn_slot_misses_total", {}),
+             "reply_fib": ("shift_replies_fib_total", {})}
     for name, v in st["datapath"].items():
         if name in other:
             got = get(sc, other[name][0], **other[name][1])

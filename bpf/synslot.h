@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * SYNs without connection-table entries. A bare SYN is steered statelessly
+ * (hash and weight, flow_choice.h) and leaves a note in its SYN slot
+ * (shift_syns, indexed by the flow hash): where it went and when. The
+ * connection-table entry is written only when the client's first ACK
+ * completes the handshake; a spoofed SYN never gets that far, so a flood of
+ * them overwrites SYN slots (counted) but never touches the table.
+ *
+ * The slot is what the entry used to carry for an unanswered handshake:
+ *   - the backend, so that retransmitted SYNs and the client's first ACK
+ *     follow the SYN even when the weight moves in between;
+ *   - the time of the first SYN, for the connect latency measured when the
+ *     backend's SYN-ACK comes back (the return path finds the slot by the
+ *     same hash, computed from the reply's reverse tuple);
+ *   - the SYN count and "answered", for the SYN-retransmit error.
+ * A slot overwritten by another flow's SYN only costs that handshake its
+ * latency sample and its weight-move stickiness (SHIFT_STAT_SYN_SLOT_MISS).
+ */
+#ifndef SHIFT_SYNSLOT_H
+#define SHIFT_SYNSLOT_H
+
+#include <linux/tcp.h>
+#include <bpf/bpf_endian.h>
+#include "maps.bpf.h"
+#include "parse.h"
+#include "flow_choice.h"
+
+/* A slot older than this speaks for no live handshake: Linux retransmits a
+ * SYN after 1, 3, 7, 15, 31 and 63 s, then gives up. */
+#define SHIFT_SYN_SLOT_TTL_NS (64ull * 1000000000ull)
+/* A SYN counts as a retransmit of an unanswered one only this long after the
+ * first: a client's own duplicate (or a reordered pair) is not a dead backend. */
+#define SHIFT_SYN_RETRANS_MIN_NS (200ull * 1000000ull)
+
+static __always_inline struct shift_syn_slot *syn_slot(__u32 h)
+{
+	__u32 idx = h & (SHIFT_SYN_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&shift_syns, &idx);
+}
+
+/* The slot holds this flow's recent SYN (for this service). */
+static __always_inline int syn_slot_is(const struct shift_syn_slot *s, __u32 h, __u32 service_id,
+				       __u64 now)
+{
+	return s->hash == h && s->service_id == service_id &&
+	       now - s->syn_ns < SHIFT_SYN_SLOT_TTL_NS;
+}
+
+/* The TCP sequence number, host order (0 if the header is not readable). */
+static __always_inline __u32 tcp_seq(const struct pkt *p, void *data_end)
+{
+	struct tcphdr *th = p->l4;
+
+	if ((void *)(th + 1) > data_end)
+		return 0;
+	return bpf_ntohl(th->seq);
+}
+
+static __always_inline void syn_slot_write(struct shift_syn_slot *s, const struct shift_flow *nf,
+					   __u64 now, __u32 isn)
+{
+	s->syn_ns = now;
+	s->isn = isn;
+	s->hash = nf->hash;
+	s->backend_id = nf->backend_id;
+	s->service_id = nf->service_id;
+	s->color = nf->color;
+	s->count = 1;
+	s->flags = 0;
+}
+
+/* The flow hash of a reply's client -> VIP tuple. */
+static __always_inline __u32 reply_hash(const struct pkt *p, const struct shift_svc_info *info)
+{
+	if (p->family == SHIFT_AF_INET)
+		return shift_flow_hash4(p->daddr[0], info->vip[0], p->dport, info->vport, p->proto,
+					hash_seed);
+	return shift_flow_hash6(p->daddr, info->vip, p->dport, info->vport, p->proto, hash_seed);
+}
+
+#endif

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Stateless SYNs (bpf/synslot.h): a bare SYN writes no connection-table
+ * entry, the client's first ACK (seq = ISN + 1) writes it and follows the
+ * SYN's backend even when the weight moved in between, and a reply leaves
+ * by the client-side next hop the entry keeps (no FIB lookup).
+ */
+#include <errno.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "table.h"
+
+#pragma GCC diagnostic ignored "-Woverride-init"
+
+static __u64 count4(struct harness *h)
+{
+	struct shift_flow_key4 k, next;
+	void *prev = NULL;
+	__u64 n = 0;
+
+	while (!bpf_map_get_next_key(h->m.fd[SHIFT_MAP_FLOWS4], prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+static __u64 stat_of(struct harness *h, enum shift_stat s)
+{
+	__u64 st[SHIFT_STAT_MAX];
+
+	return dp_stats(&h->m, st) ? ~0ull : st[s];
+}
+
+/* be 0 (blue) or 1 (green) of SVC_V4_TCP, -1 otherwise. */
+static int steer(struct tctx *t, struct harness *h, const struct pkt_spec *s)
+{
+	__u32 verdict;
+	int idx = -1;
+
+	if (!ASSERT_OK(t, harness_steer(h, H_CLIENT, s, topo_backends, 2, &idx, &verdict),
+		       "harness_steer"))
+		return -1;
+	return idx;
+}
+
+TEST(synslot)
+{
+	struct fixture f = { .seed = H_SEED, .flows4 = 4096, .flows6 = 1024 };
+	struct pkt_spec s = PKT4(CL4, VIP4, IPPROTO_TCP, 45000, 80, .payload = 0, .seq = 7000);
+	struct harness *h = fixture_get(t, &f);
+	struct shift_flow fl;
+	__u64 n0, new0, ins0, fib0;
+	__u32 i;
+
+	if (!h)
+		return;
+	if (test_sub(t, "5000 spoofed SYNs: flow_new +5000, no entry, no insert")) {
+		struct pkt_spec x = s;
+
+		dp_weight_set(&h->m, SVC_V4_TCP, 3000);
+		n0 = count4(h);
+		new0 = stat_of(h, SHIFT_STAT_FLOW_NEW);
+		ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
+		for (i = 0; i < 5000; i++) {
+			x.saddr[0] = 198;
+			x.saddr[1] = 18;
+			x.saddr[2] = (__u8)(128 + (i >> 8));
+			x.saddr[3] = (__u8)i;
+			x.sport = (__u16)(1024 + i);
+			x.tcp_flags = TH_SYN;
+			if (steer(t, h, &x) < 0)
+				break;
+		}
+		ASSERT_EQ(t, count4(h), n0, "connection-table entries after the SYNs");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_NEW) - new0, 5000, "flow_new");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 0, "flow_insert");
+	}
+	if (test_sub(t, "the first ACK (ISN + 1) follows its SYN across a weight move")) {
+		struct pkt_spec other = s;
+		int be;
+
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+		s.tcp_flags = TH_SYN;
+		ASSERT_EQ(t, steer(t, h, &s), 0, "SYN at weight 0: blue");
+		dp_weight_set(&h->m, SVC_V4_TCP, SHIFT_WEIGHT_MAX);
+		s.tcp_flags = TH_ACK;
+		s.seq = 7001;
+		be = steer(t, h, &s);
+		ASSERT_EQ(t, be, 0, "its first ACK at weight 100 %: still blue");
+		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry written by the first ACK")) {
+			ASSERT_EQ(t, fl.backend_id, 0, "entry backend");
+			ASSERT_TRUE(t, (fl.state & SHIFT_FS_NH) && fl.cl_ifindex == H_LO_IFINDEX,
+				    "entry keeps the client-side next hop");
+		}
+		/* Another client's ACK with no SYN behind it: steered by the weight. */
+		other.sport = 45001;
+		other.tcp_flags = TH_ACK;
+		other.seq = 123;
+		ASSERT_EQ(t, steer(t, h, &other), 1, "an ACK without a SYN at 100 %: green");
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+	}
+	if (test_sub(t, "a reply leaves by the entry's next hop, no FIB lookup")) {
+		static const __u8 cl_mac[6] = MAC_CLIENT, edge_mac[6] = MAC_EDGE;
+		struct pkt_spec r = {
+			.dmac = MAC_EDGE,
+			.smac = { 0x02, 0xbe, 0, 0, 0, 0 },
+			.family = 4,
+			.proto = IPPROTO_TCP,
+			.saddr = { 10, 1, 0, 11 },
+			.daddr = CL4,
+			.sport = 8080,
+			.dport = 45000,
+			.ttl = 64,
+			.tcp_flags = TH_ACK,
+			.payload = 32,
+			.seq = 9000,
+		};
+		__u8 in[PKT_MAX], out[PKT_MAX];
+		__u32 len, olen = sizeof(out), verdict = 0;
+
+		fib0 = stat_of(h, SHIFT_STAT_REPLY_FIB);
+		len = pkt_build(&r, in, sizeof(in), NULL);
+		if (ASSERT_OK(t,
+			      harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen,
+					       &verdict),
+			      "BPF_PROG_TEST_RUN")) {
+			ASSERT_EQ(t, verdict, harness_expect(h, XDP_TX),
+				  "verdict (back out of lo)");
+			ASSERT_TRUE(t,
+				    olen >= 12 && !memcmp(out, cl_mac, 6) &&
+					    !memcmp(out + 6, edge_mac, 6),
+				    "MACs: to the client's, from the one it addressed");
+			ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib0, 0, "reply_fib");
+		}
+	}
+	fixture_put(&f);
+}
