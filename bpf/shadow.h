@@ -198,7 +198,8 @@ static __always_inline void shadow_client(void *ctx, int tc, void *data, const s
 	__u8 head[8] = {};
 	__u8 *pl;
 
-	if (p->proto != IPPROTO_TCP || !p->payload_len)
+	/* Once per flow: every later packet stops here, before any copy or call. */
+	if ((f->state & SHIFT_FS_SHADOW_DONE) || p->proto != IPPROTO_TCP || !p->payload_len)
 		return;
 	/* The mask restates parse_l4's bound on the TCP header (<= 60 bytes). */
 	pl = p->l4 + (p->l4_hlen & 0x3c);
