@@ -116,6 +116,7 @@ struct agent {
 	bool persist_failing; /* the last save failed: retried, logged once */
 	__u64 persist_retry_ns; /* monotonic: not before this */
 	int health_epfd; /* analysis/health.c: probe sockets, so probes advance as they are ready */
+	__u64 health_due_ns; /* analysis/health.c: earliest probe deadline (monotonic), 0 = now */
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;
 	struct http_api *http; /* agent/http/: the HTTP API, owned by main's loop */

@@ -23,6 +23,7 @@
 #include "datapath/attach.h"
 #include "control/control.h"
 #include "analysis/health.h"
+#include "analysis/hc_sched.h"
 #include "datapath/loader.h"
 #include "ops/log.h"
 #include "control/metrics.h"
@@ -373,7 +374,10 @@ static int run_loop(struct agent *a, struct loop *lp)
 	while (!lp->stop) {
 		/* MHD may owe a connection a turn before its fd says so again (see server.h). */
 		http_ready = false;
-		n = epoll_wait(lp->epfd, evs, 8, http_timeout_ms(&lp->http));
+		/* Health checks run on their own deadlines: sleep until the earliest. */
+		n = epoll_wait(lp->epfd, evs, 8,
+			       hc_timeout_ms(now_mono_ns(), health_next_ns(a),
+					     http_timeout_ms(&lp->http)));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -429,6 +433,8 @@ static int run_loop(struct agent *a, struct loop *lp)
 				http_ready = true;
 			}
 		}
+		if (now_mono_ns() >= health_next_ns(a))
+			health_run(a);
 		/* A rollback in this pass wrote its map first; now tell the fleet. */
 		if (a->fleet_pending && lp->fleet)
 			fleet_kick(lp->fleet);
