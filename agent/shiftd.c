@@ -367,6 +367,7 @@ static void tick(struct agent *a, struct loop *lp)
 static int run_loop(struct agent *a, struct loop *lp)
 {
 	struct epoll_event evs[8];
+	__u64 due, woke, end, lost;
 	char err[1024];
 	bool http_ready;
 	int n, i;
@@ -375,9 +376,10 @@ static int run_loop(struct agent *a, struct loop *lp)
 		/* MHD may owe a connection a turn before its fd says so again (see server.h). */
 		http_ready = false;
 		/* Health checks run on their own deadlines: sleep until the earliest. */
+		due = health_next_ns(a);
 		n = epoll_wait(lp->epfd, evs, 8,
-			       hc_timeout_ms(now_mono_ns(), health_next_ns(a),
-					     http_timeout_ms(&lp->http)));
+			       hc_timeout_ms(now_mono_ns(), due, http_timeout_ms(&lp->http)));
+		woke = now_mono_ns();
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -433,7 +435,15 @@ static int run_loop(struct agent *a, struct loop *lp)
 				http_ready = true;
 			}
 		}
-		if (now_mono_ns() >= health_next_ns(a))
+		/* Time the agent could not look (woke late for a deadline, or this
+		 * turn ran long) is not the backends': probes get it back. */
+		end = now_mono_ns();
+		lost = end - woke > HEALTH_SLACK_NS ? end - woke : 0;
+		if (due && due != HC_NEVER && woke > due + HEALTH_SLACK_NS)
+			lost += woke - due;
+		if (lost)
+			health_lost(a, lost);
+		if (end >= health_next_ns(a))
 			health_run(a);
 		/* A rollback in this pass wrote its map first; now tell the fleet. */
 		if (a->fleet_pending && lp->fleet)

@@ -5,13 +5,18 @@
 
 #define NS_PER_MS 1000000ULL
 
-__u64 hc_due(bool in_flight, __u64 started_ns, __u64 timeout_ns, __u64 next_ns)
+__u64 hc_due(bool in_flight, __u64 deadline_ns, __u64 next_ns)
 {
-	if (!in_flight)
-		return next_ns;
-	if (started_ns > HC_NEVER - timeout_ns)
-		return HC_NEVER;
-	return started_ns + timeout_ns;
+	return in_flight ? deadline_ns : next_ns;
+}
+
+__u64 hc_extend(__u64 deadline_ns, __u64 started_ns, __u64 timeout_ns, __u64 lost_ns)
+{
+	__u64 cap = started_ns + 2 * timeout_ns;
+
+	if (deadline_ns >= cap || lost_ns >= cap - deadline_ns)
+		return deadline_ns > cap ? deadline_ns : cap;
+	return deadline_ns + lost_ns;
 }
 
 __u64 hc_next_start(__u64 sched_ns, __u64 interval_ns, __u64 now_ns)

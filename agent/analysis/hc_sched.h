@@ -14,14 +14,20 @@
 /* No deadline (nothing to do until a socket is ready). */
 #define HC_NEVER ((__u64)-1)
 
-/* When a backend needs the agent next: its probe's timeout while one is in
+/* When a backend needs the agent next: its probe's deadline while one is in
  * flight, else the start of its next probe. */
-__u64 hc_due(bool in_flight, __u64 started_ns, __u64 timeout_ns, __u64 next_ns);
+__u64 hc_due(bool in_flight, __u64 deadline_ns, __u64 next_ns);
 
 /* The start after the probe scheduled at sched_ns: one interval later, on the
  * same phase. After a stall (now already past that) the missed starts are
  * skipped, never run in a burst. */
 __u64 hc_next_start(__u64 sched_ns, __u64 interval_ns, __u64 now_ns);
+
+/* A probe's deadline moved on by `lost_ns`, time in which the agent itself could
+ * not look (starved of CPU, or busy elsewhere in its loop): the timeout measures
+ * the backend, not the agent. Never past started + 2 x timeout, so a stalled
+ * agent still judges every probe. */
+__u64 hc_extend(__u64 deadline_ns, __u64 started_ns, __u64 timeout_ns, __u64 lost_ns);
 
 /* epoll_wait's timeout for a deadline: ms from now, rounded up so that the
  * agent never wakes before the deadline (a wake-up 1 ms early would cost a

@@ -216,9 +216,9 @@ static void verdict(struct agent *a, struct service_rt *s, int color, struct bac
 		green_gate(a, s);
 }
 
-static __u64 backend_due(const struct service_rt *s, const struct backend_rt *b)
+static __u64 backend_due(const struct backend_rt *b)
 {
-	return hc_due(b->hc_fd >= 0, b->hc_started_ns, s->conf->health_timeout_ns, b->hc_next_ns);
+	return hc_due(b->hc_fd >= 0, b->hc_deadline_ns, b->hc_next_ns);
 }
 
 /* Finish a timed-out probe, start a due one; returns the backend's next deadline. */
@@ -227,7 +227,7 @@ static __u64 backend_run(struct agent *a, struct service_rt *s, int color, struc
 {
 	const struct conf_service *c = s->conf;
 
-	if (b->hc_fd >= 0 && now - b->hc_started_ns >= c->health_timeout_ns) {
+	if (b->hc_fd >= 0 && now >= b->hc_deadline_ns) {
 		int r = probe_step(a, s, b, probe_ready(b));
 
 		verdict(a, s, color, b, r == 1);
@@ -239,12 +239,13 @@ static __u64 backend_run(struct agent *a, struct service_rt *s, int color, struc
 		b->hc_next_ns = hc_next_start(b->hc_next_ns ? b->hc_next_ns : now,
 					      c->health_interval_ns, now);
 		b->hc_started_ns = now;
+		b->hc_deadline_ns = now + c->health_timeout_ns;
 		b->hc_sent = 0;
 		b->hc_len = 0;
 		if (probe_start(a, s, b))
 			verdict(a, s, color, b, false);
 	}
-	return backend_due(s, b);
+	return backend_due(b);
 }
 
 void health_run(struct agent *a)
@@ -267,6 +268,31 @@ void health_run(struct agent *a)
 		}
 	}
 	a->health_due_ns = due;
+}
+
+void health_lost(struct agent *a, __u64 lost_ns)
+{
+	__u32 i, k;
+	int c;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct service_rt *s = a->svc[i];
+
+		if (!s || s->conf->health == CONF_HC_NONE)
+			continue;
+		for (c = 0; c < SHIFT_COLORS; c++) {
+			for (k = 0; k < s->n[c]; k++) {
+				struct backend_rt *b = &s->pool[c][k];
+
+				if (b->hc_fd >= 0)
+					b->hc_deadline_ns =
+						hc_extend(b->hc_deadline_ns, b->hc_started_ns,
+							  s->conf->health_timeout_ns, lost_ns);
+			}
+		}
+	}
+	a->health_lost_ns += lost_ns;
+	/* Deadlines moved later: the next run recomputes the earliest. */
 }
 
 void health_tick(struct agent *a)

@@ -13,6 +13,11 @@
 /* Finish timed-out probes, start due ones, and compute health_next_ns().
  * Never blocks. The loop calls it when health_next_ns() has passed. */
 void health_run(struct agent *a);
+/* The agent could not look for lost_ns (woke late, or one loop turn ran long):
+ * probes in flight get that time back (hc_extend()), so the timeout measures the
+ * backend. The loop calls it when a turn lost more than HEALTH_SLACK_NS. */
+#define HEALTH_SLACK_NS 2000000ULL
+void health_lost(struct agent *a, __u64 lost_ns);
 /* The same, for the agent's periodic tick (a safety net: deadlines drive it). */
 void health_tick(struct agent *a);
 /* CLOCK_MONOTONIC ns of the earliest deadline over all backends (HC_NEVER if

@@ -1358,7 +1358,9 @@ static int resolve_service(struct parser *ps, __u32 idx)
 		/* [global]'s pair was checked already, so one of these is set. */
 		line = kl[S_HEALTH_TIMEOUT] > kl[S_HEALTH_INTERVAL] ? kl[S_HEALTH_TIMEOUT] :
 								      kl[S_HEALTH_INTERVAL];
-		return fail(ps, line, "health_timeout %s must be shorter than health_interval %s (a check ends before the next starts)",
+		return fail(ps, line,
+			    "health_timeout %s must be shorter than health_interval %s"
+			    " (a check ends before the next starts)",
 			    units_format_duration(s->health_timeout_ns, a, sizeof(a)),
 			    units_format_duration(s->health_interval_ns, b, sizeof(b)));
 	}
@@ -1519,7 +1521,9 @@ static int finish(struct parser *ps)
 		line = ps->gline[G_HEALTH_TIMEOUT] > ps->gline[G_HEALTH_INTERVAL] ?
 			       ps->gline[G_HEALTH_TIMEOUT] :
 			       ps->gline[G_HEALTH_INTERVAL];
-		return fail(ps, line, "health_timeout %s must be shorter than health_interval %s (a check ends before the next starts)",
+		return fail(ps, line,
+			    "health_timeout %s must be shorter than health_interval %s"
+			    " (a check ends before the next starts)",
 			    units_format_duration(ps->hc_timeout_ns, a, sizeof(a)),
 			    units_format_duration(ps->hc_interval_ns, b, sizeof(b)));
 	}

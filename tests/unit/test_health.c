@@ -21,10 +21,21 @@
 static void test_due(void **state)
 {
 	(void)state;
-	/* Idle: the next start. In flight: the probe's own timeout. */
-	assert_int_equal(hc_due(false, 100 * MS, 15 * MS, 120 * MS), 120 * MS);
-	assert_int_equal(hc_due(true, 100 * MS, 15 * MS, 120 * MS), 115 * MS);
-	assert_true(hc_due(true, HC_NEVER - 1, 15 * MS, 0) == HC_NEVER);
+	/* Idle: the next start. In flight: the probe's own deadline. */
+	assert_int_equal(hc_due(false, 115 * MS, 120 * MS), 120 * MS);
+	assert_int_equal(hc_due(true, 115 * MS, 120 * MS), 115 * MS);
+}
+
+static void test_extend(void **state)
+{
+	(void)state;
+	/* Started at 100 ms, timeout 15 ms: the agent lost 4 ms -> 119 ms. */
+	assert_int_equal(hc_extend(115 * MS, 100 * MS, 15 * MS, 4 * MS), 119 * MS);
+	/* Never past started + 2 x timeout, however much the agent lost. */
+	assert_int_equal(hc_extend(119 * MS, 100 * MS, 15 * MS, 40 * MS), 130 * MS);
+	assert_int_equal(hc_extend(130 * MS, 100 * MS, 15 * MS, 1 * MS), 130 * MS);
+	assert_int_equal(hc_extend(115 * MS, 100 * MS, 15 * MS, HC_NEVER), 130 * MS);
+	assert_int_equal(hc_extend(115 * MS, 100 * MS, 15 * MS, 0), 115 * MS);
 }
 
 static void test_next_start(void **state)
@@ -109,7 +120,7 @@ static __u64 simulate(const struct sim *p, __u64 until, __u32 *probes)
 	*probes = 0;
 	while (now < until) {
 		__u64 done = started + p->answer;
-		__u64 due = hc_due(in_flight, started, p->timeout, next);
+		__u64 due = hc_due(in_flight, started + p->timeout, next);
 		bool answered;
 
 		/* The loop wakes at the earlier of the answer and the deadline. */
