@@ -235,6 +235,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_due),
+		cmocka_unit_test(test_extend),
 		cmocka_unit_test(test_next_start),
 		cmocka_unit_test(test_timeout_ms),
 		cmocka_unit_test(test_count),
