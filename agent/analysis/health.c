@@ -211,9 +211,11 @@ static void verdict(struct agent *a, struct service_rt *s, int color, struct bac
 		return;
 	log_warn("service %s: %s backend %s is %s", c->name, color ? "green" : "blue",
 		 addr_format_endpoint(&b->addr, ab, sizeof(ab)), b->healthy ? "UP" : "DOWN");
-	apply_pools(a, s);
+	/* Green's last backend going down: the weight write first (one map write),
+	 * the ring rewrite after it. */
 	if (color == SHIFT_GREEN && !b->healthy)
 		green_gate(a, s);
+	apply_pools(a, s);
 }
 
 static __u64 backend_due(const struct backend_rt *b)
