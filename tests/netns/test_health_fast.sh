@@ -36,10 +36,12 @@ done
 printf '#!/bin/sh\nexec chrt -f 10 %s "$@"\n' "$SHIFTD" >"$RIG_DIR/shiftd-fifo"
 chmod +x "$RIG_DIR/shiftd-fifo"
 SHIFTD=$RIG_DIR/shiftd-fifo
-# fall 3: one check lost to a scheduling hiccup must not take a backend out.
+# fall 5 (100 ms of failed checks in a row): packets between the namespaces are
+# moved in softirq, which a loaded host defers to ksoftirqd at normal priority; at
+# load 10 that delayed 3 checks in a row past 15 ms now and then (fall 3 was flaky).
 rig_write_config "$RIG_DIR/shiftd.conf" xdp_mode=auto web6.health_check=none \
 	web.health_check=http:/readyz web.health_interval=${IV_MS}ms web.health_timeout=15ms \
-	web.health_fall=3 web.health_rise=2 web.max_consecutive_errors=off \
+	web.health_fall=5 web.health_rise=2 web.max_consecutive_errors=off \
 	web.min_requests=1000000 || { echo "not ok - setup: rig_write_config failed"; exit 1; }
 e2e_add_sources || { echo "not ok - setup: cannot add client source addresses"; exit 1; }
 e2e_start_shiftd || exit 1
@@ -147,7 +149,7 @@ l=$(until_health blue2 true 60) && ok "(b) blue2 fast again: back in its pool ($
 # --- (c) green1 killed -------------------------------------------------------------------
 rig_backend_stop green1 || notok "(c) cannot stop green1's server"
 l=$(until_health green1 false 200)
-# fall 3 at 20 ms: ~3 intervals, plus the time this poll (shiftctl + python at normal
+# fall 5 at 20 ms: ~5 intervals, plus the time this poll (shiftctl + python at normal
 # priority) takes to see it; 100 intervals (2 s) is the generous bound.
 if [ "$l" != never ] && [ "$l" -le $((100 * IV_MS)) ]; then
 	ok "(c) killed green1 left its pool after ${l} ms = $((l / IV_MS)) intervals (bound 100)"
