@@ -250,6 +250,32 @@ static __u64 backend_run(struct agent *a, struct service_rt *s, int color, struc
 	return backend_due(b);
 }
 
+/* health_check = none (perhaps since a reload): no probe in flight, every
+ * backend up, as the key says. */
+static void health_off(struct agent *a, struct service_rt *s)
+{
+	bool changed = false;
+	__u32 k;
+	int c;
+
+	for (c = 0; c < SHIFT_COLORS; c++) {
+		for (k = 0; k < s->n[c]; k++) {
+			struct backend_rt *b = &s->pool[c][k];
+
+			probe_close(b);
+			b->hc_ok = b->hc_fail = 0;
+			if (!b->healthy) {
+				b->healthy = true;
+				changed = true;
+			}
+		}
+	}
+	if (changed) {
+		log_info("service %s: health_check = none: every backend is up", s->conf->name);
+		apply_pools(a, s);
+	}
+}
+
 void health_run(struct agent *a)
 {
 	__u64 now = now_mono_ns(), due = HC_NEVER, d;
@@ -259,8 +285,12 @@ void health_run(struct agent *a)
 	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
 		struct service_rt *s = a->svc[i];
 
-		if (!s || s->conf->health == CONF_HC_NONE)
+		if (!s)
 			continue;
+		if (s->conf->health == CONF_HC_NONE) {
+			health_off(a, s);
+			continue;
+		}
 		for (c = 0; c < SHIFT_COLORS; c++) {
 			for (k = 0; k < s->n[c]; k++) {
 				d = backend_run(a, s, c, &s->pool[c][k], now);
