@@ -377,9 +377,14 @@ chaos-run: all $(OUTPUT)/tests/synflood
 #                        nftables, HAProxy, nginx), reaction to a failing green, 1M
 #                        flows through shiftd, shiftd's CPU per sample; installs wrk,
 #                        haproxy, nginx, nftables if missing (bench/deps.sh)
+#   make bench-health    the reaction section alone (issue 15): HAProxy (checks every
+#                        100 ms and every 50 ms) and shift (health_interval = 50ms)
+#                        side by side against a green that starts failing, in
+#                        BENCH_REACT_ROUNDS (5) rounds (5 s each), backends and the
+#                        systems under test SCHED_FIFO (BENCH_FIFO=1); then the summary
 #   make bench-summary   $(OUTPUT)/bench/{*.csv,results.json,summary.md} from what is there
 # Needs root; run it alone (no -j): the figures are timings. bench/README.md explains.
-.PHONY: bench-flows bench-peers bench-summary
+.PHONY: bench-flows bench-peers bench-summary bench-health
 bench-flows: $(OUTPUT)/bench/bench_flows $(OUTPUT)/bench/bench_datapath
 	$(Q)$(OUTPUT)/bench/bench_flows --out $(OUTPUT)/bench/flows.json >$(OUTPUT)/bench/flows.txt
 	$(Q)cat $(OUTPUT)/bench/flows.txt
@@ -390,6 +395,14 @@ bench-peers: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent
 
 bench-summary:
 	$(Q)bench/summary.sh $(OUTPUT)
+
+BENCH_HEALTH_SYSTEMS ?= haproxy haproxy50 shift
+bench-health: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent
+	$(Q)OUTPUT=$(OUTPUT) BENCH_SECTIONS=reaction BENCH_REACT_WINDOW=$${BENCH_REACT_WINDOW:-5} \
+		BENCH_REACT_ROUNDS=$${BENCH_REACT_ROUNDS:-5} BENCH_FIFO=$${BENCH_FIFO:-1} \
+		BENCH_REACT_SYSTEMS="$(BENCH_HEALTH_SYSTEMS)" bench/peers.sh
+	$(Q)bench/summary.sh $(OUTPUT) >/dev/null
+	$(Q)awk '/^## 4\./ { p = 1; print; next } /^## / { p = 0 } p' $(OUTPUT)/bench/summary.md
 
 # (the recipe's own rule names no prerequisite, so they run in the order the rules
 # name them: datapath, rollback, flows, peers)

@@ -25,6 +25,7 @@ struct backend_rt {
 	__u32 hc_ok, hc_fail; /* consecutive probe results */
 	int hc_fd; /* probe socket in flight, -1 none */
 	__u64 hc_started_ns;
+	__u64 hc_deadline_ns; /* the probe in flight's timeout, moved by time the agent lost */
 	__u64 hc_next_ns; /* when the next probe starts */
 	__u32 hc_sent; /* bytes of the HTTP request written */
 	__u32 hc_len; /* bytes of the status line read */
@@ -116,6 +117,8 @@ struct agent {
 	bool persist_failing; /* the last save failed: retried, logged once */
 	__u64 persist_retry_ns; /* monotonic: not before this */
 	int health_epfd; /* analysis/health.c: probe sockets, so probes advance as they are ready */
+	__u64 health_due_ns; /* analysis/health.c: earliest probe deadline (monotonic), 0 = now */
+	__u64 health_lost_ns; /* time given back to probes for the agent's own stalls */
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;
 	struct http_api *http; /* agent/http/: the HTTP API, owned by main's loop */

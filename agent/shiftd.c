@@ -23,6 +23,7 @@
 #include "datapath/attach.h"
 #include "control/control.h"
 #include "analysis/health.h"
+#include "analysis/hc_sched.h"
 #include "datapath/loader.h"
 #include "ops/log.h"
 #include "control/metrics.h"
@@ -366,6 +367,7 @@ static void tick(struct agent *a, struct loop *lp)
 static int run_loop(struct agent *a, struct loop *lp)
 {
 	struct epoll_event evs[8];
+	__u64 due, woke, end, lost;
 	char err[1024];
 	bool http_ready;
 	int n, i;
@@ -373,7 +375,11 @@ static int run_loop(struct agent *a, struct loop *lp)
 	while (!lp->stop) {
 		/* MHD may owe a connection a turn before its fd says so again (see server.h). */
 		http_ready = false;
-		n = epoll_wait(lp->epfd, evs, 8, http_timeout_ms(&lp->http));
+		/* Health checks run on their own deadlines: sleep until the earliest. */
+		due = health_next_ns(a);
+		n = epoll_wait(lp->epfd, evs, 8,
+			       hc_timeout_ms(now_mono_ns(), due, http_timeout_ms(&lp->http)));
+		woke = now_mono_ns();
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -429,6 +435,16 @@ static int run_loop(struct agent *a, struct loop *lp)
 				http_ready = true;
 			}
 		}
+		/* Time the agent could not look (woke late for a deadline, or this
+		 * turn ran long) is not the backends': probes get it back. */
+		end = now_mono_ns();
+		lost = end - woke > HEALTH_SLACK_NS ? end - woke : 0;
+		if (due && due != HC_NEVER && woke > due + HEALTH_SLACK_NS)
+			lost += woke - due;
+		if (lost)
+			health_lost(a, lost);
+		if (end >= health_next_ns(a))
+			health_run(a);
 		/* A rollback in this pass wrote its map first; now tell the fleet. */
 		if (a->fleet_pending && lp->fleet)
 			fleet_kick(lp->fleet);

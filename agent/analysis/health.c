@@ -1,4 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Every backend's probe runs on its own deadlines (analysis/hc_sched.h): its next
+ * start and, while it is in flight, its timeout, both on CLOCK_MONOTONIC. The
+ * agent's loop sleeps until the earliest deadline over all backends
+ * (health_next_ns()) or until a probe's socket is ready; a ready socket advances
+ * only its own probe. Connects, writes and reads never block, so one slow
+ * backend's probe never delays another's.
+ */
 #include <errno.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -10,6 +18,7 @@
 
 #include "config/addr.h"
 #include "analysis/health.h"
+#include "analysis/hc_sched.h"
 #include "ops/log.h"
 #include "analysis/rollback.h"
 
@@ -27,10 +36,28 @@ int health_fd(struct agent *a)
 	return a->health_epfd;
 }
 
-/* Wait for the socket to become writable (connected) or readable (answer). */
-static void probe_watch(struct agent *a, struct backend_rt *b, __u32 events, int op)
+__u64 health_next_ns(const struct agent *a)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = b };
+	return a->health_due_ns;
+}
+
+void health_kick(struct agent *a)
+{
+	a->health_due_ns = 0;
+}
+
+/* The event names the service and the socket: backends move inside their pool
+ * on a reload, sockets do not change. */
+static __u64 probe_key(const struct service_rt *s, int fd)
+{
+	return (__u64)s->id << 32 | (__u32)fd;
+}
+
+/* Wait for the socket to become writable (connected) or readable (answer). */
+static void probe_watch(struct agent *a, const struct service_rt *s, struct backend_rt *b,
+			__u32 events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = probe_key(s, b->hc_fd) };
 	int efd = health_fd(a);
 
 	if (efd >= 0 && epoll_ctl(efd, op, b->hc_fd, &ev))
@@ -57,7 +84,7 @@ void health_stop(struct service_rt *s)
 			probe_close(&s->pool[c][i]);
 }
 
-static int probe_start(struct agent *a, struct backend_rt *b)
+static int probe_start(struct agent *a, const struct service_rt *s, struct backend_rt *b)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -89,30 +116,32 @@ static int probe_start(struct agent *a, struct backend_rt *b)
 		return err;
 	}
 	b->hc_fd = fd;
-	probe_watch(a, b, EPOLLOUT, EPOLL_CTL_ADD);
+	probe_watch(a, s, b, EPOLLOUT, EPOLL_CTL_ADD);
 	return 0;
 }
 
-/* 1 healthy, 0 unhealthy, -1 still waiting. */
-static int probe_progress(struct agent *a, const struct service_rt *s, struct backend_rt *b)
+/* One step of a probe on the readiness `ev` (EPOLL* bits): 1 healthy, 0
+ * unhealthy, -1 still waiting. */
+static int probe_step(struct agent *a, const struct service_rt *s, struct backend_rt *b, __u32 ev)
 {
 	const struct conf_service *c = s->conf;
-	struct pollfd pfd = { .fd = b->hc_fd, .events = POLLOUT | POLLIN };
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
 
-	if (poll(&pfd, 1, 0) <= 0)
+	if (!(ev & (EPOLLOUT | EPOLLIN | EPOLLERR | EPOLLHUP)))
 		return -1;
 	if (getsockopt(b->hc_fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr)
 		return 0;
 	if (c->health == CONF_HC_TCP)
-		return (pfd.revents & POLLOUT) ? 1 : 0;
+		return (ev & EPOLLOUT) ? 1 : 0;
 
 	/* HTTP: write the request once connected, then read the status line. */
-	if (!b->hc_sent && (pfd.revents & POLLOUT)) {
+	if (!b->hc_sent) {
 		char req[512], host[ADDR_ENDPOINT_LEN];
 		int n;
 
+		if (!(ev & EPOLLOUT))
+			return (ev & (EPOLLERR | EPOLLHUP)) ? 0 : -1;
 		n = snprintf(req, sizeof(req),
 			     "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: shiftd-health\r\n"
 			     "Connection: close\r\n\r\n",
@@ -121,10 +150,10 @@ static int probe_progress(struct agent *a, const struct service_rt *s, struct ba
 			return 0;
 		b->hc_sent = (__u32)n;
 		/* Now the answer: stop waking on "writable". */
-		probe_watch(a, b, EPOLLIN, EPOLL_CTL_MOD);
+		probe_watch(a, s, b, EPOLLIN, EPOLL_CTL_MOD);
 		return -1;
 	}
-	if (pfd.revents & (POLLIN | POLLHUP)) {
+	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		ssize_t r = read(b->hc_fd, b->hc_buf + b->hc_len, sizeof(b->hc_buf) - b->hc_len);
 
 		if (r < 0)
@@ -137,6 +166,26 @@ static int probe_progress(struct agent *a, const struct service_rt *s, struct ba
 		}
 	}
 	return -1;
+}
+
+/* The socket's readiness now, without waiting (a probe at its deadline gets a
+ * last look: an answer that came in with the deadline counts). */
+static __u32 probe_ready(const struct backend_rt *b)
+{
+	struct pollfd pfd = { .fd = b->hc_fd, .events = POLLOUT | POLLIN };
+	__u32 ev = 0;
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	if (pfd.revents & POLLIN)
+		ev |= EPOLLIN;
+	if (pfd.revents & POLLOUT)
+		ev |= EPOLLOUT;
+	if (pfd.revents & POLLERR)
+		ev |= EPOLLERR;
+	if (pfd.revents & POLLHUP)
+		ev |= EPOLLHUP;
+	return ev;
 }
 
 static void green_gate(struct agent *a, struct service_rt *s)
@@ -156,33 +205,105 @@ static void verdict(struct agent *a, struct service_rt *s, int color, struct bac
 {
 	const struct conf_service *c = s->conf;
 	char ab[ADDR_ENDPOINT_LEN];
-	bool was = b->healthy;
 
-	if (ok) {
-		b->hc_fail = 0;
-		if (b->hc_ok < c->health_rise)
-			b->hc_ok++;
-		if (!b->healthy && b->hc_ok >= c->health_rise)
-			b->healthy = true;
-	} else {
-		b->hc_ok = 0;
-		if (b->hc_fail < c->health_fall)
-			b->hc_fail++;
-		if (b->healthy && b->hc_fail >= c->health_fall)
-			b->healthy = false;
-	}
-	if (was == b->healthy)
+	probe_close(b);
+	if (!hc_count(&b->healthy, &b->hc_ok, &b->hc_fail, ok, c->health_rise, c->health_fall))
 		return;
 	log_warn("service %s: %s backend %s is %s", c->name, color ? "green" : "blue",
 		 addr_format_endpoint(&b->addr, ab, sizeof(ab)), b->healthy ? "UP" : "DOWN");
-	apply_pools(a, s);
+	/* Green's last backend going down: the weight write first (one map write),
+	 * the ring rewrite after it. */
 	if (color == SHIFT_GREEN && !b->healthy)
 		green_gate(a, s);
+	apply_pools(a, s);
 }
 
-void health_tick(struct agent *a)
+static __u64 backend_due(const struct backend_rt *b)
 {
-	__u64 now = now_mono_ns();
+	return hc_due(b->hc_fd >= 0, b->hc_deadline_ns, b->hc_next_ns);
+}
+
+/* Finish a timed-out probe, start a due one; returns the backend's next deadline. */
+static __u64 backend_run(struct agent *a, struct service_rt *s, int color, struct backend_rt *b,
+			 __u64 now)
+{
+	const struct conf_service *c = s->conf;
+
+	if (b->hc_fd >= 0 && now >= b->hc_deadline_ns) {
+		int r = probe_step(a, s, b, probe_ready(b));
+
+		verdict(a, s, color, b, r == 1);
+	}
+	/* A shorter interval after a reload applies from now, not after the old one. */
+	if (b->hc_next_ns > now + c->health_interval_ns)
+		b->hc_next_ns = now + c->health_interval_ns;
+	if (b->hc_fd < 0 && now >= b->hc_next_ns) {
+		b->hc_next_ns = hc_next_start(b->hc_next_ns ? b->hc_next_ns : now,
+					      c->health_interval_ns, now);
+		b->hc_started_ns = now;
+		b->hc_deadline_ns = now + c->health_timeout_ns;
+		b->hc_sent = 0;
+		b->hc_len = 0;
+		if (probe_start(a, s, b))
+			verdict(a, s, color, b, false);
+	}
+	return backend_due(b);
+}
+
+/* health_check = none (perhaps since a reload): no probe in flight, every
+ * backend up, as the key says. */
+static void health_off(struct agent *a, struct service_rt *s)
+{
+	bool changed = false;
+	__u32 k;
+	int c;
+
+	for (c = 0; c < SHIFT_COLORS; c++) {
+		for (k = 0; k < s->n[c]; k++) {
+			struct backend_rt *b = &s->pool[c][k];
+
+			probe_close(b);
+			b->hc_ok = b->hc_fail = 0;
+			if (!b->healthy) {
+				b->healthy = true;
+				changed = true;
+			}
+		}
+	}
+	if (changed) {
+		log_info("service %s: health_check = none: every backend is up", s->conf->name);
+		apply_pools(a, s);
+	}
+}
+
+void health_run(struct agent *a)
+{
+	__u64 now = now_mono_ns(), due = HC_NEVER, d;
+	__u32 i, k;
+	int c;
+
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct service_rt *s = a->svc[i];
+
+		if (!s)
+			continue;
+		if (s->conf->health == CONF_HC_NONE) {
+			health_off(a, s);
+			continue;
+		}
+		for (c = 0; c < SHIFT_COLORS; c++) {
+			for (k = 0; k < s->n[c]; k++) {
+				d = backend_run(a, s, c, &s->pool[c][k], now);
+				if (d < due)
+					due = d;
+			}
+		}
+	}
+	a->health_due_ns = due;
+}
+
+void health_lost(struct agent *a, __u64 lost_ns)
+{
 	__u32 i, k;
 	int c;
 
@@ -194,38 +315,61 @@ void health_tick(struct agent *a)
 		for (c = 0; c < SHIFT_COLORS; c++) {
 			for (k = 0; k < s->n[c]; k++) {
 				struct backend_rt *b = &s->pool[c][k];
-				int r;
 
-				if (b->hc_fd >= 0) {
-					r = probe_progress(a, s, b);
-					if (r < 0 &&
-					    now - b->hc_started_ns < s->conf->health_timeout_ns)
-						continue;
-					probe_close(b);
-					verdict(a, s, c, b, r == 1);
-					continue;
-				}
-				if (now < b->hc_next_ns)
-					continue;
-				b->hc_next_ns = now + s->conf->health_interval_ns;
-				b->hc_started_ns = now;
-				if (probe_start(a, b))
-					verdict(a, s, c, b, false);
+				if (b->hc_fd >= 0)
+					b->hc_deadline_ns =
+						hc_extend(b->hc_deadline_ns, b->hc_started_ns,
+							  s->conf->health_timeout_ns, lost_ns);
 			}
 		}
 	}
+	a->health_lost_ns += lost_ns;
+	/* Deadlines moved later: the next run recomputes the earliest. */
+}
+
+void health_tick(struct agent *a)
+{
+	health_run(a);
+}
+
+/* The backend probing on fd, or NULL (it finished since the event was queued). */
+static struct backend_rt *probe_find(struct service_rt *s, int fd, int *color)
+{
+	__u32 k;
+	int c;
+
+	for (c = 0; c < SHIFT_COLORS; c++)
+		for (k = 0; k < s->n[c]; k++)
+			if (s->pool[c][k].hc_fd == fd) {
+				*color = c;
+				return &s->pool[c][k];
+			}
+	return NULL;
 }
 
 void health_events(struct agent *a)
 {
 	struct epoll_event evs[64];
-	int n;
+	int n, i;
 
 	if (a->health_epfd <= 0)
 		return;
-	/* Which sockets are ready does not matter: the pass below polls each
-	 * probe without blocking, and a probe's state lives in its backend. */
 	n = epoll_wait(a->health_epfd, evs, 64, 0);
-	if (n > 0)
-		health_tick(a);
+	for (i = 0; i < n; i++) {
+		__u32 sid = (__u32)(evs[i].data.u64 >> 32);
+		int fd = (int)(__u32)evs[i].data.u64, color = 0, r;
+		struct service_rt *s = sid < SHIFT_MAX_SERVICES ? a->svc[sid] : NULL;
+		struct backend_rt *b;
+
+		if (!s || s->conf->health == CONF_HC_NONE)
+			continue;
+		b = probe_find(s, fd, &color);
+		if (!b)
+			continue;
+		r = probe_step(a, s, b, evs[i].events);
+		/* The next start is later than this probe's timeout, which the
+		 * loop's deadline already counts: that deadline stays safe. */
+		if (r >= 0)
+			verdict(a, s, color, b, r == 1);
+	}
 }

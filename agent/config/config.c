@@ -458,8 +458,10 @@ static int set_health_param(struct parser *ps, const struct key_def *k, char *va
 	bool g = ps->sec == SEC_GLOBAL;
 	struct conf_service *s = g ? NULL : cur_svc(ps);
 
+	/* 10 ms: below it a check costs more than it tells (a loaded host's
+	 * scheduling noise is of that order); each backend has its own timers. */
 	if (!strcmp(k->name, "health_interval"))
-		return units_parse_duration(val, 100 * UNITS_NS_PER_MS, 3600 * UNITS_NS_PER_SEC,
+		return units_parse_duration(val, 10 * UNITS_NS_PER_MS, 3600 * UNITS_NS_PER_SEC,
 					    g ? &ps->hc_interval_ns : &s->health_interval_ns, why,
 					    wl) ?
 			       -EINVAL :
@@ -1356,7 +1358,9 @@ static int resolve_service(struct parser *ps, __u32 idx)
 		/* [global]'s pair was checked already, so one of these is set. */
 		line = kl[S_HEALTH_TIMEOUT] > kl[S_HEALTH_INTERVAL] ? kl[S_HEALTH_TIMEOUT] :
 								      kl[S_HEALTH_INTERVAL];
-		return fail(ps, line, "health_timeout %s must be shorter than health_interval %s",
+		return fail(ps, line,
+			    "health_timeout %s must be shorter than health_interval %s"
+			    " (a check ends before the next starts)",
 			    units_format_duration(s->health_timeout_ns, a, sizeof(a)),
 			    units_format_duration(s->health_interval_ns, b, sizeof(b)));
 	}
@@ -1517,7 +1521,9 @@ static int finish(struct parser *ps)
 		line = ps->gline[G_HEALTH_TIMEOUT] > ps->gline[G_HEALTH_INTERVAL] ?
 			       ps->gline[G_HEALTH_TIMEOUT] :
 			       ps->gline[G_HEALTH_INTERVAL];
-		return fail(ps, line, "health_timeout %s must be shorter than health_interval %s",
+		return fail(ps, line,
+			    "health_timeout %s must be shorter than health_interval %s"
+			    " (a check ends before the next starts)",
 			    units_format_duration(ps->hc_timeout_ns, a, sizeof(a)),
 			    units_format_duration(ps->hc_interval_ns, b, sizeof(b)));
 	}

@@ -341,6 +341,8 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 	__u32 i;
 	int err = 0;
 
+	/* New backends and intervals: the health checks look again at once. */
+	health_kick(a);
 	/* Services gone from the new config. */
 	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
 		struct service_rt *s = a->svc[i];
