@@ -17,6 +17,10 @@ int which_parse_client(const char *s, struct shift_addr_key *out, char *err, siz
 	const char *colon = strchr(s, ':');
 
 	memset(out, 0, sizeof(*out));
+	if (!n) {
+		snprintf(err, errlen, "empty address (ADDR or ADDR:PORT)");
+		return -EINVAL;
+	}
 	/* "[v6]:port" and "v4:port" are endpoints; the port is optional. */
 	if ((s[0] == '[' && s[n - 1] != ']') || (colon && !strchr(colon + 1, ':'))) {
 		if (addr_parse_endpoint(s, out, err, errlen))
