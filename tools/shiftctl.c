@@ -767,8 +767,9 @@ static int cmd_which(const struct ctl *c, const char *name, const char *who, boo
 	rc = which_compute(&m, id, &cl, &r);
 	dp_maps_close(&m);
 	if (rc == -EAFNOSUPPORT)
-		return usage_err("which: %s is %s but service %s's VIP is not", who,
-				 cl.family == SHIFT_AF_INET ? "IPv4" : "IPv6", name);
+		return usage_err("which: %s is %s but service %s's VIP is %s", who,
+				 cl.family == SHIFT_AF_INET ? "IPv4" : "IPv6", name,
+				 cl.family == SHIFT_AF_INET ? "IPv6" : "IPv4");
 	if (rc)
 		return fail("which: cannot read the maps of service %s: %s", name, strerror(-rc));
 	addr_format(cl.family, cl.addr, client, sizeof(client));
