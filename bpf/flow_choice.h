@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Where a new flow goes: color by the flow hash against the weight (or by a
- * source-prefix override), backend by the pool's consistent-hash ring.
+ * Where a new flow goes: color by the flow hash (or, with client affinity, the
+ * client hash) against the weight, or by a source-prefix override; backend by
+ * the pool's consistent-hash ring of the flow hash.
  */
 #ifndef SHIFT_FLOW_CHOICE_H
 #define SHIFT_FLOW_CHOICE_H
@@ -48,6 +49,35 @@ static __always_inline int override_color(const struct pkt *p, __u32 service_id,
 	return 0;
 }
 
+/*
+ * The slice hash for client affinity (SPEC "Clients, not connections"): the
+ * client hash of the source address under the service's prefix. Global, with
+ * scalar arguments, so the verifier checks it once, not per caller state.
+ * fam_prefix: family << 8 | prefix length.
+ */
+__noinline __u32 client_slice_hash(__u32 a0, __u32 a1, __u32 a2, __u32 a3, __u32 fam_prefix)
+{
+	__u32 a[4] = { a0, a1, a2, a3 };
+
+	if ((fam_prefix >> 8) == SHIFT_AF_INET)
+		return shift_client_hash4(a0, fam_prefix & 0xff, hash_seed);
+	return shift_client_hash6(a, fam_prefix & 0xff, hash_seed);
+}
+
+/* The hash whose slice picks the color: the flow's, or its client's. */
+static __always_inline __u32 color_hash(const struct pkt *p, const struct shift_service *svc,
+					__u32 h)
+{
+	__u32 prefix;
+
+	if (!(svc->flags & SHIFT_SVC_F_CLIENT_AFFINITY))
+		return h;
+	prefix = p->family == SHIFT_AF_INET ? SHIFT_SVC_PREFIX4(svc->flags) :
+					      SHIFT_SVC_PREFIX6(svc->flags);
+	return client_slice_hash(p->saddr[0], p->saddr[1], p->saddr[2], p->saddr[3],
+				 (__u32)p->family << 8 | prefix);
+}
+
 static __always_inline __u32 ring_backend(__u32 service_id, __u8 color, __u32 slot)
 {
 	__u32 idx = (service_id * 2 + color) * SHIFT_RING_SIZE + slot;
@@ -78,7 +108,7 @@ static __always_inline int choose_backend(const struct pkt *p, const struct shif
 	}
 	if ((svc->flags & SHIFT_SVC_F_OVERRIDES) && override_color(p, svc->id, &color) == 0)
 		stat_inc(SHIFT_STAT_OVERRIDE_HIT);
-	else if (shift_slice(h) < (word & SHIFT_WEIGHT_MASK))
+	else if (shift_slice(color_hash(p, svc, h)) < (word & SHIFT_WEIGHT_MASK))
 		color = SHIFT_GREEN;
 
 	slot = shift_ring_slot(h, SHIFT_RING_SIZE);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -21,6 +22,7 @@
 #include "config/config.h"
 #include "control/ctl_proto.h"
 #include "datapath/dataplane.h"
+#include "datapath/which.h"
 #include "control/json.h"
 #include "ops/log.h"
 #include "analysis/drill.h"
@@ -66,6 +68,12 @@ static const char usage_text[] =
 	"                                  ramp; a real trigger meanwhile wins and stays.\n"
 	"                                  Needs shiftd; refused when rolled back, at 0 or\n"
 	"                                  with a ramp step due within the hold\n"
+	"  which SERVICE ADDR[:PORT] [--json]\n"
+	"                                  the color and backend a new connection from\n"
+	"                                  that client (and source port) gets now, from\n"
+	"                                  the pinned maps: weight, overrides, rollback\n"
+	"                                  latch, pools; without PORT the backend (and,\n"
+	"                                  with affinity = flow, the color) depends on it\n"
 	"  reload                          make shiftd re-read its config\n"
 	"  fleet status [--json]           with a [fleet] section: every node of the fleet,\n"
 	"                                  alive or not, its applied revision, weights and\n"
@@ -76,7 +84,7 @@ static const char usage_text[] =
 	"                      where the pinned maps and the control socket are\n"
 	"  -h, --help          this text\n"
 	"\n"
-	"set-weight, rollback, clear and promote work while shiftd is down.\n"
+	"set-weight, rollback, clear, promote and which work while shiftd is down.\n"
 	"On a fleet ([fleet] in the config) set-weight, promote, ramp and clear change\n"
 	"etcd first (exit 1 'fleet unreachable' and nothing changed without it), then\n"
 	"this host; rollback acts here at once and is published to the fleet (by shiftd\n"
@@ -688,6 +696,133 @@ static int cmd_status(const struct ctl *c, const char *only, bool as_json, bool 
 	return rc;
 }
 
+static const char *color_name(int color)
+{
+	return color == SHIFT_GREEN ? "green" : "blue";
+}
+
+static const char *const which_why_names[] = {
+	[WHICH_WEIGHT] = "weight",
+	[WHICH_OVERRIDE] = "override",
+	[WHICH_ROLLED_BACK] = "rolled back",
+};
+
+static void which_json(const char *name, const struct shift_addr_key *cl,
+		       const struct which_result *r, const char *client, const char *backend)
+{
+	char w[WEIGHT_STR_LEN];
+	struct json j;
+
+	json_init(&j);
+	json_obj_open(&j, NULL);
+	json_str(&j, "service", name);
+	json_str(&j, "client", client);
+	if (cl->port)
+		json_u64(&j, "port", ntohs(cl->port));
+	else
+		json_null(&j, "port");
+	json_str(&j, "affinity", r->client_affinity ? "client" : "flow");
+	if (r->client_affinity)
+		json_u64(&j, "affinity_prefix", r->prefix);
+	json_u64(&j, "green_weight_bp", r->weight_bp);
+	json_str(&j, "green_weight", weight_format(r->weight_bp, w, sizeof(w)));
+	json_bool(&j, "rolled_back", r->latched);
+	json_str(&j, "decided_by", which_why_names[r->why]);
+	if (r->color < 0)
+		json_null(&j, "color");
+	else
+		json_str(&j, "color", color_name(r->color));
+	if (r->why == WHICH_WEIGHT && r->color >= 0)
+		json_u64(&j, "slice", r->slice);
+	json_bool(&j, "borrowed", r->borrowed);
+	json_bool(&j, "no_backend", r->no_backend);
+	if (backend)
+		json_str(&j, "backend", backend);
+	else
+		json_null(&j, "backend");
+	json_obj_close(&j);
+	if (!j.failed)
+		printf("%s\n", j.buf);
+	json_free(&j);
+}
+
+/* What a new connection from ADDR[:PORT] gets now; the maps alone answer. */
+static int cmd_which(const struct ctl *c, const char *name, const char *who, bool as_json)
+{
+	struct shift_addr_key cl, bk;
+	struct which_result r;
+	struct shift_maps m;
+	char err[256], client[ADDR_ENDPOINT_LEN], backend[ADDR_ENDPOINT_LEN], w[WEIGHT_STR_LEN];
+	__u32 id;
+	int rc;
+
+	if (which_parse_client(who, &cl, err, sizeof(err)))
+		return usage_err("which: %s", err);
+	if (open_maps(c, &m))
+		return 1;
+	if (find_service(c, &m, name, &id)) {
+		dp_maps_close(&m);
+		return 1;
+	}
+	rc = which_compute(&m, id, &cl, &r);
+	dp_maps_close(&m);
+	if (rc == -EAFNOSUPPORT)
+		return usage_err("which: %s is %s but service %s's VIP is %s", who,
+				 cl.family == SHIFT_AF_INET ? "IPv4" : "IPv6", name,
+				 cl.family == SHIFT_AF_INET ? "IPv6" : "IPv4");
+	if (rc)
+		return fail("which: cannot read the maps of service %s: %s", name, strerror(-rc));
+	addr_format(cl.family, cl.addr, client, sizeof(client));
+	if (r.backend_id != SHIFT_NO_BACKEND) {
+		memset(&bk, 0, sizeof(bk));
+		memcpy(bk.addr, r.be.addr, sizeof(bk.addr));
+		bk.port = r.be.port;
+		bk.family = r.be.family;
+		addr_format_endpoint(&bk, backend, sizeof(backend));
+	}
+	if (as_json) {
+		which_json(name, &cl, &r, client,
+			   r.backend_id != SHIFT_NO_BACKEND ? backend : NULL);
+		return 0;
+	}
+	if (cl.port)
+		printf("%s %s port %u: ", name, client, ntohs(cl.port));
+	else
+		printf("%s %s: ", name, client);
+	if (r.color < 0) {
+		printf("depends on the source port (affinity = flow): green for about %s of "
+		       "ports; give ADDR:PORT\n",
+		       weight_format(r.weight_bp, w, sizeof(w)));
+		return 0;
+	}
+	if (r.no_backend) {
+		printf("no backend (both pools empty%s): the datapath drops\n",
+		       r.latched ? " or rolled back with blue empty" : "");
+		return 0;
+	}
+	printf("%s", color_name(r.color));
+	if (r.backend_id != SHIFT_NO_BACKEND)
+		printf(" backend %s", backend);
+	else
+		printf(" (the backend depends on the source port)");
+	putchar('\n');
+	if (r.why == WHICH_ROLLED_BACK)
+		printf("  rolled back: blue only\n");
+	else if (r.why == WHICH_OVERRIDE)
+		printf("  source-prefix override\n");
+	else if (r.client_affinity)
+		printf("  affinity client /%u: slice %u of 10000 %s green weight %s\n", r.prefix,
+		       r.slice, r.slice < r.weight_bp ? "under" : "not under",
+		       weight_format(r.weight_bp, w, sizeof(w)));
+	else
+		printf("  affinity flow: slice %u of 10000 %s green weight %s\n", r.slice,
+		       r.slice < r.weight_bp ? "under" : "not under",
+		       weight_format(r.weight_bp, w, sizeof(w)));
+	if (r.borrowed)
+		printf("  %s pool is empty: the other pool serves\n", color_name(r.color ^ 1));
+	return 0;
+}
+
 static int cmd_agent(const struct ctl *c, const struct ctl_request *q, const char *what)
 {
 	char err[1024], *body = NULL;
@@ -908,6 +1043,16 @@ int main(int argc, char **argv)
 		if (units_parse_duration(hold, 1000000ull, 86400ull * 1000000000ull, &ns, err,
 					 sizeof(err)))
 			return usage_err("--hold: %s", err);
+	} else if (!strcmp(verb, "which")) {
+		ONLY(!force && !reason && !evict && !hold, "--force/--reason/--evict/--hold");
+		NARGS(2, 2, "which SERVICE ADDR[:PORT] [--json]");
+		{
+			struct shift_addr_key cl;
+
+			/* Before the config and the maps: a bad address changes nothing. */
+			if (which_parse_client(pos[1], &cl, err, sizeof(err)))
+				return usage_err("which: %s", err);
+		}
 	} else if (!strcmp(verb, "reload")) {
 		ONLY(!as_json && !force && !reason && !evict && !hold, "options");
 		NARGS(0, 0, "reload");
@@ -953,6 +1098,8 @@ int main(int argc, char **argv)
 			rc = cmd_drill(&c, pos[0], hold ? hold : "10s", drill_hold, as_json);
 		else if (!strcmp(verb, "fleet"))
 			rc = cmd_fleet_status(&c, as_json);
+		else if (!strcmp(verb, "which"))
+			rc = cmd_which(&c, pos[0], pos[1], as_json);
 		else if (!strcmp(verb, "ramp") && c.conf->fleet.enabled)
 			rc = cmd_fleet_ramp(&c, pos[0], pos[1], hold);
 		else {

@@ -83,6 +83,10 @@ enum skey {
 	/* Where the backends live: source NAT. */
 	S_SNAT,
 	S_SNAT_PORTS,
+	/* Clients, not connections. */
+	S_AFFINITY,
+	S_AFFINITY_PREFIX4,
+	S_AFFINITY_PREFIX6,
 	S__N,
 };
 
@@ -952,6 +956,24 @@ static int set_shadow_methods(struct parser *ps, const struct key_def *k, char *
 	return 0;
 }
 
+/* affinity = flow | client; affinity_prefix4 = 0..32; affinity_prefix6 = 0..128. */
+static int set_affinity(struct parser *ps, const struct key_def *k, char *val, char *why, size_t wl)
+{
+	struct conf_service *s = cur_svc(ps);
+	char b[40];
+
+	if (!strcmp(k->name, "affinity_prefix4"))
+		return units_parse_u32(val, 0, 32, &s->affinity_prefix4, why, wl) ? -EINVAL : 0;
+	if (!strcmp(k->name, "affinity_prefix6"))
+		return units_parse_u32(val, 0, 128, &s->affinity_prefix6, why, wl) ? -EINVAL : 0;
+	if (!strcmp(val, "flow") || !strcmp(val, "client")) {
+		s->affinity_client = val[0] == 'c';
+		return 0;
+	}
+	seterr(why, wl, "'%s' is not flow or client", printable(val, b, sizeof(b)));
+	return -EINVAL;
+}
+
 static const struct key_def service_keys[S__N] = {
 	[S_VIP] = { "vip", set_vip },
 	[S_PROTOCOL] = { "protocol", set_protocol },
@@ -981,6 +1003,9 @@ static const struct key_def service_keys[S__N] = {
 	[S_MAX_SHADOW_MISMATCH] = { "max_shadow_mismatch", set_shadow },
 	[S_SNAT] = { "snat", set_snat },
 	[S_SNAT_PORTS] = { "snat_ports", set_snat_ports },
+	[S_AFFINITY] = { "affinity", set_affinity },
+	[S_AFFINITY_PREFIX4] = { "affinity_prefix4", set_affinity },
+	[S_AFFINITY_PREFIX6] = { "affinity_prefix6", set_affinity },
 };
 
 /* --- lines and sections ------------------------------------------------------ */
@@ -1098,6 +1123,8 @@ static int open_service(struct parser *ps, const char *name)
 	s->shadow_sample_bp = 1000;
 	s->shadow_methods = (1u << SHIFT_M_GET) | (1u << SHIFT_M_HEAD);
 	s->max_shadow_mismatch = 0.01;
+	s->affinity_prefix4 = 32;
+	s->affinity_prefix6 = 64;
 	ps->sec = SEC_SERVICE;
 	return 0;
 }

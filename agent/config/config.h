@@ -107,6 +107,9 @@ struct conf_service {
 	__u32 n_snat;
 	__u32 snat[SHIFT_SNAT_MAX_ADDRS][4];
 	__u16 snat_port_lo, snat_port_hi;
+	/* Client affinity: the color by the client's address under a prefix. */
+	bool affinity_client; /* affinity = client; false = flow (default) */
+	__u32 affinity_prefix4, affinity_prefix6; /* 0..32 (default 32), 0..128 (64) */
 	/* Two arrays rather than one with a color field: each maps 1:1 onto a
 	 * dp_override_put() color. Same family as the vip; no prefix in both. */
 	__u32 n_green_sources, n_blue_sources;

@@ -460,6 +460,10 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			flags |= SHIFT_SVC_F_OVERRIDES;
 		if (!c->analysis_connect && c->vip.proto == IPPROTO_TCP)
 			flags |= SHIFT_SVC_F_HTTP;
+		if (c->affinity_client)
+			flags |= SHIFT_SVC_F_CLIENT_AFFINITY |
+				 c->affinity_prefix4 << SHIFT_SVC_PREFIX4_SHIFT |
+				 c->affinity_prefix6 << SHIFT_SVC_PREFIX6_SHIFT;
 		/* Before the flag: a flow must never see the flag without the addresses. */
 		err = apply_snat(a, s->id, c, &flags);
 		if (err)

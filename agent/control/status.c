@@ -134,6 +134,9 @@ int status_collect(const struct shift_maps *m, const char *only, struct st_model
 		vip.family = info.family;
 		addr_format_endpoint(&vip, s->vip, sizeof(s->vip));
 		s->proto = info.proto;
+		s->affinity_client = info.flags & SHIFT_SVC_F_CLIENT_AFFINITY;
+		s->affinity_prefix = info.family == SHIFT_AF_INET ? SHIFT_SVC_PREFIX4(info.flags) :
+								    SHIFT_SVC_PREFIX6(info.flags);
 		dp_weight_get(m, i, &word);
 		s->latched = word & SHIFT_WEIGHT_LATCHED;
 		s->weight = s->latched ? 0 : word & SHIFT_WEIGHT_MASK;
@@ -487,6 +490,9 @@ static void render_service_json(const struct st_service *s, struct json *j)
 	json_u64(j, "green_weight_bp", s->weight);
 	json_str(j, "green_weight", weight_format(s->weight, w, sizeof(w)));
 	json_bool(j, "rolled_back", s->latched);
+	json_str(j, "affinity", s->affinity_client ? "client" : "flow");
+	if (s->affinity_client)
+		json_u64(j, "affinity_prefix", s->affinity_prefix);
 	json_obj_open(j, "last_rollback");
 	if (s->rollback_unix_ns) {
 		json_str(j, "reason", s->reason);
@@ -634,6 +640,10 @@ void status_render_text(const struct st_model *st, FILE *f)
 			s->proto == IPPROTO_UDP ? "udp" : "tcp",
 			weight_format(s->weight, w, sizeof(w)),
 			s->latched ? "  ROLLED BACK (latched; 'shiftctl clear' to lift)" : "");
+		if (s->affinity_client)
+			fprintf(f,
+				"  affinity client (source /%u: a client's connections share a color)\n",
+				s->affinity_prefix);
 		if (s->rollback_unix_ns) {
 			time_t t = (time_t)(s->rollback_unix_ns / 1000000000ull);
 			struct tm tm;

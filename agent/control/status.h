@@ -39,6 +39,8 @@ struct st_service {
 	char vip[ADDR_ENDPOINT_LEN];
 	__u8 proto;
 	__u32 id;
+	bool affinity_client; /* affinity = client */
+	__u32 affinity_prefix; /* the prefix for the VIP's family */
 	__u32 weight;
 	bool latched;
 	char reason[128];

@@ -92,6 +92,57 @@ SHIFT_HASH_INLINE __u32 shift_flow_hash6(const __u32 *saddr, const __u32 *daddr,
 	return shift_fmix32(h, 40);
 }
 
+/*
+ * The client hash, for client affinity: the source address masked to the
+ * service's prefix, mixed with the seed and the prefix length (so /24 and /32
+ * views of one address are independent draws). Host-order words like the flow
+ * hash; a tag word keeps it from equalling any flow hash by construction.
+ *
+ *   v4 words: tag 4, prefix, saddr & mask
+ *   v6 words: tag 6, prefix, saddr[0..3] & mask
+ *
+ * Its slice against the weight chooses the color: every connection of one
+ * client gets the same color, and raising the weight only adds clients.
+ */
+SHIFT_HASH_INLINE __u32 shift_prefix_mask(__u32 prefix, __u32 word)
+{
+	/* Bits of the prefix that fall into 32-bit word `word` (0..3), host order. */
+	__u32 bits = prefix > word * 32 ? prefix - word * 32 : 0;
+
+	if (bits >= 32)
+		return 0xffffffffu;
+	if (!bits)
+		return 0;
+	return 0xffffffffu << (32 - bits);
+}
+
+SHIFT_HASH_INLINE __u32 shift_client_hash4(__u32 saddr, __u32 prefix, __u32 seed)
+{
+	__u32 h = seed;
+
+	if (prefix > 32)
+		prefix = 32;
+	h = shift_mix_word(h, 4);
+	h = shift_mix_word(h, prefix);
+	h = shift_mix_word(h, shift_ntohl(saddr) & shift_prefix_mask(prefix, 0));
+	return shift_fmix32(h, 12);
+}
+
+SHIFT_HASH_INLINE __u32 shift_client_hash6(const __u32 *saddr, __u32 prefix, __u32 seed)
+{
+	__u32 h = seed;
+
+	if (prefix > 128)
+		prefix = 128;
+	h = shift_mix_word(h, 6);
+	h = shift_mix_word(h, prefix);
+	h = shift_mix_word(h, shift_ntohl(saddr[0]) & shift_prefix_mask(prefix, 0));
+	h = shift_mix_word(h, shift_ntohl(saddr[1]) & shift_prefix_mask(prefix, 1));
+	h = shift_mix_word(h, shift_ntohl(saddr[2]) & shift_prefix_mask(prefix, 2));
+	h = shift_mix_word(h, shift_ntohl(saddr[3]) & shift_prefix_mask(prefix, 3));
+	return shift_fmix32(h, 24);
+}
+
 /* Green iff the flow's slice lies under the weight (basis points). */
 SHIFT_HASH_INLINE __u32 shift_slice(__u32 h)
 {

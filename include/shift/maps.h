@@ -72,6 +72,18 @@ struct shift_service {
 #define SHIFT_SVC_F_IN_USE (1u << 1) /* svc_info slot holds a configured service */
 #define SHIFT_SVC_F_HTTP (1u << 2) /* parse HTTP/1.x for response signals */
 #define SHIFT_SVC_F_SNAT (1u << 3) /* source NAT to the service's shift_snat_cfg */
+/*
+ * Client affinity: the color comes from the client hash of the source address
+ * masked to the prefix in the flags' top bytes (v4 bits 16..23, v6 24..31),
+ * not from the flow hash. Packed into flags so the services map's value keeps
+ * its size: maps pinned by an older shiftd are adopted as they are (no bit,
+ * flow affinity).
+ */
+#define SHIFT_SVC_F_CLIENT_AFFINITY (1u << 15)
+#define SHIFT_SVC_PREFIX4_SHIFT 16
+#define SHIFT_SVC_PREFIX6_SHIFT 24
+#define SHIFT_SVC_PREFIX4(flags) (((flags) >> SHIFT_SVC_PREFIX4_SHIFT) & 0xffu)
+#define SHIFT_SVC_PREFIX6(flags) (((flags) >> SHIFT_SVC_PREFIX6_SHIFT) & 0xffu)
 
 #define SHIFT_NAME_LEN 64
 

@@ -105,6 +105,16 @@ int harness_open(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flow
 		return err;
 	}
 	dp_maps_from_skel(&h->m, h->skel);
+	{
+		/* As shiftd does once attached: the maps say which seed the
+		 * programs run with, so userspace (which_compute) hashes alike. */
+		struct shift_config cfg;
+
+		if (dp_config_get(&h->m, &cfg) == 0) {
+			cfg.hash_seed = seed;
+			dp_config_set(&h->m, &cfg);
+		}
+	}
 	h->prog[H_CLIENT] = bpf_program__fd(h->skel->progs.shift_xdp_client);
 	h->prog[H_BACKEND] = bpf_program__fd(h->skel->progs.shift_xdp_backend);
 	h->prog[H_BOTH] = bpf_program__fd(h->skel->progs.shift_xdp_both);

@@ -110,6 +110,12 @@ bad 2 "ramp web 1,5 --hold 10 (duration without unit)" -- "${C[@]}" ramp web 1,5
 bad 2 "ramp web 1,5 --hold -1s (negative duration)" -- "${C[@]}" ramp web 1,5 --hold -1s
 bad 2 "ramp web (missing STEPS)" -- "${C[@]}" ramp web --hold 1s
 bad 2 "set-weight <70-char service name>" -- "${C[@]}" set-weight "$(printf 's%.0s' {1..70})" 25
+bad 2 "which web (missing ADDR)" -- "${C[@]}" which web
+bad 2 "which web 10.0.0.5 x (extra argument)" -- "${C[@]}" which web 10.0.0.5 x
+bad 2 "which web not-an-address" -- "${C[@]}" which web not-an-address
+bad 2 "which web 198.18.1.2:70000 (port out of range)" -- "${C[@]}" which web 198.18.1.2:70000
+bad 2 "which web 2001:db8::5 (family differs from the VIP's)" -- "${C[@]}" which web 2001:db8::5
+bad 2 "which web 198.18.1.2 --force" -- "${C[@]}" which web 198.18.1.2 --force
 
 t_section "failed operations (exit 1)"
 bad 1 "set-weight nosuch 25 (unknown service)" -- "${C[@]}" set-weight nosuch 25
@@ -119,6 +125,7 @@ bad 1 "promote nosuch (unknown service)" -- "${C[@]}" promote nosuch
 bad 1 "status nosuch (unknown service)" -- "${C[@]}" status nosuch
 bad 1 "backends nosuch (unknown service)" -- "${C[@]}" backends nosuch
 bad 1 "ramp nosuch 1,5 --hold 1s (unknown service)" -- "${C[@]}" ramp nosuch 1,5 --hold 1s
+bad 1 "which nosuch 198.18.1.2 (unknown service)" -- "${C[@]}" which nosuch 198.18.1.2
 bad 1 "-c /nonexistent set-weight web 25 (no config file)" -- -c "$RIG_DIR/nonexistent.conf" set-weight web 25
 bad 1 "-c /nonexistent status" -- -c "$RIG_DIR/nonexistent.conf" status
 printf '[global]\nthis is not a key\n' >"$RIG_DIR/broken.conf"

@@ -476,6 +476,15 @@ static const struct bad_case bad_cases[] = {
 	  "service api: vip 10.0.0.10:80/tcp is already the vip of service web (line 4)" },
 	{ HEAD "[service api]\nvip = 10.0.0.11:80\nblue = 10.0.0.10:80\n", 8,
 	  "blue backend 10.0.0.10:80/tcp is already used at line 4 (service web, vip)" },
+	/* client affinity */
+	{ HEAD "affinity = user\n", 6, "'user' is not flow or client" },
+	{ HEAD "affinity = Client\n", 6, "'Client' is not flow or client" },
+	{ HEAD "affinity =\n", 6, "affinity" },
+	{ HEAD "affinity_prefix4 = 33\n", 6, "affinity_prefix4" },
+	{ HEAD "affinity_prefix4 = -1\n", 6, "affinity_prefix4" },
+	{ HEAD "affinity_prefix4 = /24\n", 6, "affinity_prefix4" },
+	{ HEAD "affinity_prefix6 = 129\n", 6, "affinity_prefix6" },
+	{ HEAD "affinity = client\naffinity = flow\n", 7, "duplicate key 'affinity'" },
 	/* shadow mode */
 	{ HEAD "shadow = yes\n", 6, "'yes' is not on or off" },
 	{ HEAD "shadow_sample = 0%\n", 6, "0% samples nothing: set shadow = off instead" },
@@ -510,6 +519,28 @@ static void test_shadow_keys(void **state)
 		    c->services[0].max_shadow_mismatch < 0.0251);
 	assert_string_equal(conf_shadow_method_name(6), "OPTIONS");
 	assert_null(conf_shadow_method_name(7));
+	conf_free(c);
+}
+
+static void test_affinity_keys(void **state)
+{
+	struct shift_conf *c = parse_ok(HEAD);
+
+	(void)state;
+	assert_false(c->services[0].affinity_client);
+	assert_int_equal(c->services[0].affinity_prefix4, 32);
+	assert_int_equal(c->services[0].affinity_prefix6, 64);
+	conf_free(c);
+	/* Both edges; a v6 prefix on an IPv4 service is accepted (and unused). */
+	c = parse_ok(HEAD "affinity = client\naffinity_prefix4 = 0\naffinity_prefix6 = 128\n");
+	assert_true(c->services[0].affinity_client);
+	assert_int_equal(c->services[0].affinity_prefix4, 0);
+	assert_int_equal(c->services[0].affinity_prefix6, 128);
+	conf_free(c);
+	c = parse_ok(HEAD "affinity = flow\naffinity_prefix4 = 24\naffinity_prefix6 = 0\n");
+	assert_false(c->services[0].affinity_client);
+	assert_int_equal(c->services[0].affinity_prefix4, 24);
+	assert_int_equal(c->services[0].affinity_prefix6, 0);
 	conf_free(c);
 }
 
@@ -741,7 +772,7 @@ int main(void)
 		cmocka_unit_test(test_line_length),	cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_limits),		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_every_prefix),	cmocka_unit_test(test_mutations),
-		cmocka_unit_test(test_shadow_keys),
+		cmocka_unit_test(test_shadow_keys),	cmocka_unit_test(test_affinity_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
