@@ -11,6 +11,7 @@
 #                a time, output streamed as before.
 #   NETNS_ONLY   space-separated test names (test_x or x) to run instead of all.
 #
+# `all` (make check) runs unit and bpf side by side, then netns, then vm.
 # `vm` is the VM test of `make check` (every program loaded on Debian 12's 6.1, the
 # XDP packet tables, the XDP smoke test, shiftd attached by XDP and TC); `vm-full`
 # adds the TC packet tables under TCG (`make check-vm`). See vmtest/README.md.
@@ -50,6 +51,21 @@ suite_unit() {
 
 suite_bpf() {
 	run_one "bpf/bpf_test" "$OUT/tests/bpf_test"
+}
+
+# unit and bpf side by side (`all`): each is one CPU-bound process at a time
+# (libFuzzer for 5 s a harness, BPF_PROG_TEST_RUN loops), neither measures time;
+# the BPF suite's output is printed in one block after the unit tests.
+suite_unit_bpf() {
+	local log=$OUT/tests/bpf_test.log pid rc start=$SECONDS
+	"$OUT/tests/bpf_test" >"$log" 2>&1 </dev/null &
+	pid=$!
+	suite_unit
+	wait "$pid"
+	rc=$?
+	echo "=== RUN   bpf/bpf_test"
+	cat "$log"
+	result "bpf/bpf_test" "$rc" $((SECONDS - start))
 }
 
 NETNS_TIMEOUT=300
@@ -146,7 +162,7 @@ bpf) suite_bpf ;;
 netns) suite_netns ;;
 vm) suite_vm check ;;
 vm-full) suite_vm full ;;
-all) suite_unit; suite_bpf; suite_netns; suite_vm check ;;
+all) suite_unit_bpf; suite_netns; suite_vm check ;;
 *) echo "usage: tests/run.sh unit|bpf|netns|vm|vm-full|all" >&2; exit 2 ;;
 esac
 
