@@ -18,6 +18,7 @@
 #      backend, color and hash as before (weight unchanged).
 # Short by default (make check: 200k SYNs); CHAOS_LONG=1 (make chaos): CHAOS_FLOOD SYNs
 # (default 3M). Exit 0 pass, 77 skipped, 1 fail.
+# run.sh: alone (200k spoofed SYNs take a core while clients keep a rate)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=chaos_lib.sh
