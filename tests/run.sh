@@ -152,7 +152,7 @@ suite_vm() { # MODE: check | full
 	if [ "$1" = full ]; then
 		run_one "vm/vmtest-full" timeout --kill-after=10 1500 vmtest/run.sh --full
 	else
-		run_one "vm/vmtest" timeout --kill-after=10 900 vmtest/run.sh
+		run_one "vm/vmtest" timeout --kill-after=10 900 vmtest/run.sh --quick
 	fi
 }
 
