@@ -2,7 +2,12 @@
 /*
  * bpf_test: runs the BPF_PROG_TEST_RUN tests of the real datapath programs.
  *
- *   bpf_test [-t SUBSTRING] [-l] [-v]
+ *   bpf_test [-t SUBSTRING] [-T NAME[,NAME...]] [-l] [-v]
+ *
+ * -t runs the subtests whose "test/subtest" contains SUBSTRING (a test may still
+ * set itself up, e.g. load the object, before it knows none of its subtests
+ * match); -T runs only the named tests and never calls the others at all (the
+ * vmtest's quick mode, where each load of the object costs ~30 s under TCG).
  *
  * Needs root. Everything runs in a private network namespace created at start,
  * so the host's interfaces, routes and neighbours are never touched.
@@ -43,6 +48,7 @@ void test_register(const char *name, test_fn fn)
 
 struct tctx {
 	const char *filter;
+	const char *only; /* -T: comma-separated test names, NULL = all */
 	bool verbose;
 	const char *test; /* current test */
 	int test_num;
@@ -79,6 +85,48 @@ static bool matches(const struct tctx *t, const char *test, const char *sub)
 bool test_would_run(const struct tctx *t, const char *sub)
 {
 	return matches(t, t->test, sub);
+}
+
+/* Is test NAME in the -T list? */
+static bool selected(const struct tctx *t, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = t->only;
+
+	if (!p)
+		return true;
+	while (*p) {
+		const char *e = strchrnul(p, ',');
+
+		if ((size_t)(e - p) == n && strncmp(p, name, n) == 0)
+			return true;
+		p = *e ? e + 1 : e;
+	}
+	return false;
+}
+
+/* Every name in the -T list is a registered test. */
+static bool only_known(const char *only)
+{
+	const char *p = only;
+	int i;
+
+	while (*p) {
+		const char *e = strchrnul(p, ',');
+
+		for (i = 0; i < n_registered; i++)
+			if (strlen(registry[i].name) == (size_t)(e - p) &&
+			    strncmp(p, registry[i].name, e - p) == 0)
+				break;
+		if (i == n_registered) {
+			fprintf(stderr,
+				"bpf_test: -T: no test named '%.*s' (bpf_test -l lists them)\n",
+				(int)(e - p), p);
+			return false;
+		}
+		p = *e ? e + 1 : e;
+	}
+	return true;
 }
 
 static void end_sub(struct tctx *t)
@@ -223,7 +271,7 @@ static void run_test(struct tctx *t, int idx)
 
 static void usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s [-t SUBSTRING] [-l] [-v]\n", argv0);
+	fprintf(stderr, "usage: %s [-t SUBSTRING] [-T NAME[,NAME...]] [-l] [-v]\n", argv0);
 }
 
 int main(int argc, char **argv)
@@ -233,10 +281,13 @@ int main(int argc, char **argv)
 	int opt, i;
 
 	memset(&t, 0, sizeof(t));
-	while ((opt = getopt(argc, argv, "t:lvh")) != -1) {
+	while ((opt = getopt(argc, argv, "t:T:lvh")) != -1) {
 		switch (opt) {
 		case 't':
 			t.filter = optarg;
+			break;
+		case 'T':
+			t.only = optarg;
 			break;
 		case 'l':
 			list = true;
@@ -253,6 +304,8 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 		return 2;
 	}
+	if (t.only && !only_known(t.only))
+		return 2;
 	if (list) {
 		for (i = 0; i < n_registered; i++)
 			printf("%s\n", registry[i].name);
@@ -273,7 +326,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	for (i = 0; i < n_registered; i++)
-		run_test(&t, i);
+		if (selected(&t, registry[i].name))
+			run_test(&t, i);
 	printf("%d passed, %d failed, %d skipped\n", t.passed, t.nfailed, t.nskipped);
 	return t.nfailed ? 1 : 0;
 }

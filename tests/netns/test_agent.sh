@@ -16,6 +16,7 @@
 #      everything keeps working.
 # One keep-alive run (IPv4 and IPv6) spans (c)-(e); each step is a phase of it.
 # Exit 0 pass, 77 skipped (a feature probe said no), 1 fail.
+# run.sh: alone (its variant build, make -j2, takes both cores during (a)-(c))
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh

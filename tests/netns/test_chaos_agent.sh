@@ -17,6 +17,7 @@
 #      state file intact, no temp file), and once space is freed the next change
 #      persists.
 # Exit 0 pass, 77 skipped, 1 fail.
+# run.sh: alone (its overflow step floods 200k spoofed SYNs while clients keep a rate)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=chaos_lib.sh

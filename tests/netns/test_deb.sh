@@ -17,6 +17,7 @@
 # no-op, and the test does the restart itself, as systemd would. Under systemd
 # the same holds: this shiftd is not shiftd.service, which stays disabled.
 # Exit 0 pass, 77 skipped (reason printed), 1 fail.
+# run.sh: alone (two package builds take both cores; dpkg -i is machine-wide)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)

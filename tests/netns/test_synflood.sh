@@ -23,6 +23,7 @@
 # Short by default (make check: 200k SYNs in (a), 100k in (c)); CHAOS_LONG=1 (make
 # chaos): CHAOS_FLOOD SYNs in (a) (default 3M) and 1M in (c). Exit 0 pass, 77 skipped,
 # 1 fail.
+# run.sh: alone (200k spoofed SYNs take a core while clients keep a rate)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=chaos_lib.sh
