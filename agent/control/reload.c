@@ -458,6 +458,8 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			flags |= SHIFT_SVC_F_OVERRIDES;
 		if (!c->analysis_connect && c->vip.proto == IPPROTO_TCP)
 			flags |= SHIFT_SVC_F_HTTP;
+		if (c->connect_fallback && c->vip.proto == IPPROTO_TCP)
+			flags |= SHIFT_SVC_F_FALLBACK;
 		/* Before the flag: a flow must never see the flag without the addresses. */
 		err = apply_snat(a, s->id, c, &flags);
 		if (err)

@@ -72,6 +72,10 @@ struct shift_service {
 #define SHIFT_SVC_F_IN_USE (1u << 1) /* svc_info slot holds a configured service */
 #define SHIFT_SVC_F_HTTP (1u << 2) /* parse HTTP/1.x for response signals */
 #define SHIFT_SVC_F_SNAT (1u << 3) /* source NAT to the service's shift_snat_cfg */
+/* connect_fallback: a green backend's refusing RST is dropped, the client's
+ * retransmitted SYN goes to blue (bpf/synslot.h). A high bit: other flags
+ * are being added below it. */
+#define SHIFT_SVC_F_FALLBACK (1u << 7)
 
 #define SHIFT_NAME_LEN 64
 
@@ -191,8 +195,9 @@ struct shift_syn_slot {
 	__u8 pad[7];
 };
 
-#define SHIFT_SS_ANSWERED (1u << 0) /* the backend answered (SYN-ACK or RST) */
+#define SHIFT_SS_ANSWERED (1u << 0) /* the backend sent something back (SYN-ACK, ACK, RST) */
 #define SHIFT_SS_ERR_SEEN (1u << 1) /* the retransmit error was already sent */
+#define SHIFT_SS_FALLBACK (1u << 2) /* green failed it: its retransmits go to blue */
 
 /*
  * A bit per hashed VIP address: most packets that are not for a VIP leave
@@ -318,6 +323,7 @@ enum shift_stat {
 	SHIFT_STAT_FLOW_INSERT, /* connection-table entries written (handshakes completed) */
 	SHIFT_STAT_SYN_SLOT_MISS, /* a SYN-ACK or first ACK whose SYN slot another SYN took */
 	SHIFT_STAT_REPLY_FIB, /* replies forwarded by a FIB lookup (no next hop in an entry) */
+	SHIFT_STAT_FALLBACK, /* green RSTs to a SYN dropped by connect_fallback */
 	SHIFT_STAT_MAX,
 };
 
