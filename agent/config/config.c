@@ -1697,6 +1697,5 @@ const char *conf_example(void)
 	       "max_latency_p99 = 500ms\n"
 	       "max_latency_ratio = 2.0       ; green p99 / blue p99\n"
 	       "max_consecutive_errors = 5\n"
-	       "rollback_evict = yes\n"
-	       "connect_fallback = yes        ; a refused green connect retries on blue\n";
+	       "rollback_evict = yes\n";
 }
