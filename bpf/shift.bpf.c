@@ -113,10 +113,15 @@ static __always_inline int is_bare_syn(const struct pkt *p)
 	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
 }
 
+#define SYN_STEP_ENTRY (1u << 8)
+#define SYN_STEP_FALLBACK (1u << 9)
+
 /*
  * The SYN slot's part of a new flow nf (its backend chosen by the weight),
- * for a TCP packet with sequence number seq and flags; has_entry: the
- * 5-tuple's completed entry exists (a reused 5-tuple). Returns 0 when the
+ * for a TCP packet with sequence number seq; how: its TCP flags (low byte),
+ * SYN_STEP_ENTRY when the 5-tuple's completed entry exists (a reused
+ * 5-tuple), SYN_STEP_FALLBACK for a connect_fallback service (a global
+ * function takes at most five arguments). Returns 0 when the
  * packet continues a handshake the slot holds (not a new flow), else 1.
  *   - a bare SYN: its slot is overwritten or, for a retransmit of a recent
  *     SYN (same sequence number), updated: count, and the backend the
@@ -125,11 +130,13 @@ static __always_inline int is_bare_syn(const struct pkt *p)
  *     SYN's backend, which answered it, when that backend is still active.
  *     The slot is spent: a later packet without an entry (evicted, or
  *     dropped by `rollback --evict`) is steered by the weight.
+ * With connect_fallback, a retransmit of a SYN green refused or
+ * left unanswered goes to blue instead (syn_fallback()).
  * A global function: the verifier checks it once (6.1's budget).
  */
-__noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq, __u32 tcp_flags,
-			     __u32 has_entry)
+__noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq, __u32 how)
 {
+	__u32 tcp_flags = how & 0xff, has_entry = how & SYN_STEP_ENTRY;
 	struct shift_syn_slot *slot;
 	int fresh = 1;
 	__u64 now;
@@ -144,6 +151,8 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 		if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) &&
 		    slot->isn == seq) {
 			signal_syn_again(slot, now);
+			if (how & SYN_STEP_FALLBACK)
+				syn_fallback(slot, nf, now);
 			slot->backend_id = nf->backend_id;
 			slot->color = nf->color;
 			return 0;
@@ -211,7 +220,10 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		return XDP_DROP;
 	}
 	if (p->proto == IPPROTO_TCP)
-		fresh = syn_slot_step(nf, svc->id, tcp_seq(p, data_end), p->tcp_flags, f != NULL);
+		fresh = syn_slot_step(
+			nf, svc->id, tcp_seq(p, data_end),
+			(p->tcp_flags & 0xff) | (f ? SYN_STEP_ENTRY : 0) |
+				(svc->flags & SHIFT_SVC_F_FALLBACK ? SYN_STEP_FALLBACK : 0));
 	be = active_backend(nf->backend_id, svc->id);
 	if (!be) {
 		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
@@ -388,7 +400,10 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 		stat_inc(SHIFT_STAT_REPLY_FIB);
 	}
 	count_backend(*id, sc_len(c), 1, 0);
-	signal_syn_answer(p, info, *id, f);
+	/* connect_fallback: the client must not see green's refusal, only
+	 * retransmit its SYN (which then goes to blue). */
+	if (signal_syn_answer(p, info, *id, f))
+		return XDP_DROP;
 	signal_backend(p, f, data_end);
 	ttl_decrement(c, p, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))

@@ -329,16 +329,22 @@ __noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
 }
 
 /*
- * The backend's answer to a handshake (SYN-ACK or RST), found in the SYN
- * slot by the reply's client -> VIP hash h: connect latency on the first
- * SYN-ACK, and no SYN-retransmit error after any answer. A RST of a flow
- * without an entry (a refused connect) is the backend's RST error, as
- * signal_backend() reports it for a flow with one.
+ * A backend packet of a flow without an entry (a SYN-ACK, a RST, or the bare
+ * ACK a backend in TIME_WAIT answers a SYN with), or any SYN-ACK/RST, found
+ * in the SYN slot by the reply's client -> VIP hash h. Anything the backend
+ * sends back answers the SYN: no SYN-retransmit error after it (a client's
+ * quick re-SYN after the backend's ACK or RST is a new attempt). The first
+ * SYN-ACK gives the connect latency. A RST of a flow without an entry (a
+ * refused connect) is the backend's RST error, as signal_backend() reports
+ * it for a flow with one; with connect_fallback (svc_flags) and a green
+ * backend it is also dropped (returns 1): the client retransmits its SYN,
+ * which syn_fallback() sends to blue.
  *
  * A global function of scalars: the verifier checks it once, not once per
  * state of the return path that reaches it (6.1's 1M-instruction budget).
  */
-__noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_entry)
+__noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_entry,
+			  __u32 svc_flags)
 {
 	struct shift_syn_slot *s;
 	__u64 now, lat;
@@ -351,8 +357,17 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_
 	}
 	if (tcp_flags & TCPF_RST_) {
 		s->flags |= SHIFT_SS_ANSWERED;
-		if (!has_entry)
-			slot_error(s, SHIFT_ERR_RST, bpf_ktime_get_ns());
+		if (has_entry)
+			return 0;
+		slot_error(s, SHIFT_ERR_RST, bpf_ktime_get_ns());
+		if (!(svc_flags & SHIFT_SVC_F_FALLBACK) || s->color != SHIFT_GREEN)
+			return 0;
+		s->flags |= SHIFT_SS_FALLBACK;
+		stat_inc(SHIFT_STAT_FALLBACK);
+		return 1;
+	}
+	if (!(tcp_flags & TCPF_SYN_)) {
+		s->flags |= SHIFT_SS_ANSWERED;
 		return 0;
 	}
 	if (s->flags & SHIFT_SS_ANSWERED)
@@ -368,12 +383,14 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_
 	return 0;
 }
 
-static __always_inline void signal_syn_answer(struct pkt *p, const struct shift_svc_info *info,
-					      __u32 backend_id, const struct shift_flow *entry)
+/* Returns 1 when the packet is to be dropped (connect_fallback). */
+static __always_inline int signal_syn_answer(struct pkt *p, const struct shift_svc_info *info,
+					     __u32 backend_id, const struct shift_flow *entry)
 {
-	if (p->proto != IPPROTO_TCP || !(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)))
-		return;
-	syn_answer(reply_hash(p, info), backend_id, p->tcp_flags, entry != NULL);
+	if (p->proto != IPPROTO_TCP || (entry && !(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_))))
+		return 0;
+	return syn_answer(reply_hash(p, info), backend_id, p->tcp_flags, entry != NULL,
+			  info->flags);
 }
 
 /*

@@ -71,6 +71,35 @@ static __always_inline void syn_slot_write(struct shift_syn_slot *s, const struc
 	s->flags = 0;
 }
 
+/*
+ * connect_fallback, for a retransmitted SYN of the handshake slot s holds
+ * (after signal_syn_again() has judged it): when green refused the SYN (its
+ * RST was dropped, SHIFT_SS_FALLBACK) or left it unanswered (the retransmit
+ * error, SHIFT_SS_ERR_SEEN), the retransmit goes to blue, by the same ring
+ * slot, and so does everything after it. Blue's part starts afresh: its
+ * connect latency runs from this SYN, its own silence is its own error. A
+ * latched service is blue already; an empty blue pool leaves nf alone.
+ */
+static __always_inline void syn_fallback(struct shift_syn_slot *s, struct shift_flow *nf, __u64 now)
+{
+	__u32 be;
+
+	if (!(s->flags & SHIFT_SS_FALLBACK) &&
+	    !(s->color == SHIFT_GREEN && (s->flags & SHIFT_SS_ERR_SEEN)))
+		return;
+	if (s->color == SHIFT_GREEN) {
+		s->syn_ns = now;
+		s->flags = SHIFT_SS_FALLBACK;
+	}
+	if (nf->color == SHIFT_BLUE)
+		return;
+	be = ring_backend(nf->service_id, SHIFT_BLUE, shift_ring_slot(nf->hash, SHIFT_RING_SIZE));
+	if (be == SHIFT_NO_BACKEND)
+		return;
+	nf->backend_id = be;
+	nf->color = SHIFT_BLUE;
+}
+
 /* The flow hash of a reply's client -> VIP tuple. */
 static __always_inline __u32 reply_hash(const struct pkt *p, const struct shift_svc_info *info)
 {

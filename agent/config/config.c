@@ -73,6 +73,7 @@ enum skey {
 	S_MAX_LATENCY_RATIO,
 	S_MAX_CONSECUTIVE_ERRORS,
 	S_ROLLBACK_EVICT,
+	S_CONNECT_FALLBACK,
 	S_ANALYSIS,
 	S_GREEN_SOURCES,
 	S_BLUE_SOURCES,
@@ -821,6 +822,12 @@ static int set_evict(struct parser *ps, const struct key_def *k, char *val, char
 	return units_parse_bool(val, &cur_svc(ps)->rollback_evict, why, wl) ? -EINVAL : 0;
 }
 
+static int set_fallback(struct parser *ps, const struct key_def *k, char *val, char *why, size_t wl)
+{
+	(void)k;
+	return units_parse_bool(val, &cur_svc(ps)->connect_fallback, why, wl) ? -EINVAL : 0;
+}
+
 static int set_analysis(struct parser *ps, const struct key_def *k, char *val, char *why, size_t wl)
 {
 	char b[40];
@@ -994,6 +1001,7 @@ static const struct key_def service_keys[S__N] = {
 	[S_MAX_LATENCY_RATIO] = { "max_latency_ratio", set_latency_ratio },
 	[S_MAX_CONSECUTIVE_ERRORS] = { "max_consecutive_errors", set_consecutive },
 	[S_ROLLBACK_EVICT] = { "rollback_evict", set_evict },
+	[S_CONNECT_FALLBACK] = { "connect_fallback", set_fallback },
 	[S_ANALYSIS] = { "analysis", set_analysis },
 	[S_GREEN_SOURCES] = { "green_sources", set_sources },
 	[S_BLUE_SOURCES] = { "blue_sources", set_sources },
@@ -1120,6 +1128,7 @@ static int open_service(struct parser *ps, const char *name)
 	s->max_error_rate_increase = -1.0;
 	s->max_consecutive_errors = 5;
 	s->rollback_evict = true;
+	s->connect_fallback = true;
 	s->shadow_sample_bp = 1000;
 	s->shadow_methods = (1u << SHIFT_M_GET) | (1u << SHIFT_M_HEAD);
 	s->max_shadow_mismatch = 0.01;

@@ -95,6 +95,8 @@ struct conf_service {
 	double max_latency_ratio; /* green p99 / blue p99; 0 = off */
 	__u32 max_consecutive_errors; /* 0 = off */
 	bool rollback_evict;
+	/* A green RST to a SYN is dropped and the retransmit goes to blue. */
+	bool connect_fallback;
 	bool analysis_connect; /* true: a connection is the unit, not an HTTP response */
 	/* Shadow mode (agent/shadow/): replay a sample of blue's requests to green. */
 	bool shadow;

@@ -411,6 +411,10 @@ static void render_agent(const struct snap *sn, FILE *f)
 	       "Replies forwarded by a FIB lookup because no connection-table entry held the "
 	       "client-side next hop (SYN-ACKs, mostly).");
 	sample_u64(f, "shift_replies_fib_total", NULL, sn->stats[SHIFT_STAT_REPLY_FIB]);
+	family(f, "shift_connect_fallbacks_total", "counter",
+	       "Green RSTs to a SYN dropped at the edge by connect_fallback (the client's "
+	       "retransmitted SYN went to blue); each is also a green RST error.");
+	sample_u64(f, "shift_connect_fallbacks_total", NULL, sn->stats[SHIFT_STAT_FALLBACK]);
 	family(f, "shift_flow_insert_failures_total", "counter",
 	       "New flows that could not be pinned (connection table full).");
 	sample_u64(f, "shift_flow_insert_failures_total", NULL,

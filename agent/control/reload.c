@@ -464,6 +464,8 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			flags |= SHIFT_SVC_F_CLIENT_AFFINITY |
 				 c->affinity_prefix4 << SHIFT_SVC_PREFIX4_SHIFT |
 				 c->affinity_prefix6 << SHIFT_SVC_PREFIX6_SHIFT;
+		if (c->connect_fallback && c->vip.proto == IPPROTO_TCP)
+			flags |= SHIFT_SVC_F_FALLBACK;
 		/* Before the flag: a flow must never see the flag without the addresses. */
 		err = apply_snat(a, s->id, c, &flags);
 		if (err)

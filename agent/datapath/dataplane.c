@@ -595,6 +595,7 @@ static const char *const stat_names[SHIFT_STAT_MAX] = {
 	[SHIFT_STAT_FLOW_INSERT] = "flow_insert",
 	[SHIFT_STAT_SYN_SLOT_MISS] = "syn_slot_miss",
 	[SHIFT_STAT_REPLY_FIB] = "reply_fib",
+	[SHIFT_STAT_FALLBACK] = "connect_fallback",
 };
 
 const char *dp_stat_name(enum shift_stat s)

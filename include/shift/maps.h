@@ -84,6 +84,10 @@ struct shift_service {
 #define SHIFT_SVC_PREFIX6_SHIFT 24
 #define SHIFT_SVC_PREFIX4(flags) (((flags) >> SHIFT_SVC_PREFIX4_SHIFT) & 0xffu)
 #define SHIFT_SVC_PREFIX6(flags) (((flags) >> SHIFT_SVC_PREFIX6_SHIFT) & 0xffu)
+/* connect_fallback: a green backend's refusing RST is dropped, the client's
+ * retransmitted SYN goes to blue (bpf/synslot.h). A high bit: other flags
+ * are being added below it. */
+#define SHIFT_SVC_F_FALLBACK (1u << 7)
 
 #define SHIFT_NAME_LEN 64
 
@@ -203,8 +207,9 @@ struct shift_syn_slot {
 	__u8 pad[7];
 };
 
-#define SHIFT_SS_ANSWERED (1u << 0) /* the backend answered (SYN-ACK or RST) */
+#define SHIFT_SS_ANSWERED (1u << 0) /* the backend sent something back (SYN-ACK, ACK, RST) */
 #define SHIFT_SS_ERR_SEEN (1u << 1) /* the retransmit error was already sent */
+#define SHIFT_SS_FALLBACK (1u << 2) /* green failed it: its retransmits go to blue */
 
 /*
  * A bit per hashed VIP address: most packets that are not for a VIP leave
@@ -330,6 +335,7 @@ enum shift_stat {
 	SHIFT_STAT_FLOW_INSERT, /* connection-table entries written (handshakes completed) */
 	SHIFT_STAT_SYN_SLOT_MISS, /* a SYN-ACK or first ACK whose SYN slot another SYN took */
 	SHIFT_STAT_REPLY_FIB, /* replies forwarded by a FIB lookup (no next hop in an entry) */
+	SHIFT_STAT_FALLBACK, /* green RSTs to a SYN dropped by connect_fallback */
 	SHIFT_STAT_MAX,
 };
 

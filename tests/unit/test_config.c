@@ -129,6 +129,7 @@ static void test_spec_example(void **state)
 	assert_true(s->max_latency_ratio == 2.0);
 	assert_int_equal(s->max_consecutive_errors, 5);
 	assert_true(s->rollback_evict);
+	assert_true(s->connect_fallback);
 	assert_false(s->analysis_connect);
 	assert_int_equal(s->n_green_sources, 0);
 	assert_int_equal(s->n_blue_sources, 0);
@@ -199,7 +200,8 @@ static void test_ipv6_service(void **state)
 					"max_error_rate = off\n"
 					"max_latency_p95 = 250ms\n"
 					"max_consecutive_errors = off\n"
-					"rollback_evict = no\n");
+					"rollback_evict = no\n"
+					"connect_fallback = no\n");
 	const struct conf_service *s = &c->services[0];
 	char buf[64];
 
@@ -235,6 +237,7 @@ static void test_ipv6_service(void **state)
 	assert_int_equal(s->max_latency_p95_ns, 250 * MS);
 	assert_int_equal(s->max_consecutive_errors, 0);
 	assert_false(s->rollback_evict);
+	assert_false(s->connect_fallback);
 	conf_free(c);
 }
 
@@ -446,6 +449,7 @@ static const struct bad_case bad_cases[] = {
 	{ HEAD "max_latency_ratio = 0.5\n", 6, "ratio '0.5' out of range 1..1000" },
 	{ HEAD "max_consecutive_errors = -1\n", 6, "'-1' is not a whole number" },
 	{ HEAD "rollback_evict = maybe\n", 6, "'maybe' is not a boolean" },
+	{ HEAD "connect_fallback = sometimes\n", 6, "'sometimes' is not a boolean" },
 	/* source prefixes */
 	{ HEAD "green = 10.1.0.21:8080\ngreen_sources = 192.0.2.1/24\n", 7,
 	  "host bits set in '192.0.2.1/24'" },
