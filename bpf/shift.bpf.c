@@ -136,8 +136,8 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	struct shift_flow *nf;
 	__u32 zero = 0;
 	int syn = is_bare_syn(p), fresh = 1;
+	__u64 now, connlat = 0;
 	__u32 seq;
-	__u64 now;
 
 	__builtin_memset(&sk, 0, sizeof(sk));
 	__builtin_memcpy(sk.addr, p->daddr, sizeof(sk.addr));
@@ -189,6 +189,7 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 				nf->backend_id = slot->backend_id;
 				nf->color = slot->color;
 				fresh = 0;
+				connlat = now - slot->syn_ns;
 			}
 			if (!(p->tcp_flags & TCPF_RST_))
 				slot->hash = 0;
@@ -204,6 +205,8 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	}
 	if (svc->flags & SHIFT_SVC_F_HTTP)
 		nf->state = SHIFT_FS_SVC_HTTP;
+	else if (svc->flags & SHIFT_SVC_F_AUTO)
+		l7_flow_init(nf, connlat);
 	/*
 	 * Source NAT claims its port with the flow's first packet, SYN included,
 	 * and keeps it in the entry: the backend's SYN-ACK needs the reverse
@@ -226,7 +229,8 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 			f->hash = nf->hash;
 			f->color = nf->color;
 			f->state = nf->state | (f->state & SHIFT_FS_NH);
-			f->req_ns = 0;
+			f->app_flags = nf->app_flags;
+			f->req_ns = nf->req_ns;
 		}
 	} else if (!(p->tcp_flags & TCPF_RST_)) {
 		/* A stray RST must not plant an entry for a connection that is gone. */
@@ -234,7 +238,7 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 			nf->state |= SHIFT_FS_SYNACK;
 		flow_set_nh(c, nf);
 		/* The first ACK may carry the request already. */
-		signal_client(p, nf, svc->flags, data_end);
+		signal_client(c, p, nf, svc->flags, data_end);
 		flow_insert(p->family, fk, nf);
 	}
 	if (fresh) {
@@ -294,7 +298,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		syn_retransmit(f, tcp_seq(p, data_end));
 	count_backend(f->backend_id, sc_len(c), 0, 0);
 	shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
-	signal_client(p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0, data_end);
+	signal_client(c, p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0, data_end);
 	return to_backend(c, p, be, snat, f->snat_port);
 }
 
@@ -374,7 +378,7 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	}
 	count_backend(*id, sc_len(c), 1, 0);
 	signal_syn_answer(p, info, *id, f);
-	signal_backend(p, f, data_end);
+	signal_backend(c, p, f, data_end);
 	ttl_decrement(c, p, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))
 		return XDP_PASS;

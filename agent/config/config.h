@@ -95,7 +95,8 @@ struct conf_service {
 	double max_latency_ratio; /* green p99 / blue p99; 0 = off */
 	__u32 max_consecutive_errors; /* 0 = off */
 	bool rollback_evict;
-	bool analysis_connect; /* true: a connection is the unit, not an HTTP response */
+	bool analysis_connect; /* analysis = tcp: a connection is the unit */
+	bool analysis_auto; /* analysis = auto: the datapath tells the unit per flow */
 	/* Shadow mode (agent/shadow/): replay a sample of blue's requests to green. */
 	bool shadow;
 	__u32 shadow_sample_bp; /* basis points of new blue connections */
