@@ -2,7 +2,7 @@
 /*
  * analysis = auto (SPEC "Analysis of traffic shift cannot read"): what a flow
  * carries decides what one request is. The client's first payload classifies
- * the flow (state bits SHIFT_FS_APP_*):
+ * the flow (enum shift_app in app_flags):
  *   an HTTP/1.x request line -> HTTP/1.x, its status line read by signals.h;
  *   a TLS handshake record   -> TLS: one request = one client application-data
  *                               record answered by the backend's first one;
@@ -97,12 +97,12 @@ enum l7_next {
 
 static __always_inline __u32 l7_app(const struct shift_flow *f)
 {
-	return (f->state & SHIFT_FS_APP_MASK) >> SHIFT_FS_APP_SHIFT;
+	return f->app_flags & SHIFT_AF_APP_MASK;
 }
 
 static __always_inline void l7_set_app(struct shift_flow *f, __u32 app)
 {
-	f->state = (f->state & ~SHIFT_FS_APP_MASK) | ((app << SHIFT_FS_APP_SHIFT) & SHIFT_FS_APP_MASK);
+	f->app_flags = (f->app_flags & ~SHIFT_AF_APP_MASK) | (app & SHIFT_AF_APP_MASK);
 }
 
 /*
@@ -113,28 +113,22 @@ __noinline int l7_flow_init(struct shift_flow *f, __u64 connlat)
 {
 	if (!f)
 		return 0;
-	l7_set_app(f, SHIFT_APP_NEW);
-	f->app_flags = 0;
-	/* 0, or nonsense from a slot reused meanwhile: not timed. */
-	if (connlat && connlat < 60ull * 1000000000) {
-		f->req_ns = connlat;
-		f->app_flags = SHIFT_AF_CONNLAT;
-	}
+	f->app_flags = SHIFT_APP_NEW;
+	/* Nonsense from a slot reused meanwhile: not timed. */
+	f->req_ns = connlat < 60ull * 1000000000 ? connlat : 0;
 	return 0;
 }
 
 static __always_inline void l7_take_connlat(struct shift_flow *f)
 {
-	if (f->app_flags & SHIFT_AF_CONNLAT) {
-		f->app_flags &= ~SHIFT_AF_CONNLAT;
+	if (l7_app(f) == SHIFT_APP_NEW)
 		f->req_ns = 0;
-	}
 }
 
 /* Classified as plain TCP: the connection is one request. */
 static __always_inline void l7_tcp(struct shift_flow *f)
 {
-	__u64 lat = (f->app_flags & SHIFT_AF_CONNLAT) ? f->req_ns : 0;
+	__u64 lat = l7_app(f) == SHIFT_APP_NEW ? f->req_ns : 0;
 
 	l7_take_connlat(f);
 	l7_set_app(f, SHIFT_APP_TCP);
@@ -184,7 +178,7 @@ static __always_inline int l7_client(struct shift_flow *f, const struct l7_buf *
 
 	app = l7_app(f);
 	if (flags_hn & (TCPF_FIN_ | TCPF_RST_)) {
-		f->app_flags |= SHIFT_AF_CLI_CLOSED;
+		f->state |= SHIFT_FS_CLI_CLOSED;
 		if (app == SHIFT_APP_NEW && !n)
 			l7_tcp(f);
 		else if (app == SHIFT_APP_TLS)
@@ -250,7 +244,7 @@ static __always_inline int l7_backend(struct shift_flow *f, const struct l7_buf 
 		return L7_NONE;
 	case SHIFT_APP_HTTP1:
 		b = h->b;
-		if (n && !(f->app_flags & SHIFT_AF_ANSWERED)) {
+		if (n && !(f->state & SHIFT_FS_ANSWERED)) {
 			if (hn < 5 || b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' ||
 			    b[4] != '/') {
 				/* An HTTP request answered in something else. */
@@ -259,9 +253,9 @@ static __always_inline int l7_backend(struct shift_flow *f, const struct l7_buf 
 				l7_tcp(f);
 				return L7_NONE;
 			}
-			f->app_flags |= SHIFT_AF_ANSWERED;
+			f->state |= SHIFT_FS_ANSWERED;
 		}
-		if ((flags_hn & TCPF_FIN_) && !(f->app_flags & SHIFT_AF_CLI_CLOSED) && !n)
+		if ((flags_hn & TCPF_FIN_) && !(f->state & SHIFT_FS_CLI_CLOSED) && !n)
 			l7_close_unanswered(f);
 		return L7_HTTP1;
 	case SHIFT_APP_TLS:
@@ -274,7 +268,7 @@ static __always_inline int l7_backend(struct shift_flow *f, const struct l7_buf 
 /* A backend FIN, after its segment was read: a request left unanswered. */
 static __always_inline void l7_fin(struct shift_flow *f)
 {
-	if (f->app_flags & SHIFT_AF_CLI_CLOSED)
+	if (f->state & SHIFT_FS_CLI_CLOSED)
 		return;
 	if (l7_app(f) == SHIFT_APP_TLS)
 		tls_close(f, 1);
@@ -297,8 +291,8 @@ static __always_inline int tls_header_ok(const __u8 *h)
 }
 
 /* One TLS record header (and the alert level after it, when avail says so). */
-static __always_inline int tls_header(struct shift_flow *f, __u32 *pend, const __u8 *h,
-				      __u32 avail, __u32 from_backend, __u64 now)
+static __always_inline int tls_header(struct shift_flow *f, __u32 *pend, const __u8 *h, __u32 avail,
+				      __u32 from_backend, __u64 now)
 {
 	__u32 len;
 	__u8 type;
@@ -334,7 +328,7 @@ static __always_inline int tls_header(struct shift_flow *f, __u32 *pend, const _
 		/* TLS 1.3: the server's encrypted handshake. */
 		f->app_flags |= SHIFT_AF_SRV_HS | SHIFT_AF_SKIP_FIN;
 	} else if (f->req_ns && !PEND_OK(pend) && !PEND_ERR(pend)) {
-		f->app_flags |= SHIFT_AF_ANSWERED;
+		f->state |= SHIFT_FS_ANSWERED;
 		PEND_ADD_OK(pend);
 	}
 	return TLS_HDR + len;
@@ -413,7 +407,7 @@ static __always_inline void h2_response(struct shift_flow *f, __u32 *pend, __u16
 
 	if (status >= 100 && status < 200)
 		return; /* informational: the answer is still to come */
-	f->app_flags |= SHIFT_AF_ANSWERED;
+	f->state |= SHIFT_FS_ANSWERED;
 	if (status >= 200 && status < 600) {
 		/* Not status / 100: the verifier does not bound a division. */
 		cls = status >= 500 ? 5 : status >= 400 ? 4 : status >= 300 ? 3 : 2;
@@ -431,8 +425,8 @@ static __always_inline void h2_response(struct shift_flow *f, __u32 *pend, __u16
 }
 
 /* One HTTP/2 frame header (with what follows it in the copy). */
-static __always_inline int h2_header(struct shift_flow *f, __u32 *pend, const __u8 *h,
-				     __u32 avail, __u32 from_backend, __u64 now)
+static __always_inline int h2_header(struct shift_flow *f, __u32 *pend, const __u8 *h, __u32 avail,
+				     __u32 from_backend, __u64 now)
 {
 	__u32 len, skip;
 	__u16 status = 0;

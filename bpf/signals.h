@@ -234,7 +234,7 @@ static __always_inline void signal_client(const struct sctx *c, struct pkt *p,
 
 	if (p->proto != IPPROTO_TCP || (p->tcp_flags & TCPF_SYN_))
 		return;
-	if (f->state & SHIFT_FS_APP_MASK) {
+	if (f->app_flags & SHIFT_AF_APP_MASK) {
 		l7_signal(c, p, f, 0);
 		return;
 	}
@@ -318,7 +318,7 @@ static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
 		return;
 	/* An auto flow reads every segment with payload, and FINs; its HTTP/1.x
 	 * status lines go on below. SYN-ACKs and RSTs are the same for all. */
-	if ((f->state & SHIFT_FS_APP_MASK) && !(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) &&
+	if ((f->app_flags & SHIFT_AF_APP_MASK) && !(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) &&
 	    l7_signal(c, p, f, 1) != L7_HTTP1)
 		return;
 	n = sig_head_copy(p, data_end, &h);

@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define SHIFT_ABI_VERSION 2
+#define SHIFT_ABI_VERSION 3
 
 /* Green weight in basis points; 10000 = 100 %. */
 #define SHIFT_WEIGHT_MAX 10000
@@ -151,7 +151,7 @@ struct shift_flow {
 	__u16 service_id;
 	__u8 color;
 	__u8 state; /* SHIFT_FS_* bits, return-path signals */
-	__u8 app_flags; /* SHIFT_AF_*: analysis = auto's progress (was the SYN count) */
+	__u8 app_flags; /* analysis = auto: enum shift_app | SHIFT_AF_* (was the SYN count) */
 	__u8 snat_idx; /* source NAT: index into the service's snat addresses */
 	__u16 snat_port; /* source NAT: the port, network order; 0 = no source NAT */
 	__u64 req_ns; /* request start, for response latency; 0 = none open */
@@ -170,14 +170,14 @@ struct shift_flow {
 #define SHIFT_FS_ERR_SEEN (1u << 2) /* an error sample was already sent */
 #define SHIFT_FS_SVC_HTTP (1u << 3) /* the service parses HTTP (copied at creation) */
 #define SHIFT_FS_NH (1u << 4) /* cl_* hold the client-side next hop */
-/* Bits 5..7 of state: enum shift_app, what analysis = auto read the flow as. */
-#define SHIFT_FS_APP_SHIFT 5
-#define SHIFT_FS_APP_MASK (7u << SHIFT_FS_APP_SHIFT)
+/* analysis = auto (bit 7 is SHIFT_FS_SHADOW_DONE, include/shift/shadow.h) */
+#define SHIFT_FS_CLI_CLOSED (1u << 5) /* the client sent FIN or RST */
+#define SHIFT_FS_ANSWERED (1u << 6) /* a response was seen on this flow */
 
-/* analysis = auto classifies a flow by its first payload (state bits 5..7). */
+/* analysis = auto classifies a flow by its first payload: app_flags bits 0..2. */
 enum shift_app {
 	SHIFT_APP_OFF = 0, /* not an auto flow */
-	SHIFT_APP_NEW, /* auto, no payload read yet */
+	SHIFT_APP_NEW, /* auto, no payload read yet: req_ns holds the connect latency */
 	SHIFT_APP_HTTP1, /* HTTP/1.x request line */
 	SHIFT_APP_TLS, /* TLS record header */
 	SHIFT_APP_H2, /* cleartext HTTP/2 preface */
@@ -186,14 +186,12 @@ enum shift_app {
 };
 
 /* shift_flow.app_flags */
-#define SHIFT_AF_CLI_CLOSED (1u << 0) /* the client sent FIN or RST */
-#define SHIFT_AF_CONNLAT (1u << 1) /* req_ns holds the connect latency */
-#define SHIFT_AF_BE_SYNC (1u << 2) /* next_hdr[1] is known */
-#define SHIFT_AF_HELLO (1u << 3) /* TLS: the client sent its hello */
-#define SHIFT_AF_SRV_HS (1u << 4) /* TLS: the backend answered the handshake */
-#define SHIFT_AF_CLI_APP (1u << 5) /* TLS: the client sent application data */
-#define SHIFT_AF_SKIP_FIN (1u << 6) /* TLS 1.3: the client's next record is its Finished */
-#define SHIFT_AF_ANSWERED (1u << 7) /* a response was seen on this flow */
+#define SHIFT_AF_APP_MASK 7u /* enum shift_app */
+#define SHIFT_AF_BE_SYNC (1u << 3) /* next_hdr[1] is known */
+#define SHIFT_AF_HELLO (1u << 4) /* TLS: the client sent its hello */
+#define SHIFT_AF_SRV_HS (1u << 5) /* TLS: the backend answered the handshake */
+#define SHIFT_AF_CLI_APP (1u << 6) /* TLS: the client sent application data */
+#define SHIFT_AF_SKIP_FIN (1u << 7) /* TLS 1.3: the client's next record is its Finished */
 
 /*
  * SYN slots: a direct-mapped array indexed by the flow hash, one slot per
