@@ -109,9 +109,13 @@ static __always_inline void l7_set_app(struct shift_flow *f, __u32 app)
  * A new entry of an auto service; connlat: the client's SYN to its first ACK
  * (the SYN slot's time), kept in req_ns until the flow is classified.
  */
-__noinline int l7_flow_init(struct shift_flow *f, __u64 connlat)
+__noinline int l7_flow_init(struct shift_flow *f, __u32 svc_flags, __u64 connlat)
 {
 	if (!f)
+		return 0;
+	if (svc_flags & SHIFT_SVC_F_HTTP)
+		f->state = SHIFT_FS_SVC_HTTP;
+	if (!(svc_flags & SHIFT_SVC_F_AUTO))
 		return 0;
 	f->app_flags = SHIFT_APP_NEW;
 	/* Nonsense from a slot reused meanwhile: not timed. */
@@ -403,7 +407,7 @@ static __always_inline __u16 h2_status(const __u8 *b)
 static __always_inline void h2_response(struct shift_flow *f, __u32 *pend, __u16 status)
 {
 	struct shift_backend_stats *st;
-	__u32 cls;
+	__u32 cls, id = f->backend_id; /* 6.1 takes a key from the stack, not from f */
 
 	if (status >= 100 && status < 200)
 		return; /* informational: the answer is still to come */
@@ -411,7 +415,7 @@ static __always_inline void h2_response(struct shift_flow *f, __u32 *pend, __u16
 	if (status >= 200 && status < 600) {
 		/* Not status / 100: the verifier does not bound a division. */
 		cls = status >= 500 ? 5 : status >= 400 ? 4 : status >= 300 ? 3 : 2;
-		st = bpf_map_lookup_elem(&shift_be_stats, &f->backend_id);
+		st = bpf_map_lookup_elem(&shift_be_stats, &id);
 		if (st && cls < 6) {
 			asm volatile("%[c] &= 7" : [c] "+r"(cls));
 			st->responses[cls]++;
@@ -565,12 +569,15 @@ static __always_inline void l7_segment(void *ctx, int tc, struct shift_flow *f,
 	for (i = 0; i < L7_MAX_HDRS; i++) {
 		if (s->pos >= s->n)
 			break;
-		len = s->n - s->pos;
-		if (len > L7_BUF)
-			len = L7_BUF;
+		/* 1..L7_BUF in a form 6.1 can bound: it learns nothing from
+		 * "!= 0", so the size is a masked value plus one. */
+		len = s->n - s->pos - 1;
+		if (len >= L7_BUF)
+			len = L7_BUF - 1;
 		asm volatile("%[l] &= 31" : [l] "+r"(len));
-		if (len == 0 || len > L7_BUF)
+		if (len >= L7_BUF)
 			break;
+		len += 1;
 		__builtin_memset(&s->b, 0, sizeof(s->b));
 		if (l7_load(ctx, tc, s->off + s->pos, s->b.b, len))
 			break;
@@ -606,6 +613,15 @@ static __always_inline int l7_entry(void *ctx, int tc, struct shift_flow *f, __u
 	s = bpf_map_lookup_elem(&shift_l7_tmp, &zero);
 	if (!s)
 		return L7_NONE;
+	if (!(f->app_flags & SHIFT_AF_APP_MASK)) {
+		/* analysis = http: a request line starts the response clock. */
+		if ((off_dir >> 31) || !(f->state & SHIFT_FS_SVC_HTTP) || n < 4 || f->req_ns ||
+		    l7_load(ctx, tc, off_dir & 0xffff, &s->seq, 4) || !is_http_request(s->seq))
+			return L7_NONE;
+		f->req_ns = bpf_ktime_get_ns();
+		f->state |= SHIFT_FS_HTTP;
+		return L7_NONE;
+	}
 	s->n = n;
 	s->dir = off_dir >> 31;
 	s->off = off_dir & 0xffff;

@@ -203,10 +203,8 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
 		return XDP_DROP;
 	}
-	if (svc->flags & SHIFT_SVC_F_HTTP)
-		nf->state = SHIFT_FS_SVC_HTTP;
-	else if (svc->flags & SHIFT_SVC_F_AUTO)
-		l7_flow_init(nf, connlat);
+	/* What the signals read of it (HTTP/1.x, or analysis = auto). */
+	l7_flow_init(nf, svc->flags, connlat);
 	/*
 	 * Source NAT claims its port with the flow's first packet, SYN included,
 	 * and keeps it in the entry: the backend's SYN-ACK needs the reverse
@@ -238,7 +236,7 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 			nf->state |= SHIFT_FS_SYNACK;
 		flow_set_nh(c, nf);
 		/* The first ACK may carry the request already. */
-		signal_client(c, p, nf, svc->flags, data_end);
+		signal_client(c, p, nf);
 		flow_insert(p->family, fk, nf);
 	}
 	if (fresh) {
@@ -298,7 +296,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		syn_retransmit(f, tcp_seq(p, data_end));
 	count_backend(f->backend_id, sc_len(c), 0, 0);
 	shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
-	signal_client(c, p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0, data_end);
+	signal_client(c, p, f);
 	return to_backend(c, p, be, snat, f->snat_port);
 }
 

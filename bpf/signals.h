@@ -225,26 +225,16 @@ static __always_inline int l7_signal(const struct sctx *c, struct pkt *p, struct
 	return r;
 }
 
-/* A client packet of a known flow (its SYNs are the SYN slot's business). */
-static __always_inline void signal_client(const struct sctx *c, struct pkt *p,
-					  struct shift_flow *f, __u32 svc_flags, void *data_end)
+/*
+ * A client packet of a known flow (its SYNs are the SYN slot's business):
+ * an HTTP/1.x request line, or what analysis = auto reads, in one global call.
+ */
+static __always_inline void signal_client(const struct sctx *c, struct pkt *p, struct shift_flow *f)
 {
-	__u8 *pl;
-	__u32 w;
-
-	if (p->proto != IPPROTO_TCP || (p->tcp_flags & TCPF_SYN_))
+	if (p->proto != IPPROTO_TCP || (p->tcp_flags & TCPF_SYN_) ||
+	    (!p->payload_len && !(p->tcp_flags & (TCPF_FIN_ | TCPF_RST_))))
 		return;
-	if (f->app_flags & SHIFT_AF_APP_MASK) {
-		l7_signal(c, p, f, 0);
-		return;
-	}
-	if (!(svc_flags & SHIFT_SVC_F_HTTP) || p->payload_len < 4)
-		return;
-	pl = payload(p);
-	if ((void *)(pl + 4) > data_end)
-		return;
-	__builtin_memcpy(&w, pl, 4);
-	client_signal(f, w);
+	l7_signal(c, p, f, 0);
 }
 
 /* A backend packet of flow f, before the reverse NAT: h holds n payload bytes. */
