@@ -195,16 +195,6 @@ static __always_inline __u32 sig_head_copy(const struct pkt *p, void *data_end, 
 	return SHIFT_SIG_HEAD;
 }
 
-/* An HTTP request starts in a client packet of flow f: the response clock starts. */
-__noinline int client_signal(struct shift_flow *f, __u32 w)
-{
-	if (!f || f->req_ns || !is_http_request(w))
-		return 0;
-	f->req_ns = bpf_ktime_get_ns();
-	f->state |= SHIFT_FS_HTTP;
-	return 0;
-}
-
 /* analysis = auto: TLS, cleartext HTTP/2 and plain TCP (global functions). */
 #include "l7.h"
 
