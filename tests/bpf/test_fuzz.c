@@ -107,9 +107,9 @@
 #define FZ_REG_DIR "tests/fuzz/packets"
 #define FZ_FLOWS_MAX 4096
 
-#define FS_KNOWN                                                                   \
-	(SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN | SHIFT_FS_SVC_HTTP | \
-	 SHIFT_FS_NH | SHIFT_FS_SHADOW_DONE | SHIFT_FS_CLI_CLOSED | SHIFT_FS_ANSWERED)
+#define FS_KNOWN                                                                                 \
+	(SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN | SHIFT_FS_SVC_HTTP | SHIFT_FS_NH | \
+	 SHIFT_FS_SHADOW_DONE | SHIFT_FS_CLI_CLOSED | SHIFT_FS_ANSWERED)
 
 enum fz_gen {
 	G_RANDOM,
