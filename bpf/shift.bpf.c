@@ -164,6 +164,9 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 		if (active_backend(slot->backend_id, service_id)) {
 			nf->backend_id = slot->backend_id;
 			nf->color = slot->color;
+			/* The handshake's time, for l7_flow_init() (req_ns is free
+			 * until the entry is written). */
+			nf->req_ns = now - slot->syn_ns;
 			fresh = 0;
 		}
 		if (!(tcp_flags & TCPF_RST_))
@@ -229,8 +232,8 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
 		return XDP_DROP;
 	}
-	if (svc->flags & SHIFT_SVC_F_HTTP)
-		nf->state = SHIFT_FS_SVC_HTTP;
+	/* What the signals read of it (HTTP/1.x, or analysis = auto). */
+	l7_flow_init(nf, svc->flags, nf->req_ns);
 	/*
 	 * Source NAT claims its port with the flow's first packet, SYN included,
 	 * and keeps it in the entry: the backend's SYN-ACK needs the reverse
@@ -253,7 +256,8 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 			f->hash = nf->hash;
 			f->color = nf->color;
 			f->state = nf->state | (f->state & SHIFT_FS_NH);
-			f->req_ns = 0;
+			f->app_flags = nf->app_flags;
+			f->req_ns = nf->req_ns;
 		}
 	} else if (!(p->tcp_flags & TCPF_RST_)) {
 		/* A stray RST must not plant an entry for a connection that is gone. */
@@ -261,7 +265,7 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 			nf->state |= SHIFT_FS_SYNACK;
 		flow_set_nh(c, nf);
 		/* The first ACK may carry the request already. */
-		signal_client(p, nf, svc->flags, data_end);
+		signal_client(c, p, nf);
 		flow_insert(p->family, fk, nf);
 	}
 	if (fresh) {
@@ -321,7 +325,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		syn_retransmit(f, tcp_seq(p, data_end));
 	count_backend(f->backend_id, sc_len(c), 0, 0);
 	shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
-	signal_client(p, f, (f->state & SHIFT_FS_SVC_HTTP) ? SHIFT_SVC_F_HTTP : 0, data_end);
+	signal_client(c, p, f);
 	return to_backend(c, p, be, snat, f->snat_port);
 }
 
@@ -404,7 +408,7 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	 * retransmit its SYN (which then goes to blue). */
 	if (signal_syn_answer(p, info, *id, f))
 		return XDP_DROP;
-	signal_backend(p, f, data_end);
+	signal_backend(c, p, f, data_end);
 	ttl_decrement(c, p, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))
 		return XDP_PASS;

@@ -18,6 +18,7 @@
 #include "parse.h"
 #include "conntrack.h"
 #include "synslot.h"
+#include "ctx.h"
 
 /* linux/icmp.h drags in libc headers the BPF target lacks: the 8 bytes we need. */
 struct icmp_hdr_ {
@@ -194,31 +195,36 @@ static __always_inline __u32 sig_head_copy(const struct pkt *p, void *data_end, 
 	return SHIFT_SIG_HEAD;
 }
 
-/* An HTTP request starts in a client packet of flow f: the response clock starts. */
-__noinline int client_signal(struct shift_flow *f, __u32 w)
+/* analysis = auto: TLS, cleartext HTTP/2 and plain TCP (global functions). */
+#include "l7.h"
+
+/* A segment of an auto flow, either way: one global call does the reading. */
+static __always_inline int l7_signal(const struct sctx *c, struct pkt *p, struct shift_flow *f,
+				     __u32 from_backend)
 {
-	if (!f || f->req_ns || !is_http_request(w))
-		return 0;
-	f->req_ns = bpf_ktime_get_ns();
-	f->state |= SHIFT_FS_HTTP;
-	return 0;
+	__u32 off = ((__u32)p->l4_off + (p->l4_hlen & 0x3c)) | (from_backend ? L7_DIR_BACKEND : 0);
+	__u32 nf = p->payload_len | (__u32)p->tcp_flags << 16;
+	int r;
+
+	if (c->tc)
+		r = l7_tc(c->ctx, f, off, nf, p->l4_off);
+	else
+		r = l7_xdp(c->ctx, f, off, nf, p->l4_off);
+	if (r == L7_AFTER)
+		l7_after(f, from_backend | ((p->tcp_flags & TCPF_FIN_) ? 2 : 0));
+	return r;
 }
 
-/* A client packet of a known flow (its SYNs are the SYN slot's business). */
-static __always_inline void signal_client(struct pkt *p, struct shift_flow *f, __u32 svc_flags,
-					  void *data_end)
+/*
+ * A client packet of a known flow (its SYNs are the SYN slot's business):
+ * an HTTP/1.x request line, or what analysis = auto reads, in one global call.
+ */
+static __always_inline void signal_client(const struct sctx *c, struct pkt *p, struct shift_flow *f)
 {
-	__u8 *pl;
-	__u32 w;
-
 	if (p->proto != IPPROTO_TCP || (p->tcp_flags & TCPF_SYN_) ||
-	    !(svc_flags & SHIFT_SVC_F_HTTP) || p->payload_len < 4)
+	    (!p->payload_len && !(p->tcp_flags & (TCPF_FIN_ | TCPF_RST_))))
 		return;
-	pl = payload(p);
-	if ((void *)(pl + 4) > data_end)
-		return;
-	__builtin_memcpy(&w, pl, 4);
-	client_signal(f, w);
+	l7_signal(c, p, f, 0);
 }
 
 /* A backend packet of flow f, before the reverse NAT: h holds n payload bytes. */
@@ -282,12 +288,18 @@ __noinline int backend_signal(struct shift_flow *f, const struct sig_head *h, __
  * SYN-ACK). Only packets that can carry one go further: resets, handshake
  * answers and payload starting like a status line.
  */
-static __always_inline void signal_backend(struct pkt *p, struct shift_flow *f, void *data_end)
+static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
+					   struct shift_flow *f, void *data_end)
 {
 	struct sig_head h;
 	__u32 n;
 
 	if (p->proto != IPPROTO_TCP || !f)
+		return;
+	/* An auto flow reads every segment with payload, and FINs; its HTTP/1.x
+	 * status lines go on below. SYN-ACKs and RSTs are the same for all. */
+	if ((f->app_flags & SHIFT_AF_APP_MASK) && !(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) &&
+	    l7_signal(c, p, f, 1) != L7_HTTP1)
 		return;
 	n = sig_head_copy(p, data_end, &h);
 	if (!(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) &&

@@ -26,6 +26,9 @@ OPS_PKGS="$OPS_PKGS prometheus-alertmanager"
 # The fleet tests run a real etcd of their own (never the system's: installed
 # without starting its daemon, see install_optional) and etcdctl.
 FLEET_PKGS="etcd-server etcd-client"
+# analysis = auto end to end (tests/netns/test_e2e_l7.sh): real TLS and HTTP/2 servers and
+# clients; optional too (the test skips without them).
+OPS_PKGS="$OPS_PKGS nginx-light nghttp2-client openssl"
 
 is_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 

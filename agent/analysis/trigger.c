@@ -26,6 +26,9 @@ static const char *const err_names[SHIFT_ERR_MAX] = {
 	[SHIFT_ERR_HTTP5XX] = "http_5xx",
 	[SHIFT_ERR_SYN_RETRANS] = "syn_retrans",
 	[SHIFT_ERR_ICMP_UNREACH] = "icmp_unreach",
+	[SHIFT_ERR_TLS_ALERT] = "tls_alert",
+	[SHIFT_ERR_TLS_HANDSHAKE] = "tls_handshake",
+	[SHIFT_ERR_EARLY_CLOSE] = "early_close",
 };
 
 const char *trigger_reason_name(enum trigger_reason r)
@@ -223,18 +226,25 @@ enum trigger_reason analysis_feed(struct analysis *a, const struct trigger_limit
 	case SHIFT_SAMPLE_ERROR:
 		error = true;
 		/* A 5xx took as long as a response would have: its latency is real. */
-		if (!l->analysis_connect && s->err == SHIFT_ERR_HTTP5XX)
+		if ((!l->analysis_connect || l->analysis_auto) && s->value_ns &&
+		    (s->err == SHIFT_ERR_HTTP5XX || s->err == SHIFT_ERR_TLS_ALERT ||
+		     s->err == SHIFT_ERR_EARLY_CLOSE))
 			lat = s->value_ns;
 		break;
 	case SHIFT_SAMPLE_RESPONSE:
-		if (l->analysis_connect)
+		if (l->analysis_connect && !l->analysis_auto)
 			goto ignore;
 		lat = s->value_ns;
 		break;
 	case SHIFT_SAMPLE_CONNECT:
 		/* For HTTP a handshake proves nothing: a green that accepts and then
 		 * resets must not clear its consecutive-error count. */
-		if (!l->analysis_connect)
+		if (!l->analysis_connect || l->analysis_auto)
+			goto ignore;
+		lat = s->value_ns;
+		break;
+	case SHIFT_SAMPLE_TCP:
+		if (!l->analysis_auto)
 			goto ignore;
 		lat = s->value_ns;
 		break;

@@ -9,7 +9,12 @@
  *                      ERROR = failure (an HTTP 5xx with a latency also feeds
  *                      the latency histogram), CONNECT ignored;
  *   true (TLS, UDP..): CONNECT = success (latency = connect latency),
- *                      ERROR = failure (no latency), RESPONSE ignored.
+ *                      ERROR = failure (no latency), RESPONSE ignored;
+ * and with analysis_auto (the datapath read each flow as HTTP/1.x, TLS,
+ * HTTP/2 or plain TCP): RESPONSE = success (HTTP, TLS, HTTP/2), TCP =
+ * success (a flow of another protocol, latency = connect latency), ERROR =
+ * failure, CONNECT ignored (the flow's requests are counted instead).
+ * TCP samples count only under analysis_auto.
  *
  * Evaluation rules:
  * - Only green samples evaluate triggers. A blue sample only updates blue's
@@ -55,6 +60,8 @@ struct trigger_limits {
 	double max_latency_ratio;
 	__u32 max_consecutive_errors; /* 0 off */
 	bool analysis_connect; /* the unit is a connection, not an HTTP response */
+	/* analysis = auto: RESPONSE and TCP samples are the unit, CONNECT is not */
+	bool analysis_auto;
 };
 
 enum trigger_reason {

@@ -833,12 +833,14 @@ static int set_analysis(struct parser *ps, const struct key_def *k, char *val, c
 	char b[40];
 
 	(void)k;
-	if (!strcmp(val, "http"))
-		cur_svc(ps)->analysis_connect = false;
+	cur_svc(ps)->analysis_auto = false;
+	cur_svc(ps)->analysis_connect = false;
+	if (!strcmp(val, "auto"))
+		cur_svc(ps)->analysis_auto = true;
 	else if (!strcmp(val, "tcp"))
 		cur_svc(ps)->analysis_connect = true;
-	else {
-		seterr(why, wl, "'%s' is not http or tcp", printable(val, b, sizeof(b)));
+	else if (strcmp(val, "http")) {
+		seterr(why, wl, "'%s' is not auto, http or tcp", printable(val, b, sizeof(b)));
 		return -EINVAL;
 	}
 	return 0;
@@ -1404,10 +1406,15 @@ static int resolve_service(struct parser *ps, __u32 idx)
 		return fail(ps, kl[S_HEALTH_CHECK],
 			    "health_check http needs protocol tcp; service %s is udp", s->name);
 
-	/* UDP has no HTTP responses to count: there the flow is the request. */
-	if (!kl[S_ANALYSIS])
+	/* UDP has no HTTP responses to count: there the flow is the request
+	 * (auto reads TCP payloads only, so for UDP it is tcp). */
+	if (!kl[S_ANALYSIS]) {
 		s->analysis_connect = udp;
-	else if (udp && !s->analysis_connect)
+		s->analysis_auto = !udp;
+	} else if (udp && s->analysis_auto) {
+		s->analysis_auto = false;
+		s->analysis_connect = true;
+	} else if (udp && !s->analysis_connect)
 		return fail(ps, kl[S_ANALYSIS],
 			    "analysis = http needs protocol tcp; service %s is udp", s->name);
 

@@ -97,7 +97,8 @@ struct conf_service {
 	bool rollback_evict;
 	/* A green RST to a SYN is dropped and the retransmit goes to blue. */
 	bool connect_fallback;
-	bool analysis_connect; /* true: a connection is the unit, not an HTTP response */
+	bool analysis_connect; /* analysis = tcp: a connection is the unit */
+	bool analysis_auto; /* analysis = auto: the datapath tells the unit per flow */
 	/* Shadow mode (agent/shadow/): replay a sample of blue's requests to green. */
 	bool shadow;
 	__u32 shadow_sample_bp; /* basis points of new blue connections */

@@ -35,6 +35,7 @@ static void limits_from_conf(struct trigger_limits *l, const struct conf_service
 	l->max_latency_ratio = c->max_latency_ratio;
 	l->max_consecutive_errors = c->max_consecutive_errors;
 	l->analysis_connect = c->analysis_connect;
+	l->analysis_auto = c->analysis_auto;
 }
 
 /* A backend id: the one this backend had in the pinned maps, else a free slot. */
@@ -391,7 +392,8 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			a->svc[s->id] = s;
 			s->conf = c;
 		} else if (old->window_ns != c->window_ns ||
-			   old->analysis_connect != c->analysis_connect) {
+			   old->analysis_connect != c->analysis_connect ||
+			   old->analysis_auto != c->analysis_auto) {
 			/* A new window length or unit: old samples would mislead. */
 			analysis_free(&s->an);
 			limits_from_conf(&s->limits, c);
@@ -458,7 +460,9 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 
 		if (c->n_green_sources || c->n_blue_sources)
 			flags |= SHIFT_SVC_F_OVERRIDES;
-		if (!c->analysis_connect && c->vip.proto == IPPROTO_TCP)
+		if (c->analysis_auto && c->vip.proto == IPPROTO_TCP)
+			flags |= SHIFT_SVC_F_AUTO;
+		else if (!c->analysis_connect && c->vip.proto == IPPROTO_TCP)
 			flags |= SHIFT_SVC_F_HTTP;
 		if (c->affinity_client)
 			flags |= SHIFT_SVC_F_CLIENT_AFFINITY |

@@ -614,6 +614,9 @@ static const char *const err_names[SHIFT_ERR_MAX] = {
 	[SHIFT_ERR_HTTP5XX] = "http_5xx",
 	[SHIFT_ERR_SYN_RETRANS] = "syn_retransmit",
 	[SHIFT_ERR_ICMP_UNREACH] = "icmp_unreachable",
+	[SHIFT_ERR_TLS_ALERT] = "tls_alert",
+	[SHIFT_ERR_TLS_HANDSHAKE] = "tls_handshake",
+	[SHIFT_ERR_EARLY_CLOSE] = "early_close",
 };
 
 const char *dp_err_name(enum shift_err e)

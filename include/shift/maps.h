@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define SHIFT_ABI_VERSION 2
+#define SHIFT_ABI_VERSION 3
 
 /* Green weight in basis points; 10000 = 100 %. */
 #define SHIFT_WEIGHT_MAX 10000
@@ -88,6 +88,8 @@ struct shift_service {
  * retransmitted SYN goes to blue (bpf/synslot.h). A high bit: other flags
  * are being added below it. */
 #define SHIFT_SVC_F_FALLBACK (1u << 7)
+/* analysis = auto: tell HTTP/1.x, TLS, cleartext HTTP/2 and other TCP apart per flow */
+#define SHIFT_SVC_F_AUTO (1u << 4)
 
 #define SHIFT_NAME_LEN 64
 
@@ -153,7 +155,7 @@ struct shift_flow_key6 {
 };
 
 /*
- * Connection table value (40 bytes). An entry is written when the handshake
+ * Connection table value (48 bytes). An entry is written when the handshake
  * completes (the client's first ACK), never for a bare SYN: SYNs are steered
  * statelessly and remembered in shift_syn_slot. It carries the client-side
  * next hop seen on the client's packets, so a reply leaves without a FIB
@@ -165,7 +167,7 @@ struct shift_flow {
 	__u16 service_id;
 	__u8 color;
 	__u8 state; /* SHIFT_FS_* bits, return-path signals */
-	__u8 syn_pad; /* was the SYN count: SYNs live in shift_syn_slot now */
+	__u8 app_flags; /* analysis = auto: enum shift_app | SHIFT_AF_* (was the SYN count) */
 	__u8 snat_idx; /* source NAT: index into the service's snat addresses */
 	__u16 snat_port; /* source NAT: the port, network order; 0 = no source NAT */
 	__u64 req_ns; /* request start, for response latency; 0 = none open */
@@ -174,6 +176,9 @@ struct shift_flow {
 	__u32 cl_ifindex;
 	__u8 cl_dmac[6]; /* the client's (or its router's) MAC */
 	__u8 cl_smac[6]; /* ours, as the client addressed us */
+	/* analysis = auto: TCP sequence number where the next TLS record / HTTP/2
+	 * frame header starts; [0] client -> backend, [1] backend -> client. */
+	__u32 next_hdr[2];
 };
 
 #define SHIFT_FS_SYNACK (1u << 0) /* backend answered the handshake */
@@ -181,6 +186,28 @@ struct shift_flow {
 #define SHIFT_FS_ERR_SEEN (1u << 2) /* an error sample was already sent */
 #define SHIFT_FS_SVC_HTTP (1u << 3) /* the service parses HTTP (copied at creation) */
 #define SHIFT_FS_NH (1u << 4) /* cl_* hold the client-side next hop */
+/* analysis = auto (bit 7 is SHIFT_FS_SHADOW_DONE, include/shift/shadow.h) */
+#define SHIFT_FS_CLI_CLOSED (1u << 5) /* the client sent FIN or RST */
+#define SHIFT_FS_ANSWERED (1u << 6) /* a response was seen on this flow */
+
+/* analysis = auto classifies a flow by its first payload: app_flags bits 0..2. */
+enum shift_app {
+	SHIFT_APP_OFF = 0, /* not an auto flow */
+	SHIFT_APP_NEW, /* auto, no payload read yet: req_ns holds the connect latency */
+	SHIFT_APP_HTTP1, /* HTTP/1.x request line */
+	SHIFT_APP_TLS, /* TLS record header */
+	SHIFT_APP_H2, /* cleartext HTTP/2 preface */
+	SHIFT_APP_TCP, /* anything else: the connection is the request */
+	SHIFT_APP_LOST, /* a record boundary was missed: no more reading */
+};
+
+/* shift_flow.app_flags */
+#define SHIFT_AF_APP_MASK 7u /* enum shift_app */
+#define SHIFT_AF_BE_SYNC (1u << 3) /* next_hdr[1] is known */
+#define SHIFT_AF_HELLO (1u << 4) /* TLS: the client sent its hello */
+#define SHIFT_AF_SRV_HS (1u << 5) /* TLS: the backend answered the handshake */
+#define SHIFT_AF_CLI_APP (1u << 6) /* TLS: the client sent application data */
+#define SHIFT_AF_SKIP_FIN (1u << 7) /* TLS 1.3: the client's next record is its Finished */
 
 /*
  * SYN slots: a direct-mapped array indexed by the flow hash, one slot per
@@ -282,8 +309,13 @@ enum shift_err {
 	SHIFT_ERR_HTTP5XX, /* HTTP 5xx response */
 	SHIFT_ERR_SYN_RETRANS, /* client retransmitted an unanswered SYN */
 	SHIFT_ERR_ICMP_UNREACH, /* ICMP unreachable from the backend */
+	SHIFT_ERR_TLS_ALERT, /* a fatal TLS alert, or any alert with a request open */
+	SHIFT_ERR_TLS_HANDSHAKE, /* the backend never answered the client's hello */
+	SHIFT_ERR_EARLY_CLOSE, /* backend FIN with a request open, no response */
 	SHIFT_ERR_MAX,
 };
+/* Slots for error counters in shift_backend_stats; new kinds take reserved space. */
+#define SHIFT_ERR_SLOTS 9
 
 /* Per-backend per-CPU counters (be_stats map, indexed by backend id). */
 struct shift_backend_stats {
@@ -294,7 +326,7 @@ struct shift_backend_stats {
 	__u64 new_flows;
 	__u64 responses[6]; /* HTTP status class, [1]=1xx .. [5]=5xx, [0] unused */
 	__u64 errors[SHIFT_ERR_MAX];
-	__u64 reserved[4];
+	__u64 reserved[SHIFT_ERR_SLOTS - SHIFT_ERR_MAX];
 };
 
 /* Latency histograms (lat_hist map, index backend_id * SHIFT_LAT_KINDS + kind):

@@ -11,8 +11,13 @@
 
 enum shift_sample_kind {
 	SHIFT_SAMPLE_CONNECT = 1, /* value_ns = client SYN -> backend SYN-ACK */
-	SHIFT_SAMPLE_RESPONSE = 2, /* value_ns = request -> first response byte; status set */
+	/* value_ns = request -> first response byte (HTTP/1.x, HTTP/2) or first
+	 * answering record (TLS), 0 if not timed; status set when it was read */
+	SHIFT_SAMPLE_RESPONSE = 2,
 	SHIFT_SAMPLE_ERROR = 3, /* err set; status set for HTTP 5xx */
+	/* analysis = auto: a connection that carried nothing we read (not HTTP/1.x,
+	 * TLS or HTTP/2): one request; value_ns = connect latency, 0 if unknown. */
+	SHIFT_SAMPLE_TCP = 4,
 };
 
 struct shift_sample {

@@ -107,9 +107,9 @@
 #define FZ_REG_DIR "tests/fuzz/packets"
 #define FZ_FLOWS_MAX 4096
 
-#define FS_KNOWN                                                                   \
-	(SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN | SHIFT_FS_SVC_HTTP | \
-	 SHIFT_FS_NH | SHIFT_FS_SHADOW_DONE)
+#define FS_KNOWN                                                                                 \
+	(SHIFT_FS_SYNACK | SHIFT_FS_HTTP | SHIFT_FS_ERR_SEEN | SHIFT_FS_SVC_HTTP | SHIFT_FS_NH | \
+	 SHIFT_FS_SHADOW_DONE | SHIFT_FS_CLI_CLOSED | SHIFT_FS_ANSWERED)
 
 enum fz_gen {
 	G_RANDOM,
@@ -1958,7 +1958,11 @@ static int fz_setup(struct tctx *t, struct fz *z)
 		k.port = htons(s->port);
 		k.proto = s->proto;
 		k.family = s->family == 4 ? SHIFT_AF_INET : SHIFT_AF_INET6;
-		if (!ASSERT_OK(t, dp_service_put(&z->h->m, s->id, &k, s->flags | SHIFT_SVC_F_HTTP),
+		/* Odd services read TLS / HTTP/2 / TCP too (analysis = auto). */
+		if (!ASSERT_OK(t,
+			       dp_service_put(&z->h->m, s->id, &k,
+					      s->flags | ((s->id & 1) ? SHIFT_SVC_F_AUTO :
+									SHIFT_SVC_F_HTTP)),
 			       "HTTP flag"))
 			return -1;
 	}

@@ -131,6 +131,7 @@ static void test_spec_example(void **state)
 	assert_true(s->rollback_evict);
 	assert_true(s->connect_fallback);
 	assert_false(s->analysis_connect);
+	assert_true(s->analysis_auto); /* the default for tcp */
 	assert_int_equal(s->n_green_sources, 0);
 	assert_int_equal(s->n_blue_sources, 0);
 	conf_free(c);
@@ -176,6 +177,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(s->max_consecutive_errors, 5);
 	assert_true(s->rollback_evict);
 	assert_false(s->analysis_connect);
+	assert_true(s->analysis_auto); /* the default for tcp */
 	conf_free(c);
 }
 
@@ -268,8 +270,10 @@ static void test_udp_service(void **state)
 	assert_endpoint(&u->green[0], "10.1.0.54:53", IPPROTO_UDP);
 	assert_int_equal(u->green_weight, 1000);
 	assert_true(u->analysis_connect); /* udp: the flow is the unit */
+	assert_false(u->analysis_auto);
 	assert_endpoint(&t->vip, "10.0.0.53:53", IPPROTO_TCP);
 	assert_true(t->analysis_connect);
+	assert_false(t->analysis_auto);
 	conf_free(c);
 }
 
@@ -438,7 +442,7 @@ static const struct bad_case bad_cases[] = {
 	{ HEAD "protocol = udp\nhealth_check = http:/x\n", 7,
 	  "health_check http needs protocol tcp" },
 	{ HEAD "protocol = udp\nanalysis = http\n", 7, "analysis = http needs protocol tcp" },
-	{ HEAD "analysis = grpc\n", 6, "'grpc' is not http or tcp" },
+	{ HEAD "analysis = grpc\n", 6, "'grpc' is not auto, http or tcp" },
 	{ HEAD "rollback_window = 2h\n", 6, "rollback_window: '2h' out of range 1s..1h" },
 	{ HEAD "rollback_window = 500ms\n", 6, "out of range 1s..1h" },
 	{ HEAD "max_error_rate = 5\n", 6, "max_error_rate: '5' needs a % sign" },

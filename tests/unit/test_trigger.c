@@ -100,6 +100,15 @@ static bool script_next(struct script *sc, struct shift_sample *s)
 			s->kind = SHIFT_SAMPLE_CONNECT;
 			s->value_ns = 30 * MS;
 			break;
+		case 't': /* auto: a flow read as plain TCP */
+			s->kind = SHIFT_SAMPLE_TCP;
+			s->value_ns = 10 * MS;
+			break;
+		case 'a': /* auto: a TLS alert answering a request */
+			s->kind = SHIFT_SAMPLE_ERROR;
+			s->err = SHIFT_ERR_TLS_ALERT;
+			s->value_ns = 1 * SEC;
+			break;
 		default:
 			fail_msg("bad script letter '%c'", ch);
 		}
@@ -173,6 +182,31 @@ static const struct row rows[] = {
 	  "2s 3c 2s c e",
 	  TRIGGER_ERROR_RATE,
 	  8 },
+	{ "rate: auto counts responses and TCP flows, ignores connects",
+	  { OFF, .min_requests = 5, .max_error_rate = 0.10, .analysis_auto = true },
+	  "20c 2s 2t e",
+	  TRIGGER_ERROR_RATE,
+	  24 },
+	{ "rate: HTTP and connection units ignore TCP-flow samples",
+	  { OFF, .min_requests = 5, .max_error_rate = 0.10 },
+	  "20t e 3s s",
+	  TRIGGER_ERROR_RATE,
+	  24 },
+	{ "rate: connection unit ignores TCP-flow samples",
+	  { OFF, .min_requests = 5, .max_error_rate = 0.10, .analysis_connect = true },
+	  "20t 3c e c",
+	  TRIGGER_ERROR_RATE,
+	  24 },
+	{ "consec: auto, TLS alerts in a row fire; connects do not reset",
+	  { OFF, .max_consecutive_errors = 3, .analysis_auto = true },
+	  "s a c a c a",
+	  TRIGGER_CONSECUTIVE_ERRORS,
+	  5 },
+	{ "consec: auto, a TCP-flow success resets",
+	  { OFF, .max_consecutive_errors = 3, .analysis_auto = true },
+	  "2a t 2a t 2a",
+	  TRIGGER_NONE,
+	  NEVER },
 
 	/* Consecutive errors: independent of min_requests. */
 	{ "consec: the 3rd error in a row fires",

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * analysis = auto on real packets through the real programs: a conversation
+ * per row (client and backend segments with their TCP sequence numbers),
+ * and the samples it must produce. For TLS and HTTP/2: valid exchanges,
+ * truncated headers, records and frames split across segments, and bytes
+ * inside a record that look like a header (they must not be read as one).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#include <shift/sample.h>
+#include "table.h"
+
+#pragma GCC diagnostic ignored "-Woverride-init"
+
+#define L7_SVC 0
+#define L7_BE 0
+#define MAX_STEPS 8
+
+static const struct topo_service l7_svc = { L7_SVC, 4, IPPROTO_TCP, VIP4, 443, SHIFT_SVC_F_AUTO };
+static const struct topo_backend l7_be = { L7_BE,	L7_SVC,
+					   SHIFT_BLUE,	4,
+					   IPPROTO_TCP, { 10, 1, 0, 11 },
+					   8443,	true,
+					   0,		{ 0x02, 0xbe, 0, 0, 0, 0x11 } };
+
+struct step {
+	char from; /* 'c' client, 'b' backend */
+	__u8 flags;
+	__u32 seq; /* relative: client ISN 1000, backend 5000 */
+	const char *data; /* payload bytes */
+	__u32 len;
+};
+
+#define C(fl, sq, d)                                   \
+	{                                              \
+		'c', fl, 1000 + (sq), d, sizeof(d) - 1 \
+	}
+#define B(fl, sq, d)                                   \
+	{                                              \
+		'b', fl, 5000 + (sq), d, sizeof(d) - 1 \
+	}
+#define PA (TH_PSH | TH_ACK)
+
+struct l7_row {
+	const char *desc;
+	struct step steps[MAX_STEPS];
+	__u32 responses, tcp, errors[SHIFT_ERR_MAX];
+};
+
+/* 5-byte record header + body. */
+#define HELLO_C "\x16\x03\x01\x00\x05hello"
+#define HELLO_S "\x16\x03\x03\x00\x04helo"
+#define APP_C "\x17\x03\x03\x00\x08GET /abc"
+#define APP_S "\x17\x03\x03\x00\x0aHTTP 200 x"
+#define FATAL "\x15\x03\x03\x00\x02\x02\x28"
+/* An HTTP/2 preface and a client HEADERS frame (":method GET" = 0x82). */
+#define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_REQ "\x00\x00\x01\x01\x05\x00\x00\x00\x01\x82"
+#define H2_SETTINGS "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+#define H2_200 "\x00\x00\x01\x01\x04\x00\x00\x00\x01\x88"
+#define H2_500 "\x00\x00\x01\x01\x04\x00\x00\x00\x01\x8e"
+
+static const struct l7_row rows[] = {
+	{ "tls: hello, answer, one request answered -> 1 response",
+	  { C(PA, 1, HELLO_C), B(PA, 1, HELLO_S), C(PA, 11, APP_C), B(PA, 10, APP_S) },
+	  .responses = 1 },
+	{ "tls: two records in one segment, the answer in the second -> 1 response",
+	  { C(PA, 1, HELLO_C), B(PA, 1, HELLO_S), C(PA, 11, APP_C),
+	    B(PA, 10, "\x14\x03\x03\x00\x01\x01" APP_S) },
+	  .responses = 1 },
+	{ "tls: answer split over 2 segments, the 2nd looks like a fatal alert -> 1 response",
+	  { C(PA, 1, HELLO_C), B(PA, 1, HELLO_S), C(PA, 11, APP_C),
+	    B(PA, 10,
+	      "\x17\x03\x03\x00\x20"
+	      "0123456789"),
+	    B(PA, 25, FATAL "abcdefghijklmnopqrstuvw") },
+	  .responses = 1 },
+	{ "tls: truncated record header ends the reading -> nothing",
+	  { C(PA, 1, HELLO_C), B(PA, 1, HELLO_S), C(PA, 11, APP_C), B(PA, 10, "\x17\x03\x03") },
+	  .responses = 0 },
+	{ "tls: garbage where a header must start ends the reading -> nothing",
+	  { C(PA, 1, HELLO_C), B(PA, 1, HELLO_S), C(PA, 11, APP_C),
+	    B(PA, 10, "\x99\x03\x03\x00\x01x") },
+	  .responses = 0 },
+	{ "tls: hello split over 2 segments, then a request answered -> 1 response",
+	  { C(PA, 1, "\x16\x03\x01\x00\x05hel"), C(PA, 9, "lo"), B(PA, 1, HELLO_S),
+	    C(PA, 11, APP_C), B(PA, 10, APP_S) },
+	  .responses = 1 },
+	{ "tls: fatal alert answering the hello -> tls_alert",
+	  { C(PA, 1, HELLO_C), B(PA, 1, FATAL) },
+	  .errors = { [SHIFT_ERR_TLS_ALERT] = 1 } },
+	{ "tls: backend FIN before answering the hello -> tls_handshake",
+	  { C(PA, 1, HELLO_C), B(TH_FIN | TH_ACK, 1, "") },
+	  .errors = { [SHIFT_ERR_TLS_HANDSHAKE] = 1 } },
+	{ "tls: backend FIN with a request open -> early_close",
+	  { C(PA, 1, HELLO_C), B(PA, 1, HELLO_S), C(PA, 11, APP_C), B(TH_FIN | TH_ACK, 10, "") },
+	  .errors = { [SHIFT_ERR_EARLY_CLOSE] = 1 } },
+	{ "tls: close_notify and FIN after the answer (healthy) -> 1 response, no error",
+	  { C(PA, 1, HELLO_C), B(PA, 1, HELLO_S), C(PA, 11, APP_C), B(PA, 10, APP_S),
+	    B(PA, 25,
+	      "\x15\x03\x03\x00\x1a"
+	      "01234567890123456789012345"),
+	    B(TH_FIN | TH_ACK, 56, "") },
+	  .responses = 1 },
+	{ "tls: client FIN, then backend FIN (healthy close) -> no error",
+	  { C(PA, 1, HELLO_C), B(PA, 1, HELLO_S), C(TH_FIN | TH_ACK, 11, ""),
+	    B(TH_FIN | TH_ACK, 10, "") } },
+	{ "h2: preface + HEADERS; SETTINGS + HEADERS 0x88 -> 1 response",
+	  { C(PA, 1, PREFACE H2_REQ), B(PA, 1, H2_SETTINGS H2_200) },
+	  .responses = 1 },
+	{ "h2: HEADERS 0x8e (500) -> http_5xx",
+	  { C(PA, 1, PREFACE H2_REQ), B(PA, 1, H2_SETTINGS), B(PA, 10, H2_500) },
+	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 } },
+	{ "h2: DATA split over 2 segments, its bytes look like HEADERS 500 -> 1 response",
+	  { C(PA, 1, PREFACE H2_REQ),
+	    B(PA, 1,
+	      H2_200 "\x00\x00\x0c\x00\x00\x00\x00\x00\x01"
+		     "ab"),
+	    B(PA, 21, H2_500) },
+	  .responses = 1 },
+	{ "h2: truncated frame header ends the reading -> nothing",
+	  { C(PA, 1, PREFACE H2_REQ), B(PA, 1, "\x00\x00\x01\x01") } },
+	{ "h2: garbage where a frame header must start (reserved bit) -> nothing",
+	  { C(PA, 1, PREFACE H2_REQ), B(PA, 1, "\x00\x00\x01\x01\x04\x80\x00\x00\x01\x8e") } },
+	{ "tcp: neither HTTP, TLS nor HTTP/2 -> 1 tcp sample",
+	  { C(PA, 1, "SSH-2.0-x\r\n"), B(PA, 1, "SSH-2.0-y\r\n") },
+	  .tcp = 1 },
+};
+
+struct l7_count {
+	__u32 responses, tcp, other, errors[SHIFT_ERR_MAX];
+};
+
+static int count_cb(void *ctx, void *data, size_t len)
+{
+	const struct shift_sample *s = data;
+	struct l7_count *c = ctx;
+
+	if (len < sizeof(*s))
+		c->other++;
+	else if (s->kind == SHIFT_SAMPLE_RESPONSE)
+		c->responses++;
+	else if (s->kind == SHIFT_SAMPLE_TCP)
+		c->tcp++;
+	else if (s->kind == SHIFT_SAMPLE_ERROR && s->err < SHIFT_ERR_MAX)
+		c->errors[s->err]++;
+	else if (s->kind != SHIFT_SAMPLE_CONNECT)
+		c->other++;
+	return 0;
+}
+
+static int send_step(struct harness *h, const struct fib_env *env, const struct step *st,
+		     __u16 cport)
+{
+	struct pkt_spec s;
+	struct pkt_layout lo;
+	__u8 f[PKT_MAX];
+	__u32 len, v;
+
+	if (st->from == 'c') {
+		s = (struct pkt_spec)PKT4(CL4, VIP4, IPPROTO_TCP, cport, 443, .payload = 0);
+		s.ack = 5001;
+	} else {
+		s = (struct pkt_spec){ .dmac = MAC_EDGE,
+				       .smac = { 0x02, 0xbe, 0, 0, 0, 0x11 },
+				       .family = 4,
+				       .proto = IPPROTO_TCP,
+				       .saddr = { 10, 1, 0, 11 },
+				       .daddr = CL4,
+				       .sport = 8443,
+				       .dport = cport,
+				       .ttl = 64,
+				       .ack = 1001 };
+	}
+	s.tcp_flags = st->flags;
+	s.seq = st->seq;
+	s.payload = (__u16)st->len;
+	len = pkt_build(&s, f, PKT_MAX, &lo);
+	if (!len)
+		return -EINVAL;
+	memcpy(f + lo.data, st->data, st->len);
+	if (pkt_fix_csums(f, len))
+		return -EINVAL;
+	return harness_run(h->prog[st->from == 'c' ? H_CLIENT : H_BACKEND], f, len,
+			   st->from == 'c' ? (__u32)env->if_cl : (__u32)env->if_be, NULL, NULL, &v);
+}
+
+TEST(l7)
+{
+	struct harness *h = calloc(1, sizeof(*h));
+	struct fib_env env;
+	struct ring_buffer *rb = NULL, *eb = NULL;
+	struct l7_count c;
+	__u32 be = L7_BE;
+	size_t i, k;
+	int e;
+
+	if (!ASSERT_TRUE(t, h != NULL, "calloc") ||
+	    !ASSERT_OK(t, harness_open(h, H_SEED, 0, 0), "harness_open"))
+		goto out;
+	if (fib_env_setup(&env)) {
+		test_skip(t, "no FIB environment (veth pair)");
+		goto out;
+	}
+	if (!ASSERT_OK(t, harness_add_service(h, &l7_svc), "service") ||
+	    !ASSERT_OK(t, harness_add_backend(h, &l7_be), "backend") ||
+	    !ASSERT_OK(t, harness_pool(h, L7_SVC, SHIFT_BLUE, &be, 1), "pool") ||
+	    !ASSERT_OK(t, dp_weight_set(&h->m, L7_SVC, 0), "weight"))
+		goto out;
+	rb = ring_buffer__new(h->m.fd[SHIFT_MAP_SAMPLES], count_cb, &c, NULL);
+	eb = ring_buffer__new(h->m.fd[SHIFT_MAP_ERRORS], count_cb, &c, NULL);
+	if (!ASSERT_TRUE(t, rb && eb, "ring_buffer__new"))
+		goto out;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct l7_row *r = &rows[i];
+		__u16 cport = (__u16)(42000 + i);
+		struct step syn = { 'c', TH_SYN, 1000, "", 0 };
+		struct step synack = { 'b', TH_SYN | TH_ACK, 5000, "", 0 };
+		/* The entry is written at the client's first ACK (no SYN entries). */
+		struct step ack = { 'c', TH_ACK, 1001, "", 0 };
+
+		if (!test_sub(t, "%s", r->desc))
+			continue;
+		ring_buffer__consume(rb);
+		ring_buffer__consume(eb);
+		memset(&c, 0, sizeof(c));
+		if (!ASSERT_OK(t, send_step(h, &env, &syn, cport), "SYN") ||
+		    !ASSERT_OK(t, send_step(h, &env, &synack, cport), "SYN-ACK") ||
+		    !ASSERT_OK(t, send_step(h, &env, &ack, cport), "ACK"))
+			continue;
+		for (k = 0; k < MAX_STEPS && r->steps[k].from; k++)
+			if (!ASSERT_OK(t, send_step(h, &env, &r->steps[k], cport), "step"))
+				break;
+		ring_buffer__consume(eb);
+		ring_buffer__consume(rb);
+		ASSERT_EQ(t, c.responses, r->responses, "response samples");
+		ASSERT_EQ(t, c.tcp, r->tcp, "tcp samples");
+		ASSERT_EQ(t, c.other, 0, "other samples");
+		for (e = 1; e < SHIFT_ERR_MAX; e++)
+			ASSERT_EQ(t, c.errors[e], r->errors[e], dp_err_name(e));
+	}
+out:
+	if (rb)
+		ring_buffer__free(rb);
+	if (eb)
+		ring_buffer__free(eb);
+	if (h) {
+		harness_close(h);
+		free(h);
+	}
+}
