@@ -67,3 +67,10 @@ bool hc_count(bool *healthy, __u32 *ok, __u32 *fail, bool result, __u32 rise, __
 	}
 	return was != *healthy;
 }
+
+bool hc_early_ok(bool healthy, bool in_flight, __u64 started_ns, __u64 interval_ns, __u64 now_ns)
+{
+	if (!healthy || in_flight)
+		return false;
+	return started_ns == 0 || now_ns < started_ns || now_ns - started_ns >= interval_ns / 2;
+}

@@ -250,6 +250,32 @@ static __u64 backend_run(struct agent *a, struct service_rt *s, int color, struc
 	return backend_due(b);
 }
 
+void health_on_error(struct agent *a, struct service_rt *s, __u32 backend_id)
+{
+	const struct conf_service *c = s->conf;
+	__u64 now;
+	__u32 k;
+	int col;
+
+	if (c->health == CONF_HC_NONE)
+		return;
+	now = now_mono_ns();
+	for (col = 0; col < SHIFT_COLORS; col++) {
+		for (k = 0; k < s->n[col]; k++) {
+			struct backend_rt *b = &s->pool[col][k];
+
+			if (b->id != backend_id)
+				continue;
+			if (hc_early_ok(b->healthy, b->hc_fd >= 0, b->hc_started_ns,
+					c->health_interval_ns, now)) {
+				b->hc_next_ns = now;
+				health_kick(a);
+			}
+			return;
+		}
+	}
+}
+
 /* health_check = none (perhaps since a reload): no probe in flight, every
  * backend up, as the key says. */
 static void health_off(struct agent *a, struct service_rt *s)

@@ -32,5 +32,12 @@ int health_fd(struct agent *a);
 void health_events(struct agent *a);
 /* Close probes in flight (shutdown, service removed). */
 void health_stop(struct service_rt *s);
+/*
+ * An error in backend_id's traffic (its RST, 5xx, refused or unanswered SYN,
+ * seen by the datapath): probe it now instead of at its next interval, so a
+ * dead backend leaves its ring one probe after its first failed request, not
+ * half an interval later on average.
+ */
+void health_on_error(struct agent *a, struct service_rt *s, __u32 backend_id);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <shift/sample.h>
 #include "ops/log.h"
+#include "analysis/health.h"
 #include "analysis/rollback.h"
 #include "analysis/samples.h"
 
@@ -26,6 +27,8 @@ int samples_handle(struct agent *a, const void *data, size_t len)
 		return 0;
 	}
 	r = analysis_feed(&s->an, &s->limits, smp, detail, sizeof(detail));
+	if (smp->kind == SHIFT_SAMPLE_ERROR)
+		health_on_error(a, s, smp->backend_id);
 	/* Latched already: the windows keep counting, nothing more to write.
 	 * A drill's latch is no rollback: a real trigger during a drill fires. */
 	if (r != TRIGGER_NONE && (!s->latched || s->latch_drill))

@@ -189,6 +189,23 @@ static struct shift_conf *parse(const char *text, char *err, size_t len)
 	return c;
 }
 
+/* An error in a backend's traffic probes it early, at most every half interval. */
+static void test_early(void **state)
+{
+	(void)state;
+	/* Up, idle, last probe 30 ms ago at a 50 ms interval: yes. */
+	assert_true(hc_early_ok(true, false, 100 * MS, 50 * MS, 130 * MS));
+	/* Exactly half an interval: yes; just under: no. */
+	assert_true(hc_early_ok(true, false, 100 * MS, 50 * MS, 125 * MS));
+	assert_false(hc_early_ok(true, false, 100 * MS, 50 * MS, 124 * MS));
+	/* A probe in flight already decides; a down backend waits for its interval. */
+	assert_false(hc_early_ok(true, true, 100 * MS, 50 * MS, 200 * MS));
+	assert_false(hc_early_ok(false, false, 100 * MS, 50 * MS, 200 * MS));
+	/* Never probed yet, or a clock that went back: yes. */
+	assert_true(hc_early_ok(true, false, 0, 50 * MS, 1 * MS));
+	assert_true(hc_early_ok(true, false, 300 * MS, 50 * MS, 200 * MS));
+}
+
 static void test_config(void **state)
 {
 	static const char good[] = "[global]\ninterface = eth0\n"
@@ -234,13 +251,10 @@ static void test_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_due),
-		cmocka_unit_test(test_extend),
-		cmocka_unit_test(test_next_start),
-		cmocka_unit_test(test_timeout_ms),
-		cmocka_unit_test(test_count),
-		cmocka_unit_test(test_small_intervals),
-		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_due),	   cmocka_unit_test(test_extend),
+		cmocka_unit_test(test_next_start), cmocka_unit_test(test_timeout_ms),
+		cmocka_unit_test(test_count),	   cmocka_unit_test(test_small_intervals),
+		cmocka_unit_test(test_early),	   cmocka_unit_test(test_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
