@@ -72,5 +72,5 @@ bool hc_early_ok(bool healthy, bool in_flight, __u64 started_ns, __u64 interval_
 {
 	if (!healthy || in_flight)
 		return false;
-	return started_ns == 0 || now_ns < started_ns || now_ns - started_ns >= interval_ns / 2;
+	return started_ns == 0 || now_ns < started_ns || now_ns - started_ns >= interval_ns / 8;
 }

@@ -42,8 +42,8 @@ bool hc_count(bool *healthy, __u32 *ok, __u32 *fail, bool result, __u32 rise, __
 /*
  * May an error seen in a backend's traffic start its probe now (rather than at
  * its next interval)? Only for a backend that is up, with no probe in flight,
- * whose last probe started half an interval ago or more: an error storm must
- * not become a probe storm.
+ * whose last probe started an eighth of an interval ago or more: an error
+ * storm must not become a probe storm.
  */
 bool hc_early_ok(bool healthy, bool in_flight, __u64 started_ns, __u64 interval_ns, __u64 now_ns);
 

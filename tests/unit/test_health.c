@@ -189,15 +189,15 @@ static struct shift_conf *parse(const char *text, char *err, size_t len)
 	return c;
 }
 
-/* An error in a backend's traffic probes it early, at most every half interval. */
+/* An error in a backend's traffic probes it early, at most every eighth of an interval. */
 static void test_early(void **state)
 {
 	(void)state;
 	/* Up, idle, last probe 30 ms ago at a 50 ms interval: yes. */
 	assert_true(hc_early_ok(true, false, 100 * MS, 50 * MS, 130 * MS));
-	/* Exactly half an interval: yes; just under: no. */
-	assert_true(hc_early_ok(true, false, 100 * MS, 50 * MS, 125 * MS));
-	assert_false(hc_early_ok(true, false, 100 * MS, 50 * MS, 124 * MS));
+	/* An eighth of an interval (80 ms: 10 ms) exactly: yes; just under: no. */
+	assert_true(hc_early_ok(true, false, 100 * MS, 80 * MS, 110 * MS));
+	assert_false(hc_early_ok(true, false, 100 * MS, 80 * MS, 109 * MS));
 	/* A probe in flight already decides; a down backend waits for its interval. */
 	assert_false(hc_early_ok(true, true, 100 * MS, 50 * MS, 200 * MS));
 	assert_false(hc_early_ok(false, false, 100 * MS, 50 * MS, 200 * MS));
