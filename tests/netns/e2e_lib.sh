@@ -54,6 +54,25 @@ e2e_snap() {
 }
 
 # e2e_up [KEY=VALUE...]: everything up to a ready shiftd.
+# svc KEY[.KEY]: a field of service web in status --json ("" if absent). Tests
+# with more services define their own svc after sourcing this file.
+svc() {
+	ctl status web --json | "$RIG_PYTHON" -c '
+import json, sys
+v = [s for s in json.load(sys.stdin)["services"] if s["service"] == "web"][0]
+for k in sys.argv[1].split("."):
+    v = v.get(k, "") if isinstance(v, dict) else ""
+print(v)' "$1"
+}
+
+# green_errs KIND: green's errors of one kind (status --json, all green backends)
+green_errs() {
+	ctl status web --json | "$RIG_PYTHON" -c '
+import json, sys
+s = [s for s in json.load(sys.stdin)["services"] if s["service"] == "web"][0]
+print(sum(b["errors_by_kind"][sys.argv[1]] for b in s["backends"] if b["color"] == "green"))' "$1"
+}
+
 e2e_up() {
 	rig_probe || rig_skip "$RIG_SKIP_REASON"
 	if [ ! -x "$SHIFTD" ] || [ ! -x "$SHIFTCTL" ]; then

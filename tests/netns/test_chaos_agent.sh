@@ -178,8 +178,18 @@ ed=$(($(dp "$D/c1.json" errbuf_dropped) - $(dp "$D/c0.json" errbuf_dropped)))
 grep -q "shift_ringbuf_dropped_total{ring=\"samples\"}" "$RIG_TEXTFILE_DIR/shift.prom" 2>/dev/null &&
 	note "(c) metrics: $(grep 'shift_ringbuf_dropped_total{ring="samples"}' "$RIG_TEXTFILE_DIR/shift.prom")"
 read -r s okc f sk errs byb _ p99 <<<"$(rate_sum "$D/rate.c.json")"
-[ "$f" = 0 ] && [ "$sk" = 0 ] && [ "$s" -gt 0 ] && ok "(c) traffic with the agent stopped and the ring overflowing: $okc/$s ok, $f failed, p99 $p99 ms" ||
+# The 200k spoofed SYNs are forwarded to the backends like any SYN (stateless):
+# a real SYN may die in a veth queue beside them, or meet a backend's own SYN-flood
+# defence (full SYN backlog, SYN cookies) and be reset. test_synflood.sh allows
+# 1 % for it. A connect timeout or a reset or two is the flood's, not the agent's;
+# any other failure, or more than 1 %, fails.
+if [ "$sk" = 0 ] && [ "$s" -gt 0 ] &&
+	{ [ "$f" = 0 ] || { [ $((f * 100)) -le "$s" ] &&
+		[[ $errs =~ ^((connect_timeout|reset)=[0-9]+,?)+$ ]]; }; }; then
+	ok "(c) traffic with the agent stopped and the ring overflowing: $okc/$s ok, $f failed (errors: $errs; allowed: connect timeouts and resets <= 1 %), p99 $p99 ms"
+else
 	notok "(c) traffic during the overflow: $okc/$s ok, $f failed (errors: $errs)"
+fi
 note "(c) backend errors during the overflow: $("$RIG_PYTHON" -c '
 import json, sys
 def be(p):

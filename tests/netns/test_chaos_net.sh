@@ -220,6 +220,14 @@ until_health() { # NAME true|false TRIES: ms until status says so
 recreate_green1() {
 	local ns=$RIG_ID-green1 a4 a6
 	a4=$(rig_backend_addr green1 4) a6=$(rig_backend_addr green1 6)
+	# The kernel tears a deleted namespace down in the background: its veth's
+	# switch end lingers until then (seconds when the machine is busy), and the
+	# name cannot be reused before. Wait for it, bounded.
+	local i
+	for i in $(seq 100); do
+		ip -n "$RIG_NS_SWITCH" link show "${RIG_ID}sgreen1" >/dev/null 2>&1 || break
+		sleep 0.1
+	done
 	ip netns add "$ns" || return 1
 	nsenter --net="/run/netns/$ns" -- sysctl -qw net.ipv6.conf.all.accept_dad=0 \
 		net.ipv6.conf.default.accept_dad=0 net.ipv4.conf.all.rp_filter=0 \

@@ -23,22 +23,6 @@ BASE_CONF=(web.min_requests=20 web.max_consecutive_errors=5 web.max_error_rate=5
 e2e_up "${BASE_CONF[@]}"
 D=$RIG_DIR
 
-# svc KEY[.KEY]: a field of service web in status --json ("" if absent)
-svc() {
-	ctl status web --json | "$RIG_PYTHON" -c '
-import json, sys
-v = [s for s in json.load(sys.stdin)["services"] if s["service"] == "web"][0]
-for k in sys.argv[1].split("."):
-    v = v.get(k, "") if isinstance(v, dict) else ""
-print(v)' "$1"
-}
-# green_errs KIND: green's errors of one kind (status --json, all green backends)
-green_errs() {
-	ctl status web --json | "$RIG_PYTHON" -c '
-import json, sys
-s = [s for s in json.load(sys.stdin)["services"] if s["service"] == "web"][0]
-print(sum(b["errors_by_kind"][sys.argv[1]] for b in s["backends"] if b["color"] == "green"))' "$1"
-}
 dp_stat() { ctl status --json | rig_json_get "datapath.$1"; }
 jget() { e2e_py get "$1" "$2"; }
 

@@ -44,15 +44,6 @@ BASE_CONF=("web.min_requests=$MIN_REQ" "web.max_consecutive_errors=$MAX_CONSEC"
 e2e_up "${BASE_CONF[@]}"
 D=$RIG_DIR
 
-# svc KEY[.KEY]: a field of service web in status --json ("" if absent)
-svc() {
-	ctl status web --json | "$RIG_PYTHON" -c '
-import json, sys
-v = [s for s in json.load(sys.stdin)["services"] if s["service"] == "web"][0]
-for k in sys.argv[1].split("."):
-    v = v.get(k, "") if isinstance(v, dict) else ""
-print(v)' "$1"
-}
 now_ns() { date +%s%N; }
 jget() { e2e_py get "$1" "$2"; } # FILE KEY: a field of a client's JSON
 green_of() { # FILE: answers from green backends

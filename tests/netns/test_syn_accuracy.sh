@@ -36,20 +36,6 @@ e2e_up web.min_requests=20 web.max_consecutive_errors=5 web.max_error_rate=5% \
 	web.max_error_rate_increase=off web.max_latency_p99=off web.max_latency_ratio=off
 D=$RIG_DIR
 
-svc() {
-	ctl status web --json | "$RIG_PYTHON" -c '
-import json, sys
-v = [s for s in json.load(sys.stdin)["services"] if s["service"] == "web"][0]
-for k in sys.argv[1].split("."):
-    v = v.get(k, "") if isinstance(v, dict) else ""
-print(v)' "$1"
-}
-green_errs() {
-	ctl status web --json | "$RIG_PYTHON" -c '
-import json, sys
-s = [s for s in json.load(sys.stdin)["services"] if s["service"] == "web"][0]
-print(sum(b["errors_by_kind"][sys.argv[1]] for b in s["backends"] if b["color"] == "green"))' "$1"
-}
 
 out=$(ctl set-weight web 100) || notok "setup: set-weight web 100 failed: $out"
 SRCS=()
