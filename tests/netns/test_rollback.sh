@@ -25,6 +25,8 @@
 #   - the latch holds: set-weight without --force exits 1 and the weight stays 0.
 # Between scenarios: shiftctl clear + set-weight, green back to normal.
 # Exit 0 pass, 77 skipped, 1 fail.
+# run.sh: alone (the slow scenario's warm-up compares green's p99 with blue's over a
+# few dozen requests: a test in the other lane sets off the 5x ratio trigger early)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=e2e_lib.sh
