@@ -220,12 +220,11 @@ until_health() { # NAME true|false TRIES: ms until status says so
 recreate_green1() {
 	local ns=$RIG_ID-green1 a4 a6
 	a4=$(rig_backend_addr green1 4) a6=$(rig_backend_addr green1 6)
-	# The kernel tears a deleted namespace down in the background: its veth's
-	# switch end lingers until then (seconds when the machine is busy), and the
-	# name cannot be reused before. Wait for it, bounded.
+	# The switch port was deleted with the namespace; make sure, bounded.
 	local i
-	for i in $(seq 100); do
+	for i in $(seq 50); do
 		ip -n "$RIG_NS_SWITCH" link show "${RIG_ID}sgreen1" >/dev/null 2>&1 || break
+		ip -n "$RIG_NS_SWITCH" link del "${RIG_ID}sgreen1" 2>/dev/null
 		sleep 0.1
 	done
 	ip netns add "$ns" || return 1
@@ -261,6 +260,10 @@ e2e_snap "$D/c0.json"
 left="" back="" ready="" nleft=0 nback=0
 for ((k = 1; k <= BACKEND_CYCLES; k++)); do
 	rig_backend_stop green1
+	# The veth pair first, synchronously: a deleted namespace's devices go with
+	# the kernel's background teardown, which other tests' namespaces can hold up
+	# for more than 10 s, and green1's switch port could not be re-created before.
+	ip -n "$RIG_NS_SWITCH" link del "${RIG_ID}sgreen1" 2>/dev/null
 	ip netns del "$RIG_ID-green1"
 	l=$(until_health green1 false 100) && nleft=$((nleft + 1))
 	left+="${l}ms "
