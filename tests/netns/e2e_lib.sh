@@ -65,6 +65,16 @@ for k in sys.argv[1].split("."):
 print(v)' "$1"
 }
 
+# wait_rollback SECONDS: poll status --json until web is rolled back; 0 if it was.
+wait_rollback() {
+	local i
+	for ((i = 0; i < $1 * 10; i++)); do
+		[ "$(svc rolled_back)" = True ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # green_errs KIND: green's errors of one kind (status --json, all green backends)
 green_errs() {
 	ctl status web --json | "$RIG_PYTHON" -c '

@@ -26,15 +26,6 @@ D=$RIG_DIR
 dp_stat() { ctl status --json | rig_json_get "datapath.$1"; }
 jget() { e2e_py get "$1" "$2"; }
 
-wait_rollback() {
-	local i
-	for ((i = 0; i < $1 * 10; i++)); do
-		[ "$(svc rolled_back)" = True ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # scenario NAME KIND BREAK-CMD...: green at 50 %, break it, COUNT new connections.
 scenario() {
 	local name=$1 kind=$2 e0 f0 e1 f1 out okn failed

@@ -55,16 +55,6 @@ j = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]
 print(sum(v for k, v in j.get("by_backend", {}).items() if k.startswith("green")))' "$1"
 }
 
-# wait_rollback SECONDS: poll status --json until rolled back; 0 if it did.
-wait_rollback() {
-	local i
-	for ((i = 0; i < $1 * 10; i++)); do
-		[ "$(svc rolled_back)" = True ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # reset: green healthy, latch cleared, green at 50 %.
 reset() {
 	rig_backend_mode green1 ok
