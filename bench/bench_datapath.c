@@ -9,6 +9,7 @@
  *
  *   bench_datapath [--out FILE] [--iters N] [--batches B] [--flows N]
  *
+ * --only TEXT measures only the cases whose name contains TEXT.
  * --flows sizes both connection tables (default: the loader's, 1M / 256k),
  * to compare the per-packet cost of a small and a large table.
  *
@@ -104,6 +105,7 @@ struct opts {
 	__u32 iters;
 	__u32 batches;
 	__u32 flows; /* 0: the loader's default */
+	const char *only; /* measure only the cases whose name holds this */
 };
 
 static double now_ns(void)
@@ -393,7 +395,9 @@ static void print_table(FILE *f, const struct bcase *cs, size_t n, const struct 
 
 static void usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s [--out FILE] [--iters N] [--batches B] [--flows N]\n", argv0);
+	fprintf(stderr,
+		"usage: %s [--out FILE] [--iters N] [--batches B] [--flows N] [--only TEXT]\n",
+		argv0);
 }
 
 /*
@@ -451,6 +455,7 @@ int main(int argc, char **argv)
 		{ "iters", required_argument, NULL, 'n' },
 		{ "batches", required_argument, NULL, 'b' },
 		{ "flows", required_argument, NULL, 'f' },
+		{ "only", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -462,7 +467,7 @@ int main(int argc, char **argv)
 	__u64 full4 = 0, full6 = 0;
 	size_t n = 0, i;
 
-	while ((opt = getopt_long(argc, argv, "o:n:b:f:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "o:n:b:f:O:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':
 			op.out = optarg;
@@ -475,6 +480,9 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			op.flows = (__u32)strtoul(optarg, NULL, 0);
+			break;
+		case 'O':
+			op.only = optarg;
 			break;
 		default:
 			usage(argv[0]);
@@ -564,6 +572,8 @@ int main(int argc, char **argv)
 		for (i = 0; i < sizeof(def) / sizeof(def[0]); i++) {
 			int k;
 
+			if (op.only && !strstr(def[i].name, op.only))
+				continue;
 			if (def[i].est && establish(h.prog[H_CLIENT], def[i].est)) {
 				fprintf(stderr, "bench: %s: opening the flow failed\n",
 					def[i].name);

@@ -113,6 +113,18 @@ static __always_inline int is_bare_syn(const struct pkt *p)
 	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
 }
 
+static __always_inline struct shift_service *service_of(const struct pkt *p)
+{
+	struct shift_addr_key sk;
+
+	__builtin_memset(&sk, 0, sizeof(sk));
+	__builtin_memcpy(sk.addr, p->daddr, sizeof(sk.addr));
+	sk.port = p->dport;
+	sk.proto = p->proto;
+	sk.family = p->family;
+	return bpf_map_lookup_elem(&shift_services, &sk);
+}
+
 #define SYN_STEP_ENTRY (1u << 8)
 #define SYN_STEP_FALLBACK (1u << 9)
 
@@ -179,34 +191,31 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 }
 
 /*
- * A packet of a flow the table does not hold (or a SYN reusing the 5-tuple of
- * a completed one, f then being its old entry): choose the backend, and
+ * A packet of a flow the table does not hold, or any bare SYN (svc already
+ * looked up then; f is a source-NATed service's entry of a completed
+ * handshake on the same 5-tuple, else NULL): choose the backend, and
  *   - a bare SYN: no insert, steered by hash and weight. Its SYN slot is
  *     overwritten, or, for a retransmit of a recent SYN, updated (count,
- *     backend); an old entry of a reused 5-tuple is re-pointed in place,
- *     which grows nothing;
+ *     backend). An entry of a reused 5-tuple is left alone until the
+ *     backend's SYN-ACK (syn_reuse());
+ *   - a source-NATed SYN: the entry is written (or, on a reused 5-tuple,
+ *     overwritten) with its port;
  *   - anything else (the client's first ACK, a UDP datagram, a flow met in
  *     mid-stream): the entry is written, with the backend the flow's SYN
  *     went to when its slot still says so.
  */
 static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union flow_key *fk,
-				    struct shift_flow *f)
+				    struct shift_flow *f, struct shift_service *svc)
 {
 	void *data_end = sc_data_end(c);
 	const __u32 *snat = NULL;
-	struct shift_addr_key sk;
-	struct shift_service *svc;
 	struct shift_backend *be;
 	struct shift_flow *nf;
 	__u32 zero = 0;
 	int syn = is_bare_syn(p), fresh = 1;
 
-	__builtin_memset(&sk, 0, sizeof(sk));
-	__builtin_memcpy(sk.addr, p->daddr, sizeof(sk.addr));
-	sk.port = p->dport;
-	sk.proto = p->proto;
-	sk.family = p->family;
-	svc = bpf_map_lookup_elem(&shift_services, &sk);
+	if (!svc)
+		svc = service_of(p);
 	if (!svc)
 		return NOT_A_SERVICE;
 	if (ttl_check(p, data_end)) {
@@ -250,17 +259,9 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		}
 		snat = sc->addr[snat_idx(nf->snat_idx)];
 	}
-	if (syn && !(svc->flags & SHIFT_SVC_F_SNAT)) {
-		if (f && !(p->tcp_flags & TCPF_RST_)) {
-			f->backend_id = nf->backend_id;
-			f->hash = nf->hash;
-			f->color = nf->color;
-			f->state = nf->state | (f->state & SHIFT_FS_NH);
-			f->app_flags = nf->app_flags;
-			f->req_ns = nf->req_ns;
-		}
-	} else if (!(p->tcp_flags & TCPF_RST_)) {
-		/* A stray RST must not plant an entry for a connection that is gone. */
+	/* A bare SYN writes nothing, but source NAT's (its port), and a stray
+	 * RST must not plant an entry for a connection that is gone. */
+	if (!(syn && !(svc->flags & SHIFT_SVC_F_SNAT)) && !(p->tcp_flags & TCPF_RST_)) {
 		if (p->proto == IPPROTO_TCP && !syn)
 			nf->state |= SHIFT_FS_SYNACK;
 		flow_set_nh(c, nf);
@@ -286,29 +287,44 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 {
 	union flow_key fk, *k = &fk;
 	void *data_end = sc_data_end(c);
+	struct shift_service *svc = NULL;
 	const __u32 *snat = NULL;
-	struct shift_backend *be;
-	struct shift_flow *f;
+	struct shift_backend *be = NULL;
+	struct shift_flow *f = NULL;
 
 	if (!vip_maybe(p))
 		return NOT_A_SERVICE;
 	flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
-	f = flow_lookup(p->family, k);
 	/*
-	 * One call of new_flow() for the three ways into it: inlined once, the
-	 * verifier walks it once. A SYN on an entry whose handshake completed is
-	 * a new connection on a reused 5-tuple, not a retransmit: it is steered
-	 * afresh (SPEC: a SYN without ACK is a new flow). An entry whose backend
-	 * is gone (reload) is steered afresh and rewritten.
+	 * A bare SYN is a new flow (SPEC), steered by hash and weight: it does
+	 * not look at the connection table, whose lookup in a full table is the
+	 * cache misses that made a SYN cost what it did. An entry a reused
+	 * 5-tuple left behind is re-pointed when the backend's SYN-ACK comes
+	 * back (syn_reuse()). Source NAT's SYN still needs its entry (the port).
 	 */
-	be = NULL;
-	if (f && !(is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))) {
-		be = active_backend(f->backend_id, f->service_id);
-		if (!be)
-			f = NULL;
+	if (is_bare_syn(p)) {
+		svc = service_of(p);
+		if (!svc)
+			return NOT_A_SERVICE;
 	}
+	if (!svc || (svc->flags & SHIFT_SVC_F_SNAT)) {
+		f = flow_lookup(p->family, k);
+		/*
+		 * A SYN on an entry whose handshake completed is a new connection
+		 * on a reused 5-tuple, not a retransmit: it is steered afresh. An
+		 * entry whose backend is gone (reload) is steered afresh and
+		 * rewritten.
+		 */
+		if (f && !(is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))) {
+			be = active_backend(f->backend_id, f->service_id);
+			if (!be)
+				f = NULL;
+		}
+	}
+	/* One call of new_flow() for every way into it: inlined once, the
+	 * verifier walks it once. */
 	if (!be)
-		return new_flow(c, p, k, f);
+		return new_flow(c, p, k, f, svc);
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
@@ -327,6 +343,42 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
 	signal_client(c, p, f);
 	return to_backend(c, p, be, snat, f->snat_port);
+}
+
+/*
+ * The backend's SYN-ACK (h: the flow hash, from the reply) found an entry
+ * whose handshake completed: when the SYN slot holds a newer handshake on the
+ * same 5-tuple answered by this backend, the entry is the old connection's
+ * (a client reusing its port; SYNs do not look at the table) and now becomes
+ * the new one's, before the client's first ACK can follow it: the backend the
+ * SYN went to, signals from scratch. The slot is spent, as a first ACK spends
+ * it. Runs after syn_answer(), which took the connect latency from the slot.
+ * A global function: checked once.
+ */
+__noinline int syn_reuse(struct shift_flow *f, __u32 h, __u32 backend_id, __u32 svc_flags)
+{
+	struct shift_syn_slot *s;
+	__u64 now;
+	__u8 nh;
+
+	if (!f || !(f->state & SHIFT_FS_SYNACK))
+		return 0;
+	s = syn_slot(h);
+	now = bpf_ktime_get_ns();
+	if (!s || !syn_slot_is(s, h, f->service_id, now) || s->backend_id != backend_id)
+		return 0;
+	nh = f->state & SHIFT_FS_NH;
+	f->backend_id = s->backend_id;
+	f->hash = h;
+	f->color = s->color;
+	f->state = 0;
+	f->app_flags = 0;
+	f->next_hdr[0] = 0;
+	f->next_hdr[1] = 0;
+	l7_flow_init(f, svc_flags, now - s->syn_ns);
+	f->state |= nh | SHIFT_FS_SYNACK;
+	s->hash = 0;
+	return 1;
 }
 
 /* Send a reply on to the client by the next hop its entry keeps. */
@@ -408,6 +460,10 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	 * retransmit its SYN (which then goes to blue). */
 	if (signal_syn_answer(p, info, *id, f))
 		return XDP_DROP;
+	if (f && p->proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_) &&
+	    !(info->flags & SHIFT_SVC_F_SNAT))
+		syn_reuse(f, reply_hash(p, info), *id, info->flags);
 	signal_backend(c, p, f, data_end);
 	ttl_decrement(c, p, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))

@@ -51,7 +51,8 @@
  *     the override prefixes and the empty-pool fallback; backend by the ring
  *     slot shift_ring_slot(h)) and gets an entry saying so; a SYN without ACK
  *     on an entry whose handshake completed (SHIFT_FS_SYNACK) is a new flow on
- *     a reused 5-tuple; a RST steered afresh plants or replaces no entry.
+ *     a reused 5-tuple, and leaves that entry as it was (the backend's SYN-ACK
+ *     re-points it); a RST steered afresh plants or replaces no entry.
  * After the run:
  *   - every connection-table entry (v4 and v6) is for a configured service:
  *     its daddr:dport/proto is a VIP key of the services map, service_id is that
@@ -540,13 +541,10 @@ static void pre_steer(struct fz *z, enum h_prog prog, const __u8 *in, __u32 len,
 		pre->k6.proto = info->proto;
 	}
 	pre->existed = !flow_get(z, pre, &pre->f);
-	/*
-	 * A SYN on an entry whose handshake completed is a new connection on a
-	 * reused 5-tuple: steered afresh. An unanswered entry keeps its backend.
-	 */
+	/* A bare SYN is a new flow, steered afresh whatever the table holds (no
+	 * service here has source NAT, whose SYNs look at their entry). */
 	pre->had = pre->existed && !(info->proto == IPPROTO_TCP &&
-				     (in[info->l4 + 13] & (TH_SYN | TH_ACK)) == TH_SYN &&
-				     (pre->f.state & SHIFT_FS_SYNACK));
+				     (in[info->l4 + 13] & (TH_SYN | TH_ACK)) == TH_SYN);
 	pre->syn = info->proto == IPPROTO_TCP && (in[info->l4 + 13] & (TH_SYN | TH_ACK)) == TH_SYN;
 	pre->rst = info->proto == IPPROTO_TCP && (in[info->l4 + 13] & TH_RST);
 	pre->seq = info->proto == IPPROTO_TCP ?
@@ -677,9 +675,14 @@ static void post_steer(struct fz *z, struct fz_pre *pre, enum h_prog prog, __u32
 	}
 	if (insert_failed)
 		return;
-	if (pre->syn && !pre->existed) {
-		if (!flow_get(z, pre, &after))
-			fz_fail(z, prog, ifindex, in, len, "a bare SYN planted an entry");
+	if (pre->syn) {
+		/* No service here has source NAT: a bare SYN writes nothing. */
+		if (!flow_get(z, pre, &after) &&
+		    (!pre->existed || after.backend_id != pre->f.backend_id ||
+		     after.hash != pre->f.hash || after.color != pre->f.color ||
+		     after.state != pre->f.state))
+			fz_fail(z, prog, ifindex, in, len, "a bare SYN %s an entry",
+				pre->existed ? "changed" : "planted");
 		return;
 	}
 	if (flow_get(z, pre, &after)) {

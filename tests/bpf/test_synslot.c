@@ -136,5 +136,65 @@ TEST(synslot)
 			ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib0, 0, "reply_fib");
 		}
 	}
+	if (test_sub(t,
+		     "a reused 5-tuple: the SYN leaves the old entry, the SYN-ACK re-points it")) {
+		struct pkt_spec r = {
+			.dmac = MAC_EDGE,
+			.smac = { 0x02, 0xbe, 0, 0, 0, 1 },
+			.family = 4,
+			.proto = IPPROTO_TCP,
+			.saddr = { 10, 1, 0, 21 },
+			.daddr = CL4,
+			.sport = 8080,
+			.dport = 45000,
+			.ttl = 64,
+			.tcp_flags = TH_SYN | TH_ACK,
+			.seq = 777,
+		};
+		__u8 in[PKT_MAX], out[PKT_MAX];
+		__u32 len, olen = sizeof(out), verdict = 0;
+
+		/* The first subtests left 45000's entry on blue, its handshake done. */
+		dp_weight_set(&h->m, SVC_V4_TCP, SHIFT_WEIGHT_MAX);
+		s.tcp_flags = TH_SYN;
+		s.seq = 50000;
+		ASSERT_EQ(t, steer(t, h, &s), 1, "the new SYN at 100 %: green");
+		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "old entry"))
+			ASSERT_EQ(t, fl.backend_id, 0, "old entry untouched by the SYN");
+		/* Blue answering now (a stale SYN-ACK) re-points nothing. */
+		r.saddr[3] = 11;
+		len = pkt_build(&r, in, sizeof(in), NULL);
+		ASSERT_OK(t,
+			  harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen,
+					   &verdict),
+			  "BPF_PROG_TEST_RUN (blue's SYN-ACK)");
+		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "old entry"))
+			ASSERT_EQ(t, fl.backend_id, 0, "entry after blue's SYN-ACK");
+		r.saddr[3] = 21;
+		len = pkt_build(&r, in, sizeof(in), NULL);
+		olen = sizeof(out);
+		ASSERT_OK(t,
+			  harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen,
+					   &verdict),
+			  "BPF_PROG_TEST_RUN (green's SYN-ACK)");
+		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry")) {
+			ASSERT_EQ(t, fl.backend_id, 1, "entry re-pointed by green's SYN-ACK");
+			ASSERT_EQ(t, fl.color, SHIFT_GREEN, "entry color");
+			ASSERT_TRUE(t, (fl.state & SHIFT_FS_SYNACK) && (fl.state & SHIFT_FS_NH),
+				    "entry state: handshake done, next hop kept");
+		}
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+		s.tcp_flags = TH_ACK;
+		s.seq = 50001;
+		ASSERT_EQ(t, steer(t, h, &s), 1, "its first ACK, weight back to 0: green");
+		/* The slot is spent: a retransmitted SYN-ACK changes nothing more. */
+		olen = sizeof(out);
+		ASSERT_OK(t,
+			  harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen,
+					   &verdict),
+			  "BPF_PROG_TEST_RUN (green's SYN-ACK again)");
+		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry"))
+			ASSERT_EQ(t, fl.backend_id, 1, "entry after a retransmitted SYN-ACK");
+	}
 	fixture_put(&f);
 }
