@@ -46,6 +46,34 @@ static int steer(struct tctx *t, struct harness *h, const struct pkt_spec *s)
 	return idx;
 }
 
+/*
+ * A reply of backend 10.1.0.<octet>:8080 (0 or 1 of SVC_V4_TCP) to the test's
+ * client 45000, run through the backend program; out gets the frame.
+ */
+static int backend_reply(struct harness *h, __u8 octet, __u8 flags, __u16 payload, __u32 seq,
+			 __u8 *out, __u32 *olen, __u32 *verdict)
+{
+	struct pkt_spec r = {
+		.dmac = MAC_EDGE,
+		.smac = { 0x02, 0xbe, 0, 0, 0, octet },
+		.family = 4,
+		.proto = IPPROTO_TCP,
+		.saddr = { 10, 1, 0, octet },
+		.daddr = CL4,
+		.sport = 8080,
+		.dport = 45000,
+		.ttl = 64,
+		.tcp_flags = flags,
+		.payload = payload,
+		.seq = seq,
+	};
+	__u8 in[PKT_MAX];
+	__u32 len = pkt_build(&r, in, sizeof(in), NULL);
+
+	*olen = PKT_MAX;
+	return harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, olen, verdict);
+}
+
 TEST(synslot)
 {
 	struct fixture f = { .seed = H_SEED, .flows4 = 4096, .flows6 = 1024 };
@@ -104,28 +132,11 @@ TEST(synslot)
 	}
 	if (test_sub(t, "a reply leaves by the entry's next hop, no FIB lookup")) {
 		static const __u8 cl_mac[6] = MAC_CLIENT, edge_mac[6] = MAC_EDGE;
-		struct pkt_spec r = {
-			.dmac = MAC_EDGE,
-			.smac = { 0x02, 0xbe, 0, 0, 0, 0 },
-			.family = 4,
-			.proto = IPPROTO_TCP,
-			.saddr = { 10, 1, 0, 11 },
-			.daddr = CL4,
-			.sport = 8080,
-			.dport = 45000,
-			.ttl = 64,
-			.tcp_flags = TH_ACK,
-			.payload = 32,
-			.seq = 9000,
-		};
-		__u8 in[PKT_MAX], out[PKT_MAX];
-		__u32 len, olen = sizeof(out), verdict = 0;
+		__u8 out[PKT_MAX];
+		__u32 olen, verdict = 0;
 
 		fib0 = stat_of(h, SHIFT_STAT_REPLY_FIB);
-		len = pkt_build(&r, in, sizeof(in), NULL);
-		if (ASSERT_OK(t,
-			      harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen,
-					       &verdict),
+		if (ASSERT_OK(t, backend_reply(h, 11, TH_ACK, 32, 9000, out, &olen, &verdict),
 			      "BPF_PROG_TEST_RUN")) {
 			ASSERT_EQ(t, verdict, harness_expect(h, XDP_TX),
 				  "verdict (back out of lo)");
@@ -138,21 +149,8 @@ TEST(synslot)
 	}
 	if (test_sub(t,
 		     "a reused 5-tuple: the SYN leaves the old entry, the SYN-ACK re-points it")) {
-		struct pkt_spec r = {
-			.dmac = MAC_EDGE,
-			.smac = { 0x02, 0xbe, 0, 0, 0, 1 },
-			.family = 4,
-			.proto = IPPROTO_TCP,
-			.saddr = { 10, 1, 0, 21 },
-			.daddr = CL4,
-			.sport = 8080,
-			.dport = 45000,
-			.ttl = 64,
-			.tcp_flags = TH_SYN | TH_ACK,
-			.seq = 777,
-		};
-		__u8 in[PKT_MAX], out[PKT_MAX];
-		__u32 len, olen = sizeof(out), verdict = 0;
+		__u8 out[PKT_MAX];
+		__u32 olen, verdict = 0;
 
 		/* The first subtests left 45000's entry on blue, its handshake done. */
 		dp_weight_set(&h->m, SVC_V4_TCP, SHIFT_WEIGHT_MAX);
@@ -162,20 +160,11 @@ TEST(synslot)
 		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "old entry"))
 			ASSERT_EQ(t, fl.backend_id, 0, "old entry untouched by the SYN");
 		/* Blue answering now (a stale SYN-ACK) re-points nothing. */
-		r.saddr[3] = 11;
-		len = pkt_build(&r, in, sizeof(in), NULL);
-		ASSERT_OK(t,
-			  harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen,
-					   &verdict),
+		ASSERT_OK(t, backend_reply(h, 11, TH_SYN | TH_ACK, 0, 777, out, &olen, &verdict),
 			  "BPF_PROG_TEST_RUN (blue's SYN-ACK)");
 		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "old entry"))
 			ASSERT_EQ(t, fl.backend_id, 0, "entry after blue's SYN-ACK");
-		r.saddr[3] = 21;
-		len = pkt_build(&r, in, sizeof(in), NULL);
-		olen = sizeof(out);
-		ASSERT_OK(t,
-			  harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen,
-					   &verdict),
+		ASSERT_OK(t, backend_reply(h, 21, TH_SYN | TH_ACK, 0, 777, out, &olen, &verdict),
 			  "BPF_PROG_TEST_RUN (green's SYN-ACK)");
 		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry")) {
 			ASSERT_EQ(t, fl.backend_id, 1, "entry re-pointed by green's SYN-ACK");
@@ -188,10 +177,7 @@ TEST(synslot)
 		s.seq = 50001;
 		ASSERT_EQ(t, steer(t, h, &s), 1, "its first ACK, weight back to 0: green");
 		/* The slot is spent: a retransmitted SYN-ACK changes nothing more. */
-		olen = sizeof(out);
-		ASSERT_OK(t,
-			  harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen,
-					   &verdict),
+		ASSERT_OK(t, backend_reply(h, 21, TH_SYN | TH_ACK, 0, 777, out, &olen, &verdict),
 			  "BPF_PROG_TEST_RUN (green's SYN-ACK again)");
 		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry"))
 			ASSERT_EQ(t, fl.backend_id, 1, "entry after a retransmitted SYN-ACK");
