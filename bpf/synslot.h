@@ -13,7 +13,10 @@
  *   - the time of the first SYN, for the connect latency measured when the
  *     backend's SYN-ACK comes back (the return path finds the slot by the
  *     same hash, computed from the reply's reverse tuple);
- *   - the SYN count and "answered", for the SYN-retransmit error.
+ *   - the SYN count and "answered", for the SYN-retransmit error;
+ *   - that a newer handshake exists on a 5-tuple whose old entry is still in
+ *     the table (a client reusing its port: SYNs do not read the table), so
+ *     the backend's SYN-ACK re-points that entry (syn_reuse()).
  * A slot overwritten by another flow's SYN only costs that handshake its
  * latency sample and its weight-move stickiness (SHIFT_STAT_SYN_SLOT_MISS).
  */
