@@ -120,10 +120,21 @@ static __u32 reply(struct tctx *t, struct harness *h, const struct fb_case *c,
 	return verdict;
 }
 
+/* Client c's first SYN from port sport (ISN FB_ISN). */
+static struct pkt_spec fb_syn(const struct fb_case *c, __u16 sport)
+{
+	struct pkt_spec s = c->syn;
+
+	s.sport = sport;
+	s.seq = FB_ISN;
+	s.tcp_flags = TH_SYN;
+	return s;
+}
+
 static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, const char *mode)
 {
 	const struct topo_backend *blue = &c->be[0], *green = &c->be[1];
-	struct pkt_spec s = c->syn;
+	struct pkt_spec s;
 	struct shift_syn_slot sl;
 	struct shift_flow fl;
 	__u64 rst0, syn0, fb0, bsyn0;
@@ -135,9 +146,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 	snprintf(name, sizeof(name), "%s %s: green RST to a SYN: dropped, an error, retry on blue",
 		 mode, c->name);
 	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, true), "set flag")) {
-		s.sport = 41000;
-		s.seq = FB_ISN;
-		s.tcp_flags = TH_SYN;
+		s = fb_syn(c, 41000);
 		rst0 = err_of(h, green->id, SHIFT_ERR_RST);
 		fb0 = stat_of(h, SHIFT_STAT_FALLBACK);
 		ASSERT_EQ(t, steer(t, h, c, &s), 1, "SYN at 100 %: green");
@@ -161,10 +170,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 	snprintf(name, sizeof(name), "%s %s: connect_fallback = no: green's RST goes on", mode,
 		 c->name);
 	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, false), "clear flag")) {
-		s = c->syn;
-		s.sport = 41001;
-		s.seq = FB_ISN;
-		s.tcp_flags = TH_SYN;
+		s = fb_syn(c, 41001);
 		rst0 = err_of(h, green->id, SHIFT_ERR_RST);
 		fb0 = stat_of(h, SHIFT_STAT_FALLBACK);
 		ASSERT_EQ(t, steer(t, h, c, &s), 1, "SYN: green");
@@ -178,10 +184,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 		 "%s %s: SYN unanswered, re-SYN 300 ms later: one error, retry on blue", mode,
 		 c->name);
 	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, true), "set flag")) {
-		s = c->syn;
-		s.sport = 41002;
-		s.seq = FB_ISN;
-		s.tcp_flags = TH_SYN;
+		s = fb_syn(c, 41002);
 		syn0 = err_of(h, green->id, SHIFT_ERR_SYN_RETRANS);
 		bsyn0 = err_of(h, blue->id, SHIFT_ERR_SYN_RETRANS);
 		ASSERT_EQ(t, steer(t, h, c, &s), 1, "SYN: green");
@@ -203,10 +206,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 	snprintf(name, sizeof(name), "%s %s: SYN unanswered, no fallback: one error, stays green",
 		 mode, c->name);
 	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, false), "clear flag")) {
-		s = c->syn;
-		s.sport = 41003;
-		s.seq = FB_ISN;
-		s.tcp_flags = TH_SYN;
+		s = fb_syn(c, 41003);
 		syn0 = err_of(h, green->id, SHIFT_ERR_SYN_RETRANS);
 		ASSERT_EQ(t, steer(t, h, c, &s), 1, "SYN: green");
 		ASSERT_OK(t, age_slot(h, &s, 300), "age the slot");
@@ -218,10 +218,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 		 "%s %s: backend ACKs the SYN (TIME_WAIT), client RST, re-SYN: no error", mode,
 		 c->name);
 	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, true), "set flag")) {
-		s = c->syn;
-		s.sport = 41004;
-		s.seq = FB_ISN;
-		s.tcp_flags = TH_SYN;
+		s = fb_syn(c, 41004);
 		syn0 = err_of(h, green->id, SHIFT_ERR_SYN_RETRANS);
 		rst0 = err_of(h, green->id, SHIFT_ERR_RST);
 		fb0 = stat_of(h, SHIFT_STAT_FALLBACK);
@@ -249,10 +246,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 	snprintf(name, sizeof(name), "%s %s: latched service: the SYN goes blue, a blue RST passes",
 		 mode, c->name);
 	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, true), "set flag")) {
-		s = c->syn;
-		s.sport = 41005;
-		s.seq = FB_ISN;
-		s.tcp_flags = TH_SYN;
+		s = fb_syn(c, 41005);
 		fb0 = stat_of(h, SHIFT_STAT_FALLBACK);
 		rst0 = err_of(h, blue->id, SHIFT_ERR_RST);
 		dp_weight_set(&h->m, c->svc, SHIFT_WEIGHT_MAX | SHIFT_WEIGHT_LATCHED);
