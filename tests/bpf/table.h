@@ -71,6 +71,29 @@
 		.seq = 1000, __VA_ARGS__                                                          \
 	}
 
+/* Blue backend 0 of SVC_V4_TCP (topo_backends[0]). */
+#define BE0A                 \
+	{                    \
+		10, 1, 0, 11 \
+	}
+
+/* A backend -> client packet: the backend's MAC to the edge host (its gateway).
+ * Spelled out, not via PKT4(): a nested macro would split the address braces. */
+#define REPLY4(src, dst, proto_, sp, dp, ...)                                                     \
+	{                                                                                         \
+		.dmac = MAC_EDGE, .smac = { 0x02, 0xbe, 0, 0, 0, 0 }, .family = 4,                \
+		.proto = proto_, .saddr = src, .daddr = dst, .sport = sp, .dport = dp, .ttl = 64, \
+		.tcp_flags = (int)(proto_) == (int)IPPROTO_TCP ? TH_SYN | TH_ACK : 0,             \
+		.payload = 16, .seq = 5000, .ack = 1001, __VA_ARGS__                              \
+	}
+#define REPLY6(src, dst, proto_, sp, dp, ...)                                                     \
+	{                                                                                         \
+		.dmac = MAC_EDGE, .smac = { 0x02, 0xbe, 0, 0, 0, 0 }, .family = 6,                \
+		.proto = proto_, .saddr = src, .daddr = dst, .sport = sp, .dport = dp, .ttl = 64, \
+		.tcp_flags = (int)(proto_) == (int)IPPROTO_TCP ? TH_SYN | TH_ACK : 0,             \
+		.payload = 16, .seq = 5000, .ack = 1001, __VA_ARGS__                              \
+	}
+
 enum out_kind {
 	OUT_NONE, /* dropped: the output is not looked at */
 	OUT_SAME, /* byte for byte the input */

@@ -165,16 +165,8 @@ static int send_step(struct harness *h, const struct fib_env *env, const struct 
 		s = (struct pkt_spec)PKT4(CL4, VIP4, IPPROTO_TCP, cport, 443, .payload = 0);
 		s.ack = 5001;
 	} else {
-		s = (struct pkt_spec){ .dmac = MAC_EDGE,
-				       .smac = { 0x02, 0xbe, 0, 0, 0, 0x11 },
-				       .family = 4,
-				       .proto = IPPROTO_TCP,
-				       .saddr = { 10, 1, 0, 11 },
-				       .daddr = CL4,
-				       .sport = 8443,
-				       .dport = cport,
-				       .ttl = 64,
-				       .ack = 1001 };
+		s = (struct pkt_spec)REPLY4(BE0A, CL4, IPPROTO_TCP, 8443, cport,
+					    .smac = { 0x02, 0xbe, 0, 0, 0, 0x11 });
 	}
 	s.tcp_flags = st->flags;
 	s.seq = st->seq;

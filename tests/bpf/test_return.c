@@ -14,10 +14,6 @@
 #define TCP IPPROTO_TCP
 #define UDP IPPROTO_UDP
 
-#define BE0A                 \
-	{                    \
-		10, 1, 0, 11 \
-	}
 #define BE2A                 \
 	{                    \
 		10, 1, 0, 12 \
@@ -54,23 +50,6 @@
 #define CL6_NOROUTE                                                           \
 	{                                                                     \
 		0x20, 0x01, 0x0d, 0xb8, 0, 0xdd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 \
-	}
-
-/* A backend -> client packet: the backend's MAC to the edge host (its gateway).
- * Spelled out, not via PKT4(): a nested macro would split the address braces. */
-#define REPLY4(src, dst, proto_, sp, dp, ...)                                                     \
-	{                                                                                         \
-		.dmac = MAC_EDGE, .smac = { 0x02, 0xbe, 0, 0, 0, 0 }, .family = 4,                \
-		.proto = proto_, .saddr = src, .daddr = dst, .sport = sp, .dport = dp, .ttl = 64, \
-		.tcp_flags = (int)(proto_) == (int)IPPROTO_TCP ? TH_SYN | TH_ACK : 0,             \
-		.payload = 16, .seq = 5000, .ack = 1001, __VA_ARGS__                              \
-	}
-#define REPLY6(src, dst, proto_, sp, dp, ...)                                                     \
-	{                                                                                         \
-		.dmac = MAC_EDGE, .smac = { 0x02, 0xbe, 0, 0, 0, 0 }, .family = 6,                \
-		.proto = proto_, .saddr = src, .daddr = dst, .sport = sp, .dport = dp, .ttl = 64, \
-		.tcp_flags = (int)(proto_) == (int)IPPROTO_TCP ? TH_SYN | TH_ACK : 0,             \
-		.payload = 16, .seq = 5000, .ack = 1001, __VA_ARGS__                              \
 	}
 
 /* These rows test the FIB fallback: the reply's flow has no entry (an earlier

@@ -203,18 +203,8 @@ static int rb_setup(struct tctx *t, struct rb_env *e)
 	len = build_text(&syn, NULL, f);
 	if (!ASSERT_OK(t, run(e, H_CLIENT, f, len, NULL), "blue SYN"))
 		return -1;
-	s = (struct pkt_spec){ .dmac = MAC_EDGE,
-			       .smac = { 0x02, 0xbe, 0, 0, 0, 0x11 },
-			       .family = 4,
-			       .proto = IPPROTO_TCP,
-			       .saddr = { 10, 1, 0, 11 },
-			       .daddr = CL4,
-			       .sport = 8080,
-			       .dport = BLUE_PORT,
-			       .ttl = 64,
-			       .tcp_flags = TH_SYN | TH_ACK,
-			       .seq = 5000,
-			       .ack = 1001 };
+	s = (struct pkt_spec)REPLY4(BE0A, CL4, IPPROTO_TCP, 8080, BLUE_PORT,
+				    .smac = { 0x02, 0xbe, 0, 0, 0, 0x11 }, .payload = 0);
 	len = build_text(&s, NULL, f);
 	if (!ASSERT_OK(t, run(e, H_BACKEND, f, len, NULL), "blue SYN-ACK"))
 		return -1;

@@ -53,22 +53,14 @@ static int steer(struct tctx *t, struct harness *h, const struct pkt_spec *s)
 static int backend_reply(struct harness *h, __u8 octet, __u8 flags, __u16 payload, __u32 seq,
 			 __u8 *out, __u32 *olen, __u32 *verdict)
 {
-	struct pkt_spec r = {
-		.dmac = MAC_EDGE,
-		.smac = { 0x02, 0xbe, 0, 0, 0, octet },
-		.family = 4,
-		.proto = IPPROTO_TCP,
-		.saddr = { 10, 1, 0, octet },
-		.daddr = CL4,
-		.sport = 8080,
-		.dport = 45000,
-		.ttl = 64,
-		.tcp_flags = flags,
-		.payload = payload,
-		.seq = seq,
-	};
+	struct pkt_spec r = REPLY4(BE0A, CL4, IPPROTO_TCP, 8080, 45000, .tcp_flags = flags,
+				   .payload = payload, .seq = seq, .ack = 0);
 	__u8 in[PKT_MAX];
-	__u32 len = pkt_build(&r, in, sizeof(in), NULL);
+	__u32 len;
+
+	r.smac[5] = octet;
+	r.saddr[3] = octet;
+	len = pkt_build(&r, in, sizeof(in), NULL);
 
 	*olen = PKT_MAX;
 	return harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, olen, verdict);
