@@ -63,6 +63,24 @@ struct {
 	__type(value, __u32);
 } shift_be_idx SEC(".maps");
 
+/*
+ * The reply path's first question, which backend sent this, asked of every
+ * backend packet. shift_be_idx answers it with a jhash and a bucket walk;
+ * this direct-mapped array (by a hash of source address, port and protocol)
+ * answers it with one inlined load. The datapath fills it from shift_be_idx
+ * and trusts a slot only when the backend it names is active and has the
+ * packet's address and port and its service the packet's protocol, so a
+ * stale or colliding slot costs the hash lookup it would have saved and
+ * nothing else. The agent never writes it. Value: a backend id.
+ */
+#define SHIFT_BE_CACHE_SLOTS 4096
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHIFT_BE_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} shift_be_cache SEC(".maps");
+
 /* Consistent-hash rings: (service_id * 2 + color) * SHIFT_RING_SIZE + slot -> backend id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -381,6 +381,61 @@ __noinline int syn_reuse(struct shift_flow *f, __u32 h, __u32 backend_id, __u32 
 	return 1;
 }
 
+static __always_inline __u32 be_cache_slot(const struct pkt *p)
+{
+	__u32 x = p->saddr[0] ^ p->saddr[1] ^ p->saddr[2] ^ p->saddr[3] ^
+		  ((__u32)p->sport << 8 | p->proto);
+
+	return (x * 0x9e3779b1u) >> (32 - 12);
+}
+
+/* Is be, active, the backend p came from? Its service's protocol included:
+ * one address and port may serve a TCP and a UDP service. */
+static __always_inline int be_sent(const struct shift_backend *be, const struct pkt *p)
+{
+	__u32 sid = be->service_id;
+	struct shift_svc_info *info;
+
+	if (!(be->flags & SHIFT_BE_F_ACTIVE) || be->port != p->sport || be->family != p->family ||
+	    be->addr[0] != p->saddr[0] || be->addr[1] != p->saddr[1] ||
+	    be->addr[2] != p->saddr[2] || be->addr[3] != p->saddr[3])
+		return 0;
+	info = bpf_map_lookup_elem(&shift_svc_info, &sid);
+	return info && info->proto == p->proto;
+}
+
+/*
+ * The backend that sent p (*id: its slot), or NULL: shift_be_cache's guess
+ * when it holds, else shift_be_idx, whose answer then becomes the guess.
+ */
+static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u32 *id)
+{
+	__u32 slot = be_cache_slot(p) & (SHIFT_BE_CACHE_SLOTS - 1), *c, *ix;
+	struct shift_backend *be;
+	struct shift_addr_key bk;
+
+	c = bpf_map_lookup_elem(&shift_be_cache, &slot);
+	if (!c)
+		return NULL;
+	*id = *c;
+	be = bpf_map_lookup_elem(&shift_backends, id);
+	if (be && be_sent(be, p))
+		return be;
+	__builtin_memset(&bk, 0, sizeof(bk));
+	__builtin_memcpy(bk.addr, p->saddr, sizeof(bk.addr));
+	bk.port = p->sport;
+	bk.proto = p->proto;
+	bk.family = p->family;
+	ix = bpf_map_lookup_elem(&shift_be_idx, &bk);
+	if (!ix)
+		return NULL;
+	*id = *ix;
+	be = bpf_map_lookup_elem(&shift_backends, id);
+	if (be)
+		*c = *id;
+	return be;
+}
+
 /* Send a reply on to the client by the next hop its entry keeps. */
 static __always_inline int forward_to_client(const struct sctx *c, const struct shift_flow *f)
 {
@@ -407,22 +462,13 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	struct bpf_fib_lookup fib;
 	struct shift_svc_info *info;
 	struct shift_backend *be;
-	struct shift_addr_key bk;
 	const __u32 *to_client = NULL;
 	struct shift_flow *f;
-	__u32 *id, sid;
+	__u32 id, sid;
 	__u16 cport = 0;
 	long rc = 0;
 
-	__builtin_memset(&bk, 0, sizeof(bk));
-	__builtin_memcpy(bk.addr, p->saddr, sizeof(bk.addr));
-	bk.port = p->sport;
-	bk.proto = p->proto;
-	bk.family = p->family;
-	id = bpf_map_lookup_elem(&shift_be_idx, &bk);
-	if (!id)
-		return XDP_PASS;
-	be = bpf_map_lookup_elem(&shift_backends, id);
+	be = backend_of(p, &id);
 	if (!be)
 		return XDP_PASS;
 	sid = be->service_id;
@@ -455,15 +501,15 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 			return XDP_PASS;
 		stat_inc(SHIFT_STAT_REPLY_FIB);
 	}
-	count_backend(*id, sc_len(c), 1, 0);
+	count_backend(id, sc_len(c), 1, 0);
 	/* connect_fallback: the client must not see green's refusal, only
 	 * retransmit its SYN (which then goes to blue). */
-	if (signal_syn_answer(p, info, *id, f))
+	if (signal_syn_answer(p, info, id, f))
 		return XDP_DROP;
 	if (f && p->proto == IPPROTO_TCP &&
 	    (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_) &&
 	    !(info->flags & SHIFT_SVC_F_SNAT))
-		syn_reuse(f, reply_hash(p, info), *id, info->flags);
+		syn_reuse(f, reply_hash(p, info), id, info->flags);
 	signal_backend(c, p, f, data_end);
 	ttl_decrement(c, p, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))
