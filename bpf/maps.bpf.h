@@ -73,10 +73,10 @@ struct {
  * stale or colliding slot costs the hash lookup it would have saved and
  * nothing else. The agent never writes it. Value: a backend id.
  */
-#define SHIFT_BE_CACHE_SLOTS 4096
+#define SHIFT_BE_CACHE_BITS 12
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SHIFT_BE_CACHE_SLOTS);
+	__uint(max_entries, 1u << SHIFT_BE_CACHE_BITS);
 	__type(key, __u32);
 	__type(value, __u32);
 } shift_be_cache SEC(".maps");

@@ -386,12 +386,15 @@ static __always_inline __u32 be_cache_slot(const struct pkt *p)
 	__u32 x = p->saddr[0] ^ p->saddr[1] ^ p->saddr[2] ^ p->saddr[3] ^
 		  ((__u32)p->sport << 8 | p->proto);
 
-	return (x * 0x9e3779b1u) >> (32 - 12);
+	/* The product's high bits: its low ones see only x's low bits. */
+	return (x * 0x9e3779b1u) >> (32 - SHIFT_BE_CACHE_BITS);
 }
 
-/* Is be, active, the backend p came from? Its service's protocol included:
- * one address and port may serve a TCP and a UDP service. */
-static __always_inline int be_sent(const struct shift_backend *be, const struct pkt *p)
+/* Is be, active, the backend p came from? Its service's protocol included
+ * (one address and port may serve a TCP and a UDP service): that service's
+ * info when it is, else NULL. */
+static __always_inline struct shift_svc_info *be_sent(const struct shift_backend *be,
+						      const struct pkt *p)
 {
 	__u32 sid = be->service_id;
 	struct shift_svc_info *info;
@@ -399,18 +402,20 @@ static __always_inline int be_sent(const struct shift_backend *be, const struct 
 	if (!(be->flags & SHIFT_BE_F_ACTIVE) || be->port != p->sport || be->family != p->family ||
 	    be->addr[0] != p->saddr[0] || be->addr[1] != p->saddr[1] ||
 	    be->addr[2] != p->saddr[2] || be->addr[3] != p->saddr[3])
-		return 0;
+		return NULL;
 	info = bpf_map_lookup_elem(&shift_svc_info, &sid);
-	return info && info->proto == p->proto;
+	return info && info->proto == p->proto ? info : NULL;
 }
 
 /*
- * The backend that sent p (*id: its slot), or NULL: shift_be_cache's guess
- * when it holds, else shift_be_idx, whose answer then becomes the guess.
+ * The backend that sent p (*id: its slot; *info: its service), or NULL:
+ * shift_be_cache's guess when it holds, else shift_be_idx, whose answer then
+ * becomes the guess.
  */
-static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u32 *id)
+static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u32 *id,
+							struct shift_svc_info **info)
 {
-	__u32 slot = be_cache_slot(p) & (SHIFT_BE_CACHE_SLOTS - 1), *c, *ix;
+	__u32 slot = be_cache_slot(p), *c, *ix, sid;
 	struct shift_backend *be;
 	struct shift_addr_key bk;
 
@@ -419,8 +424,11 @@ static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u
 		return NULL;
 	*id = *c;
 	be = bpf_map_lookup_elem(&shift_backends, id);
-	if (be && be_sent(be, p))
-		return be;
+	if (be) {
+		*info = be_sent(be, p);
+		if (*info)
+			return be;
+	}
 	__builtin_memset(&bk, 0, sizeof(bk));
 	__builtin_memcpy(bk.addr, p->saddr, sizeof(bk.addr));
 	bk.port = p->sport;
@@ -431,8 +439,13 @@ static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u
 		return NULL;
 	*id = *ix;
 	be = bpf_map_lookup_elem(&shift_backends, id);
-	if (be)
-		*c = *id;
+	if (!be)
+		return NULL;
+	sid = be->service_id;
+	*info = bpf_map_lookup_elem(&shift_svc_info, &sid);
+	if (!*info)
+		return NULL;
+	*c = *id;
 	return be;
 }
 
@@ -464,16 +477,12 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	struct shift_backend *be;
 	const __u32 *to_client = NULL;
 	struct shift_flow *f;
-	__u32 id, sid;
+	__u32 id;
 	__u16 cport = 0;
 	long rc = 0;
 
-	be = backend_of(p, &id);
+	be = backend_of(p, &id, &info);
 	if (!be)
-		return XDP_PASS;
-	sid = be->service_id;
-	info = bpf_map_lookup_elem(&shift_svc_info, &sid);
-	if (!info)
 		return XDP_PASS;
 	if (info->flags & SHIFT_SVC_F_SNAT) {
 		struct shift_snat_val *v = snat_reply(p, be);

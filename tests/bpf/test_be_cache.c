@@ -15,7 +15,6 @@
 
 #pragma GCC diagnostic ignored "-Woverride-init"
 
-#define BE_CACHE_SLOTS 4096
 #define BE1A                 \
 	{                    \
 		10, 1, 0, 21 \
@@ -25,9 +24,9 @@
 static bool cache_fill(struct tctx *t, struct harness *h, __u32 v)
 {
 	int fd = bpf_map__fd(h->skel->maps.shift_be_cache);
-	__u32 i;
+	__u32 i, n = bpf_map__max_entries(h->skel->maps.shift_be_cache);
 
-	for (i = 0; i < BE_CACHE_SLOTS; i++)
+	for (i = 0; i < n; i++)
 		if (!ASSERT_OK(t, bpf_map_update_elem(fd, &i, &v, BPF_ANY), "write a cache slot"))
 			return false;
 	return true;
@@ -37,9 +36,9 @@ static bool cache_fill(struct tctx *t, struct harness *h, __u32 v)
 static __u32 cache_count(struct harness *h, __u32 v)
 {
 	int fd = bpf_map__fd(h->skel->maps.shift_be_cache);
-	__u32 i, got, n = 0;
+	__u32 i, got, n = 0, slots = bpf_map__max_entries(h->skel->maps.shift_be_cache);
 
-	for (i = 0; i < BE_CACHE_SLOTS; i++)
+	for (i = 0; i < slots; i++)
 		if (!bpf_map_lookup_elem(fd, &i, &got) && got == v)
 			n++;
 	return n;
