@@ -136,7 +136,7 @@ static __always_inline struct shift_service *service_of(const struct pkt *p)
  * function takes at most five arguments). Returns 0 when the
  * packet continues a handshake the slot holds (not a new flow), else 1.
  *   - a bare SYN: its slot is overwritten or, for a retransmit of a recent
- *     SYN (same sequence number), updated: count, and the backend the
+ *     SYN (same sequence number), updated: the backend the
  *     retransmit now goes to (the weight may have moved in between);
  *   - the client's first ACK (the SYN's sequence number + 1): it follows the
  *     SYN's backend, which answered it, when that backend is still active.
@@ -166,7 +166,7 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 			if (how & SYN_STEP_FALLBACK)
 				syn_fallback(slot, nf, now);
 			slot->backend_id = nf->backend_id;
-			slot->color = nf->color;
+			syn_slot_set_color(slot, nf->color);
 			return 0;
 		}
 		syn_slot_write(slot, nf, now, seq);
@@ -175,10 +175,10 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 	if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) && seq == slot->isn + 1) {
 		if (active_backend(slot->backend_id, service_id)) {
 			nf->backend_id = slot->backend_id;
-			nf->color = slot->color;
+			nf->color = syn_slot_color(slot);
 			/* The handshake's time, for l7_flow_init() (req_ns is free
 			 * until the entry is written). */
-			nf->req_ns = now - slot->syn_ns;
+			nf->req_ns = syn_slot_age(slot, now);
 			fresh = 0;
 		}
 		if (!(tcp_flags & TCPF_RST_))
@@ -195,7 +195,7 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
  * looked up then; f is a source-NATed service's entry of a completed
  * handshake on the same 5-tuple, else NULL): choose the backend, and
  *   - a bare SYN: no insert, steered by hash and weight. Its SYN slot is
- *     overwritten, or, for a retransmit of a recent SYN, updated (count,
+ *     overwritten, or, for a retransmit of a recent SYN, updated (its
  *     backend). An entry of a reused 5-tuple is left alone until the
  *     backend's SYN-ACK (syn_reuse());
  *   - a source-NATed SYN: the entry is written (or, on a reused 5-tuple,
@@ -370,12 +370,12 @@ __noinline int syn_reuse(struct shift_flow *f, __u32 h, __u32 backend_id, __u32 
 	nh = f->state & SHIFT_FS_NH;
 	f->backend_id = s->backend_id;
 	f->hash = h;
-	f->color = s->color;
+	f->color = syn_slot_color(s);
 	f->state = 0;
 	f->app_flags = 0;
 	f->next_hdr[0] = 0;
 	f->next_hdr[1] = 0;
-	l7_flow_init(f, svc_flags, now - s->syn_ns);
+	l7_flow_init(f, svc_flags, syn_slot_age(s, now));
 	f->state |= nh | SHIFT_FS_SYNACK;
 	s->hash = 0;
 	return 1;

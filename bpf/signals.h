@@ -137,8 +137,8 @@ static __always_inline void signal_error(struct shift_flow *f, __u8 err, __u64 n
 static __always_inline void slot_error(const struct shift_syn_slot *sl, __u8 err, __u64 now)
 {
 	count_error(sl->backend_id, err);
-	emit_sample_ids(sl->backend_id, sl->service_id, sl->color, 0, SHIFT_SAMPLE_ERROR, now, 0, 0,
-			err);
+	emit_sample_ids(sl->backend_id, sl->service_id, syn_slot_color(sl), 0, SHIFT_SAMPLE_ERROR,
+			now, 0, 0, err);
 }
 
 /* Payload bytes the signal readers look at ("HTTP/1.1 200"). */
@@ -317,10 +317,8 @@ static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
  */
 static __always_inline void signal_syn_again(struct shift_syn_slot *s, __u64 now)
 {
-	if (s->count < 255)
-		s->count++;
 	if (s->flags & (SHIFT_SS_ANSWERED | SHIFT_SS_ERR_SEEN) ||
-	    now - s->syn_ns < SHIFT_SYN_RETRANS_MIN_NS)
+	    syn_slot_age(s, now) < SHIFT_SYN_RETRANS_MIN_NS)
 		return;
 	s->flags |= SHIFT_SS_ERR_SEEN;
 	slot_error(s, SHIFT_ERR_SYN_RETRANS, now);
@@ -372,7 +370,7 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_
 		if (has_entry)
 			return 0;
 		slot_error(s, SHIFT_ERR_RST, bpf_ktime_get_ns());
-		if (!(svc_flags & SHIFT_SVC_F_FALLBACK) || s->color != SHIFT_GREEN)
+		if (!(svc_flags & SHIFT_SVC_F_FALLBACK) || syn_slot_color(s) != SHIFT_GREEN)
 			return 0;
 		s->flags |= SHIFT_SS_FALLBACK;
 		stat_inc(SHIFT_STAT_FALLBACK);
@@ -386,12 +384,12 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_
 		return 0;
 	s->flags |= SHIFT_SS_ANSWERED;
 	now = bpf_ktime_get_ns();
-	lat = now > s->syn_ns ? now - s->syn_ns : 0;
+	lat = syn_slot_age(s, now);
 	if (!lat)
 		return 0;
 	record_latency(s->backend_id, SHIFT_LAT_CONNECT, lat);
-	emit_sample_ids(s->backend_id, s->service_id, s->color, 0, SHIFT_SAMPLE_CONNECT, now, lat,
-			0, 0);
+	emit_sample_ids(s->backend_id, s->service_id, syn_slot_color(s), 0, SHIFT_SAMPLE_CONNECT,
+			now, lat, 0, 0);
 	return 0;
 }
 

@@ -13,7 +13,7 @@
  *   - the time of the first SYN, for the connect latency measured when the
  *     backend's SYN-ACK comes back (the return path finds the slot by the
  *     same hash, computed from the reply's reverse tuple);
- *   - the SYN count and "answered", for the SYN-retransmit error;
+ *   - "answered", for the SYN-retransmit error;
  *   - that a newer handshake exists on a 5-tuple whose old entry is still in
  *     the table (a client reusing its port: SYNs do not read the table), so
  *     the backend's SYN-ACK re-points that entry (syn_reuse()).
@@ -43,12 +43,35 @@ static __always_inline struct shift_syn_slot *syn_slot(__u32 h)
 	return bpf_map_lookup_elem(&shift_syns, &idx);
 }
 
+/* ns since the slot's SYN (to 1.024 us below: the slot keeps the time's
+ * upper bits only), for ages under 2^42 ns. */
+static __always_inline __u64 syn_slot_age(const struct shift_syn_slot *s, __u64 now)
+{
+	return (now - ((__u64)s->syn_t << SHIFT_SYN_T_SHIFT)) &
+	       ((1ull << (32 + SHIFT_SYN_T_SHIFT)) - 1);
+}
+
+static __always_inline void syn_slot_stamp(struct shift_syn_slot *s, __u64 now)
+{
+	s->syn_t = (__u32)(now >> SHIFT_SYN_T_SHIFT);
+}
+
+static __always_inline __u8 syn_slot_color(const struct shift_syn_slot *s)
+{
+	return (s->flags >> SHIFT_SS_COLOR_BIT) & 1;
+}
+
+static __always_inline void syn_slot_set_color(struct shift_syn_slot *s, __u8 color)
+{
+	s->flags = (s->flags & ~(1u << SHIFT_SS_COLOR_BIT)) | (color & 1) << SHIFT_SS_COLOR_BIT;
+}
+
 /* The slot holds this flow's recent SYN (for this service). */
 static __always_inline int syn_slot_is(const struct shift_syn_slot *s, __u32 h, __u32 service_id,
 				       __u64 now)
 {
 	return s->hash == h && s->service_id == service_id &&
-	       now - s->syn_ns < SHIFT_SYN_SLOT_TTL_NS;
+	       syn_slot_age(s, now) < SHIFT_SYN_SLOT_TTL_NS;
 }
 
 /* The TCP sequence number, host order (0 if the header is not readable). */
@@ -64,14 +87,12 @@ static __always_inline __u32 tcp_seq(const struct pkt *p, void *data_end)
 static __always_inline void syn_slot_write(struct shift_syn_slot *s, const struct shift_flow *nf,
 					   __u64 now, __u32 isn)
 {
-	s->syn_ns = now;
+	syn_slot_stamp(s, now);
 	s->isn = isn;
 	s->hash = nf->hash;
 	s->backend_id = nf->backend_id;
 	s->service_id = nf->service_id;
-	s->color = nf->color;
-	s->count = 1;
-	s->flags = 0;
+	s->flags = (nf->color & 1) << SHIFT_SS_COLOR_BIT;
 }
 
 /*
@@ -88,11 +109,11 @@ static __always_inline void syn_fallback(struct shift_syn_slot *s, struct shift_
 	__u32 be;
 
 	if (!(s->flags & SHIFT_SS_FALLBACK) &&
-	    !(s->color == SHIFT_GREEN && (s->flags & SHIFT_SS_ERR_SEEN)))
+	    !(syn_slot_color(s) == SHIFT_GREEN && (s->flags & SHIFT_SS_ERR_SEEN)))
 		return;
-	if (s->color == SHIFT_GREEN) {
-		s->syn_ns = now;
-		s->flags = SHIFT_SS_FALLBACK;
+	if (syn_slot_color(s) == SHIFT_GREEN) {
+		syn_slot_stamp(s, now);
+		s->flags = SHIFT_SS_FALLBACK | SHIFT_GREEN << SHIFT_SS_COLOR_BIT;
 	}
 	if (nf->color == SHIFT_BLUE)
 		return;

@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define SHIFT_ABI_VERSION 3
+#define SHIFT_ABI_VERSION 4
 
 /* Green weight in basis points; 10000 = 100 %. */
 #define SHIFT_WEIGHT_MAX 10000
@@ -218,25 +218,38 @@ enum shift_app {
  * Shared by all CPUs, not per-CPU: the SYN and the backend's SYN-ACK arrive
  * on different interfaces, usually on different CPUs.
  */
-#define SHIFT_SYN_SLOTS (1u << 18)
+#define SHIFT_SYN_SLOTS (1u << 15)
+/*
+ * 16 bytes, so that the array (512 KiB) stays in a core's L2 cache: a SYN
+ * reads its slot at a random place, and in an 8 MiB array of 32-byte slots
+ * that read was a third of a SYN's cost (docs/BENCHMARKS.md section 7d).
+ * The time is ktime >> SHIFT_SYN_T_SHIFT (1.024 us units) in 32 bits; ages
+ * are taken modulo 2^42 ns (73 minutes), far beyond a slot's 64 s life. A
+ * slot left alone for a multiple of that looks young again for 64 s, and
+ * still speaks only for a packet with its flow's hash, service and sequence
+ * number: a client repeating its old ISN on the same 5-tuple.
+ */
+#define SHIFT_SYN_T_SHIFT 10
 struct shift_syn_slot {
-	__u64 syn_ns; /* the flow's first SYN */
 	__u32 hash; /* the flow hash: the tag (0 = empty) */
-	__u32 backend_id; /* where its SYN went */
 	/* The SYN's sequence number (host order): a retransmit repeats it, a new
 	 * connection on the same 5-tuple does not, and the client's first ACK
 	 * carries isn + 1. */
 	__u32 isn;
-	__u16 service_id;
-	__u8 color;
-	__u8 count; /* SYNs seen */
-	__u8 flags; /* SHIFT_SS_* */
-	__u8 pad[7];
+	__u32 syn_t; /* the flow's first SYN */
+	__u16 backend_id; /* where its SYN went */
+	__u8 service_id;
+	__u8 flags; /* SHIFT_SS_*, its color included */
 };
 
 #define SHIFT_SS_ANSWERED (1u << 0) /* the backend sent something back (SYN-ACK, ACK, RST) */
 #define SHIFT_SS_ERR_SEEN (1u << 1) /* the retransmit error was already sent */
 #define SHIFT_SS_FALLBACK (1u << 2) /* green failed it: its retransmits go to blue */
+#define SHIFT_SS_COLOR_BIT 3 /* its SYN went to this color (enum shift_color) */
+
+_Static_assert(sizeof(struct shift_syn_slot) == 16, "a SYN slot is 16 bytes");
+_Static_assert(SHIFT_MAX_BACKENDS <= 0x10000 && SHIFT_MAX_SERVICES <= 0x100,
+	       "a SYN slot's backend and service ids fit their fields");
 
 /*
  * A bit per hashed VIP address: most packets that are not for a VIP leave

@@ -77,7 +77,7 @@ static int age_slot(struct harness *h, const struct pkt_spec *s, __u64 ms)
 
 	if (bpf_map_lookup_elem(harness_syn_slots_fd(h), &idx, &sl))
 		return -errno;
-	sl.syn_ns -= ms * 1000000ull;
+	sl.syn_t -= (__u32)((ms * 1000000ull) >> SHIFT_SYN_T_SHIFT);
 	return bpf_map_update_elem(harness_syn_slots_fd(h), &idx, &sl, BPF_EXIST) ? -errno : 0;
 }
 
