@@ -627,6 +627,7 @@ int main(int argc, char **argv)
 	lo.hash_seed = conf->hash_seed;
 	lo.max_flows4 = conf->max_flows;
 	lo.max_flows6 = conf->max_flows6;
+	lo.syn_slots = conf->syn_slots;
 	lo.pin_dir = conf->bpffs_dir;
 	a->skel = shift_skel_load_pinned(&lo, &a->adopted);
 	if (!a->skel)

@@ -36,9 +36,12 @@
  * first: a client's own duplicate (or a reordered pair) is not a dead backend. */
 #define SHIFT_SYN_RETRANS_MIN_NS (200ull * 1000000ull)
 
+/* shift_syns' size - 1, set by the loader with the array's size (syn_slots). */
+const volatile __u32 syn_slot_mask = SHIFT_SYN_SLOTS - 1;
+
 static __always_inline struct shift_syn_slot *syn_slot(__u32 h)
 {
-	__u32 idx = h & (SHIFT_SYN_SLOTS - 1);
+	__u32 idx = h & syn_slot_mask;
 
 	return bpf_map_lookup_elem(&shift_syns, &idx);
 }

@@ -39,6 +39,7 @@ enum gkey {
 	G_METRICS_INTERVAL,
 	G_MAX_FLOWS,
 	G_MAX_FLOWS6,
+	G_SYN_SLOTS,
 	G_NOTIFY_COMMAND,
 	G_HTTP_LISTEN,
 	G_HTTP_TOKEN_FILE,
@@ -456,6 +457,23 @@ static int set_max_flows(struct parser *ps, const struct key_def *k, char *val, 
 	return units_parse_u32(val, 1024, 67108864, dst, why, wl) ? -EINVAL : 0;
 }
 
+/* The datapath indexes the array by the flow hash's low bits. */
+static int set_syn_slots(struct parser *ps, const struct key_def *k, char *val, char *why,
+			 size_t wl)
+{
+	__u32 n;
+
+	(void)k;
+	if (units_parse_u32(val, SHIFT_SYN_SLOTS_MIN, SHIFT_SYN_SLOTS_MAX, &n, why, wl))
+		return -EINVAL;
+	if (n & (n - 1)) {
+		seterr(why, wl, "%u is not a power of two", n);
+		return -EINVAL;
+	}
+	ps->c->syn_slots = n;
+	return 0;
+}
+
 /* health_interval/timeout/rise/fall: [global] defaults or a service's own. */
 static int set_health_param(struct parser *ps, const struct key_def *k, char *val, char *why,
 			    size_t wl)
@@ -591,6 +609,7 @@ static const struct key_def global_keys[G__N] = {
 	[G_METRICS_INTERVAL] = { "metrics_interval", set_metrics_interval },
 	[G_MAX_FLOWS] = { "max_flows", set_max_flows },
 	[G_MAX_FLOWS6] = { "max_flows6", set_max_flows },
+	[G_SYN_SLOTS] = { "syn_slots", set_syn_slots },
 	[G_NOTIFY_COMMAND] = { "notify_command", set_path },
 	[G_HTTP_LISTEN] = { "http_listen", set_http_listen },
 	[G_HTTP_TOKEN_FILE] = { "http_token_file", set_path },
@@ -1627,6 +1646,7 @@ int conf_parse(const char *text, size_t len, const char *name, struct shift_conf
 	c->metrics_interval_ns = 5 * UNITS_NS_PER_SEC;
 	c->max_flows = SHIFT_DEFAULT_FLOWS;
 	c->max_flows6 = SHIFT_DEFAULT_FLOWS6;
+	c->syn_slots = SHIFT_SYN_SLOTS;
 	ps.c = c;
 
 	ret = parse_lines(&ps, text, len);

@@ -135,6 +135,7 @@ struct shift_conf {
 	__u32 control_socket_mode; /* 0600 or 0660 */
 	__u64 metrics_interval_ns;
 	__u32 max_flows, max_flows6;
+	__u32 syn_slots; /* SYN slot array size, a power of two */
 	char notify_command[CONF_PATH_LEN]; /* "" = none; else an absolute path */
 	/* The HTTP API (agent/http/): off unless http_listen is set. */
 	bool http_enabled;

@@ -87,7 +87,10 @@ static int adopt_map(struct bpf_map *map, const char *dir, bool *found)
 				log_warn("cannot unpin %s: %s", path, strerror(errno));
 			return 0;
 		}
-		if (bpf_map__type(map) == BPF_MAP_TYPE_LRU_HASH) {
+		/* A SYN slot array is sized like the tables: its slots are only
+		 * handshakes in flight, but the running programs share it. */
+		if (bpf_map__type(map) == BPF_MAP_TYPE_LRU_HASH ||
+		    !strcmp(bpf_map__name(map), "shift_syns")) {
 			log_warn("%s: keeping the pinned size %u (config asks %u); a new size "
 				 "takes effect after 'shiftd --detach'",
 				 bpf_map__name(map), info.max_entries, bpf_map__max_entries(map));
@@ -156,6 +159,12 @@ struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 		log_err("cannot size the connection table: %s", strerror(-err));
 		goto fail;
 	}
+	err = bpf_map__set_max_entries(skel->maps.shift_syns,
+				       o->syn_slots ? o->syn_slots : SHIFT_SYN_SLOTS);
+	if (err) {
+		log_err("cannot size the SYN slot array: %s", strerror(-err));
+		goto fail;
+	}
 	if (o->pin_dir) {
 		snprintf(path, sizeof(path), "%s/maps", o->pin_dir);
 		err = mkdir_p(path, 0700);
@@ -171,6 +180,9 @@ struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 				goto fail;
 		}
 	}
+	/* The programs index the array they run with: the pinned one's size when
+	 * adopted (a power of two either way: the config and the default are). */
+	skel->rodata->syn_slot_mask = bpf_map__max_entries(skel->maps.shift_syns) - 1;
 	/* On failure libbpf has printed the verifier log through shift_log. */
 	err = shift__load(skel);
 	if (err) {

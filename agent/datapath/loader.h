@@ -16,6 +16,7 @@ struct loader_opts {
 	__u32 hash_seed;
 	__u32 max_flows4; /* 0: SHIFT_DEFAULT_FLOWS */
 	__u32 max_flows6; /* 0: SHIFT_DEFAULT_FLOWS6 */
+	__u32 syn_slots; /* a power of two; 0: SHIFT_SYN_SLOTS */
 	/*
 	 * When set: maps pinned under <pin_dir>/maps are reused (the connection
 	 * table and weights survive restarts and upgrades), missing ones are

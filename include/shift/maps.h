@@ -218,10 +218,13 @@ enum shift_app {
  * Shared by all CPUs, not per-CPU: the SYN and the backend's SYN-ACK arrive
  * on different interfaces, usually on different CPUs.
  */
+/* The default; syn_slots in shiftd.conf sizes it (a power of two in range). */
 #define SHIFT_SYN_SLOTS (1u << 15)
+#define SHIFT_SYN_SLOTS_MIN (1u << 12)
+#define SHIFT_SYN_SLOTS_MAX (1u << 22)
 /*
- * 16 bytes, so that the array (512 KiB) stays in a core's L2 cache: a SYN
- * reads its slot at a random place, and in an 8 MiB array of 32-byte slots
+ * 16 bytes, so that the default array (512 KiB) stays in a core's L2 cache: a
+ * SYN reads its slot at a random place, and in an 8 MiB array of 32-byte slots
  * that read was a third of a SYN's cost (docs/BENCHMARKS.md section 7d).
  * The time is ktime >> SHIFT_SYN_T_SHIFT (1.024 us units) in 32 bits; ages
  * are taken modulo 2^42 ns (73 minutes), far beyond a slot's 64 s life. A

@@ -89,10 +89,17 @@ const __u32 topo_n_backends = sizeof(topo_backends) / sizeof(topo_backends[0]);
 
 int harness_open(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6)
 {
+	return harness_open_sized(h, seed, max_flows4, max_flows6, 0);
+}
+
+int harness_open_sized(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,
+		       __u32 syn_slots)
+{
 	struct loader_opts o = {
 		.hash_seed = seed,
 		.max_flows4 = max_flows4,
 		.max_flows6 = max_flows6,
+		.syn_slots = syn_slots,
 	};
 
 	memset(h, 0, sizeof(*h));
@@ -375,9 +382,14 @@ int harness_syn_slots_fd(const struct harness *h)
 	return bpf_map__fd(h->skel->maps.shift_syns);
 }
 
+__u32 harness_syn_slot_idx(const struct harness *h, __u32 hash)
+{
+	return hash & (bpf_map__max_entries(h->skel->maps.shift_syns) - 1);
+}
+
 int harness_syn_slot_get(struct harness *h, const struct pkt_spec *s, struct shift_syn_slot *slot)
 {
-	__u32 idx = harness_hash(s, h->seed) & (SHIFT_SYN_SLOTS - 1);
+	__u32 idx = harness_syn_slot_idx(h, harness_hash(s, h->seed));
 
 	memset(slot, 0, sizeof(*slot));
 	return bpf_map_lookup_elem(harness_syn_slots_fd(h), &idx, slot) ? -errno : 0;

@@ -42,6 +42,9 @@ struct harness {
 #define H_LO_IFINDEX 1 /* lo in a fresh namespace */
 
 int harness_open(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6);
+/* The same with a SYN slot array of syn_slots (0: the default). */
+int harness_open_sized(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,
+		       __u32 syn_slots);
 void harness_close(struct harness *h);
 
 /*
@@ -142,6 +145,8 @@ int harness_flow_del(struct harness *h, const struct pkt_spec *s);
 int harness_syn_slots_fd(const struct harness *h);
 /* The SYN slot a spec's tuple hashes to (whatever flow holds it). */
 int harness_syn_slot_get(struct harness *h, const struct pkt_spec *s, struct shift_syn_slot *slot);
+/* The slot index of a flow hash in the array the programs were loaded with. */
+__u32 harness_syn_slot_idx(const struct harness *h, __u32 hash);
 /* The userspace flow hash of a spec's tuple (include/shift/flow_hash.h). */
 __u32 harness_hash(const struct pkt_spec *s, __u32 seed);
 

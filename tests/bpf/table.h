@@ -148,6 +148,7 @@ struct fixture {
 	__u32 seed;
 	__u32 flows4;
 	__u32 flows6;
+	__u32 syn_slots; /* 0: the default */
 	bool tc; /* run the TC entry points (see struct harness) */
 	bool csum_complete;
 	/* After the load; NULL: fib_env_setup + the standard topology + overrides. */

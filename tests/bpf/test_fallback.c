@@ -72,7 +72,7 @@ static int set_fallback(struct harness *h, __u32 id, bool on)
 /* Make the slot's SYN ms milliseconds older than it is. */
 static int age_slot(struct harness *h, const struct pkt_spec *s, __u64 ms)
 {
-	__u32 idx = harness_hash(s, h->seed) & (SHIFT_SYN_SLOTS - 1);
+	__u32 idx = harness_syn_slot_idx(h, harness_hash(s, h->seed));
 	struct shift_syn_slot sl;
 
 	if (bpf_map_lookup_elem(harness_syn_slots_fd(h), &idx, &sl))

@@ -553,7 +553,7 @@ static void pre_steer(struct fz *z, enum h_prog prog, const __u8 *in, __u32 len,
 			   0;
 	memset(&pre->slot, 0, sizeof(pre->slot));
 	if (info->proto == IPPROTO_TCP) {
-		__u32 idx = pre_hash(z, pre) & (SHIFT_SYN_SLOTS - 1);
+		__u32 idx = harness_syn_slot_idx(z->h, pre_hash(z, pre));
 
 		if (bpf_map_lookup_elem(harness_syn_slots_fd(z->h), &idx, &pre->slot))
 			memset(&pre->slot, 0, sizeof(pre->slot));

@@ -176,3 +176,46 @@ TEST(synslot)
 	}
 	fixture_put(&f);
 }
+
+/*
+ * syn_slots sizes the array, and the programs index the array they were
+ * loaded with: two flows whose hashes agree in their low 12 bits but not in
+ * their low 15 share a slot of a 4096-slot array (they would not of the
+ * default's), and the second SYN takes the first one's slot.
+ */
+TEST(synslot_sized)
+{
+	struct fixture f = { .seed = H_SEED, .flows4 = 4096, .flows6 = 1024, .syn_slots = 4096 };
+	struct pkt_spec a = PKT4(CL4, VIP4, IPPROTO_TCP, 45000, 80, .payload = 0, .seq = 7000,
+				 .tcp_flags = TH_SYN);
+	struct pkt_spec b = a;
+	struct harness *h = fixture_get(t, &f);
+	struct shift_syn_slot sl;
+	struct bpf_map_info info;
+	__u32 ha, hb = 0, i, ilen = sizeof(info);
+
+	if (!h)
+		return;
+	if (test_sub(t, "syn_slots = 4096: the array's size, and a SYN's slot is hash & 4095")) {
+		memset(&info, 0, sizeof(info));
+		if (ASSERT_OK(t, bpf_obj_get_info_by_fd(harness_syn_slots_fd(h), &info, &ilen),
+			      "map info"))
+			ASSERT_EQ(t, info.max_entries, 4096, "shift_syns max_entries");
+		ha = harness_hash(&a, h->seed);
+		for (i = 1; i < 65536; i++) {
+			b.sport = (__u16)(45000 + i);
+			hb = harness_hash(&b, h->seed);
+			if ((hb & 4095) == (ha & 4095) && (hb & 32767) != (ha & 32767))
+				break;
+		}
+		if (ASSERT_TRUE(t, i < 65536, "a port whose hash shares a's slot")) {
+			ASSERT_TRUE(t, steer(t, h, &a) >= 0, "a's SYN steered");
+			if (ASSERT_OK(t, harness_syn_slot_get(h, &a, &sl), "slot"))
+				ASSERT_EQ(t, sl.hash, ha, "a's SYN in slot hash & 4095");
+			ASSERT_TRUE(t, steer(t, h, &b) >= 0, "b's SYN steered");
+			if (ASSERT_OK(t, harness_syn_slot_get(h, &a, &sl), "slot"))
+				ASSERT_EQ(t, sl.hash, hb, "b's SYN took the same slot");
+		}
+	}
+	fixture_put(&f);
+}

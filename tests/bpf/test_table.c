@@ -303,7 +303,8 @@ struct harness *fixture_get(struct tctx *t, struct fixture *f)
 		return NULL;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!ASSERT_OK(t, harness_open(&f->h, f->seed, f->flows4, f->flows6), "harness_open")) {
+	if (!ASSERT_OK(t, harness_open_sized(&f->h, f->seed, f->flows4, f->flows6, f->syn_slots),
+		       "harness_open")) {
 		f->failed = true;
 		return NULL;
 	}

@@ -2,7 +2,7 @@
 # shellcheck disable=SC2015 # "A && ok || notok": ok always returns 0
 # Hostile input (issues 9 and 14): a SYN flood of spoofed sources at the VIP while real
 # clients work, with the connection table sized too small on purpose (max_flows = 1024,
-# the minimum the config allows). A bare SYN is steered statelessly and writes no
+# the minimum the config allows) and the SYN slot array small too (syn_slots = 4096). A bare SYN is steered statelessly and writes no
 # connection-table entry (only the client's first ACK does), so the flood must leave the
 # table alone.
 #  (a) tests/netns/synflood.c sends FLOOD spoofed SYNs (random source in 198.18.128.0/17,
@@ -41,7 +41,7 @@ rig_probe || rig_skip "$RIG_SKIP_REASON"
 command -v bpftool >/dev/null 2>&1 || rig_skip "missing command: bpftool"
 chaos_need_synflood
 
-e2e_up max_flows=1024
+e2e_up max_flows=1024 syn_slots=4096
 rig_neigh_permanent || notok "setup: permanent neighbours"
 D=$RIG_DIR
 chaos_spoof_route || notok "setup: route $SPOOF via cli1"
@@ -49,6 +49,9 @@ ctl set-weight web $WEIGHT >/dev/null || notok "setup: set-weight web $WEIGHT"
 sz=$(rig_edge bpftool -j map show pinned "$RIG_BPFFS_DIR/maps/shift_flows4" | rig_json_get max_entries)
 if [ "$sz" = 1024 ]; then ok "connection table shift_flows4 sized to max_flows = $sz (bpftool)"; else
 	notok "shift_flows4 max_entries $sz, want 1024"; fi
+sz=$(rig_edge bpftool -j map show pinned "$RIG_BPFFS_DIR/maps/shift_syns" | rig_json_get max_entries)
+if [ "$sz" = 4096 ]; then ok "SYN slot array shift_syns sized to syn_slots = $sz (bpftool)"; else
+	notok "shift_syns max_entries $sz, want 4096"; fi
 flood() { chaos_flood "$@"; }
 
 # ---------------------------------------------------------------------------------

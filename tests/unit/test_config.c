@@ -97,6 +97,7 @@ static void test_spec_example(void **state)
 	assert_int_equal(c->metrics_interval_ns, 5 * SEC);
 	assert_int_equal(c->max_flows, 1048576);
 	assert_int_equal(c->max_flows6, 262144);
+	assert_int_equal(c->syn_slots, SHIFT_SYN_SLOTS);
 	assert_string_equal(c->notify_command, "");
 	assert_int_equal(c->n_services, 1);
 
@@ -159,6 +160,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(c->metrics_interval_ns, 5 * SEC);
 	assert_int_equal(c->max_flows, 1048576);
 	assert_int_equal(c->max_flows6, 262144);
+	assert_int_equal(c->syn_slots, SHIFT_SYN_SLOTS);
 	assert_endpoint(&s->vip, "192.0.2.1:443", IPPROTO_TCP);
 	assert_int_equal(s->n_green, 0);
 	assert_int_equal(s->green_weight, 0);
@@ -290,6 +292,7 @@ static void test_syntax_variants(void **state)
 					"notify_command = /usr/local/bin/page-oncall\n"
 					"max_flows = 1024\n"
 					"max_flows6 = 67108864\n"
+					"syn_slots = 4194304\n"
 					"metrics_interval = 1m\n"
 					"\n"
 					"[service   web.v2_a-b]\n"
@@ -309,9 +312,10 @@ static void test_syntax_variants(void **state)
 	assert_string_equal(c->notify_command, "/usr/local/bin/page-oncall");
 	assert_int_equal(c->max_flows, 1024);
 	assert_int_equal(c->max_flows6, 67108864);
+	assert_int_equal(c->syn_slots, 4194304);
 	assert_int_equal(c->metrics_interval_ns, 60 * SEC);
 	assert_string_equal(s->name, "web.v2_a-b");
-	assert_int_equal(s->line, 12);
+	assert_int_equal(s->line, 13);
 	assert_endpoint(&s->vip, "10.0.0.10:80", IPPROTO_TCP);
 	assert_int_equal(s->n_blue, 2);
 	assert_int_equal(s->n_green, 0);
@@ -391,6 +395,10 @@ static const struct bad_case bad_cases[] = {
 	{ "[global]\ninterface = eth0\nmax_flows = 100\n", 3,
 	  "max_flows: 100 out of range 1024..67108864" },
 	{ "[global]\ninterface = eth0\nmax_flows6 = 67108865\n", 3, "out of range 1024..67108864" },
+	{ "[global]\ninterface = eth0\nsyn_slots = 50000\n", 3,
+	  "syn_slots: 50000 is not a power of two" },
+	{ "[global]\ninterface = eth0\nsyn_slots = 2048\n", 3,
+	  "syn_slots: 2048 out of range 4096..4194304" },
 	{ "[global]\ninterface = eth0\nmetrics_interval = 5\n", 3,
 	  "metrics_interval: '5': missing unit" },
 	{ "[global]\ninterface = eth0\nnotify_command = notify.sh\n", 3,
