@@ -286,6 +286,15 @@ static int reload(struct agent *a, char *err, size_t errlen)
 			"the next start");
 	if (memcmp(&newc->fleet, &a->conf->fleet, sizeof(newc->fleet)))
 		log_warn("reload: [fleet] changes take effect at the next start");
+	/* The maps are sized at load, and a start adopts the pinned ones. */
+	if (newc->max_flows != a->conf->max_flows || newc->max_flows6 != a->conf->max_flows6 ||
+	    newc->syn_slots != a->conf->syn_slots)
+		log_warn(
+			"reload: max_flows, max_flows6 and syn_slots keep their running sizes; new "
+			"sizes take effect after 'shiftd --detach' and a start");
+	newc->max_flows = a->conf->max_flows;
+	newc->max_flows6 = a->conf->max_flows6;
+	newc->syn_slots = a->conf->syn_slots;
 	newc->fleet = a->conf->fleet;
 	/* Those keys keep their running values. */
 	snprintf(newc->bpffs_dir, sizeof(newc->bpffs_dir), "%s", a->conf->bpffs_dir);

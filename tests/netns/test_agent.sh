@@ -12,7 +12,8 @@
 #      "replaced (upgrade)", new prog ids on the client interfaces, same flows, no
 #      failures;
 #  (e) SIGHUP adding blue3: open connections keep their backend, new ones reach
-#      blue3; SIGHUP with a broken config is refused (file:line in the log) and
+#      blue3, a changed syn_slots keeps the running size and the log says so;
+#      SIGHUP with a broken config is refused (file:line in the log) and
 #      everything keeps working.
 # One keep-alive run (IPv4 and IPv6) spans (c)-(e); each step is a phase of it.
 # Exit 0 pass, 77 skipped (a feature probe said no), 1 fail.
@@ -265,12 +266,17 @@ PHASES+=" e-hup-add e-hup-bad"
 cat "$RIG_DIR/f4.c0" "$RIG_DIR/f6.c0" >"$RIG_DIR/ka.flows" # the keep-alive connections
 t_expect "before the reload, the ring agrees with every keep-alive flow (moved total)" \
 	"$(flows_moved "$RIG_DIR/ka.flows")" "0 $(wc -l <"$RIG_DIR/ka.flows")"
-rig_write_config "$RIG_DIR/shiftd.conf" # default pools: blue1..blue3
+# default pools: blue1..blue3; a map size a reload cannot change
+rig_write_config "$RIG_DIR/shiftd.conf" syn_slots=8192
 grep -q "$(rig_backend_addr blue3):" "$RIG_CONFIG" || t_notok "the new config has blue3"
 kill -HUP "$SHIFTD_PID"
 LOG=$SHIFTD_LOG
 if wait_log "$LOG" 'config reloaded' 1; then t_ok "SIGHUP: 'config reloaded' in the log"; else
 	t_notok "SIGHUP: 'config reloaded' in the log"; fi
+t_check "SIGHUP, syn_slots changed: the log says the running size stays" \
+	grep -q "syn_slots keep their running sizes" "$LOG"
+sz=$(rig_edge bpftool -j map show pinned "$RIG_BPFFS_DIR/maps/shift_syns" | rig_json_get max_entries)
+t_expect "SIGHUP, syn_slots = 8192: shift_syns keeps its size (bpftool)" "$sz" 32768
 b=$(ctl backends web --json | grep -c "$(rig_backend_addr blue3):" || true)
 t_expect_ge "shiftctl backends web lists blue3" "$b" 1
 read -r moved total < <(flows_moved "$RIG_DIR/ka.flows") || true
