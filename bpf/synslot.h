@@ -61,12 +61,12 @@ static __always_inline void syn_slot_stamp(struct shift_syn_slot *s, __u64 now)
 
 static __always_inline __u8 syn_slot_color(const struct shift_syn_slot *s)
 {
-	return (s->flags >> SHIFT_SS_COLOR_BIT) & 1;
+	return SHIFT_SS_COLOR_OF(s->flags);
 }
 
 static __always_inline void syn_slot_set_color(struct shift_syn_slot *s, __u8 color)
 {
-	s->flags = (s->flags & ~(1u << SHIFT_SS_COLOR_BIT)) | (color & 1) << SHIFT_SS_COLOR_BIT;
+	s->flags = (s->flags & ~SHIFT_SS_COLOR(1)) | SHIFT_SS_COLOR(color);
 }
 
 /* The slot holds this flow's recent SYN (for this service). */
@@ -95,7 +95,7 @@ static __always_inline void syn_slot_write(struct shift_syn_slot *s, const struc
 	s->hash = nf->hash;
 	s->backend_id = nf->backend_id;
 	s->service_id = nf->service_id;
-	s->flags = (nf->color & 1) << SHIFT_SS_COLOR_BIT;
+	s->flags = SHIFT_SS_COLOR(nf->color);
 }
 
 /*
@@ -116,7 +116,7 @@ static __always_inline void syn_fallback(struct shift_syn_slot *s, struct shift_
 		return;
 	if (syn_slot_color(s) == SHIFT_GREEN) {
 		syn_slot_stamp(s, now);
-		s->flags = SHIFT_SS_FALLBACK | SHIFT_GREEN << SHIFT_SS_COLOR_BIT;
+		s->flags = SHIFT_SS_FALLBACK | SHIFT_SS_COLOR(SHIFT_GREEN);
 	}
 	if (nf->color == SHIFT_BLUE)
 		return;

@@ -249,6 +249,9 @@ struct shift_syn_slot {
 #define SHIFT_SS_ERR_SEEN (1u << 1) /* the retransmit error was already sent */
 #define SHIFT_SS_FALLBACK (1u << 2) /* green failed it: its retransmits go to blue */
 #define SHIFT_SS_COLOR_BIT 3 /* its SYN went to this color (enum shift_color) */
+/* The flags bit of a color, and the color a slot's flags hold. */
+#define SHIFT_SS_COLOR(color) (((color)&1u) << SHIFT_SS_COLOR_BIT)
+#define SHIFT_SS_COLOR_OF(flags) (((flags) >> SHIFT_SS_COLOR_BIT) & 1u)
 
 _Static_assert(sizeof(struct shift_syn_slot) == 16, "a SYN slot is 16 bytes");
 _Static_assert(SHIFT_MAX_BACKENDS <= 0x10000 && SHIFT_MAX_SERVICES <= 0x100,

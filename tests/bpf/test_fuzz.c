@@ -571,7 +571,7 @@ static int slot_backend(struct fz *z, const struct fz_pre *pre, __u32 h, __u8 *c
 	if (dp_backend_get(&z->h->m, pre->slot.backend_id, &be) ||
 	    !(be.flags & SHIFT_BE_F_ACTIVE) || be.service_id != pre->svc->id)
 		return -1;
-	*color = (pre->slot.flags >> SHIFT_SS_COLOR_BIT) & 1;
+	*color = SHIFT_SS_COLOR_OF(pre->slot.flags);
 	return (int)pre->slot.backend_id;
 }
 

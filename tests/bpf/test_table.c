@@ -191,7 +191,7 @@ static void check_flow_entry(struct tctx *t, struct harness *h, const struct row
 		ASSERT_EQ(t, s.hash, harness_hash(&r->in, h->seed), "SYN slot hash");
 		ASSERT_EQ(t, s.backend_id, b->id, "SYN slot backend_id");
 		ASSERT_EQ(t, s.service_id, b->svc, "SYN slot service_id");
-		ASSERT_EQ(t, (s.flags >> SHIFT_SS_COLOR_BIT) & 1, b->color, "SYN slot color");
+		ASSERT_EQ(t, SHIFT_SS_COLOR_OF(s.flags), b->color, "SYN slot color");
 		return;
 	}
 	if (!ASSERT_OK(t, harness_flow_get(h, &r->in, &f), "connection-table entry"))
