@@ -40,23 +40,24 @@ static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
 }
 
 /*
- * The checksums of an skb, through the kernel's helpers: they know the skb's
- * checksum state. A local sender's packet is CHECKSUM_PARTIAL: its L4 field
- * holds only the pseudo-header sum, which must follow the address change and
- * ignore the port change. A received one may be CHECKSUM_COMPLETE: skb->csum
- * (from the IP header on) must follow every byte changed, including the IPv6
- * addresses, which no header checksum compensates. The diffs are one's
- * complement sums of (~old + new); called after the direct writes, as the
- * csum_replace helpers invalidate all packet pointers.
+ * The L4 checksum of an skb, through the kernel's helpers: they know the
+ * skb's checksum state. A local sender's packet is CHECKSUM_PARTIAL: its L4
+ * field holds only the pseudo-header sum, which must follow the address change
+ * and ignore the port change. A received one may be CHECKSUM_COMPLETE:
+ * skb->csum (from the IP header on) must follow every byte changed, including
+ * the IPv6 addresses, which no header checksum compensates. The diffs are
+ * one's complement sums of (~old + new); called after the direct writes, as
+ * the csum_replace helpers invalidate all packet pointers. (The IPv4 header
+ * checksum is written directly, as on XDP: it is never partial, and the sum
+ * over the header it keeps constant is all skb->csum sees of it, which is why
+ * bpf_l3_csum_replace() leaves skb->csum alone too.)
  *
  * A global function, checked once rather than once per path into the NAT
- * (6.1's budget); a BPF call takes five arguments, hence the packing:
- * offs = l3_off | l4_off << 16, meta = family | proto << 8 | udp4_nocsum << 16.
+ * (6.1's budget); meta = family | proto << 8 | udp4_nocsum << 16.
  */
-__noinline int nat_csum_skb(struct __sk_buff *skb, __u32 offs, __u32 meta, __u32 addr_diff,
+__noinline int nat_csum_skb(struct __sk_buff *skb, __u32 l4_off, __u32 meta, __u32 addr_diff,
 			    __u32 port_diff)
 {
-	__u32 l3_off = offs & 0xffff, l4_off = offs >> 16;
 	__u32 family = meta & 0xff, proto = (meta >> 8) & 0xff, udp4_nocsum = meta >> 16;
 	__u32 off = l4_off + (proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) :
 						     offsetof(struct udphdr, check));
@@ -64,9 +65,6 @@ __noinline int nat_csum_skb(struct __sk_buff *skb, __u32 offs, __u32 meta, __u32
 	__u64 mz = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 
 	if (!skb)
-		return -1;
-	if (family == SHIFT_AF_INET &&
-	    bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check), 0, addr_diff, 0))
 		return -1;
 	/* "No checksum" stays so; only skb->csum sees the port change. */
 	if (udp4_nocsum) {
@@ -118,8 +116,7 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 			addr_diff = csum_diff4(addr_diff, iph->saddr, saddr[0]);
 			iph->saddr = saddr[0];
 		}
-		if (!c->tc)
-			iph->check = csum_apply(iph->check, addr_diff);
+		iph->check = csum_apply(iph->check, addr_diff);
 	} else {
 		struct ipv6hdr *ip6 = p->l3;
 
@@ -155,7 +152,7 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 		p->sport = sport;
 	}
 	if (c->tc)
-		return nat_csum_skb(c->ctx, p->l3_off | (__u32)p->l4_off << 16,
+		return nat_csum_skb(c->ctx, p->l4_off,
 				    p->family | (__u32)p->proto << 8 | (__u32)udp4_nocsum << 16,
 				    addr_diff, port_diff);
 
