@@ -81,6 +81,24 @@ struct {
 	__type(value, __u32);
 } shift_be_cache SEC(".maps");
 
+/*
+ * A new flow's first question, which service is VIP:port/proto, asked of
+ * every SYN. shift_services answers it with a jhash and a bucket walk; this
+ * direct-mapped array (by a hash of destination address, port and protocol)
+ * answers it with two inlined loads. The datapath fills it from
+ * shift_services and trusts a slot only when the shift_svc_info entry it
+ * names is live and has the packet's VIP, port, protocol and family; so a
+ * stale or colliding slot costs the hash lookup it would have saved and
+ * nothing else. The agent never writes it. Value: a service id.
+ */
+#define SHIFT_SVC_CACHE_BITS 10
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1u << SHIFT_SVC_CACHE_BITS);
+	__type(key, __u32);
+	__type(value, __u32);
+} shift_svc_cache SEC(".maps");
+
 /* Consistent-hash rings: (service_id * 2 + color) * SHIFT_RING_SIZE + slot -> backend id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

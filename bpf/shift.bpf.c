@@ -113,16 +113,54 @@ static __always_inline int is_bare_syn(const struct pkt *p)
 	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
 }
 
-static __always_inline struct shift_service *service_of(const struct pkt *p)
+static __always_inline __u32 svc_cache_slot(const struct pkt *p)
 {
+	__u32 x = p->daddr[0] ^ p->daddr[1] ^ p->daddr[2] ^ p->daddr[3] ^
+		  ((__u32)p->dport << 8 | p->proto);
+
+	/* The product's high bits: its low ones see only x's low bits. */
+	return (x * 0x9e3779b1u) >> (32 - SHIFT_SVC_CACHE_BITS);
+}
+
+/*
+ * The service p is addressed to, copied into *out, or NULL: shift_svc_cache's
+ * guess when shift_svc_info confirms it, else shift_services, whose answer
+ * then becomes the guess. The agent writes a service's info before its
+ * services entry and drops it after, so a confirmed guess is a service the
+ * table holds, give or take the microseconds of that write.
+ */
+static __always_inline struct shift_service *service_of(const struct pkt *p,
+							struct shift_service *out)
+{
+	__u32 slot = svc_cache_slot(p), *c, id;
+	const struct shift_svc_info *info;
+	struct shift_service *s;
 	struct shift_addr_key sk;
 
+	c = bpf_map_lookup_elem(&shift_svc_cache, &slot);
+	if (!c)
+		return NULL;
+	id = *c;
+	info = bpf_map_lookup_elem(&shift_svc_info, &id);
+	if (info && (info->flags & SHIFT_SVC_F_IN_USE) && info->vport == p->dport &&
+	    info->proto == p->proto && info->family == p->family && info->vip[0] == p->daddr[0] &&
+	    info->vip[1] == p->daddr[1] && info->vip[2] == p->daddr[2] &&
+	    info->vip[3] == p->daddr[3]) {
+		out->id = id;
+		out->flags = info->flags & ~SHIFT_SVC_F_IN_USE;
+		return out;
+	}
 	__builtin_memset(&sk, 0, sizeof(sk));
 	__builtin_memcpy(sk.addr, p->daddr, sizeof(sk.addr));
 	sk.port = p->dport;
 	sk.proto = p->proto;
 	sk.family = p->family;
-	return bpf_map_lookup_elem(&shift_services, &sk);
+	s = bpf_map_lookup_elem(&shift_services, &sk);
+	if (!s)
+		return NULL;
+	*c = s->id;
+	*out = *s;
+	return out;
 }
 
 #define SYN_STEP_ENTRY (1u << 8)
@@ -205,7 +243,8 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
  *     went to when its slot still says so.
  */
 static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union flow_key *fk,
-				    struct shift_flow *f, struct shift_service *svc)
+				    struct shift_flow *f, struct shift_service *svc,
+				    struct shift_service *svc_buf)
 {
 	void *data_end = sc_data_end(c);
 	const __u32 *snat = NULL;
@@ -215,7 +254,7 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	int syn = is_bare_syn(p), fresh = 1;
 
 	if (!svc)
-		svc = service_of(p);
+		svc = service_of(p, svc_buf);
 	if (!svc)
 		return NOT_A_SERVICE;
 	if (ttl_check(p, data_end)) {
@@ -287,7 +326,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 {
 	union flow_key fk, *k = &fk;
 	void *data_end = sc_data_end(c);
-	struct shift_service *svc = NULL;
+	struct shift_service svc_buf, *svc = NULL;
 	const __u32 *snat = NULL;
 	struct shift_backend *be = NULL;
 	struct shift_flow *f = NULL;
@@ -303,7 +342,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	 * back (syn_reuse()). Source NAT's SYN still needs its entry (the port).
 	 */
 	if (is_bare_syn(p)) {
-		svc = service_of(p);
+		svc = service_of(p, &svc_buf);
 		if (!svc)
 			return NOT_A_SERVICE;
 	}
@@ -324,7 +363,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	/* One call of new_flow() for every way into it: inlined once, the
 	 * verifier walks it once. */
 	if (!be)
-		return new_flow(c, p, k, f, svc);
+		return new_flow(c, p, k, f, svc, &svc_buf);
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;

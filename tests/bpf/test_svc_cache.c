@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * shift_svc_cache (bpf/maps.bpf.h): a new flow's direct-mapped guess of which
+ * service VIP:port/proto is. The datapath fills it from shift_services and
+ * must never act on a guess that is wrong: a slot naming another service (the
+ * same VIP on another port and protocol), a service removed since, or a
+ * packet to a VIP port no service has costs the hash lookup and changes
+ * nothing else. XDP and TC.
+ */
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "table.h"
+#include "shift.skel.h"
+
+#pragma GCC diagnostic ignored "-Woverride-init"
+
+/* Write v into every slot. */
+static bool svc_cache_fill(struct tctx *t, struct harness *h, __u32 v)
+{
+	int fd = bpf_map__fd(h->skel->maps.shift_svc_cache);
+	__u32 i, n = bpf_map__max_entries(h->skel->maps.shift_svc_cache);
+
+	for (i = 0; i < n; i++)
+		if (!ASSERT_OK(t, bpf_map_update_elem(fd, &i, &v, BPF_ANY), "write a cache slot"))
+			return false;
+	return true;
+}
+
+/* How many slots hold v. */
+static __u32 svc_cache_count(struct harness *h, __u32 v)
+{
+	int fd = bpf_map__fd(h->skel->maps.shift_svc_cache);
+	__u32 i, got, n = 0, slots = bpf_map__max_entries(h->skel->maps.shift_svc_cache);
+
+	for (i = 0; i < slots; i++)
+		if (!bpf_map_lookup_elem(fd, &i, &got) && got == v)
+			n++;
+	return n;
+}
+
+static void svc_key(const struct topo_service *s, struct shift_addr_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->addr, s->vip, s->family == 4 ? 4 : 16);
+	k->port = htons(s->port);
+	k->proto = s->proto;
+	k->family = s->family == 4 ? SHIFT_AF_INET : SHIFT_AF_INET6;
+}
+
+/* Which of SVC_V4_TCP's backends (0 blue, 1 green) s went to: 0 or 1, -1 when
+ * it passed unchanged, -2 otherwise (a failure is recorded). */
+static int steer(struct tctx *t, struct harness *h, const struct pkt_spec *s)
+{
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 len, olen = sizeof(out), verdict = 0;
+	int idx = -1;
+
+	len = pkt_build(s, in, sizeof(in), NULL);
+	if (!ASSERT_OK(t,
+		       harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen, &verdict),
+		       "BPF_PROG_TEST_RUN"))
+		return -2;
+	if (verdict == harness_expect(h, XDP_PASS))
+		return ASSERT_TRUE(t, olen == len && !memcmp(in, out, len), "passed unchanged") ?
+			       -1 :
+			       -2;
+	if (!ASSERT_OK(t, harness_steer(h, H_CLIENT, s, topo_backends, 2, &idx, &verdict),
+		       "steered packet verifies"))
+		return -2;
+	if (!ASSERT_TRUE(t, idx == 0 || idx == 1, "DNAT to a backend of 10.0.0.10:80/tcp"))
+		return -2;
+	return idx;
+}
+
+static void svc_cache_run(struct tctx *t, struct fixture *f, const char *kind)
+{
+	struct pkt_spec syn = PKT4(CL4, VIP4, IPPROTO_TCP, 47000, 80, .payload = 0);
+	struct pkt_spec syn81 = PKT4(CL4, VIP4, IPPROTO_TCP, 47001, 81, .payload = 0);
+	struct pkt_spec udp80 = PKT4(CL4, VIP4, IPPROTO_UDP, 47002, 80);
+	const struct topo_service *tcp = &topo_services[SVC_V4_TCP];
+	struct harness *h = fixture_get(t, f);
+	struct shift_addr_key k;
+
+	if (!h)
+		return;
+	if (test_sub(t, "%s: a SYN fills one slot with its service, the next is answered by it",
+		     kind) &&
+	    svc_cache_fill(t, h, ~0u)) {
+		ASSERT_TRUE(t, steer(t, h, &syn) >= 0, "first SYN steered");
+		ASSERT_EQ(t, svc_cache_count(h, SVC_V4_TCP), 1, "slots naming SVC_V4_TCP");
+		syn.sport++;
+		ASSERT_TRUE(t, steer(t, h, &syn) >= 0, "second SYN steered");
+		ASSERT_EQ(t, svc_cache_count(h, SVC_V4_TCP), 1, "slots naming SVC_V4_TCP");
+	}
+	/* The same VIP's UDP service: only port and protocol tell them apart. */
+	if (test_sub(t, "%s: every slot naming 10.0.0.10:53/udp, a SYN to :80 is :80/tcp's",
+		     kind) &&
+	    svc_cache_fill(t, h, SVC_V4_UDP)) {
+		syn.sport++;
+		ASSERT_TRUE(t, steer(t, h, &syn) >= 0, "SYN steered to a backend of :80/tcp");
+		ASSERT_EQ(t, svc_cache_count(h, SVC_V4_TCP), 1, "its slot now names SVC_V4_TCP");
+	}
+	if (test_sub(t, "%s: every slot naming :80/tcp, :81/tcp and :80/udp pass", kind) &&
+	    svc_cache_fill(t, h, SVC_V4_TCP)) {
+		ASSERT_EQ(t, steer(t, h, &syn81), -1, "SYN to :81");
+		ASSERT_EQ(t, steer(t, h, &udp80), -1, "UDP to :80");
+		ASSERT_EQ(t, svc_cache_count(h, SVC_V4_TCP),
+			  bpf_map__max_entries(h->skel->maps.shift_svc_cache), "no slot changed");
+	}
+	if (test_sub(t, "%s: a removed service's slot is not trusted; re-added, it is", kind) &&
+	    svc_cache_fill(t, h, SVC_V4_TCP)) {
+		svc_key(tcp, &k);
+		if (ASSERT_OK(t, dp_service_del(&h->m, SVC_V4_TCP, &k),
+			      "remove 10.0.0.10:80/tcp")) {
+			syn.sport++;
+			ASSERT_EQ(t, steer(t, h, &syn), -1, "SYN to the removed service");
+			ASSERT_OK(t, harness_add_service(h, tcp), "re-add 10.0.0.10:80/tcp");
+		}
+		syn.sport++;
+		ASSERT_TRUE(t, steer(t, h, &syn) >= 0, "SYN to the re-added service steered");
+	}
+	/* The agent zeroes a removed service's info; the live bit alone must do too. */
+	if (test_sub(t, "%s: a slot whose info still has the VIP but is not live is not trusted",
+		     kind) &&
+	    svc_cache_fill(t, h, SVC_V4_TCP)) {
+		int fd = bpf_map__fd(h->skel->maps.shift_svc_info);
+		struct shift_svc_info info;
+		__u32 id = SVC_V4_TCP;
+
+		svc_key(tcp, &k);
+		if (ASSERT_OK(t, dp_svc_info_get(&h->m, id, &info), "read the info") &&
+		    ASSERT_OK(t, dp_service_del(&h->m, id, &k), "remove 10.0.0.10:80/tcp")) {
+			info.flags &= ~SHIFT_SVC_F_IN_USE;
+			ASSERT_OK(t, bpf_map_update_elem(fd, &id, &info, BPF_ANY),
+				  "write the info back, VIP kept, not live");
+			syn.sport++;
+			ASSERT_EQ(t, steer(t, h, &syn), -1, "SYN passes");
+			ASSERT_OK(t, harness_add_service(h, tcp), "re-add 10.0.0.10:80/tcp");
+		}
+	}
+	fixture_put(f);
+}
+
+TEST(svc_cache)
+{
+	struct fixture x = { .seed = H_SEED, .flows4 = 1024, .flows6 = 256 };
+	struct fixture c = { .seed = H_SEED, .flows4 = 1024, .flows6 = 256, .tc = true };
+
+	svc_cache_run(t, &x, "xdp");
+	svc_cache_run(t, &c, "tc");
+}
