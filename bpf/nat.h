@@ -68,13 +68,17 @@ __noinline int nat_csum_skb(struct __sk_buff *skb, __u32 l4_off, __u32 meta, __u
 		return -1;
 	/* "No checksum" stays so; only skb->csum sees the port change. */
 	if (udp4_nocsum) {
-		bpf_csum_update(skb, port_diff);
+		if (port_diff)
+			bpf_csum_update(skb, port_diff);
 		return 0;
 	}
 	if (bpf_l4_csum_replace(skb, off, 0, addr_diff, BPF_F_PSEUDO_HDR | mz))
 		return -1;
 	if (family == SHIFT_AF_INET6)
 		bpf_csum_update(skb, addr_diff);
+	/* A backend on the VIP's own port: no port word changed. */
+	if (!port_diff)
+		return 0;
 	return bpf_l4_csum_replace(skb, off, 0, port_diff, mz) ? -1 : 0;
 }
 
@@ -139,14 +143,17 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 			}
 		}
 	}
+	/* Only a port that changes enters the diff: 0 then means none did. */
 	if (daddr) {
-		port_diff = csum_diff2(port_diff, *pd, dport);
+		if (*pd != dport)
+			port_diff = csum_diff2(port_diff, *pd, dport);
 		*pd = dport;
 		__builtin_memcpy(p->daddr, daddr, sizeof(p->daddr));
 		p->dport = dport;
 	}
 	if (saddr) {
-		port_diff = csum_diff2(port_diff, *ps, sport);
+		if (*ps != sport)
+			port_diff = csum_diff2(port_diff, *ps, sport);
 		*ps = sport;
 		__builtin_memcpy(p->saddr, saddr, sizeof(p->saddr));
 		p->sport = sport;

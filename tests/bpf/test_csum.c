@@ -129,6 +129,77 @@ static const struct {
 	  CSUM_OUT_SNAT },
 };
 
+/* Run s through prog; 0 when it left rewritten with every checksum right (and
+ * *info describes it), -1 otherwise (a failure is recorded). */
+static int run_verified(struct tctx *t, struct harness *h, enum h_prog prog,
+			const struct pkt_spec *s, struct pkt_info *info)
+{
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 len, olen = sizeof(out), verdict = 0;
+	char why[128] = "";
+
+	len = pkt_build(s, in, sizeof(in), NULL);
+	if (!ASSERT_OK(t, harness_run_prog(h, prog, in, len, H_LO_IFINDEX, out, &olen, &verdict),
+		       "BPF_PROG_TEST_RUN") ||
+	    !ASSERT_TRUE(t,
+			 verdict != harness_expect(h, XDP_PASS) &&
+				 verdict != harness_expect(h, XDP_DROP),
+			 "sent on"))
+		return -1;
+	if (pkt_verify(out, olen, info, why, sizeof(why))) {
+		test_failf(t, __FILE__, __LINE__, "output checksums: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A backend on the VIP's own port: no port word changes, the TC path skips
+ * that checksum update, and the addresses' update must still be whole (the
+ * kernel checks skb->csum too in the CHECKSUM_COMPLETE run). The SYN, the
+ * client's first ACK with payload, and the backend's reply.
+ */
+static void same_port_run(struct tctx *t, struct fixture *f)
+{
+	struct topo_backend bes[2] = { topo_backends[0], topo_backends[1] };
+	struct pkt_spec syn = PKT4(CL4, VIP4, IPPROTO_TCP, 47100, 80, .payload = 0);
+	struct pkt_spec ack = PKT4(CL4, VIP4, IPPROTO_TCP, 47100, 80, .tcp_flags = TH_ACK,
+				   .seq = 1001, .payload = 40);
+	struct pkt_spec r =
+		REPLY4(BE0A, CL4, IPPROTO_TCP, 80, 47100, .tcp_flags = TH_ACK, .payload = 40);
+	static const __u8 vip[4] = VIP4;
+	struct pkt_info info;
+	struct harness *h;
+	int i;
+
+	if (!test_sub(t, "csum: v4 tcp, backend on the VIP's port: SYN, ACK, reply"))
+		return;
+	h = fixture_get(t, f);
+	if (!h)
+		return;
+	for (i = 0; i < 2; i++) {
+		bes[i].port = 80;
+		if (!ASSERT_OK(t, harness_add_backend(h, &bes[i]), "backend on port 80"))
+			goto out;
+	}
+	if (run_verified(t, h, H_CLIENT, &syn, &info) == 0)
+		ASSERT_TRUE(t,
+			    info.dport == 80 && (!memcmp(info.daddr, bes[0].addr, 4) ||
+						 !memcmp(info.daddr, bes[1].addr, 4)),
+			    "SYN: DNAT to a backend, port 80");
+	if (run_verified(t, h, H_CLIENT, &ack, &info) == 0) {
+		ASSERT_TRUE(t, info.dport == 80, "ACK: port 80");
+		/* The reply comes from the backend the ACK went to. */
+		memcpy(r.saddr, info.daddr, 4);
+	}
+	if (run_verified(t, h, H_BACKEND, &r, &info) == 0)
+		ASSERT_TRUE(t, info.sport == 80 && !memcmp(info.saddr, vip, 4),
+			    "reply: SNAT to VIP:80");
+out:
+	for (i = 0; i < 2; i++)
+		ASSERT_OK(t, harness_add_backend(h, &topo_backends[i]), "backend restored");
+}
+
 void csum_run(struct tctx *t, struct fixture *f)
 {
 	struct harness *h;
@@ -150,4 +221,5 @@ void csum_run(struct tctx *t, struct fixture *f)
 		test_debug(t, "client port %u", r.prog == H_BACKEND ? r.in.dport : r.in.sport);
 		table_run_row(t, h, &f->env, &r);
 	}
+	same_port_run(t, f);
 }
