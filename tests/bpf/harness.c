@@ -453,6 +453,28 @@ int harness_be_stats(struct harness *h, __u32 id, struct shift_backend_stats *s)
 	return dp_backend_stats(&h->m, id, s);
 }
 
+int harness_array_fill(const struct bpf_map *m, __u32 v)
+{
+	__u32 i, n = bpf_map__max_entries(m);
+	int fd = bpf_map__fd(m);
+
+	for (i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, &i, &v, BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+__u32 harness_array_count(const struct bpf_map *m, __u32 v)
+{
+	__u32 i, got, n = 0, slots = bpf_map__max_entries(m);
+	int fd = bpf_map__fd(m);
+
+	for (i = 0; i < slots; i++)
+		if (!bpf_map_lookup_elem(fd, &i, &got) && got == v)
+			n++;
+	return n;
+}
+
 /* --- FIB plumbing ------------------------------------------------------------ */
 
 static int write_file(const char *path, const char *val)

@@ -205,4 +205,11 @@ int dp_snat_set_raw(struct harness *h, __u32 service_id, const struct shift_snat
 /* Backend stats fields the tests compare. */
 int harness_be_stats(struct harness *h, __u32 id, struct shift_backend_stats *s);
 
+/* The datapath's direct-mapped guesses (shift_be_cache, shift_svc_cache): an
+ * array map with __u32 keys and values. Write v into every slot (0 or a
+ * negative errno); how many slots hold v. */
+struct bpf_map;
+int harness_array_fill(const struct bpf_map *m, __u32 v);
+__u32 harness_array_count(const struct bpf_map *m, __u32 v);
+
 #endif

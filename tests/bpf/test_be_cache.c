@@ -23,25 +23,14 @@
 /* Write v into every slot. */
 static bool cache_fill(struct tctx *t, struct harness *h, __u32 v)
 {
-	int fd = bpf_map__fd(h->skel->maps.shift_be_cache);
-	__u32 i, n = bpf_map__max_entries(h->skel->maps.shift_be_cache);
-
-	for (i = 0; i < n; i++)
-		if (!ASSERT_OK(t, bpf_map_update_elem(fd, &i, &v, BPF_ANY), "write a cache slot"))
-			return false;
-	return true;
+	return ASSERT_OK(t, harness_array_fill(h->skel->maps.shift_be_cache, v),
+			 "write every cache slot");
 }
 
 /* How many slots hold v. */
 static __u32 cache_count(struct harness *h, __u32 v)
 {
-	int fd = bpf_map__fd(h->skel->maps.shift_be_cache);
-	__u32 i, got, n = 0, slots = bpf_map__max_entries(h->skel->maps.shift_be_cache);
-
-	for (i = 0; i < slots; i++)
-		if (!bpf_map_lookup_elem(fd, &i, &got) && got == v)
-			n++;
-	return n;
+	return harness_array_count(h->skel->maps.shift_be_cache, v);
 }
 
 static __u64 replies_of(struct harness *h, __u32 id)
