@@ -392,6 +392,15 @@ bench-flows: $(OUTPUT)/bench/bench_flows $(OUTPUT)/bench/bench_datapath
 	$(Q)cat $(OUTPUT)/bench/flows.txt
 	$(Q)$(OUTPUT)/bench/bench_datapath --flows 1000 --out $(OUTPUT)/bench/datapath-flows1000.txt
 
+# This tree against BASE, paired rounds (bench/ab_datapath.sh): not part of `make bench`.
+# (AB_ONLY holds a comma: a plain default, not $(or ...), which would split it.)
+AB_ONLY ?= SYN new flow, table full
+AB_ROUNDS ?= 12
+.PHONY: bench-ab
+bench-ab: $(OUTPUT)/bench/bench_datapath
+	$(Q)test -n "$(BASE)" || { echo "make bench-ab BASE=REV [AB_ONLY=TEXT] [AB_ROUNDS=N]" >&2; exit 2; }
+	$(Q)OUTPUT=$(OUTPUT) bench/ab_datapath.sh --rounds "$(AB_ROUNDS)" --only "$(AB_ONLY)" $(BASE)
+
 bench-peers: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent
 	$(Q)OUTPUT=$(OUTPUT) bench/peers.sh
 
