@@ -110,6 +110,49 @@ static void svc_cache_run(struct tctx *t, struct fixture *f, const char *kind)
 		syn.sport++;
 		ASSERT_TRUE(t, steer(t, h, &syn) >= 0, "SYN to the re-added service steered");
 	}
+	/* A hit needs no hash lookup: with the services entry gone behind the
+	 * agent's back and the info still live, only a slot can steer the SYN. */
+	if (test_sub(t, "%s: a slot naming a live service answers alone, v4 and v6", kind)) {
+		const struct topo_service *v6 = &topo_services[SVC_V6_TCP];
+		struct pkt_spec syn6 = PKT6(CL6, VIP6, IPPROTO_TCP, 47300, 443, .payload = 0);
+		int sfd = bpf_map__fd(h->skel->maps.shift_services);
+		struct shift_addr_key k6;
+		struct shift_service sv;
+		__u8 in[PKT_MAX], out[PKT_MAX];
+		__u32 len, olen = sizeof(out), verdict = 0;
+
+		svc_key(tcp, &k);
+		svc_key(v6, &k6);
+		syn.sport++;
+		ASSERT_TRUE(t, steer(t, h, &syn) >= 0, "v4 SYN steered (fills its slot)");
+		len = pkt_build(&syn6, in, sizeof(in), NULL);
+		ASSERT_OK(t,
+			  harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen,
+					   &verdict),
+			  "v6 SYN (fills its slot)");
+		ASSERT_EQ(t, verdict, harness_expect(h, XDP_TX), "v6 SYN sent on");
+		if (ASSERT_OK(t, bpf_map_delete_elem(sfd, &k), "drop the v4 services entry") &&
+		    ASSERT_OK(t, bpf_map_delete_elem(sfd, &k6), "drop the v6 services entry")) {
+			syn.sport++;
+			ASSERT_TRUE(t, steer(t, h, &syn) >= 0, "v4 SYN steered by its slot");
+			syn6.sport++;
+			olen = sizeof(out);
+			len = pkt_build(&syn6, in, sizeof(in), NULL);
+			ASSERT_OK(t,
+				  harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen,
+						   &verdict),
+				  "BPF_PROG_TEST_RUN");
+			ASSERT_EQ(t, verdict, harness_expect(h, XDP_TX),
+				  "v6 SYN steered by its slot");
+		}
+		/* Back as they were (dp_service_put() would count the VIPs twice). */
+		sv.id = SVC_V4_TCP;
+		sv.flags = tcp->flags;
+		ASSERT_OK(t, bpf_map_update_elem(sfd, &k, &sv, BPF_ANY), "restore the v4 entry");
+		sv.id = SVC_V6_TCP;
+		sv.flags = v6->flags;
+		ASSERT_OK(t, bpf_map_update_elem(sfd, &k6, &sv, BPF_ANY), "restore the v6 entry");
+	}
 	/* The agent zeroes a removed service's info; the live bit alone must do too. */
 	if (test_sub(t, "%s: a slot whose info still has the VIP but is not live is not trusted",
 		     kind) &&
