@@ -239,12 +239,17 @@ static void addr_key(__u8 family, const __u8 *addr, __u16 port, __u8 proto,
 	k->family = family == 4 ? SHIFT_AF_INET : SHIFT_AF_INET6;
 }
 
+void harness_service_key(const struct topo_service *s, struct shift_addr_key *k)
+{
+	addr_key(s->family, s->vip, s->port, s->proto, k);
+}
+
 int harness_add_service(struct harness *h, const struct topo_service *s)
 {
 	struct shift_addr_key k;
 	int err;
 
-	addr_key(s->family, s->vip, s->port, s->proto, &k);
+	harness_service_key(s, &k);
 	err = dp_service_put(&h->m, s->id, &k, s->flags);
 	if (err)
 		fprintf(stderr, "harness: dp_service_put(%u): %s\n", s->id, strerror(-err));
@@ -423,6 +428,13 @@ __u32 harness_hash(const struct pkt_spec *s, __u32 seed)
 int harness_steer(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
 		  const struct topo_backend *bes, __u32 n, int *idx, __u32 *verdict)
 {
+	return harness_steer_io(h, prog, s, bes, n, idx, verdict, NULL);
+}
+
+int harness_steer_io(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
+		     const struct topo_backend *bes, __u32 n, int *idx, __u32 *verdict,
+		     bool *unchanged)
+{
 	__u8 in[PKT_MAX], out[PKT_MAX];
 	__u32 len, olen = sizeof(out), i;
 	struct pkt_info info;
@@ -435,6 +447,8 @@ int harness_steer(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
 	err = harness_run_prog(h, prog, in, len, H_LO_IFINDEX, out, &olen, verdict);
 	if (err)
 		return err;
+	if (unchanged)
+		*unchanged = olen == len && !memcmp(in, out, len);
 	if (pkt_verify(out, olen, &info, NULL, 0))
 		return -EBADMSG;
 	for (i = 0; i < n; i++) {

@@ -133,6 +133,8 @@ extern const __u32 topo_n_backends;
 /* Services, backends (backend 15 is defined but in no pool) and pools, weights 0. */
 int harness_topology(struct harness *h);
 int harness_add_service(struct harness *h, const struct topo_service *s);
+/* The shift_services key of a topology service. */
+void harness_service_key(const struct topo_service *s, struct shift_addr_key *k);
 int harness_add_backend(struct harness *h, const struct topo_backend *b);
 /* Fill a pool from backend ids (their addresses are read back from the map). */
 int harness_pool(struct harness *h, __u32 svc, enum shift_color color, const __u32 *ids, __u32 n);
@@ -186,6 +188,10 @@ int fib_env_setup(struct fib_env *e);
  */
 int harness_steer(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
 		  const struct topo_backend *bes, __u32 n, int *idx, __u32 *verdict);
+/* The same, and whether the output is the input byte for byte. */
+int harness_steer_io(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
+		     const struct topo_backend *bes, __u32 n, int *idx, __u32 *verdict,
+		     bool *unchanged);
 
 /* xorshift64*: deterministic test inputs. */
 static inline __u64 h_rand(__u64 *state)
