@@ -50,8 +50,10 @@ SAN_CFLAGS ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 LDLIBS := -lbpf -lelf -lz -lmnl -lm -lpthread -lmicrohttpd -lcurl -ljansson
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
-BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
-SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+# shift_compat: the datapath for kernels without bpf_cast_to_kern_ctx() (before
+# 6.2, Debian 12's 6.1), its TC checksums through the helpers; the agent picks.
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS)) $(OUTPUT)/shift_compat.bpf.o
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS)) $(OUTPUT)/shift_compat.skel.h
 BPF_HDRS := $(wildcard bpf/*.h) $(wildcard include/shift/*.h)
 
 # The userspace library: every agent/SUBSYSTEM/*.c (shiftd.c, the main, stays on top).
@@ -79,6 +81,12 @@ $(OUTPUT) $(OUTPUT)/tests $(OUTPUT)/bench $(OUTPUT)/tools \
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp
+	$(Q)rm -f $@.tmp
+
+$(OUTPUT)/shift_compat.bpf.o: bpf/shift.bpf.c $(BPF_HDRS) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DSHIFT_NO_KERN_CTX -c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp
 	$(Q)rm -f $@.tmp
 
@@ -398,7 +406,7 @@ AB_ONLY ?= SYN new flow, table full
 AB_ROUNDS ?= 12
 .PHONY: bench-ab
 bench-ab: $(OUTPUT)/bench/bench_datapath
-	$(Q)test -n "$(BASE)" || { echo "make bench-ab BASE=REV [AB_ONLY=TEXT] [AB_ROUNDS=N]" >&2; exit 2; }
+	$(Q)test -n "$(BASE)" || { echo "make bench-ab BASE=REV|compat [AB_ONLY=TEXT] [AB_ROUNDS=N]" >&2; exit 2; }
 	$(Q)OUTPUT=$(OUTPUT) bench/ab_datapath.sh --rounds "$(AB_ROUNDS)" --only "$(AB_ONLY)" $(BASE)
 
 bench-peers: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent

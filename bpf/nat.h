@@ -41,7 +41,9 @@ static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
 
 /*
  * The L4 checksum of an skb, through the kernel's helpers: they know the
- * skb's checksum state. A local sender's packet is CHECKSUM_PARTIAL: its L4
+ * skb's checksum state. Taken for a CHECKSUM_COMPLETE skb, and for every skb
+ * where the program cannot read the state (shift_compat, kernels before 6.2);
+ * otherwise nat_rewrite() writes the field itself. A local sender's packet is CHECKSUM_PARTIAL: its L4
  * field holds only the pseudo-header sum, which must follow the address change
  * and ignore the port change. A received one may be CHECKSUM_COMPLETE:
  * skb->csum (from the IP header on) must follow every byte changed, including
@@ -100,7 +102,7 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 {
 	__u16 *check = p->l4_check, *pd = p->l4_dport, *ps = p->l4_sport;
 	__u32 addr_diff = 0, port_diff = 0;
-	int i, udp4_nocsum;
+	int i, udp4_nocsum, summed = SC_CSUM_NONE;
 
 	if ((void *)(check + 1) > data_end || (void *)(pd + 1) > data_end ||
 	    (void *)(ps + 1) > data_end)
@@ -158,14 +160,23 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 		__builtin_memcpy(p->saddr, saddr, sizeof(p->saddr));
 		p->sport = sport;
 	}
-	if (c->tc)
-		return nat_csum_skb(c->ctx, p->l4_off,
-				    p->family | (__u32)p->proto << 8 | (__u32)udp4_nocsum << 16,
-				    addr_diff, port_diff);
-
+	if (c->tc) {
+		summed = sc_csum_state(c);
+		/* skb->csum must learn of the change: the helpers do that. */
+		if (summed == SC_CSUM_COMPLETE || summed == SC_CSUM_UNKNOWN)
+			return nat_csum_skb(c->ctx, p->l4_off,
+					    p->family | (__u32)p->proto << 8 |
+						    (__u32)udp4_nocsum << 16,
+					    addr_diff, port_diff);
+	}
 	if (udp4_nocsum)
 		return 0;
-	*check = csum_apply(*check, addr_diff + port_diff);
+	/* CHECKSUM_PARTIAL: the field holds the pseudo-header's sum, not yet
+	 * complemented, and the ports are summed later with the rest. */
+	if (summed == SC_CSUM_PARTIAL)
+		*check = csum_fold32((__u32)*check + csum_fold32(addr_diff));
+	else
+		*check = csum_apply(*check, addr_diff + port_diff);
 	/* A computed UDP checksum of 0 is sent as all ones (RFC 768). */
 	if (p->proto == IPPROTO_UDP && *check == 0)
 		*check = 0xffff;
@@ -209,8 +220,12 @@ static __always_inline void ttl_decrement(const struct sctx *c, struct pkt *p, v
 		ip6->hop_limit--;
 		/* No header checksum covers it: a CHECKSUM_COMPLETE skb's sum must
 		 * learn of it (hop_limit is the low byte of its 16-bit word). */
-		if (c->tc)
-			bpf_csum_update(c->ctx, (__u16)~bpf_htons(1));
+		if (c->tc) {
+			int summed = sc_csum_state(c);
+
+			if (summed == SC_CSUM_COMPLETE || summed == SC_CSUM_UNKNOWN)
+				bpf_csum_update(c->ctx, (__u16)~bpf_htons(1));
+		}
 	}
 }
 

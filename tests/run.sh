@@ -49,23 +49,42 @@ suite_unit() {
 	done
 }
 
+# The TC suites once more with the shift_compat build, the one kernels before 6.2
+# load (its TC checksums through the helpers): this kernel takes the other one.
+BPF_COMPAT_TESTS=budget,compat,packets_tc,packets_tc_csum_complete,snat,be_cache,svc_cache
+bpf_compat() {
+	SHIFT_TEST_COMPAT=1 "$OUT/tests/bpf_test" -T "$BPF_COMPAT_TESTS"
+}
+
 suite_bpf() {
 	run_one "bpf/bpf_test" "$OUT/tests/bpf_test"
+	run_one "bpf/bpf_test-compat" bpf_compat
 }
 
 # unit and bpf side by side (`all`): each is one CPU-bound process at a time
 # (libFuzzer for 5 s a harness, BPF_PROG_TEST_RUN loops), neither measures time;
 # the BPF suite's output is printed in one block after the unit tests.
 suite_unit_bpf() {
-	local log=$OUT/tests/bpf_test.log pid rc start=$SECONDS
-	"$OUT/tests/bpf_test" >"$log" 2>&1 </dev/null &
+	local log=$OUT/tests/bpf_test.log clog=$OUT/tests/bpf_test-compat.log pid rc crc
+	local start=$SECONDS
+	rm -f "$log.rc" "$clog.rc"
+	(
+		"$OUT/tests/bpf_test" >"$log" 2>&1 </dev/null
+		echo "$?" >"$log.rc"
+		bpf_compat >"$clog" 2>&1 </dev/null
+		echo "$?" >"$clog.rc"
+	) &
 	pid=$!
 	suite_unit
 	wait "$pid"
-	rc=$?
+	rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+	crc=$(cat "$clog.rc" 2>/dev/null || echo 1)
 	echo "=== RUN   bpf/bpf_test"
 	cat "$log"
 	result "bpf/bpf_test" "$rc" $((SECONDS - start))
+	echo "=== RUN   bpf/bpf_test-compat"
+	cat "$clog"
+	result "bpf/bpf_test-compat" "$crc" $((SECONDS - start))
 }
 
 NETNS_TIMEOUT=300

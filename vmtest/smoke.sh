@@ -4,12 +4,17 @@
 # and pinned with `bpftool prog loadall`, the client XDP program attached to the
 # receiving veth, then ping and a TCP echo must pass through it, and it must have run.
 #
-#   SMOKE_OBJ   BPF object (default $OUTPUT/shift.bpf.o)
+#   SMOKE_OBJ   BPF object (default $OUTPUT/shift.bpf.o, or shift_compat.bpf.o on a kernel
+#               without bpf_cast_to_kern_ctx, before 6.2: the one shiftd loads there)
 #   SMOKE_PROG  program to attach (default shift_xdp_client)
 set -euo pipefail
 
 OUT=${OUTPUT:-.output}
-OBJ=${SMOKE_OBJ:-$OUT/shift.bpf.o}
+if grep -qw bpf_cast_to_kern_ctx /proc/kallsyms 2>/dev/null; then
+	OBJ=${SMOKE_OBJ:-$OUT/shift.bpf.o}
+else
+	OBJ=${SMOKE_OBJ:-$OUT/shift_compat.bpf.o}
+fi
 PROG=${SMOKE_PROG:-shift_xdp_client}
 NSA=shiftvm-a-$$
 NSB=shiftvm-b-$$

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mount.h>
@@ -8,10 +9,12 @@
 #include <sys/statfs.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include <shift/maps.h>
 #include "shift.skel.h"
+#include "shift_compat.skel.h"
 #include "datapath/dataplane.h"
 #include "datapath/loader.h"
 #include "ops/log.h"
@@ -131,8 +134,56 @@ static int pin_new_maps(struct shift *skel, const char *dir)
 	return 0;
 }
 
+bool shift_kern_ctx_supported(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int id;
+
+	if (!vmlinux)
+		return false;
+	id = btf__find_by_name_kind(vmlinux, "bpf_cast_to_kern_ctx", BTF_KIND_FUNC);
+	btf__free(vmlinux);
+	return id > 0;
+}
+
+const void *shift_object_bytes(bool compat, size_t *sz)
+{
+	return compat ? shift_compat__elf_bytes(sz) : shift__elf_bytes(sz);
+}
+
+/*
+ * shift__open() of either build: the two come from one source and differ
+ * only in code, so the skeleton's maps, programs and .rodata are the same and
+ * one skeleton type serves both (tests/bpf/test_compat.c checks it).
+ */
+static struct shift *shift_open(bool compat)
+{
+	struct shift *obj;
+	int err;
+
+	if (!compat)
+		return shift__open();
+	obj = calloc(1, sizeof(*obj));
+	if (!obj) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = shift__create_skeleton(obj);
+	if (!err) {
+		obj->skeleton->data = shift_compat__elf_bytes(&obj->skeleton->data_sz);
+		err = bpf_object__open_skeleton(obj->skeleton, NULL);
+	}
+	if (err) {
+		shift__destroy(obj);
+		errno = -err;
+		return NULL;
+	}
+	return obj;
+}
+
 struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 {
+	bool compat = o->compat || !shift_kern_ctx_supported();
 	struct shift_maps maps;
 	struct shift_config cfg;
 	struct bpf_map *map;
@@ -141,13 +192,16 @@ struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 	char path[4096];
 	int err;
 
-	skel = shift__open();
+	skel = shift_open(compat);
 	if (!skel) {
 		err = -errno;
 		log_err("cannot open the BPF object: %s", strerror(-err));
 		errno = -err;
 		return NULL;
 	}
+	log_info("datapath: %s", compat ? "shift_compat (no bpf_cast_to_kern_ctx: TC checksums "
+					  "through the helpers)" :
+					  "shift (TC checksums written directly)");
 	skel->rodata->hash_seed = o->hash_seed;
 	err = bpf_map__set_max_entries(skel->maps.shift_flows4,
 				       o->max_flows4 ? o->max_flows4 : SHIFT_DEFAULT_FLOWS);

@@ -8,6 +8,7 @@
 #define SHIFT_LOADER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/types.h>
 
 struct shift;
@@ -23,7 +24,19 @@ struct loader_opts {
 	 * created and pinned.
 	 */
 	const char *pin_dir;
+	/* Load the shift_compat object (TC checksums through the helpers) even
+	 * where the kernel has bpf_cast_to_kern_ctx(): the tests of that object. */
+	bool compat;
 };
+
+/*
+ * Which of the two builds of the datapath this kernel takes: the one whose
+ * TC programs read the skb's checksum state (bpf_cast_to_kern_ctx(), Linux
+ * 6.2, in the kernel's BTF) or shift_compat. Its ELF bytes, for a caller that
+ * opens it alone (the verifier budget test).
+ */
+bool shift_kern_ctx_supported(void);
+const void *shift_object_bytes(bool compat, size_t *sz);
 
 /* Returns a loaded skeleton (shift__destroy() to free) or NULL with errno set.
  * *adopted (may be NULL) says whether pinned maps were reused. */

@@ -41,6 +41,8 @@ struct harness {
 #define H_SEED 0x5eedu
 #define H_LO_IFINDEX 1 /* lo in a fresh namespace */
 
+/* SHIFT_TEST_COMPAT=1: load the shift_compat build (see loader.h) whatever the kernel. */
+bool harness_compat(void);
 int harness_open(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6);
 /* The same with a SYN slot array of syn_slots (0: the default). */
 int harness_open_sized(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,
