@@ -6,6 +6,9 @@
 #    link), status (text and --json "attach") and shiftd's log say so;
 #  - 1000 HTTP connections at green 30 % over IPv4 and 1000 over IPv6: 0 failed, green's
 #    share 25-35 %, and shift's counters account for every connection;
+#  - 400 more of each with TX checksum offload off on the edge's own veths: the kernel
+#    completes the checksum the NAT left in each CHECKSUM_PARTIAL packet and the
+#    receivers check it (a PARTIAL packet that crosses veths only is never checked);
 #  - the e2e suite once more on this variant (offloads on, attach = auto): keep-alive
 #    stickiness through weight changes (test_e2e_sticky.sh), rollback under load
 #    (test_e2e_rollback.sh), kill -9 of shiftd under load (test_e2e_restart.sh).
@@ -66,6 +69,29 @@ phase() { # LABEL SVC WEIGHT TOL_BP URL PER_CLIENT
 
 phase "tc split 30%" web 30 500 "$RIG_URL" "$N"
 phase "tc split IPv6 30%" web6 30 500 "$RIG_URL6" "$N"
+
+# --- the edge completes the checksums ----------------------------------------------------
+# A CHECKSUM_PARTIAL packet that crosses veths only is never checked: its receiver takes
+# it as verified, whatever its checksum field holds. With TX checksum offload off on the
+# edge's own veths, the kernel completes every packet the TC programs redirect from the
+# field the NAT left (the pseudo-header's sum, clients' and backends' packets alike),
+# and the receivers check the result: a wrong field is a dropped segment, a failed
+# connection.
+edge_tx() { # on|off
+	local d
+	for d in $RIG_EDGE_BACKEND_IF ${RIG_EDGE_CLIENT_IFS//,/ }; do
+		rig_edge ethtool -K "$d" tx "$1" >/dev/null 2>&1 || return 1
+	done
+}
+if ! command -v ethtool >/dev/null 2>&1; then
+	note "no ethtool: the edge cannot complete the checksums, phase skipped"
+elif edge_tx off; then
+	phase "tc split 30%, the edge completes the checksums" web 30 500 "$RIG_URL" 200
+	phase "tc split IPv6 30%, the edge completes the checksums" web6 30 500 "$RIG_URL6" 200
+	edge_tx on || notok "ethtool -K tx on, on the edge's veths"
+else
+	notok "ethtool -K tx off, on the edge's veths"
+fi
 ctl set-weight web 0 >/dev/null
 ctl set-weight web6 0 >/dev/null
 bad=$(ctl status --json | "$RIG_PYTHON" -c '
