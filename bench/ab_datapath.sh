@@ -14,6 +14,9 @@
 #
 # BASE is built in a git worktree under $OUTPUT/ab (removed on exit); the new
 # build is $OUTPUT/bench/bench_datapath of this tree (make builds it first).
+# BASE=compat compares this tree's two builds of the datapath instead: the
+# shift_compat object (SHIFT_TEST_COMPAT=1, what kernels before 6.2 load) as
+# old, the one this kernel takes as new; only TC code differs between them.
 set -uo pipefail
 
 usage() {
@@ -46,35 +49,45 @@ fi
 
 NEW=$OUTPUT/bench/bench_datapath
 [ -x "$NEW" ] || { echo "ab_datapath: $NEW not built (make $NEW)" >&2; exit 1; }
-rev=$(git rev-parse --verify --quiet "$BASE^{commit}") ||
-	{ echo "ab_datapath: BASE '$BASE' is not a commit of this repository" >&2; exit 2; }
+if [ "$BASE" != compat ]; then
+	rev=$(git rev-parse --verify --quiet "$BASE^{commit}") ||
+		{ echo "ab_datapath: BASE '$BASE' is not a commit of this repository" >&2; exit 2; }
+fi
 
 mkdir -p "$OUTPUT/ab" "$(dirname "$OUT")" || exit 1
 WT=$(mktemp -d "$OUTPUT/ab/base.XXXXXX") || exit 1
 LOG=$(mktemp "$OUTPUT/ab/rounds.XXXXXX") || exit 1
 cleanup() {
-	git worktree remove --force "$WT" 2>/dev/null || rm -rf "$WT"
-	git worktree prune 2>/dev/null
+	if [ "$BASE" != compat ]; then
+		git worktree remove --force "$WT" 2>/dev/null
+		git worktree prune 2>/dev/null
+	fi
+	rm -rf "$WT"
 	rm -f "$LOG" "$LOG.out"
 }
 trap cleanup EXIT
 
-echo "ab_datapath: building $BASE ($rev) in $WT" >&2
-git worktree add --detach --force "$WT" "$rev" >/dev/null 2>&1 ||
-	{ echo "ab_datapath: git worktree add $WT $rev failed" >&2; exit 1; }
-if ! make -C "$WT" -s .output/bench/bench_datapath >"$LOG.out" 2>&1; then
-	echo "ab_datapath: building bench_datapath at $rev failed:" >&2
-	tail -20 "$LOG.out" >&2
-	exit 1
+OLD_ENV=0
+if [ "$BASE" = compat ]; then
+	OLD=$NEW OLD_ENV=1
+else
+	echo "ab_datapath: building $BASE ($rev) in $WT" >&2
+	git worktree add --detach --force "$WT" "$rev" >/dev/null 2>&1 ||
+		{ echo "ab_datapath: git worktree add $WT $rev failed" >&2; exit 1; }
+	if ! make -C "$WT" -s .output/bench/bench_datapath >"$LOG.out" 2>&1; then
+		echo "ab_datapath: building bench_datapath at $rev failed:" >&2
+		tail -20 "$LOG.out" >&2
+		exit 1
+	fi
+	OLD=$WT/.output/bench/bench_datapath
 fi
-OLD=$WT/.output/bench/bench_datapath
 
 for ((r = 1; r <= ROUNDS; r++)); do
 	if ((r % 2)); then order="new old"; else order="old new"; fi
 	for k in $order; do
-		bin=$NEW
-		[ "$k" = old ] && bin=$OLD
-		if ! "$bin" --only "$ONLY" --flows 65536 --iters "$ITERS" --out "$LOG.out" >/dev/null 2>&1; then
+		bin=$NEW compat=0
+		[ "$k" = old ] && bin=$OLD compat=$OLD_ENV
+		if ! SHIFT_TEST_COMPAT=$compat "$bin" --only "$ONLY" --flows 65536 --iters "$ITERS" --out "$LOG.out" >/dev/null 2>&1; then
 			echo "ab_datapath: round $r: $k build failed to run" >&2
 			exit 1
 		fi
