@@ -43,9 +43,9 @@ static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
  * The L4 checksum of an skb, through the kernel's helpers: they know the
  * skb's checksum state. Taken for a CHECKSUM_COMPLETE skb, and for every skb
  * where the program cannot read the state (shift_compat, kernels before 6.2);
- * otherwise nat_rewrite() writes the field itself. A local sender's packet is CHECKSUM_PARTIAL: its L4
- * field holds only the pseudo-header sum, which must follow the address change
- * and ignore the port change. A received one may be CHECKSUM_COMPLETE:
+ * otherwise nat_rewrite() writes the field itself. A local sender's packet is
+ * CHECKSUM_PARTIAL: its L4 field holds only the pseudo-header sum, which must
+ * follow the address change and ignore the port change. A received one may be CHECKSUM_COMPLETE:
  * skb->csum (from the IP header on) must follow every byte changed, including
  * the IPv6 addresses, which no header checksum compensates. The diffs are
  * one's complement sums of (~old + new); called after the direct writes, as
@@ -82,6 +82,12 @@ __noinline int nat_csum_skb(struct __sk_buff *skb, __u32 l4_off, __u32 meta, __u
 	if (!port_diff)
 		return 0;
 	return bpf_l4_csum_replace(skb, off, 0, port_diff, mz) ? -1 : 0;
+}
+
+/* skb->csum must learn of a change (or the state is unknown): the helpers do it. */
+static __always_inline int csum_by_helpers(int summed)
+{
+	return summed == SC_CSUM_COMPLETE || summed == SC_CSUM_UNKNOWN;
 }
 
 /*
@@ -162,8 +168,7 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 	}
 	if (c->tc) {
 		summed = sc_csum_state(c);
-		/* skb->csum must learn of the change: the helpers do that. */
-		if (summed == SC_CSUM_COMPLETE || summed == SC_CSUM_UNKNOWN)
+		if (csum_by_helpers(summed))
 			return nat_csum_skb(c->ctx, p->l4_off,
 					    p->family | (__u32)p->proto << 8 |
 						    (__u32)udp4_nocsum << 16,
@@ -220,12 +225,8 @@ static __always_inline void ttl_decrement(const struct sctx *c, struct pkt *p, v
 		ip6->hop_limit--;
 		/* No header checksum covers it: a CHECKSUM_COMPLETE skb's sum must
 		 * learn of it (hop_limit is the low byte of its 16-bit word). */
-		if (c->tc) {
-			int summed = sc_csum_state(c);
-
-			if (summed == SC_CSUM_COMPLETE || summed == SC_CSUM_UNKNOWN)
-				bpf_csum_update(c->ctx, (__u16)~bpf_htons(1));
-		}
+		if (c->tc && csum_by_helpers(sc_csum_state(c)))
+			bpf_csum_update(c->ctx, (__u16)~bpf_htons(1));
 	}
 }
 

@@ -146,6 +146,11 @@ bool shift_kern_ctx_supported(void)
 	return id > 0;
 }
 
+bool shift_use_compat(bool forced)
+{
+	return forced || !shift_kern_ctx_supported();
+}
+
 const void *shift_object_bytes(bool compat, size_t *sz)
 {
 	return compat ? shift_compat__elf_bytes(sz) : shift__elf_bytes(sz);
@@ -183,7 +188,7 @@ static struct shift *shift_open(bool compat)
 
 struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 {
-	bool compat = o->compat || !shift_kern_ctx_supported();
+	bool compat = shift_use_compat(o->compat);
 	struct shift_maps maps;
 	struct shift_config cfg;
 	struct bpf_map *map;

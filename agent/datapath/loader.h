@@ -36,6 +36,9 @@ struct loader_opts {
  * opens it alone (the verifier budget test).
  */
 bool shift_kern_ctx_supported(void);
+/* The build to load: shift_compat when forced (loader_opts.compat) or when
+ * the kernel lacks the kfunc. */
+bool shift_use_compat(bool forced);
 const void *shift_object_bytes(bool compat, size_t *sz);
 
 /* Returns a loaded skeleton (shift__destroy() to free) or NULL with errno set.

@@ -42,7 +42,7 @@ static int load_one(const char *which, char *log, unsigned long long *insns)
 	int err;
 
 	/* The build this kernel takes (6.1 under vmtest: shift_compat). */
-	elf = shift_object_bytes(harness_compat() || !shift_kern_ctx_supported(), &sz);
+	elf = shift_object_bytes(shift_use_compat(harness_compat()), &sz);
 	obj = bpf_object__open_mem(elf, sz, NULL);
 	if (!obj)
 		return -errno;
