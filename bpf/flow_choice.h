@@ -80,10 +80,14 @@ static __always_inline __u32 color_hash(const struct pkt *p, const struct shift_
 
 static __always_inline __u32 ring_backend(__u32 service_id, __u8 color, __u32 slot)
 {
-	__u32 idx = (service_id * 2 + color) * SHIFT_RING_SIZE + slot;
-	__u32 *be = bpf_map_lookup_elem(&shift_rings, &idx);
+	__u32 idx = (service_id * 2 + color) * SHIFT_RING_CHUNKS + slot / SHIFT_RING_CHUNK_SLOTS;
+	struct shift_ring_chunk *c = bpf_map_lookup_elem(&shift_rings, &idx);
+	__u16 be;
 
-	return be ? *be : SHIFT_NO_BACKEND;
+	if (!c)
+		return SHIFT_NO_BACKEND;
+	be = c->be[slot % SHIFT_RING_CHUNK_SLOTS];
+	return be == SHIFT_RING_NONE ? SHIFT_NO_BACKEND : be;
 }
 
 /*

@@ -99,12 +99,13 @@ struct {
 	__type(value, __u32);
 } shift_svc_cache SEC(".maps");
 
-/* Consistent-hash rings: (service_id * 2 + color) * SHIFT_RING_SIZE + slot -> backend id. */
+/* Consistent-hash rings, 32 slots to a value (include/shift/maps.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SHIFT_RING_ENTRIES);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct shift_ring_chunk);
 } shift_rings SEC(".maps");
 
 /*

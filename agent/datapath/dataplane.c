@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -326,63 +327,85 @@ int dp_backend_del(const struct shift_maps *m, __u32 id, __u8 proto)
 	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_BACKENDS], &id, &empty, BPF_ANY));
 }
 
+/* A ring's first chunk: each ring is SHIFT_RING_CHUNKS values of 64 bytes. */
 static __u32 ring_base(__u32 service_id, enum shift_color color)
 {
-	return (service_id * 2 + color) * SHIFT_RING_SIZE;
+	return (service_id * 2 + color) * SHIFT_RING_CHUNKS;
 }
 
 int dp_pool_set(const struct shift_maps *m, __u32 service_id, enum shift_color color,
 		const __u32 *ids, const struct shift_addr_key *addrs, __u32 n)
 {
-	__u32 *ring, *keys, count = SHIFT_RING_SIZE, i;
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	const size_t len = SHIFT_RING_CHUNKS * sizeof(struct shift_ring_chunk);
+	size_t page, off, skip, map_len;
+	struct shift_ring_chunk *chunks;
+	__u32 *ring, i;
+	void *base;
 	int err;
 
 	if (service_id >= SHIFT_MAX_SERVICES || color >= SHIFT_COLORS)
 		return -ERANGE;
 	if (n > SHIFT_MAX_POOL_BACKENDS)
 		return -E2BIG;
+	for (i = 0; i < n; i++)
+		if (ids[i] >= SHIFT_MAX_BACKENDS)
+			return -ERANGE;
 	ring = calloc(SHIFT_RING_SIZE, sizeof(*ring));
-	keys = calloc(SHIFT_RING_SIZE, sizeof(*keys));
-	if (!ring || !keys) {
-		err = -ENOMEM;
-		goto out;
-	}
+	if (!ring)
+		return -ENOMEM;
 	err = maglev_build(addrs, n, ring, SHIFT_RING_SIZE);
 	if (err)
 		goto out;
-	for (i = 0; i < SHIFT_RING_SIZE; i++) {
-		keys[i] = ring_base(service_id, color) + i;
-		if (ring[i] != SHIFT_NO_BACKEND)
-			ring[i] = ids[ring[i]];
+	/* Map the pages that hold this ring (32 KiB: 8 pages of 4 KiB, half of
+	 * one of 64 KiB). */
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	off = (size_t)ring_base(service_id, color) * sizeof(struct shift_ring_chunk);
+	skip = off % page;
+	map_len = (skip + len + page - 1) / page * page;
+	base = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd[SHIFT_MAP_RINGS],
+		    (off_t)(off - skip));
+	if (base == MAP_FAILED) {
+		err = -errno;
+		goto out;
 	}
+	chunks = (struct shift_ring_chunk *)((char *)base + skip);
 	/*
-	 * One batch write. Readers may briefly see a mix of the old and new ring;
-	 * either way a slot names a live backend of this pool, which only affects
-	 * flows being created during the update.
+	 * One 2-byte store per slot, in place. Readers may briefly see a mix of
+	 * the old and new ring, never a torn id; either way a slot names a live
+	 * backend of this pool, which only affects flows created meanwhile.
 	 */
-	err = neg_errno(bpf_map_update_batch(m->fd[SHIFT_MAP_RINGS], keys, ring, &count, &opts));
-	/* 524 is the kernel's ENOTSUPP: batch ops missing for this map type. */
-	if (err == -EOPNOTSUPP || err == -524) {
-		for (i = 0, err = 0; i < SHIFT_RING_SIZE && !err; i++)
-			err = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_RINGS], &keys[i],
-							    &ring[i], BPF_ANY));
+	for (i = 0; i < SHIFT_RING_CHUNKS * SHIFT_RING_CHUNK_SLOTS; i++) {
+		__u16 v = SHIFT_RING_NONE;
+
+		if (i < SHIFT_RING_SIZE && ring[i] != SHIFT_NO_BACKEND)
+			v = (__u16)ids[ring[i]];
+		__atomic_store_n(&chunks[i / SHIFT_RING_CHUNK_SLOTS].be[i % SHIFT_RING_CHUNK_SLOTS],
+				 v, __ATOMIC_RELAXED);
 	}
+	if (munmap(base, map_len))
+		err = -errno;
 out:
 	free(ring);
-	free(keys);
 	return err;
 }
 
 int dp_ring_get(const struct shift_maps *m, __u32 service_id, enum shift_color color, __u32 slot,
 		__u32 *backend_id)
 {
+	struct shift_ring_chunk c;
 	__u32 k;
+	int err;
 
 	if (service_id >= SHIFT_MAX_SERVICES || color >= SHIFT_COLORS || slot >= SHIFT_RING_SIZE)
 		return -ERANGE;
-	k = ring_base(service_id, color) + slot;
-	return neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_RINGS], &k, backend_id));
+	k = ring_base(service_id, color) + slot / SHIFT_RING_CHUNK_SLOTS;
+	err = neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_RINGS], &k, &c));
+	if (err)
+		return err;
+	*backend_id = c.be[slot % SHIFT_RING_CHUNK_SLOTS];
+	if (*backend_id == SHIFT_RING_NONE)
+		*backend_id = SHIFT_NO_BACKEND;
+	return 0;
 }
 
 union lpm_key {

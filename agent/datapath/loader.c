@@ -78,6 +78,17 @@ static int adopt_map(struct bpf_map *map, const char *dir, bool *found)
 		close(fd);
 		return err;
 	}
+	/* The rings are rebuilt from the config at every start: a pinned set in
+	 * an older layout is left to the old programs, and replaced once loaded. */
+	if (!strcmp(bpf_map__name(map), "shift_rings") &&
+	    (info.value_size != bpf_map__value_size(map) ||
+	     info.max_entries != bpf_map__max_entries(map) ||
+	     info.map_flags != bpf_map__map_flags(map))) {
+		log_info("%s: the pinned map has another layout (%u x %u bytes): a new one",
+			 bpf_map__name(map), info.max_entries, info.value_size);
+		close(fd);
+		return 0;
+	}
 	if (info.max_entries != bpf_map__max_entries(map)) {
 		/* Counters gained a slot (a new drop reason): a fresh map, pinned in
 		 * place of the old one once loaded; the counters restart. */
@@ -110,6 +121,24 @@ static int adopt_map(struct bpf_map *map, const char *dir, bool *found)
 	return 0;
 }
 
+/* Whether the map pinned at path is the map behind fd. */
+static bool pinned_is(const char *path, int fd)
+{
+	struct bpf_map_info a, b;
+	__u32 la = sizeof(a), lb = sizeof(b);
+	int pfd = bpf_obj_get(path);
+	bool same;
+
+	if (pfd < 0)
+		return false;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	same = !bpf_obj_get_info_by_fd(pfd, &a, &la) && !bpf_obj_get_info_by_fd(fd, &b, &lb) &&
+	       a.id == b.id;
+	close(pfd);
+	return same;
+}
+
 static int pin_new_maps(struct shift *skel, const char *dir)
 {
 	struct bpf_map *map;
@@ -123,8 +152,16 @@ static int pin_new_maps(struct shift *skel, const char *dir)
 		if (name[0] == '.' || strchr(name, '.'))
 			continue;
 		snprintf(path, sizeof(path), "%s/maps/%s", dir, name);
-		if (access(path, F_OK) == 0)
-			continue;
+		if (access(path, F_OK) == 0) {
+			if (pinned_is(path, bpf_map__fd(map)))
+				continue;
+			/* Not adopted (adopt_map: another layout): this one replaces it. */
+			if (unlink(path)) {
+				err = -errno;
+				log_err("cannot unpin %s: %s", path, strerror(-err));
+				return err;
+			}
+		}
 		err = bpf_map__pin(map, path);
 		if (err) {
 			log_err("cannot pin map %s: %s", path, strerror(-err));

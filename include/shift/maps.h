@@ -32,9 +32,29 @@
 #define SHIFT_MAX_POOL_BACKENDS 128
 #define SHIFT_MAX_SERVICES 256
 #define SHIFT_MAX_BACKENDS (SHIFT_MAX_SERVICES * 2 * 64)
-#define SHIFT_RING_ENTRIES (SHIFT_MAX_SERVICES * 2 * SHIFT_RING_SIZE)
-/* Ring slot value for "pool is empty". */
+/* Backend id for "none" (an empty pool, no port). */
 #define SHIFT_NO_BACKEND 0xffffffffu
+
+/*
+ * A ring's slots are packed 32 to a map value: 2-byte backend ids in one
+ * 64-byte cache line. An array map rounds every value up to 8 bytes, so one
+ * slot per value made a ring 128 KiB, and a SYN's ring read at a random slot
+ * missed the cache; packed, a ring is 32 KiB (docs/BENCHMARKS.md section 7g).
+ * Map index: (service_id * 2 + color) * SHIFT_RING_CHUNKS + slot / 32.
+ * The map is mmapable: shiftd stores each 2-byte slot with one atomic write,
+ * so a reader never sees half of an old id and half of a new one.
+ */
+#define SHIFT_RING_CHUNK_SLOTS 32
+#define SHIFT_RING_CHUNKS ((SHIFT_RING_SIZE + SHIFT_RING_CHUNK_SLOTS - 1) / SHIFT_RING_CHUNK_SLOTS)
+#define SHIFT_RING_ENTRIES (SHIFT_MAX_SERVICES * 2 * SHIFT_RING_CHUNKS)
+/* A ring slot's "pool is empty" (SHIFT_NO_BACKEND in 2 bytes). */
+#define SHIFT_RING_NONE 0xffffu
+struct shift_ring_chunk {
+	__u16 be[SHIFT_RING_CHUNK_SLOTS];
+};
+
+_Static_assert(sizeof(struct shift_ring_chunk) == 64, "a ring chunk is one cache line");
+_Static_assert(SHIFT_MAX_BACKENDS < SHIFT_RING_NONE, "a backend id fits a ring slot");
 
 #define SHIFT_DEFAULT_FLOWS (1u << 20)
 #define SHIFT_DEFAULT_FLOWS6 (1u << 18)

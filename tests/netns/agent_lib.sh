@@ -165,6 +165,7 @@ flows_moved() {
 	"$RIG_PYTHON" -c '
 import json, struct, subprocess, sys
 RING = 16381  # SHIFT_RING_SIZE
+CHUNKS = (RING + 31) // 32  # SHIFT_RING_CHUNKS
 def fmix32(h, n):  # include/shift/flow_hash.h
     h ^= n; h ^= h >> 16; h = (h * 0x85ebca6b) & 0xffffffff; h ^= h >> 13
     h = (h * 0xc2b2ae35) & 0xffffffff; h ^= h >> 16
@@ -172,12 +173,14 @@ def fmix32(h, n):  # include/shift/flow_hash.h
 moved = total = 0
 for line in open(sys.argv[2]):
     be, h, sid, color = struct.unpack_from("<IIHB", bytes.fromhex(line.split()[1]))
-    idx = (sid * 2 + color) * RING + fmix32(h ^ 0x9e3779b9, 4) % RING
+    slot = fmix32(h ^ 0x9e3779b9, 4) % RING
+    idx = (sid * 2 + color) * CHUNKS + slot // 32  # 32 slots of 2 bytes per value
     out = subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", sys.argv[1], "key"] +
                          [str(b) for b in struct.pack("<I", idx)],
                          capture_output=True, text=True, check=True).stdout
+    value = bytes(int(x, 16) for x in json.loads(out)["value"])
     total += 1
-    moved += json.loads(out)["formatted"]["value"] != be
+    moved += struct.unpack_from("<H", value, 2 * (slot % 32))[0] != be
 print(moved, total)' "$RIG_BPFFS_DIR/maps/shift_rings" "$1"
 }
 
@@ -194,11 +197,11 @@ print(" ".join(sorted(out)))'
 }
 
 # maps_snap FILE: snapshot every pinned map but the ring buffer (mapsnap.py); the
-# Maglev rings only for the first NSVC services (the full 8M-entry array takes ~2 s:
-# take it with MAPSNAP_FULL=1).
+# Maglev rings only for the first NSVC services (512 values of 32 slots per ring; the
+# full array, 256 services, with MAPSNAP_FULL=1).
 maps_snap() {
 	local head=()
-	[ "${MAPSNAP_FULL:-0}" = 1 ] || head=(--head "shift_rings=$((${MAPSNAP_NSVC:-4} * 2 * 16381))")
+	[ "${MAPSNAP_FULL:-0}" = 1 ] || head=(--head "shift_rings=$((${MAPSNAP_NSVC:-4} * 2 * 512))")
 	"$RIG_PYTHON" "$MAPSNAP_PY" save "$RIG_BPFFS_DIR/maps" "$1" --skip shift_samples "${head[@]}"
 }
 

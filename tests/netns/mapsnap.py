@@ -9,7 +9,7 @@
                                                    one line per difference
 
 What `bpftool map dump pinned` shows, read with BPF_MAP_LOOKUP_BATCH: shift's
-arrays hold millions of entries (the Maglev rings alone 8M), which bpftool
+arrays hold hundreds of thousands of entries (the Maglev rings 262k), which bpftool
 prints in minutes, this reads in well under a second. Arrays are kept as a
 digest per block of 256 entries (a difference names the entry range), small
 maps and hash maps entry by entry (a difference names the key). Ring buffers

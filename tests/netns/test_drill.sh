@@ -48,7 +48,7 @@ print(json.dumps([{k: s.get(k) for k in ("service",) + keep} for s in j["service
                  sort_keys=True))'; }
 maps_snap() {
 	"$RIG_PYTHON" "$MAPSNAP_PY" save "$RIG_BPFFS_DIR/maps" "$1" --skip shift_samples \
-		--head "shift_rings=$((4 * 2 * 16381))"
+		--head "shift_rings=$((4 * 2 * 512))"
 }
 maps_diff() { "$RIG_PYTHON" "$MAPSNAP_PY" diff "$1" "$2"; }
 wait_drill_active() {
