@@ -54,15 +54,55 @@ int bpffs_prepare(const char *dir)
 	return mkdir_p(dir, 0700);
 }
 
-/* Reuse a pinned map; size the connection tables like the pinned ones. */
+/*
+ * What a start does with a pinned map whose layout is not this build's. The
+ * pinned maps are state that must outlive shiftd, and a layout change of one
+ * is a map ABI change (refused after the load). These are the exceptions.
+ */
+enum relayout {
+	/* Sized by the config, and shared with the programs still running: the
+	 * pinned size stays until 'shiftd --detach' (the tables, whose entries are
+	 * the connections; the SYN slots, handshakes in flight). */
+	RELAYOUT_PINNED_SIZE,
+	/* Not adopted: a new map, pinned in place of the old once the new
+	 * programs load (pin_new_maps()); the old programs keep theirs. */
+	RELAYOUT_REPLACE,
+};
+
+static const struct {
+	const char *name;
+	enum relayout how;
+	const char *what; /* for RELAYOUT_REPLACE: what the operator loses */
+} relayout_rules[] = {
+	{ "shift_flows4", RELAYOUT_PINNED_SIZE, NULL },
+	{ "shift_flows6", RELAYOUT_PINNED_SIZE, NULL },
+	{ "shift_snat", RELAYOUT_PINNED_SIZE, NULL },
+	{ "shift_syns", RELAYOUT_PINNED_SIZE, NULL },
+	/* A new drop reason adds a counter. */
+	{ "shift_stats", RELAYOUT_REPLACE, "the datapath counters restart" },
+	/* Rebuilt from the config at every start. */
+	{ "shift_rings", RELAYOUT_REPLACE, "the rings are rebuilt from the config" },
+};
+
+static bool same_layout(const struct bpf_map *map, const struct bpf_map_info *info)
+{
+	return info->type == bpf_map__type(map) && info->key_size == bpf_map__key_size(map) &&
+	       info->value_size == bpf_map__value_size(map) &&
+	       info->max_entries == bpf_map__max_entries(map) &&
+	       info->map_flags == bpf_map__map_flags(map);
+}
+
+/* Reuse a pinned map, unless its layout changed (relayout_rules). */
 static int adopt_map(struct bpf_map *map, const char *dir, bool *found)
 {
+	const char *name = bpf_map__name(map);
 	struct bpf_map_info info;
 	__u32 len = sizeof(info);
 	char path[4096];
+	size_t i;
 	int fd, err;
 
-	snprintf(path, sizeof(path), "%s/maps/%s", dir, bpf_map__name(map));
+	snprintf(path, sizeof(path), "%s/maps/%s", dir, name);
 	fd = bpf_obj_get(path);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -78,36 +118,21 @@ static int adopt_map(struct bpf_map *map, const char *dir, bool *found)
 		close(fd);
 		return err;
 	}
-	/* The rings are rebuilt from the config at every start: a pinned set in
-	 * an older layout is left to the old programs, and replaced once loaded. */
-	if (!strcmp(bpf_map__name(map), "shift_rings") &&
-	    (info.value_size != bpf_map__value_size(map) ||
-	     info.max_entries != bpf_map__max_entries(map) ||
-	     info.map_flags != bpf_map__map_flags(map))) {
-		log_info("%s: the pinned map has another layout (%u x %u bytes): a new one",
-			 bpf_map__name(map), info.max_entries, info.value_size);
-		close(fd);
-		return 0;
-	}
-	if (info.max_entries != bpf_map__max_entries(map)) {
-		/* Counters gained a slot (a new drop reason): a fresh map, pinned in
-		 * place of the old one once loaded; the counters restart. */
-		if (!strcmp(bpf_map__name(map), "shift_stats")) {
-			log_warn("%s: this version counts %u reasons, the pinned map %u: the "
-				 "datapath counters restart",
-				 bpf_map__name(map), bpf_map__max_entries(map), info.max_entries);
+	for (i = 0; i < sizeof(relayout_rules) / sizeof(relayout_rules[0]); i++) {
+		if (strcmp(relayout_rules[i].name, name) || same_layout(map, &info))
+			continue;
+		if (relayout_rules[i].how == RELAYOUT_REPLACE) {
+			log_warn("%s: the pinned map is %u x %u bytes, this version's %u x %u: a "
+				 "new map (%s)",
+				 name, info.max_entries, info.value_size, bpf_map__max_entries(map),
+				 bpf_map__value_size(map), relayout_rules[i].what);
 			close(fd);
-			if (unlink(path))
-				log_warn("cannot unpin %s: %s", path, strerror(errno));
 			return 0;
 		}
-		/* A SYN slot array is sized like the tables: its slots are only
-		 * handshakes in flight, but the running programs share it. */
-		if (bpf_map__type(map) == BPF_MAP_TYPE_LRU_HASH ||
-		    !strcmp(bpf_map__name(map), "shift_syns")) {
+		if (info.max_entries != bpf_map__max_entries(map)) {
 			log_warn("%s: keeping the pinned size %u (config asks %u); a new size "
 				 "takes effect after 'shiftd --detach'",
-				 bpf_map__name(map), info.max_entries, bpf_map__max_entries(map));
+				 name, info.max_entries, bpf_map__max_entries(map));
 			bpf_map__set_max_entries(map, info.max_entries);
 		}
 	}
@@ -155,7 +180,7 @@ static int pin_new_maps(struct shift *skel, const char *dir)
 		if (access(path, F_OK) == 0) {
 			if (pinned_is(path, bpf_map__fd(map)))
 				continue;
-			/* Not adopted (adopt_map: another layout): this one replaces it. */
+			/* Not adopted (RELAYOUT_REPLACE): this one replaces it. */
 			if (unlink(path)) {
 				err = -errno;
 				log_err("cannot unpin %s: %s", path, strerror(-err));

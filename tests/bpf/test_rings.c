@@ -4,22 +4,15 @@
  * writes them through an mmap of the map. Checked here: every slot of a ring
  * reads back as the Maglev table names it (the last ring of the map too, so
  * the mmap offset is right at both ends), a write touches no other ring, bad
- * ids change nothing, and a restart over rings pinned in the older layout
- * (one 4-byte slot per value) replaces them while adopting the other maps.
+ * ids change nothing. (A restart over rings pinned in the older layout:
+ * test_adopt.c.)
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
-#include "shift.skel.h"
 #include "harness.h"
-#include "datapath/loader.h"
 #include "datapath/maglev.h"
 #include "test.h"
 
@@ -100,115 +93,6 @@ static void check_write_read(struct tctx *t, struct harness *h)
 		  "service SHIFT_MAX_SERVICES");
 }
 
-static void rm_pins(const char *dir)
-{
-	char path[512];
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/maps", dir);
-	d = opendir(path);
-	if (d) {
-		while ((e = readdir(d))) {
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/maps/%s", dir, e->d_name);
-			if (unlink(path))
-				fprintf(stderr, "rings: cannot unlink %s: %s\n", path,
-					strerror(errno));
-		}
-		closedir(d);
-		snprintf(path, sizeof(path), "%s/maps", dir);
-		rmdir(path);
-	}
-	rmdir(dir);
-}
-
-static __u32 map_id(int fd)
-{
-	struct bpf_map_info info;
-	__u32 len = sizeof(info);
-
-	memset(&info, 0, sizeof(info));
-	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
-}
-
-static __u32 pinned_id(const char *dir, const char *name, struct bpf_map_info *info)
-{
-	__u32 len = sizeof(*info);
-	char path[512];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/maps/%s", dir, name);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return 0;
-	memset(info, 0, sizeof(*info));
-	if (bpf_obj_get_info_by_fd(fd, info, &len))
-		info->id = 0;
-	close(fd);
-	return info->id;
-}
-
-static void check_old_layout(struct tctx *t)
-{
-	struct loader_opts o = {
-		.hash_seed = 7, .max_flows4 = 1024, .max_flows6 = 1024, .compat = harness_compat()
-	};
-	__u32 flows_id, rings_id, old_id;
-	struct bpf_map_info info;
-	char dir[128], path[256];
-	struct shift *skel;
-	bool adopted;
-	int old_fd;
-
-	snprintf(dir, sizeof(dir), "/sys/fs/bpf/shift-test-rings-%d",
-		 getpid()); /* bpffs refuses dots */
-	o.pin_dir = dir;
-	if (!ASSERT_OK(t, bpffs_prepare(dir), "bpffs"))
-		return;
-	skel = shift_skel_load_pinned(&o, &adopted);
-	if (!ASSERT_TRUE(t, skel != NULL, "first load, pinning"))
-		goto out;
-	flows_id = map_id(bpf_map__fd(skel->maps.shift_flows4));
-	shift__destroy(skel);
-
-	/* What an older shiftd pinned: one 4-byte slot per value. */
-	snprintf(path, sizeof(path), "%s/maps/shift_rings", dir);
-	if (!ASSERT_OK(t, unlink(path) ? -errno : 0, "unpin the rings"))
-		goto out;
-	old_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "shift_rings", 4, 4, 4096, NULL);
-	if (!ASSERT_TRUE(t, old_fd >= 0, "create an old-layout ring map"))
-		goto out;
-	old_id = map_id(old_fd);
-	ASSERT_OK(t, bpf_obj_pin(old_fd, path) ? -errno : 0, "pin it");
-
-	skel = shift_skel_load_pinned(&o, &adopted);
-	if (!ASSERT_TRUE(t, skel != NULL, "second load over the old-layout rings"))
-		goto out_old;
-	ASSERT_TRUE(t, adopted, "the second load adopted the pinned maps");
-	ASSERT_EQ(t, map_id(bpf_map__fd(skel->maps.shift_flows4)), flows_id,
-		  "shift_flows4: the pinned table, adopted");
-	rings_id = map_id(bpf_map__fd(skel->maps.shift_rings));
-	ASSERT_TRUE(t, rings_id != old_id, "shift_rings: a new map, not the old one");
-	ASSERT_EQ(t, pinned_id(dir, "shift_rings", &info), rings_id,
-		  "the new rings are pinned in place of the old");
-	ASSERT_EQ(t, info.value_size, sizeof(struct shift_ring_chunk), "pinned rings' value size");
-	ASSERT_TRUE(t, info.map_flags & BPF_F_MMAPABLE, "pinned rings are mmapable");
-	shift__destroy(skel);
-
-	skel = shift_skel_load_pinned(&o, &adopted);
-	if (ASSERT_TRUE(t, skel != NULL, "third load")) {
-		ASSERT_EQ(t, map_id(bpf_map__fd(skel->maps.shift_rings)), rings_id,
-			  "the new-layout rings, adopted on the next start");
-		shift__destroy(skel);
-	}
-out_old:
-	close(old_fd);
-out:
-	rm_pins(dir);
-}
-
 TEST(rings)
 {
 	struct harness h;
@@ -219,6 +103,4 @@ TEST(rings)
 			harness_close(&h);
 		}
 	}
-	if (test_sub(t, "rings: a restart over old-layout pinned rings replaces them"))
-		check_old_layout(t);
 }

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * shiftd adopts the maps an earlier shiftd pinned (the connection table,
+ * weights and latches outlive it). A map whose layout changed is the map ABI's
+ * business, except for the loader's relayout rules, checked here on a pin
+ * directory of its own: a table sized differently by the config keeps its
+ * pinned size; rings in the older layout (one 4-byte slot per value) and
+ * counters missing a drop reason are replaced by new maps, pinned in place
+ * of the old ones, and adopted on the next start.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "shift.skel.h"
+#include "harness.h"
+#include "datapath/loader.h"
+#include "test.h"
+
+static void rm_pins(const char *dir)
+{
+	char path[512];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/maps", dir);
+	d = opendir(path);
+	if (d) {
+		while ((e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/maps/%s", dir, e->d_name);
+			if (unlink(path))
+				fprintf(stderr, "rings: cannot unlink %s: %s\n", path,
+					strerror(errno));
+		}
+		closedir(d);
+		snprintf(path, sizeof(path), "%s/maps", dir);
+		rmdir(path);
+	}
+	rmdir(dir);
+}
+
+static __u32 map_id(int fd)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+static __u32 pinned_id(const char *dir, const char *name, struct bpf_map_info *info)
+{
+	__u32 len = sizeof(*info);
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/maps/%s", dir, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(fd, info, &len))
+		info->id = 0;
+	close(fd);
+	return info->id;
+}
+
+/* Pin over name, in dir, a map of another layout; its fd, or -1. */
+static int pin_other(struct tctx *t, const char *dir, const char *name, enum bpf_map_type type,
+		     __u32 value_size, __u32 max_entries)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/maps/%s", dir, name);
+	if (!ASSERT_OK(t, unlink(path) ? -errno : 0, name))
+		return -1;
+	fd = bpf_map_create(type, name, 4, value_size, max_entries, NULL);
+	if (!ASSERT_TRUE(t, fd >= 0, "create a map of another layout"))
+		return -1;
+	if (!ASSERT_OK(t, bpf_obj_pin(fd, path) ? -errno : 0, "pin it")) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void check_relayout(struct tctx *t)
+{
+	struct loader_opts o = {
+		.hash_seed = 7, .max_flows4 = 1024, .max_flows6 = 1024, .compat = harness_compat()
+	};
+	__u32 flows_id, rings_id, stats_id, old_rings_id, old_stats_id;
+	int old_rings = -1, old_stats = -1;
+	struct bpf_map_info info;
+	struct shift *skel;
+	char dir[128];
+	bool adopted;
+
+	/* bpffs refuses dots in names. */
+	snprintf(dir, sizeof(dir), "/sys/fs/bpf/shift-test-adopt-%d", getpid());
+	o.pin_dir = dir;
+	if (!ASSERT_OK(t, bpffs_prepare(dir), "bpffs"))
+		return;
+	skel = shift_skel_load_pinned(&o, &adopted);
+	if (!ASSERT_TRUE(t, skel != NULL, "first load, pinning"))
+		goto out;
+	flows_id = map_id(bpf_map__fd(skel->maps.shift_flows4));
+	stats_id = map_id(bpf_map__fd(skel->maps.shift_stats));
+	shift__destroy(skel);
+
+	/* What an older shiftd pinned: rings of one 4-byte slot per value, one
+	 * counter fewer. */
+	old_rings = pin_other(t, dir, "shift_rings", BPF_MAP_TYPE_ARRAY, 4, 4096);
+	old_stats =
+		pin_other(t, dir, "shift_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 8, SHIFT_STAT_MAX - 1);
+	if (old_rings < 0 || old_stats < 0)
+		goto out;
+	old_rings_id = map_id(old_rings);
+	old_stats_id = map_id(old_stats);
+
+	/* And a config that asks for a bigger table. */
+	o.max_flows4 = 4096;
+	skel = shift_skel_load_pinned(&o, &adopted);
+	if (!ASSERT_TRUE(t, skel != NULL, "second load over the older layouts"))
+		goto out;
+	ASSERT_TRUE(t, adopted, "the second load adopted the pinned maps");
+	ASSERT_EQ(t, map_id(bpf_map__fd(skel->maps.shift_flows4)), flows_id,
+		  "shift_flows4: the pinned table, adopted");
+	ASSERT_EQ(t, bpf_map__max_entries(skel->maps.shift_flows4), 1024,
+		  "shift_flows4 keeps its pinned size");
+	rings_id = map_id(bpf_map__fd(skel->maps.shift_rings));
+	ASSERT_TRUE(t, rings_id != old_rings_id, "shift_rings: a new map, not the old one");
+	ASSERT_EQ(t, pinned_id(dir, "shift_rings", &info), rings_id,
+		  "the new rings are pinned in place of the old");
+	ASSERT_EQ(t, info.value_size, sizeof(struct shift_ring_chunk), "pinned rings' value size");
+	ASSERT_TRUE(t, info.map_flags & BPF_F_MMAPABLE, "pinned rings are mmapable");
+	stats_id = map_id(bpf_map__fd(skel->maps.shift_stats));
+	ASSERT_TRUE(t, stats_id != old_stats_id, "shift_stats: a new map, not the old one");
+	ASSERT_EQ(t, pinned_id(dir, "shift_stats", &info), stats_id,
+		  "the new counters are pinned in place of the old");
+	ASSERT_EQ(t, info.max_entries, SHIFT_STAT_MAX, "pinned counters: one per reason");
+	shift__destroy(skel);
+
+	skel = shift_skel_load_pinned(&o, &adopted);
+	if (ASSERT_TRUE(t, skel != NULL, "third load")) {
+		ASSERT_EQ(t, map_id(bpf_map__fd(skel->maps.shift_rings)), rings_id,
+			  "the new rings, adopted on the next start");
+		ASSERT_EQ(t, map_id(bpf_map__fd(skel->maps.shift_stats)), stats_id,
+			  "the new counters, adopted on the next start");
+		shift__destroy(skel);
+	}
+out:
+	if (old_rings >= 0)
+		close(old_rings);
+	if (old_stats >= 0)
+		close(old_stats);
+	rm_pins(dir);
+}
+
+TEST(adopt)
+{
+	if (test_sub(t, "adopt: a restart over pinned maps of older layouts: the table kept at its "
+			"pinned size, the rings and counters replaced"))
+		check_relayout(t);
+}
