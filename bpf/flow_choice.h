@@ -80,14 +80,15 @@ static __always_inline __u32 color_hash(const struct pkt *p, const struct shift_
 
 static __always_inline __u32 ring_backend(__u32 service_id, __u8 color, __u32 slot)
 {
-	__u32 idx = (service_id * 2 + color) * SHIFT_RING_CHUNKS + slot / SHIFT_RING_CHUNK_SLOTS;
+	__u32 idx = SHIFT_RING_CHUNK_OF(service_id, color, slot);
 	struct shift_ring_chunk *c = bpf_map_lookup_elem(&shift_rings, &idx);
 	__u16 be;
 
 	if (!c)
 		return SHIFT_NO_BACKEND;
+	/* One read: shiftd may be rewriting the slot. */
 	be = c->be[slot % SHIFT_RING_CHUNK_SLOTS];
-	return be == SHIFT_RING_NONE ? SHIFT_NO_BACKEND : be;
+	return SHIFT_RING_BACKEND(be);
 }
 
 /*

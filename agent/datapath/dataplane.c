@@ -327,12 +327,6 @@ int dp_backend_del(const struct shift_maps *m, __u32 id, __u8 proto)
 	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_BACKENDS], &id, &empty, BPF_ANY));
 }
 
-/* A ring's first chunk: each ring is SHIFT_RING_CHUNKS values of 64 bytes. */
-static __u32 ring_base(__u32 service_id, enum shift_color color)
-{
-	return (service_id * 2 + color) * SHIFT_RING_CHUNKS;
-}
-
 int dp_pool_set(const struct shift_maps *m, __u32 service_id, enum shift_color color,
 		const __u32 *ids, const struct shift_addr_key *addrs, __u32 n)
 {
@@ -359,7 +353,7 @@ int dp_pool_set(const struct shift_maps *m, __u32 service_id, enum shift_color c
 	/* Map the pages that hold this ring (32 KiB: 8 pages of 4 KiB, half of
 	 * one of 64 KiB). */
 	page = (size_t)sysconf(_SC_PAGESIZE);
-	off = (size_t)ring_base(service_id, color) * sizeof(struct shift_ring_chunk);
+	off = (size_t)SHIFT_RING_CHUNK_OF(service_id, color, 0) * sizeof(struct shift_ring_chunk);
 	skip = off % page;
 	map_len = (skip + len + page - 1) / page * page;
 	base = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd[SHIFT_MAP_RINGS],
@@ -398,14 +392,11 @@ int dp_ring_get(const struct shift_maps *m, __u32 service_id, enum shift_color c
 
 	if (service_id >= SHIFT_MAX_SERVICES || color >= SHIFT_COLORS || slot >= SHIFT_RING_SIZE)
 		return -ERANGE;
-	k = ring_base(service_id, color) + slot / SHIFT_RING_CHUNK_SLOTS;
+	k = SHIFT_RING_CHUNK_OF(service_id, color, slot);
 	err = neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_RINGS], &k, &c));
-	if (err)
-		return err;
-	*backend_id = c.be[slot % SHIFT_RING_CHUNK_SLOTS];
-	if (*backend_id == SHIFT_RING_NONE)
-		*backend_id = SHIFT_NO_BACKEND;
-	return 0;
+	if (!err)
+		*backend_id = SHIFT_RING_BACKEND(c.be[slot % SHIFT_RING_CHUNK_SLOTS]);
+	return err;
 }
 
 union lpm_key {

@@ -40,7 +40,6 @@
  * 64-byte cache line. An array map rounds every value up to 8 bytes, so one
  * slot per value made a ring 128 KiB, and a SYN's ring read at a random slot
  * missed the cache; packed, a ring is 32 KiB (docs/BENCHMARKS.md section 7g).
- * Map index: (service_id * 2 + color) * SHIFT_RING_CHUNKS + slot / 32.
  * The map is mmapable: shiftd stores each 2-byte slot with one atomic write,
  * so a reader never sees half of an old id and half of a new one.
  */
@@ -49,6 +48,13 @@
 #define SHIFT_RING_ENTRIES (SHIFT_MAX_SERVICES * 2 * SHIFT_RING_CHUNKS)
 /* A ring slot's "pool is empty" (SHIFT_NO_BACKEND in 2 bytes). */
 #define SHIFT_RING_NONE 0xffffu
+/* The map value holding a ring slot, and the backend id a slot's value names
+ * (v read once: an argument, not a map load): one definition for the datapath
+ * and for shiftd. */
+#define SHIFT_RING_CHUNK_OF(service_id, color, slot) \
+	(((service_id)*2 + (color)) * SHIFT_RING_CHUNKS + (slot) / SHIFT_RING_CHUNK_SLOTS)
+#define SHIFT_RING_BACKEND(v) ((v) == SHIFT_RING_NONE ? SHIFT_NO_BACKEND : (__u32)(v))
+
 struct shift_ring_chunk {
 	__u16 be[SHIFT_RING_CHUNK_SLOTS];
 };
