@@ -129,12 +129,11 @@ static int adopt_map(struct bpf_map *map, const char *dir, bool *found)
 			close(fd);
 			return 0;
 		}
-		if (info.max_entries != bpf_map__max_entries(map)) {
+		/* bpf_map__reuse_fd() below takes the pinned size with the map. */
+		if (info.max_entries != bpf_map__max_entries(map))
 			log_warn("%s: keeping the pinned size %u (config asks %u); a new size "
 				 "takes effect after 'shiftd --detach'",
 				 name, info.max_entries, bpf_map__max_entries(map));
-			bpf_map__set_max_entries(map, info.max_entries);
-		}
 	}
 	err = bpf_map__reuse_fd(map, fd);
 	close(fd);

@@ -3,10 +3,10 @@
  * shiftd adopts the maps an earlier shiftd pinned (the connection table,
  * weights and latches outlive it). A map whose layout changed is the map ABI's
  * business, except for the loader's relayout rules, checked here on a pin
- * directory of its own: a table sized differently by the config keeps its
- * pinned size; rings in the older layout (one 4-byte slot per value) and
- * counters missing a drop reason are replaced by new maps, pinned in place
- * of the old ones, and adopted on the next start.
+ * directory of its own: a table and a SYN slot array sized differently by
+ * the config keep their pinned size; rings in the older layout (one 4-byte
+ * slot per value) and counters missing a drop reason are replaced by new
+ * maps, pinned in place of the old ones, and adopted on the next start.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -94,7 +94,11 @@ static int pin_other(struct tctx *t, const char *dir, const char *name, enum bpf
 static void check_relayout(struct tctx *t)
 {
 	struct loader_opts o = {
-		.hash_seed = 7, .max_flows4 = 1024, .max_flows6 = 1024, .compat = harness_compat()
+		.hash_seed = 7,
+		.max_flows4 = 1024,
+		.max_flows6 = 1024,
+		.syn_slots = 4096,
+		.compat = harness_compat(),
 	};
 	__u32 flows_id, rings_id, stats_id, old_rings_id, old_stats_id;
 	int old_rings = -1, old_stats = -1;
@@ -127,6 +131,7 @@ static void check_relayout(struct tctx *t)
 
 	/* And a config that asks for a bigger table. */
 	o.max_flows4 = 4096;
+	o.syn_slots = 8192;
 	skel = shift_skel_load_pinned(&o, &adopted);
 	if (!ASSERT_TRUE(t, skel != NULL, "second load over the older layouts"))
 		goto out;
@@ -135,6 +140,10 @@ static void check_relayout(struct tctx *t)
 		  "shift_flows4: the pinned table, adopted");
 	ASSERT_EQ(t, bpf_map__max_entries(skel->maps.shift_flows4), 1024,
 		  "shift_flows4 keeps its pinned size");
+	ASSERT_EQ(t, bpf_map__max_entries(skel->maps.shift_syns), 4096,
+		  "shift_syns keeps its pinned size");
+	ASSERT_EQ(t, skel->rodata->syn_slot_mask, 4095,
+		  "the programs index the pinned SYN slot array");
 	rings_id = map_id(bpf_map__fd(skel->maps.shift_rings));
 	ASSERT_TRUE(t, rings_id != old_rings_id, "shift_rings: a new map, not the old one");
 	ASSERT_EQ(t, pinned_id(dir, "shift_rings", &info), rings_id,
