@@ -3,6 +3,7 @@
 #ifndef SHIFT_CONNTRACK_H
 #define SHIFT_CONNTRACK_H
 
+#include <linux/errno.h>
 #include "maps.bpf.h"
 #include "parse.h"
 
@@ -52,17 +53,26 @@ static __always_inline struct shift_flow *flow_lookup(__u8 family, union flow_ke
 	return f;
 }
 
-static __always_inline void flow_insert(__u8 family, union flow_key *k, const struct shift_flow *f)
+/*
+ * BPF_ANY for a flow the forward path proved (its first ACK, a UDP flow,
+ * source NAT's SYN); BPF_NOEXIST for the return path's adoption, which must
+ * not overwrite an entry the client's packet wrote meanwhile on another CPU:
+ * that one is no failure and counts nothing.
+ */
+static __always_inline void flow_insert(__u8 family, union flow_key *k, const struct shift_flow *f,
+					__u64 flags)
 {
 	long err;
 
 	if (family == SHIFT_AF_INET) {
-		err = bpf_map_update_elem(&shift_flows4, &k->v4, f, BPF_ANY);
+		err = bpf_map_update_elem(&shift_flows4, &k->v4, f, flags);
 		asm volatile("%0 = %0" : "+r"(err));
 	} else {
-		err = bpf_map_update_elem(&shift_flows6, &k->v6, f, BPF_ANY);
+		err = bpf_map_update_elem(&shift_flows6, &k->v6, f, flags);
 		asm volatile("%0 = %0\n\t%0 = %0" : "+r"(err));
 	}
+	if (err == -EEXIST)
+		return;
 	stat_inc(err ? SHIFT_STAT_FLOW_INSERT_FAIL : SHIFT_STAT_FLOW_INSERT);
 }
 

@@ -231,20 +231,29 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 /*
  * A packet of a flow the table does not hold, or any bare SYN (svc already
  * looked up then; f is a source-NATed service's entry of a completed
- * handshake on the same 5-tuple, else NULL): choose the backend, and
+ * handshake on the same 5-tuple, else NULL; stale: an entry whose backend a
+ * reload removed is there): choose the backend, and
  *   - a bare SYN: no insert, steered by hash and weight. Its SYN slot is
  *     overwritten, or, for a retransmit of a recent SYN, updated (its
  *     backend). An entry of a reused 5-tuple is left alone until the
  *     backend's SYN-ACK (syn_reuse());
  *   - a source-NATed SYN: the entry is written (or, on a reused 5-tuple,
  *     overwritten) with its port;
- *   - anything else (the client's first ACK, a UDP datagram, a flow met in
- *     mid-stream): the entry is written, with the backend the flow's SYN
- *     went to when its slot still says so.
+ *   - the client's first ACK, found in its SYN slot: the entry is written,
+ *     with the backend the SYN went to;
+ *   - any other TCP packet (a flow met in mid-stream or evicted, a first ACK
+ *     whose slot another SYN took, or a spoofed ACK): steered by the weight,
+ *     no insert. Nothing here tells a real flow from a spoofed one; the
+ *     backend does: it answers a real one and sends a RST to a spoofed one,
+ *     so the return path writes the entry (flow_adopt()). A flood of spoofed
+ *     ACKs then grows the table no more than a flood of SYNs. A stale entry
+ *     is rewritten (the key is there already: nothing is evicted);
+ *   - a UDP datagram: the entry is written. UDP has no handshake, and a
+ *     backend answers a spoofed datagram like a real one.
  */
 static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union flow_key *fk,
 				    struct shift_flow *f, struct shift_service *svc,
-				    struct shift_service *svc_buf)
+				    struct shift_service *svc_buf, int stale)
 {
 	void *data_end = sc_data_end(c);
 	const __u32 *snat = NULL;
@@ -298,15 +307,16 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		}
 		snat = sc->addr[snat_idx(nf->snat_idx)];
 	}
-	/* A bare SYN writes nothing, but source NAT's (its port), and a stray
-	 * RST must not plant an entry for a connection that is gone. */
-	if (!(syn && !(svc->flags & SHIFT_SVC_F_SNAT)) && !(p->tcp_flags & TCPF_RST_)) {
+	/* A stray RST must not plant an entry for a connection that is gone. */
+	if (!(p->tcp_flags & TCPF_RST_) &&
+	    ((svc->flags & SHIFT_SVC_F_SNAT) || p->proto != IPPROTO_TCP ||
+	     (!syn && (!fresh || stale)))) {
 		if (p->proto == IPPROTO_TCP && !syn)
 			nf->state |= SHIFT_FS_SYNACK;
 		flow_set_nh(c, nf);
 		/* The first ACK may carry the request already. */
 		signal_client(c, p, nf);
-		flow_insert(p->family, fk, nf);
+		flow_insert(p->family, fk, nf, BPF_ANY);
 	}
 	if (fresh) {
 		stat_inc(SHIFT_STAT_FLOW_NEW);
@@ -330,6 +340,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	const __u32 *snat = NULL;
 	struct shift_backend *be = NULL;
 	struct shift_flow *f = NULL;
+	int stale = 0;
 
 	if (!vip_maybe(p))
 		return NOT_A_SERVICE;
@@ -356,14 +367,16 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		 */
 		if (f && !(is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))) {
 			be = active_backend(f->backend_id, f->service_id);
-			if (!be)
+			if (!be) {
 				f = NULL;
+				stale = 1;
+			}
 		}
 	}
 	/* One call of new_flow() for every way into it: inlined once, the
 	 * verifier walks it once. */
 	if (!be)
-		return new_flow(c, p, k, f, svc, &svc_buf);
+		return new_flow(c, p, k, f, svc, &svc_buf, stale);
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
@@ -378,6 +391,9 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	/* Only an entry written at its SYN (source NAT) sees its retransmits. */
 	if (is_bare_syn(p))
 		syn_retransmit(f, tcp_seq(p, data_end));
+	/* An entry the return path adopted has not seen the client's side. */
+	if (!(f->state & SHIFT_FS_NH))
+		flow_set_nh(c, f);
 	count_backend(f->backend_id, sc_len(c), 0, 0);
 	shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
 	signal_client(c, p, f);
@@ -488,6 +504,50 @@ static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u
 	return be;
 }
 
+/*
+ * The backend answered a TCP flow the table does not hold, with neither SYN
+ * nor RST: a flow met in mid-stream (an edge host taking over a fleet peer's
+ * flows, a restart without the pins), evicted, or whose first ACK lost its
+ * SYN slot. The forward path steered it by the weight without an entry (a
+ * spoofed ACK looks the same from there); a backend answers only a
+ * connection it holds, so here the entry is written, pinning the flow
+ * before the weight can move. It has seen no client packet yet (the next
+ * one keeps its next hop) and may be anywhere in a request: analysis = auto
+ * does not classify it (SHIFT_APP_LOST), HTTP/1.x starts at the next request
+ * line. The services with source NAT have their entries from the SYN.
+ * A rolled-back service's green flows are not adopted: `rollback --evict`
+ * dropped their entries so that they re-steer to blue, and green's answers
+ * still on the wire must not write them back.
+ */
+static __always_inline void flow_adopt(const struct pkt *p, union flow_key *k, __u32 h,
+				       const struct shift_backend *be, __u32 id,
+				       const struct shift_svc_info *info)
+{
+	__u32 zero = 0, sid = be->service_id, *w;
+	struct shift_flow *nf;
+
+	if (p->proto != IPPROTO_TCP || (p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) ||
+	    !(p->tcp_flags & TCPF_ACK_) || (info->flags & SHIFT_SVC_F_SNAT) ||
+	    !(be->flags & SHIFT_BE_F_ACTIVE))
+		return;
+	w = bpf_map_lookup_elem(&shift_weights, &sid);
+	if (!w || (be->color == SHIFT_GREEN && (*w & SHIFT_WEIGHT_LATCHED)))
+		return;
+	nf = bpf_map_lookup_elem(&shift_nf_tmp, &zero);
+	if (!nf)
+		return;
+	__builtin_memset(nf, 0, sizeof(*nf));
+	nf->backend_id = id;
+	nf->hash = h;
+	nf->service_id = be->service_id;
+	nf->color = be->color;
+	l7_flow_init(nf, info->flags, 0);
+	if (info->flags & SHIFT_SVC_F_AUTO)
+		l7_set_app(nf, SHIFT_APP_LOST);
+	nf->state |= SHIFT_FS_SYNACK;
+	flow_insert(p->family, k, nf, BPF_NOEXIST);
+}
+
 /* Send a reply on to the client by the next hop its entry keeps. */
 static __always_inline int forward_to_client(const struct sctx *c, const struct shift_flow *f)
 {
@@ -505,7 +565,8 @@ static __always_inline int forward_to_client(const struct sctx *c, const struct 
  * by the reply's reverse key, holds the client-side next hop; a reply without
  * one (a SYN-ACK: entries come with the client's ACK) takes a FIB lookup,
  * which also tells replies addressed to the edge host itself (the agent's
- * health checks) from a client's: those are left alone.
+ * health checks) from a client's: those are left alone. A backend's answer
+ * to a client's flow without an entry writes it (flow_adopt()).
  */
 static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 {
@@ -516,8 +577,9 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	struct shift_backend *be;
 	const __u32 *to_client = NULL;
 	struct shift_flow *f;
-	__u32 id;
+	__u32 id, h = 0;
 	__u16 cport = 0;
+	int answer;
 	long rc = 0;
 
 	be = backend_of(p, &id, &info);
@@ -552,12 +614,20 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	count_backend(id, sc_len(c), 1, 0);
 	/* connect_fallback: the client must not see green's refusal, only
 	 * retransmit its SYN (which then goes to blue). */
-	if (signal_syn_answer(p, info, id, f))
+	/* The flow hash, from the reply's client -> VIP tuple: only what reads
+	 * the SYN slot or writes an entry needs it, not an established reply. */
+	if (reply_wants_slot(p, f))
+		h = reply_hash(p, info);
+	answer = signal_syn_answer(p, h, info, id, f);
+	if (answer == SYN_ANSWER_DROP)
 		return XDP_DROP;
-	if (f && p->proto == IPPROTO_TCP &&
-	    (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_) &&
-	    !(info->flags & SHIFT_SVC_F_SNAT))
-		syn_reuse(f, reply_hash(p, info), id, info->flags);
+	/* A backend in TIME_WAIT answers a SYN with a bare ACK: no flow. */
+	if (!f && answer != SYN_ANSWER_HELD)
+		flow_adopt(p, k, h, be, id, info);
+	else if (p->proto == IPPROTO_TCP &&
+		 (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_) &&
+		 !(info->flags & SHIFT_SVC_F_SNAT))
+		syn_reuse(f, h, id, info->flags);
 	signal_backend(c, p, f, data_end);
 	ttl_decrement(c, p, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))

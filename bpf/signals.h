@@ -348,11 +348,15 @@ __noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
  * refused connect) is the backend's RST error, as signal_backend() reports
  * it for a flow with one; with connect_fallback (svc_flags) and a green
  * backend it is also dropped (returns 1): the client retransmits its SYN,
- * which syn_fallback() sends to blue.
+ * which syn_fallback() sends to blue. A bare ACK answering the slot's SYN
+ * (TIME_WAIT) returns SYN_ANSWER_HELD: it is no established flow to adopt.
  *
  * A global function of scalars: the verifier checks it once, not once per
  * state of the return path that reaches it (6.1's 1M-instruction budget).
  */
+#define SYN_ANSWER_DROP 1 /* connect_fallback: drop green's RST */
+#define SYN_ANSWER_HELD 2 /* a bare ACK answering the handshake the slot holds */
+
 __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_entry,
 			  __u32 svc_flags)
 {
@@ -378,7 +382,7 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_
 	}
 	if (!(tcp_flags & TCPF_SYN_)) {
 		s->flags |= SHIFT_SS_ANSWERED;
-		return 0;
+		return SYN_ANSWER_HELD;
 	}
 	if (s->flags & SHIFT_SS_ANSWERED)
 		return 0;
@@ -393,14 +397,22 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_
 	return 0;
 }
 
-/* Returns 1 when the packet is to be dropped (connect_fallback). */
-static __always_inline int signal_syn_answer(struct pkt *p, const struct shift_svc_info *info,
-					     __u32 backend_id, const struct shift_flow *entry)
+/* Does a reply read its SYN slot (and so need reply_hash())? */
+static __always_inline int reply_wants_slot(const struct pkt *p, const struct shift_flow *entry)
 {
-	if (p->proto != IPPROTO_TCP || (entry && !(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_))))
+	return p->proto == IPPROTO_TCP && (!entry || (p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)));
+}
+
+/* h: reply_hash() when reply_wants_slot(). Returns SYN_ANSWER_DROP when the
+ * packet is to be dropped (connect_fallback), SYN_ANSWER_HELD for a bare ACK
+ * answering the handshake its SYN slot holds, else 0. */
+static __always_inline int signal_syn_answer(struct pkt *p, __u32 h,
+					     const struct shift_svc_info *info, __u32 backend_id,
+					     const struct shift_flow *entry)
+{
+	if (!reply_wants_slot(p, entry))
 		return 0;
-	return syn_answer(reply_hash(p, info), backend_id, p->tcp_flags, entry != NULL,
-			  info->flags);
+	return syn_answer(h, backend_id, p->tcp_flags, entry != NULL, info->flags);
 }
 
 /*

@@ -401,11 +401,14 @@ static void render_agent(const struct snap *sn, FILE *f)
 	sample_u64(f, "shift_flows_created_total", NULL, sn->stats[SHIFT_STAT_FLOW_NEW]);
 	family(f, "shift_flow_inserts_total", "counter",
 	       "Connection-table entries written: handshakes completed (the client's first "
-	       "ACK), UDP flows, flows met in mid-stream. A bare SYN writes none.");
+	       "ACK), UDP flows, and TCP flows met in mid-stream once their backend answered. "
+	       "A bare SYN or an ACK without its handshake writes none.");
 	sample_u64(f, "shift_flow_inserts_total", NULL, sn->stats[SHIFT_STAT_FLOW_INSERT]);
 	family(f, "shift_syn_slot_misses_total", "counter",
-	       "SYN-ACKs and first ACKs whose SYN slot another flow's SYN had taken (a lost "
-	       "connect-latency sample; the flow is steered by hash and weight again).");
+	       "SYN-ACKs, and client TCP packets without an entry, whose SYN slot does not hold "
+	       "their handshake: another flow's SYN took it (a lost connect-latency sample), or "
+	       "none was seen (mid-stream, spoofed). Steered by hash and weight, no entry "
+	       "written until the backend answers.");
 	sample_u64(f, "shift_syn_slot_misses_total", NULL, sn->stats[SHIFT_STAT_SYN_SLOT_MISS]);
 	family(f, "shift_replies_fib_total", "counter",
 	       "Replies forwarded by a FIB lookup because no connection-table entry held the "

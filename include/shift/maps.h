@@ -409,8 +409,10 @@ enum shift_stat {
 	SHIFT_STAT_ERRBUF_DROPPED, /* error samples lost: the agent is far behind */
 	/* A drop, appended so the older slots keep their numbers. */
 	SHIFT_STAT_DROP_SNAT_EXHAUSTED, /* no free source NAT port for a new flow */
-	SHIFT_STAT_FLOW_INSERT, /* connection-table entries written (handshakes completed) */
-	SHIFT_STAT_SYN_SLOT_MISS, /* a SYN-ACK or first ACK whose SYN slot another SYN took */
+	SHIFT_STAT_FLOW_INSERT, /* connection-table entries written (handshakes completed, UDP
+				 * flows, mid-stream flows their backend answered) */
+	SHIFT_STAT_SYN_SLOT_MISS, /* a SYN-ACK, or a TCP packet without an entry, whose SYN slot
+				   * does not hold its handshake (taken, or never seen) */
 	SHIFT_STAT_REPLY_FIB, /* replies forwarded by a FIB lookup (no next hop in an entry) */
 	SHIFT_STAT_FALLBACK, /* green RSTs to a SYN dropped by connect_fallback */
 	SHIFT_STAT_MAX,

@@ -11,7 +11,8 @@
  *   - every global counter delta (all of them, not only the expected ones),
  *   - every topology backend's packets/bytes/new_flows/reply_* deltas,
  *   - for a DNAT'ed new flow, the connection-table entry (backend, hash,
- *     service, color) against the userspace flow hash.
+ *     service, color) against the userspace flow hash, or (a bare SYN, a row's
+ *     no_entry) that there is none.
  */
 #ifndef SHIFT_TEST_TABLE_H
 #define SHIFT_TEST_TABLE_H
@@ -135,6 +136,7 @@ struct row {
 	__u32 dontcare; /* STAT_BIT()s not checked (besides the always-ignored ones) */
 	__u8 new_flow; /* expect the backend's new_flows + 1 */
 	__u8 be_unchecked; /* backend counters not checked (the contract leaves them open) */
+	__u8 no_entry; /* a TCP packet steered without its handshake: no entry written */
 };
 
 #define BE(id) ((id) + 1)

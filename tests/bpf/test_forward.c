@@ -206,18 +206,50 @@ static void before_established(struct tctx *t, struct harness *h, const struct r
 		ASSERT_OK(t, dp_weight_set(&h->m, i, W_ALL_GREEN), "weight to 100 %");
 }
 
-/* Open a flow on backend 14, then retire 14: the pool now holds 15 only. */
-static void before_stale(struct tctx *t, struct harness *h, const struct row *r)
+/* Backend 14 active or retired; the pool holds 14 only, or 15 only. Rows
+ * share the skeleton: each starts from 14. */
+static void set_14(struct tctx *t, struct harness *h, bool active)
 {
 	struct shift_backend be;
-	__u32 id15 = 15;
+	__u32 id = active ? 14 : 15;
 
-	before_established(t, h, r);
 	if (!ASSERT_OK(t, dp_backend_get(&h->m, 14, &be), "dp_backend_get(14)"))
 		return;
-	be.flags &= ~SHIFT_BE_F_ACTIVE;
-	ASSERT_OK(t, dp_backend_put(&h->m, 14, &be, IPPROTO_TCP), "retire backend 14");
-	ASSERT_OK(t, harness_pool(h, SVC_V4_STALE, SHIFT_BLUE, &id15, 1), "pool {15}");
+	if (active)
+		be.flags |= SHIFT_BE_F_ACTIVE;
+	else
+		be.flags &= ~SHIFT_BE_F_ACTIVE;
+	ASSERT_OK(t, dp_backend_put(&h->m, 14, &be, IPPROTO_TCP), "backend 14 (active or not)");
+	ASSERT_OK(t, harness_pool(h, SVC_V4_STALE, SHIFT_BLUE, &id, 1), "pool {14} or {15}");
+}
+
+/* A handshake's SYN went to backend 14, which is then retired. */
+static void before_syn_stale(struct tctx *t, struct harness *h, const struct row *r)
+{
+	set_14(t, h, true);
+	before_established(t, h, r);
+	set_14(t, h, false);
+}
+
+/* A completed handshake on backend 14 (SYN and first ACK: its entry), then 14
+ * is retired. */
+static void before_stale(struct tctx *t, struct harness *h, const struct row *r)
+{
+	struct pkt_spec ack = r->in;
+	__u8 buf[PKT_MAX];
+	__u32 len, verdict;
+
+	set_14(t, h, true);
+	before_established(t, h, r);
+	ack.tcp_flags = TH_ACK;
+	ack.seq = r->in.seq;
+	len = pkt_build(&ack, buf, sizeof(buf), NULL);
+	if (!ASSERT_OK(t,
+		       harness_run(h->prog[H_CLIENT], buf, len, H_LO_IFINDEX, NULL, NULL, &verdict),
+		       "first ACK"))
+		return;
+	ASSERT_EQ(t, verdict, XDP_TX, "first ACK verdict");
+	set_14(t, h, false);
 }
 
 static void after_not_inserted(struct tctx *t, struct harness *h, const struct row *r)
@@ -461,9 +493,18 @@ const struct row fwd_rows[] = {
 	  .after = after_not_inserted },
 	{ "green pool empty at weight 100 % -> blue", H_CLIENT, IN_LO,
 	  PKT4(CL4, VIP4_BLUEONLY, TCP, 40802, 80), .weight = W_ALL_GREEN, DNAT_TX(12), NEW_FLOW },
-	{ "flow on a retired backend is steered afresh", H_CLIENT, IN_LO,
-	  PKT4(CL4, VIP4_STALE, TCP, 40803, 80, .tcp_flags = TH_ACK, .seq = 1001),
+	{ "flow on a retired backend is steered afresh, its entry rewritten", H_CLIENT, IN_LO,
+	  PKT4(CL4, VIP4_STALE, TCP, 40803, 80, .tcp_flags = TH_ACK, .seq = 1002),
 	  .before = before_stale, DNAT_TX(15), NEW_FLOW },
+	{ "first ACK whose SYN's backend was retired: steered afresh, no entry", H_CLIENT, IN_LO,
+	  PKT4(CL4, VIP4_STALE, TCP, 40806, 80, .tcp_flags = TH_ACK, .seq = 1001),
+	  .before = before_syn_stale, DNAT_TX(15), NEW_FLOW, .no_entry = 1 },
+	{ "ACK without a handshake (mid-stream, spoofed): by the weight, no entry", H_CLIENT, IN_LO,
+	  PKT4(CL4, VIP4, TCP, 40807, 80, .tcp_flags = TH_ACK, .seq = 5555), .weight = W_ALL_GREEN,
+	  DNAT_TX(1), NEW_FLOW, .no_entry = 1 },
+	{ "v6 ACK without a handshake: by the weight, no entry", H_CLIENT, IN_LO,
+	  PKT6(CL6, VIP6, TCP, 40808, 443, .tcp_flags = TH_ACK | TH_PSH, .seq = 5555),
+	  .weight = W_ALL_GREEN, DNAT_TX(5), NEW_FLOW, .no_entry = 1 },
 
 	/* Next hop by bpf_fib_lookup (no cached next hop in the backend entry) */
 	{ "fib: backend neighbour on the ingress side -> XDP_TX", H_CLIENT, IN_BE,

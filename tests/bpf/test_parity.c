@@ -36,8 +36,9 @@ static void parity(struct tctx *t, struct harness *h, int family, __u64 *rng)
 		for (k = 0; k < (family == 4 ? 4u : 16u); k++)
 			s.saddr[k] = (__u8)h_rand(rng);
 		s.sport = (__u16)(r >> 8);
-		/* An ACK: a bare SYN would leave no entry to compare. */
-		s.tcp_flags = TH_ACK;
+		/* A handshake (a bare SYN leaves no entry to compare; the client's
+		 * first ACK writes it), or one UDP datagram. */
+		s.tcp_flags = TH_SYN;
 		if (udp) {
 			s.proto = IPPROTO_UDP;
 			s.tcp_flags = 0;
@@ -45,6 +46,13 @@ static void parity(struct tctx *t, struct harness *h, int family, __u64 *rng)
 		}
 		len = pkt_build(&s, buf, sizeof(buf), NULL);
 		err = harness_run(h->prog[H_CLIENT], buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
+		if (!udp && !err) {
+			s.tcp_flags = TH_ACK;
+			s.seq++;
+			len = pkt_build(&s, buf, sizeof(buf), NULL);
+			err = harness_run(h->prog[H_CLIENT], buf, len, H_LO_IFINDEX, NULL, NULL,
+					  &verdict);
+		}
 		if (err || verdict != XDP_TX || harness_flow_get(h, &s, &fl)) {
 			if (missing++ < 3)
 				test_failf(

@@ -5,6 +5,7 @@
  * The FIB rows use the veth pair of fib_env_setup(): client routes and
  * permanent neighbours on shv1, backends on shv0.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "table.h"
@@ -55,29 +56,72 @@
 /* These rows test the FIB fallback: the reply's flow has no entry (an earlier
  * row may have opened one with the same client port; test_synslot.c covers
  * replies sent by the next hop an entry keeps). */
-#define SNAT_VIA(v, id, m) \
-	.verdict = v, .out = OUT_SNAT, .be = BE(id), .macs = m, .before = forget_flow
+#define SNAT_VIA(v, id, m)                                                             \
+	.verdict = v, .out = OUT_SNAT, .be = BE(id), .macs = m, .before = forget_flow, \
+	.after = check_adopted
 #define PASS_SAME .verdict = XDP_PASS, .out = OUT_SAME
 #define NO_NEIGH .st = { [SHIFT_STAT_PASS_NO_NEIGH] = 1 }
+
+/* The client -> VIP packet of a reply row's flow (false: no such backend). */
+static bool client_side(const struct row *r, struct pkt_spec *c, const struct topo_backend **b)
+{
+	const struct topo_service *svc = NULL;
+	__u32 i;
+
+	*c = r->in;
+	for (i = 0; i < topo_n_backends; i++)
+		if (topo_backends[i].id == r->be - 1) {
+			*b = &topo_backends[i];
+			svc = &topo_services[topo_backends[i].svc];
+		}
+	if (!svc)
+		return false;
+	memcpy(c->saddr, r->in.daddr, sizeof(c->saddr));
+	memcpy(c->daddr, svc->vip, sizeof(c->daddr));
+	c->sport = r->in.dport;
+	c->dport = svc->port;
+	return true;
+}
 
 /* Delete the connection-table entry of a reply row's flow, if any. */
 static void forget_flow(struct tctx *t, struct harness *h, const struct row *r)
 {
-	const struct topo_service *svc = NULL;
-	struct pkt_spec c = r->in;
-	__u32 i;
+	const struct topo_backend *b;
+	struct pkt_spec c;
 
 	(void)t;
-	for (i = 0; i < topo_n_backends; i++)
-		if (topo_backends[i].id == r->be - 1)
-			svc = &topo_services[topo_backends[i].svc];
-	if (!svc)
+	if (client_side(r, &c, &b))
+		harness_flow_del(h, &c);
+}
+
+/*
+ * A TCP answer without SYN or RST to a flow the table does not hold writes
+ * its entry (flow_adopt(): a mid-stream flow, steered by the weight without
+ * one); a SYN-ACK, a RST or a UDP reply writes none.
+ */
+static void check_adopted(struct tctx *t, struct harness *h, const struct row *r)
+{
+	const struct topo_backend *b = NULL;
+	struct shift_flow f;
+	struct pkt_spec c;
+	int err;
+
+	if (!client_side(r, &c, &b))
 		return;
-	memcpy(c.saddr, r->in.daddr, sizeof(c.saddr));
-	memcpy(c.daddr, svc->vip, sizeof(c.daddr));
-	c.sport = r->in.dport;
-	c.dport = svc->port;
-	harness_flow_del(h, &c);
+	err = harness_flow_get(h, &c, &f);
+	if (r->in.proto != IPPROTO_TCP || !(r->in.tcp_flags & TH_ACK) ||
+	    (r->in.tcp_flags & (TH_SYN | TH_RST))) {
+		ASSERT_EQ(t, err, -ENOENT, "no entry written by a SYN-ACK, RST or UDP reply");
+		return;
+	}
+	if (!ASSERT_OK(t, err, "the answer's entry (flow_adopt)"))
+		return;
+	ASSERT_EQ(t, f.backend_id, b->id, "adopted entry backend_id");
+	ASSERT_EQ(t, f.color, b->color, "adopted entry color");
+	ASSERT_EQ(t, f.service_id, b->svc, "adopted entry service_id");
+	ASSERT_EQ(t, f.hash, harness_hash(&c, h->seed), "adopted entry hash vs userspace hash");
+	ASSERT_EQ(t, f.state & (SHIFT_FS_SYNACK | SHIFT_FS_NH), SHIFT_FS_SYNACK,
+		  "adopted entry: established, no client-side next hop yet");
 }
 
 static void put16(__u8 *p, __u16 v)
@@ -122,7 +166,8 @@ const struct row ret_rows[] = {
 	{ "v6 tcp SYN-ACK -> SNAT to [VIP]:443", H_BACKEND, IN_BE,
 	  REPLY6(BE4A, CL6, TCP, 8443, 40201), SNAT_VIA(XDP_REDIRECT, 4, MACS_FIB_CL) },
 	{ "v6 tcp reply on the client side -> XDP_TX", H_BACKEND, IN_CL,
-	  REPLY6(BE4A, CL6, TCP, 8443, 40202, .payload = 999), SNAT_VIA(XDP_TX, 4, MACS_FIB_CL) },
+	  REPLY6(BE4A, CL6, TCP, 8443, 40202, .tcp_flags = TH_ACK | TH_PSH, .payload = 999),
+	  SNAT_VIA(XDP_TX, 4, MACS_FIB_CL) },
 	{ "v6 udp reply -> SNAT to [VIP]:53", H_BACKEND, IN_BE,
 	  REPLY6(BE6A, CL6, UDP, 5353, 40203, .payload = 33),
 	  SNAT_VIA(XDP_REDIRECT, 6, MACS_FIB_CL) },

@@ -86,6 +86,7 @@ static __u32 send_set(struct tctx *t, struct harness *h, __u32 set, __u8 flags, 
 			int ack_be;
 
 			s.tcp_flags = TH_ACK;
+			s.seq++;
 			err = harness_steer(h, H_CLIENT, &s, sticky_bes, 2 * POOL, &ack_be,
 					    &verdict);
 			if (!err && ack_be != be[i])

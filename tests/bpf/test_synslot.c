@@ -48,12 +48,13 @@ static int steer(struct tctx *t, struct harness *h, const struct pkt_spec *s)
 
 /*
  * A reply of backend 10.1.0.<octet>:8080 (0 or 1 of SVC_V4_TCP) to the test's
- * client 45000, run through the backend program; out gets the frame.
+ * client port cport, run through the backend program as if it came in on
+ * ifindex; out gets the frame.
  */
-static int backend_reply(struct harness *h, __u8 octet, __u8 flags, __u16 payload, __u32 seq,
-			 __u8 *out, __u32 *olen, __u32 *verdict)
+static int backend_reply_to(struct harness *h, __u16 cport, __u32 ifindex, __u8 octet, __u8 flags,
+			    __u16 payload, __u32 seq, __u8 *out, __u32 *olen, __u32 *verdict)
 {
-	struct pkt_spec r = REPLY4(BE0A, CL4, IPPROTO_TCP, 8080, 45000, .tcp_flags = flags,
+	struct pkt_spec r = REPLY4(BE0A, CL4, IPPROTO_TCP, 8080, cport, .tcp_flags = flags,
 				   .payload = payload, .seq = seq, .ack = 0);
 	__u8 in[PKT_MAX];
 	__u32 len;
@@ -63,7 +64,15 @@ static int backend_reply(struct harness *h, __u8 octet, __u8 flags, __u16 payloa
 	len = pkt_build(&r, in, sizeof(in), NULL);
 
 	*olen = PKT_MAX;
-	return harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, olen, verdict);
+	return harness_run_prog(h, H_BACKEND, in, len, ifindex, out, olen, verdict);
+}
+
+/* The same, to client 45000, in on lo. */
+static int backend_reply(struct harness *h, __u8 octet, __u8 flags, __u16 payload, __u32 seq,
+			 __u8 *out, __u32 *olen, __u32 *verdict)
+{
+	return backend_reply_to(h, 45000, H_LO_IFINDEX, octet, flags, payload, seq, out, olen,
+				verdict);
 }
 
 TEST(synslot)
@@ -173,6 +182,144 @@ TEST(synslot)
 			  "BPF_PROG_TEST_RUN (green's SYN-ACK again)");
 		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry"))
 			ASSERT_EQ(t, fl.backend_id, 1, "entry after a retransmitted SYN-ACK");
+	}
+	if (test_sub(t, "5000 spoofed ACKs: steered, no entry, no insert, syn_slot_miss +5000")) {
+		struct pkt_spec x = s;
+		__u64 miss0 = stat_of(h, SHIFT_STAT_SYN_SLOT_MISS);
+
+		dp_weight_set(&h->m, SVC_V4_TCP, 3000);
+		n0 = count4(h);
+		ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
+		for (i = 0; i < 5000; i++) {
+			x.saddr[0] = 198;
+			x.saddr[1] = 18;
+			x.saddr[2] = (__u8)(128 + (i >> 8));
+			x.saddr[3] = (__u8)i;
+			x.sport = (__u16)(1024 + i);
+			x.seq = 0x9e3779b9u * (i + 1);
+			x.tcp_flags = i & 1 ? TH_ACK : TH_ACK | TH_PSH;
+			x.payload = i & 1 ? 0 : 100;
+			if (steer(t, h, &x) < 0)
+				break;
+		}
+		ASSERT_EQ(t, i, 5000, "every spoofed ACK forwarded");
+		ASSERT_EQ(t, count4(h), n0, "connection-table entries after the ACKs");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 0, "flow_insert");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_SYN_SLOT_MISS) - miss0, 5000, "syn_slot_miss");
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+	}
+	if (test_sub(t, "a flow met in mid-stream: the backend's answer writes its entry")) {
+		struct pkt_spec m = s;
+		__u32 ifb = (__u32)f.env.if_be;
+		__u8 out[PKT_MAX];
+		__u32 olen, verdict = 0;
+		__u64 fib1;
+
+		m.sport = 46000;
+		m.tcp_flags = TH_ACK | TH_PSH;
+		m.seq = 424242;
+		m.payload = 64;
+		dp_weight_set(&h->m, SVC_V4_TCP, SHIFT_WEIGHT_MAX);
+		ASSERT_EQ(t, steer(t, h, &m), 1, "mid-stream packet at 100 %: green");
+		ASSERT_EQ(t, harness_flow_get(h, &m, &fl), -ENOENT, "no entry after it");
+		if (!ifb) {
+			test_skip(t, "no veth pair: a reply without an entry needs the FIB");
+			goto midstream_done;
+		}
+		ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
+		ASSERT_OK(t,
+			  backend_reply_to(h, 46000, ifb, 21, TH_RST, 0, 1, out, &olen, &verdict),
+			  "BPF_PROG_TEST_RUN (green's RST)");
+		ASSERT_EQ(t, harness_flow_get(h, &m, &fl), -ENOENT, "no entry after a RST");
+		ASSERT_OK(t,
+			  backend_reply_to(h, 46000, ifb, 21, TH_SYN | TH_ACK, 0, 1, out, &olen,
+					   &verdict),
+			  "BPF_PROG_TEST_RUN (green's SYN-ACK)");
+		ASSERT_EQ(t, harness_flow_get(h, &m, &fl), -ENOENT, "no entry after a SYN-ACK");
+		fib0 = stat_of(h, SHIFT_STAT_REPLY_FIB);
+		ASSERT_OK(t,
+			  backend_reply_to(h, 46000, ifb, 21, TH_ACK, 200, 5000, out, &olen,
+					   &verdict),
+			  "BPF_PROG_TEST_RUN (green's data)");
+		ASSERT_EQ(t, verdict, harness_expect(h, XDP_REDIRECT), "verdict (by the FIB)");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib0, 1, "reply_fib");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 1, "flow_insert");
+		if (ASSERT_OK(t, harness_flow_get(h, &m, &fl), "entry written by the answer")) {
+			ASSERT_EQ(t, fl.backend_id, 1, "entry backend");
+			ASSERT_EQ(t, fl.color, SHIFT_GREEN, "entry color");
+			ASSERT_EQ(t, fl.service_id, SVC_V4_TCP, "entry service");
+			ASSERT_EQ(t, fl.hash, harness_hash(&m, h->seed), "entry hash");
+			ASSERT_TRUE(t, (fl.state & SHIFT_FS_SYNACK) && !(fl.state & SHIFT_FS_NH),
+				    "entry state: established, no client-side next hop yet");
+		}
+		/* Pinned: the weight moves, the flow stays; its packet keeps the next hop. */
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+		m.seq += 64;
+		ASSERT_EQ(t, steer(t, h, &m), 1, "its next packet at weight 0: still green");
+		if (ASSERT_OK(t, harness_flow_get(h, &m, &fl), "entry"))
+			ASSERT_TRUE(t, (fl.state & SHIFT_FS_NH) && fl.cl_ifindex == H_LO_IFINDEX,
+				    "the client's packet gave the entry its next hop");
+		fib1 = stat_of(h, SHIFT_STAT_REPLY_FIB);
+		ASSERT_OK(t,
+			  backend_reply_to(h, 46000, ifb, 21, TH_ACK, 200, 5200, out, &olen,
+					   &verdict),
+			  "BPF_PROG_TEST_RUN (green's next answer)");
+		ASSERT_EQ(t, verdict, harness_expect(h, XDP_REDIRECT),
+			  "verdict (to lo, by the entry's next hop)");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 0, "reply_fib");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 1, "no second insert");
+midstream_done:;
+	}
+	if (test_sub(t, "rolled back: green's answers write no entry (after --evict), blue's do")) {
+		struct pkt_spec g = s, b = s;
+		__u32 ifb = (__u32)f.env.if_be;
+		__u8 out[PKT_MAX];
+		__u32 olen, verdict = 0;
+
+		g.sport = 46002;
+		b.sport = 46003;
+		dp_weight_set(&h->m, SVC_V4_TCP, SHIFT_WEIGHT_LATCHED);
+		if (!ifb) {
+			test_skip(t, "no veth pair: a reply without an entry needs the FIB");
+		} else {
+			ASSERT_OK(t,
+				  backend_reply_to(h, 46002, ifb, 21, TH_ACK, 100, 1, out, &olen,
+						   &verdict),
+				  "BPF_PROG_TEST_RUN (green's data)");
+			ASSERT_EQ(t, verdict, harness_expect(h, XDP_REDIRECT),
+				  "verdict (green's answer still reaches its client)");
+			ASSERT_EQ(t, harness_flow_get(h, &g, &fl), -ENOENT, "no entry for green");
+			ASSERT_OK(t,
+				  backend_reply_to(h, 46003, ifb, 11, TH_ACK, 100, 1, out, &olen,
+						   &verdict),
+				  "BPF_PROG_TEST_RUN (blue's data)");
+			if (ASSERT_OK(t, harness_flow_get(h, &b, &fl), "blue's entry"))
+				ASSERT_EQ(t, fl.backend_id, 0, "blue's entry backend");
+		}
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+	}
+	if (test_sub(t, "a backend in TIME_WAIT answering a SYN with a bare ACK: no entry")) {
+		struct pkt_spec y = s;
+		__u32 ifb = (__u32)f.env.if_be;
+		__u8 out[PKT_MAX];
+		__u32 olen, verdict = 0;
+
+		y.sport = 46001;
+		y.tcp_flags = TH_SYN;
+		y.seq = 31337;
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+		ASSERT_EQ(t, steer(t, h, &y), 0, "the SYN at 0 %: blue");
+		if (!ifb) {
+			test_skip(t, "no veth pair: a reply without an entry needs the FIB");
+		} else {
+			ASSERT_OK(t,
+				  backend_reply_to(h, 46001, ifb, 11, TH_ACK, 0, 99, out, &olen,
+						   &verdict),
+				  "BPF_PROG_TEST_RUN (blue's bare ACK)");
+			ASSERT_EQ(t, verdict, harness_expect(h, XDP_REDIRECT), "verdict");
+			ASSERT_EQ(t, harness_flow_get(h, &y, &fl), -ENOENT,
+				  "no entry: the ACK answers the SYN its slot holds");
+		}
 	}
 	fixture_put(&f);
 }

@@ -182,6 +182,11 @@ static void check_flow_entry(struct tctx *t, struct harness *h, const struct row
 
 	if (!b)
 		return;
+	if (r->no_entry) {
+		ASSERT_EQ(t, harness_flow_get(h, &r->in, &f), -ENOENT,
+			  "no connection-table entry for a TCP packet without its handshake");
+		return;
+	}
 	/* A bare SYN is steered statelessly: no entry, its SYN slot says where it went. */
 	if (r->in.proto == IPPROTO_TCP && (r->in.tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN) {
 		ASSERT_EQ(t, harness_flow_get(h, &r->in, &f), -ENOENT,
