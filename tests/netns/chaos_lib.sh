@@ -5,7 +5,7 @@
 #   . "$HERE/chaos_lib.sh"          # sources e2e_lib.sh; CHAOS_LONG=1: long versions
 #   chaos_need_synflood             # builds/locates $SYNFLOOD (exit 1 if it cannot)
 #   chaos_spoof_route               # after e2e_up: the spoofed prefix routes back to cli1
-#   chaos_flood COUNT OUT           # COUNT spoofed SYNs from cli1 (bounded), JSON to OUT
+#   chaos_flood COUNT OUT           # COUNT spoofed SYNs (or ACKs) from cli1 (bounded), JSON to OUT
 #   chaos_client NS OUT ARGS...     # client.py from a fresh source address (background)
 #   chaos_rate / chaos_ka           # client.py rate / keepalive through chaos_client
 #   flows_of SRC | flows_of 0 count # shift_flows4 entries of source SRC / all of them
@@ -40,12 +40,14 @@ chaos_spoof_route() {
 # frames and COUNT/(PPS/2)+30 seconds). CHAOS_FLOOD_CPU=N: the sender on CPU N only
 # (a veth runs the peer's XDP on the sending CPU, so the flood's inserts and
 # evictions hit that CPU's LRU list: shift's tables have per-CPU LRU lists).
+# CHAOS_FLOOD_ACK=1: bare ACKs of no connection instead of SYNs.
 chaos_flood() {
-	local secs=$(($1 / (CHAOS_PPS / 2) + 30)) pin=()
+	local secs=$(($1 / (CHAOS_PPS / 2) + 30)) pin=() ack=()
 	[ -z "${CHAOS_FLOOD_CPU:-}" ] || pin=(taskset -c "$CHAOS_FLOOD_CPU")
+	[ "${CHAOS_FLOOD_ACK:-0}" = 0 ] || ack=(--ack)
 	rig_nsenter cli1 "${pin[@]}" "$SYNFLOOD" --ifname "${RIG_ID}e1" --dst-mac "$CHAOS_EDGE_MAC" \
 		--dst "$RIG_VIP" --dport "$RIG_VIP_PORT" --src-prefix "$CHAOS_SPOOF" --count "$1" \
-		--pps "$CHAOS_PPS" --seconds "$secs" >"$2" 2>&1
+		--pps "$CHAOS_PPS" --seconds "$secs" "${ack[@]}" >"$2" 2>&1
 }
 
 # flows_of SRC: "KEY VALUE[:11]" (hex) of every shift_flows4 entry from SRC, sorted; the

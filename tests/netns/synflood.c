@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * synflood: spoofed TCP SYNs to a VIP, for the shift namespace rig (tests only).
+ * synflood: spoofed TCP SYNs (or ACKs) to a VIP, for the shift namespace rig (tests only).
  *
  *   synflood --ifname IF --dst-mac MAC --dst IP --dport PORT --src-prefix A.B.C.D/LEN
- *            --count N [--pps R] [--seconds S] [--seed X] [--batch B]
+ *            --count N [--pps R] [--seconds S] [--seed X] [--batch B] [--ack]
  *
- * Sends N Ethernet/IPv4/TCP SYN frames out of IF with an AF_PACKET socket (no kernel
+ * Sends N Ethernet/IPv4/TCP SYN frames (with --ack: bare ACKs of no connection, random
+ * acknowledgment numbers) out of IF with an AF_PACKET socket (no kernel
  * routing, no qdisc): a random source address inside the prefix, a random source
  * port (1024..65535), a random sequence number, full IP and TCP checksums. Bounded
  * twice: at most N frames and at most S seconds (default 60). With --pps, paced to
@@ -91,7 +92,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: synflood --ifname IF --dst-mac MAC --dst IPV4 --dport PORT\n"
 		   "                --src-prefix A.B.C.D/LEN --count N [--pps R] [--seconds S]\n"
-		   "                [--seed X] [--batch B]\n");
+		   "                [--seed X] [--batch B] [--ack]\n");
 }
 
 static int fail(const char *what)
@@ -113,12 +114,13 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "ack", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *ifname = NULL;
 	uint8_t dmac[6], smac[6];
-	int have_dmac = 0, c, fd, ifindex;
+	int have_dmac = 0, ack = 0, c, fd, ifindex;
 	struct in_addr dst = { 0 }, pfx = { 0 };
 	unsigned long dport = 0, plen = 33, batch = 64;
 	unsigned long long count = 0, pps = 0, sent = 0, errors = 0;
@@ -176,6 +178,9 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			batch = strtoul(optarg, NULL, 10);
+			break;
+		case 'a':
+			ack = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -244,7 +249,8 @@ int main(int argc, char **argv)
 			struct iphdr *ip = (struct iphdr *)(f + 14);
 			struct tcphdr *th = (struct tcphdr *)(f + 34);
 			uint64_t r64 = rnd();
-			uint32_t saddr = (ntohl(pfx.s_addr) & ~host_mask) | ((uint32_t)r64 & host_mask);
+			uint32_t saddr = (ntohl(pfx.s_addr) & ~host_mask) |
+					 ((uint32_t)r64 & host_mask);
 			uint32_t sum;
 			struct {
 				uint32_t s, d;
@@ -271,7 +277,12 @@ int main(int argc, char **argv)
 			th->dest = htons((uint16_t)dport);
 			th->seq = htonl((uint32_t)rnd());
 			th->doff = 5;
-			th->syn = 1;
+			if (ack) {
+				th->ack = 1;
+				th->ack_seq = htonl((uint32_t)rnd());
+			} else {
+				th->syn = 1;
+			}
 			th->window = htons(64240);
 			ph.s = ip->saddr, ph.d = ip->daddr, ph.z = 0, ph.proto = IPPROTO_TCP;
 			ph.len = htons(20);
