@@ -236,12 +236,15 @@ static int establish(int prog_fd, const struct pkt_spec *ack)
 	__u32 len, verdict;
 	int err;
 
+	/* The first ACK is the SYN's sequence number + 1: any other ACK without
+	 * an entry is steered by the weight and writes none. */
 	syn.tcp_flags = 0x02;
+	syn.seq = ack->seq - 1;
 	len = pkt_build(&syn, buf, sizeof(buf), NULL);
 	err = harness_run(prog_fd, buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
 	if (err)
 		return err;
-	syn.tcp_flags = 0x10;
+	syn = *ack;
 	len = pkt_build(&syn, buf, sizeof(buf), NULL);
 	return harness_run(prog_fd, buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
 }

@@ -9,8 +9,8 @@
  *     all maps' memlock, and what creating the table alone (same type, flags, key
  *     and value) takes from /proc/meminfo: MemAvailable and Vmalloc+Percpu+Slab;
  *   - "SYN into a table with room": fresh 5-tuples while the table fills;
- *   - fill: N distinct flows inserted through the real program (the client's first
- *     ACK each: a bare SYN inserts nothing), the flows of CPU c's block sent from a
+ *   - fill: N distinct flows inserted through the real program (a SYN and the
+ *     client's first ACK each: a bare SYN inserts nothing, the ACK does), the flows of CPU c's block sent from a
  *     thread pinned to CPU c, then counted;
  *   - "established, random among N": every call an ACK of a flow drawn at random
  *     among the N in the table (at 1M the entries spread over ~112 MB: cache misses,
@@ -210,7 +210,8 @@ static int build(struct pkt *p, __u8 flags)
 		.ttl = 64,
 		.tcp_flags = flags,
 		.payload = 64,
-		.seq = 1,
+		/* The first ACK is the SYN's sequence number + 1. */
+		.seq = flags == 0x02 ? 0 : 1,
 	};
 	struct pkt_layout lo;
 
@@ -311,7 +312,8 @@ static int measure(int prog, int pass, struct pkt *p, struct walk *w, const stru
 }
 
 /* SYNs for flows [from, to), each CPU's block from a thread pinned to it. */
-static int fill(int prog, struct pkt *syn, __u64 from, __u64 to, __u32 n, bool one_cpu)
+static int fill(int prog, struct pkt *syn, struct pkt *ack, __u64 from, __u64 to, __u32 n,
+		bool one_cpu)
 {
 	__u32 d, r;
 	__u64 i;
@@ -327,6 +329,10 @@ static int fill(int prog, struct pkt *syn, __u64 from, __u64 to, __u32 n, bool o
 		}
 		set_flow(syn, i);
 		err = run1(prog, syn, &d, &r);
+		if (err)
+			return err;
+		set_flow(ack, i);
+		err = run1(prog, ack, &d, &r);
 		if (err)
 			return err;
 	}
@@ -382,9 +388,9 @@ static int bench_size(__u32 n, int pass, const struct opts *op, struct size_res 
 	} else {
 		w.next = 0;
 	}
-	/* The client's first ACK writes an entry; the SYNs above wrote none. */
+	/* The client's first ACK writes an entry; the SYNs wrote none. */
 	t0 = now_s();
-	err = fill(h.prog[H_CLIENT], &ack, 0, n, n, false);
+	err = fill(h.prog[H_CLIENT], &syn, &ack, 0, n, n, false);
 	if (err)
 		goto out;
 	res->fill_s = now_s() - t0;
@@ -409,16 +415,16 @@ out:
 static int one_cpu_fill(__u32 n, __u64 *kept)
 {
 	struct harness h;
-	struct pkt ack;
+	struct pkt syn, ack;
 	int err;
 
-	if (build(&ack, 0x10))
+	if (build(&syn, 0x02) || build(&ack, 0x10))
 		return -EINVAL;
 	err = harness_open(&h, H_SEED, n, 1024);
 	if (!err)
 		err = harness_topology(&h);
 	if (!err)
-		err = fill(h.prog[H_CLIENT], &ack, 0, n, n, true);
+		err = fill(h.prog[H_CLIENT], &syn, &ack, 0, n, n, true);
 	if (!err)
 		*kept = count_entries(h.m.fd[SHIFT_MAP_FLOWS4]);
 	harness_close(&h);
@@ -468,7 +474,8 @@ static void report_txt(FILE *f, const struct size_res *r, unsigned int nr, __u32
 			(double)r[i].memlock / r[i].n, r[i].all_memlock, r[i].d_avail_kb,
 			r[i].d_kernel_kb);
 	if (one_n)
-		fprintf(f, "# N=%u flows all opened from one CPU: %llu kept (one common LRU list)\n",
+		fprintf(f,
+			"# N=%u flows all opened from one CPU: %llu kept (one common LRU list)\n",
 			one_n, (unsigned long long)one_kept);
 }
 

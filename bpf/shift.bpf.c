@@ -391,9 +391,6 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	/* Only an entry written at its SYN (source NAT) sees its retransmits. */
 	if (is_bare_syn(p))
 		syn_retransmit(f, tcp_seq(p, data_end));
-	/* An entry the return path adopted has not seen the client's side. */
-	if (!(f->state & SHIFT_FS_NH))
-		flow_set_nh(c, f);
 	count_backend(f->backend_id, sc_len(c), 0, 0);
 	shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
 	signal_client(c, p, f);
@@ -511,8 +508,9 @@ static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u
  * SYN slot. The forward path steered it by the weight without an entry (a
  * spoofed ACK looks the same from there); a backend answers only a
  * connection it holds, so here the entry is written, pinning the flow
- * before the weight can move. It has seen no client packet yet (the next
- * one keeps its next hop) and may be anywhere in a request: analysis = auto
+ * before the weight can move. Its client-side next hop is the FIB's answer
+ * for this reply (rc, fib), when it had one. It may be anywhere in a
+ * request: analysis = auto
  * does not classify it (SHIFT_APP_LOST), HTTP/1.x starts at the next request
  * line. The services with source NAT have their entries from the SYN.
  * A rolled-back service's green flows are not adopted: `rollback --evict`
@@ -521,7 +519,8 @@ static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u
  */
 static __always_inline void flow_adopt(const struct pkt *p, union flow_key *k, __u32 h,
 				       const struct shift_backend *be, __u32 id,
-				       const struct shift_svc_info *info)
+				       const struct shift_svc_info *info, long rc,
+				       const struct bpf_fib_lookup *fib)
 {
 	__u32 zero = 0, sid = be->service_id, *w;
 	struct shift_flow *nf;
@@ -545,6 +544,12 @@ static __always_inline void flow_adopt(const struct pkt *p, union flow_key *k, _
 	if (info->flags & SHIFT_SVC_F_AUTO)
 		l7_set_app(nf, SHIFT_APP_LOST);
 	nf->state |= SHIFT_FS_SYNACK;
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		nf->cl_ifindex = fib->ifindex;
+		__builtin_memcpy(nf->cl_dmac, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(nf->cl_smac, fib->smac, ETH_ALEN);
+		nf->state |= SHIFT_FS_NH;
+	}
 	flow_insert(p->family, k, nf, BPF_NOEXIST);
 }
 
@@ -623,7 +628,7 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 		return XDP_DROP;
 	/* A backend in TIME_WAIT answers a SYN with a bare ACK: no flow. */
 	if (!f && answer != SYN_ANSWER_HELD)
-		flow_adopt(p, k, h, be, id, info);
+		flow_adopt(p, k, h, be, id, info, rc, &fib);
 	else if (p->proto == IPPROTO_TCP &&
 		 (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_) &&
 		 !(info->flags & SHIFT_SVC_F_SNAT))

@@ -120,8 +120,8 @@ static void check_adopted(struct tctx *t, struct harness *h, const struct row *r
 	ASSERT_EQ(t, f.color, b->color, "adopted entry color");
 	ASSERT_EQ(t, f.service_id, b->svc, "adopted entry service_id");
 	ASSERT_EQ(t, f.hash, harness_hash(&c, h->seed), "adopted entry hash vs userspace hash");
-	ASSERT_EQ(t, f.state & (SHIFT_FS_SYNACK | SHIFT_FS_NH), SHIFT_FS_SYNACK,
-		  "adopted entry: established, no client-side next hop yet");
+	ASSERT_EQ(t, f.state & (SHIFT_FS_SYNACK | SHIFT_FS_NH), SHIFT_FS_SYNACK | SHIFT_FS_NH,
+		  "adopted entry: established, the FIB's next hop to the client");
 }
 
 static void put16(__u8 *p, __u16 v)
