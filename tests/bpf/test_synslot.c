@@ -75,6 +75,16 @@ static int backend_reply(struct harness *h, __u8 octet, __u8 flags, __u16 payloa
 				verdict);
 }
 
+/* Spoofed packet i of a flood: its own source 198.18.128.0/17 and port. */
+static void spoofed(struct pkt_spec *x, __u32 i)
+{
+	x->saddr[0] = 198;
+	x->saddr[1] = 18;
+	x->saddr[2] = (__u8)(128 + (i >> 8));
+	x->saddr[3] = (__u8)i;
+	x->sport = (__u16)(1024 + i);
+}
+
 TEST(synslot)
 {
 	struct fixture f = { .seed = H_SEED, .flows4 = 4096, .flows6 = 1024 };
@@ -94,11 +104,7 @@ TEST(synslot)
 		new0 = stat_of(h, SHIFT_STAT_FLOW_NEW);
 		ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
 		for (i = 0; i < 5000; i++) {
-			x.saddr[0] = 198;
-			x.saddr[1] = 18;
-			x.saddr[2] = (__u8)(128 + (i >> 8));
-			x.saddr[3] = (__u8)i;
-			x.sport = (__u16)(1024 + i);
+			spoofed(&x, i);
 			x.tcp_flags = TH_SYN;
 			if (steer(t, h, &x) < 0)
 				break;
@@ -191,11 +197,7 @@ TEST(synslot)
 		n0 = count4(h);
 		ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
 		for (i = 0; i < 5000; i++) {
-			x.saddr[0] = 198;
-			x.saddr[1] = 18;
-			x.saddr[2] = (__u8)(128 + (i >> 8));
-			x.saddr[3] = (__u8)i;
-			x.sport = (__u16)(1024 + i);
+			spoofed(&x, i);
 			x.seq = 0x9e3779b9u * (i + 1);
 			x.tcp_flags = i & 1 ? TH_ACK : TH_ACK | TH_PSH;
 			x.payload = i & 1 ? 0 : 100;
