@@ -510,10 +510,10 @@ static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u
  * connection it holds, so here the entry is written, pinning the flow
  * before the weight can move. Its client-side next hop is the FIB's answer
  * for this reply (rc, fib), when it had one. It may be anywhere in a
- * request: analysis = auto
- * does not classify it (SHIFT_APP_LOST), HTTP/1.x starts at the next request
- * line. The services with source NAT have their entries from the SYN.
- * A rolled-back service's green flows are not adopted: `rollback --evict`
+ * request: analysis = auto does not classify it (SHIFT_APP_LOST), HTTP/1.x
+ * starts at the next request line. The services with source NAT have their
+ * entries from the SYN. A rolled-back service's green flows are not
+ * adopted: `rollback --evict`
  * dropped their entries so that they re-steer to blue, and green's answers
  * still on the wire must not write them back.
  */
