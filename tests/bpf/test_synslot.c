@@ -92,10 +92,14 @@ TEST(synslot)
 	struct harness *h = fixture_get(t, &f);
 	struct shift_flow fl;
 	__u64 n0, new0, ins0, fib0;
-	__u32 i;
+	__u8 out[PKT_MAX];
+	__u32 i, ifb, olen, verdict = 0;
 
 	if (!h)
 		return;
+	/* The veth the replies without an entry come in on (0: none, their FIB
+	 * lookup cannot be set up). */
+	ifb = (__u32)f.env.if_be;
 	if (test_sub(t, "5000 spoofed SYNs: flow_new +5000, no entry, no insert")) {
 		struct pkt_spec x = s;
 
@@ -139,8 +143,6 @@ TEST(synslot)
 	}
 	if (test_sub(t, "a reply leaves by the entry's next hop, no FIB lookup")) {
 		static const __u8 cl_mac[6] = MAC_CLIENT, edge_mac[6] = MAC_EDGE;
-		__u8 out[PKT_MAX];
-		__u32 olen, verdict = 0;
 
 		fib0 = stat_of(h, SHIFT_STAT_REPLY_FIB);
 		if (ASSERT_OK(t, backend_reply(h, 11, TH_ACK, 32, 9000, out, &olen, &verdict),
@@ -156,9 +158,6 @@ TEST(synslot)
 	}
 	if (test_sub(t,
 		     "a reused 5-tuple: the SYN leaves the old entry, the SYN-ACK re-points it")) {
-		__u8 out[PKT_MAX];
-		__u32 olen, verdict = 0;
-
 		/* The first subtests left 45000's entry on blue, its handshake done. */
 		dp_weight_set(&h->m, SVC_V4_TCP, SHIFT_WEIGHT_MAX);
 		s.tcp_flags = TH_SYN;
@@ -212,9 +211,6 @@ TEST(synslot)
 	}
 	if (test_sub(t, "a flow met in mid-stream: the backend's answer writes its entry")) {
 		struct pkt_spec m = s;
-		__u32 ifb = (__u32)f.env.if_be;
-		__u8 out[PKT_MAX];
-		__u32 olen, verdict = 0;
 		__u64 fib1;
 
 		m.sport = 46000;
@@ -273,9 +269,6 @@ midstream_done:;
 	}
 	if (test_sub(t, "rolled back: green's answers write no entry (after --evict), blue's do")) {
 		struct pkt_spec g = s, b = s;
-		__u32 ifb = (__u32)f.env.if_be;
-		__u8 out[PKT_MAX];
-		__u32 olen, verdict = 0;
 
 		g.sport = 46002;
 		b.sport = 46003;
@@ -301,9 +294,6 @@ midstream_done:;
 	}
 	if (test_sub(t, "a backend in TIME_WAIT answering a SYN with a bare ACK: no entry")) {
 		struct pkt_spec y = s;
-		__u32 ifb = (__u32)f.env.if_be;
-		__u8 out[PKT_MAX];
-		__u32 olen, verdict = 0;
 
 		y.sport = 46001;
 		y.tcp_flags = TH_SYN;
