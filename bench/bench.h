@@ -39,4 +39,43 @@ static inline double median(double *v, __u32 n)
 #define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
 #define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
+/*
+ * The connection table's lookup alone, a floor under an established packet's
+ * cost: the v4 key (struct shift_flow_key4) copied from an untagged Ethernet +
+ * IPv4 frame without options, one lookup in the table flows4, then XDP_TX (TC:
+ * TC_ACT_REDIRECT), found or not. Fills insn[REF_LOOKUP_INSNS].
+ */
+#define REF_LOOKUP_INSNS 21
+static inline void ref_lookup_prog(struct bpf_insn *insn, int flows4, int tc)
+{
+	/* xdp_md's data, data_end; __sk_buff's */
+	const __s16 d = tc ? 76 : 0, de = tc ? 80 : 4;
+	const struct bpf_insn p[REF_LOOKUP_INSNS] = {
+		/* 0 */ LDX(BPF_W, BPF_REG_2, BPF_REG_1, d),
+		/* 1 */ LDX(BPF_W, BPF_REG_3, BPF_REG_1, de),
+		/* 2 */ MOV64_IMM(BPF_REG_0, tc ? 0 /* TC_ACT_OK */ : XDP_PASS),
+		/* 3 */ MOV64_REG(BPF_REG_4, BPF_REG_2),
+		/* 4 */ ADD64_IMM(BPF_REG_4, 38), /* Ethernet, IPv4, the ports */
+		/* 5 */ JGT_REG(BPF_REG_4, BPF_REG_3, 14),
+		/* 6 */ LDX(BPF_W, BPF_REG_4, BPF_REG_2, 26), /* saddr */
+		/* 7 */ STX(BPF_W, BPF_REG_10, BPF_REG_4, -16),
+		/* 8 */ LDX(BPF_W, BPF_REG_4, BPF_REG_2, 30), /* daddr */
+		/* 9 */ STX(BPF_W, BPF_REG_10, BPF_REG_4, -12),
+		/* 10 */ LDX(BPF_W, BPF_REG_4, BPF_REG_2, 34), /* sport, dport */
+		/* 11 */ STX(BPF_W, BPF_REG_10, BPF_REG_4, -8),
+		/* 12 */ MOV64_IMM(BPF_REG_4, 6), /* proto TCP, pad */
+		/* 13 */ STX(BPF_W, BPF_REG_10, BPF_REG_4, -4),
+		/* 14 */ LD_MAP_FD(BPF_REG_1, flows4),
+		/* 16 */ MOV64_REG(BPF_REG_2, BPF_REG_10),
+		/* 17 */ ADD64_IMM(BPF_REG_2, -16),
+		/* 18 */ CALL(BPF_FUNC_map_lookup_elem),
+		/* 19 */ MOV64_IMM(BPF_REG_0, tc ? 7 /* TC_ACT_REDIRECT */ : XDP_TX),
+		/* 20 */ EXIT(),
+	};
+	unsigned int i;
+
+	for (i = 0; i < REF_LOOKUP_INSNS; i++)
+		insn[i] = p[i];
+}
+
 #endif

@@ -14,7 +14,9 @@
  *     thread pinned to CPU c, then counted;
  *   - "established, random among N": every call an ACK of a flow drawn at random
  *     among the N in the table (at 1M the entries spread over ~112 MB: cache misses,
- *     which a single hot flow, as bench_datapath measures, never has);
+ *     which a single hot flow, as bench_datapath measures, never has), and beside it
+ *     two floors in the same order of flows: the table's lookup alone, and one
+ *     64-byte array line per flow (ref_lru_load(), ref_line_load());
  *   - "SYN, table full": fresh 5-tuples at the full table (steered statelessly:
  *     no insert, no eviction).
  * and, for the largest size, the same N flows opened from ONE CPU: how many the
@@ -76,6 +78,7 @@ struct size_res {
 	__u64 filled; /* entries counted after the fill */
 	double fill_s;
 	struct fig syn_room, est, syn_full;
+	struct fig ref_lru, ref_line; /* the floors of "est": see ref_progs() */
 };
 
 struct opts {
@@ -258,6 +261,69 @@ static int run1(int fd, struct pkt *p, __u32 *dur, __u32 *ret)
 	return 0;
 }
 
+/*
+ * Two floors for "established, random among N", loaded beside the real program:
+ *   - ref_lru: the connection table's lookup alone, the same LRU hash and the same
+ *     filled entries, the key copied from the packet, nothing else;
+ *   - ref_line: one 64-byte array element per flow read and written, indexed by a
+ *     multiplicative hash of the source address and ports: the least any table of
+ *     N flows touches per packet (one cache line in N * 64 bytes).
+ * Their cost at 1M less their cost at 1k is what the memory, not the program,
+ * adds per packet on this host. Both answer XDP_TX (a flow the LRU evicted during
+ * the fill, see "entries after the fill", is looked up and missed, as the real
+ * program's lookup misses it).
+ */
+static int ref_load(const char *name, const struct bpf_insn *insns, size_t n)
+{
+	LIBBPF_OPTS(bpf_prog_load_opts, lo);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, name, "GPL", insns, n, &lo);
+
+	if (fd < 0)
+		fprintf(stderr, "bench_flows: loading %s: %s\n", name, strerror(-fd));
+	return fd;
+}
+
+static int ref_lru_load(int flows4)
+{
+	struct bpf_insn insns[REF_LOOKUP_INSNS];
+
+	ref_lookup_prog(insns, flows4, 0);
+	return ref_load("bench_ref_lru", insns, REF_LOOKUP_INSNS);
+}
+
+/* lines: a power of two, 2^bits. */
+static int ref_line_load(int lines, int bits)
+{
+	const struct bpf_insn insns[] = {
+		/* 0 */ LDX(BPF_W, BPF_REG_2, BPF_REG_1, 0),
+		/* 1 */ LDX(BPF_W, BPF_REG_3, BPF_REG_1, 4),
+		/* 2 */ MOV64_IMM(BPF_REG_0, XDP_PASS),
+		/* 3 */ MOV64_REG(BPF_REG_4, BPF_REG_2),
+		/* 4 */ ADD64_IMM(BPF_REG_4, 38),
+		/* 5 */ JGT_REG(BPF_REG_4, BPF_REG_3, 18),
+		/* 6 */ LDX(BPF_W, BPF_REG_4, BPF_REG_2, 26), /* saddr */
+		/* 7 */ LDX(BPF_W, BPF_REG_5, BPF_REG_2, 34), /* ports */
+		/* 8 */ INSN(BPF_ALU | BPF_XOR | BPF_X, BPF_REG_4, BPF_REG_5, 0, 0),
+		/* 9 */ INSN(BPF_ALU | BPF_MUL | BPF_K, BPF_REG_4, 0, 0, (__s32)0x9e3779b1u),
+		/* 10 */ INSN(BPF_ALU | BPF_RSH | BPF_K, BPF_REG_4, 0, 0, 32 - bits),
+		/* 11 */ STX(BPF_W, BPF_REG_10, BPF_REG_4, -4),
+		/* 12 */ LD_MAP_FD(BPF_REG_1, lines),
+		/* 14 */ MOV64_REG(BPF_REG_2, BPF_REG_10),
+		/* 15 */ ADD64_IMM(BPF_REG_2, -4),
+		/* 16 */ CALL(BPF_FUNC_map_lookup_elem),
+		/* 17 */ MOV64_REG(BPF_REG_1, BPF_REG_0),
+		/* 18 */ MOV64_IMM(BPF_REG_0, XDP_PASS),
+		/* 19 */ JEQ_IMM(BPF_REG_1, 0, 4),
+		/* 20 */ LDX(BPF_DW, BPF_REG_2, BPF_REG_1, 0),
+		/* 21 */ ADD64_IMM(BPF_REG_2, 1),
+		/* 22 */ STX(BPF_DW, BPF_REG_1, BPF_REG_2, 0),
+		/* 23 */ MOV64_IMM(BPF_REG_0, XDP_TX),
+		/* 24 */ EXIT(),
+	};
+
+	return ref_load("bench_ref_line", insns, sizeof(insns) / sizeof(insns[0]));
+}
+
 /* How the flow of each call is chosen. */
 enum pick {
 	PICK_SEQ, /* *next, *next + 1, ... (fresh tuples) */
@@ -353,6 +419,43 @@ static __u64 count_entries(int fd)
 	return n;
 }
 
+/* The two floors of "established, random among N", the same flows drawn in the same
+ * order. */
+static int measure_refs(int flows4, __u32 n, int pass, struct pkt *ack, const struct opts *op,
+			struct size_res *res)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mo);
+	struct walk w = { .pick = PICK_RANDOM, .range = n, .rng = 0x5eed5eedull + n };
+	int bits = 0, lines, prog, err;
+
+	prog = ref_lru_load(flows4);
+	if (prog < 0)
+		return prog;
+	err = measure(prog, pass, ack, &w, op, &res->ref_lru);
+	close(prog);
+	if (err)
+		return err;
+	while ((1u << bits) < n)
+		bits++;
+	lines = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bench_lines", sizeof(__u32), 64, 1u << bits,
+			       &mo);
+	if (lines < 0) {
+		fprintf(stderr, "bench_flows: array of %u lines: %s\n", 1u << bits,
+			strerror(-lines));
+		return lines;
+	}
+	prog = ref_line_load(lines, bits);
+	if (prog < 0) {
+		close(lines);
+		return prog;
+	}
+	w.rng = 0x5eed5eedull + n;
+	err = measure(prog, pass, ack, &w, op, &res->ref_line);
+	close(prog);
+	close(lines);
+	return err;
+}
+
 static int bench_size(__u32 n, int pass, const struct opts *op, struct size_res *res)
 {
 	struct harness h;
@@ -401,6 +504,8 @@ static int bench_size(__u32 n, int pass, const struct opts *op, struct size_res 
 	w.range = n;
 	w.rng = 0x5eed5eedull + n;
 	err = measure(h.prog[H_CLIENT], pass, &ack, &w, op, &res->est);
+	if (!err)
+		err = measure_refs(h.m.fd[SHIFT_MAP_FLOWS4], n, pass, &ack, op, res);
 	if (err)
 		goto out;
 	w.pick = PICK_SEQ;
@@ -463,6 +568,8 @@ static void report_txt(FILE *f, const struct size_res *r, unsigned int nr, __u32
 	for (i = 0; i < nr; i++) {
 		fig_txt(f, "v4 SYN new flow, table with room", r[i].n, &r[i].syn_room);
 		fig_txt(f, "v4 established, random among N flows", r[i].n, &r[i].est);
+		fig_txt(f, "  floor: the table's lookup alone", r[i].n, &r[i].ref_lru);
+		fig_txt(f, "  floor: one 64-B line per flow", r[i].n, &r[i].ref_line);
 		fig_txt(f, "v4 SYN new flow, table full (stateless)", r[i].n, &r[i].syn_full);
 	}
 	for (i = 0; i < nr; i++)
@@ -497,6 +604,10 @@ static void report_json(FILE *f, const struct size_res *r, unsigned int nr, __u3
 		fig_json(f, "syn_room", &r[i].syn_room);
 		fprintf(f, ", ");
 		fig_json(f, "established_random", &r[i].est);
+		fprintf(f, ", ");
+		fig_json(f, "floor_table_lookup", &r[i].ref_lru);
+		fprintf(f, ", ");
+		fig_json(f, "floor_one_line", &r[i].ref_line);
 		fprintf(f, ", ");
 		fig_json(f, "syn_full", &r[i].syn_full);
 		fprintf(f, "}");
