@@ -129,6 +129,28 @@ static const struct l7_row rows[] = {
 	{ "tcp: neither HTTP, TLS nor HTTP/2 -> 1 tcp sample",
 	  { C(PA, 1, "SSH-2.0-x\r\n"), B(PA, 1, "SSH-2.0-y\r\n") },
 	  .tcp = 1 },
+	/* Client segments the entry answers inline (client_segment_idle()): the
+	 * FIN after them still counts, a new request after an answer is read. */
+	{ "tcp: more client bytes, client FIN, backend FIN -> 1 tcp sample, no error",
+	  { C(PA, 1, "SSH-2.0-x\r\n"), B(PA, 1, "SSH-2.0-y\r\n"), C(PA, 12, "more bytes"),
+	    C(TH_FIN | TH_ACK, 22, ""), B(TH_FIN | TH_ACK, 12, "") },
+	  .tcp = 1 },
+	{ "tls: reading lost, more client bytes, client FIN, backend FIN -> nothing",
+	  { C(PA, 1, HELLO_C), B(PA, 1, HELLO_S), C(PA, 11, APP_C),
+	    B(PA, 10, "\x99\x03\x03\x00\x01x"), C(PA, 24, "more bytes"), C(TH_FIN | TH_ACK, 34, ""),
+	    B(TH_FIN | TH_ACK, 16, "") } },
+	{ "http1: a request's body, its 200; the next request's 500 -> 1 response, http_5xx",
+	  { C(PA, 1, "POST / HTTP/1.1\r\n\r\n"), C(PA, 20, "GET body"),
+	    B(PA, 1, "HTTP/1.1 200 OK\r\n\r\n"), C(PA, 28, "GET /b HTTP/1.1\r\n\r\n"),
+	    B(PA, 20, "HTTP/1.1 500 Oops\r\n\r\n") },
+	  .responses = 1,
+	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 } },
+	{ "http1: request open, client FIN, backend FIN -> no early_close",
+	  { C(PA, 1, "GET / HTTP/1.1\r\n\r\n"), C(TH_FIN | TH_ACK, 19, ""),
+	    B(TH_FIN | TH_ACK, 1, "") } },
+	{ "http1: request open, backend FIN -> early_close",
+	  { C(PA, 1, "GET / HTTP/1.1\r\n\r\n"), B(TH_FIN | TH_ACK, 1, "") },
+	  .errors = { [SHIFT_ERR_EARLY_CLOSE] = 1 } },
 };
 
 struct l7_count {
