@@ -5,7 +5,7 @@
  *
  *   pktgen --tx-netns NS --tx-dev IF --dmac MAC --dst IP:PORT[@WEIGHT][,...]
  *          [--src IP] [--flows N] [--flags syn|ack] [--threads T] [--burst B]
- *          [--warmup S] [--duration S] [--sink-netns NS --sink-dev IF]
+ *          [--warmup S] [--duration S] [--sink-netns NS --sink-dev IF] [--open]
  *
  * Senders: T threads (thread i pinned to CPU i mod ncpus), each with its own
  * AF_PACKET socket on IF (PACKET_QDISC_BYPASS, sendmmsg of B frames), send TCP
@@ -15,6 +15,10 @@
  * and goes to one of the --dst endpoints, chosen by a hash of i against the
  * weights (several endpoints: plain forwarding with the split done by the sender).
  * Every packet of an --flags syn run is a new 5-tuple until the N flows wrap.
+ * With --open (an ack run), each sender first opens its flows: a SYN and the
+ * client's first ACK (the SYN's sequence number + 1) each, one pair per call, so a
+ * datapath that writes an entry only for a handshake it saw (shift) has every flow
+ * in its table before the run; the warmup starts when all senders are done.
  *
  * Sink: an XDP program (raw instructions, no object file) attached with a bpf_link
  * to IF in the sink namespace counts, per destination address (its last byte), the
@@ -92,6 +96,7 @@ struct opts {
 	__u8 flags; /* TCP flags */
 	unsigned int threads, burst;
 	double warmup, duration;
+	bool open; /* open each flow with a SYN and its first ACK first */
 };
 
 struct sender {
@@ -102,6 +107,7 @@ struct sender {
 	__u8 smac[6];
 	_Atomic __u64 sent;
 	_Atomic __u64 failed; /* frames the socket refused (ENOBUFS, ...) */
+	atomic_bool opened; /* --open: its flows are open, the run may start */
 	int err;
 };
 
@@ -167,14 +173,16 @@ static __u32 mix32(__u64 x)
 	return h;
 }
 
-/* Flow i as one frame. */
-static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i)
+/* Flow i as one frame with TCP flags `flags`, its sequence number the flow's
+ * ISN + seq_add. */
+static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i, __u8 flags,
+			__u32 seq_add)
 {
 	const struct dst *d = &o->dst[0];
 	__u32 saddr = htonl(o->src + (__u32)(i / PORTS_PER_SRC));
 	__u16 sport = (__u16)(1024 + i % PORTS_PER_SRC);
 	__u8 *ip = f + 14, *tcp = f + 34;
-	__u32 sum, seq = mix32(i * 2 + 1);
+	__u32 sum, seq = mix32(i * 2 + 1) + seq_add;
 	__u8 pseudo[12];
 	unsigned int k;
 
@@ -218,7 +226,7 @@ static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i
 	tcp[5] = (__u8)(seq >> 16);
 	tcp[6] = (__u8)(seq >> 8);
 	tcp[7] = (__u8)seq;
-	if (o->flags & 0x10) {
+	if (flags & 0x10) {
 		__u32 ack = mix32(i * 2 + 2);
 
 		tcp[8] = (__u8)(ack >> 24);
@@ -227,7 +235,7 @@ static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i
 		tcp[11] = (__u8)ack;
 	}
 	tcp[12] = 5 << 4;
-	tcp[13] = o->flags;
+	tcp[13] = flags;
 	tcp[14] = 0xfa; /* window 64240 */
 	tcp[15] = 0xf0;
 	memcpy(pseudo, ip + 12, 8);
@@ -238,6 +246,36 @@ static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i
 	sum = csum_fold(csum_add(csum_add(0, pseudo, 12), tcp, 20));
 	tcp[16] = (__u8)(sum >> 8);
 	tcp[17] = (__u8)sum;
+}
+
+/* --open: a SYN and the first ACK of each of this sender's flows, one pair per
+ * call, a refused pair sent again (bounded). 0, or an errno. */
+static int open_flows(struct sender *s, __u8 (*frames)[FRAME_LEN], struct mmsghdr *msgs)
+{
+	const struct opts *o = s->o;
+	unsigned int tries;
+	__u64 i;
+
+	for (i = s->idx; i < o->flows && !atomic_load(&stop); i += o->threads) {
+		build_frame(frames[0], o, s->smac, i, 0x02, 0);
+		build_frame(frames[1], o, s->smac, i, 0x10, 1);
+		for (tries = 0;; tries++) {
+			int n = sendmmsg(s->fd, msgs, 2, 0);
+
+			if (n == 2)
+				break;
+			if (n >= 0 || errno == ENOBUFS || errno == EAGAIN || errno == EINTR) {
+				/* Half a pair would leave the flow unopened: resend both. */
+				if (tries < 1000) {
+					sleep_s(50e-6);
+					continue;
+				}
+				return n >= 0 ? ENOBUFS : errno;
+			}
+			return errno;
+		}
+	}
+	return 0;
 }
 
 static void *send_loop(void *arg)
@@ -261,11 +299,24 @@ static void *send_loop(void *arg)
 		msgs[k].msg_hdr.msg_iov = &iov[k];
 		msgs[k].msg_hdr.msg_iovlen = 1;
 	}
+	if (o->open) {
+		/* The pairs need two frames whatever --burst is. */
+		for (k = o->burst; k < 2; k++) {
+			iov[k].iov_base = frames[k];
+			iov[k].iov_len = FRAME_LEN;
+			msgs[k].msg_hdr.msg_iov = &iov[k];
+			msgs[k].msg_hdr.msg_iovlen = 1;
+		}
+		s->err = open_flows(s, frames, msgs);
+		if (s->err)
+			return NULL;
+	}
+	atomic_store(&s->opened, true);
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		int n;
 
 		for (k = 0; k < o->burst; k++) {
-			build_frame(frames[k], o, s->smac, i);
+			build_frame(frames[k], o, s->smac, i, o->flags, 0);
 			i += o->threads;
 			if (i >= o->flows)
 				i = s->idx;
@@ -560,7 +611,7 @@ static void usage(void)
 		"usage: pktgen --tx-netns NS --tx-dev IF --dmac MAC --dst IP:PORT[@W][,...]\n"
 		"              [--src IP] [--flows N] [--flags syn|ack] [--threads T] [--burst B]\n"
 		"              [--warmup S] [--duration S] [--sink-netns NS --sink-dev IF]\n"
-		"              [--check-dups]\n"
+		"              [--check-dups] [--open]\n"
 		"       pktgen --ct-flush NS\n");
 }
 
@@ -582,6 +633,7 @@ int main(int argc, char **argv)
 		{ "sink-dev", required_argument, NULL, 'S' },
 		{ "ct-flush", required_argument, NULL, 'C' },
 		{ "check-dups", no_argument, NULL, 'U' },
+		{ "open", no_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = {
@@ -647,6 +699,9 @@ int main(int argc, char **argv)
 		case 'U':
 			check_dups = true;
 			break;
+		case 'O':
+			o.open = true;
+			break;
 		default:
 			usage();
 			return 2;
@@ -656,7 +711,7 @@ int main(int argc, char **argv)
 	if (!o.tx_dev || !have_mac || !have_dst || o.threads < 1 || o.threads > MAX_THREADS ||
 	    o.burst < 1 || o.burst > MAX_BURST || o.flows < o.threads || o.duration <= 0 ||
 	    o.duration > 600 || o.warmup < 0 || o.warmup > 60 || !!o.sink_netns != !!o.sink_dev ||
-	    o.flows / PORTS_PER_SRC > 200) {
+	    o.flows / PORTS_PER_SRC > 200 || (o.open && o.flags != 0x10)) {
 		usage();
 		return 2;
 	}
@@ -728,6 +783,19 @@ int main(int argc, char **argv)
 			goto join;
 		}
 
+	/* --open: the warmup starts when every flow is open (at most 60 s). */
+	for (k = 0; k < o.threads; k++) {
+		double give_up = now_s() + 60;
+
+		while (!atomic_load(&snd[k].opened) && !snd[k].err && now_s() < give_up)
+			sleep_s(0.01);
+		if (!atomic_load(&snd[k].opened)) {
+			fprintf(stderr, "pktgen: sender %u could not open its flows%s%s\n", k,
+				snd[k].err ? ": " : " within 60 s",
+				snd[k].err ? strerror(snd[k].err) : "");
+			goto join;
+		}
+	}
 	sleep_s(o.warmup);
 	if (map_fd >= 0 && sink_read(map_fd, ncpu, sinkw))
 		goto join;
