@@ -323,9 +323,6 @@ static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
 	if ((f->app_flags & SHIFT_AF_APP_MASK) && !(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) &&
 	    l7_signal(c, p, f, 1) != L7_HTTP1)
 		return;
-	/* No request open: no status line to read (backend_signal() says the same). */
-	if (!(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) && !f->req_ns)
-		return;
 	n = sig_head_copy(p, data_end, &h);
 	if (!(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) &&
 	    (n < 12 || h.b[0] != 'H' || h.b[1] != 'T' || h.b[2] != 'T' || h.b[3] != 'P'))
