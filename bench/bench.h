@@ -4,9 +4,12 @@
 #ifndef SHIFT_BENCH_H
 #define SHIFT_BENCH_H
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <linux/bpf.h>
 #include <linux/types.h>
+#include <bpf/bpf.h>
 
 static inline int cmp_double(const void *a, const void *b)
 {
@@ -38,6 +41,20 @@ static inline double median(double *v, __u32 n)
 	INSN(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), INSN(0, 0, 0, 0, 0)
 #define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
 #define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+
+/* Load a program of raw instructions; on failure, say which and print the
+ * verifier's log. The fd, or a negative errno. */
+static inline int bench_load_raw(enum bpf_prog_type type, const char *name,
+				 const struct bpf_insn *insns, size_t n)
+{
+	char log[4096] = "";
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .log_buf = log, .log_size = sizeof(log), .log_level = 1);
+	int fd = bpf_prog_load(type, name, "GPL", insns, n, &o);
+
+	if (fd < 0)
+		fprintf(stderr, "bench: loading %s: %s\n%s\n", name, strerror(-fd), log);
+	return fd;
+}
 
 /*
  * The connection table's lookup alone, a floor under an established packet's

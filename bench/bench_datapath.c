@@ -205,18 +205,6 @@ static int measure(struct bcase *c, const struct opts *op)
 	return 0;
 }
 
-static int load_raw(enum bpf_prog_type type, const char *name, const struct bpf_insn *insns,
-		    size_t n)
-{
-	char log[4096] = "";
-	LIBBPF_OPTS(bpf_prog_load_opts, o, .log_buf = log, .log_size = sizeof(log), .log_level = 1);
-	int fd = bpf_prog_load(type, name, "GPL", insns, n, &o);
-
-	if (fd < 0)
-		fprintf(stderr, "bench: loading %s: %s\n%s\n", name, strerror(-fd), log);
-	return fd;
-}
-
 static __u32 build(struct bcase *c, const struct pkt_spec *s)
 {
 	struct pkt_layout lo;
@@ -511,16 +499,17 @@ int main(int argc, char **argv)
 	if (fib_env_setup(&env) || harness_open(&h, H_SEED, op.flows, op.flows) ||
 	    harness_topology(&h))
 		goto out;
-	pass_fd = load_raw(BPF_PROG_TYPE_XDP, "bench_pass", prog_pass,
-			   sizeof(prog_pass) / sizeof(prog_pass[0]));
-	tcpass_fd = load_raw(BPF_PROG_TYPE_SCHED_CLS, "bench_tcpass", prog_tc_ok,
-			     sizeof(prog_tc_ok) / sizeof(prog_tc_ok[0]));
-	swap_fd = load_raw(BPF_PROG_TYPE_XDP, "bench_macswap", prog_macswap,
-			   sizeof(prog_macswap) / sizeof(prog_macswap[0]));
+	pass_fd = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_pass", prog_pass,
+				 sizeof(prog_pass) / sizeof(prog_pass[0]));
+	tcpass_fd = bench_load_raw(BPF_PROG_TYPE_SCHED_CLS, "bench_tcpass", prog_tc_ok,
+				   sizeof(prog_tc_ok) / sizeof(prog_tc_ok[0]));
+	swap_fd = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_macswap", prog_macswap,
+				 sizeof(prog_macswap) / sizeof(prog_macswap[0]));
 	ref_lookup_prog(ref, h.m.fd[SHIFT_MAP_FLOWS4], 0);
-	ref_fd[0] = load_raw(BPF_PROG_TYPE_XDP, "bench_lookup", ref, REF_LOOKUP_INSNS);
+	ref_fd[0] = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_lookup", ref, REF_LOOKUP_INSNS);
 	ref_lookup_prog(ref, h.m.fd[SHIFT_MAP_FLOWS4], 1);
-	ref_fd[1] = load_raw(BPF_PROG_TYPE_SCHED_CLS, "bench_tclookup", ref, REF_LOOKUP_INSNS);
+	ref_fd[1] =
+		bench_load_raw(BPF_PROG_TYPE_SCHED_CLS, "bench_tclookup", ref, REF_LOOKUP_INSNS);
 	cs = calloc(64, sizeof(*cs));
 	if (pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || ref_fd[0] < 0 || ref_fd[1] < 0 || !cs ||
 	    snat_service(&h))

@@ -10,8 +10,8 @@
  *     and value) takes from /proc/meminfo: MemAvailable and Vmalloc+Percpu+Slab;
  *   - "SYN into a table with room": fresh 5-tuples while the table fills;
  *   - fill: N distinct flows inserted through the real program (a SYN and the
- *     client's first ACK each: a bare SYN inserts nothing, the ACK does), the flows of CPU c's block sent from a
- *     thread pinned to CPU c, then counted;
+ *     client's first ACK each: a bare SYN inserts nothing, the ACK does), the
+ *     flows of CPU c's block sent from a thread pinned to CPU c, then counted;
  *   - "established, random among N": every call an ACK of a flow drawn at random
  *     among the N in the table (at 1M the entries spread over ~112 MB: cache misses,
  *     which a single hot flow, as bench_datapath measures, never has), and beside it
@@ -78,7 +78,7 @@ struct size_res {
 	__u64 filled; /* entries counted after the fill */
 	double fill_s;
 	struct fig syn_room, est, syn_full;
-	struct fig ref_lru, ref_line; /* the floors of "est": see ref_progs() */
+	struct fig ref_lru, ref_line; /* the floors of "est": measure_refs() */
 };
 
 struct opts {
@@ -273,22 +273,12 @@ static int run1(int fd, struct pkt *p, __u32 *dur, __u32 *ret)
  * the fill, see "entries after the fill", is looked up and missed, as the real
  * program's lookup misses it).
  */
-static int ref_load(const char *name, const struct bpf_insn *insns, size_t n)
-{
-	LIBBPF_OPTS(bpf_prog_load_opts, lo);
-	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, name, "GPL", insns, n, &lo);
-
-	if (fd < 0)
-		fprintf(stderr, "bench_flows: loading %s: %s\n", name, strerror(-fd));
-	return fd;
-}
-
 static int ref_lru_load(int flows4)
 {
 	struct bpf_insn insns[REF_LOOKUP_INSNS];
 
 	ref_lookup_prog(insns, flows4, 0);
-	return ref_load("bench_ref_lru", insns, REF_LOOKUP_INSNS);
+	return bench_load_raw(BPF_PROG_TYPE_XDP, "bench_ref_lru", insns, REF_LOOKUP_INSNS);
 }
 
 /* lines: a power of two, 2^bits. */
@@ -321,7 +311,8 @@ static int ref_line_load(int lines, int bits)
 		/* 24 */ EXIT(),
 	};
 
-	return ref_load("bench_ref_line", insns, sizeof(insns) / sizeof(insns[0]));
+	return bench_load_raw(BPF_PROG_TYPE_XDP, "bench_ref_line", insns,
+			      sizeof(insns) / sizeof(insns[0]));
 }
 
 /* How the flow of each call is chosen. */
@@ -684,15 +675,9 @@ int main(int argc, char **argv)
 	shift_log_libbpf();
 	if (fib_env_setup(&env))
 		return 1;
-	{
-		LIBBPF_OPTS(bpf_prog_load_opts, lo);
-
-		pass = bpf_prog_load(BPF_PROG_TYPE_XDP, "bench_pass", "GPL", prog_pass, 2, &lo);
-		if (pass < 0) {
-			fprintf(stderr, "bench_flows: loading XDP_PASS: %s\n", strerror(-pass));
-			return 1;
-		}
-	}
+	pass = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_pass", prog_pass, 2);
+	if (pass < 0)
+		return 1;
 	for (i = 0; i < op.n_sizes; i++) {
 		if (bench_size(op.sizes[i], pass, &op, &res[i])) {
 			fprintf(stderr, "bench_flows: table of %u failed\n", op.sizes[i]);
