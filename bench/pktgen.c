@@ -293,20 +293,14 @@ static void *send_loop(void *arg)
 	CPU_SET(s->cpu, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	memset(msgs, 0, sizeof(msgs));
-	for (k = 0; k < o->burst; k++) {
+	/* At least two: --open's pairs, whatever --burst is. */
+	for (k = 0; k < o->burst || k < 2; k++) {
 		iov[k].iov_base = frames[k];
 		iov[k].iov_len = FRAME_LEN;
 		msgs[k].msg_hdr.msg_iov = &iov[k];
 		msgs[k].msg_hdr.msg_iovlen = 1;
 	}
 	if (o->open) {
-		/* The pairs need two frames whatever --burst is. */
-		for (k = o->burst; k < 2; k++) {
-			iov[k].iov_base = frames[k];
-			iov[k].iov_len = FRAME_LEN;
-			msgs[k].msg_hdr.msg_iov = &iov[k];
-			msgs[k].msg_hdr.msg_iovlen = 1;
-		}
 		s->err = open_flows(s, frames, msgs);
 		if (s->err)
 			return NULL;
