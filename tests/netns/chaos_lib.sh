@@ -9,6 +9,7 @@
 #   chaos_client NS OUT ARGS...     # client.py from a fresh source address (background)
 #   chaos_rate / chaos_ka           # client.py rate / keepalive through chaos_client
 #   flows_of SRC | flows_of 0 count # shift_flows4 entries of source SRC / all of them
+#   tcp_snap OUT / why_failed ...    # kernel TCP and datapath counters, printed on a failure
 #   dp FILE KEY / svc FILE SVC KEY  # fields of a status --json snapshot
 #   rate_sum FILE...                # one line: sent ok failed skipped errors by_backend
 #                                   #           max_failed_seconds(first-last) p99
@@ -81,6 +82,53 @@ v = [s for s in json.load(open(sys.argv[1]))["services"] if s["service"] == sys.
 for k in sys.argv[3].split("."):
     v = v.get(k, "") if isinstance(v, dict) else ""
 print(v)' "$1" "$2" "$3"
+}
+
+# tcp_snap OUT: the kernel's TCP counters of every client and backend namespace (the
+# ones that tell who reset or dropped a connection), one "NS KEY VALUE" per line.
+tcp_snap() {
+	local ns
+	for ns in $RIG_NS_CLIENTS $RIG_NS_BACKENDS; do
+		nsenter --net="/run/netns/$ns" -- cat /proc/net/snmp /proc/net/netstat |
+			awk -v ns="${ns#"$RIG_ID"-}" '
+				$1 == "Tcp:" || $1 == "TcpExt:" {
+					if (!($1 in hdr)) { for (i = 2; i <= NF; i++) k[$1, i] = $i; hdr[$1] = 1; next }
+					for (i = 2; i <= NF; i++) print ns, k[$1, i], $i
+				}'
+	done >"$1"
+}
+
+# why_failed SNAP0 SNAP1 STATUS0 STATUS1: what moved between two tcp_snap and two status
+# --json snapshots, as "# " lines: the counters that tell a reset or a drop by the
+# kernel (a backend's listen queue, SYN cookies, RSTs sent) from one by shift
+# (connect_fallback, SYN slot misses, insert failures).
+why_failed() {
+	"$RIG_PYTHON" - "$@" <<'PY'
+import json, sys
+KEYS = ("OutRsts", "AttemptFails", "EstabResets", "RetransSegs", "ListenOverflows",
+        "ListenDrops", "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed",
+        "TCPAbortOnData", "TCPAbortOnClose", "TCPReqQFullDrop", "TCPReqQFullDoCookies",
+        "TCPTimeouts", "TCPSynRetrans", "TCPChallengeACK")
+def snap(p):
+    d = {}
+    for line in open(p):
+        ns, k, v = line.split()
+        d[(ns, k)] = int(v)
+    return d
+a, b = snap(sys.argv[1]), snap(sys.argv[2])
+by_ns = {}
+for (ns, k), v in sorted(b.items()):
+    dv = v - a.get((ns, k), 0)
+    if k in KEYS and dv:
+        by_ns.setdefault(ns, []).append(f"{k} +{dv}")
+for ns, kv in by_ns.items():
+    print(f"# kernel TCP counters, {ns}: " + ", ".join(kv))
+da = json.load(open(sys.argv[3]))["datapath"]
+db = json.load(open(sys.argv[4]))["datapath"]
+moved = [f"{k} +{db[k] - da.get(k, 0)}" for k in sorted(db)
+         if isinstance(db[k], int) and db[k] != da.get(k, 0)]
+print("# shift's datapath counters: " + (", ".join(moved) or "none moved"))
+PY
 }
 
 # rate_sum FILE...: client.py rate runs summed, one line:

@@ -220,6 +220,8 @@ else
 	notok "resumed: entries differ: $(diff "$D/ka.flows0" "$D/ka.flows2" | head -n 6 | tr '\n' ' ')"
 fi
 # New real connections after the flood: all succeed and follow the new weight.
+tcp_snap "$D/tcp3.0"
+e2e_snap "$D/c3.json"
 chaos_client cli1 "$D/rate3.json" rate --url "$RIG_URL" --rate 100 --duration 4 --concurrency 64 --timeout 5
 R3=$E2E_PID
 e2e_wait_pid "$R3" 40 || notok "rate client (after the flood) did not finish"
@@ -233,6 +235,9 @@ if [ "$s3" -gt 0 ] && [ "$f3" = 0 ] && [ "$sk3" = 0 ]; then
 	ok "new connections after the flood: $ok3/$s3 ok, green $g3 % at weight $WEIGHT2 % ($b3)"
 else
 	notok "new connections after the flood: $ok3/$s3 ok, $f3 failed, $sk3 not sent ($e3)"
+	tcp_snap "$D/tcp3.1"
+	e2e_snap "$D/c4.json"
+	why_failed "$D/tcp3.0" "$D/tcp3.1" "$D/c3.json" "$D/c4.json"
 fi
 setphase stop
 e2e_wait_pid "$KA" 20 || notok "keep-alive client did not stop"
