@@ -163,6 +163,55 @@ static __always_inline struct shift_service *service_of(const struct pkt *p,
 	return out;
 }
 
+/*
+ * A retransmit of the SYN slot s holds; nf: where the weight steers it now.
+ *   - Answered (the backend's SYN-ACK was lost on the way, or is crossing this
+ *     SYN): it follows the slot's backend, which answers it again. An
+ *     answered handshake never moves, whatever the weight does.
+ *   - Unanswered: it goes where nf says (the weight may have moved), and the
+ *     slot follows it. SHIFT_SYN_RETRANS_MIN_NS after the first SYN it is the
+ *     silent backend's SYN-retransmit error; with connect_fallback (fallback)
+ *     a SYN green refused or left unanswered goes to blue (syn_fallback()).
+ * The owner word changes by one compare-and-swap: the backend's SYN-ACK may
+ * be marking it answered on another CPU at this moment (syn_answer()). One
+ * of the two comes first: that SYN-ACK goes on to the client and this SYN
+ * follows it to its backend, or this SYN moves the handshake and that SYN-ACK
+ * is dropped. A client never completes a handshake with a backend its ACK
+ * will not reach.
+ */
+static __always_inline void syn_again(struct shift_syn_slot *s, struct shift_flow *nf, __u64 now,
+				      int fallback)
+{
+	__u32 be0 = nf->backend_id;
+	__u8 color0 = nf->color;
+	union syn_owner o, n;
+	int i, err, restamp;
+
+	for (i = 0; i < SYN_OWNER_TRIES; i++) {
+		o.word = syn_owner_read(s);
+		if ((o.flags & (SHIFT_SS_ANSWERED | SHIFT_SS_FALLBACK)) == SHIFT_SS_ANSWERED &&
+		    active_backend(o.backend_id, o.service_id)) {
+			nf->backend_id = o.backend_id;
+			nf->color = SHIFT_SS_COLOR_OF(o.flags);
+			return;
+		}
+		nf->backend_id = be0;
+		nf->color = color0;
+		n = o;
+		err = syn_again_error(s, &n, now);
+		restamp = fallback ? syn_fallback(&n, nf) : 0;
+		n.backend_id = nf->backend_id;
+		n.flags = (n.flags & ~SHIFT_SS_COLOR(1)) | SHIFT_SS_COLOR(nf->color);
+		if (syn_owner_swap(s, o.word, n.word)) {
+			if (err)
+				owner_error(&o, SHIFT_ERR_SYN_RETRANS, now);
+			if (restamp)
+				syn_slot_stamp(s, now);
+			return;
+		}
+	}
+}
+
 #define SYN_STEP_ENTRY (1u << 8)
 #define SYN_STEP_FALLBACK (1u << 9)
 
@@ -174,14 +223,11 @@ static __always_inline struct shift_service *service_of(const struct pkt *p,
  * function takes at most five arguments). Returns 0 when the
  * packet continues a handshake the slot holds (not a new flow), else 1.
  *   - a bare SYN: its slot is overwritten or, for a retransmit of a recent
- *     SYN (same sequence number), updated: the backend the
- *     retransmit now goes to (the weight may have moved in between);
+ *     SYN (same sequence number), updated (syn_again());
  *   - the client's first ACK (the SYN's sequence number + 1): it follows the
  *     SYN's backend, which answered it, when that backend is still active.
  *     The slot is spent: a later packet without an entry (evicted, or
  *     dropped by `rollback --evict`) is steered by the weight.
- * With connect_fallback, a retransmit of a SYN green refused or
- * left unanswered goes to blue instead (syn_fallback()).
  * A global function: the verifier checks it once (6.1's budget).
  */
 __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq, __u32 how)
@@ -200,11 +246,7 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 	if ((tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
 		if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) &&
 		    slot->isn == seq) {
-			signal_syn_again(slot, now);
-			if (how & SYN_STEP_FALLBACK)
-				syn_fallback(slot, nf, now);
-			slot->backend_id = nf->backend_id;
-			syn_slot_set_color(slot, nf->color);
+			syn_again(slot, nf, now, how & SYN_STEP_FALLBACK);
 			return 0;
 		}
 		syn_slot_write(slot, nf, now, seq);
@@ -616,16 +658,17 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 			return XDP_PASS;
 		stat_inc(SHIFT_STAT_REPLY_FIB);
 	}
-	count_backend(id, sc_len(c), 1, 0);
-	/* connect_fallback: the client must not see green's refusal, only
-	 * retransmit its SYN (which then goes to blue). */
 	/* The flow hash, from the reply's client -> VIP tuple: only what reads
 	 * the SYN slot or writes an entry needs it, not an established reply. */
 	if (reply_wants_slot(p, f))
 		h = reply_hash(p, info);
+	/* Not for the client: green's refusal under connect_fallback (the client
+	 * retransmits its SYN, which goes to blue), a SYN-ACK of a backend its
+	 * handshake has left. */
 	answer = signal_syn_answer(p, h, info, id, f);
 	if (answer == SYN_ANSWER_DROP)
 		return XDP_DROP;
+	count_backend(id, sc_len(c), 1, 0);
 	/* A backend in TIME_WAIT answers a SYN with a bare ACK: no flow. */
 	if (!f && answer != SYN_ANSWER_HELD)
 		flow_adopt(p, k, h, be, id, info, rc, &fib);

@@ -134,11 +134,12 @@ static __always_inline void signal_error(struct shift_flow *f, __u8 err, __u64 n
 	emit_sample(f, SHIFT_SAMPLE_ERROR, now, value, status, err);
 }
 
-static __always_inline void slot_error(const struct shift_syn_slot *sl, __u8 err, __u64 now)
+/* An error of the handshake a SYN slot's owner word o names. */
+static __always_inline void owner_error(const union syn_owner *o, __u8 err, __u64 now)
 {
-	count_error(sl->backend_id, err);
-	emit_sample_ids(sl->backend_id, sl->service_id, syn_slot_color(sl), 0, SHIFT_SAMPLE_ERROR,
-			now, 0, 0, err);
+	count_error(o->backend_id, err);
+	emit_sample_ids(o->backend_id, o->service_id, SHIFT_SS_COLOR_OF(o->flags), 0,
+			SHIFT_SAMPLE_ERROR, now, 0, 0, err);
 }
 
 /* Payload bytes the signal readers look at ("HTTP/1.1 200"). */
@@ -331,19 +332,38 @@ static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
 }
 
 /*
- * A client SYN of a handshake its slot already holds, before the slot
- * follows it to its (maybe new) backend. It counts as a retransmit of an
- * unanswered SYN (one error per handshake, against the backend that did not
- * answer) only when that backend sent nothing back and it came
- * SHIFT_SYN_RETRANS_MIN_NS or more after the first SYN.
+ * A client SYN of a handshake its slot already holds. It counts as a
+ * retransmit of an unanswered SYN (one error per handshake, against the
+ * backend that did not answer) only when that backend sent nothing back and
+ * it came SHIFT_SYN_RETRANS_MIN_NS or more after the first SYN. Sets
+ * SHIFT_SS_ERR_SEEN in the owner word n, and returns 1, when it does.
  */
+static __always_inline int syn_again_error(const struct shift_syn_slot *s, union syn_owner *n,
+					   __u64 now)
+{
+	if (n->flags & (SHIFT_SS_ANSWERED | SHIFT_SS_ERR_SEEN) ||
+	    syn_slot_age(s, now) < SHIFT_SYN_RETRANS_MIN_NS)
+		return 0;
+	n->flags |= SHIFT_SS_ERR_SEEN;
+	return 1;
+}
+
+/* The same for a SYN that stays with its backend (its slot unmoved). */
 static __always_inline void signal_syn_again(struct shift_syn_slot *s, __u64 now)
 {
-	if (s->flags & (SHIFT_SS_ANSWERED | SHIFT_SS_ERR_SEEN) ||
-	    syn_slot_age(s, now) < SHIFT_SYN_RETRANS_MIN_NS)
-		return;
-	s->flags |= SHIFT_SS_ERR_SEEN;
-	slot_error(s, SHIFT_ERR_SYN_RETRANS, now);
+	union syn_owner o, n;
+	int i;
+
+	for (i = 0; i < SYN_OWNER_TRIES; i++) {
+		o.word = syn_owner_read(s);
+		n = o;
+		if (!syn_again_error(s, &n, now))
+			return;
+		if (syn_owner_swap(s, o.word, n.word)) {
+			owner_error(&o, SHIFT_ERR_SYN_RETRANS, now);
+			return;
+		}
+	}
 }
 
 /* A retransmitted SYN of a flow whose entry was written at its SYN (SNAT).
@@ -370,52 +390,89 @@ __noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
  * refused connect) is the backend's RST error, as signal_backend() reports
  * it for a flow with one; with connect_fallback (svc_flags) and a green
  * backend it is also dropped (returns 1): the client retransmits its SYN,
- * which syn_fallback() sends to blue. A bare ACK answering the slot's SYN
+ * which syn_fallback() sends to blue. A SYN-ACK of another backend than the
+ * slot's is dropped too (returns 1). A bare ACK answering the slot's SYN
  * (TIME_WAIT) returns SYN_ANSWER_HELD: it is no established flow to adopt.
  *
  * A global function of scalars: the verifier checks it once, not once per
  * state of the return path that reaches it (6.1's 1M-instruction budget).
  */
-#define SYN_ANSWER_DROP 1 /* connect_fallback: drop green's RST */
+#define SYN_ANSWER_DROP 1 /* green's RST (connect_fallback), a left backend's SYN-ACK */
 #define SYN_ANSWER_HELD 2 /* a bare ACK answering the handshake the slot holds */
 
 __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_entry,
 			  __u32 svc_flags)
 {
 	struct shift_syn_slot *s;
+	union syn_owner o, n;
+	int i, refused = 0;
 	__u64 now, lat;
 
 	s = syn_slot(h);
-	if (!s || s->hash != h || s->backend_id != backend_id) {
+	if (!s || s->hash != h) {
+		if (tcp_flags & TCPF_SYN_)
+			stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
+		return 0;
+	}
+	/* Marked answered by compare-and-swap, against the client's
+	 * retransmitted SYN moving the handshake at the same moment (syn_again()):
+	 * one of the two comes first. */
+	for (i = 0; i < SYN_OWNER_TRIES; i++) {
+		o.word = syn_owner_read(s);
+		if (o.backend_id != backend_id)
+			break;
+		n = o;
+		n.flags |= SHIFT_SS_ANSWERED;
+		refused = (tcp_flags & TCPF_RST_) && !has_entry &&
+			  (svc_flags & SHIFT_SVC_F_FALLBACK) &&
+			  SHIFT_SS_COLOR_OF(o.flags) == SHIFT_GREEN;
+		if (refused)
+			n.flags |= SHIFT_SS_FALLBACK;
+		if (syn_owner_swap(s, o.word, n.word))
+			break;
+	}
+	if (i == SYN_OWNER_TRIES)
+		return 0;
+	if (o.backend_id != backend_id) {
+		/*
+		 * A SYN-ACK of a backend the handshake has left: the client's
+		 * retransmitted SYN went elsewhere (connect_fallback, or the
+		 * weight moved in between) because this backend's answer was
+		 * lost or late, and the backend retransmits it about when the
+		 * client does. A client that took it would send its ACK to the
+		 * slot's backend, which answers with a RST: only the slot's
+		 * backend may complete the handshake. The dropped backend's
+		 * half-open request times out there.
+		 */
+		if ((tcp_flags & (TCPF_SYN_ | TCPF_RST_)) == TCPF_SYN_ &&
+		    syn_slot_age(s, bpf_ktime_get_ns()) < SHIFT_SYN_SLOT_TTL_NS) {
+			stat_inc(SHIFT_STAT_DROP_SYNACK_MOVED);
+			return SYN_ANSWER_DROP;
+		}
 		if (tcp_flags & TCPF_SYN_)
 			stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
 		return 0;
 	}
 	if (tcp_flags & TCPF_RST_) {
-		s->flags |= SHIFT_SS_ANSWERED;
 		if (has_entry)
 			return 0;
-		slot_error(s, SHIFT_ERR_RST, bpf_ktime_get_ns());
-		if (!(svc_flags & SHIFT_SVC_F_FALLBACK) || syn_slot_color(s) != SHIFT_GREEN)
+		owner_error(&o, SHIFT_ERR_RST, bpf_ktime_get_ns());
+		if (!refused)
 			return 0;
-		s->flags |= SHIFT_SS_FALLBACK;
 		stat_inc(SHIFT_STAT_FALLBACK);
-		return 1;
+		return SYN_ANSWER_DROP;
 	}
-	if (!(tcp_flags & TCPF_SYN_)) {
-		s->flags |= SHIFT_SS_ANSWERED;
+	if (!(tcp_flags & TCPF_SYN_))
 		return SYN_ANSWER_HELD;
-	}
-	if (s->flags & SHIFT_SS_ANSWERED)
+	if (o.flags & SHIFT_SS_ANSWERED)
 		return 0;
-	s->flags |= SHIFT_SS_ANSWERED;
 	now = bpf_ktime_get_ns();
 	lat = syn_slot_age(s, now);
 	if (!lat)
 		return 0;
-	record_latency(s->backend_id, SHIFT_LAT_CONNECT, lat);
-	emit_sample_ids(s->backend_id, s->service_id, syn_slot_color(s), 0, SHIFT_SAMPLE_CONNECT,
-			now, lat, 0, 0);
+	record_latency(o.backend_id, SHIFT_LAT_CONNECT, lat);
+	emit_sample_ids(o.backend_id, o.service_id, SHIFT_SS_COLOR_OF(o.flags), 0,
+			SHIFT_SAMPLE_CONNECT, now, lat, 0, 0);
 	return 0;
 }
 

@@ -64,9 +64,37 @@ static __always_inline __u8 syn_slot_color(const struct shift_syn_slot *s)
 	return SHIFT_SS_COLOR_OF(s->flags);
 }
 
-static __always_inline void syn_slot_set_color(struct shift_syn_slot *s, __u8 color)
+/* A slot's owner word taken apart: the layout of its union in struct
+ * shift_syn_slot. */
+union syn_owner {
+	struct {
+		__u16 backend_id;
+		__u8 service_id;
+		__u8 flags;
+	};
+	__u32 word;
+};
+
+_Static_assert(sizeof(union syn_owner) == sizeof(((struct shift_syn_slot *)0)->owner) &&
+		       __builtin_offsetof(struct shift_syn_slot, flags) -
+				       __builtin_offsetof(struct shift_syn_slot, owner) ==
+			       __builtin_offsetof(union syn_owner, flags),
+	       "union syn_owner is the slot's owner word");
+
+/* Compare-and-swap attempts before a contended slot is left as it is: each
+ * failure means another CPU changed it, and two CPUs at most meet there. */
+#define SYN_OWNER_TRIES 4
+
+static __always_inline __u32 syn_owner_read(const struct shift_syn_slot *s)
 {
-	s->flags = (s->flags & ~SHIFT_SS_COLOR(1)) | SHIFT_SS_COLOR(color);
+	return *(const volatile __u32 *)&s->owner;
+}
+
+/* Replace the slot's owner word old by new: 0 when another CPU changed it
+ * first. */
+static __always_inline int syn_owner_swap(struct shift_syn_slot *s, __u32 old, __u32 new)
+{
+	return __sync_val_compare_and_swap(&s->owner, old, new) == old;
 }
 
 /* The slot holds this flow's recent SYN (for this service). */
@@ -99,32 +127,35 @@ static __always_inline void syn_slot_write(struct shift_syn_slot *s, const struc
 }
 
 /*
- * connect_fallback, for a retransmitted SYN of the handshake slot s holds
- * (after signal_syn_again() has judged it): when green refused the SYN (its
- * RST was dropped, SHIFT_SS_FALLBACK) or left it unanswered (the retransmit
- * error, SHIFT_SS_ERR_SEEN), the retransmit goes to blue, by the same ring
- * slot, and so does everything after it. Blue's part starts afresh: its
- * connect latency runs from this SYN, its own silence is its own error. A
- * latched service is blue already; an empty blue pool leaves nf alone.
+ * connect_fallback, for a retransmitted SYN of the handshake whose owner word
+ * is n (taken with its SYN-retransmit error, if any): when green refused the
+ * SYN (its RST was dropped, SHIFT_SS_FALLBACK) or left it unanswered
+ * (SHIFT_SS_ERR_SEEN), the retransmit goes to blue, by the same ring slot, and
+ * so does everything after it. Blue's part starts afresh: its connect latency
+ * runs from this SYN (returns 1: restamp the slot), its own silence is its
+ * own error. A latched service is blue already; an empty blue pool leaves nf
+ * alone.
  */
-static __always_inline void syn_fallback(struct shift_syn_slot *s, struct shift_flow *nf, __u64 now)
+static __always_inline int syn_fallback(union syn_owner *n, struct shift_flow *nf)
 {
+	int restamp = 0;
 	__u32 be;
 
-	if (!(s->flags & SHIFT_SS_FALLBACK) &&
-	    !(syn_slot_color(s) == SHIFT_GREEN && (s->flags & SHIFT_SS_ERR_SEEN)))
-		return;
-	if (syn_slot_color(s) == SHIFT_GREEN) {
-		syn_slot_stamp(s, now);
-		s->flags = SHIFT_SS_FALLBACK | SHIFT_SS_COLOR(SHIFT_GREEN);
+	if (!(n->flags & SHIFT_SS_FALLBACK) &&
+	    !(SHIFT_SS_COLOR_OF(n->flags) == SHIFT_GREEN && (n->flags & SHIFT_SS_ERR_SEEN)))
+		return 0;
+	if (SHIFT_SS_COLOR_OF(n->flags) == SHIFT_GREEN) {
+		n->flags = SHIFT_SS_FALLBACK | SHIFT_SS_COLOR(SHIFT_GREEN);
+		restamp = 1;
 	}
 	if (nf->color == SHIFT_BLUE)
-		return;
+		return restamp;
 	be = ring_backend(nf->service_id, SHIFT_BLUE, shift_ring_slot(nf->hash, SHIFT_RING_SIZE));
 	if (be == SHIFT_NO_BACKEND)
-		return;
+		return restamp;
 	nf->backend_id = be;
 	nf->color = SHIFT_BLUE;
+	return restamp;
 }
 
 /* The flow hash of a reply's client -> VIP tuple. */

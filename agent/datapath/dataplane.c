@@ -610,6 +610,7 @@ static const char *const stat_names[SHIFT_STAT_MAX] = {
 	[SHIFT_STAT_SYN_SLOT_MISS] = "syn_slot_miss",
 	[SHIFT_STAT_REPLY_FIB] = "reply_fib",
 	[SHIFT_STAT_FALLBACK] = "connect_fallback",
+	[SHIFT_STAT_DROP_SYNACK_MOVED] = "synack_moved",
 };
 
 const char *dp_stat_name(enum shift_stat s)
@@ -619,7 +620,8 @@ const char *dp_stat_name(enum shift_stat s)
 
 bool dp_stat_is_drop(enum shift_stat s)
 {
-	return s < SHIFT_STAT_DROP_MAX_ || s == SHIFT_STAT_DROP_SNAT_EXHAUSTED;
+	return s < SHIFT_STAT_DROP_MAX_ || s == SHIFT_STAT_DROP_SNAT_EXHAUSTED ||
+	       s == SHIFT_STAT_DROP_SYNACK_MOVED;
 }
 
 static const char *const err_names[SHIFT_ERR_MAX] = {

@@ -266,9 +266,18 @@ struct shift_syn_slot {
 	 * carries isn + 1. */
 	__u32 isn;
 	__u32 syn_t; /* the flow's first SYN */
-	__u16 backend_id; /* where its SYN went */
-	__u8 service_id;
-	__u8 flags; /* SHIFT_SS_*, its color included */
+	/* Who holds the handshake, also as one word: the client's retransmitted
+	 * SYN moving it to another backend and a backend's SYN-ACK answering it
+	 * may meet on two CPUs, and each changes the word by compare-and-swap,
+	 * so that one of them comes first. */
+	union {
+		struct {
+			__u16 backend_id; /* where its SYN went */
+			__u8 service_id;
+			__u8 flags; /* SHIFT_SS_*, its color included */
+		};
+		__u32 owner;
+	};
 };
 
 #define SHIFT_SS_ANSWERED (1u << 0) /* the backend sent something back (SYN-ACK, ACK, RST) */
@@ -415,6 +424,8 @@ enum shift_stat {
 				   * does not hold its handshake (taken, or never seen) */
 	SHIFT_STAT_REPLY_FIB, /* replies forwarded by a FIB lookup (no next hop in an entry) */
 	SHIFT_STAT_FALLBACK, /* green RSTs to a SYN dropped by connect_fallback */
+	SHIFT_STAT_DROP_SYNACK_MOVED, /* a SYN-ACK of a backend whose handshake the client's
+				       * retransmitted SYN took elsewhere */
 	SHIFT_STAT_MAX,
 };
 

@@ -7,6 +7,12 @@
  *     its first ACK go to blue; without the flag the RST goes on;
  *   - green leaves a SYN unanswered: its retransmit (>= 200 ms later) is one
  *     SYN-retransmit error for green and goes to blue;
+ *   - a backend the handshake has left (its SYN-ACK lost, the retransmitted
+ *     SYN sent to blue, or elsewhere by a weight moved in between): its own
+ *     retransmitted SYN-ACK is dropped, the slot's backend completes; the
+ *     other order (its SYN-ACK passed, then the retransmit): the retransmit
+ *     follows it, whatever the weight does. On two CPUs at once, the slot's
+ *     compare-and-swap makes it one of the two;
  *   - a healthy backend's patterns count nothing: it answers a SYN with a
  *     bare ACK (TIME_WAIT / PAWS), the client resets and re-sends the SYN at
  *     once, or late; a client's own quick duplicate SYN.
@@ -137,7 +143,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 	struct pkt_spec s;
 	struct shift_syn_slot sl;
 	struct shift_flow fl;
-	__u64 rst0, syn0, fb0, bsyn0;
+	__u64 rst0, syn0, fb0, bsyn0, mv0;
 	__u32 v;
 	char name[160];
 
@@ -241,6 +247,99 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 			  "no SYN-retransmit error");
 		ASSERT_EQ(t, err_of(h, green->id, SHIFT_ERR_RST) - rst0, 0, "no RST error");
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FALLBACK) - fb0, 0, "no fallback");
+	}
+
+	snprintf(name, sizeof(name),
+		 "%s %s: green's SYN-ACK lost, re-SYN on blue: green's retransmitted SYN-ACK "
+		 "dropped, blue's completes",
+		 mode, c->name);
+	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, true), "set flag")) {
+		s = fb_syn(c, 41006);
+		mv0 = stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED);
+		ASSERT_EQ(t, steer(t, h, c, &s), 1, "SYN: green");
+		ASSERT_OK(t, age_slot(h, &s, 1000), "age the slot");
+		ASSERT_EQ(t, steer(t, h, c, &s), 0, "the retransmit: blue");
+		v = reply(t, h, c, green, s.sport, TH_SYN | TH_ACK);
+		ASSERT_EQ(t, v, harness_expect(h, XDP_DROP), "green's SYN-ACK dropped");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED) - mv0, 1,
+			  "synack_moved stat");
+		v = reply(t, h, c, blue, s.sport, TH_SYN | TH_ACK);
+		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP), "blue's SYN-ACK goes on");
+		v = reply(t, h, c, green, s.sport, TH_SYN | TH_ACK);
+		ASSERT_EQ(t, v, harness_expect(h, XDP_DROP), "green's next one too");
+		s.tcp_flags = TH_ACK;
+		s.seq = FB_ISN + 1;
+		ASSERT_EQ(t, steer(t, h, c, &s), 0, "the first ACK: blue");
+		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry"))
+			ASSERT_EQ(t, fl.backend_id, blue->id, "entry backend");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED) - mv0, 2,
+			  "two dropped in all");
+	}
+
+	snprintf(name, sizeof(name),
+		 "%s %s: green's SYN-ACK passed, then the re-SYN (lost on the way, or crossing "
+		 "it): it follows green, no error",
+		 mode, c->name);
+	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, true), "set flag")) {
+		s = fb_syn(c, 41009);
+		mv0 = stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED);
+		syn0 = err_of(h, green->id, SHIFT_ERR_SYN_RETRANS);
+		ASSERT_EQ(t, steer(t, h, c, &s), 1, "SYN: green");
+		v = reply(t, h, c, green, s.sport, TH_SYN | TH_ACK);
+		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP), "green's SYN-ACK goes on");
+		ASSERT_OK(t, age_slot(h, &s, 1000), "age the slot");
+		dp_weight_set(&h->m, c->svc, 0);
+		ASSERT_EQ(t, steer(t, h, c, &s), 1,
+			  "the retransmit: green, though the weight moved to 0 meanwhile");
+		v = reply(t, h, c, green, s.sport, TH_SYN | TH_ACK);
+		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP), "green's next SYN-ACK goes on");
+		s.tcp_flags = TH_ACK;
+		s.seq = FB_ISN + 1;
+		ASSERT_EQ(t, steer(t, h, c, &s), 1, "the first ACK: green");
+		ASSERT_EQ(t, err_of(h, green->id, SHIFT_ERR_SYN_RETRANS) - syn0, 0,
+			  "an answered SYN's retransmit is no error");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED) - mv0, 0, "nothing dropped");
+		dp_weight_set(&h->m, c->svc, SHIFT_WEIGHT_MAX);
+	}
+
+	snprintf(name, sizeof(name),
+		 "%s %s: weight moved between a SYN and its retransmit: the first backend's "
+		 "SYN-ACK dropped",
+		 mode, c->name);
+	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, false), "clear flag")) {
+		s = fb_syn(c, 41007);
+		mv0 = stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED);
+		ASSERT_EQ(t, steer(t, h, c, &s), 1, "SYN at 100 %: green");
+		dp_weight_set(&h->m, c->svc, 0);
+		ASSERT_OK(t, age_slot(h, &s, 1000), "age the slot");
+		ASSERT_EQ(t, steer(t, h, c, &s), 0, "the retransmit at 0 %: blue");
+		v = reply(t, h, c, green, s.sport, TH_SYN | TH_ACK);
+		ASSERT_EQ(t, v, harness_expect(h, XDP_DROP), "green's SYN-ACK dropped");
+		v = reply(t, h, c, blue, s.sport, TH_SYN | TH_ACK);
+		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP), "blue's SYN-ACK goes on");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED) - mv0, 1,
+			  "synack_moved stat");
+		dp_weight_set(&h->m, c->svc, SHIFT_WEIGHT_MAX);
+	}
+
+	snprintf(name, sizeof(name),
+		 "%s %s: another backend's SYN-ACK after the slot is spent, or a RST: not dropped",
+		 mode, c->name);
+	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, false), "clear flag")) {
+		s = fb_syn(c, 41008);
+		mv0 = stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED);
+		ASSERT_EQ(t, steer(t, h, c, &s), 1, "SYN: green");
+		v = reply(t, h, c, blue, s.sport, TH_RST | TH_ACK);
+		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP), "another backend's RST goes on");
+		v = reply(t, h, c, green, s.sport, TH_SYN | TH_ACK);
+		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP), "green's SYN-ACK goes on");
+		s.tcp_flags = TH_ACK;
+		s.seq = FB_ISN + 1;
+		ASSERT_EQ(t, steer(t, h, c, &s), 1, "the first ACK: green");
+		v = reply(t, h, c, blue, s.sport, TH_SYN | TH_ACK);
+		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP),
+			    "a SYN-ACK after the first ACK spent the slot goes on");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED) - mv0, 0, "nothing dropped");
 	}
 
 	snprintf(name, sizeof(name), "%s %s: latched service: the SYN goes blue, a blue RST passes",

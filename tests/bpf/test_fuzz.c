@@ -26,8 +26,9 @@
  *
  * Checked for every packet:
  *   - BPF_PROG_TEST_RUN succeeds and the verdict is one the program documents:
- *     client and both PASS/DROP/TX/REDIRECT, backend PASS/TX/REDIRECT (it never
- *     drops: what it cannot parse is the kernel's business); never ABORTED;
+ *     client and both PASS/DROP/TX/REDIRECT, backend PASS/TX/REDIRECT (what it
+ *     cannot parse is the kernel's business), and DROP only for a SYN-ACK of a
+ *     backend its handshake has left (synack_moved); never ABORTED;
  *   - data_size_out <= the input size (the programs never grow a frame);
  *   - DROP: exactly one drop counter moved, by one, and no new flow counted;
  *     any other verdict: no drop counter moved; no counter moves by more than 1;
@@ -169,7 +170,7 @@ struct fz {
 	/* tallies */
 	__u64 verdicts[H_PROGS][5];
 	__u64 gens[G__N];
-	__u64 drops[SHIFT_STAT_DROP_MAX_];
+	__u64 drops[SHIFT_STAT_MAX];
 	__u64 fwd_pkts, fwd_bytes, csum_checked, steer_checked, ran;
 	__u32 last_verdict; /* of the last packet run, ~0u: it did not run */
 	int last_drop; /* its drop reason, -1: none */
@@ -562,13 +563,19 @@ static void pre_steer(struct fz *z, enum h_prog prog, const __u8 *in, __u32 len,
 	}
 }
 
-/* A first ACK (no entry) follows its SYN's slot while the slot holds it. */
+/* A first ACK (no entry) follows its SYN's slot while the slot holds it, and
+ * so does a retransmit of an answered SYN (not one connect_fallback moves). */
 static int slot_backend(struct fz *z, const struct fz_pre *pre, __u32 h, __u8 *color)
 {
 	struct shift_backend be;
 
-	if (pre->syn || pre->existed || pre->in.proto != IPPROTO_TCP || pre->slot.hash != h ||
-	    pre->slot.service_id != pre->svc->id || pre->seq != pre->slot.isn + 1)
+	if (pre->in.proto != IPPROTO_TCP || pre->slot.hash != h ||
+	    pre->slot.service_id != pre->svc->id)
+		return -1;
+	if (pre->syn ? pre->seq != pre->slot.isn ||
+			       (pre->slot.flags & (SHIFT_SS_ANSWERED | SHIFT_SS_FALLBACK)) !=
+				       SHIFT_SS_ANSWERED :
+		       pre->existed || pre->seq != pre->slot.isn + 1)
 		return -1;
 	if (dp_backend_get(&z->h->m, pre->slot.backend_id, &be) ||
 	    !(be.flags & SHIFT_BE_F_ACTIVE) || be.service_id != pre->svc->id)
@@ -811,7 +818,7 @@ static void fz_run(struct fz *z, enum h_prog prog, __u32 ifindex, const __u8 *in
 
 		if (d > 1)
 			big |= 1u << i;
-		if (d && i < SHIFT_STAT_DROP_MAX_) {
+		if (d && dp_stat_is_drop(i)) {
 			drop_moved++;
 			if (d == 1)
 				moved = i;
@@ -824,7 +831,8 @@ static void fz_run(struct fz *z, enum h_prog prog, __u32 ifindex, const __u8 *in
 		z->last_drop = (int)moved;
 
 	if (verdict != XDP_PASS && verdict != XDP_TX && verdict != XDP_REDIRECT &&
-	    (verdict != XDP_DROP || prog == H_BACKEND))
+	    (verdict != XDP_DROP ||
+	     (prog == H_BACKEND && (drop_moved != 1 || moved != SHIFT_STAT_DROP_SYNACK_MOVED))))
 		fz_fail(z, prog, ifindex, in, len, "verdict %s (%u): not one %s documents",
 			verdict_name(verdict), verdict, prog_names[prog]);
 	if (olen > len)
@@ -2006,9 +2014,10 @@ static void report(struct fz *z, double secs)
 		test_note(z->t, "%s", line);
 	}
 	o = (size_t)snprintf(line, sizeof(line), "drops:");
-	for (i = 0; i < SHIFT_STAT_DROP_MAX_; i++)
-		o += (size_t)snprintf(line + o, sizeof(line) - o, " %s %llu", dp_stat_name(i),
-				      (unsigned long long)z->drops[i]);
+	for (i = 0; i < SHIFT_STAT_MAX; i++)
+		if (dp_stat_is_drop(i))
+			o += (size_t)snprintf(line + o, sizeof(line) - o, " %s %llu",
+					      dp_stat_name(i), (unsigned long long)z->drops[i]);
 	test_note(z->t, "%s", line);
 	o = (size_t)snprintf(line, sizeof(line), "counters:");
 	for (i = SHIFT_STAT_DROP_MAX_; i < SHIFT_STAT_MAX; i++)
