@@ -78,8 +78,11 @@ static const struct {
 	{ "shift_flows6", RELAYOUT_PINNED_SIZE, NULL },
 	{ "shift_snat", RELAYOUT_PINNED_SIZE, NULL },
 	{ "shift_syns", RELAYOUT_PINNED_SIZE, NULL },
-	/* A new drop reason adds a counter. */
-	{ "shift_stats", RELAYOUT_REPLACE, "the datapath counters restart" },
+	/* A new drop reason adds a counter (appended: the old ones keep their
+	 * slots, and their counts carry over, carry_counters()). */
+	{ "shift_stats", RELAYOUT_REPLACE,
+	  "the datapath counters carry over, but for what the old programs count until the new "
+	  "ones attach" },
 	/* Rebuilt from the config at every start. */
 	{ "shift_rings", RELAYOUT_REPLACE, "the rings are rebuilt from the config" },
 };
@@ -163,6 +166,50 @@ static bool pinned_is(const char *path, int fd)
 	return same;
 }
 
+/*
+ * The counts of a replaced per-CPU counter array (pinned at path, a build
+ * with fewer counters) into its successor new_fd, slot by slot, CPU by CPU:
+ * an upgrade must not reset what operators graph. Before any program counts
+ * into new_fd; what the old programs count after this copy, until the new
+ * ones attach, is lost. A map that is not such an array is left alone.
+ */
+static int carry_counters(const char *path, int new_fd)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd, err = 0;
+	struct bpf_map_info info;
+	__u32 len = sizeof(info), k, n;
+	__u64 *v;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+		goto out;
+	}
+	if (info.type != BPF_MAP_TYPE_PERCPU_ARRAY || info.value_size != sizeof(__u64))
+		goto out;
+	n = info.max_entries < SHIFT_STAT_MAX ? info.max_entries : SHIFT_STAT_MAX;
+	v = calloc((size_t)ncpu, sizeof(*v));
+	if (!v) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (k = 0; k < n && !err; k++) {
+		if (bpf_map_lookup_elem(fd, &k, v) || bpf_map_update_elem(new_fd, &k, v, BPF_ANY))
+			err = -errno;
+	}
+	free(v);
+	if (!err)
+		log_info("%s: %u counters carried over to the new map", path, n);
+out:
+	close(fd);
+	return err;
+}
+
 static int pin_new_maps(struct shift *skel, const char *dir)
 {
 	struct bpf_map *map;
@@ -180,6 +227,13 @@ static int pin_new_maps(struct shift *skel, const char *dir)
 			if (pinned_is(path, bpf_map__fd(map)))
 				continue;
 			/* Not adopted (RELAYOUT_REPLACE): this one replaces it. */
+			if (map == skel->maps.shift_stats) {
+				err = carry_counters(path, bpf_map__fd(map));
+				if (err)
+					log_warn("%s: the old counters not carried over: %s; "
+						 "they restart",
+						 path, strerror(-err));
+			}
 			if (unlink(path)) {
 				err = -errno;
 				log_err("cannot unpin %s: %s", path, strerror(-err));

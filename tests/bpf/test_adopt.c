@@ -100,8 +100,9 @@ static void check_relayout(struct tctx *t)
 		.syn_slots = 4096,
 		.compat = harness_compat(),
 	};
-	__u32 flows_id, rings_id, stats_id, old_rings_id, old_stats_id;
-	int old_rings = -1, old_stats = -1;
+	__u32 flows_id, rings_id, stats_id, old_rings_id, old_stats_id, key;
+	int old_rings = -1, old_stats = -1, ncpu, c;
+	__u64 pc[1024];
 	struct bpf_map_info info;
 	struct shift *skel;
 	char dir[128];
@@ -128,6 +129,16 @@ static void check_relayout(struct tctx *t)
 		goto out;
 	old_rings_id = map_id(old_rings);
 	old_stats_id = map_id(old_stats);
+	/* Counts the older programs made: the new map must carry them. */
+	ncpu = libbpf_num_possible_cpus();
+	if (!ASSERT_TRUE(t, ncpu > 0 && ncpu <= 1024, "possible CPUs"))
+		goto out;
+	for (c = 0; c < ncpu; c++)
+		pc[c] = 1000 + c;
+	key = SHIFT_STAT_FLOW_NEW;
+	if (!ASSERT_OK(t, bpf_map_update_elem(old_stats, &key, pc, BPF_ANY) ? -errno : 0,
+		       "count in the old counters"))
+		goto out;
 
 	/* And a config that asks for a bigger table. */
 	o.max_flows4 = 4096;
@@ -155,6 +166,14 @@ static void check_relayout(struct tctx *t)
 	ASSERT_EQ(t, pinned_id(dir, "shift_stats", &info), stats_id,
 		  "the new counters are pinned in place of the old");
 	ASSERT_EQ(t, info.max_entries, SHIFT_STAT_MAX, "pinned counters: one per reason");
+	memset(pc, 0, sizeof(pc));
+	if (ASSERT_OK(t,
+		      bpf_map_lookup_elem(bpf_map__fd(skel->maps.shift_stats), &key, pc) ? -errno :
+											   0,
+		      "read the new counters"))
+		for (c = 0; c < ncpu; c++)
+			if (!ASSERT_EQ(t, pc[c], 1000 + c, "flow_new carried over, CPU by CPU"))
+				break;
 	shift__destroy(skel);
 
 	skel = shift_skel_load_pinned(&o, &adopted);
@@ -176,6 +195,6 @@ out:
 TEST(adopt)
 {
 	if (test_sub(t, "adopt: a restart over pinned maps of older layouts: the table kept at its "
-			"pinned size, the rings and counters replaced"))
+			"pinned size, the rings and counters replaced, the counts carried over"))
 		check_relayout(t);
 }
