@@ -424,8 +424,9 @@ enum shift_stat {
 				   * does not hold its handshake (taken, or never seen) */
 	SHIFT_STAT_REPLY_FIB, /* replies forwarded by a FIB lookup (no next hop in an entry) */
 	SHIFT_STAT_FALLBACK, /* green RSTs to a SYN dropped by connect_fallback */
-	SHIFT_STAT_DROP_SYNACK_MOVED, /* a SYN-ACK of a backend whose handshake the client's
-				       * retransmitted SYN took elsewhere */
+	SHIFT_STAT_DROP_SYNACK_MOVED, /* a SYN-ACK of a backend that does not hold the
+				       * client's handshake (its SYN slot or its entry
+				       * names another) */
 	SHIFT_STAT_MAX,
 };
 

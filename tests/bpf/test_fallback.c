@@ -323,7 +323,8 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 	}
 
 	snprintf(name, sizeof(name),
-		 "%s %s: another backend's SYN-ACK after the slot is spent, or a RST: not dropped",
+		 "%s %s: another backend's RST goes on; its SYN-ACK after the first ACK: dropped "
+		 "by the entry",
 		 mode, c->name);
 	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, false), "clear flag")) {
 		s = fb_syn(c, 41008);
@@ -336,10 +337,15 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 		s.tcp_flags = TH_ACK;
 		s.seq = FB_ISN + 1;
 		ASSERT_EQ(t, steer(t, h, c, &s), 1, "the first ACK: green");
-		v = reply(t, h, c, blue, s.sport, TH_SYN | TH_ACK);
-		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP),
-			    "a SYN-ACK after the first ACK spent the slot goes on");
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED) - mv0, 0, "nothing dropped");
+		v = reply(t, h, c, blue, s.sport, TH_SYN | TH_ACK);
+		ASSERT_EQ(
+			t, v, harness_expect(h, XDP_DROP),
+			"blue's SYN-ACK after the first ACK spent the slot: the entry is green's");
+		v = reply(t, h, c, green, s.sport, TH_SYN | TH_ACK);
+		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP),
+			    "green's own retransmitted SYN-ACK goes on");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED) - mv0, 1, "one dropped");
 	}
 
 	snprintf(name, sizeof(name), "%s %s: latched service: the SYN goes blue, a blue RST passes",

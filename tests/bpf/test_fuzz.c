@@ -28,7 +28,7 @@
  *   - BPF_PROG_TEST_RUN succeeds and the verdict is one the program documents:
  *     client and both PASS/DROP/TX/REDIRECT, backend PASS/TX/REDIRECT (what it
  *     cannot parse is the kernel's business), and DROP only for a SYN-ACK of a
- *     backend its handshake has left (synack_moved); never ABORTED;
+ *     backend that does not hold the handshake (synack_moved); never ABORTED;
  *   - data_size_out <= the input size (the programs never grow a frame);
  *   - DROP: exactly one drop counter moved, by one, and no new flow counted;
  *     any other verdict: no drop counter moved; no counter moves by more than 1;

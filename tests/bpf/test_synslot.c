@@ -188,6 +188,44 @@ TEST(synslot)
 		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry"))
 			ASSERT_EQ(t, fl.backend_id, 1, "entry after a retransmitted SYN-ACK");
 	}
+	if (test_sub(t, "a reused 5-tuple whose SYN slot another SYN took: the SYN-ACK dropped, "
+			"the client's retransmit re-points the entry")) {
+		__u32 idx = harness_syn_slot_idx(h, harness_hash(&s, h->seed));
+		struct shift_syn_slot sl;
+		__u64 mv0 = stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED);
+
+		/* 45000's entry is green's now (above); the new connection goes blue. */
+		s.tcp_flags = TH_SYN;
+		s.seq = 60000;
+		ASSERT_EQ(t, steer(t, h, &s), 0, "the new SYN at 0 %: blue");
+		if (ASSERT_OK(t,
+			      bpf_map_lookup_elem(harness_syn_slots_fd(h), &idx, &sl) ? -errno : 0,
+			      "read the slot")) {
+			sl.hash ^= 1; /* another flow's SYN took it */
+			ASSERT_OK(t,
+				  bpf_map_update_elem(harness_syn_slots_fd(h), &idx, &sl,
+						      BPF_EXIST) ?
+					  -errno :
+					  0,
+				  "overwrite the slot");
+		}
+		ASSERT_OK(t, backend_reply(h, 11, TH_SYN | TH_ACK, 0, 888, out, &olen, &verdict),
+			  "BPF_PROG_TEST_RUN (blue's SYN-ACK)");
+		ASSERT_EQ(t, verdict, harness_expect(h, XDP_DROP),
+			  "blue's SYN-ACK dropped: the entry is green's, no slot says otherwise");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED) - mv0, 1, "synack_moved");
+		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry"))
+			ASSERT_EQ(t, fl.backend_id, 1, "entry still green's");
+		ASSERT_EQ(t, steer(t, h, &s), 0, "the client's retransmitted SYN: blue");
+		ASSERT_OK(t, backend_reply(h, 11, TH_SYN | TH_ACK, 0, 888, out, &olen, &verdict),
+			  "BPF_PROG_TEST_RUN (blue's SYN-ACK again)");
+		ASSERT_TRUE(t, verdict != harness_expect(h, XDP_DROP), "now it goes on");
+		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry"))
+			ASSERT_EQ(t, fl.backend_id, 0, "entry re-pointed to blue");
+		s.tcp_flags = TH_ACK;
+		s.seq = 60001;
+		ASSERT_EQ(t, steer(t, h, &s), 0, "its first ACK: blue");
+	}
 	if (test_sub(t, "5000 spoofed ACKs: steered, no entry, no insert, syn_slot_miss +5000")) {
 		struct pkt_spec x = s;
 		__u64 miss0 = stat_of(h, SHIFT_STAT_SYN_SLOT_MISS);
