@@ -668,27 +668,14 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	answer = signal_syn_answer(p, h, info, id, f);
 	if (answer == SYN_ANSWER_DROP)
 		return XDP_DROP;
-	/* A backend in TIME_WAIT answers a SYN with a bare ACK: no flow. */
-	if (!f && answer != SYN_ANSWER_HELD) {
-		flow_adopt(p, k, h, be, id, info, rc, &fib);
-	} else if (f && p->proto == IPPROTO_TCP &&
-		   (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_ | TCPF_RST_)) ==
-			   (TCPF_SYN_ | TCPF_ACK_) &&
-		   !(info->flags & SHIFT_SVC_F_SNAT) && !syn_reuse(f, h, id, info->flags) &&
-		   f->backend_id != id) {
-		/*
-		 * A SYN-ACK the entry's backend did not send, and no handshake
-		 * in the SYN slot re-points the entry to its sender: a backend
-		 * the handshake left, answering late (its slot spent), or a
-		 * reused 5-tuple whose slot another SYN took. A client that took
-		 * it would send its ACK to the entry's backend and be reset;
-		 * without it, its retransmitted SYN writes the slot again and
-		 * the backend's next SYN-ACK re-points the entry.
-		 */
-		stat_inc(SHIFT_STAT_DROP_SYNACK_MOVED);
-		return XDP_DROP;
-	}
 	count_backend(id, sc_len(c), 1, 0);
+	/* A backend in TIME_WAIT answers a SYN with a bare ACK: no flow. */
+	if (!f && answer != SYN_ANSWER_HELD)
+		flow_adopt(p, k, h, be, id, info, rc, &fib);
+	else if (p->proto == IPPROTO_TCP &&
+		 (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_) &&
+		 !(info->flags & SHIFT_SVC_F_SNAT))
+		syn_reuse(f, h, id, info->flags);
 	signal_backend(c, p, f, data_end);
 	ttl_decrement(c, p, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))

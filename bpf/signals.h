@@ -391,13 +391,18 @@ __noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
  * it for a flow with one; with connect_fallback (svc_flags) and a green
  * backend it is also dropped (returns 1): the client retransmits its SYN,
  * which syn_fallback() sends to blue. A SYN-ACK of another backend than the
- * slot's is dropped too (returns 1). A bare ACK answering the slot's SYN
+ * slot's is dropped too (returns 1), and so is one of another backend than
+ * the entry's (has_entry) when the slot holds no handshake. A bare ACK answering the slot's SYN
  * (TIME_WAIT) returns SYN_ANSWER_HELD: it is no established flow to adopt.
  *
  * A global function of scalars: the verifier checks it once, not once per
  * state of the return path that reaches it (6.1's 1M-instruction budget).
  */
 #define SYN_ANSWER_DROP 1 /* green's RST (connect_fallback), a left backend's SYN-ACK */
+/* has_entry: the reply's flow has no entry, one of this backend, one of another. */
+#define SYN_ENTRY_NONE 0
+#define SYN_ENTRY_SAME 1
+#define SYN_ENTRY_OTHER 2
 #define SYN_ANSWER_HELD 2 /* a bare ACK answering the handshake the slot holds */
 
 __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_entry,
@@ -412,6 +417,21 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_
 	if (!s || s->hash != h) {
 		if (tcp_flags & TCPF_SYN_)
 			stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
+		/*
+		 * A SYN-ACK the entry's backend did not send, and no handshake
+		 * in the slot to re-point the entry to its sender (syn_reuse()):
+		 * a backend the handshake left, answering after the first ACK
+		 * spent the slot, or a reused 5-tuple whose slot another SYN
+		 * took. A client that took it would send its ACK to the entry's
+		 * backend and be reset; without it, its retransmitted SYN writes
+		 * the slot again and the backend's next SYN-ACK re-points the
+		 * entry.
+		 */
+		if (has_entry == SYN_ENTRY_OTHER &&
+		    (tcp_flags & (TCPF_SYN_ | TCPF_RST_)) == TCPF_SYN_) {
+			stat_inc(SHIFT_STAT_DROP_SYNACK_MOVED);
+			return SYN_ANSWER_DROP;
+		}
 		return 0;
 	}
 	/* Marked answered by compare-and-swap, against the client's
@@ -491,7 +511,11 @@ static __always_inline int signal_syn_answer(struct pkt *p, __u32 h,
 {
 	if (!reply_wants_slot(p, entry))
 		return 0;
-	return syn_answer(h, backend_id, p->tcp_flags, entry != NULL, info->flags);
+	return syn_answer(h, backend_id, p->tcp_flags,
+			  !entry			  ? SYN_ENTRY_NONE :
+			  entry->backend_id == backend_id ? SYN_ENTRY_SAME :
+							    SYN_ENTRY_OTHER,
+			  info->flags);
 }
 
 /*
