@@ -392,18 +392,20 @@ __noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
  * backend it is also dropped (returns 1): the client retransmits its SYN,
  * which syn_fallback() sends to blue. A SYN-ACK of another backend than the
  * slot's is dropped too (returns 1), and so is one of another backend than
- * the entry's (has_entry) when the slot holds no handshake. A bare ACK answering the slot's SYN
- * (TIME_WAIT) returns SYN_ANSWER_HELD: it is no established flow to adopt.
+ * the entry's (has_entry) when the slot holds no handshake. A bare ACK
+ * answering the slot's SYN (TIME_WAIT) returns SYN_ANSWER_HELD: it is no
+ * established flow to adopt.
  *
  * A global function of scalars: the verifier checks it once, not once per
  * state of the return path that reaches it (6.1's 1M-instruction budget).
  */
 #define SYN_ANSWER_DROP 1 /* green's RST (connect_fallback), a left backend's SYN-ACK */
+#define SYN_ANSWER_HELD 2 /* a bare ACK answering the handshake the slot holds */
+
 /* has_entry: the reply's flow has no entry, one of this backend, one of another. */
 #define SYN_ENTRY_NONE 0
 #define SYN_ENTRY_SAME 1
 #define SYN_ENTRY_OTHER 2
-#define SYN_ANSWER_HELD 2 /* a bare ACK answering the handshake the slot holds */
 
 __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_entry,
 			  __u32 svc_flags)
