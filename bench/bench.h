@@ -60,20 +60,26 @@ static inline int bench_load_raw(enum bpf_prog_type type, const char *name,
  * The connection table's lookup alone, a floor under an established packet's
  * cost: the v4 key (struct shift_flow_key4) copied from an untagged Ethernet +
  * IPv4 frame without options, one lookup in the table flows4, then XDP_TX (TC:
- * TC_ACT_REDIRECT), found or not. Fills insn[REF_LOOKUP_INSNS].
+ * TC_ACT_REDIRECT), found or not. With redirect_ifindex, the TC twin ends as a
+ * TC forwarding program must: bpf_redirect(redirect_ifindex, 0), a helper call
+ * XDP_TX does not need. Fills insn[] (room for REF_LOOKUP_INSNS); returns the
+ * count.
  */
-#define REF_LOOKUP_INSNS 21
-static inline void ref_lookup_prog(struct bpf_insn *insn, int flows4, int tc)
+#define REF_LOOKUP_INSNS 23
+static inline unsigned int ref_lookup_prog(struct bpf_insn *insn, int flows4, int tc,
+					   int redirect_ifindex)
 {
 	/* xdp_md's data, data_end; __sk_buff's */
 	const __s16 d = tc ? 76 : 0, de = tc ? 80 : 4;
-	const struct bpf_insn p[REF_LOOKUP_INSNS] = {
+	/* The tail's length moves the EXIT the bounds check jumps to. */
+	const int call = tc && redirect_ifindex, n = call ? 23 : 21;
+	const struct bpf_insn head[19] = {
 		/* 0 */ LDX(BPF_W, BPF_REG_2, BPF_REG_1, d),
 		/* 1 */ LDX(BPF_W, BPF_REG_3, BPF_REG_1, de),
 		/* 2 */ MOV64_IMM(BPF_REG_0, tc ? 0 /* TC_ACT_OK */ : XDP_PASS),
 		/* 3 */ MOV64_REG(BPF_REG_4, BPF_REG_2),
 		/* 4 */ ADD64_IMM(BPF_REG_4, 38), /* Ethernet, IPv4, the ports */
-		/* 5 */ JGT_REG(BPF_REG_4, BPF_REG_3, 14),
+		/* 5 */ JGT_REG(BPF_REG_4, BPF_REG_3, n - 1 - 6),
 		/* 6 */ LDX(BPF_W, BPF_REG_4, BPF_REG_2, 26), /* saddr */
 		/* 7 */ STX(BPF_W, BPF_REG_10, BPF_REG_4, -16),
 		/* 8 */ LDX(BPF_W, BPF_REG_4, BPF_REG_2, 30), /* daddr */
@@ -86,13 +92,24 @@ static inline void ref_lookup_prog(struct bpf_insn *insn, int flows4, int tc)
 		/* 16 */ MOV64_REG(BPF_REG_2, BPF_REG_10),
 		/* 17 */ ADD64_IMM(BPF_REG_2, -16),
 		/* 18 */ CALL(BPF_FUNC_map_lookup_elem),
+	};
+	const struct bpf_insn verdict[2] = {
 		/* 19 */ MOV64_IMM(BPF_REG_0, tc ? 7 /* TC_ACT_REDIRECT */ : XDP_TX),
 		/* 20 */ EXIT(),
 	};
+	const struct bpf_insn redirect[4] = {
+		/* 19 */ MOV64_IMM(BPF_REG_1, redirect_ifindex),
+		/* 20 */ MOV64_IMM(BPF_REG_2, 0),
+		/* 21 */ CALL(BPF_FUNC_redirect), /* TC_ACT_REDIRECT */
+		/* 22 */ EXIT(),
+	};
 	unsigned int i;
 
-	for (i = 0; i < REF_LOOKUP_INSNS; i++)
-		insn[i] = p[i];
+	for (i = 0; i < 19; i++)
+		insn[i] = head[i];
+	for (i = 19; i < (unsigned int)n; i++)
+		insn[i] = call ? redirect[i - 19] : verdict[i - 19];
+	return (unsigned int)n;
 }
 
 #endif

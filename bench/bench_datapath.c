@@ -454,7 +454,8 @@ int main(int argc, char **argv)
 	struct bcase *cs = NULL;
 	struct harness h = { 0 };
 	struct fib_env env;
-	int pass_fd = -1, tcpass_fd = -1, swap_fd = -1, ref_fd[2] = { -1, -1 }, opt, err = 1;
+	int pass_fd = -1, tcpass_fd = -1, swap_fd = -1, ref_fd[2][2] = { { -1, -1 }, { -1, -1 } },
+	    opt, err = 1;
 	struct bpf_insn ref[REF_LOOKUP_INSNS];
 	__u64 full4 = 0, full6 = 0;
 	size_t n = 0, i;
@@ -505,14 +506,18 @@ int main(int argc, char **argv)
 				   sizeof(prog_tc_ok) / sizeof(prog_tc_ok[0]));
 	swap_fd = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_macswap", prog_macswap,
 				 sizeof(prog_macswap) / sizeof(prog_macswap[0]));
-	ref_lookup_prog(ref, h.m.fd[SHIFT_MAP_FLOWS4], 0);
-	ref_fd[0] = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_lookup", ref, REF_LOOKUP_INSNS);
-	ref_lookup_prog(ref, h.m.fd[SHIFT_MAP_FLOWS4], 1);
-	ref_fd[1] =
-		bench_load_raw(BPF_PROG_TYPE_SCHED_CLS, "bench_tclookup", ref, REF_LOOKUP_INSNS);
+	for (i = 0; i < 2; i++) {
+		/* [0]: the lookup alone; [1]: and the send (TC: bpf_redirect()) */
+		unsigned int ni = ref_lookup_prog(ref, h.m.fd[SHIFT_MAP_FLOWS4], 0, 0);
+
+		ref_fd[i][0] = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_lookup", ref, ni);
+		ni = ref_lookup_prog(ref, h.m.fd[SHIFT_MAP_FLOWS4], 1, i ? H_LO_IFINDEX : 0);
+		ref_fd[i][1] = bench_load_raw(BPF_PROG_TYPE_SCHED_CLS,
+					      i ? "bench_tcredirect" : "bench_tclookup", ref, ni);
+	}
 	cs = calloc(64, sizeof(*cs));
-	if (pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || ref_fd[0] < 0 || ref_fd[1] < 0 || !cs ||
-	    snat_service(&h))
+	if (pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || ref_fd[0][0] < 0 || ref_fd[0][1] < 0 ||
+	    ref_fd[1][0] < 0 || ref_fd[1][1] < 0 || !cs || snat_service(&h))
 		goto out;
 	if (fill_table(h.m.fd[SHIFT_MAP_FLOWS4], false, &full4) ||
 	    fill_table(h.m.fd[SHIFT_MAP_FLOWS6], true, &full6))
@@ -536,7 +541,9 @@ int main(int argc, char **argv)
 			const struct pkt_spec *est; /* open this client flow first */
 			int target, katran;
 			bool snat;
-			bool ref; /* the table's lookup alone, not shift (ref_lookup_prog()) */
+			/* not shift: 1 the table's lookup alone, 2 and the send
+			 * (ref_lookup_prog()) */
+			int ref;
 		} def[] = {
 			{ "v4 non-VIP (pass)", H_CLIENT, &other4, H_LO_IFINDEX, XDP_PASS },
 			{ "v4 SYN new flow, table full", H_CLIENT, &syn4, H_LO_IFINDEX, XDP_TX,
@@ -545,7 +552,9 @@ int main(int argc, char **argv)
 			{ "v4 established", H_CLIENT, &ack4, H_LO_IFINDEX, XDP_TX, MUT_NONE, &ack4,
 			  50, 151 },
 			{ "  its floor: the table's lookup alone", H_CLIENT, &ack4, H_LO_IFINDEX,
-			  XDP_TX, MUT_NONE, &ack4, 0, 0, false, true },
+			  XDP_TX, MUT_NONE, &ack4, 0, 0, false, 1 },
+			{ "  and the send (XDP_TX / bpf_redirect())", H_CLIENT, &ack4, H_LO_IFINDEX,
+			  XDP_TX, MUT_NONE, &ack4, 0, 0, false, 2 },
 			{ "v4 reply, next hop in the entry", H_BACKEND, &rep4, H_LO_IFINDEX, XDP_TX,
 			  MUT_NONE, &ack4, 100 },
 			{ "v4 SYN-ACK reply (no entry: FIB)", H_BACKEND, &synack4, (__u32)env.if_be,
@@ -587,7 +596,7 @@ int main(int argc, char **argv)
 				c->tc = k == 1;
 				c->prog_fd = c->tc ? h.tc_prog[def[i].prog] : h.prog[def[i].prog];
 				if (def[i].ref)
-					c->prog_fd = ref_fd[k];
+					c->prog_fd = ref_fd[def[i].ref - 1][k];
 				c->pass_fd = c->tc ? tcpass_fd : pass_fd;
 				c->ifindex = def[i].ifindex;
 				c->verdict = c->tc ? tc_of(def[i].verdict) : def[i].verdict;
@@ -634,9 +643,9 @@ out:
 		close(pass_fd);
 	if (swap_fd >= 0)
 		close(swap_fd);
-	for (i = 0; i < 2; i++)
-		if (ref_fd[i] >= 0)
-			close(ref_fd[i]);
+	for (i = 0; i < 4; i++)
+		if (ref_fd[i / 2][i % 2] >= 0)
+			close(ref_fd[i / 2][i % 2]);
 	if (tcpass_fd >= 0)
 		close(tcpass_fd);
 	free(cs);
