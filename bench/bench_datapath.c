@@ -215,26 +215,26 @@ static __u32 build(struct bcase *c, const struct pkt_spec *s)
 	return c->len;
 }
 
-/* Open a flow once (SYN, then the client's first ACK, which writes the
- * entry) so the case measures the established path. */
-static int establish(int prog_fd, const struct pkt_spec *ack)
+/* Open a flow once (SYN, the backend's SYN-ACK, then the client's first ACK,
+ * which writes the entry) so the case measures the established path. The
+ * first ACK is the SYN's sequence number + 1 and acknowledges the SYN-ACK: any
+ * other ACK without an entry is steered by the weight and writes none. */
+static int establish(struct harness *h, const struct pkt_spec *ack)
 {
-	struct pkt_spec syn = *ack;
+	struct shift_flow f;
 	__u8 buf[PKT_MAX];
 	__u32 len, verdict;
-	int err;
+	int err, idx;
 
-	/* The first ACK is the SYN's sequence number + 1: any other ACK without
-	 * an entry is steered by the weight and writes none. */
-	syn.tcp_flags = 0x02;
-	syn.seq = ack->seq - 1;
-	len = pkt_build(&syn, buf, sizeof(buf), NULL);
-	err = harness_run(prog_fd, buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
+	err = harness_handshake(h, H_CLIENT, ack, topo_backends, topo_n_backends, &idx);
 	if (err)
 		return err;
-	syn = *ack;
-	len = pkt_build(&syn, buf, sizeof(buf), NULL);
-	return harness_run(prog_fd, buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
+	len = pkt_build(ack, buf, sizeof(buf), NULL);
+	err = harness_run(h->prog[H_CLIENT], buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
+	if (err)
+		return err;
+	/* Else the case would time the stateless path of an ACK without an entry. */
+	return harness_flow_get(h, ack, &f);
 }
 
 /*
@@ -584,7 +584,7 @@ int main(int argc, char **argv)
 
 			if (op.only && !strstr(def[i].name, op.only))
 				continue;
-			if (def[i].est && establish(h.prog[H_CLIENT], def[i].est)) {
+			if (def[i].est && establish(&h, def[i].est)) {
 				fprintf(stderr, "bench: %s: opening the flow failed\n",
 					def[i].name);
 				goto out;

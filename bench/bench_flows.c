@@ -9,8 +9,9 @@
  *     all maps' memlock, and what creating the table alone (same type, flags, key
  *     and value) takes from /proc/meminfo: MemAvailable and Vmalloc+Percpu+Slab;
  *   - "SYN into a table with room": fresh 5-tuples while the table fills;
- *   - fill: N distinct flows inserted through the real program (a SYN and the
- *     client's first ACK each: a bare SYN inserts nothing, the ACK does), the
+ *   - fill: N distinct flows inserted through the real program (a SYN, the
+ *     backend's SYN-ACK and the client's first ACK each: a bare SYN inserts
+ *     nothing, the ACK of the SYN-ACK does), the
  *     flows of CPU c's block sent from a thread pinned to CPU c, then counted;
  *   - "established, random among N": every call an ACK of a flow drawn at random
  *     among the N in the table (at 1M the entries spread over ~112 MB: cache misses,
@@ -223,6 +224,31 @@ static int build(struct pkt *p, __u8 flags)
 	return p->len ? 0 : -EINVAL;
 }
 
+/* The blue backend's SYN-ACK to flow 0's client (set_reply_flow() moves it):
+ * the first ACK (acknowledgment number 0) acknowledges its sequence number + 1. */
+static int build_synack(struct pkt *p)
+{
+	const struct pkt_spec s = {
+		.dmac = MAC_EDGE,
+		.smac = { 0x02, 0xbe, 0, 0, 0, 0 },
+		.family = 4,
+		.proto = IPPROTO_TCP,
+		.saddr = { 10, 1, 0, 11 },
+		.daddr = { 100, 64, 0, 0 },
+		.sport = 8080,
+		.dport = 10000,
+		.ttl = 64,
+		.tcp_flags = 0x12,
+		.seq = 0xffffffffu,
+		.ack = 1,
+	};
+	struct pkt_layout lo;
+
+	p->len = pkt_build(&s, p->buf, sizeof(p->buf), &lo);
+	p->l3 = lo.l3;
+	return p->len ? 0 : -EINVAL;
+}
+
 /* Flow i: source 100.64.0.0/10 + i / 50000, port 10000 + i % 50000 (stale checksums:
  * the datapath never verifies them and the incremental update costs the same). */
 static void set_flow(struct pkt *p, __u64 i)
@@ -368,9 +394,24 @@ static int measure(int prog, int pass, struct pkt *p, struct walk *w, const stru
 	return bad ? -EPROTO : 0;
 }
 
-/* SYNs for flows [from, to), each CPU's block from a thread pinned to it. */
-static int fill(int prog, struct pkt *syn, struct pkt *ack, __u64 from, __u64 to, __u32 n,
-		bool one_cpu)
+/* The same flow i as the reply's destination. */
+static void set_reply_flow(struct pkt *p, __u64 i)
+{
+	__u8 *da = p->buf + p->l3 + 16, *dp = p->buf + p->l3 + 22;
+	__u32 a = (__u32)(i / 50000), port = 10000 + (__u32)(i % 50000);
+
+	da[0] = 100;
+	da[1] = (__u8)(64 | ((a >> 16) & 0x3f));
+	da[2] = (__u8)(a >> 8);
+	da[3] = (__u8)a;
+	dp[0] = (__u8)(port >> 8);
+	dp[1] = (__u8)port;
+}
+
+/* Handshakes for flows [from, to): the SYN, the backend's SYN-ACK, the first
+ * ACK, each CPU's block from a thread pinned to it. */
+static int fill(const struct harness *h, struct pkt *syn, struct pkt *synack, struct pkt *ack,
+		__u64 from, __u64 to, __u32 n, bool one_cpu)
 {
 	__u32 d, r;
 	__u64 i;
@@ -385,11 +426,15 @@ static int fill(int prog, struct pkt *syn, struct pkt *ack, __u64 from, __u64 to
 				return -EINVAL;
 		}
 		set_flow(syn, i);
-		err = run1(prog, syn, &d, &r);
+		err = run1(h->prog[H_CLIENT], syn, &d, &r);
+		if (err)
+			return err;
+		set_reply_flow(synack, i);
+		err = run1(h->prog[H_BACKEND], synack, &d, &r);
 		if (err)
 			return err;
 		set_flow(ack, i);
-		err = run1(prog, ack, &d, &r);
+		err = run1(h->prog[H_CLIENT], ack, &d, &r);
 		if (err)
 			return err;
 	}
@@ -450,7 +495,7 @@ static int measure_refs(int flows4, __u32 n, int pass, struct pkt *ack, const st
 static int bench_size(__u32 n, int pass, const struct opts *op, struct size_res *res)
 {
 	struct harness h;
-	struct pkt syn, ack;
+	struct pkt syn, synack, ack;
 	struct walk w = { 0 };
 	__u64 room;
 	double t0;
@@ -458,7 +503,7 @@ static int bench_size(__u32 n, int pass, const struct opts *op, struct size_res 
 
 	memset(res, 0, sizeof(*res));
 	res->n = n;
-	if (build(&syn, 0x02) || build(&ack, 0x10))
+	if (build(&syn, 0x02) || build(&ack, 0x10) || build_synack(&synack))
 		return -EINVAL;
 	table_mem(n, &res->d_avail_kb, &res->d_kernel_kb);
 	err = harness_open(&h, H_SEED, n, 1024);
@@ -484,7 +529,7 @@ static int bench_size(__u32 n, int pass, const struct opts *op, struct size_res 
 	}
 	/* The client's first ACK writes an entry; the SYNs wrote none. */
 	t0 = now_s();
-	err = fill(h.prog[H_CLIENT], &syn, &ack, 0, n, n, false);
+	err = fill(&h, &syn, &synack, &ack, 0, n, n, false);
 	if (err)
 		goto out;
 	res->fill_s = now_s() - t0;
@@ -511,16 +556,16 @@ out:
 static int one_cpu_fill(__u32 n, __u64 *kept)
 {
 	struct harness h;
-	struct pkt syn, ack;
+	struct pkt syn, synack, ack;
 	int err;
 
-	if (build(&syn, 0x02) || build(&ack, 0x10))
+	if (build(&syn, 0x02) || build(&ack, 0x10) || build_synack(&synack))
 		return -EINVAL;
 	err = harness_open(&h, H_SEED, n, 1024);
 	if (!err)
 		err = harness_topology(&h);
 	if (!err)
-		err = fill(h.prog[H_CLIENT], &syn, &ack, 0, n, n, true);
+		err = fill(&h, &syn, &synack, &ack, 0, n, n, true);
 	if (!err)
 		*kept = count_entries(h.m.fd[SHIFT_MAP_FLOWS4]);
 	harness_close(&h);

@@ -472,6 +472,48 @@ int harness_steer_io(struct harness *h, enum h_prog prog, const struct pkt_spec 
 	return 0;
 }
 
+int harness_synack(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
+		   const struct topo_backend *be, __u32 *verdict)
+{
+	struct pkt_spec r = {
+		.dmac = MAC_EDGE,
+		.smac = { 0x02, 0xbe, 0, 0, 0, 0 },
+		.family = s->family,
+		.proto = IPPROTO_TCP,
+		.sport = be->port,
+		.dport = s->sport,
+		.ttl = 64,
+		.tcp_flags = 0x12, /* SYN | ACK */
+		.seq = s->ack - 1,
+		.ack = s->seq,
+	};
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 len, olen = sizeof(out);
+
+	memcpy(r.saddr, be->addr, sizeof(r.saddr));
+	memcpy(r.daddr, s->saddr, sizeof(r.daddr));
+	len = pkt_build(&r, in, sizeof(in), NULL);
+	if (!len)
+		return -EINVAL;
+	return harness_run_prog(h, prog, in, len, H_LO_IFINDEX, out, &olen, verdict);
+}
+
+int harness_handshake(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
+		      const struct topo_backend *bes, __u32 n, int *idx)
+{
+	struct pkt_spec syn = *s;
+	__u32 verdict;
+	int err;
+
+	syn.tcp_flags = 0x02; /* SYN */
+	syn.seq = s->seq - 1;
+	syn.payload = 0;
+	err = harness_steer(h, prog, &syn, bes, n, idx, &verdict);
+	if (err || *idx < 0)
+		return err;
+	return harness_synack(h, prog == H_BOTH ? H_BOTH : H_BACKEND, s, &bes[*idx], &verdict);
+}
+
 int harness_be_stats(struct harness *h, __u32 id, struct shift_backend_stats *s)
 {
 	return dp_backend_stats(&h->m, id, s);
@@ -533,6 +575,10 @@ static const char *const fib_cmds[] = {
 	"neigh add 2001:db8:1::18 lladdr 02:be:00:00:00:18 dev shv0 nud permanent",
 	"neigh add 198.51.100.7 lladdr 02:c1:00:00:00:07 dev shv1 nud permanent",
 	"neigh add 2001:db8:c::7 lladdr 02:c1:00:00:00:07 dev shv1 nud permanent",
+	/* Clients of many addresses (test_sticky's, bench_flows'): their SYN-ACKs
+	 * need a route. */
+	"route add 172.16.0.0/12 via 198.51.100.7 dev shv1",
+	"route add 100.64.0.0/10 via 198.51.100.7 dev shv1",
 };
 
 int fib_env_setup(struct fib_env *e)

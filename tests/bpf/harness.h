@@ -195,6 +195,23 @@ int harness_steer_io(struct harness *h, enum h_prog prog, const struct pkt_spec 
 		     const struct topo_backend *bes, __u32 n, int *idx, __u32 *verdict,
 		     bool *unchanged);
 
+/*
+ * The SYN-ACK of backend be for the handshake whose first ACK is s: from be
+ * to s's client, sequence number s->ack - 1, run through prog (ingress lo;
+ * H_BACKEND, or H_BOTH one-armed). A first ACK writes its entry only when it
+ * acknowledges a SYN-ACK that went by (bpf/synslot.h, syn_slot_acked()).
+ */
+int harness_synack(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
+		   const struct topo_backend *be, __u32 *verdict);
+/*
+ * A handshake up to the first ACK s: its SYN (s->seq - 1, no payload) through
+ * prog, then the SYN-ACK of the backend among bes[0..n) it went to through
+ * the return path (H_BOTH for H_BOTH, else H_BACKEND). *idx as
+ * harness_steer(); no SYN-ACK when it is -1.
+ */
+int harness_handshake(struct harness *h, enum h_prog prog, const struct pkt_spec *s,
+		      const struct topo_backend *bes, __u32 n, int *idx);
+
 /* xorshift64*: deterministic test inputs. */
 static inline __u64 h_rand(__u64 *state)
 {

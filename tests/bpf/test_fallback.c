@@ -28,6 +28,7 @@
 #pragma GCC diagnostic ignored "-Woverride-init"
 
 #define FB_ISN 70000u
+#define FB_SRV_ISN 9000u /* every backend's SYN-ACK: the first ACK acknowledges it */
 
 struct fb_case {
 	const char *name;
@@ -112,7 +113,7 @@ static __u32 reply(struct tctx *t, struct harness *h, const struct fb_case *c,
 		.dport = cport,
 		.ttl = 64,
 		.tcp_flags = flags,
-		.seq = 9000,
+		.seq = FB_SRV_ISN,
 		.ack = FB_ISN + 1,
 	};
 	__u8 in[PKT_MAX], out[PKT_MAX];
@@ -167,6 +168,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP), "blue's SYN-ACK goes on");
 		s.tcp_flags = TH_ACK;
 		s.seq = FB_ISN + 1;
+		s.ack = FB_SRV_ISN + 1;
 		ASSERT_EQ(t, steer(t, h, c, &s), 0, "the first ACK: blue");
 		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry"))
 			ASSERT_EQ(t, fl.backend_id, blue->id, "entry backend");
@@ -269,6 +271,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 		ASSERT_EQ(t, v, harness_expect(h, XDP_DROP), "green's next one too");
 		s.tcp_flags = TH_ACK;
 		s.seq = FB_ISN + 1;
+		s.ack = FB_SRV_ISN + 1;
 		ASSERT_EQ(t, steer(t, h, c, &s), 0, "the first ACK: blue");
 		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry"))
 			ASSERT_EQ(t, fl.backend_id, blue->id, "entry backend");
@@ -295,6 +298,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP), "green's next SYN-ACK goes on");
 		s.tcp_flags = TH_ACK;
 		s.seq = FB_ISN + 1;
+		s.ack = FB_SRV_ISN + 1;
 		ASSERT_EQ(t, steer(t, h, c, &s), 1, "the first ACK: green");
 		ASSERT_EQ(t, err_of(h, green->id, SHIFT_ERR_SYN_RETRANS) - syn0, 0,
 			  "an answered SYN's retransmit is no error");
@@ -336,6 +340,7 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP), "green's SYN-ACK goes on");
 		s.tcp_flags = TH_ACK;
 		s.seq = FB_ISN + 1;
+		s.ack = FB_SRV_ISN + 1;
 		ASSERT_EQ(t, steer(t, h, c, &s), 1, "the first ACK: green");
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_DROP_SYNACK_MOVED) - mv0, 0, "nothing dropped");
 		v = reply(t, h, c, blue, s.sport, TH_SYN | TH_ACK);

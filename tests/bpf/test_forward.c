@@ -187,21 +187,18 @@ static void m_v6_ext_long(__u8 *p, __u32 *len, const struct pkt_layout *lo)
 
 /* --- hooks ------------------------------------------------------------------ */
 
-/* Open the flow with a SYN at the row's weight, then send every new flow green. */
+/* Open the flow with a SYN at the row's weight and its backend's SYN-ACK, then
+ * send every new flow green. */
 static void before_established(struct tctx *t, struct harness *h, const struct row *r)
 {
-	struct pkt_spec syn = r->in;
-	__u8 buf[PKT_MAX];
-	__u32 len, verdict, i;
+	__u32 i;
+	int idx;
 
-	syn.tcp_flags = TH_SYN;
-	syn.seq = r->in.seq - 1;
-	len = pkt_build(&syn, buf, sizeof(buf), NULL);
 	if (!ASSERT_OK(t,
-		       harness_run(h->prog[H_CLIENT], buf, len, H_LO_IFINDEX, NULL, NULL, &verdict),
-		       "opening SYN"))
+		       harness_handshake(h, H_CLIENT, &r->in, topo_backends, topo_n_backends, &idx),
+		       "opening SYN and SYN-ACK"))
 		return;
-	ASSERT_EQ(t, verdict, XDP_TX, "opening SYN verdict");
+	ASSERT_TRUE(t, idx >= 0, "opening SYN steered to a backend");
 	for (i = 0; i < SVC_TOPO_COUNT; i++)
 		ASSERT_OK(t, dp_weight_set(&h->m, i, W_ALL_GREEN), "weight to 100 %");
 }

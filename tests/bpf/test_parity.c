@@ -2,7 +2,8 @@
 /*
  * Hash parity between the datapath and userspace: for 10,000 random v4 and
  * 10,000 random v6 tuples, the `hash` of the connection-table entry the
- * program inserted equals shift_flow_hash4/6() computed here with the same
+ * program inserted (a UDP datagram's, or a TCP handshake's: SYN, the backend's
+ * SYN-ACK, the first ACK) equals shift_flow_hash4/6() computed here with the same
  * seed (a seed other than the default, so a program ignoring its rodata
  * fails), and the entry's color follows from that hash and the weight.
  */
@@ -37,22 +38,40 @@ static void parity(struct tctx *t, struct harness *h, int family, __u64 *rng)
 			s.saddr[k] = (__u8)h_rand(rng);
 		s.sport = (__u16)(r >> 8);
 		/* A handshake (a bare SYN leaves no entry to compare; the client's
-		 * first ACK writes it), or one UDP datagram. */
-		s.tcp_flags = TH_SYN;
+		 * first ACK of the backend's SYN-ACK writes it), or one UDP datagram. */
 		if (udp) {
 			s.proto = IPPROTO_UDP;
 			s.tcp_flags = 0;
 			s.dport = 53;
+		} else {
+			int idx;
+
+			/* The SYN-ACK's return path needs a route to the client: the
+			 * namespace's client subnet (198.51.100.0/24, 2001:db8:c::/64),
+			 * its host part random, not the namespace's own address. UDP tuples keep every address bit random. */
+			if (family == 4) {
+				s.saddr[0] = 198, s.saddr[1] = 51, s.saddr[2] = 100;
+				/* not .0, .1 (the namespace's own), .255 */
+				s.saddr[3] = (__u8)(2 + s.saddr[3] % 253);
+			} else {
+				static const __u8 net[8] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0x0c, 0, 0 };
+
+				memcpy(s.saddr, net, sizeof(net));
+			}
+			s.tcp_flags = TH_ACK;
+			s.seq++;
+			err = harness_handshake(h, H_CLIENT, &s, topo_backends, topo_n_backends,
+						&idx);
+			if (err || idx < 0) {
+				if (missing++ < 3)
+					test_failf(t, __FILE__, __LINE__,
+						   "tuple %u: handshake err %d, backend %d", i, err,
+						   idx);
+				continue;
+			}
 		}
 		len = pkt_build(&s, buf, sizeof(buf), NULL);
 		err = harness_run(h->prog[H_CLIENT], buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
-		if (!udp && !err) {
-			s.tcp_flags = TH_ACK;
-			s.seq++;
-			len = pkt_build(&s, buf, sizeof(buf), NULL);
-			err = harness_run(h->prog[H_CLIENT], buf, len, H_LO_IFINDEX, NULL, NULL,
-					  &verdict);
-		}
 		if (err || verdict != XDP_TX || harness_flow_get(h, &s, &fl)) {
 			if (missing++ < 3)
 				test_failf(

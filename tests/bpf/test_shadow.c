@@ -117,23 +117,25 @@ static int sv_payload(struct sv_env *e, __u16 port, const char *text, __u32 *ver
 	return harness_run(e->h.prog[H_CLIENT], f, len, 0, NULL, NULL, verdict);
 }
 
-/* SYN, the handshake's ACK (the entry is written there: bpf/synslot.h), then the
- * first payload packet `text` (split: without its end) on a new flow. */
+/* SYN, the backend's SYN-ACK, the handshake's ACK (the entry is written there:
+ * bpf/synslot.h), then the first payload packet `text` (split: without its
+ * end) on a new flow. */
 static int sv_flow(struct sv_env *e, __u16 port, const char *text, __u32 *verdict)
 {
 	struct pkt_spec s = PKT4(CL4, VIP4, IPPROTO_TCP, port, 80, .payload = 0);
 	__u8 f[PKT_MAX];
 	struct pkt_layout lo;
 	__u32 len, v;
-	int err;
+	int err, idx;
 
-	len = pkt_build(&s, f, sizeof(f), &lo);
-	err = len ? harness_run(e->h.prog[H_CLIENT], f, len, 0, NULL, NULL, &v) : -EINVAL;
-	if (err)
-		return err;
 	s.tcp_flags = TH_ACK;
 	s.seq = 1001;
 	s.ack = 5001;
+	err = harness_handshake(&e->h, H_CLIENT, &s, topo_backends, topo_n_backends, &idx);
+	if (err)
+		return err;
+	if (idx < 0)
+		return -ENOENT;
 	len = pkt_build(&s, f, sizeof(f), &lo);
 	err = len ? harness_run(e->h.prog[H_CLIENT], f, len, 0, NULL, NULL, &v) : -EINVAL;
 	if (err)

@@ -80,15 +80,18 @@ static __u32 send_set(struct tctx *t, struct harness *h, __u32 set, __u8 flags, 
 	for (i = 0; i < STICKY_FLOWS; i++) {
 		flow_spec(&s, set, i, flags);
 		err = harness_steer(h, H_CLIENT, &s, sticky_bes, 2 * POOL, &be[i], &verdict);
-		/* A SYN opens a flow only with the client's first ACK (a bare SYN
-		 * leaves no entry): it must follow the SYN. */
+		/* A SYN opens a flow only with the client's first ACK of the
+		 * backend's SYN-ACK (a bare SYN leaves no entry): it must follow the
+		 * SYN. */
 		if (!err && flags == TH_SYN && verdict == XDP_TX && be[i] >= 0) {
 			int ack_be;
 
 			s.tcp_flags = TH_ACK;
 			s.seq++;
-			err = harness_steer(h, H_CLIENT, &s, sticky_bes, 2 * POOL, &ack_be,
-					    &verdict);
+			err = harness_synack(h, H_BACKEND, &s, &sticky_bes[be[i]], &verdict);
+			if (!err)
+				err = harness_steer(h, H_CLIENT, &s, sticky_bes, 2 * POOL, &ack_be,
+						    &verdict);
 			if (!err && ack_be != be[i])
 				be[i] = -1;
 		}
