@@ -17,8 +17,10 @@
  * Every packet of an --flags syn run is a new 5-tuple until the N flows wrap.
  * With --open (an ack run), each sender first opens its flows: a SYN and the
  * client's first ACK (the SYN's sequence number + 1) each, one pair per call, so a
- * datapath that writes an entry only for a handshake it saw (shift) has every flow
- * in its table before the run; the warmup starts when all senders are done.
+ * datapath that writes an entry only for a handshake it saw had every flow in its
+ * table before the run; the warmup starts when all senders are done. Shift now also
+ * wants that ACK to acknowledge the backend's SYN-ACK, which these handshakes never
+ * see (the sink answers nothing): they open no flow there (bench/peers.sh).
  *
  * Sink: an XDP program (raw instructions, no object file) attached with a bpf_link
  * to IF in the sink namespace counts, per destination address (its last byte), the

@@ -217,20 +217,26 @@ static __always_inline void syn_again(struct shift_syn_slot *s, struct shift_flo
 
 /*
  * The SYN slot's part of a new flow nf (its backend chosen by the weight),
- * for a TCP packet with sequence number seq; how: its TCP flags (low byte),
+ * for a TCP packet with sequence and acknowledgment numbers seq, ack; how: its TCP flags (low byte),
  * SYN_STEP_ENTRY when the 5-tuple's completed entry exists (a reused
  * 5-tuple), SYN_STEP_FALLBACK for a connect_fallback service (a global
  * function takes at most five arguments). Returns 0 when the
  * packet continues a handshake the slot holds (not a new flow), else 1.
  *   - a bare SYN: its slot is overwritten or, for a retransmit of a recent
  *     SYN (same sequence number), updated (syn_again());
- *   - the client's first ACK (the SYN's sequence number + 1): it follows the
- *     SYN's backend, which answered it, when that backend is still active.
- *     The slot is spent: a later packet without an entry (evicted, or
- *     dropped by `rollback --evict`) is steered by the weight.
+ *   - the client's first ACK (the SYN's sequence number + 1, acknowledging
+ *     the backend's SYN-ACK: syn_slot_acked()): it follows the SYN's backend,
+ *     which answered it, when that backend is still active. The slot is
+ *     spent: a later packet without an entry (evicted, or dropped by
+ *     `rollback --evict`) is steered by the weight. An ACK that does not
+ *     acknowledge the SYN-ACK (a blind spoofer's) is steered by the weight
+ *     and leaves the slot to the real handshake;
+ *   - the client's RST of the handshake follows the SYN's backend (its
+ *     half-open request goes), whatever it acknowledges.
  * A global function: the verifier checks it once (6.1's budget).
  */
-__noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq, __u32 how)
+__noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq, __u32 how,
+			     __u32 ack)
 {
 	__u32 tcp_flags = how & 0xff, has_entry = how & SYN_STEP_ENTRY;
 	struct shift_syn_slot *slot;
@@ -245,14 +251,21 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 	now = bpf_ktime_get_ns();
 	if ((tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
 		if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) &&
-		    slot->isn == seq) {
+		    syn_slot_isn_is(slot, seq)) {
 			syn_again(slot, nf, now, how & SYN_STEP_FALLBACK);
 			return 0;
 		}
 		syn_slot_write(slot, nf, now, seq);
 		return 1;
 	}
-	if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) && seq == slot->isn + 1) {
+	if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) &&
+	    syn_slot_isn_is(slot, seq - 1)) {
+		union syn_owner o = { .word = syn_owner_read(slot) };
+
+		if (!(tcp_flags & TCPF_RST_) && !syn_slot_acked(slot, o.flags, ack)) {
+			stat_inc(SHIFT_STAT_ACK_UNMATCHED);
+			return 1;
+		}
 		if (active_backend(slot->backend_id, service_id)) {
 			nf->backend_id = slot->backend_id;
 			nf->color = syn_slot_color(slot);
@@ -325,7 +338,8 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		fresh = syn_slot_step(
 			nf, svc->id, tcp_seq(p, data_end),
 			(p->tcp_flags & 0xff) | (f ? SYN_STEP_ENTRY : 0) |
-				(svc->flags & SHIFT_SVC_F_FALLBACK ? SYN_STEP_FALLBACK : 0));
+				(svc->flags & SHIFT_SVC_F_FALLBACK ? SYN_STEP_FALLBACK : 0),
+			tcp_ack_seq(p, data_end));
 	be = active_backend(nf->backend_id, svc->id);
 	if (!be) {
 		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
@@ -665,7 +679,7 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	/* Not for the client: green's refusal under connect_fallback (the client
 	 * retransmits its SYN, which goes to blue), a SYN-ACK of a backend its
 	 * handshake has left. */
-	answer = signal_syn_answer(p, h, info, id, f);
+	answer = signal_syn_answer(p, h, info, id, f, data_end);
 	if (answer == SYN_ANSWER_DROP)
 		return XDP_DROP;
 	count_backend(id, sc_len(c), 1, 0);

@@ -375,7 +375,7 @@ __noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
 	if (!f)
 		return 0;
 	s = syn_slot(f->hash);
-	if (s && s->hash == f->hash && s->service_id == f->service_id && s->isn == seq)
+	if (s && s->hash == f->hash && s->service_id == f->service_id && syn_slot_isn_is(s, seq))
 		signal_syn_again(s, bpf_ktime_get_ns());
 	return 0;
 }
@@ -394,7 +394,15 @@ __noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
  * slot's is dropped too (returns 1), and so is one of another backend than
  * the entry's (has_entry) when the slot holds no handshake. A bare ACK
  * answering the slot's SYN (TIME_WAIT) returns SYN_ANSWER_HELD: it is no
- * established flow to adopt.
+ * established flow to adopt. A SYN-ACK's sequence number (seq) goes into the
+ * slot, for the client's first ACK to acknowledge (syn_slot_acked()). A RST
+ * after it answers no SYN: it is the backend refusing a client ACK that
+ * matched no handshake of its own, a blind spoofer's guessed ACK (a real
+ * client's first ACK writes the entry, and a RST then is that flow's error).
+ * It is no error.
+ *
+ * how: the TCP flags (low byte) and SYN_ENTRY_* << 8, so that seq fits in a
+ * global function's five arguments.
  *
  * A global function of scalars: the verifier checks it once, not once per
  * state of the return path that reaches it (6.1's 1M-instruction budget).
@@ -407,9 +415,9 @@ __noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
 #define SYN_ENTRY_SAME 1
 #define SYN_ENTRY_OTHER 2
 
-__noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_entry,
-			  __u32 svc_flags)
+__noinline int syn_answer(__u32 h, __u32 backend_id, __u32 how, __u32 svc_flags, __u32 seq)
 {
+	__u32 tcp_flags = how & 0xff, has_entry = (how >> 8) & 3;
 	struct shift_syn_slot *s;
 	union syn_owner o, n;
 	int i, refused = 0;
@@ -443,8 +451,12 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_
 		o.word = syn_owner_read(s);
 		if (o.backend_id != backend_id)
 			break;
+		if ((tcp_flags & TCPF_RST_) && (o.flags & SHIFT_SS_SYNACK))
+			return 0;
 		n = o;
 		n.flags |= SHIFT_SS_ANSWERED;
+		if ((tcp_flags & (TCPF_SYN_ | TCPF_RST_)) == TCPF_SYN_)
+			n.flags |= SHIFT_SS_SYNACK;
 		refused = (tcp_flags & TCPF_RST_) && !has_entry &&
 			  (svc_flags & SHIFT_SVC_F_FALLBACK) &&
 			  SHIFT_SS_COLOR_OF(o.flags) == SHIFT_GREEN;
@@ -486,6 +498,7 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 tcp_flags, __u32 has_
 	}
 	if (!(tcp_flags & TCPF_SYN_))
 		return SYN_ANSWER_HELD;
+	syn_slot_note_synack(s, seq);
 	if (o.flags & SHIFT_SS_ANSWERED)
 		return 0;
 	now = bpf_ktime_get_ns();
@@ -509,15 +522,16 @@ static __always_inline int reply_wants_slot(const struct pkt *p, const struct sh
  * answering the handshake its SYN slot holds, else 0. */
 static __always_inline int signal_syn_answer(struct pkt *p, __u32 h,
 					     const struct shift_svc_info *info, __u32 backend_id,
-					     const struct shift_flow *entry)
+					     const struct shift_flow *entry, void *data_end)
 {
+	__u32 has_entry = !entry			  ? SYN_ENTRY_NONE :
+			  entry->backend_id == backend_id ? SYN_ENTRY_SAME :
+							    SYN_ENTRY_OTHER;
+
 	if (!reply_wants_slot(p, entry))
 		return 0;
-	return syn_answer(h, backend_id, p->tcp_flags,
-			  !entry			  ? SYN_ENTRY_NONE :
-			  entry->backend_id == backend_id ? SYN_ENTRY_SAME :
-							    SYN_ENTRY_OTHER,
-			  info->flags);
+	return syn_answer(h, backend_id, (p->tcp_flags & 0xff) | has_entry << 8, info->flags,
+			  tcp_seq(p, data_end));
 }
 
 /*

@@ -115,6 +115,47 @@ static __always_inline __u32 tcp_seq(const struct pkt *p, void *data_end)
 	return bpf_ntohl(th->seq);
 }
 
+/* The TCP acknowledgment number, host order (0 if the header is not readable). */
+static __always_inline __u32 tcp_ack_seq(const struct pkt *p, void *data_end)
+{
+	struct tcphdr *th = p->l4;
+
+	if ((void *)(th + 1) > data_end)
+		return 0;
+	return bpf_ntohl(th->ack_seq);
+}
+
+#define SYN_ISN_MASK ((1u << SHIFT_SYN_ISN_BITS) - 1)
+
+/* seq is the slot's SYN's sequence number (its low SHIFT_SYN_ISN_BITS: see
+ * struct shift_syn_slot). */
+static __always_inline int syn_slot_isn_is(const struct shift_syn_slot *s, __u32 seq)
+{
+	return !((s->isn ^ seq) & SYN_ISN_MASK);
+}
+
+/*
+ * Does a client ACK that follows the slot's SYN (isn + 1) complete its
+ * handshake? It must acknowledge the backend's SYN-ACK, which went by (flags:
+ * the owner word's). A blind spoofer sends its SYN and
+ * then that ACK, but never sees the SYN-ACK, so it guesses the acknowledgment
+ * number: 1 in 2^20 matches. Without this, each such pair wrote an entry
+ * (evicting idle connections from the LRU) and the backend's RST to the
+ * guessed ACK counted as its RST error.
+ */
+static __always_inline int syn_slot_acked(const struct shift_syn_slot *s, __u8 flags, __u32 ack_seq)
+{
+	return (flags & SHIFT_SS_SYNACK) &&
+	       (ack_seq - 1) << SHIFT_SYN_ISN_BITS == (s->isn & ~SYN_ISN_MASK);
+}
+
+/* The backend's SYN-ACK, sequence number seq, answered the slot's SYN: its
+ * owner word has SHIFT_SS_SYNACK (or is getting it). */
+static __always_inline void syn_slot_note_synack(struct shift_syn_slot *s, __u32 seq)
+{
+	s->isn = (s->isn & SYN_ISN_MASK) | seq << SHIFT_SYN_ISN_BITS;
+}
+
 static __always_inline void syn_slot_write(struct shift_syn_slot *s, const struct shift_flow *nf,
 					   __u64 now, __u32 isn)
 {

@@ -410,6 +410,12 @@ static void render_agent(const struct snap *sn, FILE *f)
 	       "none was seen (mid-stream, spoofed). Steered by hash and weight, no entry "
 	       "written until the backend answers.");
 	sample_u64(f, "shift_syn_slot_misses_total", NULL, sn->stats[SHIFT_STAT_SYN_SLOT_MISS]);
+	family(f, "shift_handshake_acks_unmatched_total", "counter",
+	       "Client ACKs completing a handshake their SYN slot holds whose acknowledgment "
+	       "number is not the backend's SYN-ACK's + 1: a blind spoofer's guess (SYN, then "
+	       "ACK). Steered by hash and weight, no entry written.");
+	sample_u64(f, "shift_handshake_acks_unmatched_total", NULL,
+		   sn->stats[SHIFT_STAT_ACK_UNMATCHED]);
 	family(f, "shift_replies_fib_total", "counter",
 	       "Replies forwarded by a FIB lookup because no connection-table entry held the "
 	       "client-side next hop (SYN-ACKs, mostly).");

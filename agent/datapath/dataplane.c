@@ -611,6 +611,7 @@ static const char *const stat_names[SHIFT_STAT_MAX] = {
 	[SHIFT_STAT_REPLY_FIB] = "reply_fib",
 	[SHIFT_STAT_FALLBACK] = "connect_fallback",
 	[SHIFT_STAT_DROP_SYNACK_MOVED] = "synack_moved",
+	[SHIFT_STAT_ACK_UNMATCHED] = "ack_unmatched",
 };
 
 const char *dp_stat_name(enum shift_stat s)

@@ -261,9 +261,14 @@ enum shift_app {
 #define SHIFT_SYN_T_SHIFT 10
 struct shift_syn_slot {
 	__u32 hash; /* the flow hash: the tag (0 = empty) */
-	/* The SYN's sequence number (host order): a retransmit repeats it, a new
-	 * connection on the same 5-tuple does not, and the client's first ACK
-	 * carries isn + 1. */
+	/* The SYN's sequence number (host order). Its low SHIFT_SYN_ISN_BITS
+	 * name the SYN: a retransmit repeats them, a new connection on the same
+	 * 5-tuple does not (but for 1 in 4096), and the client's first ACK
+	 * carries them + 1. Once the backend's SYN-ACK went by (SHIFT_SS_SYNACK),
+	 * the other 20 bits hold that SYN-ACK's sequence number's low 20 bits:
+	 * the first ACK must acknowledge it + 1, which a blind spoofer guesses
+	 * once in 2^20 (syn_slot_acked()). The slot stays 16 bytes: its size is
+	 * what a SYN costs (the array stays in L2). */
 	__u32 isn;
 	__u32 syn_t; /* the flow's first SYN */
 	/* Who holds the handshake, also as one word: the client's retransmitted
@@ -284,6 +289,9 @@ struct shift_syn_slot {
 #define SHIFT_SS_ERR_SEEN (1u << 1) /* the retransmit error was already sent */
 #define SHIFT_SS_FALLBACK (1u << 2) /* green failed it: its retransmits go to blue */
 #define SHIFT_SS_COLOR_BIT 3 /* its SYN went to this color (enum shift_color) */
+/* its backend's SYN-ACK went by: isn's upper bits hold its ISN's low ones */
+#define SHIFT_SS_SYNACK (1u << 4)
+#define SHIFT_SYN_ISN_BITS 12
 /* The flags bit of a color, and the color a slot's flags hold. */
 #define SHIFT_SS_COLOR(color) (((color)&1u) << SHIFT_SS_COLOR_BIT)
 #define SHIFT_SS_COLOR_OF(flags) (((flags) >> SHIFT_SS_COLOR_BIT) & 1u)
@@ -427,6 +435,9 @@ enum shift_stat {
 	SHIFT_STAT_DROP_SYNACK_MOVED, /* a SYN-ACK of a backend that does not hold the
 				       * client's handshake (its SYN slot or its entry
 				       * names another) */
+	SHIFT_STAT_ACK_UNMATCHED, /* a client ACK of its SYN slot's handshake that does not
+				   * acknowledge the backend's SYN-ACK (a blind spoofer's, or
+				   * none went by): steered by the weight, no entry written */
 	SHIFT_STAT_MAX,
 };
 

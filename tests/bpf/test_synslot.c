@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Stateless SYNs (bpf/synslot.h): a bare SYN writes no connection-table
- * entry, the client's first ACK (seq = ISN + 1) writes it and follows the
- * SYN's backend even when the weight moved in between, and a reply leaves
- * by the client-side next hop the entry keeps (no FIB lookup).
+ * entry, the client's first ACK (seq = ISN + 1, acknowledging the backend's
+ * SYN-ACK) writes it and follows the SYN's backend even when the weight moved
+ * in between, a blind spoofer's SYN and guessed ACK write nothing, and a
+ * reply leaves by the client-side next hop the entry keeps (no FIB lookup).
  */
 #include <errno.h>
 #include <string.h>
@@ -124,9 +125,12 @@ TEST(synslot)
 		dp_weight_set(&h->m, SVC_V4_TCP, 0);
 		s.tcp_flags = TH_SYN;
 		ASSERT_EQ(t, steer(t, h, &s), 0, "SYN at weight 0: blue");
+		ASSERT_OK(t, backend_reply(h, 11, TH_SYN | TH_ACK, 0, 3000, out, &olen, &verdict),
+			  "BPF_PROG_TEST_RUN (blue's SYN-ACK)");
 		dp_weight_set(&h->m, SVC_V4_TCP, SHIFT_WEIGHT_MAX);
 		s.tcp_flags = TH_ACK;
 		s.seq = 7001;
+		s.ack = 3001;
 		be = steer(t, h, &s);
 		ASSERT_EQ(t, be, 0, "its first ACK at weight 100 %: still blue");
 		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry written by the first ACK")) {
@@ -181,6 +185,7 @@ TEST(synslot)
 		dp_weight_set(&h->m, SVC_V4_TCP, 0);
 		s.tcp_flags = TH_ACK;
 		s.seq = 50001;
+		s.ack = 778;
 		ASSERT_EQ(t, steer(t, h, &s), 1, "its first ACK, weight back to 0: green");
 		/* The slot is spent: a retransmitted SYN-ACK changes nothing more. */
 		ASSERT_OK(t, backend_reply(h, 21, TH_SYN | TH_ACK, 0, 777, out, &olen, &verdict),
@@ -224,11 +229,61 @@ TEST(synslot)
 			ASSERT_EQ(t, fl.backend_id, 0, "entry re-pointed to blue");
 		s.tcp_flags = TH_ACK;
 		s.seq = 60001;
+		s.ack = 889;
 		ASSERT_EQ(t, steer(t, h, &s), 0, "its first ACK: blue");
 	}
-	if (test_sub(t, "5000 spoofed ACKs: steered, no entry, no insert, syn_slot_miss +5000")) {
+	if (test_sub(t, "a blind spoofer's SYN and guessed ACK: no entry, ack_unmatched, the "
+			"backend's RST no error; the real first ACK completes")) {
+		struct pkt_spec b = s;
+		struct shift_backend_stats bs;
+		__u64 un0 = stat_of(h, SHIFT_STAT_ACK_UNMATCHED), ins1, rst0 = ~0ull;
+
+		if (ASSERT_OK(t, harness_be_stats(h, 0, &bs), "blue's stats"))
+			rst0 = bs.errors[SHIFT_ERR_RST];
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+		b.sport = 45100;
+		b.tcp_flags = TH_SYN;
+		b.seq = 8000;
+		ASSERT_EQ(t, steer(t, h, &b), 0, "SYN at 0 %: blue");
+		dp_weight_set(&h->m, SVC_V4_TCP, SHIFT_WEIGHT_MAX);
+		ins1 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
+		/* Sent at once after the SYN, before any SYN-ACK went by. */
+		b.tcp_flags = TH_ACK;
+		b.seq = 8001;
+		b.ack = 12345;
+		ASSERT_EQ(t, steer(t, h, &b), 1,
+			  "the ACK before the SYN-ACK: by the weight (green)");
+		ASSERT_OK(t,
+			  backend_reply_to(h, 45100, H_LO_IFINDEX, 11, TH_SYN | TH_ACK, 0, 20000,
+					   out, &olen, &verdict),
+			  "BPF_PROG_TEST_RUN (blue's SYN-ACK)");
+		b.ack = 999; /* a guess after it: wrong but for 1 in 2^20 */
+		ASSERT_EQ(t, steer(t, h, &b), 1, "a guessed ACK after the SYN-ACK: by the weight");
+		ASSERT_EQ(t, harness_flow_get(h, &b, &fl), -ENOENT, "no entry from the guesses");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins1, 0, "flow_insert");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_ACK_UNMATCHED) - un0, 2, "ack_unmatched");
+		/* Blue refuses a guessed ACK that reached it (seq = its ack number). */
+		ASSERT_OK(t,
+			  backend_reply_to(h, 45100, H_LO_IFINDEX, 11, TH_RST, 0, 12345, out, &olen,
+					   &verdict),
+			  "BPF_PROG_TEST_RUN (blue's RST)");
+		ASSERT_TRUE(t, verdict != harness_expect(h, XDP_DROP), "the RST goes on");
+		if (ASSERT_OK(t, harness_be_stats(h, 0, &bs), "blue's stats"))
+			ASSERT_EQ(t, bs.errors[SHIFT_ERR_RST] - rst0, 0,
+				  "a RST after the SYN-ACK is no RST error of blue's");
+		b.ack = 20001;
+		ASSERT_EQ(t, steer(t, h, &b), 0, "the real first ACK: blue, the SYN's backend");
+		if (ASSERT_OK(t, harness_flow_get(h, &b, &fl), "entry"))
+			ASSERT_EQ(t, fl.backend_id, 0, "entry backend");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_ACK_UNMATCHED) - un0, 2,
+			  "ack_unmatched after it");
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+	}
+	if (test_sub(t, "5000 spoofed ACKs: steered, no entry, no insert, syn_slot_miss "
+			"(+ ack_unmatched) +5000")) {
 		struct pkt_spec x = s;
 		__u64 miss0 = stat_of(h, SHIFT_STAT_SYN_SLOT_MISS);
+		__u64 un0 = stat_of(h, SHIFT_STAT_ACK_UNMATCHED);
 
 		dp_weight_set(&h->m, SVC_V4_TCP, 3000);
 		n0 = count4(h);
@@ -244,7 +299,13 @@ TEST(synslot)
 		ASSERT_EQ(t, i, 5000, "every spoofed ACK forwarded");
 		ASSERT_EQ(t, count4(h), n0, "connection-table entries after the ACKs");
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 0, "flow_insert");
-		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_SYN_SLOT_MISS) - miss0, 5000, "syn_slot_miss");
+		/* These tuples' slots still hold the first subtest's spoofed SYNs:
+		 * an ACK whose sequence number looks like its SYN's + 1 (1 in 4096)
+		 * is an unmatched first ACK instead of a miss. */
+		ASSERT_EQ(t,
+			  stat_of(h, SHIFT_STAT_SYN_SLOT_MISS) - miss0 +
+				  stat_of(h, SHIFT_STAT_ACK_UNMATCHED) - un0,
+			  5000, "syn_slot_miss + ack_unmatched");
 		dp_weight_set(&h->m, SVC_V4_TCP, 0);
 	}
 	if (test_sub(t, "a flow met in mid-stream: the backend's answer writes its entry")) {

@@ -46,6 +46,7 @@ chaos_flood() {
 	local secs=$(($1 / (CHAOS_PPS / 2) + 30)) pin=() ack=()
 	[ -z "${CHAOS_FLOOD_CPU:-}" ] || pin=(taskset -c "$CHAOS_FLOOD_CPU")
 	[ "${CHAOS_FLOOD_ACK:-0}" = 0 ] || ack=(--ack)
+	[ "${CHAOS_FLOOD_PAIR:-0}" = 0 ] || ack=(--pair)
 	rig_nsenter cli1 "${pin[@]}" "$SYNFLOOD" --ifname "${RIG_ID}e1" --dst-mac "$CHAOS_EDGE_MAC" \
 		--dst "$RIG_VIP" --dport "$RIG_VIP_PORT" --src-prefix "$CHAOS_SPOOF" --count "$1" \
 		--pps "$CHAOS_PPS" --seconds "$secs" "${ack[@]}" >"$2" 2>&1

@@ -3,10 +3,11 @@
  * synflood: spoofed TCP SYNs (or ACKs) to a VIP, for the shift namespace rig (tests only).
  *
  *   synflood --ifname IF --dst-mac MAC --dst IP --dport PORT --src-prefix A.B.C.D/LEN
- *            --count N [--pps R] [--seconds S] [--seed X] [--batch B] [--ack]
+ *            --count N [--pps R] [--seconds S] [--seed X] [--batch B] [--ack | --pair]
  *
  * Sends N Ethernet/IPv4/TCP SYN frames (with --ack: bare ACKs of no connection, random
- * acknowledgment numbers) out of IF with an AF_PACKET socket (no kernel
+ * acknowledgment numbers; with --pair: each SYN followed by the first ACK a blind
+ * spoofer sends, its sequence number + 1 and a guessed acknowledgment number) out of IF with an AF_PACKET socket (no kernel
  * routing, no qdisc): a random source address inside the prefix, a random source
  * port (1024..65535), a random sequence number, full IP and TCP checksums. Bounded
  * twice: at most N frames and at most S seconds (default 60). With --pps, paced to
@@ -92,7 +93,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: synflood --ifname IF --dst-mac MAC --dst IPV4 --dport PORT\n"
 		   "                --src-prefix A.B.C.D/LEN --count N [--pps R] [--seconds S]\n"
-		   "                [--seed X] [--batch B] [--ack]\n");
+		   "                [--seed X] [--batch B] [--ack | --pair]\n");
 }
 
 static int fail(const char *what)
@@ -115,12 +116,13 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "ack", no_argument, NULL, 'a' },
+		{ "pair", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *ifname = NULL;
 	uint8_t dmac[6], smac[6];
-	int have_dmac = 0, ack = 0, c, fd, ifindex;
+	int have_dmac = 0, ack = 0, pair = 0, c, fd, ifindex;
 	struct in_addr dst = { 0 }, pfx = { 0 };
 	unsigned long dport = 0, plen = 33, batch = 64;
 	unsigned long long count = 0, pps = 0, sent = 0, errors = 0;
@@ -182,6 +184,9 @@ int main(int argc, char **argv)
 		case 'a':
 			ack = 1;
 			break;
+		case 'P':
+			pair = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -191,7 +196,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!ifname || !have_dmac || !dst.s_addr || !dport || dport > 65535 || plen > 32 ||
-	    plen < 8 || !count || seconds <= 0 || seconds > 3600 || !batch || batch > MAX_BATCH) {
+	    plen < 8 || !count || seconds <= 0 || seconds > 3600 || !batch || batch > MAX_BATCH ||
+	    (ack && pair)) {
 		usage(stderr);
 		return 2;
 	}
@@ -244,6 +250,9 @@ int main(int argc, char **argv)
 		}
 		if (count - sent < n)
 			n = (unsigned long)(count - sent);
+		/* A pair's two frames go in one batch. */
+		if (pair && n > 1)
+			n &= ~1ul;
 		for (i = 0; i < n; i++) {
 			uint8_t *f = frames[i];
 			struct iphdr *ip = (struct iphdr *)(f + 14);
@@ -258,6 +267,25 @@ int main(int argc, char **argv)
 				uint16_t len;
 			} ph;
 
+			if (pair && (i & 1)) {
+				/* The SYN's tuple again, ACK flag, seq + 1. */
+				memcpy(f, frames[i - 1], FRAME_LEN);
+				ip->id = htons((uint16_t)(r64 >> 48));
+				ip->check = 0;
+				ip->check = htons(csum_fold(csum_add(0, ip, 20)));
+				th->syn = 0;
+				th->ack = 1;
+				th->seq = htonl(ntohl(th->seq) + 1);
+				th->ack_seq = htonl((uint32_t)r64);
+				th->check = 0;
+				ph.s = ip->saddr, ph.d = ip->daddr, ph.z = 0,
+				ph.proto = IPPROTO_TCP;
+				ph.len = htons(20);
+				sum = csum_add(0, &ph, sizeof(ph));
+				sum = csum_add(sum, th, 20);
+				th->check = htons(csum_fold(sum));
+				continue;
+			}
 			memcpy(f, dmac, 6);
 			memcpy(f + 6, smac, 6);
 			f[12] = 0x08, f[13] = 0x00;

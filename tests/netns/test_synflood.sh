@@ -22,9 +22,15 @@
 #      with zero failures; new real connections then succeed and follow 70 %. Before it
 #      resumes, as many spoofed bare ACKs of no connection: steered by the weight (a flow
 #      met in mid-stream looks the same), not one insert (the backends answer them with
-#      RSTs, which write nothing), occupancy and the 16 entries unchanged.
-# Short by default (make check: 200k SYNs in (a), 100k SYNs and 100k ACKs in (c));
-# CHAOS_LONG=1 (make chaos): CHAOS_FLOOD SYNs in (a) (default 3M) and 1M of each in (c). Exit 0 pass, 77 skipped,
+#      RSTs, which write nothing), occupancy and the 16 entries unchanged;
+#  (d) a blind spoofer's handshakes, still paused: each spoofed SYN followed by its first
+#      ACK (sequence number + 1, a guessed acknowledgment number). Only an ACK of the
+#      backend's SYN-ACK writes an entry: inserts only for the guesses that land (1 in
+#      2^20), ack_unmatched for the rest, the 16 entries unchanged, the backends' RSTs
+#      to those ACKs no RST error (it rolled green back before), no rollback.
+# Short by default (make check: 200k SYNs in (a), 100k SYNs, 100k ACKs and 50k pairs in
+# (c) and (d)); CHAOS_LONG=1 (make chaos): CHAOS_FLOOD SYNs in (a) (default 3M), 1M of
+# each in (c), 500k pairs in (d). Exit 0 pass, 77 skipped,
 # 1 fail.
 # run.sh: alone (200k spoofed SYNs take a core while clients keep a rate)
 set -uo pipefail
@@ -56,6 +62,13 @@ sz=$(rig_edge bpftool -j map show pinned "$RIG_BPFFS_DIR/maps/shift_syns" | rig_
 if [ "$sz" = 4096 ]; then ok "SYN slot array shift_syns sized to syn_slots = $sz (bpftool)"; else
 	notok "shift_syns max_entries $sz, want 4096"; fi
 flood() { chaos_flood "$@"; }
+# rst_errors FILE: the RST errors of service web's backends in a status --json snapshot
+rst_errors() {
+	"$RIG_PYTHON" -c '
+import json, sys
+s = [x for x in json.load(open(sys.argv[1]))["services"] if x["service"] == "web"][0]
+print(sum(b["errors_by_kind"]["rst"] for b in s["backends"]))' "$1"
+}
 
 # ---------------------------------------------------------------------------------
 KA_CTL=$D/ka.control KA_READY=$D/ka.ready
@@ -191,6 +204,17 @@ done
 e2e_snap "$D/c2.json"
 occ_c2=$(flows_of 0 count)
 flows_of "$KA_SRC" >"$D/ka.flows1a"
+# (d) A blind spoofer's handshake: each SYN followed by its first ACK (sequence number
+# + 1, a guessed acknowledgment number). Only an ACK of the backend's SYN-ACK writes an
+# entry, so these write none, and the backends' RSTs to those ACKs are no error of theirs.
+for ((cpu = 0; cpu < ncpu; cpu++)); do
+	CHAOS_FLOOD_PAIR=1 CHAOS_FLOOD_CPU=$cpu flood $((STRICT_FLOOD / ncpu)) "$D/flood4.$cpu.json" ||
+		notok "SYN+ACK pairs (CPU $cpu) failed: $(cat "$D/flood4.$cpu.json")"
+done
+sleep 1
+e2e_snap "$D/c2b.json"
+occ_c2b=$(flows_of 0 count)
+flows_of "$KA_SRC" >"$D/ka.flows1b"
 kill -CONT "$KA"
 cins=$(($(dp "$D/c1.json" flow_insert) - $(dp "$D/c0.json" flow_insert)))
 cnew=$(($(dp "$D/c1.json" flow_new) - $(dp "$D/c0.json" flow_new)))
@@ -211,6 +235,19 @@ amiss=$(($(dp "$D/c2.json" syn_slot_miss) - $(dp "$D/c1.json" syn_slot_miss)))
 	cmp -s "$D/ka.flows0" "$D/ka.flows1a" &&
 	ok "ACK flood: occupancy $occ_c1 before and $occ_c2 after $STRICT_FLOOD spoofed ACKs, flow_insert +$ains (steered: flow_new +$anew, syn_slot_miss +$amiss); the 16 keep-alive entries untouched" ||
 	notok "ACK flood: occupancy $occ_c1 -> $occ_c2, flow_insert +$ains, syn_slot_miss +$amiss (want >= 99 % of $STRICT_FLOOD), keep-alive entries: $(diff "$D/ka.flows0" "$D/ka.flows1a" | head -n 6 | tr '\n' ' ')"
+pins=$(($(dp "$D/c2b.json" flow_insert) - $(dp "$D/c2.json" flow_insert)))
+pun=$(($(dp "$D/c2b.json" ack_unmatched) - $(dp "$D/c2.json" ack_unmatched)))
+prst=$(($(rst_errors "$D/c2b.json") - $(rst_errors "$D/c2.json")))
+# A guess is right once in 2^20 (bpf/synslot.h): allow 4x that, + 2. Its entry is one
+# more in the table, and the backend's RST to it one RST error.
+pairs=$((STRICT_FLOOD / 2)) lucky=$((STRICT_FLOOD / 2 / 262144 + 2))
+[ "$pins" -le "$lucky" ] && [ $((occ_c2b - occ_c2)) -le "$pins" ] && [ "$prst" -le "$pins" ] &&
+	[ $((pun * 100)) -ge $((pairs * 99)) ] && cmp -s "$D/ka.flows0" "$D/ka.flows1b" &&
+	ok "SYN+ACK pairs: occupancy $occ_c2 before and $occ_c2b after $pairs spoofed handshakes, flow_insert +$pins (lucky guesses, at most $lucky), ack_unmatched +$pun, backends' RST errors +$prst; the 16 keep-alive entries untouched" ||
+	notok "SYN+ACK pairs: occupancy $occ_c2 -> $occ_c2b, flow_insert +$pins (want <= $lucky), ack_unmatched +$pun (want >= 99 % of $pairs), RST errors +$prst (want <= $pins), keep-alive entries: $(diff "$D/ka.flows0" "$D/ka.flows1b" | head -n 6 | tr '\n' ' ')"
+ww=$(svc "$D/c2b.json" web green_weight_bp) rb=$(svc "$D/c2b.json" web rolled_back)
+[ "$ww $rb" = "$((WEIGHT2 * 100)) False" ] && ok "SYN+ACK pairs: no rollback, weight unchanged ($ww $rb)" ||
+	notok "SYN+ACK pairs: weight/rolled_back $ww $rb, want $((WEIGHT2 * 100)) False"
 setphase resumed
 sleep 2
 flows_of "$KA_SRC" >"$D/ka.flows2"
