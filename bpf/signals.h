@@ -394,14 +394,19 @@ __noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
  * slot's is dropped too (returns 1), and so is one of another backend than
  * the entry's (has_entry) when the slot holds no handshake. A bare ACK
  * answering the slot's SYN (TIME_WAIT) returns SYN_ANSWER_HELD: it is no
- * established flow to adopt. A SYN-ACK's sequence number (seq) goes into the
- * slot, for the client's first ACK to acknowledge (syn_slot_acked()). A RST
- * after it answers no SYN: it is the backend refusing a client ACK that
- * matched no handshake of its own, a blind spoofer's guessed ACK (a real
- * client's first ACK writes the entry, and a RST then is that flow's error).
- * It is no error.
+ * established flow to adopt. A SYN-ACK's sequence number (num) goes into the
+ * slot, for the client's first ACK to acknowledge (syn_slot_acked()).
  *
- * how: the TCP flags (low byte) and SYN_ENTRY_* << 8, so that seq fits in a
+ * A RST refuses the SYN only when it acknowledges it (num: its
+ * acknowledgment number): RFC 9293 answers a segment without ACK with
+ * <ACK = its SEQ + 1, RST, ACK>, and a closed port answers a SYN so. A RST
+ * without that, or after the backend's SYN-ACK, answers a later client ACK
+ * that matched no handshake of the backend's: a blind spoofer's guessed ACK
+ * (a real client's first ACK writes the entry, and a RST then is that flow's
+ * error), the spoofed SYN before it lost or not yet answered. It is no error
+ * and answers nothing.
+ *
+ * how: the TCP flags (low byte) and SYN_ENTRY_* << 8, so that num fits in a
  * global function's five arguments.
  *
  * A global function of scalars: the verifier checks it once, not once per
@@ -415,12 +420,12 @@ __noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
 #define SYN_ENTRY_SAME 1
 #define SYN_ENTRY_OTHER 2
 
-__noinline int syn_answer(__u32 h, __u32 backend_id, __u32 how, __u32 svc_flags, __u32 seq)
+__noinline int syn_answer(__u32 h, __u32 backend_id, __u32 how, __u32 svc_flags, __u32 num)
 {
 	__u32 tcp_flags = how & 0xff, has_entry = (how >> 8) & 3;
 	struct shift_syn_slot *s;
 	union syn_owner o, n;
-	int i, refused = 0;
+	int i, refused = 0, rst_other;
 	__u64 now, lat;
 
 	s = syn_slot(h);
@@ -444,6 +449,8 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 how, __u32 svc_flags,
 		}
 		return 0;
 	}
+	rst_other = (tcp_flags & TCPF_RST_) && !has_entry &&
+		    (!(tcp_flags & TCPF_ACK_) || !syn_slot_isn_is(s, num - 1));
 	/* Marked answered by compare-and-swap, against the client's
 	 * retransmitted SYN moving the handshake at the same moment (syn_again()):
 	 * one of the two comes first. */
@@ -451,7 +458,7 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 how, __u32 svc_flags,
 		o.word = syn_owner_read(s);
 		if (o.backend_id != backend_id)
 			break;
-		if ((tcp_flags & TCPF_RST_) && (o.flags & SHIFT_SS_SYNACK))
+		if ((tcp_flags & TCPF_RST_) && (rst_other || (o.flags & SHIFT_SS_SYNACK)))
 			return 0;
 		n = o;
 		n.flags |= SHIFT_SS_ANSWERED;
@@ -498,7 +505,7 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 how, __u32 svc_flags,
 	}
 	if (!(tcp_flags & TCPF_SYN_))
 		return SYN_ANSWER_HELD;
-	syn_slot_note_synack(s, seq);
+	syn_slot_note_synack(s, num);
 	if (o.flags & SHIFT_SS_ANSWERED)
 		return 0;
 	now = bpf_ktime_get_ns();
@@ -531,7 +538,8 @@ static __always_inline int signal_syn_answer(struct pkt *p, __u32 h,
 	if (!reply_wants_slot(p, entry))
 		return 0;
 	return syn_answer(h, backend_id, (p->tcp_flags & 0xff) | has_entry << 8, info->flags,
-			  tcp_seq(p, data_end));
+			  (p->tcp_flags & TCPF_RST_) ? tcp_ack_seq(p, data_end) :
+						       tcp_seq(p, data_end));
 }
 
 /*

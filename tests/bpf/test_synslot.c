@@ -49,14 +49,15 @@ static int steer(struct tctx *t, struct harness *h, const struct pkt_spec *s)
 
 /*
  * A reply of backend 10.1.0.<octet>:8080 (0 or 1 of SVC_V4_TCP) to the test's
- * client port cport, run through the backend program as if it came in on
- * ifindex; out gets the frame.
+ * client port cport, acknowledgment number ack, run through the backend
+ * program as if it came in on ifindex; out gets the frame.
  */
-static int backend_reply_to(struct harness *h, __u16 cport, __u32 ifindex, __u8 octet, __u8 flags,
-			    __u16 payload, __u32 seq, __u8 *out, __u32 *olen, __u32 *verdict)
+static int backend_reply_ack(struct harness *h, __u16 cport, __u32 ifindex, __u8 octet, __u8 flags,
+			     __u16 payload, __u32 seq, __u32 ack, __u8 *out, __u32 *olen,
+			     __u32 *verdict)
 {
 	struct pkt_spec r = REPLY4(BE0A, CL4, IPPROTO_TCP, 8080, cport, .tcp_flags = flags,
-				   .payload = payload, .seq = seq, .ack = 0);
+				   .payload = payload, .seq = seq, .ack = ack);
 	__u8 in[PKT_MAX];
 	__u32 len;
 
@@ -66,6 +67,14 @@ static int backend_reply_to(struct harness *h, __u16 cport, __u32 ifindex, __u8 
 
 	*olen = PKT_MAX;
 	return harness_run_prog(h, H_BACKEND, in, len, ifindex, out, olen, verdict);
+}
+
+/* The same, acknowledgment number 0. */
+static int backend_reply_to(struct harness *h, __u16 cport, __u32 ifindex, __u8 octet, __u8 flags,
+			    __u16 payload, __u32 seq, __u8 *out, __u32 *olen, __u32 *verdict)
+{
+	return backend_reply_ack(h, cport, ifindex, octet, flags, payload, seq, 0, out, olen,
+				 verdict);
 }
 
 /* The same, to client 45000, in on lo. */
@@ -278,6 +287,43 @@ TEST(synslot)
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_ACK_UNMATCHED) - un0, 2,
 			  "ack_unmatched after it");
 		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+	}
+	if (test_sub(t, "a RST refuses the SYN only when it acknowledges it: one that does not is "
+			"no error")) {
+		/* flags, acknowledgment number, counted as a refusal? */
+		static const struct {
+			__u8 flags;
+			__u32 ack;
+			int refusal;
+		} rsts[] = {
+			{ TH_RST, 0, 0 }, /* a RST of an ACK segment (seq = its ack) */
+			{ TH_RST | TH_ACK, 8201, 0 }, /* acknowledges another ISN */
+			{ TH_RST | TH_ACK, 8101, 1 }, /* a closed port's answer to the SYN */
+		};
+		struct shift_backend_stats bs;
+		__u64 rst0 = ~0ull;
+		__u32 k;
+
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+		for (k = 0; k < sizeof(rsts) / sizeof(rsts[0]); k++) {
+			struct pkt_spec b = s;
+			__u16 port = (__u16)(45110 + k);
+
+			if (ASSERT_OK(t, harness_be_stats(h, 0, &bs), "blue's stats"))
+				rst0 = bs.errors[SHIFT_ERR_RST];
+			b.sport = port;
+			b.tcp_flags = TH_SYN;
+			b.seq = 8100;
+			ASSERT_EQ(t, steer(t, h, &b), 0, "SYN at 0 %: blue");
+			ASSERT_OK(t,
+				  backend_reply_ack(h, port, H_LO_IFINDEX, 11, rsts[k].flags, 0,
+						    4444, rsts[k].ack, out, &olen, &verdict),
+				  "BPF_PROG_TEST_RUN (blue's RST)");
+			ASSERT_TRUE(t, verdict != harness_expect(h, XDP_DROP), "the RST goes on");
+			if (ASSERT_OK(t, harness_be_stats(h, 0, &bs), "blue's stats"))
+				ASSERT_EQ(t, bs.errors[SHIFT_ERR_RST] - rst0,
+					  (__u64)rsts[k].refusal, "blue's RST errors");
+		}
 	}
 	if (test_sub(t, "5000 spoofed ACKs: steered, no entry, no insert, syn_slot_miss "
 			"(+ ack_unmatched) +5000")) {
