@@ -531,12 +531,13 @@ static __always_inline int signal_syn_answer(struct pkt *p, __u32 h,
 					     const struct shift_svc_info *info, __u32 backend_id,
 					     const struct shift_flow *entry, void *data_end)
 {
-	__u32 has_entry = !entry			  ? SYN_ENTRY_NONE :
-			  entry->backend_id == backend_id ? SYN_ENTRY_SAME :
-							    SYN_ENTRY_OTHER;
+	__u32 has_entry;
 
 	if (!reply_wants_slot(p, entry))
 		return 0;
+	has_entry = !entry			    ? SYN_ENTRY_NONE :
+		    entry->backend_id == backend_id ? SYN_ENTRY_SAME :
+						      SYN_ENTRY_OTHER;
 	return syn_answer(h, backend_id, (p->tcp_flags & 0xff) | has_entry << 8, info->flags,
 			  (p->tcp_flags & TCPF_RST_) ? tcp_ack_seq(p, data_end) :
 						       tcp_seq(p, data_end));
