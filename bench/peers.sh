@@ -368,12 +368,11 @@ sys_down() { # SYSTEM
 # --- packets/s ------------------------------------------------------------------------
 # SYN runs: each (system, round) its own source block 198.18.(10+k).0/.., 4M flows, so no
 # SYN ever repeats a 5-tuple (new flow everywhere); ACK runs: 100k flows from 198.18.1.10,
-# through shift each opened first with a SYN and its first ACK (pktgen --open): shift
-# writes an entry only for a handshake it saw, and an ACK without one is steered
-# statelessly, which is not the established path these runs measure. Since shift also
-# wants the first ACK to acknowledge the backend's SYN-ACK, and the sinks answer
-# nothing, --open's handshakes are blind and open no flow (shift_entries says so): the
-# shift ACK rows time ACKs without entries until the sinks answer SYNs.
+# through shift each opened first with a whole handshake (pktgen --open: the sink
+# answers each SYN with its backend's SYN-ACK, then the client sends its first ACK):
+# shift writes an entry only for a handshake it saw whose first ACK acknowledges the
+# backend's SYN-ACK, and an ACK without one is steered statelessly, which is not the
+# established path these runs measure. shift_entries in the record counts the entries.
 PG_K=0
 pg_run() { # SYSTEM ROUND syn|ack
 	local sys=$1 r=$2 fl=$3 dst src flows burst out ct="" open="" extra=()

@@ -15,12 +15,15 @@
  * and goes to one of the --dst endpoints, chosen by a hash of i against the
  * weights (several endpoints: plain forwarding with the split done by the sender).
  * Every packet of an --flags syn run is a new 5-tuple until the N flows wrap.
- * With --open (an ack run), each sender first opens its flows: a SYN and the
- * client's first ACK (the SYN's sequence number + 1) each, one pair per call, so a
- * datapath that writes an entry only for a handshake it saw had every flow in its
- * table before the run; the warmup starts when all senders are done. Shift now also
- * wants that ACK to acknowledge the backend's SYN-ACK, which these handshakes never
- * see (the sink answers nothing): they open no flow there (bench/peers.sh).
+ * With --open (an ack run, needs the sink), each sender first opens its flows with
+ * a whole handshake, so that a datapath that writes an entry only for a handshake
+ * it saw (and checks that the client's first ACK acknowledges the backend's
+ * SYN-ACK) has every flow in its table before the run. A sender sends the SYNs of
+ * OPEN_BATCH flows, one per call; the sink hands every SYN it receives to a
+ * responder thread (a BPF ring buffer), which answers it out of the sink device
+ * with the SYN-ACK its backend would send, its sequence number the one the
+ * client's ACK of flow i acknowledges - 1; once the batch's SYN-ACKs are out the
+ * sender sends the batch's first ACKs. The warmup starts when all senders are done.
  *
  * Sink: an XDP program (raw instructions, no object file) attached with a bpf_link
  * to IF in the sink namespace counts, per destination address (its last byte), the
@@ -80,6 +83,13 @@
 #define FRAME_LEN 54
 #define PORTS_PER_SRC 64000u
 #define SINK_SLOTS 256
+/* --open: flows per batch of SYNs before their ACKs. Every handshake in flight
+ * holds one of shift's SYN slots (32,768 by default), and a SYN that lands on
+ * another's slot leaves that flow unopened: 256 per sender left 1 % of 100k flows
+ * without an entry, 32 leave about 0.1 %. */
+#define OPEN_BATCH 32u
+/* The responder's ring: 64 bytes a SYN, room for every batch of every sender. */
+#define ANSWER_RING_BYTES (1u << 22)
 
 struct dst {
 	__u32 addr; /* network order */
@@ -98,7 +108,19 @@ struct opts {
 	__u8 flags; /* TCP flags */
 	unsigned int threads, burst;
 	double warmup, duration;
-	bool open; /* open each flow with a SYN and its first ACK first */
+	bool open; /* open each flow with a whole handshake first */
+};
+
+/* --open: answers the SYNs the sink receives (see the top). */
+struct answerer {
+	pthread_t th;
+	const struct opts *o;
+	int fd; /* AF_PACKET on the sink device */
+	struct ring_buffer *rb;
+	_Atomic __u64 answered[MAX_THREADS]; /* SYN-ACKs sent, per sender of the flow */
+	_Atomic __u64 ignored; /* SYNs of no flow of this run, or not sent */
+	atomic_bool stop;
+	int err;
 };
 
 struct sender {
@@ -110,6 +132,8 @@ struct sender {
 	_Atomic __u64 sent;
 	_Atomic __u64 failed; /* frames the socket refused (ENOBUFS, ...) */
 	atomic_bool opened; /* --open: its flows are open, the run may start */
+	struct answerer *ans;
+	__u64 unanswered; /* --open: SYNs whose SYN-ACK did not come in time */
 	int err;
 };
 
@@ -175,6 +199,39 @@ static __u32 mix32(__u64 x)
 	return h;
 }
 
+/* The checksums of a 54-byte frame (Ethernet, IPv4 without options, TCP without
+ * options or payload): conntrack checks them. */
+static void set_csums(__u8 *f)
+{
+	__u8 *ip = f + 14, *tcp = f + 34, pseudo[12];
+	__u32 sum;
+
+	ip[10] = ip[11] = 0;
+	sum = csum_fold(csum_add(0, ip, 20));
+	ip[10] = (__u8)(sum >> 8);
+	ip[11] = (__u8)sum;
+	memcpy(pseudo, ip + 12, 8);
+	pseudo[8] = 0;
+	pseudo[9] = IPPROTO_TCP;
+	pseudo[10] = 0;
+	pseudo[11] = 20;
+	tcp[16] = tcp[17] = 0;
+	sum = csum_fold(csum_add(csum_add(0, pseudo, 12), tcp, 20));
+	tcp[16] = (__u8)(sum >> 8);
+	tcp[17] = (__u8)sum;
+}
+
+/* Flow i's client ISN, and the backend ISN its first ACK acknowledges (+ 1). */
+static __u32 flow_isn(__u64 i)
+{
+	return mix32(i * 2 + 1);
+}
+
+static __u32 flow_ack(__u64 i)
+{
+	return mix32(i * 2 + 2);
+}
+
 /* Flow i as one frame with TCP flags `flags`, its sequence number the flow's
  * ISN + seq_add. */
 static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i, __u8 flags,
@@ -184,8 +241,7 @@ static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i
 	__u32 saddr = htonl(o->src + (__u32)(i / PORTS_PER_SRC));
 	__u16 sport = (__u16)(1024 + i % PORTS_PER_SRC);
 	__u8 *ip = f + 14, *tcp = f + 34;
-	__u32 sum, seq = mix32(i * 2 + 1) + seq_add;
-	__u8 pseudo[12];
+	__u32 seq = flow_isn(i) + seq_add;
 	unsigned int k;
 
 	if (o->n_dst > 1) {
@@ -212,12 +268,8 @@ static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i
 	ip[7] = 0;
 	ip[8] = 64;
 	ip[9] = IPPROTO_TCP;
-	ip[10] = ip[11] = 0;
 	memcpy(ip + 12, &saddr, 4);
 	memcpy(ip + 16, &d->addr, 4);
-	sum = csum_fold(csum_add(0, ip, 20));
-	ip[10] = (__u8)(sum >> 8);
-	ip[11] = (__u8)sum;
 	/* TCP: 20 bytes, no options, no payload */
 	memset(tcp, 0, 20);
 	tcp[0] = (__u8)(sport >> 8);
@@ -229,7 +281,7 @@ static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i
 	tcp[6] = (__u8)(seq >> 8);
 	tcp[7] = (__u8)seq;
 	if (flags & 0x10) {
-		__u32 ack = mix32(i * 2 + 2);
+		__u32 ack = flow_ack(i);
 
 		tcp[8] = (__u8)(ack >> 24);
 		tcp[9] = (__u8)(ack >> 16);
@@ -240,42 +292,66 @@ static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i
 	tcp[13] = flags;
 	tcp[14] = 0xfa; /* window 64240 */
 	tcp[15] = 0xf0;
-	memcpy(pseudo, ip + 12, 8);
-	pseudo[8] = 0;
-	pseudo[9] = IPPROTO_TCP;
-	pseudo[10] = 0;
-	pseudo[11] = 20;
-	sum = csum_fold(csum_add(csum_add(0, pseudo, 12), tcp, 20));
-	tcp[16] = (__u8)(sum >> 8);
-	tcp[17] = (__u8)sum;
+	set_csums(f);
 }
 
-/* --open: a SYN and the first ACK of each of this sender's flows, one pair per
- * call, a refused pair sent again (bounded). 0, or an errno. */
+/* One frame per call, a refused frame sent again (bounded). 0, or an errno. */
+static int send_one(int fd, struct mmsghdr *msg)
+{
+	unsigned int tries;
+
+	for (tries = 0;; tries++) {
+		int n = sendmmsg(fd, msg, 1, 0);
+
+		if (n == 1)
+			return 0;
+		if (n >= 0 || errno == ENOBUFS || errno == EAGAIN || errno == EINTR) {
+			if (tries < 1000) {
+				sleep_s(50e-6);
+				continue;
+			}
+			return n >= 0 ? ENOBUFS : errno;
+		}
+		return errno;
+	}
+}
+
+/* --open: the handshakes of this sender's flows, OPEN_BATCH at a time: the SYNs,
+ * then (once the responder has answered them, or after 1 s) the first ACKs. A
+ * SYN the datapath dropped gets no SYN-ACK; its flow is counted unanswered and
+ * still gets its ACK. 0, or an errno. */
 static int open_flows(struct sender *s, __u8 (*frames)[FRAME_LEN], struct mmsghdr *msgs)
 {
 	const struct opts *o = s->o;
-	unsigned int tries;
-	__u64 i;
+	__u64 i, first, want, got = 0;
+	unsigned int n, k;
+	int err;
 
-	for (i = s->idx; i < o->flows && !atomic_load(&stop); i += o->threads) {
-		build_frame(frames[0], o, s->smac, i, 0x02, 0);
-		build_frame(frames[1], o, s->smac, i, 0x10, 1);
-		for (tries = 0;; tries++) {
-			int n = sendmmsg(s->fd, msgs, 2, 0);
+	for (first = s->idx; first < o->flows && !atomic_load(&stop);) {
+		double give_up;
 
-			if (n == 2)
-				break;
-			if (n >= 0 || errno == ENOBUFS || errno == EAGAIN || errno == EINTR) {
-				/* Half a pair would leave the flow unopened: resend both. */
-				if (tries < 1000) {
-					sleep_s(50e-6);
-					continue;
-				}
-				return n >= 0 ? ENOBUFS : errno;
-			}
-			return errno;
+		for (n = 0, i = first; n < OPEN_BATCH && i < o->flows; n++, i += o->threads) {
+			build_frame(frames[0], o, s->smac, i, 0x02, 0);
+			err = send_one(s->fd, &msgs[0]);
+			if (err)
+				return err;
 		}
+		want = got + n;
+		give_up = now_s() + 1;
+		while ((got = atomic_load(&s->ans->answered[s->idx])) < want && now_s() < give_up &&
+		       !atomic_load(&stop))
+			sleep_s(20e-6);
+		if (got < want) {
+			s->unanswered += want - got;
+			got = want;
+		}
+		for (k = 0, i = first; k < n; k++, i += o->threads) {
+			build_frame(frames[0], o, s->smac, i, 0x10, 1);
+			err = send_one(s->fd, &msgs[0]);
+			if (err)
+				return err;
+		}
+		first = i;
 	}
 	return 0;
 }
@@ -295,8 +371,7 @@ static void *send_loop(void *arg)
 	CPU_SET(s->cpu, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	memset(msgs, 0, sizeof(msgs));
-	/* At least two: --open's pairs, whatever --burst is. */
-	for (k = 0; k < o->burst || k < 2; k++) {
+	for (k = 0; k < o->burst; k++) {
 		iov[k].iov_base = frames[k];
 		iov[k].iov_len = FRAME_LEN;
 		msgs[k].msg_hdr.msg_iov = &iov[k];
@@ -432,6 +507,149 @@ static int sink_load(int map_fd, int dup_fd)
 	if (fd < 0)
 		fprintf(stderr, "pktgen: loading the sink: %s\n%s\n", strerror(-fd), log);
 	return fd;
+}
+
+/* Bytes [off, off + size) of the frame (r6) to the stack at -56 + off. */
+#define FRAME_TO_STACK(off, size) \
+	LDX(size, BPF_REG_5, BPF_REG_6, off), STX(size, BPF_REG_10, BPF_REG_5, -56 + (off))
+
+/*
+ * --open's sink: the counting sink, and before it counts a SYN (flags exactly SYN)
+ * it copies the whole 54-byte frame into the ring buffer rb_fd for the responder
+ * (by way of the stack: helpers may not read the packet).
+ */
+static int answer_sink_load(int map_fd, int rb_fd)
+{
+	/* r6 keeps the frame across the helper call. */
+	const struct bpf_insn insns[] = {
+		/* 0 */ LDX(BPF_W, BPF_REG_6, BPF_REG_1, 0), /* data */
+		/* 1 */ LDX(BPF_W, BPF_REG_3, BPF_REG_1, 4), /* data_end */
+		/* 2 */ MOV64_REG(BPF_REG_4, BPF_REG_6),
+		/* 3 */ ADD64_IMM(BPF_REG_4, FRAME_LEN),
+		/* 4 */ JGT_REG(BPF_REG_4, BPF_REG_3, 46), /* -> 51 pass */
+		/* 5 */ LDX(BPF_H, BPF_REG_5, BPF_REG_6, 12),
+		/* 6 */ JNE_IMM(BPF_REG_5, 0x0008, 44),
+		/* 7 */ LDX(BPF_B, BPF_REG_5, BPF_REG_6, 23),
+		/* 8 */ JNE_IMM(BPF_REG_5, IPPROTO_TCP, 42),
+		/* 9 */ LDX(BPF_B, BPF_REG_5, BPF_REG_6, 26),
+		/* 10 */ JNE_IMM(BPF_REG_5, 198, 40),
+		/* 11 */ LDX(BPF_B, BPF_REG_5, BPF_REG_6, 27),
+		/* 12 */ JNE_IMM(BPF_REG_5, 18, 38),
+		/* 13 */ LDX(BPF_B, BPF_REG_5, BPF_REG_6, 47), /* TCP flags */
+		/* 14 */ JNE_IMM(BPF_REG_5, 0x02, 23), /* -> 38 count */
+		/* 15 */ FRAME_TO_STACK(0, BPF_DW),
+		/* 17 */ FRAME_TO_STACK(8, BPF_DW),
+		/* 19 */ FRAME_TO_STACK(16, BPF_DW),
+		/* 21 */ FRAME_TO_STACK(24, BPF_DW),
+		/* 23 */ FRAME_TO_STACK(32, BPF_DW),
+		/* 25 */ FRAME_TO_STACK(40, BPF_DW),
+		/* 27 */ FRAME_TO_STACK(48, BPF_W),
+		/* 29 */ FRAME_TO_STACK(52, BPF_H),
+		/* 31 */ LD_MAP_FD(BPF_REG_1, rb_fd),
+		/* 33 */ MOV64_REG(BPF_REG_2, BPF_REG_10),
+		/* 34 */ ADD64_IMM(BPF_REG_2, -56),
+		/* 35 */ MOV64_IMM(BPF_REG_3, FRAME_LEN),
+		/* 36 */ MOV64_IMM(BPF_REG_4, 0),
+		/* 37 */ CALL(BPF_FUNC_ringbuf_output), /* a full ring: unanswered */
+		/* 38 */ LDX(BPF_B, BPF_REG_5, BPF_REG_6, 33), /* last byte of daddr */
+		/* 39 */ STX(BPF_W, BPF_REG_10, BPF_REG_5, -64),
+		/* 40 */ MOV64_REG(BPF_REG_2, BPF_REG_10),
+		/* 41 */ ADD64_IMM(BPF_REG_2, -64),
+		/* 42 */ LD_MAP_FD(BPF_REG_1, map_fd),
+		/* 44 */ CALL(BPF_FUNC_map_lookup_elem),
+		/* 45 */ JEQ_IMM(BPF_REG_0, 0, 3), /* -> 49 drop */
+		/* 46 */ LDX(BPF_DW, BPF_REG_1, BPF_REG_0, 0),
+		/* 47 */ ADD64_IMM(BPF_REG_1, 1),
+		/* 48 */ STX(BPF_DW, BPF_REG_0, BPF_REG_1, 0),
+		/* 49 */ MOV64_IMM(BPF_REG_0, XDP_DROP),
+		/* 50 */ EXIT(),
+		/* 51 */ MOV64_IMM(BPF_REG_0, XDP_PASS),
+		/* 52 */ EXIT(),
+	};
+	char log[16384] = "";
+	LIBBPF_OPTS(bpf_prog_load_opts, po, .log_buf = log, .log_size = sizeof(log),
+		    .log_level = 1);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "pktgen_answer", "GPL", insns,
+			       sizeof(insns) / sizeof(insns[0]), &po);
+
+	if (fd < 0)
+		fprintf(stderr, "pktgen: loading the answering sink: %s\n%s\n", strerror(-fd), log);
+	return fd;
+}
+
+/* --- the responder (--open) -------------------------------------------------- */
+
+/* A SYN of flow i, turned into its backend's SYN-ACK: addresses, ports and MACs
+ * swapped, the backend ISN the one flow i's first ACK acknowledges. */
+static int on_syn(void *ctx, void *data, size_t len)
+{
+	struct answerer *a = ctx;
+	const struct opts *o = a->o;
+	__u8 f[FRAME_LEN], tmp[6], *ip = f + 14, *tcp = f + 34;
+	__u32 saddr, seq, ack;
+	__u16 sport;
+	__u64 i;
+
+	if (len < FRAME_LEN)
+		goto ignore;
+	memcpy(f, data, FRAME_LEN);
+	memcpy(&saddr, ip + 12, 4);
+	saddr = ntohl(saddr);
+	sport = (__u16)(tcp[0] << 8 | tcp[1]);
+	if (saddr < o->src || sport < 1024 || sport >= 1024 + PORTS_PER_SRC)
+		goto ignore;
+	i = (__u64)(saddr - o->src) * PORTS_PER_SRC + (sport - 1024);
+	if (i >= o->flows)
+		goto ignore;
+	memcpy(tmp, f, 6);
+	memcpy(f, f + 6, 6);
+	memcpy(f + 6, tmp, 6);
+	memcpy(tmp, ip + 12, 4);
+	memcpy(ip + 12, ip + 16, 4);
+	memcpy(ip + 16, tmp, 4);
+	memcpy(tmp, tcp, 2);
+	memcpy(tcp, tcp + 2, 2);
+	memcpy(tcp + 2, tmp, 2);
+	ip[8] = 64;
+	ack = (__u32)(tcp[4] << 24 | tcp[5] << 16 | tcp[6] << 8 | tcp[7]) + 1;
+	seq = flow_ack(i) - 1;
+	tcp[4] = (__u8)(seq >> 24);
+	tcp[5] = (__u8)(seq >> 16);
+	tcp[6] = (__u8)(seq >> 8);
+	tcp[7] = (__u8)seq;
+	tcp[8] = (__u8)(ack >> 24);
+	tcp[9] = (__u8)(ack >> 16);
+	tcp[10] = (__u8)(ack >> 8);
+	tcp[11] = (__u8)ack;
+	tcp[13] = 0x12;
+	set_csums(f);
+	for (unsigned int tries = 0; send(a->fd, f, FRAME_LEN, 0) != FRAME_LEN; tries++) {
+		if ((errno != ENOBUFS && errno != EAGAIN && errno != EINTR) || tries == 1000) {
+			a->err = errno;
+			return -errno;
+		}
+		sleep_s(50e-6);
+	}
+	atomic_fetch_add(&a->answered[i % o->threads], 1);
+	return 0;
+ignore:
+	atomic_fetch_add(&a->ignored, 1);
+	return 0;
+}
+
+static void *answer_loop(void *arg)
+{
+	struct answerer *a = arg;
+
+	while (!atomic_load(&a->stop) && !a->err) {
+		int n = ring_buffer__poll(a->rb, 20);
+
+		if (n < 0 && n != -EINTR) {
+			a->err = -n;
+			break;
+		}
+	}
+	return NULL;
 }
 
 static int sink_read(int map_fd, int ncpu, __u64 out[SINK_SLOTS])
@@ -638,8 +856,11 @@ int main(int argc, char **argv)
 	struct sender *snd = NULL;
 	__u64 sink0[SINK_SLOTS], sinkw[SINK_SLOTS], sink1[SINK_SLOTS], sent0 = 0, sent1 = 0,
 								       fail0 = 0, fail1 = 0;
-	int opt, map_fd = -1, dup_fd = -1, prog_fd = -1, link_fd = -1, ncpu, rc = 1,
+	int opt, map_fd = -1, dup_fd = -1, rb_fd = -1, prog_fd = -1, link_fd = -1, ncpu, rc = 1,
 		 sink_ifindex = 0;
+	struct answerer ans = { .o = &o, .fd = -1 };
+	bool answering = false;
+	__u64 unanswered = 0;
 	bool check_dups = false;
 	double t0 = 0, t1 = 0;
 	unsigned int k, started = 0;
@@ -707,7 +928,7 @@ int main(int argc, char **argv)
 	if (!o.tx_dev || !have_mac || !have_dst || o.threads < 1 || o.threads > MAX_THREADS ||
 	    o.burst < 1 || o.burst > MAX_BURST || o.flows < o.threads || o.duration <= 0 ||
 	    o.duration > 600 || o.warmup < 0 || o.warmup > 60 || !!o.sink_netns != !!o.sink_dev ||
-	    o.flows / PORTS_PER_SRC > 200 || (o.open && o.flags != 0x10)) {
+	    o.flows / PORTS_PER_SRC > 200 || (o.open && (o.flags != 0x10 || !o.sink_dev))) {
 		usage();
 		return 2;
 	}
@@ -743,7 +964,41 @@ int main(int argc, char **argv)
 				goto out;
 			}
 		}
-		prog_fd = sink_load(map_fd, dup_fd);
+		if (o.open) {
+			LIBBPF_OPTS(bpf_map_create_opts, ro);
+
+			rb_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pktgen_syns", 0, 0,
+					       ANSWER_RING_BYTES, &ro);
+			if (rb_fd < 0) {
+				fprintf(stderr, "pktgen: SYN ring: %s\n", strerror(-rb_fd));
+				goto out;
+			}
+			ans.rb = ring_buffer__new(rb_fd, on_syn, &ans, NULL);
+			if (!ans.rb) {
+				fprintf(stderr, "pktgen: SYN ring reader: %s\n", strerror(errno));
+				goto out;
+			}
+			/* The SYN-ACKs leave by the sink device, towards the edge, as the
+			 * backends' would (protocol 0: no receiving). */
+			ans.fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+			if (ans.fd < 0) {
+				fprintf(stderr, "pktgen: AF_PACKET socket on %s: %s\n", o.sink_dev,
+					strerror(errno));
+				goto out;
+			} else {
+				struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+							   .sll_ifindex = sink_ifindex };
+
+				if (bind(ans.fd, (struct sockaddr *)&sll, sizeof(sll))) {
+					fprintf(stderr, "pktgen: binding to %s: %s\n", o.sink_dev,
+						strerror(errno));
+					goto out;
+				}
+			}
+			prog_fd = answer_sink_load(map_fd, rb_fd);
+		} else {
+			prog_fd = sink_load(map_fd, dup_fd);
+		}
 		if (prog_fd < 0)
 			goto out;
 		link_fd = bpf_link_create(prog_fd, sink_ifindex, BPF_XDP, NULL);
@@ -765,12 +1020,20 @@ int main(int argc, char **argv)
 		snd[k].cpu = k % (unsigned int)ncpu;
 		snd[k].o = &o;
 		snd[k].fd = -1;
+		snd[k].ans = &ans;
 		err = open_tx(&snd[k], o.tx_dev);
 		if (err) {
 			fprintf(stderr, "pktgen: AF_PACKET socket on %s: %s\n", o.tx_dev,
 				strerror(-err));
 			goto out;
 		}
+	}
+	if (o.open) {
+		if (pthread_create(&ans.th, NULL, answer_loop, &ans)) {
+			fprintf(stderr, "pktgen: pthread_create failed\n");
+			goto out;
+		}
+		answering = true;
 	}
 	for (k = 0; k < o.threads; k++, started++)
 		if (pthread_create(&snd[k].th, NULL, send_loop, &snd[k])) {
@@ -791,6 +1054,12 @@ int main(int argc, char **argv)
 				snd[k].err ? strerror(snd[k].err) : "");
 			goto join;
 		}
+	}
+	for (k = 0; k < o.threads; k++)
+		unanswered += snd[k].unanswered;
+	if (ans.err) {
+		fprintf(stderr, "pktgen: answering SYNs: %s\n", strerror(ans.err));
+		goto join;
 	}
 	sleep_s(o.warmup);
 	if (map_fd >= 0 && sink_read(map_fd, ncpu, sinkw))
@@ -818,6 +1087,10 @@ join:
 			fprintf(stderr, "pktgen: sender %u: %s\n", k, strerror(snd[k].err));
 			rc = 1;
 		}
+	}
+	if (answering) {
+		atomic_store(&ans.stop, true);
+		pthread_join(ans.th, NULL);
 	}
 	if (!rc) {
 		double w = t1 - t0;
@@ -852,6 +1125,16 @@ join:
 			if (check_dups)
 				printf(", \"unique_total\": %llu, \"repeated_total\": %llu",
 				       (unsigned long long)sink0[1], (unsigned long long)sink0[2]);
+			if (o.open) {
+				__u64 answered = 0;
+
+				for (k = 0; k < o.threads; k++)
+					answered += atomic_load(&ans.answered[k]);
+				printf(", \"open_synacks\": %llu, \"open_unanswered\": %llu, "
+				       "\"open_ignored\": %llu",
+				       (unsigned long long)answered, (unsigned long long)unanswered,
+				       (unsigned long long)atomic_load(&ans.ignored));
+			}
 		}
 		printf("}\n");
 	}
@@ -869,5 +1152,10 @@ out:
 		close(map_fd);
 	if (dup_fd >= 0)
 		close(dup_fd);
+	ring_buffer__free(ans.rb);
+	if (ans.fd >= 0)
+		close(ans.fd);
+	if (rb_fd >= 0)
+		close(rb_fd);
 	return rc;
 }
