@@ -611,7 +611,7 @@ static int on_syn(void *ctx, void *data, size_t len)
 	memcpy(tcp, tcp + 2, 2);
 	memcpy(tcp + 2, tmp, 2);
 	ip[8] = 64;
-	ack = (__u32)(tcp[4] << 24 | tcp[5] << 16 | tcp[6] << 8 | tcp[7]) + 1;
+	ack = ((__u32)tcp[4] << 24 | (__u32)tcp[5] << 16 | (__u32)tcp[6] << 8 | tcp[7]) + 1;
 	seq = flow_ack(i) - 1;
 	tcp[4] = (__u8)(seq >> 24);
 	tcp[5] = (__u8)(seq >> 16);
