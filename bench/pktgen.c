@@ -116,6 +116,7 @@ struct answerer {
 	pthread_t th;
 	const struct opts *o;
 	int fd; /* AF_PACKET on the sink device */
+	int rb_fd; /* the sink's SYNs */
 	struct ring_buffer *rb;
 	_Atomic __u64 answered[MAX_THREADS]; /* SYN-ACKs sent, per sender of the flow */
 	_Atomic __u64 ignored; /* SYNs of no flow of this run, or not sent */
@@ -295,15 +296,15 @@ static void build_frame(__u8 *f, const struct opts *o, const __u8 *smac, __u64 i
 	set_csums(f);
 }
 
-/* One frame per call, a refused frame sent again (bounded). 0, or an errno. */
-static int send_one(int fd, struct mmsghdr *msg)
+/* One frame, a refused one sent again (bounded). 0, or an errno. */
+static int send_frame(int fd, const __u8 *f)
 {
 	unsigned int tries;
 
 	for (tries = 0;; tries++) {
-		int n = sendmmsg(fd, msg, 1, 0);
+		ssize_t n = send(fd, f, FRAME_LEN, 0);
 
-		if (n == 1)
+		if (n == FRAME_LEN)
 			return 0;
 		if (n >= 0 || errno == ENOBUFS || errno == EAGAIN || errno == EINTR) {
 			if (tries < 1000) {
@@ -320,7 +321,7 @@ static int send_one(int fd, struct mmsghdr *msg)
  * then (once the responder has answered them, or after 1 s) the first ACKs. A
  * SYN the datapath dropped gets no SYN-ACK; its flow is counted unanswered and
  * still gets its ACK. 0, or an errno. */
-static int open_flows(struct sender *s, __u8 (*frames)[FRAME_LEN], struct mmsghdr *msgs)
+static int open_flows(struct sender *s, __u8 *frame)
 {
 	const struct opts *o = s->o;
 	__u64 i, first, want, got = 0;
@@ -331,8 +332,8 @@ static int open_flows(struct sender *s, __u8 (*frames)[FRAME_LEN], struct mmsghd
 		double give_up;
 
 		for (n = 0, i = first; n < OPEN_BATCH && i < o->flows; n++, i += o->threads) {
-			build_frame(frames[0], o, s->smac, i, 0x02, 0);
-			err = send_one(s->fd, &msgs[0]);
+			build_frame(frame, o, s->smac, i, 0x02, 0);
+			err = send_frame(s->fd, frame);
 			if (err)
 				return err;
 		}
@@ -346,8 +347,8 @@ static int open_flows(struct sender *s, __u8 (*frames)[FRAME_LEN], struct mmsghd
 			got = want;
 		}
 		for (k = 0, i = first; k < n; k++, i += o->threads) {
-			build_frame(frames[0], o, s->smac, i, 0x10, 1);
-			err = send_one(s->fd, &msgs[0]);
+			build_frame(frame, o, s->smac, i, 0x10, 1);
+			err = send_frame(s->fd, frame);
 			if (err)
 				return err;
 		}
@@ -378,7 +379,7 @@ static void *send_loop(void *arg)
 		msgs[k].msg_hdr.msg_iovlen = 1;
 	}
 	if (o->open) {
-		s->err = open_flows(s, frames, msgs);
+		s->err = open_flows(s, frames[0]);
 		if (s->err)
 			return NULL;
 	}
@@ -623,13 +624,9 @@ static int on_syn(void *ctx, void *data, size_t len)
 	tcp[11] = (__u8)ack;
 	tcp[13] = 0x12;
 	set_csums(f);
-	for (unsigned int tries = 0; send(a->fd, f, FRAME_LEN, 0) != FRAME_LEN; tries++) {
-		if ((errno != ENOBUFS && errno != EAGAIN && errno != EINTR) || tries == 1000) {
-			a->err = errno;
-			return -errno;
-		}
-		sleep_s(50e-6);
-	}
+	a->err = send_frame(a->fd, f);
+	if (a->err)
+		return -a->err;
 	atomic_fetch_add(&a->answered[i % o->threads], 1);
 	return 0;
 ignore:
@@ -650,6 +647,41 @@ static void *answer_loop(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/* The SYN ring, its reader and the socket the SYN-ACKs leave by: the sink device,
+ * towards the edge, as the backends' would. 0, or -1 (said). */
+static int answerer_open(struct answerer *a, const char *dev, int ifindex)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, ro);
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = ifindex };
+
+	a->rb_fd =
+		bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pktgen_syns", 0, 0, ANSWER_RING_BYTES, &ro);
+	if (a->rb_fd < 0) {
+		fprintf(stderr, "pktgen: SYN ring: %s\n", strerror(-a->rb_fd));
+		return -1;
+	}
+	a->rb = ring_buffer__new(a->rb_fd, on_syn, a, NULL);
+	if (!a->rb) {
+		fprintf(stderr, "pktgen: SYN ring reader: %s\n", strerror(errno));
+		return -1;
+	}
+	a->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0); /* protocol 0: no receiving */
+	if (a->fd < 0 || bind(a->fd, (struct sockaddr *)&sll, sizeof(sll))) {
+		fprintf(stderr, "pktgen: AF_PACKET socket on %s: %s\n", dev, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void answerer_close(struct answerer *a)
+{
+	ring_buffer__free(a->rb);
+	if (a->fd >= 0)
+		close(a->fd);
+	if (a->rb_fd >= 0)
+		close(a->rb_fd);
 }
 
 static int sink_read(int map_fd, int ncpu, __u64 out[SINK_SLOTS])
@@ -856,9 +888,9 @@ int main(int argc, char **argv)
 	struct sender *snd = NULL;
 	__u64 sink0[SINK_SLOTS], sinkw[SINK_SLOTS], sink1[SINK_SLOTS], sent0 = 0, sent1 = 0,
 								       fail0 = 0, fail1 = 0;
-	int opt, map_fd = -1, dup_fd = -1, rb_fd = -1, prog_fd = -1, link_fd = -1, ncpu, rc = 1,
+	int opt, map_fd = -1, dup_fd = -1, prog_fd = -1, link_fd = -1, ncpu, rc = 1,
 		 sink_ifindex = 0;
-	struct answerer ans = { .o = &o, .fd = -1 };
+	struct answerer ans = { .o = &o, .fd = -1, .rb_fd = -1 };
 	bool answering = false;
 	__u64 unanswered = 0;
 	bool check_dups = false;
@@ -965,37 +997,9 @@ int main(int argc, char **argv)
 			}
 		}
 		if (o.open) {
-			LIBBPF_OPTS(bpf_map_create_opts, ro);
-
-			rb_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pktgen_syns", 0, 0,
-					       ANSWER_RING_BYTES, &ro);
-			if (rb_fd < 0) {
-				fprintf(stderr, "pktgen: SYN ring: %s\n", strerror(-rb_fd));
+			if (answerer_open(&ans, o.sink_dev, sink_ifindex))
 				goto out;
-			}
-			ans.rb = ring_buffer__new(rb_fd, on_syn, &ans, NULL);
-			if (!ans.rb) {
-				fprintf(stderr, "pktgen: SYN ring reader: %s\n", strerror(errno));
-				goto out;
-			}
-			/* The SYN-ACKs leave by the sink device, towards the edge, as the
-			 * backends' would (protocol 0: no receiving). */
-			ans.fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-			if (ans.fd < 0) {
-				fprintf(stderr, "pktgen: AF_PACKET socket on %s: %s\n", o.sink_dev,
-					strerror(errno));
-				goto out;
-			} else {
-				struct sockaddr_ll sll = { .sll_family = AF_PACKET,
-							   .sll_ifindex = sink_ifindex };
-
-				if (bind(ans.fd, (struct sockaddr *)&sll, sizeof(sll))) {
-					fprintf(stderr, "pktgen: binding to %s: %s\n", o.sink_dev,
-						strerror(errno));
-					goto out;
-				}
-			}
-			prog_fd = answer_sink_load(map_fd, rb_fd);
+			prog_fd = answer_sink_load(map_fd, ans.rb_fd);
 		} else {
 			prog_fd = sink_load(map_fd, dup_fd);
 		}
@@ -1152,10 +1156,6 @@ out:
 		close(map_fd);
 	if (dup_fd >= 0)
 		close(dup_fd);
-	ring_buffer__free(ans.rb);
-	if (ans.fd >= 0)
-		close(ans.fd);
-	if (rb_fd >= 0)
-		close(rb_fd);
+	answerer_close(&ans);
 	return rc;
 }
