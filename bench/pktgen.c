@@ -960,8 +960,13 @@ int main(int argc, char **argv)
 	if (!o.tx_dev || !have_mac || !have_dst || o.threads < 1 || o.threads > MAX_THREADS ||
 	    o.burst < 1 || o.burst > MAX_BURST || o.flows < o.threads || o.duration <= 0 ||
 	    o.duration > 600 || o.warmup < 0 || o.warmup > 60 || !!o.sink_netns != !!o.sink_dev ||
-	    o.flows / PORTS_PER_SRC > 200 || (o.open && (o.flags != 0x10 || !o.sink_dev))) {
+	    o.flows / PORTS_PER_SRC > 200) {
 		usage();
+		return 2;
+	}
+	if (o.open && (o.flags != 0x10 || !o.sink_dev)) {
+		fprintf(stderr, "pktgen: --open needs --flags ack and the sink (--sink-netns, "
+				"--sink-dev), which answers the SYNs\n");
 		return 2;
 	}
 	ncpu = libbpf_num_possible_cpus();
