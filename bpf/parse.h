@@ -7,6 +7,11 @@
  * MALFORMED with a reason. Whether a malformed packet is dropped depends on
  * whether its destination is a VIP, which the caller checks: traffic that is
  * not ours must reach the kernel whatever it looks like.
+ *
+ * A malformed packet's reason and family ride in the return value, and its
+ * destination is read again from the header by whoever needs it: every
+ * value a failure hands over in struct pkt is one the compiler stores on
+ * each of the parse's exits, the good packet's path included.
  */
 #ifndef SHIFT_PARSE_H
 #define SHIFT_PARSE_H
@@ -43,8 +48,24 @@ static __always_inline __u32 bound16(__u32 v)
 enum parse_result {
 	PARSE_OK = 0,
 	PARSE_NOT_OURS, /* not IP, not TCP/UDP, or too short to know the destination */
-	PARSE_MALFORMED, /* destination known, packet broken: see reason */
+	PARSE_MALFORMED, /* destination known, packet broken: parse_reason(), parse_family() */
 };
+
+/* A result's kind (enum parse_result), its reason (enum shift_stat) and family. */
+static __always_inline int parse_kind(int rc)
+{
+	return rc & 0xff;
+}
+
+static __always_inline __u32 parse_reason(int rc)
+{
+	return (rc >> 8) & 0xff;
+}
+
+static __always_inline __u8 parse_family(int rc)
+{
+	return (rc >> 16) & 0xff;
+}
 
 struct pkt {
 	void *l3;
@@ -68,7 +89,6 @@ struct pkt {
 	__u8 family;
 	__u8 proto;
 	__u8 tcp_flags; /* TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 ACK 0x10) */
-	__u8 reason; /* enum shift_stat when PARSE_MALFORMED */
 	__u8 tos; /* IPv4 TOS, for the FIB lookup */
 };
 
@@ -77,10 +97,10 @@ struct pkt {
 #define TCPF_RST_ 0x04
 #define TCPF_ACK_ 0x10
 
-static __always_inline int parse_fail(struct pkt *p, enum shift_stat reason)
+/* p->family is a constant where this is inlined: so is the result. */
+static __always_inline int parse_fail(const struct pkt *p, enum shift_stat reason)
 {
-	p->reason = reason;
-	return PARSE_MALFORMED;
+	return PARSE_MALFORMED | (int)reason << 8 | (int)p->family << 16;
 }
 
 /*

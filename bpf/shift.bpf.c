@@ -24,22 +24,35 @@
 
 #define NOT_A_SERVICE (-1)
 
-static __always_inline int is_vip_addr(const struct pkt *p)
+/*
+ * A broken packet (rc: parse_packet()'s verdict) to a VIP is dropped and
+ * counted; one not to us goes to the kernel. Its destination comes from the
+ * header again (see parse.h): the parse checked the fixed header's bounds
+ * before it could call a packet malformed.
+ */
+static __always_inline int malformed(const struct sctx *c, const struct pkt *p, int rc)
 {
+	void *data_end = sc_data_end(c);
 	struct shift_vip_addr k;
 
 	__builtin_memset(&k, 0, sizeof(k));
-	__builtin_memcpy(k.addr, p->daddr, sizeof(k.addr));
-	k.family = p->family;
-	return bpf_map_lookup_elem(&shift_vips, &k) != NULL;
-}
+	k.family = parse_family(rc);
+	if (k.family == SHIFT_AF_INET) {
+		struct iphdr *iph = p->l3;
 
-/* A broken packet to a VIP is dropped and counted; one not to us goes to the kernel. */
-static __always_inline int malformed(const struct pkt *p)
-{
-	if (!is_vip_addr(p))
+		if ((void *)(iph + 1) > data_end)
+			return XDP_PASS;
+		k.addr[0] = iph->daddr;
+	} else {
+		struct ipv6hdr *ip6 = p->l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return XDP_PASS;
+		__builtin_memcpy(k.addr, &ip6->daddr, sizeof(k.addr));
+	}
+	if (!bpf_map_lookup_elem(&shift_vips, &k))
 		return XDP_PASS;
-	stat_inc(p->reason);
+	stat_inc(parse_reason(rc));
 	return XDP_DROP;
 }
 
@@ -714,10 +727,10 @@ static __always_inline int client_entry(const struct sctx *c)
 #endif
 
 	rc = parse_packet(&p, data, data_end, sc_len(c));
-	if (rc == PARSE_NOT_OURS)
+	if (parse_kind(rc) == PARSE_NOT_OURS)
 		return XDP_PASS;
-	if (rc == PARSE_MALFORMED)
-		return malformed(&p);
+	if (parse_kind(rc) == PARSE_MALFORMED)
+		return malformed(c, &p, rc);
 	rc = forward_path(c, &p);
 	return rc == NOT_A_SERVICE ? XDP_PASS : rc;
 }
@@ -747,13 +760,13 @@ static __always_inline int both_entry(const struct sctx *c)
 	int rc;
 
 	rc = parse_packet(&p, data, data_end, sc_len(c));
-	if (rc == PARSE_NOT_OURS) {
+	if (parse_kind(rc) == PARSE_NOT_OURS) {
 		if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
 			signal_icmp(&p, data, data_end);
 		return XDP_PASS;
 	}
-	if (rc == PARSE_MALFORMED)
-		return malformed(&p);
+	if (parse_kind(rc) == PARSE_MALFORMED)
+		return malformed(c, &p, rc);
 	rc = forward_path(c, &p);
 	if (rc != NOT_A_SERVICE)
 		return rc;
