@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Address/port rewriting with incremental checksum updates (RFC 1624), and the
- * TTL/hop-limit decrement every forwarding hop owes.
+ * TTL/hop-limit decrement every forwarding hop owes (IPv4's inside the
+ * rewrite: it shares the header checksum's update).
  *
  * One's-complement sums are byte-order independent, so raw network-order
  * values are summed as they are.
@@ -98,9 +99,12 @@ static __always_inline int csum_by_helpers(int summed)
  * the compiler may merge the v4 and v6 paths, and the verifier then needs
  * the check next to the access.
  *
+ * An IPv4 header's TTL goes down by one here, after ttl_check(): one update
+ * of its checksum for both changes. (IPv6: hop_limit_decrement(), before.)
+ *
  * On TC, no packet pointer may be used after this returns (see
- * nat_csum_skb()): the caller decrements the TTL before and re-reads the
- * frame start after. p's addresses and ports follow the rewrite.
+ * nat_csum_skb()): the caller re-reads the frame start after. p's addresses
+ * and ports follow the rewrite.
  */
 static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void *data_end,
 				       const __u32 *daddr, __u16 dport, const __u32 *saddr,
@@ -128,7 +132,10 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 			addr_diff = csum_diff4(addr_diff, iph->saddr, saddr[0]);
 			iph->saddr = saddr[0];
 		}
-		iph->check = csum_apply(iph->check, addr_diff);
+		/* The TTL's 16-bit word goes down by 0x0100 (network order), as in
+		 * ip_decrease_ttl(); no L4 checksum covers it. */
+		iph->ttl--;
+		iph->check = csum_apply(iph->check, addr_diff + (__u16)~bpf_htons(0x0100));
 	} else {
 		struct ipv6hdr *ip6 = p->l3;
 
@@ -202,32 +209,19 @@ static __always_inline int ttl_check(struct pkt *p, void *data_end)
 	}
 }
 
-/* After ttl_check() said yes. */
-static __always_inline void ttl_decrement(const struct sctx *c, struct pkt *p, void *data_end)
+/* An IPv6 packet's hop limit, after ttl_check() said yes and before the NAT
+ * (on TC its helpers leave no packet pointer behind). */
+static __always_inline void hop_limit_decrement(const struct sctx *c, struct pkt *p, void *data_end)
 {
-	if (p->family == SHIFT_AF_INET) {
-		struct iphdr *iph = p->l3;
-		__u32 check;
+	struct ipv6hdr *ip6 = p->l3;
 
-		if ((void *)(iph + 1) > data_end)
-			return;
-		check = iph->check;
-
-		/* As the kernel's ip_decrease_ttl(). */
-		check += bpf_htons(0x0100);
-		iph->check = (__u16)(check + (check >= 0xffff));
-		iph->ttl--;
-	} else {
-		struct ipv6hdr *ip6 = p->l3;
-
-		if ((void *)(ip6 + 1) > data_end)
-			return;
-		ip6->hop_limit--;
-		/* No header checksum covers it: a CHECKSUM_COMPLETE skb's sum must
-		 * learn of it (hop_limit is the low byte of its 16-bit word). */
-		if (c->tc && csum_by_helpers(sc_csum_state(c)))
-			bpf_csum_update(c->ctx, (__u16)~bpf_htons(1));
-	}
+	if (p->family != SHIFT_AF_INET6 || (void *)(ip6 + 1) > data_end)
+		return;
+	ip6->hop_limit--;
+	/* No header checksum covers it: a CHECKSUM_COMPLETE skb's sum must
+	 * learn of it (hop_limit is the low byte of its 16-bit word). */
+	if (c->tc && csum_by_helpers(sc_csum_state(c)))
+		bpf_csum_update(c->ctx, (__u16)~bpf_htons(1));
 }
 
 #endif
