@@ -644,6 +644,14 @@ int main(int argc, char **argv)
 	dp_maps_from_skel(&a->maps, a->skel);
 	log_info("datapath loaded; maps %s under %s", a->adopted ? "adopted" : "created and pinned",
 		 conf->bpffs_dir);
+	/* Before any program of this build attaches: after an upgrade the VIPs
+	 * may be adopted and the filter new (another layout), or empty. */
+	rc = dp_vip_filter_rebuild(&a->maps);
+	if (rc) {
+		log_err("cannot build the VIP filter: %s", strerror(-rc));
+		rc = 1;
+		goto out;
+	}
 
 	/* apply_config takes ownership of conf, even when it fails. */
 	rc = apply_config(a, conf, true);

@@ -113,7 +113,7 @@ void dp_maps_close(struct shift_maps *m)
  * both the old and the new value, so a reader racing the copy never misses
  * a live VIP.
  */
-static int vip_filter_rebuild(const struct shift_maps *m)
+int dp_vip_filter_rebuild(const struct shift_maps *m)
 {
 	struct shift_vip_filter *vf;
 	struct shift_vip_addr k, next;
@@ -182,7 +182,7 @@ int dp_service_put(const struct shift_maps *m, __u32 id, const struct shift_addr
 	refs++;
 	err = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs, BPF_ANY));
 	if (!err)
-		err = vip_filter_rebuild(m);
+		err = dp_vip_filter_rebuild(m);
 	if (err)
 		return err;
 	return neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_SERVICES], vip, &svc, BPF_ANY));
@@ -210,7 +210,7 @@ int dp_service_del(const struct shift_maps *m, __u32 id, const struct shift_addr
 			refs--;
 			bpf_map_update_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs, BPF_ANY);
 		}
-		vip_filter_rebuild(m);
+		dp_vip_filter_rebuild(m);
 	}
 	{
 		struct shift_svc_info info;

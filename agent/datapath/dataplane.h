@@ -59,6 +59,9 @@ void dp_maps_close(struct shift_maps *m);
 int dp_service_put(const struct shift_maps *m, __u32 id, const struct shift_addr_key *vip,
 		   __u32 flags);
 int dp_service_del(const struct shift_maps *m, __u32 id, const struct shift_addr_key *vip);
+/* The VIP filter, from the VIPs the maps hold (at start: a new filter map
+ * beside adopted services). */
+int dp_vip_filter_rebuild(const struct shift_maps *m);
 int dp_service_set_name(const struct shift_maps *m, __u32 id, const char *name);
 int dp_svc_info_get(const struct shift_maps *m, __u32 id, struct shift_svc_info *info);
 /* Find a live service by name in svc_info: 0 and *id, or -ENOENT. */

@@ -85,6 +85,8 @@ static const struct {
 	  "ones attach" },
 	/* Rebuilt from the config at every start. */
 	{ "shift_rings", RELAYOUT_REPLACE, "the rings are rebuilt from the config" },
+	/* Rebuilt from the VIPs at every start (dp_vip_filter_rebuild()). */
+	{ "shift_vipset", RELAYOUT_REPLACE, "the VIP filter is rebuilt from the VIPs" },
 };
 
 static bool same_layout(const struct bpf_map *map, const struct bpf_map_info *info)

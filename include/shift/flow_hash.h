@@ -159,13 +159,14 @@ SHIFT_HASH_INLINE __u32 shift_ring_slot(__u32 h, __u32 ring_size)
 	return shift_fmix32(h ^ 0x9e3779b9u, 4) % ring_size;
 }
 
-/* The VIP filter's bit for an address (network order; IPv4 in a[0], rest 0). */
+/*
+ * The VIP filter's bit for an address (network order; IPv4 in a[0], rest 0),
+ * on every packet's path: a multiplicative hash, whose high bits depend on
+ * all of the folded address. A weak hash costs nothing but a false "maybe".
+ */
 SHIFT_HASH_INLINE __u32 shift_vip_filter_bit(const __u32 *a)
 {
-	return shift_fmix32(a[0] ^ shift_rotl32(a[1], 8) ^ shift_rotl32(a[2], 16) ^
-				    shift_rotl32(a[3], 24),
-			    16) &
-	       (SHIFT_VIP_FILTER_WORDS * 64 - 1);
+	return ((a[0] ^ a[1] ^ a[2] ^ a[3]) * 0x9e3779b1u) >> (32 - SHIFT_VIP_FILTER_LOG2);
 }
 
 #endif /* SHIFT_FLOW_HASH_H */

@@ -303,9 +303,16 @@ _Static_assert(SHIFT_MAX_BACKENDS <= 0x10000 && SHIFT_MAX_SERVICES <= 0x100,
 /*
  * A bit per hashed VIP address: most packets that are not for a VIP leave
  * after one inlined array lookup instead of a hash-map lookup. A set bit only
- * means "maybe"; the service or flow lookup decides.
+ * means "maybe"; the service or flow lookup decides. At most 512 VIP
+ * addresses set at most 1 bit in 64.
+ *
+ * The bit's hash is part of the layout: a new hash needs a new size, so that
+ * an upgrading shiftd builds a new map (loader.c, relayout_rules) instead of
+ * adopting one whose bits the old programs still read. 65536 bits before the
+ * multiplicative hash.
  */
-#define SHIFT_VIP_FILTER_WORDS 1024 /* x 64 = 65536 bits */
+#define SHIFT_VIP_FILTER_LOG2 15
+#define SHIFT_VIP_FILTER_WORDS (1u << (SHIFT_VIP_FILTER_LOG2 - 6)) /* x 64 = 32768 bits */
 struct shift_vip_filter {
 	__u64 w[SHIFT_VIP_FILTER_WORDS];
 };

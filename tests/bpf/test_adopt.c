@@ -5,9 +5,12 @@
  * business, except for the loader's relayout rules, checked here on a pin
  * directory of its own: a table and a SYN slot array sized differently by
  * the config keep their pinned size; rings in the older layout (one 4-byte
- * slot per value) and counters missing a drop reason are replaced by new
- * maps, pinned in place of the old ones, and adopted on the next start.
+ * slot per value), counters missing a drop reason and a VIP filter of the
+ * older hash (its size) are replaced by new maps, pinned in place of the old
+ * ones, and adopted on the next start. The new filter is rebuilt from the
+ * adopted VIPs.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -16,8 +19,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <shift/flow_hash.h>
+
 #include "shift.skel.h"
 #include "harness.h"
+#include "datapath/dataplane.h"
 #include "datapath/loader.h"
 #include "test.h"
 
@@ -100,8 +106,14 @@ static void check_relayout(struct tctx *t)
 		.syn_slots = 4096,
 		.compat = harness_compat(),
 	};
-	__u32 flows_id, rings_id, stats_id, old_rings_id, old_stats_id, key;
-	int old_rings = -1, old_stats = -1, ncpu, c;
+	__u32 flows_id, rings_id, stats_id, old_rings_id, old_stats_id, key, vips_id, old_vipset_id,
+		vipset_id = 0;
+	int old_rings = -1, old_stats = -1, old_vipset = -1, ncpu, c;
+	/* 192.0.2.10, a VIP the first shiftd put */
+	struct shift_vip_addr vip = { .addr = { htonl(0xc000020a) }, .family = SHIFT_AF_INET };
+	static struct shift_vip_filter vf;
+	struct shift_maps m;
+	__u32 refs = 1, bit, zero = 0;
 	__u64 pc[1024];
 	struct bpf_map_info info;
 	struct shift *skel;
@@ -118,6 +130,12 @@ static void check_relayout(struct tctx *t)
 		goto out;
 	flows_id = map_id(bpf_map__fd(skel->maps.shift_flows4));
 	stats_id = map_id(bpf_map__fd(skel->maps.shift_stats));
+	vips_id = map_id(bpf_map__fd(skel->maps.shift_vips));
+	ASSERT_OK(t,
+		  bpf_map_update_elem(bpf_map__fd(skel->maps.shift_vips), &vip, &refs, BPF_ANY) ?
+			  -errno :
+			  0,
+		  "a VIP in the pinned vips map");
 	shift__destroy(skel);
 
 	/* What an older shiftd pinned: rings of one 4-byte slot per value, one
@@ -125,10 +143,13 @@ static void check_relayout(struct tctx *t)
 	old_rings = pin_other(t, dir, "shift_rings", BPF_MAP_TYPE_ARRAY, 4, 4096);
 	old_stats =
 		pin_other(t, dir, "shift_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 8, SHIFT_STAT_MAX - 1);
-	if (old_rings < 0 || old_stats < 0)
+	/* And the filter of the older hash: 1024 words, the VIP's bit not set. */
+	old_vipset = pin_other(t, dir, "shift_vipset", BPF_MAP_TYPE_ARRAY, 8 * 1024, 1);
+	if (old_rings < 0 || old_stats < 0 || old_vipset < 0)
 		goto out;
 	old_rings_id = map_id(old_rings);
 	old_stats_id = map_id(old_stats);
+	old_vipset_id = map_id(old_vipset);
 	/* Counts the older programs made: the new map must carry them. */
 	ncpu = libbpf_num_possible_cpus();
 	if (!ASSERT_TRUE(t, ncpu > 0 && ncpu <= 1024, "possible CPUs"))
@@ -174,6 +195,23 @@ static void check_relayout(struct tctx *t)
 		for (c = 0; c < ncpu; c++)
 			if (!ASSERT_EQ(t, pc[c], 1000 + c, "flow_new carried over, CPU by CPU"))
 				break;
+	ASSERT_EQ(t, map_id(bpf_map__fd(skel->maps.shift_vips)), vips_id,
+		  "shift_vips: the pinned VIPs, adopted");
+	vipset_id = map_id(bpf_map__fd(skel->maps.shift_vipset));
+	ASSERT_TRUE(t, vipset_id != old_vipset_id, "shift_vipset: a new map, not the old one");
+	ASSERT_EQ(t, pinned_id(dir, "shift_vipset", &info), vipset_id,
+		  "the new VIP filter is pinned in place of the old");
+	/* What shiftd does before it attaches the programs. */
+	dp_maps_from_skel(&m, skel);
+	ASSERT_OK(t, dp_vip_filter_rebuild(&m), "rebuild the VIP filter");
+	bit = shift_vip_filter_bit(vip.addr);
+	if (ASSERT_OK(t,
+		      bpf_map_lookup_elem(bpf_map__fd(skel->maps.shift_vipset), &zero, &vf) ?
+			      -errno :
+			      0,
+		      "read the new VIP filter"))
+		ASSERT_TRUE(t, (vf.w[bit >> 6] >> (bit & 63)) & 1,
+			    "the adopted VIP's bit is set in the new filter");
 	shift__destroy(skel);
 
 	skel = shift_skel_load_pinned(&o, &adopted);
@@ -182,6 +220,8 @@ static void check_relayout(struct tctx *t)
 			  "the new rings, adopted on the next start");
 		ASSERT_EQ(t, map_id(bpf_map__fd(skel->maps.shift_stats)), stats_id,
 			  "the new counters, adopted on the next start");
+		ASSERT_EQ(t, map_id(bpf_map__fd(skel->maps.shift_vipset)), vipset_id,
+			  "the new VIP filter, adopted on the next start");
 		shift__destroy(skel);
 	}
 out:
@@ -189,12 +229,15 @@ out:
 		close(old_rings);
 	if (old_stats >= 0)
 		close(old_stats);
+	if (old_vipset >= 0)
+		close(old_vipset);
 	rm_pins(dir);
 }
 
 TEST(adopt)
 {
 	if (test_sub(t, "adopt: a restart over pinned maps of older layouts: the table kept at its "
-			"pinned size, the rings and counters replaced, the counts carried over"))
+			"pinned size, the rings, counters and VIP filter replaced, the counts "
+			"carried over, the filter rebuilt from the adopted VIPs"))
 		check_relayout(t);
 }
