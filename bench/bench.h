@@ -58,58 +58,59 @@ static inline int bench_load_raw(enum bpf_prog_type type, const char *name,
 
 /*
  * The connection table's lookup alone, a floor under an established packet's
- * cost: the v4 key (struct shift_flow_key4) copied from an untagged Ethernet +
- * IPv4 frame without options, one lookup in the table flows4, then XDP_TX (TC:
- * TC_ACT_REDIRECT), found or not. With redirect_ifindex, the TC twin ends as a
- * TC forwarding program must: bpf_redirect(redirect_ifindex, 0), a helper call
- * XDP_TX does not need. Fills insn[] (room for REF_LOOKUP_INSNS); returns the
- * count.
+ * cost: the key (struct shift_flow_key4, or with v6 struct shift_flow_key6)
+ * copied from an untagged Ethernet + IPv4 frame without options (v6: + IPv6
+ * without extension headers), one lookup in the table `flows`, then XDP_TX
+ * (TC: TC_ACT_REDIRECT), found or not. With redirect_ifindex, the TC twin ends
+ * as a TC forwarding program must: bpf_redirect(redirect_ifindex, 0), a helper
+ * call XDP_TX does not need. Fills insn[] (room for REF_LOOKUP_INSNS); returns
+ * the count.
  */
-#define REF_LOOKUP_INSNS 23
-static inline unsigned int ref_lookup_prog(struct bpf_insn *insn, int flows4, int tc,
-					   int redirect_ifindex)
+#define REF_LOOKUP_INSNS 40
+static inline unsigned int ref_lookup_prog(struct bpf_insn *insn, int flows, int tc,
+					   int redirect_ifindex, int v6)
 {
 	/* xdp_md's data, data_end; __sk_buff's */
 	const __s16 d = tc ? 76 : 0, de = tc ? 80 : 4;
-	/* The tail's length moves the EXIT the bounds check jumps to. */
-	const int call = tc && redirect_ifindex, n = call ? 23 : 21;
-	const struct bpf_insn head[19] = {
-		/* 0 */ LDX(BPF_W, BPF_REG_2, BPF_REG_1, d),
-		/* 1 */ LDX(BPF_W, BPF_REG_3, BPF_REG_1, de),
-		/* 2 */ MOV64_IMM(BPF_REG_0, tc ? 0 /* TC_ACT_OK */ : XDP_PASS),
-		/* 3 */ MOV64_REG(BPF_REG_4, BPF_REG_2),
-		/* 4 */ ADD64_IMM(BPF_REG_4, 38), /* Ethernet, IPv4, the ports */
-		/* 5 */ JGT_REG(BPF_REG_4, BPF_REG_3, n - 1 - 6),
-		/* 6 */ LDX(BPF_W, BPF_REG_4, BPF_REG_2, 26), /* saddr */
-		/* 7 */ STX(BPF_W, BPF_REG_10, BPF_REG_4, -16),
-		/* 8 */ LDX(BPF_W, BPF_REG_4, BPF_REG_2, 30), /* daddr */
-		/* 9 */ STX(BPF_W, BPF_REG_10, BPF_REG_4, -12),
-		/* 10 */ LDX(BPF_W, BPF_REG_4, BPF_REG_2, 34), /* sport, dport */
-		/* 11 */ STX(BPF_W, BPF_REG_10, BPF_REG_4, -8),
-		/* 12 */ MOV64_IMM(BPF_REG_4, 6), /* proto TCP, pad */
-		/* 13 */ STX(BPF_W, BPF_REG_10, BPF_REG_4, -4),
-		/* 14 */ LD_MAP_FD(BPF_REG_1, flows4),
-		/* 16 */ MOV64_REG(BPF_REG_2, BPF_REG_10),
-		/* 17 */ ADD64_IMM(BPF_REG_2, -16),
-		/* 18 */ CALL(BPF_FUNC_map_lookup_elem),
-	};
-	const struct bpf_insn verdict[2] = {
-		/* 19 */ MOV64_IMM(BPF_REG_0, tc ? 7 /* TC_ACT_REDIRECT */ : XDP_TX),
-		/* 20 */ EXIT(),
-	};
-	const struct bpf_insn redirect[4] = {
-		/* 19 */ MOV64_IMM(BPF_REG_1, redirect_ifindex),
-		/* 20 */ MOV64_IMM(BPF_REG_2, 0),
-		/* 21 */ CALL(BPF_FUNC_redirect), /* TC_ACT_REDIRECT */
-		/* 22 */ EXIT(),
-	};
-	unsigned int i;
+	/* The addresses' words, then the ports' (all from the frame start), and
+	 * the key's size: its last word holds the protocol. */
+	const int addr = v6 ? 22 : 26, naddr = v6 ? 8 : 2, ports = v6 ? 54 : 34, key = v6 ? 40 : 16;
+	unsigned int n = 0, bounds, i;
 
-	for (i = 0; i < 19; i++)
-		insn[i] = head[i];
-	for (i = 19; i < (unsigned int)n; i++)
-		insn[i] = call ? redirect[i - 19] : verdict[i - 19];
-	return (unsigned int)n;
+	insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_2, BPF_REG_1, d);
+	insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_3, BPF_REG_1, de);
+	insn[n++] = (struct bpf_insn)MOV64_IMM(BPF_REG_0, tc ? 0 /* TC_ACT_OK */ : XDP_PASS);
+	insn[n++] = (struct bpf_insn)MOV64_REG(BPF_REG_4, BPF_REG_2);
+	insn[n++] = (struct bpf_insn)ADD64_IMM(BPF_REG_4, ports + 4);
+	bounds = n++; /* to the EXIT, once the tail's length is known */
+	for (i = 0; i < (unsigned int)naddr; i++) {
+		insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_4, BPF_REG_2, addr + 4 * i);
+		insn[n++] = (struct bpf_insn)STX(BPF_W, BPF_REG_10, BPF_REG_4, -key + 4 * i);
+	}
+	insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_4, BPF_REG_2, ports);
+	insn[n++] = (struct bpf_insn)STX(BPF_W, BPF_REG_10, BPF_REG_4, -8);
+	insn[n++] = (struct bpf_insn)MOV64_IMM(BPF_REG_4, 6); /* proto TCP, pad */
+	insn[n++] = (struct bpf_insn)STX(BPF_W, BPF_REG_10, BPF_REG_4, -4);
+	{
+		const struct bpf_insn ld[2] = { LD_MAP_FD(BPF_REG_1, flows) };
+
+		insn[n++] = ld[0];
+		insn[n++] = ld[1];
+	}
+	insn[n++] = (struct bpf_insn)MOV64_REG(BPF_REG_2, BPF_REG_10);
+	insn[n++] = (struct bpf_insn)ADD64_IMM(BPF_REG_2, -key);
+	insn[n++] = (struct bpf_insn)CALL(BPF_FUNC_map_lookup_elem);
+	if (tc && redirect_ifindex) {
+		insn[n++] = (struct bpf_insn)MOV64_IMM(BPF_REG_1, redirect_ifindex);
+		insn[n++] = (struct bpf_insn)MOV64_IMM(BPF_REG_2, 0);
+		insn[n++] = (struct bpf_insn)CALL(BPF_FUNC_redirect); /* TC_ACT_REDIRECT */
+	} else {
+		insn[n++] = (struct bpf_insn)MOV64_IMM(BPF_REG_0,
+						       tc ? 7 /* TC_ACT_REDIRECT */ : XDP_TX);
+	}
+	insn[n++] = (struct bpf_insn)EXIT();
+	insn[bounds] = (struct bpf_insn)JGT_REG(BPF_REG_4, BPF_REG_3, (int)(n - 1 - bounds - 1));
+	return n;
 }
 
 #endif

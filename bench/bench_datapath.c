@@ -454,8 +454,9 @@ int main(int argc, char **argv)
 	struct bcase *cs = NULL;
 	struct harness h = { 0 };
 	struct fib_env env;
-	int pass_fd = -1, tcpass_fd = -1, swap_fd = -1, ref_fd[2][2] = { { -1, -1 }, { -1, -1 } },
-	    opt, err = 1;
+	/* ref_fd[v6][send][tc] (ref_lookup_prog()) */
+	int pass_fd = -1, tcpass_fd = -1, swap_fd = -1, opt, err = 1, no_ref = 0;
+	int ref_fd[2][2][2] = { { { -1, -1 }, { -1, -1 } }, { { -1, -1 }, { -1, -1 } } };
 	struct bpf_insn ref[REF_LOOKUP_INSNS];
 	__u64 full4 = 0, full6 = 0;
 	size_t n = 0, i;
@@ -506,18 +507,20 @@ int main(int argc, char **argv)
 				   sizeof(prog_tc_ok) / sizeof(prog_tc_ok[0]));
 	swap_fd = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_macswap", prog_macswap,
 				 sizeof(prog_macswap) / sizeof(prog_macswap[0]));
-	for (i = 0; i < 2; i++) {
-		/* [0]: the lookup alone; [1]: and the send (TC: bpf_redirect()) */
-		unsigned int ni = ref_lookup_prog(ref, h.m.fd[SHIFT_MAP_FLOWS4], 0, 0);
+	for (i = 0; i < 8; i++) {
+		/* [v6][0]: the lookup alone; [v6][1]: and the send (TC: bpf_redirect()) */
+		int v6 = i >> 2, send = (i >> 1) & 1, tc = i & 1,
+		    flows = h.m.fd[v6 ? SHIFT_MAP_FLOWS6 : SHIFT_MAP_FLOWS4];
+		unsigned int ni = ref_lookup_prog(ref, flows, tc, send ? H_LO_IFINDEX : 0, v6);
 
-		ref_fd[i][0] = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_lookup", ref, ni);
-		ni = ref_lookup_prog(ref, h.m.fd[SHIFT_MAP_FLOWS4], 1, i ? H_LO_IFINDEX : 0);
-		ref_fd[i][1] = bench_load_raw(BPF_PROG_TYPE_SCHED_CLS,
-					      i ? "bench_tcredirect" : "bench_tclookup", ref, ni);
+		ref_fd[v6][send][tc] = bench_load_raw(
+			tc ? BPF_PROG_TYPE_SCHED_CLS : BPF_PROG_TYPE_XDP,
+			tc ? (send ? "bench_tcredirect" : "bench_tclookup") : "bench_lookup", ref,
+			ni);
+		no_ref |= ref_fd[v6][send][tc] < 0;
 	}
 	cs = calloc(64, sizeof(*cs));
-	if (pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || ref_fd[0][0] < 0 || ref_fd[0][1] < 0 ||
-	    ref_fd[1][0] < 0 || ref_fd[1][1] < 0 || !cs || snat_service(&h))
+	if (no_ref || pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || !cs || snat_service(&h))
 		goto out;
 	if (fill_table(h.m.fd[SHIFT_MAP_FLOWS4], false, &full4) ||
 	    fill_table(h.m.fd[SHIFT_MAP_FLOWS6], true, &full6))
@@ -542,7 +545,7 @@ int main(int argc, char **argv)
 			int target, katran;
 			bool snat;
 			/* not shift: 1 the table's lookup alone, 2 and the send
-			 * (ref_lookup_prog()) */
+			 * (ref_lookup_prog()); 3, 4 the same with the v6 table */
 			int ref;
 		} def[] = {
 			{ "v4 non-VIP (pass)", H_CLIENT, &other4, H_LO_IFINDEX, XDP_PASS },
@@ -573,6 +576,10 @@ int main(int argc, char **argv)
 			  MUT_NEW_FLOW, NULL, 150 },
 			{ "v6 established", H_CLIENT, &ack6, H_LO_IFINDEX, XDP_TX, MUT_NONE, &ack6,
 			  50 },
+			{ "  its floor: the v6 table's lookup alone", H_CLIENT, &ack6, H_LO_IFINDEX,
+			  XDP_TX, MUT_NONE, &ack6, 0, 0, false, 3 },
+			{ "  and the send (XDP_TX / bpf_redirect())", H_CLIENT, &ack6, H_LO_IFINDEX,
+			  XDP_TX, MUT_NONE, &ack6, 0, 0, false, 4 },
 			{ "v6 reply, next hop in the entry", H_BACKEND, &rep6, H_LO_IFINDEX, XDP_TX,
 			  MUT_NONE, &ack6, 100 },
 			{ "v6 SYN-ACK reply (no entry: FIB)", H_BACKEND, &synack6, (__u32)env.if_be,
@@ -596,7 +603,8 @@ int main(int argc, char **argv)
 				c->tc = k == 1;
 				c->prog_fd = c->tc ? h.tc_prog[def[i].prog] : h.prog[def[i].prog];
 				if (def[i].ref)
-					c->prog_fd = ref_fd[def[i].ref - 1][k];
+					c->prog_fd = ref_fd[(def[i].ref - 1) >> 1]
+							   [(def[i].ref - 1) & 1][k];
 				c->pass_fd = c->tc ? tcpass_fd : pass_fd;
 				c->ifindex = def[i].ifindex;
 				c->verdict = c->tc ? tc_of(def[i].verdict) : def[i].verdict;
@@ -643,9 +651,9 @@ out:
 		close(pass_fd);
 	if (swap_fd >= 0)
 		close(swap_fd);
-	for (i = 0; i < 4; i++)
-		if (ref_fd[i / 2][i % 2] >= 0)
-			close(ref_fd[i / 2][i % 2]);
+	for (i = 0; i < 8; i++)
+		if (ref_fd[i >> 2][(i >> 1) & 1][i & 1] >= 0)
+			close(ref_fd[i >> 2][(i >> 1) & 1][i & 1]);
 	if (tcpass_fd >= 0)
 		close(tcpass_fd);
 	free(cs);

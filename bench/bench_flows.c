@@ -310,7 +310,7 @@ static int run1(int fd, struct pkt *p, __u32 *dur, __u32 *ret)
 static int ref_lru_load(int flows4)
 {
 	struct bpf_insn insns[REF_LOOKUP_INSNS];
-	unsigned int n = ref_lookup_prog(insns, flows4, 0, 0);
+	unsigned int n = ref_lookup_prog(insns, flows4, 0, 0, 0);
 
 	return bench_load_raw(BPF_PROG_TYPE_XDP, "bench_ref_lru", insns, n);
 }
