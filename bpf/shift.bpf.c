@@ -56,9 +56,15 @@ static __always_inline int malformed(const struct sctx *c, const struct pkt *p, 
 	return XDP_DROP;
 }
 
-static __always_inline void count_backend(__u32 id, __u64 bytes, int reply, int new_flow)
+/*
+ * The backend's counters. id points at the backend's id where it already
+ * sits in memory (a flow entry): the inlined array lookup reads its key
+ * through the pointer, and a copy on the stack would cost a store and a
+ * store-to-load forward on every packet's dependency chain.
+ */
+static __always_inline void count_backend(const __u32 *id, __u64 bytes, int reply, int new_flow)
 {
-	struct shift_backend_stats *st = bpf_map_lookup_elem(&shift_be_stats, &id);
+	struct shift_backend_stats *st = bpf_map_lookup_elem(&shift_be_stats, id);
 
 	if (!st)
 		return;
@@ -72,12 +78,18 @@ static __always_inline void count_backend(__u32 id, __u64 bytes, int reply, int 
 	}
 }
 
-/* A slot freed by a reload may be reused by another service: check both. */
-static __always_inline struct shift_backend *active_backend(__u32 id, __u32 service_id)
+/* A slot freed by a reload may be reused by another service: check both.
+ * id: as count_backend()'s. */
+static __always_inline struct shift_backend *backend_at(const __u32 *id, __u32 service_id)
 {
-	struct shift_backend *be = bpf_map_lookup_elem(&shift_backends, &id);
+	struct shift_backend *be = bpf_map_lookup_elem(&shift_backends, id);
 
 	return be && (be->flags & SHIFT_BE_F_ACTIVE) && be->service_id == service_id ? be : NULL;
+}
+
+static __always_inline struct shift_backend *active_backend(__u32 id, __u32 service_id)
+{
+	return backend_at(&id, service_id);
 }
 
 static __always_inline int vip_maybe(const struct pkt *p)
@@ -389,9 +401,9 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	}
 	if (fresh) {
 		stat_inc(SHIFT_STAT_FLOW_NEW);
-		count_backend(nf->backend_id, sc_len(c), 0, 1);
+		count_backend(&nf->backend_id, sc_len(c), 0, 1);
 	} else {
-		count_backend(nf->backend_id, sc_len(c), 0, 0);
+		count_backend(&nf->backend_id, sc_len(c), 0, 0);
 	}
 	return to_backend(c, p, be, snat, nf->snat_port);
 }
@@ -435,7 +447,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		 * rewritten.
 		 */
 		if (f && !(is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))) {
-			be = active_backend(f->backend_id, f->service_id);
+			be = backend_at(&f->backend_id, f->service_id);
 			if (!be) {
 				f = NULL;
 				stale = 1;
@@ -460,7 +472,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	/* Only an entry written at its SYN (source NAT) sees its retransmits. */
 	if (is_bare_syn(p))
 		syn_retransmit(f, tcp_seq(p, data_end));
-	count_backend(f->backend_id, sc_len(c), 0, 0);
+	count_backend(&f->backend_id, sc_len(c), 0, 0);
 	shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
 	signal_client(c, p, f);
 	return to_backend(c, p, be, snat, f->snat_port);
@@ -695,7 +707,7 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	answer = signal_syn_answer(p, h, info, id, f, data_end);
 	if (answer == SYN_ANSWER_DROP)
 		return XDP_DROP;
-	count_backend(id, sc_len(c), 1, 0);
+	count_backend(&id, sc_len(c), 1, 0);
 	/* A backend in TIME_WAIT answers a SYN with a bare ACK: no flow. */
 	if (!f && answer != SYN_ANSWER_HELD)
 		flow_adopt(p, k, h, be, id, info, rc, &fib);
