@@ -35,7 +35,8 @@ static __always_inline __u32 csum_diff2(__u32 acc, __u16 from, __u16 to)
 	return acc + (__u16)~from + to;
 }
 
-/* diff: a few csum_diff4/csum_diff2 terms (< 2^20), so one fold covers the sum. */
+/* diff: at most both IPv6 addresses' and both ports' csum_diff4/csum_diff2
+ * terms and the TTL's, below 2^22: the sum fits 32 bits, one fold covers it. */
 static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
 {
 	return ~csum_fold32((__u16)~check + diff);
