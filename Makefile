@@ -142,7 +142,9 @@ deps:
 	$(Q)tools/install-deps.sh
 
 .PHONY: tests
-tests: all $(UNIT_BINS) $(OUTPUT)/tests/bpf_test
+# The benchmarks are built, not run: a change that breaks one (pktgen, which
+# only make bench-peers used to build) fails make check, not the next bench run.
+tests: all $(UNIT_BINS) $(OUTPUT)/tests/bpf_test $(BENCH_BINS)
 
 # make check = deps, then a fresh make (the deps may have just been installed).
 .PHONY: check check-run check-unit check-bpf check-netns check-vm
