@@ -128,8 +128,8 @@ static __always_inline void flow_set_nh(const struct sctx *c, struct shift_flow 
 	if ((void *)(eth + 1) > sc_data_end(c))
 		return;
 	f->cl_ifindex = sc_ingress(c);
-	__builtin_memcpy(f->cl_dmac, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(f->cl_smac, eth->h_dest, ETH_ALEN);
+	mac_copy(f->cl_dmac, eth->h_source);
+	mac_copy(f->cl_smac, eth->h_dest);
 	f->state |= SHIFT_FS_NH;
 }
 
@@ -641,8 +641,8 @@ static __always_inline int forward_to_client(const struct sctx *c, const struct 
 
 	if ((void *)(eth + 1) > sc_data_end(c))
 		return XDP_PASS;
-	__builtin_memcpy(eth->h_dest, f->cl_dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f->cl_smac, ETH_ALEN);
+	mac_copy(eth->h_dest, f->cl_dmac);
+	mac_copy(eth->h_source, f->cl_smac);
 	return sc_xmit(c, f->cl_ifindex);
 }
 
