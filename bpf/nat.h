@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Address/port rewriting with incremental checksum updates (RFC 1624), and the
- * TTL/hop-limit decrement every forwarding hop owes (IPv4's inside the
- * rewrite: it shares the header checksum's update).
+ * TTL/hop-limit decrement every forwarding hop owes, inside the rewrite: IPv4's
+ * shares the header checksum's update, IPv6's the skb->csum update of its
+ * addresses where the helpers keep that sum.
  *
  * One's-complement sums are byte-order independent, so raw network-order
  * values are summed as they are.
@@ -57,6 +58,10 @@ static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
  * over the header it keeps constant is all skb->csum sees of it, which is why
  * bpf_l3_csum_replace() leaves skb->csum alone too.)
  *
+ * An IPv6 header's hop limit went down by one with the addresses (nat_rewrite()
+ * always decrements it): skb->csum learns of both in one update. No L4
+ * checksum covers the hop limit.
+ *
  * A global function, checked once rather than once per path into the NAT
  * (6.1's budget); meta = family | proto << 8 | udp4_nocsum << 16.
  */
@@ -79,8 +84,9 @@ __noinline int nat_csum_skb(struct __sk_buff *skb, __u32 l4_off, __u32 meta, __u
 	}
 	if (bpf_l4_csum_replace(skb, off, 0, addr_diff, BPF_F_PSEUDO_HDR | mz))
 		return -1;
+	/* hop_limit is the low byte of its 16-bit word: -1 there is + ~htons(1). */
 	if (family == SHIFT_AF_INET6)
-		bpf_csum_update(skb, addr_diff);
+		bpf_csum_update(skb, addr_diff + (__u16)~bpf_htons(1));
 	/* A backend on the VIP's own port: no port word changed. */
 	if (!port_diff)
 		return 0;
@@ -101,8 +107,9 @@ static __always_inline int csum_by_helpers(int summed)
  * the compiler may merge the v4 and v6 paths, and the verifier then needs
  * the check next to the access.
  *
- * An IPv4 header's TTL goes down by one here, after ttl_check(): one update
- * of its checksum for both changes. (IPv6: hop_limit_decrement(), before.)
+ * The TTL or hop limit goes down by one here, after ttl_check(): IPv4's in
+ * the same update of the header checksum, IPv6's (no header checksum) in
+ * nat_csum_skb()'s update of skb->csum when the helpers keep it.
  *
  * On TC, no packet pointer may be used after this returns (see
  * nat_csum_skb()): the caller re-reads the frame start after. p's addresses
@@ -143,6 +150,7 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 
 		if ((void *)(ip6 + 1) > data_end)
 			return -1;
+		ip6->hop_limit--;
 		if (daddr) {
 #pragma unroll
 			for (i = 0; i < 4; i++) {
@@ -209,21 +217,6 @@ static __always_inline int ttl_check(struct pkt *p, void *data_end)
 
 		return (void *)(ip6 + 1) > data_end || ip6->hop_limit <= 1 ? -1 : 0;
 	}
-}
-
-/* An IPv6 packet's hop limit, after ttl_check() said yes and before the NAT
- * (on TC its helpers leave no packet pointer behind). */
-static __always_inline void hop_limit_decrement(const struct sctx *c, struct pkt *p, void *data_end)
-{
-	struct ipv6hdr *ip6 = p->l3;
-
-	if (p->family != SHIFT_AF_INET6 || (void *)(ip6 + 1) > data_end)
-		return;
-	ip6->hop_limit--;
-	/* No header checksum covers it: a CHECKSUM_COMPLETE skb's sum must
-	 * learn of it (hop_limit is the low byte of its 16-bit word). */
-	if (c->tc && csum_by_helpers(sc_csum_state(c)))
-		bpf_csum_update(c->ctx, (__u16)~bpf_htons(1));
 }
 
 #endif

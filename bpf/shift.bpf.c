@@ -103,16 +103,13 @@ static __always_inline int vip_maybe(const struct pkt *p)
 	return !vf || ((vf->w[word] >> (bit & 63)) & 1);
 }
 
-/* DNAT to the chosen backend (and SNAT to snat:sport when set), send it on.
- * IPv6's hop limit goes first: on TC no packet pointer survives the NAT's
- * checksum helpers. */
+/* DNAT to the chosen backend (and SNAT to snat:sport when set), send it on. */
 static __always_inline int to_backend(const struct sctx *c, struct pkt *p,
 				      const struct shift_backend *be, const __u32 *snat,
 				      __u16 sport)
 {
 	void *data_end = sc_data_end(c);
 
-	hop_limit_decrement(c, p, data_end);
 	if (nat_rewrite(c, p, data_end, be->addr, be->port, snat, sport))
 		return XDP_PASS;
 	if (be->flags & SHIFT_BE_F_NH_VALID)
@@ -716,7 +713,6 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 		 !(info->flags & SHIFT_SVC_F_SNAT))
 		syn_reuse(f, h, id, info->flags);
 	signal_backend(c, p, f, data_end);
-	hop_limit_decrement(c, p, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))
 		return XDP_PASS;
 	if (f && (f->state & SHIFT_FS_NH))
