@@ -26,11 +26,18 @@
  * and map memory; elsewhere the byte copy stays. Not for the stack (a struct
  * bpf_fib_lookup's MACs): the verifier wants every stack access aligned.
  */
+#if defined(__TARGET_ARCH_x86) || defined(__TARGET_ARCH_arm64)
+/* may_alias: the words are read and written over __u8 arrays, which strict
+ * aliasing would otherwise let the compiler reorder them against. */
+typedef __u32 __attribute__((may_alias)) mac_word32;
+typedef __u16 __attribute__((may_alias)) mac_word16;
+#endif
+
 static __always_inline void mac_copy(__u8 *dst, const __u8 *src)
 {
 #if defined(__TARGET_ARCH_x86) || defined(__TARGET_ARCH_arm64)
-	*(__u32 *)dst = *(const __u32 *)src;
-	*(__u16 *)(dst + 4) = *(const __u16 *)(src + 4);
+	*(mac_word32 *)dst = *(const mac_word32 *)src;
+	*(mac_word16 *)(dst + 4) = *(const mac_word16 *)(src + 4);
 #else
 	__builtin_memcpy(dst, src, ETH_ALEN);
 #endif
