@@ -454,7 +454,8 @@ int main(int argc, char **argv)
 	struct bcase *cs = NULL;
 	struct harness h = { 0 };
 	struct fib_env env;
-	/* ref_fd[v6][send][tc] (ref_lookup_prog()) */
+	/* ref_fd[v6][send][tc] (ref_lookup_prog()); XDP's send is XDP_TX, the
+	 * lookup alone's program: [v6][1][0] stays -1 and [v6][0][0] serves both. */
 	int pass_fd = -1, tcpass_fd = -1, swap_fd = -1, opt, err = 1, no_ref = 0;
 	int ref_fd[2][2][2] = { { { -1, -1 }, { -1, -1 } }, { { -1, -1 }, { -1, -1 } } };
 	struct bpf_insn ref[REF_LOOKUP_INSNS];
@@ -511,8 +512,11 @@ int main(int argc, char **argv)
 		/* [v6][0]: the lookup alone; [v6][1]: and the send (TC: bpf_redirect()) */
 		int v6 = i >> 2, send = (i >> 1) & 1, tc = i & 1,
 		    flows = h.m.fd[v6 ? SHIFT_MAP_FLOWS6 : SHIFT_MAP_FLOWS4];
-		unsigned int ni = ref_lookup_prog(ref, flows, tc, send ? H_LO_IFINDEX : 0, v6);
+		unsigned int ni;
 
+		if (send && !tc)
+			continue;
+		ni = ref_lookup_prog(ref, flows, tc, send ? H_LO_IFINDEX : 0, v6);
 		ref_fd[v6][send][tc] = bench_load_raw(
 			tc ? BPF_PROG_TYPE_SCHED_CLS : BPF_PROG_TYPE_XDP,
 			tc ? (send ? "bench_tcredirect" : "bench_tclookup") : "bench_lookup", ref,
@@ -604,7 +608,7 @@ int main(int argc, char **argv)
 				c->prog_fd = c->tc ? h.tc_prog[def[i].prog] : h.prog[def[i].prog];
 				if (def[i].ref)
 					c->prog_fd = ref_fd[(def[i].ref - 1) >> 1]
-							   [(def[i].ref - 1) & 1][k];
+							   [k ? (def[i].ref - 1) & 1 : 0][k];
 				c->pass_fd = c->tc ? tcpass_fd : pass_fd;
 				c->ifindex = def[i].ifindex;
 				c->verdict = c->tc ? tc_of(def[i].verdict) : def[i].verdict;
