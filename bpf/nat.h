@@ -22,13 +22,26 @@ static __always_inline __u16 csum_fold32(__u32 sum)
 	return (__u16)sum;
 }
 
-/* Accumulate the change old -> new of one 32-bit word into ~checksum space. */
-static __always_inline __u32 csum_diff4(__u32 acc, __u32 from, __u32 to)
+/*
+ * Accumulate the change old -> new of one 32-bit word, as a 32-bit word: a
+ * one's complement sum keeps its value mod 0xffff whatever the word size it
+ * is summed in (2^16 and 2^32 are both 1 there), so a 64-bit accumulator
+ * takes whole words, as the kernel's csum_partial() does, and csum_fold64()
+ * brings the sum down once. Two additions a word instead of splitting both
+ * into halves: IPv6's four address words are most of the rewrite's work.
+ */
+static __always_inline __u64 csum_diff4(__u64 acc, __u32 from, __u32 to)
 {
-	from = ~from;
-	acc += (from & 0xffff) + (from >> 16);
-	acc += (to & 0xffff) + (to >> 16);
-	return acc;
+	return acc + (__u32)~from + to;
+}
+
+/* A sum of csum_diff4() terms (both addresses of IPv6: 16 terms below 2^32)
+ * down to 17 bits, the range csum_apply() and nat_csum_skb()'s callers assume. */
+static __always_inline __u32 csum_fold64(__u64 acc)
+{
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	return ((__u32)acc & 0xffff) + ((__u32)acc >> 16);
 }
 
 static __always_inline __u32 csum_diff2(__u32 acc, __u16 from, __u16 to)
@@ -36,8 +49,8 @@ static __always_inline __u32 csum_diff2(__u32 acc, __u16 from, __u16 to)
 	return acc + (__u16)~from + to;
 }
 
-/* diff: at most both IPv6 addresses' and both ports' csum_diff4/csum_diff2
- * terms and the TTL's, below 2^22: the sum fits 32 bits, one fold covers it. */
+/* diff: a csum_fold64() of the addresses' terms, both ports' csum_diff2()
+ * terms and the TTL's, below 2^19: the sum fits 32 bits, one fold covers it. */
 static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
 {
 	return ~csum_fold32((__u16)~check + diff);
@@ -120,7 +133,8 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 				       __u16 sport)
 {
 	__u16 *check = p->l4_check, *pd = p->l4_dport, *ps = p->l4_sport;
-	__u32 addr_diff = 0, port_diff = 0;
+	__u32 addr_diff, port_diff = 0;
+	__u64 acc = 0;
 	int i, udp4_nocsum, summed = SC_CSUM_NONE;
 
 	if ((void *)(check + 1) > data_end || (void *)(pd + 1) > data_end ||
@@ -134,16 +148,17 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 		if ((void *)(iph + 1) > data_end)
 			return -1;
 		if (daddr) {
-			addr_diff = csum_diff4(addr_diff, iph->daddr, daddr[0]);
+			acc = csum_diff4(acc, iph->daddr, daddr[0]);
 			iph->daddr = daddr[0];
 		}
 		if (saddr) {
-			addr_diff = csum_diff4(addr_diff, iph->saddr, saddr[0]);
+			acc = csum_diff4(acc, iph->saddr, saddr[0]);
 			iph->saddr = saddr[0];
 		}
 		/* The TTL's 16-bit word goes down by 0x0100 (network order), as in
 		 * ip_decrease_ttl(); no L4 checksum covers it. */
 		iph->ttl--;
+		addr_diff = csum_fold64(acc);
 		iph->check = csum_apply(iph->check, addr_diff + (__u16)~bpf_htons(0x0100));
 	} else {
 		struct ipv6hdr *ip6 = p->l3;
@@ -154,19 +169,18 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 		if (daddr) {
 #pragma unroll
 			for (i = 0; i < 4; i++) {
-				addr_diff = csum_diff4(addr_diff, ip6->daddr.in6_u.u6_addr32[i],
-						       daddr[i]);
+				acc = csum_diff4(acc, ip6->daddr.in6_u.u6_addr32[i], daddr[i]);
 				ip6->daddr.in6_u.u6_addr32[i] = daddr[i];
 			}
 		}
 		if (saddr) {
 #pragma unroll
 			for (i = 0; i < 4; i++) {
-				addr_diff = csum_diff4(addr_diff, ip6->saddr.in6_u.u6_addr32[i],
-						       saddr[i]);
+				acc = csum_diff4(acc, ip6->saddr.in6_u.u6_addr32[i], saddr[i]);
 				ip6->saddr.in6_u.u6_addr32[i] = saddr[i];
 			}
 		}
+		addr_diff = csum_fold64(acc);
 	}
 	/* Only a port that changes enters the diff: 0 then means none did. */
 	if (daddr) {
