@@ -405,10 +405,53 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	return to_backend(c, p, be, snat, nf->snat_port);
 }
 
+#define FLOW_MISS (-2)
+
+/*
+ * Client -> VIP, the common case: an established flow whose backend's next
+ * hop is cached, without source NAT. fam is a constant: forward_path()
+ * inlines one copy per family, each compiled for its own family alone. With
+ * one path for both, the compiler merged the families' code into one tail
+ * that tested the family again at each step and kept both families' parsed
+ * fields on the stack across it. FLOW_MISS, with *fp and *bep as found,
+ * leaves the packet to the general path: no entry, a source-NATed entry (its
+ * port's mapping is checked there, and *bep is not looked up), an entry whose
+ * backend is gone, or a backend whose next hop takes a FIB lookup.
+ */
+static __always_inline int flow_established(const struct sctx *c, struct pkt *p, const __u8 fam,
+					    union flow_key *k, struct shift_flow **fp,
+					    struct shift_backend **bep)
+{
+	void *data_end = sc_data_end(c);
+	struct shift_backend *be;
+	struct shift_flow *f;
+
+	flow_key_fill(k, fam, p->saddr, p->daddr, p->sport, p->dport, p->proto);
+	f = flow_lookup(fam, k);
+	*fp = f;
+	if (!f || f->snat_port)
+		return FLOW_MISS;
+	be = backend_at(&f->backend_id, f->service_id);
+	*bep = be;
+	if (!be || !(be->flags & SHIFT_BE_F_NH_VALID))
+		return FLOW_MISS;
+	if (ttl_check(p, data_end)) {
+		stat_inc(SHIFT_STAT_PASS_TTL);
+		return XDP_PASS;
+	}
+	count_backend(&f->backend_id, sc_len(c), 0, 0);
+	shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
+	signal_client(c, p, f);
+	if (nat_rewrite(c, p, data_end, be->addr, be->port, NULL, 0))
+		return XDP_PASS;
+	return forward_cached(c, be);
+}
+
 /*
  * Client -> VIP: steer, DNAT to the backend, forward. The connection table
  * comes first: an established flow's entry says everything (backend, service,
- * flags), so it needs no service lookup. Only a miss looks the service up.
+ * flags), so it needs no service lookup (flow_established()). Only a miss
+ * looks the service up.
  */
 static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 {
@@ -418,36 +461,53 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	const __u32 *snat = NULL;
 	struct shift_backend *be = NULL;
 	struct shift_flow *f = NULL;
-	int stale = 0;
+	int stale = 0, rc;
 
 	if (!vip_maybe(p))
 		return NOT_A_SERVICE;
-	flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
-	/*
-	 * A bare SYN is a new flow (SPEC), steered by hash and weight: it does
-	 * not look at the connection table, whose lookup in a full table is the
-	 * cache misses that made a SYN cost what it did. An entry a reused
-	 * 5-tuple left behind is re-pointed when the backend's SYN-ACK comes
-	 * back (syn_reuse()). Source NAT's SYN still needs its entry (the port).
-	 */
-	if (is_bare_syn(p)) {
-		svc = service_of(p, &svc_buf);
-		if (!svc)
-			return NOT_A_SERVICE;
-	}
-	if (!svc || (svc->flags & SHIFT_SVC_F_SNAT)) {
-		f = flow_lookup(p->family, k);
-		/*
-		 * A SYN on an entry whose handshake completed is a new connection
-		 * on a reused 5-tuple, not a retransmit: it is steered afresh. An
-		 * entry whose backend is gone (reload) is steered afresh and
-		 * rewritten.
-		 */
-		if (f && !(is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))) {
+	if (!is_bare_syn(p)) {
+		if (p->family == SHIFT_AF_INET)
+			rc = flow_established(c, p, SHIFT_AF_INET, k, &f, &be);
+		else
+			rc = flow_established(c, p, SHIFT_AF_INET6, k, &f, &be);
+		if (rc != FLOW_MISS)
+			return rc;
+		/* A source-NATed entry's backend. An entry whose backend is gone
+		 * (reload) is steered afresh and rewritten. */
+		if (f && !be) {
 			be = backend_at(&f->backend_id, f->service_id);
 			if (!be) {
 				f = NULL;
 				stale = 1;
+			}
+		}
+	} else {
+		/*
+		 * A bare SYN is a new flow (SPEC), steered by hash and weight: it
+		 * does not look at the connection table, whose lookup in a full
+		 * table is the cache misses that made a SYN cost what it did. An
+		 * entry a reused 5-tuple left behind is re-pointed when the
+		 * backend's SYN-ACK comes back (syn_reuse()). Source NAT's SYN
+		 * still needs its entry (the port).
+		 */
+		flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
+		svc = service_of(p, &svc_buf);
+		if (!svc)
+			return NOT_A_SERVICE;
+		if (svc->flags & SHIFT_SVC_F_SNAT) {
+			f = flow_lookup(p->family, k);
+			/*
+			 * A SYN on an entry whose handshake completed is a new
+			 * connection on a reused 5-tuple, not a retransmit: it is
+			 * steered afresh. An entry whose backend is gone is
+			 * steered afresh and rewritten.
+			 */
+			if (f && !(f->state & SHIFT_FS_SYNACK)) {
+				be = backend_at(&f->backend_id, f->service_id);
+				if (!be) {
+					f = NULL;
+					stale = 1;
+				}
 			}
 		}
 	}
@@ -455,6 +515,8 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	 * verifier walks it once. */
 	if (!be)
 		return new_flow(c, p, k, f, svc, &svc_buf, stale);
+	/* An established flow's packet that takes a FIB lookup or source NAT
+	 * (flow_established() left it), or a retransmit of a source-NATed SYN. */
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
