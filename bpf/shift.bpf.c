@@ -472,15 +472,6 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 			rc = flow_established(c, p, SHIFT_AF_INET6, k, &f, &be);
 		if (rc != FLOW_MISS)
 			return rc;
-		/* A source-NATed entry's backend. An entry whose backend is gone
-		 * (reload) is steered afresh and rewritten. */
-		if (f && !be) {
-			be = backend_at(&f->backend_id, f->service_id);
-			if (!be) {
-				f = NULL;
-				stale = 1;
-			}
-		}
 	} else {
 		/*
 		 * A bare SYN is a new flow (SPEC), steered by hash and weight: it
@@ -494,21 +485,21 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		svc = service_of(p, &svc_buf);
 		if (!svc)
 			return NOT_A_SERVICE;
-		if (svc->flags & SHIFT_SVC_F_SNAT) {
+		if (svc->flags & SHIFT_SVC_F_SNAT)
 			f = flow_lookup(p->family, k);
-			/*
-			 * A SYN on an entry whose handshake completed is a new
-			 * connection on a reused 5-tuple, not a retransmit: it is
-			 * steered afresh. An entry whose backend is gone is
-			 * steered afresh and rewritten.
-			 */
-			if (f && !(f->state & SHIFT_FS_SYNACK)) {
-				be = backend_at(&f->backend_id, f->service_id);
-				if (!be) {
-					f = NULL;
-					stale = 1;
-				}
-			}
+	}
+	/*
+	 * The backend of an entry flow_established() left (source NAT) or a
+	 * source-NATed SYN found. A SYN on an entry whose handshake completed is
+	 * a new connection on a reused 5-tuple, not a retransmit: it is steered
+	 * afresh. An entry whose backend is gone (reload) is steered afresh and
+	 * rewritten.
+	 */
+	if (f && !be && !(is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))) {
+		be = backend_at(&f->backend_id, f->service_id);
+		if (!be) {
+			f = NULL;
+			stale = 1;
 		}
 	}
 	/* One call of new_flow() for every way into it: inlined once, the
