@@ -270,7 +270,6 @@ static int fill_table(int fd, bool v6, __u64 *filled)
 			k6.daddr[3] = htonl(0x99);
 			k6.sport = htons(1);
 			k6.dport = htons(80);
-			k6.proto = IPPROTO_TCP;
 			err = bpf_map_update_elem(fd, &k6, &v, BPF_ANY);
 		} else {
 			memset(&k4, 0, sizeof(k4));
@@ -278,7 +277,6 @@ static int fill_table(int fd, bool v6, __u64 *filled)
 			k4.daddr = htonl(0x0a000063);
 			k4.sport = htons(1);
 			k4.dport = htons(80);
-			k4.proto = IPPROTO_TCP;
 			err = bpf_map_update_elem(fd, &k4, &v, BPF_ANY);
 		}
 		if (err) {

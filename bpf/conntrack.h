@@ -16,19 +16,20 @@ union flow_key {
 static __always_inline void flow_key_fill(union flow_key *k, __u8 family, const __u32 *saddr,
 					  const __u32 *daddr, __u16 sport, __u16 dport, __u8 proto)
 {
-	__builtin_memset(k, 0, sizeof(*k));
+	/* Every byte of either key is a field: nothing to zero first. */
 	if (family == SHIFT_AF_INET) {
 		k->v4.saddr = saddr[0];
-		k->v4.daddr = daddr[0];
+		k->v4.daddr = shift_flow_key_vip0(daddr[0], proto);
 		k->v4.sport = sport;
 		k->v4.dport = dport;
-		k->v4.proto = proto;
 	} else {
 		__builtin_memcpy(k->v6.saddr, saddr, 16);
-		__builtin_memcpy(k->v6.daddr, daddr, 16);
+		k->v6.daddr[0] = shift_flow_key_vip0(daddr[0], proto);
+		k->v6.daddr[1] = daddr[1];
+		k->v6.daddr[2] = daddr[2];
+		k->v6.daddr[3] = daddr[3];
 		k->v6.sport = sport;
 		k->v6.dport = dport;
-		k->v6.proto = proto;
 	}
 }
 

@@ -943,7 +943,7 @@ static int set_shadow(struct parser *ps, const struct key_def *k, char *val, cha
 }
 
 static const char *const shadow_method_names[SHIFT_M__COUNT] = {
-	[SHIFT_M_GET] = "GET",	       [SHIFT_M_HEAD] = "HEAD",	  [SHIFT_M_POST] = "POST",
+	[SHIFT_M_GET] = "GET",	       [SHIFT_M_HEAD] = "HEAD",	    [SHIFT_M_POST] = "POST",
 	[SHIFT_M_PUT] = "PUT",	       [SHIFT_M_DELETE] = "DELETE", [SHIFT_M_PATCH] = "PATCH",
 	[SHIFT_M_OPTIONS] = "OPTIONS",
 };
@@ -1238,7 +1238,8 @@ static int parse_line(struct parser *ps, char *s)
 		if (!rc)
 			return 0;
 		if (dup)
-			return fail(ps, ps->line, "duplicate key '%s' (first at line %d)", key, dup);
+			return fail(ps, ps->line, "duplicate key '%s' (first at line %d)", key,
+				    dup);
 		if (rc != -ENOENT)
 			return fail(ps, ps->line, "%s: %s", key, why);
 		if (find_key(global_keys, ARRAY_SIZE(global_keys), key) >= 0 ||
@@ -1544,6 +1545,46 @@ static int check_unique(struct parser *ps)
 	return ret;
 }
 
+/*
+ * The connection table's key has no protocol field: a UDP flow's key holds its
+ * VIP with the first 32-bit word complemented (shift_flow_key_vip0()). A TCP
+ * service whose VIP and port are exactly that of a UDP service would share
+ * its flows' keys: refused, at the later of the two lines.
+ */
+static int check_flow_keys(struct parser *ps)
+{
+	const struct shift_conf *c = ps->c;
+	char e[ADDR_ENDPOINT_LEN], o[ADDR_ENDPOINT_LEN];
+	__u32 a, b;
+
+	for (a = 0; a < c->n_services; a++) {
+		const struct conf_service *u = &c->services[a];
+		struct shift_addr_key k;
+
+		if (u->vip.proto != IPPROTO_UDP)
+			continue;
+		k = u->vip;
+		k.addr[0] = shift_flow_key_vip0(k.addr[0], IPPROTO_UDP);
+		k.proto = IPPROTO_TCP;
+		for (b = 0; b < c->n_services; b++) {
+			const struct conf_service *t = &c->services[b];
+			int la = ps->sl[a].key[S_VIP], lb = ps->sl[b].key[S_VIP];
+
+			if (memcmp(&t->vip, &k, sizeof(k)))
+				continue;
+			addr_format_endpoint(&u->vip, e, sizeof(e));
+			addr_format_endpoint(&t->vip, o, sizeof(o));
+			return fail(
+				ps, la > lb ? la : lb,
+				"service %s: vip %s/tcp is service %s's vip %s/udp with its first "
+				"32 bits complemented, which the connection table's key gives "
+				"every UDP VIP: their flows could not be told apart",
+				t->name, o, u->name, e);
+		}
+	}
+	return 0;
+}
+
 static int check_totals(struct parser *ps)
 {
 	const struct shift_conf *c = ps->c;
@@ -1610,7 +1651,7 @@ static int finish(struct parser *ps)
 		if (resolve_service(ps, i))
 			return -EINVAL;
 	}
-	if (check_unique(ps) || check_totals(ps))
+	if (check_unique(ps) || check_flow_keys(ps) || check_totals(ps))
 		return -EINVAL;
 	return 0;
 }

@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define SHIFT_ABI_VERSION 4
+#define SHIFT_ABI_VERSION 5
 
 /* Green weight in basis points; 10000 = 100 %. */
 #define SHIFT_WEIGHT_MAX 10000
@@ -161,24 +161,38 @@ struct shift_backend {
 #define SHIFT_BE_F_ACTIVE (1u << 0) /* slot in use */
 #define SHIFT_BE_F_NH_VALID (1u << 1) /* nh_* are resolved */
 
-/* Connection table keys; addresses and ports in network order. */
+/*
+ * Connection table keys: client address, VIP, client port, VIP port, in
+ * network order. No protocol field: the kernel hashes a key in rounds of
+ * three 32-bit words (jhash2), and 12 / 36 bytes take one round fewer than
+ * the 16 / 40 a protocol byte and its padding made (an established packet:
+ * 3 to 7 ns less, docs/BENCHMARKS.md 7q). TCP and UDP services may share a VIP
+ * and port (HTTPS and QUIC), so a UDP flow's key holds its VIP with the first
+ * 32-bit word complemented (shift_flow_key_vip0()); the two stay apart unless
+ * a TCP VIP is exactly that complement of a UDP VIP on the same port, which
+ * the config check refuses.
+ */
 struct shift_flow_key4 {
 	__u32 saddr;
-	__u32 daddr;
+	__u32 daddr; /* shift_flow_key_vip0() */
 	__u16 sport;
 	__u16 dport;
-	__u8 proto;
-	__u8 pad[3];
 };
 
 struct shift_flow_key6 {
 	__u32 saddr[4];
-	__u32 daddr[4];
+	__u32 daddr[4]; /* daddr[0]: shift_flow_key_vip0() */
 	__u16 sport;
 	__u16 dport;
-	__u8 proto;
-	__u8 pad[3];
 };
+
+#define SHIFT_FLOW_KEY_PROTO_UDP 17 /* IPPROTO_UDP, without the libc/UAPI header */
+
+/* The key's first VIP word for a flow of proto, and back: its own inverse. */
+static inline __attribute__((always_inline)) __u32 shift_flow_key_vip0(__u32 vip0, __u8 proto)
+{
+	return proto == SHIFT_FLOW_KEY_PROTO_UDP ? ~vip0 : vip0;
+}
 
 /*
  * Connection table value (48 bytes). An entry is written when the handshake

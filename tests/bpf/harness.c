@@ -363,9 +363,9 @@ void harness_flow_key4(const struct pkt_spec *s, struct shift_flow_key4 *k)
 	memset(k, 0, sizeof(*k));
 	memcpy(&k->saddr, s->saddr, 4);
 	memcpy(&k->daddr, s->daddr, 4);
+	k->daddr = shift_flow_key_vip0(k->daddr, s->proto);
 	k->sport = htons(s->sport);
 	k->dport = htons(s->dport);
-	k->proto = s->proto;
 }
 
 void harness_flow_key6(const struct pkt_spec *s, struct shift_flow_key6 *k)
@@ -373,9 +373,9 @@ void harness_flow_key6(const struct pkt_spec *s, struct shift_flow_key6 *k)
 	memset(k, 0, sizeof(*k));
 	memcpy(k->saddr, s->saddr, 16);
 	memcpy(k->daddr, s->daddr, 16);
+	k->daddr[0] = shift_flow_key_vip0(k->daddr[0], s->proto);
 	k->sport = htons(s->sport);
 	k->dport = htons(s->dport);
-	k->proto = s->proto;
 }
 
 int harness_flow_get(struct harness *h, const struct pkt_spec *s, struct shift_flow *f)

@@ -277,6 +277,16 @@ static void test_udp_service(void **state)
 	assert_true(t->analysis_connect);
 	assert_false(t->analysis_auto);
 	conf_free(c);
+
+	/* A UDP VIP's complement (the flow key's, check_flow_keys()) is only a
+	 * clash with a TCP VIP on the same port. */
+	c = parse_ok(
+		"[global]\ninterface = eth0\n"
+		"[service u]\nvip = 10.0.0.10:80\nprotocol = udp\nblue = 10.1.0.1:80\n"
+		"[service t]\nvip = 245.255.255.245:81\nblue = 10.1.0.2:80\n"
+		"[service u2]\nvip = 245.255.255.245:80\nprotocol = udp\nblue = 10.1.0.3:80\n");
+	assert_int_equal(c->n_services, 3);
+	conf_free(c);
 }
 
 static void test_syntax_variants(void **state)
@@ -378,7 +388,8 @@ static const struct bad_case bad_cases[] = {
 	  "is not an interface name" },
 	{ "[global]\ninterface = eth0\nxdp_mode = fast\n", 3,
 	  "'fast' is not auto, native or generic" },
-	{ "[global]\ninterface = eth0\nattach = ebpf\n", 3, "attach: 'ebpf' is not auto, xdp or tc" },
+	{ "[global]\ninterface = eth0\nattach = ebpf\n", 3,
+	  "attach: 'ebpf' is not auto, xdp or tc" },
 	{ "[global]\ninterface = eth0\nattach =\n", 3, "attach" },
 	{ "[global]\ninterface = eth0\nhash_seed = 0xZZ\n", 3,
 	  "hash_seed: '0xZZ' is not a hex number" },
@@ -492,6 +503,20 @@ static const struct bad_case bad_cases[] = {
 	  "service api: vip 10.0.0.10:80/tcp is already the vip of service web (line 4)" },
 	{ HEAD "[service api]\nvip = 10.0.0.11:80\nblue = 10.0.0.10:80\n", 8,
 	  "blue backend 10.0.0.10:80/tcp is already used at line 4 (service web, vip)" },
+	/* The connection table's key: a UDP VIP's first word complemented (10.0.0.10
+	 * -> 245.255.255.245, 2001:db8:: -> dffe:f247::) must not be a TCP VIP
+	 * on the same port; on another port, or both UDP, it may. */
+	{ HEAD "[service dns]\nvip = 245.255.255.245:80\nprotocol = udp\nblue = 10.1.0.12:53\n", 7,
+	  "service web: vip 10.0.0.10:80/tcp is service dns's vip 245.255.255.245:80/udp with "
+	  "its first 32 bits complemented, which the connection table's key gives every UDP VIP: "
+	  "their flows could not be told apart" },
+	{ "[global]\ninterface = eth0\n[service q]\nvip = [2001:db8::7]:443\nprotocol = udp\n"
+	  "blue = [2001:db8:1::1]:443\n[service h]\nvip = [dffe:f247::7]:443\n"
+	  "blue = [2001:db8:1::2]:443\n",
+	  8,
+	  "service h: vip [dffe:f247::7]:443/tcp is service q's vip [2001:db8::7]:443/udp with "
+	  "its first 32 bits complemented, which the connection table's key gives every UDP VIP: "
+	  "their flows could not be told apart" },
 	/* client affinity */
 	{ HEAD "affinity = user\n", 6, "'user' is not flow or client" },
 	{ HEAD "affinity = Client\n", 6, "'Client' is not flow or client" },
