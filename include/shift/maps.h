@@ -186,12 +186,16 @@ struct shift_flow_key6 {
 	__u16 dport;
 };
 
-#define SHIFT_FLOW_KEY_PROTO_UDP 17 /* IPPROTO_UDP, without the libc/UAPI header */
-
-/* The key's first VIP word for a flow of proto, and back: its own inverse. */
+/*
+ * The key's first VIP word for a flow of proto, and back (its own inverse).
+ * The tables hold TCP (6) and UDP (17) flows only, which bit 4 of the protocol
+ * number tells apart without a branch: a branch here is a path the 6.1
+ * verifier walks twice (shift_tc_both: 783k instructions with one, 757k
+ * without).
+ */
 static inline __attribute__((always_inline)) __u32 shift_flow_key_vip0(__u32 vip0, __u8 proto)
 {
-	return proto == SHIFT_FLOW_KEY_PROTO_UDP ? ~vip0 : vip0;
+	return vip0 ^ -(__u32)((proto >> 4) & 1);
 }
 
 /*
