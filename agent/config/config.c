@@ -1548,8 +1548,8 @@ static int check_unique(struct parser *ps)
 /*
  * The connection table's key has no protocol field: a UDP flow's key holds its
  * VIP with the first 32-bit word complemented (shift_flow_key_vip0()). A TCP
- * service whose VIP and port are exactly that of a UDP service would share
- * its flows' keys: refused, at the later of the two lines.
+ * service whose VIP is that complement of a UDP service's VIP, on the same
+ * port, would share its flows' keys: refused, at the later of the two lines.
  */
 static int check_flow_keys(struct parser *ps)
 {
