@@ -24,6 +24,7 @@ RIG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${RIG_VIP:=198.18.100.10}"
 : "${RIG_VIP6:=2001:db8:100::10}"
 : "${RIG_VIP_PORT:=80}"
+: "${RIG_QUEUES:=1}"           # rx/tx queues of the edge's veths (a multi-queue NIC: one per CPU)
 : "${RIG_TX_CSUM_OFF:=1}"      # 1: checksums in software on every veth (full csums for XDP NAT)
 : "${RIG_ATTACH:=xdp}"         # shiftd's attach = (auto | xdp | tc); auto/tc want RIG_TX_CSUM_OFF=0
 : "${RIG_WAIT_TRIES:=100}"     # backend readiness: tries x 0.1 s
@@ -513,14 +514,16 @@ rig_up() {
 	done
 
 	# edge: one veth per client, one towards the switch
+	local q=""
+	[ "$RIG_QUEUES" -gt 1 ] && q="numtxqueues $RIG_QUEUES numrxqueues $RIG_QUEUES"
 	{
 		echo "link set lo up"
-		echo "link add $RIG_EDGE_BACKEND_IF type veth peer name ${RIG_ID}se netns $RIG_NS_SWITCH"
+		echo "link add $RIG_EDGE_BACKEND_IF $q type veth peer name ${RIG_ID}se $q netns $RIG_NS_SWITCH"
 		echo "addr add $RIG_EDGE_BACKEND_ADDR/16 dev $RIG_EDGE_BACKEND_IF"
 		echo "addr add $RIG_EDGE_BACKEND_ADDR6/64 dev $RIG_EDGE_BACKEND_IF nodad"
 		echo "link set $RIG_EDGE_BACKEND_IF up"
 		for ((i = 1; i <= RIG_CLIENTS; i++)); do
-			echo "link add ${RIG_ID}c$i type veth peer name ${RIG_ID}e$i netns $RIG_ID-cli$i"
+			echo "link add ${RIG_ID}c$i $q type veth peer name ${RIG_ID}e$i $q netns $RIG_ID-cli$i"
 			echo "addr add 198.18.$i.1/24 dev ${RIG_ID}c$i"
 			echo "addr add 2001:db8:c$i::1/64 dev ${RIG_ID}c$i nodad"
 			echo "link set ${RIG_ID}c$i up"

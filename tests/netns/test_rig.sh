@@ -25,13 +25,22 @@ expect_ge() { # DESC GOT MIN
 jget() { rig_json_get "$2" <<<"$1"; } # JSON KEY
 
 # A rig in a child script (used for the concurrency and cleanup checks below).
-# $1: what it does once up: "exit3" fails under set -e, "term" waits for SIGTERM.
+# $1: what it does once up: "exit3" fails under set -e, "term" waits for SIGTERM
+# (that one with two queues on the edge's veths, as bench/peers.sh builds it).
 child_rig() {
-	RIG_CLIENTS=1 RIG_BLUE=1 RIG_GREEN=0 RIG_QUIET=1 exec bash -c '
+	local queues=1
+	[ "$1" = term ] && queues=2
+	RIG_CLIENTS=1 RIG_BLUE=1 RIG_GREEN=0 RIG_QUIET=1 RIG_QUEUES=$queues exec bash -c '
 		set -euo pipefail
 		. "$1"
 		rig_up
 		echo "$RIG_ID" >"$2.id"
+		# The queues in use (a veth allocates one per CPU, uses one unless told).
+		for d in "$RIG_NS_EDGE ${RIG_ID}c1" "$RIG_ID-cli1 ${RIG_ID}e1" \
+			"$RIG_NS_EDGE $RIG_EDGE_BACKEND_IF" "$RIG_NS_SWITCH ${RIG_ID}se"; do
+			ip netns exec ${d% *} sh -c "echo rx \$(ls -d /sys/class/net/${d#* }/queues/rx-* | wc -l) \
+				tx \$(ls -d /sys/class/net/${d#* }/queues/tx-* | wc -l)"
+		done >"$2.queues"
 		body=$(rig_curl cli1 "http://$(rig_backend_addr blue1):$RIG_BACKEND_PORT/")
 		echo "$body" >"$2.body"
 		case $3 in
@@ -170,6 +179,10 @@ for c in c1 c2; do
 	if [ "$id" != "$RIG_ID" ] && [ "$id" != none ]; then ok "child rig $c has its own id ($id)"; else
 		bad "child rig $c id '$id' (main $RIG_ID)"; fi
 	expect "child rig $c served" "$(cat "$TMP/$c.body" 2>/dev/null || true)" blue1
+	q=1
+	[ "$c" = c2 ] && q=2
+	expect "child rig $c: RIG_QUEUES=$q on the edge's veths (both ends)" \
+		"$(sort -u "$TMP/$c.queues" 2>/dev/null | tr '\n' ' ')" "rx $q tx $q "
 	if no_ns_left "$id"; then ok "child rig $c: namespaces gone"; else bad "child rig $c left namespaces"; fi
 	if ! compgen -G "${TMPDIR:-/tmp}/shift-rig.$id.*" >/dev/null; then ok "child rig $c: dir gone"; else
 		bad "child rig $c left its dir"; sed 's/^/      /' "$TMP/$c.log"; fi
