@@ -38,8 +38,8 @@ child_rig() {
 		# The queues in use (a veth allocates one per CPU, uses one unless told).
 		for d in "$RIG_NS_EDGE ${RIG_ID}c1" "$RIG_ID-cli1 ${RIG_ID}e1" \
 			"$RIG_NS_EDGE $RIG_EDGE_BACKEND_IF" "$RIG_NS_SWITCH ${RIG_ID}se"; do
-			ip netns exec ${d% *} sh -c "echo rx \$(ls -d /sys/class/net/${d#* }/queues/rx-* | wc -l) \
-				tx \$(ls -d /sys/class/net/${d#* }/queues/tx-* | wc -l)"
+			ip netns exec ${d% *} sh -c "cd /sys/class/net/${d#* }/queues
+				echo rx \$(ls -d rx-* | wc -l) tx \$(ls -d tx-* | wc -l) xps \$(cat tx-*/xps_cpus)"
 		done >"$2.queues"
 		body=$(rig_curl cli1 "http://$(rig_backend_addr blue1):$RIG_BACKEND_PORT/")
 		echo "$body" >"$2.body"
@@ -179,10 +179,10 @@ for c in c1 c2; do
 	if [ "$id" != "$RIG_ID" ] && [ "$id" != none ]; then ok "child rig $c has its own id ($id)"; else
 		bad "child rig $c id '$id' (main $RIG_ID)"; fi
 	expect "child rig $c served" "$(cat "$TMP/$c.body" 2>/dev/null || true)" blue1
-	q=1
-	[ "$c" = c2 ] && q=2
-	expect "child rig $c: RIG_QUEUES=$q on the edge's veths (both ends)" \
-		"$(sort -u "$TMP/$c.queues" 2>/dev/null | tr '\n' ' ')" "rx $q tx $q "
+	q="rx 1 tx 1 xps 0"
+	[ "$c" = c2 ] && q="rx 2 tx 2 xps 1 $(printf '%x' $((1 << (1 % $(nproc)))))"
+	expect "child rig $c: RIG_QUEUES on the edge's veths (both ends)" \
+		"$(sort -u "$TMP/$c.queues" 2>/dev/null | tr '\n' ' ')" "$q "
 	if no_ns_left "$id"; then ok "child rig $c: namespaces gone"; else bad "child rig $c left namespaces"; fi
 	if ! compgen -G "${TMPDIR:-/tmp}/shift-rig.$id.*" >/dev/null; then ok "child rig $c: dir gone"; else
 		bad "child rig $c left its dir"; sed 's/^/      /' "$TMP/$c.log"; fi
