@@ -7,10 +7,11 @@
 #             packets of established flows, for
 #               plain  kernel forwarding only, the sender splits 45/45/10 itself
 #               nft    nftables DNAT: jhash(ip saddr . tcp sport) mod 10000 -> map
-#               shift  shiftd, XDP
+#               shift     shiftd, attach = xdp (native XDP on the veth)
+#               shift-tc  shiftd, attach = tc (what attach = auto picks on a veth)
 #   http      wrk from cli1, keep-alive and "Connection: close": requests/s, p50/p99,
-#             through nft, haproxy, nginx (proxies on the VIP in the edge namespace)
-#             and shift; nginx static backends in the backend namespaces
+#             through nft, haproxy, nginx (proxies on the VIP in the edge namespace),
+#             shift and shift-tc; nginx static backends in the backend namespaces
 #   reaction  green starts answering 500 under a steady load of new connections
 #             (client.py rate from cli2): requests that still reached green after its
 #             first 500, and the time from that 500 to the last one, for haproxy
@@ -24,10 +25,11 @@
 # Weights everywhere: blue1 45 %, blue2 45 %, green1 10 %.
 # Results: $OUT/peers/*.jsonl (one record per run), summarised by bench/summary.sh.
 # Knobs: BENCH_ROUNDS (3) BENCH_HTTP_ROUNDS (2) BENCH_PKT_SECONDS (3)
-#        BENCH_HTTP_SECONDS (5) BENCH_HTTP_CONNS (64) BENCH_REACT_RATE (500)
-#        BENCH_REACT_WINDOW (12) BENCH_REACT_ROUNDS (3) BENCH_REACT_SYSTEMS
-#        ("haproxy haproxy50 nginx shift") BENCH_FIFO (0) BENCH_AGENT_SECONDS (5) BENCH_SECTIONS
-#        (all of "pktrate flows1m http reaction agent"), OUTPUT (.output).
+#        BENCH_HTTP_SECONDS (5) BENCH_HTTP_CONNS (64) BENCH_QUEUES (one per CPU: the
+#        edge's veth queues) BENCH_REACT_RATE (500) BENCH_REACT_WINDOW (12)
+#        BENCH_REACT_ROUNDS (3) BENCH_REACT_SYSTEMS ("haproxy haproxy50 nginx shift")
+#        BENCH_FIFO (0) BENCH_AGENT_SECONDS (5) BENCH_SECTIONS (all of "pktrate
+#        flows1m http reaction agent"), OUTPUT (.output).
 # A run replaces the results of the sections it runs only (make bench-health runs
 # the reaction section alone).
 # Needs root. Every process it starts is stopped by pid; the rig's traps delete the
@@ -54,6 +56,7 @@ AGENT=$OUTPUT/bench/bench_agent
 : "${BENCH_REACT_RATE:=500}"
 : "${BENCH_REACT_WINDOW:=12}"
 : "${BENCH_REACT_ROUNDS:=3}"
+: "${BENCH_QUEUES:=$(nproc)}"
 # 1: the backends and the system under test (shiftd, HAProxy, nginx) run SCHED_FIFO.
 # The backends stand for hosts of their own and shiftd's unit runs it SCHED_FIFO; on a
 # shared 2-core box at load 8-10 (other jobs) a backend starved of CPU for 40 ms fails
@@ -100,6 +103,12 @@ _v=$((20 + RANDOM % 200))
 RIG_VIP=198.18.100.$_v
 # shellcheck disable=SC2034 # read by tests/netns/lib.sh
 RIG_CLIENTS=2 RIG_BLUE=2 RIG_GREEN=1
+# The edge's veths with one rx/tx queue per CPU, as an edge host's NIC has (RSS): each
+# queue's NAPI runs on its own CPU, XDP and the kernel's forwarding alike. A veth has
+# one queue unless told: every packet then went through one NAPI instance, one CPU at
+# a time, whichever system forwarded it.
+# shellcheck disable=SC2034 # read by tests/netns/lib.sh
+RIG_QUEUES=$BENCH_QUEUES
 # shellcheck source=../tests/netns/lib.sh
 . "$ROOT/tests/netns/lib.sh"
 rig_probe || die "cannot build the rig: $RIG_SKIP_REASON"
@@ -303,15 +312,15 @@ nginx_proxy_up() { # throughput|reaction
 	SYS_PID=$RIG_LAST_PID
 }
 
-shift_up() { # throughput|reaction
-	local extra=()
+shift_up() { # throughput|reaction [ATTACH]
+	local extra=() attach=${2:-xdp}
 	STATE_N=$((STATE_N + 1))
 	mkdir -p "$RIG_DIR/state.$STATE_N"
 	# Health checks on per-backend timers: every 50 ms, 40 ms timeout, fall 1 (as
 	# HAProxy's below). nginx answers a check in ~1 ms here.
 	[ "$1" = reaction ] && extra=(web.health_interval=50ms web.health_timeout=40ms web.health_fall=1)
 	RIG_SVC6='' RIG_SVC_BLUE="$B1:$BK_PORT, $B2:$BK_PORT" RIG_SVC_GREEN="$G1:$BK_PORT" \
-		rig_write_config "$RIG_DIR/shiftd.conf" xdp_mode=auto state_dir="$RIG_DIR/state.$STATE_N" \
+		RIG_ATTACH=$attach rig_write_config "$RIG_DIR/shiftd.conf" xdp_mode=auto state_dir="$RIG_DIR/state.$STATE_N" \
 		web.green_weight=10% web.health_check=http:/readyz web.max_consecutive_errors=5 \
 		web.max_error_rate=5% web.rollback_evict=yes "${extra[@]}"
 	rig_spawn edge "$RIG_DIR/shiftd.$STATE_N.log" "${FIFO[@]}" "$SHIFTD" --config "$RIG_CONFIG"
@@ -349,6 +358,7 @@ sys_up() { # SYSTEM throughput|reaction
 	haproxy50) haproxy_up "$2" 50 ;;
 	nginx) nginx_proxy_up "$2" ;;
 	shift) shift_up "$2" ;;
+	shift-tc) shift_up "$2" tc ;;
 	esac
 	if [ "$1" != plain ]; then
 		rig_wait 50 0.1 proxy_ready || die "$1: the VIP does not answer"
@@ -360,7 +370,7 @@ sys_down() { # SYSTEM
 	plain) ;;
 	nft) nft_down ;;
 	haproxy | haproxy50 | nginx) rig_kill "$SYS_PID" || true; vip_local off ;;
-	shift) shift_down ;;
+	shift | shift-tc) shift_down ;;
 	esac
 	SYS_PID=""
 }
@@ -391,7 +401,7 @@ pg_run() { # SYSTEM ROUND syn|ack
 		# Only shift: conntrack marks an ACK after a SYN that was never answered
 		# invalid (nothing reached the sinks), while it picks up a flow met in
 		# mid-stream as established; routing keeps no state.
-		[ "$sys" = shift ] && open=--open
+		[ "${sys%-tc}" = shift ] && open=--open
 	fi
 	out=$(timeout $((BENCH_PKT_SECONDS + 90)) "$PKTGEN" --tx-netns "$RIG_ID-cli1" \
 		--tx-dev "${RIG_ID}e1" --dmac "$EDGE_C1_MAC" --sink-netns "$RIG_NS_SWITCH" \
@@ -417,14 +427,14 @@ section_pktrate() {
 	rec pktgen_check "$out" load1="$(load1)"
 	say "pktgen check: $out"
 	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
-		for sys in plain nft shift; do
+		for sys in plain nft shift shift-tc; do
 			sys_up "$sys" throughput
 			[ "$sys" = nft ] && rig_edge "$PKTGEN" --ct-flush "$RIG_NS_EDGE"
 			pg_run "$sys" "$r" ack
 			[ "$sys" = nft ] && rig_edge "$PKTGEN" --ct-flush "$RIG_NS_EDGE"
 			pg_run "$sys" "$r" syn
-			if [ "$sys" = shift ]; then
-				rec pktrate_status "$(shift_status)" round="$r"
+			if [ "${sys%-tc}" = shift ]; then
+				rec pktrate_status "$(shift_status)" round="$r" system="$sys"
 			fi
 			sys_down "$sys"
 		done
@@ -496,11 +506,11 @@ wrk_run() { # SYSTEM ROUND keepalive|close
 section_http() {
 	local r sys
 	for ((r = 1; r <= BENCH_HTTP_ROUNDS; r++)); do
-		for sys in nft haproxy nginx shift; do
+		for sys in nft haproxy nginx shift shift-tc; do
 			sys_up "$sys" throughput
 			wrk_run "$sys" "$r" keepalive
 			wrk_run "$sys" "$r" close
-			[ "$sys" = shift ] && rec http_status "$(shift_status)" round="$r"
+			[ "${sys%-tc}" = shift ] && rec http_status "$(shift_status)" round="$r" system="$sys"
 			sys_down "$sys"
 		done
 	done
@@ -605,7 +615,8 @@ section_agent() {
 	sys_down shift
 }
 
-rec meta '{}' rig="$RIG_ID" vip="$VIP" cpus="$(nproc)" kernel="$(uname -r)" fifo="$BENCH_FIFO" \
+rec meta '{}' rig="$RIG_ID" vip="$VIP" cpus="$(nproc)" queues="$BENCH_QUEUES" kernel="$(uname -r)" \
+	fifo="$BENCH_FIFO" \
 	load_start="$(cut -d' ' -f1-3 /proc/loadavg)" started="$(date -u +%FT%TZ)" \
 	wrk="$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')" \
 	haproxy="$(haproxy -v | head -1 | awk '{print $1, $3}')" \

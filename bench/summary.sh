@@ -163,12 +163,13 @@ if pk:
         agg.setdefault((r["system"], r["flags"]), []).append(r["delivered_pps"])
     res["pktrate"] = {f"{s}/{f}": {"median_pps": med(v), "runs": v} for (s, f), v in agg.items()}
     md.append("## 2. Packets/s through the edge host (bench/pktgen, median of rounds (min–max))\n")
-    md.append("| packets | plain forwarding (no split) | nftables jhash DNAT | shift (XDP) | shift / plain | shift / nft |")
-    md.append("|---|---:|---:|---:|---:|---:|")
+    md.append("| packets | plain forwarding (no split) | nftables jhash DNAT | shift (XDP) | shift (TC) | "
+              "XDP / plain | TC / plain | XDP / nft | TC / nft |")
+    md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for f, label in (("ack", "established flows (100k flows, bursts of 64)"),
                      ("syn", "SYN, every one a new flow (one per call)")):
-        p, n, s = (med(agg.get((x, f), [])) for x in ("plain", "nft", "shift"))
-        rp, rn, rs = (rng(agg.get((x, f), [])) for x in ("plain", "nft", "shift"))
+        p, n, s, t = (med(agg.get((x, f), [])) for x in ("plain", "nft", "shift", "shift-tc"))
+        rp, rn, rs, rt = (rng(agg.get((x, f), [])) for x in ("plain", "nft", "shift", "shift-tc"))
         # ratios within each round (the three ran back to back), then their median
         by_round = {}
         for r in pk:
@@ -176,8 +177,12 @@ if pk:
                 by_round.setdefault(r["round"], {})[r["system"]] = r["delivered_pps"]
         rsp = med([ratio(x.get("shift"), x.get("plain")) for x in by_round.values()])
         rsn = med([ratio(x.get("shift"), x.get("nft")) for x in by_round.values()])
-        res["pktrate"][f"ratio/{f}"] = {"shift_vs_plain": rsp, "shift_vs_nft": rsn}
-        md.append(f"| {label} | {fmt(p)}{rp} | {fmt(n)}{rn} | {fmt(s)}{rs} | ×{rsp} | ×{rsn} |")
+        rtp = med([ratio(x.get("shift-tc"), x.get("plain")) for x in by_round.values()])
+        rtn = med([ratio(x.get("shift-tc"), x.get("nft")) for x in by_round.values()])
+        res["pktrate"][f"ratio/{f}"] = {"shift_vs_plain": rsp, "shift_vs_nft": rsn,
+                                        "shift_tc_vs_plain": rtp, "shift_tc_vs_nft": rtn}
+        md.append(f"| {label} | {fmt(p)}{rp} | {fmt(n)}{rn} | {fmt(s)}{rs} | {fmt(t)}{rt} | "
+                  f"×{rsp} | ×{rtp} | ×{rsn} | ×{rtn} |")
     ct = [r.get("conntrack_entries") for r in pk if r["system"] == "nft" and r["flags"] == "syn"]
     share = {}
     for r in pk:
@@ -185,7 +190,8 @@ if pk:
         tot = sum(d.values()) or 1
         share.setdefault(r["system"], []).append(100.0 * sum(v for k, v in d.items() if k.startswith("2")) / tot)
     md.append("")
-    md.append("Ratios: the median of the ratios within each round (the three systems ran back to back).  ")
+    md.append("Ratios: the median of the ratios within each round (the systems ran back to back). "
+              "shift (TC) is shiftd with attach = tc, what attach = auto picks on a veth.  ")
     md.append("Green share delivered (target 10 %): " + ", ".join(
         f"{s} {med(v):.1f} %" for s, v in share.items()) + ".  ")
     if ct:
@@ -214,7 +220,7 @@ if ht:
     md.append(f"## 3. HTTP through each (wrk, {ht[0].get('conns')} connections, 2 threads, median of rounds (min–max))\n")
     md.append("| system | keep-alive req/s | p50 | p99 | close: conn/s | p50 | p99 | errors |")
     md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-    systems = ["shift", "nft", "haproxy", "nginx"]
+    systems = ["shift", "shift-tc", "nft", "haproxy", "nginx"]
     for s in systems:
         ka, cl = agg.get((s, "keepalive"), []), agg.get((s, "close"), [])
         row = {}
@@ -230,15 +236,16 @@ if ht:
     md.append("")
     md.append("| shift / peer | keep-alive req/s | keep-alive p99 | close conn/s | close p99 |")
     md.append("|---|---:|---:|---:|---:|")
-    sh = res["http"].get("shift", {})
-    for s in systems[1:]:
-        o = res["http"].get(s)
-        if not o or not sh:
-            continue
-        rr = {m: ratio(sh[m]["rps"], o[m]["rps"]) for m in ("keepalive", "close")}
-        pp = {m: ratio(sh[m]["p99_ms"], o[m]["p99_ms"]) for m in ("keepalive", "close")}
-        res["http"][f"ratio/shift_vs_{s}"] = {"rps": rr, "p99": pp}
-        md.append(f"| vs {s} | ×{rr['keepalive']} | ×{pp['keepalive']} | ×{rr['close']} | ×{pp['close']} |")
+    for me, label, key in (("shift", "shift (XDP)", "shift"), ("shift-tc", "shift (TC)", "shift_tc")):
+        sh = res["http"].get(me, {})
+        for s in systems[2:]:
+            o = res["http"].get(s)
+            if not o or not sh or sh["keepalive"]["rps"] is None:
+                continue
+            rr = {m: ratio(sh[m]["rps"], o[m]["rps"]) for m in ("keepalive", "close")}
+            pp = {m: ratio(sh[m]["p99_ms"], o[m]["p99_ms"]) for m in ("keepalive", "close")}
+            res["http"][f"ratio/{key}_vs_{s}"] = {"rps": rr, "p99": pp}
+            md.append(f"| {label} vs {s} | ×{rr['keepalive']} | ×{pp['keepalive']} | ×{rr['close']} | ×{pp['close']} |")
     md.append("")
 else:
     missing.append("http (bench/peers.sh)")
