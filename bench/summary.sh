@@ -43,6 +43,10 @@ def ratio(a, b):
     return round(a / b, 2) if a and b else None
 
 
+def fx(r):
+    return f"×{r}" if r is not None else "–"
+
+
 def fmt(v, nd=0):
     if v is None:
         return "–"
@@ -66,7 +70,7 @@ u = os.uname()
 res["machine"] = {
     "cpus": os.cpu_count(), "kernel": u.release, "arch": u.machine,
     "load_start": meta.get("load_start"), "load_end": meta_end.get("load_end"),
-    "peers_seconds": meta_end.get("seconds"),
+    "peers_seconds": meta_end.get("seconds"), "rig_queues": meta.get("queues"),
     "versions": {k: meta.get(k) for k in ("wrk", "haproxy", "nginx", "nft")},
 }
 md.append("# shift benchmarks — summary of one `make bench` run\n")
@@ -74,7 +78,8 @@ md.append(f"Machine: {os.cpu_count()} CPUs, kernel {u.release} {u.machine}; load
           f"(1/5/15 min) {meta.get('load_start', '?')} at the start of the rig part, "
           f"{meta_end.get('load_end', '?')} at its end (other jobs share the machine).  ")
 md.append(f"Peers: {meta.get('haproxy', '?')}; {meta.get('nginx', '?')}; {meta.get('nft', '?')}; "
-          f"{meta.get('wrk', '?')}.\n")
+          f"{meta.get('wrk', '?')}. The edge's veths: {meta.get('queues', 1)} queue(s) each "
+          "(BENCH_QUEUES).\n")
 
 # --- 1. datapath ----------------------------------------------------------------
 def parse_datapath(path):
@@ -182,7 +187,7 @@ if pk:
         res["pktrate"][f"ratio/{f}"] = {"shift_vs_plain": rsp, "shift_vs_nft": rsn,
                                         "shift_tc_vs_plain": rtp, "shift_tc_vs_nft": rtn}
         md.append(f"| {label} | {fmt(p)}{rp} | {fmt(n)}{rn} | {fmt(s)}{rs} | {fmt(t)}{rt} | "
-                  f"×{rsp} | ×{rtp} | ×{rsn} | ×{rtn} |")
+                  f"{fx(rsp)} | {fx(rtp)} | {fx(rsn)} | {fx(rtn)} |")
     ct = [r.get("conntrack_entries") for r in pk if r["system"] == "nft" and r["flags"] == "syn"]
     share = {}
     for r in pk:
@@ -245,7 +250,8 @@ if ht:
             rr = {m: ratio(sh[m]["rps"], o[m]["rps"]) for m in ("keepalive", "close")}
             pp = {m: ratio(sh[m]["p99_ms"], o[m]["p99_ms"]) for m in ("keepalive", "close")}
             res["http"][f"ratio/{key}_vs_{s}"] = {"rps": rr, "p99": pp}
-            md.append(f"| {label} vs {s} | ×{rr['keepalive']} | ×{pp['keepalive']} | ×{rr['close']} | ×{pp['close']} |")
+            md.append(f"| {label} vs {s} | {fx(rr['keepalive'])} | {fx(pp['keepalive'])} | "
+                      f"{fx(rr['close'])} | {fx(pp['close'])} |")
     md.append("")
 else:
     missing.append("http (bench/peers.sh)")
