@@ -225,6 +225,10 @@ _rig_set_names() {
 		_rig_err "RIG_GREEN must be 0..99 (got '$RIG_GREEN')"
 		return 1
 	fi
+	if ! _rig_is_uint "$RIG_QUEUES" || [ "$RIG_QUEUES" -lt 1 ] || [ "$RIG_QUEUES" -gt 256 ]; then
+		_rig_err "RIG_QUEUES must be 1..256 (got '$RIG_QUEUES')"
+		return 1
+	fi
 	RIG_NS_EDGE=$RIG_ID-edge
 	RIG_NS_SWITCH=$RIG_ID-switch
 	RIG_EDGE_BACKEND_IF=${RIG_ID}bk

@@ -53,6 +53,12 @@ no_ns_left() { # ID
 	! ip netns list | grep -q "^$1-"
 }
 
+# A bad knob is refused before anything is built, naming it.
+out=$(RIG_QUEUES=two RIG_QUIET=1 bash -c '. "$1"; rig_up' child "$HERE/lib.sh" 2>&1) && rc=0 || rc=$?
+expect "RIG_QUEUES=two: rig_up fails" "$rc" 1
+if grep -q "RIG_QUEUES must be 1..256 (got 'two')" <<<"$out"; then ok "RIG_QUEUES=two: named"; else
+	bad "RIG_QUEUES=two: no error naming it: $out"; fi
+
 rig_up
 echo "rig $RIG_ID up in $((SECONDS - T0))s"
 TMP=$RIG_DIR
