@@ -19,7 +19,8 @@
 #             haproxy50 (the same, checks every 50 ms), nginx (max_fails) and shift
 #             (consecutive errors + error rate + health checks every 50 ms), in
 #             BENCH_REACT_ROUNDS rounds, the systems taking turns in each round
-#   flows1m   1M+ distinct SYNs through shiftd: entries in its table, maps' memlock
+#   flows1m   1.1M whole handshakes through shiftd, from two CPUs, then from one:
+#             entries in its table, maps' memlock
 #   agent     shiftd's CPU per sample at 100k and 1M samples/s (bench/bench_agent)
 #
 # Weights everywhere: blue1 45 %, blue2 45 %, green1 10 %.
@@ -442,16 +443,20 @@ section_pktrate() {
 }
 
 # --- 1M flows through shiftd ------------------------------------------------------------
-section_flows1m() {
-	local out cnt
+# 1.1M distinct 5-tuples, each opened with a whole handshake (pktgen --open: the
+# sink answers each SYN with its backend's SYN-ACK, then the client's first ACK
+# writes the entry), from THREADS sender CPUs into a fresh shiftd. The sources are
+# cli1's own /24 (SRC + i/64000): the edge routes the SYN-ACKs back there, and a
+# SYN-ACK it cannot route is not a client's, so no entry would follow. SYNs alone
+# write none (a SYN flood leaves the table alone).
+flows1m_run() { # THREADS SRC
+	local out cnt maps
 	sys_up shift throughput
-	# 1.2M distinct 5-tuples (SYNs) from two CPUs
-	out=$(timeout 60 "$PKTGEN" --tx-netns "$RIG_ID-cli1" --tx-dev "${RIG_ID}e1" \
+	out=$(timeout 150 "$PKTGEN" --tx-netns "$RIG_ID-cli1" --tx-dev "${RIG_ID}e1" \
 		--dmac "$EDGE_C1_MAC" --sink-netns "$RIG_NS_SWITCH" --sink-dev "${RIG_ID}se" \
-		--dst "$VIP:80" --src 198.18.60.1 --flows 1200000 --flags syn --threads 2 \
-		--warmup 0 --duration 9) || die "pktgen (1M flows) failed"
+		--dst "$VIP:80" --src "$2" --flows 1100000 --flags ack --open --threads "$1" \
+		--burst 64 --warmup 0 --duration 1) || die "pktgen (1M flows, $1 CPU(s)) failed"
 	cnt=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows) || die "counting flows failed"
-	local maps
 	maps=$("$RIG_PYTHON" -c '
 import json, sys, os, subprocess
 ids = {}
@@ -464,9 +469,14 @@ for name in os.listdir(d):
     except Exception:
         pass
 print(json.dumps({"maps_memlock": ids, "maps_memlock_total": sum(ids.values())}))' "$RIG_BPFFS_DIR/maps")
-	rec flows1m "$cnt" pktgen="$out" maps="$maps" load1="$(load1)"
-	say "flows1m: $cnt"
+	rec flows1m "$cnt" pktgen="$out" maps="$maps" threads="$1" load1="$(load1)"
+	say "flows1m ($1 CPU(s)): $cnt"
 	sys_down shift
+}
+
+section_flows1m() {
+	flows1m_run 2 198.18.1.100
+	flows1m_run 1 198.18.1.150
 }
 
 # --- HTTP -----------------------------------------------------------------------------
