@@ -419,28 +419,27 @@ _rig_batch() { # NS: `ip -batch` from stdin in NS
 	fi
 }
 
-# RIG_QUEUES > 1: transmit queue q of DEV (in NS) serves CPU q only (XPS), so a
-# packet sent on CPU q arrives on the peer's rx queue q, whose NAPI runs on CPU q,
-# as a NIC queue's interrupt does on its CPU. Without it the flow hash picks the
-# queue and half the skbs cross to the other CPU's NAPI.
+# The RIG_QUEUES queues of DEV (in NS): transmit queue q serves CPU q only (XPS),
+# so a packet sent on CPU q arrives on the peer's rx queue q, whose NAPI runs on
+# CPU q, as a NIC queue's interrupt does on its CPU. Without it the flow hash picks
+# the queue and half the skbs cross to the other CPU's NAPI. (`ip netns exec`: the
+# namespace's own /sys.)
 _rig_xps() { # NS DEV...
-	local ns=$1 d q n
+	local ns=$1 d q n cmd=""
 	shift
 	n=$(nproc)
 	for d in "$@"; do
 		for ((q = 0; q < RIG_QUEUES; q++)); do
-			# (a one-queue veth, towards a backend: nothing to set)
-			ip netns exec "$ns" sh -c "f=/sys/class/net/$d/queues/tx-$q/xps_cpus
-				[ ! -e \$f ] || printf '%x' $((1 << (q % n))) >\$f" 2>/dev/null ||
-				_rig_log "warning: XPS of $d tx-$q in $ns not set"
+			cmd+="printf '%x' $((1 << (q % n))) >/sys/class/net/$d/queues/tx-$q/xps_cpus && "
 		done
 	done
+	ip netns exec "$ns" sh -c "${cmd}true" 2>/dev/null ||
+		_rig_log "warning: XPS of $* in $ns not set"
 }
 
 _rig_features() { # NS DEV...: GRO on (XDP_REDIRECT into a veth needs NAPI on its peer)
 	local ns=$1 d
 	shift
-	[ "$RIG_QUEUES" -gt 1 ] && _rig_xps "$ns" "$@"
 	[ "${RIG_HAVE_ETHTOOL:-1}" = 1 ] && command -v ethtool >/dev/null 2>&1 || return 0
 	for d in "$@"; do
 		nsenter --net="/run/netns/$ns" -- ethtool -K "$d" gro on >/dev/null 2>&1 ||
@@ -592,6 +591,13 @@ rig_up() {
 	_rig_features "$RIG_NS_SWITCH" "${sw_ifs[@]}"
 	for ((i = 1; i <= RIG_CLIENTS; i++)); do _rig_features "$RIG_ID-cli$i" "${RIG_ID}e$i"; done
 	for b in $RIG_BACKENDS; do _rig_features "$RIG_ID-$b" "$RIG_ID$b"; done
+	# the edge's veths, both ends, were made with RIG_QUEUES queues
+	if [ "$RIG_QUEUES" -gt 1 ]; then
+		# shellcheck disable=SC2086
+		_rig_xps "$RIG_NS_EDGE" "$RIG_EDGE_BACKEND_IF" ${RIG_EDGE_CLIENT_IFS//,/ }
+		_rig_xps "$RIG_NS_SWITCH" "${RIG_ID}se"
+		for ((i = 1; i <= RIG_CLIENTS; i++)); do _rig_xps "$RIG_ID-cli$i" "${RIG_ID}e$i"; done
+	fi
 
 	# backends
 	for b in $RIG_BACKENDS; do _rig_start_backend "$b"; done
