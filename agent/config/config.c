@@ -1568,10 +1568,12 @@ static int check_flow_keys(struct parser *ps)
 		k.proto = IPPROTO_TCP;
 		for (b = 0; b < c->n_services; b++) {
 			const struct conf_service *t = &c->services[b];
-			int la = ps->sl[a].key[S_VIP], lb = ps->sl[b].key[S_VIP];
+			int la, lb;
 
 			if (memcmp(&t->vip, &k, sizeof(k)))
 				continue;
+			la = ps->sl[a].key[S_VIP];
+			lb = ps->sl[b].key[S_VIP];
 			addr_format_endpoint(&u->vip, e, sizeof(e));
 			addr_format_endpoint(&t->vip, o, sizeof(o));
 			return fail(
