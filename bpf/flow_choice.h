@@ -106,7 +106,7 @@ static __always_inline int choose_backend(const struct pkt *p, const struct shif
 
 	if (word & SHIFT_WEIGHT_LATCHED) {
 		/* Rolled back: blue only, overrides included, no fallback to green. */
-		be = ring_backend(svc->id, SHIFT_BLUE, shift_ring_slot(h, SHIFT_RING_SIZE));
+		be = ring_backend(svc->id, SHIFT_BLUE, shift_ring_slot(h));
 		if (be == SHIFT_NO_BACKEND)
 			return -1;
 		goto out;
@@ -116,7 +116,7 @@ static __always_inline int choose_backend(const struct pkt *p, const struct shif
 	else if (shift_slice(color_hash(p, svc, h)) < (word & SHIFT_WEIGHT_MASK))
 		color = SHIFT_GREEN;
 
-	slot = shift_ring_slot(h, SHIFT_RING_SIZE);
+	slot = shift_ring_slot(h);
 	be = ring_backend(svc->id, color, slot);
 	if (be == SHIFT_NO_BACKEND) {
 		/* An empty pool (all unhealthy) borrows the other one rather than drop. */

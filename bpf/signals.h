@@ -77,10 +77,26 @@ static __always_inline void emit_sample(const struct shift_flow *f, __u8 kind, _
 			err);
 }
 
+/*
+ * ns / 1000. The BPF backend leaves a constant divisor as a division, a
+ * 64-bit div once JITed; below 2^32 ns (4.3 s: nearly every latency) a
+ * multiplication is exact instead (m = ceil(2^41 / 1000); Granlund and
+ * Montgomery's condition, as for shift_div10000()).
+ */
+#define NS_TO_US_M 2199023256ull
+_Static_assert(NS_TO_US_M * 1000 - (1ull << 41) <= (1ull << 9), "ns / 1000 below 2^32");
+
+static __always_inline __u64 ns_to_us(__u64 ns)
+{
+	if (ns >> 32)
+		return ns / 1000;
+	return (ns * NS_TO_US_M) >> 41;
+}
+
 /* Bucket i holds latencies < 2^i microseconds. */
 static __always_inline __u32 lat_bucket(__u64 ns)
 {
-	__u64 us = ns / 1000;
+	__u64 us = ns_to_us(ns);
 	__u32 b = 0;
 
 	if (us >= (1ull << 16)) {

@@ -191,7 +191,7 @@ static __always_inline int syn_fallback(union syn_owner *n, struct shift_flow *n
 	}
 	if (nf->color == SHIFT_BLUE)
 		return restamp;
-	be = ring_backend(nf->service_id, SHIFT_BLUE, shift_ring_slot(nf->hash, SHIFT_RING_SIZE));
+	be = ring_backend(nf->service_id, SHIFT_BLUE, shift_ring_slot(nf->hash));
 	if (be == SHIFT_NO_BACKEND)
 		return restamp;
 	nf->backend_id = be;

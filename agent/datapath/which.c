@@ -128,7 +128,7 @@ int which_compute(const struct shift_maps *m, __u32 sid, const struct shift_addr
 		else
 			h = shift_flow_hash6(client->addr, info.vip, client->port, info.vport,
 					     info.proto, cfg.hash_seed);
-		slot = shift_ring_slot(h, SHIFT_RING_SIZE);
+		slot = shift_ring_slot(h);
 	}
 
 	if (out->latched) {

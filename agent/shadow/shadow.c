@@ -215,7 +215,7 @@ static const struct backend_rt *green_for(struct agent *a, __u16 sid, __u32 hash
 	__u32 id, i;
 
 	if (!s ||
-	    dp_ring_get(&a->maps, sid, SHIFT_GREEN, shift_ring_slot(hash, SHIFT_RING_SIZE), &id) ||
+	    dp_ring_get(&a->maps, sid, SHIFT_GREEN, shift_ring_slot(hash), &id) ||
 	    id == SHIFT_NO_BACKEND)
 		return NULL;
 	for (i = 0; i < s->n[SHIFT_GREEN]; i++)

@@ -143,20 +143,62 @@ SHIFT_HASH_INLINE __u32 shift_client_hash6(const __u32 *saddr, __u32 prefix, __u
 	return shift_fmix32(h, 24);
 }
 
+/*
+ * x / 10000 and x / SHIFT_RING_SIZE for every 32-bit x, by a multiplication
+ * (Granlund and Montgomery, "Division by invariant integers using
+ * multiplication", 1994): q = floor(x * m / 2^(32 + l)) with
+ * m = ceil(2^(32 + l) / d) is exact for all x < 2^32 when
+ * m * d - 2^(32 + l) <= 2^l, which the asserts below check. The BPF backend
+ * keeps a division by a constant as a division (it calls them cheap), and the
+ * JIT turns each into an x86 div: tens of cycles, two per new flow. Exact, so
+ * every flow lands where it did with the % operator.
+ */
+#define SHIFT_DIV10000_M 3518437209ull /* l = 13 */
+_Static_assert(SHIFT_DIV10000_M == ((1ull << 45) + 9999) / 10000 &&
+		       SHIFT_DIV10000_M * 10000 - (1ull << 45) <= (1ull << 13),
+	       "x / 10000 by multiplication is exact for 32-bit x");
+
+SHIFT_HASH_INLINE __u32 shift_div10000(__u32 x)
+{
+	return (__u32)(((__u64)x * SHIFT_DIV10000_M) >> 45);
+}
+
+SHIFT_HASH_INLINE __u32 shift_mod10000(__u32 x)
+{
+	return x - shift_div10000(x) * 10000;
+}
+
+/* m (l = 14) needs 33 bits, so x * m could overflow 64: x * 2^32 is added as
+ * x after the first shift, floor(floor(a / 2^32) / 2^14) = floor(a / 2^46). */
+#define SHIFT_DIVRING_M 4295753873ull /* 2^32 + 786577 */
+_Static_assert(SHIFT_RING_SIZE == 16381 &&
+		       SHIFT_DIVRING_M == ((1ull << 46) + SHIFT_RING_SIZE - 1) / SHIFT_RING_SIZE &&
+		       SHIFT_DIVRING_M * SHIFT_RING_SIZE - (1ull << 46) <= (1ull << 14),
+	       "x / SHIFT_RING_SIZE by multiplication is exact for 32-bit x");
+
+SHIFT_HASH_INLINE __u32 shift_div_ring(__u32 x)
+{
+	__u64 lo = ((__u64)x * (SHIFT_DIVRING_M - (1ull << 32))) >> 32;
+
+	return (__u32)(((__u64)x + lo) >> 14);
+}
+
 /* Green iff the flow's slice lies under the weight (basis points). */
 SHIFT_HASH_INLINE __u32 shift_slice(__u32 h)
 {
-	return h % 10000;
+	return shift_mod10000(h);
 }
 
 /*
- * Ring slot inside the chosen pool. Rehashed so the slot is independent of the
- * color slice: within a slice [0, w) the low digits of h are not uniform mod
- * the ring size.
+ * Ring slot inside the chosen pool (SHIFT_RING_SIZE slots). Rehashed so the
+ * slot is independent of the color slice: within a slice [0, w) the low
+ * digits of h are not uniform mod the ring size.
  */
-SHIFT_HASH_INLINE __u32 shift_ring_slot(__u32 h, __u32 ring_size)
+SHIFT_HASH_INLINE __u32 shift_ring_slot(__u32 h)
 {
-	return shift_fmix32(h ^ 0x9e3779b9u, 4) % ring_size;
+	__u32 x = shift_fmix32(h ^ 0x9e3779b9u, 4);
+
+	return x - shift_div_ring(x) * SHIFT_RING_SIZE; /* x % SHIFT_RING_SIZE */
 }
 
 /*

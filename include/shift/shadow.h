@@ -12,6 +12,7 @@
 #define SHIFT_SHADOW_H
 
 #include <linux/types.h>
+#include <shift/flow_hash.h>
 
 /* One copy is at most one packet's payload; a larger request is skipped. */
 #define SHIFT_SHADOW_DATA 2016
@@ -79,7 +80,7 @@ static inline __u32 shift_shadow_slot(__u32 h)
 	h ^= h >> 15;
 	h *= 0x846ca68bu;
 	h ^= h >> 16;
-	return h % 10000;
+	return shift_mod10000(h);
 }
 
 #endif /* SHIFT_SHADOW_H */

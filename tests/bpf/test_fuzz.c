@@ -620,7 +620,7 @@ static int expected_backend(struct fz *z, const struct fz_pre *pre, __u32 h, __u
 		if (pool_empty(id, *color))
 			return -1;
 	}
-	if (dp_ring_get(&z->h->m, id, *color, shift_ring_slot(h, SHIFT_RING_SIZE), &be))
+	if (dp_ring_get(&z->h->m, id, *color, shift_ring_slot(h), &be))
 		return -1;
 	return (int)be;
 }

@@ -230,7 +230,7 @@ TEST(sticky)
 				wrong++; /* in the slice but did not move */
 			}
 			/* Within its pool, the backend is the ring's choice for h. */
-			slot = shift_ring_slot(hh, SHIFT_RING_SIZE);
+			slot = shift_ring_slot(hh);
 			if (d1[i] >= 0 &&
 			    (dp_ring_get(&hp->m, 0, sticky_bes[d1[i]].color, slot, &ring_be) ||
 			     ring_be != sticky_bes[d1[i]].id))
