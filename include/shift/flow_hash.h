@@ -43,7 +43,20 @@ SHIFT_HASH_INLINE __u32 shift_mix_word(__u32 h, __u32 k)
 	k *= 0x1b873593u;
 	h ^= k;
 	h = shift_rotl32(h, 13);
+#ifdef __bpf__
+	{
+		/* h * 5 + c as two additions the CPU runs side by side: the JIT
+		 * emits an imul for the multiplication, on the serial chain
+		 * through h (every word of a v6 tuple). The empty asm keeps
+		 * the compiler from folding it back into a multiplication. */
+		__u32 h4 = h << 2;
+
+		asm("" : "+r"(h4));
+		return h4 + (h + 0xe6546b64u);
+	}
+#else
 	return h * 5 + 0xe6546b64u;
+#endif
 }
 
 SHIFT_HASH_INLINE __u32 shift_fmix32(__u32 h, __u32 len_bytes)
