@@ -45,10 +45,11 @@ SHIFT_HASH_INLINE __u32 shift_mix_word(__u32 h, __u32 k)
 	h = shift_rotl32(h, 13);
 #ifdef __bpf__
 	{
-		/* h * 5 + c as two additions the CPU runs side by side: the JIT
-		 * emits an imul for the multiplication, on the serial chain
-		 * through h (every word of a v6 tuple). The empty asm keeps
-		 * the compiler from folding it back into a multiplication. */
+		/* h * 5 + c sits on the serial chain through h that every
+		 * word extends (ten for IPv6), and the JIT emits an imul for
+		 * it. h << 2 and h + c run side by side and one add joins
+		 * them; the empty asm keeps the compiler from folding that
+		 * back into a multiplication. */
 		__u32 h4 = h << 2;
 
 		asm("" : "+r"(h4));
@@ -163,8 +164,8 @@ SHIFT_HASH_INLINE __u32 shift_client_hash6(const __u32 *saddr, __u32 prefix, __u
  * m = ceil(2^(32 + l) / d) is exact for all x < 2^32 when
  * m * d - 2^(32 + l) <= 2^l, which the asserts below check. The BPF backend
  * keeps a division by a constant as a division (it calls them cheap), and the
- * JIT turns each into an x86 div: tens of cycles, two per new flow. Exact, so
- * every flow lands where it did with the % operator.
+ * JIT turns each into an x86 div wrapped in register moves, two per new flow.
+ * Exact, so every flow lands where it did with the % operator.
  */
 #define SHIFT_DIV10000_M 3518437209ull /* l = 13 */
 _Static_assert(SHIFT_DIV10000_M == ((1ull << 45) + 9999) / 10000 &&
