@@ -429,6 +429,12 @@ def binom_tol(want_bp, n):
     p = want_bp / 10000.0
     return int(math.ceil(4.5 * math.sqrt(p * (1 - p) / max(1, n)) * 10000))
 
+def band(want_bp, tol_bp, n):
+    """The half-width a split check of n flows uses: tol_bp, widened to
+    binom_tol(); 0 (exact) stays 0. Returns (half-width, widened)."""
+    floor = binom_tol(want_bp, n) if tol_bp else 0
+    return max(tol_bp, floor), floor > tol_bp
+
 REUSE = {"before": None, "after": None}
 
 def reuse_note():
@@ -478,9 +484,7 @@ def cmd_split(a, match=True):
     sg = sum(x["connections"] for n, x in d.items() if color(n) == "green")
     st = sum(x["connections"] for x in d.values())
     share = pct(green, total)
-    floor = binom_tol(want, total) if tol else 0
-    widened = floor > tol
-    tol = max(tol, floor)
+    tol, widened = band(want, tol, total)
     lo, hi = (want - tol) / 100.0, (want + tol) / 100.0
     errs = ",".join(f"{k}={v}" for k, v in sorted(cl["errors"].items())) or "none"
     if tol == 0:
@@ -634,6 +638,10 @@ def cmd_ratecheck(a):
           + (f" of kind {','.join(sorted(kinds))}" if kinds else "") + f"), {tot['skipped']} skipped; "
           f"errors: {errs}; by backend: {byb}")
 
+def cmd_band(a):
+    """band WANT_BP TOL_BP N: the half-width, in basis points, of a split check of N flows."""
+    print(band(int(a[0]), int(a[1]), int(a[2]))[0])
+
 def cmd_match(a):
     """match LABEL SVC BEFORE AFTER CLIENT_JSON...: counters vs the clients only."""
     label, svc, before, after = a[:4]
@@ -646,7 +654,7 @@ def cmd_match(a):
     both_ways(label, d)
 
 cmds = {"split": cmd_split, "split-nomatch": lambda a: cmd_split(a, match=False), "delta": cmd_delta, "get": cmd_get, "sticky": cmd_sticky,
-        "evict": cmd_evict, "rate": cmd_rate, "ratecheck": cmd_ratecheck, "match": cmd_match}
+        "evict": cmd_evict, "rate": cmd_rate, "ratecheck": cmd_ratecheck, "match": cmd_match, "band": cmd_band}
 cmds[sys.argv[1]](sys.argv[2:])
 sys.exit(1 if fails else 0)
 PY

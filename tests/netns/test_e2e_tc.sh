@@ -5,7 +5,7 @@
 #  - auto picks TC on every edge veth (virtual interfaces): the kernel (tc filter / tcx
 #    link), status (text and --json "attach") and shiftd's log say so;
 #  - 1000 HTTP connections at green 30 % over IPv4 and 1000 over IPv6: 0 failed, green's
-#    share within 4.5 sigma (+-6.6 points; e2e_verify_new), and shift's counters account
+#    share within 4.5 sigma (+-6.53 points; e2e_verify_new), and shift's counters account
 #    for every connection;
 #  - 1000 more of each with TX checksum offload off on the edge's own veths: the kernel
 #    completes the checksum the NAT left in each CHECKSUM_PARTIAL packet and the
