@@ -577,9 +577,9 @@ int main(int argc, char **argv)
 			  MUT_NONE, &ack4, 100 },
 			{ "v4 SYN-ACK reply (no entry: FIB)", H_BACKEND, &synack4, (__u32)env.if_be,
 			  XDP_REDIRECT },
-			/* Source NAT inserts at the SYN (README): its cost beside. */
-			{ "v4 SYN new flow, SNAT (inserts)", H_CLIENT, &nsyn4, H_LO_IFINDEX, XDP_TX,
-			  MUT_NEW_FLOW, NULL, 0, 0, true },
+			/* Source NAT claims a port at the SYN (README): its cost beside. */
+			{ "v4 SYN new flow, SNAT (claims a port)", H_CLIENT, &nsyn4, H_LO_IFINDEX,
+			  XDP_TX, MUT_NEW_FLOW, NULL, 0, 0, true },
 			{ "v4 established, SNAT", H_CLIENT, &nack4, H_LO_IFINDEX, XDP_TX, MUT_NONE,
 			  &nack4, 0, 0, true },
 			{ "v4 SYN new flow, bpf_fib_lookup", H_CLIENT, &fsyn4, (__u32)env.if_cl,

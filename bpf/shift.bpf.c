@@ -370,25 +370,32 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	/* What the signals read of it (HTTP/1.x, or analysis = auto). */
 	l7_flow_init(nf, svc->flags, nf->req_ns);
 	/*
-	 * Source NAT claims its port with the flow's first packet, SYN included,
-	 * and keeps it in the entry: the backend's SYN-ACK needs the reverse
-	 * mapping, the client's ACK must find the same port again. So a SNAT'ed
-	 * service's SYN still inserts; a flood against it is bounded by its port
-	 * range (snat_exhausted), not by the connection table.
+	 * Source NAT claims its port with the flow's first packet, SYN included:
+	 * the backend's SYN-ACK needs the reverse mapping. Like any bare SYN it
+	 * writes no entry; its retransmits and the client's first ACK (both
+	 * found in the SYN slot: !fresh) find the port it claimed, and the ACK
+	 * writes the entry. A flood of SYNs against the service takes ports
+	 * (bounded by its range: snat_exhausted), not connection-table entries.
 	 */
 	if (svc->flags & SHIFT_SVC_F_SNAT) {
 		struct shift_snat_cfg *sc = snat_cfg(svc->id);
 
-		if (!sc || snat_alloc(p, be, nf)) {
+		if (!sc || snat_alloc(p, be, nf, !fresh)) {
 			stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
 			return XDP_DROP;
 		}
 		snat = sc->addr[snat_idx(nf->snat_idx)];
 	}
-	/* A stray RST must not plant an entry for a connection that is gone. */
+	/*
+	 * A stray RST must not plant an entry for a connection that is gone.
+	 * Source NAT's packets past the SYN keep their port in the entry; its
+	 * SYN on a reused 5-tuple's entry (f) rewrites that entry, which the
+	 * client's ACK would otherwise follow to the old connection's port.
+	 */
 	if (!(p->tcp_flags & TCPF_RST_) &&
-	    ((svc->flags & SHIFT_SVC_F_SNAT) || p->proto != IPPROTO_TCP ||
-	     (!syn && (!fresh || stale)))) {
+	    (p->proto != IPPROTO_TCP ||
+	     (syn ? f && (svc->flags & SHIFT_SVC_F_SNAT) :
+		    (svc->flags & SHIFT_SVC_F_SNAT) || !fresh || stale))) {
 		if (p->proto == IPPROTO_TCP && !syn)
 			nf->state |= SHIFT_FS_SYNACK;
 		flow_set_nh(c, nf);
@@ -479,7 +486,8 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		 * table is the cache misses that made a SYN cost what it did. An
 		 * entry a reused 5-tuple left behind is re-pointed when the
 		 * backend's SYN-ACK comes back (syn_reuse()). Source NAT's SYN
-		 * still needs its entry (the port).
+		 * looks: a reused 5-tuple's entry holds the old connection's port,
+		 * and the SYN rewrites it (new_flow()).
 		 */
 		flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
 		svc = service_of(p, &svc_buf);
@@ -642,8 +650,8 @@ static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u
  * before the weight can move. Its client-side next hop is the FIB's answer
  * for this reply (rc, fib), when it had one. It may be anywhere in a
  * request: analysis = auto does not classify it (SHIFT_APP_LOST), HTTP/1.x
- * starts at the next request line. The services with source NAT have their
- * entries from the SYN. A rolled-back service's green flows are not
+ * starts at the next request line. Source NAT's client packets write their
+ * entries (they keep the port). A rolled-back service's green flows are not
  * adopted: `rollback --evict`
  * dropped their entries so that they re-steer to blue, and green's answers
  * still on the wire must not write them back.

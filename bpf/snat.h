@@ -6,7 +6,8 @@
  * probes a bounded number of candidates, each claimed by inserting its
  * reverse mapping with BPF_NOEXIST; whichever CPU inserts first owns it.
  * Nothing claimed after SNAT_PROBES tries is a counted drop (snat_exhausted),
- * never a shared port.
+ * never a shared port. The flow's SYN claims; its connection-table entry,
+ * which keeps the port, comes with the client's first ACK (new_flow()).
  */
 #ifndef SHIFT_SNAT_H
 #define SHIFT_SNAT_H
@@ -64,6 +65,7 @@ struct snat_req {
 	__u16 service_id;
 	__u8 proto;
 	__u8 family;
+	__u32 own; /* the flow claimed its port already: find that one first */
 	__u32 idx; /* out */
 	__u32 port; /* out, network order */
 };
@@ -83,6 +85,25 @@ struct {
 } shift_snat_tmp SEC(".maps");
 
 /*
+ * Candidate i of the request's search, host order, its address's index in
+ * *idx; t->k (address, port) is set to it. The search starts at the flow's
+ * hash and walks the port range, moving to the next address once around.
+ */
+static __always_inline __u16 snat_candidate(struct snat_scratch *t,
+					    const struct shift_snat_cfg *cfg, __u32 i, __u32 r0,
+					    __u32 total, __u32 n_addrs, __u32 *idx)
+{
+	__u32 slot = (t->r.hash + i) % total;
+	__u16 port;
+
+	*idx = snat_idx(((t->r.hash >> 16) + i / total) % n_addrs);
+	port = slot < r0 ? cfg->run_lo[0] + slot : cfg->run_lo[1] + (slot - r0);
+	__builtin_memcpy(t->k.saddr, cfg->addr[*idx], sizeof(t->k.saddr));
+	t->k.sport = bpf_htons(port);
+	return port;
+}
+
+/*
  * Claim a source address and port for the flow in this CPU's scratch
  * request; 0 and r.idx/r.port, or -1 (exhausted). A global function: the
  * verifier checks its probing loop once, not once per path of every entry
@@ -93,7 +114,7 @@ __noinline int snat_claim(__u32 unused)
 	struct shift_snat_cfg *cfg;
 	struct shift_snat_val *old;
 	struct snat_scratch *t;
-	__u32 i, n_addrs, r0, total, idx, slot, sid, zero = 0;
+	__u32 i, n_addrs, r0, total, idx, sid, zero = 0;
 	__u64 now;
 	__u16 port;
 
@@ -121,12 +142,23 @@ __noinline int snat_claim(__u32 unused)
 	t->k.bport = t->r.bport;
 	t->k.proto = t->r.proto;
 	t->k.family = t->r.family;
+	/*
+	 * The flow's SYN claimed a port (a retransmitted SYN, the first ACK):
+	 * that port, wherever among the candidates it is. Claiming in order
+	 * would hand it an earlier candidate freed since (an LRU eviction), a
+	 * port its backend has never seen. Lookups only; a flow whose mapping
+	 * is gone (evicted) claims afresh below.
+	 */
+	if (t->r.own) {
+		for (i = 0; i < SNAT_PROBES; i++) {
+			port = snat_candidate(t, cfg, i, r0, total, n_addrs, &idx);
+			old = bpf_map_lookup_elem(&shift_snat, &t->k);
+			if (old && same_client(old, t->r.caddr, t->r.cport, t->r.backend_id))
+				goto claimed;
+		}
+	}
 	for (i = 0; i < SNAT_PROBES; i++) {
-		slot = (t->r.hash + i) % total;
-		idx = snat_idx(((t->r.hash >> 16) + i / total) % n_addrs);
-		port = slot < r0 ? cfg->run_lo[0] + slot : cfg->run_lo[1] + (slot - r0);
-		__builtin_memcpy(t->k.saddr, cfg->addr[idx], sizeof(t->k.saddr));
-		t->k.sport = bpf_htons(port);
+		port = snat_candidate(t, cfg, i, r0, total, n_addrs, &idx);
 		if (bpf_map_update_elem(&shift_snat, &t->k, &t->v, BPF_NOEXIST) == 0)
 			goto claimed;
 		old = bpf_map_lookup_elem(&shift_snat, &t->k);
@@ -152,10 +184,11 @@ claimed:
 
 /*
  * Claim a source address and port for a new flow to backend be; on success
- * f->snat_idx / f->snat_port say which. Returns 0, or -1 (exhausted).
+ * f->snat_idx / f->snat_port say which. own: the flow's SYN claimed one
+ * already (snat_claim()). Returns 0, or -1 (exhausted).
  */
 static __always_inline int snat_alloc(const struct pkt *p, const struct shift_backend *be,
-				      struct shift_flow *f)
+				      struct shift_flow *f, __u32 own)
 {
 	struct snat_scratch *t;
 	__u32 zero = 0;
@@ -172,6 +205,7 @@ static __always_inline int snat_alloc(const struct pkt *p, const struct shift_ba
 	t->r.hash = f->hash;
 	t->r.proto = p->proto;
 	t->r.family = p->family;
+	t->r.own = own;
 	if (snat_claim(0))
 		return -1;
 	/* The scratch is this CPU's and the program is not preempted: still ours. */
@@ -203,7 +237,7 @@ snat_established(const struct pkt *p, const struct shift_backend *be, struct shi
 	snat_key_fill(&k, p, be, cfg->addr[idx], f->snat_port);
 	v = bpf_map_lookup_elem(&shift_snat, &k);
 	if (!v || !same_client(v, p->saddr, p->sport, f->backend_id)) {
-		if (snat_alloc(p, be, f))
+		if (snat_alloc(p, be, f, 0))
 			return NULL;
 		return cfg->addr[snat_idx(f->snat_idx)];
 	}

@@ -5,15 +5,26 @@
  *   - a client's SYN leaves with the backend as destination and the edge's
  *     address and the port the flow's hash picks as source (an empty table:
  *     the first probe is free), every checksum recomputed from scratch;
- *   - the backend's answer to that address:port goes back to the client from
- *     VIP:port; one to a port with no mapping (the edge's own traffic) is left
- *     to the stack untouched;
+ *   - the SYN writes no connection-table entry (a UDP datagram does); the
+ *     backend's SYN-ACK to that address:port goes back to the client from
+ *     VIP:port (by the FIB: no entry yet), the client's first ACK takes the
+ *     same port and writes the entry, and later replies follow the entry's
+ *     next hop; one to a port with no mapping (the edge's own traffic) is
+ *     left to the stack untouched;
  *   - IPv6, and IPv4 UDP without a checksum (stays without);
  *   - a one-port range: a second client is a counted drop (snat_exhausted),
- *     the first one's retransmitted SYN keeps its port.
+ *     the first one's retransmitted SYN keeps its port;
+ *   - 3000 spoofed SYNs claim 3000 ports and write no entry;
+ *   - a retransmitted SYN and the first ACK keep the SYN's port when an
+ *     earlier candidate of their search was freed in between;
+ *   - connect_fallback: green's RST is dropped, the retransmitted SYN and the
+ *     first ACK go to blue.
  */
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <linux/pkt_cls.h>
 
 #include "table.h"
@@ -22,6 +33,7 @@
 #define SVC6 31 /* [2001:db8::90]:80 -> [2001:db8:1::31]:8080 */
 #define SVCU 32 /* 10.0.0.90:53/udp -> 10.1.0.32:5353 */
 #define SVC1 33 /* 10.0.0.91:80/tcp, one port (40000) */
+#define SVCF 34 /* 10.0.0.92:80/tcp, connect_fallback: blue 10.1.0.34, green .35 */
 
 static const __u8 edge4[16] = { 10, 1, 0, 1 };
 static const __u8 edge6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
@@ -55,6 +67,13 @@ static const struct topo_backend snat_bes[] = {
 	{ 33, SVC1, SHIFT_BLUE, 4, IPPROTO_TCP, { 10, 1, 0, 33 }, 8080, true, 0, MAC_CLIENT },
 };
 
+#define SVCF_FLAGS (SHIFT_SVC_F_SNAT | SHIFT_SVC_F_FALLBACK)
+static const struct topo_service fb_svc = { SVCF, 4, IPPROTO_TCP, { 10, 0, 0, 92 }, 80, SVCF_FLAGS };
+static const struct topo_backend fb_bes[] = {
+	{ 34, SVCF, SHIFT_BLUE, 4, IPPROTO_TCP, { 10, 1, 0, 34 }, 8080, true, 0, MAC_CLIENT },
+	{ 35, SVCF, SHIFT_GREEN, 4, IPPROTO_TCP, { 10, 1, 0, 35 }, 8080, true, 0, MAC_CLIENT },
+};
+
 static int snat_setup(struct tctx *t, struct fixture *f)
 {
 	struct harness *h = &f->h;
@@ -76,6 +95,19 @@ static int snat_setup(struct tctx *t, struct fixture *f)
 		    !ASSERT_OK(t, harness_pool(h, id, SHIFT_BLUE, &snat_bes[i].id, 1), "pool"))
 			return -1;
 	}
+	memset(&cfg, 0, sizeof(cfg));
+	memcpy(cfg.addr[0], edge4, 16);
+	cfg.n_addrs = 1;
+	cfg.run_lo[0] = 1024;
+	cfg.run_n[0] = 65535 - 1024 + 1;
+	if (!ASSERT_OK(t, dp_snat_set_raw(h, SVCF, &cfg), "snat cfg") ||
+	    !ASSERT_OK(t, harness_add_service(h, &fb_svc), "service") ||
+	    !ASSERT_OK(t, harness_add_backend(h, &fb_bes[0]), "backend") ||
+	    !ASSERT_OK(t, harness_add_backend(h, &fb_bes[1]), "backend") ||
+	    !ASSERT_OK(t, harness_pool(h, SVCF, SHIFT_BLUE, &fb_bes[0].id, 1), "pool") ||
+	    !ASSERT_OK(t, harness_pool(h, SVCF, SHIFT_GREEN, &fb_bes[1].id, 1), "pool") ||
+	    !ASSERT_OK(t, dp_weight_set(&h->m, SVCF, SHIFT_WEIGHT_MAX), "weight"))
+		return -1;
 	return 0;
 }
 
@@ -123,13 +155,17 @@ static void set_mac(__u8 *dst, const __u8 *src)
 	memcpy(dst, src, 6);
 }
 
-/* Client SYN -> (backend, edge:port); then the backend's SYN-ACK -> client. */
+/*
+ * Client SYN (a UDP datagram) -> (backend, edge:port); then the backend's
+ * SYN-ACK -> client; then, for TCP, the client's first ACK -> the same port,
+ * and the backend's next reply -> client.
+ */
 static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *env, int family,
 		      __u8 proto, const __u8 *vip, __u16 vport, const struct topo_backend *b,
 		      const __u8 *edge, __u16 sport, bool udp_nocsum)
 {
 	static const __u8 nh_src[6] = MAC_NH_SRC, client[6] = MAC_CLIENT, edge_mac[6] = MAC_EDGE,
-			  be_mac[6] = FIB_MAC_BE;
+			  be_mac[6] = FIB_MAC_BE, fib_shv1[6] = FIB_MAC_SHV1;
 	struct pkt_spec s = { .family = (__u8)family,
 			      .proto = proto,
 			      .sport = sport,
@@ -139,6 +175,7 @@ static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *e
 			      .seq = 1000,
 			      .udp_csum_zero = udp_nocsum };
 	struct pkt_spec e, r, re;
+	struct shift_flow fl;
 	__u16 port;
 
 	set_mac(s.dmac, edge_mac);
@@ -157,6 +194,10 @@ static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *e
 	set_mac(e.smac, nh_src);
 	set_mac(e.dmac, b->mac);
 	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &s, XDP_TX, &e, false, 0);
+	/* The SYN claims its port but, as any bare SYN, writes no entry: a
+	 * flood of them cannot evict established flows. A datagram does. */
+	ASSERT_EQ(t, harness_flow_get(h, &s, &fl), proto == IPPROTO_TCP ? -ENOENT : 0,
+		  "entry after the first packet (TCP: none)");
 	if (test_failed(t) || !env->if_be)
 		return;
 
@@ -169,6 +210,8 @@ static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *e
 	r.dport = port;
 	r.ttl = 64;
 	r.tcp_flags = proto == IPPROTO_TCP ? (TH_SYN | TH_ACK) : 0;
+	r.seq = 5000;
+	r.ack = proto == IPPROTO_TCP ? s.seq + 1 : 0;
 	set_mac(r.smac, be_mac);
 	set_mac(r.dmac, edge_mac);
 	re = r;
@@ -177,9 +220,28 @@ static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *e
 	memcpy(re.daddr, s.saddr, 16);
 	re.dport = s.sport;
 	re.ttl--;
-	/* A SNAT'ed flow's entry is written at its SYN, with the client-side next
-	 * hop seen on it: the reply goes back the way the SYN came (lo here), from
-	 * the MAC the client addressed, without a FIB lookup. */
+	if (proto == IPPROTO_TCP) {
+		struct pkt_spec a = s, ea = e;
+
+		/* No entry yet: the SYN-ACK finds its client by the mapping and
+		 * its way by the FIB (shv1 towards the client). */
+		set_mac(re.smac, fib_shv1);
+		set_mac(re.dmac, client);
+		run_check(t, h, H_BACKEND, (__u32)env->if_be, &r, XDP_REDIRECT, &re, false, 0);
+		/* The first ACK: the port its SYN claimed, and the entry. */
+		a.tcp_flags = ea.tcp_flags = TH_ACK;
+		a.seq = ea.seq = s.seq + 1;
+		a.ack = ea.ack = r.seq + 1;
+		run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &ea, false, 0);
+		if (!ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry written by the first ACK"))
+			return;
+		ASSERT_EQ(t, ntohs(fl.snat_port), port, "the entry's port: the SYN's");
+		r.tcp_flags = re.tcp_flags = TH_ACK | TH_PSH;
+		r.seq = re.seq = r.seq + 1;
+	}
+	/* The entry keeps the client-side next hop seen on the client's packets:
+	 * the reply goes back the way they came (lo here), from the MAC the
+	 * client addressed, without a FIB lookup. */
 	set_mac(re.smac, edge_mac);
 	set_mac(re.dmac, client);
 	run_check(t, h, H_BACKEND, (__u32)env->if_be, &r, XDP_REDIRECT, &re, false, 0);
@@ -187,6 +249,197 @@ static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *e
 	/* The same backend to an edge port nobody mapped: the edge's own. */
 	r.dport = (__u16)(port == 1024 ? 1025 : port - 1);
 	run_check(t, h, H_BACKEND, (__u32)env->if_be, &r, XDP_PASS, NULL, true, 0);
+}
+
+static __u64 flows4(struct harness *h)
+{
+	struct shift_flow_key4 k, next;
+	void *prev = NULL;
+	__u64 n = 0;
+
+	while (!bpf_map_get_next_key(h->m.fd[SHIFT_MAP_FLOWS4], prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+static __u64 mappings(struct harness *h)
+{
+	struct shift_snat_key k, next;
+	void *prev = NULL;
+	__u64 n = 0;
+
+	while (!bpf_map_get_next_key(h->m.fd[SHIFT_MAP_SNAT], prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+static __u64 stat_of(struct harness *h, enum shift_stat st)
+{
+	__u64 v = ~0ull;
+
+	return dp_stat(&h->m, st, &v) ? ~0ull : v;
+}
+
+/* A packet of cl4:sport to vip:80 from lo, and what leaves to backend b from edge:port. */
+static void v4_pair(struct pkt_spec *in, struct pkt_spec *out, const __u8 *vip,
+		    const struct topo_backend *b, __u16 sport, __u16 port, __u8 flags, __u32 seq,
+		    __u32 ack)
+{
+	static const __u8 nh_src[6] = MAC_NH_SRC, client[6] = MAC_CLIENT, edge_mac[6] = MAC_EDGE;
+
+	memset(in, 0, sizeof(*in));
+	in->family = 4;
+	in->proto = IPPROTO_TCP;
+	in->sport = sport;
+	in->dport = 80;
+	in->ttl = 64;
+	in->tcp_flags = flags;
+	in->seq = seq;
+	in->ack = ack;
+	set_mac(in->dmac, edge_mac);
+	set_mac(in->smac, client);
+	memcpy(in->saddr, cl4, 16);
+	memcpy(in->daddr, vip, 16);
+	*out = *in;
+	memcpy(out->daddr, b->addr, 16);
+	out->dport = b->port;
+	memcpy(out->saddr, edge4, 16);
+	out->sport = port;
+	out->ttl--;
+	set_mac(out->smac, nh_src);
+	set_mac(out->dmac, b->mac);
+}
+
+/* A SYN (ACK) of cl4:sport to SVC4, and what leaves to backend 30 from edge:port. */
+static void svc4_pair(struct pkt_spec *in, struct pkt_spec *out, __u16 sport, __u16 port,
+		      __u8 flags, __u32 seq, __u32 ack)
+{
+	v4_pair(in, out, snat_svcs[0].vip, &snat_bes[0], sport, port, flags, seq, ack);
+}
+
+/* The backend's answer to e (what went to it): flags, seq, ack. */
+static void answer_of(struct pkt_spec *r, const struct pkt_spec *e, __u8 flags, __u32 seq,
+		      __u32 ack)
+{
+	*r = *e;
+	memcpy(r->saddr, e->daddr, 16);
+	memcpy(r->daddr, e->saddr, 16);
+	r->sport = e->dport;
+	r->dport = e->sport;
+	r->ttl = 64;
+	r->tcp_flags = flags;
+	r->seq = seq;
+	r->ack = ack;
+}
+
+/* Run the backend's r in on shv0; its verdict in *got. */
+static int from_backend(struct harness *h, const struct fib_env *env, const struct pkt_spec *r,
+			__u32 *got)
+{
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 len, olen = sizeof(out);
+
+	len = pkt_build(r, in, sizeof(in), NULL);
+	return harness_run_prog(h, H_BACKEND, in, len, (__u32)env->if_be, out, &olen, got);
+}
+
+/*
+ * connect_fallback with source NAT: green refuses the SYN (RST), the RST is
+ * dropped, the retransmitted SYN goes to blue (a port claimed for blue: the
+ * mapping's key holds the backend), blue's SYN-ACK reaches the client and the
+ * first ACK follows it to blue on the same port.
+ */
+static void snat_fallback(struct tctx *t, struct harness *h, const struct fib_env *env)
+{
+	struct pkt_spec a, eg, eb, r;
+	struct shift_flow fl;
+	__u64 fb0 = stat_of(h, SHIFT_STAT_FALLBACK);
+	__u32 got = 0;
+	__u16 p;
+
+	v4_pair(&a, &eg, fb_svc.vip, &fb_bes[1], 44000, 0, TH_SYN, 50000, 0);
+	p = first_port(h, &a, 1024, 65535 - 1024 + 1);
+	v4_pair(&a, &eg, fb_svc.vip, &fb_bes[1], 44000, p, TH_SYN, 50000, 0);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &eg, false, 0);
+	if (test_failed(t))
+		return;
+	answer_of(&r, &eg, TH_RST | TH_ACK, 0, a.seq + 1);
+	if (!ASSERT_OK(t, from_backend(h, env, &r, &got), "BPF_PROG_TEST_RUN (green's RST)"))
+		return;
+	ASSERT_EQ(t, got, harness_expect(h, XDP_DROP), "green's RST: dropped");
+	ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FALLBACK) - fb0, 1, "fallbacks");
+	v4_pair(&a, &eb, fb_svc.vip, &fb_bes[0], 44000, p, TH_SYN, 50000, 0);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &eb, false, 0);
+	answer_of(&r, &eb, TH_SYN | TH_ACK, 93000, a.seq + 1);
+	if (!ASSERT_OK(t, from_backend(h, env, &r, &got), "BPF_PROG_TEST_RUN (blue's SYN-ACK)"))
+		return;
+	ASSERT_EQ(t, got, harness_expect(h, XDP_REDIRECT), "blue's SYN-ACK: to the client");
+	v4_pair(&a, &eb, fb_svc.vip, &fb_bes[0], 44000, p, TH_ACK, 50001, 93001);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &eb, false, 0);
+	if (ASSERT_OK(t, harness_flow_get(h, &a, &fl), "entry written by the first ACK")) {
+		ASSERT_EQ(t, fl.backend_id, fb_bes[0].id, "the entry's backend: blue");
+		ASSERT_EQ(t, ntohs(fl.snat_port), p, "the entry's port");
+	}
+}
+
+/*
+ * Another client holds the first port cl4:sport's SYN would claim, so the SYN
+ * claims the second; then that mapping goes (LRU). The SYN's retransmit and
+ * its first ACK must keep the second, which the backend knows, rather than
+ * claim the first, now free.
+ */
+static void freed_candidate(struct tctx *t, struct harness *h, const struct fib_env *env)
+{
+	struct pkt_spec a, e, r;
+	struct shift_snat_key k;
+	struct shift_snat_val v;
+	struct shift_flow fl;
+	struct timespec ts;
+	__u16 p0, p1;
+	__u32 got = 0;
+
+	svc4_pair(&a, &e, 43000, 0, TH_SYN, 77000, 0);
+	p0 = first_port(h, &a, 1024, 65535 - 1024 + 1);
+	p1 = (__u16)(1024 + (p0 - 1024 + 1) % (65535 - 1024 + 1));
+	memset(&k, 0, sizeof(k));
+	memcpy(k.baddr, snat_bes[0].addr, 4);
+	memcpy(k.saddr, edge4, 4);
+	k.bport = htons(snat_bes[0].port);
+	k.sport = htons(p0);
+	k.proto = IPPROTO_TCP;
+	k.family = SHIFT_AF_INET;
+	memset(&v, 0, sizeof(v));
+	v.caddr[0] = htonl(0xc6120001); /* 198.18.0.1 */
+	v.cport = htons(1);
+	v.service_id = SVC4;
+	v.backend_id = snat_bes[0].id;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	v.last_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+	if (!ASSERT_OK(t, bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT], &k, &v, BPF_NOEXIST),
+		       "another client's mapping on the first candidate"))
+		return;
+	svc4_pair(&a, &e, 43000, p1, TH_SYN, 77000, 0);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+	ASSERT_OK(t, bpf_map_delete_elem(h->m.fd[SHIFT_MAP_SNAT], &k), "that mapping goes");
+	/* The retransmit: the second candidate still. */
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+	if (test_failed(t) || !env->if_be)
+		return;
+	/* The backend's SYN-ACK to edge:p1, then the client's first ACK. */
+	answer_of(&r, &e, TH_SYN | TH_ACK, 91000, a.seq + 1);
+	if (!ASSERT_OK(t, from_backend(h, env, &r, &got), "BPF_PROG_TEST_RUN (SYN-ACK)"))
+		return;
+	ASSERT_EQ(t, got, harness_expect(h, XDP_REDIRECT), "SYN-ACK verdict");
+	svc4_pair(&a, &e, 43000, p1, TH_ACK, 77001, 91001);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+	if (ASSERT_OK(t, harness_flow_get(h, &a, &fl), "entry written by the first ACK"))
+		ASSERT_EQ(t, ntohs(fl.snat_port), p1, "the entry's port: the SYN's");
 }
 
 static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
@@ -240,6 +493,47 @@ static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 		run_check(t, h, H_CLIENT, H_LO_IFINDEX, &b, XDP_DROP, NULL, false, 1);
 		/* The first client's retransmitted SYN: the same port again. */
 		run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+	}
+	if (test_sub(t, "%s: 3000 spoofed SYNs claim 3000 ports and write no entry", mode) &&
+	    (h = fixture_get(t, f))) {
+		struct pkt_spec x, ex;
+		__u64 n0 = flows4(h), m0 = mappings(h), ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
+		__u8 in[PKT_MAX], out[PKT_MAX];
+		__u32 i, len, olen, got, ok = 0;
+
+		svc4_pair(&x, &ex, 0, 0, TH_SYN, 1, 0);
+		for (i = 0; i < 3000; i++) {
+			x.saddr[0] = 198;
+			x.saddr[1] = 18;
+			x.saddr[2] = (__u8)(128 + (i >> 8));
+			x.saddr[3] = (__u8)i;
+			x.sport = (__u16)(1024 + i);
+			len = pkt_build(&x, in, sizeof(in), NULL);
+			olen = sizeof(out);
+			if (harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen, &got))
+				break;
+			ok += got == harness_expect(h, XDP_TX);
+		}
+		ASSERT_EQ(t, ok, 3000, "SYNs sent on to the backend");
+		ASSERT_EQ(t, flows4(h), n0, "connection-table entries after the SYNs");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 0, "flow_insert");
+		ASSERT_EQ(t, mappings(h) - m0, 3000, "source NAT mappings claimed");
+	}
+	if (test_sub(t,
+		     "%s: a retransmitted SYN and the first ACK keep the SYN's port "
+		     "when an earlier candidate was freed",
+		     mode) &&
+	    (h = fixture_get(t, f)))
+		freed_candidate(t, h, &f->env);
+	if (test_sub(t,
+		     "%s: connect_fallback: green's RST dropped, the retransmit and the "
+		     "first ACK to blue",
+		     mode) &&
+	    (h = fixture_get(t, f))) {
+		if (!f->env.if_be)
+			test_skip(t, "no FIB set-up for the replies");
+		else
+			snat_fallback(t, h, &f->env);
 	}
 }
 
