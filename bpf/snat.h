@@ -157,13 +157,22 @@ __noinline int snat_claim(__u32 unused)
 				goto claimed;
 		}
 	}
+	/*
+	 * A lookup first: an LRU insert takes a free node before it looks, and
+	 * gives it back when the key is there, under two locks; a taken port
+	 * costs a lookup only. The insert finds the bucket in the cache.
+	 */
 	for (i = 0; i < SNAT_PROBES; i++) {
 		port = snat_candidate(t, cfg, i, r0, total, n_addrs, &idx);
-		if (bpf_map_update_elem(&shift_snat, &t->k, &t->v, BPF_NOEXIST) == 0)
-			goto claimed;
 		old = bpf_map_lookup_elem(&shift_snat, &t->k);
-		if (!old)
-			continue;
+		if (!old) {
+			if (bpf_map_update_elem(&shift_snat, &t->k, &t->v, BPF_NOEXIST) == 0)
+				goto claimed;
+			/* Another CPU claimed it in between. */
+			old = bpf_map_lookup_elem(&shift_snat, &t->k);
+			if (!old)
+				continue;
+		}
 		/* Ours already: the flow entry aged out before the mapping did. */
 		if (same_client(old, t->r.caddr, t->r.cport, t->r.backend_id))
 			goto claimed;
