@@ -337,7 +337,7 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	struct shift_backend *be;
 	struct shift_flow *nf;
 	__u32 zero = 0;
-	int syn = is_bare_syn(p), fresh = 1;
+	int syn = is_bare_syn(p), fresh = 1, own = 0;
 
 	if (!svc)
 		svc = service_of(p, svc_buf);
@@ -374,13 +374,19 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	 * the backend's SYN-ACK needs the reverse mapping. Like any bare SYN it
 	 * writes no entry; its retransmits and the client's first ACK (both
 	 * found in the SYN slot: !fresh) find the port it claimed, and the ACK
-	 * writes the entry. A flood of SYNs against the service takes ports
-	 * (bounded by its range: snat_exhausted), not connection-table entries.
+	 * confirms it and writes the entry. A TCP claim no handshake vouches
+	 * for is half-open (SHIFT_SNAT_HALF_OPEN): a SYN's, or a packet's past the SYN
+	 * that its SYN slot does not know (a spoofed ACK). A flood of either
+	 * holds ports for seconds (bounded by the range: snat_exhausted) and
+	 * writes no connection-table entries.
 	 */
 	if (svc->flags & SHIFT_SVC_F_SNAT) {
 		struct shift_snat_cfg *sc = snat_cfg(svc->id);
 
-		if (!sc || snat_alloc(p, be, nf, !fresh)) {
+		own = sc ? snat_alloc(p, be, nf, !fresh,
+				      p->proto == IPPROTO_TCP && (syn || (fresh && !stale))) :
+			   -1;
+		if (own < 0) {
 			stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
 			return XDP_DROP;
 		}
@@ -388,14 +394,14 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	}
 	/*
 	 * A stray RST must not plant an entry for a connection that is gone.
-	 * Source NAT's packets past the SYN keep their port in the entry; its
-	 * SYN on a reused 5-tuple's entry (f) rewrites that entry, which the
-	 * client's ACK would otherwise follow to the old connection's port.
+	 * Source NAT's packet past the SYN with a confirmed mapping (own: a flow
+	 * whose entry went) keeps its port in the entry; its SYN on a reused
+	 * 5-tuple's entry (f) rewrites that entry, which the client's ACK would
+	 * otherwise follow to the old connection's port.
 	 */
 	if (!(p->tcp_flags & TCPF_RST_) &&
 	    (p->proto != IPPROTO_TCP ||
-	     (syn ? f && (svc->flags & SHIFT_SVC_F_SNAT) :
-		    (svc->flags & SHIFT_SVC_F_SNAT) || !fresh || stale))) {
+	     (syn ? f && (svc->flags & SHIFT_SVC_F_SNAT) : !fresh || stale || own > 0))) {
 		if (p->proto == IPPROTO_TCP && !syn)
 			nf->state |= SHIFT_FS_SYNACK;
 		flow_set_nh(c, nf);

@@ -19,6 +19,19 @@
 /* A mapping idle this long may be taken over by another flow (longer than
  * TIME_WAIT, so the backend has forgotten the old connection). */
 #define SNAT_IDLE_NS (120ull * 1000000000ull)
+/*
+ * A half-open mapping: claimed by a SYN, or by a packet past the SYN that no
+ * handshake vouched for (a spoofed ACK, a flow met in mid-stream), and not
+ * since confirmed by the client's first ACK acknowledging the backend's
+ * SYN-ACK: SHIFT_SNAT_HALF_OPEN in the value's backend_id (mappings written
+ * before the bit existed read as confirmed). Such a mapping writes no
+ * connection-table entry and may be taken over once idle for
+ * SNAT_HALF_OPEN_NS, so that spoofed SYNs hold a port for seconds, not
+ * minutes. Each retransmit of the SYN restarts the clock; Linux's first
+ * four come 1, 2, 4 and 8 s apart. A handshake unanswered for longer may
+ * lose its port, and its next retransmit claims another.
+ */
+#define SNAT_HALF_OPEN_NS (10ull * 1000000000ull)
 
 /* An address index the verifier can see is in range: the compiler drops a
  * comparison it can prove redundant (x % n with n <= 8), the verifier cannot
@@ -50,8 +63,9 @@ static __always_inline void snat_key_fill(struct shift_snat_key *k, const struct
 static __always_inline int same_client(const struct shift_snat_val *v, const __u32 *caddr,
 				       __u16 cport, __u32 backend_id)
 {
-	return v->cport == cport && v->backend_id == backend_id && v->caddr[0] == caddr[0] &&
-	       v->caddr[1] == caddr[1] && v->caddr[2] == caddr[2] && v->caddr[3] == caddr[3];
+	return v->cport == cport && (v->backend_id & ~SHIFT_SNAT_HALF_OPEN) == backend_id &&
+	       v->caddr[0] == caddr[0] && v->caddr[1] == caddr[1] && v->caddr[2] == caddr[2] &&
+	       v->caddr[3] == caddr[3];
 }
 
 /* What snat_claim() needs, copied out of the packet: it is a function of its own. */
@@ -66,6 +80,7 @@ struct snat_req {
 	__u8 proto;
 	__u8 family;
 	__u32 own; /* the flow claimed its port already: find that one first */
+	__u32 half; /* no handshake vouches for the flow: claim half-open */
 	__u32 idx; /* out */
 	__u32 port; /* out, network order */
 };
@@ -104,10 +119,24 @@ static __always_inline __u16 snat_candidate(struct snat_scratch *t,
 }
 
 /*
+ * The flow's own mapping v, found: a request that no handshake vouches for
+ * (r.half) leaves it as it is, any other confirms it; either restarts its
+ * idle clock. 1 when it is (now) confirmed, else 0.
+ */
+static __always_inline int snat_own(struct snat_scratch *t, struct shift_snat_val *v, __u64 now)
+{
+	if (!t->r.half)
+		v->backend_id = t->r.backend_id;
+	v->last_ns = now;
+	return !(v->backend_id & SHIFT_SNAT_HALF_OPEN);
+}
+
+/*
  * Claim a source address and port for the flow in this CPU's scratch
- * request; 0 and r.idx/r.port, or -1 (exhausted). A global function: the
- * verifier checks its probing loop once, not once per path of every entry
- * point that reaches it.
+ * request: r.idx/r.port and 1 (its own confirmed mapping, snat_own()) or 0
+ * (a port claimed now, or its own half-open one), or -1 (exhausted). A
+ * global function: the verifier checks its probing loop once, not once per
+ * path of every entry point that reaches it.
  */
 __noinline int snat_claim(__u32 unused)
 {
@@ -115,8 +144,9 @@ __noinline int snat_claim(__u32 unused)
 	struct shift_snat_val *old;
 	struct snat_scratch *t;
 	__u32 i, n_addrs, r0, total, idx, sid, zero = 0;
-	__u64 now;
+	__u64 now, idle;
 	__u16 port;
+	int rc = 0;
 
 	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
 	if (!t)
@@ -135,7 +165,7 @@ __noinline int snat_claim(__u32 unused)
 	__builtin_memcpy(t->v.caddr, t->r.caddr, sizeof(t->v.caddr));
 	t->v.cport = t->r.cport;
 	t->v.service_id = t->r.service_id;
-	t->v.backend_id = t->r.backend_id;
+	t->v.backend_id = t->r.backend_id | (t->r.half ? SHIFT_SNAT_HALF_OPEN : 0);
 	t->v.last_ns = now;
 	__builtin_memset(&t->k, 0, sizeof(t->k));
 	__builtin_memcpy(t->k.baddr, t->r.baddr, sizeof(t->k.baddr));
@@ -153,8 +183,10 @@ __noinline int snat_claim(__u32 unused)
 		for (i = 0; i < SNAT_PROBES; i++) {
 			port = snat_candidate(t, cfg, i, r0, total, n_addrs, &idx);
 			old = bpf_map_lookup_elem(&shift_snat, &t->k);
-			if (old && same_client(old, t->r.caddr, t->r.cport, t->r.backend_id))
+			if (old && same_client(old, t->r.caddr, t->r.cport, t->r.backend_id)) {
+				rc = snat_own(t, old, now);
 				goto claimed;
+			}
 		}
 	}
 	/*
@@ -174,11 +206,14 @@ __noinline int snat_claim(__u32 unused)
 				continue;
 		}
 		/* Ours already: the flow entry aged out before the mapping did. */
-		if (same_client(old, t->r.caddr, t->r.cport, t->r.backend_id))
+		if (same_client(old, t->r.caddr, t->r.cport, t->r.backend_id)) {
+			rc = snat_own(t, old, now);
 			goto claimed;
-		/* Idle for long: free it, then claim it like any free port (a racing
-		 * CPU may win it: NOEXIST decides). */
-		if (now - old->last_ns > SNAT_IDLE_NS) {
+		}
+		/* Idle for long (half-open: for seconds): free it, then claim it like
+		 * any free port (a racing CPU may win it: NOEXIST decides). */
+		idle = old->backend_id & SHIFT_SNAT_HALF_OPEN ? SNAT_HALF_OPEN_NS : SNAT_IDLE_NS;
+		if (now - old->last_ns > idle) {
 			bpf_map_delete_elem(&shift_snat, &t->k);
 			if (bpf_map_update_elem(&shift_snat, &t->k, &t->v, BPF_NOEXIST) == 0)
 				goto claimed;
@@ -188,19 +223,22 @@ __noinline int snat_claim(__u32 unused)
 claimed:
 	t->r.idx = idx;
 	t->r.port = bpf_htons(port);
-	return 0;
+	return rc;
 }
 
 /*
  * Claim a source address and port for a new flow to backend be; on success
  * f->snat_idx / f->snat_port say which. own: the flow's SYN claimed one
- * already (snat_claim()). Returns 0, or -1 (exhausted).
+ * already; half: no handshake vouches for the flow (snat_claim()). Returns
+ * 1 (the flow's own confirmed mapping), 0 (claimed, or half-open), or -1
+ * (exhausted).
  */
 static __always_inline int snat_alloc(const struct pkt *p, const struct shift_backend *be,
-				      struct shift_flow *f, __u32 own)
+				      struct shift_flow *f, __u32 own, __u32 half)
 {
 	struct snat_scratch *t;
 	__u32 zero = 0;
+	int rc;
 
 	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
 	if (!t)
@@ -215,7 +253,9 @@ static __always_inline int snat_alloc(const struct pkt *p, const struct shift_ba
 	t->r.proto = p->proto;
 	t->r.family = p->family;
 	t->r.own = own;
-	if (snat_claim(0))
+	t->r.half = half;
+	rc = snat_claim(0);
+	if (rc < 0)
 		return -1;
 	/* The scratch is this CPU's and the program is not preempted: still ours. */
 	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
@@ -223,7 +263,7 @@ static __always_inline int snat_alloc(const struct pkt *p, const struct shift_ba
 		return -1;
 	f->snat_idx = t->r.idx;
 	f->snat_port = t->r.port;
-	return 0;
+	return rc;
 }
 
 /*
@@ -246,10 +286,15 @@ snat_established(const struct pkt *p, const struct shift_backend *be, struct shi
 	snat_key_fill(&k, p, be, cfg->addr[idx], f->snat_port);
 	v = bpf_map_lookup_elem(&shift_snat, &k);
 	if (!v || !same_client(v, p->saddr, p->sport, f->backend_id)) {
-		if (snat_alloc(p, be, f, 0))
+		/* The flow has its entry: no half-open claim. */
+		if (snat_alloc(p, be, f, 0, 0) < 0)
 			return NULL;
 		return cfg->addr[snat_idx(f->snat_idx)];
 	}
+	/* A flow with an entry is vouched for: the one of a reused 5-tuple
+	 * written at its SYN confirms its mapping here. */
+	if (v->backend_id & SHIFT_SNAT_HALF_OPEN)
+		v->backend_id = f->backend_id;
 	now = bpf_ktime_get_ns();
 	if (now - v->last_ns > 1000000000ull)
 		v->last_ns = now;

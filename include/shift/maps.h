@@ -370,9 +370,13 @@ struct shift_snat_val {
 	__u32 caddr[4]; /* client */
 	__u16 cport;
 	__u16 service_id;
-	__u32 backend_id;
+	__u32 backend_id; /* | SHIFT_SNAT_HALF_OPEN */
 	__u64 last_ns; /* last packet either way (coarse: refreshed at most once a second) */
 };
+
+/* In shift_snat_val.backend_id: no completed handshake confirmed the mapping
+ * yet (bpf/snat.h). Backend ids are far smaller. */
+#define SHIFT_SNAT_HALF_OPEN (1u << 31)
 
 #define SHIFT_DEFAULT_SNAT (1u << 18)
 

@@ -349,6 +349,131 @@ static int from_backend(struct harness *h, const struct fib_env *env, const stru
 	return harness_run_prog(h, H_BACKEND, in, len, (__u32)env->if_be, out, &olen, got);
 }
 
+/* The v4 TCP mapping of backend b and edge port `port` (host order). */
+static void mapping_key(struct shift_snat_key *k, const struct topo_backend *b, __u16 port)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->baddr, b->addr, 4);
+	memcpy(k->saddr, edge4, 4);
+	k->bport = htons(b->port);
+	k->sport = htons(port);
+	k->proto = IPPROTO_TCP;
+	k->family = SHIFT_AF_INET;
+}
+
+/* Move a mapping's last packet ns into the past; its value in *v. */
+static int age_mapping(struct harness *h, const struct shift_snat_key *k, __u64 ns,
+		       struct shift_snat_val *v)
+{
+	int fd = h->m.fd[SHIFT_MAP_SNAT];
+
+	if (bpf_map_lookup_elem(fd, k, v))
+		return -errno;
+	v->last_ns -= ns;
+	return bpf_map_update_elem(fd, k, v, BPF_EXIST) ? -errno : 0;
+}
+
+/* The handshake of cl4:sport with backend b on edge:port: SYN-ACK, first ACK. */
+static void complete(struct tctx *t, struct harness *h, const struct fib_env *env, const __u8 *vip,
+		     const struct topo_backend *b, __u16 sport, __u16 port, __u32 isn)
+{
+	struct pkt_spec a, e, r;
+	__u32 got = 0;
+
+	v4_pair(&a, &e, vip, b, sport, port, TH_SYN, isn, 0);
+	answer_of(&r, &e, TH_SYN | TH_ACK, 60000, isn + 1);
+	if (!ASSERT_OK(t, from_backend(h, env, &r, &got), "BPF_PROG_TEST_RUN (SYN-ACK)"))
+		return;
+	ASSERT_EQ(t, got, harness_expect(h, XDP_REDIRECT), "SYN-ACK: to the client");
+	v4_pair(&a, &e, vip, b, sport, port, TH_ACK, isn + 1, 60001);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+}
+
+/*
+ * The one-port service, its port held half-open by 42000's SYN (the sub-test
+ * before): another client is refused; 11 s idle later it takes the port
+ * over. Its handshake confirms the mapping: 11 s idle then refuse a third
+ * client, 121 s do not.
+ */
+static void half_open(struct tctx *t, struct harness *h, const struct fib_env *env)
+{
+	const __u8 *vip = snat_svcs[3].vip;
+	const struct topo_backend *b = &snat_bes[3];
+	struct pkt_spec c, ec, d, ed;
+	struct shift_snat_key k;
+	struct shift_snat_val v;
+
+	mapping_key(&k, b, 40000);
+	v4_pair(&c, &ec, vip, b, 42002, 40000, TH_SYN, 300, 0);
+	v4_pair(&d, &ed, vip, b, 42003, 40000, TH_SYN, 400, 0);
+	if (!ASSERT_OK(t, age_mapping(h, &k, 0, &v), "the port's mapping"))
+		return;
+	ASSERT_TRUE(t, v.backend_id & SHIFT_SNAT_HALF_OPEN, "a SYN's mapping: half-open");
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &c, XDP_DROP, NULL, false, 1);
+	ASSERT_OK(t, age_mapping(h, &k, 11000000000ull, &v), "11 s idle");
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &c, XDP_TX, &ec, false, 0);
+	if (test_failed(t) || !env->if_be)
+		return;
+	complete(t, h, env, vip, b, 42002, 40000, 300);
+	if (!ASSERT_OK(t, age_mapping(h, &k, 11000000000ull, &v), "11 s idle"))
+		return;
+	ASSERT_EQ(t, v.backend_id, b->id, "confirmed by the first ACK");
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &d, XDP_DROP, NULL, false, 1);
+	ASSERT_OK(t, age_mapping(h, &k, 110000000000ull, &v), "121 s idle");
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &d, XDP_TX, &ed, false, 0);
+}
+
+/*
+ * A flow whose entry went (evicted) keeps its confirmed port and gets its
+ * entry back; spoofed ACKs claim half-open ports and write no entry, nor
+ * does a second ACK of one.
+ */
+static void past_the_syn(struct tctx *t, struct harness *h, const struct fib_env *env)
+{
+	const __u8 *vip = snat_svcs[0].vip;
+	const struct topo_backend *b = &snat_bes[0];
+	__u64 n0, m0, ins0;
+	struct pkt_spec a, e, x, ex;
+	struct shift_flow fl;
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 i, len, olen, got, ok = 0;
+	__u16 p;
+
+	if (env->if_be) {
+		v4_pair(&a, &e, vip, b, 45500, 0, TH_SYN, 800, 0);
+		p = first_port(h, &a, 1024, 65535 - 1024 + 1);
+		v4_pair(&a, &e, vip, b, 45500, p, TH_SYN, 800, 0);
+		run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+		complete(t, h, env, vip, b, 45500, p, 800);
+		ASSERT_OK(t, harness_flow_del(h, &a), "the entry goes");
+		v4_pair(&a, &e, vip, b, 45500, p, TH_ACK | TH_PSH, 801, 60001);
+		a.payload = e.payload = 40;
+		run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+		if (ASSERT_OK(t, harness_flow_get(h, &a, &fl), "the entry, back"))
+			ASSERT_EQ(t, ntohs(fl.snat_port), p, "its port");
+	}
+	n0 = flows4(h);
+	m0 = mappings(h);
+	ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
+	v4_pair(&x, &ex, vip, b, 0, 0, TH_ACK, 5, 99);
+	for (i = 0; i < 4096; i++) {
+		x.saddr[0] = 198;
+		x.saddr[1] = 18;
+		x.saddr[2] = (__u8)(64 + ((i >> 8) & 7));
+		x.saddr[3] = (__u8)i;
+		x.sport = (__u16)(2048 + (i & 2047));
+		len = pkt_build(&x, in, sizeof(in), NULL);
+		olen = sizeof(out);
+		if (harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen, &got))
+			break;
+		ok += got == harness_expect(h, XDP_TX);
+	}
+	ASSERT_EQ(t, ok, 4096, "ACKs sent on to the backend");
+	ASSERT_EQ(t, mappings(h) - m0, 2048, "half-open mappings (2048 tuples, each twice)");
+	ASSERT_EQ(t, flows4(h), n0, "connection-table entries after the ACKs");
+	ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 0, "flow_insert");
+}
+
 /*
  * connect_fallback with source NAT: green refuses the SYN (RST), the RST is
  * dropped, the retransmitted SYN goes to blue (a port claimed for blue: the
@@ -494,6 +619,16 @@ static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 		/* The first client's retransmitted SYN: the same port again. */
 		run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
 	}
+	if (test_sub(t,
+		     "%s: one port: a half-open claim is taken over 10 s idle, a confirmed "
+		     "one 120 s",
+		     mode) &&
+	    (h = fixture_get(t, f)))
+		half_open(t, h, &f->env);
+	if (test_sub(t, "%s: past the SYN: an entry that went comes back, spoofed ACKs write none",
+		     mode) &&
+	    (h = fixture_get(t, f)))
+		past_the_syn(t, h, &f->env);
 	if (test_sub(t, "%s: 3000 spoofed SYNs claim 3000 ports and write no entry", mode) &&
 	    (h = fixture_get(t, f))) {
 		struct pkt_spec x, ex;
