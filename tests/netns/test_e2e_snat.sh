@@ -1,5 +1,6 @@
 #!/bin/bash
-# End to end (issue 13): source NAT for backends anywhere. The backends have no route to
+# shellcheck disable=SC2015 # "A && ok || notok": ok always returns 0
+# End to end (issues 13 and 14): source NAT for backends anywhere, and under a flood. The backends have no route to
 # the clients at all (their default routes are deleted: only their own subnet is
 # reachable), so replies can only come back because shift rewrote the clients' source to
 # the edge's own address on that subnet (snat = ...). Every offload at its default,
@@ -11,7 +12,14 @@
 #  - a service with snat_ports of 16 ports and one backend: 40 connections held at once
 #    -> at most 16 connect, the rest are counted drops (snat_exhausted), every connected
 #    one is answered on its own connection, and the mappings are 16 distinct ports;
-#  - health checks (tcp) from the edge keep every backend up.
+#  - health checks (tcp) from the edge keep every backend up;
+#  - spoofed SYNs and then spoofed ACKs of no connection at the VIP (SNAT_FLOOD of each,
+#    default 20000) while 16 keep-alive connections idle between requests: their claims
+#    are half-open (bpf/snat.h) and write no connection-table entry, so occupancy and
+#    the 16 entries are unchanged (bpftool), flow_insert +0, snat_exhausted +0; the
+#    keep-alive connections see no failure, reset or backend change; new connections
+#    right after all succeed; no rollback (the backends' RSTs to the spoofed ACKs are no
+#    flow's errors).
 # Exit 0 pass, 77 skipped, 1 fail.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,10 +28,11 @@ if [ "${E2E_SNAT_ATTACH:-auto}" = xdp ]; then
 else
 	export RIG_TX_CSUM_OFF=0 RIG_ATTACH=auto
 fi
-# shellcheck source=e2e_lib.sh
-. "$HERE/e2e_lib.sh"
+# shellcheck source=chaos_lib.sh
+. "$HERE/chaos_lib.sh"
 
 N=${E2E_SNAT_N:-500} # new connections per client (2 clients) per family
+SNAT_FLOOD=${E2E_SNAT_FLOOD:-20000}
 UDP_N=${E2E_SNAT_UDP_N:-1000}
 PROBE=$HERE/snat_probe.py
 : "${RIG_BLUE:=2}" "${RIG_GREEN:=1}"
@@ -155,5 +164,55 @@ if [ -n "$hs" ] && ! grep -q "=False\|=None" <<<"$hs"; then
 else
 	notok "health checks with snat: $hs"
 fi
+
+# --- spoofed SYNs and ACKs at the source-NATed VIP -----------------------------------
+# Each claims a port of web's backends (36280 a backend here; 2 x SNAT_FLOOD spread by
+# the weight stay well below), half-open: no entry, taken over after 10 s idle.
+chaos_need_synflood
+chaos_spoof_route || notok "setup: route $CHAOS_SPOOF via cli1"
+chaos_ka cli2 "$D/ka.json" 16 120 || notok "flood: keep-alive client not ready"
+sleep 0.5
+flows_of "$CHAOS_KA_SRC" >"$D/ka.flows0"
+occ0=$(flows_of 0 count)
+e2e_snap "$D/f0.json"
+ka_phase flood
+chaos_flood "$SNAT_FLOOD" "$D/flood.syn.json" || notok "SYN flood failed: $(cat "$D/flood.syn.json")"
+CHAOS_FLOOD_ACK=1 chaos_flood "$SNAT_FLOOD" "$D/flood.ack.json" ||
+	notok "ACK flood failed: $(cat "$D/flood.ack.json")"
+sleep 1
+e2e_snap "$D/f1.json"
+occ1=$(flows_of 0 count)
+flows_of "$CHAOS_KA_SRC" >"$D/ka.flows1"
+fnew=$(($(dp "$D/f1.json" flow_new) - $(dp "$D/f0.json" flow_new)))
+fins=$(($(dp "$D/f1.json" flow_insert) - $(dp "$D/f0.json" flow_insert)))
+fex=$(($(dp "$D/f1.json" snat_exhausted) - $(dp "$D/f0.json" snat_exhausted)))
+# flow_new: the packets the program saw (a loaded machine's veth queue may drop a few
+# before it: at most 1 %); the property is occupancy and inserts.
+if [ "$occ1" = "$occ0" ] && [ "$fins" = 0 ] && [ "$fex" = 0 ] &&
+	[ $((fnew * 100)) -ge $((2 * SNAT_FLOOD * 99)) ] && [ "$(wc -l <"$D/ka.flows0")" = 16 ] &&
+	cmp -s "$D/ka.flows0" "$D/ka.flows1"; then
+	ok "snat flood: $SNAT_FLOOD spoofed SYNs and $SNAT_FLOOD spoofed ACKs: occupancy $occ0 -> $occ1, flow_insert +$fins, snat_exhausted +$fex (flow_new +$fnew); the 16 keep-alive entries untouched (bpftool)"
+else
+	notok "snat flood: occupancy $occ0 -> $occ1, flow_insert +$fins, snat_exhausted +$fex, flow_new +$fnew (want >= 99 % of $((2 * SNAT_FLOOD))), keep-alive entries: $(wc -l <"$D/ka.flows0") before, $(diff "$D/ka.flows0" "$D/ka.flows1" | head -n 6 | tr '\n' ' ')"
+fi
+ka_phase after
+chaos_client cli1 "$D/rate.after.json" rate --url "$RIG_URL" --rate 100 --duration 3 --concurrency 64 --timeout 5 ||
+	notok "flood: rate client did not start"
+e2e_wait_pid "$E2E_PID" 40 || notok "flood: rate client did not finish"
+read -r s3 ok3 f3 sk3 e3 b3 _ _ <<<"$(rate_sum "$D/rate.after.json")"
+[ "$s3" -gt 0 ] && [ "$f3" = 0 ] && [ "$sk3" = 0 ] &&
+	ok "snat flood: new connections right after it: $ok3/$s3 ok ($b3)" ||
+	notok "snat flood: new connections after it: $ok3/$s3 ok, $f3 failed, $sk3 not sent ($e3)"
+e2e_snap "$D/f2.json"
+w0=$(svc "$D/f0.json" web green_weight_bp) ww=$(svc "$D/f2.json" web green_weight_bp)
+rb=$(svc "$D/f2.json" web rolled_back)
+[ "$ww $rb" = "$w0 False" ] && ok "snat flood: no rollback, weight unchanged ($ww bp; the backends' RSTs to the spoofed ACKs are no flow's errors)" ||
+	notok "snat flood: weight $w0 -> $ww bp, rolled_back $rb"
+ka_phase stop
+e2e_wait_pid "$CHAOS_KA" 20 || notok "flood: keep-alive client did not stop"
+read -r kc kconn kreq kf kres kchg kerr kbyb <<<"$(ka_sum "$D/ka.json")"
+[ "$kf" = 0 ] && [ "$kres" = 0 ] && [ "$kchg" = 0 ] && [ "$kconn" = "$kc" ] &&
+	ok "snat flood: keep-alive through it: $kc connections, $kreq requests, $kf failed, $kres resets, $kchg changed backend, $kconn TCP connections ($kbyb)" ||
+	notok "snat flood: keep-alive: $kc conns, $kconn TCP connections, $kreq requests, $kf failed ($kerr), $kres resets, $kchg changed backend"
 
 e2e_finish
