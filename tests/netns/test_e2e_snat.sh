@@ -1,10 +1,11 @@
 #!/bin/bash
 # shellcheck disable=SC2015 # "A && ok || notok": ok always returns 0
-# End to end (issues 13 and 14): source NAT for backends anywhere, and under a flood. The backends have no route to
-# the clients at all (their default routes are deleted: only their own subnet is
-# reachable), so replies can only come back because shift rewrote the clients' source to
-# the edge's own address on that subnet (snat = ...). Every offload at its default,
-# attach = auto (E2E_SNAT_ATTACH=xdp with checksum offload off for the XDP path).
+# End to end (issues 13 and 14): source NAT for backends anywhere, and under a flood.
+# The backends have no route to the clients at all (their default routes are deleted:
+# only their own subnet is reachable), so replies can only come back because shift
+# rewrote the clients' source to the edge's own address on that subnet (snat = ...).
+# Every offload at its default, attach = auto (E2E_SNAT_ATTACH=xdp with checksum offload
+# off for the XDP path).
 #  - 1000 HTTP connections at green 30 % over IPv4 and over IPv6: 0 failed, split within
 #    4.5 sigma (+-6.53 points; e2e_verify_new), every connection counted by shift;
 #  - UDP: 1000 requests (one new socket each) at 30 %: 0 lost, split within 4.5 sigma
