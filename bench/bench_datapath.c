@@ -238,6 +238,54 @@ static int establish(struct harness *h, const struct pkt_spec *ack)
 }
 
 /*
+ * The same for a source-NATed flow: its SYN-ACK comes from the backend to the
+ * edge's address and port that the SYN left from, not to the client.
+ */
+static int establish_snat(struct harness *h, const struct pkt_spec *ack,
+			  const struct topo_backend *be)
+{
+	struct pkt_spec syn = *ack, r;
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 len, olen = sizeof(out), verdict;
+	struct pkt_info info;
+	struct shift_flow f;
+	int err;
+
+	syn.tcp_flags = 0x02; /* SYN */
+	syn.seq = ack->seq - 1;
+	syn.payload = 0;
+	len = pkt_build(&syn, in, sizeof(in), NULL);
+	err = harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen, &verdict);
+	if (err)
+		return err;
+	if (pkt_verify(out, olen, &info, NULL, 0))
+		return -EBADMSG;
+	memset(&r, 0, sizeof(r));
+	memcpy(r.dmac, info.smac, sizeof(r.dmac));
+	memcpy(r.smac, be->mac, sizeof(r.smac));
+	r.family = 4;
+	r.proto = IPPROTO_TCP;
+	memcpy(r.saddr, be->addr, sizeof(r.saddr));
+	memcpy(r.daddr, info.saddr, sizeof(r.daddr));
+	r.sport = be->port;
+	r.dport = info.sport;
+	r.ttl = 64;
+	r.tcp_flags = 0x12; /* SYN | ACK */
+	r.seq = ack->ack - 1;
+	r.ack = ack->seq;
+	len = pkt_build(&r, in, sizeof(in), NULL);
+	olen = sizeof(out);
+	err = harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen, &verdict);
+	if (err)
+		return err;
+	len = pkt_build(ack, in, sizeof(in), NULL);
+	err = harness_run(h->prog[H_CLIENT], in, len, H_LO_IFINDEX, NULL, NULL, &verdict);
+	if (err)
+		return err;
+	return harness_flow_get(h, ack, &f);
+}
+
+/*
  * Fill a connection table to its max_entries from userspace with flows no
  * case uses (source 100.127.x.x / fd00::x), so every case runs against a full
  * table: what an edge host under a SYN flood had before (each SYN insert then
@@ -395,17 +443,18 @@ static void usage(const char *argv0)
  * for 516k flows to the one backend, so the ~210k new flows of a case claim
  * ports in a table at most 40 % full (snat_flush() empties it between cases).
  */
+static const struct topo_backend snat_be = {
+	20,	     20,
+	SHIFT_BLUE,  4,
+	IPPROTO_TCP, { 10, 1, 0, 90 },
+	8080,	     true,
+	0,	     { 0x02, 0xbe, 0, 0, 0, 20 },
+};
+
 static int snat_service(struct harness *h)
 {
 	static const struct topo_service svc = {
 		20, 4, IPPROTO_TCP, { 10, 0, 0, 90 }, 80, SHIFT_SVC_F_SNAT,
-	};
-	static const struct topo_backend be = {
-		20,	     20,
-		SHIFT_BLUE,  4,
-		IPPROTO_TCP, { 10, 1, 0, 90 },
-		8080,	     true,
-		0,	     { 0x02, 0xbe, 0, 0, 0, 20 },
 	};
 	struct shift_snat_cfg cfg;
 	__u32 id = 20;
@@ -417,7 +466,7 @@ static int snat_service(struct harness *h)
 	cfg.run_lo[0] = 1024;
 	cfg.run_n[0] = 65535 - 1024 + 1;
 	err = bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT_CFG], &id, &cfg, BPF_ANY);
-	if (err || harness_add_service(h, &svc) || harness_add_backend(h, &be) ||
+	if (err || harness_add_service(h, &svc) || harness_add_backend(h, &snat_be) ||
 	    harness_pool(h, 20, SHIFT_BLUE, &id, 1)) {
 		fprintf(stderr, "bench: cannot set up the SNAT service\n");
 		return -1;
@@ -606,7 +655,8 @@ int main(int argc, char **argv)
 
 			if (op.only && !strstr(def[i].name, op.only))
 				continue;
-			if (def[i].est && establish(&h, def[i].est)) {
+			if (def[i].est && (def[i].snat ? establish_snat(&h, def[i].est, &snat_be) :
+							 establish(&h, def[i].est))) {
 				fprintf(stderr, "bench: %s: opening the flow failed\n",
 					def[i].name);
 				goto out;
