@@ -56,23 +56,39 @@ bpf_compat() {
 	SHIFT_TEST_COMPAT=1 "$OUT/tests/bpf_test" -T "$BPF_COMPAT_TESTS"
 }
 
+# Every case of `make bench-datapath` once, on a small table and a few calls: its
+# set-up and verdicts (exit 1 on an unexpected one), not its figures, which mean
+# nothing here. A datapath change that leaves a case unable to open its flow fails
+# here rather than on the next benchmark run.
+bench_smoke() {
+	local log=$OUT/tests/bench_smoke.err
+
+	"$OUT/bench/bench_datapath" --flows 1024 --iters 2000 --batches 2 >/dev/null 2>"$log" &&
+		return 0
+	cat "$log"
+	return 1
+}
+
 suite_bpf() {
 	run_one "bpf/bpf_test" "$OUT/tests/bpf_test"
 	run_one "bpf/bpf_test-compat" bpf_compat
+	run_one "bpf/bench_smoke" bench_smoke
 }
 
 # unit and bpf side by side (`all`): each is one CPU-bound process at a time
 # (libFuzzer for 5 s a harness, BPF_PROG_TEST_RUN loops), neither measures time;
 # the BPF suite's output is printed in one block after the unit tests.
 suite_unit_bpf() {
-	local log=$OUT/tests/bpf_test.log clog=$OUT/tests/bpf_test-compat.log pid rc crc
-	local start=$SECONDS
-	rm -f "$log.rc" "$clog.rc"
+	local log=$OUT/tests/bpf_test.log clog=$OUT/tests/bpf_test-compat.log pid rc crc brc
+	local blog=$OUT/tests/bench_smoke.log start=$SECONDS
+	rm -f "$log.rc" "$clog.rc" "$blog.rc"
 	(
 		"$OUT/tests/bpf_test" >"$log" 2>&1 </dev/null
 		echo "$?" >"$log.rc"
 		bpf_compat >"$clog" 2>&1 </dev/null
 		echo "$?" >"$clog.rc"
+		bench_smoke >"$blog" 2>&1 </dev/null
+		echo "$?" >"$blog.rc"
 	) &
 	pid=$!
 	suite_unit
@@ -85,6 +101,10 @@ suite_unit_bpf() {
 	echo "=== RUN   bpf/bpf_test-compat"
 	cat "$clog"
 	result "bpf/bpf_test-compat" "$crc" $((SECONDS - start))
+	brc=$(cat "$blog.rc" 2>/dev/null || echo 1)
+	echo "=== RUN   bpf/bench_smoke"
+	[ "$brc" = 0 ] || cat "$blog"
+	result "bpf/bench_smoke" "$brc" $((SECONDS - start))
 }
 
 NETNS_TIMEOUT=300
