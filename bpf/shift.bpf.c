@@ -135,6 +135,12 @@ static __always_inline int is_bare_syn(const struct pkt *p)
 	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
 }
 
+static __always_inline int is_synack(const struct pkt *p)
+{
+	return p->proto == IPPROTO_TCP &&
+	       (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_);
+}
+
 static __always_inline __u32 svc_cache_slot(const struct pkt *p)
 {
 	__u32 x = p->daddr[0] ^ p->daddr[1] ^ p->daddr[2] ^ p->daddr[3] ^
@@ -234,15 +240,13 @@ static __always_inline void syn_again(struct shift_syn_slot *s, struct shift_flo
 	}
 }
 
-#define SYN_STEP_ENTRY (1u << 8)
 #define SYN_STEP_FALLBACK (1u << 9)
 
 /*
  * The SYN slot's part of a new flow nf (its backend chosen by the weight),
  * for a TCP packet with sequence and acknowledgment numbers seq, ack; how: its TCP flags (low byte),
- * SYN_STEP_ENTRY when the 5-tuple's completed entry exists (a reused
- * 5-tuple), SYN_STEP_FALLBACK for a connect_fallback service (a global
- * function takes at most five arguments). Returns 0 when the
+ * SYN_STEP_FALLBACK for a connect_fallback service (a global function takes
+ * at most five arguments). Returns 0 when the
  * packet continues a handshake the slot holds (not a new flow), else 1.
  *   - a bare SYN: its slot is overwritten or, for a retransmit of a recent
  *     SYN (same sequence number), updated (syn_again());
@@ -260,7 +264,7 @@ static __always_inline void syn_again(struct shift_syn_slot *s, struct shift_flo
 __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq, __u32 how,
 			     __u32 ack)
 {
-	__u32 tcp_flags = how & 0xff, has_entry = how & SYN_STEP_ENTRY;
+	__u32 tcp_flags = how & 0xff;
 	struct shift_syn_slot *slot;
 	int fresh = 1;
 	__u64 now;
@@ -272,16 +276,14 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 		return 1;
 	now = bpf_ktime_get_ns();
 	if ((tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_) {
-		if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) &&
-		    syn_slot_isn_is(slot, seq)) {
+		if (syn_slot_is(slot, nf->hash, service_id, now) && syn_slot_isn_is(slot, seq)) {
 			syn_again(slot, nf, now, how & SYN_STEP_FALLBACK);
 			return 0;
 		}
 		syn_slot_write(slot, nf, now, seq);
 		return 1;
 	}
-	if (!has_entry && syn_slot_is(slot, nf->hash, service_id, now) &&
-	    syn_slot_isn_is(slot, seq - 1)) {
+	if (syn_slot_is(slot, nf->hash, service_id, now) && syn_slot_isn_is(slot, seq - 1)) {
 		union syn_owner o = { .word = syn_owner_read(slot) };
 
 		if (!(tcp_flags & TCPF_RST_) && !syn_slot_acked(slot, o.flags, ack)) {
@@ -307,30 +309,29 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 
 /*
  * A packet of a flow the table does not hold, or any bare SYN (svc already
- * looked up then; f is a source-NATed service's entry of a completed
- * handshake on the same 5-tuple, else NULL; stale: an entry whose backend a
- * reload removed is there): choose the backend, and
+ * looked up then; stale: an entry whose backend a reload removed is there):
+ * choose the backend, and
  *   - a bare SYN: no insert, steered by hash and weight. Its SYN slot is
  *     overwritten, or, for a retransmit of a recent SYN, updated (its
  *     backend). An entry of a reused 5-tuple is left alone until the
- *     backend's SYN-ACK (syn_reuse());
- *   - a source-NATed SYN: the entry is written (or, on a reused 5-tuple,
- *     overwritten) with its port;
+ *     backend's SYN-ACK (syn_reuse()). A source-NATed SYN claims its port;
  *   - the client's first ACK, found in its SYN slot: the entry is written,
- *     with the backend the SYN went to;
+ *     with the backend the SYN went to (and the port it claimed);
  *   - any other TCP packet (a flow met in mid-stream or evicted, a first ACK
  *     whose slot another SYN took, or a spoofed ACK): steered by the weight,
  *     no insert. Nothing here tells a real flow from a spoofed one; the
  *     backend does: it answers a real one and sends a RST to a spoofed one,
  *     so the return path writes the entry (flow_adopt()). A flood of spoofed
  *     ACKs then grows the table no more than a flood of SYNs. A stale entry
- *     is rewritten (the key is there already: nothing is evicted);
+ *     is rewritten (the key is there already: nothing is evicted). With
+ *     source NAT, such a packet claims a port half-open, and finding its
+ *     own confirmed mapping (a flow whose entry went) writes the entry;
  *   - a UDP datagram: the entry is written. UDP has no handshake, and a
  *     backend answers a spoofed datagram like a real one.
  */
 static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union flow_key *fk,
-				    struct shift_flow *f, struct shift_service *svc,
-				    struct shift_service *svc_buf, int stale)
+				    struct shift_service *svc, struct shift_service *svc_buf,
+				    int stale)
 {
 	void *data_end = sc_data_end(c);
 	const __u32 *snat = NULL;
@@ -357,11 +358,11 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		return XDP_DROP;
 	}
 	if (p->proto == IPPROTO_TCP)
-		fresh = syn_slot_step(
-			nf, svc->id, tcp_seq(p, data_end),
-			(p->tcp_flags & 0xff) | (f ? SYN_STEP_ENTRY : 0) |
-				(svc->flags & SHIFT_SVC_F_FALLBACK ? SYN_STEP_FALLBACK : 0),
-			tcp_ack_seq(p, data_end));
+		fresh = syn_slot_step(nf, svc->id, tcp_seq(p, data_end),
+				      (p->tcp_flags & 0xff) | (svc->flags & SHIFT_SVC_F_FALLBACK ?
+								       SYN_STEP_FALLBACK :
+								       0),
+				      tcp_ack_seq(p, data_end));
 	be = active_backend(nf->backend_id, svc->id);
 	if (!be) {
 		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
@@ -395,13 +396,10 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	/*
 	 * A stray RST must not plant an entry for a connection that is gone.
 	 * Source NAT's packet past the SYN with a confirmed mapping (own: a flow
-	 * whose entry went) keeps its port in the entry; its SYN on a reused
-	 * 5-tuple's entry (f) rewrites that entry, which the client's ACK would
-	 * otherwise follow to the old connection's port.
+	 * whose entry went) keeps its port in the entry.
 	 */
 	if (!(p->tcp_flags & TCPF_RST_) &&
-	    (p->proto != IPPROTO_TCP ||
-	     (syn ? f && (svc->flags & SHIFT_SVC_F_SNAT) : !fresh || stale || own > 0))) {
+	    (p->proto != IPPROTO_TCP || (!syn && (!fresh || stale || own > 0)))) {
 		if (p->proto == IPPROTO_TCP && !syn)
 			nf->state |= SHIFT_FS_SYNACK;
 		flow_set_nh(c, nf);
@@ -491,25 +489,19 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		 * does not look at the connection table, whose lookup in a full
 		 * table is the cache misses that made a SYN cost what it did. An
 		 * entry a reused 5-tuple left behind is re-pointed when the
-		 * backend's SYN-ACK comes back (syn_reuse()). Source NAT's SYN
-		 * looks: a reused 5-tuple's entry holds the old connection's port,
-		 * and the SYN rewrites it (new_flow()).
+		 * backend's SYN-ACK comes back (syn_reuse()), with source NAT
+		 * to the port the SYN claimed.
 		 */
 		flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
 		svc = service_of(p, &svc_buf);
 		if (!svc)
 			return NOT_A_SERVICE;
-		if (svc->flags & SHIFT_SVC_F_SNAT)
-			f = flow_lookup(p->family, k);
 	}
 	/*
-	 * The backend of an entry flow_established() left (source NAT) or a
-	 * source-NATed SYN found. A SYN on an entry whose handshake completed is
-	 * a new connection on a reused 5-tuple, not a retransmit: it is steered
-	 * afresh. An entry whose backend is gone (reload) is steered afresh and
-	 * rewritten.
+	 * The backend of an entry flow_established() left (source NAT). An entry
+	 * whose backend is gone (reload) is steered afresh and rewritten.
 	 */
-	if (f && !be && !(is_bare_syn(p) && (f->state & SHIFT_FS_SYNACK))) {
+	if (f && !be) {
 		be = backend_at(&f->backend_id, f->service_id);
 		if (!be) {
 			f = NULL;
@@ -519,9 +511,9 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	/* One call of new_flow() for every way into it: inlined once, the
 	 * verifier walks it once. */
 	if (!be)
-		return new_flow(c, p, k, f, svc, &svc_buf, stale);
+		return new_flow(c, p, k, svc, &svc_buf, stale);
 	/* An established flow's packet that takes a FIB lookup or source NAT
-	 * (flow_established() left it), or a retransmit of a source-NATed SYN. */
+	 * (flow_established() left it). */
 	if (ttl_check(p, data_end)) {
 		stat_inc(SHIFT_STAT_PASS_TTL);
 		return XDP_PASS;
@@ -533,9 +525,6 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 			return XDP_DROP;
 		}
 	}
-	/* Only an entry written at its SYN (source NAT) sees its retransmits. */
-	if (is_bare_syn(p))
-		syn_retransmit(f, tcp_seq(p, data_end));
 	count_backend(&f->backend_id, sc_len(c), 0, 0);
 	shadow_client(c->ctx, c->tc, sc_data(c), p, f, data_end);
 	signal_client(c, p, f);
@@ -548,11 +537,14 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
  * same 5-tuple answered by this backend, the entry is the old connection's
  * (a client reusing its port; SYNs do not look at the table) and now becomes
  * the new one's, before the client's first ACK can follow it: the backend the
- * SYN went to, signals from scratch. The slot is spent, as a first ACK spends
- * it. Runs after syn_answer(), which took the connect latency from the slot.
+ * SYN went to, signals from scratch, and with source NAT (snat: the address
+ * index << 16 | the port, network order, that the SYN-ACK came to; else 0)
+ * the port the SYN claimed. The slot is spent, as a first ACK spends it.
+ * Runs after syn_answer(), which took the connect latency from the slot.
  * A global function: checked once.
  */
-__noinline int syn_reuse(struct shift_flow *f, __u32 h, __u32 backend_id, __u32 svc_flags)
+__noinline int syn_reuse(struct shift_flow *f, __u32 h, __u32 backend_id, __u32 svc_flags,
+			 __u32 snat)
 {
 	struct shift_syn_slot *s;
 	__u64 now;
@@ -572,6 +564,10 @@ __noinline int syn_reuse(struct shift_flow *f, __u32 h, __u32 backend_id, __u32 
 	f->app_flags = 0;
 	f->next_hdr[0] = 0;
 	f->next_hdr[1] = 0;
+	if (snat) {
+		f->snat_idx = snat >> 16;
+		f->snat_port = (__u16)snat;
+	}
 	l7_flow_init(f, svc_flags, syn_slot_age(s, now));
 	f->state |= nh | SHIFT_FS_SYNACK;
 	s->hash = 0;
@@ -727,7 +723,7 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	struct shift_backend *be;
 	const __u32 *to_client = NULL;
 	struct shift_flow *f;
-	__u32 id, h = 0;
+	__u32 id, h = 0, at;
 	__u16 cport = 0;
 	int answer;
 	long rc = 0;
@@ -775,10 +771,14 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	/* A backend in TIME_WAIT answers a SYN with a bare ACK: no flow. */
 	if (!f && answer != SYN_ANSWER_HELD)
 		flow_adopt(p, k, h, be, id, info, rc, &fib);
-	else if (p->proto == IPPROTO_TCP &&
-		 (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == (TCPF_SYN_ | TCPF_ACK_) &&
-		 !(info->flags & SHIFT_SVC_F_SNAT))
-		syn_reuse(f, h, id, info->flags);
+	else if (is_synack(p) && !(info->flags & SHIFT_SVC_F_SNAT))
+		syn_reuse(f, h, id, info->flags, 0);
+	else if (is_synack(p) && to_client && f && (f->state & SHIFT_FS_SYNACK)) {
+		/* A reused 5-tuple's entry, with the port the new SYN claimed. */
+		at = snat_find(p, be, id, h);
+		if (at)
+			syn_reuse(f, h, id, info->flags, at);
+	}
 	signal_backend(c, p, f, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))
 		return XDP_PASS;

@@ -364,38 +364,6 @@ static __always_inline int syn_again_error(const struct shift_syn_slot *s, union
 	return 1;
 }
 
-/* The same for a SYN that stays with its backend (its slot unmoved). */
-static __always_inline void signal_syn_again(struct shift_syn_slot *s, __u64 now)
-{
-	union syn_owner o, n;
-	int i;
-
-	for (i = 0; i < SYN_OWNER_TRIES; i++) {
-		o.word = syn_owner_read(s);
-		n = o;
-		if (!syn_again_error(s, &n, now))
-			return;
-		if (syn_owner_swap(s, o.word, n.word)) {
-			owner_error(&o, SHIFT_ERR_SYN_RETRANS, now);
-			return;
-		}
-	}
-}
-
-/* A retransmitted SYN of a flow whose entry was written at its SYN (SNAT).
- * Global, checked once (see struct sig_head). */
-__noinline int syn_retransmit(struct shift_flow *f, __u32 seq)
-{
-	struct shift_syn_slot *s;
-
-	if (!f)
-		return 0;
-	s = syn_slot(f->hash);
-	if (s && s->hash == f->hash && s->service_id == f->service_id && syn_slot_isn_is(s, seq))
-		signal_syn_again(s, bpf_ktime_get_ns());
-	return 0;
-}
-
 /*
  * A backend packet of a flow without an entry (a SYN-ACK, a RST, or the bare
  * ACK a backend in TIME_WAIT answers a SYN with), or any SYN-ACK/RST, found

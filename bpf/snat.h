@@ -81,6 +81,7 @@ struct snat_req {
 	__u8 family;
 	__u32 own; /* the flow claimed its port already: find that one first */
 	__u32 half; /* no handshake vouches for the flow: claim half-open */
+	__u32 find; /* find the flow's own mapping only, claim nothing */
 	__u32 idx; /* out */
 	__u32 port; /* out, network order */
 };
@@ -189,6 +190,8 @@ __noinline int snat_claim(__u32 unused)
 			}
 		}
 	}
+	if (t->r.find)
+		return -1;
 	/*
 	 * A lookup first: an LRU insert takes a free node before it looks, and
 	 * gives it back when the key is there, under two locks; a taken port
@@ -254,6 +257,7 @@ static __always_inline int snat_alloc(const struct pkt *p, const struct shift_ba
 	t->r.family = p->family;
 	t->r.own = own;
 	t->r.half = half;
+	t->r.find = 0;
 	rc = snat_claim(0);
 	if (rc < 0)
 		return -1;
@@ -264,6 +268,40 @@ static __always_inline int snat_alloc(const struct pkt *p, const struct shift_ba
 	f->snat_idx = t->r.idx;
 	f->snat_port = t->r.port;
 	return rc;
+}
+
+/*
+ * The mapping a reused 5-tuple's new SYN claimed, found (not claimed) from
+ * its backend's SYN-ACK p (p's destination already the client's; be, id: the
+ * backend; h: the flow hash), for syn_reuse(): the address index << 16 | the
+ * port (network order), or 0 when there is none. It leaves the mapping
+ * half-open: the client's first ACK confirms it.
+ */
+static __always_inline __u32 snat_find(const struct pkt *p, const struct shift_backend *be,
+				       __u32 id, __u32 h)
+{
+	struct snat_scratch *t;
+	__u32 zero = 0;
+
+	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
+	if (!t)
+		return 0;
+	__builtin_memcpy(t->r.caddr, p->daddr, sizeof(t->r.caddr));
+	__builtin_memcpy(t->r.baddr, be->addr, sizeof(t->r.baddr));
+	t->r.cport = p->dport;
+	t->r.bport = be->port;
+	t->r.service_id = be->service_id;
+	t->r.backend_id = id;
+	t->r.hash = h;
+	t->r.proto = p->proto;
+	t->r.family = p->family;
+	t->r.own = 1;
+	t->r.half = 1;
+	t->r.find = 1;
+	if (snat_claim(0) < 0)
+		return 0;
+	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
+	return t ? t->r.idx << 16 | t->r.port : 0;
 }
 
 /*

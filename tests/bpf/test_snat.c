@@ -18,7 +18,12 @@
  *   - a retransmitted SYN and the first ACK keep the SYN's port when an
  *     earlier candidate of their search was freed in between;
  *   - connect_fallback: green's RST is dropped, the retransmitted SYN and the
- *     first ACK go to blue.
+ *     first ACK go to blue;
+ *   - a reused 5-tuple: the SYN leaves the old entry alone, the backend's
+ *     SYN-ACK re-points it to the port the SYN claimed;
+ *   - half-open claims: taken over after 10 s idle, confirmed ones after
+ *     120 s; spoofed ACKs claim half-open and write no entry; an evicted
+ *     entry comes back with its confirmed port.
  */
 #include <errno.h>
 #include <string.h>
@@ -475,6 +480,57 @@ static void past_the_syn(struct tctx *t, struct harness *h, const struct fib_env
 }
 
 /*
+ * A client reuses its port (cl4:46000) after a completed connection whose
+ * entry is still there, and its port at the SYN is another (the old one's
+ * mapping went, another client holds that port now): the SYN leaves the
+ * entry alone (SYNs do not look at the table); the backend's SYN-ACK to the
+ * new port re-points it (syn_reuse()), so the first ACK leaves from the new
+ * port and confirms its mapping.
+ */
+static void reused_tuple(struct tctx *t, struct harness *h, const struct fib_env *env)
+{
+	const __u8 *vip = snat_svcs[0].vip;
+	const struct topo_backend *b = &snat_bes[0];
+	struct pkt_spec a, e, r;
+	struct shift_snat_key k;
+	struct shift_snat_val v;
+	struct shift_flow fl;
+	__u32 got = 0;
+	__u16 p0, p1;
+
+	v4_pair(&a, &e, vip, b, 46000, 0, TH_SYN, 900, 0);
+	p0 = first_port(h, &a, 1024, 65535 - 1024 + 1);
+	p1 = (__u16)(1024 + (p0 - 1024 + 1) % (65535 - 1024 + 1));
+	v4_pair(&a, &e, vip, b, 46000, p0, TH_SYN, 900, 0);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+	complete(t, h, env, vip, b, 46000, p0, 900);
+	if (test_failed(t))
+		return;
+	/* The old mapping goes; another client takes its port. */
+	mapping_key(&k, b, p0);
+	if (!ASSERT_OK(t, age_mapping(h, &k, 0, &v), "the old connection's mapping"))
+		return;
+	v.caddr[0] = htonl(0xc6120002); /* 198.18.0.2 */
+	ASSERT_OK(t, bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT], &k, &v, BPF_EXIST),
+		  "another client on the old port");
+	v4_pair(&a, &e, vip, b, 46000, p1, TH_SYN, 5000, 0);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+	if (ASSERT_OK(t, harness_flow_get(h, &a, &fl), "the old entry"))
+		ASSERT_EQ(t, ntohs(fl.snat_port), p0, "after the SYN: the old port still");
+	answer_of(&r, &e, TH_SYN | TH_ACK, 70000, 5001);
+	if (!ASSERT_OK(t, from_backend(h, env, &r, &got), "BPF_PROG_TEST_RUN (SYN-ACK)"))
+		return;
+	ASSERT_EQ(t, got, harness_expect(h, XDP_REDIRECT), "SYN-ACK: to the client");
+	if (ASSERT_OK(t, harness_flow_get(h, &a, &fl), "the entry"))
+		ASSERT_EQ(t, ntohs(fl.snat_port), p1, "after the SYN-ACK: the new port");
+	v4_pair(&a, &e, vip, b, 46000, p1, TH_ACK, 5001, 70001);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+	mapping_key(&k, b, p1);
+	if (ASSERT_OK(t, age_mapping(h, &k, 0, &v), "the new mapping"))
+		ASSERT_EQ(t, v.backend_id, b->id, "confirmed");
+}
+
+/*
  * connect_fallback with source NAT: green refuses the SYN (RST), the RST is
  * dropped, the retransmitted SYN goes to blue (a port claimed for blue: the
  * mapping's key holds the backend), blue's SYN-ACK reaches the client and the
@@ -629,6 +685,14 @@ static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 		     mode) &&
 	    (h = fixture_get(t, f)))
 		past_the_syn(t, h, &f->env);
+	if (test_sub(t, "%s: a reused 5-tuple: the SYN-ACK re-points the entry to the SYN's port",
+		     mode) &&
+	    (h = fixture_get(t, f))) {
+		if (!f->env.if_be)
+			test_skip(t, "no FIB set-up for the replies");
+		else
+			reused_tuple(t, h, &f->env);
+	}
 	if (test_sub(t, "%s: 3000 spoofed SYNs claim 3000 ports and write no entry", mode) &&
 	    (h = fixture_get(t, f))) {
 		struct pkt_spec x, ex;
