@@ -541,6 +541,22 @@ __u32 harness_array_count(const struct bpf_map *m, __u32 v)
 	return n;
 }
 
+__u64 harness_map_count(int fd, __u32 key_size)
+{
+	__u8 key[64], next[64];
+	void *prev = NULL;
+	__u64 n = 0;
+
+	if (key_size > sizeof(key))
+		return ~0ull;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
 /* --- FIB plumbing ------------------------------------------------------------ */
 
 static int write_file(const char *path, const char *val)

@@ -237,4 +237,8 @@ struct bpf_map;
 int harness_array_fill(const struct bpf_map *m, __u32 v);
 __u32 harness_array_count(const struct bpf_map *m, __u32 v);
 
+/* How many keys a hash map holds (fd; its keys key_size bytes, at most 64);
+ * ~0 for a larger key. */
+__u64 harness_map_count(int fd, __u32 key_size);
+
 #endif

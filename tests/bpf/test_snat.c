@@ -258,30 +258,12 @@ static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *e
 
 static __u64 flows4(struct harness *h)
 {
-	struct shift_flow_key4 k, next;
-	void *prev = NULL;
-	__u64 n = 0;
-
-	while (!bpf_map_get_next_key(h->m.fd[SHIFT_MAP_FLOWS4], prev, &next)) {
-		k = next;
-		prev = &k;
-		n++;
-	}
-	return n;
+	return harness_map_count(h->m.fd[SHIFT_MAP_FLOWS4], sizeof(struct shift_flow_key4));
 }
 
 static __u64 mappings(struct harness *h)
 {
-	struct shift_snat_key k, next;
-	void *prev = NULL;
-	__u64 n = 0;
-
-	while (!bpf_map_get_next_key(h->m.fd[SHIFT_MAP_SNAT], prev, &next)) {
-		k = next;
-		prev = &k;
-		n++;
-	}
-	return n;
+	return harness_map_count(h->m.fd[SHIFT_MAP_SNAT], sizeof(struct shift_snat_key));
 }
 
 static __u64 stat_of(struct harness *h, enum shift_stat st)

@@ -16,16 +16,7 @@
 
 static __u64 count4(struct harness *h)
 {
-	struct shift_flow_key4 k, next;
-	void *prev = NULL;
-	__u64 n = 0;
-
-	while (!bpf_map_get_next_key(h->m.fd[SHIFT_MAP_FLOWS4], prev, &next)) {
-		k = next;
-		prev = &k;
-		n++;
-	}
-	return n;
+	return harness_map_count(h->m.fd[SHIFT_MAP_FLOWS4], sizeof(struct shift_flow_key4));
 }
 
 static __u64 stat_of(struct harness *h, enum shift_stat s)
