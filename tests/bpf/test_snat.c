@@ -411,6 +411,33 @@ static void half_open(struct tctx *t, struct harness *h, const struct fib_env *e
 }
 
 /*
+ * n packets like x through the client program, each from a spoofed tuple:
+ * tuple i % tuples, j, is 198.18.(net + j / 256).(j % 256), port port0 + j.
+ * Returns how many were sent on to the backend (XDP_TX).
+ */
+static __u32 spoof_run(struct harness *h, struct pkt_spec *x, __u32 n, __u32 tuples, __u8 net,
+		       __u16 port0)
+{
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 i, j, len, olen, got, ok = 0;
+
+	for (i = 0; i < n; i++) {
+		j = i % tuples;
+		x->saddr[0] = 198;
+		x->saddr[1] = 18;
+		x->saddr[2] = (__u8)(net + (j >> 8));
+		x->saddr[3] = (__u8)j;
+		x->sport = (__u16)(port0 + j);
+		len = pkt_build(x, in, sizeof(in), NULL);
+		olen = sizeof(out);
+		if (harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen, &got))
+			break;
+		ok += got == harness_expect(h, XDP_TX);
+	}
+	return ok;
+}
+
+/*
  * A flow whose entry went (evicted) keeps its confirmed port and gets its
  * entry back; spoofed ACKs claim half-open ports and write no entry, nor
  * does a second ACK of one.
@@ -422,8 +449,6 @@ static void past_the_syn(struct tctx *t, struct harness *h, const struct fib_env
 	__u64 n0, m0, ins0;
 	struct pkt_spec a, e, x, ex;
 	struct shift_flow fl;
-	__u8 in[PKT_MAX], out[PKT_MAX];
-	__u32 i, len, olen, got, ok = 0;
 	__u16 p;
 
 	if (env->if_be) {
@@ -443,19 +468,7 @@ static void past_the_syn(struct tctx *t, struct harness *h, const struct fib_env
 	m0 = mappings(h);
 	ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
 	v4_pair(&x, &ex, vip, b, 0, 0, TH_ACK, 5, 99);
-	for (i = 0; i < 4096; i++) {
-		x.saddr[0] = 198;
-		x.saddr[1] = 18;
-		x.saddr[2] = (__u8)(64 + ((i >> 8) & 7));
-		x.saddr[3] = (__u8)i;
-		x.sport = (__u16)(2048 + (i & 2047));
-		len = pkt_build(&x, in, sizeof(in), NULL);
-		olen = sizeof(out);
-		if (harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen, &got))
-			break;
-		ok += got == harness_expect(h, XDP_TX);
-	}
-	ASSERT_EQ(t, ok, 4096, "ACKs sent on to the backend");
+	ASSERT_EQ(t, spoof_run(h, &x, 4096, 2048, 64, 2048), 4096, "ACKs sent on to the backend");
 	ASSERT_EQ(t, mappings(h) - m0, 2048, "half-open mappings (2048 tuples, each twice)");
 	ASSERT_EQ(t, flows4(h), n0, "connection-table entries after the ACKs");
 	ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 0, "flow_insert");
@@ -679,23 +692,10 @@ static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 	    (h = fixture_get(t, f))) {
 		struct pkt_spec x, ex;
 		__u64 n0 = flows4(h), m0 = mappings(h), ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
-		__u8 in[PKT_MAX], out[PKT_MAX];
-		__u32 i, len, olen, got, ok = 0;
 
 		svc4_pair(&x, &ex, 0, 0, TH_SYN, 1, 0);
-		for (i = 0; i < 3000; i++) {
-			x.saddr[0] = 198;
-			x.saddr[1] = 18;
-			x.saddr[2] = (__u8)(128 + (i >> 8));
-			x.saddr[3] = (__u8)i;
-			x.sport = (__u16)(1024 + i);
-			len = pkt_build(&x, in, sizeof(in), NULL);
-			olen = sizeof(out);
-			if (harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen, &got))
-				break;
-			ok += got == harness_expect(h, XDP_TX);
-		}
-		ASSERT_EQ(t, ok, 3000, "SYNs sent on to the backend");
+		ASSERT_EQ(t, spoof_run(h, &x, 3000, 3000, 128, 1024), 3000,
+			  "SYNs sent on to the backend");
 		ASSERT_EQ(t, flows4(h), n0, "connection-table entries after the SYNs");
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 0, "flow_insert");
 		ASSERT_EQ(t, mappings(h) - m0, 3000, "source NAT mappings claimed");
