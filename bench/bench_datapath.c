@@ -215,40 +215,17 @@ static __u32 build(struct bcase *c, const struct pkt_spec *s)
 	return c->len;
 }
 
-/* Open a flow once (SYN, the backend's SYN-ACK, then the client's first ACK,
- * which writes the entry) so the case measures the established path. The
- * first ACK is the SYN's sequence number + 1 and acknowledges the SYN-ACK: any
- * other ACK without an entry is steered by the weight and writes none. */
-static int establish(struct harness *h, const struct pkt_spec *ack)
-{
-	struct shift_flow f;
-	__u8 buf[PKT_MAX];
-	__u32 len, verdict;
-	int err, idx;
-
-	err = harness_handshake(h, H_CLIENT, ack, topo_backends, topo_n_backends, &idx);
-	if (err)
-		return err;
-	len = pkt_build(ack, buf, sizeof(buf), NULL);
-	err = harness_run(h->prog[H_CLIENT], buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
-	if (err)
-		return err;
-	/* Else the case would time the stateless path of an ACK without an entry. */
-	return harness_flow_get(h, ack, &f);
-}
-
 /*
- * The same for a source-NATed flow: its SYN-ACK comes from the backend to the
+ * A source-NATed flow's SYN and its backend be's SYN-ACK, which comes to the
  * edge's address and port that the SYN left from, not to the client.
  */
-static int establish_snat(struct harness *h, const struct pkt_spec *ack,
+static int snat_handshake(struct harness *h, const struct pkt_spec *ack,
 			  const struct topo_backend *be)
 {
 	struct pkt_spec syn = *ack, r;
 	__u8 in[PKT_MAX], out[PKT_MAX];
 	__u32 len, olen = sizeof(out), verdict;
 	struct pkt_info info;
-	struct shift_flow f;
 	int err;
 
 	syn.tcp_flags = 0x02; /* SYN */
@@ -275,13 +252,31 @@ static int establish_snat(struct harness *h, const struct pkt_spec *ack,
 	r.ack = ack->seq;
 	len = pkt_build(&r, in, sizeof(in), NULL);
 	olen = sizeof(out);
-	err = harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen, &verdict);
+	return harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen, &verdict);
+}
+
+/* Open a flow once (SYN, the backend's SYN-ACK, then the client's first ACK,
+ * which writes the entry) so the case measures the established path. The
+ * first ACK is the SYN's sequence number + 1 and acknowledges the SYN-ACK: any
+ * other ACK without an entry is steered by the weight and writes none.
+ * snat_be: the source-NATed service's backend (snat_handshake()), else NULL. */
+static int establish(struct harness *h, const struct pkt_spec *ack,
+		     const struct topo_backend *snat_be)
+{
+	struct shift_flow f;
+	__u8 buf[PKT_MAX];
+	__u32 len, verdict;
+	int err, idx;
+
+	err = snat_be ? snat_handshake(h, ack, snat_be) :
+			harness_handshake(h, H_CLIENT, ack, topo_backends, topo_n_backends, &idx);
 	if (err)
 		return err;
-	len = pkt_build(ack, in, sizeof(in), NULL);
-	err = harness_run(h->prog[H_CLIENT], in, len, H_LO_IFINDEX, NULL, NULL, &verdict);
+	len = pkt_build(ack, buf, sizeof(buf), NULL);
+	err = harness_run(h->prog[H_CLIENT], buf, len, H_LO_IFINDEX, NULL, NULL, &verdict);
 	if (err)
 		return err;
+	/* Else the case would time the stateless path of an ACK without an entry. */
 	return harness_flow_get(h, ack, &f);
 }
 
@@ -655,8 +650,8 @@ int main(int argc, char **argv)
 
 			if (op.only && !strstr(def[i].name, op.only))
 				continue;
-			if (def[i].est && (def[i].snat ? establish_snat(&h, def[i].est, &snat_be) :
-							 establish(&h, def[i].est))) {
+			if (def[i].est &&
+			    establish(&h, def[i].est, def[i].snat ? &snat_be : NULL)) {
 				fprintf(stderr, "bench: %s: opening the flow failed\n",
 					def[i].name);
 				goto out;
