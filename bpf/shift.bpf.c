@@ -383,10 +383,11 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	 */
 	if (svc->flags & SHIFT_SVC_F_SNAT) {
 		struct shift_snat_cfg *sc = snat_cfg(svc->id);
+		__u32 how = fresh ? 0 : SNAT_REQ_OWN;
 
-		own = sc ? snat_alloc(p, be, nf, !fresh,
-				      p->proto == IPPROTO_TCP && (syn || (fresh && !stale))) :
-			   -1;
+		if (p->proto == IPPROTO_TCP && (syn || (fresh && !stale)))
+			how |= SNAT_REQ_HALF;
+		own = sc ? snat_alloc(p, be, nf, how) : -1;
 		if (own < 0) {
 			stat_inc(SHIFT_STAT_DROP_SNAT_EXHAUSTED);
 			return XDP_DROP;
@@ -723,7 +724,7 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	struct shift_backend *be;
 	const __u32 *to_client = NULL;
 	struct shift_flow *f;
-	__u32 id, h = 0, at;
+	__u32 id, h = 0;
 	__u16 cport = 0;
 	int answer;
 	long rc = 0;
@@ -775,7 +776,8 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 		syn_reuse(f, h, id, info->flags, 0);
 	else if (is_synack(p) && to_client && f && (f->state & SHIFT_FS_SYNACK)) {
 		/* A reused 5-tuple's entry, with the port the new SYN claimed. */
-		at = snat_find(p, be, id, h);
+		__u32 at = snat_find(p, be, id, h);
+
 		if (at)
 			syn_reuse(f, h, id, info->flags, at);
 	}

@@ -229,15 +229,20 @@ claimed:
 	return rc;
 }
 
+/* What a request asks of snat_claim() (struct snat_req's own, half, find). */
+#define SNAT_REQ_OWN (1u << 0)
+#define SNAT_REQ_HALF (1u << 1)
+#define SNAT_REQ_FIND (1u << 2)
+
 /*
- * Claim a source address and port for a new flow to backend be; on success
- * f->snat_idx / f->snat_port say which. own: the flow's SYN claimed one
- * already; half: no handshake vouches for the flow (snat_claim()). Returns
- * 1 (the flow's own confirmed mapping), 0 (claimed, or half-open), or -1
- * (exhausted).
+ * This CPU's request for the flow of client caddr:cport (network order) and
+ * backend be (its id: backend_id), flow hash hash, p's protocol and family,
+ * run through snat_claim(): its result, and on success the address index
+ * << 16 | the port (network order) in *at.
  */
-static __always_inline int snat_alloc(const struct pkt *p, const struct shift_backend *be,
-				      struct shift_flow *f, __u32 own, __u32 half)
+static __always_inline int snat_request(const struct pkt *p, const __u32 *caddr, __u16 cport,
+					const struct shift_backend *be, __u32 backend_id,
+					__u32 hash, __u32 how, __u32 *at)
 {
 	struct snat_scratch *t;
 	__u32 zero = 0;
@@ -246,18 +251,18 @@ static __always_inline int snat_alloc(const struct pkt *p, const struct shift_ba
 	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
 	if (!t)
 		return -1;
-	__builtin_memcpy(t->r.caddr, p->saddr, sizeof(t->r.caddr));
+	__builtin_memcpy(t->r.caddr, caddr, sizeof(t->r.caddr));
 	__builtin_memcpy(t->r.baddr, be->addr, sizeof(t->r.baddr));
-	t->r.cport = p->sport;
+	t->r.cport = cport;
 	t->r.bport = be->port;
-	t->r.service_id = f->service_id;
-	t->r.backend_id = f->backend_id;
-	t->r.hash = f->hash;
+	t->r.service_id = be->service_id;
+	t->r.backend_id = backend_id;
+	t->r.hash = hash;
 	t->r.proto = p->proto;
 	t->r.family = p->family;
-	t->r.own = own;
-	t->r.half = half;
-	t->r.find = 0;
+	t->r.own = how & SNAT_REQ_OWN;
+	t->r.half = how & SNAT_REQ_HALF;
+	t->r.find = how & SNAT_REQ_FIND;
 	rc = snat_claim(0);
 	if (rc < 0)
 		return -1;
@@ -265,8 +270,28 @@ static __always_inline int snat_alloc(const struct pkt *p, const struct shift_ba
 	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
 	if (!t)
 		return -1;
-	f->snat_idx = t->r.idx;
-	f->snat_port = t->r.port;
+	*at = t->r.idx << 16 | t->r.port;
+	return rc;
+}
+
+/*
+ * Claim a source address and port for a new flow to backend be; on success
+ * f->snat_idx / f->snat_port say which. how: SNAT_REQ_OWN (the flow's SYN
+ * claimed one already), SNAT_REQ_HALF (no handshake vouches for the flow).
+ * Returns 1 (the flow's own confirmed mapping), 0 (claimed, or half-open), or
+ * -1 (exhausted).
+ */
+static __always_inline int snat_alloc(const struct pkt *p, const struct shift_backend *be,
+				      struct shift_flow *f, __u32 how)
+{
+	__u32 at;
+	int rc;
+
+	rc = snat_request(p, p->saddr, p->sport, be, f->backend_id, f->hash, how, &at);
+	if (rc < 0)
+		return -1;
+	f->snat_idx = at >> 16;
+	f->snat_port = (__u16)at;
 	return rc;
 }
 
@@ -280,28 +305,12 @@ static __always_inline int snat_alloc(const struct pkt *p, const struct shift_ba
 static __always_inline __u32 snat_find(const struct pkt *p, const struct shift_backend *be,
 				       __u32 id, __u32 h)
 {
-	struct snat_scratch *t;
-	__u32 zero = 0;
+	__u32 at;
 
-	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
-	if (!t)
+	if (snat_request(p, p->daddr, p->dport, be, id, h,
+			 SNAT_REQ_OWN | SNAT_REQ_HALF | SNAT_REQ_FIND, &at) < 0)
 		return 0;
-	__builtin_memcpy(t->r.caddr, p->daddr, sizeof(t->r.caddr));
-	__builtin_memcpy(t->r.baddr, be->addr, sizeof(t->r.baddr));
-	t->r.cport = p->dport;
-	t->r.bport = be->port;
-	t->r.service_id = be->service_id;
-	t->r.backend_id = id;
-	t->r.hash = h;
-	t->r.proto = p->proto;
-	t->r.family = p->family;
-	t->r.own = 1;
-	t->r.half = 1;
-	t->r.find = 1;
-	if (snat_claim(0) < 0)
-		return 0;
-	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
-	return t ? t->r.idx << 16 | t->r.port : 0;
+	return at;
 }
 
 /*
@@ -325,7 +334,7 @@ snat_established(const struct pkt *p, const struct shift_backend *be, struct shi
 	v = bpf_map_lookup_elem(&shift_snat, &k);
 	if (!v || !same_client(v, p->saddr, p->sport, f->backend_id)) {
 		/* The flow has its entry: no half-open claim. */
-		if (snat_alloc(p, be, f, 0, 0) < 0)
+		if (snat_alloc(p, be, f, 0) < 0)
 			return NULL;
 		return cfg->addr[snat_idx(f->snat_idx)];
 	}
