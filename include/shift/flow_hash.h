@@ -49,11 +49,12 @@ SHIFT_HASH_INLINE __u32 shift_mix_word(__u32 h, __u32 k)
 		 * word extends (ten for IPv6), and the JIT emits an imul for
 		 * it. h << 2 and h + c run side by side and one add joins
 		 * them; the empty asm keeps the compiler from folding that
-		 * back into a multiplication. */
-		__u32 h4 = h << 2;
+		 * back into a multiplication, or into (h + (h << 2)) + c,
+		 * three serial steps. */
+		__u32 h4 = h << 2, hc = h + 0xe6546b64u;
 
-		asm("" : "+r"(h4));
-		return h4 + (h + 0xe6546b64u);
+		asm("" : "+r"(h4), "+r"(hc));
+		return h4 + hc;
 	}
 #else
 	return h * 5 + 0xe6546b64u;
