@@ -96,11 +96,10 @@ static __always_inline __u32 ring_backend(__u32 service_id, __u8 color, __u32 sl
  * neither pool has a backend.
  */
 static __always_inline int choose_backend(const struct pkt *p, const struct shift_service *svc,
-					  struct shift_flow *f)
+					  struct shift_flow *f, __u32 h)
 {
 	__u32 *wp = bpf_map_lookup_elem(&shift_weights, &svc->id);
 	__u32 word = wp ? *wp : 0;
-	__u32 h = flow_hash(p);
 	__u32 slot, be;
 	__u8 color = SHIFT_BLUE;
 

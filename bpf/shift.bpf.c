@@ -308,9 +308,8 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 }
 
 /*
- * A packet of a flow the table does not hold, or any bare SYN (svc already
- * looked up then; stale: an entry whose backend a reload removed is there):
- * choose the backend, and
+ * A packet of a flow the table does not hold, or any bare SYN (stale: an
+ * entry whose backend a reload removed is there): choose the backend, and
  *   - a bare SYN: no insert, steered by hash and weight. Its SYN slot is
  *     overwritten, or, for a retransmit of a recent SYN, updated (its
  *     backend). An entry of a reused 5-tuple is left alone until the
@@ -330,18 +329,24 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
  *     backend answers a spoofed datagram like a real one.
  */
 static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union flow_key *fk,
-				    struct shift_service *svc, struct shift_service *svc_buf,
 				    int stale)
 {
 	void *data_end = sc_data_end(c);
+	struct shift_service svc_buf, *svc;
 	const __u32 *snat = NULL;
 	struct shift_backend *be;
 	struct shift_flow *nf;
-	__u32 zero = 0;
+	__u32 zero = 0, h;
 	int syn = is_bare_syn(p), fresh = 1, own = 0;
 
-	if (!svc)
-		svc = service_of(p, svc_buf);
+	/*
+	 * The flow hash before the service: MurmurHash3's chain through h (ten
+	 * serial steps for IPv6) needs only the packet, and computed first it
+	 * runs while the service's lookups wait on memory. After them, the
+	 * backend's choice waited for both in turn.
+	 */
+	h = flow_hash(p);
+	svc = service_of(p, &svc_buf);
 	if (!svc)
 		return NOT_A_SERVICE;
 	if (ttl_check(p, data_end)) {
@@ -353,7 +358,7 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	if (!nf)
 		return XDP_PASS;
 	__builtin_memset(nf, 0, sizeof(*nf));
-	if (choose_backend(p, svc, nf)) {
+	if (choose_backend(p, svc, nf, h)) {
 		stat_inc(SHIFT_STAT_DROP_NO_BACKEND);
 		return XDP_DROP;
 	}
@@ -469,7 +474,6 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 {
 	union flow_key fk, *k = &fk;
 	void *data_end = sc_data_end(c);
-	struct shift_service svc_buf, *svc = NULL;
 	const __u32 *snat = NULL;
 	struct shift_backend *be = NULL;
 	struct shift_flow *f = NULL;
@@ -494,9 +498,6 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 		 * to the port the SYN claimed.
 		 */
 		flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
-		svc = service_of(p, &svc_buf);
-		if (!svc)
-			return NOT_A_SERVICE;
 	}
 	/*
 	 * The backend of an entry flow_established() left (source NAT). An entry
@@ -512,7 +513,7 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 	/* One call of new_flow() for every way into it: inlined once, the
 	 * verifier walks it once. */
 	if (!be)
-		return new_flow(c, p, k, svc, &svc_buf, stale);
+		return new_flow(c, p, k, stale);
 	/* An established flow's packet that takes a FIB lookup or source NAT
 	 * (flow_established() left it). */
 	if (ttl_check(p, data_end)) {
