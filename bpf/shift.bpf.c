@@ -481,6 +481,14 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 
 	if (!vip_maybe(p))
 		return NOT_A_SERVICE;
+	/*
+	 * A bare SYN is a new flow (SPEC), steered by hash and weight: it does
+	 * not look at the connection table, whose lookup in a full table is
+	 * the cache misses that made a SYN cost what it did, and it writes no
+	 * entry (so it needs no key). An entry a reused 5-tuple left behind is
+	 * re-pointed when the backend's SYN-ACK comes back (syn_reuse()), with
+	 * source NAT to the port the SYN claimed.
+	 */
 	if (!is_bare_syn(p)) {
 		if (p->family == SHIFT_AF_INET)
 			rc = flow_established(c, p, SHIFT_AF_INET, k, &f, &be);
@@ -488,16 +496,6 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 			rc = flow_established(c, p, SHIFT_AF_INET6, k, &f, &be);
 		if (rc != FLOW_MISS)
 			return rc;
-	} else {
-		/*
-		 * A bare SYN is a new flow (SPEC), steered by hash and weight: it
-		 * does not look at the connection table, whose lookup in a full
-		 * table is the cache misses that made a SYN cost what it did. An
-		 * entry a reused 5-tuple left behind is re-pointed when the
-		 * backend's SYN-ACK comes back (syn_reuse()), with source NAT
-		 * to the port the SYN claimed.
-		 */
-		flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
 	}
 	/*
 	 * The backend of an entry flow_established() left (source NAT). An entry
