@@ -92,8 +92,9 @@ static __always_inline __u32 ring_backend(__u32 service_id, __u8 color, __u32 sl
 }
 
 /*
- * Fill f (backend_id, hash, service_id, color) for a new flow. Returns -1 when
- * neither pool has a backend.
+ * Fill f (backend_id, hash, service_id, color) for a new flow of flow hash h
+ * (flow_hash(), which new_flow() computes before the service's lookups).
+ * Returns -1 when neither pool has a backend.
  */
 static __always_inline int choose_backend(const struct pkt *p, const struct shift_service *svc,
 					  struct shift_flow *f, __u32 h)
