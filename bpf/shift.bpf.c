@@ -309,7 +309,9 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 
 /*
  * A packet of a flow the table does not hold, or any bare SYN (stale: an
- * entry whose backend a reload removed is there): choose the backend, and
+ * entry whose backend a reload removed is there; fk: the key
+ * flow_established() filled, unset for a bare SYN, which writes no entry):
+ * choose the backend, and
  *   - a bare SYN: no insert, steered by hash and weight. Its SYN slot is
  *     overwritten, or, for a retransmit of a recent SYN, updated (its
  *     backend). An entry of a reused 5-tuple is left alone until the
