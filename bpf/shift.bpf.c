@@ -309,8 +309,7 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 
 /*
  * A packet of a flow the table does not hold, or any bare SYN (stale: an
- * entry whose backend a reload removed is there; fk: the key
- * flow_established() filled, unset for a bare SYN, which writes no entry):
+ * entry whose backend a reload removed is there; fk: the flow's key):
  * choose the backend, and
  *   - a bare SYN: no insert, steered by hash and weight. Its SYN slot is
  *     overwritten, or, for a retransmit of a recent SYN, updated (its
@@ -483,14 +482,6 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 
 	if (!vip_maybe(p))
 		return NOT_A_SERVICE;
-	/*
-	 * A bare SYN is a new flow (SPEC), steered by hash and weight: it does
-	 * not look at the connection table, whose lookup in a full table is
-	 * the cache misses that made a SYN cost what it did, and it writes no
-	 * entry (so it needs no key). An entry a reused 5-tuple left behind is
-	 * re-pointed when the backend's SYN-ACK comes back (syn_reuse()), with
-	 * source NAT to the port the SYN claimed.
-	 */
 	if (!is_bare_syn(p)) {
 		if (p->family == SHIFT_AF_INET)
 			rc = flow_established(c, p, SHIFT_AF_INET, k, &f, &be);
@@ -498,6 +489,20 @@ static __always_inline int forward_path(const struct sctx *c, struct pkt *p)
 			rc = flow_established(c, p, SHIFT_AF_INET6, k, &f, &be);
 		if (rc != FLOW_MISS)
 			return rc;
+	} else {
+		/*
+		 * A bare SYN is a new flow (SPEC), steered by hash and weight: it
+		 * does not look at the connection table, whose lookup in a full
+		 * table is the cache misses that made a SYN cost what it did. An
+		 * entry a reused 5-tuple left behind is re-pointed when the
+		 * backend's SYN-ACK comes back (syn_reuse()), with source NAT
+		 * to the port the SYN claimed. It writes no entry, but its key
+		 * is filled all the same: with the key's stack unset on this
+		 * path only, the 6.1 verifier could not prune the SYN's states
+		 * in new_flow() against the other paths' (shift_xdp_both 548k
+		 * instructions with the key, 686k without).
+		 */
+		flow_key_fill(k, p->family, p->saddr, p->daddr, p->sport, p->dport, p->proto);
 	}
 	/*
 	 * The backend of an entry flow_established() left (source NAT). An entry
