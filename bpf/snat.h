@@ -68,6 +68,11 @@ static __always_inline int same_client(const struct shift_snat_val *v, const __u
 	       v->caddr[3] == caddr[3];
 }
 
+/* What a request asks of snat_claim() (struct snat_req's how). */
+#define SNAT_REQ_OWN (1u << 0) /* the flow claimed its port already: find that one first */
+#define SNAT_REQ_HALF (1u << 1) /* no handshake vouches for the flow: claim half-open */
+#define SNAT_REQ_FIND (1u << 2) /* find the flow's own mapping only, claim nothing */
+
 /* What snat_claim() needs, copied out of the packet: it is a function of its own. */
 struct snat_req {
 	__u32 caddr[4];
@@ -79,9 +84,7 @@ struct snat_req {
 	__u16 service_id;
 	__u8 proto;
 	__u8 family;
-	__u32 own; /* the flow claimed its port already: find that one first */
-	__u32 half; /* no handshake vouches for the flow: claim half-open */
-	__u32 find; /* find the flow's own mapping only, claim nothing */
+	__u32 how; /* SNAT_REQ_* */
 	__u32 idx; /* out */
 	__u32 port; /* out, network order */
 };
@@ -121,12 +124,12 @@ static __always_inline __u16 snat_candidate(struct snat_scratch *t,
 
 /*
  * The flow's own mapping v, found: a request that no handshake vouches for
- * (r.half) leaves it as it is, any other confirms it; either restarts its
+ * (SNAT_REQ_HALF) leaves it as it is, any other confirms it; either restarts its
  * idle clock. 1 when it is (now) confirmed, else 0.
  */
 static __always_inline int snat_own(struct snat_scratch *t, struct shift_snat_val *v, __u64 now)
 {
-	if (!t->r.half)
+	if (!(t->r.how & SNAT_REQ_HALF))
 		v->backend_id = t->r.backend_id;
 	v->last_ns = now;
 	return !(v->backend_id & SHIFT_SNAT_HALF_OPEN);
@@ -166,7 +169,7 @@ __noinline int snat_claim(__u32 unused)
 	__builtin_memcpy(t->v.caddr, t->r.caddr, sizeof(t->v.caddr));
 	t->v.cport = t->r.cport;
 	t->v.service_id = t->r.service_id;
-	t->v.backend_id = t->r.backend_id | (t->r.half ? SHIFT_SNAT_HALF_OPEN : 0);
+	t->v.backend_id = t->r.backend_id | (t->r.how & SNAT_REQ_HALF ? SHIFT_SNAT_HALF_OPEN : 0);
 	t->v.last_ns = now;
 	__builtin_memset(&t->k, 0, sizeof(t->k));
 	__builtin_memcpy(t->k.baddr, t->r.baddr, sizeof(t->k.baddr));
@@ -180,7 +183,7 @@ __noinline int snat_claim(__u32 unused)
 	 * port its backend has never seen. Lookups only; a flow whose mapping
 	 * is gone (evicted) claims afresh below.
 	 */
-	if (t->r.own) {
+	if (t->r.how & SNAT_REQ_OWN) {
 		for (i = 0; i < SNAT_PROBES; i++) {
 			port = snat_candidate(t, cfg, i, r0, total, n_addrs, &idx);
 			old = bpf_map_lookup_elem(&shift_snat, &t->k);
@@ -190,7 +193,7 @@ __noinline int snat_claim(__u32 unused)
 			}
 		}
 	}
-	if (t->r.find)
+	if (t->r.how & SNAT_REQ_FIND)
 		return -1;
 	/*
 	 * A lookup first: an LRU insert takes a free node before it looks, and
@@ -229,11 +232,6 @@ claimed:
 	return rc;
 }
 
-/* What a request asks of snat_claim() (struct snat_req's own, half, find). */
-#define SNAT_REQ_OWN (1u << 0)
-#define SNAT_REQ_HALF (1u << 1)
-#define SNAT_REQ_FIND (1u << 2)
-
 /*
  * This CPU's request for the flow of client caddr:cport (network order) and
  * backend be (its id: backend_id), flow hash hash, p's protocol and family,
@@ -260,9 +258,7 @@ static __always_inline int snat_request(const struct pkt *p, const __u32 *caddr,
 	t->r.hash = hash;
 	t->r.proto = p->proto;
 	t->r.family = p->family;
-	t->r.own = how & SNAT_REQ_OWN;
-	t->r.half = how & SNAT_REQ_HALF;
-	t->r.find = how & SNAT_REQ_FIND;
+	t->r.how = how;
 	rc = snat_claim(0);
 	if (rc < 0)
 		return -1;
