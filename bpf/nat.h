@@ -35,6 +35,30 @@ static __always_inline __u64 csum_diff4(__u64 acc, __u32 from, __u32 to)
 	return acc + (__u32)~from + to;
 }
 
+/*
+ * Write the IPv6 address new over the one at at, and add the change to acc.
+ * The four words' terms are summed as a tree, (w0 + w1) + (w2 + w3): through
+ * acc they made a chain of eight dependent additions on every IPv6 packet's
+ * path (an established v6 packet on XDP: 4.5 ns less as a tree, BENCHMARKS
+ * §7v). The empty asm keeps the compiler from reassociating the tree back
+ * into that chain.
+ */
+static __always_inline __u64 csum_diff16(__u64 acc, __u32 *at, const __u32 *new)
+{
+	__u64 d0 = (__u64)(__u32)~at[0] + new[0], d1 = (__u64)(__u32)~at[1] + new[1];
+	__u64 d2 = (__u64)(__u32)~at[2] + new[2], d3 = (__u64)(__u32)~at[3] + new[3];
+
+	asm("" : "+r"(d0), "+r"(d1), "+r"(d2), "+r"(d3));
+	d0 += d1;
+	d2 += d3;
+	asm("" : "+r"(d0), "+r"(d2));
+	at[0] = new[0];
+	at[1] = new[1];
+	at[2] = new[2];
+	at[3] = new[3];
+	return acc + (d0 + d2);
+}
+
 /* A sum of csum_diff4() terms (both addresses of IPv6: 16 terms below 2^32)
  * down to 17 bits, the range csum_apply() and nat_csum_skb()'s callers assume. */
 static __always_inline __u32 csum_fold64(__u64 acc)
@@ -135,7 +159,7 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 	__u16 *check = p->l4_check, *pd = p->l4_dport, *ps = p->l4_sport;
 	__u32 addr_diff, port_diff = 0;
 	__u64 acc = 0;
-	int i, udp4_nocsum, summed = SC_CSUM_NONE;
+	int udp4_nocsum, summed = SC_CSUM_NONE;
 
 	if ((void *)(check + 1) > data_end || (void *)(pd + 1) > data_end ||
 	    (void *)(ps + 1) > data_end)
@@ -166,20 +190,10 @@ static __always_inline int nat_rewrite(const struct sctx *c, struct pkt *p, void
 		if ((void *)(ip6 + 1) > data_end)
 			return -1;
 		ip6->hop_limit--;
-		if (daddr) {
-#pragma unroll
-			for (i = 0; i < 4; i++) {
-				acc = csum_diff4(acc, ip6->daddr.in6_u.u6_addr32[i], daddr[i]);
-				ip6->daddr.in6_u.u6_addr32[i] = daddr[i];
-			}
-		}
-		if (saddr) {
-#pragma unroll
-			for (i = 0; i < 4; i++) {
-				acc = csum_diff4(acc, ip6->saddr.in6_u.u6_addr32[i], saddr[i]);
-				ip6->saddr.in6_u.u6_addr32[i] = saddr[i];
-			}
-		}
+		if (daddr)
+			acc = csum_diff16(acc, ip6->daddr.in6_u.u6_addr32, daddr);
+		if (saddr)
+			acc = csum_diff16(acc, ip6->saddr.in6_u.u6_addr32, saddr);
 		addr_diff = csum_fold64(acc);
 	}
 	/* Only a port that changes enters the diff: 0 then means none did. */
