@@ -7,7 +7,7 @@
  * without an answer, ICMP unreachable from the backend).
  *
  * Exact per-CPU counters and histograms feed the metrics; samples go to the
- * agent through the ring buffer. An error forces a wakeup (the agent may roll
+ * agent through the ring buffer. An error wakes the agent at once (it may roll
  * back on it); other samples wake it only every SHIFT_WAKEUP_BATCH. A full
  * ring buffer costs the sample, counted, never the packet.
  */
@@ -63,8 +63,16 @@ static __always_inline void emit_sample_ids(__u32 backend_id, __u16 service_id, 
 	s->err = err;
 	s->flow_hash = flow_hash; /* shadow pairs blue's answers with its copies by it */
 	__builtin_memset(s->pad, 0, sizeof(s->pad));
+	/*
+	 * An error wakes the agent at once: with flag 0 (the kernel's adaptive
+	 * wakeup) a record wakes it when it is the first the agent has not
+	 * read, so an agent that has read everything is woken by the error,
+	 * and one still reading finds it in the same pass. A forced wakeup
+	 * queued an irq_work (a self-IPI) for every error, read or not: about
+	 * 10 us of the packet's CPU each in a VM (BENCHMARKS §7v).
+	 */
 	if (kind == SHIFT_SAMPLE_ERROR)
-		flags = BPF_RB_FORCE_WAKEUP;
+		flags = 0;
 	else
 		flags = ++sample_seq % SHIFT_WAKEUP_BATCH ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(s, flags);
