@@ -15,11 +15,11 @@
  * by the blue backend's "HTTP/1.1 200": one RESPONSE sample per pair, batched
  * wakeups (BPF_RB_NO_WAKEUP), all the time, also while a trigger is in flight.
  * Trigger: a new green flow, then a RST from the green backend: one ERROR
- * sample (forced wakeup); max_consecutive_errors = 1 fires on it. The reaction
- * is what rollback_fire() records (service_rt.reaction_ns). The loop thread
- * then clears the latch (rollback_clear + green weight back to 100 %, on its
- * own thread: the agent state is single-threaded) and the next round starts
- * after a random 200..1200 background samples.
+ * sample (it wakes the waiting loop at once); max_consecutive_errors = 1 fires
+ * on it. The reaction is what rollback_fire() records (service_rt.reaction_ns).
+ * The loop thread then clears the latch (rollback_clear + green weight back
+ * to 100 %, on its own thread: the agent state is single-threaded) and the
+ * next round starts after a random 200..1200 background samples.
  *
  * After the write, rollback_fire() goes on (evict green flows, persist the
  * state, log) before the loop reads the next sample: reported too, since any
