@@ -224,7 +224,11 @@ static void spec_client(struct pkt_spec *s, __u16 sport, __u8 flags, __u16 paylo
 	s->ttl = 64;
 	s->tcp_flags = flags;
 	s->payload = payload;
-	s->seq = 1000;
+	/* After the SYN, its sequence number + 1 (and the SYN-ACK's + 1 as the
+	 * acknowledgment): a client ACK with another is no handshake's first
+	 * ACK (syn_slot_step()) and writes no entry, and a flow without one
+	 * makes no sample of its requests and answers. */
+	s->seq = flags & TH_SYN ? 1000 : 1001;
 	s->ack = flags & TH_ACK ? 5001 : 0;
 }
 
@@ -244,7 +248,7 @@ static void spec_backend(struct pkt_spec *s, const __u8 *be, __u16 cport, __u8 f
 	s->ttl = 64;
 	s->tcp_flags = flags;
 	s->payload = payload;
-	s->seq = 5000;
+	s->seq = flags & TH_SYN ? 5000 : 5001;
 	s->ack = 1001;
 }
 
