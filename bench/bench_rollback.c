@@ -285,6 +285,15 @@ static int run(struct bench *b, enum h_prog p, const __u8 *f, __u32 len, __u32 w
 	return 0;
 }
 
+/* A frame without payload, as s describes it, through program p. */
+static int run_spec(struct bench *b, enum h_prog p, const struct pkt_spec *s)
+{
+	__u8 f[PKT_MAX];
+	__u32 len = build(s, NULL, f);
+
+	return len ? run(b, p, f, len, ~0u) : -EINVAL;
+}
+
 static const char http_req[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
 static const char http_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
@@ -298,26 +307,22 @@ static const char http_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 static int make_bg_flows(struct bench *b)
 {
 	struct pkt_spec s;
-	__u8 f[PKT_MAX];
-	__u32 i, len;
+	__u32 i;
 	int err;
 
 	for (i = 0; i < N_BG_FLOWS; i++) {
 		__u16 port = (__u16)(BG_PORT0 + i);
 
 		spec_client(&s, port, TH_SYN, 0);
-		len = build(&s, NULL, f);
-		err = len ? run(b, H_CLIENT, f, len, ~0u) : -EINVAL;
+		err = run_spec(b, H_CLIENT, &s);
 		if (err)
 			return err;
 		spec_backend(&s, ip_blue, port, TH_SYN | TH_ACK, 0);
-		len = build(&s, NULL, f);
-		err = len ? run(b, H_BACKEND, f, len, ~0u) : -EINVAL;
+		err = run_spec(b, H_BACKEND, &s);
 		if (err)
 			return err;
 		spec_client(&s, port, TH_ACK, 0);
-		len = build(&s, NULL, f);
-		err = len ? run(b, H_CLIENT, f, len, ~0u) : -EINVAL;
+		err = run_spec(b, H_CLIENT, &s);
 		if (err)
 			return err;
 		spec_client(&s, port, TH_ACK | TH_PUSH, (__u16)strlen(http_req));
@@ -367,18 +372,14 @@ static int trigger(struct bench *b)
 {
 	__u16 port = (__u16)(GREEN_PORT0 + b->green_seq++ % GREEN_PORTS);
 	struct pkt_spec s;
-	__u8 f[PKT_MAX];
-	__u32 len;
 	int err;
 
 	spec_client(&s, port, TH_SYN, 0);
-	len = build(&s, NULL, f);
-	err = len ? run(b, H_CLIENT, f, len, ~0u) : -EINVAL;
+	err = run_spec(b, H_CLIENT, &s);
 	if (err)
 		return err;
 	spec_backend(&s, ip_green, port, TH_RST | TH_ACK, 0);
-	len = build(&s, NULL, f);
-	err = len ? run(b, H_BACKEND, f, len, ~0u) : -EINVAL;
+	err = run_spec(b, H_BACKEND, &s);
 	b->trigger_ns = now_ns();
 	return err;
 }
