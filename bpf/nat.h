@@ -45,8 +45,8 @@ static __always_inline __u64 csum_diff4(__u64 acc, __u32 from, __u32 to)
  */
 static __always_inline __u64 csum_diff16(__u64 acc, __u32 *at, const __u32 *new)
 {
-	__u64 d0 = (__u64)(__u32)~at[0] + new[0], d1 = (__u64)(__u32)~at[1] + new[1];
-	__u64 d2 = (__u64)(__u32)~at[2] + new[2], d3 = (__u64)(__u32)~at[3] + new[3];
+	__u64 d0 = csum_diff4(0, at[0], new[0]), d1 = csum_diff4(0, at[1], new[1]);
+	__u64 d2 = csum_diff4(0, at[2], new[2]), d3 = csum_diff4(0, at[3], new[3]);
 
 	asm("" : "+r"(d0), "+r"(d1), "+r"(d2), "+r"(d3));
 	d0 += d1;
