@@ -271,10 +271,14 @@ check-ops: all
 
 # === bench-rollback (issue 5) ================================================
 # Rollback reaction time on the real path (skeleton, config, ring buffer consumer,
-# XDP programs), with background sample load; then the ring buffers under overload.
+# XDP programs), with background sample load flat out, then paced at 50k/s with the
+# loop SCHED_FIFO as shiftd's unit runs it (its CPU idles between wakeups: §7w);
+# then the ring buffers under overload.
 .PHONY: bench-rollback
 bench-rollback: $(OUTPUT)/bench/bench_rollback
 	$(Q)$(OUTPUT)/bench/bench_rollback --out $(OUTPUT)/bench-rollback.txt
+	$(Q)$(OUTPUT)/bench/bench_rollback --rate 50000 --fifo 20 --rollbacks 300 \
+		--out $(OUTPUT)/bench-rollback-paced.txt
 	$(Q)$(OUTPUT)/bench/bench_rollback --overload --out $(OUTPUT)/bench-rollback-overload.txt
 
 bench: bench-rollback

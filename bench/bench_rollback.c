@@ -38,9 +38,15 @@
  *   bench_rollback [--out FILE] [--rollbacks N] [--rate SAMPLES_PER_S]
  *                  [--overload [--rounds R] [--fill X]] [--fifo PRIO]
  *
- * --fifo runs the loop thread SCHED_FIFO (shiftd runs SCHED_OTHER): on a host
- * whose CPUs are busy, that is what separates a wake-up in microseconds from
- * one that waits for the scheduler's slice to end.
+ * --fifo runs the loop thread SCHED_FIFO, as shiftd's systemd unit runs shiftd
+ * (priority 20; started by hand it runs SCHED_OTHER, this bench's default): on
+ * a host whose CPUs are busy, that is what separates a wake-up in microseconds
+ * from one that waits for the scheduler's slice to end.
+ *
+ * --rate: the reaction depends on the background rate. Flat out the loop
+ * thread's CPU hardly idles; at a few thousand samples/s it sleeps between
+ * wakeups, and an error's wakeup then waits for that CPU to leave its idle
+ * state (in a VM, a halted vCPU: BENCHMARKS §7w).
  *
  * Needs root. Not part of `make check`: figures, not verdicts (exit 0 unless
  * the set-up fails).
@@ -133,7 +139,7 @@ struct shared {
 	struct ring_buffer *rb;
 	int epfd, rbfd, evfd;
 	int cpu;
-	int fifo; /* SCHED_FIFO priority of the loop thread; 0 = SCHED_OTHER, as shiftd */
+	int fifo; /* SCHED_FIFO priority of the loop thread; 0 = SCHED_OTHER, as shiftd by hand */
 	bool paused; /* loop thread only: an event already returned must not consume */
 	_Atomic int cmd;
 	_Atomic unsigned int cmd_done; /* commands handled */
@@ -646,7 +652,8 @@ static void header(FILE *f, const char *what, int fifo)
 	fprintf(f,
 		"machine: %ld online CPUs, kernel %s %s, load average %.2f; loop thread on CPU 0 "
 		"(%s), injector on CPU %d\n",
-		cpus, u.release, u.machine, load[0], fifo ? "SCHED_FIFO" : "SCHED_OTHER as shiftd",
+		cpus, u.release, u.machine, load[0],
+		fifo ? "SCHED_FIFO as shiftd's unit" : "SCHED_OTHER as shiftd by hand",
 		cpus > 1 ? 1 : 0);
 }
 

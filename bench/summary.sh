@@ -330,13 +330,18 @@ if rx:
                   f"{fmt(r.get('last_green_request_ms_after_first_500'), 1)} ms{extra} | "
                   f"{fmt(r.get('first_500_after_fail_ms'), 1)} ms | "
                   f"{fmt(r.get('last_green_request_ms_after_fail'), 1)} ms | {c5(r)} | {r.get('load1')} |")
-    rb = os.path.join(out, "bench-rollback.txt")
-    if os.path.exists(rb):
+    # Flat out, then paced (50k samples/s, SCHED_FIFO): the loop's CPU idles in between (§7w).
+    for name, key, what in (("bench-rollback.txt", "rollback_reaction_us", "background samples flat out"),
+                            ("bench-rollback-paced.txt", "rollback_reaction_paced_us",
+                             "50k background samples/s, SCHED_FIFO")):
+        rb = os.path.join(out, name)
+        if not os.path.exists(rb):
+            continue
         t = open(rb).read()
         m = re.search(r"reaction us: p50 ([\d.]+)\s+p90 ([\d.]+)\s+p99 ([\d.]+)", t)
         if m:
-            res["rollback_reaction_us"] = {"p50": float(m.group(1)), "p90": float(m.group(2)), "p99": float(m.group(3))}
-            md.append(f"\nshiftd alone (bench-rollback, with background samples): sample → weight write "
+            res[key] = {"p50": float(m.group(1)), "p90": float(m.group(2)), "p99": float(m.group(3))}
+            md.append(f"\nshiftd alone (bench-rollback, {what}): sample → weight write "
                       f"p50 {m.group(1)} µs, p99 {m.group(3)} µs.")
     md.append("")
 else:
