@@ -7,6 +7,11 @@
  * Each case is reported minus an XDP_PASS program timed in the same run,
  * interleaved batch by batch: that is the harness's fixed cost.
  *
+ * One case is an HTTP answer that closes a request: the request goes through
+ * the client program before each call, untimed, so that every timed answer
+ * makes a RESPONSE sample (and every 64th its forced wakeup). The sample ring
+ * is drained between batches, and the samples counted must match the calls.
+ *
  *   bench_datapath [--out FILE] [--iters N] [--batches B] [--flows N]
  *
  * --only TEXT measures only the cases whose name contains TEXT.
@@ -32,6 +37,7 @@
 #include <bpf/libbpf.h>
 
 #include <shift/maps.h>
+#include <shift/sample.h>
 
 #include "bench.h"
 #include "harness.h"
@@ -77,6 +83,14 @@ enum mutate {
 	MUT_NONE, /* the same packet every call */
 	MUT_NEW_FLOW, /* a fresh source address and port every call: really a new flow
 		       * (measure(): fresh across the whole run, not only in a case) */
+	MUT_REQUEST, /* the answer to a request: bcase.pre goes through the client
+		      * program first, untimed, so every timed call makes a sample */
+};
+
+/* The RESPONSE samples of the HTTP service's backend a case's calls made. */
+struct sample_count {
+	__u64 response;
+	__u64 other;
 };
 
 struct bcase {
@@ -99,6 +113,13 @@ struct bcase {
 	__u32 bad_verdicts;
 	int katran; /* SPEC's Katran figure for the same path, 0 = none */
 	bool snat; /* a source-NATed case: start from free ports */
+	/* MUT_REQUEST: the request, its program, and the sample ring drained
+	 * (untimed) after every batch, so that no sample finds it full */
+	__u8 pre[PKT_MAX];
+	__u32 pre_len;
+	int pre_fd;
+	struct ring_buffer *rb;
+	__u64 calls; /* of prog_fd */
 };
 
 struct opts {
@@ -133,6 +154,43 @@ static void new_flow(struct bcase *c, __u64 i)
 	sp[1] = (__u8)port;
 }
 
+/* The context of a test run of a frame of len bytes, as ingress ifindex. */
+static void ctx_init(struct bpf_test_run_opts *o, bool tc, __u32 ifindex, __u32 len,
+		     struct xdp_md *ctx, struct __sk_buff *skb)
+{
+	if (tc) {
+		memset(skb, 0, sizeof(*skb));
+		skb->ifindex = ifindex;
+		skb->ingress_ifindex = ifindex;
+		o->ctx_in = skb;
+		o->ctx_size_in = sizeof(*skb);
+	} else {
+		memset(ctx, 0, sizeof(*ctx));
+		ctx->data_end = len;
+		ctx->ingress_ifindex = ifindex;
+		o->ctx_in = ctx;
+		o->ctx_size_in = sizeof(*ctx);
+	}
+}
+
+/* MUT_REQUEST's request, untimed. */
+static int run_pre(struct bcase *c)
+{
+	struct xdp_md ctx;
+	struct __sk_buff skb;
+	LIBBPF_OPTS(bpf_test_run_opts, o, .repeat = 1);
+	int err;
+
+	o.data_in = c->pre;
+	o.data_size_in = c->pre_len;
+	ctx_init(&o, c->tc, c->ifindex, c->pre_len, &ctx, &skb);
+	err = bpf_prog_test_run_opts(c->pre_fd, &o);
+	if (err)
+		fprintf(stderr, "bench: %s: the request: BPF_PROG_TEST_RUN: %s\n", c->name,
+			strerror(-err));
+	return err;
+}
+
 /* One batch of n calls; mean kernel-timed ns per call and wall ns per call. */
 static int run_batch(int prog_fd, struct bcase *c, __u32 n, __u64 *seq, double *mean, double *wall,
 		     __u32 *bad)
@@ -146,23 +204,17 @@ static int run_batch(int prog_fd, struct bcase *c, __u32 n, __u64 *seq, double *
 
 	o.data_in = c->pkt;
 	o.data_size_in = c->len;
-	if (c->tc) {
-		memset(&skb, 0, sizeof(skb));
-		skb.ifindex = c->ifindex;
-		skb.ingress_ifindex = c->ifindex;
-		o.ctx_in = &skb;
-		o.ctx_size_in = sizeof(skb);
-	} else {
-		memset(&ctx, 0, sizeof(ctx));
-		ctx.data_end = c->len;
-		ctx.ingress_ifindex = c->ifindex;
-		o.ctx_in = &ctx;
-		o.ctx_size_in = sizeof(ctx);
-	}
+	ctx_init(&o, c->tc, c->ifindex, c->len, &ctx, &skb);
 	t0 = now_ns();
 	for (i = 0; i < n; i++) {
 		if (c->mut == MUT_NEW_FLOW && prog_fd == c->prog_fd)
 			new_flow(c, (*seq)++);
+		/* Its wall clock is the batch's; only o.duration is the case's. */
+		if (c->mut == MUT_REQUEST && prog_fd == c->prog_fd) {
+			err = run_pre(c);
+			if (err)
+				return err;
+		}
 		err = bpf_prog_test_run_opts(prog_fd, &o);
 		if (err) {
 			fprintf(stderr, "bench: %s: BPF_PROG_TEST_RUN: %s\n", c->name,
@@ -170,6 +222,7 @@ static int run_batch(int prog_fd, struct bcase *c, __u32 n, __u64 *seq, double *
 			return err;
 		}
 		sum += o.duration;
+		c->calls += prog_fd == c->prog_fd;
 		if (prog_fd == c->prog_fd && o.retval != c->verdict && !(*bad)++)
 			fprintf(stderr, "bench: %s: verdict %u, expected %u\n", c->name, o.retval,
 				c->verdict);
@@ -177,6 +230,19 @@ static int run_batch(int prog_fd, struct bcase *c, __u32 n, __u64 *seq, double *
 	*wall = (now_ns() - t0) / n;
 	*mean = sum / n;
 	return 0;
+}
+
+/* MUT_REQUEST: empty the sample ring after a batch, outside the timed calls. */
+static int drain(const struct bcase *c)
+{
+	int n;
+
+	if (!c->rb)
+		return 0;
+	n = ring_buffer__consume(c->rb);
+	if (n < 0)
+		fprintf(stderr, "bench: %s: ring_buffer__consume: %s\n", c->name, strerror(-n));
+	return n < 0 ? n : 0;
 }
 
 /*
@@ -193,8 +259,13 @@ static int measure(struct bcase *c, const struct opts *op, __u64 *seq)
 	__u32 per = op->iters / op->batches, b;
 	int err;
 
-	/* Warm up both (caches, the connection table's first inserts). */
-	err = run_batch(c->prog_fd, c, per / 10 + 1, seq, &ns[0], &w, &c->bad_verdicts);
+	/* Warm up both (caches, the connection table's first inserts), from an
+	 * empty sample ring. */
+	err = drain(c);
+	if (!err)
+		err = run_batch(c->prog_fd, c, per / 10 + 1, seq, &ns[0], &w, &c->bad_verdicts);
+	if (!err)
+		err = drain(c);
 	if (!err)
 		err = run_batch(pass_fd, c, per / 10 + 1, seq, &fl[0], &w, &c->bad_verdicts);
 	c->bad_verdicts = 0;
@@ -203,6 +274,8 @@ static int measure(struct bcase *c, const struct opts *op, __u64 *seq)
 		if (!err)
 			err = run_batch(c->prog_fd, c, per, seq, &ns[b], &wall[b],
 					&c->bad_verdicts);
+		if (!err)
+			err = drain(c);
 	}
 	if (err)
 		return err;
@@ -212,11 +285,26 @@ static int measure(struct bcase *c, const struct opts *op, __u64 *seq)
 	return 0;
 }
 
-static __u32 build(struct bcase *c, const struct pkt_spec *s)
+/* A frame as s describes it into buf, its payload text when not NULL
+ * (s->payload bytes of it), checksums right; 0 if it does not fit. */
+static __u32 build_frame(const struct pkt_spec *s, const char *text, __u8 *buf,
+			 struct pkt_layout *lo)
+{
+	__u32 len = pkt_build(s, buf, PKT_MAX, lo);
+
+	if (len && text) {
+		memcpy(buf + lo->data, text, s->payload);
+		if (pkt_fix_csums(buf, len))
+			return 0;
+	}
+	return len;
+}
+
+static __u32 build(struct bcase *c, const struct pkt_spec *s, const char *text)
 {
 	struct pkt_layout lo;
 
-	c->len = pkt_build(s, c->pkt, sizeof(c->pkt), &lo);
+	c->len = build_frame(s, text, c->pkt, &lo);
 	c->l3 = lo.l3;
 	c->family = s->family;
 	return c->len;
@@ -266,17 +354,22 @@ static int snat_handshake(struct harness *h, const struct pkt_spec *ack,
  * which writes the entry) so the case measures the established path. The
  * first ACK is the SYN's sequence number + 1 and acknowledges the SYN-ACK: any
  * other ACK without an entry is steered by the weight and writes none.
- * snat_be: the source-NATed service's backend (snat_handshake()), else NULL. */
-static int establish(struct harness *h, const struct pkt_spec *ack,
-		     const struct topo_backend *snat_be)
+ * be: the backend of a service of this bench's own (source NAT when snat:
+ * snat_handshake(); HTTP), else NULL: the harness's topology. */
+static int establish(struct harness *h, const struct pkt_spec *ack, const struct topo_backend *be,
+		     bool snat)
 {
 	struct shift_flow f;
 	__u8 buf[PKT_MAX];
 	__u32 len, verdict;
 	int err, idx;
 
-	err = snat_be ? snat_handshake(h, ack, snat_be) :
-			harness_handshake(h, H_CLIENT, ack, topo_backends, topo_n_backends, &idx);
+	if (snat)
+		err = snat_handshake(h, ack, be);
+	else if (be)
+		err = harness_handshake(h, H_CLIENT, ack, be, 1, &idx);
+	else
+		err = harness_handshake(h, H_CLIENT, ack, topo_backends, topo_n_backends, &idx);
 	if (err)
 		return err;
 	len = pkt_build(ack, buf, sizeof(buf), NULL);
@@ -477,6 +570,46 @@ static int snat_service(struct harness *h)
 }
 
 /*
+ * An HTTP/1.x service for the case of an answer that makes a sample:
+ * 10.0.0.91:80 -> backend 21 (next hop cached), analysis = http.
+ */
+static const struct topo_backend http_be = {
+	21,	     21,
+	SHIFT_BLUE,  4,
+	IPPROTO_TCP, { 10, 1, 0, 91 },
+	8080,	     true,
+	0,	     { 0x02, 0xbe, 0, 0, 0, 21 },
+};
+
+static int http_service(struct harness *h)
+{
+	static const struct topo_service svc = {
+		21, 4, IPPROTO_TCP, { 10, 0, 0, 91 }, 80, SHIFT_SVC_F_HTTP,
+	};
+	__u32 id = 21;
+
+	if (harness_add_service(h, &svc) || harness_add_backend(h, &http_be) ||
+	    harness_pool(h, 21, SHIFT_BLUE, &id, 1)) {
+		fprintf(stderr, "bench: cannot set up the HTTP service\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int count_sample(void *ctx, void *data, size_t len)
+{
+	const struct shift_sample *s = data;
+	struct sample_count *c = ctx;
+
+	if (len >= sizeof(*s) && s->kind == SHIFT_SAMPLE_RESPONSE && s->status == 200 &&
+	    s->backend_id == http_be.id)
+		c->response++;
+	else
+		c->other++;
+	return 0;
+}
+
+/*
  * Empty the reverse mappings, so each SNAT case starts from free ports. The
  * keys are read first, then deleted: a walk restarted after each delete
  * scans the emptied buckets again, quadratic in the table (most of a run's
@@ -522,6 +655,8 @@ int main(int argc, char **argv)
 	int ref_fd[2][2][2] = { { { -1, -1 }, { -1, -1 } }, { { -1, -1 }, { -1, -1 } } };
 	struct bpf_insn ref[REF_LOOKUP_INSNS];
 	__u64 full4 = 0, full6 = 0, seq = 0;
+	struct sample_count got = { 0, 0 };
+	struct ring_buffer *rb = NULL;
 	size_t n = 0, i;
 
 	while ((opt = getopt_long(argc, argv, "o:n:b:f:O:h", lopts, NULL)) != -1) {
@@ -586,8 +721,14 @@ int main(int argc, char **argv)
 		no_ref |= ref_fd[v6][send][tc] < 0;
 	}
 	cs = calloc(64, sizeof(*cs));
-	if (no_ref || pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || !cs || snat_service(&h))
+	if (no_ref || pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || !cs || snat_service(&h) ||
+	    http_service(&h))
 		goto out;
+	rb = ring_buffer__new(h.m.fd[SHIFT_MAP_SAMPLES], count_sample, &got, NULL);
+	if (!rb) {
+		fprintf(stderr, "bench: ring_buffer__new: %s\n", strerror(errno));
+		goto out;
+	}
 	if (fill_table(h.m.fd[SHIFT_MAP_FLOWS4], false, &full4) ||
 	    fill_table(h.m.fd[SHIFT_MAP_FLOWS6], true, &full6))
 		goto out;
@@ -601,6 +742,12 @@ int main(int argc, char **argv)
 				      other6 = V6(0x99, 443, 40007, 0x10), rep6 = R6(40006, 0x18),
 				      synack6 = R6(40011, 0x12), nsyn4 = V4(90, 40020, 0x02),
 				      nack4 = V4(90, 40021, 0x10);
+		/* The HTTP service's flow: opened without payload, then a request
+		 * and its answer, each one segment. */
+		static const char http_req[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
+		static const char http_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+		struct pkt_spec hack4 = V4(91, 40030, 0x10), hreq4, hrep4 = R4(40030, 0x18);
+
 		const struct {
 			const char *name;
 			enum h_prog prog;
@@ -613,6 +760,10 @@ int main(int argc, char **argv)
 			/* not shift: 1 the table's lookup alone, 2 and the send
 			 * (ref_lookup_prog()); 3, 4 the same with the v6 table */
 			int ref;
+			const struct topo_backend *be; /* est's, of this bench's HTTP service */
+			const char *text; /* s's payload */
+			const struct pkt_spec *pre; /* MUT_REQUEST's request */
+			const char *pre_text;
 		} def[] = {
 			{ "v4 non-VIP (pass)", H_CLIENT, &other4, H_LO_IFINDEX, XDP_PASS },
 			{ "v4 SYN new flow, table full", H_CLIENT, &syn4, H_LO_IFINDEX, XDP_TX,
@@ -626,6 +777,11 @@ int main(int argc, char **argv)
 			  XDP_TX, MUT_NONE, &ack4, 0, 0, false, 2 },
 			{ "v4 reply, next hop in the entry", H_BACKEND, &rep4, H_LO_IFINDEX, XDP_TX,
 			  MUT_NONE, &ack4, 100 },
+			/* An answer whose status line closes a request: a RESPONSE
+			 * sample into the ring, every 64th with a forced wakeup. */
+			{ "v4 reply, HTTP answer (a sample)", H_BACKEND, &hrep4, H_LO_IFINDEX,
+			  XDP_TX, MUT_REQUEST, &hack4, 0, 0, false, 0, &http_be, http_resp, &hreq4,
+			  http_req },
 			{ "v4 SYN-ACK reply (no entry: FIB)", H_BACKEND, &synack4, (__u32)env.if_be,
 			  XDP_REDIRECT },
 			/* Source NAT claims a port at the SYN (README): its cost beside. */
@@ -652,13 +808,21 @@ int main(int argc, char **argv)
 			  XDP_REDIRECT },
 		};
 
+		hack4.payload = 0;
+		hreq4 = hack4;
+		hreq4.tcp_flags = 0x18; /* ACK | PSH */
+		hreq4.payload = (__u16)strlen(http_req);
+		memcpy(hrep4.saddr, http_be.addr, 4);
+		memcpy(hrep4.smac, http_be.mac, 6);
+		hrep4.payload = (__u16)strlen(http_resp);
 		for (i = 0; i < sizeof(def) / sizeof(def[0]); i++) {
 			int k;
 
 			if (op.only && !strstr(def[i].name, op.only))
 				continue;
 			if (def[i].est &&
-			    establish(&h, def[i].est, def[i].snat ? &snat_be : NULL)) {
+			    establish(&h, def[i].est, def[i].snat ? &snat_be : def[i].be,
+				      def[i].snat)) {
 				fprintf(stderr, "bench: %s: opening the flow failed\n",
 					def[i].name);
 				goto out;
@@ -679,16 +843,35 @@ int main(int argc, char **argv)
 				c->target = def[i].target;
 				c->katran = def[i].katran;
 				c->snat = def[i].snat;
-				if (!build(c, def[i].s))
+				if (!build(c, def[i].s, def[i].text))
 					goto out;
+				if (def[i].pre) {
+					struct pkt_layout lo;
+
+					c->pre_len = build_frame(def[i].pre, def[i].pre_text,
+								 c->pre, &lo);
+					c->pre_fd = c->tc ? h.tc_prog[H_CLIENT] : h.prog[H_CLIENT];
+					c->rb = rb;
+					if (!c->pre_len)
+						goto out;
+				}
 			}
 		}
 	}
 	for (i = 0; i < n; i++) {
+		__u64 made = got.response;
+
 		if (cs[i].snat && cs[i].mut == MUT_NEW_FLOW)
 			snat_flush(&h);
 		if (measure(&cs[i], &op, &seq))
 			goto out;
+		/* Else the case timed answers that made no sample. */
+		if (cs[i].rb && got.response - made != cs[i].calls) {
+			fprintf(stderr, "bench: %s: %llu answers made %llu samples\n", cs[i].name,
+				(unsigned long long)cs[i].calls,
+				(unsigned long long)(got.response - made));
+			goto out;
+		}
 		fprintf(stderr, "bench: %-3s %-40s %8.1f ns (floor %.1f)\n",
 			cs[i].tc ? "TC" : "XDP", cs[i].name, cs[i].ns, cs[i].floor);
 	}
@@ -723,6 +906,7 @@ out:
 			close(ref_fd[i >> 2][(i >> 1) & 1][i & 1]);
 	if (tcpass_fd >= 0)
 		close(tcpass_fd);
+	ring_buffer__free(rb);
 	free(cs);
 	harness_close(&h);
 	return err;
