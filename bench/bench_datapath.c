@@ -546,27 +546,38 @@ static const struct topo_backend snat_be = {
 	0,	     { 0x02, 0xbe, 0, 0, 0, 20 },
 };
 
+/* A service of this bench's own, be its one backend, blue; what names it. */
+static int own_service(struct harness *h, const struct topo_service *svc,
+		       const struct topo_backend *be, const char *what)
+{
+	__u32 id = be->id;
+
+	if (harness_add_service(h, svc) || harness_add_backend(h, be) ||
+	    harness_pool(h, svc->id, SHIFT_BLUE, &id, 1)) {
+		fprintf(stderr, "bench: cannot set up the %s service\n", what);
+		return -1;
+	}
+	return 0;
+}
+
 static int snat_service(struct harness *h)
 {
 	static const struct topo_service svc = {
 		20, 4, IPPROTO_TCP, { 10, 0, 0, 90 }, 80, SHIFT_SVC_F_SNAT,
 	};
 	struct shift_snat_cfg cfg;
-	__u32 id = 20;
-	int err;
+	__u32 id = svc.id;
 
 	memset(&cfg, 0, sizeof(cfg));
 	for (cfg.n_addrs = 0; cfg.n_addrs < SHIFT_SNAT_MAX_ADDRS; cfg.n_addrs++)
 		cfg.addr[cfg.n_addrs][0] = htonl(0x0a010001 + cfg.n_addrs);
 	cfg.run_lo[0] = 1024;
 	cfg.run_n[0] = 65535 - 1024 + 1;
-	err = bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT_CFG], &id, &cfg, BPF_ANY);
-	if (err || harness_add_service(h, &svc) || harness_add_backend(h, &snat_be) ||
-	    harness_pool(h, 20, SHIFT_BLUE, &id, 1)) {
-		fprintf(stderr, "bench: cannot set up the SNAT service\n");
+	if (bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT_CFG], &id, &cfg, BPF_ANY)) {
+		fprintf(stderr, "bench: the SNAT service's addresses: %s\n", strerror(errno));
 		return -1;
 	}
-	return 0;
+	return own_service(h, &svc, &snat_be, "SNAT");
 }
 
 /*
@@ -574,11 +585,15 @@ static int snat_service(struct harness *h)
  * 10.0.0.91:80 -> backend 21 (next hop cached), analysis = http.
  */
 static const struct topo_backend http_be = {
-	21,	     21,
-	SHIFT_BLUE,  4,
-	IPPROTO_TCP, { 10, 1, 0, 91 },
-	8080,	     true,
-	0,	     { 0x02, 0xbe, 0, 0, 0, 21 },
+	.id = 21,
+	.svc = 21,
+	.color = SHIFT_BLUE,
+	.family = 4,
+	.proto = IPPROTO_TCP,
+	.addr = { 10, 1, 0, 91 },
+	.port = 8080,
+	.nh = true,
+	.mac = { 0x02, 0xbe, 0, 0, 0, 21 },
 };
 
 static int http_service(struct harness *h)
@@ -586,14 +601,8 @@ static int http_service(struct harness *h)
 	static const struct topo_service svc = {
 		21, 4, IPPROTO_TCP, { 10, 0, 0, 91 }, 80, SHIFT_SVC_F_HTTP,
 	};
-	__u32 id = 21;
 
-	if (harness_add_service(h, &svc) || harness_add_backend(h, &http_be) ||
-	    harness_pool(h, 21, SHIFT_BLUE, &id, 1)) {
-		fprintf(stderr, "bench: cannot set up the HTTP service\n");
-		return -1;
-	}
-	return 0;
+	return own_service(h, &svc, &http_be, "HTTP");
 }
 
 static int count_sample(void *ctx, void *data, size_t len)
