@@ -57,9 +57,10 @@ bpf_compat() {
 }
 
 # Every case of `make bench-datapath` once, on a small table and a few calls: its
-# set-up and verdicts (exit 1 on an unexpected one), not its figures, which mean
-# nothing here. A datapath change that leaves a case unable to open its flow fails
-# here rather than on the next benchmark run.
+# set-up, verdicts and the HTTP answer's samples (exit 1 on an unexpected verdict or
+# a missing sample), not its figures, which mean nothing here. A datapath change that
+# leaves a case unable to open its flow, or an answer without its sample, fails here
+# rather than on the next benchmark run.
 bench_smoke() {
 	local log=$OUT/tests/bench_smoke.err
 
