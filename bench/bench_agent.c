@@ -133,8 +133,6 @@ static __u32 build(const __u8 *saddr, const __u8 *daddr, __u16 sport, __u16 dpor
 		   __u32 seq, __u32 ack, const char *text, __u8 *buf, __u32 cap)
 {
 	struct pkt_spec s;
-	struct pkt_layout lo;
-	__u32 len;
 
 	memset(&s, 0, sizeof(s));
 	s.dmac[0] = 0x02;
@@ -151,13 +149,7 @@ static __u32 build(const __u8 *saddr, const __u8 *daddr, __u16 sport, __u16 dpor
 	s.payload = text ? (__u16)strlen(text) : 0;
 	s.seq = seq;
 	s.ack = ack;
-	len = pkt_build(&s, buf, cap, &lo);
-	if (len && text) {
-		memcpy(buf + lo.data, text, strlen(text));
-		if (pkt_fix_csums(buf, len))
-			return 0;
-	}
-	return len;
+	return text ? pkt_build_payload(&s, text, buf, cap, NULL) : pkt_build(&s, buf, cap, NULL);
 }
 
 /* The program attached through the link pinned at DIR/links/IF. */

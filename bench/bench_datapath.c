@@ -285,26 +285,13 @@ static int measure(struct bcase *c, const struct opts *op, __u64 *seq)
 	return 0;
 }
 
-/* A frame as s describes it into buf, its payload text when not NULL
- * (s->payload bytes of it), checksums right; 0 if it does not fit. */
-static __u32 build_frame(const struct pkt_spec *s, const char *text, __u8 *buf,
-			 struct pkt_layout *lo)
-{
-	__u32 len = pkt_build(s, buf, PKT_MAX, lo);
-
-	if (len && text) {
-		memcpy(buf + lo->data, text, s->payload);
-		if (pkt_fix_csums(buf, len))
-			return 0;
-	}
-	return len;
-}
-
+/* text: s's payload, or NULL (pkt_build()'s). */
 static __u32 build(struct bcase *c, const struct pkt_spec *s, const char *text)
 {
 	struct pkt_layout lo;
 
-	c->len = build_frame(s, text, c->pkt, &lo);
+	c->len = text ? pkt_build_payload(s, text, c->pkt, sizeof(c->pkt), &lo) :
+			pkt_build(s, c->pkt, sizeof(c->pkt), &lo);
 	c->l3 = lo.l3;
 	c->family = s->family;
 	return c->len;
@@ -855,10 +842,9 @@ int main(int argc, char **argv)
 				if (!build(c, def[i].s, def[i].text))
 					goto out;
 				if (def[i].pre) {
-					struct pkt_layout lo;
-
-					c->pre_len = build_frame(def[i].pre, def[i].pre_text,
-								 c->pre, &lo);
+					c->pre_len = pkt_build_payload(def[i].pre, def[i].pre_text,
+								       c->pre, sizeof(c->pre),
+								       NULL);
 					c->pre_fd = c->tc ? h.tc_prog[H_CLIENT] : h.prog[H_CLIENT];
 					c->rb = rb;
 					if (!c->pre_len)

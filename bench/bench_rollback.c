@@ -261,17 +261,8 @@ static void spec_backend(struct pkt_spec *s, const __u8 *be, __u16 cport, __u8 f
 /* Build a frame whose L4 payload is text (checksums fixed afterwards). */
 static __u32 build(const struct pkt_spec *s, const char *text, __u8 *buf)
 {
-	struct pkt_layout lo;
-	__u32 len = pkt_build(s, buf, PKT_MAX, &lo);
-
-	if (!len)
-		return 0;
-	if (text) {
-		memcpy(buf + lo.data, text, strlen(text));
-		if (pkt_fix_csums(buf, len))
-			return 0;
-	}
-	return len;
+	return text ? pkt_build_payload(s, text, buf, PKT_MAX, NULL) :
+		      pkt_build(s, buf, PKT_MAX, NULL);
 }
 
 static int run(struct bench *b, enum h_prog p, const __u8 *f, __u32 len, __u32 want)

@@ -270,6 +270,22 @@ __u32 pkt_build(const struct pkt_spec *s, __u8 *buf, __u32 cap, struct pkt_layou
 	return l.len;
 }
 
+__u32 pkt_build_payload(const struct pkt_spec *s, const void *payload, __u8 *buf, __u32 cap,
+			struct pkt_layout *lo)
+{
+	struct pkt_layout l;
+	__u32 len = pkt_build(s, buf, cap, &l);
+
+	if (!len)
+		return 0;
+	memcpy(buf + l.data, payload, s->payload);
+	if (pkt_fix_csums(buf, len))
+		return 0;
+	if (lo)
+		*lo = l;
+	return len;
+}
+
 /* --- parsing back ------------------------------------------------------- */
 
 __attribute__((format(printf, 3, 4))) static int why_set(char *why, size_t n, const char *fmt, ...)

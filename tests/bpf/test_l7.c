@@ -179,7 +179,6 @@ static int send_step(struct harness *h, const struct fib_env *env, const struct 
 		     __u16 cport)
 {
 	struct pkt_spec s;
-	struct pkt_layout lo;
 	__u8 f[PKT_MAX];
 	__u32 len, v;
 
@@ -193,11 +192,8 @@ static int send_step(struct harness *h, const struct fib_env *env, const struct 
 	s.tcp_flags = st->flags;
 	s.seq = st->seq;
 	s.payload = (__u16)st->len;
-	len = pkt_build(&s, f, PKT_MAX, &lo);
+	len = pkt_build_payload(&s, st->data, f, PKT_MAX, NULL);
 	if (!len)
-		return -EINVAL;
-	memcpy(f + lo.data, st->data, st->len);
-	if (pkt_fix_csums(f, len))
 		return -EINVAL;
 	return harness_run(h->prog[st->from == 'c' ? H_CLIENT : H_BACKEND], f, len,
 			   st->from == 'c' ? (__u32)env->if_cl : (__u32)env->if_be, NULL, NULL, &v);

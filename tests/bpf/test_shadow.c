@@ -101,18 +101,14 @@ static int sv_payload(struct sv_env *e, __u16 port, const char *text, __u32 *ver
 {
 	struct pkt_spec s = PKT4(CL4, VIP4, IPPROTO_TCP, port, 80, .payload = 0);
 	__u8 f[PKT_MAX];
-	struct pkt_layout lo;
 	__u32 len;
 
 	s.tcp_flags = TH_ACK | TH_PSH;
 	s.payload = (__u16)strlen(text);
 	s.seq = 1001;
 	s.ack = 5001;
-	len = pkt_build(&s, f, sizeof(f), &lo);
+	len = pkt_build_payload(&s, text, f, sizeof(f), NULL);
 	if (!len)
-		return -EINVAL;
-	memcpy(f + lo.data, text, strlen(text));
-	if (pkt_fix_csums(f, len))
 		return -EINVAL;
 	return harness_run(e->h.prog[H_CLIENT], f, len, 0, NULL, NULL, verdict);
 }
@@ -124,7 +120,6 @@ static int sv_flow(struct sv_env *e, __u16 port, const char *text, __u32 *verdic
 {
 	struct pkt_spec s = PKT4(CL4, VIP4, IPPROTO_TCP, port, 80, .payload = 0);
 	__u8 f[PKT_MAX];
-	struct pkt_layout lo;
 	__u32 len, v;
 	int err, idx;
 
@@ -136,17 +131,14 @@ static int sv_flow(struct sv_env *e, __u16 port, const char *text, __u32 *verdic
 		return err;
 	if (idx < 0)
 		return -ENOENT;
-	len = pkt_build(&s, f, sizeof(f), &lo);
+	len = pkt_build(&s, f, sizeof(f), NULL);
 	err = len ? harness_run(e->h.prog[H_CLIENT], f, len, 0, NULL, NULL, &v) : -EINVAL;
 	if (err)
 		return err;
 	s.tcp_flags = TH_ACK | TH_PSH;
 	s.payload = (__u16)strlen(text);
-	len = pkt_build(&s, f, sizeof(f), &lo);
+	len = pkt_build_payload(&s, text, f, sizeof(f), NULL);
 	if (!len)
-		return -EINVAL;
-	memcpy(f + lo.data, text, strlen(text));
-	if (pkt_fix_csums(f, len))
 		return -EINVAL;
 	return harness_run(e->h.prog[H_CLIENT], f, len, 0, NULL, NULL, verdict);
 }
