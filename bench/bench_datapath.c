@@ -87,12 +87,6 @@ enum mutate {
 		      * program first, untimed, so every timed call makes a sample */
 };
 
-/* The RESPONSE samples of the HTTP service's backend a case's calls made. */
-struct sample_count {
-	__u64 response;
-	__u64 other;
-};
-
 struct bcase {
 	const char *name;
 	int prog_fd;
@@ -592,16 +586,14 @@ static int http_service(struct harness *h)
 	return own_service(h, &svc, &http_be, "HTTP");
 }
 
+/* ctx: the count of RESPONSE samples of the HTTP service's backend. */
 static int count_sample(void *ctx, void *data, size_t len)
 {
 	const struct shift_sample *s = data;
-	struct sample_count *c = ctx;
 
 	if (len >= sizeof(*s) && s->kind == SHIFT_SAMPLE_RESPONSE && s->status == 200 &&
 	    s->backend_id == http_be.id)
-		c->response++;
-	else
-		c->other++;
+		++*(__u64 *)ctx;
 	return 0;
 }
 
@@ -651,7 +643,7 @@ int main(int argc, char **argv)
 	int ref_fd[2][2][2] = { { { -1, -1 }, { -1, -1 } }, { { -1, -1 }, { -1, -1 } } };
 	struct bpf_insn ref[REF_LOOKUP_INSNS];
 	__u64 full4 = 0, full6 = 0, seq = 0;
-	struct sample_count got = { 0, 0 };
+	__u64 answered = 0; /* count_sample()'s */
 	struct ring_buffer *rb = NULL;
 	size_t n = 0, i;
 
@@ -720,7 +712,7 @@ int main(int argc, char **argv)
 	if (no_ref || pass_fd < 0 || tcpass_fd < 0 || swap_fd < 0 || !cs || snat_service(&h) ||
 	    http_service(&h))
 		goto out;
-	rb = ring_buffer__new(h.m.fd[SHIFT_MAP_SAMPLES], count_sample, &got, NULL);
+	rb = ring_buffer__new(h.m.fd[SHIFT_MAP_SAMPLES], count_sample, &answered, NULL);
 	if (!rb) {
 		fprintf(stderr, "bench: ring_buffer__new: %s\n", strerror(errno));
 		goto out;
@@ -854,17 +846,17 @@ int main(int argc, char **argv)
 		}
 	}
 	for (i = 0; i < n; i++) {
-		__u64 made = got.response;
+		__u64 made = answered;
 
 		if (cs[i].snat && cs[i].mut == MUT_NEW_FLOW)
 			snat_flush(&h);
 		if (measure(&cs[i], &op, &seq))
 			goto out;
 		/* Else the case timed answers that made no sample. */
-		if (cs[i].rb && got.response - made != cs[i].calls) {
+		if (cs[i].rb && answered - made != cs[i].calls) {
 			fprintf(stderr, "bench: %s: %llu answers made %llu samples\n", cs[i].name,
 				(unsigned long long)cs[i].calls,
-				(unsigned long long)(got.response - made));
+				(unsigned long long)(answered - made));
 			goto out;
 		}
 		fprintf(stderr, "bench: %-3s %-40s %8.1f ns (floor %.1f)\n",
