@@ -106,16 +106,20 @@ struct {
 /*
  * Candidate i of the request's search, host order, its address's index in
  * *idx; t->k (address, port) is set to it. The search starts at the flow's
- * hash and walks the port range, moving to the next address once around.
+ * hash and steps through the port range by 1, 2, 3, ... (triangular
+ * numbers), moving to the next address each time around. Steps of one
+ * walk runs of taken ports: with half a backend's range held (70,000
+ * spoofed SYNs, test_snat), one SYN in 70 met 32 taken ports in a row.
  */
 static __always_inline __u16 snat_candidate(struct snat_scratch *t,
 					    const struct shift_snat_cfg *cfg, __u32 i, __u32 r0,
 					    __u32 total, __u32 n_addrs, __u32 *idx)
 {
-	__u32 slot = (t->r.hash + i) % total;
+	__u32 off = i * (i + 1) / 2;
+	__u32 slot = (t->r.hash + off) % total;
 	__u16 port;
 
-	*idx = snat_idx(((t->r.hash >> 16) + i / total) % n_addrs);
+	*idx = snat_idx(((t->r.hash >> 16) + off / total) % n_addrs);
 	port = slot < r0 ? cfg->run_lo[0] + slot : cfg->run_lo[1] + (slot - r0);
 	__builtin_memcpy(t->k.saddr, cfg->addr[*idx], sizeof(t->k.saddr));
 	t->k.sport = bpf_htons(port);
