@@ -236,6 +236,13 @@ struct {
 	__type(value, struct shift_snat_val);
 } shift_snat SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHIFT_SNAT_HALF_ENTRIES);
+	__type(key, struct shift_snat_key);
+	__type(value, struct shift_snat_val);
+} shift_snat_half SEC(".maps");
+
 static __always_inline void stat_inc(enum shift_stat s)
 {
 	__u32 key = s;

@@ -8,6 +8,17 @@
  * Nothing claimed after SNAT_PROBES tries is a counted drop (snat_exhausted),
  * never a shared port. The flow's SYN claims; its connection-table entry,
  * which keeps the port, comes with the client's first ACK (new_flow()).
+ *
+ * A port is claimed in one of two tables: shift_snat_half for a claim no
+ * handshake vouches for yet (a SYN's, a spoofed ACK's), shift_snat once the
+ * client's first ACK acknowledged the backend's SYN-ACK (or for a flow that
+ * has its entry, and for UDP). The first ACK moves its SYN's claim across.
+ * A flood of spoofed SYNs then fills the small half-open table, where the
+ * LRU evicts the oldest claims: it can neither evict a connection's mapping
+ * nor hold every port of a backend. A port is free when neither table holds
+ * it; a claimer inserts into its table, then looks at the other one and
+ * backs off if a racing CPU claimed the port there (of two racers, at least
+ * one sees the other's insert).
  */
 #ifndef SHIFT_SNAT_H
 #define SHIFT_SNAT_H
@@ -94,6 +105,7 @@ struct snat_scratch {
 	struct snat_req r;
 	struct shift_snat_key k;
 	struct shift_snat_val v;
+	struct shift_snat_val reply; /* snat_reply()'s answer */
 };
 
 struct {
@@ -127,9 +139,10 @@ static __always_inline __u16 snat_candidate(struct snat_scratch *t,
 }
 
 /*
- * The flow's own mapping v, found: a request that no handshake vouches for
- * (SNAT_REQ_HALF) leaves it as it is, any other confirms it; either restarts its
- * idle clock. 1 when it is (now) confirmed, else 0.
+ * The flow's own mapping v in shift_snat, found: a request that no handshake
+ * vouches for (SNAT_REQ_HALF) leaves it as it is, any other confirms it (a
+ * claim of a version before shift_snat_half); either restarts its idle
+ * clock. 1 when it is (now) confirmed, else 0.
  */
 static __always_inline int snat_own(struct snat_scratch *t, struct shift_snat_val *v, __u64 now)
 {
@@ -140,11 +153,75 @@ static __always_inline int snat_own(struct snat_scratch *t, struct shift_snat_va
 }
 
 /*
+ * The flow's own half-open claim v (key t->k), found: a request that no
+ * handshake vouches for leaves it half-open (0), any other moves it to
+ * shift_snat, confirmed (1); -1 when a racing CPU confirmed another flow
+ * there first (the port is not the flow's any more).
+ */
+static __always_inline int snat_own_half(struct snat_scratch *t, struct shift_snat_val *v,
+					 __u64 now)
+{
+	v->last_ns = now;
+	if (t->r.how & SNAT_REQ_HALF)
+		return 0;
+	/* t->v: this flow's mapping, confirmed (the request is not half). */
+	if (bpf_map_update_elem(&shift_snat, &t->k, &t->v, BPF_NOEXIST))
+		return -1;
+	bpf_map_delete_elem(&shift_snat_half, &t->k);
+	return 1;
+}
+
+/* What a candidate port is to the request, in one table (snat_probe()). */
+#define SNAT_FREE 0 /* no mapping, or an idle one, removed */
+#define SNAT_MINE 1 /* the flow's own: *vp */
+#define SNAT_TAKEN 2
+
+static __always_inline int snat_probe(void *table, struct snat_scratch *t, __u64 now,
+				      struct shift_snat_val **vp)
+{
+	struct shift_snat_val *old = bpf_map_lookup_elem(table, &t->k);
+	__u64 idle;
+
+	*vp = old;
+	if (!old)
+		return SNAT_FREE;
+	if (same_client(old, t->r.caddr, t->r.cport, t->r.backend_id))
+		return SNAT_MINE;
+	/* Idle for long (half-open: for seconds): free it, then claim it like
+	 * any free port (a racing CPU may win it: NOEXIST decides). */
+	idle = old->backend_id & SHIFT_SNAT_HALF_OPEN ? SNAT_HALF_OPEN_NS : SNAT_IDLE_NS;
+	if (now - old->last_ns > idle) {
+		bpf_map_delete_elem(table, &t->k);
+		return SNAT_FREE;
+	}
+	return SNAT_TAKEN;
+}
+
+/*
+ * Claim the free port t->k in table, with other the other table: 1, or 0
+ * when a racing CPU took it (in this table first, or in the other one, seen
+ * after the insert: then the insert is taken back).
+ */
+static __always_inline int snat_take(void *table, void *other, struct snat_scratch *t)
+{
+	struct shift_snat_val *o;
+
+	if (bpf_map_update_elem(table, &t->k, &t->v, BPF_NOEXIST))
+		return 0;
+	o = bpf_map_lookup_elem(other, &t->k);
+	if (o && !same_client(o, t->r.caddr, t->r.cport, t->r.backend_id)) {
+		bpf_map_delete_elem(table, &t->k);
+		return 0;
+	}
+	return 1;
+}
+
+/*
  * Claim a source address and port for the flow in this CPU's scratch
- * request: r.idx/r.port and 1 (its own confirmed mapping, snat_own()) or 0
- * (a port claimed now, or its own half-open one), or -1 (exhausted). A
- * global function: the verifier checks its probing loop once, not once per
- * path of every entry point that reaches it.
+ * request: r.idx/r.port and 1 (its own confirmed mapping) or 0 (a port
+ * claimed now, or its own half-open one), or -1 (exhausted). A global
+ * function: the verifier checks its probing loops once, not once per path
+ * of every entry point that reaches it.
  */
 __noinline int snat_claim(__u32 unused)
 {
@@ -152,9 +229,9 @@ __noinline int snat_claim(__u32 unused)
 	struct shift_snat_val *old;
 	struct snat_scratch *t;
 	__u32 i, n_addrs, r0, total, idx, sid, zero = 0;
-	__u64 now, idle;
+	__u64 now;
 	__u16 port;
-	int rc = 0;
+	int rc = 0, s;
 
 	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
 	if (!t)
@@ -195,38 +272,46 @@ __noinline int snat_claim(__u32 unused)
 				rc = snat_own(t, old, now);
 				goto claimed;
 			}
+			old = bpf_map_lookup_elem(&shift_snat_half, &t->k);
+			if (old && same_client(old, t->r.caddr, t->r.cport, t->r.backend_id)) {
+				rc = snat_own_half(t, old, now);
+				if (rc < 0)
+					break;
+				goto claimed;
+			}
 		}
 	}
 	if (t->r.how & SNAT_REQ_FIND)
 		return -1;
 	/*
-	 * A lookup first: an LRU insert takes a free node before it looks, and
+	 * Lookups first: an LRU insert takes a free node before it looks, and
 	 * gives it back when the key is there, under two locks; a taken port
-	 * costs a lookup only. The insert finds the bucket in the cache.
+	 * costs lookups only. The insert finds the bucket in the cache.
 	 */
 	for (i = 0; i < SNAT_PROBES; i++) {
 		port = snat_candidate(t, cfg, i, r0, total, n_addrs, &idx);
-		old = bpf_map_lookup_elem(&shift_snat, &t->k);
-		if (!old) {
-			if (bpf_map_update_elem(&shift_snat, &t->k, &t->v, BPF_NOEXIST) == 0)
-				goto claimed;
-			/* Another CPU claimed it in between. */
-			old = bpf_map_lookup_elem(&shift_snat, &t->k);
-			if (!old)
-				continue;
-		}
-		/* Ours already: the flow entry aged out before the mapping did. */
-		if (same_client(old, t->r.caddr, t->r.cport, t->r.backend_id)) {
+		s = snat_probe(&shift_snat, t, now, &old);
+		if (s == SNAT_MINE) {
+			/* Ours already: the flow entry aged out before the mapping did. */
 			rc = snat_own(t, old, now);
 			goto claimed;
 		}
-		/* Idle for long (half-open: for seconds): free it, then claim it like
-		 * any free port (a racing CPU may win it: NOEXIST decides). */
-		idle = old->backend_id & SHIFT_SNAT_HALF_OPEN ? SNAT_HALF_OPEN_NS : SNAT_IDLE_NS;
-		if (now - old->last_ns > idle) {
-			bpf_map_delete_elem(&shift_snat, &t->k);
-			if (bpf_map_update_elem(&shift_snat, &t->k, &t->v, BPF_NOEXIST) == 0)
+		if (s == SNAT_TAKEN)
+			continue;
+		s = snat_probe(&shift_snat_half, t, now, &old);
+		if (s == SNAT_MINE) {
+			rc = snat_own_half(t, old, now);
+			if (rc < 0)
+				continue;
+			goto claimed;
+		}
+		if (s == SNAT_TAKEN)
+			continue;
+		if (t->r.how & SNAT_REQ_HALF) {
+			if (snat_take(&shift_snat_half, &shift_snat, t))
 				goto claimed;
+		} else if (snat_take(&shift_snat, &shift_snat_half, t)) {
+			goto claimed;
 		}
 	}
 	return -1;
@@ -314,6 +399,28 @@ static __always_inline __u32 snat_find(const struct pkt *p, const struct shift_b
 }
 
 /*
+ * A flow with an entry, whose port k is still half-open in shift_snat_half
+ * (a reused 5-tuple's, re-pointed by the SYN-ACK): confirm it, moving it to
+ * shift_snat. 0, or -1 when the port's mapping is not the flow's.
+ */
+static __always_inline int snat_confirm(const struct shift_snat_key *k, const struct pkt *p,
+					const struct shift_flow *f)
+{
+	struct shift_snat_val *h = bpf_map_lookup_elem(&shift_snat_half, k);
+	struct shift_snat_val v;
+
+	if (!h || !same_client(h, p->saddr, p->sport, f->backend_id))
+		return -1;
+	v = *h;
+	v.backend_id = f->backend_id;
+	v.last_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&shift_snat, k, &v, BPF_NOEXIST))
+		return -1;
+	bpf_map_delete_elem(&shift_snat_half, k);
+	return 0;
+}
+
+/*
  * An established flow's source address (NULL: none, or its mapping is gone).
  * The mapping is checked to still be the flow's own: one that aged out (LRU)
  * or was taken over after idling is claimed afresh (snat_alloc) rather than
@@ -333,13 +440,16 @@ snat_established(const struct pkt *p, const struct shift_backend *be, struct shi
 	snat_key_fill(&k, p, be, cfg->addr[idx], f->snat_port);
 	v = bpf_map_lookup_elem(&shift_snat, &k);
 	if (!v || !same_client(v, p->saddr, p->sport, f->backend_id)) {
+		/* A flow with an entry is vouched for: the half-open claim of a
+		 * reused 5-tuple's SYN is confirmed here. */
+		if (!v && snat_confirm(&k, p, f) == 0)
+			return cfg->addr[idx];
 		/* The flow has its entry: no half-open claim. */
 		if (snat_alloc(p, be, f, 0) < 0)
 			return NULL;
 		return cfg->addr[snat_idx(f->snat_idx)];
 	}
-	/* A flow with an entry is vouched for: the one of a reused 5-tuple
-	 * written at its SYN confirms its mapping here. */
+	/* A claim of a version before shift_snat_half, half-open there. */
 	if (v->backend_id & SHIFT_SNAT_HALF_OPEN)
 		v->backend_id = f->backend_id;
 	now = bpf_ktime_get_ns();
@@ -349,14 +459,20 @@ snat_established(const struct pkt *p, const struct shift_backend *be, struct shi
 }
 
 /*
- * A backend's packet to one of the edge's snat addresses: the mapping of its
- * flow, with the client in it, or NULL (the edge's own traffic: health checks).
+ * A backend's packet to one of the edge's snat addresses: a copy of the
+ * mapping of its flow, with the client in it, or NULL (the edge's own
+ * traffic: health checks). A connection's is confirmed, a SYN-ACK's still
+ * half-open; the copy is this CPU's scratch either way: a pointer into one
+ * of two tables would have the verifier walk the rest of the path once for
+ * each.
  */
 static __always_inline struct shift_snat_val *snat_reply(const struct pkt *p,
 							 const struct shift_backend *be)
 {
 	struct shift_snat_key k;
 	struct shift_snat_val *v;
+	struct snat_scratch *t;
+	__u32 zero = 0;
 	__u64 now;
 
 	snat_key_fill(&k, p, be, p->daddr, p->dport);
@@ -365,11 +481,17 @@ static __always_inline struct shift_snat_val *snat_reply(const struct pkt *p,
 	k.bport = p->sport;
 	v = bpf_map_lookup_elem(&shift_snat, &k);
 	if (!v)
+		v = bpf_map_lookup_elem(&shift_snat_half, &k);
+	if (!v)
 		return NULL;
 	now = bpf_ktime_get_ns();
 	if (now - v->last_ns > 1000000000ull)
 		v->last_ns = now;
-	return v;
+	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
+	if (!t)
+		return NULL;
+	t->reply = *v;
+	return &t->reply;
 }
 
 #endif

@@ -16,18 +16,30 @@
 #include <shift/flow_hash.h>
 
 const char *const shift_map_names[SHIFT_MAP__COUNT] = {
-	[SHIFT_MAP_SERVICES] = "shift_services", [SHIFT_MAP_VIPS] = "shift_vips",
-	[SHIFT_MAP_WEIGHTS] = "shift_weights",	 [SHIFT_MAP_SVC_INFO] = "shift_svc_info",
-	[SHIFT_MAP_BACKENDS] = "shift_backends", [SHIFT_MAP_BACKEND_IDX] = "shift_be_idx",
-	[SHIFT_MAP_RINGS] = "shift_rings",	 [SHIFT_MAP_FLOWS4] = "shift_flows4",
-	[SHIFT_MAP_FLOWS6] = "shift_flows6",	 [SHIFT_MAP_OVR4] = "shift_ovr4",
-	[SHIFT_MAP_OVR6] = "shift_ovr6",	 [SHIFT_MAP_BE_STATS] = "shift_be_stats",
-	[SHIFT_MAP_STATS] = "shift_stats",	 [SHIFT_MAP_LAT_HIST] = "shift_lat_hist",
-	[SHIFT_MAP_SAMPLES] = "shift_samples",	 [SHIFT_MAP_CONFIG] = "shift_config",
-	[SHIFT_MAP_ERRORS] = "shift_errors",	 [SHIFT_MAP_VIPSET] = "shift_vipset",
-	[SHIFT_MAP_SHADOW] = "shift_shadow",	 [SHIFT_MAP_SHADOW_CFG] = "shift_shadowcfg",
+	[SHIFT_MAP_SERVICES] = "shift_services",
+	[SHIFT_MAP_VIPS] = "shift_vips",
+	[SHIFT_MAP_WEIGHTS] = "shift_weights",
+	[SHIFT_MAP_SVC_INFO] = "shift_svc_info",
+	[SHIFT_MAP_BACKENDS] = "shift_backends",
+	[SHIFT_MAP_BACKEND_IDX] = "shift_be_idx",
+	[SHIFT_MAP_RINGS] = "shift_rings",
+	[SHIFT_MAP_FLOWS4] = "shift_flows4",
+	[SHIFT_MAP_FLOWS6] = "shift_flows6",
+	[SHIFT_MAP_OVR4] = "shift_ovr4",
+	[SHIFT_MAP_OVR6] = "shift_ovr6",
+	[SHIFT_MAP_BE_STATS] = "shift_be_stats",
+	[SHIFT_MAP_STATS] = "shift_stats",
+	[SHIFT_MAP_LAT_HIST] = "shift_lat_hist",
+	[SHIFT_MAP_SAMPLES] = "shift_samples",
+	[SHIFT_MAP_CONFIG] = "shift_config",
+	[SHIFT_MAP_ERRORS] = "shift_errors",
+	[SHIFT_MAP_VIPSET] = "shift_vipset",
+	[SHIFT_MAP_SHADOW] = "shift_shadow",
+	[SHIFT_MAP_SHADOW_CFG] = "shift_shadowcfg",
 	[SHIFT_MAP_SHADOW_STATS] = "shift_shadowst",
-	[SHIFT_MAP_SNAT_CFG] = "shift_snat_cfg", [SHIFT_MAP_SNAT] = "shift_snat",
+	[SHIFT_MAP_SNAT_CFG] = "shift_snat_cfg",
+	[SHIFT_MAP_SNAT] = "shift_snat",
+	[SHIFT_MAP_SNAT_HALF] = "shift_snat_half",
 };
 
 static int neg_errno(int rc)
@@ -60,6 +72,7 @@ void dp_maps_from_skel(struct shift_maps *m, const struct shift *skel)
 	m->fd[SHIFT_MAP_SHADOW_STATS] = bpf_map__fd(skel->maps.shift_shadowst);
 	m->fd[SHIFT_MAP_SNAT_CFG] = bpf_map__fd(skel->maps.shift_snat_cfg);
 	m->fd[SHIFT_MAP_SNAT] = bpf_map__fd(skel->maps.shift_snat);
+	m->fd[SHIFT_MAP_SNAT_HALF] = bpf_map__fd(skel->maps.shift_snat_half);
 }
 
 int dp_maps_open_pinned(struct shift_maps *m, const char *dir)

@@ -375,10 +375,21 @@ struct shift_snat_val {
 };
 
 /* In shift_snat_val.backend_id: no completed handshake confirmed the mapping
- * yet (bpf/snat.h). Backend ids are far smaller. */
+ * yet (bpf/snat.h): every shift_snat_half entry; in shift_snat, only the
+ * claims of a version before that table. Backend ids are far smaller. */
 #define SHIFT_SNAT_HALF_OPEN (1u << 31)
 
 #define SHIFT_DEFAULT_SNAT (1u << 18)
+/*
+ * Half-open claims (a SYN's, a spoofed ACK's) live in a table of their own,
+ * shift_snat_half, so that a flood of them can evict only each other, never
+ * a confirmed connection's mapping. Half the default port range (64,512 per
+ * backend and address): a flood cannot hold every port of even one backend,
+ * so a real client's SYN still finds one; under a flood of R spoofed SYNs a
+ * second a real claim lasts about this many / R seconds (33 ms at 1M/s),
+ * longer once its SYN-ACK has looked it up (the LRU's second chance).
+ */
+#define SHIFT_SNAT_HALF_ENTRIES (1u << 15)
 
 /* Source-prefix override tries: prefixlen counts the 32 service-id bits. */
 struct shift_lpm_key4 {

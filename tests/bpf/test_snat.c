@@ -21,9 +21,11 @@
  *     first ACK go to blue;
  *   - a reused 5-tuple: the SYN leaves the old entry alone, the backend's
  *     SYN-ACK re-points it to the port the SYN claimed;
- *   - half-open claims: taken over after 10 s idle, confirmed ones after
- *     120 s; spoofed ACKs claim half-open and write no entry; an evicted
- *     entry comes back with its confirmed port.
+ *   - half-open claims (their own table): taken over after 10 s idle,
+ *     confirmed ones after 120 s; spoofed ACKs claim half-open and write no
+ *     entry; an evicted entry comes back with its confirmed port;
+ *   - 70,000 spoofed SYNs at one backend (more than its port range): none
+ *     refused, no confirmed mapping lost, a new handshake after it completes.
  */
 #include <errno.h>
 #include <string.h>
@@ -261,9 +263,16 @@ static __u64 flows4(struct harness *h)
 	return harness_map_count(h->m.fd[SHIFT_MAP_FLOWS4], sizeof(struct shift_flow_key4));
 }
 
+/* Confirmed mappings (shift_snat). */
 static __u64 mappings(struct harness *h)
 {
 	return harness_map_count(h->m.fd[SHIFT_MAP_SNAT], sizeof(struct shift_snat_key));
+}
+
+/* Half-open claims (shift_snat_half). */
+static __u64 half_claims(struct harness *h)
+{
+	return harness_map_count(h->m.fd[SHIFT_MAP_SNAT_HALF], sizeof(struct shift_snat_key));
 }
 
 static __u64 stat_of(struct harness *h, enum shift_stat st)
@@ -348,14 +357,24 @@ static void mapping_key(struct shift_snat_key *k, const struct topo_backend *b, 
 	k->family = SHIFT_AF_INET;
 }
 
-/* Move a mapping's last packet ns into the past; its value in *v. */
+/*
+ * Move a mapping's last packet ns into the past, confirmed or half-open
+ * (*half: which); its value in *v.
+ */
 static int age_mapping(struct harness *h, const struct shift_snat_key *k, __u64 ns,
-		       struct shift_snat_val *v)
+		       struct shift_snat_val *v, bool *half)
 {
 	int fd = h->m.fd[SHIFT_MAP_SNAT];
 
-	if (bpf_map_lookup_elem(fd, k, v))
-		return -errno;
+	*half = false;
+	if (bpf_map_lookup_elem(fd, k, v)) {
+		if (errno != ENOENT)
+			return -errno;
+		fd = h->m.fd[SHIFT_MAP_SNAT_HALF];
+		*half = true;
+		if (bpf_map_lookup_elem(fd, k, v))
+			return -errno;
+	}
 	v->last_ns -= ns;
 	return bpf_map_update_elem(fd, k, v, BPF_EXIST) ? -errno : 0;
 }
@@ -389,24 +408,27 @@ static void half_open(struct tctx *t, struct harness *h, const struct fib_env *e
 	struct pkt_spec c, ec, d, ed;
 	struct shift_snat_key k;
 	struct shift_snat_val v;
+	bool half;
 
 	mapping_key(&k, b, 40000);
 	v4_pair(&c, &ec, vip, b, 42002, 40000, TH_SYN, 300, 0);
 	v4_pair(&d, &ed, vip, b, 42003, 40000, TH_SYN, 400, 0);
-	if (!ASSERT_OK(t, age_mapping(h, &k, 0, &v), "the port's mapping"))
+	if (!ASSERT_OK(t, age_mapping(h, &k, 0, &v, &half), "the port's mapping"))
 		return;
-	ASSERT_TRUE(t, v.backend_id & SHIFT_SNAT_HALF_OPEN, "a SYN's mapping: half-open");
+	ASSERT_TRUE(t, half, "a SYN's claim: in the half-open table");
+	ASSERT_TRUE(t, v.backend_id & SHIFT_SNAT_HALF_OPEN, "a SYN's claim: half-open");
 	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &c, XDP_DROP, NULL, false, 1);
-	ASSERT_OK(t, age_mapping(h, &k, 11000000000ull, &v), "11 s idle");
+	ASSERT_OK(t, age_mapping(h, &k, 11000000000ull, &v, &half), "11 s idle");
 	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &c, XDP_TX, &ec, false, 0);
 	if (test_failed(t) || !env->if_be)
 		return;
 	complete(t, h, env, vip, b, 42002, 40000, 300);
-	if (!ASSERT_OK(t, age_mapping(h, &k, 11000000000ull, &v), "11 s idle"))
+	if (!ASSERT_OK(t, age_mapping(h, &k, 11000000000ull, &v, &half), "11 s idle"))
 		return;
+	ASSERT_TRUE(t, !half, "confirmed by the first ACK: moved to the confirmed table");
 	ASSERT_EQ(t, v.backend_id, b->id, "confirmed by the first ACK");
 	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &d, XDP_DROP, NULL, false, 1);
-	ASSERT_OK(t, age_mapping(h, &k, 110000000000ull, &v), "121 s idle");
+	ASSERT_OK(t, age_mapping(h, &k, 110000000000ull, &v, &half), "121 s idle");
 	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &d, XDP_TX, &ed, false, 0);
 }
 
@@ -446,7 +468,7 @@ static void past_the_syn(struct tctx *t, struct harness *h, const struct fib_env
 {
 	const __u8 *vip = snat_svcs[0].vip;
 	const struct topo_backend *b = &snat_bes[0];
-	__u64 n0, m0, ins0;
+	__u64 n0, m0, hc0, ins0;
 	struct pkt_spec a, e, x, ex;
 	struct shift_flow fl;
 	__u16 p;
@@ -466,10 +488,12 @@ static void past_the_syn(struct tctx *t, struct harness *h, const struct fib_env
 	}
 	n0 = flows4(h);
 	m0 = mappings(h);
+	hc0 = half_claims(h);
 	ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
 	v4_pair(&x, &ex, vip, b, 0, 0, TH_ACK, 5, 99);
 	ASSERT_EQ(t, spoof_run(h, &x, 4096, 2048, 64, 2048), 4096, "ACKs sent on to the backend");
-	ASSERT_EQ(t, mappings(h) - m0, 2048, "half-open mappings (2048 tuples, each twice)");
+	ASSERT_EQ(t, half_claims(h) - hc0, 2048, "half-open claims (2048 tuples, each twice)");
+	ASSERT_EQ(t, mappings(h), m0, "confirmed mappings after the ACKs");
 	ASSERT_EQ(t, flows4(h), n0, "connection-table entries after the ACKs");
 	ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 0, "flow_insert");
 }
@@ -492,6 +516,7 @@ static void reused_tuple(struct tctx *t, struct harness *h, const struct fib_env
 	struct shift_flow fl;
 	__u32 got = 0;
 	__u16 p0, p1;
+	bool half;
 
 	v4_pair(&a, &e, vip, b, 46000, 0, TH_SYN, 900, 0);
 	p0 = first_port(h, &a, 1024, 65535 - 1024 + 1);
@@ -503,7 +528,8 @@ static void reused_tuple(struct tctx *t, struct harness *h, const struct fib_env
 		return;
 	/* The old mapping goes; another client takes its port. */
 	mapping_key(&k, b, p0);
-	if (!ASSERT_OK(t, age_mapping(h, &k, 0, &v), "the old connection's mapping"))
+	if (!ASSERT_OK(t, age_mapping(h, &k, 0, &v, &half), "the old connection's mapping") ||
+	    !ASSERT_TRUE(t, !half, "the old connection's mapping: confirmed"))
 		return;
 	v.caddr[0] = htonl(0xc6120002); /* 198.18.0.2 */
 	ASSERT_OK(t, bpf_map_update_elem(h->m.fd[SHIFT_MAP_SNAT], &k, &v, BPF_EXIST),
@@ -521,8 +547,10 @@ static void reused_tuple(struct tctx *t, struct harness *h, const struct fib_env
 	v4_pair(&a, &e, vip, b, 46000, p1, TH_ACK, 5001, 70001);
 	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
 	mapping_key(&k, b, p1);
-	if (ASSERT_OK(t, age_mapping(h, &k, 0, &v), "the new mapping"))
+	if (ASSERT_OK(t, age_mapping(h, &k, 0, &v, &half), "the new mapping")) {
+		ASSERT_TRUE(t, !half, "the new mapping: in the confirmed table");
 		ASSERT_EQ(t, v.backend_id, b->id, "confirmed");
+	}
 }
 
 /*
@@ -618,6 +646,94 @@ static void freed_candidate(struct tctx *t, struct harness *h, const struct fib_
 		ASSERT_EQ(t, ntohs(fl.snat_port), p1, "the entry's port: the SYN's");
 }
 
+/* Send v4 TCP packet a (its source port unset in the frame's source NAT) to
+ * the client program; the edge port it left from (host order), 0 if none. */
+static __u16 sent_from(struct harness *h, const struct pkt_spec *a)
+{
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 len, olen = sizeof(out), got = 0;
+
+	len = pkt_build(a, in, sizeof(in), NULL);
+	if (harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen, &got) ||
+	    got != harness_expect(h, XDP_TX) || olen < 14 + 20 + 2)
+		return 0;
+	/* Ethernet, a 20-byte IPv4 header, then the TCP source port. */
+	return (__u16)(out[34] << 8 | out[35]);
+}
+
+#define FLOOD_CONNS 16
+#define FLOOD_SYNS 70000u /* more than a backend's range (64,512), twice the half-open table */
+
+/*
+ * A flood of spoofed SYNs at one backend, more than its whole port range and
+ * twice the half-open table, with 16 idle connections open: every SYN is
+ * sent on (the half-open table evicts its oldest claims, so the range never
+ * runs out: snat_exhausted +0), no confirmed mapping goes (the connections'
+ * next packets leave from their ports), and a new client's handshake after
+ * it completes and writes its entry. Before the half-open table, the same
+ * flood held every port for 10 s and refused every new connection.
+ */
+static void flood_range(struct tctx *t, struct harness *h, const struct fib_env *env)
+{
+	const __u8 *vip = snat_svcs[0].vip;
+	const struct topo_backend *b = &snat_bes[0];
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 i, j, len, olen, got, sent = 0;
+	__u16 port[FLOOD_CONNS], p;
+	struct pkt_spec a, e, x, ex;
+	__u64 m0, ex0;
+	struct shift_flow fl;
+
+	for (i = 0; i < FLOOD_CONNS; i++) {
+		v4_pair(&a, &e, vip, b, (__u16)(48000 + i), 0, TH_SYN, 10000 * i, 0);
+		port[i] = sent_from(h, &a);
+		if (!ASSERT_TRUE(t, port[i] != 0, "a connection's SYN sent on"))
+			return;
+		complete(t, h, env, vip, b, (__u16)(48000 + i), port[i], 10000 * i);
+	}
+	if (test_failed(t))
+		return;
+	m0 = mappings(h);
+	ex0 = stat_of(h, SHIFT_STAT_DROP_SNAT_EXHAUSTED);
+	svc4_pair(&x, &ex, 0, 0, TH_SYN, 1, 0);
+	for (i = 0; i < FLOOD_SYNS; i++) {
+		/* 198.18.0.0/15, each SYN a tuple of its own. */
+		j = i + 1;
+		x.saddr[0] = 198;
+		x.saddr[1] = (__u8)(18 + (j >> 16));
+		x.saddr[2] = (__u8)(j >> 8);
+		x.saddr[3] = (__u8)j;
+		x.sport = (__u16)(1024 + i % 60000);
+		len = pkt_build(&x, in, sizeof(in), NULL);
+		olen = sizeof(out);
+		if (!ASSERT_OK(t,
+			       harness_run_prog(h, H_CLIENT, in, len, H_LO_IFINDEX, out, &olen,
+						&got),
+			       "BPF_PROG_TEST_RUN (flood)"))
+			return;
+		sent += got == harness_expect(h, XDP_TX);
+	}
+	ASSERT_EQ(t, sent, FLOOD_SYNS, "spoofed SYNs sent on to the backend");
+	ASSERT_EQ(t, stat_of(h, SHIFT_STAT_DROP_SNAT_EXHAUSTED) - ex0, 0, "snat_exhausted delta");
+	ASSERT_EQ(t, mappings(h), m0, "confirmed mappings after the flood");
+	ASSERT_LE(t, half_claims(h), SHIFT_SNAT_HALF_ENTRIES, "half-open claims");
+	/* Each connection's next packet: out from its own port still. */
+	for (i = 0; i < FLOOD_CONNS; i++) {
+		v4_pair(&a, &e, vip, b, (__u16)(48000 + i), port[i], TH_ACK | TH_PSH, 10000 * i + 1,
+			60001);
+		a.payload = e.payload = 20;
+		run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+	}
+	/* A new client. */
+	v4_pair(&a, &e, vip, b, 48100, 0, TH_SYN, 7000, 0);
+	p = sent_from(h, &a);
+	if (!ASSERT_TRUE(t, p != 0, "a new client's SYN after the flood: sent on"))
+		return;
+	complete(t, h, env, vip, b, 48100, p, 7000);
+	if (ASSERT_OK(t, harness_flow_get(h, &a, &fl), "the new client's entry"))
+		ASSERT_EQ(t, ntohs(fl.snat_port), p, "its port");
+}
+
 static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 {
 	struct harness *h;
@@ -691,14 +807,16 @@ static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 	if (test_sub(t, "%s: 3000 spoofed SYNs claim 3000 ports and write no entry", mode) &&
 	    (h = fixture_get(t, f))) {
 		struct pkt_spec x, ex;
-		__u64 n0 = flows4(h), m0 = mappings(h), ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
+		__u64 n0 = flows4(h), m0 = mappings(h), hc0 = half_claims(h),
+		      ins0 = stat_of(h, SHIFT_STAT_FLOW_INSERT);
 
 		svc4_pair(&x, &ex, 0, 0, TH_SYN, 1, 0);
 		ASSERT_EQ(t, spoof_run(h, &x, 3000, 3000, 128, 1024), 3000,
 			  "SYNs sent on to the backend");
 		ASSERT_EQ(t, flows4(h), n0, "connection-table entries after the SYNs");
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FLOW_INSERT) - ins0, 0, "flow_insert");
-		ASSERT_EQ(t, mappings(h) - m0, 3000, "source NAT mappings claimed");
+		ASSERT_EQ(t, half_claims(h) - hc0, 3000, "half-open claims");
+		ASSERT_EQ(t, mappings(h), m0, "confirmed mappings after the SYNs");
 	}
 	if (test_sub(t,
 		     "%s: a retransmitted SYN and the first ACK keep the SYN's port "
@@ -706,6 +824,16 @@ static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 		     mode) &&
 	    (h = fixture_get(t, f)))
 		freed_candidate(t, h, &f->env);
+	if (test_sub(t,
+		     "%s: %u spoofed SYNs at one backend: none refused, 16 idle "
+		     "connections keep their ports, a new one completes",
+		     mode, FLOOD_SYNS) &&
+	    (h = fixture_get(t, f))) {
+		if (!f->env.if_be)
+			test_skip(t, "no FIB set-up for the replies");
+		else
+			flood_range(t, h, &f->env);
+	}
 	if (test_sub(t,
 		     "%s: connect_fallback: green's RST dropped, the retransmit and the "
 		     "first ACK to blue",

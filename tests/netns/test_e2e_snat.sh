@@ -16,11 +16,12 @@
 #  - health checks (tcp) from the edge keep every backend up;
 #  - spoofed SYNs and then spoofed ACKs of no connection at the VIP (SNAT_FLOOD of each,
 #    default 20000) while 16 keep-alive connections idle between requests: their claims
-#    are half-open (bpf/snat.h) and write no connection-table entry, so occupancy and
-#    the 16 entries are unchanged (bpftool), flow_insert +0, snat_exhausted +0; the
-#    keep-alive connections see no failure, reset or backend change; new connections
-#    right after all succeed; no rollback (the backends' RSTs to the spoofed ACKs are no
-#    flow's errors).
+#    are half-open (bpf/snat.h), in a table of their own, and write no connection-table
+#    entry, so occupancy, the 16 entries and the confirmed mappings are unchanged
+#    (bpftool), the half-open table holds at most its 32768, flow_insert +0,
+#    snat_exhausted +0; the keep-alive connections see no failure, reset or backend
+#    change; new connections right after all succeed; no rollback (the backends' RSTs
+#    to the spoofed ACKs are no flow's errors).
 # Exit 0 pass, 77 skipped, 1 fail.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -167,14 +168,23 @@ else
 fi
 
 # --- spoofed SYNs and ACKs at the source-NATed VIP -----------------------------------
-# Each claims a port of web's backends (36280 a backend here; 2 x SNAT_FLOOD spread by
-# the weight stay well below), half-open: no entry, taken over after 10 s idle.
+# Each claims a port of web's backends (36280 a backend here), half-open, in the
+# half-open table (32768 claims; 2 x SNAT_FLOOD is more, so the flood evicts its own
+# oldest claims): no entry, no confirmed mapping, taken over after 10 s idle.
+
+# entries MAP: how many entries a pinned map holds
+entries() {
+	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/$1" | "$RIG_PYTHON" -c '
+import json, sys
+print(len(json.load(sys.stdin)))'
+}
 chaos_need_synflood
 chaos_spoof_route || notok "setup: route $CHAOS_SPOOF via cli1"
 chaos_ka cli2 "$D/ka.json" 16 120 || notok "flood: keep-alive client not ready"
 sleep 0.5
 flows_of "$CHAOS_KA_SRC" >"$D/ka.flows0"
 occ0=$(flows_of 0 count)
+sn0=$(entries shift_snat)
 e2e_snap "$D/f0.json"
 ka_phase flood
 chaos_flood "$SNAT_FLOOD" "$D/flood.syn.json" || notok "SYN flood failed: $(cat "$D/flood.syn.json")"
@@ -183,6 +193,8 @@ CHAOS_FLOOD_ACK=1 chaos_flood "$SNAT_FLOOD" "$D/flood.ack.json" ||
 sleep 1
 e2e_snap "$D/f1.json"
 occ1=$(flows_of 0 count)
+sn1=$(entries shift_snat)
+half1=$(entries shift_snat_half)
 flows_of "$CHAOS_KA_SRC" >"$D/ka.flows1"
 fnew=$(($(dp "$D/f1.json" flow_new) - $(dp "$D/f0.json" flow_new)))
 fins=$(($(dp "$D/f1.json" flow_insert) - $(dp "$D/f0.json" flow_insert)))
@@ -195,6 +207,12 @@ if [ "$occ1" = "$occ0" ] && [ "$fins" = 0 ] && [ "$fex" = 0 ] &&
 	ok "snat flood: $SNAT_FLOOD spoofed SYNs and $SNAT_FLOOD spoofed ACKs: occupancy $occ0 -> $occ1, flow_insert +$fins, snat_exhausted +$fex (flow_new +$fnew); the 16 keep-alive entries untouched (bpftool)"
 else
 	notok "snat flood: occupancy $occ0 -> $occ1, flow_insert +$fins, snat_exhausted +$fex, flow_new +$fnew (want >= 99 % of $((2 * SNAT_FLOOD))), keep-alive entries: $(wc -l <"$D/ka.flows0") before, $(diff "$D/ka.flows0" "$D/ka.flows1" | head -n 6 | tr '\n' ' ')"
+fi
+# The keep-alive connections' mappings are among the confirmed ones: none went.
+if [ -n "$sn0" ] && [ "$sn0" = "$sn1" ] && [ "${half1:-0}" -gt 0 ] && [ "$half1" -le 32768 ]; then
+	ok "snat flood: confirmed mappings $sn0 -> $sn1, the flood's claims in the half-open table ($half1 of at most 32768)"
+else
+	notok "snat flood: confirmed mappings $sn0 -> $sn1 (want unchanged), half-open claims ${half1:-?} (want 1..32768)"
 fi
 ka_phase after
 chaos_client cli1 "$D/rate.after.json" rate --url "$RIG_URL" --rate 100 --duration 3 --concurrency 64 --timeout 5 ||
