@@ -516,8 +516,10 @@ static void usage(const char *argv0)
 /*
  * A source-NATed service for the SNAT cases: 10.0.0.90:80 -> backend 20
  * (next hop cached), eight edge addresses 10.1.0.1-8, ports 1024-65535: room
- * for 516k flows to the one backend, so the ~210k new flows of a case claim
- * ports in a table at most 40 % full (snat_flush() empties it between cases).
+ * for 516k flows to the one backend. The ~210k SYNs of a case claim ports
+ * half-open: after the first 32768 the half-open table is full and each claim
+ * evicts its oldest, as under a flood (snat_flush() empties both tables
+ * between cases).
  */
 static const struct topo_backend snat_be = {
 	20,	     20,
@@ -598,28 +600,35 @@ static int count_sample(void *ctx, void *data, size_t len)
 }
 
 /*
- * Empty the reverse mappings, so each SNAT case starts from free ports. The
- * keys are read first, then deleted: a walk restarted after each delete
- * scans the emptied buckets again, quadratic in the table (most of a run's
- * time went there).
+ * Empty one table of reverse mappings. The keys are read first, then
+ * deleted: a walk restarted after each delete scans the emptied buckets
+ * again, quadratic in the table (most of a run's time went there).
  */
-static void snat_flush(const struct harness *h)
+static void snat_flush_map(int fd, __u32 max)
 {
-	int fd = h->m.fd[SHIFT_MAP_SNAT];
 	struct shift_snat_key *keys;
 	__u32 n = 0, i;
 
-	keys = calloc(SHIFT_DEFAULT_SNAT, sizeof(*keys));
+	keys = calloc(max, sizeof(*keys));
 	if (!keys) {
 		fprintf(stderr, "bench: snat_flush: out of memory\n");
 		return;
 	}
-	while (n < SHIFT_DEFAULT_SNAT &&
-	       bpf_map_get_next_key(fd, n ? &keys[n - 1] : NULL, &keys[n]) == 0)
+	while (n < max && bpf_map_get_next_key(fd, n ? &keys[n - 1] : NULL, &keys[n]) == 0)
 		n++;
 	for (i = 0; i < n; i++)
 		bpf_map_delete_elem(fd, &keys[i]);
 	free(keys);
+}
+
+/*
+ * Empty the reverse mappings, confirmed and half-open, so each SNAT case
+ * (XDP, then TC) starts from free ports and an empty half-open table.
+ */
+static void snat_flush(const struct harness *h)
+{
+	snat_flush_map(h->m.fd[SHIFT_MAP_SNAT], SHIFT_DEFAULT_SNAT);
+	snat_flush_map(h->m.fd[SHIFT_MAP_SNAT_HALF], SHIFT_SNAT_HALF_ENTRIES);
 }
 
 int main(int argc, char **argv)
