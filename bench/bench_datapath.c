@@ -600,6 +600,24 @@ static int count_sample(void *ctx, void *data, size_t len)
 }
 
 /*
+ * Address r, a reply of snat_be, to the edge's address and port that the
+ * source-NATed client flow ack left from (its entry's snat_idx, snat_port;
+ * snat_service()'s addresses).
+ */
+static int snat_reply_to(struct harness *h, const struct pkt_spec *ack, struct pkt_spec *r)
+{
+	struct shift_flow f;
+	__u32 a;
+
+	if (harness_flow_get(h, ack, &f) || !f.snat_port)
+		return -1;
+	a = htonl(0x0a010001 + f.snat_idx);
+	memcpy(r->daddr, &a, 4);
+	r->dport = ntohs(f.snat_port);
+	return 0;
+}
+
+/*
  * Empty one table of reverse mappings. The keys are read first, then
  * deleted: a walk restarted after each delete scans the emptied buckets
  * again, quadratic in the table (most of a run's time went there).
@@ -744,6 +762,9 @@ int main(int argc, char **argv)
 		static const char http_req[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
 		static const char http_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 		struct pkt_spec hack4 = V4(91, 40030, 0x10), hreq4, hrep4 = R4(40030, 0x18);
+		/* The source-NATed flow's reply: to the edge's address and port
+		 * that nack4's mapping holds, set once its flow is open. */
+		struct pkt_spec nrep4 = R4(0, 0x18);
 
 		const struct {
 			const char *name;
@@ -781,6 +802,10 @@ int main(int argc, char **argv)
 			  http_req },
 			{ "v4 SYN-ACK reply (no entry: FIB)", H_BACKEND, &synack4, (__u32)env.if_be,
 			  XDP_REDIRECT },
+			/* Before the SYN case below: its snat_flush() would empty
+			 * nack4's mapping, which gives this reply its port. */
+			{ "v4 reply, SNAT (the mapping's lookup)", H_BACKEND, &nrep4, H_LO_IFINDEX,
+			  XDP_TX, MUT_NONE, &nack4, 0, 0, true },
 			/* Source NAT claims a port at the SYN (README): its cost beside. */
 			{ "v4 SYN new flow, SNAT (claims a port)", H_CLIENT, &nsyn4, H_LO_IFINDEX,
 			  XDP_TX, MUT_NEW_FLOW, NULL, 0, 0, true },
@@ -810,6 +835,8 @@ int main(int argc, char **argv)
 		hreq4.tcp_flags = 0x18; /* ACK | PSH */
 		hreq4.payload = (__u16)strlen(http_req);
 		memcpy(hrep4.saddr, http_be.addr, 4);
+		memcpy(nrep4.saddr, snat_be.addr, 4);
+		memcpy(nrep4.smac, snat_be.mac, 6);
 		memcpy(hrep4.smac, http_be.mac, 6);
 		hrep4.payload = (__u16)strlen(http_resp);
 		for (i = 0; i < sizeof(def) / sizeof(def[0]); i++) {
@@ -821,6 +848,12 @@ int main(int argc, char **argv)
 			    establish(&h, def[i].est, def[i].snat ? &snat_be : def[i].be,
 				      def[i].snat)) {
 				fprintf(stderr, "bench: %s: opening the flow failed\n",
+					def[i].name);
+				goto out;
+			}
+			if (def[i].snat && def[i].prog == H_BACKEND &&
+			    snat_reply_to(&h, def[i].est, &nrep4)) {
+				fprintf(stderr, "bench: %s: the flow has no source port\n",
 					def[i].name);
 				goto out;
 			}
