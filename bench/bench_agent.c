@@ -149,7 +149,7 @@ static __u32 build(const __u8 *saddr, const __u8 *daddr, __u16 sport, __u16 dpor
 	s.payload = text ? (__u16)strlen(text) : 0;
 	s.seq = seq;
 	s.ack = ack;
-	return text ? pkt_build_payload(&s, text, buf, cap, NULL) : pkt_build(&s, buf, cap, NULL);
+	return pkt_build_payload(&s, text, buf, cap, NULL);
 }
 
 /* The program attached through the link pinned at DIR/links/IF. */

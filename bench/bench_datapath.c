@@ -284,8 +284,7 @@ static __u32 build(struct bcase *c, const struct pkt_spec *s, const char *text)
 {
 	struct pkt_layout lo;
 
-	c->len = text ? pkt_build_payload(s, text, c->pkt, sizeof(c->pkt), &lo) :
-			pkt_build(s, c->pkt, sizeof(c->pkt), &lo);
+	c->len = pkt_build_payload(s, text, c->pkt, sizeof(c->pkt), &lo);
 	c->l3 = lo.l3;
 	c->family = s->family;
 	return c->len;

@@ -258,11 +258,10 @@ static void spec_backend(struct pkt_spec *s, const __u8 *be, __u16 cport, __u8 f
 	s->ack = 1001;
 }
 
-/* Build a frame whose L4 payload is text (checksums fixed afterwards). */
+/* Build a frame whose L4 payload is text, or none (NULL). */
 static __u32 build(const struct pkt_spec *s, const char *text, __u8 *buf)
 {
-	return text ? pkt_build_payload(s, text, buf, PKT_MAX, NULL) :
-		      pkt_build(s, buf, PKT_MAX, NULL);
+	return pkt_build_payload(s, text, buf, PKT_MAX, NULL);
 }
 
 static int run(struct bench *b, enum h_prog p, const __u8 *f, __u32 len, __u32 want)

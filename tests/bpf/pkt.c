@@ -274,8 +274,11 @@ __u32 pkt_build_payload(const struct pkt_spec *s, const void *payload, __u8 *buf
 			struct pkt_layout *lo)
 {
 	struct pkt_layout l;
-	__u32 len = pkt_build(s, buf, cap, &l);
+	__u32 len;
 
+	if (!payload)
+		return pkt_build(s, buf, cap, lo);
+	len = pkt_build(s, buf, cap, &l);
 	if (!len)
 		return 0;
 	memcpy(buf + l.data, payload, s->payload);

@@ -57,7 +57,8 @@ struct pkt_layout {
 /* Build; returns the frame length, or 0 if the spec does not fit cap. */
 __u32 pkt_build(const struct pkt_spec *s, __u8 *buf, __u32 cap, struct pkt_layout *lo);
 /* The same with s->payload bytes of payload as its payload (an HTTP request, a
- * TLS record), checksums over them; 0 if it does not fit or does not parse. */
+ * TLS record), checksums over them; 0 if it does not fit or does not parse.
+ * payload NULL: pkt_build()'s frame, as it is. */
 __u32 pkt_build_payload(const struct pkt_spec *s, const void *payload, __u8 *buf, __u32 cap,
 			struct pkt_layout *lo);
 

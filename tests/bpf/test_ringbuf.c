@@ -100,8 +100,7 @@ struct rb_env {
 
 static __u32 build_text(const struct pkt_spec *s, const char *text, __u8 *buf)
 {
-	return text ? pkt_build_payload(s, text, buf, PKT_MAX, NULL) :
-		      pkt_build(s, buf, PKT_MAX, NULL);
+	return pkt_build_payload(s, text, buf, PKT_MAX, NULL);
 }
 
 static int run(struct rb_env *e, enum h_prog p, const __u8 *f, __u32 len, __u32 *verdict)
