@@ -600,18 +600,22 @@ static int count_sample(void *ctx, void *data, size_t len)
 
 /*
  * Address r, a reply of snat_be, to the edge's address and port that the
- * source-NATed client flow ack left from (its entry's snat_idx, snat_port;
- * snat_service()'s addresses).
+ * source-NATed client flow ack left from: its entry's snat_idx into its
+ * service's addresses (shift_snat_cfg, as the datapath reads them), and its
+ * snat_port.
  */
 static int snat_reply_to(struct harness *h, const struct pkt_spec *ack, struct pkt_spec *r)
 {
+	struct shift_snat_cfg cfg;
 	struct shift_flow f;
-	__u32 a;
+	__u32 sid;
 
-	if (harness_flow_get(h, ack, &f) || !f.snat_port)
+	if (harness_flow_get(h, ack, &f) || !f.snat_port || f.snat_idx >= SHIFT_SNAT_MAX_ADDRS)
 		return -1;
-	a = htonl(0x0a010001 + f.snat_idx);
-	memcpy(r->daddr, &a, 4);
+	sid = f.service_id;
+	if (bpf_map_lookup_elem(h->m.fd[SHIFT_MAP_SNAT_CFG], &sid, &cfg))
+		return -1;
+	memcpy(r->daddr, cfg.addr[f.snat_idx], 4);
 	r->dport = ntohs(f.snat_port);
 	return 0;
 }
