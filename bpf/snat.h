@@ -153,6 +153,20 @@ static __always_inline int snat_own(struct snat_scratch *t, struct shift_snat_va
 }
 
 /*
+ * Confirm the half-open claim at k: v, its confirmed mapping, into shift_snat
+ * first, then the claim out of shift_snat_half, so that the port is never in
+ * neither (a claimer would take it). 0, or -1 when a racing CPU confirmed
+ * another flow at k first.
+ */
+static __always_inline int snat_move(const struct shift_snat_key *k, const struct shift_snat_val *v)
+{
+	if (bpf_map_update_elem(&shift_snat, k, v, BPF_NOEXIST))
+		return -1;
+	bpf_map_delete_elem(&shift_snat_half, k);
+	return 0;
+}
+
+/*
  * The flow's own half-open claim v (key t->k), found: a request that no
  * handshake vouches for leaves it half-open (0), any other moves it to
  * shift_snat, confirmed (1); -1 when a racing CPU confirmed another flow
@@ -165,10 +179,7 @@ static __always_inline int snat_own_half(struct snat_scratch *t, struct shift_sn
 	if (t->r.how & SNAT_REQ_HALF)
 		return 0;
 	/* t->v: this flow's mapping, confirmed (the request is not half). */
-	if (bpf_map_update_elem(&shift_snat, &t->k, &t->v, BPF_NOEXIST))
-		return -1;
-	bpf_map_delete_elem(&shift_snat_half, &t->k);
-	return 1;
+	return snat_move(&t->k, &t->v) ? -1 : 1;
 }
 
 /* What a candidate port is to the request, in one table (snat_probe()). */
@@ -414,10 +425,7 @@ static __always_inline int snat_confirm(const struct shift_snat_key *k, const st
 	v = *h;
 	v.backend_id = f->backend_id;
 	v.last_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&shift_snat, k, &v, BPF_NOEXIST))
-		return -1;
-	bpf_map_delete_elem(&shift_snat_half, k);
-	return 0;
+	return snat_move(k, &v);
 }
 
 /*
