@@ -9,6 +9,7 @@
 #   chaos_client NS OUT ARGS...     # client.py from a fresh source address (background)
 #   chaos_rate / chaos_ka           # client.py rate / keepalive through chaos_client
 #   flows_of SRC | flows_of 0 count # shift_flows4 entries of source SRC / all of them
+#   map_entries MAP                 # how many entries a pinned map of the edge holds
 #   tcp_snap OUT / why_failed ...    # kernel TCP and datapath counters, printed on a failure
 #   dp FILE KEY / svc FILE SVC KEY  # fields of a status --json snapshot
 #   rate_sum FILE...                # one line: sent ok failed skipped errors by_backend
@@ -52,22 +53,28 @@ chaos_flood() {
 		--pps "$CHAOS_PPS" --seconds "$secs" "${ack[@]}" >"$2" 2>&1
 }
 
+# map_entries MAP: how many entries the edge's pinned map MAP holds.
+map_entries() {
+	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/$1" | "$RIG_PYTHON" -c '
+import json, sys
+print(len(json.load(sys.stdin)))'
+}
+
 # flows_of SRC: "KEY VALUE[:11]" (hex) of every shift_flows4 entry from SRC, sorted; the
 # value part is what never changes for a flow (backend_id, hash, service_id, color).
-# flows_of 0 count: the number of entries.
+# flows_of 0 count: the number of entries (map_entries shift_flows4).
 flows_of() {
+	if [ "${2:-}" = count ]; then
+		map_entries shift_flows4
+		return
+	fi
 	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_flows4" | "$RIG_PYTHON" -c '
 import json, socket, sys
 src = socket.inet_aton(sys.argv[1])
-n = 0
 for e in json.load(sys.stdin):
     k = bytes(int(x, 16) for x in e["key"])
-    if sys.argv[2] == "count":
-        n += 1
-    elif k[:4] == src:
-        print(k.hex(), bytes(int(x, 16) for x in e["value"][:11]).hex())
-if sys.argv[2] == "count":
-    print(n)' "$1" "${2:-list}" | sort
+    if k[:4] == src:
+        print(k.hex(), bytes(int(x, 16) for x in e["value"][:11]).hex())' "$1" | sort
 }
 
 # dp FILE KEY: a datapath counter of a status --json snapshot

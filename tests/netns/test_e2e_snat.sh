@@ -171,20 +171,13 @@ fi
 # Each claims a port of web's backends (36280 a backend here), half-open, in the
 # half-open table (32768 claims; 2 x SNAT_FLOOD is more, so the flood evicts its own
 # oldest claims): no entry, no confirmed mapping, taken over after 10 s idle.
-
-# entries MAP: how many entries a pinned map holds
-entries() {
-	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/$1" | "$RIG_PYTHON" -c '
-import json, sys
-print(len(json.load(sys.stdin)))'
-}
 chaos_need_synflood
 chaos_spoof_route || notok "setup: route $CHAOS_SPOOF via cli1"
 chaos_ka cli2 "$D/ka.json" 16 120 || notok "flood: keep-alive client not ready"
 sleep 0.5
 flows_of "$CHAOS_KA_SRC" >"$D/ka.flows0"
 occ0=$(flows_of 0 count)
-sn0=$(entries shift_snat)
+sn0=$(map_entries shift_snat)
 e2e_snap "$D/f0.json"
 ka_phase flood
 chaos_flood "$SNAT_FLOOD" "$D/flood.syn.json" || notok "SYN flood failed: $(cat "$D/flood.syn.json")"
@@ -193,8 +186,8 @@ CHAOS_FLOOD_ACK=1 chaos_flood "$SNAT_FLOOD" "$D/flood.ack.json" ||
 sleep 1
 e2e_snap "$D/f1.json"
 occ1=$(flows_of 0 count)
-sn1=$(entries shift_snat)
-half1=$(entries shift_snat_half)
+sn1=$(map_entries shift_snat)
+half1=$(map_entries shift_snat_half)
 flows_of "$CHAOS_KA_SRC" >"$D/ka.flows1"
 fnew=$(($(dp "$D/f1.json" flow_new) - $(dp "$D/f0.json" flow_new)))
 fins=$(($(dp "$D/f1.json" flow_insert) - $(dp "$D/f0.json" flow_insert)))
