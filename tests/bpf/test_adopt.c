@@ -234,10 +234,80 @@ out:
 	rm_pins(dir);
 }
 
+/*
+ * Maps an older map ABI pinned: its config map says so, and its IPv6 table is
+ * keyed otherwise (ABI 5: the whole VIP, 36 bytes). The start is refused,
+ * naming the ABI (EPROTO), and the pinned table stays as it was: the
+ * connections of the programs still attached keep their entries.
+ */
+static void check_old_abi(struct tctx *t)
+{
+	struct loader_opts o = {
+		.hash_seed = 7,
+		.max_flows4 = 1024,
+		.max_flows6 = 1024,
+		.syn_slots = 4096,
+		.compat = harness_compat(),
+	};
+	struct shift_config cfg;
+	struct bpf_map_info info;
+	__u32 zero = 0, old_id;
+	struct shift *skel;
+	char dir[128], path[512];
+	bool adopted;
+	int fd = -1;
+
+	snprintf(dir, sizeof(dir), "/sys/fs/bpf/shift-test-abi-%d", getpid());
+	o.pin_dir = dir;
+	if (!ASSERT_OK(t, bpffs_prepare(dir), "bpffs"))
+		return;
+	skel = shift_skel_load_pinned(&o, &adopted);
+	if (!ASSERT_TRUE(t, skel != NULL, "first load, pinning"))
+		goto out;
+	memset(&cfg, 0, sizeof(cfg));
+	ASSERT_OK(t,
+		  bpf_map_lookup_elem(bpf_map__fd(skel->maps.shift_config), &zero, &cfg) ? -errno :
+											   0,
+		  "read the pinned config");
+	cfg.abi_version = SHIFT_ABI_VERSION - 1;
+	ASSERT_OK(t,
+		  bpf_map_update_elem(bpf_map__fd(skel->maps.shift_config), &zero, &cfg, BPF_ANY) ?
+			  -errno :
+			  0,
+		  "the config an older shiftd wrote");
+	shift__destroy(skel);
+	snprintf(path, sizeof(path), "%s/maps/shift_flows6", dir);
+	if (!ASSERT_OK(t, unlink(path) ? -errno : 0, "unpin shift_flows6"))
+		goto out;
+	fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "shift_flows6", 36, sizeof(struct shift_flow),
+			    1024, NULL);
+	if (!ASSERT_TRUE(t, fd >= 0, "an IPv6 table keyed as in ABI 5") ||
+	    !ASSERT_OK(t, bpf_obj_pin(fd, path) ? -errno : 0, "pin it"))
+		goto out;
+	old_id = map_id(fd);
+
+	errno = 0;
+	skel = shift_skel_load_pinned(&o, &adopted);
+	if (!ASSERT_TRUE(t, skel == NULL, "a start over an older map ABI is refused"))
+		shift__destroy(skel);
+	else
+		ASSERT_EQ(t, errno, EPROTO, "refused for the ABI (EPROTO)");
+	ASSERT_EQ(t, pinned_id(dir, "shift_flows6", &info), old_id,
+		  "the older table stays pinned, untouched");
+	ASSERT_EQ(t, info.key_size, 36, "with its key");
+out:
+	if (fd >= 0)
+		close(fd);
+	rm_pins(dir);
+}
+
 TEST(adopt)
 {
 	if (test_sub(t, "adopt: a restart over pinned maps of older layouts: the table kept at its "
 			"pinned size, the rings, counters and VIP filter replaced, the counts "
 			"carried over, the filter rebuilt from the adopted VIPs"))
 		check_relayout(t);
+	if (test_sub(t, "adopt: maps of an older map ABI: the start refused, naming the ABI; "
+			"the pinned table untouched"))
+		check_old_abi(t);
 }
