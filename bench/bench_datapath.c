@@ -389,8 +389,11 @@ static int fill_table(int fd, bool v6, __u64 *filled)
 			memset(&k6, 0, sizeof(k6));
 			k6.saddr[0] = htonl(0xfd000000);
 			k6.saddr[3] = htonl(i);
-			k6.daddr[0] = htonl(0x20010db8);
-			k6.daddr[3] = htonl(0x99);
+			{
+				__u32 da[4] = { htonl(0x20010db8), 0, 0, htonl(0x99) };
+
+				k6.vip = shift_flow_vip6(da);
+			}
 			k6.sport = htons(1);
 			k6.dport = htons(80);
 			err = bpf_map_update_elem(fd, &k6, &v, BPF_ANY);

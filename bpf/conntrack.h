@@ -24,10 +24,7 @@ static __always_inline void flow_key_fill(union flow_key *k, __u8 family, const 
 		k->v4.dport = dport;
 	} else {
 		__builtin_memcpy(k->v6.saddr, saddr, 16);
-		k->v6.daddr[0] = shift_flow_key_vip0(daddr[0], proto);
-		k->v6.daddr[1] = daddr[1];
-		k->v6.daddr[2] = daddr[2];
-		k->v6.daddr[3] = daddr[3];
+		k->v6.vip = shift_flow_key_vip0(shift_flow_vip6(daddr), proto);
 		k->v6.sport = sport;
 		k->v6.dport = dport;
 	}

@@ -1545,11 +1545,21 @@ static int check_unique(struct parser *ps)
 	return ret;
 }
 
+/* The word a service's flows' keys hold for its VIP (include/shift/maps.h). */
+static __u32 flow_key_word(const struct shift_addr_key *v)
+{
+	__u32 w = v->family == SHIFT_AF_INET6 ? shift_flow_vip6(v->addr) : v->addr[0];
+
+	return shift_flow_key_vip0(w, v->proto);
+}
+
 /*
- * The connection table's key has no protocol field: a UDP flow's key holds its
- * VIP with the first 32-bit word complemented (shift_flow_key_vip0()). A TCP
- * service whose VIP is that complement of a UDP service's VIP, on the same
- * port, would share its flows' keys: refused, at the later of the two lines.
+ * The connection table's key has no protocol field, and an IPv6 key holds its
+ * VIP folded to one word: two services on one port whose VIPs give the key the
+ * same word would share their flows' keys. Refused, at the later of the two
+ * lines. In IPv4 the only such pair is a UDP VIP (whose word is complemented,
+ * shift_flow_key_vip0()) and a TCP VIP that is exactly its complement; in
+ * IPv6 any two VIPs may fold alike, though few do.
  */
 static int check_flow_keys(struct parser *ps)
 {
@@ -1557,31 +1567,39 @@ static int check_flow_keys(struct parser *ps)
 	char e[ADDR_ENDPOINT_LEN], o[ADDR_ENDPOINT_LEN];
 	__u32 a, b;
 
-	for (a = 0; a < c->n_services; a++) {
-		const struct conf_service *u = &c->services[a];
-		struct shift_addr_key k;
+	for (b = 0; b < c->n_services; b++) {
+		const struct conf_service *t = &c->services[b];
 
-		if (u->vip.proto != IPPROTO_UDP)
-			continue;
-		k = u->vip;
-		k.addr[0] = shift_flow_key_vip0(k.addr[0], IPPROTO_UDP);
-		k.proto = IPPROTO_TCP;
-		for (b = 0; b < c->n_services; b++) {
-			const struct conf_service *t = &c->services[b];
-			int la, lb;
+		for (a = 0; a < b; a++) {
+			const struct conf_service *u = &c->services[a];
+			const struct conf_service *x = t, *y = u;
+			int la = ps->sl[a].key[S_VIP], lb = ps->sl[b].key[S_VIP];
 
-			if (memcmp(&t->vip, &k, sizeof(k)))
+			if (u->vip.family != t->vip.family || u->vip.port != t->vip.port ||
+			    flow_key_word(&u->vip) != flow_key_word(&t->vip))
 				continue;
-			la = ps->sl[a].key[S_VIP];
-			lb = ps->sl[b].key[S_VIP];
 			addr_format_endpoint(&u->vip, e, sizeof(e));
 			addr_format_endpoint(&t->vip, o, sizeof(o));
-			return fail(
-				ps, la > lb ? la : lb,
-				"service %s: vip %s/tcp is service %s's vip %s/udp with its first "
-				"32 bits complemented, which the connection table's key gives "
-				"every UDP VIP: their flows could not be told apart",
-				t->name, o, u->name, e);
+			if (t->vip.family == SHIFT_AF_INET6)
+				return fail(ps, la > lb ? la : lb,
+					    "service %s: vip %s/%s and service %s's vip %s/%s give "
+					    "the connection table's IPv6 key the same 32-bit VIP "
+					    "word (0x%08x): their flows could not be told apart; "
+					    "give one of them another address",
+					    t->name, o, proto_name(t->vip.proto), u->name, e,
+					    proto_name(u->vip.proto), flow_key_word(&t->vip));
+			/* In IPv4, name the TCP one first, as its VIP is the complement. */
+			if (t->vip.proto == IPPROTO_UDP) {
+				x = u;
+				y = t;
+				addr_format_endpoint(&x->vip, o, sizeof(o));
+				addr_format_endpoint(&y->vip, e, sizeof(e));
+			}
+			return fail(ps, la > lb ? la : lb,
+				    "service %s: vip %s/tcp is service %s's vip %s/udp with every "
+				    "bit complemented, which the connection table's key gives "
+				    "every UDP VIP: their flows could not be told apart",
+				    x->name, o, y->name, e);
 		}
 	}
 	return 0;

@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define SHIFT_ABI_VERSION 5
+#define SHIFT_ABI_VERSION 6
 
 /* Green weight in basis points; 10000 = 100 %. */
 #define SHIFT_WEIGHT_MAX 10000
@@ -164,13 +164,12 @@ struct shift_backend {
 /*
  * Connection table keys: client address, VIP, client port, VIP port, in
  * network order. No protocol field: the kernel hashes a key in rounds of
- * three 32-bit words (jhash2), and 12 / 36 bytes take one round fewer than
- * the 16 / 40 a protocol byte and its padding made (an established packet:
- * 3 to 7 ns less, docs/BENCHMARKS.md 7q). TCP and UDP services may share a VIP
- * and port (HTTPS and QUIC), so a UDP flow's key holds its VIP with the first
- * 32-bit word complemented (shift_flow_key_vip0()); the two stay apart unless
- * a TCP VIP is exactly that complement of a UDP VIP on the same port, which
- * the config check refuses.
+ * three 32-bit words (jhash2), and 12 bytes take one round fewer than the 16
+ * a protocol byte and its padding made (an established packet: 3 to 7 ns
+ * less, docs/BENCHMARKS.md 7q). TCP and UDP services may share a VIP and port
+ * (HTTPS and QUIC), so a UDP flow's key holds its VIP word complemented
+ * (shift_flow_key_vip0()); the two stay apart unless a TCP VIP is exactly that
+ * complement of a UDP VIP on the same port, which the config check refuses.
  */
 struct shift_flow_key4 {
 	__u32 saddr;
@@ -179,12 +178,30 @@ struct shift_flow_key4 {
 	__u16 dport;
 };
 
+/*
+ * An IPv6 key holds its VIP folded to one word (shift_flow_vip6()): 24 bytes
+ * are six words, one round of mixing fewer than the 36 the whole VIP made
+ * (docs/BENCHMARKS.md 7y). The client's address stays whole: clients are
+ * anybody, VIPs are the config's, and the config check refuses two VIPs on a
+ * port whose keys' words are equal (check_flow_keys()).
+ */
 struct shift_flow_key6 {
 	__u32 saddr[4];
-	__u32 daddr[4]; /* daddr[0]: shift_flow_key_vip0() */
+	__u32 vip; /* shift_flow_key_vip0(shift_flow_vip6(VIP)) */
 	__u16 sport;
 	__u16 dport;
 };
+
+/*
+ * The IPv6 VIP's word: each 32-bit word (as loaded, network order) times an
+ * odd constant, summed. Two VIPs that differ in one word never fold alike (an
+ * odd multiplier is a bijection); others only where the config check says so.
+ * Three multiplications side by side, not a round on the hash's serial chain.
+ */
+static inline __attribute__((always_inline)) __u32 shift_flow_vip6(const __u32 *a)
+{
+	return a[0] * 0x9e3779b1u + a[1] * 0x85ebca77u + a[2] * 0xc2b2ae3du + a[3];
+}
 
 /*
  * The key's first VIP word for a flow of proto, and back (its own inverse).

@@ -372,8 +372,12 @@ void harness_flow_key6(const struct pkt_spec *s, struct shift_flow_key6 *k)
 {
 	memset(k, 0, sizeof(*k));
 	memcpy(k->saddr, s->saddr, 16);
-	memcpy(k->daddr, s->daddr, 16);
-	k->daddr[0] = shift_flow_key_vip0(k->daddr[0], s->proto);
+	{
+		__u32 da[4];
+
+		memcpy(da, s->daddr, 16);
+		k->vip = shift_flow_key_vip0(shift_flow_vip6(da), s->proto);
+	}
 	k->sport = htons(s->sport);
 	k->dport = htons(s->dport);
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The connection table's key has no protocol field (include/shift/maps.h): a
- * UDP flow's key holds its VIP with the first word complemented. A TCP and a
+ * UDP flow's key holds its VIP word complemented (an IPv6 VIP folded to one
+ * word first, shift_flow_vip6()). A TCP and a
  * UDP service on one VIP and port (HTTPS and QUIC), one client address and
  * port talking to both: two entries, each following its own service's
  * backend, and each protocol's packets keep going where their entry says.
@@ -134,10 +135,13 @@ static void twins_run(struct tctx *t, struct harness *h, const char *kind, int v
 	/* The layout itself: what shiftctl and the tests read back. */
 	memcpy(&vip0, udp->daddr, 4);
 	if (v6) {
+		__u32 vip[4];
+
+		memcpy(vip, udp->daddr, 16);
 		harness_flow_key6(udp, &k6);
-		ASSERT_EQ(t, k6.daddr[0], ~vip0, "UDP key's first VIP word, complemented");
+		ASSERT_EQ(t, k6.vip, ~shift_flow_vip6(vip), "UDP key's folded VIP, complemented");
 		harness_flow_key6(tcp, &k6);
-		ASSERT_EQ(t, k6.daddr[0], vip0, "TCP key's first VIP word, as it is");
+		ASSERT_EQ(t, k6.vip, shift_flow_vip6(vip), "TCP key's folded VIP, as it is");
 	} else {
 		harness_flow_key4(udp, &k4);
 		ASSERT_EQ(t, k4.daddr, ~vip0, "UDP key's VIP, complemented");

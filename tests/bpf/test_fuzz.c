@@ -537,9 +537,11 @@ static void pre_steer(struct fz *z, enum h_prog prog, const __u8 *in, __u32 len,
 		pre->k4.sport = htons(info->sport);
 		pre->k4.dport = htons(info->dport);
 	} else {
+		__u32 vip[4];
+
 		memcpy(pre->k6.saddr, info->saddr, 16);
-		memcpy(pre->k6.daddr, info->daddr, 16);
-		pre->k6.daddr[0] = shift_flow_key_vip0(pre->k6.daddr[0], info->proto);
+		memcpy(vip, info->daddr, 16);
+		pre->k6.vip = shift_flow_key_vip0(shift_flow_vip6(vip), info->proto);
 		pre->k6.sport = htons(info->sport);
 		pre->k6.dport = htons(info->dport);
 	}
@@ -1642,32 +1644,35 @@ static int fz_reset(struct fz *z)
 
 /*
  * The service a key's VIP word and port name (shift_flow_key_vip0()): TCP's
- * VIP as it stands, UDP's with its first word complemented back. 0 and *proto
- * when exactly one protocol's service matches; -1 when none or both do (the
- * config check keeps both from happening).
+ * VIP as it stands, UDP's with its word complemented; an IPv6 VIP folded to
+ * its word first (shift_flow_vip6()), so the services are walked for the one
+ * whose VIP folds to it. 0 and *proto when exactly one service matches; -1
+ * when none or more do (the config check keeps more from happening).
  */
-static int key_service(struct fz *z, __u8 family, const __u32 *kdaddr, __u16 dport,
+static int key_service(struct fz *z, __u8 family, __u32 kvip, __u16 dport,
 		       struct shift_addr_key *sk, struct shift_service *svc, __u8 *proto)
 {
-	static const __u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP };
-	struct shift_addr_key try;
+	int fd = z->h->m.fd[SHIFT_MAP_SERVICES];
+	struct shift_addr_key key, next;
 	struct shift_service s;
-	int found = 0;
-	size_t i;
+	void *prev = NULL;
+	int found = 0, guard = 0;
 
-	for (i = 0; i < sizeof(protos); i++) {
-		memset(&try, 0, sizeof(try));
-		memcpy(try.addr, kdaddr, family == 4 ? 4 : 16);
-		try.addr[0] = shift_flow_key_vip0(try.addr[0], protos[i]);
-		try.port = dport;
-		try.proto = protos[i];
-		try.family = family == 4 ? SHIFT_AF_INET : SHIFT_AF_INET6;
-		if (bpf_map_lookup_elem(z->h->m.fd[SHIFT_MAP_SERVICES], &try, &s))
+	while (!bpf_map_get_next_key(fd, prev, &next) && guard++ < 100000) {
+		__u32 w;
+
+		key = next;
+		prev = &key;
+		if (key.family != (family == 4 ? SHIFT_AF_INET : SHIFT_AF_INET6) ||
+		    key.port != dport || bpf_map_lookup_elem(fd, &key, &s))
+			continue;
+		w = family == 4 ? key.addr[0] : shift_flow_vip6(key.addr);
+		if (shift_flow_key_vip0(w, key.proto) != kvip)
 			continue;
 		found++;
-		*sk = try;
+		*sk = key;
 		*svc = s;
-		*proto = protos[i];
+		*proto = key.proto;
 	}
 	return found == 1 ? 0 : -1;
 }
@@ -1686,12 +1691,12 @@ static void check_entry(struct fz *z, __u8 family, const void *key, const struct
 
 	memset(&sk, 0, sizeof(sk));
 	if (family == 4) {
-		known = !key_service(z, family, &k4->daddr, k4->dport, &sk, &svc, &proto);
+		known = !key_service(z, family, k4->daddr, k4->dport, &sk, &svc, &proto);
 		if (known)
 			hash = shift_flow_hash4(k4->saddr, sk.addr[0], k4->sport, k4->dport, proto,
 						z->h->seed);
 	} else {
-		known = !key_service(z, family, k6->daddr, k6->dport, &sk, &svc, &proto);
+		known = !key_service(z, family, k6->vip, k6->dport, &sk, &svc, &proto);
 		if (known)
 			hash = shift_flow_hash6(k6->saddr, sk.addr, k6->sport, k6->dport, proto,
 						z->h->seed);

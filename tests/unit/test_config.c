@@ -287,6 +287,17 @@ static void test_udp_service(void **state)
 		"[service u2]\nvip = 245.255.255.245:80\nprotocol = udp\nblue = 10.1.0.3:80\n");
 	assert_int_equal(c->n_services, 3);
 	conf_free(c);
+
+	/* IPv6 VIPs that fold alike clash only on the same port; a UDP VIP's
+	 * first word complemented is no clash in IPv6 (the key folds the VIP). */
+	c = parse_ok("[global]\ninterface = eth0\n"
+		     "[service a]\nvip = [2001:db8::7]:443\nblue = [2001:db8:1::1]:443\n"
+		     "[service b]\nvip = [2001:db8::1:0:ca]:444\nblue = [2001:db8:1::2]:443\n"
+		     "[service u]\nvip = [2001:db8::7]:53\nprotocol = udp\n"
+		     "blue = [2001:db8:1::3]:53\n"
+		     "[service t]\nvip = [dffe:f247::7]:53\nblue = [2001:db8:1::4]:53\n");
+	assert_int_equal(c->n_services, 4);
+	conf_free(c);
 }
 
 static void test_syntax_variants(void **state)
@@ -503,20 +514,30 @@ static const struct bad_case bad_cases[] = {
 	  "service api: vip 10.0.0.10:80/tcp is already the vip of service web (line 4)" },
 	{ HEAD "[service api]\nvip = 10.0.0.11:80\nblue = 10.0.0.10:80\n", 8,
 	  "blue backend 10.0.0.10:80/tcp is already used at line 4 (service web, vip)" },
-	/* The connection table's key: a UDP VIP's first word complemented (10.0.0.10
-	 * -> 245.255.255.245, 2001:db8:: -> dffe:f247::) must not be a TCP VIP
-	 * on the same port; on another port, or both UDP, it may. */
+	/* The connection table's key: a UDP VIP's word complemented (10.0.0.10 ->
+	 * 245.255.255.245) must not be a TCP VIP on the same port; on another
+	 * port, or both UDP, it may. */
 	{ HEAD "[service dns]\nvip = 245.255.255.245:80\nprotocol = udp\nblue = 10.1.0.12:53\n", 7,
 	  "service web: vip 10.0.0.10:80/tcp is service dns's vip 245.255.255.245:80/udp with "
-	  "its first 32 bits complemented, which the connection table's key gives every UDP VIP: "
+	  "every bit complemented, which the connection table's key gives every UDP VIP: "
 	  "their flows could not be told apart" },
+	/* An IPv6 key holds its VIP folded to a word (shift_flow_vip6()):
+	 * 2001:db8::7 and 2001:db8::1:0:ca fold alike (0x6b65e720), and
+	 * 2001:db8::2:bf31:34b6 to that word complemented, a UDP VIP's. */
+	{ "[global]\ninterface = eth0\n[service q]\nvip = [2001:db8::7]:443\n"
+	  "blue = [2001:db8:1::1]:443\n[service h]\nvip = [2001:db8::1:0:ca]:443\n"
+	  "blue = [2001:db8:1::2]:443\n",
+	  7,
+	  "service h: vip [2001:db8::1:0:ca]:443/tcp and service q's vip [2001:db8::7]:443/tcp "
+	  "give the connection table's IPv6 key the same 32-bit VIP word (0x6b65e720): their "
+	  "flows could not be told apart; give one of them another address" },
 	{ "[global]\ninterface = eth0\n[service q]\nvip = [2001:db8::7]:443\nprotocol = udp\n"
-	  "blue = [2001:db8:1::1]:443\n[service h]\nvip = [dffe:f247::7]:443\n"
+	  "blue = [2001:db8:1::1]:443\n[service h]\nvip = [2001:db8::2:bf31:34b6]:443\n"
 	  "blue = [2001:db8:1::2]:443\n",
 	  8,
-	  "service h: vip [dffe:f247::7]:443/tcp is service q's vip [2001:db8::7]:443/udp with "
-	  "its first 32 bits complemented, which the connection table's key gives every UDP VIP: "
-	  "their flows could not be told apart" },
+	  "service h: vip [2001:db8::2:bf31:34b6]:443/tcp and service q's vip "
+	  "[2001:db8::7]:443/udp give the connection table's IPv6 key the same 32-bit VIP word "
+	  "(0x949a18df)" },
 	/* client affinity */
 	{ HEAD "affinity = user\n", 6, "'user' is not flow or client" },
 	{ HEAD "affinity = Client\n", 6, "'Client' is not flow or client" },

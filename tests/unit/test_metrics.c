@@ -243,7 +243,7 @@ static void test_values(void **state)
 	const char *svc = "service=\"we\\\"b\\\\x\\n\"";
 	char s[512];
 
-	assert_value(text, "shift_build_info{version=\"0.1.0\",map_abi=\"5\"}", "1");
+	assert_value(text, "shift_build_info{version=\"0.1.0\",map_abi=\"6\"}", "1");
 	assert_value(text, "shift_agent_start_time_seconds", "1700000000.25");
 	assert_value(text, "shift_config_reloads_total", "3");
 	assert_value(text, "shift_samples_total", "42");
