@@ -97,15 +97,35 @@ static int pin_other(struct tctx *t, const char *dir, const char *name, enum bpf
 	return fd;
 }
 
-static void check_relayout(struct tctx *t)
+/*
+ * A first start, pinning under a directory of the test's own (bpffs refuses
+ * dots in names): dir holds its path, o the options, to start again with.
+ */
+static struct shift *first_start(struct tctx *t, struct loader_opts *o, char *dir, size_t len,
+				 const char *name)
 {
-	struct loader_opts o = {
+	struct shift *skel;
+	bool adopted;
+
+	snprintf(dir, len, "/sys/fs/bpf/shift-test-%s-%d", name, getpid());
+	*o = (struct loader_opts){
+		.pin_dir = dir,
 		.hash_seed = 7,
 		.max_flows4 = 1024,
 		.max_flows6 = 1024,
 		.syn_slots = 4096,
 		.compat = harness_compat(),
 	};
+	if (!ASSERT_OK(t, bpffs_prepare(dir), "bpffs"))
+		return NULL;
+	skel = shift_skel_load_pinned(o, &adopted);
+	ASSERT_TRUE(t, skel != NULL, "first load, pinning");
+	return skel;
+}
+
+static void check_relayout(struct tctx *t)
+{
+	struct loader_opts o;
 	__u32 flows_id, rings_id, stats_id, old_rings_id, old_stats_id, key, vips_id, old_vipset_id,
 		vipset_id = 0;
 	int old_rings = -1, old_stats = -1, old_vipset = -1, ncpu, c;
@@ -120,13 +140,8 @@ static void check_relayout(struct tctx *t)
 	char dir[128];
 	bool adopted;
 
-	/* bpffs refuses dots in names. */
-	snprintf(dir, sizeof(dir), "/sys/fs/bpf/shift-test-adopt-%d", getpid());
-	o.pin_dir = dir;
-	if (!ASSERT_OK(t, bpffs_prepare(dir), "bpffs"))
-		return;
-	skel = shift_skel_load_pinned(&o, &adopted);
-	if (!ASSERT_TRUE(t, skel != NULL, "first load, pinning"))
+	skel = first_start(t, &o, dir, sizeof(dir), "adopt");
+	if (!skel)
 		goto out;
 	flows_id = map_id(bpf_map__fd(skel->maps.shift_flows4));
 	stats_id = map_id(bpf_map__fd(skel->maps.shift_stats));
@@ -242,13 +257,7 @@ out:
  */
 static void check_old_abi(struct tctx *t)
 {
-	struct loader_opts o = {
-		.hash_seed = 7,
-		.max_flows4 = 1024,
-		.max_flows6 = 1024,
-		.syn_slots = 4096,
-		.compat = harness_compat(),
-	};
+	struct loader_opts o;
 	struct shift_config cfg;
 	struct bpf_map_info info;
 	__u32 zero = 0, old_id;
@@ -257,12 +266,8 @@ static void check_old_abi(struct tctx *t)
 	bool adopted;
 	int fd = -1;
 
-	snprintf(dir, sizeof(dir), "/sys/fs/bpf/shift-test-abi-%d", getpid());
-	o.pin_dir = dir;
-	if (!ASSERT_OK(t, bpffs_prepare(dir), "bpffs"))
-		return;
-	skel = shift_skel_load_pinned(&o, &adopted);
-	if (!ASSERT_TRUE(t, skel != NULL, "first load, pinning"))
+	skel = first_start(t, &o, dir, sizeof(dir), "abi");
+	if (!skel)
 		goto out;
 	memset(&cfg, 0, sizeof(cfg));
 	ASSERT_OK(t,
