@@ -204,11 +204,11 @@ static inline __attribute__((always_inline)) __u32 shift_flow_vip6(const __u32 *
 }
 
 /*
- * The key's first VIP word for a flow of proto, and back (its own inverse).
- * The tables hold TCP (6) and UDP (17) flows only, which bit 4 of the protocol
- * number tells apart without a branch: a branch here is a path the 6.1
- * verifier walks twice (shift_tc_both: 783k instructions with one, 757k
- * without).
+ * The key's VIP word for a flow of proto (the IPv4 VIP, the IPv6 VIP's
+ * fold), and back (its own inverse). The tables hold TCP (6) and UDP (17)
+ * flows only, which bit 4 of the protocol number tells apart without a
+ * branch: a branch here is a path the 6.1 verifier walks twice
+ * (shift_tc_both: 783k instructions with one, 757k without).
  */
 static inline __attribute__((always_inline)) __u32 shift_flow_key_vip0(__u32 vip0, __u8 proto)
 {
