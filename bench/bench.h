@@ -11,6 +11,8 @@
 #include <linux/types.h>
 #include <bpf/bpf.h>
 
+#include <shift/maps.h>
+
 static inline int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -58,23 +60,27 @@ static inline int bench_load_raw(enum bpf_prog_type type, const char *name,
 
 /*
  * The connection table's lookup alone, a floor under an established packet's
- * cost: the key (struct shift_flow_key4, or with v6 struct shift_flow_key6)
- * copied from an untagged Ethernet + IPv4 frame without options (v6: + IPv6
- * without extension headers), one lookup in the table `flows`, then XDP_TX
- * (TC: TC_ACT_REDIRECT), found or not. With redirect_ifindex, the TC twin ends
- * as a TC forwarding program must: bpf_redirect(redirect_ifindex, 0), a helper
+ * cost: the key (struct shift_flow_key4, or with v6 struct shift_flow_key6,
+ * its VIP folded as shift_flow_vip6() folds it) built from an untagged
+ * Ethernet + IPv4 frame without options (v6: + IPv6 without extension
+ * headers), one lookup in the table `flows`, then XDP_TX (TC:
+ * TC_ACT_REDIRECT), found or not. With redirect_ifindex, the TC twin ends as a
+ * TC forwarding program must: bpf_redirect(redirect_ifindex, 0), a helper
  * call XDP_TX does not need. Fills insn[] (room for REF_LOOKUP_INSNS); returns
  * the count.
  */
-#define REF_LOOKUP_INSNS 40
+#define REF_LOOKUP_INSNS 48
 static inline unsigned int ref_lookup_prog(struct bpf_insn *insn, int flows, int tc,
 					   int redirect_ifindex, int v6)
 {
 	/* xdp_md's data, data_end; __sk_buff's */
 	const __s16 d = tc ? 76 : 0, de = tc ? 80 : 4;
-	/* The addresses' words, then the ports' (all from the frame start), and
-	 * the key's size: its last word holds the protocol. */
-	const int addr = v6 ? 22 : 26, naddr = v6 ? 8 : 2, ports = v6 ? 54 : 34, key = v6 ? 40 : 16;
+	/* From the frame start: the source address, the destination's, the ports;
+	 * and the key's size (TCP: no VIP word complemented). */
+	const int saddr = v6 ? 22 : 26, daddr = v6 ? 38 : 30, ports = v6 ? 54 : 34;
+	const int key = v6 ? (int)sizeof(struct shift_flow_key6) :
+			     (int)sizeof(struct shift_flow_key4);
+	static const __u32 fold[3] = { SHIFT_VIP6_FOLD0, SHIFT_VIP6_FOLD1, SHIFT_VIP6_FOLD2 };
 	unsigned int n = 0, bounds, i;
 
 	insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_2, BPF_REG_1, d);
@@ -83,13 +89,29 @@ static inline unsigned int ref_lookup_prog(struct bpf_insn *insn, int flows, int
 	insn[n++] = (struct bpf_insn)MOV64_REG(BPF_REG_4, BPF_REG_2);
 	insn[n++] = (struct bpf_insn)ADD64_IMM(BPF_REG_4, ports + 4);
 	bounds = n++; /* to the EXIT, once the tail's length is known */
-	for (i = 0; i < (unsigned int)naddr; i++) {
-		insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_4, BPF_REG_2, addr + 4 * i);
+	for (i = 0; i < (v6 ? 4u : 1u); i++) {
+		insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_4, BPF_REG_2, saddr + 4 * i);
 		insn[n++] = (struct bpf_insn)STX(BPF_W, BPF_REG_10, BPF_REG_4, -key + 4 * i);
 	}
-	insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_4, BPF_REG_2, ports);
+	/* The VIP's word: v4's address; v6's words times fold[], summed. */
+	insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_4, BPF_REG_2, daddr);
+	for (i = 0; v6 && i < 3; i++) {
+		if (i)
+			insn[n++] =
+				(struct bpf_insn)LDX(BPF_W, BPF_REG_5, BPF_REG_2, daddr + 4 * i);
+		insn[n++] = (struct bpf_insn)INSN(BPF_ALU | BPF_MUL | BPF_K,
+						  i ? BPF_REG_5 : BPF_REG_4, 0, 0, (__s32)fold[i]);
+		if (i)
+			insn[n++] = (struct bpf_insn)INSN(BPF_ALU | BPF_ADD | BPF_X, BPF_REG_4,
+							  BPF_REG_5, 0, 0);
+	}
+	if (v6) {
+		insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_5, BPF_REG_2, daddr + 12);
+		insn[n++] = (struct bpf_insn)INSN(BPF_ALU | BPF_ADD | BPF_X, BPF_REG_4, BPF_REG_5,
+						  0, 0);
+	}
 	insn[n++] = (struct bpf_insn)STX(BPF_W, BPF_REG_10, BPF_REG_4, -8);
-	insn[n++] = (struct bpf_insn)MOV64_IMM(BPF_REG_4, 6); /* proto TCP, pad */
+	insn[n++] = (struct bpf_insn)LDX(BPF_W, BPF_REG_4, BPF_REG_2, ports);
 	insn[n++] = (struct bpf_insn)STX(BPF_W, BPF_REG_10, BPF_REG_4, -4);
 	{
 		const struct bpf_insn ld[2] = { LD_MAP_FD(BPF_REG_1, flows) };
