@@ -34,8 +34,8 @@
  * A half-open mapping: claimed by a SYN, or by a packet past the SYN that no
  * handshake vouched for (a spoofed ACK, a flow met in mid-stream), and not
  * since confirmed by the client's first ACK acknowledging the backend's
- * SYN-ACK: SHIFT_SNAT_HALF_OPEN in the value's backend_id (mappings written
- * before the bit existed read as confirmed). Such a mapping writes no
+ * SYN-ACK: SHIFT_SNAT_HALF_OPEN in the value's backend_id, in
+ * shift_snat_half (shift_snat holds no such claim). Such a mapping writes no
  * connection-table entry and may be taken over once idle for
  * SNAT_HALF_OPEN_NS, so that spoofed SYNs hold a port for seconds, not
  * minutes. Each retransmit of the SYN restarts the clock; Linux's first
@@ -139,17 +139,15 @@ static __always_inline __u16 snat_candidate(struct snat_scratch *t,
 }
 
 /*
- * The flow's own mapping v in shift_snat, found: a request that no handshake
- * vouches for (SNAT_REQ_HALF) leaves it as it is, any other confirms it (a
- * claim of a version before shift_snat_half); either restarts its idle
- * clock. 1 when it is (now) confirmed, else 0.
+ * The flow's own mapping v in shift_snat, found: confirmed, since only
+ * shift_snat_half holds half-open claims (map ABI 6 adopts no table of a
+ * version before it). Its idle clock restarts; 1, as snat_claim() returns
+ * for a confirmed mapping.
  */
-static __always_inline int snat_own(struct snat_scratch *t, struct shift_snat_val *v, __u64 now)
+static __always_inline int snat_own(struct shift_snat_val *v, __u64 now)
 {
-	if (!(t->r.how & SNAT_REQ_HALF))
-		v->backend_id = t->r.backend_id;
 	v->last_ns = now;
-	return !(v->backend_id & SHIFT_SNAT_HALF_OPEN);
+	return 1;
 }
 
 /*
@@ -280,7 +278,7 @@ __noinline int snat_claim(__u32 unused)
 			port = snat_candidate(t, cfg, i, r0, total, n_addrs, &idx);
 			old = bpf_map_lookup_elem(&shift_snat, &t->k);
 			if (old && same_client(old, t->r.caddr, t->r.cport, t->r.backend_id)) {
-				rc = snat_own(t, old, now);
+				rc = snat_own(old, now);
 				goto claimed;
 			}
 			old = bpf_map_lookup_elem(&shift_snat_half, &t->k);
@@ -304,7 +302,7 @@ __noinline int snat_claim(__u32 unused)
 		s = snat_probe(&shift_snat, t, now, &old);
 		if (s == SNAT_MINE) {
 			/* Ours already: the flow entry aged out before the mapping did. */
-			rc = snat_own(t, old, now);
+			rc = snat_own(old, now);
 			goto claimed;
 		}
 		if (s == SNAT_TAKEN)
@@ -457,9 +455,6 @@ snat_established(const struct pkt *p, const struct shift_backend *be, struct shi
 			return NULL;
 		return cfg->addr[snat_idx(f->snat_idx)];
 	}
-	/* A claim of a version before shift_snat_half, half-open there. */
-	if (v->backend_id & SHIFT_SNAT_HALF_OPEN)
-		v->backend_id = f->backend_id;
 	now = bpf_ktime_get_ns();
 	if (now - v->last_ns > 1000000000ull)
 		v->last_ns = now;

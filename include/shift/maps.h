@@ -396,8 +396,8 @@ struct shift_snat_val {
 };
 
 /* In shift_snat_val.backend_id: no completed handshake confirmed the mapping
- * yet (bpf/snat.h): every shift_snat_half entry; in shift_snat, only the
- * claims of a version before that table. Backend ids are far smaller. */
+ * yet (bpf/snat.h): every shift_snat_half entry, never a shift_snat one.
+ * Backend ids are far smaller. */
 #define SHIFT_SNAT_HALF_OPEN (1u << 31)
 
 #define SHIFT_DEFAULT_SNAT (1u << 18)
