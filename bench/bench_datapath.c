@@ -368,8 +368,10 @@ static int establish(struct harness *h, const struct pkt_spec *ack, const struct
  */
 static int fill_table(int fd, bool v6, __u64 *filled)
 {
+	/* The fill's VIP, 2001:db8::99, folded as the IPv6 key holds it. */
+	const __u32 vip6[4] = { htonl(0x20010db8), 0, 0, htonl(0x99) };
 	struct bpf_map_info info;
-	__u32 ilen = sizeof(info), i;
+	__u32 ilen = sizeof(info), i, vip6w = shift_flow_vip6(vip6);
 	struct shift_flow v;
 
 	memset(&info, 0, sizeof(info));
@@ -389,11 +391,7 @@ static int fill_table(int fd, bool v6, __u64 *filled)
 			memset(&k6, 0, sizeof(k6));
 			k6.saddr[0] = htonl(0xfd000000);
 			k6.saddr[3] = htonl(i);
-			{
-				__u32 da[4] = { htonl(0x20010db8), 0, 0, htonl(0x99) };
-
-				k6.vip = shift_flow_vip6(da);
-			}
+			k6.vip = vip6w;
 			k6.sport = htons(1);
 			k6.dport = htons(80);
 			err = bpf_map_update_elem(fd, &k6, &v, BPF_ANY);
