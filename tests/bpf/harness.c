@@ -358,28 +358,38 @@ int harness_topology(struct harness *h)
 	return 0;
 }
 
-void harness_flow_key4(const struct pkt_spec *s, struct shift_flow_key4 *k)
+void harness_key4_of(const __u8 *saddr, const __u8 *daddr, __u16 sport, __u16 dport, __u8 proto,
+		     struct shift_flow_key4 *k)
 {
 	memset(k, 0, sizeof(*k));
-	memcpy(&k->saddr, s->saddr, 4);
-	memcpy(&k->daddr, s->daddr, 4);
-	k->daddr = shift_flow_key_vip0(k->daddr, s->proto);
-	k->sport = htons(s->sport);
-	k->dport = htons(s->dport);
+	memcpy(&k->saddr, saddr, 4);
+	memcpy(&k->daddr, daddr, 4);
+	k->daddr = shift_flow_key_vip0(k->daddr, proto);
+	k->sport = htons(sport);
+	k->dport = htons(dport);
+}
+
+void harness_key6_of(const __u8 *saddr, const __u8 *daddr, __u16 sport, __u16 dport, __u8 proto,
+		     struct shift_flow_key6 *k)
+{
+	__u32 vip[4];
+
+	memset(k, 0, sizeof(*k));
+	memcpy(k->saddr, saddr, 16);
+	memcpy(vip, daddr, 16);
+	k->vip = shift_flow_key_vip0(shift_flow_vip6(vip), proto);
+	k->sport = htons(sport);
+	k->dport = htons(dport);
+}
+
+void harness_flow_key4(const struct pkt_spec *s, struct shift_flow_key4 *k)
+{
+	harness_key4_of(s->saddr, s->daddr, s->sport, s->dport, s->proto, k);
 }
 
 void harness_flow_key6(const struct pkt_spec *s, struct shift_flow_key6 *k)
 {
-	memset(k, 0, sizeof(*k));
-	memcpy(k->saddr, s->saddr, 16);
-	{
-		__u32 da[4];
-
-		memcpy(da, s->daddr, 16);
-		k->vip = shift_flow_key_vip0(shift_flow_vip6(da), s->proto);
-	}
-	k->sport = htons(s->sport);
-	k->dport = htons(s->dport);
+	harness_key6_of(s->saddr, s->daddr, s->sport, s->dport, s->proto, k);
 }
 
 int harness_flow_get(struct harness *h, const struct pkt_spec *s, struct shift_flow *f)

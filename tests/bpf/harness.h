@@ -141,6 +141,14 @@ int harness_add_backend(struct harness *h, const struct topo_backend *b);
 /* Fill a pool from backend ids (their addresses are read back from the map). */
 int harness_pool(struct harness *h, __u32 svc, enum shift_color color, const __u32 *ids, __u32 n);
 
+/*
+ * The connection-table key of a client -> VIP tuple (ports in host order),
+ * as the datapath's flow_key_fill() builds it: for a spec, or from fields.
+ */
+void harness_key4_of(const __u8 *saddr, const __u8 *daddr, __u16 sport, __u16 dport, __u8 proto,
+		     struct shift_flow_key4 *k);
+void harness_key6_of(const __u8 *saddr, const __u8 *daddr, __u16 sport, __u16 dport, __u8 proto,
+		     struct shift_flow_key6 *k);
 /* Connection-table access by the client-side tuple of a spec. */
 void harness_flow_key4(const struct pkt_spec *s, struct shift_flow_key4 *k);
 void harness_flow_key6(const struct pkt_spec *s, struct shift_flow_key6 *k);

@@ -530,21 +530,12 @@ static void pre_steer(struct fz *z, enum h_prog prog, const __u8 *in, __u32 len,
 	pre->on = true;
 	pre->in = *info;
 	memset(&pre->k6, 0, sizeof(pre->k6));
-	if (info->family == 4) {
-		memcpy(&pre->k4.saddr, info->saddr, 4);
-		memcpy(&pre->k4.daddr, info->daddr, 4);
-		pre->k4.daddr = shift_flow_key_vip0(pre->k4.daddr, info->proto);
-		pre->k4.sport = htons(info->sport);
-		pre->k4.dport = htons(info->dport);
-	} else {
-		__u32 vip[4];
-
-		memcpy(pre->k6.saddr, info->saddr, 16);
-		memcpy(vip, info->daddr, 16);
-		pre->k6.vip = shift_flow_key_vip0(shift_flow_vip6(vip), info->proto);
-		pre->k6.sport = htons(info->sport);
-		pre->k6.dport = htons(info->dport);
-	}
+	if (info->family == 4)
+		harness_key4_of(info->saddr, info->daddr, info->sport, info->dport, info->proto,
+				&pre->k4);
+	else
+		harness_key6_of(info->saddr, info->daddr, info->sport, info->dport, info->proto,
+				&pre->k6);
 	pre->existed = !flow_get(z, pre, &pre->f);
 	/* A bare SYN is a new flow, steered afresh whatever the table holds (no
 	 * service here has source NAT, whose SYNs look at their entry). */
