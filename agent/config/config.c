@@ -1545,14 +1545,6 @@ static int check_unique(struct parser *ps)
 	return ret;
 }
 
-/* The word a service's flows' keys hold for its VIP (include/shift/maps.h). */
-static __u32 flow_key_word(const struct shift_addr_key *v)
-{
-	__u32 w = v->family == SHIFT_AF_INET6 ? shift_flow_vip6(v->addr) : v->addr[0];
-
-	return shift_flow_key_vip0(w, v->proto);
-}
-
 /*
  * The connection table's key has no protocol field, and an IPv6 key holds its
  * VIP folded to one word: two services on one port whose VIPs give the key the
@@ -1576,7 +1568,7 @@ static int check_flow_keys(struct parser *ps)
 			int la = ps->sl[a].key[S_VIP], lb = ps->sl[b].key[S_VIP];
 
 			if (u->vip.family != t->vip.family || u->vip.port != t->vip.port ||
-			    flow_key_word(&u->vip) != flow_key_word(&t->vip))
+			    shift_flow_key_word(&u->vip) != shift_flow_key_word(&t->vip))
 				continue;
 			addr_format_endpoint(&u->vip, e, sizeof(e));
 			addr_format_endpoint(&t->vip, o, sizeof(o));
@@ -1587,7 +1579,7 @@ static int check_flow_keys(struct parser *ps)
 					    "word (0x%08x): their flows could not be told apart; "
 					    "give one of them another address",
 					    t->name, o, proto_name(t->vip.proto), u->name, e,
-					    proto_name(u->vip.proto), flow_key_word(&t->vip));
+					    proto_name(u->vip.proto), shift_flow_key_word(&t->vip));
 			/* In IPv4, name the TCP one first, as its VIP is the complement. */
 			if (t->vip.proto == IPPROTO_UDP) {
 				x = u;

@@ -219,6 +219,15 @@ static inline __attribute__((always_inline)) __u32 shift_flow_key_vip0(__u32 vip
 	return vip0 ^ -(__u32)((proto >> 4) & 1);
 }
 
+/* The VIP word the keys of a service's flows hold, from its VIP (userspace:
+ * the config check, the tests; the datapath builds it in flow_key_fill()). */
+static inline __u32 shift_flow_key_word(const struct shift_addr_key *vip)
+{
+	__u32 w = vip->family == SHIFT_AF_INET6 ? shift_flow_vip6(vip->addr) : vip->addr[0];
+
+	return shift_flow_key_vip0(w, vip->proto);
+}
+
 /*
  * Connection table value (48 bytes). An entry is written when the handshake
  * completes (the client's first ACK), never for a bare SYN: SYNs are steered

@@ -1650,15 +1650,12 @@ static int key_service(struct fz *z, __u8 family, __u32 kvip, __u16 dport,
 	int found = 0, guard = 0;
 
 	while (!bpf_map_get_next_key(fd, prev, &next) && guard++ < 100000) {
-		__u32 w;
-
 		key = next;
 		prev = &key;
 		if (key.family != (family == 4 ? SHIFT_AF_INET : SHIFT_AF_INET6) ||
 		    key.port != dport || bpf_map_lookup_elem(fd, &key, &s))
 			continue;
-		w = family == 4 ? key.addr[0] : shift_flow_vip6(key.addr);
-		if (shift_flow_key_vip0(w, key.proto) != kvip)
+		if (shift_flow_key_word(&key) != kvip)
 			continue;
 		found++;
 		*sk = key;
