@@ -44,6 +44,29 @@
  */
 #define SNAT_HALF_OPEN_NS (10ull * 1000000000ull)
 
+/*
+ * The clock of a mapping's idle time (last_ns). Idle limits count seconds,
+ * so the tick-old time the kernel keeps does: bpf_ktime_get_coarse_ns()
+ * reads it, where bpf_ktime_get_ns() reads the clock source (an ordered
+ * TSC read, in a guest pvclock's too): 4 ns against 28 per call on the
+ * development guest, and source NAT read the clock on every packet of a
+ * flow, both ways. Both are CLOCK_MONOTONIC, the coarse one behind by up to
+ * a tick: a mapping stamped from the fine clock (the tests stamp them with
+ * CLOCK_MONOTONIC) may look a few milliseconds newer than "now", so ages
+ * are compared signed (snat_older()): an unsigned difference would wrap to
+ * "idle for ever" and free a live mapping.
+ */
+static __always_inline __u64 snat_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
+/* Whether a mapping last used at last is idle for more than ns at now. */
+static __always_inline int snat_older(__u64 now, __u64 last, __u64 ns)
+{
+	return (__s64)(now - last) > (__s64)ns;
+}
+
 /* An address index the verifier can see is in range: the compiler drops a
  * comparison it can prove redundant (x % n with n <= 8), the verifier cannot
  * prove it. SHIFT_SNAT_MAX_ADDRS is a power of two. */
@@ -199,7 +222,7 @@ static __always_inline int snat_probe(void *table, struct snat_scratch *t, __u64
 	/* Idle for long (half-open: for seconds): free it, then claim it like
 	 * any free port (a racing CPU may win it: NOEXIST decides). */
 	idle = old->backend_id & SHIFT_SNAT_HALF_OPEN ? SNAT_HALF_OPEN_NS : SNAT_IDLE_NS;
-	if (now - old->last_ns > idle) {
+	if (snat_older(now, old->last_ns, idle)) {
 		bpf_map_delete_elem(table, &t->k);
 		return SNAT_FREE;
 	}
@@ -254,7 +277,7 @@ __noinline int snat_claim(__u32 unused)
 	total = r0 + cfg->run_n[1];
 	if (n_addrs == 0 || n_addrs > SHIFT_SNAT_MAX_ADDRS || total == 0)
 		return -1;
-	now = bpf_ktime_get_ns();
+	now = snat_now();
 	__builtin_memset(&t->v, 0, sizeof(t->v));
 	__builtin_memcpy(t->v.caddr, t->r.caddr, sizeof(t->v.caddr));
 	t->v.cport = t->r.cport;
@@ -422,7 +445,7 @@ static __always_inline int snat_confirm(const struct shift_snat_key *k, const st
 		return -1;
 	v = *h;
 	v.backend_id = f->backend_id;
-	v.last_ns = bpf_ktime_get_ns();
+	v.last_ns = snat_now();
 	return snat_move(k, &v);
 }
 
@@ -455,8 +478,8 @@ snat_established(const struct pkt *p, const struct shift_backend *be, struct shi
 			return NULL;
 		return cfg->addr[snat_idx(f->snat_idx)];
 	}
-	now = bpf_ktime_get_ns();
-	if (now - v->last_ns > 1000000000ull)
+	now = snat_now();
+	if (snat_older(now, v->last_ns, 1000000000ull))
 		v->last_ns = now;
 	return cfg->addr[idx];
 }
@@ -487,8 +510,8 @@ static __always_inline struct shift_snat_val *snat_reply(const struct pkt *p,
 		v = bpf_map_lookup_elem(&shift_snat_half, &k);
 	if (!v)
 		return NULL;
-	now = bpf_ktime_get_ns();
-	if (now - v->last_ns > 1000000000ull)
+	now = snat_now();
+	if (snat_older(now, v->last_ns, 1000000000ull))
 		v->last_ns = now;
 	t = bpf_map_lookup_elem(&shift_snat_tmp, &zero);
 	if (!t)
