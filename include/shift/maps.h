@@ -401,7 +401,8 @@ struct shift_snat_val {
 	__u16 cport;
 	__u16 service_id;
 	__u32 backend_id; /* | SHIFT_SNAT_HALF_OPEN */
-	__u64 last_ns; /* last packet either way (coarse: refreshed at most once a second) */
+	__u64 last_ns; /* last packet either way: the kernel's coarse clock, refreshed at most
+			 * once a second (bpf/snat.h, snat_now()) */
 };
 
 /* In shift_snat_val.backend_id: no completed handshake confirmed the mapping
