@@ -43,25 +43,58 @@ static __always_inline void mac_copy(__u8 *dst, const __u8 *src)
 #endif
 }
 
-static __always_inline int forward_cached(const struct sctx *c, const struct shift_backend *be)
+/* A MAC's first four bytes and its last two, each as a word (for hashing and
+ * comparing one). */
+static __always_inline __u32 mac_head(const __u8 *m)
+{
+#if defined(__TARGET_ARCH_x86) || defined(__TARGET_ARCH_arm64)
+	return *(const mac_word32 *)m;
+#else
+	return m[0] | m[1] << 8 | m[2] << 16 | (__u32)m[3] << 24;
+#endif
+}
+
+static __always_inline __u32 mac_tail(const __u8 *m)
+{
+#if defined(__TARGET_ARCH_x86) || defined(__TARGET_ARCH_arm64)
+	return *(const mac_word16 *)(m + 4);
+#else
+	return m[4] | m[5] << 8;
+#endif
+}
+
+static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
+{
+	return mac_head(a) == mac_head(b) && mac_tail(a) == mac_tail(b);
+}
+
+/* Set the frame's MACs and send it out of ifindex. */
+static __always_inline int forward_to(const struct sctx *c, __u32 ifindex, const __u8 *dmac,
+				      const __u8 *smac)
 {
 	struct ethhdr *eth = sc_data(c);
 
 	if ((void *)(eth + 1) > sc_data_end(c))
 		return XDP_PASS;
-	mac_copy(eth->h_dest, be->nh_dmac);
-	mac_copy(eth->h_source, be->nh_smac);
-	return sc_xmit(c, be->nh_ifindex);
+	mac_copy(eth->h_dest, dmac);
+	mac_copy(eth->h_source, smac);
+	return sc_xmit(c, ifindex);
+}
+
+static __always_inline int forward_cached(const struct sctx *c, const struct shift_backend *be)
+{
+	return forward_to(c, be->nh_ifindex, be->nh_dmac, be->nh_smac);
 }
 
 /*
- * FIB lookup towards the packet's destination, with `src` (NULL: the packet's
+ * FIB lookup towards the packet's destination (fib_request() fills in the
+ * question, fib_lookup() asks it), with `src` (NULL: the packet's
  * own, and its ports for multipath) as the source. Returns the
  * BPF_FIB_LKUP_RET_* code. Reads p only: on TC the packet pointers may be
  * stale by now (after the NAT).
  */
-static __always_inline long fib_lookup(const struct sctx *c, struct pkt *p, const __u32 *src,
-				       struct bpf_fib_lookup *fib)
+static __always_inline void fib_request(const struct sctx *c, struct pkt *p, const __u32 *src,
+					struct bpf_fib_lookup *fib)
 {
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->ifindex = sc_ingress(c);
@@ -82,6 +115,12 @@ static __always_inline long fib_lookup(const struct sctx *c, struct pkt *p, cons
 		__builtin_memcpy(fib->ipv6_src, src, 16);
 		__builtin_memcpy(fib->ipv6_dst, p->daddr, 16);
 	}
+}
+
+static __always_inline long fib_lookup(const struct sctx *c, struct pkt *p, const __u32 *src,
+				       struct bpf_fib_lookup *fib)
+{
+	fib_request(c, p, src, fib);
 	return bpf_fib_lookup(c->ctx, fib, sizeof(*fib), 0);
 }
 

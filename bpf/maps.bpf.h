@@ -146,6 +146,14 @@ struct {
 	__type(value, struct shift_syn_slot);
 } shift_syns SEC(".maps");
 
+/* Client-side next hops for SYN-ACKs, named by SYN slots (include/shift/maps.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHIFT_CLIENT_NHS);
+	__type(key, __u32);
+	__type(value, struct shift_client_nh);
+} shift_client_nhs SEC(".maps");
+
 /* Source-prefix overrides: value is the forced enum shift_color. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

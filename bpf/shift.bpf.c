@@ -19,6 +19,7 @@
 #include "snat.h"
 #include "forward.h"
 #include "synslot.h"
+#include "client_nh.h"
 #include "signals.h"
 #include "shadow.h"
 
@@ -246,7 +247,8 @@ static __always_inline void syn_again(struct shift_syn_slot *s, struct shift_flo
  * The SYN slot's part of a new flow nf (its backend chosen by the weight),
  * for a TCP packet with sequence and acknowledgment numbers seq, ack; how: its TCP flags (low byte),
  * SYN_STEP_FALLBACK for a connect_fallback service (a global function takes
- * at most five arguments). Returns 0 when the
+ * at most five arguments). A bare SYN's nf holds its client-side next hop
+ * (flow_set_nh()), which its slot names for its SYN-ACK. Returns 0 when the
  * packet continues a handshake the slot holds (not a new flow), else 1.
  *   - a bare SYN: its slot is overwritten or, for a retransmit of a recent
  *     SYN (same sequence number), updated (syn_again());
@@ -280,7 +282,8 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 			syn_again(slot, nf, now, how & SYN_STEP_FALLBACK);
 			return 0;
 		}
-		syn_slot_write(slot, nf, now, seq);
+		syn_slot_write(slot, nf, now, seq,
+			       nf->state & SHIFT_FS_NH ? client_nh_learn(nf) : 0);
 		return 1;
 	}
 	if (syn_slot_is(slot, nf->hash, service_id, now) && syn_slot_isn_is(slot, seq - 1)) {
@@ -363,12 +366,17 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		stat_inc(SHIFT_STAT_DROP_NO_BACKEND);
 		return XDP_DROP;
 	}
-	if (p->proto == IPPROTO_TCP)
+	if (p->proto == IPPROTO_TCP) {
+		/* A bare SYN leaves the way back for its SYN-ACK (client_nh.h):
+		 * nf carries it to its slot. */
+		if (syn)
+			flow_set_nh(c, nf);
 		fresh = syn_slot_step(nf, svc->id, tcp_seq(p, data_end),
 				      (p->tcp_flags & 0xff) | (svc->flags & SHIFT_SVC_F_FALLBACK ?
 								       SYN_STEP_FALLBACK :
 								       0),
 				      tcp_ack_seq(p, data_end));
+	}
 	be = active_backend(nf->backend_id, svc->id);
 	if (!be) {
 		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
@@ -704,13 +712,7 @@ static __always_inline void flow_adopt(const struct pkt *p, union flow_key *k, _
 /* Send a reply on to the client by the next hop its entry keeps. */
 static __always_inline int forward_to_client(const struct sctx *c, const struct shift_flow *f)
 {
-	struct ethhdr *eth = sc_data(c);
-
-	if ((void *)(eth + 1) > sc_data_end(c))
-		return XDP_PASS;
-	mac_copy(eth->h_dest, f->cl_dmac);
-	mac_copy(eth->h_source, f->cl_smac);
-	return sc_xmit(c, f->cl_ifindex);
+	return forward_to(c, f->cl_ifindex, f->cl_dmac, f->cl_smac);
 }
 
 /*
@@ -757,17 +759,21 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	}
 	flow_key_fill(k, p->family, p->daddr, info->vip, p->dport, info->vport, p->proto);
 	f = flow_lookup(p->family, k);
-	if (!f || !(f->state & SHIFT_FS_NH)) {
-		rc = fib_lookup(c, p, info->vip, &fib);
-		/* Local (or unroutable) destination: not a client of ours. */
-		if (rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc < 0)
-			return XDP_PASS;
-		stat_inc(SHIFT_STAT_REPLY_FIB);
-	}
 	/* The flow hash, from the reply's client -> VIP tuple: only what reads
 	 * the SYN slot or writes an entry needs it, not an established reply. */
 	if (reply_wants_slot(p, f))
 		h = reply_hash(p, info);
+	/* A SYN-ACK goes back the way its SYN came, any other reply without
+	 * its entry's next hop by the FIB (client_nh.h). */
+	if (!f || !(f->state & SHIFT_FS_NH)) {
+		fib_request(c, p, info->vip, &fib);
+		rc = reply_route_of(c, &fib, h,
+				    !f && is_synack(p) ? be->service_id : CLIENT_NH_NO_SERVICE,
+				    tcp_ack_seq(p, data_end));
+		/* Local (or unroutable) destination: not a client of ours. */
+		if (rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc < 0)
+			return XDP_PASS;
+	}
 	/* Not for the client: green's refusal under connect_fallback (the client
 	 * retransmits its SYN, which goes to blue), a SYN-ACK of a backend its
 	 * handshake has left. */

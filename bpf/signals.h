@@ -421,7 +421,7 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 how, __u32 svc_flags,
 	__u64 now, lat;
 
 	s = syn_slot(h);
-	if (!s || s->hash != h) {
+	if (!s || !shift_syn_tag_is(s->hash, h)) {
 		if (tcp_flags & TCPF_SYN_)
 			stat_inc(SHIFT_STAT_SYN_SLOT_MISS);
 		/*

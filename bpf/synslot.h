@@ -101,7 +101,7 @@ static __always_inline int syn_owner_swap(struct shift_syn_slot *s, __u32 old, _
 static __always_inline int syn_slot_is(const struct shift_syn_slot *s, __u32 h, __u32 service_id,
 				       __u64 now)
 {
-	return s->hash == h && s->service_id == service_id &&
+	return shift_syn_tag_is(s->hash, h) && s->service_id == service_id &&
 	       syn_slot_age(s, now) < SHIFT_SYN_SLOT_TTL_NS;
 }
 
@@ -156,15 +156,21 @@ static __always_inline void syn_slot_note_synack(struct shift_syn_slot *s, __u32
 	s->isn = (s->isn & SYN_ISN_MASK) | seq << SHIFT_SYN_ISN_BITS;
 }
 
+/* nh: the SYN's client-side next hop (client_nh_learn()), 0 for none. */
 static __always_inline void syn_slot_write(struct shift_syn_slot *s, const struct shift_flow *nf,
-					   __u64 now, __u32 isn)
+					   __u64 now, __u32 isn, __u32 nh)
 {
 	syn_slot_stamp(s, now);
 	s->isn = isn;
-	s->hash = nf->hash;
 	s->backend_id = nf->backend_id;
 	s->service_id = nf->service_id;
-	s->flags = SHIFT_SS_COLOR(nf->color);
+	if (nh) {
+		s->hash = (nf->hash & ~SHIFT_SYN_NH_MASK) | (nh & SHIFT_SYN_NH_MASK);
+		s->flags = SHIFT_SS_COLOR(nf->color) | SHIFT_SS_NH;
+	} else {
+		s->hash = nf->hash;
+		s->flags = SHIFT_SS_COLOR(nf->color);
+	}
 }
 
 /*
@@ -186,7 +192,8 @@ static __always_inline int syn_fallback(union syn_owner *n, struct shift_flow *n
 	    !(SHIFT_SS_COLOR_OF(n->flags) == SHIFT_GREEN && (n->flags & SHIFT_SS_ERR_SEEN)))
 		return 0;
 	if (SHIFT_SS_COLOR_OF(n->flags) == SHIFT_GREEN) {
-		n->flags = SHIFT_SS_FALLBACK | SHIFT_SS_COLOR(SHIFT_GREEN);
+		n->flags = SHIFT_SS_FALLBACK | SHIFT_SS_COLOR(SHIFT_GREEN) |
+			   (n->flags & SHIFT_SS_NH);
 		restamp = 1;
 	}
 	if (nf->color == SHIFT_BLUE)

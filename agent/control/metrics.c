@@ -417,8 +417,9 @@ static void render_agent(const struct snap *sn, FILE *f)
 	sample_u64(f, "shift_handshake_acks_unmatched_total", NULL,
 		   sn->stats[SHIFT_STAT_ACK_UNMATCHED]);
 	family(f, "shift_replies_fib_total", "counter",
-	       "Replies forwarded by a FIB lookup because no connection-table entry held the "
-	       "client-side next hop (SYN-ACKs, mostly).");
+	       "Replies forwarded by a FIB lookup because neither a connection-table entry nor "
+	       "their SYN's slot held the client-side next hop (a SYN-ACK whose SYN slot another "
+	       "SYN took, a flow met in mid-stream).");
 	sample_u64(f, "shift_replies_fib_total", NULL, sn->stats[SHIFT_STAT_REPLY_FIB]);
 	family(f, "shift_connect_fallbacks_total", "counter",
 	       "Green RSTs to a SYN dropped at the edge by connect_fallback (the client's "

@@ -308,7 +308,12 @@ enum shift_app {
  */
 #define SHIFT_SYN_T_SHIFT 10
 struct shift_syn_slot {
-	__u32 hash; /* the flow hash: the tag (0 = empty) */
+	/* The flow hash: the tag (0 = empty). With SHIFT_SS_NH, its low
+	 * SHIFT_SYN_NH_BITS are instead the index of the SYN's client-side next
+	 * hop in shift_client_nhs: they repeat the slot's own index (there are
+	 * at least SHIFT_SYN_SLOTS_MIN slots), so the tag loses nothing; tags
+	 * are compared with shift_syn_tag_is(). */
+	__u32 hash;
 	/* The SYN's sequence number (host order). Its low SHIFT_SYN_ISN_BITS
 	 * name the SYN: a retransmit repeats them, a new connection on the same
 	 * 5-tuple does not (but for 1 in 4096), and the client's first ACK
@@ -340,11 +345,59 @@ struct shift_syn_slot {
 /* its backend's SYN-ACK went by: isn's upper bits hold its ISN's low ones */
 #define SHIFT_SS_SYNACK (1u << 4)
 #define SHIFT_SYN_ISN_BITS 12
+/* the tag's low bits name its SYN's client-side next hop (shift_client_nhs) */
+#define SHIFT_SS_NH (1u << 5)
 /* The flags bit of a color, and the color a slot's flags hold. */
 #define SHIFT_SS_COLOR(color) (((color)&1u) << SHIFT_SS_COLOR_BIT)
 #define SHIFT_SS_COLOR_OF(flags) (((flags) >> SHIFT_SS_COLOR_BIT) & 1u)
 
 _Static_assert(sizeof(struct shift_syn_slot) == 16, "a SYN slot is 16 bytes");
+
+/*
+ * The client-side next hops SYNs came in by (their ingress interface and
+ * MACs, swapped), for the backend's SYN-ACK: a bare SYN writes no entry, so
+ * its SYN-ACK has none to take the way back from, and a FIB lookup cost it
+ * more than the SYN itself (docs/BENCHMARKS.md section 7z). A SYN names its
+ * next hop here by index, in its slot's tag (SHIFT_SS_NH). Entries are
+ * written once, by the first SYN that hashes a next hop to a free one, and
+ * never change while the map lives: an index in a slot names what its SYN
+ * saw. A next hop whose index another one holds names none (its SYN-ACKs
+ * take the FIB); index 0 is never used.
+ */
+#define SHIFT_SYN_NH_BITS 8
+#define SHIFT_SYN_NH_MASK ((1u << SHIFT_SYN_NH_BITS) - 1)
+#define SHIFT_CLIENT_NHS (1u << SHIFT_SYN_NH_BITS)
+/* ifindex of an entry a SYN is writing (never an interface's: they are > 0 as
+ * an int) */
+#define SHIFT_CLIENT_NH_BUSY 0xffffffffu
+struct shift_client_nh {
+	__u32 ifindex; /* 0: free */
+	__u8 dmac[6]; /* the client side's: the SYN's source */
+	__u8 smac[6]; /* ours: the SYN's destination */
+};
+
+_Static_assert(sizeof(struct shift_client_nh) == 16, "a client next hop is 16 bytes");
+_Static_assert(SHIFT_SYN_SLOTS_MIN > SHIFT_SYN_NH_MASK,
+	       "a slot's index covers the tag bits that name its next hop");
+
+/*
+ * A next hop's index in shift_client_nhs, 1 to SHIFT_CLIENT_NHS - 1 (0 names
+ * none): its ingress interface and MACs as four words (the client side's
+ * first four bytes, the two MACs' last two, ours' first four), multiplied by
+ * odd constants and summed, the sum's top bits scaled onto the range.
+ */
+static inline __u32 shift_client_nh_index(__u32 ifindex, __u32 w0, __u32 w1, __u32 w2)
+{
+	__u32 m = ifindex * 0x9e3779b1u + w0 * 0x85ebca77u + w1 * 0xc2b2ae3du + w2 * 0x27d4eb2fu;
+
+	return 1 + (((m >> 16) * (SHIFT_CLIENT_NHS - 1)) >> 16);
+}
+
+/* Does slot tag tag (struct shift_syn_slot.hash) stand for flow hash h? */
+static inline int shift_syn_tag_is(__u32 tag, __u32 h)
+{
+	return !((tag ^ h) & ~SHIFT_SYN_NH_MASK);
+}
 _Static_assert(SHIFT_MAX_BACKENDS <= 0x10000 && SHIFT_MAX_SERVICES <= 0x100,
 	       "a SYN slot's backend and service ids fit their fields");
 

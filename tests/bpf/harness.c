@@ -424,6 +424,26 @@ int harness_syn_slot_get(struct harness *h, const struct pkt_spec *s, struct shi
 	return bpf_map_lookup_elem(harness_syn_slots_fd(h), &idx, slot) ? -errno : 0;
 }
 
+int harness_client_nh_get(struct harness *h, __u32 idx, struct shift_client_nh *e)
+{
+	memset(e, 0, sizeof(*e));
+	return bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.shift_client_nhs), &idx, e) ? -errno :
+											   0;
+}
+
+/* The words as the datapath loads them from the frame (host order). */
+__u32 harness_client_nh_index(__u32 ifindex, const __u8 *smac, const __u8 *dmac)
+{
+	__u32 s0, d0;
+	__u16 s4, d4;
+
+	memcpy(&s0, smac, 4);
+	memcpy(&s4, smac + 4, 2);
+	memcpy(&d0, dmac, 4);
+	memcpy(&d4, dmac + 4, 2);
+	return shift_client_nh_index(ifindex, s0, s4 | (__u32)d4 << 16, d0);
+}
+
 int harness_flow_del(struct harness *h, const struct pkt_spec *s)
 {
 	struct shift_flow_key4 k4;

@@ -157,6 +157,10 @@ int harness_flow_del(struct harness *h, const struct pkt_spec *s);
 int harness_syn_slots_fd(const struct harness *h);
 /* The SYN slot a spec's tuple hashes to (whatever flow holds it). */
 int harness_syn_slot_get(struct harness *h, const struct pkt_spec *s, struct shift_syn_slot *slot);
+/* The client-side next hop at index idx (struct shift_client_nh). */
+int harness_client_nh_get(struct harness *h, __u32 idx, struct shift_client_nh *e);
+/* The index a SYN in on ifindex from smac to dmac claims for its next hop. */
+__u32 harness_client_nh_index(__u32 ifindex, const __u8 *smac, const __u8 *dmac);
 /* The slot index of a flow hash in the array the programs were loaded with. */
 __u32 harness_syn_slot_idx(const struct harness *h, __u32 hash);
 /* The userspace flow hash of a spec's tuple (include/shift/flow_hash.h). */

@@ -107,6 +107,7 @@ enum mac_kind {
 	MACS_NH, /* the backend entry's cached next hop */
 	MACS_FIB_BE, /* FIB towards a backend on shv0 */
 	MACS_FIB_CL, /* FIB towards the client on shv1 */
+	MACS_SYN_CL, /* a SYN-ACK: back the way its SYN came (MAC_CLIENT <- MAC_EDGE) */
 };
 
 enum ingress {

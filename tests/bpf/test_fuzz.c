@@ -562,7 +562,7 @@ static int slot_backend(struct fz *z, const struct fz_pre *pre, __u32 h, __u8 *c
 {
 	struct shift_backend be;
 
-	if (pre->in.proto != IPPROTO_TCP || pre->slot.hash != h ||
+	if (pre->in.proto != IPPROTO_TCP || !shift_syn_tag_is(pre->slot.hash, h) ||
 	    pre->slot.service_id != pre->svc->id)
 		return -1;
 	if (pre->syn ? pre->seq != pre->slot.isn ||

@@ -150,7 +150,7 @@ static void m_doff4(__u8 *p, __u32 *len, const struct pkt_layout *lo)
 
 const struct row ret_rows[] = {
 	{ "v4 tcp SYN-ACK -> SNAT to VIP:80, XDP_REDIRECT to the client side", H_BACKEND, IN_BE,
-	  REPLY4(BE0A, CL4, TCP, 8080, 40001), SNAT_VIA(XDP_REDIRECT, 0, MACS_FIB_CL) },
+	  REPLY4(BE0A, CL4, TCP, 8080, 40001), SNAT_VIA(XDP_REDIRECT, 0, MACS_SYN_CL) },
 	{ "v4 tcp reply arriving on the client-side interface -> XDP_TX", H_BACKEND, IN_CL,
 	  REPLY4(BE0A, CL4, TCP, 8080, 40002, .tcp_flags = TH_ACK | TH_PSH, .payload = 300),
 	  SNAT_VIA(XDP_TX, 0, MACS_FIB_CL) },
@@ -164,7 +164,7 @@ const struct row ret_rows[] = {
 	  REPLY4(BE2A, CL4, UDP, 5353, 40102, .udp_csum_zero = 1),
 	  SNAT_VIA(XDP_REDIRECT, 2, MACS_FIB_CL) },
 	{ "v6 tcp SYN-ACK -> SNAT to [VIP]:443", H_BACKEND, IN_BE,
-	  REPLY6(BE4A, CL6, TCP, 8443, 40201), SNAT_VIA(XDP_REDIRECT, 4, MACS_FIB_CL) },
+	  REPLY6(BE4A, CL6, TCP, 8443, 40201), SNAT_VIA(XDP_REDIRECT, 4, MACS_SYN_CL) },
 	{ "v6 tcp reply on the client side -> XDP_TX", H_BACKEND, IN_CL,
 	  REPLY6(BE4A, CL6, TCP, 8443, 40202, .tcp_flags = TH_ACK | TH_PSH, .payload = 999),
 	  SNAT_VIA(XDP_TX, 4, MACS_FIB_CL) },
@@ -176,7 +176,7 @@ const struct row ret_rows[] = {
 	  SNAT_VIA(XDP_REDIRECT, 6, MACS_FIB_CL) },
 	{ "802.1Q tagged v4 reply -> SNAT, tag kept", H_BACKEND, IN_BE,
 	  REPLY4(BE0A, CL4, TCP, 8080, 40004, .tpid = { 0x8100 }, .tci = { 42 }),
-	  SNAT_VIA(XDP_REDIRECT, 0, MACS_FIB_CL) },
+	  SNAT_VIA(XDP_REDIRECT, 0, MACS_SYN_CL) },
 	/*
 	 * The FIB lookup comes before the rewrite: a destination that is local
 	 * (the edge host's own sockets, e.g. its health checks) or unroutable is
@@ -226,7 +226,7 @@ const struct row both_rows[] = {
 	  .verdict = XDP_TX, .out = OUT_DNAT, .be = BE(6), .macs = MACS_NH,
 	  .st = { [SHIFT_STAT_FLOW_NEW] = 1 }, .new_flow = 1 },
 	{ "backend reply -> return path", H_BOTH, IN_BE, REPLY4(BE0A, CL4, TCP, 8080, 41001),
-	  SNAT_VIA(XDP_REDIRECT, 0, MACS_FIB_CL) },
+	  SNAT_VIA(XDP_REDIRECT, 0, MACS_SYN_CL) },
 	{ "v6 backend reply -> return path", H_BOTH, IN_BE, REPLY6(BE6A, CL6, UDP, 5353, 41002),
 	  SNAT_VIA(XDP_REDIRECT, 6, MACS_FIB_CL) },
 	{ "neither to a VIP nor from a backend -> pass unchanged", H_BOTH, IN_LO,

@@ -172,7 +172,7 @@ static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *e
 		      const __u8 *edge, __u16 sport, bool udp_nocsum)
 {
 	static const __u8 nh_src[6] = MAC_NH_SRC, client[6] = MAC_CLIENT, edge_mac[6] = MAC_EDGE,
-			  be_mac[6] = FIB_MAC_BE, fib_shv1[6] = FIB_MAC_SHV1;
+			  be_mac[6] = FIB_MAC_BE;
 	struct pkt_spec s = { .family = (__u8)family,
 			      .proto = proto,
 			      .sport = sport,
@@ -231,8 +231,9 @@ static void both_ways(struct tctx *t, struct harness *h, const struct fib_env *e
 		struct pkt_spec a = s, ea = e;
 
 		/* No entry yet: the SYN-ACK finds its client by the mapping and
-		 * its way by the FIB (shv1 towards the client). */
-		set_mac(re.smac, fib_shv1);
+		 * its way by its SYN's slot, back the way the SYN came (lo here,
+		 * from the MAC the client addressed), without a FIB lookup. */
+		set_mac(re.smac, edge_mac);
 		set_mac(re.dmac, client);
 		run_check(t, h, H_BACKEND, (__u32)env->if_be, &r, XDP_REDIRECT, &re, false, 0);
 		/* The first ACK: the port its SYN claimed, and the entry. */

@@ -206,7 +206,9 @@ TEST(synslot)
 		if (ASSERT_OK(t,
 			      bpf_map_lookup_elem(harness_syn_slots_fd(h), &idx, &sl) ? -errno : 0,
 			      "read the slot")) {
-			sl.hash ^= 1; /* another flow's SYN took it */
+			/* another flow's SYN took it (a bit the tag compares: its low
+			 * ones repeat the slot's index, or name a next hop) */
+			sl.hash ^= 1u << 31;
 			ASSERT_OK(t,
 				  bpf_map_update_elem(harness_syn_slots_fd(h), &idx, &sl,
 						      BPF_EXIST) ?
@@ -344,6 +346,79 @@ TEST(synslot)
 				  stat_of(h, SHIFT_STAT_ACK_UNMATCHED) - un0,
 			  5000, "syn_slot_miss + ack_unmatched");
 		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+	}
+	if (test_sub(t, "a SYN-ACK goes back the way its SYN came, no FIB lookup; a SYN whose "
+			"next hop's index another holds leaves its SYN-ACK to the FIB")) {
+		static const __u8 cl_mac[6] = MAC_CLIENT, edge_mac[6] = MAC_EDGE,
+				  shv1_mac[6] = FIB_MAC_SHV1;
+		struct pkt_spec a = s, b = s;
+		struct shift_syn_slot sl;
+		__u32 ia = 0, k;
+		__u64 fib1;
+
+		if (!ifb) {
+			test_skip(
+				t,
+				"no veth pair: a SYN-ACK without its SYN's next hop needs the FIB");
+			goto nh_done;
+		}
+		dp_weight_set(&h->m, SVC_V4_TCP, 0);
+		a.sport = 47000;
+		a.tcp_flags = TH_SYN;
+		a.seq = 9000;
+		ASSERT_EQ(t, steer(t, h, &a), 0, "a's SYN (in on lo): blue");
+		if (ASSERT_OK(t, harness_syn_slot_get(h, &a, &sl), "a's slot")) {
+			ia = harness_client_nh_index(H_LO_IFINDEX, a.smac, a.dmac);
+			ASSERT_TRUE(t, sl.flags & SHIFT_SS_NH, "a's slot names a next hop");
+			ASSERT_EQ(t, sl.hash & SHIFT_SYN_NH_MASK, ia, "a's next-hop index");
+		}
+		fib1 = stat_of(h, SHIFT_STAT_REPLY_FIB);
+		ASSERT_OK(t,
+			  backend_reply_ack(h, 47000, ifb, 11, TH_SYN | TH_ACK, 0, 4000, 9001, out,
+					    &olen, &verdict),
+			  "BPF_PROG_TEST_RUN (a's SYN-ACK, in on shv0)");
+		ASSERT_EQ(t, verdict, harness_expect(h, XDP_REDIRECT),
+			  "a's SYN-ACK: redirected to lo");
+		ASSERT_TRUE(t,
+			    olen >= 12 && !memcmp(out, cl_mac, 6) && !memcmp(out + 6, edge_mac, 6),
+			    "a's SYN-ACK: the SYN's MACs, swapped");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 0, "reply_fib (a)");
+
+		/* b: a client MAC whose next hop hashes to a's index, which a's holds. */
+		for (k = 1; k < 65536; k++) {
+			b.smac[4] = (__u8)(k >> 8);
+			b.smac[5] = (__u8)k;
+			if (memcmp(b.smac, a.smac, 6) &&
+			    harness_client_nh_index(H_LO_IFINDEX, b.smac, b.dmac) == ia)
+				break;
+		}
+		if (!ASSERT_TRUE(t, k < 65536, "a client MAC whose next hop shares a's index"))
+			goto nh_done;
+		b.sport = 47001;
+		b.tcp_flags = TH_SYN;
+		b.seq = 9100;
+		ASSERT_EQ(t, steer(t, h, &b), 0, "b's SYN: blue");
+		if (ASSERT_OK(t, harness_syn_slot_get(h, &b, &sl), "b's slot"))
+			ASSERT_TRUE(t, !(sl.flags & SHIFT_SS_NH),
+				    "b's slot names no next hop (the index is a's for good)");
+		fib1 = stat_of(h, SHIFT_STAT_REPLY_FIB);
+		ASSERT_OK(t,
+			  backend_reply_ack(h, 47001, ifb, 11, TH_SYN | TH_ACK, 0, 4100, 9101, out,
+					    &olen, &verdict),
+			  "BPF_PROG_TEST_RUN (b's SYN-ACK)");
+		ASSERT_EQ(t, verdict, harness_expect(h, XDP_REDIRECT), "b's SYN-ACK: by the FIB");
+		ASSERT_TRUE(t,
+			    olen >= 12 && !memcmp(out, cl_mac, 6) && !memcmp(out + 6, shv1_mac, 6),
+			    "b's SYN-ACK: the FIB's MACs (shv1 towards the client)");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 1, "reply_fib (b)");
+		/* A SYN-ACK that acknowledges no SYN of the slot: the FIB too. */
+		fib1 = stat_of(h, SHIFT_STAT_REPLY_FIB);
+		ASSERT_OK(t,
+			  backend_reply_ack(h, 47000, ifb, 11, TH_SYN | TH_ACK, 0, 4000, 7777, out,
+					    &olen, &verdict),
+			  "BPF_PROG_TEST_RUN (a SYN-ACK of another ISN)");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 1, "reply_fib (another ISN)");
+nh_done:;
 	}
 	if (test_sub(t, "a flow met in mid-stream: the backend's answer writes its entry")) {
 		struct pkt_spec m = s;
@@ -485,10 +560,12 @@ TEST(synslot_sized)
 		if (ASSERT_TRUE(t, i < 65536, "a port whose hash shares a's slot")) {
 			ASSERT_TRUE(t, steer(t, h, &a) >= 0, "a's SYN steered");
 			if (ASSERT_OK(t, harness_syn_slot_get(h, &a, &sl), "slot"))
-				ASSERT_EQ(t, sl.hash, ha, "a's SYN in slot hash & 4095");
+				ASSERT_TRUE(t, shift_syn_tag_is(sl.hash, ha),
+					    "a's SYN in slot hash & 4095");
 			ASSERT_TRUE(t, steer(t, h, &b) >= 0, "b's SYN steered");
 			if (ASSERT_OK(t, harness_syn_slot_get(h, &a, &sl), "slot"))
-				ASSERT_EQ(t, sl.hash, hb, "b's SYN took the same slot");
+				ASSERT_TRUE(t, shift_syn_tag_is(sl.hash, hb),
+					    "b's SYN took the same slot");
 		}
 	}
 	fixture_put(&f);

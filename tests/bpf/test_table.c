@@ -48,7 +48,7 @@ static const struct topo_backend *topo_be(__u32 id)
 static void set_macs(struct pkt_spec *s, enum mac_kind k, const struct topo_backend *b)
 {
 	static const __u8 nh_src[6] = MAC_NH_SRC, shv0[6] = FIB_MAC_SHV0, shv1[6] = FIB_MAC_SHV1,
-			  be_mac[6] = FIB_MAC_BE, client[6] = MAC_CLIENT;
+			  be_mac[6] = FIB_MAC_BE, client[6] = MAC_CLIENT, edge[6] = MAC_EDGE;
 
 	switch (k) {
 	case MACS_KEEP:
@@ -63,6 +63,10 @@ static void set_macs(struct pkt_spec *s, enum mac_kind k, const struct topo_back
 		break;
 	case MACS_FIB_CL:
 		memcpy(s->smac, shv1, 6);
+		memcpy(s->dmac, client, 6);
+		break;
+	case MACS_SYN_CL:
+		memcpy(s->smac, edge, 6);
 		memcpy(s->dmac, client, 6);
 		break;
 	}
@@ -174,7 +178,31 @@ static void check_be_stats(struct tctx *t, const struct row *r, __u32 len, const
 	}
 }
 
-static void check_flow_entry(struct tctx *t, struct harness *h, const struct row *r)
+/*
+ * The next hop a bare SYN (in, in on ifindex) left for its SYN-ACK: its slot
+ * s names it, with the SYN's interface and MACs swapped, unless its index
+ * holds another next hop (written once, never replaced).
+ */
+static void check_syn_nh(struct tctx *t, struct harness *h, const struct shift_syn_slot *s,
+			 __u32 ifindex, const struct pkt_spec *in)
+{
+	__u32 idx = harness_client_nh_index(ifindex, in->smac, in->dmac);
+	struct shift_client_nh e;
+	bool mine;
+
+	if (!ASSERT_OK(t, harness_client_nh_get(h, idx, &e), "shift_client_nhs lookup"))
+		return;
+	mine = e.ifindex == ifindex && !memcmp(e.dmac, in->smac, 6) && !memcmp(e.smac, in->dmac, 6);
+	if (!(s->flags & SHIFT_SS_NH)) {
+		ASSERT_TRUE(t, e.ifindex && !mine,
+			    "a SYN slot without a next hop: its index holds another one");
+		return;
+	}
+	ASSERT_EQ(t, s->hash & SHIFT_SYN_NH_MASK, idx, "the SYN slot's next-hop index");
+	ASSERT_TRUE(t, mine, "the SYN slot's next hop: the SYN's interface, its MACs swapped");
+}
+
+static void check_flow_entry(struct tctx *t, struct harness *h, const struct row *r, __u32 ifindex)
 {
 	const struct topo_backend *b = topo_be(r->be - 1);
 	struct shift_syn_slot s;
@@ -193,7 +221,9 @@ static void check_flow_entry(struct tctx *t, struct harness *h, const struct row
 			  "no connection-table entry for a bare SYN");
 		if (!ASSERT_OK(t, harness_syn_slot_get(h, &r->in, &s), "SYN slot"))
 			return;
-		ASSERT_EQ(t, s.hash, harness_hash(&r->in, h->seed), "SYN slot hash");
+		ASSERT_TRUE(t, shift_syn_tag_is(s.hash, harness_hash(&r->in, h->seed)),
+			    "SYN slot tag");
+		check_syn_nh(t, h, &s, ifindex, &r->in);
 		ASSERT_EQ(t, s.backend_id, b->id, "SYN slot backend_id");
 		ASSERT_EQ(t, s.service_id, b->svc, "SYN slot service_id");
 		ASSERT_EQ(t, SHIFT_SS_COLOR_OF(s.flags), b->color, "SYN slot color");
@@ -283,7 +313,7 @@ void table_run_row(struct tctx *t, struct harness *h, const struct fib_env *env,
 	check_stats(t, r, s0, s1);
 	check_be_stats(t, r, len, b0, b1);
 	if (r->out == OUT_DNAT && !(r->in.tcp_flags & TH_RST))
-		check_flow_entry(t, h, r);
+		check_flow_entry(t, h, r, ifindex);
 	if (r->after)
 		r->after(t, h, r);
 	if (test_failed(t)) {

@@ -8,6 +8,8 @@
 #  - both directions pass through shift's programs: per-backend packets (client->backend)
 #    and reply_packets (backend->client) grow by >= 3 per connection, and the edge's
 #    kernel forwarded (almost) nothing;
+#  - a SYN-ACK goes back by its SYN's next hop, not a FIB lookup: reply_fib grows by
+#    <= 5 % of the connections (IPv4 and IPv6);
 #  - XDP attach mode: native on veth (the kernel has had it since 4.19), as the kernel
 #    (ip link), status --json "interfaces" and shiftd's log all say.
 # Exit 0 pass, 77 skipped, 1 fail.
@@ -64,11 +66,30 @@ if [ "$pk" -gt 0 ] && [ $((fwd * 100)) -le "$pk" ]; then
 else
 	notok "split 20%: the edge's kernel forwarded $fwd datagrams while shift handled $pk packets (want <= 1 %)"
 fi
+# A SYN-ACK goes back the way its SYN came (bpf/client_nh.h): only a SYN-ACK whose
+# SYN slot another SYN took needs the FIB (reply_fib). Every one did before.
+rfib() { # LABEL: reply_fib's growth over the phase
+	"$RIG_PYTHON" -c 'import json, sys
+a, b = (json.load(open(f))["datapath"]["reply_fib"] for f in sys.argv[1:])
+print(b - a)' "$D/$1.before.json" "$D/$1.after.json"
+}
+rf=$(rfib "split 20%") conns=$((2 * N))
+if [ -n "$rf" ] && [ $((rf * 20)) -le "$conns" ]; then
+	ok "split 20%: $conns new connections, $rf replies by a FIB lookup: the SYN-ACKs went back the way their SYNs came"
+else
+	notok "split 20%: $conns new connections, ${rf:-?} replies by a FIB lookup (want <= 5 %: SYN-ACKs by their SYN's next hop)"
+fi
 phase "split 100%" web 100 0 "$RIG_URL" "$N_EXACT"
 ctl set-weight web 0 >/dev/null
 
 # --- IPv6 VIP ------------------------------------------------------------------------
 phase "split IPv6 30%" web6 30 300 "$RIG_URL6" "$N"
+rf=$(rfib "split IPv6 30%")
+if [ -n "$rf" ] && [ $((rf * 20)) -le "$conns" ]; then
+	ok "split IPv6 30%: $conns new connections, $rf replies by a FIB lookup (SYN-ACKs by their SYN's next hop)"
+else
+	notok "split IPv6 30%: $conns new connections, ${rf:-?} replies by a FIB lookup (want <= 5 %)"
+fi
 phase "split IPv6 100%" web6 100 0 "$RIG_URL6" "$N_EXACT"
 
 e2e_finish
