@@ -173,40 +173,35 @@ static void ctx_init(struct bpf_test_run_opts *o, bool tc, __u32 ifindex, __u32 
 	}
 }
 
-/* MUT_REQUEST's request, untimed. */
-static int run_pre(struct bcase *c)
+/* One frame through fd, in on ifindex, untimed (what: for the error). */
+static int run_once(const struct bcase *c, __u8 *frame, __u32 len, int fd, __u32 ifindex,
+		    const char *what)
 {
 	struct xdp_md ctx;
 	struct __sk_buff skb;
 	LIBBPF_OPTS(bpf_test_run_opts, o, .repeat = 1);
 	int err;
 
-	o.data_in = c->pre;
-	o.data_size_in = c->pre_len;
-	ctx_init(&o, c->tc, c->ifindex, c->pre_len, &ctx, &skb);
-	err = bpf_prog_test_run_opts(c->pre_fd, &o);
+	o.data_in = frame;
+	o.data_size_in = len;
+	ctx_init(&o, c->tc, ifindex, len, &ctx, &skb);
+	err = bpf_prog_test_run_opts(fd, &o);
 	if (err)
-		fprintf(stderr, "bench: %s: the request: BPF_PROG_TEST_RUN: %s\n", c->name,
+		fprintf(stderr, "bench: %s: %s: BPF_PROG_TEST_RUN: %s\n", c->name, what,
 			strerror(-err));
 	return err;
 }
 
-/* The case's SYN (bcase.syn), untimed. */
+/* MUT_REQUEST's request. */
+static int run_pre(struct bcase *c)
+{
+	return run_once(c, c->pre, c->pre_len, c->pre_fd, c->ifindex, "the request");
+}
+
+/* The case's SYN (bcase.syn). */
 static int run_syn(struct bcase *c)
 {
-	struct xdp_md ctx;
-	struct __sk_buff skb;
-	LIBBPF_OPTS(bpf_test_run_opts, o, .repeat = 1);
-	int err;
-
-	o.data_in = c->syn;
-	o.data_size_in = c->syn_len;
-	ctx_init(&o, c->tc, c->syn_ifindex, c->syn_len, &ctx, &skb);
-	err = bpf_prog_test_run_opts(c->syn_fd, &o);
-	if (err)
-		fprintf(stderr, "bench: %s: its SYN: BPF_PROG_TEST_RUN: %s\n", c->name,
-			strerror(-err));
-	return err;
+	return run_once(c, c->syn, c->syn_len, c->syn_fd, c->syn_ifindex, "its SYN");
 }
 
 /* One batch of n calls; mean kernel-timed ns per call and wall ns per call. */
@@ -957,8 +952,8 @@ int main(int argc, char **argv)
 				if (!build(c, def[i].s, def[i].text))
 					goto out;
 				if (def[i].syn) {
-					c->syn_len = pkt_build(def[i].syn, c->syn, sizeof(c->syn),
-							       NULL);
+					c->syn_len =
+						pkt_build(def[i].syn, c->syn, sizeof(c->syn), NULL);
 					c->syn_fd = c->tc ? h.tc_prog[H_CLIENT] : h.prog[H_CLIENT];
 					c->syn_ifindex = (__u32)env.if_cl;
 					if (!c->syn_len)
