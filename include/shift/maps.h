@@ -352,6 +352,8 @@ struct shift_syn_slot {
 #define SHIFT_SS_COLOR_OF(flags) (((flags) >> SHIFT_SS_COLOR_BIT) & 1u)
 
 _Static_assert(sizeof(struct shift_syn_slot) == 16, "a SYN slot is 16 bytes");
+_Static_assert(SHIFT_MAX_BACKENDS <= 0x10000 && SHIFT_MAX_SERVICES <= 0x100,
+	       "a SYN slot's backend and service ids fit their fields");
 
 /*
  * The client-side next hops SYNs came in by (their ingress interface and
@@ -398,8 +400,6 @@ static inline int shift_syn_tag_is(__u32 tag, __u32 h)
 {
 	return !((tag ^ h) & ~SHIFT_SYN_NH_MASK);
 }
-_Static_assert(SHIFT_MAX_BACKENDS <= 0x10000 && SHIFT_MAX_SERVICES <= 0x100,
-	       "a SYN slot's backend and service ids fit their fields");
 
 /*
  * A bit per hashed VIP address: most packets that are not for a VIP leave
