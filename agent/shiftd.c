@@ -21,6 +21,7 @@
 #include "shift.skel.h"
 #include "agent.h"
 #include "datapath/attach.h"
+#include "datapath/client_nh.h"
 #include "control/control.h"
 #include "analysis/health.h"
 #include "analysis/hc_sched.h"
@@ -195,10 +196,49 @@ static int attach_all(struct agent *a)
 	return failed;
 }
 
+/* client_nh_alive_fn, through netlink. */
+static int link_alive(void *arg, __u32 ifindex)
+{
+	struct nl_link l;
+	int err = nl_link_by_index(((struct agent *)arg)->nl, (int)ifindex, &l);
+
+	return err == -ENODEV ? 0 : err ? err : 1;
+}
+
+/*
+ * Free the client-side next hops of interfaces that are gone: of l (deleted),
+ * or, with l NULL, of every one netlink no longer knows (at start, and after
+ * events were lost).
+ */
+static void client_nhs_tidy(struct agent *a, const struct nl_link *l)
+{
+	int fd = bpf_map__fd(a->skel->maps.shift_client_nhs);
+	__u32 freed = 0;
+	int err;
+
+	if (l)
+		err = client_nhs_forget(fd, (__u32)l->ifindex, &freed);
+	else if (a->nl)
+		err = client_nhs_sweep(fd, link_alive, a, &freed);
+	else
+		return;
+	if (err)
+		log_warn("client next hops: retiring those of %s: %s",
+			 l ? l->name : "interfaces that are gone", strerror(-err));
+	if (freed && l)
+		log_info("interface %s (ifindex %d) deleted: retired its %u client next hop(s)",
+			 l->name, l->ifindex, freed);
+	else if (freed)
+		log_info("retired %u client next hop(s) of interfaces that are gone", freed);
+}
+
 static void on_link(void *arg, const struct nl_link *l, bool deleted)
 {
 	struct agent *a = arg;
 	__u32 i;
+
+	if (deleted)
+		client_nhs_tidy(a, l);
 
 	for (i = 0; i < a->n_ifaces; i++) {
 		struct iface_rt *f = &a->ifaces[i];
@@ -240,6 +280,7 @@ static void on_resync(void *arg)
 	__u32 i;
 
 	a->nexthops_dirty = true;
+	client_nhs_tidy(a, NULL);
 	for (i = 0; i < a->n_ifaces; i++)
 		if (!a->ifaces[i].attached)
 			attach_one(a, &a->ifaces[i], true);
@@ -669,6 +710,8 @@ int main(int argc, char **argv)
 
 	if (nl_open(&a->nl))
 		log_warn("netlink unavailable: no link watch, next hops via the FIB");
+	else if (a->adopted)
+		client_nhs_tidy(a, NULL);
 	iface_plan(a);
 	if (attach_all(a))
 		goto out;

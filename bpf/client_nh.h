@@ -9,7 +9,8 @@
  * and the SYN-ACK that answers that SYN goes back the same way. An edge host
  * sees its clients through a few routers, so a few entries serve every SYN;
  * a next hop that finds its entry taken by another names none, and its
- * SYN-ACKs take the FIB as before.
+ * SYN-ACKs take the FIB as before. shiftd retires the entries of an interface
+ * that is gone; a SYN may claim a retired one after its quarantine.
  */
 #ifndef SHIFT_CLIENT_NH_H
 #define SHIFT_CLIENT_NH_H
@@ -23,12 +24,22 @@
 /* A service id no SYN slot holds (its field is 8 bits): no SYN-ACK to look for. */
 #define CLIENT_NH_NO_SERVICE 0xffffffffu
 
+/* Has the retired entry e served its quarantine (SHIFT_CLIENT_NH_QUARANTINE)?
+ * Signed: shiftd's clock may read a unit ahead of the coarse one. */
+static __always_inline int client_nh_free_again(const struct shift_client_nh *e)
+{
+	__u32 now = (__u32)(bpf_ktime_get_coarse_ns() >> SHIFT_CLIENT_NH_CLOCK_SHIFT);
+
+	return (__s32)(now - e->retired_at) >= SHIFT_CLIENT_NH_QUARANTINE;
+}
+
 /*
  * The next hop of a bare SYN, as flow_set_nh() put it in nf (ingress
  * interface; the SYN's MACs swapped), as an index for its slot, or 0. Its
- * entry is claimed when free: the ifindex word goes from free to
- * SHIFT_CLIENT_NH_BUSY by compare-and-swap, so that one SYN writes it, then
- * to the interface, after the MACs. A reader that finds the interface finds
+ * entry is claimed when free (or retired and out of quarantine): the ifindex
+ * word goes from what it was read as to SHIFT_CLIENT_NH_BUSY by
+ * compare-and-swap, so that one SYN writes it, then to the interface, after
+ * the MACs. A reader that finds the interface finds
  * the MACs: the index it got from a slot was written after the entry by the
  * same SYN, and the SYN-ACK answering that SYN came only after the SYN left.
  */
@@ -46,7 +57,10 @@ static __always_inline __u32 client_nh_learn(const struct shift_flow *nf)
 	cur = *(volatile __u32 *)&e->ifindex;
 	if (cur == nf->cl_ifindex)
 		return mac_eq(e->dmac, nf->cl_dmac) && mac_eq(e->smac, nf->cl_smac) ? idx : 0;
-	if (cur || __sync_val_compare_and_swap(&e->ifindex, 0, SHIFT_CLIENT_NH_BUSY))
+	/* Free, or retired long enough ago: claimed from what it was read as. */
+	if (cur && (cur != SHIFT_CLIENT_NH_RETIRED || !client_nh_free_again(e)))
+		return 0;
+	if (__sync_val_compare_and_swap(&e->ifindex, cur, SHIFT_CLIENT_NH_BUSY) != cur)
 		return 0;
 	mac_copy(e->dmac, nf->cl_dmac);
 	mac_copy(e->smac, nf->cl_smac);
@@ -80,7 +94,7 @@ static __always_inline int synack_nh(struct bpf_fib_lookup *fib, __u32 h, __u32 
 	if (!e)
 		return 0;
 	ifindex = *(const volatile __u32 *)&e->ifindex;
-	if (!ifindex || ifindex == SHIFT_CLIENT_NH_BUSY)
+	if (!ifindex || ifindex == SHIFT_CLIENT_NH_BUSY || ifindex == SHIFT_CLIENT_NH_RETIRED)
 		return 0;
 	fib->ifindex = ifindex;
 	__builtin_memcpy(fib->dmac, e->dmac, ETH_ALEN);

@@ -362,9 +362,13 @@ _Static_assert(SHIFT_MAX_BACKENDS <= 0x10000 && SHIFT_MAX_SERVICES <= 0x100,
  * more than the SYN itself (docs/BENCHMARKS.md section 7z). A SYN names its
  * next hop here by index, in its slot's tag (SHIFT_SS_NH). Entries are
  * written once, by the first SYN that hashes a next hop to a free one, and
- * never change while the map lives: an index in a slot names what its SYN
- * saw. A next hop whose index another one holds names none (its SYN-ACKs
- * take the FIB); index 0 is never used.
+ * never change while their interface lives: an index in a slot names what its
+ * SYN saw. A next hop whose index another one holds names none (its SYN-ACKs
+ * take the FIB); index 0 is never used. When an interface goes, shiftd retires
+ * its entries (agent/datapath/client_nh.c): a retired entry names no next hop,
+ * and no SYN claims it for SHIFT_CLIENT_NH_QUARANTINE, so a SYN-ACK still
+ * answering a SYN that came by the gone interface takes the FIB rather than
+ * another next hop.
  */
 #define SHIFT_SYN_NH_BITS 8
 #define SHIFT_SYN_NH_MASK ((1u << SHIFT_SYN_NH_BITS) - 1)
@@ -372,10 +376,23 @@ _Static_assert(SHIFT_MAX_BACKENDS <= 0x10000 && SHIFT_MAX_SERVICES <= 0x100,
 /* ifindex of an entry a SYN is writing (never an interface's: they are > 0 as
  * an int) */
 #define SHIFT_CLIENT_NH_BUSY 0xffffffffu
+/* ifindex of an entry shiftd retired (its interface is gone), since retired_at */
+#define SHIFT_CLIENT_NH_RETIRED 0xfffffffeu
+/* retired_at's clock: CLOCK_MONOTONIC in ns >> 30 (units of 1.07 s), the
+ * datapath's from bpf_ktime_get_coarse_ns() */
+#define SHIFT_CLIENT_NH_CLOCK_SHIFT 30
+/* 120 units (129 s): longer than a backend retransmits a SYN-ACK (Linux's
+ * tcp_synack_retries = 5: 63 s) */
+#define SHIFT_CLIENT_NH_QUARANTINE 120
 struct shift_client_nh {
 	__u32 ifindex; /* 0: free */
-	__u8 dmac[6]; /* the client side's: the SYN's source */
-	__u8 smac[6]; /* ours: the SYN's destination */
+	union {
+		struct {
+			__u8 dmac[6]; /* the client side's: the SYN's source */
+			__u8 smac[6]; /* ours: the SYN's destination */
+		};
+		__u32 retired_at; /* SHIFT_CLIENT_NH_RETIRED: when */
+	};
 };
 
 _Static_assert(sizeof(struct shift_client_nh) == 16, "a client next hop is 16 bytes");

@@ -8,8 +8,12 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
+#include "shift.skel.h"
+#include "datapath/client_nh.h"
 #include "table.h"
 
 #pragma GCC diagnostic ignored "-Woverride-init"
@@ -84,6 +88,65 @@ static void spoofed(struct pkt_spec *x, __u32 i)
 	x->saddr[2] = (__u8)(128 + (i >> 8));
 	x->saddr[3] = (__u8)i;
 	x->sport = (__u16)(1024 + i);
+}
+
+/*
+ * shiftd retires the next hops of an interface that is gone (its
+ * client_nhs_forget(), on lo here): a's SYN-ACK, whose slot names a's retired
+ * index, takes the FIB instead of the index; b's SYN, whose next hop hashes to
+ * that index, gets none while the entry is in quarantine, and claims it once
+ * the quarantine is over. a holds index ia; b's next hop hashes there too.
+ */
+static void retired_nh(struct tctx *t, struct harness *h, struct pkt_spec *a, struct pkt_spec *b,
+		       __u32 ia, __u32 ifb)
+{
+	static const __u8 cl_mac[6] = MAC_CLIENT, shv1_mac[6] = FIB_MAC_SHV1;
+	int nfd = bpf_map__fd(h->skel->maps.shift_client_nhs);
+	struct shift_client_nh e;
+	struct shift_syn_slot sl;
+	__u32 freed = 0, olen, verdict = 0;
+	__u8 out[PKT_MAX];
+	__u64 fib1;
+
+	ASSERT_OK(t, client_nhs_forget(nfd, H_LO_IFINDEX, &freed), "client_nhs_forget(lo)");
+	ASSERT_TRUE(t, freed >= 1, "a's next hop retired");
+	if (!ASSERT_OK(t, harness_client_nh_get(h, ia, &e), "a's entry"))
+		return;
+	ASSERT_EQ(t, e.ifindex, SHIFT_CLIENT_NH_RETIRED, "a's entry: retired");
+	fib1 = stat_of(h, SHIFT_STAT_REPLY_FIB);
+	ASSERT_OK(t,
+		  backend_reply_ack(h, a->sport, ifb, 11, TH_SYN | TH_ACK, 0, 4000, a->seq + 1, out,
+				    &olen, &verdict),
+		  "BPF_PROG_TEST_RUN (a's SYN-ACK again, its next hop retired)");
+	ASSERT_EQ(t, verdict, harness_expect(h, XDP_REDIRECT), "a's SYN-ACK: by the FIB");
+	ASSERT_TRUE(t, olen >= 12 && !memcmp(out, cl_mac, 6) && !memcmp(out + 6, shv1_mac, 6),
+		    "a's SYN-ACK: the FIB's MACs, not the retired entry's");
+	ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 1, "reply_fib (retired)");
+
+	b->seq += 1000;
+	ASSERT_EQ(t, steer(t, h, b), 0, "b's SYN, the index in quarantine: blue");
+	if (ASSERT_OK(t, harness_syn_slot_get(h, b, &sl), "b's slot"))
+		ASSERT_TRUE(t, !(sl.flags & SHIFT_SS_NH),
+			    "b's slot names no next hop (the index is in quarantine)");
+	if (ASSERT_OK(t, harness_client_nh_get(h, ia, &e), "the entry after b's SYN"))
+		ASSERT_EQ(t, e.ifindex, SHIFT_CLIENT_NH_RETIRED, "still retired");
+
+	/* Retired a quarantine and a unit ago (the datapath's clock is the
+	 * coarse CLOCK_MONOTONIC; a unit is 2^30 ns). */
+	e.retired_at -= SHIFT_CLIENT_NH_QUARANTINE + 1;
+	ASSERT_OK(t, bpf_map_update_elem(nfd, &ia, &e, BPF_ANY) ? -errno : 0,
+		  "the entry retired long ago");
+	b->seq += 1000;
+	ASSERT_EQ(t, steer(t, h, b), 0, "b's SYN, the quarantine over: blue");
+	if (ASSERT_OK(t, harness_syn_slot_get(h, b, &sl), "b's slot")) {
+		ASSERT_TRUE(t, sl.flags & SHIFT_SS_NH, "b's slot names a next hop");
+		ASSERT_EQ(t, sl.hash & SHIFT_SYN_NH_MASK, ia, "b's next-hop index: a's old one");
+	}
+	if (ASSERT_OK(t, harness_client_nh_get(h, ia, &e), "the entry after b's SYN")) {
+		ASSERT_EQ(t, e.ifindex, H_LO_IFINDEX, "b's entry: lo");
+		ASSERT_TRUE(t, !memcmp(e.dmac, b->smac, 6) && !memcmp(e.smac, b->dmac, 6),
+			    "b's entry: its SYN's MACs, swapped");
+	}
 }
 
 TEST(synslot)
@@ -348,7 +411,9 @@ TEST(synslot)
 		dp_weight_set(&h->m, SVC_V4_TCP, 0);
 	}
 	if (test_sub(t, "a SYN-ACK goes back the way its SYN came, no FIB lookup; a SYN whose "
-			"next hop's index another holds leaves its SYN-ACK to the FIB")) {
+			"next hop's index another holds leaves its SYN-ACK to the FIB; a next hop "
+			"retired (its interface gone) sends its SYN-ACKs to the FIB and its index "
+			"to a SYN after its quarantine")) {
 		static const __u8 cl_mac[6] = MAC_CLIENT, edge_mac[6] = MAC_EDGE,
 				  shv1_mac[6] = FIB_MAC_SHV1;
 		struct pkt_spec a = s, b = s;
@@ -418,6 +483,7 @@ TEST(synslot)
 					    &olen, &verdict),
 			  "BPF_PROG_TEST_RUN (a SYN-ACK of another ISN)");
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 1, "reply_fib (another ISN)");
+		retired_nh(t, h, &a, &b, ia, ifb);
 nh_done:;
 	}
 	if (test_sub(t, "a flow met in mid-stream: the backend's answer writes its entry")) {

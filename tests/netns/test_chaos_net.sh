@@ -7,8 +7,10 @@
 #      cli1's requests fail while it is down (counted); with the link back the XDP
 #      program is still attached (same prog id) and traffic resumes through it;
 #  (b) the client veth is deleted and recreated with the same names and addresses:
-#      shiftd notices, attaches to the new ifindex, traffic resumes; once more while
-#      shiftd is down (kill -9): the restarted shiftd attaches to the new ifindex;
+#      shiftd notices, attaches to the new ifindex, traffic resumes, and retires the
+#      client-side next hops cli1's SYNs left on the old one; once more while shiftd
+#      is down (kill -9): the restarted shiftd attaches to the new ifindex and retires
+#      the old one's next hops;
 #  (c) backend namespace green1 is deleted (with health_check = http:/readyz it leaves
 #      the pool; green2 takes its share) and recreated (it comes back).
 # No neighbour entry is made permanent here: a recreated backend has a new MAC, which
@@ -41,6 +43,15 @@ ctl set-weight web 50 >/dev/null || notok "setup: set-weight web 50"
 ifindex() { ip -n "$RIG_NS_EDGE" -o link show dev "$C1" 2>/dev/null | cut -d: -f1; }
 c1_prog() { ip -n "$RIG_NS_EDGE" -d link show dev "$C1" 2>/dev/null | grep -o 'prog/xdp[a-z]* id [0-9]*' | head -n 1; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# nh_has IFINDEX: does the client-side next-hop table (shift_client_nhs) hold an entry
+# learned on IFINDEX? (an entry's first word is its interface, little-endian)
+nh_has() {
+	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_client_nhs" | "$RIG_PYTHON" -c '
+import json, sys
+want = int(sys.argv[1])
+vals = [int("".join(x[2:] for x in reversed(e["value"][:4])), 16) for e in json.load(sys.stdin)]
+sys.exit(0 if want in vals else 1)' "$1"
+}
 # until_ok NS TRIES: first successful request from NS (0.2 s timeout per try); prints ms
 until_ok() {
 	local t0 i
@@ -135,11 +146,14 @@ R1=$CHAOS_RATE
 chaos_rate cli2 "$D/rate.b2.json" "$dur" "$RATE"
 R2=$CHAOS_RATE
 sleep 1
-rec="" idxs="" attached=0 seen=0
+rec="" idxs="" attached=0 seen=0 nh_old=0 nh_freed=0 nh_new=0
 for ((k = 1; k <= RECREATES; k++)); do
 	old=$(ifindex)
+	nh_has "$old" && nh_old=$((nh_old + 1))
 	ip -n "$RIG_NS_EDGE" link del "$C1"
 	wait_log "$E2E_SHIFTD_LOG" "interface $C1: deleted" "$k" 5 && seen=$((seen + 1))
+	wait_log "$E2E_SHIFTD_LOG" "interface $C1 (ifindex $old) deleted: retired its" 1 5 &&
+		! nh_has "$old" && nh_freed=$((nh_freed + 1))
 	sleep "$GAP"
 	recreate_c1 || notok "(b) recreate $C1/$E1"
 	new=$(ifindex)
@@ -151,6 +165,7 @@ for ((k = 1; k <= RECREATES; k++)); do
 		attached=$((attached + 1))
 	fi
 	sleep 2
+	nh_has "$new" && nh_new=$((nh_new + 1))
 done
 e2e_wait_pid "$R1" $((dur + 20)) || notok "(b) rate client cli1 did not finish"
 e2e_wait_pid "$R2" $((dur + 20)) || notok "(b) rate client cli2 did not finish"
@@ -166,6 +181,13 @@ note "(b) cli1 during $RECREATES delete/recreate(s) with a ${GAP}s gap: $f faile
 	ok "(b) cli1: $f of $s requests failed across $RECREATES veth recreation(s) ($errs); traffic back ${rec% } after each" ||
 	notok "(b) cli1: $f of $s failed ($errs), recovery ${rec% }"
 control_check "(b)" "$D/rate.b2.json"
+# SYNs leave their next hop (the interface they came in by) for their SYN-ACKs; a
+# deleted interface's entries are retired, or a recreated one's would pile up. (The
+# new interface's next hop gets an entry unless its index is another's: a note.)
+[ "$nh_old" = "$RECREATES" ] && [ "$nh_freed" = "$RECREATES" ] &&
+	ok "(b) client next hops: cli1's SYNs had one on $C1 before each deletion, and shiftd retired it ($(grep -o "interface $C1 (ifindex [0-9]*) deleted: retired its [0-9]* client next hop(s)" "$E2E_SHIFTD_LOG" | tail -n 1))" ||
+	notok "(b) client next hops: before deletion $nh_old, retired $nh_freed (of $RECREATES); log: $(grep 'next hop' "$E2E_SHIFTD_LOG" | tail -n 3 | tr '\n' '|')"
+note "(b) the new $C1's SYNs had a next-hop entry of their own after $nh_new of $RECREATES recreation(s)"
 verify_new "(b) after the recreation" cli1 200
 # ... and once more while shiftd is down (kill -9): the new shiftd finds the pinned
 # link dead and attaches afresh to the new ifindex
@@ -175,6 +197,7 @@ sleep 1
 kill -KILL "$E2E_SHIFTD_PID" 2>/dev/null
 { wait "$E2E_SHIFTD_PID"; } 2>/dev/null
 old=$(ifindex)
+nh_has "$old" && nh_down_old=1 || nh_down_old=0
 ip -n "$RIG_NS_EDGE" link del "$C1"
 sleep "$GAP"
 recreate_c1 || notok "(b) recreate $C1/$E1 with shiftd down"
@@ -192,6 +215,12 @@ if grep -q "interface $C1 (ifindex $new): client program attached" "$E2E_SHIFTD_
 	ok "(b) $C1 recreated while shiftd was down (ifindex $old->$new): the restarted shiftd attached to it afresh, kept the other 2 programs; traffic back ${rdy} ms after the start; cli1 $f of $s failed meanwhile ($errs)"
 else
 	notok "(b) recreated while shiftd was down (ifindex $old->$new): log: $(grep -i 'interface\|link' "$E2E_SHIFTD_LOG" | tr '\n' '|')"
+fi
+if [ "$nh_down_old" = 1 ] && ! nh_has "$old" &&
+	grep -q 'retired [0-9]* client next hop(s) of interfaces that are gone' "$E2E_SHIFTD_LOG"; then
+	ok "(b) the restarted shiftd retired the client next hops of the $C1 deleted while it was down ($(grep -o 'retired [0-9]* client next hop(s) of interfaces that are gone' "$E2E_SHIFTD_LOG" | tail -n 1))"
+else
+	notok "(b) client next hops of the $C1 deleted while shiftd was down (ifindex $old): before $nh_down_old, still there: $(nh_has "$old" && echo yes || echo no); log: $(grep 'next hop' "$E2E_SHIFTD_LOG" | tail -n 3 | tr '\n' '|')"
 fi
 verify_new "(b) after the recreation with shiftd down" cli1 200
 note "(b) took $((SECONDS - t_b))s"

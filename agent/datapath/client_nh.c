@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Retiring is safe against the datapath: it claims only free or retired
+ * entries (by compare-and-swap from what it read) and never writes a published
+ * one, so an entry that reads as a gone interface's stays that until it is
+ * rewritten here. A SYN-ACK reading it meanwhile takes that interface (gone:
+ * dropped, as it would have been) or, retired, the FIB. Retired, not freed:
+ * a slot may still name the index, and a SYN-ACK answering its SYN must not
+ * find another next hop there (include/shift/maps.h).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <time.h>
+#include <bpf/bpf.h>
+
+#include <shift/maps.h>
+
+#include "datapath/client_nh.h"
+
+struct gone_q {
+	__u32 ifindex; /* forget this one, or, when 0, ask alive() */
+	client_nh_alive_fn alive;
+	void *arg;
+};
+
+static bool gone(const struct gone_q *q, __u32 ifindex)
+{
+	if (q->ifindex)
+		return ifindex == q->ifindex;
+	return q->alive(q->arg, ifindex) == 0;
+}
+
+/* The datapath's clock for retired_at (SHIFT_CLIENT_NH_CLOCK_SHIFT). */
+static __u32 retire_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u32)(((__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec) >>
+		       SHIFT_CLIENT_NH_CLOCK_SHIFT);
+}
+
+static bool published(__u32 ifindex)
+{
+	return ifindex && ifindex != SHIFT_CLIENT_NH_BUSY && ifindex != SHIFT_CLIENT_NH_RETIRED;
+}
+
+static int scan(int fd, const struct gone_q *q, __u32 *freed)
+{
+	struct shift_client_nh e, retired = { .ifindex = SHIFT_CLIENT_NH_RETIRED };
+	int err = 0;
+	__u32 i;
+
+	*freed = 0;
+	retired.retired_at = retire_clock();
+	/* Index 0 names no next hop (shift_client_nh_index()). */
+	for (i = 1; i < SHIFT_CLIENT_NHS; i++) {
+		if (bpf_map_lookup_elem(fd, &i, &e)) {
+			err = err ? err : -errno;
+			continue;
+		}
+		if (!published(e.ifindex) || !gone(q, e.ifindex))
+			continue;
+		if (bpf_map_update_elem(fd, &i, &retired, BPF_ANY)) {
+			err = err ? err : -errno;
+			continue;
+		}
+		(*freed)++;
+	}
+	return err;
+}
+
+int client_nhs_forget(int fd, __u32 ifindex, __u32 *freed)
+{
+	const struct gone_q q = { .ifindex = ifindex };
+
+	*freed = 0;
+	if (!published(ifindex))
+		return -EINVAL;
+	return scan(fd, &q, freed);
+}
+
+int client_nhs_sweep(int fd, client_nh_alive_fn alive, void *arg, __u32 *freed)
+{
+	const struct gone_q q = { .alive = alive, .arg = arg };
+
+	*freed = 0;
+	if (!alive)
+		return -EINVAL;
+	return scan(fd, &q, freed);
+}
