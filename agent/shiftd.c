@@ -206,30 +206,30 @@ static int link_alive(void *arg, __u32 ifindex)
 }
 
 /*
- * Free the client-side next hops of interfaces that are gone: of l (deleted),
+ * Retire the client-side next hops of interfaces that are gone: of l (deleted),
  * or, with l NULL, of every one netlink no longer knows (at start, and after
  * events were lost).
  */
 static void client_nhs_tidy(struct agent *a, const struct nl_link *l)
 {
 	int fd = bpf_map__fd(a->skel->maps.shift_client_nhs);
-	__u32 freed = 0;
+	__u32 retired = 0;
 	int err;
 
 	if (l)
-		err = client_nhs_forget(fd, (__u32)l->ifindex, &freed);
+		err = client_nhs_forget(fd, (__u32)l->ifindex, &retired);
 	else if (a->nl)
-		err = client_nhs_sweep(fd, link_alive, a, &freed);
+		err = client_nhs_sweep(fd, link_alive, a, &retired);
 	else
 		return;
 	if (err)
 		log_warn("client next hops: retiring those of %s: %s",
 			 l ? l->name : "interfaces that are gone", strerror(-err));
-	if (freed && l)
+	if (retired && l)
 		log_info("interface %s (ifindex %d) deleted: retired its %u client next hop(s)",
-			 l->name, l->ifindex, freed);
-	else if (freed)
-		log_info("retired %u client next hop(s) of interfaces that are gone", freed);
+			 l->name, l->ifindex, retired);
+	else if (retired)
+		log_info("retired %u client next hop(s) of interfaces that are gone", retired);
 }
 
 static void on_link(void *arg, const struct nl_link *l, bool deleted)

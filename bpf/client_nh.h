@@ -39,9 +39,9 @@ static __always_inline int client_nh_free_again(const struct shift_client_nh *e)
  * entry is claimed when free (or retired and out of quarantine): the ifindex
  * word goes from what it was read as to SHIFT_CLIENT_NH_BUSY by
  * compare-and-swap, so that one SYN writes it, then to the interface, after
- * the MACs. A reader that finds the interface finds
- * the MACs: the index it got from a slot was written after the entry by the
- * same SYN, and the SYN-ACK answering that SYN came only after the SYN left.
+ * the MACs. A reader that finds the interface finds the MACs: the index it
+ * got from a slot was written after the entry by the same SYN, and the
+ * SYN-ACK answering that SYN came only after the SYN left.
  */
 static __always_inline __u32 client_nh_learn(const struct shift_flow *nf)
 {

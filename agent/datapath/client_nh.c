@@ -45,14 +45,14 @@ static bool published(__u32 ifindex)
 	return ifindex && ifindex != SHIFT_CLIENT_NH_BUSY && ifindex != SHIFT_CLIENT_NH_RETIRED;
 }
 
-static int scan(int fd, const struct gone_q *q, __u32 *freed)
+static int scan(int fd, const struct gone_q *q, __u32 *retired)
 {
-	struct shift_client_nh e, retired = { .ifindex = SHIFT_CLIENT_NH_RETIRED };
+	struct shift_client_nh e, tomb = { .ifindex = SHIFT_CLIENT_NH_RETIRED };
 	int err = 0;
 	__u32 i;
 
-	*freed = 0;
-	retired.retired_at = retire_clock();
+	*retired = 0;
+	tomb.retired_at = retire_clock();
 	/* Index 0 names no next hop (shift_client_nh_index()). */
 	for (i = 1; i < SHIFT_CLIENT_NHS; i++) {
 		if (bpf_map_lookup_elem(fd, &i, &e)) {
@@ -61,31 +61,31 @@ static int scan(int fd, const struct gone_q *q, __u32 *freed)
 		}
 		if (!published(e.ifindex) || !gone(q, e.ifindex))
 			continue;
-		if (bpf_map_update_elem(fd, &i, &retired, BPF_ANY)) {
+		if (bpf_map_update_elem(fd, &i, &tomb, BPF_ANY)) {
 			err = err ? err : -errno;
 			continue;
 		}
-		(*freed)++;
+		(*retired)++;
 	}
 	return err;
 }
 
-int client_nhs_forget(int fd, __u32 ifindex, __u32 *freed)
+int client_nhs_forget(int fd, __u32 ifindex, __u32 *retired)
 {
 	const struct gone_q q = { .ifindex = ifindex };
 
-	*freed = 0;
+	*retired = 0;
 	if (!published(ifindex))
 		return -EINVAL;
-	return scan(fd, &q, freed);
+	return scan(fd, &q, retired);
 }
 
-int client_nhs_sweep(int fd, client_nh_alive_fn alive, void *arg, __u32 *freed)
+int client_nhs_sweep(int fd, client_nh_alive_fn alive, void *arg, __u32 *retired)
 {
 	const struct gone_q q = { .alive = alive, .arg = arg };
 
-	*freed = 0;
+	*retired = 0;
 	if (!alive)
 		return -EINVAL;
-	return scan(fd, &q, freed);
+	return scan(fd, &q, retired);
 }

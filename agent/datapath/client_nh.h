@@ -16,12 +16,12 @@
 /* Is ifindex an interface that exists? 1 yes, 0 no, or -errno: unknown (kept). */
 typedef int (*client_nh_alive_fn)(void *arg, __u32 ifindex);
 
-/* Retire ifindex's entries (fd: shift_client_nhs). *freed: how many. 0, or
+/* Retire ifindex's entries (fd: shift_client_nhs). *retired: how many. 0, or
  * the first -errno (the scan goes on past it). */
-int client_nhs_forget(int fd, __u32 ifindex, __u32 *freed);
+int client_nhs_forget(int fd, __u32 ifindex, __u32 *retired);
 
 /* Retire the entries of every interface alive() says is gone (at start: the
  * pinned map outlives the interfaces of a shiftd that was down). */
-int client_nhs_sweep(int fd, client_nh_alive_fn alive, void *arg, __u32 *freed);
+int client_nhs_sweep(int fd, client_nh_alive_fn alive, void *arg, __u32 *retired);
 
 #endif

@@ -104,12 +104,12 @@ static void retired_nh(struct tctx *t, struct harness *h, struct pkt_spec *a, st
 	int nfd = bpf_map__fd(h->skel->maps.shift_client_nhs);
 	struct shift_client_nh e;
 	struct shift_syn_slot sl;
-	__u32 freed = 0, olen, verdict = 0;
+	__u32 retired = 0, olen, verdict = 0;
 	__u8 out[PKT_MAX];
 	__u64 fib1;
 
-	ASSERT_OK(t, client_nhs_forget(nfd, H_LO_IFINDEX, &freed), "client_nhs_forget(lo)");
-	ASSERT_TRUE(t, freed >= 1, "a's next hop retired");
+	ASSERT_OK(t, client_nhs_forget(nfd, H_LO_IFINDEX, &retired), "client_nhs_forget(lo)");
+	ASSERT_TRUE(t, retired >= 1, "a's next hop retired");
 	if (!ASSERT_OK(t, harness_client_nh_get(h, ia, &e), "a's entry"))
 		return;
 	ASSERT_EQ(t, e.ifindex, SHIFT_CLIENT_NH_RETIRED, "a's entry: retired");

@@ -99,15 +99,15 @@ static void test_forget(void **state)
 {
 	int fd = fd_of(state);
 	struct shift_client_nh e;
-	__u32 freed = 99, idx = 1;
+	__u32 retired = 99, idx = 1;
 
 	__u32 t0, t1;
 
 	fill(fd);
 	t0 = clock_units();
-	assert_int_equal(client_nhs_forget(fd, 7, &freed), 0);
+	assert_int_equal(client_nhs_forget(fd, 7, &retired), 0);
 	t1 = clock_units();
-	assert_int_equal(freed, 2);
+	assert_int_equal(retired, 2);
 	/* Retired now, on the datapath's clock: no SYN claims it for a while. */
 	assert_int_equal(bpf_map_lookup_elem(fd, &idx, &e), 0);
 	assert_int_equal(e.ifindex, SHIFT_CLIENT_NH_RETIRED);
@@ -123,12 +123,12 @@ static void test_forget(void **state)
 	assert_int_equal(e.retired_at, 0x40404040);
 	assert_int_equal(ifindex_at(fd, SHIFT_CLIENT_NHS - 1), 11);
 	/* Again: nothing left of 7. */
-	assert_int_equal(client_nhs_forget(fd, 7, &freed), 0);
-	assert_int_equal(freed, 0);
+	assert_int_equal(client_nhs_forget(fd, 7, &retired), 0);
+	assert_int_equal(retired, 0);
 	/* Not an interface's index. */
-	assert_int_equal(client_nhs_forget(fd, 0, &freed), -EINVAL);
-	assert_int_equal(client_nhs_forget(fd, SHIFT_CLIENT_NH_BUSY, &freed), -EINVAL);
-	assert_int_equal(client_nhs_forget(fd, SHIFT_CLIENT_NH_RETIRED, &freed), -EINVAL);
+	assert_int_equal(client_nhs_forget(fd, 0, &retired), -EINVAL);
+	assert_int_equal(client_nhs_forget(fd, SHIFT_CLIENT_NH_BUSY, &retired), -EINVAL);
+	assert_int_equal(client_nhs_forget(fd, SHIFT_CLIENT_NH_RETIRED, &retired), -EINVAL);
 	assert_int_equal(ifindex_at(fd, 3), SHIFT_CLIENT_NH_BUSY);
 }
 
@@ -152,12 +152,12 @@ static void test_sweep(void **state)
 {
 	int fd = fd_of(state);
 	struct alive_q q = { .answer_9 = 0 };
-	__u32 freed = 99;
+	__u32 retired = 99;
 	unsigned int i;
 
 	fill(fd);
-	assert_int_equal(client_nhs_sweep(fd, alive, &q, &freed), 0);
-	assert_int_equal(freed, 1);
+	assert_int_equal(client_nhs_sweep(fd, alive, &q, &retired), 0);
+	assert_int_equal(retired, 1);
 	assert_int_equal(ifindex_at(fd, 2), SHIFT_CLIENT_NH_RETIRED);
 	assert_int_equal(ifindex_at(fd, 1), 7);
 	assert_int_equal(ifindex_at(fd, 3), SHIFT_CLIENT_NH_BUSY);
@@ -170,20 +170,20 @@ static void test_sweep(void **state)
 	fill(fd);
 	q.n = 0;
 	q.answer_9 = -ETIMEDOUT;
-	assert_int_equal(client_nhs_sweep(fd, alive, &q, &freed), 0);
-	assert_int_equal(freed, 0);
+	assert_int_equal(client_nhs_sweep(fd, alive, &q, &retired), 0);
+	assert_int_equal(retired, 0);
 	assert_int_equal(ifindex_at(fd, 2), 9);
-	assert_int_equal(client_nhs_sweep(fd, NULL, NULL, &freed), -EINVAL);
+	assert_int_equal(client_nhs_sweep(fd, NULL, NULL, &retired), -EINVAL);
 }
 
-/* A map that is not there: the error, nothing freed. */
+/* A map that is not there: the error, nothing retired. */
 static void test_bad_fd(void **state)
 {
-	__u32 freed = 99;
+	__u32 retired = 99;
 
 	(void)state;
-	assert_int_equal(client_nhs_forget(-1, 7, &freed), -EBADF);
-	assert_int_equal(freed, 0);
+	assert_int_equal(client_nhs_forget(-1, 7, &retired), -EBADF);
+	assert_int_equal(retired, 0);
 }
 
 int main(void)
