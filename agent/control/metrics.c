@@ -14,8 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <bpf/libbpf.h>
 
+#include "shift.skel.h"
 #include "config/addr.h"
+#include "datapath/client_nh.h"
 #include "ops/log.h"
 #include "control/metrics.h"
 #include "shadow/shadow.h"
@@ -210,6 +213,9 @@ struct snap {
 	struct be_snap *be;
 	__u32 n_be;
 	__u64 stats[SHIFT_STAT_MAX];
+	int client_nhs_fd; /* not owned; -1 without a datapath (tests) */
+	__u32 nh_used, nh_retired;
+	bool nh_known;
 };
 
 static const char *color_name(int c)
@@ -250,6 +256,7 @@ static struct snap *snap_take(const struct agent *a)
 		return NULL;
 	}
 	sn->maps = a->maps;
+	sn->client_nhs_fd = a->skel ? bpf_map__fd(a->skel->maps.shift_client_nhs) : -1;
 	sn->started_unix_ns = a->started_unix_ns;
 	sn->reloads = a->reloads;
 	sn->reload_failures = a->reload_failures;
@@ -313,6 +320,8 @@ static void snap_read_maps(struct snap *sn)
 
 	if (dp_stats(&sn->maps, sn->stats))
 		memset(sn->stats, 0, sizeof(sn->stats));
+	sn->nh_known = sn->client_nhs_fd >= 0 &&
+		       client_nhs_count(sn->client_nhs_fd, &sn->nh_used, &sn->nh_retired) == 0;
 	for (i = 0; i < sn->n_svc; i++) {
 		struct svc_snap *v = &sn->svc[i];
 
@@ -421,6 +430,15 @@ static void render_agent(const struct snap *sn, FILE *f)
 	       "their SYN's slot held the client-side next hop (a SYN-ACK whose SYN slot another "
 	       "SYN took, a flow met in mid-stream).");
 	sample_u64(f, "shift_replies_fib_total", NULL, sn->stats[SHIFT_STAT_REPLY_FIB]);
+	if (sn->nh_known) {
+		family(f, "shift_client_nexthops", "gauge",
+		       "Entries of the table of client-side next hops SYNs arrive by, which their "
+		       "SYN-ACKs go back by (255 at most; a next hop without one sends its SYN-ACKs "
+		       "by the FIB), by state: used, or retired with their deleted interface (free "
+		       "again after 129 s).");
+		sample_lu64(f, "shift_client_nexthops", NULL, "state", "used", sn->nh_used);
+		sample_lu64(f, "shift_client_nexthops", NULL, "state", "retired", sn->nh_retired);
+	}
 	family(f, "shift_connect_fallbacks_total", "counter",
 	       "Green RSTs to a SYN dropped at the edge by connect_fallback (the client's "
 	       "retransmitted SYN went to blue); each is also a green RST error.");

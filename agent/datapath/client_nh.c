@@ -89,3 +89,20 @@ int client_nhs_sweep(int fd, client_nh_alive_fn alive, void *arg, __u32 *retired
 		return -EINVAL;
 	return scan(fd, &q, retired);
 }
+
+int client_nhs_count(int fd, __u32 *used, __u32 *retired)
+{
+	struct shift_client_nh e;
+	__u32 i;
+
+	*used = *retired = 0;
+	for (i = 1; i < SHIFT_CLIENT_NHS; i++) {
+		if (bpf_map_lookup_elem(fd, &i, &e))
+			return -errno;
+		if (e.ifindex == SHIFT_CLIENT_NH_RETIRED)
+			(*retired)++;
+		else if (e.ifindex)
+			(*used)++;
+	}
+	return 0;
+}

@@ -24,4 +24,8 @@ int client_nhs_forget(int fd, __u32 ifindex, __u32 *retired);
  * pinned map outlives the interfaces of a shiftd that was down). */
 int client_nhs_sweep(int fd, client_nh_alive_fn alive, void *arg, __u32 *retired);
 
+/* How many entries are in use (a next hop, or a SYN writing one) and how many
+ * are retired. 0 or -errno. */
+int client_nhs_count(int fd, __u32 *used, __u32 *retired);
+
 #endif

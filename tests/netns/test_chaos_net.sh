@@ -188,6 +188,15 @@ control_check "(b)" "$D/rate.b2.json"
 	ok "(b) client next hops: cli1's SYNs had one on $C1 before each deletion, and shiftd retired it ($(grep -o "interface $C1 (ifindex [0-9]*) deleted: retired its [0-9]* client next hop(s)" "$E2E_SHIFTD_LOG" | tail -n 1))" ||
 	notok "(b) client next hops: before deletion $nh_old, retired $nh_freed (of $RECREATES); log: $(grep 'next hop' "$E2E_SHIFTD_LOG" | tail -n 3 | tr '\n' '|')"
 note "(b) the new $C1's SYNs had a next-hop entry of their own after $nh_new of $RECREATES recreation(s)"
+# ... and the metrics say so (shift.prom is rewritten every few seconds).
+nh_metric() { awk -v m="shift_client_nexthops{state=\"$1\"}" '$1 == m {print $2}' "$RIG_TEXTFILE_DIR/shift.prom" 2>/dev/null; }
+for ((i = 0; i < 100; i++)); do
+	[ "$(nh_metric retired)" -ge 1 ] 2>/dev/null && break
+	sleep 0.1
+done
+[ "$(nh_metric retired)" -ge 1 ] 2>/dev/null && [ "$(nh_metric used)" -ge 1 ] 2>/dev/null &&
+	ok "(b) metrics: shift_client_nexthops used $(nh_metric used), retired $(nh_metric retired)" ||
+	notok "(b) metrics: shift_client_nexthops used '$(nh_metric used)', retired '$(nh_metric retired)' (want both >= 1)"
 verify_new "(b) after the recreation" cli1 200
 # ... and once more while shiftd is down (kill -9): the new shiftd finds the pinned
 # link dead and attaches afresh to the new ifindex

@@ -176,6 +176,24 @@ static void test_sweep(void **state)
 	assert_int_equal(client_nhs_sweep(fd, NULL, NULL, &retired), -EINVAL);
 }
 
+/* What the metrics count: in use (published or being written), retired. */
+static void test_count(void **state)
+{
+	int fd = fd_of(state);
+	__u32 used = 99, retired = 99;
+
+	fill(fd);
+	assert_int_equal(client_nhs_count(fd, &used, &retired), 0);
+	/* 1, 2, 3 (a claim), 200, 255; index 0 is not a next hop's */
+	assert_int_equal(used, 5);
+	assert_int_equal(retired, 1);
+	assert_int_equal(client_nhs_forget(fd, 7, &retired), 0);
+	assert_int_equal(client_nhs_count(fd, &used, &retired), 0);
+	assert_int_equal(used, 3);
+	assert_int_equal(retired, 3);
+	assert_int_equal(client_nhs_count(-1, &used, &retired), -EBADF);
+}
+
 /* A map that is not there: the error, nothing retired. */
 static void test_bad_fd(void **state)
 {
@@ -191,6 +209,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count, setup, teardown),
 		cmocka_unit_test(test_bad_fd),
 	};
 
