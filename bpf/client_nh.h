@@ -94,7 +94,7 @@ static __always_inline int synack_nh(struct bpf_fib_lookup *fib, __u32 h, __u32 
 	if (!e)
 		return 0;
 	ifindex = *(const volatile __u32 *)&e->ifindex;
-	if (!ifindex || ifindex == SHIFT_CLIENT_NH_BUSY || ifindex == SHIFT_CLIENT_NH_RETIRED)
+	if (!shift_client_nh_published(ifindex))
 		return 0;
 	fib->ifindex = ifindex;
 	__builtin_memcpy(fib->dmac, e->dmac, ETH_ALEN);

@@ -10,12 +10,12 @@
  */
 #include <errno.h>
 #include <stdbool.h>
-#include <time.h>
 #include <bpf/bpf.h>
 
 #include <shift/maps.h>
 
 #include "datapath/client_nh.h"
+#include "ops/clock.h"
 
 struct gone_q {
 	__u32 ifindex; /* forget this one, or, when 0, ask alive() */
@@ -30,21 +30,6 @@ static bool gone(const struct gone_q *q, __u32 ifindex)
 	return q->alive(q->arg, ifindex) == 0;
 }
 
-/* The datapath's clock for retired_at (SHIFT_CLIENT_NH_CLOCK_SHIFT). */
-static __u32 retire_clock(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u32)(((__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec) >>
-		       SHIFT_CLIENT_NH_CLOCK_SHIFT);
-}
-
-static bool published(__u32 ifindex)
-{
-	return ifindex && ifindex != SHIFT_CLIENT_NH_BUSY && ifindex != SHIFT_CLIENT_NH_RETIRED;
-}
-
 static int scan(int fd, const struct gone_q *q, __u32 *retired)
 {
 	struct shift_client_nh e, tomb = { .ifindex = SHIFT_CLIENT_NH_RETIRED };
@@ -52,14 +37,15 @@ static int scan(int fd, const struct gone_q *q, __u32 *retired)
 	__u32 i;
 
 	*retired = 0;
-	tomb.retired_at = retire_clock();
+	/* The datapath's clock (SHIFT_CLIENT_NH_CLOCK_SHIFT). */
+	tomb.retired_at = (__u32)(now_mono_ns() >> SHIFT_CLIENT_NH_CLOCK_SHIFT);
 	/* Index 0 names no next hop (shift_client_nh_index()). */
 	for (i = 1; i < SHIFT_CLIENT_NHS; i++) {
 		if (bpf_map_lookup_elem(fd, &i, &e)) {
 			err = err ? err : -errno;
 			continue;
 		}
-		if (!published(e.ifindex) || !gone(q, e.ifindex))
+		if (!shift_client_nh_published(e.ifindex) || !gone(q, e.ifindex))
 			continue;
 		if (bpf_map_update_elem(fd, &i, &tomb, BPF_ANY)) {
 			err = err ? err : -errno;
@@ -75,7 +61,7 @@ int client_nhs_forget(int fd, __u32 ifindex, __u32 *retired)
 	const struct gone_q q = { .ifindex = ifindex };
 
 	*retired = 0;
-	if (!published(ifindex))
+	if (!shift_client_nh_published(ifindex))
 		return -EINVAL;
 	return scan(fd, &q, retired);
 }

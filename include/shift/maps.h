@@ -396,6 +396,13 @@ struct shift_client_nh {
 };
 
 _Static_assert(sizeof(struct shift_client_nh) == 16, "a client next hop is 16 bytes");
+
+/* Does an entry whose ifindex word reads ifindex name a next hop (not free,
+ * not being written, not retired)? */
+static inline int shift_client_nh_published(__u32 ifindex)
+{
+	return ifindex && ifindex != SHIFT_CLIENT_NH_BUSY && ifindex != SHIFT_CLIENT_NH_RETIRED;
+}
 _Static_assert(SHIFT_SYN_SLOTS_MIN > SHIFT_SYN_NH_MASK,
 	       "a slot's index covers the tag bits that name its next hop");
 

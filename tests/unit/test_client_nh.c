@@ -13,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <cmocka.h>
@@ -21,6 +20,7 @@
 #include <shift/maps.h>
 
 #include "datapath/client_nh.h"
+#include "ops/clock.h"
 
 static int map_new(void)
 {
@@ -88,11 +88,7 @@ static void fill(int fd)
 /* The datapath's retirement clock, now. */
 static __u32 clock_units(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u32)(((__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec) >>
-		       SHIFT_CLIENT_NH_CLOCK_SHIFT);
+	return (__u32)(now_mono_ns() >> SHIFT_CLIENT_NH_CLOCK_SHIFT);
 }
 
 static void test_forget(void **state)
