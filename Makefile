@@ -398,9 +398,13 @@ chaos-run: all $(OUTPUT)/tests/synflood
 #                        side by side against a green that starts failing, in
 #                        BENCH_REACT_ROUNDS (5) rounds (5 s each), backends and the
 #                        systems under test SCHED_FIFO (BENCH_FIFO=1); then the summary
+#   make bench-before BEFORE=REV   the pktrate and http sections with REV's shiftd
+#                        beside this tree's (systems before, before-tc) in the same
+#                        rounds: a change's before and after from one run (REV
+#                        7322fd0 is the tree before issue 14); then the summary
 #   make bench-summary   $(OUTPUT)/bench/{*.csv,results.json,summary.md} from what is there
 # Needs root; run it alone (no -j): the figures are timings. bench/README.md explains.
-.PHONY: bench-flows bench-peers bench-summary bench-health
+.PHONY: bench-flows bench-peers bench-summary bench-health bench-before
 bench-flows: $(OUTPUT)/bench/bench_flows $(OUTPUT)/bench/bench_datapath
 	$(Q)$(OUTPUT)/bench/bench_flows --out $(OUTPUT)/bench/flows.json >$(OUTPUT)/bench/flows.txt
 	$(Q)cat $(OUTPUT)/bench/flows.txt
@@ -420,6 +424,12 @@ bench-peers: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent
 
 bench-summary:
 	$(Q)bench/summary.sh $(OUTPUT)
+
+bench-before: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent
+	$(Q)test -n "$(BEFORE)" || { echo "make bench-before BEFORE=REV" >&2; exit 2; }
+	$(Q)OUTPUT=$(OUTPUT) BENCH_SECTIONS="pktrate http" BENCH_BEFORE="$(BEFORE)" bench/peers.sh
+	$(Q)bench/summary.sh $(OUTPUT) >/dev/null
+	$(Q)awk '/^## [23]\./ { p = 1; print; next } /^## / { p = 0 } p' $(OUTPUT)/bench/summary.md
 
 BENCH_HEALTH_SYSTEMS ?= haproxy haproxy50 shift
 bench-health: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent

@@ -398,9 +398,16 @@ static int one_rate(const struct ctx *c, const struct opts *o, const struct shif
 	return 0;
 }
 
+/*
+ * The entries of the pinned IPv4 connection table, with keys of the map's own
+ * size: make bench-peers BENCH_BEFORE=REV counts an older build's table too,
+ * whose key was larger.
+ */
 static int count_flows(const char *dir)
 {
-	struct shift_flow_key4 k, next;
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
+	__u64 k[8], next[8];
 	char path[512], line[256];
 	unsigned long long n = 0;
 	long long memlock = -1;
@@ -414,9 +421,20 @@ static int count_flows(const char *dir)
 		fprintf(stderr, "bench_agent: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		k = next;
-		prev = &k;
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len)) {
+		fprintf(stderr, "bench_agent: %s: map info: %s\n", path, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	if (info.key_size == 0 || info.key_size > sizeof(k)) {
+		fprintf(stderr, "bench_agent: %s: key of %u bytes, want 1..%zu\n", path,
+			info.key_size, sizeof(k));
+		close(fd);
+		return 1;
+	}
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(k, next, info.key_size);
+		prev = k;
 		n++;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);

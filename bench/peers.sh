@@ -9,9 +9,11 @@
 #               nft    nftables DNAT: jhash(ip saddr . tcp sport) mod 10000 -> map
 #               shift     shiftd, attach = xdp (native XDP on the veth)
 #               shift-tc  shiftd, attach = tc (what attach = auto picks on a veth)
+#               before, before-tc  with BENCH_BEFORE=REV: REV's shiftd, XDP and TC
 #   http      wrk from cli1, keep-alive and "Connection: close": requests/s, p50/p99,
 #             through nft, haproxy, nginx (proxies on the VIP in the edge namespace),
-#             shift and shift-tc; nginx static backends in the backend namespaces
+#             shift and shift-tc (and before, before-tc); nginx static backends in the
+#             backend namespaces
 #   reaction  green starts answering 500 under a steady load of new connections
 #             (client.py rate from cli2): requests that still reached green after its
 #             first 500, and the time from that 500 to the last one, for haproxy
@@ -30,7 +32,9 @@
 #        edge's veth queues) BENCH_REACT_RATE (500) BENCH_REACT_WINDOW (12)
 #        BENCH_REACT_ROUNDS (3) BENCH_REACT_SYSTEMS ("haproxy haproxy50 nginx shift")
 #        BENCH_FIFO (0) BENCH_AGENT_SECONDS (5) BENCH_SECTIONS (all of "pktrate
-#        flows1m http reaction agent"), OUTPUT (.output).
+#        flows1m http reaction agent"), BENCH_BEFORE (unset: a revision whose shiftd
+#        runs in pktrate and http beside this tree's, built in $OUTPUT/before; the
+#        "before" of a change, measured in the same run), OUTPUT (.output).
 # A run replaces the results of the sections it runs only (make bench-health runs
 # the reaction section alone).
 # Needs root. Every process it starts is stopped by pid; the rig's traps delete the
@@ -69,6 +73,7 @@ FIFO=()
 : "${BENCH_REACT_SYSTEMS:=haproxy haproxy50 nginx shift}"
 : "${BENCH_AGENT_SECONDS:=5}"
 : "${BENCH_SECTIONS:=pktrate flows1m http reaction agent}"
+: "${BENCH_BEFORE:=}"
 BK_PORT=8081 # nginx backends (the rig's backend.py keeps 8080)
 W_BLUE=45 W_GREEN=10
 
@@ -83,6 +88,41 @@ for f in "$SHIFTD" "$SHIFTCTL" "$PKTGEN" "$AGENT"; do
 done
 "$HERE/deps.sh" || die "cannot install wrk/haproxy/nginx/nftables"
 for c in wrk haproxy nginx nft; do command -v "$c" >/dev/null || die "missing $c"; done
+
+# BENCH_BEFORE: that revision's shiftd and shiftctl, built once per revision in a
+# worktree of its own (kept for the next run; `git worktree prune` forgets it once
+# $OUTPUT/before is removed). Only the agent and its datapath come from there:
+# the rig, the generator and the counting are this tree's, so the two differ by
+# nothing else.
+BEFORE_SHIFTD="" BEFORE_SHIFTCTL="" BEFORE_REV=""
+before_build() {
+	local wt log
+	BEFORE_REV=$(git -C "$ROOT" rev-parse --verify --quiet "$BENCH_BEFORE^{commit}") ||
+		die "BENCH_BEFORE '$BENCH_BEFORE' is not a commit of this repository"
+	wt=$OUTPUT/before/${BEFORE_REV:0:12}
+	log=$OUTPUT/before/${BEFORE_REV:0:12}.build.log
+	if [ ! -x "$wt/.output/shiftd" ] || [ ! -x "$wt/.output/shiftctl" ]; then
+		say "building shiftd at $BENCH_BEFORE (${BEFORE_REV:0:12}) in $wt"
+		mkdir -p "$OUTPUT/before" || die "cannot create $OUTPUT/before"
+		git -C "$ROOT" worktree remove --force "$wt" >/dev/null 2>&1 || true
+		rm -rf "$wt"
+		git -C "$ROOT" worktree prune
+		git -C "$ROOT" worktree add --detach --force "$wt" "$BEFORE_REV" >"$log" 2>&1 ||
+			die "git worktree add $wt failed: $(tail -3 "$log")"
+		# Its own .output: make's environment names this tree's.
+		if ! env -u OUTPUT make -C "$wt" -j"$(nproc)" OUTPUT=.output .output/shiftd \
+			.output/shiftctl >>"$log" 2>&1 || [ ! -x "$wt/.output/shiftd" ] ||
+			[ ! -x "$wt/.output/shiftctl" ]; then
+			die "building shiftd at ${BEFORE_REV:0:12} failed: $(tail -5 "$log")"
+		fi
+	fi
+	BEFORE_SHIFTD=$wt/.output/shiftd BEFORE_SHIFTCTL=$wt/.output/shiftctl
+}
+[ -n "$BENCH_BEFORE" ] && before_build
+# The shift systems of the throughput sections (pktrate, http).
+SHIFT_SYSTEMS="shift shift-tc"
+[ -n "$BENCH_BEFORE" ] && SHIFT_SYSTEMS="shift shift-tc before before-tc"
+is_shift() { case $1 in shift | shift-tc | before | before-tc) return 0 ;; *) return 1 ;; esac; }
 
 mkdir -p "$RES"
 rm -f "$RES"/meta.jsonl "$RES"/meta_end.jsonl
@@ -313,6 +353,8 @@ nginx_proxy_up() { # throughput|reaction
 	SYS_PID=$RIG_LAST_PID
 }
 
+# The shiftd and shiftctl of the running system: this tree's, or BENCH_BEFORE's.
+SYS_SHIFTD=$SHIFTD SYS_SHIFTCTL=$SHIFTCTL
 shift_up() { # throughput|reaction [ATTACH]
 	local extra=() attach=${2:-xdp}
 	STATE_N=$((STATE_N + 1))
@@ -324,23 +366,23 @@ shift_up() { # throughput|reaction [ATTACH]
 		RIG_ATTACH=$attach rig_write_config "$RIG_DIR/shiftd.conf" xdp_mode=auto state_dir="$RIG_DIR/state.$STATE_N" \
 		web.green_weight=10% web.health_check=http:/readyz web.max_consecutive_errors=5 \
 		web.max_error_rate=5% web.rollback_evict=yes "${extra[@]}"
-	rig_spawn edge "$RIG_DIR/shiftd.$STATE_N.log" "${FIFO[@]}" "$SHIFTD" --config "$RIG_CONFIG"
+	rig_spawn edge "$RIG_DIR/shiftd.$STATE_N.log" "${FIFO[@]}" "$SYS_SHIFTD" --config "$RIG_CONFIG"
 	SYS_PID=$RIG_LAST_PID
 	local i j
 	for ((i = 0; i < 100; i++)); do
 		kill -0 "$SYS_PID" 2>/dev/null || die "shiftd exited: $(tail -5 "$RIG_DIR/shiftd.$STATE_N.log")"
-		j=$(rig_edge "$SHIFTCTL" -c "$RIG_CONFIG" status --json 2>/dev/null) &&
+		j=$(rig_edge "$SYS_SHIFTCTL" -c "$RIG_CONFIG" status --json 2>/dev/null) &&
 			[ "$(rig_json_get agent_running <<<"$j")" = True ] && return 0
 		sleep 0.1
 	done
 	die "shiftd not ready after 10 s"
 }
 
-shift_status() { rig_edge "$SHIFTCTL" -c "$RIG_CONFIG" status --json 2>/dev/null || echo '{}'; }
+shift_status() { rig_edge "$SYS_SHIFTCTL" -c "$RIG_CONFIG" status --json 2>/dev/null || echo '{}'; }
 
 shift_down() {
 	rig_kill "$SYS_PID" || true
-	rig_edge "$SHIFTD" --detach --config "$RIG_CONFIG" >/dev/null 2>&1 ||
+	rig_edge "$SYS_SHIFTD" --detach --config "$RIG_CONFIG" >/dev/null 2>&1 ||
 		say "warning: shiftd --detach failed"
 }
 
@@ -352,6 +394,8 @@ proxy_ready() { # the VIP answers 200
 }
 
 sys_up() { # SYSTEM throughput|reaction
+	SYS_SHIFTD=$SHIFTD SYS_SHIFTCTL=$SHIFTCTL
+	case $1 in before | before-tc) SYS_SHIFTD=$BEFORE_SHIFTD SYS_SHIFTCTL=$BEFORE_SHIFTCTL ;; esac
 	case $1 in
 	plain) ;;
 	nft) nft_up ;;
@@ -359,7 +403,8 @@ sys_up() { # SYSTEM throughput|reaction
 	haproxy50) haproxy_up "$2" 50 ;;
 	nginx) nginx_proxy_up "$2" ;;
 	shift) shift_up "$2" ;;
-	shift-tc) shift_up "$2" tc ;;
+	shift-tc | before-tc) shift_up "$2" tc ;;
+	before) shift_up "$2" ;;
 	esac
 	if [ "$1" != plain ]; then
 		rig_wait 50 0.1 proxy_ready || die "$1: the VIP does not answer"
@@ -371,7 +416,7 @@ sys_down() { # SYSTEM
 	plain) ;;
 	nft) nft_down ;;
 	haproxy | haproxy50 | nginx) rig_kill "$SYS_PID" || true; vip_local off ;;
-	shift | shift-tc) shift_down ;;
+	shift | shift-tc | before | before-tc) shift_down ;;
 	esac
 	SYS_PID=""
 }
@@ -402,7 +447,7 @@ pg_run() { # SYSTEM ROUND syn|ack
 		# Only shift: conntrack marks an ACK after a SYN that was never answered
 		# invalid (nothing reached the sinks), while it picks up a flow met in
 		# mid-stream as established; routing keeps no state.
-		[ "${sys%-tc}" = shift ] && open=--open
+		is_shift "$sys" && open=--open
 	fi
 	out=$(timeout $((BENCH_PKT_SECONDS + 90)) "$PKTGEN" --tx-netns "$RIG_ID-cli1" \
 		--tx-dev "${RIG_ID}e1" --dmac "$EDGE_C1_MAC" --sink-netns "$RIG_NS_SWITCH" \
@@ -428,13 +473,13 @@ section_pktrate() {
 	rec pktgen_check "$out" load1="$(load1)"
 	say "pktgen check: $out"
 	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
-		for sys in plain nft shift shift-tc; do
+		for sys in plain nft $SHIFT_SYSTEMS; do
 			sys_up "$sys" throughput
 			[ "$sys" = nft ] && rig_edge "$PKTGEN" --ct-flush "$RIG_NS_EDGE"
 			pg_run "$sys" "$r" ack
 			[ "$sys" = nft ] && rig_edge "$PKTGEN" --ct-flush "$RIG_NS_EDGE"
 			pg_run "$sys" "$r" syn
-			if [ "${sys%-tc}" = shift ]; then
+			if is_shift "$sys"; then
 				rec pktrate_status "$(shift_status)" round="$r" system="$sys"
 			fi
 			sys_down "$sys"
@@ -516,11 +561,11 @@ wrk_run() { # SYSTEM ROUND keepalive|close
 section_http() {
 	local r sys
 	for ((r = 1; r <= BENCH_HTTP_ROUNDS; r++)); do
-		for sys in nft haproxy nginx shift shift-tc; do
+		for sys in nft haproxy nginx $SHIFT_SYSTEMS; do
 			sys_up "$sys" throughput
 			wrk_run "$sys" "$r" keepalive
 			wrk_run "$sys" "$r" close
-			[ "${sys%-tc}" = shift ] && rec http_status "$(shift_status)" round="$r" system="$sys"
+			is_shift "$sys" && rec http_status "$(shift_status)" round="$r" system="$sys"
 			sys_down "$sys"
 		done
 	done
@@ -626,7 +671,7 @@ section_agent() {
 }
 
 rec meta '{}' rig="$RIG_ID" vip="$VIP" cpus="$(nproc)" queues="$BENCH_QUEUES" kernel="$(uname -r)" \
-	fifo="$BENCH_FIFO" \
+	fifo="$BENCH_FIFO" before="$BEFORE_REV" \
 	load_start="$(cut -d' ' -f1-3 /proc/loadavg)" started="$(date -u +%FT%TZ)" \
 	wrk="$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')" \
 	haproxy="$(haproxy -v | head -1 | awk '{print $1, $3}')" \

@@ -207,6 +207,38 @@ if pk:
                                         "shift_tc_vs_plain": rtp, "shift_tc_vs_nft": rtn}
         md.append(f"| {label} | {fmt(p)}{rp} | {fmt(n)}{rn} | {fmt(s)}{rs} | {fmt(t)}{rt} | "
                   f"{fx(rsp)} | {fx(rtp)} | {fx(rsn)} | {fx(rtn)} |")
+    # BENCH_BEFORE: an older shiftd in the same rounds; ratios within each round.
+    if any(r["system"] in ("before", "before-tc") for r in pk):
+        rev = (meta.get("before") or "?")[:12]
+        md.append("")
+        md.append(f"Before and after, the same rounds (`before` is shiftd at {rev}, BENCH_BEFORE; "
+                  "ratios within each round, median (min–max)):\n")
+        md.append("| packets | before XDP | after XDP | after / before | before TC | after TC | after / before "
+                  "| before XDP / plain | before TC / plain |")
+        md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        res["pktrate"]["before"] = {"rev": meta.get("before")}
+        for f, label in (("ack", "established flows"), ("syn", "SYN, a new flow each")):
+            by_round = {}
+            for r in pk:
+                if r["flags"] == f:
+                    by_round.setdefault(r["round"], {})[r["system"]] = r["delivered_pps"]
+
+            def rr(a, b):
+                v = [ratio(x.get(a), x.get(b)) for x in by_round.values()]
+                v = [x for x in v if x is not None]
+                if not v:
+                    return "–", None
+                return (f"×{med(v):.2f} ({min(v):.2f}–{max(v):.2f})" if len(v) > 1 else f"×{v[0]:.2f}"), med(v)
+
+            cells, meds = [], {}
+            for a, b in (("shift", "before"), ("shift-tc", "before-tc"), ("before", "plain"), ("before-tc", "plain")):
+                c, m = rr(a, b)
+                cells.append(c)
+                meds[f"{a}_vs_{b}"] = m
+            res["pktrate"]["before"][f] = meds
+            b4, af, b4t, aft = (med(agg.get((x, f), [])) for x in ("before", "shift", "before-tc", "shift-tc"))
+            md.append(f"| {label} | {fmt(b4)} | {fmt(af)} | {cells[0]} | {fmt(b4t)} | {fmt(aft)} | {cells[1]} | "
+                      f"{cells[2]} | {cells[3]} |")
     ct = [r.get("conntrack_entries") for r in pk if r["system"] == "nft" and r["flags"] == "syn"]
     share = {}
     for r in pk:
@@ -245,6 +277,8 @@ if ht:
     md.append("| system | keep-alive req/s | p50 | p99 | close: conn/s | p50 | p99 | errors |")
     md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     systems = ["shift", "shift-tc", "nft", "haproxy", "nginx"]
+    if any(r["system"] in ("before", "before-tc") for r in ht):
+        systems += ["before", "before-tc"]
     for s in systems:
         ka, cl = agg.get((s, "keepalive"), []), agg.get((s, "close"), [])
         row = {}
@@ -260,9 +294,16 @@ if ht:
     md.append("")
     md.append("| shift / peer | keep-alive req/s | keep-alive p99 | close conn/s | close p99 |")
     md.append("|---|---:|---:|---:|---:|")
-    for me, label, key in (("shift", "shift (XDP)", "shift"), ("shift-tc", "shift (TC)", "shift_tc")):
+    mine = [("shift", "shift (XDP)", "shift"), ("shift-tc", "shift (TC)", "shift_tc")]
+    if "before" in systems:
+        mine += [("before", "before (XDP)", "before"), ("before-tc", "before (TC)", "before_tc")]
+    for me, label, key in mine:
         sh = res["http"].get(me, {})
         for s in systems[2:]:
+            # after against its own before; a before against the peers only
+            if s.startswith("before") and (me.startswith("before") or
+                                           s != ("before" if me == "shift" else "before-tc")):
+                continue
             o = res["http"].get(s)
             if not o or not sh or sh["keepalive"]["rps"] is None:
                 continue
