@@ -427,9 +427,9 @@ bench-summary:
 
 bench-before: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent
 	$(Q)test -n "$(BEFORE)" || { echo "make bench-before BEFORE=REV" >&2; exit 2; }
-	$(Q)OUTPUT=$(OUTPUT) BENCH_SECTIONS="pktrate http" BENCH_BEFORE="$(BEFORE)" bench/peers.sh
+	$(Q)OUTPUT=$(OUTPUT) BENCH_SECTIONS="pktrate flood http" BENCH_BEFORE="$(BEFORE)" bench/peers.sh
 	$(Q)bench/summary.sh $(OUTPUT) >/dev/null
-	$(Q)awk '/^## [23]\./ { p = 1; print; next } /^## / { p = 0 } p' $(OUTPUT)/bench/summary.md
+	$(Q)awk '/^## (2b?|3)\./ { p = 1; print; next } /^## / { p = 0 } p' $(OUTPUT)/bench/summary.md
 
 BENCH_HEALTH_SYSTEMS ?= haproxy haproxy50 shift
 bench-health: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent

@@ -21,6 +21,9 @@
 #             haproxy50 (the same, checks every 50 ms), nginx (max_fails) and shift
 #             (consecutive errors + error rate + health checks every 50 ms), in
 #             BENCH_REACT_ROUNDS rounds, the systems taking turns in each round
+#   flood     issue 14's experiment, for each shift system: idle keep-alive connections,
+#             green's weight moved, >= 1M spoofed SYNs: connections broken, table
+#             entries before and after, new connections after
 #   flows1m   1.1M whole handshakes through shiftd, from two CPUs, then from one:
 #             entries in its table, maps' memlock
 #   agent     shiftd's CPU per sample at 100k and 1M samples/s (bench/bench_agent)
@@ -31,9 +34,10 @@
 #        BENCH_HTTP_SECONDS (5) BENCH_HTTP_CONNS (64) BENCH_QUEUES (one per CPU: the
 #        edge's veth queues) BENCH_REACT_RATE (500) BENCH_REACT_WINDOW (12)
 #        BENCH_REACT_ROUNDS (3) BENCH_REACT_SYSTEMS ("haproxy haproxy50 nginx shift")
-#        BENCH_FIFO (0) BENCH_AGENT_SECONDS (5) BENCH_SECTIONS (all of "pktrate
-#        flows1m http reaction agent"), BENCH_BEFORE (unset: a revision whose shiftd
-#        runs in pktrate and http beside this tree's, built in $OUTPUT/before; the
+#        BENCH_FIFO (0) BENCH_AGENT_SECONDS (5) BENCH_FLOOD_CONNS (30)
+#        BENCH_FLOOD_SECONDS (2) BENCH_SECTIONS (all of "pktrate flood flows1m http
+#        reaction agent"), BENCH_BEFORE (unset: a revision whose shiftd runs in
+#        pktrate, flood and http beside this tree's, built in $OUTPUT/before; the
 #        "before" of a change, measured in the same run), OUTPUT (.output).
 # A run replaces the results of the sections it runs only (make bench-health runs
 # the reaction section alone).
@@ -72,8 +76,10 @@ FIFO=()
 [ "$BENCH_FIFO" = 1 ] && FIFO=(chrt -f 10)
 : "${BENCH_REACT_SYSTEMS:=haproxy haproxy50 nginx shift}"
 : "${BENCH_AGENT_SECONDS:=5}"
-: "${BENCH_SECTIONS:=pktrate flows1m http reaction agent}"
+: "${BENCH_SECTIONS:=pktrate flood flows1m http reaction agent}"
 : "${BENCH_BEFORE:=}"
+: "${BENCH_FLOOD_CONNS:=30}"
+: "${BENCH_FLOOD_SECONDS:=2}"
 BK_PORT=8081 # nginx backends (the rig's backend.py keeps 8080)
 W_BLUE=45 W_GREEN=10
 
@@ -487,6 +493,88 @@ section_pktrate() {
 	done
 }
 
+# --- the flood of issue 14 ------------------------------------------------------------
+# The experiment issue 14 was filed with, for each shift system: BENCH_FLOOD_CONNS (30)
+# keep-alive connections from cli2 at green 30 %, each answered once; the client
+# stopped (SIGSTOP: the connections idle), green's weight to 70 %, spoofed SYNs at
+# the VIP for BENCH_FLOOD_SECONDS (2) at the generator's full rate (pktgen --flags
+# syn, a fresh 5-tuple each: >= 1M here; the sink drops them before the backends),
+# the client resumed for 4 s: connections that saw a second backend or failed are
+# broken. The table's entries before and after the flood; whether green was rolled
+# back after it (a broken connection's RST is an error sample); then 200 new
+# connections (client.py new), which must all succeed, ~70 % to green.
+FLOOD_K=0
+flood_run() { # SYSTEM ROUND
+	local sys=$1 r=$2 d=$RIG_DIR/flood.$1.$2 ka out before after newc src st
+	sys_up "$sys" throughput
+	rig_edge "$SYS_SHIFTCTL" -c "$RIG_CONFIG" set-weight web 30 >/dev/null ||
+		die "$sys: set-weight web 30 failed"
+	mkdir -p "$d"
+	echo before >"$d/phase"
+	rig_spawn cli2 "$d/ka.json" "$RIG_PYTHON" "$RIG_CLIENT_PY" keepalive --url "http://$VIP/" \
+		--conns "$BENCH_FLOOD_CONNS" --duration 120 --interval 250 --timeout 3 \
+		--control-file "$d/phase" --ready-file "$d/ready"
+	ka=$RIG_LAST_PID
+	rig_wait 200 0.1 test -e "$d/ready" || die "$sys: $BENCH_FLOOD_CONNS keep-alive connections not ready in 20 s"
+	kill -STOP "$ka"
+	before=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows) || die "counting flows failed"
+	rig_edge "$SYS_SHIFTCTL" -c "$RIG_CONFIG" set-weight web 70 >/dev/null ||
+		die "$sys: set-weight web 70 failed"
+	# Each run its own source block, as the pktrate section's SYN runs.
+	src=198.18.$((200 + FLOOD_K)).1
+	FLOOD_K=$((FLOOD_K + 1))
+	out=$(timeout $((BENCH_FLOOD_SECONDS + 90)) "$PKTGEN" --tx-netns "$RIG_ID-cli1" \
+		--tx-dev "${RIG_ID}e1" --dmac "$EDGE_C1_MAC" --sink-netns "$RIG_NS_SWITCH" \
+		--sink-dev "${RIG_ID}se" --dst "$VIP:80" --src "$src" --flows 4000000 --flags syn \
+		--threads 2 --burst 1 --warmup 0 --duration "$BENCH_FLOOD_SECONDS") ||
+		die "pktgen flood failed ($sys)"
+	after=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows) || die "counting flows failed"
+	echo after >"$d/phase"
+	kill -CONT "$ka"
+	sleep 4
+	echo stop >"$d/phase"
+	rig_wait 100 0.1 test -s "$d/ka.json" || say "warning: the keep-alive client did not stop"
+	kill -0 "$ka" 2>/dev/null && rig_kill "$ka"
+	st=$(shift_status)
+	newc=$(rig_nsenter cli1 timeout 60 "$RIG_PYTHON" "$RIG_CLIENT_PY" new --url "http://$VIP/" \
+		--count 200 --concurrency 8 --timeout 3) || newc='{}'
+	out=$("$RIG_PYTHON" -c '
+import json, sys
+ka = json.loads(open(sys.argv[1]).readline() or "{}")
+fl, b4, af = json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+nc = json.loads(sys.argv[5] or "{}")
+svc = [x for x in json.loads(sys.argv[6] or "{}").get("services", []) if x.get("service") == "web"]
+svc = svc[0] if svc else {}
+bb = nc.get("by_backend", {})
+tot = sum(bb.values()) or 1
+# a connection is broken if it saw a second backend, or failed, reset or closed
+broken = 0
+for seq in ka.get("per_conn", []):
+    names = {w for w, _ in seq if not w.startswith("!") and not w.startswith("#")}
+    bad = any(w.startswith("!") or w.startswith("#") for w, _ in seq)
+    broken += 1 if len(names) > 1 or bad else 0
+print(json.dumps({
+    "conns": ka.get("conns"), "broken": broken, "changed_backend": ka.get("changed_backend"),
+    "failed": ka.get("failed"), "resets": ka.get("resets"),
+    "after_ok": ka.get("phases", {}).get("after", {}).get("ok"),
+    "flood_sent": fl.get("sent_total"), "flood_delivered": fl.get("delivered_total"),
+    "entries_before": b4.get("flows4"), "entries_after": af.get("flows4"),
+    "new_ok": nc.get("ok"), "new_failed": nc.get("failed"),
+    "new_green_pct": round(100.0 * sum(v for k, v in bb.items() if k.startswith("green")) / tot, 1),
+    "rolled_back": svc.get("rolled_back"), "green_weight": svc.get("green_weight"),
+}))' "$d/ka.json" "$out" "$before" "$after" "$newc" "$st")
+	rec flood "$out" system="$sys" round="$r" load1="$(load1)"
+	say "flood $sys round $r: $out"
+	sys_down "$sys"
+}
+
+section_flood() {
+	local r sys
+	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+		for sys in $SHIFT_SYSTEMS; do flood_run "$sys" "$r"; done
+	done
+}
+
 # --- 1M flows through shiftd ------------------------------------------------------------
 # 1.1M distinct 5-tuples, each opened with a whole handshake (pktgen --open: the
 # sink answers each SYN with its backend's SYN-ACK, then the client's first ACK
@@ -676,7 +764,7 @@ rec meta '{}' rig="$RIG_ID" vip="$VIP" cpus="$(nproc)" queues="$BENCH_QUEUES" ke
 	wrk="$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')" \
 	haproxy="$(haproxy -v | head -1 | awk '{print $1, $3}')" \
 	nginx="$(nginx -v 2>&1 | sed 's/.*version: //')" nft="$(nft --version | awk '{print $1, $2}')"
-for s in pktrate flows1m http reaction agent; do
+for s in pktrate flood flows1m http reaction agent; do
 	if want "$s"; then
 		say "section $s (load $(load1))"
 		"section_$s"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/summary.sh OUTPUT: gather what `make bench` measured into CSV files, one JSON
 # (medians and ratios) and a Markdown summary, all under OUTPUT/bench/:
-#   datapath.csv flows.csv pktrate.csv http.csv reaction.csv agent.csv
+#   datapath.csv flows.csv pktrate.csv flood.csv http.csv reaction.csv agent.csv
 #   results.json summary.md
 # Inputs: OUTPUT/bench-datapath.txt, OUTPUT/bench/datapath-flows1000.txt,
 # OUTPUT/bench/flows.json, OUTPUT/bench-rollback.txt, OUTPUT/bench/peers/*.jsonl.
@@ -260,6 +260,28 @@ if pk:
     md.append("")
 else:
     missing.append("pktrate (bench/peers.sh)")
+
+# --- 2b. flood -------------------------------------------------------------------------
+fd = jl("flood")
+if fd:
+    cols = ["system", "round", "conns", "broken", "changed_backend", "resets", "flood_sent",
+            "entries_before", "entries_after", "rolled_back", "green_weight", "new_ok", "new_failed",
+            "new_green_pct", "load1"]
+    wcsv("flood.csv", fd, cols)
+    res["flood"] = fd
+    md.append("## 2b. A SYN flood against idle connections (issue 14's experiment)\n")
+    md.append("Keep-alive connections at green 30 %, idle while green goes to 70 % and the flood "
+              "of spoofed SYNs (a fresh 5-tuple each) arrives; then resumed. Broken: saw a second "
+              "backend, or failed. Then 200 new connections.\n")
+    md.append("| system | round | broken | SYNs sent | table entries before → after | rolled back | "
+              "new connections ok | to green |")
+    md.append("|---|---:|---:|---:|---|---|---:|---:|")
+    for r in fd:
+        md.append(f"| {r['system']} | {r['round']} | {r.get('broken')} of {r.get('conns')} | "
+                  f"{fmt(r.get('flood_sent'))} | {fmt(r.get('entries_before'))} → {fmt(r.get('entries_after'))} | "
+                  f"{'yes' if r.get('rolled_back') else 'no'} | {r.get('new_ok')} of "
+                  f"{(r.get('new_ok') or 0) + (r.get('new_failed') or 0)} | {r.get('new_green_pct')} % |")
+    md.append("")
 
 # --- 3. HTTP -------------------------------------------------------------------------
 ht = jl("http")
