@@ -335,6 +335,28 @@ if ht:
             md.append(f"| {label} vs {s} | {fx(rr['keepalive'])} | {fx(pp['keepalive'])} | "
                       f"{fx(rr['close'])} | {fx(pp['close'])} |")
     md.append("")
+    if "before" in systems:
+        by_round = {}
+        for r in ht:
+            by_round.setdefault((r["round"], r["mode"]), {})[r["system"]] = r.get("rps")
+
+        def rr(mode, a, b):
+            v = [ratio(x.get(a), x.get(b)) for (rd, m), x in by_round.items() if m == mode]
+            v = [x for x in v if x is not None]
+            if not v:
+                return "–"
+            return f"×{med(v):.2f} ({min(v):.2f}–{max(v):.2f})" if len(v) > 1 else f"×{v[0]:.2f}"
+
+        md.append("Before and after, ratios within each round, median (min–max):\n")
+        md.append("| requests/s | after / before, XDP | after / before, TC | before / nft, XDP | before / nft, TC "
+                  "| after / nft, XDP | after / nft, TC |")
+        md.append("|---|---:|---:|---:|---:|---:|---:|")
+        for mode, label in (("keepalive", "keep-alive"), ("close", "`Connection: close`")):
+            md.append(f"| {label} | {rr(mode, 'shift', 'before')} | {rr(mode, 'shift-tc', 'before-tc')} | "
+                      f"{rr(mode, 'before', 'nft')} | {rr(mode, 'before-tc', 'nft')} | "
+                      f"{rr(mode, 'shift', 'nft')} | {rr(mode, 'shift-tc', 'nft')} |")
+        md.append("")
+    md.append("")
 else:
     missing.append("http (bench/peers.sh)")
 
