@@ -125,7 +125,7 @@ before_build() {
 	BEFORE_SHIFTD=$wt/.output/shiftd BEFORE_SHIFTCTL=$wt/.output/shiftctl
 }
 [ -n "$BENCH_BEFORE" ] && before_build
-# The shift systems of the throughput sections (pktrate, http).
+# The shift systems of the pktrate, flood and http sections.
 SHIFT_SYSTEMS="shift shift-tc"
 [ -n "$BENCH_BEFORE" ] && SHIFT_SYSTEMS="shift shift-tc before before-tc"
 is_shift() { case $1 in shift | shift-tc | before | before-tc) return 0 ;; *) return 1 ;; esac; }
