@@ -389,10 +389,11 @@ chaos-run: all $(OUTPUT)/tests/synflood
 #                        (memory, random-flow lookups, SYN into a full table) and
 #                        bench_datapath --flows 1000
 #   make bench-peers     bench/peers.sh on the namespace rig: packets/s (shift vs an
-#                        nftables jhash DNAT vs plain forwarding), HTTP (wrk: shift vs
-#                        nftables, HAProxy, nginx), reaction to a failing green, 1M
-#                        flows through shiftd, shiftd's CPU per sample; installs wrk,
-#                        haproxy, nginx, nftables if missing (bench/deps.sh)
+#                        nftables jhash DNAT vs plain forwarding), a SYN flood against
+#                        idle connections, HTTP (wrk: shift vs nftables, HAProxy,
+#                        nginx), reaction to a failing green, 1M flows through shiftd,
+#                        shiftd's CPU per sample; installs wrk, haproxy, nginx,
+#                        nftables if missing (bench/deps.sh)
 #   make bench-health    the reaction section alone (issue 15): HAProxy (checks every
 #                        100 ms and every 50 ms) and shift (health_interval = 50ms)
 #                        side by side against a green that starts failing, in
