@@ -30,22 +30,45 @@ static bool gone(const struct gone_q *q, __u32 ifindex)
 	return q->alive(q->arg, ifindex) == 0;
 }
 
+/*
+ * The whole table: one batch lookup (one system call where the metrics
+ * writer made 255 each interval), or one lookup per entry where the batch
+ * fails. Every entry is read either way. 0 or -errno.
+ */
+static int snapshot(int fd, struct shift_client_nh *all)
+{
+	__u32 keys[SHIFT_CLIENT_NHS], out = 0, n = SHIFT_CLIENT_NHS, i;
+	int err;
+
+	err = bpf_map_lookup_batch(fd, NULL, &out, keys, all, &n, NULL);
+	/* ENOENT: the batch reached the end, which this one does in one go. */
+	if ((!err || errno == ENOENT) && n == SHIFT_CLIENT_NHS) {
+		for (i = 0; i < n && keys[i] == i; i++)
+			;
+		if (i == n)
+			return 0;
+	}
+	for (i = 0; i < SHIFT_CLIENT_NHS; i++)
+		if (bpf_map_lookup_elem(fd, &i, &all[i]))
+			return -errno;
+	return 0;
+}
+
 static int scan(int fd, const struct gone_q *q, __u32 *retired)
 {
-	struct shift_client_nh e, tomb = { .ifindex = SHIFT_CLIENT_NH_RETIRED };
-	int err = 0;
+	struct shift_client_nh all[SHIFT_CLIENT_NHS], tomb = { .ifindex = SHIFT_CLIENT_NH_RETIRED };
+	int err;
 	__u32 i;
 
 	*retired = 0;
+	err = snapshot(fd, all);
+	if (err)
+		return err;
 	/* The datapath's clock (SHIFT_CLIENT_NH_CLOCK_SHIFT). */
 	tomb.retired_at = (__u32)(now_mono_ns() >> SHIFT_CLIENT_NH_CLOCK_SHIFT);
 	/* Index 0 names no next hop (shift_client_nh_index()). */
 	for (i = 1; i < SHIFT_CLIENT_NHS; i++) {
-		if (bpf_map_lookup_elem(fd, &i, &e)) {
-			err = err ? err : -errno;
-			continue;
-		}
-		if (!shift_client_nh_published(e.ifindex) || !gone(q, e.ifindex))
+		if (!shift_client_nh_published(all[i].ifindex) || !gone(q, all[i].ifindex))
 			continue;
 		if (bpf_map_update_elem(fd, &i, &tomb, BPF_ANY)) {
 			err = err ? err : -errno;
@@ -78,16 +101,18 @@ int client_nhs_sweep(int fd, client_nh_alive_fn alive, void *arg, __u32 *retired
 
 int client_nhs_count(int fd, __u32 *used, __u32 *retired)
 {
-	struct shift_client_nh e;
+	struct shift_client_nh all[SHIFT_CLIENT_NHS];
+	int err;
 	__u32 i;
 
 	*used = *retired = 0;
+	err = snapshot(fd, all);
+	if (err)
+		return err;
 	for (i = 1; i < SHIFT_CLIENT_NHS; i++) {
-		if (bpf_map_lookup_elem(fd, &i, &e))
-			return -errno;
-		if (e.ifindex == SHIFT_CLIENT_NH_RETIRED)
+		if (all[i].ifindex == SHIFT_CLIENT_NH_RETIRED)
 			(*retired)++;
-		else if (e.ifindex)
+		else if (all[i].ifindex)
 			(*used)++;
 	}
 	return 0;
