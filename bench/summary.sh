@@ -47,6 +47,16 @@ def fx(r):
     return f"×{r}" if r is not None else "–"
 
 
+def round_ratios(rounds, a, b):
+    """a / b within each round (a dict of system -> figure per round): the cell
+    "×median (min–max)" and the median; "–" and None without a pair."""
+    v = [x for x in (ratio(r.get(a), r.get(b)) for r in rounds) if x is not None]
+    if not v:
+        return "–", None
+    cell = f"×{med(v):.2f} ({min(v):.2f}–{max(v):.2f})" if len(v) > 1 else f"×{v[0]:.2f}"
+    return cell, med(v)
+
+
 def fmt(v, nd=0):
     if v is None:
         return "–"
@@ -186,6 +196,10 @@ if pk:
     for r in pk:
         agg.setdefault((r["system"], r["flags"]), []).append(r["delivered_pps"])
     res["pktrate"] = {f"{s}/{f}": {"median_pps": med(v), "runs": v} for (s, f), v in agg.items()}
+    # per flags, per round: system -> packets/s (the systems of a round ran back to back)
+    by_round = {}
+    for r in pk:
+        by_round.setdefault(r["flags"], {}).setdefault(r["round"], {})[r["system"]] = r["delivered_pps"]
     md.append("## 2. Packets/s through the edge host (bench/pktgen, median of rounds (min–max))\n")
     md.append("| packets | plain forwarding (no split) | nftables jhash DNAT | shift (XDP) | shift (TC) | "
               "XDP / plain | TC / plain | XDP / nft | TC / nft |")
@@ -194,15 +208,12 @@ if pk:
                      ("syn", "SYN, every one a new flow (one per call)")):
         p, n, s, t = (med(agg.get((x, f), [])) for x in ("plain", "nft", "shift", "shift-tc"))
         rp, rn, rs, rt = (rng(agg.get((x, f), [])) for x in ("plain", "nft", "shift", "shift-tc"))
-        # ratios within each round (the three ran back to back), then their median
-        by_round = {}
-        for r in pk:
-            if r["flags"] == f:
-                by_round.setdefault(r["round"], {})[r["system"]] = r["delivered_pps"]
-        rsp = med([ratio(x.get("shift"), x.get("plain")) for x in by_round.values()])
-        rsn = med([ratio(x.get("shift"), x.get("nft")) for x in by_round.values()])
-        rtp = med([ratio(x.get("shift-tc"), x.get("plain")) for x in by_round.values()])
-        rtn = med([ratio(x.get("shift-tc"), x.get("nft")) for x in by_round.values()])
+        # ratios within each round, then their median
+        rounds = by_round.get(f, {}).values()
+        rsp = med([ratio(x.get("shift"), x.get("plain")) for x in rounds])
+        rsn = med([ratio(x.get("shift"), x.get("nft")) for x in rounds])
+        rtp = med([ratio(x.get("shift-tc"), x.get("plain")) for x in rounds])
+        rtn = med([ratio(x.get("shift-tc"), x.get("nft")) for x in rounds])
         res["pktrate"][f"ratio/{f}"] = {"shift_vs_plain": rsp, "shift_vs_nft": rsn,
                                         "shift_tc_vs_plain": rtp, "shift_tc_vs_nft": rtn}
         md.append(f"| {label} | {fmt(p)}{rp} | {fmt(n)}{rn} | {fmt(s)}{rs} | {fmt(t)}{rt} | "
@@ -218,21 +229,9 @@ if pk:
         md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         res["pktrate"]["before"] = {"rev": meta.get("before")}
         for f, label in (("ack", "established flows"), ("syn", "SYN, a new flow each")):
-            by_round = {}
-            for r in pk:
-                if r["flags"] == f:
-                    by_round.setdefault(r["round"], {})[r["system"]] = r["delivered_pps"]
-
-            def rr(a, b):
-                v = [ratio(x.get(a), x.get(b)) for x in by_round.values()]
-                v = [x for x in v if x is not None]
-                if not v:
-                    return "–", None
-                return (f"×{med(v):.2f} ({min(v):.2f}–{max(v):.2f})" if len(v) > 1 else f"×{v[0]:.2f}"), med(v)
-
             cells, meds = [], {}
             for a, b in (("shift", "before"), ("shift-tc", "before-tc"), ("before", "plain"), ("before-tc", "plain")):
-                c, m = rr(a, b)
+                c, m = round_ratios(by_round.get(f, {}).values(), a, b)
                 cells.append(c)
                 meds[f"{a}_vs_{b}"] = m
             res["pktrate"]["before"][f] = meds
@@ -336,27 +335,20 @@ if ht:
                       f"{fx(rr['close'])} | {fx(pp['close'])} |")
     md.append("")
     if "before" in systems:
+        # per mode, per round: system -> requests/s
         by_round = {}
         for r in ht:
-            by_round.setdefault((r["round"], r["mode"]), {})[r["system"]] = r.get("rps")
-
-        def rr(mode, a, b):
-            v = [ratio(x.get(a), x.get(b)) for (rd, m), x in by_round.items() if m == mode]
-            v = [x for x in v if x is not None]
-            if not v:
-                return "–"
-            return f"×{med(v):.2f} ({min(v):.2f}–{max(v):.2f})" if len(v) > 1 else f"×{v[0]:.2f}"
-
+            by_round.setdefault(r["mode"], {}).setdefault(r["round"], {})[r["system"]] = r.get("rps")
         md.append("Before and after, ratios within each round, median (min–max):\n")
         md.append("| requests/s | after / before, XDP | after / before, TC | before / nft, XDP | before / nft, TC "
                   "| after / nft, XDP | after / nft, TC |")
         md.append("|---|---:|---:|---:|---:|---:|---:|")
         for mode, label in (("keepalive", "keep-alive"), ("close", "`Connection: close`")):
-            md.append(f"| {label} | {rr(mode, 'shift', 'before')} | {rr(mode, 'shift-tc', 'before-tc')} | "
-                      f"{rr(mode, 'before', 'nft')} | {rr(mode, 'before-tc', 'nft')} | "
-                      f"{rr(mode, 'shift', 'nft')} | {rr(mode, 'shift-tc', 'nft')} |")
+            cells = [round_ratios(by_round.get(mode, {}).values(), a, b)[0]
+                     for a, b in (("shift", "before"), ("shift-tc", "before-tc"), ("before", "nft"),
+                                  ("before-tc", "nft"), ("shift", "nft"), ("shift-tc", "nft"))]
+            md.append(f"| {label} | " + " | ".join(cells) + " |")
         md.append("")
-    md.append("")
 else:
     missing.append("http (bench/peers.sh)")
 
