@@ -399,7 +399,7 @@ chaos-run: all $(OUTPUT)/tests/synflood
 #                        side by side against a green that starts failing, in
 #                        BENCH_REACT_ROUNDS (5) rounds (5 s each), backends and the
 #                        systems under test SCHED_FIFO (BENCH_FIFO=1); then the summary
-#   make bench-before BEFORE=REV   the pktrate and http sections with REV's shiftd
+#   make bench-before BEFORE=REV   the pktrate, flood and http sections with REV's shiftd
 #                        beside this tree's (systems before, before-tc) in the same
 #                        rounds: a change's before and after from one run (REV
 #                        7322fd0 is the tree before issue 14); then the summary

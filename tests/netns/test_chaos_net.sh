@@ -146,14 +146,14 @@ R1=$CHAOS_RATE
 chaos_rate cli2 "$D/rate.b2.json" "$dur" "$RATE"
 R2=$CHAOS_RATE
 sleep 1
-rec="" idxs="" attached=0 seen=0 nh_old=0 nh_freed=0 nh_new=0
+rec="" idxs="" attached=0 seen=0 nh_old=0 nh_retired=0 nh_new=0
 for ((k = 1; k <= RECREATES; k++)); do
 	old=$(ifindex)
 	nh_has "$old" && nh_old=$((nh_old + 1))
 	ip -n "$RIG_NS_EDGE" link del "$C1"
 	wait_log "$E2E_SHIFTD_LOG" "interface $C1: deleted" "$k" 5 && seen=$((seen + 1))
 	wait_log "$E2E_SHIFTD_LOG" "interface $C1 (ifindex $old) deleted: retired its" 1 5 &&
-		! nh_has "$old" && nh_freed=$((nh_freed + 1))
+		! nh_has "$old" && nh_retired=$((nh_retired + 1))
 	sleep "$GAP"
 	recreate_c1 || notok "(b) recreate $C1/$E1"
 	new=$(ifindex)
@@ -184,9 +184,9 @@ control_check "(b)" "$D/rate.b2.json"
 # SYNs leave their next hop (the interface they came in by) for their SYN-ACKs; a
 # deleted interface's entries are retired, or a recreated one's would pile up. (The
 # new interface's next hop gets an entry unless its index is another's: a note.)
-[ "$nh_old" = "$RECREATES" ] && [ "$nh_freed" = "$RECREATES" ] &&
+[ "$nh_old" = "$RECREATES" ] && [ "$nh_retired" = "$RECREATES" ] &&
 	ok "(b) client next hops: cli1's SYNs had one on $C1 before each deletion, and shiftd retired it ($(grep -o "interface $C1 (ifindex [0-9]*) deleted: retired its [0-9]* client next hop(s)" "$E2E_SHIFTD_LOG" | tail -n 1))" ||
-	notok "(b) client next hops: before deletion $nh_old, retired $nh_freed (of $RECREATES); log: $(grep 'next hop' "$E2E_SHIFTD_LOG" | tail -n 3 | tr '\n' '|')"
+	notok "(b) client next hops: before deletion $nh_old, retired $nh_retired (of $RECREATES); log: $(grep 'next hop' "$E2E_SHIFTD_LOG" | tail -n 3 | tr '\n' '|')"
 note "(b) the new $C1's SYNs had a next-hop entry of their own after $nh_new of $RECREATES recreation(s)"
 # ... and the metrics say so (shift.prom is rewritten every few seconds).
 nh_metric() { awk -v m="shift_client_nexthops{state=\"$1\"}" '$1 == m {print $2}' "$RIG_TEXTFILE_DIR/shift.prom" 2>/dev/null; }

@@ -95,9 +95,7 @@ static void test_forget(void **state)
 {
 	int fd = fd_of(state);
 	struct shift_client_nh e;
-	__u32 retired = 99, idx = 1;
-
-	__u32 t0, t1;
+	__u32 retired = 99, idx = 1, t0, t1;
 
 	fill(fd);
 	t0 = clock_units();
