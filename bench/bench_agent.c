@@ -18,10 +18,12 @@
  *
  *   bench_agent --bpffs DIR --pid PID --client-if IF --backend-if IF
  *               --vip IP:PORT --client IP [--rates R,R,...] [--duration S]
- *               [--flows N] [--count-flows]
+ *               [--flows N]
+ *   bench_agent --bpffs DIR --count-flows [--from A.B.C.D/N]
  *
  * One JSON object per rate on stdout. --count-flows only prints the number of
- * entries in the pinned IPv4 connection table (and its memlock) and exits.
+ * entries in the pinned IPv4 connection table (and its memlock) and exits; with
+ * --from CIDR also how many of them have their client in CIDR.
  * Needs root. The packets never leave the kernel (test runs are not sent).
  */
 #include <arpa/inet.h>
@@ -73,6 +75,7 @@ struct opts {
 	unsigned int n_rates, flows;
 	double duration;
 	int count_only;
+	__u32 from_net, from_mask; /* --from: host order; mask 0: not asked */
 };
 
 struct ctx {
@@ -401,16 +404,19 @@ static int one_rate(const struct ctx *c, const struct opts *o, const struct shif
 /*
  * The entries of the pinned IPv4 connection table, with keys of the map's own
  * size: make bench-peers BENCH_BEFORE=REV counts an older build's table too,
- * whose key was larger.
+ * whose key was larger (its client address came first as well). With a mask,
+ * the entries whose client is in net/mask are counted apart: the flood section
+ * asks whether its spoofed SYNs, from a block of their own, wrote any.
  */
-static int count_flows(const char *dir)
+static int count_flows(const char *dir, __u32 net, __u32 mask)
 {
 	struct bpf_map_info info = {};
 	__u32 info_len = sizeof(info);
 	__u64 k[8], next[8];
 	char path[512], line[256];
-	unsigned long long n = 0;
+	unsigned long long n = 0, from = 0;
 	long long memlock = -1;
+	__u32 saddr;
 	void *prev = NULL;
 	FILE *f;
 	int fd;
@@ -426,9 +432,9 @@ static int count_flows(const char *dir)
 		close(fd);
 		return 1;
 	}
-	if (info.key_size == 0 || info.key_size > sizeof(k)) {
-		fprintf(stderr, "bench_agent: %s: key of %u bytes, want 1..%zu\n", path,
-			info.key_size, sizeof(k));
+	if (info.key_size < sizeof(saddr) || info.key_size > sizeof(k)) {
+		fprintf(stderr, "bench_agent: %s: key of %u bytes, want %zu..%zu\n", path,
+			info.key_size, sizeof(saddr), sizeof(k));
 		close(fd);
 		return 1;
 	}
@@ -436,6 +442,8 @@ static int count_flows(const char *dir)
 		memcpy(k, next, info.key_size);
 		prev = k;
 		n++;
+		memcpy(&saddr, k, sizeof(saddr));
+		from += mask && (ntohl(saddr) & mask) == net;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	f = fopen(path, "r");
@@ -445,13 +453,34 @@ static int count_flows(const char *dir)
 	if (f)
 		fclose(f);
 	close(fd);
-	printf("{\"flows4\": %llu, \"memlock_bytes\": %lld}\n", n, memlock);
+	printf("{\"flows4\": %llu, ", n);
+	if (mask)
+		printf("\"flows4_from\": %llu, ", from);
+	printf("\"memlock_bytes\": %lld}\n", memlock);
 	return 0;
 }
 
 static int parse_ip4(const char *s, __u8 *a)
 {
 	return inet_pton(AF_INET, s, a) == 1 ? 0 : -1;
+}
+
+/* "A.B.C.D/N", N 1..32, into net and mask (host order); -1 if malformed. */
+static int parse_cidr4(char *s, __u32 *net, __u32 *mask)
+{
+	char *slash = strchr(s, '/'), *end;
+	struct in_addr a;
+	long len;
+
+	if (!slash)
+		return -1;
+	*slash = 0;
+	len = strtol(slash + 1, &end, 10);
+	if (inet_pton(AF_INET, s, &a) != 1 || *end || end == slash + 1 || len < 1 || len > 32)
+		return -1;
+	*mask = len == 32 ? 0xffffffffu : ~(0xffffffffu >> len);
+	*net = ntohl(a.s_addr) & *mask;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -467,6 +496,7 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "flows", required_argument, NULL, 'f' },
 		{ "count-flows", no_argument, NULL, 'n' },
+		{ "from", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .duration = 5, .flows = 256, .rates = { 100000, 1000000 }, .n_rates = 2 };
@@ -516,12 +546,18 @@ int main(int argc, char **argv)
 		case 'n':
 			o.count_only = 1;
 			break;
+		case 'F':
+			if (parse_cidr4(optarg, &o.from_net, &o.from_mask)) {
+				fprintf(stderr, "bench_agent: --from: want A.B.C.D/N (N 1..32)\n");
+				goto usage;
+			}
+			break;
 		default:
 			goto usage;
 		}
 	}
 	if (o.bpffs && o.count_only)
-		return count_flows(o.bpffs);
+		return count_flows(o.bpffs, o.from_net, o.from_mask);
 	if (!o.bpffs || o.pid <= 0 || !o.client_if || !o.backend_if || !have_vip || !have_client ||
 	    o.flows < 1 || o.flows > MAX_FLOWS || o.duration <= 0 || o.duration > 120)
 		goto usage;
@@ -566,6 +602,6 @@ usage:
 		"usage: bench_agent --bpffs DIR --pid PID --client-if IF --backend-if IF\n"
 		"                   --vip IP:PORT --client IP [--rates R,...] [--duration S]\n"
 		"                   [--flows N]\n"
-		"       bench_agent --bpffs DIR --count-flows\n");
+		"       bench_agent --bpffs DIR --count-flows [--from A.B.C.D/N]\n");
 	return 2;
 }

@@ -500,7 +500,8 @@ section_pktrate() {
 # the VIP for BENCH_FLOOD_SECONDS (2) at the generator's full rate (pktgen --flags
 # syn, a fresh 5-tuple each: >= 1M here; the sink drops them before the backends),
 # the client resumed for 4 s: connections that saw a second backend or failed are
-# broken. The table's entries before and after the flood; whether green was rolled
+# broken. The table's entries before and after the flood, and those of them from the
+# flood's source block (its own, if it wrote any); whether green was rolled
 # back after it (a broken connection's RST is an error sample); then 200 new
 # connections (client.py new), which must all succeed, ~70 % to green.
 FLOOD_K=0
@@ -517,18 +518,22 @@ flood_run() { # SYSTEM ROUND
 	ka=$RIG_LAST_PID
 	rig_wait 200 0.1 test -e "$d/ready" || die "$sys: $BENCH_FLOOD_CONNS keep-alive connections not ready in 20 s"
 	kill -STOP "$ka"
-	before=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows) || die "counting flows failed"
+	# Each run its own source block, as the pktrate section's SYN runs: the
+	# table's entries from that block are the flood's own (pktgen: 64,000 flows
+	# an address: 4M flows take the block's first 63).
+	src=198.18.$((200 + FLOOD_K % 55)).1
+	FLOOD_K=$((FLOOD_K + 1))
+	before=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows --from "${src%.1}.0/24") ||
+		die "counting flows failed"
 	rig_edge "$SYS_SHIFTCTL" -c "$RIG_CONFIG" set-weight web 70 >/dev/null ||
 		die "$sys: set-weight web 70 failed"
-	# Each run its own source block, as the pktrate section's SYN runs.
-	src=198.18.$((200 + FLOOD_K)).1
-	FLOOD_K=$((FLOOD_K + 1))
 	out=$(timeout $((BENCH_FLOOD_SECONDS + 90)) "$PKTGEN" --tx-netns "$RIG_ID-cli1" \
 		--tx-dev "${RIG_ID}e1" --dmac "$EDGE_C1_MAC" --sink-netns "$RIG_NS_SWITCH" \
 		--sink-dev "${RIG_ID}se" --dst "$VIP:80" --src "$src" --flows 4000000 --flags syn \
 		--threads 2 --burst 1 --warmup 0 --duration "$BENCH_FLOOD_SECONDS") ||
 		die "pktgen flood failed ($sys)"
-	after=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows) || die "counting flows failed"
+	after=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows --from "${src%.1}.0/24") ||
+		die "counting flows failed"
 	echo after >"$d/phase"
 	kill -CONT "$ka"
 	sleep 4
@@ -559,6 +564,7 @@ print(json.dumps({
     "after_ok": ka.get("phases", {}).get("after", {}).get("ok"),
     "flood_sent": fl.get("sent_total"), "flood_delivered": fl.get("delivered_total"),
     "entries_before": b4.get("flows4"), "entries_after": af.get("flows4"),
+    "flood_entries_before": b4.get("flows4_from"), "flood_entries_after": af.get("flows4_from"),
     "new_ok": nc.get("ok"), "new_failed": nc.get("failed"),
     "new_green_pct": round(100.0 * sum(v for k, v in bb.items() if k.startswith("green")) / tot, 1),
     "rolled_back": svc.get("rolled_back"), "green_weight": svc.get("green_weight"),
