@@ -83,13 +83,36 @@ res["machine"] = {
     "peers_seconds": meta_end.get("seconds"), "rig_queues": meta.get("queues"),
     "versions": {k: meta.get(k) for k in ("wrk", "haproxy", "nginx", "nft")},
 }
-md.append("# shift benchmarks — summary of one `make bench` run\n")
+md.append("# shift benchmarks — summary of the newest figures of each part of `make bench`\n")
 md.append(f"Machine: {os.cpu_count()} CPUs, kernel {u.release} {u.machine}; load average "
           f"(1/5/15 min) {meta.get('load_start', '?')} at the start of the rig part, "
           f"{meta_end.get('load_end', '?')} at its end (other jobs share the machine).  ")
 md.append(f"Peers: {meta.get('haproxy', '?')}; {meta.get('nginx', '?')}; {meta.get('nft', '?')}; "
           f"{meta.get('wrk', '?')}. The edge's veths: {meta.get('queues', 1)} queue(s) each "
-          "(BENCH_QUEUES).\n")
+          "(BENCH_QUEUES).  ")
+
+
+# A part of `make bench` can run alone (make bench-peers, bench-flows, a
+# BENCH_SECTIONS subset, ...) and leaves the other parts' files as they were: say
+# when each input was last written, so that figures of different runs are not read
+# as one run's. (The load averages above are the last rig run's.)
+def written(path):
+    if not os.path.exists(path):
+        return None
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(path)))
+
+
+when = [(what, written(path)) for what, path in (
+    ("datapath", os.path.join(out, "bench-datapath.txt")),
+    ("datapath, 1000-entry table", os.path.join(B, "datapath-flows1000.txt")),
+    ("connection table", os.path.join(B, "flows.json")),
+    ("rollback", os.path.join(out, "bench-rollback.txt")),
+    *((sec, os.path.join(P, sec + ".jsonl"))
+      for sec in ("pktrate", "flood", "http", "flows1m", "reaction", "agent")))]
+when = [(w, t) for w, t in when if t]
+res["measured"] = dict(when)
+if when:
+    md.append("Written: " + "; ".join(f"{w} {t}" for w, t in when) + ".\n")
 
 # --- 1. datapath ----------------------------------------------------------------
 # bench_datapath's table: case, then XDP ns, XDP above, TC ns, TC above (the floor
