@@ -268,7 +268,7 @@ if pk:
         tot = sum(d.values()) or 1
         share.setdefault(r["system"], []).append(100.0 * sum(v for k, v in d.items() if k.startswith("2")) / tot)
     md.append("")
-    md.append("Ratios: the median of the ratios within each round (the systems ran back to back). "
+    md.append("Ratios: the median of the ratios within each round (the systems ran back to back, in an order reversed every other round). "
               "shift (TC) is shiftd with attach = tc, what attach = auto picks on a veth.  ")
     md.append("Green share delivered (target 10 %): " + ", ".join(
         f"{s} {med(v):.1f} %" for s, v in share.items()) + ".  ")
