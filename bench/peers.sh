@@ -31,7 +31,7 @@
 # Weights everywhere: blue1 45 %, blue2 45 %, green1 10 %.
 # Results: $OUT/peers/*.jsonl (one record per run), summarised by bench/summary.sh.
 # Knobs: BENCH_ROUNDS (3) BENCH_HTTP_ROUNDS (2) BENCH_PKT_SECONDS (3)
-#        BENCH_HTTP_SECONDS (5) BENCH_HTTP_CONNS (64) BENCH_QUEUES (one per CPU: the
+#        BENCH_HTTP_SECONDS (15) BENCH_HTTP_CONNS (64) BENCH_QUEUES (one per CPU: the
 #        edge's veth queues) BENCH_REACT_RATE (500) BENCH_REACT_WINDOW (12)
 #        BENCH_REACT_ROUNDS (3) BENCH_REACT_SYSTEMS ("haproxy haproxy50 nginx shift")
 #        BENCH_FIFO (0) BENCH_AGENT_SECONDS (5) BENCH_FLOOD_CONNS (30)
@@ -60,7 +60,7 @@ AGENT=$OUTPUT/bench/bench_agent
 : "${BENCH_ROUNDS:=3}"
 : "${BENCH_HTTP_ROUNDS:=2}"
 : "${BENCH_PKT_SECONDS:=3}"
-: "${BENCH_HTTP_SECONDS:=5}"
+: "${BENCH_HTTP_SECONDS:=15}" # 5 s runs swung ±15 % on a noisy host, 15 s ±3 % (§7zc)
 : "${BENCH_HTTP_CONNS:=64}"
 : "${BENCH_REACT_RATE:=500}"
 : "${BENCH_REACT_WINDOW:=12}"
