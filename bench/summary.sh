@@ -233,10 +233,8 @@ if pk:
         rp, rn, rs, rt = (rng(agg.get((x, f), [])) for x in ("plain", "nft", "shift", "shift-tc"))
         # ratios within each round, then their median
         rounds = by_round.get(f, {}).values()
-        rsp = med([ratio(x.get("shift"), x.get("plain")) for x in rounds])
-        rsn = med([ratio(x.get("shift"), x.get("nft")) for x in rounds])
-        rtp = med([ratio(x.get("shift-tc"), x.get("plain")) for x in rounds])
-        rtn = med([ratio(x.get("shift-tc"), x.get("nft")) for x in rounds])
+        rsp, rsn, rtp, rtn = (round_ratios(rounds, a, b)[1] for a, b in (
+            ("shift", "plain"), ("shift", "nft"), ("shift-tc", "plain"), ("shift-tc", "nft")))
         res["pktrate"][f"ratio/{f}"] = {"shift_vs_plain": rsp, "shift_vs_nft": rsn,
                                         "shift_tc_vs_plain": rtp, "shift_tc_vs_nft": rtn}
         md.append(f"| {label} | {fmt(p)}{rp} | {fmt(n)}{rn} | {fmt(s)}{rs} | {fmt(t)}{rt} | "
