@@ -523,7 +523,7 @@ section_pktrate() {
 # connections (client.py new), which must all succeed, ~70 % to green.
 FLOOD_K=0
 flood_run() { # SYSTEM ROUND
-	local sys=$1 r=$2 d=$RIG_DIR/flood.$1.$2 ka out before after newc src st
+	local sys=$1 r=$2 d=$RIG_DIR/flood.$1.$2 ka out before after newc net src blk st
 	sys_up "$sys" throughput
 	rig_edge "$SYS_SHIFTCTL" -c "$RIG_CONFIG" set-weight web 30 >/dev/null ||
 		die "$sys: set-weight web 30 failed"
@@ -538,9 +538,10 @@ flood_run() { # SYSTEM ROUND
 	# Each run its own source block, as the pktrate section's SYN runs: the
 	# table's entries from that block are the flood's own (pktgen: 64,000 flows
 	# an address: 4M flows take the block's first 63).
-	src=198.18.$((200 + FLOOD_K % 55)).1
+	net=198.18.$((200 + FLOOD_K % 55))
+	src=$net.1 blk=$net.0/24
 	FLOOD_K=$((FLOOD_K + 1))
-	before=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows --from "${src%.1}.0/24") ||
+	before=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows --from "$blk") ||
 		die "counting flows failed"
 	rig_edge "$SYS_SHIFTCTL" -c "$RIG_CONFIG" set-weight web 70 >/dev/null ||
 		die "$sys: set-weight web 70 failed"
@@ -549,7 +550,7 @@ flood_run() { # SYSTEM ROUND
 		--sink-dev "${RIG_ID}se" --dst "$VIP:80" --src "$src" --flows 4000000 --flags syn \
 		--threads 2 --burst 1 --warmup 0 --duration "$BENCH_FLOOD_SECONDS") ||
 		die "pktgen flood failed ($sys)"
-	after=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows --from "${src%.1}.0/24") ||
+	after=$(rig_edge "$AGENT" --bpffs "$RIG_BPFFS_DIR" --count-flows --from "$blk") ||
 		die "counting flows failed"
 	echo after >"$d/phase"
 	kill -CONT "$ka"
