@@ -7,6 +7,7 @@
 #                                # write the config, start shiftd, wait until it is ready
 #   ctl set-weight web 20        # shiftctl -c $RIG_CONFIG in the edge namespace
 #   e2e_snap before.json         # shiftctl status --json
+#   e2e_setphase CTL NAME        # the keep-alive client's phase; e2e_phase_hold S
 #   e2e_new OUT NS URL COUNT     # client.py new (rig_spawn'ed, bounded), JSON to OUT
 #   e2e_verify_new LABEL SVC WANT_BP BEFORE AFTER OUT...   # the split checks
 #   e2e_finish                   # summary line; exit 0 or 1
@@ -277,6 +278,24 @@ e2e_wait_file() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# e2e_setphase CTL NAME: the keep-alive client (client.py keepalive --control-file CTL)
+# reads CTL's first line every 0.1 s and counts its answers under that phase ("stop"
+# ends it). Remembers when, for e2e_phase_hold.
+e2e_setphase() {
+	printf '%s\n' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"
+	E2E_PHASE_T0=${EPOCHREALTIME/[.,]/}
+}
+
+# e2e_phase_hold SECONDS: return once the phase set last has lasted SECONDS (whole). A
+# phase that ends when something else finishes (rate clients timed from before a
+# restart) can otherwise be over before the client has read it, on a slow host: a phase
+# with no answers at all, which the keep-alive checks rightly refuse.
+e2e_phase_hold() {
+	local left=$((${E2E_PHASE_T0:-0} + $1 * 1000000 - ${EPOCHREALTIME/[.,]/}))
+	[ "$left" -gt 0 ] || return 0
+	sleep "$((left / 1000000)).$(printf '%06d' $((left % 1000000)))"
 }
 
 # e2e_xdp_modes: "ifname:mode ..." as the kernel reports it in the edge namespace

@@ -222,7 +222,7 @@ RATE=${DEB_UPGRADE_RATE:-100} DUR=${DEB_UPGRADE_DURATION:-10} CONNS=${DEB_UPGRAD
 # shellcheck disable=SC2119 # e2e_up takes optional config KEY=VALUEs
 e2e_up
 D=$RIG_DIR
-setphase() { printf '%s\n' "$1" >"$D/ka.ctl.tmp" && mv -f "$D/ka.ctl.tmp" "$D/ka.ctl"; }
+setphase() { e2e_setphase "$D/ka.ctl" "$1"; }
 # link_ids: "IFNAME=LINK_ID/PROG_ID" for every pinned XDP link
 link_ids() {
 	local l out=""
@@ -288,6 +288,7 @@ for e in $L1; do
 done
 e2e_wait_pid "$R1" $((DUR + 15)) || notok "rate client cli1 did not finish"
 e2e_wait_pid "$R2" $((DUR + 15)) || notok "rate client cli2 did not finish"
+e2e_phase_hold 2 # the rate clients' clock started before the restart: keep-alive rounds after it
 setphase stop
 e2e_wait_pid "$KA" 15 || notok "keepalive client did not stop"
 e2e_snap "$D/after.json"

@@ -31,7 +31,6 @@ D=$RIG_DIR
 # No ARP/ND refresh while maps are compared: shiftd caches next hops in shift_backends.
 rig_neigh_permanent
 
-setphase() { printf '%s\n' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"; }
 svc_field() { ctl status --json web | "$RIG_PYTHON" -c '
 import json, sys
 v = [s for s in json.load(sys.stdin)["services"] if s["service"] == "web"][0]
@@ -121,7 +120,7 @@ note "refusals: $((SECONDS - t0))s"
 
 # --- 2. a drill under client traffic at 30 % ------------------------------------------
 t0=$SECONDS
-setphase "$D/ka.ctl" before
+e2e_setphase "$D/ka.ctl" before
 e2e_client cli1 "$D/ka.json" keepalive --url "$RIG_URL" --conns "$KA_CONNS" --duration 60 \
 	--interval 100 --control-file "$D/ka.ctl" --ready-file "$D/ka.ready" --retry-reused
 KA=$E2E_PID
@@ -133,7 +132,7 @@ e2e_snap "$D/before.json"
 drill_bg "$D/drill.out" web --hold "$HOLD" --json
 DP=$DRILL_PID
 wait_drill_active || notok "drill: status shows no active drill within 5 s"
-setphase "$D/ka.ctl" drill
+e2e_setphase "$D/ka.ctl" drill
 rolled=$(svc_field rolled_back) w=$(svc_field green_weight_bp) why=$(svc_field last_rollback.reason)
 if [ "$rolled" = True ] && [ "$w" = 0 ] && [ "${why#drill}" != "$why" ]; then
 	ok "drill: during the hold the service is latched at 0 with reason \"$why\""
@@ -148,7 +147,7 @@ sleep 1 # keep-alive rounds on blue before the restore
 e2e_snap "$D/mid.json"
 drc=0
 e2e_wait_pid "$DP" 60 || drc=$?
-setphase "$D/ka.ctl" after
+e2e_setphase "$D/ka.ctl" after
 note "shiftctl drill (exit $drc): $(tr '\n' ' ' <"$D/drill.out" | cut -c1-600)"
 e2e_snap "$D/restored.json"
 w=$(svc_field green_weight_bp) rolled=$(svc_field rolled_back) ld=$(svc_field last_drill.result)
@@ -161,7 +160,7 @@ ctl status web | sed -n '/drill 1 on web/,/errors seen/p' | sed 's/^/# status: /
 e2e_new "$D/after.json" cli2 "$RIG_URL" 400
 e2e_wait_pid "$E2E_PID" 60 || notok "drill: the client after the drill did not finish"
 e2e_snap "$D/after.after.json"
-setphase "$D/ka.ctl" stop
+e2e_setphase "$D/ka.ctl" stop
 e2e_wait_pid "$KA" 20 || notok "drill: keep-alive client did not stop"
 e2e_verify_new "drill: after it, new connections split at 30 % again" web 3000 800 \
 	"$D/restored.json" "$D/after.after.json" "$D/after.json"
@@ -330,7 +329,7 @@ t0=$SECONDS
 rig_write_config "$RIG_CONFIG" xdp_mode=auto web.health_check=none web6.health_check=none \
 	web.rollback_evict=no web.max_consecutive_errors=5
 out=$(ctl reload 2>&1) || notok "reload with rollback_evict = no: $out"
-setphase "$D/ka2.ctl" before
+e2e_setphase "$D/ka2.ctl" before
 e2e_client cli1 "$D/ka2.json" keepalive --url "$RIG_URL" --conns "$KA_CONNS" --duration 40 \
 	--interval 100 --control-file "$D/ka2.ctl" --ready-file "$D/ka2.ready"
 KA2=$E2E_PID
@@ -339,13 +338,13 @@ drill_bg "$D/drill2.out" web --hold 6s --json
 DP=$DRILL_PID
 wait_drill_active || notok "real trigger: status shows no active drill within 5 s"
 rig_backend_mode green1 500
-setphase "$D/ka2.ctl" failing
+e2e_setphase "$D/ka2.ctl" failing
 drc=0
 e2e_wait_pid "$DP" 60 || drc=$?
 t_end=$SECONDS
 sleep 3 # past the drill's hold: nothing may restore
 rig_backend_mode green1 ok
-setphase "$D/ka2.ctl" stop
+e2e_setphase "$D/ka2.ctl" stop
 e2e_wait_pid "$KA2" 20 || notok "real trigger: keep-alive client did not stop"
 res=$(report_get "$D/drill2.out" result) det=$(report_get "$D/drill2.out" detail)
 rolled=$(svc_field rolled_back) w=$(svc_field green_weight_bp) why=$(svc_field last_rollback.reason)

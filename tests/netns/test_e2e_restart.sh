@@ -18,7 +18,7 @@ CONNS=${E2E_RESTART_CONNS:-20}
 # shellcheck disable=SC2119 # e2e_up takes optional config KEY=VALUEs
 e2e_up
 D=$RIG_DIR
-setphase() { printf '%s\n' "$1" >"$D/ka.ctl.tmp" && mv -f "$D/ka.ctl.tmp" "$D/ka.ctl"; }
+setphase() { e2e_setphase "$D/ka.ctl" "$1"; }
 weight() { ctl status --json web | "$RIG_PYTHON" -c '
 import json, sys
 j = json.load(sys.stdin)
@@ -73,6 +73,7 @@ sed 's/^/#   /' "$E2E_SHIFTD_LOG"
 
 e2e_wait_pid "$R1" $((DUR + 15)) || notok "rate client cli1 did not finish"
 e2e_wait_pid "$R2" $((DUR + 15)) || notok "rate client cli2 did not finish"
+e2e_phase_hold 2 # the rate clients' clock started before the restart: keep-alive rounds after it
 setphase stop
 e2e_wait_pid "$KA" 15 || notok "keepalive client did not stop"
 e2e_snap "$D/after.json"

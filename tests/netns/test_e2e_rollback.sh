@@ -23,7 +23,6 @@ BATCH=${E2E_ROLLBACK_BATCH:-500} # new connections per client after the rollback
 e2e_up
 D=$RIG_DIR
 
-setphase() { printf '%s\n' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"; }
 svc_field() { ctl status --json web | rig_json_get "services" | "$RIG_PYTHON" -c '
 import json, sys
 v = json.load(sys.stdin)[0]
@@ -35,7 +34,7 @@ print(v)' "$1"; }
 start_round() {
 	local tag=$1
 	out=$(ctl set-weight web 50) || notok "$tag: set-weight web 50 failed: $out"
-	setphase "$D/$tag.ctl" before
+	e2e_setphase "$D/$tag.ctl" before
 	rm -f "$D/$tag.ready"
 	e2e_snap "$D/$tag.before.json"
 	e2e_client cli1 "$D/$tag.ka.json" keepalive --url "$RIG_URL" --conns "$CONNS" --duration 40 \
@@ -52,7 +51,7 @@ start_round() {
 t0=$SECONDS
 start_round r1
 out=$(ctl rollback --reason "e2e: plain rollback" web) || notok "rollback: shiftctl rollback failed: $out"
-setphase "$D/r1.ctl" rolled
+e2e_setphase "$D/r1.ctl" rolled
 rb=$(svc_field rolled_back) w=$(svc_field green_weight_bp) why=$(svc_field last_rollback.reason)
 if [ "$rb" = True ] && [ "$w" = 0 ]; then
 	ok "rollback: latched, green weight 0 (\"$out\"; reason \"$why\")"
@@ -72,7 +71,7 @@ else
 	else notok "rollback: set-weight 10 while latched: exit $rc, weight $w: $out"; fi
 fi
 e2e_wait_pid "$RATEPID" 20 || notok "rollback: rate client did not finish"
-setphase "$D/r1.ctl" stop
+e2e_setphase "$D/r1.ctl" stop
 e2e_wait_pid "$KA" 15 || notok "rollback: keepalive client did not stop"
 e2e_snap "$D/r1.after.json"
 e2e_run_py ratecheck "rollback: load across the rollback" 0 - "$D/r1.rate.json"
@@ -86,7 +85,7 @@ t0=$SECONDS
 out=$(ctl clear web) || notok "evict: shiftctl clear failed: $out"
 start_round r2
 out=$(ctl rollback --evict --reason "e2e: evict" web) || notok "evict: shiftctl rollback --evict failed: $out"
-setphase "$D/r2.ctl" evicted
+e2e_setphase "$D/r2.ctl" evicted
 note "evict: shiftctl said: $out"
 sleep 1.5 # >= 10 keep-alive rounds after the evict
 e2e_snap "$D/r2.batch.before.json"
@@ -95,7 +94,7 @@ e2e_snap "$D/r2.batch.after.json"
 e2e_run_py split-nomatch "evict: new connections after it" web 0 0 "$D/r2.batch.before.json" \
 	"$D/r2.batch.after.json" "$D/r2.batch.cli1.json" "$D/r2.batch.cli2.json"
 e2e_wait_pid "$RATEPID" 20 || notok "evict: rate client did not finish"
-setphase "$D/r2.ctl" stop
+e2e_setphase "$D/r2.ctl" stop
 e2e_wait_pid "$KA" 15 || notok "evict: keepalive client did not stop"
 e2e_snap "$D/r2.after.json"
 e2e_run_py evict "evict" "$D/r2.ka.json" before evicted

@@ -18,7 +18,7 @@ e2e_up
 D=$RIG_DIR
 CTL=$D/ka.control READY=$D/ka.ready
 
-setphase() { printf '%s\n' "$1" >"$CTL.tmp" && mv -f "$CTL.tmp" "$CTL"; }
+setphase() { e2e_setphase "$CTL" "$1"; }
 
 ctl set-weight web 10 >/dev/null || notok "shiftctl set-weight web 10 failed"
 setphase 10%

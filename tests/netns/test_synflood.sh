@@ -72,7 +72,7 @@ print(sum(b["errors_by_kind"]["rst"] for b in s["backends"]))' "$1"
 
 # ---------------------------------------------------------------------------------
 KA_CTL=$D/ka.control KA_READY=$D/ka.ready
-setphase() { printf '%s\n' "$1" >"$KA_CTL.tmp" && mv -f "$KA_CTL.tmp" "$KA_CTL"; }
+setphase() { e2e_setphase "$KA_CTL" "$1"; }
 setphase before
 chaos_client cli2 "$D/ka.json" keepalive --url "$RIG_URL" --conns 16 --duration $((CHAOS_LONG == 1 ? 600 : 240)) \
 	--interval 200 --timeout 3 --control-file "$KA_CTL" --ready-file "$KA_READY"
