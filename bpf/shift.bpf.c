@@ -422,7 +422,14 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		signal_client(c, p, nf);
 		flow_insert(p->family, fk, nf, BPF_ANY);
 	}
-	if (fresh) {
+	/*
+	 * A RST starts nothing. A stray one is a client answering a segment of
+	 * a connection whose entry went: a rolled-back green backend still
+	 * retransmitting its answer, once per timeout, to a client whose socket
+	 * the re-steered ACK's reset closed. Each reached blue's count of new
+	 * connections.
+	 */
+	if (fresh && !(p->tcp_flags & TCPF_RST_)) {
 		stat_inc(SHIFT_STAT_FLOW_NEW);
 		count_backend(&nf->backend_id, sc_len(c), 0, 1);
 	} else {

@@ -295,9 +295,12 @@ const struct row fwd_rows[] = {
 	{ "v4 next hop on another ifindex -> XDP_REDIRECT", H_CLIENT, IN_LO,
 	  PKT4(CL4, VIP4_REDIR, TCP, 40013, 80), .verdict = XDP_REDIRECT, .out = OUT_DNAT,
 	  .be = BE(13), .macs = MACS_NH, NEW_FLOW },
-	{ "v4 tcp RST of an unknown flow: forwarded, not inserted", H_CLIENT, IN_LO,
-	  PKT4(CL4, VIP4, TCP, 40014, 80, .tcp_flags = TH_RST | TH_ACK), DNAT_TX(0),
-	  .dontcare = STAT_BIT(SHIFT_STAT_FLOW_NEW), .be_unchecked = 1,
+	/* Its backend's packet, but no new connection of its (flow_new 0). */
+	{ "v4 tcp RST of an unknown flow: forwarded, not inserted, not counted new", H_CLIENT,
+	  IN_LO, PKT4(CL4, VIP4, TCP, 40014, 80, .tcp_flags = TH_RST | TH_ACK), DNAT_TX(0),
+	  .after = after_not_inserted },
+	{ "v4 tcp bare RST of an unknown flow: the same", H_CLIENT, IN_LO,
+	  PKT4(CL4, VIP4, TCP, 40015, 80, .tcp_flags = TH_RST), DNAT_TX(0),
 	  .after = after_not_inserted },
 
 	/* IPv4 UDP */
