@@ -423,11 +423,11 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		flow_insert(p->family, fk, nf, BPF_ANY);
 	}
 	/*
-	 * A RST starts nothing. A stray one is a client answering a segment of
-	 * a connection whose entry went: a rolled-back green backend still
-	 * retransmitting its answer, once per timeout, to a client whose socket
-	 * the re-steered ACK's reset closed. Each reached blue's count of new
-	 * connections.
+	 * A RST starts nothing: its backend's packet, but no new connection. A
+	 * stray one is a client answering a segment of a connection whose entry
+	 * went, such as a rolled-back green retransmitting an answer, once per
+	 * timeout, to a client whose socket the re-steered ACK's reset closed.
+	 * Counted, each would look like a new connection of blue's.
 	 */
 	if (fresh && !(p->tcp_flags & TCPF_RST_)) {
 		stat_inc(SHIFT_STAT_FLOW_NEW);
