@@ -63,7 +63,8 @@
  *     entry's color, hash == shift_flow_hash4/6(key, seed), no unknown state
  *     bits, zero key padding;
  *   - counters: sum of per-backend new_flows == flow_new (the datapath counts
- *     both for every flow it steers, whether the insert worked or not); entries
+ *     both for every packet it steers afresh but a RST, whether the insert
+ *     worked or not); entries
  *     in both tables <= flow_insert (the LRU evicts); sum of per-backend
  *     packets + reply_packets == packets answered TX or REDIRECT plus those
  *     passed with pass_no_neigh (the only
