@@ -46,6 +46,7 @@
 #include <bpf/libbpf.h>
 
 #include <shift/maps.h>
+#include "config/addr.h"
 #include "datapath/dataplane.h"
 #include "pkt.h"
 
@@ -465,21 +466,24 @@ static int parse_ip4(const char *s, __u8 *a)
 	return inet_pton(AF_INET, s, a) == 1 ? 0 : -1;
 }
 
-/* "A.B.C.D/N", N 1..32, into net and mask (host order); -1 if malformed. */
-static int parse_cidr4(char *s, __u32 *net, __u32 *mask)
+/*
+ * --from: an IPv4 prefix as the config writes one (addr_parse_cidr(): host bits
+ * refused), with its length written out and 1..32 (mask 0 means not asked).
+ * net and mask in host order; -1 with the reason in err.
+ */
+static int parse_from(const char *s, __u32 *net, __u32 *mask, char *err, size_t errlen)
 {
-	char *slash = strchr(s, '/'), *end;
-	struct in_addr a;
-	long len;
+	__u32 a[4];
+	__u8 family, plen;
 
-	if (!slash)
+	if (addr_parse_cidr(s, &family, a, &plen, err, errlen))
 		return -1;
-	*slash = 0;
-	len = strtol(slash + 1, &end, 10);
-	if (inet_pton(AF_INET, s, &a) != 1 || *end || end == slash + 1 || len < 1 || len > 32)
+	if (family != SHIFT_AF_INET || !strchr(s, '/') || plen < 1) {
+		snprintf(err, errlen, "want A.B.C.D/N (N 1..32), not '%.80s'", s);
 		return -1;
-	*mask = len == 32 ? 0xffffffffu : ~(0xffffffffu >> len);
-	*net = ntohl(a.s_addr) & *mask;
+	}
+	*mask = ~0u << (32 - plen);
+	*net = ntohl(a[0]);
 	return 0;
 }
 
@@ -502,7 +506,7 @@ int main(int argc, char **argv)
 	struct opts o = { .duration = 5, .flows = 256, .rates = { 100000, 1000000 }, .n_rates = 2 };
 	struct shift_maps m;
 	struct ctx c = { .prog_client = -1, .prog_backend = -1 };
-	char *tok, *save = NULL, *colon;
+	char *tok, *save = NULL, *colon, err[160];
 	unsigned int i;
 	int opt, ncpu, rc = 1, have_vip = 0, have_client = 0;
 
@@ -547,8 +551,8 @@ int main(int argc, char **argv)
 			o.count_only = 1;
 			break;
 		case 'F':
-			if (parse_cidr4(optarg, &o.from_net, &o.from_mask)) {
-				fprintf(stderr, "bench_agent: --from: want A.B.C.D/N (N 1..32)\n");
+			if (parse_from(optarg, &o.from_net, &o.from_mask, err, sizeof(err))) {
+				fprintf(stderr, "bench_agent: --from: %s\n", err);
 				goto usage;
 			}
 			break;
