@@ -244,9 +244,8 @@ check(rep.get("evict") is True and rep.get("green_connections_evicted") == sb["g
 # it), and any ACK of an answer green had on the wire at the eviction, so at least one
 # each: shift's syn_slot_miss + ack_unmatched counters. (Green retransmits such an answer,
 # and the client, its socket reset, answers each with a RST: no new connection.)
-def dp(st, k):
-    return st.get("datapath", {}).get(k, 0)
-stray = sum(dp(restored, k) - dp(before, k) for k in ("syn_slot_miss", "ack_unmatched"))
+stray = sum(restored["datapath"][k] - before["datapath"][k]
+            for k in ("syn_slot_miss", "ack_unmatched"))
 want_blue = dtotal + ka_green + stray
 nb = rep.get("new_connections", {}).get("blue")
 sm = conns_by_color(mid)
