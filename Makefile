@@ -420,20 +420,20 @@ bench-ab: $(OUTPUT)/bench/bench_datapath
 	$(Q)test -n "$(BASE)" || { echo "make bench-ab BASE=REV|compat [AB_ONLY=TEXT] [AB_ROUNDS=N]" >&2; exit 2; }
 	$(Q)OUTPUT=$(OUTPUT) bench/ab_datapath.sh --rounds "$(AB_ROUNDS)" --only "$(AB_ONLY)" $(BASE)
 
-bench-peers: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent
+bench-peers: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent $(OUTPUT)/bench/progcost
 	$(Q)OUTPUT=$(OUTPUT) bench/peers.sh
 
 bench-summary:
 	$(Q)bench/summary.sh $(OUTPUT)
 
-bench-before: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent
+bench-before: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent $(OUTPUT)/bench/progcost
 	$(Q)test -n "$(BEFORE)" || { echo "make bench-before BEFORE=REV" >&2; exit 2; }
 	$(Q)OUTPUT=$(OUTPUT) BENCH_SECTIONS="pktrate flood http" BENCH_BEFORE="$(BEFORE)" bench/peers.sh
 	$(Q)bench/summary.sh $(OUTPUT) >/dev/null
 	$(Q)awk '/^## (2b?|3)\./ { p = 1; print; next } /^## / { p = 0 } p' $(OUTPUT)/bench/summary.md
 
 BENCH_HEALTH_SYSTEMS ?= haproxy haproxy50 shift
-bench-health: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent
+bench-health: all $(OUTPUT)/bench/pktgen $(OUTPUT)/bench/bench_agent $(OUTPUT)/bench/progcost
 	$(Q)OUTPUT=$(OUTPUT) BENCH_SECTIONS=reaction BENCH_REACT_WINDOW=$${BENCH_REACT_WINDOW:-5} \
 		BENCH_REACT_ROUNDS=$${BENCH_REACT_ROUNDS:-5} BENCH_FIFO=$${BENCH_FIFO:-1} \
 		BENCH_REACT_SYSTEMS="$(BENCH_HEALTH_SYSTEMS)" bench/peers.sh

@@ -21,6 +21,10 @@
 #             haproxy50 (the same, checks every 50 ms), nginx (max_fails) and shift
 #             (consecutive errors + error rate + health checks every 50 ms), in
 #             BENCH_REACT_ROUNDS rounds, the systems taking turns in each round
+#   live      the datapath's cost per packet in a live stream of established packets,
+#             by the kernel's own clock (bench/progcost: BPF run-time statistics): shift's
+#             client program, XDP and TC, at BENCH_LIVE_FLOWS flows, and the floor of
+#             each hook (XDP_PASS, TC_ACT_UNSPEC) on the same veth and stream
 #   flood     issue 14's experiment, for each shift system: idle keep-alive connections,
 #             green's weight moved, >= 1M spoofed SYNs: connections broken, table
 #             entries before and after, new connections after
@@ -35,8 +39,8 @@
 #        edge's veth queues) BENCH_REACT_RATE (500) BENCH_REACT_WINDOW (12)
 #        BENCH_REACT_ROUNDS (3) BENCH_REACT_SYSTEMS ("haproxy haproxy50 nginx shift")
 #        BENCH_FIFO (0) BENCH_AGENT_SECONDS (5) BENCH_FLOOD_CONNS (30)
-#        BENCH_FLOOD_SECONDS (2) BENCH_SECTIONS (all of "pktrate flood flows1m http
-#        reaction agent"), BENCH_BEFORE (unset: a revision whose shiftd runs in
+#        BENCH_FLOOD_SECONDS (2) BENCH_LIVE_FLOWS ("1024 100000") BENCH_SECTIONS (all
+#        of "pktrate live flood flows1m http reaction agent"), BENCH_BEFORE (unset: a revision whose shiftd runs in
 #        pktrate, flood and http beside this tree's, built in $OUTPUT/before; the
 #        "before" of a change, measured in the same run), OUTPUT (.output).
 # A run replaces the results of the sections it runs only (make bench-health runs
@@ -56,6 +60,7 @@ SHIFTD=$OUTPUT/shiftd
 SHIFTCTL=$OUTPUT/shiftctl
 PKTGEN=$OUTPUT/bench/pktgen
 AGENT=$OUTPUT/bench/bench_agent
+PROGCOST=$OUTPUT/bench/progcost
 
 : "${BENCH_ROUNDS:=3}"
 : "${BENCH_HTTP_ROUNDS:=2}"
@@ -76,10 +81,11 @@ FIFO=()
 [ "$BENCH_FIFO" = 1 ] && FIFO=(chrt -f 10)
 : "${BENCH_REACT_SYSTEMS:=haproxy haproxy50 nginx shift}"
 : "${BENCH_AGENT_SECONDS:=5}"
-: "${BENCH_SECTIONS:=pktrate flood flows1m http reaction agent}"
+: "${BENCH_SECTIONS:=pktrate live flood flows1m http reaction agent}"
 : "${BENCH_BEFORE:=}"
 : "${BENCH_FLOOD_CONNS:=30}"
 : "${BENCH_FLOOD_SECONDS:=2}"
+: "${BENCH_LIVE_FLOWS:=1024 100000}"
 BK_PORT=8081 # nginx backends (the rig's backend.py keeps 8080)
 W_BLUE=45 W_GREEN=10
 
@@ -89,7 +95,7 @@ die() { say "error: $*"; exit 1; }
 want() { case " $BENCH_SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 [ "$(id -u)" = 0 ] || die "needs root"
-for f in "$SHIFTD" "$SHIFTCTL" "$PKTGEN" "$AGENT"; do
+for f in "$SHIFTD" "$SHIFTCTL" "$PKTGEN" "$AGENT" "$PROGCOST"; do
 	[ -x "$f" ] || die "$f is not built (make bench builds it)"
 done
 "$HERE/deps.sh" || die "cannot install wrk/haproxy/nginx/nftables"
@@ -769,6 +775,78 @@ section_reaction() {
 	done
 }
 
+# --- the datapath's cost in a live stream ----------------------------------------------
+# bench_datapath times one packet per BPF_PROG_TEST_RUN call; here the kernel's own
+# run-time statistics time the program on a stream (bench/progcost: BPF_ENABLE_STATS
+# while the stream runs), established ACKs in bursts of 64 from two senders, as the
+# pktrate section's: shift's client program on the edge's client veth, XDP and TC
+# (tcx), at BENCH_LIVE_FLOWS flows each (opened first by whole handshakes, as there),
+# and the floor of each hook on the same veth and stream (XDP_PASS; TC_ACT_UNSPEC,
+# the kernel then forwards). The statistics' clock reads are in every run, so a
+# program's cost is its ns per run less its floor's in the same round.
+LIVE_K=0
+LIVE_ARGS=()
+live_args() { # DST SRC FLOWS SECONDS: pktgen's arguments for an ACK stream, in LIVE_ARGS
+	LIVE_ARGS=(--tx-netns "$RIG_ID-cli1" --tx-dev "${RIG_ID}e1" --dmac "$EDGE_C1_MAC"
+		--sink-netns "$RIG_NS_SWITCH" --sink-dev "${RIG_ID}se" --dst "$1" --src "$2"
+		--flows "$3" --flags ack --threads 2 --burst 64 --warmup 0 --duration "$4")
+}
+
+live_measure() { # SYSTEM ROUND HOOK FLOWS DST SRC [--floor]
+	local sys=$1 r=$2 hook=$3 flows=$4 f=$RIG_DIR/live.json pg floor=()
+	[ "${7:-}" = --floor ] && floor=(--floor)
+	rm -f "$f"
+	live_args "$5" "$6" "$flows" "$BENCH_PKT_SECONDS"
+	pg=$("$PROGCOST" --netns "$RIG_NS_EDGE" --dev "${RIG_ID}c1" --hook "$hook" \
+		--out "$f" "${floor[@]}" -- timeout $((BENCH_PKT_SECONDS + 90)) "$PKTGEN" "${LIVE_ARGS[@]}") ||
+		die "progcost failed ($sys, $flows flows)"
+	rec live "$(cat "$f")" system="$sys" round="$r" flows="$flows" load1="$(load1)" \
+		delivered_pps="$(rig_json_get delivered_pps <<<"$pg")"
+	say "live $sys round $r, $flows flows: $(cat "$f")"
+}
+
+live_run() { # SYSTEM ROUND
+	local sys=$1 r=$2 hook=xdp fl src
+	local plain="$B1:$BK_PORT@$W_BLUE,$B2:$BK_PORT@$W_BLUE,$G1:$BK_PORT@$W_GREEN"
+	case $sys in floor-tc | shift-tc) hook=tcx ;; esac
+	case $sys in
+	floor-*)
+		# The floor has no flows to find: one stream, routed by the kernel.
+		live_measure "$sys" "$r" "$hook" 1024 "$plain" 198.18.3.10 --floor
+		;;
+	*)
+		sys_up "$sys" throughput
+		for fl in $BENCH_LIVE_FLOWS; do
+			# Each run its own source block: every flow opened in this shiftd.
+			LIVE_K=$((LIVE_K + 1))
+			src=198.18.$((40 + LIVE_K % 40)).10
+			live_args "$VIP:80" "$src" "$fl" 1
+			timeout 120 "$PKTGEN" "${LIVE_ARGS[@]}" --open >/dev/null || die "pktgen --open failed ($sys)"
+			live_measure "$sys" "$r" "$hook" "$fl" "$VIP:80" "$src"
+		done
+		rec live_status "$(shift_status)" round="$r" system="$sys"
+		sys_down "$sys"
+		;;
+	esac
+}
+
+section_live() {
+	local r sys systems="floor-xdp shift floor-tc shift-tc" f=$RIG_DIR/live.probe
+	# tcx (Linux 6.6) is what the TC floor attaches to, as shiftd does where it can: a
+	# probe whose record is written once the floor is attached, even with no traffic.
+	rm -f "$f"
+	"$PROGCOST" --netns "$RIG_NS_EDGE" --dev "${RIG_ID}c1" --hook tcx --floor --out "$f" \
+		-- true 2>/dev/null || true
+	if [ ! -s "$f" ]; then
+		say "live: no tcx on this kernel: XDP only"
+		systems="floor-xdp shift"
+	fi
+	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+		# shellcheck disable=SC2086 # a word list
+		for sys in $(round_order "$r" $systems); do live_run "$sys" "$r"; done
+	done
+}
+
 # --- agent CPU --------------------------------------------------------------------------
 section_agent() {
 	local out
@@ -790,7 +868,7 @@ rec meta '{}' rig="$RIG_ID" vip="$VIP" cpus="$(nproc)" queues="$BENCH_QUEUES" ke
 	wrk="$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')" \
 	haproxy="$(haproxy -v | head -1 | awk '{print $1, $3}')" \
 	nginx="$(nginx -v 2>&1 | sed 's/.*version: //')" nft="$(nft --version | awk '{print $1, $2}')"
-for s in pktrate flood flows1m http reaction agent; do
+for s in pktrate live flood flows1m http reaction agent; do
 	if want "$s"; then
 		say "section $s (load $(load1))"
 		"section_$s"
