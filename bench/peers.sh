@@ -39,7 +39,7 @@
 #        edge's veth queues) BENCH_REACT_RATE (500) BENCH_REACT_WINDOW (12)
 #        BENCH_REACT_ROUNDS (3) BENCH_REACT_SYSTEMS ("haproxy haproxy50 nginx shift")
 #        BENCH_FIFO (0) BENCH_AGENT_SECONDS (5) BENCH_FLOOD_CONNS (30)
-#        BENCH_FLOOD_SECONDS (2) BENCH_LIVE_FLOWS ("1024 100000") BENCH_SECTIONS (all
+#        BENCH_FLOOD_SECONDS (2) BENCH_LIVE_FLOWS ("1024 100000 1000000") BENCH_SECTIONS (all
 #        of "pktrate live flood flows1m http reaction agent"), BENCH_BEFORE (unset: a revision whose shiftd runs in
 #        pktrate, flood and http beside this tree's, built in $OUTPUT/before; the
 #        "before" of a change, measured in the same run), OUTPUT (.output).
@@ -85,7 +85,7 @@ FIFO=()
 : "${BENCH_BEFORE:=}"
 : "${BENCH_FLOOD_CONNS:=30}"
 : "${BENCH_FLOOD_SECONDS:=2}"
-: "${BENCH_LIVE_FLOWS:=1024 100000}"
+: "${BENCH_LIVE_FLOWS:=1024 100000 1000000}"
 BK_PORT=8081 # nginx backends (the rig's backend.py keeps 8080)
 W_BLUE=45 W_GREEN=10
 

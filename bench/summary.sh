@@ -208,6 +208,19 @@ if lv:
     for fl in sorted({k[0] for k in agg}):
         x, t = agg.get((fl, "xdp"), {}), agg.get((fl, "tcx"), {})
         md.append(f"| {fl:,} flows | {cell(x.get('above', []))} | {cell(t.get('above', []))} |")
+    sizes = sorted({k[0] for k in agg})
+    if len(sizes) >= 2:
+        lo, hi = sizes[0], sizes[-1]
+        cells = []
+        for h, name in (("xdp", "XDP"), ("tcx", "TC")):
+            a, b = agg.get((lo, h), {}).get("above", []), agg.get((hi, h), {}).get("above", [])
+            if a and b:
+                r = ratio(med(b), med(a))
+                res["live"][f"ratio/{h}"] = r
+                cells.append(f"{name} ×{r}")
+        if cells:
+            md.append(f"\n{hi:,} against {lo:,} flows (medians): " + ", ".join(cells) +
+                      " (SPEC ≤ 2× is for section 5's random lookups).")
     md.append("")
 else:
     missing.append("live (bench/peers.sh)")
