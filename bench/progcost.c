@@ -297,8 +297,10 @@ int main(int argc, char **argv)
 	if (snapshot(prog, &a))
 		goto done;
 	status = run_cmd(o.cmd);
-	if (snapshot(prog, &b) || read_info(prog, &info))
+	if (status < 0 || read_info(prog, &info))
 		goto done;
+	b.runs = info.run_cnt;
+	b.ns = info.run_time_ns;
 	if (o.out) {
 		out = fopen(o.out, "a");
 		if (!out) {
