@@ -107,24 +107,11 @@ ctl() { rig_edge "$SHIFTCTL" -c "$RIG_CONFIG" "$@"; }
 
 # --- the pinned maps -----------------------------------------------------------------
 
-# svc_id NAME: the service's id, from the pinned shift_svc_info (bpftool).
-svc_id() {
-	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_svc_info" |
-		"$RIG_PYTHON" -c '
-import json, sys
-for e in json.load(sys.stdin):
-    v = e["formatted"]["value"]
-    if v["name"] == sys.argv[1] and v["flags"] & 2:
-        print(e["formatted"]["key"]); break
-else:
-    sys.exit(1)' "$1"
-}
-
 # weight_word NAME: the service's weight word from `bpftool map dump pinned
 # .../shift_weights` (basis points | 0x80000000 when latched), in decimal.
 weight_word() {
 	local id
-	id=$(svc_id "$1") || { echo "?"; return 1; }
+	id=$(rig_svc_id "$1") || { echo "?"; return 1; }
 	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_weights" |
 		"$RIG_PYTHON" -c '
 import json, sys

@@ -162,6 +162,19 @@ for k in sys.argv[1].split("."):
 print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"
 }
 
+# rig_svc_id NAME: the service's id, from the edge's pinned shift_svc_info (bpftool).
+rig_svc_id() {
+	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_svc_info" |
+		"$RIG_PYTHON" -c '
+import json, sys
+for e in json.load(sys.stdin):
+    v = e["formatted"]["value"]
+    if v["name"] == sys.argv[1] and v["flags"] & 2:
+        print(e["formatted"]["key"]); break
+else:
+    sys.exit(1)' "$1"
+}
+
 # rig_wait TRIES DELAY CMD...: run CMD until it succeeds, at most TRIES times,
 # sleeping DELAY seconds between tries. Returns CMD's last status.
 rig_wait() {

@@ -151,7 +151,7 @@ maps_snap "$S.base"
 ctl set-weight web 7 >/dev/null || t_notok "set-weight web 7"
 maps_snap "$S.after"
 d=$(maps_diff "$S.base" "$S.after") || true
-want="shift_weights: key $(printf '%02x000000' "$(svc_id web)"): 00000000 -> bc020000"
+want="shift_weights: key $(printf '%02x000000' "$(rig_svc_id web)"): 00000000 -> bc020000"
 t_expect "the snapshots see set-weight web 7 as one changed word, nothing else" "$d" "$want"
 for pair in 25:2500 25%:2500 0.5%:50 0.01%:1 100:10000 0:0 '99.99%:9999' '12.3:1230'; do
 	w=${pair%:*} want=${pair##*:} rc=0
