@@ -79,6 +79,9 @@ struct drill_rt {
 	bool holding;
 	bool interrupted; /* from the state file: resolved at the first tick */
 	bool real; /* a real rollback fired during the hold */
+	/* The hold ended on a latch another writer put in the map (shiftctl
+	 * rollback): its sync, which may come after that tick, notes the rollback. */
+	bool latch_taken;
 	char real_reason[DRILL_DETAIL_LEN];
 	__u64 next_id;
 	__u32 saved_weight;

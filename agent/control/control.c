@@ -149,6 +149,21 @@ static void do_status(struct agent *a, const struct ctl_request *q, struct reply
 	status_free(&st);
 }
 
+/*
+ * Does a sync (s read back from the maps) bring the operator's rollback
+ * (shiftctl rollback, reason: its reason) to note? Over no latch, yes; over a
+ * drill's, yes too: it replaces the drill's latch and stays, whether the drill
+ * still holds or shiftd's tick saw the new latch first and ended it.
+ */
+static bool sync_is_rollback(const struct service_rt *s, bool was_latched, const char *reason)
+{
+	if (!s->latched)
+		return false;
+	if (!was_latched)
+		return true;
+	return reason && !s->latch_drill && (s->drill.holding || s->drill.latch_taken);
+}
+
 static void dispatch(struct agent *a, const struct ctl_request *q, struct reply *r,
 		     int (*reload_cb)(struct agent *, char *, size_t))
 {
@@ -190,9 +205,7 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		}
 		was_latched = s->latched;
 		agent_sync_from_maps(a, s);
-		/* shiftctl rollback over a drill's latch: a real rollback, which stays. */
-		if (s->latched &&
-		    (!was_latched || (reason && s->drill.holding && !s->latch_drill))) {
+		if (sync_is_rollback(s, was_latched, reason)) {
 			rollback_note_manual_at(a, s, reason, at);
 		} else if (!s->latched && was_latched) {
 			rollback_clear(a, s);
@@ -203,6 +216,7 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 			}
 			persist_save(a);
 		}
+		s->drill.latch_taken = false;
 		if (a->persist_failing)
 			r->body = strdup(
 				"warning: the change is in the maps, but shiftd cannot "

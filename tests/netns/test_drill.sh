@@ -7,7 +7,9 @@
 #     failed requests (keep-alive clients on green re-steer as with a real rollback and
 #     retry on a fresh connection, as browsers do), the weight comes back to 30 %, and
 #     the report's figures match the clients' own counts;
-#  3. a ramp running when the drill starts resumes after it;
+#  3. a ramp running when the drill starts resumes after it; the operator during a drill:
+#     shiftctl rollback ends it aborted and stays, the operator's reason kept even when
+#     shiftd's tick sees the new latch before shiftctl's sync reaches it; clear cancels it;
 #  4. a real trigger (green answers 500 on its keep-alive connections) during the hold:
 #     the rollback stays latched with the real reason, nothing is restored;
 #  5. shiftd stopped during the hold: shiftctl says so; the restarted shiftd restores
@@ -64,6 +66,25 @@ drill_bg() {
 	shift
 	rig_spawn edge "$out" "$SHIFTCTL" -c "$RIG_CONFIG" drill "$@" || return 1
 	DRILL_PID=$RIG_LAST_PID
+}
+# le32 N: N as bpftool's four bytes, little-endian (the maps' u32 keys and values here)
+le32() { printf '%d %d %d %d' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+# ctl_raw LINE: one request on shiftd's control socket as shiftctl sends it; the reply's
+# first line (OK, or ERR CODE MESSAGE)
+ctl_raw() {
+	"$RIG_PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while b"\n" not in buf:
+    b = s.recv(4096)
+    if not b:
+        break
+    buf += b
+print(buf.decode(errors="replace").split("\n")[0])' "$RIG_CONTROL_SOCKET" "$1"
 }
 # the drill report: the last JSON object line of a file
 report_get() { e2e_py get "$1" "$2"; }
@@ -310,6 +331,33 @@ if [ "$drc" = 1 ] && [ "$res" = aborted ] && [ "$rolled" = True ] && [ "$w" = 0 
 	ok "shiftctl rollback during a drill: the drill ends aborted (exit 1) at once, the service stays rolled back (\"$why\")"
 else
 	notok "shiftctl rollback during a drill: exit $drc, result $res, rolled_back $rolled, weight $w, reason \"$why\""
+fi
+out=$(ctl clear web) || notok "clear web: $out"
+out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+# The same with shiftd's tick first: shiftctl rollback writes the map, then tells shiftd
+# (sync); a tick between the two sees the drill's latch rewritten and ends the drill. CI
+# met that order once (the operator's reason lost). Here it is forced: the map written
+# as shiftctl writes it, the drill's end awaited, two more ticks, then shiftctl's sync.
+drill_bg "$D/drill_late.out" web --hold 20s --json
+DP=$DRILL_PID
+wait_drill_active || notok "late sync: status shows no active drill within 5 s"
+n0=$(svc_field rollbacks_total)
+sid=$(rig_svc_id web) || notok "late sync: web has no id in shift_svc_info"
+# shellcheck disable=SC2046 # four byte words
+rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(le32 "$sid") \
+	value $(le32 $((1 << 31))) || notok "late sync: cannot write the latch with bpftool"
+drc=0
+e2e_wait_pid "$DP" 30 || drc=$?
+res=$(report_get "$D/drill_late.out" result)
+sleep 0.3
+sres=$(ctl_raw "sync web reason=operator%20late at=$(date +%s%N)")
+rolled=$(svc_field rolled_back) why=$(svc_field last_rollback.reason) w=$(svc_field green_weight_bp)
+n1=$(svc_field rollbacks_total)
+if [ "$drc" = 1 ] && [ "$res" = aborted ] && [ "$sres" = OK ] && [ "$rolled" = True ] &&
+	[ "$w" = 0 ] && [ "$why" = "manual: operator late" ] && [ "$n1" = $((n0 + 1)) ]; then
+	ok "shiftctl rollback whose sync comes after the tick that ended the drill: noted as the operator's (\"$why\", rollbacks $n0 -> $n1)"
+else
+	notok "late sync: drill exit $drc, result $res, sync '$sres', rolled_back $rolled, weight $w, reason \"$why\", rollbacks $n0 -> $n1"
 fi
 out=$(ctl clear web) || notok "clear web: $out"
 out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
