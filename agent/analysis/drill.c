@@ -65,7 +65,7 @@ void drill_begin(struct drill_rt *d, __u32 weight, bool ramp, __u64 hold_ns, __u
 	d->saved_weight = weight;
 	d->saved_ramp = ramp;
 	d->real = false;
-	d->latch_taken = false;
+	d->outside_change = false;
 	d->real_reason[0] = '\0';
 	d->interrupted = false;
 	d->ends_unix_ns = now_unix_ns + hold_ns;
@@ -392,7 +392,7 @@ void drill_tick(struct agent *a)
 			 * a drill's whose record was lost (orphan()). */
 			if (!d->real) {
 				agent_sync_from_maps(a, s);
-				d->latch_taken = true;
+				d->outside_change = true;
 			}
 			a->persist_dirty = true;
 			log_warn("service %s: drill %llu %s: green stays at 0, latched",
@@ -401,6 +401,7 @@ void drill_tick(struct agent *a)
 		}
 		case DRILL_STOP_OPERATOR:
 			agent_sync_from_maps(a, s);
+			d->outside_change = true;
 			drill_finish(
 				d, DRILL_CANCELLED, s->weight, s->ramp.active,
 				"the operator changed the weight or lifted the latch during the "

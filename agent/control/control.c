@@ -161,7 +161,7 @@ static bool sync_is_rollback(const struct service_rt *s, bool was_latched, const
 		return false;
 	if (!was_latched)
 		return true;
-	return reason && !s->latch_drill && (s->drill.holding || s->drill.latch_taken);
+	return reason && !s->latch_drill && (s->drill.holding || s->drill.outside_change);
 }
 
 static void dispatch(struct agent *a, const struct ctl_request *q, struct reply *r,
@@ -203,7 +203,9 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 				return;
 			}
 		}
-		was_latched = s->latched;
+		/* A drill's latch this sync's write replaced is one, even when the
+		 * tick saw the write first and read it back (outside_change). */
+		was_latched = s->latched || s->drill.outside_change;
 		agent_sync_from_maps(a, s);
 		if (sync_is_rollback(s, was_latched, reason)) {
 			rollback_note_manual_at(a, s, reason, at);
@@ -216,7 +218,7 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 			}
 			persist_save(a);
 		}
-		s->drill.latch_taken = false;
+		s->drill.outside_change = false;
 		if (a->persist_failing)
 			r->body = strdup(
 				"warning: the change is in the maps, but shiftd cannot "

@@ -375,6 +375,30 @@ else
 	notok "clear during a drill: exit $drc, result $res, rolled_back $rolled, weight $w"
 fi
 out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+# clear with the tick first, forced as above: the latch lifted with bpftool as shiftctl
+# clear lifts it, the drill's end awaited, then shiftctl's sync, which must clear the
+# rollback (its analysis reset, logged) as when it comes first.
+drill_bg "$D/drill_cl2.out" web --hold 20s --json
+DP=$DRILL_PID
+wait_drill_active || notok "late clear: status shows no active drill within 5 s"
+# shellcheck disable=SC2046 # four byte words
+rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(le32 "$sid") \
+	value $(le32 0) || notok "late clear: cannot write the weight with bpftool"
+drc=0
+e2e_wait_pid "$DP" 30 || drc=$?
+res=$(report_get "$D/drill_cl2.out" result)
+sleep 0.3
+c0=$(grep -c "service web: rollback latch cleared" "$E2E_SHIFTD_LOG")
+sres=$(ctl_raw "sync web")
+c1=$(grep -c "service web: rollback latch cleared" "$E2E_SHIFTD_LOG")
+rolled=$(svc_field rolled_back) w=$(svc_field green_weight_bp)
+if [ "$drc" = 1 ] && [ "$res" = cancelled ] && [ "$sres" = OK ] && [ "$rolled" = False ] &&
+	[ "$w" = 0 ] && [ "$c1" = $((c0 + 1)) ]; then
+	ok "shiftctl clear whose sync comes after the tick that ended the drill: the rollback cleared (logged once more: $c0 -> $c1)"
+else
+	notok "late clear: drill exit $drc, result $res, sync '$sres', rolled_back $rolled, weight $w, 'latch cleared' lines $c0 -> $c1"
+fi
+out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 note "operator during drills: $((SECONDS - t0))s"
 
 # --- 4. a real trigger during the drill ----------------------------------------------------
