@@ -56,6 +56,13 @@ struct service_rt {
 	struct analysis an;
 	struct ramp_rt ramp;
 	bool latch_drill; /* the latch is a drill's: SHIFT_WEIGHT_DRILL in the map's word */
+	/*
+	 * shiftctl writes the weight word, then tells shiftd (sync). A tick that
+	 * finds the word changed in between reads it back (agent_adopt_outside());
+	 * what shiftd had before is kept here for that sync to judge the change by.
+	 */
+	bool outside_seen;
+	bool outside_was_latched, outside_was_drill;
 	__u64 rollback_mono_ns; /* the last rollback's weight write done */
 	__u64 last_evicted; /* green connections the last rollback evicted */
 	struct drill_rt drill;
@@ -147,6 +154,12 @@ int apply_pools(struct agent *a, struct service_rt *s);
 int apply_weight(struct agent *a, struct service_rt *s);
 /* Re-read weights and latches from the maps (shiftctl wrote them directly). */
 void agent_sync_from_maps(struct agent *a, struct service_rt *s);
+/* Does the map's word still say what shiftd last wrote (apply_weight())? An
+ * unreadable word counts as ours. */
+bool agent_word_is_ours(struct agent *a, const struct service_rt *s);
+/* A tick found the word changed by another writer: read it back, keeping what
+ * shiftd had for the sync that follows (outside_seen). */
+void agent_adopt_outside(struct agent *a, struct service_rt *s);
 
 /* ops/persist.c: state_dir/state <-> runtime. persist_restore() sets weights
  * and latches in the runtime only (unless weights_from_maps); the caller writes

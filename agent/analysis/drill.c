@@ -65,7 +65,6 @@ void drill_begin(struct drill_rt *d, __u32 weight, bool ramp, __u64 hold_ns, __u
 	d->saved_weight = weight;
 	d->saved_ramp = ramp;
 	d->real = false;
-	d->outside_change = false;
 	d->real_reason[0] = '\0';
 	d->interrupted = false;
 	d->ends_unix_ns = now_unix_ns + hold_ns;
@@ -388,20 +387,17 @@ void drill_tick(struct agent *a)
 			snprintf(why, sizeof(why), "aborted by a real rollback (%.150s)",
 				 d->real ? d->real_reason : "the latch was rewritten");
 			drill_finish(d, DRILL_ABORTED, 0, false, why, now_unix_ns());
-			/* Not shiftd's own rollback: the latch is the writer's now, not
-			 * a drill's whose record was lost (orphan()). */
-			if (!d->real) {
-				agent_sync_from_maps(a, s);
-				d->outside_change = true;
-			}
+			/* Not shiftd's own rollback: shiftctl's latch, not a drill's
+			 * whose record was lost (orphan()); its sync notes it. */
+			if (!d->real)
+				agent_adopt_outside(a, s);
 			a->persist_dirty = true;
 			log_warn("service %s: drill %llu %s: green stays at 0, latched",
 				 s->conf->name, (unsigned long long)d->last.id, why);
 			break;
 		}
 		case DRILL_STOP_OPERATOR:
-			agent_sync_from_maps(a, s);
-			d->outside_change = true;
+			agent_adopt_outside(a, s);
 			drill_finish(
 				d, DRILL_CANCELLED, s->weight, s->ramp.active,
 				"the operator changed the weight or lifted the latch during the "

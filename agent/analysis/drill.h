@@ -79,10 +79,6 @@ struct drill_rt {
 	bool holding;
 	bool interrupted; /* from the state file: resolved at the first tick */
 	bool real; /* a real rollback fired during the hold */
-	/* The hold ended on a weight word another writer put in the map (shiftctl
-	 * rollback, clear, set-weight --force): the sync that follows the write,
-	 * which may come after that tick, acts on it as if the drill still held. */
-	bool outside_change;
 	char real_reason[DRILL_DETAIL_LEN];
 	__u64 next_id;
 	__u32 saved_weight;

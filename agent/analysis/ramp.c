@@ -112,6 +112,16 @@ void ramp_tick(struct agent *a)
 		/* Hold while green has nothing healthy to send traffic to. */
 		if (!green_ready(s))
 			continue;
+		/* shiftctl wrote the word since shiftd did, its sync on the way: a
+		 * step would write over the operator's rollback or weight. */
+		if (!agent_word_is_ours(a, s)) {
+			agent_adopt_outside(a, s);
+			s->ramp.active = false;
+			a->persist_dirty = true;
+			log_info("service %s: ramp stopped: the weight was changed outside shiftd",
+				 s->conf->name);
+			continue;
+		}
 		s->ramp.index++;
 		set_step(a, s);
 		persist_save(a);

@@ -152,16 +152,16 @@ static void do_status(struct agent *a, const struct ctl_request *q, struct reply
 /*
  * Does a sync (s read back from the maps) bring the operator's rollback
  * (shiftctl rollback, reason: its reason) to note? Over no latch, yes; over a
- * drill's, yes too: it replaces the drill's latch and stays, whether the drill
- * still holds or shiftd's tick saw the new latch first and ended it.
+ * drill's (was_drill), yes too: it replaces the drill's latch and stays.
  */
-static bool sync_is_rollback(const struct service_rt *s, bool was_latched, const char *reason)
+static bool sync_is_rollback(const struct service_rt *s, bool was_latched, bool was_drill,
+			     const char *reason)
 {
 	if (!s->latched)
 		return false;
 	if (!was_latched)
 		return true;
-	return reason && !s->latch_drill && (s->drill.holding || s->drill.outside_change);
+	return reason && was_drill && !s->latch_drill;
 }
 
 static void dispatch(struct agent *a, const struct ctl_request *q, struct reply *r,
@@ -184,7 +184,7 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		 * Arguments after SERVICE: reason=TEXT, cancel-ramp, at=UNIX_NS (when
 		 * shiftctl wrote the map: the rollback's time, also in the fleet). */
 		const char *reason = NULL;
-		bool was_latched, cancel_ramp = false;
+		bool was_latched, was_drill, cancel_ramp = false;
 		__u64 at = 0;
 		int k;
 
@@ -203,11 +203,13 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 				return;
 			}
 		}
-		/* A drill's latch this sync's write replaced is one, even when the
-		 * tick saw the write first and read it back (outside_change). */
-		was_latched = s->latched || s->drill.outside_change;
+		/* What shiftd had before shiftctl's write, even when a tick saw the
+		 * write first and read it back (agent_adopt_outside()). */
+		was_latched = s->outside_seen ? s->outside_was_latched : s->latched;
+		was_drill = s->outside_seen ? s->outside_was_drill : s->latch_drill;
+		s->outside_seen = false;
 		agent_sync_from_maps(a, s);
-		if (sync_is_rollback(s, was_latched, reason)) {
+		if (sync_is_rollback(s, was_latched, was_drill, reason)) {
 			rollback_note_manual_at(a, s, reason, at);
 		} else if (!s->latched && was_latched) {
 			rollback_clear(a, s);
@@ -218,7 +220,6 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 			}
 			persist_save(a);
 		}
-		s->drill.outside_change = false;
 		if (a->persist_failing)
 			r->body = strdup(
 				"warning: the change is in the maps, but shiftd cannot "

@@ -45,17 +45,38 @@ int apply_pools(struct agent *a, struct service_rt *s)
 	return 0;
 }
 
-int apply_weight(struct agent *a, struct service_rt *s)
+static __u32 weight_word(const struct service_rt *s)
 {
 	/* A reload during a drill keeps the drill's mark on its latch. */
-	__u32 word = !s->latched    ? s->weight :
-		     s->latch_drill ? SHIFT_WEIGHT_LATCHED | SHIFT_WEIGHT_DRILL :
-				      SHIFT_WEIGHT_LATCHED;
-	int err = dp_weight_set(&a->maps, s->id, word);
+	return !s->latched    ? s->weight :
+	       s->latch_drill ? SHIFT_WEIGHT_LATCHED | SHIFT_WEIGHT_DRILL :
+				SHIFT_WEIGHT_LATCHED;
+}
+
+int apply_weight(struct agent *a, struct service_rt *s)
+{
+	int err = dp_weight_set(&a->maps, s->id, weight_word(s));
 
 	if (err)
 		log_err("service %s: cannot write the weight: %s", s->conf->name, strerror(-err));
 	return err;
+}
+
+bool agent_word_is_ours(struct agent *a, const struct service_rt *s)
+{
+	__u32 word;
+
+	return dp_weight_get(&a->maps, s->id, &word) || word == weight_word(s);
+}
+
+void agent_adopt_outside(struct agent *a, struct service_rt *s)
+{
+	if (!s->outside_seen) {
+		s->outside_seen = true;
+		s->outside_was_latched = s->latched;
+		s->outside_was_drill = s->latch_drill;
+	}
+	agent_sync_from_maps(a, s);
 }
 
 void agent_sync_from_maps(struct agent *a, struct service_rt *s)

@@ -8,8 +8,10 @@
 #     retry on a fresh connection, as browsers do), the weight comes back to 30 %, and
 #     the report's figures match the clients' own counts;
 #  3. a ramp running when the drill starts resumes after it; the operator during a drill:
-#     shiftctl rollback ends it aborted and stays, the operator's reason kept even when
-#     shiftd's tick sees the new latch before shiftctl's sync reaches it; clear cancels it;
+#     shiftctl rollback ends it aborted and stays, clear cancels it. shiftctl writes the
+#     map, then tells shiftd (sync): with shiftd's tick in between (forced: the write
+#     made with bpftool, the sync sent later), a ramp step does not write over the
+#     operator's latch, and the rollback or clear is noted as when the sync comes first;
 #  4. a real trigger (green answers 500 on its keep-alive connections) during the hold:
 #     the rollback stays latched with the real reason, nothing is restored;
 #  5. shiftd stopped during the hold: shiftctl says so; the restarted shiftd restores
@@ -69,6 +71,12 @@ drill_bg() {
 }
 # le32 N: N as bpftool's four bytes, little-endian (the maps' u32 keys and values here)
 le32() { printf '%d %d %d %d' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+# weight_word: web's weight word in the pinned shift_weights, in decimal ($sid: web's id)
+weight_word() {
+	# shellcheck disable=SC2046 # four byte words
+	rig_edge bpftool -j map lookup pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(le32 "$sid") |
+		"$RIG_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"])'
+}
 # ctl_raw LINE: one request on shiftd's control socket as shiftctl sends it; the reply's
 # first line (OK, or ERR CODE MESSAGE)
 ctl_raw() {
@@ -303,6 +311,26 @@ else
 fi
 note "$(printf '%s\n' "$out" | tr '\n' ' ' | cut -c1-400)"
 out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+# shiftctl writes the weight word, then tells shiftd (sync). A ramp step due in between
+# must not write over it: here shiftctl rollback's write alone (bpftool, as shiftctl
+# writes it), the step's time passed, then its sync.
+sid=$(rig_svc_id web) || notok "web has no id in shift_svc_info"
+out=$(ctl ramp web 10,20 --hold 1s) || notok "ramp web 10,20 --hold 1s: $out"
+# shellcheck disable=SC2046 # four byte words
+rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(le32 "$sid") \
+	value $(le32 $((1 << 31))) || notok "ramp: cannot write the latch with bpftool"
+sleep 1.5
+word=$(weight_word) ra=$(svc_field ramp.active) n0=$(svc_field rollbacks_total)
+sres=$(ctl_raw "sync web reason=operator%20mid-ramp at=$(date +%s%N)")
+why=$(svc_field last_rollback.reason) n1=$(svc_field rollbacks_total)
+if [ "$word" = $((1 << 31)) ] && [ "$ra" = False ] && [ "$sres" = OK ] &&
+	[ "$why" = "manual: operator mid-ramp" ] && [ "$n1" = $((n0 + 1)) ]; then
+	ok "a ramp step due between shiftctl rollback's write and its sync: the latch kept, the ramp stopped, the rollback noted (\"$why\")"
+else
+	notok "ramp step over shiftctl's write: word $word (latched: $((1 << 31))), ramp active $ra, sync '$sres', reason \"$why\", rollbacks $n0 -> $n1"
+fi
+out=$(ctl clear web) || notok "clear web: $out"
+out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 note "ramp: $((SECONDS - t0))s"
 
 # --- 3b. the operator during a drill: shiftctl rollback wins, clear cancels --------------
@@ -342,7 +370,6 @@ drill_bg "$D/drill_late.out" web --hold 20s --json
 DP=$DRILL_PID
 wait_drill_active || notok "late sync: status shows no active drill within 5 s"
 n0=$(svc_field rollbacks_total)
-sid=$(rig_svc_id web) || notok "late sync: web has no id in shift_svc_info"
 # shellcheck disable=SC2046 # four byte words
 rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(le32 "$sid") \
 	value $(le32 $((1 << 31))) || notok "late sync: cannot write the latch with bpftool"
