@@ -63,6 +63,7 @@ struct service_rt {
 	 */
 	bool outside_seen;
 	bool outside_was_latched, outside_was_drill;
+	__u64 outside_mono_ns;
 	__u64 rollback_mono_ns; /* the last rollback's weight write done */
 	__u64 last_evicted; /* green connections the last rollback evicted */
 	struct drill_rt drill;
@@ -160,6 +161,15 @@ bool agent_word_is_ours(struct agent *a, const struct service_rt *s);
 /* A tick found the word changed by another writer: read it back, keeping what
  * shiftd had for the sync that follows (outside_seen). */
 void agent_adopt_outside(struct agent *a, struct service_rt *s);
+/*
+ * shiftctl's write to its sync: the write, an eviction of green's entries, an
+ * etcd write, then the sync. What a tick kept (outside_seen) is the state
+ * before that write for this long; older, no sync of that write is coming.
+ */
+#define AGENT_OUTSIDE_SYNC_NS (60ull * 1000000000ull)
+/* For a sync: shiftd's latch before shiftctl's write (what a tick that saw the
+ * write first kept, else the runtime's), and forget what was kept. */
+void agent_before_sync(struct service_rt *s, bool *was_latched, bool *was_drill);
 
 /* ops/persist.c: state_dir/state <-> runtime. persist_restore() sets weights
  * and latches in the runtime only (unless weights_from_maps); the caller writes

@@ -205,9 +205,7 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		}
 		/* What shiftd had before shiftctl's write, even when a tick saw the
 		 * write first and read it back (agent_adopt_outside()). */
-		was_latched = s->outside_seen ? s->outside_was_latched : s->latched;
-		was_drill = s->outside_seen ? s->outside_was_drill : s->latch_drill;
-		s->outside_seen = false;
+		agent_before_sync(s, &was_latched, &was_drill);
 		agent_sync_from_maps(a, s);
 		if (sync_is_rollback(s, was_latched, was_drill, reason)) {
 			rollback_note_manual_at(a, s, reason, at);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "ops/clock.h"
 #include "ops/log.h"
 
 struct service_rt *agent_service(struct agent *a, const char *name)
@@ -69,14 +70,32 @@ bool agent_word_is_ours(struct agent *a, const struct service_rt *s)
 	return dp_weight_get(&a->maps, s->id, &word) || word == weight_word(s);
 }
 
+static bool outside_kept(const struct service_rt *s, __u64 now)
+{
+	return s->outside_seen && now - s->outside_mono_ns < AGENT_OUTSIDE_SYNC_NS;
+}
+
 void agent_adopt_outside(struct agent *a, struct service_rt *s)
 {
-	if (!s->outside_seen) {
+	__u64 now = now_mono_ns();
+
+	/* Two writes before one sync: the state before the first is the one. */
+	if (!outside_kept(s, now)) {
 		s->outside_seen = true;
+		s->outside_mono_ns = now;
 		s->outside_was_latched = s->latched;
 		s->outside_was_drill = s->latch_drill;
 	}
 	agent_sync_from_maps(a, s);
+}
+
+void agent_before_sync(struct service_rt *s, bool *was_latched, bool *was_drill)
+{
+	bool kept = outside_kept(s, now_mono_ns());
+
+	*was_latched = kept ? s->outside_was_latched : s->latched;
+	*was_drill = kept ? s->outside_was_drill : s->latch_drill;
+	s->outside_seen = false;
 }
 
 void agent_sync_from_maps(struct agent *a, struct service_rt *s)
