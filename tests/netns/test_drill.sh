@@ -319,8 +319,14 @@ out=$(ctl ramp web 10,20 --hold 1s) || notok "ramp web 10,20 --hold 1s: $out"
 # shellcheck disable=SC2046 # four byte words
 rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(le32 "$sid") \
 	value $(le32 $((1 << 31))) || notok "ramp: cannot write the latch with bpftool"
-sleep 1.5
-word=$(weight_word) ra=$(svc_field ramp.active) n0=$(svc_field rollbacks_total)
+# the step is due after 1 s; shiftd's tick finds it within 0.1 s of that, or 5 s here
+sleep 1
+for ((i = 0; i < 50; i++)); do
+	ra=$(svc_field ramp.active)
+	[ "$ra" = False ] && break
+	sleep 0.1
+done
+word=$(weight_word) n0=$(svc_field rollbacks_total)
 sres=$(ctl_raw "sync web reason=operator%20mid-ramp at=$(date +%s%N)")
 why=$(svc_field last_rollback.reason) n1=$(svc_field rollbacks_total)
 if [ "$word" = $((1 << 31)) ] && [ "$ra" = False ] && [ "$sres" = OK ] &&
