@@ -39,10 +39,11 @@
 #        edge's veth queues) BENCH_REACT_RATE (500) BENCH_REACT_WINDOW (12)
 #        BENCH_REACT_ROUNDS (3) BENCH_REACT_SYSTEMS ("haproxy haproxy50 nginx shift")
 #        BENCH_FIFO (0) BENCH_AGENT_SECONDS (5) BENCH_FLOOD_CONNS (30)
-#        BENCH_FLOOD_SECONDS (2) BENCH_LIVE_FLOWS ("1024 100000 1000000") BENCH_SECTIONS (all
-#        of "pktrate live flood flows1m http reaction agent"), BENCH_BEFORE (unset: a revision whose shiftd runs in
-#        pktrate, flood and http beside this tree's, built in $OUTPUT/before; the
-#        "before" of a change, measured in the same run), OUTPUT (.output).
+#        BENCH_FLOOD_SECONDS (2) BENCH_LIVE_FLOWS ("1024 100000 1000000")
+#        BENCH_SECTIONS (all of "pktrate live flood flows1m http reaction agent"),
+#        BENCH_BEFORE (unset: a revision whose shiftd runs in pktrate, flood and http
+#        beside this tree's, built in $OUTPUT/before; the "before" of a change,
+#        measured in the same run), OUTPUT (.output).
 # A run replaces the results of the sections it runs only (make bench-health runs
 # the reaction section alone).
 # Needs root. Every process it starts is stopped by pid; the rig's traps delete the

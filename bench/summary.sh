@@ -205,10 +205,10 @@ if lv:
               "same kind of floors, timed by the kernel in a live stream.\n")
     md.append("| established packet | XDP | TC |")
     md.append("|---|---:|---:|")
-    for fl in sorted({k[0] for k in agg}):
+    sizes = sorted({k[0] for k in agg})
+    for fl in sizes:
         x, t = agg.get((fl, "xdp"), {}), agg.get((fl, "tcx"), {})
         md.append(f"| {fl:,} flows | {cell(x.get('above', []))} | {cell(t.get('above', []))} |")
-    sizes = sorted({k[0] for k in agg})
     if len(sizes) >= 2:
         lo, hi = sizes[0], sizes[-1]
         cells = []
