@@ -563,14 +563,7 @@ sys.exit(0 if good else 1)' "$FLEET_N"
 # fleet_svc_id K: service web's id on node K (from the pinned shift_svc_info).
 fleet_svc_id() {
 	fleet_nsenter "$1" bpftool -j map dump pinned "$(fleet_dir "$1")/bpffs/maps/shift_svc_info" |
-		"$RIG_PYTHON" -c '
-import json, sys
-for e in json.load(sys.stdin):
-    v = e["formatted"]["value"]
-    if v["name"] == sys.argv[1] and v["flags"] & 2:
-        print(e["formatted"]["key"]); break
-else:
-    sys.exit(1)' "$FLEET_SVC"
+		rig_svc_id_in "$FLEET_SVC"
 }
 
 # fleet_watch_args: the --node arguments of fleet_watch.py for every node.

@@ -162,10 +162,10 @@ for k in sys.argv[1].split("."):
 print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"
 }
 
-# rig_svc_id NAME: the service's id, from the edge's pinned shift_svc_info (bpftool).
-rig_svc_id() {
-	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_svc_info" |
-		"$RIG_PYTHON" -c '
+# rig_svc_id_in NAME: the service's id in a `bpftool -j map dump` of shift_svc_info on
+# stdin (a slot in use with that name); fails without one.
+rig_svc_id_in() {
+	"$RIG_PYTHON" -c '
 import json, sys
 for e in json.load(sys.stdin):
     v = e["formatted"]["value"]
@@ -173,6 +173,11 @@ for e in json.load(sys.stdin):
         print(e["formatted"]["key"]); break
 else:
     sys.exit(1)' "$1"
+}
+
+# rig_svc_id NAME: the service's id, from the edge's pinned shift_svc_info (bpftool).
+rig_svc_id() {
+	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_svc_info" | rig_svc_id_in "$1"
 }
 
 # rig_wait TRIES DELAY CMD...: run CMD until it succeeds, at most TRIES times,
