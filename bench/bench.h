@@ -4,9 +4,13 @@
 #ifndef SHIFT_BENCH_H
 #define SHIFT_BENCH_H
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/types.h>
 #include <bpf/bpf.h>
@@ -25,6 +29,26 @@ static inline double median(double *v, __u32 n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Move this thread into the network namespace /run/netns/NAME; on failure say
+ * which step failed (who: the tool's name) and return -1. */
+static inline int bench_enter_netns(const char *who, const char *name)
+{
+	char path[256];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s: %s\n", who, path, strerror(errno));
+		return -1;
+	}
+	rc = setns(fd, CLONE_NEWNET);
+	if (rc)
+		fprintf(stderr, "%s: setns %s: %s\n", who, name, strerror(errno));
+	close(fd);
+	return rc ? -1 : 0;
 }
 
 #define INSN(c, d, s, o, i)                                                         \

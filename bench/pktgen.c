@@ -707,24 +707,6 @@ static int sink_read(int map_fd, int ncpu, __u64 out[SINK_SLOTS])
 
 /* --- set-up ---------------------------------------------------------------- */
 
-static int enter_netns(const char *name)
-{
-	char path[256];
-	int fd, rc;
-
-	snprintf(path, sizeof(path), "/run/netns/%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "pktgen: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	rc = setns(fd, CLONE_NEWNET);
-	if (rc)
-		fprintf(stderr, "pktgen: setns %s: %s\n", name, strerror(errno));
-	close(fd);
-	return rc;
-}
-
 static int parse_mac(const char *s, __u8 *mac)
 {
 	unsigned int b[6];
@@ -816,7 +798,7 @@ static int ct_flush(const char *netns)
 	int rc = -1;
 	ssize_t n;
 
-	if (enter_netns(netns))
+	if (bench_enter_netns("pktgen", netns))
 		return -1;
 	nl = mnl_socket_open(NETLINK_NETFILTER);
 	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID)) {
@@ -978,7 +960,7 @@ int main(int argc, char **argv)
 	if (o.sink_dev) {
 		LIBBPF_OPTS(bpf_map_create_opts, mo);
 
-		if (enter_netns(o.sink_netns))
+		if (bench_enter_netns("pktgen", o.sink_netns))
 			goto out;
 		sink_ifindex = (int)if_nametoindex(o.sink_dev);
 		if (!sink_ifindex) {
@@ -1017,7 +999,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (o.tx_netns && enter_netns(o.tx_netns))
+	if (o.tx_netns && bench_enter_netns("pktgen", o.tx_netns))
 		goto out;
 	snd = calloc(o.threads, sizeof(*snd));
 	if (!snd)

@@ -69,23 +69,6 @@ static void usage(const char *argv0)
 		argv0);
 }
 
-static int enter_netns(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		fprintf(stderr, "progcost: open %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (setns(fd, CLONE_NEWNET)) {
-		fprintf(stderr, "progcost: setns %s: %s\n", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
 static int attach_floor(const struct opts *o, int ifindex, int *link_fd)
 {
 	const struct bpf_insn pass[] = { MOV64_IMM(BPF_REG_0, XDP_PASS), EXIT() };
@@ -262,7 +245,6 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	struct bpf_prog_info info;
 	struct snap a, b;
-	char path[256];
 	int home = -1, stats = -1, prog = -1, link = -1, ifindex, status, ret = 1;
 	FILE *out = stdout;
 
@@ -273,8 +255,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "progcost: open /proc/self/ns/net: %s\n", strerror(errno));
 		return 1;
 	}
-	snprintf(path, sizeof(path), "/run/netns/%s", o.netns);
-	if (enter_netns(path))
+	if (bench_enter_netns("progcost", o.netns))
 		goto done;
 	ifindex = (int)if_nametoindex(o.dev);
 	if (!ifindex) {
