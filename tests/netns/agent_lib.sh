@@ -107,19 +107,6 @@ ctl() { rig_edge "$SHIFTCTL" -c "$RIG_CONFIG" "$@"; }
 
 # --- the pinned maps -----------------------------------------------------------------
 
-# weight_word NAME: the service's weight word from `bpftool map dump pinned
-# .../shift_weights` (basis points | 0x80000000 when latched), in decimal.
-weight_word() {
-	local id
-	id=$(rig_svc_id "$1") || { echo "?"; return 1; }
-	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_weights" |
-		"$RIG_PYTHON" -c '
-import json, sys
-for e in json.load(sys.stdin):
-    if e["formatted"]["key"] == int(sys.argv[1]):
-        print(e["formatted"]["value"]); break' "$id"
-}
-
 # status_get NAME KEY: a field of the service in `shiftctl status NAME --json`
 # (KEY like green_weight_bp, rolled_back, last_rollback.reason); agent_running: top level.
 status_get() {

@@ -180,6 +180,19 @@ rig_svc_id() {
 	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_svc_info" | rig_svc_id_in "$1"
 }
 
+# rig_le32 N: N as bpftool's four bytes, little-endian (the maps' u32 keys and values)
+rig_le32() { printf '%d %d %d %d' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+
+# rig_weight_word NAME: the service's weight word in the edge's pinned shift_weights
+# (basis points | 0x80000000 when latched), in decimal; "?" and 1 without the service.
+rig_weight_word() {
+	local id
+	id=$(rig_svc_id "$1") || { echo "?"; return 1; }
+	# shellcheck disable=SC2046 # four byte words
+	rig_edge bpftool -j map lookup pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(rig_le32 "$id") |
+		"$RIG_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"])'
+}
+
 # rig_wait TRIES DELAY CMD...: run CMD until it succeeds, at most TRIES times,
 # sleeping DELAY seconds between tries. Returns CMD's last status.
 rig_wait() {

@@ -75,14 +75,14 @@ t_note "$(grep -o 'XDP mode [a-z]*' "$RIG_DIR/shiftd.1.log" | sort | uniq -c | t
 IDS_A=$(xdp_prog_ids)
 t_note "XDP prog ids: $IDS_A"
 t_expect "status --json: agent_running" "$(status_get web agent_running)" true
-t_expect "initial weight word of web (bpftool)" "$(weight_word web)" 0
+t_expect "initial weight word of web (bpftool)" "$(rig_weight_word web)" 0
 
 ctl set-weight web 25 >/dev/null || t_notok "set-weight web 25 exits 0"
-t_expect "set-weight web 25: weight word (bpftool)" "$(weight_word web)" 2500
+t_expect "set-weight web 25: weight word (bpftool)" "$(rig_weight_word web)" 2500
 t_expect "set-weight web 25: status --json green_weight_bp" "$(status_get web green_weight_bp)" 2500
 t_expect "set-weight web 25: status --json green_weight" "$(status_get web green_weight)" "25%"
 ctl rollback web --reason test-agent-a >/dev/null || t_notok "rollback web exits 0"
-t_expect "rollback web: weight word latched, 0 bp (bpftool)" "$(weight_word web)" $LATCH
+t_expect "rollback web: weight word latched, 0 bp (bpftool)" "$(rig_weight_word web)" $LATCH
 t_expect "rollback web: status --json rolled_back" "$(status_get web rolled_back)" true
 t_expect "rollback web: status --json green_weight_bp" "$(status_get web green_weight_bp)" 0
 r=$(status_get web last_rollback.reason) || true
@@ -91,13 +91,13 @@ case $r in *test-agent-a*) t_ok "rollback web: status --json last_rollback.reaso
 rc=0; ctl set-weight web 30 >/dev/null 2>&1 || rc=$?
 t_expect "set-weight web 30 while rolled back: exit" "$rc" 1
 ctl clear web >/dev/null || t_notok "clear web exits 0"
-t_expect "clear web: weight word (bpftool)" "$(weight_word web)" 0
+t_expect "clear web: weight word (bpftool)" "$(rig_weight_word web)" 0
 t_expect "clear web: status --json rolled_back" "$(status_get web rolled_back)" false
 ctl promote web >/dev/null || t_notok "promote web exits 0"
-t_expect "promote web: weight word (bpftool)" "$(weight_word web)" 10000
+t_expect "promote web: weight word (bpftool)" "$(rig_weight_word web)" 10000
 ctl set-weight web 50 >/dev/null || t_notok "set-weight web 50 exits 0"
 ctl set-weight web6 50 >/dev/null || t_notok "set-weight web6 50 exits 0"
-t_expect "set-weight web6 50: weight word (bpftool)" "$(weight_word web6)" 5000
+t_expect "set-weight web6 50: weight word (bpftool)" "$(rig_weight_word web6)" 5000
 t_expect "set-weight web6 50: status --json green_weight_bp" "$(status_get web6 green_weight_bp)" 5000
 # the datapath follows the word: both colors answer at 50 %, over v4 and v6
 for u in "$RIG_URL" "$RIG_URL6"; do
@@ -115,12 +115,12 @@ t_check "shiftd stopped (SIGTERM)" test ! -e "/proc/$SHIFTD_PID"
 t_expect "XDP programs stay attached with shiftd stopped" "$(xdp_prog_ids)" "$IDS_A"
 t_expect "status --json with shiftd stopped: agent_running" "$(status_get web agent_running)" false
 ctl set-weight web 40 >/dev/null || t_notok "set-weight web 40 (shiftd stopped) exits 0"
-t_expect "set-weight web 40, shiftd stopped: weight word (bpftool)" "$(weight_word web)" 4000
+t_expect "set-weight web 40, shiftd stopped: weight word (bpftool)" "$(rig_weight_word web)" 4000
 t_expect "... status --json (from the maps) green_weight_bp" "$(status_get web green_weight_bp)" 4000
 t_expect "... state file: web weight" "$(state_field web weight)" 4000
 t_expect "... state file: web latched" "$(state_field web latched)" 0
 ctl rollback web6 --reason down-b >/dev/null || t_notok "rollback web6 (shiftd stopped) exits 0"
-t_expect "rollback web6, shiftd stopped: weight word (bpftool)" "$(weight_word web6)" $LATCH
+t_expect "rollback web6, shiftd stopped: weight word (bpftool)" "$(rig_weight_word web6)" $LATCH
 t_expect "... state file: web6 latched" "$(state_field web6 latched)" 1
 t_expect "... state file: web6 weight" "$(state_field web6 weight)" 0
 r=$(state_field web6 reason) || true
@@ -129,9 +129,9 @@ case $r in *down-b*) t_ok "... state file: web6 reason ($r)" ;;
 
 shiftd_start "$RIG_DIR/shiftd.2.log" || t_bail "shiftd restarts"
 t_check "restart: the log says the maps were adopted" grep -q 'maps adopted' "$RIG_DIR/shiftd.2.log"
-t_expect "restart: web weight word survives (bpftool)" "$(weight_word web)" 4000
+t_expect "restart: web weight word survives (bpftool)" "$(rig_weight_word web)" 4000
 t_expect "restart: web status --json green_weight_bp" "$(status_get web green_weight_bp)" 4000
-t_expect "restart: web6 latch survives (bpftool)" "$(weight_word web6)" $LATCH
+t_expect "restart: web6 latch survives (bpftool)" "$(rig_weight_word web6)" $LATCH
 t_expect "restart: web6 status --json rolled_back" "$(status_get web6 rolled_back)" true
 r=$(status_get web6 last_rollback.reason) || true
 case $r in *down-b*) t_ok "restart: web6 reason survives ($r)" ;;
@@ -147,10 +147,10 @@ el=$((SECONDS - t0))
 kill -CONT "$SHIFTD_PID"
 if [ "$rc" = 0 ] && [ "$el" -le 10 ]; then t_ok "rollback web with shiftd hung (SIGSTOP): exit 0 in ${el}s"; else
 	t_notok "rollback web with shiftd hung (SIGSTOP): exit $rc in ${el}s, want 0 in <= 10s [$(head -n 1 "$RIG_DIR/err")]"; fi
-t_expect "... weight word latched (bpftool)" "$(weight_word web)" $LATCH
+t_expect "... weight word latched (bpftool)" "$(rig_weight_word web)" $LATCH
 t_expect "... state file: web latched" "$(state_field web latched)" 1
 ctl set-weight web 40 --force >/dev/null || t_notok "set-weight web 40 --force"
-t_expect "set-weight web 40 --force lifts the latch (bpftool)" "$(weight_word web)" 4000
+t_expect "set-weight web 40 --force lifts the latch (bpftool)" "$(rig_weight_word web)" 4000
 t_expect "... status --json rolled_back" "$(status_get web rolled_back)" false
 
 # A reboot loses the pins: `shiftd --detach` does the same; the state file remains.
@@ -162,13 +162,13 @@ t_expect "shiftd --detach: no XDP program left" "$(xdp_prog_ids)" ""
 t_check "shiftd --detach: maps unpinned" test ! -e "$RIG_BPFFS_DIR/maps/shift_weights"
 shiftd_start "$RIG_DIR/shiftd.3.log" || t_bail "shiftd starts after --detach"
 t_check "start after --detach: maps created afresh" grep -q 'created and pinned' "$RIG_DIR/shiftd.3.log"
-t_expect "start after --detach: web weight from state_dir (bpftool)" "$(weight_word web)" 4000
-t_expect "start after --detach: web6 latch from state_dir (bpftool)" "$(weight_word web6)" $LATCH
+t_expect "start after --detach: web weight from state_dir (bpftool)" "$(rig_weight_word web)" 4000
+t_expect "start after --detach: web6 latch from state_dir (bpftool)" "$(rig_weight_word web6)" $LATCH
 t_expect "start after --detach: web6 status --json rolled_back" "$(status_get web6 rolled_back)" true
 ctl clear web6 >/dev/null || t_notok "clear web6"
 ctl set-weight web6 50 >/dev/null || t_notok "set-weight web6 50"
 ctl set-weight web 50 >/dev/null || t_notok "set-weight web 50"
-t_expect "web and web6 at 50 % for the load below" "$(weight_word web) $(weight_word web6)" "5000 5000"
+t_expect "web and web6 at 50 % for the load below" "$(rig_weight_word web) $(rig_weight_word web6)" "5000 5000"
 
 # ---------------------------------------------------------------------------------
 t_section "(c) kill -9 and restart under keep-alive load"
@@ -205,7 +205,7 @@ t_expect "shift_flows4 entries after: every one from before, same backend" \
 	"0 missing of $(wc -l <"$RIG_DIR/f4.c0"), $(wc -l <"$RIG_DIR/f4.c1") now"
 t_expect "shift_flows6 entries after: every one from before, same backend" \
 	"$(comm -23 "$RIG_DIR/f6.c0" "$RIG_DIR/f6.c1" | wc -l) missing" "0 missing"
-t_expect "the weights after kill -9 and restart (bpftool)" "$(weight_word web) $(weight_word web6)" "5000 5000"
+t_expect "the weights after kill -9 and restart (bpftool)" "$(rig_weight_word web) $(rig_weight_word web6)" "5000 5000"
 
 PHASES="c-before c-killed c-after"
 
@@ -309,7 +309,7 @@ t_check "... and names shiftd.conf:$BAD_LINE" grep -q "shiftd.conf:$BAD_LINE" "$
 b=$(rig_edge "$SHIFTCTL" -c "$RIG_DIR/shiftd.conf.good" backends web --json |
 	grep -c "$(rig_backend_addr blue3):" || true)
 t_expect_ge "running config kept: backends web still lists blue3" "$b" 1
-t_expect "running config kept: weights (bpftool)" "$(weight_word web) $(weight_word web6)" "5000 5000"
+t_expect "running config kept: weights (bpftool)" "$(rig_weight_word web) $(rig_weight_word web6)" "5000 5000"
 j=$(rig_client_py cli2 new --url "$RIG_URL" --count 60 --concurrency 8 --deadline 20) || true
 t_expect "60 new connections after the refused reload: failed" "$(rig_json_get failed <<<"$j")" 0
 t_expect_ge "... blue3 still gets new connections" "$(rig_json_get by_backend.blue3 <<<"$j")" 1

@@ -44,18 +44,6 @@ LATCH=$((1 << 31))
 # todo DESC: a known bug (reported, not fixed here): TAP "# TODO", not counted as a failure
 todo() { echo "not ok - $* # TODO known bug"; }
 
-# weight_word SVC: the pinned weight word, decimal (bpftool)
-weight_word() {
-	local id
-	id=$(rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_svc_info" | "$RIG_PYTHON" -c '
-import json, sys
-for e in json.load(sys.stdin):
-    v = e["formatted"]["value"]
-    if v["name"] == sys.argv[1] and v["flags"] & 2:
-        print(e["formatted"]["key"]); break' "$1")
-	rig_edge bpftool -j map lookup pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $((id & 255)) $(((id >> 8) & 255)) $(((id >> 16) & 255)) $((id >> 24)) |
-		"$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["formatted"]["value"])'
-}
 state_field() { sed -n "s/^name=$1 //p" "$SD/state" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 xdp_ids() { ip -n "$RIG_NS_EDGE" -d link show | grep -o 'prog/xdp[a-z]* id [0-9]*' | awk '{print $3}' | tr '\n' ' '; }
 
@@ -115,7 +103,7 @@ ok "(a) restart to ready: mean $((sumr / ROUNDS)) ms, max $maxr ms (the datapath
 [ "$lost" = 0 ] && [ -s "$D/ka.flows1" ] &&
 	ok "(a) keep-alive connection-table entries lost: $lost of $(wc -l <"$D/ka.flows0") (bpftool, same backend/hash)" ||
 	notok "(a) keep-alive entries lost: $lost of $(wc -l <"$D/ka.flows0")"
-w=$(weight_word web) w6=$(weight_word web6)
+w=$(rig_weight_word web) w6=$(rig_weight_word web6)
 e2e_snap "$D/a.json"
 rs=$(svc "$D/a.json" web6 last_rollback.reason)
 [ "$w" = 3000 ] && [ "$w6" = "$LATCH" ] && case $rs in *chaos-latch*) true ;; *) false ;; esac &&
@@ -222,7 +210,7 @@ e2e_snap "$D/c2.json"
 rb=$(svc "$D/c2.json" web rolled_back) why=$(svc "$D/c2.json" web last_rollback.reason)
 us=$(svc "$D/c2.json" web last_rollback.reaction_us)
 g5=$(e2e_py get "$D/new.c.json" by_status.500)
-[ "$rb" = True ] && [ "$(weight_word web)" = "$LATCH" ] &&
+[ "$rb" = True ] && [ "$(rig_weight_word web)" = "$LATCH" ] &&
 	ok "(c) automatic rollback after the overflow: reason '$why', reaction $us us, $g5 answers 500 reached the client" ||
 	notok "(c) no automatic rollback after the overflow (rolled_back $rb, reason '$why')"
 rig_backend_mode green1 ok
@@ -241,7 +229,7 @@ RD=$CHAOS_RATE
 nerr0=$(grep -c 'state not saved' "$E2E_SHIFTD_LOG")
 rc=0
 out=$(ctl set-weight web 40 2>&1) || rc=$?
-w=$(weight_word web)
+w=$(rig_weight_word web)
 sleep 0.3
 nerr=$(($(grep -c 'state not saved' "$E2E_SHIFTD_LOG") - nerr0))
 msg=$(grep 'state not saved' "$E2E_SHIFTD_LOG" | tail -n 1)
@@ -254,8 +242,8 @@ cmp -s "$SD/state" "$D/state.before" && [ "$tmps" = 0 ] &&
 	notok "(d) state file changed or temp file left ($tmps): $(ls -la "$SD")"
 rc=0
 ctl rollback web --reason disk-full >/dev/null 2>&1 || rc=$?
-[ "$(weight_word web)" = "$LATCH" ] && ok "(d) rollback with the disk full: latched in the map (exit $rc)" ||
-	notok "(d) rollback with the disk full: weight word $(weight_word web) (exit $rc)"
+[ "$(rig_weight_word web)" = "$LATCH" ] && ok "(d) rollback with the disk full: latched in the map (exit $rc)" ||
+	notok "(d) rollback with the disk full: weight word $(rig_weight_word web) (exit $rc)"
 e2e_wait_pid "$RD" 20 || notok "(d) rate client did not finish"
 read -r s okc f sk errs byb _ p99 <<<"$(rate_sum "$D/rate.d.json")"
 [ "$f" = 0 ] && [ "$s" -gt 0 ] && ok "(d) traffic with the disk full: $okc/$s ok, $f failed ($byb)" ||

@@ -135,15 +135,15 @@ if grep -q 'broken.conf:2' "$RIG_DIR/err"; then t_ok "the message names broken.c
 
 t_section "a rolled-back service refuses set-weight without --force"
 ctl rollback web --reason "test_cli" >/dev/null || t_notok "rollback web"
-t_expect "rollback web: weight word latched, 0 bp (bpftool)" "$(weight_word web)" $((1 << 31))
+t_expect "rollback web: weight word latched, 0 bp (bpftool)" "$(rig_weight_word web)" $((1 << 31))
 maps_snap "$S.base"
 bad 1 "set-weight web 30 while rolled back" -- "${C[@]}" set-weight web 30
 bad 1 "promote web while rolled back" -- "${C[@]}" promote web
-t_expect "the latch is kept (bpftool weight word)" "$(weight_word web)" $((1 << 31))
+t_expect "the latch is kept (bpftool weight word)" "$(rig_weight_word web)" $((1 << 31))
 t_expect "the latch is kept (status --json rolled_back)" "$(status_get web rolled_back)" true
 t_expect "status --json green_weight_bp" "$(status_get web green_weight_bp)" 0
 ctl clear web >/dev/null || t_notok "clear web"
-t_expect "clear web: latch lifted, weight 0 (bpftool)" "$(weight_word web)" 0
+t_expect "clear web: latch lifted, weight 0 (bpftool)" "$(rig_weight_word web)" 0
 
 t_section "accepted weights (exit 0) and the basis points they write"
 # The comparison is not blind: a good set-weight shows up as exactly one changed word.
@@ -160,11 +160,11 @@ for pair in 25:2500 25%:2500 0.5%:50 0.01%:1 100:10000 0:0 '99.99%:9999' '12.3:1
 		t_notok "set-weight web $w: exit $rc [$(head -n 1 "$RIG_DIR/err")]"
 		continue
 	fi
-	t_expect "set-weight web $w -> shift_weights word (bpftool)" "$(weight_word web)" "$want"
+	t_expect "set-weight web $w -> shift_weights word (bpftool)" "$(rig_weight_word web)" "$want"
 	t_expect "set-weight web $w -> status --json green_weight_bp" \
 		"$(status_get web green_weight_bp)" "$want"
 done
-t_expect "web6 untouched by web's changes (bpftool)" "$(weight_word web6)" 1000
+t_expect "web6 untouched by web's changes (bpftool)" "$(rig_weight_word web6)" 1000
 
 t_section "with shiftd stopped"
 shiftd_stop
@@ -178,7 +178,7 @@ bad 1 "status nosuch, shiftd stopped" -- "${C[@]}" status nosuch
 ctl rollback web >/dev/null 2>&1 || t_notok "rollback web with shiftd stopped"
 maps_snap "$S.base"
 bad 1 "set-weight web 30 while rolled back, shiftd stopped" -- "${C[@]}" set-weight web 30
-t_expect "the latch is kept (bpftool)" "$(weight_word web)" $((1 << 31))
+t_expect "the latch is kept (bpftool)" "$(rig_weight_word web)" $((1 << 31))
 
 t_section "the whole ring array, start to end"
 MAPSNAP_FULL=1 maps_snap "$S.full.end"

@@ -69,14 +69,6 @@ drill_bg() {
 	rig_spawn edge "$out" "$SHIFTCTL" -c "$RIG_CONFIG" drill "$@" || return 1
 	DRILL_PID=$RIG_LAST_PID
 }
-# le32 N: N as bpftool's four bytes, little-endian (the maps' u32 keys and values here)
-le32() { printf '%d %d %d %d' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
-# weight_word: web's weight word in the pinned shift_weights, in decimal ($sid: web's id)
-weight_word() {
-	# shellcheck disable=SC2046 # four byte words
-	rig_edge bpftool -j map lookup pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(le32 "$sid") |
-		"$RIG_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"])'
-}
 # ctl_raw LINE: one request on shiftd's control socket as shiftctl sends it; the reply's
 # first line (OK, or ERR CODE MESSAGE)
 ctl_raw() {
@@ -317,8 +309,8 @@ out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 sid=$(rig_svc_id web) || notok "web has no id in shift_svc_info"
 out=$(ctl ramp web 10,20 --hold 1s) || notok "ramp web 10,20 --hold 1s: $out"
 # shellcheck disable=SC2046 # four byte words
-rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(le32 "$sid") \
-	value $(le32 $((1 << 31))) || notok "ramp: cannot write the latch with bpftool"
+rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(rig_le32 "$sid") \
+	value $(rig_le32 $((1 << 31))) || notok "ramp: cannot write the latch with bpftool"
 # the step is due after 1 s; shiftd's tick finds it within 0.1 s of that, or 5 s here
 sleep 1
 for ((i = 0; i < 50; i++)); do
@@ -326,7 +318,7 @@ for ((i = 0; i < 50; i++)); do
 	[ "$ra" = False ] && break
 	sleep 0.1
 done
-word=$(weight_word) n0=$(svc_field rollbacks_total)
+word=$(rig_weight_word web) n0=$(svc_field rollbacks_total)
 sres=$(ctl_raw "sync web reason=operator%20mid-ramp at=$(date +%s%N)")
 why=$(svc_field last_rollback.reason) n1=$(svc_field rollbacks_total)
 if [ "$word" = $((1 << 31)) ] && [ "$ra" = False ] && [ "$sres" = OK ] &&
@@ -377,8 +369,8 @@ DP=$DRILL_PID
 wait_drill_active || notok "late sync: status shows no active drill within 5 s"
 n0=$(svc_field rollbacks_total)
 # shellcheck disable=SC2046 # four byte words
-rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(le32 "$sid") \
-	value $(le32 $((1 << 31))) || notok "late sync: cannot write the latch with bpftool"
+rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(rig_le32 "$sid") \
+	value $(rig_le32 $((1 << 31))) || notok "late sync: cannot write the latch with bpftool"
 drc=0
 e2e_wait_pid "$DP" 30 || drc=$?
 res=$(report_get "$D/drill_late.out" result)
@@ -415,8 +407,8 @@ drill_bg "$D/drill_cl2.out" web --hold 20s --json
 DP=$DRILL_PID
 wait_drill_active || notok "late clear: status shows no active drill within 5 s"
 # shellcheck disable=SC2046 # four byte words
-rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(le32 "$sid") \
-	value $(le32 0) || notok "late clear: cannot write the weight with bpftool"
+rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(rig_le32 "$sid") \
+	value $(rig_le32 0) || notok "late clear: cannot write the weight with bpftool"
 drc=0
 e2e_wait_pid "$DP" 30 || drc=$?
 res=$(report_get "$D/drill_cl2.out" result)

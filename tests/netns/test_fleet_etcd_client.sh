@@ -68,20 +68,7 @@ wait_for() {
 	return 1
 }
 log_has() { grep -q -- "$1" "$E2E_SHIFTD_LOG"; }
-word() { weight_word_ web; }
-weight_word_() {
-	local id
-	id=$(rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_svc_info" |
-		"$RIG_PYTHON" -c '
-import json, sys
-for e in json.load(sys.stdin):
-    if e["formatted"]["value"]["name"] == sys.argv[1]: print(e["formatted"]["key"]); break' "$1")
-	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_weights" |
-		"$RIG_PYTHON" -c '
-import json, sys
-for e in json.load(sys.stdin):
-    if e["formatted"]["key"] == int(sys.argv[1]): print(e["formatted"]["value"]); break' "$id"
-}
+word() { rig_weight_word web; }
 word_is() { [ "$(word)" = "$1" ]; }
 # fleet_field EXPR: a Python expression over v, the JSON value of svc/web in etcd
 fleet_field() {
