@@ -41,6 +41,13 @@ struct ramp_rt {
 	__u64 step_started_unix_ns;
 };
 
+/* What a service's weight word says, as shiftd keeps it. */
+struct weight_state {
+	__u32 weight;
+	bool latched;
+	bool drill; /* the latch is a drill's */
+};
+
 struct service_rt {
 	__u32 id;
 	const struct conf_service *conf; /* into agent.conf; re-pointed on reload */
@@ -62,7 +69,7 @@ struct service_rt {
 	 * what shiftd had before is kept here for that sync to judge the change by.
 	 */
 	bool outside_seen;
-	bool outside_was_latched, outside_was_drill;
+	struct weight_state outside_was;
 	__u64 outside_mono_ns;
 	__u64 rollback_mono_ns; /* the last rollback's weight write done */
 	__u64 last_evicted; /* green connections the last rollback evicted */
@@ -167,9 +174,11 @@ void agent_adopt_outside(struct agent *a, struct service_rt *s);
  * before that write for this long; older, no sync of that write is coming.
  */
 #define AGENT_OUTSIDE_SYNC_NS (60ull * 1000000000ull)
-/* For a sync: shiftd's latch before shiftctl's write (what a tick that saw the
+/* For a sync: shiftd's word before shiftctl's write (what a tick that saw the
  * write first kept, else the runtime's), and forget what was kept. */
-void agent_before_sync(struct service_rt *s, bool *was_latched, bool *was_drill);
+void agent_before_sync(struct service_rt *s, struct weight_state *before);
+/* Undo shiftctl's write: shiftd's state back to before, and into the map. */
+int agent_restore_word(struct agent *a, struct service_rt *s, const struct weight_state *before);
 
 /* ops/persist.c: state_dir/state <-> runtime. persist_restore() sets weights
  * and latches in the runtime only (unless weights_from_maps); the caller writes

@@ -252,7 +252,7 @@ enum sync_kind { SYNC_WEIGHT, SYNC_ROLLBACK, SYNC_CLEAR };
 
 /* Keep the persisted state in step with what we just wrote to the maps. */
 static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind, __u32 weight,
-		      const char *reason, __u64 at)
+		      const char *reason, __u64 at, __s64 fleet_rev)
 {
 	struct ctl_request q = { .verb = "sync" };
 	struct shift_state st = { 0 };
@@ -268,6 +268,9 @@ static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind
 	}
 	if (kind == SYNC_WEIGHT)
 		snprintf(q.argv[q.argc++], CTL_ARG_LEN, "cancel-ramp");
+	/* shiftd keeps the fleet's word if a later one came here before our map write. */
+	if (fleet_rev > 0)
+		snprintf(q.argv[q.argc++], CTL_ARG_LEN, "fleet-rev=%lld", (long long)fleet_rev);
 	rc = agent_call(c, &q, &code, &body, err, sizeof(err));
 	if (rc == 0) {
 		if (code)
@@ -339,6 +342,7 @@ struct fleet_change {
 	__u64 hold_ns;
 	__u64 at; /* FC_ROLLBACK: this host's map write (unix ns) */
 	bool was_latched; /* out: the fleet was rolled back before */
+	__s64 rev; /* out: the revision written, or judged when nothing was */
 };
 
 static int fleet_change(struct fleet_svc_value *v, bool exists, void *arg, char *err, size_t errlen)
@@ -407,6 +411,8 @@ static int fleet_write(const struct ctl *c, struct fleet_change *fc, bool quiet_
 	if (!fl->enabled)
 		return 0;
 	rc = fleet_cli_update(fl, fc->service, fleet_change, fc, &rev, err, sizeof(err));
+	if (rc == 0 || rc == 1)
+		fc->rev = rev;
 	if (rc == 0) {
 		printf("fleet %s: %s of %s written at revision %lld\n", fl->fleet, what[fc->kind],
 		       fc->service, (long long)rev);
@@ -437,6 +443,7 @@ static int cmd_fleet_status(const struct ctl *c, bool as_json)
 
 static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool force)
 {
+	struct fleet_change fc = { .kind = FC_WEIGHT, .service = name, .bp = bp, .force = force };
 	struct shift_maps m;
 	char w1[WEIGHT_STR_LEN], w2[WEIGHT_STR_LEN];
 	__u32 id, word, slot0;
@@ -485,15 +492,9 @@ static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool 
 			    "to override)",
 			    name);
 	}
-	{
-		struct fleet_change fc = {
-			.kind = FC_WEIGHT, .service = name, .bp = bp, .force = force
-		};
-
-		if (fleet_write(c, &fc, false)) {
-			dp_maps_close(&m);
-			return 1;
-		}
+	if (fleet_write(c, &fc, false)) {
+		dp_maps_close(&m);
+		return 1;
 	}
 	err = dp_weight_set(&m, id, bp);
 	dp_maps_close(&m);
@@ -502,7 +503,7 @@ static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool 
 	printf("%s: green %s (was %s%s)\n", name, weight_format(bp, w1, sizeof(w1)),
 	       weight_format(word & SHIFT_WEIGHT_MASK, w2, sizeof(w2)),
 	       (word & SHIFT_WEIGHT_LATCHED) ? ", rolled back: latch lifted by --force" : "");
-	return sync_state(c, name, SYNC_WEIGHT, bp, NULL, 0);
+	return sync_state(c, name, SYNC_WEIGHT, bp, NULL, 0, fc.rev);
 }
 
 static int cmd_rollback(const struct ctl *c, const char *name, const char *reason, bool evict)
@@ -555,11 +556,12 @@ static int cmd_rollback(const struct ctl *c, const char *name, const char *reaso
 	}
 	if (word & SHIFT_WEIGHT_LATCHED)
 		return 0;
-	return sync_state(c, name, SYNC_ROLLBACK, 0, reason, at);
+	return sync_state(c, name, SYNC_ROLLBACK, 0, reason, at, 0);
 }
 
 static int cmd_clear(const struct ctl *c, const char *name)
 {
+	struct fleet_change fc = { .kind = FC_CLEAR, .service = name };
 	struct shift_maps m;
 	__u32 id, word = 0;
 	int err;
@@ -571,13 +573,9 @@ static int cmd_clear(const struct ctl *c, const char *name)
 		return 1;
 	}
 	dp_weight_get(&m, id, &word);
-	{
-		struct fleet_change fc = { .kind = FC_CLEAR, .service = name };
-
-		if (fleet_write(c, &fc, false)) {
-			dp_maps_close(&m);
-			return 1;
-		}
+	if (fleet_write(c, &fc, false)) {
+		dp_maps_close(&m);
+		return 1;
 	}
 	if (!(word & SHIFT_WEIGHT_LATCHED)) {
 		dp_maps_close(&m);
@@ -589,7 +587,7 @@ static int cmd_clear(const struct ctl *c, const char *name)
 	if (err)
 		return fail("service %s: cannot write the weight: %s", name, strerror(-err));
 	printf("%s: rollback latch cleared, green stays at 0%%\n", name);
-	return sync_state(c, name, SYNC_CLEAR, 0, NULL, 0);
+	return sync_state(c, name, SYNC_CLEAR, 0, NULL, 0, fc.rev);
 }
 
 /* A fleet ramp: the plan goes to etcd once; every shiftd (this one too) follows it. */

@@ -17,6 +17,7 @@
 #include "control/drill_ctl.h"
 #include "control/json.h"
 #include "datapath/loader.h"
+#include "fleet/fleet.h"
 #include "ops/log.h"
 #include "analysis/ramp.h"
 #include "analysis/rollback.h"
@@ -164,6 +165,78 @@ static bool sync_is_rollback(const struct service_rt *s, bool was_latched, bool 
 	return reason && was_drill && !s->latch_drill;
 }
 
+/*
+ * shiftctl changed the maps directly; catch up and persist. Arguments after
+ * SERVICE: reason=TEXT, cancel-ramp, at=UNIX_NS (when shiftctl wrote the map:
+ * the rollback's time, also in the fleet), fleet-rev=N (shiftctl wrote the
+ * fleet at revision N before this host's map).
+ */
+static void do_sync(struct agent *a, const struct ctl_request *q, struct reply *r)
+{
+	const char *reason = NULL;
+	struct weight_state before;
+	bool cancel_ramp = false;
+	char stale[512];
+	long long fleet_rev = 0;
+	struct service_rt *s;
+	__u64 at = 0;
+	int k;
+
+	s = need_service(a, q, 0, r);
+	if (!s)
+		return;
+	for (k = 1; k < q->argc; k++) {
+		char *end;
+
+		if (!strncmp(q->argv[k], "reason=", 7)) {
+			reason = q->argv[k] + 7;
+		} else if (!strcmp(q->argv[k], "cancel-ramp")) {
+			cancel_ramp = true;
+		} else if (!strncmp(q->argv[k], "at=", 3)) {
+			at = strtoull(q->argv[k] + 3, NULL, 10);
+		} else if (!strncmp(q->argv[k], "fleet-rev=", 10)) {
+			errno = 0;
+			fleet_rev = strtoll(q->argv[k] + 10, &end, 10);
+			if (errno || end == q->argv[k] + 10 || *end || fleet_rev <= 0) {
+				fail(r, 2,
+				     "sync: fleet-rev must be a revision (a positive integer), "
+				     "not '%s'",
+				     q->argv[k] + 10);
+				return;
+			}
+		} else {
+			fail(r, 2, "sync: unknown argument '%s'", q->argv[k]);
+			return;
+		}
+	}
+	/* What shiftd had before shiftctl's write, even when a tick saw the
+	 * write first and read it back (agent_adopt_outside()). */
+	agent_before_sync(s, &before);
+	if (fleet_sync_stale(a->fleet_ctx, s, fleet_rev, &before, stale, sizeof(stale))) {
+		r->body = strdup(stale);
+		if (r->body)
+			r->body_len = strlen(r->body);
+		return;
+	}
+	agent_sync_from_maps(a, s);
+	if (sync_is_rollback(s, before.latched, before.drill, reason)) {
+		rollback_note_manual_at(a, s, reason, at);
+	} else if (!s->latched && before.latched) {
+		rollback_clear(a, s);
+	} else {
+		if (cancel_ramp && s->ramp.active) {
+			s->ramp.active = false;
+			log_info("service %s: ramp cancelled by set-weight", s->conf->name);
+		}
+		persist_save(a);
+	}
+	if (a->persist_failing)
+		r->body = strdup("warning: the change is in the maps, but shiftd cannot "
+				 "save its state (see its log): a reboot now would undo it\n");
+	if (r->body)
+		r->body_len = strlen(r->body);
+}
+
 static void dispatch(struct agent *a, const struct ctl_request *q, struct reply *r,
 		     int (*reload_cb)(struct agent *, char *, size_t))
 {
@@ -180,50 +253,7 @@ static void dispatch(struct agent *a, const struct ctl_request *q, struct reply 
 		}
 		do_status(a, q, r, true);
 	} else if (!strcmp(q->verb, "sync")) {
-		/* shiftctl changed the maps directly; catch up and persist.
-		 * Arguments after SERVICE: reason=TEXT, cancel-ramp, at=UNIX_NS (when
-		 * shiftctl wrote the map: the rollback's time, also in the fleet). */
-		const char *reason = NULL;
-		bool was_latched, was_drill, cancel_ramp = false;
-		__u64 at = 0;
-		int k;
-
-		s = need_service(a, q, 0, r);
-		if (!s)
-			return;
-		for (k = 1; k < q->argc; k++) {
-			if (!strncmp(q->argv[k], "reason=", 7))
-				reason = q->argv[k] + 7;
-			else if (!strcmp(q->argv[k], "cancel-ramp"))
-				cancel_ramp = true;
-			else if (!strncmp(q->argv[k], "at=", 3))
-				at = strtoull(q->argv[k] + 3, NULL, 10);
-			else {
-				fail(r, 2, "sync: unknown argument '%s'", q->argv[k]);
-				return;
-			}
-		}
-		/* What shiftd had before shiftctl's write, even when a tick saw the
-		 * write first and read it back (agent_adopt_outside()). */
-		agent_before_sync(s, &was_latched, &was_drill);
-		agent_sync_from_maps(a, s);
-		if (sync_is_rollback(s, was_latched, was_drill, reason)) {
-			rollback_note_manual_at(a, s, reason, at);
-		} else if (!s->latched && was_latched) {
-			rollback_clear(a, s);
-		} else {
-			if (cancel_ramp && s->ramp.active) {
-				s->ramp.active = false;
-				log_info("service %s: ramp cancelled by set-weight", s->conf->name);
-			}
-			persist_save(a);
-		}
-		if (a->persist_failing)
-			r->body = strdup(
-				"warning: the change is in the maps, but shiftd cannot "
-				"save its state (see its log): a reboot now would undo it\n");
-		if (r->body)
-			r->body_len = strlen(r->body);
+		do_sync(a, q, r);
 	} else if (!strcmp(q->verb, "ramp")) {
 		__u32 steps[RAMP_MAX_STEPS], n;
 		char err[512];

@@ -83,19 +83,31 @@ void agent_adopt_outside(struct agent *a, struct service_rt *s)
 	if (!outside_kept(s, now)) {
 		s->outside_seen = true;
 		s->outside_mono_ns = now;
-		s->outside_was_latched = s->latched;
-		s->outside_was_drill = s->latch_drill;
+		s->outside_was.weight = s->weight;
+		s->outside_was.latched = s->latched;
+		s->outside_was.drill = s->latch_drill;
 	}
 	agent_sync_from_maps(a, s);
 }
 
-void agent_before_sync(struct service_rt *s, bool *was_latched, bool *was_drill)
+void agent_before_sync(struct service_rt *s, struct weight_state *before)
 {
-	bool kept = outside_kept(s, now_mono_ns());
-
-	*was_latched = kept ? s->outside_was_latched : s->latched;
-	*was_drill = kept ? s->outside_was_drill : s->latch_drill;
+	if (outside_kept(s, now_mono_ns())) {
+		*before = s->outside_was;
+	} else {
+		before->weight = s->weight;
+		before->latched = s->latched;
+		before->drill = s->latch_drill;
+	}
 	s->outside_seen = false;
+}
+
+int agent_restore_word(struct agent *a, struct service_rt *s, const struct weight_state *before)
+{
+	s->weight = before->weight;
+	s->latched = before->latched;
+	s->latch_drill = before->latched && before->drill;
+	return apply_weight(a, s);
 }
 
 void agent_sync_from_maps(struct agent *a, struct service_rt *s)

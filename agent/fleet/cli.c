@@ -65,6 +65,8 @@ static int update(struct etcd_sync *c, const char *fleet, const char *service, f
 		json_decref(resp);
 		resp = NULL;
 		rc = fn(&v, exists, arg, err, errlen);
+		if (rc == 1)
+			*rev = mod_rev; /* what the caller's "nothing to do" was judged on */
 		if (rc)
 			return rc;
 		val = fleet_svc_encode(&v);

@@ -27,7 +27,8 @@ typedef int (*fleet_change_fn)(struct fleet_svc_value *v, bool exists, void *arg
 /*
  * Apply fn to the service's shared value and write it if the key has not
  * changed since it was read; retried on a conflict with fn seeing the new
- * value. 0 (written, *rev = its revision), 1 (nothing to write), -EPERM etc.
+ * value. 0 (written, *rev = its revision), 1 (nothing to write, *rev = the
+ * revision of the value fn judged; 0 without one), -EPERM etc.
  * from fn, -EHOSTUNREACH ("fleet unreachable"), -EAGAIN (kept conflicting).
  */
 int fleet_cli_update(const struct conf_fleet *fl, const char *service, fleet_change_fn fn,

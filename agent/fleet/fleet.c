@@ -60,6 +60,7 @@ struct shared_svc {
 	char name[CONF_NAME_LEN];
 	bool known; /* a good value seen */
 	struct fleet_svc_value v; /* the last good value */
+	__s64 v_rev; /* v's revision */
 	__s64 mod_rev; /* the key's, good value or not: writes compare on it */
 	struct req *pub; /* our rollback being written */
 	bool latch_acked; /* the fleet carried this node's current latch */
@@ -529,6 +530,7 @@ static void handle_kv(struct fleet *f, const struct etcd_kv *kv)
 		return;
 	}
 	sh->v = v;
+	sh->v_rev = kv->mod_revision;
 	sh->known = true;
 	s = agent_service(f->a, name);
 	if (!s) {
@@ -1054,6 +1056,32 @@ static void on_rollback(struct agent *a, struct service_rt *s)
 		/* Not inside a libcurl callback: drive the new transfer as far as it
 		 * goes without blocking (on a kept-alive connection: sent). */
 		curl_multi_socket_action(f->m, CURL_SOCKET_TIMEOUT, 0, &running);
+}
+
+int fleet_sync_stale(struct fleet *f, struct service_rt *s, __s64 rev,
+		     const struct weight_state *before, char *msg, size_t len)
+{
+	struct shared_svc *sh;
+	char w[WEIGHT_STR_LEN];
+
+	if (!f || rev <= 0)
+		return 0;
+	sh = shared_get(f, s->conf->name, false);
+	if (!sh || !sh->known || sh->v_rev <= rev)
+		return 0;
+	/* What shiftd had is the fleet's later word (or what it made of it). */
+	agent_restore_word(f->a, s, before);
+	reconcile(f, s, sh, 0);
+	weight_format(s->weight, w, sizeof(w));
+	log_warn("fleet: %s: shiftctl's write of revision %lld reached this host's map after "
+		 "revision %lld (by %s); this host keeps the fleet's: green %s%s",
+		 s->conf->name, (long long)rev, (long long)sh->v_rev, sh->v.origin, w,
+		 s->latched ? ", rolled back" : "");
+	snprintf(msg, len,
+		 "warning: the fleet changed after this write (revision %lld, by %s); this "
+		 "host follows the fleet: green %s%s\n",
+		 (long long)sh->v_rev, sh->v.origin, w, s->latched ? ", rolled back" : "");
+	return 1;
 }
 
 void fleet_reloaded(struct fleet *f)

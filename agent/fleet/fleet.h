@@ -23,6 +23,16 @@ void fleet_events(struct fleet *f);
 void fleet_tick(struct fleet *f);
 /* After the loop handled events: publish local rollbacks (a->fleet_pending). */
 void fleet_kick(struct fleet *f);
+/*
+ * shiftctl's sync after its fleet write at revision rev (etcd first, then this
+ * host's map). A later revision of the service that this node applied in
+ * between (another node's rollback, say) makes shiftctl's map write stale:
+ * every other node has the later word. Stale: 1, the service's state and map
+ * put back to before the write (before: agent_before_sync()) and then to the
+ * fleet's word, msg for shiftctl. Not stale (or no fleet): 0, nothing done.
+ */
+int fleet_sync_stale(struct fleet *f, struct service_rt *s, __s64 rev,
+		     const struct weight_state *before, char *msg, size_t len);
 /* The config was reloaded: services may have come or gone; re-read the fleet. */
 void fleet_reloaded(struct fleet *f);
 

@@ -193,6 +193,25 @@ rig_weight_word() {
 		"$RIG_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"])'
 }
 
+# rig_ctl_raw SOCKET LINE: one request on a shiftd's control socket, as shiftctl sends
+# it (a test forcing an order shiftctl leaves to chance); the reply's first line (OK, or
+# ERR CODE MESSAGE).
+rig_ctl_raw() {
+	"$RIG_PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while b"\n" not in buf:
+    b = s.recv(4096)
+    if not b:
+        break
+    buf += b
+print(buf.decode(errors="replace").split("\n")[0])' "$1" "$2"
+}
+
 # rig_wait TRIES DELAY CMD...: run CMD until it succeeds, at most TRIES times,
 # sleeping DELAY seconds between tries. Returns CMD's last status.
 rig_wait() {

@@ -69,23 +69,8 @@ drill_bg() {
 	rig_spawn edge "$out" "$SHIFTCTL" -c "$RIG_CONFIG" drill "$@" || return 1
 	DRILL_PID=$RIG_LAST_PID
 }
-# ctl_raw LINE: one request on shiftd's control socket as shiftctl sends it; the reply's
-# first line (OK, or ERR CODE MESSAGE)
-ctl_raw() {
-	"$RIG_PYTHON" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-buf = b""
-while b"\n" not in buf:
-    b = s.recv(4096)
-    if not b:
-        break
-    buf += b
-print(buf.decode(errors="replace").split("\n")[0])' "$RIG_CONTROL_SOCKET" "$1"
-}
+# ctl_raw LINE: one request on the edge shiftd's control socket (rig_ctl_raw)
+ctl_raw() { rig_ctl_raw "$RIG_CONTROL_SOCKET" "$1"; }
 # the drill report: the last JSON object line of a file
 report_get() { e2e_py get "$1" "$2"; }
 

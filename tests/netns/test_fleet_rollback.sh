@@ -18,6 +18,10 @@
 #   3. An operator's `shiftctl rollback --reason` on node 3: every node latched with
 #      that reason, origin "operator"; clear on node 1 lifts the latch everywhere.
 #   4. A rollback on node 2 racing a set-weight on node 1, eight times: the rollback wins.
+#   5. Part 4's losing order, forced: node 2's rollback reaches node 1 from the watch
+#      between shiftctl set-weight's etcd write and its map write on node 1. The map write
+#      is made with bpftool, then the sync shiftctl sends: node 1 must keep the fleet's
+#      latch, and count the rollback once.
 # In 2 and 3, SPEC's times are checked against the maps seen from outside: each node's
 # last_rollback.unix_ns is its own map write, and unix_ns - fleet_lag_us (the origin's
 # write) is not later than the first map write.
@@ -288,5 +292,51 @@ if [ "$won" = "$ROUNDS" ]; then
 	ok "rollback vs a concurrent raise: the rollback won $won/$ROUNDS rounds (every node latched at 0 bp)"
 else
 	notok "rollback vs a concurrent raise: won $won/$ROUNDS; $lost"
+fi
+
+# --- 5. part 4's losing order, forced ---------------------------------------------------
+# shiftctl set-weight on node 1 writes etcd (revision REV), then node 1's map, then syncs
+# with fleet-rev=REV. Node 2's rollback (a later revision) applied on node 1 before that
+# map write leaves it stale: the sync must put the fleet's latch back.
+fleet_ctl 1 clear web >/dev/null 2>&1
+out=$(fleet_ctl 1 set-weight web 20 2>&1)
+rev=$(sed -n 's/.*written at revision \([0-9]*\).*/\1/p' <<<"$out")
+if [ -z "$rev" ] || ! fleet_wait_all 5 green_weight_bp 2000; then
+	notok "forced order: setup: set-weight 20 on n1 said '$out'; weights $(fleet_all green_weight_bp)"
+else
+	fleet_ctl 2 rollback web --reason "forced order" >/dev/null 2>&1
+	fleet_wait_all 3 rolled_back True || note "forced order: not latched everywhere: $(fleet_all rolled_back)"
+	n0=$(fleet_svc 1 rollbacks_total)
+	sid=$(fleet_svc_id 1)
+	l0=$(grep -c "reached this host's map after" "$(fleet_log 1)")
+	# shellcheck disable=SC2046 # four byte words
+	fleet_nsenter 1 bpftool map update pinned "$(fleet_dir 1)/bpffs/maps/shift_weights" \
+		key $(rig_le32 "$sid") value $(rig_le32 6000) || notok "forced order: cannot write node 1's map"
+	sres=$(rig_ctl_raw "$(fleet_dir 1)/shiftd.sock" "sync web cancel-ramp fleet-rev=$rev")
+	word=$(RIG_BPFFS_DIR=$(fleet_dir 1)/bpffs rig_weight_word web)
+	n1=$(fleet_svc 1 rollbacks_total) rb=$(fleet_svc 1 rolled_back)
+	l1=$(grep -c "reached this host's map after" "$(fleet_log 1)")
+	if [ "$sres" = OK ] && [ "$word" = $((1 << 31)) ] && [ "$rb" = True ] &&
+		[ "$n1" = "$n0" ] && [ "$l1" = $((l0 + 1)) ]; then
+		ok "a fleet rollback applied between set-weight's etcd write (rev $rev) and its map write: node 1 keeps the fleet's latch, rollback counted once, the stale write logged"
+	else
+		notok "forced order: sync '$sres', node 1 word $word (latched: $((1 << 31))), rolled_back $rb, rollbacks $n0 -> $n1, log lines $l0 -> $l1"
+	fi
+	sres=$(rig_ctl_raw "$(fleet_dir 1)/shiftd.sock" "sync web fleet-rev=12x")
+	if [ "$sres" = "ERR 2 sync: fleet-rev must be a revision (a positive integer), not '12x'" ] &&
+		[ "$(fleet_svc 1 rolled_back)" = True ]; then
+		ok "sync with fleet-rev=12x: refused (code 2, the value named), the latch kept"
+	else
+		notok "sync with fleet-rev=12x: '$sres', rolled_back $(fleet_svc 1 rolled_back)"
+	fi
+	# the order that is not stale: the sync of a write at the fleet's newest revision
+	out=$(fleet_ctl 1 clear web 2>&1)
+	rev=$(sed -n 's/.*written at revision \([0-9]*\).*/\1/p' <<<"$out")
+	out=$(fleet_ctl 1 set-weight web 30 2>&1)
+	if fleet_wait_all 5 green_weight_bp 3000 && [ "$(fleet_all rolled_back)" = "False False False" ]; then
+		ok "clear (rev $rev) and set-weight 30 on node 1 after it: every node at 30%, none latched"
+	else
+		notok "after the forced order: clear at rev '$rev', set-weight said '$out'; weights $(fleet_all green_weight_bp), latched $(fleet_all rolled_back)"
+	fi
 fi
 fleet_finish
