@@ -8,9 +8,10 @@
  * shift_client_nhs, named by index in its SYN slot (include/shift/maps.h),
  * and the SYN-ACK that answers that SYN goes back the same way. An edge host
  * sees its clients through a few routers, so a few entries serve every SYN;
- * a next hop that finds its entry taken by another names none, and its
- * SYN-ACKs take the FIB as before. shiftd retires the entries of an interface
- * that is gone; a SYN may claim a retired one after its quarantine.
+ * a next hop that finds its entry taken by another tries the next few, and
+ * only when those are taken too do its SYN-ACKs take the FIB as before.
+ * shiftd retires the entries of an interface that is gone; a SYN may claim a
+ * retired one after its quarantine.
  */
 #ifndef SHIFT_CLIENT_NH_H
 #define SHIFT_CLIENT_NH_H
@@ -34,39 +35,63 @@ static __always_inline int client_nh_free_again(const struct shift_client_nh *e)
 }
 
 /*
+ * Entries a next hop tries, from its hashed index on (past the last, index 1):
+ * with a few next hops in 255 entries two can share an index, and the second
+ * takes a neighbour rather than the FIB for its SYN-ACKs.
+ */
+#define CLIENT_NH_PROBES 4
+
+/*
  * The next hop of a bare SYN, as flow_set_nh() put it in nf (ingress
  * interface; the SYN's MACs swapped), as an index for its slot, or 0. Its
- * entry is claimed when free (or retired and out of quarantine): the ifindex
- * word goes from what it was read as to SHIFT_CLIENT_NH_BUSY by
- * compare-and-swap, so that one SYN writes it, then to the interface, after
- * the MACs. A reader that finds the interface finds the MACs: the index it
- * got from a slot was written after the entry by the same SYN, and the
- * SYN-ACK answering that SYN came only after the SYN left.
+ * entry is the first of its probes that names it. Without one, the first
+ * free (or retired and out of quarantine) entry is claimed: the ifindex word
+ * goes from what it was read as to SHIFT_CLIENT_NH_BUSY by compare-and-swap,
+ * so that one SYN writes it, then to the interface, after the MACs. A reader
+ * that finds the interface finds the MACs: the index it got from a slot was
+ * written after the entry by the same SYN, and the SYN-ACK answering that SYN
+ * came only after the SYN left. Entries never go back to free, and a next hop
+ * claims the first entry it can: none of its probes past a free entry is its.
+ * A global function: the verifier checks the probes once.
  */
-static __always_inline __u32 client_nh_learn(const struct shift_flow *nf)
+__noinline __u32 client_nh_learn(const struct shift_flow *nf)
 {
-	struct shift_client_nh *e;
-	__u32 idx, cur;
+	struct shift_client_nh *e, *claim = NULL;
+	__u32 idx, i, cur, claim_idx = 0, claim_cur = 0;
 
+	if (!nf)
+		return 0;
 	idx = shift_client_nh_index(nf->cl_ifindex, mac_head(nf->cl_dmac),
 				    mac_tail(nf->cl_dmac) | mac_tail(nf->cl_smac) << 16,
 				    mac_head(nf->cl_smac));
-	e = bpf_map_lookup_elem(&shift_client_nhs, &idx);
-	if (!e)
+	for (i = 0; i < CLIENT_NH_PROBES; i++) {
+		e = bpf_map_lookup_elem(&shift_client_nhs, &idx);
+		if (!e)
+			return 0;
+		cur = *(volatile __u32 *)&e->ifindex;
+		if (cur == nf->cl_ifindex && mac_eq(e->dmac, nf->cl_dmac) &&
+		    mac_eq(e->smac, nf->cl_smac))
+			return idx;
+		if (!claim &&
+		    (!cur || (cur == SHIFT_CLIENT_NH_RETIRED && client_nh_free_again(e)))) {
+			claim = e;
+			claim_idx = idx;
+			claim_cur = cur;
+		}
+		if (!cur)
+			break;
+		idx = idx >= SHIFT_CLIENT_NHS - 1 ? 1 : idx + 1;
+	}
+	if (!claim)
 		return 0;
-	cur = *(volatile __u32 *)&e->ifindex;
-	if (cur == nf->cl_ifindex)
-		return mac_eq(e->dmac, nf->cl_dmac) && mac_eq(e->smac, nf->cl_smac) ? idx : 0;
-	/* Free, or retired long enough ago: claimed from what it was read as. */
-	if (cur && (cur != SHIFT_CLIENT_NH_RETIRED || !client_nh_free_again(e)))
+	if (__sync_val_compare_and_swap(&claim->ifindex, claim_cur, SHIFT_CLIENT_NH_BUSY) !=
+	    claim_cur)
 		return 0;
-	if (__sync_val_compare_and_swap(&e->ifindex, cur, SHIFT_CLIENT_NH_BUSY) != cur)
-		return 0;
-	mac_copy(e->dmac, nf->cl_dmac);
-	mac_copy(e->smac, nf->cl_smac);
+	mac_copy(claim->dmac, nf->cl_dmac);
+	mac_copy(claim->smac, nf->cl_smac);
 	/* A full barrier (a fetching atomic), after the MACs on every arch. */
-	__sync_val_compare_and_swap(&e->ifindex, SHIFT_CLIENT_NH_BUSY, nf->cl_ifindex);
-	return idx;
+	__sync_val_compare_and_swap(&claim->ifindex, SHIFT_CLIENT_NH_BUSY, nf->cl_ifindex);
+	return claim_idx;
 }
 
 /*

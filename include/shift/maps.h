@@ -363,8 +363,9 @@ _Static_assert(SHIFT_MAX_BACKENDS <= 0x10000 && SHIFT_MAX_SERVICES <= 0x100,
  * next hop here by index, in its slot's tag (SHIFT_SS_NH). Entries are
  * written once, by the first SYN that hashes a next hop to a free one, and
  * never change while their interface lives: an index in a slot names what its
- * SYN saw. A next hop whose index another one holds names none (its SYN-ACKs
- * take the FIB); index 0 is never used. When an interface goes, shiftd retires
+ * SYN saw. A next hop whose index another one holds takes the first free of
+ * the next few (bpf/client_nh.h), else names none (its SYN-ACKs take the
+ * FIB); index 0 is never used. When an interface goes, shiftd retires
  * its entries (agent/datapath/client_nh.c): a retired entry names no next hop,
  * and no SYN claims it for SHIFT_CLIENT_NH_QUARANTINE, so a SYN-ACK still
  * answering a SYN that came by the gone interface takes the FIB rather than

@@ -89,26 +89,33 @@ static void spoofed(struct pkt_spec *x, __u32 i)
 	x->sport = (__u16)(1024 + i);
 }
 
+/* The entry after idx in a next hop's probes (bpf/client_nh.h). */
+static __u32 nh_next(__u32 idx)
+{
+	return idx >= SHIFT_CLIENT_NHS - 1 ? 1 : idx + 1;
+}
+
 /*
  * shiftd retires the next hops of an interface that is gone (its
  * client_nhs_forget(), on lo here): a's SYN-ACK, whose slot names a's retired
- * index, takes the FIB instead of the index; b's SYN, whose next hop hashes to
- * that index, gets none while the entry is in quarantine, and claims it once
- * the quarantine is over. a holds index ia; b's next hop hashes there too.
+ * index, takes the FIB instead of the index; b's SYN passes over the retired
+ * entries (its own and a's) while they are in quarantine, and a's SYN claims
+ * its old index back once the quarantine is over. a holds index ia, b the
+ * next one, ib; b's next hop hashes to ia too.
  */
 static void retired_nh(struct tctx *t, struct harness *h, struct pkt_spec *a, struct pkt_spec *b,
-		       __u32 ia, __u32 ifb)
+		       __u32 ia, __u32 ib, __u32 ifb)
 {
 	static const __u8 cl_mac[6] = MAC_CLIENT, shv1_mac[6] = FIB_MAC_SHV1;
 	int nfd = bpf_map__fd(h->skel->maps.shift_client_nhs);
 	struct shift_client_nh e;
 	struct shift_syn_slot sl;
-	__u32 retired = 0, olen, verdict = 0;
+	__u32 retired = 0, olen, verdict = 0, idx;
 	__u8 out[PKT_MAX];
 	__u64 fib1;
 
 	ASSERT_OK(t, client_nhs_forget(nfd, H_LO_IFINDEX, &retired), "client_nhs_forget(lo)");
-	ASSERT_TRUE(t, retired >= 1, "a's next hop retired");
+	ASSERT_TRUE(t, retired >= 2, "a's and b's next hops retired");
 	if (!ASSERT_OK(t, harness_client_nh_get(h, ia, &e), "a's entry"))
 		return;
 	ASSERT_EQ(t, e.ifindex, SHIFT_CLIENT_NH_RETIRED, "a's entry: retired");
@@ -123,29 +130,56 @@ static void retired_nh(struct tctx *t, struct harness *h, struct pkt_spec *a, st
 	ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 1, "reply_fib (retired)");
 
 	b->seq += 1000;
-	ASSERT_EQ(t, steer(t, h, b), 0, "b's SYN, the index in quarantine: blue");
-	if (ASSERT_OK(t, harness_syn_slot_get(h, b, &sl), "b's slot"))
-		ASSERT_TRUE(t, !(sl.flags & SHIFT_SS_NH),
-			    "b's slot names no next hop (the index is in quarantine)");
-	if (ASSERT_OK(t, harness_client_nh_get(h, ia, &e), "the entry after b's SYN"))
-		ASSERT_EQ(t, e.ifindex, SHIFT_CLIENT_NH_RETIRED, "still retired");
+	ASSERT_EQ(t, steer(t, h, b), 0, "b's SYN, both entries in quarantine: blue");
+	if (ASSERT_OK(t, harness_syn_slot_get(h, b, &sl), "b's slot")) {
+		idx = sl.hash & SHIFT_SYN_NH_MASK;
+		ASSERT_TRUE(t, (sl.flags & SHIFT_SS_NH) && idx == nh_next(ib),
+			    "b's slot names the entry after the two in quarantine");
+	}
+	if (ASSERT_OK(t, harness_client_nh_get(h, ia, &e), "a's entry after b's SYN"))
+		ASSERT_EQ(t, e.ifindex, SHIFT_CLIENT_NH_RETIRED, "a's: still retired");
+	if (ASSERT_OK(t, harness_client_nh_get(h, ib, &e), "b's old entry after b's SYN"))
+		ASSERT_EQ(t, e.ifindex, SHIFT_CLIENT_NH_RETIRED, "b's old: still retired");
 
 	/* Retired a quarantine and a unit ago (the datapath's clock is the
 	 * coarse CLOCK_MONOTONIC; a unit is 2^30 ns). */
+	if (!ASSERT_OK(t, harness_client_nh_get(h, ia, &e), "a's entry"))
+		return;
 	e.retired_at -= SHIFT_CLIENT_NH_QUARANTINE + 1;
 	ASSERT_OK(t, bpf_map_update_elem(nfd, &ia, &e, BPF_ANY) ? -errno : 0,
-		  "the entry retired long ago");
-	b->seq += 1000;
-	ASSERT_EQ(t, steer(t, h, b), 0, "b's SYN, the quarantine over: blue");
-	if (ASSERT_OK(t, harness_syn_slot_get(h, b, &sl), "b's slot")) {
-		ASSERT_TRUE(t, sl.flags & SHIFT_SS_NH, "b's slot names a next hop");
-		ASSERT_EQ(t, sl.hash & SHIFT_SYN_NH_MASK, ia, "b's next-hop index: a's old one");
+		  "a's entry retired long ago");
+	a->seq += 1000;
+	ASSERT_EQ(t, steer(t, h, a), 0, "a's SYN, the quarantine over: blue");
+	if (ASSERT_OK(t, harness_syn_slot_get(h, a, &sl), "a's slot")) {
+		ASSERT_TRUE(t, sl.flags & SHIFT_SS_NH, "a's slot names a next hop");
+		ASSERT_EQ(t, sl.hash & SHIFT_SYN_NH_MASK, ia, "a's next-hop index: its old one");
 	}
-	if (ASSERT_OK(t, harness_client_nh_get(h, ia, &e), "the entry after b's SYN")) {
-		ASSERT_EQ(t, e.ifindex, H_LO_IFINDEX, "b's entry: lo");
-		ASSERT_TRUE(t, !memcmp(e.dmac, b->smac, 6) && !memcmp(e.smac, b->dmac, 6),
-			    "b's entry: its SYN's MACs, swapped");
+	if (ASSERT_OK(t, harness_client_nh_get(h, ia, &e), "the entry after a's SYN")) {
+		ASSERT_EQ(t, e.ifindex, H_LO_IFINDEX, "a's entry: lo");
+		ASSERT_TRUE(t, !memcmp(e.dmac, a->smac, 6) && !memcmp(e.smac, a->dmac, 6),
+			    "a's entry: its SYN's MACs, swapped");
 	}
+	if (ASSERT_OK(t, harness_client_nh_get(h, ib, &e), "b's old entry after a's SYN"))
+		ASSERT_EQ(t, e.ifindex, SHIFT_CLIENT_NH_RETIRED,
+			  "b's old: still retired (b has its new one)");
+}
+
+/* A client MAC for p other than those of avoid[0..n) whose next hop (on lo)
+ * hashes to idx: 0, or -1 without one. */
+static int mac_hashing_to(struct pkt_spec *p, __u32 idx, const struct pkt_spec *avoid, int n)
+{
+	__u32 k;
+	int i;
+
+	for (k = 1; k < 65536; k++) {
+		p->smac[4] = (__u8)(k >> 8);
+		p->smac[5] = (__u8)k;
+		for (i = 0; i < n && memcmp(p->smac, avoid[i].smac, 6); i++)
+			;
+		if (i == n && harness_client_nh_index(H_LO_IFINDEX, p->smac, p->dmac) == idx)
+			return 0;
+	}
+	return -1;
 }
 
 TEST(synslot)
@@ -410,14 +444,15 @@ TEST(synslot)
 		dp_weight_set(&h->m, SVC_V4_TCP, 0);
 	}
 	if (test_sub(t, "a SYN-ACK goes back the way its SYN came, no FIB lookup; a SYN whose "
-			"next hop's index another holds leaves its SYN-ACK to the FIB; a next hop "
-			"retired (its interface gone) sends its SYN-ACKs to the FIB and its index "
-			"to a SYN after its quarantine")) {
+			"next hop's index another holds takes the next one, and leaves its "
+			"SYN-ACK to the FIB when its four are taken; a next hop retired (its "
+			"interface gone) sends its SYN-ACKs to the FIB and its index to a SYN "
+			"after its quarantine")) {
 		static const __u8 cl_mac[6] = MAC_CLIENT, edge_mac[6] = MAC_EDGE,
 				  shv1_mac[6] = FIB_MAC_SHV1;
-		struct pkt_spec a = s, b = s;
+		struct pkt_spec a = s, b = s, c = s;
 		struct shift_syn_slot sl;
-		__u32 ia = 0, k;
+		__u32 ia = 0, ib;
 		__u64 fib1;
 
 		if (!ifb) {
@@ -448,33 +483,79 @@ TEST(synslot)
 			    "a's SYN-ACK: the SYN's MACs, swapped");
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 0, "reply_fib (a)");
 
-		/* b: a client MAC whose next hop hashes to a's index, which a's holds. */
-		for (k = 1; k < 65536; k++) {
-			b.smac[4] = (__u8)(k >> 8);
-			b.smac[5] = (__u8)k;
-			if (memcmp(b.smac, a.smac, 6) &&
-			    harness_client_nh_index(H_LO_IFINDEX, b.smac, b.dmac) == ia)
-				break;
-		}
-		if (!ASSERT_TRUE(t, k < 65536, "a client MAC whose next hop shares a's index"))
+		/* b: a client MAC whose next hop hashes to a's index, which a's holds:
+		 * it takes the next entry. */
+		ib = nh_next(ia);
+		if (!ASSERT_OK(t, mac_hashing_to(&b, ia, &a, 1),
+			       "a client MAC whose next hop shares a's index"))
 			goto nh_done;
 		b.sport = 47001;
 		b.tcp_flags = TH_SYN;
 		b.seq = 9100;
 		ASSERT_EQ(t, steer(t, h, &b), 0, "b's SYN: blue");
-		if (ASSERT_OK(t, harness_syn_slot_get(h, &b, &sl), "b's slot"))
-			ASSERT_TRUE(t, !(sl.flags & SHIFT_SS_NH),
-				    "b's slot names no next hop (the index is a's for good)");
+		if (ASSERT_OK(t, harness_syn_slot_get(h, &b, &sl), "b's slot")) {
+			ASSERT_TRUE(t, sl.flags & SHIFT_SS_NH, "b's slot names a next hop");
+			ASSERT_EQ(t, sl.hash & SHIFT_SYN_NH_MASK, ib,
+				  "b's next-hop index: the one after a's");
+		}
 		fib1 = stat_of(h, SHIFT_STAT_REPLY_FIB);
 		ASSERT_OK(t,
 			  backend_reply_ack(h, 47001, ifb, 11, TH_SYN | TH_ACK, 0, 4100, 9101, out,
 					    &olen, &verdict),
 			  "BPF_PROG_TEST_RUN (b's SYN-ACK)");
-		ASSERT_EQ(t, verdict, harness_expect(h, XDP_REDIRECT), "b's SYN-ACK: by the FIB");
-		ASSERT_TRUE(t,
-			    olen >= 12 && !memcmp(out, cl_mac, 6) && !memcmp(out + 6, shv1_mac, 6),
-			    "b's SYN-ACK: the FIB's MACs (shv1 towards the client)");
-		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 1, "reply_fib (b)");
+		ASSERT_EQ(t, verdict, harness_expect(h, XDP_REDIRECT),
+			  "b's SYN-ACK: redirected to lo");
+		ASSERT_TRUE(t, olen >= 12 && !memcmp(out, b.smac, 6) && !memcmp(out + 6, b.dmac, 6),
+			    "b's SYN-ACK: b's SYN's MACs, swapped");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 0, "reply_fib (b)");
+
+		/* c: a third next hop hashing there, the two entries after b's taken
+		 * (by an interface this test makes up): every probe taken, the FIB. */
+		{
+			struct shift_client_nh fake = { .ifindex = 0x7ffffff0 }, e;
+			int nfd = bpf_map__fd(h->skel->maps.shift_client_nhs);
+			struct pkt_spec avoid[2] = { a, b };
+			__u32 fk[2] = { nh_next(ib), nh_next(nh_next(ib)) }, j, made[2] = { 0 };
+
+			for (j = 0; j < 2; j++) {
+				if (harness_client_nh_get(h, fk[j], &e) || e.ifindex)
+					continue; /* taken already */
+				made[j] = !bpf_map_update_elem(nfd, &fk[j], &fake, BPF_ANY);
+				ASSERT_TRUE(t, made[j], "an entry taken by a made-up interface");
+			}
+			if (ASSERT_OK(t, mac_hashing_to(&c, ia, avoid, 2),
+				      "a third client MAC whose next hop shares a's index")) {
+				c.sport = 47002;
+				c.tcp_flags = TH_SYN;
+				c.seq = 9200;
+				ASSERT_EQ(t, steer(t, h, &c), 0, "c's SYN: blue");
+				if (ASSERT_OK(t, harness_syn_slot_get(h, &c, &sl), "c's slot"))
+					ASSERT_TRUE(
+						t, !(sl.flags & SHIFT_SS_NH),
+						"c's slot names no next hop (its four probes taken)");
+				fib1 = stat_of(h, SHIFT_STAT_REPLY_FIB);
+				ASSERT_OK(t,
+					  backend_reply_ack(h, 47002, ifb, 11, TH_SYN | TH_ACK, 0,
+							    4200, 9201, out, &olen, &verdict),
+					  "BPF_PROG_TEST_RUN (c's SYN-ACK)");
+				ASSERT_EQ(t, verdict, harness_expect(h, XDP_REDIRECT),
+					  "c's SYN-ACK: by the FIB");
+				ASSERT_TRUE(
+					t,
+					olen >= 12 && !memcmp(out, cl_mac, 6) &&
+						!memcmp(out + 6, shv1_mac, 6),
+					"c's SYN-ACK: the FIB's MACs (shv1 towards the client)");
+				ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 1,
+					  "reply_fib (c)");
+			}
+			/* Free again: nothing but this test saw the made-up interface. */
+			for (j = 0; j < 2; j++) {
+				struct shift_client_nh zero_nh = { 0 };
+
+				if (made[j])
+					bpf_map_update_elem(nfd, &fk[j], &zero_nh, BPF_ANY);
+			}
+		}
 		/* A SYN-ACK that acknowledges no SYN of the slot: the FIB too. */
 		fib1 = stat_of(h, SHIFT_STAT_REPLY_FIB);
 		ASSERT_OK(t,
@@ -482,7 +563,7 @@ TEST(synslot)
 					    &olen, &verdict),
 			  "BPF_PROG_TEST_RUN (a SYN-ACK of another ISN)");
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_REPLY_FIB) - fib1, 1, "reply_fib (another ISN)");
-		retired_nh(t, h, &a, &b, ia, ifb);
+		retired_nh(t, h, &a, &b, ia, ib, ifb);
 nh_done:;
 	}
 	if (test_sub(t, "a flow met in mid-stream: the backend's answer writes its entry")) {
