@@ -42,28 +42,25 @@ static __always_inline int client_nh_free_again(const struct shift_client_nh *e)
 #define CLIENT_NH_PROBES 4
 
 /*
- * The next hop of a bare SYN, as flow_set_nh() put it in nf (ingress
- * interface; the SYN's MACs swapped), as an index for its slot, or 0. Its
- * entry is the first of its probes that names it. Without one, the first
- * free (or retired and out of quarantine) entry is claimed: the ifindex word
- * goes from what it was read as to SHIFT_CLIENT_NH_BUSY by compare-and-swap,
- * so that one SYN writes it, then to the interface, after the MACs. A reader
- * that finds the interface finds the MACs: the index it got from a slot was
- * written after the entry by the same SYN, and the SYN-ACK answering that SYN
- * came only after the SYN left. Entries never go back to free, and a next hop
- * claims the first entry it can: none of its probes past a free entry is its.
- * A global function: the verifier checks the probes once.
+ * client_nh_learn() past its first probe: the entries from idx on (idx is a
+ * next hop's hashed index), the first that names nf's next hop, else the
+ * first free (or retired and out of quarantine) one claimed: the ifindex
+ * word goes from what it was read as to SHIFT_CLIENT_NH_BUSY by
+ * compare-and-swap, so that one SYN writes it, then to the interface, after
+ * the MACs. A reader that finds the interface finds the MACs: the index it
+ * got from a slot was written after the entry by the same SYN, and the
+ * SYN-ACK answering that SYN came only after the SYN left. Entries never go
+ * back to free, and a next hop claims the first entry it can: none of its
+ * probes past a free entry is its. A global function: the verifier checks the
+ * probes once, and the SYN path does not carry them.
  */
-__noinline __u32 client_nh_learn(const struct shift_flow *nf)
+__noinline __u32 client_nh_probe(const struct shift_flow *nf, __u32 idx)
 {
 	struct shift_client_nh *e, *claim = NULL;
-	__u32 idx, i, cur, claim_idx = 0, claim_cur = 0;
+	__u32 i, cur, claim_idx = 0, claim_cur = 0;
 
 	if (!nf)
 		return 0;
-	idx = shift_client_nh_index(nf->cl_ifindex, mac_head(nf->cl_dmac),
-				    mac_tail(nf->cl_dmac) | mac_tail(nf->cl_smac) << 16,
-				    mac_head(nf->cl_smac));
 	for (i = 0; i < CLIENT_NH_PROBES; i++) {
 		e = bpf_map_lookup_elem(&shift_client_nhs, &idx);
 		if (!e)
@@ -72,6 +69,10 @@ __noinline __u32 client_nh_learn(const struct shift_flow *nf)
 		if (cur == nf->cl_ifindex && mac_eq(e->dmac, nf->cl_dmac) &&
 		    mac_eq(e->smac, nf->cl_smac))
 			return idx;
+		/* Being written, maybe for this next hop by a SYN on another CPU:
+		 * a second entry for it would waste one. */
+		if (cur == SHIFT_CLIENT_NH_BUSY)
+			return 0;
 		if (!claim &&
 		    (!cur || (cur == SHIFT_CLIENT_NH_RETIRED && client_nh_free_again(e)))) {
 			claim = e;
@@ -92,6 +93,29 @@ __noinline __u32 client_nh_learn(const struct shift_flow *nf)
 	/* A full barrier (a fetching atomic), after the MACs on every arch. */
 	__sync_val_compare_and_swap(&claim->ifindex, SHIFT_CLIENT_NH_BUSY, nf->cl_ifindex);
 	return claim_idx;
+}
+
+/*
+ * The next hop of a bare SYN, as flow_set_nh() put it in nf (ingress
+ * interface; the SYN's MACs swapped), as an index for its slot, or 0: the
+ * entry at its hashed index when that names it (every SYN of a known next
+ * hop but those that share an index), else client_nh_probe()'s.
+ */
+static __always_inline __u32 client_nh_learn(const struct shift_flow *nf)
+{
+	const struct shift_client_nh *e;
+	__u32 idx;
+
+	idx = shift_client_nh_index(nf->cl_ifindex, mac_head(nf->cl_dmac),
+				    mac_tail(nf->cl_dmac) | mac_tail(nf->cl_smac) << 16,
+				    mac_head(nf->cl_smac));
+	e = bpf_map_lookup_elem(&shift_client_nhs, &idx);
+	if (!e)
+		return 0;
+	if (*(const volatile __u32 *)&e->ifindex == nf->cl_ifindex &&
+	    mac_eq(e->dmac, nf->cl_dmac) && mac_eq(e->smac, nf->cl_smac))
+		return idx;
+	return client_nh_probe(nf, idx);
 }
 
 /*
