@@ -242,13 +242,15 @@ static __always_inline void syn_again(struct shift_syn_slot *s, struct shift_flo
 }
 
 #define SYN_STEP_FALLBACK (1u << 9)
+/* how's bits 16-23: a bare SYN's client-side next hop (client_nh_learn()), 0 for none */
+#define SYN_STEP_NH_SHIFT 16
 
 /*
  * The SYN slot's part of a new flow nf (its backend chosen by the weight),
  * for a TCP packet with sequence and acknowledgment numbers seq, ack; how: its TCP flags (low byte),
- * SYN_STEP_FALLBACK for a connect_fallback service (a global function takes
- * at most five arguments). A bare SYN's nf holds its client-side next hop
- * (flow_set_nh()), which its slot names for its SYN-ACK. Returns 0 when the
+ * SYN_STEP_FALLBACK for a connect_fallback service, a bare SYN's client-side
+ * next hop from SYN_STEP_NH_SHIFT (a global function takes at most five
+ * arguments), which its slot names for its SYN-ACK. Returns 0 when the
  * packet continues a handshake the slot holds (not a new flow), else 1.
  *   - a bare SYN: its slot is overwritten or, for a retransmit of a recent
  *     SYN (same sequence number), updated (syn_again());
@@ -282,8 +284,7 @@ __noinline int syn_slot_step(struct shift_flow *nf, __u32 service_id, __u32 seq,
 			syn_again(slot, nf, now, how & SYN_STEP_FALLBACK);
 			return 0;
 		}
-		syn_slot_write(slot, nf, now, seq,
-			       nf->state & SHIFT_FS_NH ? client_nh_learn(nf) : 0);
+		syn_slot_write(slot, nf, now, seq, how >> SYN_STEP_NH_SHIFT & SHIFT_SYN_NH_MASK);
 		return 1;
 	}
 	if (syn_slot_is(slot, nf->hash, service_id, now) && syn_slot_isn_is(slot, seq - 1)) {
@@ -367,15 +368,23 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		return XDP_DROP;
 	}
 	if (p->proto == IPPROTO_TCP) {
+		__u32 nh = 0;
+
 		/* A bare SYN leaves the way back for its SYN-ACK (client_nh.h):
-		 * nf carries it to its slot. */
-		if (syn)
+		 * nf carries it, and how its index, to its slot. Learnt here, not in
+		 * syn_slot_step(): client_nh_probe() called from there would make
+		 * three frames, past 6.1's 512 bytes of combined stack. */
+		if (syn) {
 			flow_set_nh(c, nf);
-		fresh = syn_slot_step(nf, svc->id, tcp_seq(p, data_end),
-				      (p->tcp_flags & 0xff) | (svc->flags & SHIFT_SVC_F_FALLBACK ?
-								       SYN_STEP_FALLBACK :
-								       0),
-				      tcp_ack_seq(p, data_end));
+			if (nf->state & SHIFT_FS_NH)
+				nh = client_nh_learn(nf);
+		}
+		fresh = syn_slot_step(
+			nf, svc->id, tcp_seq(p, data_end),
+			(p->tcp_flags & 0xff) |
+				(svc->flags & SHIFT_SVC_F_FALLBACK ? SYN_STEP_FALLBACK : 0) |
+				nh << SYN_STEP_NH_SHIFT,
+			tcp_ack_seq(p, data_end));
 	}
 	be = active_backend(nf->backend_id, svc->id);
 	if (!be) {
