@@ -405,17 +405,14 @@ static int fleet_write(const struct ctl *c, struct fleet_change *fc, bool quiet_
 	static const char *const what[] = { "weight", "rollback", "clear", "ramp" };
 	const struct conf_fleet *fl = &c->conf->fleet;
 	char err[1024];
-	__s64 rev = 0;
 	int rc;
 
 	if (!fl->enabled)
 		return 0;
-	rc = fleet_cli_update(fl, fc->service, fleet_change, fc, &rev, err, sizeof(err));
-	if (rc == 0 || rc == 1)
-		fc->rev = rev;
+	rc = fleet_cli_update(fl, fc->service, fleet_change, fc, &fc->rev, err, sizeof(err));
 	if (rc == 0) {
 		printf("fleet %s: %s of %s written at revision %lld\n", fl->fleet, what[fc->kind],
-		       fc->service, (long long)rev);
+		       fc->service, (long long)fc->rev);
 		return 0;
 	}
 	if (rc == 1)

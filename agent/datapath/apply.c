@@ -70,6 +70,13 @@ bool agent_word_is_ours(struct agent *a, const struct service_rt *s)
 	return dp_weight_get(&a->maps, s->id, &word) || word == weight_word(s);
 }
 
+static struct weight_state word_state(const struct service_rt *s)
+{
+	return (struct weight_state){ .weight = s->weight,
+				      .latched = s->latched,
+				      .drill = s->latch_drill };
+}
+
 static bool outside_kept(const struct service_rt *s, __u64 now)
 {
 	return s->outside_seen && now - s->outside_mono_ns < AGENT_OUTSIDE_SYNC_NS;
@@ -83,22 +90,14 @@ void agent_adopt_outside(struct agent *a, struct service_rt *s)
 	if (!outside_kept(s, now)) {
 		s->outside_seen = true;
 		s->outside_mono_ns = now;
-		s->outside_was.weight = s->weight;
-		s->outside_was.latched = s->latched;
-		s->outside_was.drill = s->latch_drill;
+		s->outside_was = word_state(s);
 	}
 	agent_sync_from_maps(a, s);
 }
 
 void agent_before_sync(struct service_rt *s, struct weight_state *before)
 {
-	if (outside_kept(s, now_mono_ns())) {
-		*before = s->outside_was;
-	} else {
-		before->weight = s->weight;
-		before->latched = s->latched;
-		before->drill = s->latch_drill;
-	}
+	*before = outside_kept(s, now_mono_ns()) ? s->outside_was : word_state(s);
 	s->outside_seen = false;
 }
 
