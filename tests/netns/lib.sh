@@ -193,6 +193,16 @@ rig_weight_word() {
 		"$RIG_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"])'
 }
 
+# rig_weight_word_set NAME WORD: write the service's weight word in the edge's pinned
+# shift_weights as shiftctl does (a test forcing an order shiftctl leaves to chance)
+rig_weight_word_set() {
+	local id
+	id=$(rig_svc_id "$1") || return 1
+	# shellcheck disable=SC2046 # four byte words
+	rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(rig_le32 "$id") \
+		value $(rig_le32 "$2")
+}
+
 # rig_ctl_raw SOCKET LINE: one request on a shiftd's control socket, as shiftctl sends
 # it (a test forcing an order shiftctl leaves to chance); the reply's first line (OK, or
 # ERR CODE MESSAGE).

@@ -43,30 +43,22 @@ ctl set-weight web 50 >/dev/null || notok "setup: set-weight web 50"
 ifindex() { ip -n "$RIG_NS_EDGE" -o link show dev "$C1" 2>/dev/null | cut -d: -f1; }
 c1_prog() { ip -n "$RIG_NS_EDGE" -d link show dev "$C1" 2>/dev/null | grep -o 'prog/xdp[a-z]* id [0-9]*' | head -n 1; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# nh_has IFINDEX: does the client-side next-hop table (shift_client_nhs) hold an entry
-# learned on IFINDEX? (an entry's first word is its interface, little-endian)
-nh_has() {
+# nh_entries: "INDEX WORD" for each entry of shift_client_nhs, WORD its first word (the
+# interface it was learned on; 4294967294 retired), from the little-endian bytes
+nh_entries() {
 	rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_client_nhs" | "$RIG_PYTHON" -c '
 import json, sys
-want = int(sys.argv[1])
-vals = [int("".join(x[2:] for x in reversed(e["value"][:4])), 16) for e in json.load(sys.stdin)]
-sys.exit(0 if want in vals else 1)' "$1"
-}
-# nh_where IFINDEX: the index of the client-side next-hop entry learned on IFINDEX ("" if
-# none); nh_word INDEX: that entry's first word (its interface; 4294967294 retired)
-nh_dump() { rig_edge bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_client_nhs"; }
-nh_where() {
-	nh_dump | "$RIG_PYTHON" -c '
-import json, sys
 le = lambda b: int("".join(x[2:] for x in reversed(b)), 16)
-print(next((le(e["key"]) for e in json.load(sys.stdin) if le(e["value"][:4]) == int(sys.argv[1])), ""))' "$1"
+for e in json.load(sys.stdin):
+    print(le(e["key"]), le(e["value"][:4]))'
 }
-nh_word() {
-	nh_dump | "$RIG_PYTHON" -c '
-import json, sys
-le = lambda b: int("".join(x[2:] for x in reversed(b)), 16)
-print(next((le(e["value"][:4]) for e in json.load(sys.stdin) if le(e["key"]) == int(sys.argv[1])), ""))' "$1"
-}
+# nh_where IFINDEX: the index of the entry learned on IFINDEX ("" if none); nh_word
+# INDEX: that entry's first word ("" if none)
+nh_where() { nh_entries | awk -v w="$1" '$2 == w {print $1; exit}'; }
+nh_word() { nh_entries | awk -v k="$1" '$1 == k {print $2; exit}'; }
+# nh_has IFINDEX: does the client-side next-hop table (shift_client_nhs) hold an entry
+# learned on IFINDEX? (an entry's first word is its interface, little-endian)
+nh_has() { [ -n "$(nh_where "$1")" ]; }
 # nh_index IFINDEX CLIENT_MAC EDGE_MAC [IDX]: shift_client_nh_index() (include/shift/maps.h)
 # of a next hop, the client's MAC being its SYNs' source; with IDX, an edge MAC instead
 # (02:53:48:46:xx:xx) that puts the next hop at IDX
@@ -157,7 +149,7 @@ recreate_c1() {
 	local mac k emac
 	ip -n "$RIG_NS_EDGE" link add "$C1" type veth peer name "$E1" netns "$RIG_ID-cli1" || return 1
 	if [ -n "${1:-}" ]; then
-		mac=$(ip -n "$RIG_ID-cli1" -br link show dev "$E1" | awk '{print $3}')
+		mac=$(_rig_mac "$RIG_ID-cli1" "$E1")
 		emac=$(nh_index "$(ifindex)" "$mac" 00:00:00:00:00:00 "$1") &&
 			ip -n "$RIG_NS_EDGE" link set dev "$C1" address "$emac" || return 1
 	fi
@@ -196,8 +188,8 @@ for ((k = 1; k <= RECREATES; k++)); do
 	nh_has "$old" && nh_old=$((nh_old + 1))
 	# where the old next hop's entry is, and whether this test's hash agrees
 	at=$(nh_where "$old")
-	[ "$at" = "$(nh_index "$old" "$(ip -n "$RIG_ID-cli1" -br link show dev "$E1" | awk '{print $3}')" \
-		"$(ip -n "$RIG_NS_EDGE" -br link show dev "$C1" | awk '{print $3}')")" ] || at=""
+	[ "$at" = "$(nh_index "$old" "$(_rig_mac "$RIG_ID-cli1" "$E1")" "$(_rig_mac "$RIG_NS_EDGE" "$C1")")" ] ||
+		at=""
 	ip -n "$RIG_NS_EDGE" link del "$C1"
 	wait_log "$E2E_SHIFTD_LOG" "interface $C1: deleted" "$k" 5 && seen=$((seen + 1))
 	wait_log "$E2E_SHIFTD_LOG" "interface $C1 (ifindex $old) deleted: retired its" 1 5 &&

@@ -291,11 +291,8 @@ out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 # shiftctl writes the weight word, then tells shiftd (sync). A ramp step due in between
 # must not write over it: here shiftctl rollback's write alone (bpftool, as shiftctl
 # writes it), the step's time passed, then its sync.
-sid=$(rig_svc_id web) || notok "web has no id in shift_svc_info"
 out=$(ctl ramp web 10,20 --hold 1s) || notok "ramp web 10,20 --hold 1s: $out"
-# shellcheck disable=SC2046 # four byte words
-rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(rig_le32 "$sid") \
-	value $(rig_le32 $((1 << 31))) || notok "ramp: cannot write the latch with bpftool"
+rig_weight_word_set web $((1 << 31)) || notok "ramp: cannot write the latch with bpftool"
 # the step is due after 1 s; shiftd's tick finds it within 0.1 s of that, or 5 s here
 sleep 1
 for ((i = 0; i < 50; i++)); do
@@ -353,9 +350,7 @@ drill_bg "$D/drill_late.out" web --hold 20s --json
 DP=$DRILL_PID
 wait_drill_active || notok "late sync: status shows no active drill within 5 s"
 n0=$(svc_field rollbacks_total)
-# shellcheck disable=SC2046 # four byte words
-rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(rig_le32 "$sid") \
-	value $(rig_le32 $((1 << 31))) || notok "late sync: cannot write the latch with bpftool"
+rig_weight_word_set web $((1 << 31)) || notok "late sync: cannot write the latch with bpftool"
 drc=0
 e2e_wait_pid "$DP" 30 || drc=$?
 res=$(report_get "$D/drill_late.out" result)
@@ -391,9 +386,7 @@ out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 drill_bg "$D/drill_cl2.out" web --hold 20s --json
 DP=$DRILL_PID
 wait_drill_active || notok "late clear: status shows no active drill within 5 s"
-# shellcheck disable=SC2046 # four byte words
-rig_edge bpftool map update pinned "$RIG_BPFFS_DIR/maps/shift_weights" key $(rig_le32 "$sid") \
-	value $(rig_le32 0) || notok "late clear: cannot write the weight with bpftool"
+rig_weight_word_set web 0 || notok "late clear: cannot write the weight with bpftool"
 drc=0
 e2e_wait_pid "$DP" 30 || drc=$?
 res=$(report_get "$D/drill_cl2.out" result)

@@ -307,11 +307,10 @@ else
 	fleet_ctl 2 rollback web --reason "forced order" >/dev/null 2>&1
 	fleet_wait_all 3 rolled_back True || note "forced order: not latched everywhere: $(fleet_all rolled_back)"
 	n0=$(fleet_svc 1 rollbacks_total)
-	sid=$(fleet_svc_id 1)
 	l0=$(grep -c "reached this host's map after" "$(fleet_log 1)")
-	# shellcheck disable=SC2046 # four byte words
-	fleet_nsenter 1 bpftool map update pinned "$(fleet_dir 1)/bpffs/maps/shift_weights" \
-		key $(rig_le32 "$sid") value $(rig_le32 6000) || notok "forced order: cannot write node 1's map"
+	# node 1's netns is the rig's edge; its pins are under its own bpffs
+	RIG_BPFFS_DIR=$(fleet_dir 1)/bpffs rig_weight_word_set web 6000 ||
+		notok "forced order: cannot write node 1's map"
 	sres=$(rig_ctl_raw "$(fleet_dir 1)/shiftd.sock" "sync web cancel-ramp fleet-rev=$rev")
 	word=$(RIG_BPFFS_DIR=$(fleet_dir 1)/bpffs rig_weight_word web)
 	n1=$(fleet_svc 1 rollbacks_total) rb=$(fleet_svc 1 rolled_back)
