@@ -35,7 +35,7 @@ chaos_need_synflood() {
 # The spoofed sources' SYN-ACKs go back to cli1, which does not forward: dropped there.
 chaos_spoof_route() {
 	ip -n "$RIG_NS_EDGE" route replace "$CHAOS_SPOOF" via 198.18.1.2 || return 1
-	CHAOS_EDGE_MAC=$(ip -n "$RIG_NS_EDGE" -br link show dev "${RIG_ID}c1" | awk '{print $3}')
+	CHAOS_EDGE_MAC=$(_rig_mac "$RIG_NS_EDGE" "${RIG_ID}c1")
 }
 
 # chaos_flood COUNT OUT: spoofed SYNs from cli1 to the VIP (foreground; at most COUNT

@@ -150,7 +150,7 @@ e2e_add_sources() {
 	for ((i = 1; i <= RIG_CLIENTS; i++)); do
 		c=cli$i
 		rig_nsenter "$c" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" || return 1
-		mac=$(ip -n "$RIG_ID-$c" -br link show dev "${RIG_ID}e$i" | awk '{print $3}') || return 1
+		mac=$(_rig_mac "$RIG_ID-$c" "${RIG_ID}e$i") || return 1
 		{
 			for ((k = base; k < base + E2E_NSRC; k++)); do
 				echo "addr add 198.18.$i.$k/24 dev ${RIG_ID}e$i"

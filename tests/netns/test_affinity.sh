@@ -19,7 +19,7 @@ D=$RIG_DIR
 AFF_PY=$HERE/affinity_client.py
 
 # --- 100 v4 clients (198.18.201.1-100) and 100 v6 /64s (2001:db8:c1:N::2 and ::3) on cli1
-cmac=$(ip -n "$RIG_ID-cli1" -br link show dev "${RIG_ID}e1" | awk '{print $3}')
+cmac=$(_rig_mac "$RIG_ID-cli1" "${RIG_ID}e1")
 {
 	for ((c = 1; c <= NCLI; c++)); do
 		echo "addr add 198.18.201.$c/32 dev ${RIG_ID}e1"

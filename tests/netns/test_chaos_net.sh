@@ -166,7 +166,7 @@ recreate_c1() {
 		echo "route add default via 198.18.1.1"
 		echo "route add ::/0 via 2001:db8:c1::1"
 	} | ip -n "$RIG_ID-cli1" -batch - || return 1
-	mac=$(ip -n "$RIG_ID-cli1" -br link show dev "$E1" | awk '{print $3}')
+	mac=$(_rig_mac "$RIG_ID-cli1" "$E1")
 	for ((k = E2E_SRC_BASE; k < E2E_SRC_BASE + E2E_NSRC; k++)); do
 		echo "neigh replace 198.18.1.$k lladdr $mac dev $C1 nud permanent"
 		printf 'neigh replace 2001:db8:c1::%x lladdr %s dev %s nud permanent\n' "$k" "$mac" "$C1"
