@@ -532,14 +532,14 @@ _rig_backend_answers() { # NAME: /readyz answers (any HTTP status) on v4 and v6 
 }
 
 _rig_wait_backends() { # NAME...: bounded wait until each answers
-	local pending=("$@") left i n e
+	local pending=("$@") silent i n e
 	for ((i = 0; i < RIG_WAIT_TRIES; i++)); do
-		left=()
+		silent=()
 		for n in "${pending[@]}"; do
-			_rig_backend_answers "$n" || left+=("$n")
+			_rig_backend_answers "$n" || silent+=("$n")
 		done
-		[ ${#left[@]} -eq 0 ] && return 0
-		for n in "${left[@]}"; do
+		[ ${#silent[@]} -eq 0 ] && return 0
+		for n in "${silent[@]}"; do
 			e=${_RIG_BACKEND_PID[$n]:-}
 			if [ -z "$e" ] || ! kill -0 "$e" 2>/dev/null; then
 				_rig_err "backend $n exited; its log:"
@@ -547,7 +547,7 @@ _rig_wait_backends() { # NAME...: bounded wait until each answers
 				return 1
 			fi
 		done
-		pending=("${left[@]}")
+		pending=("${silent[@]}")
 		sleep 0.1
 	done
 	_rig_err "backends not answering after $RIG_WAIT_TRIES tries: ${pending[*]}"

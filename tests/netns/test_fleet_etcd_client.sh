@@ -48,7 +48,6 @@ etcd_start() {
 		--listen-peer-urls "http://127.0.0.1:2380" \
 		--initial-advertise-peer-urls "http://127.0.0.1:2380" \
 		--initial-cluster "n1=http://127.0.0.1:2380"
-	ETCD_PID=$RIG_LAST_PID
 	local i
 	for ((i = 0; i < 100; i++)); do
 		etcdctl_ endpoint health >/dev/null 2>&1 && return 0
