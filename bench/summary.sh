@@ -44,10 +44,6 @@ def ratio(a, b):
     return round(a / b, 2) if a and b else None
 
 
-def fx(r):
-    return f"×{r}" if r is not None else "–"
-
-
 def round_ratios(rounds, a, b):
     """a / b within each round (a dict of system -> figure per round): the cell
     "×median (min–max)" and the median; "–" and None without a pair."""
@@ -185,7 +181,7 @@ if dp:
         o = by1k.get(k)
         (cx, mx), (ct, mt) = over_runs(k, r, "xdp_above_ns"), over_runs(k, r, "tc_above_ns")
         met = r["met"]
-        if mx and mt and mx[0] is not None and r["target"] != "-":
+        if mx and mt and mx[0] is not None:
             met = f"{mx[0]} of {mx[1]} / {mt[0]} of {mt[1]} runs"
             res.setdefault("datapath_met", {})["/".join(map(str, k))] = {
                 "xdp": list(mx), "tc": list(mt), "target": r["target"]}
@@ -325,12 +321,10 @@ if pk:
         rp, rn, rs, rt = (rng(agg.get((x, f), [])) for x in ("plain", "nft", "shift", "shift-tc"))
         # ratios within each round, then their median
         rounds = by_round.get(f, {}).values()
-        rsp, rsn, rtp, rtn = (round_ratios(rounds, a, b)[1] for a, b in (
-            ("shift", "plain"), ("shift", "nft"), ("shift-tc", "plain"), ("shift-tc", "nft")))
+        (csp, rsp), (ctp, rtp), (csn, rsn), (ctn, rtn) = (round_ratios(rounds, a, b) for a, b in (
+            ("shift", "plain"), ("shift-tc", "plain"), ("shift", "nft"), ("shift-tc", "nft")))
         res["pktrate"][f"ratio/{f}"] = {"shift_vs_plain": rsp, "shift_vs_nft": rsn,
                                         "shift_tc_vs_plain": rtp, "shift_tc_vs_nft": rtn}
-        csp, ctp, csn, ctn = (round_ratios(rounds, a, b)[0] for a, b in (
-            ("shift", "plain"), ("shift-tc", "plain"), ("shift", "nft"), ("shift-tc", "nft")))
         md.append(f"| {label} | {fmt(p)}{rp} | {fmt(n)}{rn} | {fmt(s)}{rs} | {fmt(t)}{rt} | "
                   f"{csp} | {ctp} | {csn} | {ctn} |")
         ahead[f] = {x: rounds_ahead(rounds, x, "plain") for x in ("shift", "shift-tc")}
@@ -474,16 +468,12 @@ if ht:
                   f"TC in {kt} of {nt}.")
     md.append("")
     if "before" in systems:
-        # per mode, per round: system -> requests/s
-        by_round = {}
-        for r in ht:
-            by_round.setdefault(r["mode"], {}).setdefault(r["round"], {})[r["system"]] = r.get("rps")
         md.append("Before and after, ratios within each round, median (min–max):\n")
         md.append("| requests/s | after / before, XDP | after / before, TC | before / nft, XDP | before / nft, TC "
                   "| after / nft, XDP | after / nft, TC |")
         md.append("|---|---:|---:|---:|---:|---:|---:|")
         for mode, label in (("keepalive", "keep-alive"), ("close", "`Connection: close`")):
-            cells = [round_ratios(by_round.get(mode, {}).values(), a, b)[0]
+            cells = [round_ratios(per_round.get(("rps", mode), {}).values(), a, b)[0]
                      for a, b in (("shift", "before"), ("shift-tc", "before-tc"), ("before", "nft"),
                                   ("before-tc", "nft"), ("shift", "nft"), ("shift-tc", "nft"))]
             md.append(f"| {label} | " + " | ".join(cells) + " |")
