@@ -185,9 +185,9 @@ sleep 1
 rec="" idxs="" attached=0 seen=0 nh_old=0 nh_retired=0 nh_new=0 forced=0 nh_moves=""
 for ((k = 1; k <= RECREATES; k++)); do
 	old=$(ifindex)
-	nh_has "$old" && nh_old=$((nh_old + 1))
 	# where the old next hop's entry is, and whether this test's hash agrees
 	at=$(nh_where "$old")
+	[ -n "$at" ] && nh_old=$((nh_old + 1))
 	[ "$at" = "$(nh_index "$old" "$(_rig_mac "$RIG_ID-cli1" "$E1")" "$(_rig_mac "$RIG_NS_EDGE" "$C1")")" ] ||
 		at=""
 	ip -n "$RIG_NS_EDGE" link del "$C1"
@@ -206,8 +206,8 @@ for ((k = 1; k <= RECREATES; k++)); do
 		attached=$((attached + 1))
 	fi
 	sleep 2
-	nh_has "$new" && nh_new=$((nh_new + 1))
 	got=$(nh_where "$new")
+	[ -n "$got" ] && nh_new=$((nh_new + 1))
 	nh_moves+="$at->$got "
 	[ -n "$at" ] && [ -n "$got" ] && [ "$got" != "$at" ] && [ "$(nh_word "$at")" = 4294967294 ] &&
 		forced=$((forced + 1))
