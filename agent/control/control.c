@@ -165,6 +165,30 @@ static bool sync_is_rollback(const struct service_rt *s, bool was_latched, bool 
 	return reason && was_drill && !s->latch_drill;
 }
 
+/* A whole positive decimal integer (no sign, no trailing text, no overflow). */
+static bool positive_arg(const char *s, long long *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return !errno && !*end && *v > 0;
+}
+
+/* The reply's text after OK. Without memory it goes without: the change
+ * itself is made, and shiftd's log says the rest. */
+static void reply_text(struct reply *r, const char *text)
+{
+	r->body = strdup(text);
+	if (!r->body) {
+		log_warn("control: no memory for a %zu-byte reply", strlen(text));
+		return;
+	}
+	r->body_len = strlen(r->body);
+}
+
 /*
  * shiftctl changed the maps directly; catch up and persist. Arguments after
  * SERVICE: reason=TEXT, cancel-ramp, at=UNIX_NS (when shiftctl wrote the map:
@@ -177,7 +201,7 @@ static void do_sync(struct agent *a, const struct ctl_request *q, struct reply *
 	struct weight_state before;
 	bool cancel_ramp = false;
 	char stale[512];
-	long long fleet_rev = 0;
+	long long fleet_rev = 0, at_arg;
 	struct service_rt *s;
 	__u64 at = 0;
 	int k;
@@ -186,18 +210,23 @@ static void do_sync(struct agent *a, const struct ctl_request *q, struct reply *
 	if (!s)
 		return;
 	for (k = 1; k < q->argc; k++) {
-		char *end;
-
 		if (!strncmp(q->argv[k], "reason=", 7)) {
 			reason = q->argv[k] + 7;
 		} else if (!strcmp(q->argv[k], "cancel-ramp")) {
 			cancel_ramp = true;
 		} else if (!strncmp(q->argv[k], "at=", 3)) {
-			at = strtoull(q->argv[k] + 3, NULL, 10);
+			/* The rollback's time goes to the fleet and to status: a
+			 * garbled one must not be taken for "now" or for 2554. */
+			if (!positive_arg(q->argv[k] + 3, &at_arg)) {
+				fail(r, 2,
+				     "sync: at must be a time (ns since the epoch, a positive "
+				     "integer), not '%s'",
+				     q->argv[k] + 3);
+				return;
+			}
+			at = (__u64)at_arg;
 		} else if (!strncmp(q->argv[k], "fleet-rev=", 10)) {
-			errno = 0;
-			fleet_rev = strtoll(q->argv[k] + 10, &end, 10);
-			if (errno || end == q->argv[k] + 10 || *end || fleet_rev <= 0) {
+			if (!positive_arg(q->argv[k] + 10, &fleet_rev)) {
 				fail(r, 2,
 				     "sync: fleet-rev must be a revision (a positive integer), "
 				     "not '%s'",
@@ -213,9 +242,7 @@ static void do_sync(struct agent *a, const struct ctl_request *q, struct reply *
 	 * write first and read it back (agent_adopt_outside()). */
 	agent_before_sync(s, &before);
 	if (fleet_sync_stale(a->fleet_ctx, s, fleet_rev, &before, stale, sizeof(stale))) {
-		r->body = strdup(stale);
-		if (r->body)
-			r->body_len = strlen(r->body);
+		reply_text(r, stale);
 		return;
 	}
 	agent_sync_from_maps(a, s);
@@ -231,10 +258,8 @@ static void do_sync(struct agent *a, const struct ctl_request *q, struct reply *
 		persist_save(a);
 	}
 	if (a->persist_failing)
-		r->body = strdup("warning: the change is in the maps, but shiftd cannot "
-				 "save its state (see its log): a reboot now would undo it\n");
-	if (r->body)
-		r->body_len = strlen(r->body);
+		reply_text(r, "warning: the change is in the maps, but shiftd cannot "
+			      "save its state (see its log): a reboot now would undo it\n");
 }
 
 static void dispatch(struct agent *a, const struct ctl_request *q, struct reply *r,

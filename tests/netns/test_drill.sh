@@ -401,6 +401,14 @@ if [ "$drc" = 1 ] && [ "$res" = cancelled ] && [ "$sres" = OK ] && [ "$rolled" =
 else
 	notok "late clear: drill exit $drc, result $res, sync '$sres', rolled_back $rolled, weight $w, 'latch cleared' lines $c0 -> $c1"
 fi
+# shiftctl sends at= with every rollback's sync; a garbled one is refused, not taken for now
+sres=$(ctl_raw "sync web reason=x at=12x")
+if [ "$sres" = "ERR 2 sync: at must be a time (ns since the epoch, a positive integer), not '12x'" ] &&
+	[ "$(svc_field rolled_back)" = False ] && [ "$(svc_field green_weight_bp)" = 0 ]; then
+	ok "sync with at=12x: refused (code 2, the value named), nothing changed"
+else
+	notok "sync with at=12x: '$sres', rolled_back $(svc_field rolled_back), weight $(svc_field green_weight_bp)"
+fi
 out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 note "operator during drills: $((SECONDS - t0))s"
 
