@@ -827,8 +827,10 @@ out:
 	fleet_close(lp.fleet);
 	/* Programs stay attached through their pinned links; maps stay pinned. */
 	shadow_close(a);
-	if (a->skel)
+	if (a->skel) {
+		dp_weight_cas_close(&a->maps);
 		shift__destroy(a->skel);
+	}
 	for (opt = 0; opt < SHIFT_MAX_SERVICES; opt++)
 		if (a->svc[opt]) {
 			analysis_free(&a->svc[opt]->an);

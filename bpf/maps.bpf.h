@@ -33,13 +33,7 @@ struct {
 	__type(value, struct shift_vip_filter);
 } shift_vipset SEC(".maps");
 
-/* Service id -> weight word; a rollback is one write here. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SHIFT_MAX_SERVICES);
-	__type(key, __u32);
-	__type(value, __u32);
-} shift_weights SEC(".maps");
+#include "weights_map.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -73,6 +73,7 @@ void dp_maps_from_skel(struct shift_maps *m, const struct shift *skel)
 	m->fd[SHIFT_MAP_SNAT_CFG] = bpf_map__fd(skel->maps.shift_snat_cfg);
 	m->fd[SHIFT_MAP_SNAT] = bpf_map__fd(skel->maps.shift_snat);
 	m->fd[SHIFT_MAP_SNAT_HALF] = bpf_map__fd(skel->maps.shift_snat_half);
+	m->weight_cas_fd = -1;
 }
 
 int dp_maps_open_pinned(struct shift_maps *m, const char *dir)
@@ -82,6 +83,7 @@ int dp_maps_open_pinned(struct shift_maps *m, const char *dir)
 
 	for (i = 0; i < SHIFT_MAP__COUNT; i++)
 		m->fd[i] = -1;
+	m->weight_cas_fd = -1;
 	for (i = 0; i < SHIFT_MAP__COUNT; i++) {
 		if (snprintf(path, sizeof(path), "%s/maps/%s", dir, shift_map_names[i]) >=
 		    (int)sizeof(path)) {
@@ -119,6 +121,7 @@ void dp_maps_close(struct shift_maps *m)
 			close(m->fd[i]);
 		m->fd[i] = -1;
 	}
+	dp_weight_cas_close(m);
 }
 
 /*

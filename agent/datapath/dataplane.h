@@ -47,6 +47,9 @@ extern const char *const shift_map_names[SHIFT_MAP__COUNT];
 
 struct shift_maps {
 	int fd[SHIFT_MAP__COUNT];
+	/* shift_weight_cas loaded against fd[SHIFT_MAP_WEIGHTS] by the first
+	 * dp_weight_cas(), or -1; owned (dp_maps_close()). */
+	int weight_cas_fd;
 };
 
 struct shift;
@@ -72,6 +75,17 @@ int dp_service_find(const struct shift_maps *m, const char *name, __u32 *id,
 /* The weight word: basis points | SHIFT_WEIGHT_LATCHED. One map write. */
 int dp_weight_set(const struct shift_maps *m, __u32 service_id, __u32 word);
 int dp_weight_get(const struct shift_maps *m, __u32 service_id, __u32 *word);
+/*
+ * The word becomes word only while it is expect, atomically (weight_cas.c): a
+ * write decided from a word read earlier cannot overwrite a rollback written
+ * since. 0 when written, or when the word already was word; -EAGAIN when it
+ * was another (*seen, if not NULL, says which), nothing written; another
+ * negative errno when the check cannot run (a kernel without syscall
+ * programs: the caller may write with dp_weight_set() and say so).
+ */
+int dp_weight_cas(struct shift_maps *m, __u32 service_id, __u32 expect, __u32 word, __u32 *seen);
+/* Unload it (dp_maps_close() does; maps taken from a skeleton need this alone). */
+void dp_weight_cas_close(struct shift_maps *m);
 
 /* Backends: the array slot and the return-path index (addr+port+proto -> id). */
 int dp_backend_put(const struct shift_maps *m, __u32 id, const struct shift_backend *be,

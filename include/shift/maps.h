@@ -25,6 +25,19 @@
 #define SHIFT_WEIGHT_MASK 0xffffu
 
 /*
+ * The context of shift_weight_cas (bpf/weight_cas.bpf.c), a syscall program
+ * run by BPF_PROG_TEST_RUN: the word of service_id becomes word only while it
+ * is expect. The program writes back the word it found (seen). Not a map
+ * layout: it lives only for one call.
+ */
+struct shift_weight_cas {
+	__u32 service_id;
+	__u32 expect;
+	__u32 word;
+	__u32 seen;
+};
+
+/*
  * Consistent-hash ring per pool. Prime, and at least 100 x the largest pool so
  * Maglev's disruption on a backend removal stays well under 1 % of the others.
  */

@@ -143,8 +143,10 @@ int harness_open_sized(struct harness *h, __u32 seed, __u32 max_flows4, __u32 ma
 
 void harness_close(struct harness *h)
 {
-	if (h->skel)
+	if (h->skel) {
+		dp_weight_cas_close(&h->m);
 		shift__destroy(h->skel);
+	}
 	h->skel = NULL;
 }
 
