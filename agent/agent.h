@@ -130,6 +130,7 @@ struct agent {
 	__u64 windows_reset; /* times the windows restarted after lost samples */
 	bool persist_dirty; /* state to save on the next tick */
 	bool persist_failing; /* the last save failed: retried, logged once */
+	bool weight_cas_warned; /* apply_weight_over() fell back to a plain write */
 	__u64 persist_retry_ns; /* monotonic: not before this */
 	int health_epfd; /* analysis/health.c: probe sockets, so probes advance as they are ready */
 	__u64 health_due_ns; /* analysis/health.c: earliest probe deadline (monotonic), 0 = now */
@@ -160,11 +161,21 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial);
 int apply_pools(struct agent *a, struct service_rt *s);
 /* Write the weight word of a service from s->weight and s->latched. */
 int apply_weight(struct agent *a, struct service_rt *s);
+/* What s says of its word now (to hand to apply_weight_over() after a change). */
+struct weight_state agent_weight_state(const struct service_rt *s);
+/*
+ * apply_weight() for a change shiftd decided from its own state (was: before
+ * the change): the word is written only while the map still says was
+ * (dp_weight_cas()). When another writer (shiftctl) wrote it since, nothing
+ * is written, s goes back to was and adopts the map's word as a tick does
+ * (agent_adopt_outside(), its sync on the way), and the result is -EAGAIN:
+ * a ramp step, a fleet step or a drill's restore never overwrites an
+ * operator's rollback. A kernel that cannot compare-and-swap gets the
+ * plain write (logged once).
+ */
+int apply_weight_over(struct agent *a, struct service_rt *s, const struct weight_state *was);
 /* Re-read weights and latches from the maps (shiftctl wrote them directly). */
 void agent_sync_from_maps(struct agent *a, struct service_rt *s);
-/* Does the map's word still say what shiftd last wrote (apply_weight())? An
- * unreadable word counts as ours. */
-bool agent_word_is_ours(struct agent *a, const struct service_rt *s);
 /* A tick found the word changed by another writer: read it back, keeping what
  * shiftd had for the sync that follows (outside_seen). */
 void agent_adopt_outside(struct agent *a, struct service_rt *s);

@@ -438,6 +438,56 @@ static int cmd_fleet_status(const struct ctl *c, bool as_json)
 	return 0;
 }
 
+/* What a weight word says, for a message. */
+static const char *word_say(__u32 word, char *buf, size_t len)
+{
+	char w[WEIGHT_STR_LEN];
+
+	if (word & SHIFT_WEIGHT_DRILL)
+		snprintf(buf, len, "in a rollback drill");
+	else if (word & SHIFT_WEIGHT_LATCHED)
+		snprintf(buf, len, "rolled back");
+	else
+		snprintf(buf, len, "green %s",
+			 weight_format(word & SHIFT_WEIGHT_MASK, w, sizeof(w)));
+	return buf;
+}
+
+/*
+ * Write word over was, the word this command read and decided from, and
+ * over nothing else: a rollback written since (shiftd's trigger, another
+ * shiftctl) stays. fleet_rev: the etcd revision this command wrote first, or
+ * 0. 0, or 1 after saying what happened.
+ */
+static int word_swap(struct shift_maps *m, const char *name, __u32 id, __u32 was, __u32 word,
+		     __s64 fleet_rev)
+{
+	char now[48];
+	__u32 seen;
+	int err;
+
+	err = dp_weight_cas(m, id, was, word, &seen);
+	if (err == -EAGAIN) {
+		fail("service %s: the weight changed while this command ran (%s now); this "
+		     "host's map was not written",
+		     name, word_say(seen, now, sizeof(now)));
+		if (fleet_rev > 0)
+			fprintf(stderr, "shiftctl: the fleet took the change at revision %lld\n",
+				(long long)fleet_rev);
+		return 1;
+	}
+	if (err && err != -ERANGE && err != -EINVAL && err != -ENOENT) {
+		fprintf(stderr,
+			"shiftctl: warning: cannot compare-and-swap the weight word (%s): written "
+			"without checking that it was still what this command read\n",
+			strerror(-err));
+		err = dp_weight_set(m, id, word);
+	}
+	if (err)
+		return fail("service %s: cannot write the weight: %s", name, strerror(-err));
+	return 0;
+}
+
 static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool force)
 {
 	struct fleet_change fc = { .kind = FC_WEIGHT, .service = name, .bp = bp, .force = force };
@@ -493,10 +543,10 @@ static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool 
 		dp_maps_close(&m);
 		return 1;
 	}
-	err = dp_weight_set(&m, id, bp);
+	err = word_swap(&m, name, id, word, bp, fc.rev);
 	dp_maps_close(&m);
 	if (err)
-		return fail("service %s: cannot write the weight: %s", name, strerror(-err));
+		return err;
 	printf("%s: green %s (was %s%s)\n", name, weight_format(bp, w1, sizeof(w1)),
 	       weight_format(word & SHIFT_WEIGHT_MASK, w2, sizeof(w2)),
 	       (word & SHIFT_WEIGHT_LATCHED) ? ", rolled back: latch lifted by --force" : "");
@@ -579,10 +629,10 @@ static int cmd_clear(const struct ctl *c, const char *name)
 		printf("%s: not rolled back, nothing to clear\n", name);
 		return 0;
 	}
-	err = dp_weight_set(&m, id, 0);
+	err = word_swap(&m, name, id, word, 0, fc.rev);
 	dp_maps_close(&m);
 	if (err)
-		return fail("service %s: cannot write the weight: %s", name, strerror(-err));
+		return err;
 	printf("%s: rollback latch cleared, green stays at 0%%\n", name);
 	return sync_state(c, name, SYNC_CLEAR, 0, NULL, 0, fc.rev);
 }

@@ -246,15 +246,26 @@ void drill_note_rollback(struct service_rt *s, const char *reason)
 
 static void restore(struct agent *a, struct service_rt *s, enum drill_result r, const char *why)
 {
+	struct weight_state drill = { .weight = 0, .latched = true, .drill = true };
 	struct drill_rt *d = &s->drill;
 	__u32 was = s->weight;
 	bool was_latched = s->latched;
 	char w[WEIGHT_STR_LEN];
+	int err;
 
 	s->weight = d->saved_weight;
 	s->latched = false;
 	s->latch_drill = false;
-	if (apply_weight(a, s)) {
+	/* Only over the drill's own latch: a rollback shiftctl wrote since the
+	 * tick read the word stays, and the next tick sees it (drill_decide()). */
+	err = apply_weight_over(a, s, &drill);
+	if (err == -EAGAIN) {
+		log_info("service %s: drill %llu: the weight was changed outside shiftd as "
+			 "the hold ended; nothing restored yet",
+			 s->conf->name, (unsigned long long)d->cur.id);
+		return;
+	}
+	if (err) {
 		/* Still latched in the map; no longer a drill's to lift. */
 		s->weight = was;
 		s->latched = was_latched;

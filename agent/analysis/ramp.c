@@ -52,15 +52,29 @@ int ramp_parse_steps(const char *s, __u32 *steps, __u32 *n, char *err, size_t er
 	return 0;
 }
 
-static void set_step(struct agent *a, struct service_rt *s)
+/*
+ * Step index's weight, over the word shiftd had: -EAGAIN when shiftctl wrote
+ * it since (a rollback, a weight; its sync on the way), which stops the ramp
+ * and writes nothing (apply_weight_over()).
+ */
+static int set_step(struct agent *a, struct service_rt *s, __u32 index)
 {
+	struct weight_state was = agent_weight_state(s);
 	char w[WEIGHT_STR_LEN];
 
-	s->weight = s->ramp.steps[s->ramp.index];
+	s->weight = s->ramp.steps[index];
+	if (apply_weight_over(a, s, &was) == -EAGAIN) {
+		s->ramp.active = false;
+		a->persist_dirty = true;
+		log_info("service %s: ramp stopped: the weight was changed outside shiftd",
+			 s->conf->name);
+		return -EAGAIN;
+	}
+	s->ramp.index = index;
 	s->ramp.step_started_unix_ns = now_unix_ns();
-	apply_weight(a, s);
 	log_info("service %s: ramp step %u/%u, green %s", s->conf->name, s->ramp.index + 1,
 		 s->ramp.n, weight_format(s->weight, w, sizeof(w)));
+	return 0;
 }
 
 int ramp_start(struct agent *a, struct service_rt *s, const __u32 *steps, __u32 n, __u64 hold_ns,
@@ -82,7 +96,13 @@ int ramp_start(struct agent *a, struct service_rt *s, const __u32 *steps, __u32 
 	s->ramp.n = n;
 	s->ramp.hold_ns = hold_ns;
 	s->ramp.active = true;
-	set_step(a, s);
+	if (set_step(a, s, 0)) {
+		snprintf(err, errlen,
+			 "service %s: the weight was changed outside shiftd just now (shiftctl); "
+			 "nothing started: see 'shiftctl status'",
+			 s->conf->name);
+		return -EAGAIN;
+	}
 	persist_save(a);
 	return 0;
 }
@@ -112,18 +132,9 @@ void ramp_tick(struct agent *a)
 		/* Hold while green has nothing healthy to send traffic to. */
 		if (!green_ready(s))
 			continue;
-		/* shiftctl wrote the word since shiftd did, its sync on the way: a
-		 * step would write over the operator's rollback or weight. */
-		if (!agent_word_is_ours(a, s)) {
-			agent_adopt_outside(a, s);
-			s->ramp.active = false;
-			a->persist_dirty = true;
-			log_info("service %s: ramp stopped: the weight was changed outside shiftd",
-				 s->conf->name);
+		/* Not over a word shiftctl wrote since shiftd did (set_step()). */
+		if (set_step(a, s, s->ramp.index + 1))
 			continue;
-		}
-		s->ramp.index++;
-		set_step(a, s);
 		persist_save(a);
 	}
 }

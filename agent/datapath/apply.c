@@ -46,12 +46,26 @@ int apply_pools(struct agent *a, struct service_rt *s)
 	return 0;
 }
 
+struct weight_state agent_weight_state(const struct service_rt *s)
+{
+	return (struct weight_state){ .weight = s->weight,
+				      .latched = s->latched,
+				      .drill = s->latch_drill };
+}
+
+static __u32 state_word(const struct weight_state *w)
+{
+	if (!w->latched)
+		return w->weight;
+	/* A reload during a drill keeps the drill's mark on its latch. */
+	return w->drill ? SHIFT_WEIGHT_LATCHED | SHIFT_WEIGHT_DRILL : SHIFT_WEIGHT_LATCHED;
+}
+
 static __u32 weight_word(const struct service_rt *s)
 {
-	/* A reload during a drill keeps the drill's mark on its latch. */
-	return !s->latched    ? s->weight :
-	       s->latch_drill ? SHIFT_WEIGHT_LATCHED | SHIFT_WEIGHT_DRILL :
-				SHIFT_WEIGHT_LATCHED;
+	struct weight_state w = agent_weight_state(s);
+
+	return state_word(&w);
 }
 
 int apply_weight(struct agent *a, struct service_rt *s)
@@ -63,18 +77,28 @@ int apply_weight(struct agent *a, struct service_rt *s)
 	return err;
 }
 
-bool agent_word_is_ours(struct agent *a, const struct service_rt *s)
+int apply_weight_over(struct agent *a, struct service_rt *s, const struct weight_state *was)
 {
-	__u32 word;
+	int err = dp_weight_cas(&a->maps, s->id, state_word(was), weight_word(s), NULL);
 
-	return dp_weight_get(&a->maps, s->id, &word) || word == weight_word(s);
-}
-
-static struct weight_state word_state(const struct service_rt *s)
-{
-	return (struct weight_state){ .weight = s->weight,
-				      .latched = s->latched,
-				      .drill = s->latch_drill };
+	if (err == -EAGAIN) {
+		s->weight = was->weight;
+		s->latched = was->latched;
+		s->latch_drill = was->latched && was->drill;
+		agent_adopt_outside(a, s);
+		return -EAGAIN;
+	}
+	if (!err)
+		return 0;
+	/* A word the map cannot take fails the plain write too, which says so. */
+	if (err != -ERANGE && err != -EINVAL && !a->weight_cas_warned) {
+		a->weight_cas_warned = true;
+		log_warn("cannot compare-and-swap weight words (%s): shiftd writes them "
+			 "unchecked, and a rollback by shiftctl during a ramp step or a drill's "
+			 "restore can be overwritten",
+			 strerror(-err));
+	}
+	return apply_weight(a, s);
 }
 
 static bool outside_kept(const struct service_rt *s, __u64 now)
@@ -90,14 +114,14 @@ void agent_adopt_outside(struct agent *a, struct service_rt *s)
 	if (!outside_kept(s, now)) {
 		s->outside_seen = true;
 		s->outside_mono_ns = now;
-		s->outside_was = word_state(s);
+		s->outside_was = agent_weight_state(s);
 	}
 	agent_sync_from_maps(a, s);
 }
 
 void agent_before_sync(struct service_rt *s, struct weight_state *before)
 {
-	*before = outside_kept(s, now_mono_ns()) ? s->outside_was : word_state(s);
+	*before = outside_kept(s, now_mono_ns()) ? s->outside_was : agent_weight_state(s);
 	s->outside_seen = false;
 }
 

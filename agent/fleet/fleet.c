@@ -408,9 +408,19 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 				weight_format(s->weight, w1, sizeof(w1)),
 				s->latched ? ", rolled back" : "");
 		break;
-	case FLEET_SET_WEIGHT:
+	case FLEET_SET_WEIGHT: {
+		struct weight_state was = agent_weight_state(s);
+		int err;
+
 		s->weight = w;
-		if (apply_weight(a, s))
+		/* Not over a rollback shiftctl wrote here since shiftd's last look:
+		 * shiftctl's own fleet write follows, and the fleet orders the two. */
+		err = apply_weight_over(a, s, &was);
+		if (err == -EAGAIN)
+			log_info("fleet: %s%s%s: not applied, the weight was changed here since "
+				 "(shiftctl); its own fleet write follows",
+				 f->key_svc, s->conf->name, rev ? "" : " ramp step");
+		if (err)
 			break;
 		a->persist_dirty = true;
 		a->fleet.applied++;
@@ -426,6 +436,7 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 				 weight_format(l.weight, w2, sizeof(w2)));
 		}
 		break;
+	}
 	case FLEET_ROLLBACK: {
 		__s64 lag;
 		int rc = rollback_adopt(a, s, sh->v.reason, sh->v.origin);

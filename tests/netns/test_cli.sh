@@ -166,6 +166,35 @@ for pair in 25:2500 25%:2500 0.5%:50 0.01%:1 100:10000 0:0 '99.99%:9999' '12.3:1
 done
 t_expect "web6 untouched by web's changes (bpftool)" "$(rig_weight_word web6)" 1000
 
+t_section "a rollback written while set-weight runs stays"
+# set-weight reads the word, asks shiftd's shadow gate (green from 0), then writes. With
+# shiftd stopped (SIGSTOP, its pid) the question waits; a rollback written meanwhile, as
+# shiftd's trigger writes it (bpftool), must not be overwritten by set-weight's write.
+ctl set-weight web 0 >/dev/null || t_notok "set-weight web 0"
+kill -STOP "$SHIFTD_PID"
+nsenter --net="/run/netns/$(rig_ns edge)" -- "$SHIFTCTL" -c "$RIG_CONFIG" set-weight web 30 \
+	>"$RIG_DIR/out" 2>"$RIG_DIR/err" </dev/null &
+ctl_pid=$!
+# its question is out once it holds a socket (the word was read before)
+for ((i = 0; i < 50; i++)); do
+	ls -l "/proc/$ctl_pid/fd" 2>/dev/null | grep -q 'socket:' && break
+	sleep 0.1
+done
+latch_rc=0
+rig_weight_word_set web $((1 << 31)) || latch_rc=$?
+kill -CONT "$SHIFTD_PID"
+rc=0
+wait "$ctl_pid" || rc=$?
+msg=$(head -n 1 "$RIG_DIR/err")
+want="shiftctl: service web: the weight changed while this command ran (rolled back now); this host's map was not written"
+if [ "$latch_rc" = 0 ] && [ "$rc" = 1 ] && [ "$msg" = "$want" ]; then
+	t_ok "set-weight web 30 over a rollback written after its read: exit 1, '$msg'"
+else
+	t_notok "set-weight web 30 over a rollback written after its read: latch write $latch_rc, exit $rc, '$msg' (waited $i x 0.1 s for its socket)"
+fi
+t_expect "the rollback stays (bpftool weight word)" "$(rig_weight_word web)" $((1 << 31))
+ctl clear web >/dev/null || t_notok "clear web"
+
 t_section "with shiftd stopped"
 shiftd_stop
 ctl set-weight web 10 >/dev/null 2>&1 || t_notok "set-weight web 10 with shiftd stopped"
