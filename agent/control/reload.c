@@ -368,6 +368,7 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 		const struct conf_service *old = olds[i];
 		struct service_rt *s = old ? agent_service(a, c->name) : NULL;
 		struct shift_svc_info info;
+		struct weight_state was;
 		bool is_new = !old;
 		__u32 flags = 0;
 
@@ -432,6 +433,7 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			goto out;
 		}
 
+		was = agent_weight_state(s);
 		if (is_new) {
 			__u32 word;
 
@@ -454,7 +456,17 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			else
 				s->weight = c->green_weight;
 		}
-		err = apply_weight(a, s);
+		/* A service shiftd already ran: over the word it had only, so that
+		 * a rollback shiftctl wrote, its sync still on the way (the eviction,
+		 * the etcd write), is not overwritten by a reload in between. */
+		err = is_new ? apply_weight(a, s) : apply_weight_over(a, s, &was);
+		if (err == -EAGAIN) {
+			log_info(
+				"service %s: the weight was changed outside shiftd (shiftctl); the "
+				"reload keeps it",
+				c->name);
+			err = 0;
+		}
 		if (err)
 			goto out;
 

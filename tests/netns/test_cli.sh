@@ -166,7 +166,7 @@ for pair in 25:2500 25%:2500 0.5%:50 0.01%:1 100:10000 0:0 '99.99%:9999' '12.3:1
 done
 t_expect "web6 untouched by web's changes (bpftool)" "$(rig_weight_word web6)" 1000
 
-t_section "a rollback written while set-weight runs stays"
+t_section "a rollback written while set-weight or a reload runs stays"
 # set-weight reads the word, asks shiftd's shadow gate (green from 0), then writes. With
 # shiftd stopped (SIGSTOP, its pid) the question waits; a rollback written meanwhile, as
 # shiftd's trigger writes it (bpftool), must not be overwritten by set-weight's write.
@@ -193,6 +193,15 @@ else
 	t_notok "set-weight web 30 over a rollback written after its read: latch write $latch_rc, exit $rc, '$msg' (waited $i x 0.1 s for its socket)"
 fi
 t_expect "the rollback stays (bpftool weight word)" "$(rig_weight_word web)" $((1 << 31))
+ctl clear web >/dev/null || t_notok "clear web"
+# A reload between shiftctl's map write and its sync (which follows the eviction and
+# the etcd write) rewrites every service's word; a rollback written there must stay.
+ctl set-weight web 10 >/dev/null || t_notok "set-weight web 10"
+rig_weight_word_set web $((1 << 31)) || t_notok "write the latch with bpftool"
+out=$(ctl reload 2>&1) || t_notok "reload: $out"
+t_expect "a reload after a rollback whose sync has not come: the latch stays (bpftool)" \
+	"$(rig_weight_word web)" $((1 << 31))
+t_expect "... and shiftd reads it back (status --json rolled_back)" "$(status_get web rolled_back)" true
 ctl clear web >/dev/null || t_notok "clear web"
 
 t_section "with shiftd stopped"
