@@ -211,8 +211,21 @@ int drill_start(struct agent *a, struct service_rt *s, __u64 hold_ns, __u64 *id,
 	read_counts(a, s, &base);
 	s->drill.at_write = base;
 	t0 = now_mono_ns();
-	rollback_fire(a, s, TRIGGER_DRILL, detail, 0);
-	if (!s->latched || !s->latch_drill) {
+	rc = rollback_fire(a, s, TRIGGER_DRILL, detail, 0);
+	if (rc == -EAGAIN) {
+		/* A write of shiftctl's, its sync not here yet: the drill would
+		 * restore over it at the end. */
+		s->drill.write_done_mono = 0;
+		drill_finish(&s->drill, DRILL_FAILED, s->weight, s->ramp.active,
+			     "the weight was changed outside shiftd as the drill started",
+			     now_unix_ns());
+		snprintf(err, errlen,
+			 "service %s: the weight was changed outside shiftd just now (shiftctl); "
+			 "nothing started: see 'shiftctl status'",
+			 s->conf->name);
+		return -EAGAIN;
+	}
+	if (rc || !s->latched || !s->latch_drill) {
 		/* The write failed (logged): nothing changed, nothing to restore. */
 		s->drill.write_done_mono = 0;
 		drill_finish(&s->drill, DRILL_FAILED, s->weight, s->ramp.active,

@@ -117,20 +117,46 @@ int rollback_adopt(struct agent *a, struct service_rt *s, const char *reason, co
 	return was ? 1 : 0;
 }
 
-void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, const char *detail,
-		   __u64 sample_ts_ns)
+/*
+ * A drill's latch, marked so that only a drill ever lifts it, and written
+ * only over the word shiftd has (apply_weight_over(), as fast as the plain
+ * write): the drill restores the weight it saved, so starting over a rollback
+ * or a weight shiftctl wrote, its sync not yet here, would undo that at the
+ * end. -EAGAIN then, nothing written.
+ */
+static int drill_latch(struct agent *a, struct service_rt *s)
+{
+	struct weight_state was = agent_weight_state(s);
+	int err;
+
+	s->latched = true;
+	s->latch_drill = true;
+	err = apply_weight_over(a, s, &was);
+	if (err && err != -EAGAIN) {
+		/* Not written: shiftd's word is the one it had. */
+		s->latched = was.latched;
+		s->latch_drill = was.latched && was.drill;
+	}
+	return err;
+}
+
+int rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, const char *detail,
+		  __u64 sample_ts_ns)
 {
 	__u64 done;
 	int err;
 
-	/* The one thing that must be fast: everything else waits until it is done.
-	 * A drill's latch is marked so that only a drill ever lifts it. */
-	err = dp_weight_set(&a->maps, s->id,
-			    SHIFT_WEIGHT_LATCHED | (r == TRIGGER_DRILL ? SHIFT_WEIGHT_DRILL : 0));
+	/* The one thing that must be fast: everything else waits until it is done. */
+	if (r == TRIGGER_DRILL)
+		err = drill_latch(a, s);
+	else
+		err = dp_weight_set(&a->maps, s->id, SHIFT_WEIGHT_LATCHED);
 	done = now_mono_ns();
+	if (err == -EAGAIN)
+		return err;
 	if (err) {
 		log_err("service %s: ROLLBACK WRITE FAILED: %s", s->conf->name, strerror(-err));
-		return;
+		return err;
 	}
 	s->latched = true;
 	s->latch_drill = r == TRIGGER_DRILL;
@@ -158,6 +184,7 @@ void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r,
 	/* The pinned map holds the latch already; the fsyncs wait for the tick. */
 	a->persist_dirty = true;
 	notify(a, s, trigger_reason_name(r), detail);
+	return 0;
 }
 
 void rollback_note_manual(struct agent *a, struct service_rt *s, const char *reason)

@@ -10,9 +10,11 @@
  * measure sample_ts_ns (CLOCK_MONOTONIC, the triggering sample's kernel time;
  * 0 for manual) -> write done, then record, cancel the ramp, evict green flows
  * if configured, persist, and run the notify hook without waiting for it.
+ * 0, or the write's error (logged); for a drill also -EAGAIN: the word was
+ * changed outside shiftd (shiftctl), nothing written, the change adopted.
  */
-void rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, const char *detail,
-		   __u64 sample_ts_ns);
+int rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, const char *detail,
+		  __u64 sample_ts_ns);
 /* A rollback done by shiftctl on the maps: record it (no map write here). */
 void rollback_note_manual(struct agent *a, struct service_rt *s, const char *reason);
 /* The same, with the time of shiftctl's map write (0: now). */

@@ -94,8 +94,8 @@ int apply_weight_over(struct agent *a, struct service_rt *s, const struct weight
 	if (err != -ERANGE && err != -EINVAL && !a->weight_cas_warned) {
 		a->weight_cas_warned = true;
 		log_warn("cannot compare-and-swap weight words (%s): shiftd writes them "
-			 "unchecked, and a rollback by shiftctl during a ramp step or a drill's "
-			 "restore can be overwritten",
+			 "unchecked, and a rollback by shiftctl during a ramp step, a reload or a "
+			 "drill can be overwritten",
 			 strerror(-err));
 	}
 	return apply_weight(a, s);

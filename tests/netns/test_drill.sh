@@ -15,7 +15,8 @@
 #  4. a real trigger (green answers 500 on its keep-alive connections) during the hold:
 #     the rollback stays latched with the real reason, nothing is restored;
 #  5. shiftd stopped during the hold: shiftctl says so; the restarted shiftd restores
-#     the weight and status shows the drill as interrupted;
+#     the weight and status shows the drill as interrupted; a drill over a rollback whose
+#     sync has not come is refused and the latch stays;
 #  6. shiftd not running: exit 1, "needs shiftd", maps unchanged;
 #  7. deploy/systemd/shift-drill@.service + .timer: systemd-analyze verify clean.
 # Exit 0 pass, 77 skipped, 1 fail.
@@ -503,6 +504,24 @@ fi
 out=$(ctl clear web) || notok "clear web: $out"
 out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 note "lost record: $((SECONDS - t0))s"
+
+# --- 5c. a drill over a rollback whose sync has not come --------------------------------
+# shiftctl rollback writes the map, evicts, writes etcd, and only then tells shiftd. A
+# drill started in between would latch over it and restore green at its end: the drill
+# starts only over the word shiftd has. (The latch here is bpftool's: no sync follows.)
+rig_weight_word_set web $((1 << 31)) || notok "unsynced rollback: cannot write the latch"
+rc=0
+out=$(rig_edge "$SHIFTCTL" "${C[@]}" drill web --hold 1s 2>&1 </dev/null) || rc=$?
+sleep 1.5
+w=$(rig_weight_word web) rolled=$(svc_field rolled_back)
+if [ "$rc" = 1 ] && [ "${out#*changed outside shiftd}" != "$out" ] && [ "$w" = $((1 << 31)) ] &&
+	[ "$rolled" = True ]; then
+	ok "a drill over a rollback shiftd has not heard of: refused (exit 1), the latch stays, shiftd reads it back [$out]"
+else
+	notok "a drill over an unsynced rollback: exit $rc [$out], word $w (latched: $((1 << 31))), rolled_back $rolled"
+fi
+out=$(ctl clear web) || notok "clear web: $out"
+out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 
 # --- 6. no shiftd ----------------------------------------------------------------------
 rig_kill "$E2E_SHIFTD_PID"
