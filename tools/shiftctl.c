@@ -476,7 +476,7 @@ static int word_swap(struct shift_maps *m, const char *name, __u32 id, __u32 was
 				(long long)fleet_rev);
 		return 1;
 	}
-	if (err && err != -ERANGE && err != -EINVAL && err != -ENOENT) {
+	if (dp_weight_cas_unchecked(err)) {
 		fprintf(stderr,
 			"shiftctl: warning: cannot compare-and-swap the weight word (%s): written "
 			"without checking that it was still what this command read\n",

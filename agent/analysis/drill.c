@@ -225,7 +225,7 @@ int drill_start(struct agent *a, struct service_rt *s, __u64 hold_ns, __u64 *id,
 			 s->conf->name);
 		return -EAGAIN;
 	}
-	if (rc || !s->latched || !s->latch_drill) {
+	if (rc) {
 		/* The write failed (logged): nothing changed, nothing to restore. */
 		s->drill.write_done_mono = 0;
 		drill_finish(&s->drill, DRILL_FAILED, s->weight, s->ramp.active,

@@ -90,8 +90,8 @@ int apply_weight_over(struct agent *a, struct service_rt *s, const struct weight
 	}
 	if (!err)
 		return 0;
-	/* A word the map cannot take fails the plain write too, which says so. */
-	if (err != -ERANGE && err != -EINVAL && !a->weight_cas_warned) {
+	/* Not for a word the map cannot take: the plain write fails too, and says so. */
+	if (dp_weight_cas_unchecked(err) && !a->weight_cas_warned) {
 		a->weight_cas_warned = true;
 		log_warn("cannot compare-and-swap weight words (%s): shiftd writes them "
 			 "unchecked, and a rollback by shiftctl during a ramp step, a reload or a "

@@ -84,6 +84,9 @@ int dp_weight_get(const struct shift_maps *m, __u32 service_id, __u32 *word);
  * programs: the caller may write with dp_weight_set() and say so).
  */
 int dp_weight_cas(struct shift_maps *m, __u32 service_id, __u32 expect, __u32 word, __u32 *seen);
+/* Does err (from dp_weight_cas()) say the check could not run, rather than that
+ * the word or the arguments were wrong? Then dp_weight_set() is the fallback. */
+bool dp_weight_cas_unchecked(int err);
 /* Unload it (dp_maps_close() does; maps taken from a skeleton need this alone). */
 void dp_weight_cas_close(struct shift_maps *m);
 

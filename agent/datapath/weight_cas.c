@@ -65,6 +65,12 @@ int dp_weight_cas(struct shift_maps *m, __u32 service_id, __u32 expect, __u32 wo
 	return c.seen == expect || c.seen == word ? 0 : -EAGAIN;
 }
 
+bool dp_weight_cas_unchecked(int err)
+{
+	/* -ENOENT: the program found no such slot, which the plain write would not either. */
+	return err && err != -EAGAIN && err != -ERANGE && err != -EINVAL && err != -ENOENT;
+}
+
 void dp_weight_cas_close(struct shift_maps *m)
 {
 	if (m->weight_cas_fd >= 0)
