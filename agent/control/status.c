@@ -141,8 +141,10 @@ int status_collect(const struct shift_maps *m, const char *only, struct st_model
 		s->latched = word & SHIFT_WEIGHT_LATCHED;
 		s->weight = s->latched ? 0 : word & SHIFT_WEIGHT_MASK;
 	}
-	if (only && out->n == 0)
+	if (only && out->n == 0) {
+		status_free(out);
 		return -ENOENT;
+	}
 	if (a) {
 		/* The agent knows its backends: no scan of the array (it runs in the
 		 * event loop, where every millisecond delays a rollback). */
@@ -161,8 +163,10 @@ int status_collect(const struct shift_maps *m, const char *only, struct st_model
 	} else {
 		struct shift_backend *all = read_backends(m);
 
-		if (!all)
+		if (!all) {
+			status_free(out);
 			return -ENOMEM;
+		}
 		for (i = 0; i < SHIFT_MAX_BACKENDS; i++)
 			add_backend(m, out, slot, i, &all[i]);
 		free(all);
