@@ -44,15 +44,19 @@ void http_apply_alerts(struct agent *a, struct am_alert *al, size_t n)
 				 x->alertname, x->service);
 			continue;
 		}
-		if (s->latched) {
+		/* A drill's latch is no rollback: the alert's replaces it and stays,
+		 * as a trigger's does (samples_handle()). */
+		if (s->latched && !s->latch_drill) {
 			x->outcome = AM_ALREADY;
 			log_debug("alertmanager: %s firing for service %s: already rolled back",
 				  x->alertname, x->service);
 			continue;
 		}
 		/* The map write comes first; the log lines after it. */
-		rollback_fire(a, s, TRIGGER_ALERTMANAGER, x->alertname, 0);
-		x->outcome = s->latched ? AM_ROLLED_BACK : AM_FAILED;
+		/* Its result, not s->latched: a drill's latch was set already. */
+		x->outcome = rollback_fire(a, s, TRIGGER_ALERTMANAGER, x->alertname, 0) ?
+				     AM_FAILED :
+				     AM_ROLLED_BACK;
 		log_warn("alertmanager: %s firing for service %s (since %s): %s", x->alertname,
 			 x->service, x->starts_at[0] ? x->starts_at : "?",
 			 x->summary[0] ? x->summary : "no summary annotation");

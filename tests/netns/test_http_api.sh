@@ -308,6 +308,23 @@ code=$(post mixed "$D/mixed.json" "$TOKEN")
 expect "unknown service: 404 ($code) with per-alert outcomes $(outcome mixed 0), $(outcome mixed 1); web still rolled back" \
 	'[ "$code" = 404 ] && [ "$(outcome mixed 0)" = unknown_service ] &&
 	[ "$(outcome mixed 1)" = rolled_back ] && [ "$(svc web last_rollback.reason)" = "alertmanager: MixedAlert" ]'
+# A drill's latch is no rollback: an alert firing during the hold rolls back for
+# real, and the drill ends without restoring green.
+reset
+ctl drill web --hold 3s --json >"$D/drill.out" 2>"$D/drill.err" &
+drill_pid=$!
+for ((i = 0; i < 50; i++)); do
+	[ "$(svc web rolled_back)" = True ] && break
+	sleep 0.1
+done
+payload "$D/during.json" firing:DuringDrill:web
+code=$(post during "$D/during.json" "$TOKEN")
+drill_rc=0
+wait "$drill_pid" || drill_rc=$?
+expect "an alert during a drill's hold: 200 ($code, $(outcome during 0)); the drill exits $drill_rc; web stays rolled back ($(svc web rolled_back), '$(svc web last_rollback.reason)', weight $(svc web green_weight_bp) bp)" \
+	'[ "$code" = 200 ] && [ "$(outcome during 0)" = rolled_back ] && [ "$drill_rc" != 0 ] &&
+	[ "$(svc web rolled_back)" = True ] && [ "$(svc web last_rollback.reason)" = "alertmanager: DuringDrill" ] &&
+	[ "$(svc web green_weight_bp)" = 0 ]'
 amt silence add alertname=ShiftTestAlert -c "test done" -d 1h >/dev/null 2>&1 || true
 
 # --- the whole chain: Prometheus rule -> Alertmanager -> shiftd ----------------------

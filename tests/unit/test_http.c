@@ -350,6 +350,16 @@ static void test_apply_alerts(void **state)
 	assert_int_equal(al[4].outcome, AM_NO_SERVICE);
 	assert_int_equal(al[5].outcome, AM_UNKNOWN_SERVICE);
 	assert_string_equal(trigger_reason_name(TRIGGER_ALERTMANAGER), "alertmanager");
+
+	/* A drill's latch is no rollback: the alert tries the real one (here
+	 * the write fails, as every write does without maps). */
+	s[1]->latch_drill = true;
+	memset(al, 0, sizeof(al));
+	snprintf(al[0].alertname, sizeof(al[0].alertname), "D");
+	snprintf(al[0].service, sizeof(al[0].service), "api");
+	al[0].firing = al[0].has_service = al[0].service_ok = true;
+	http_apply_alerts(a, al, 1);
+	assert_int_equal(al[0].outcome, AM_FAILED);
 	for (i = 0; i < 2; i++)
 		free(s[i]);
 	free(a);
