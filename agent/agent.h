@@ -18,6 +18,8 @@
 #define AGENT_REASON_LEN 128
 #define RAMP_MAX_STEPS 32
 
+struct ring_buffer;
+
 struct backend_rt {
 	struct shift_addr_key addr;
 	__u32 id; /* slot in the backends map, stable for the backend's life */
@@ -128,6 +130,13 @@ struct agent {
 	int drain_budget; /* analysis/samples.c: ordinary samples left in this pass */
 	__u64 rb_dropped_seen; /* analysis/samples.c: the ring's drop count at the last look */
 	__u64 windows_reset; /* times the windows restarted after lost samples */
+	/* analysis/samples.c: the ordinary ring alone, read before a streak of
+	 * errors fires; the first sample as new as that error, kept meanwhile. */
+	struct ring_buffer *streak_rb;
+	__u64 streak_until_ts;
+	int streak_budget;
+	bool streak_held_ok;
+	struct shift_sample streak_held;
 	bool persist_dirty; /* state to save on the next tick */
 	bool persist_failing; /* the last save failed: retried, logged once */
 	bool weight_cas_warned; /* apply_weight_over() fell back to a plain write */

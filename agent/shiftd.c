@@ -808,8 +808,7 @@ int main(int argc, char **argv)
 	metrics_stop(&lp.metrics);
 out:
 	http_stop(&lp.http);
-	if (lp.rb)
-		ring_buffer__free(lp.rb);
+	samples_close(a, lp.rb);
 	if (lp.ctlfd >= 0) {
 		close(lp.ctlfd);
 		unlink(a->conf->control_socket);

@@ -1023,8 +1023,7 @@ out:
 		fprintf(stderr, "bench: %s: %s\n", o.out, strerror(errno));
 		rc = 1;
 	}
-	if (b->sh.rb)
-		ring_buffer__free(b->sh.rb);
+	samples_close(b->a, b->sh.rb);
 	if (b->sh.epfd > 0)
 		close(b->sh.epfd);
 	if (b->sh.evfd > 0)

@@ -9,12 +9,58 @@
 #include "analysis/rollback.h"
 #include "analysis/samples.h"
 
+/* Ordinary samples read ahead of an error, at most: past them, it decides. */
+#define STREAK_READ_AHEAD 4096
+
+static int on_sample_before(void *ctx, void *data, size_t len)
+{
+	struct agent *a = ctx;
+	const struct shift_sample *smp = data;
+
+	if (len >= sizeof(*smp) && smp->ts_ns >= a->streak_until_ts) {
+		memcpy(&a->streak_held, smp, sizeof(*smp));
+		a->streak_held_ok = true;
+		return -EAGAIN;
+	}
+	samples_handle(a, data, len);
+	return --a->streak_budget > 0 ? 0 : -EAGAIN;
+}
+
+/*
+ * The error smp completed a streak of max_consecutive_errors, counted from
+ * what has arrived. The ordinary ring wakes the agent every
+ * SHIFT_WAKEUP_BATCH samples and the error ring at once, so green's
+ * successes from between those errors may still be waiting: they are read
+ * now, up to the first sample as new as the error, and the streak looked at
+ * again. That sample is kept in a->streak_held for after the decision: it
+ * came after the streak. TRIGGER_CONSECUTIVE_ERRORS (detail rewritten) or
+ * TRIGGER_NONE.
+ */
+static enum trigger_reason streak_read_ahead(struct agent *a, struct service_rt *s,
+					     const struct shift_sample *smp, char *detail,
+					     size_t len)
+{
+	int rc;
+
+	if (!a->streak_rb || a->streak_until_ts)
+		return TRIGGER_CONSECUTIVE_ERRORS;
+	a->streak_until_ts = smp->ts_ns ? smp->ts_ns : 1;
+	a->streak_budget = STREAK_READ_AHEAD;
+	rc = ring_buffer__consume(a->streak_rb);
+	a->streak_until_ts = 0;
+	if (rc < 0 && rc != -EAGAIN)
+		log_warn("reading the sample ring ahead of an error: %s", strerror(-rc));
+	return analysis_streak_check(&s->an, &s->limits, smp, detail, len);
+}
+
 int samples_handle(struct agent *a, const void *data, size_t len)
 {
 	const struct shift_sample *smp = data;
+	struct shift_sample held;
 	enum trigger_reason r;
 	struct service_rt *s;
 	char detail[256];
+	bool hold = false;
 
 	if (len < sizeof(*smp) || smp->service_id >= SHIFT_MAX_SERVICES) {
 		a->samples_ignored++;
@@ -29,12 +75,24 @@ int samples_handle(struct agent *a, const void *data, size_t len)
 	r = analysis_feed(&s->an, &s->limits, smp, detail, sizeof(detail));
 	if (smp->kind == SHIFT_SAMPLE_ERROR)
 		health_on_error(a, s, smp->backend_id);
+	/* A streak of one is this error alone: no success can break it. */
+	if (r == TRIGGER_CONSECUTIVE_ERRORS && s->limits.max_consecutive_errors > 1 &&
+	    (!s->latched || s->latch_drill)) {
+		r = streak_read_ahead(a, s, smp, detail, sizeof(detail));
+		if (a->streak_held_ok) {
+			held = a->streak_held;
+			a->streak_held_ok = false;
+			hold = true;
+		}
+	}
 	/* Latched already: the windows keep counting, nothing more to write.
 	 * A drill's latch is no rollback: a real trigger during a drill fires. */
 	if (r != TRIGGER_NONE && (!s->latched || s->latch_drill))
 		rollback_fire(a, s, r, detail, smp->ts_ns);
 	if (a->sample_hook)
 		a->sample_hook(a, smp);
+	if (hold)
+		samples_handle(a, &held, sizeof(held));
 	return 0;
 }
 
@@ -73,7 +131,24 @@ struct ring_buffer *samples_open(struct agent *a)
 		ring_buffer__free(rb);
 		return NULL;
 	}
+	/* The same ring again, alone (libbpf 1.1 consumes a set's rings only
+	 * together): the consumer position lives in the map, shared by both. */
+	a->streak_rb = ring_buffer__new(a->maps.fd[SHIFT_MAP_SAMPLES], on_sample_before, a, NULL);
+	if (!a->streak_rb) {
+		log_err("cannot open the sample ring buffer: %s", strerror(errno));
+		ring_buffer__free(rb);
+		return NULL;
+	}
 	return rb;
+}
+
+void samples_close(struct agent *a, struct ring_buffer *rb)
+{
+	if (a) {
+		ring_buffer__free(a->streak_rb);
+		a->streak_rb = NULL;
+	}
+	ring_buffer__free(rb);
 }
 
 /*

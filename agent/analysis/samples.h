@@ -7,6 +7,8 @@
 
 struct ring_buffer;
 struct ring_buffer *samples_open(struct agent *a);
+/* Frees what samples_open() made (rb may be NULL). */
+void samples_close(struct agent *a, struct ring_buffer *rb);
 /* Consume what is pending; returns samples handled or -errno. */
 int samples_poll(struct agent *a, struct ring_buffer *rb);
 /* One sample, as the ring buffer callback sees it (exposed for tests/benchmarks). */

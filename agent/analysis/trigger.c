@@ -78,7 +78,52 @@ void analysis_reset(struct analysis *a)
 		a->qc[c].valid = false;
 	}
 	a->consecutive_errors = 0;
-	a->last_error_ts = 0;
+	a->streak_n = 0;
+	a->streak_older = 0;
+	a->last_ok_ts = 0;
+}
+
+/* A green error at ts: part of the streak unless a success newer than it was seen. */
+static void streak_error(struct analysis *a, __u64 ts)
+{
+	__u32 i;
+
+	if (ts < a->last_ok_ts)
+		return;
+	if (a->streak_n == ANALYSIS_STREAK_KEEP) {
+		a->streak_older++;
+		if (ts <= a->streak_ts[0])
+			goto out;
+		memmove(a->streak_ts, a->streak_ts + 1, (ANALYSIS_STREAK_KEEP - 1) * sizeof(__u64));
+		a->streak_n--;
+	}
+	/* In order but for errors from two CPUs a few ns apart. */
+	for (i = a->streak_n; i > 0 && a->streak_ts[i - 1] > ts; i--)
+		a->streak_ts[i] = a->streak_ts[i - 1];
+	a->streak_ts[i] = ts;
+	a->streak_n++;
+out:
+	a->consecutive_errors = a->streak_n + a->streak_older;
+}
+
+/* A green success at ts ends the streak of the errors before it. */
+static void streak_success(struct analysis *a, __u64 ts)
+{
+	__u32 k = 0;
+
+	if (ts <= a->last_ok_ts)
+		return;
+	a->last_ok_ts = ts;
+	while (k < a->streak_n && a->streak_ts[k] < ts)
+		k++;
+	if (k) {
+		memmove(a->streak_ts, a->streak_ts + k, (a->streak_n - k) * sizeof(__u64));
+		a->streak_n -= k;
+	}
+	/* Older than every kept one, but some may be newer than ts: counting
+	 * them would be a streak this success may have broken. */
+	a->streak_older = 0;
+	a->consecutive_errors = a->streak_n;
 }
 
 /* p95 and p99 of one pool, recomputed only when its histogram changed. */
@@ -214,6 +259,14 @@ static enum trigger_reason evaluate(struct analysis *a, const struct trigger_lim
 	return TRIGGER_NONE;
 }
 
+enum trigger_reason analysis_streak_check(const struct analysis *a, const struct trigger_limits *l,
+					  const struct shift_sample *s, char *detail, size_t len)
+{
+	if (!l->max_consecutive_errors || a->consecutive_errors < l->max_consecutive_errors)
+		return TRIGGER_NONE;
+	return fire(TRIGGER_CONSECUTIVE_ERRORS, a, l, s, 0, 0, 0, detail, len);
+}
+
 enum trigger_reason analysis_feed(struct analysis *a, const struct trigger_limits *l,
 				  const struct shift_sample *s, char *detail, size_t len)
 {
@@ -257,15 +310,12 @@ enum trigger_reason analysis_feed(struct analysis *a, const struct trigger_limit
 	if (s->color != SHIFT_GREEN)
 		return TRIGGER_NONE;
 
-	if (error) {
-		a->consecutive_errors++;
-		if (s->ts_ns > a->last_error_ts)
-			a->last_error_ts = s->ts_ns;
-	} else if (s->ts_ns > a->last_error_ts) {
-		a->consecutive_errors = 0;
-	}
-	if (l->max_consecutive_errors && a->consecutive_errors >= l->max_consecutive_errors)
-		return fire(TRIGGER_CONSECUTIVE_ERRORS, a, l, s, 0, 0, 0, detail, len);
+	if (error)
+		streak_error(a, s->ts_ns);
+	else
+		streak_success(a, s->ts_ns);
+	if (error && analysis_streak_check(a, l, s, detail, len) != TRIGGER_NONE)
+		return TRIGGER_CONSECUTIVE_ERRORS;
 
 	return evaluate(a, l, s, detail, len);
 ignore:

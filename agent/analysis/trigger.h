@@ -94,12 +94,27 @@ struct analysis_qcache {
 	__u64 p99_ns;
 };
 
+/* Error timestamps a streak keeps exactly (see struct analysis). */
+#define ANALYSIS_STREAK_KEEP 64
+
 struct analysis {
 	struct window pool[SHIFT_COLORS];
-	__u32 consecutive_errors; /* green, see above */
-	/* Errors have their own ring and may overtake older successes: a success
-	 * older than the last counted error does not break the streak. */
-	__u64 last_error_ts;
+	/*
+	 * Green's errors since its newest success, by the samples' kernel
+	 * time, not by arrival. Errors have their own ring, which wakes the
+	 * agent at once; successes wait in the ordinary ring for a batch, so
+	 * the successes between two errors usually arrive after both. A late
+	 * success removes the errors older than it from the streak, which
+	 * therefore keeps their timestamps: the newest ANALYSIS_STREAK_KEEP,
+	 * oldest first; streak_older counts the streak's errors before those
+	 * (only a limit above ANALYSIS_STREAK_KEEP gets there), and a newer
+	 * success removes them all.
+	 */
+	__u32 consecutive_errors; /* streak_n + streak_older */
+	__u32 streak_n;
+	__u32 streak_older;
+	__u64 last_ok_ts; /* green's newest success */
+	__u64 streak_ts[ANALYSIS_STREAK_KEEP];
 	__u64 ignored; /* samples not of the unit kind, or of an unknown color/kind */
 	struct analysis_qcache qc[SHIFT_COLORS];
 };
@@ -123,6 +138,15 @@ void analysis_reset(struct analysis *a);
  */
 enum trigger_reason analysis_feed(struct analysis *a, const struct trigger_limits *l,
 				  const struct shift_sample *s, char *detail, size_t len);
+
+/*
+ * The consecutive-errors trigger alone, as analysis_feed() checks it after
+ * the error s: TRIGGER_CONSECUTIVE_ERRORS (detail written) or TRIGGER_NONE.
+ * For a second look once the successes still queued behind that error have
+ * been fed (analysis/samples.c).
+ */
+enum trigger_reason analysis_streak_check(const struct analysis *a, const struct trigger_limits *l,
+					  const struct shift_sample *s, char *detail, size_t len);
 
 /* Per-pool figures for `shiftctl status` and the metrics. */
 struct pool_summary {

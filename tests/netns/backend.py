@@ -15,6 +15,9 @@ replaces it with rename() takes effect from the next request:
     500         every answer is "500 Internal Server Error" (still X-Backend)
     rst         read the request, then reset the connection (SO_LINGER 0 + close)
     slow:MS     wait MS milliseconds before each answer
+    every:N     every Nth answer of this backend (counted across its connections)
+                is "500 Internal Server Error", the others normal: errors spread
+                out, never two in a row
     unready     /readyz answers 503, every other path answers normally
 
 /readyz answers 200 unless unready. Logs nothing per request; SIGTERM exits 0.
@@ -41,6 +44,12 @@ def parse_mode(text):
             return "slow", max(0, int(text[5:])) / 1000.0
         except ValueError:
             return "ok", 0.0
+    if text.startswith("every:"):
+        try:
+            n = int(text[6:])
+        except ValueError:
+            return "ok", 0.0
+        return ("every", float(n)) if n >= 2 else ("ok", 0.0)
     if text in MODES:
         return text, 0.0
     return "ok", 0.0
@@ -108,6 +117,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 pass
             self.wfile = _NullFile()
             return
+        if kind == "every":
+            every, delay = int(delay), 0.0
         if delay:
             time.sleep(delay)
         path = self.path.split("?", 1)[0]
@@ -115,6 +126,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/readyz":
             status = 503 if kind == "unready" else 200
         elif kind == "500":
+            status = 500
+        elif kind == "every" and srv.next_answer() % every == 0:
             status = 500
         body = (srv.name + "\n").encode()
         self.send_response(status)
@@ -162,6 +175,8 @@ class Server(http.server.ThreadingHTTPServer):
     def __init__(self, addr, name, mode):
         self.name = name
         self.mode = mode
+        self.answers = 0
+        self.answers_lock = threading.Lock()
         super().__init__(addr, Handler, bind_and_activate=False)
         try:
             self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -173,6 +188,11 @@ class Server(http.server.ThreadingHTTPServer):
         except BaseException:
             self.server_close()
             raise
+
+    def next_answer(self):
+        with self.answers_lock:
+            self.answers += 1
+            return self.answers
 
     def handle_error(self, request, client_address):
         pass  # resets and timeouts from clients are expected here

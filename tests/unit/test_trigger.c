@@ -574,13 +574,112 @@ static void test_pool_summary(void **state)
 	analysis_free(&a);
 }
 
+/*
+ * Feed green samples in the order given, each "e@T" (an error at T ms) or
+ * "s@T" (a success): arrival order, as the two rings deliver them, not time
+ * order. Returns the last result; *fired_at the index of the first that fired.
+ */
+static enum trigger_reason feed_timed(struct analysis *a, const struct trigger_limits *l,
+				      const char *seq, int *fired_at)
+{
+	enum trigger_reason r, last = TRIGGER_NONE;
+	struct shift_sample s;
+	int i = 0, n;
+	char k;
+	unsigned int t;
+
+	*fired_at = NEVER;
+	while (sscanf(seq, " %c@%u%n", &k, &t, &n) == 2) {
+		memset(&s, 0, sizeof(s));
+		s.ts_ns = T0 + t * MS;
+		s.service_id = 3;
+		s.backend_id = 21;
+		s.color = SHIFT_GREEN;
+		if (k == 'e') {
+			s.kind = SHIFT_SAMPLE_ERROR;
+			s.err = SHIFT_ERR_HTTP5XX;
+			s.status = 500;
+		} else {
+			s.kind = SHIFT_SAMPLE_RESPONSE;
+			s.value_ns = 10 * MS;
+			s.status = 200;
+		}
+		r = analysis_feed(a, l, &s, NULL, 0);
+		if (r != TRIGGER_NONE && *fired_at == NEVER)
+			*fired_at = i;
+		last = r;
+		seq += n;
+		i++;
+	}
+	return last;
+}
+
+/* Consecutive errors by the samples' time: successes may arrive after newer errors. */
+static void test_streak_order(void **state)
+{
+	static const struct {
+		const char *what;
+		__u32 limit;
+		const char *seq;
+		int fired_at;
+		__u32 streak; /* after the last sample */
+	} cases[] = {
+		{ "each success arrives after the error that followed it", 3,
+		  "e@2 e@4 s@3 e@6 s@5 e@8 s@7 e@10 s@9 e@12 s@11", NEVER, 1 },
+		{ "a batch of successes after the errors breaks the run", 3, "e@2 e@4 s@1 s@3 s@5",
+		  NEVER, 0 },
+		{ "successes older than every error leave the run whole", 3, "s@1 e@2 e@4 s@1 e@6",
+		  4, 3 },
+		{ "an error older than a success already seen is no part of a run", 2,
+		  "s@10 e@5 e@6 e@11", NEVER, 1 },
+		{ "errors from two CPUs out of order still make a run", 3, "e@5 e@4 e@6", 2, 3 },
+		{ "a success between two of them keeps only the newer", 3, "e@4 e@5 e@7 e@8 s@6", 2,
+		  2 },
+		{ "a run past the kept timestamps fires at its limit", 100,
+		  "s@0 " /* filled below */, NEVER, 0 },
+	};
+	struct trigger_limits l;
+	struct analysis a;
+	char long_seq[2048];
+	size_t i, off;
+	int at, e;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *seq = cases[i].seq;
+		int want_at = cases[i].fired_at;
+		__u32 want_streak = cases[i].streak;
+
+		trigger_limits_disabled(&l, 10 * SEC);
+		l.max_consecutive_errors = cases[i].limit;
+		if (cases[i].limit == 100) {
+			/* 100 errors in a row (more than ANALYSIS_STREAK_KEEP), then a
+			 * success older than the last 30 of them. */
+			off = (size_t)snprintf(long_seq, sizeof(long_seq), "s@0");
+			for (e = 1; e <= 100; e++)
+				off += (size_t)snprintf(long_seq + off, sizeof(long_seq) - off,
+							" e@%d", e * 2);
+			snprintf(long_seq + off, sizeof(long_seq) - off, " s@141");
+			seq = long_seq;
+			want_at = 100;
+			want_streak = 30;
+		}
+		assert_int_equal(analysis_init(&a, &l), 0);
+		feed_timed(&a, &l, seq, &at);
+		if (at != want_at || a.consecutive_errors != want_streak)
+			fail_msg("%s: fired at %d (want %d), streak %u (want %u)", cases[i].what,
+				 at, want_at, a.consecutive_errors, want_streak);
+		analysis_free(&a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),	     cmocka_unit_test(test_reason_names),
 		cmocka_unit_test(test_details),	     cmocka_unit_test(test_detail_buffers),
 		cmocka_unit_test(test_reset),	     cmocka_unit_test(test_init_and_ignored),
-		cmocka_unit_test(test_pool_summary),
+		cmocka_unit_test(test_pool_summary), cmocka_unit_test(test_streak_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
