@@ -322,9 +322,12 @@ static void resolve_interrupted(struct agent *a, struct service_rt *s)
 	__u64 now = now_unix_ns();
 	__u32 word = 0;
 
-	/* Pins adopted: the word says whether the drill's latch is still the one there. */
+	/* Pins adopted: the word says whether the drill's latch is still the one
+	 * there. New maps (a reboot): the state file did (persist_restore()). */
 	if (a->adopted && (dp_weight_get(&a->maps, s->id, &word) ||
 			   word != (SHIFT_WEIGHT_LATCHED | SHIFT_WEIGHT_DRILL)))
+		d->real = true;
+	if (!a->adopted && s->latched && !s->latch_drill)
 		d->real = true;
 	if (d->real || !s->latched) {
 		drill_finish(d, DRILL_INTERRUPTED, s->weight, s->ramp.active,

@@ -79,6 +79,15 @@ out:
 	return rc;
 }
 
+/* "drill: drill 3, hold 30s": the reason rollback_fire() gives a drill's latch. */
+static bool reason_is_drill(const char *reason)
+{
+	const char *name = trigger_reason_name(TRIGGER_DRILL);
+	size_t n = strlen(name);
+
+	return !strncmp(reason, name, n) && reason[n] == ':';
+}
+
 /*
  * A drill that was holding when shiftd stopped: analysis/drill.c decides at
  * the first tick whether to put the weight back. The ramp's plan comes back
@@ -142,6 +151,11 @@ int persist_restore(struct agent *a, bool weights_from_maps)
 		if (!weights_from_maps) {
 			s->weight = p->weight <= SHIFT_WEIGHT_MAX ? p->weight : 0;
 			s->latched = p->latched;
+			/* The maps are new (a reboot): the word written from here
+			 * carries the drill's mark when the latch is a holding
+			 * drill's, as restore() expects; a real rollback during
+			 * the hold named its own reason. */
+			s->latch_drill = p->latched && p->drill_weight && reason_is_drill(p->reason);
 		}
 		snprintf(s->reason, sizeof(s->reason), "%s", p->reason);
 		s->rollback_unix_ns = p->rollback_unix_ns;

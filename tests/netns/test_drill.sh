@@ -523,6 +523,51 @@ fi
 out=$(ctl clear web) || notok "clear web: $out"
 out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 
+# --- 5d. a reboot during the hold -------------------------------------------------------
+# A reboot loses the pins (shiftd --detach does the same): the weights come from the
+# state file, and the drill's latch must come back as a drill's, which the first tick
+# lifts. A real rollback during the hold (its reason in the state file, here written
+# in) stays.
+reboot_drill() { # TAG [REASON]: a drill, shiftd killed, pins gone, shiftd back
+	drill_bg "$D/drill5$1.out" web --hold 30s
+	local dp=$DRILL_PID
+	wait_drill_active || notok "reboot $1: status shows no active drill within 5 s"
+	rig_kill "$E2E_SHIFTD_PID"
+	e2e_wait_pid "$dp" 30 >/dev/null 2>&1 || true
+	if [ -n "${2:-}" ]; then
+		"$RIG_PYTHON" - "$RIG_STATE_DIR/state" "$2" <<-'PY'
+			import re, sys, zlib
+			p, why = sys.argv[1], sys.argv[2].replace(" ", "%20")
+			body = open(p).read().rsplit("crc32 ", 1)[0]
+			body = re.sub(r"(name=web .*?reason=)\S*", lambda m: m.group(1) + why, body, count=1)
+			open(p, "w").write(body + "crc32 %08x\n" % zlib.crc32(body.encode()))
+		PY
+	fi
+	rig_edge "$SHIFTD" --config "$RIG_CONFIG" --detach >"$D/detach$1.log" 2>&1 ||
+		notok "reboot $1: shiftd --detach: $(tail -n 1 "$D/detach$1.log")"
+	e2e_start_shiftd || notok "reboot $1: shiftd did not come back"
+	sleep 0.5 # the first tick resolves the interrupted drill
+}
+reboot_drill a
+w=$(svc_field green_weight_bp) rolled=$(svc_field rolled_back) ld=$(svc_field last_drill.result)
+word=$(rig_weight_word web)
+if [ "$w" = 3000 ] && [ "$rolled" = False ] && [ "$word" = 3000 ] && [ "$ld" = interrupted ]; then
+	ok "a reboot during a drill: the new maps come back latched by the drill, and the first tick restores 30 % (word $word, last_drill $ld)"
+else
+	notok "a reboot during a drill: weight $w bp, word $word, rolled_back $rolled, last_drill $ld (want 3000, 3000, False, interrupted); $(grep -c 'nothing restored yet' "$E2E_SHIFTD_LOG") 'nothing restored yet' lines"
+fi
+reboot_drill b "manual: operator during the drill"
+w=$(svc_field green_weight_bp) rolled=$(svc_field rolled_back) ld=$(svc_field last_drill.result)
+word=$(rig_weight_word web) why=$(svc_field last_rollback.reason)
+if [ "$rolled" = True ] && [ "$word" = $((1 << 31)) ] && [ "$ld" = interrupted ] &&
+	[ "$why" = "manual: operator during the drill" ]; then
+	ok "a reboot after a real rollback during a drill: stays rolled back (\"$why\", word $word, last_drill $ld)"
+else
+	notok "a reboot after a real rollback during a drill: rolled_back $rolled, word $word, reason \"$why\", last_drill $ld"
+fi
+out=$(ctl clear web) || notok "clear web: $out"
+out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+
 # --- 6. no shiftd ----------------------------------------------------------------------
 rig_kill "$E2E_SHIFTD_PID"
 refused 1 "shiftd not running" "needs shiftd" "${C[@]}" drill web
