@@ -211,6 +211,17 @@ static enum trigger_reason fire(enum trigger_reason r, const struct analysis *a,
 	return r;
 }
 
+/*
+ * A rate above a limit, strictly. Both are doubles: a limit of 0.7 % parses
+ * to 0.006999...99 and 4/100 - 3/100 is 0.0100...02, so a rate exactly at
+ * its limit compared above it. The slack is far above such rounding (1e-17)
+ * and far below any excess worth a rollback.
+ */
+static bool rate_above(double rate, double limit)
+{
+	return rate - limit > 1e-12;
+}
+
 static enum trigger_reason evaluate(struct analysis *a, const struct trigger_limits *l,
 				    const struct shift_sample *s, char *detail, size_t len)
 {
@@ -225,10 +236,10 @@ static enum trigger_reason evaluate(struct analysis *a, const struct trigger_lim
 	window_advance(b, s->ts_ns);
 
 	rate = (double)window_errors(g) / (double)n;
-	if (l->max_error_rate >= 0.0 && rate > l->max_error_rate)
+	if (l->max_error_rate >= 0.0 && rate_above(rate, l->max_error_rate))
 		return fire(TRIGGER_ERROR_RATE, a, l, s, 0, 0, 0, detail, len);
 	if (l->max_error_rate_increase >= 0.0 && window_requests(b) >= min &&
-	    rate - window_error_rate(b) > l->max_error_rate_increase)
+	    rate_above(rate - window_error_rate(b), l->max_error_rate_increase))
 		return fire(TRIGGER_ERROR_RATE_INCREASE, a, l, s, 0, 0, 0, detail, len);
 
 	if (!l->max_latency_p99_ns && !l->max_latency_p95_ns && !(l->max_latency_ratio > 0.0))

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "analysis/trigger.h"
+#include "config/units.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull
@@ -673,13 +674,61 @@ static void test_streak_order(void **state)
 	}
 }
 
+/* At a limit the config spells, the rate triggers hold: "more than" is strict. */
+static void test_rate_at_limit(void **state)
+{
+	static const struct {
+		const char *max, *increase, *script;
+		enum trigger_reason want;
+	} cases[] = {
+		/* 7/1000 at 0.7 %; the 1000th sample is the 7th error */
+		{ "0.7%", NULL, "142s e 142s e 142s e 142s e 142s e 142s e 141s e", TRIGGER_NONE },
+		{ "0.7%", NULL, "142s e 142s e 142s e 142s e 142s e 142s e 140s e e",
+		  TRIGGER_ERROR_RATE },
+		/* blue 3/100, green 4/100, margin 1 % */
+		{ NULL, "1%", "3E 97S 96s 4e", TRIGGER_NONE },
+		{ NULL, "1%", "3E 97S 95s 5e", TRIGGER_ERROR_RATE_INCREASE },
+		{ "5%", NULL, "19s e", TRIGGER_NONE },
+		{ "5%", NULL, "18s 2e", TRIGGER_ERROR_RATE },
+	};
+	struct trigger_limits l;
+	struct analysis a;
+	char err[128], detail[256];
+	size_t i;
+	__u64 ts;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		trigger_limits_disabled(&l, 10 * SEC);
+		l.min_requests = 20;
+		if (cases[i].max)
+			assert_int_equal(units_parse_percent(cases[i].max, &l.max_error_rate, err,
+							     sizeof(err)),
+					 0);
+		if (cases[i].increase)
+			assert_int_equal(units_parse_percent(cases[i].increase,
+							     &l.max_error_rate_increase, err,
+							     sizeof(err)),
+					 0);
+		assert_int_equal(analysis_init(&a, &l), 0);
+		ts = T0;
+		detail[0] = '\0';
+		if (feed_script(&a, &l, cases[i].script, &ts, detail, sizeof(detail)) !=
+		    cases[i].want)
+			fail_msg("case %zu (%s): want %s, detail \"%s\"", i, cases[i].script,
+				 trigger_reason_name(cases[i].want), detail);
+		analysis_free(&a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),	     cmocka_unit_test(test_reason_names),
-		cmocka_unit_test(test_details),	     cmocka_unit_test(test_detail_buffers),
-		cmocka_unit_test(test_reset),	     cmocka_unit_test(test_init_and_ignored),
-		cmocka_unit_test(test_pool_summary), cmocka_unit_test(test_streak_order),
+		cmocka_unit_test(test_table),	      cmocka_unit_test(test_reason_names),
+		cmocka_unit_test(test_details),	      cmocka_unit_test(test_detail_buffers),
+		cmocka_unit_test(test_reset),	      cmocka_unit_test(test_init_and_ignored),
+		cmocka_unit_test(test_pool_summary),  cmocka_unit_test(test_streak_order),
+		cmocka_unit_test(test_rate_at_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
