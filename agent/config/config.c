@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -800,13 +801,23 @@ static int set_latency(struct parser *ps, const struct key_def *k, char *val, ch
 	__u64 *dst = !strcmp(k->name, "max_latency_p99") ? &s->max_latency_p99_ns :
 							   &s->max_latency_p95_ns;
 
+	__u64 ns;
+
 	if (!strcmp(val, "off")) {
 		*dst = 0;
 		return 0;
 	}
-	return units_parse_duration(val, UNITS_NS_PER_US, 3600 * UNITS_NS_PER_SEC, dst, why, wl) ?
-		       -EINVAL :
-		       0;
+	if (units_parse_duration(val, UNITS_NS_PER_US, UINT64_MAX, &ns, why, wl))
+		return -EINVAL;
+	if (ns > CONF_LATENCY_LIMIT_MAX_NS) {
+		snprintf(why, wl,
+			 "'%.64s' is above 2m: latencies are measured up to 134 s, so a longer "
+			 "limit could never fire",
+			 val);
+		return -EINVAL;
+	}
+	*dst = ns;
+	return 0;
 }
 
 static int set_latency_ratio(struct parser *ps, const struct key_def *k, char *val, char *why,

@@ -61,6 +61,8 @@ enum conf_attach {
  * service): both families mixed; a service uses those of its own family.
  */
 #define CONF_MAX_SNAT 16
+/* max_latency_p99/p95: the histogram (analysis/quantile.h) tops out at 2^27 us. */
+#define CONF_LATENCY_LIMIT_MAX_NS (120ull * 1000000000ull)
 struct conf_snat {
 	__u32 n; /* 0: none (LVS-NAT) */
 	__u8 family[CONF_MAX_SNAT];
