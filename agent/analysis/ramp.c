@@ -55,20 +55,32 @@ int ramp_parse_steps(const char *s, __u32 *steps, __u32 *n, char *err, size_t er
 /*
  * Step index's weight, over the word shiftd had: -EAGAIN when shiftctl wrote
  * it since (a rollback, a weight; its sync on the way), which stops the ramp
- * and writes nothing (apply_weight_over()).
+ * and writes nothing (apply_weight_over()). Another failed write stops it
+ * too, on the step the map still holds.
  */
 static int set_step(struct agent *a, struct service_rt *s, __u32 index)
 {
 	struct weight_state was = agent_weight_state(s);
 	char w[WEIGHT_STR_LEN];
+	int err;
 
 	s->weight = s->ramp.steps[index];
-	if (apply_weight_over(a, s, &was) == -EAGAIN) {
+	err = apply_weight_over(a, s, &was);
+	if (err == -EAGAIN) {
 		s->ramp.active = false;
 		a->persist_dirty = true;
 		log_info("service %s: ramp stopped: the weight was changed outside shiftd",
 			 s->conf->name);
 		return -EAGAIN;
+	}
+	if (err) {
+		s->weight = was.weight;
+		s->ramp.active = false;
+		a->persist_dirty = true;
+		log_err("service %s: ramp stopped: step %u/%u (green %s) not written: %s",
+			s->conf->name, index + 1, s->ramp.n,
+			weight_format(s->ramp.steps[index], w, sizeof(w)), strerror(-err));
+		return err;
 	}
 	s->ramp.index = index;
 	s->ramp.step_started_unix_ns = now_unix_ns();
@@ -80,6 +92,8 @@ static int set_step(struct agent *a, struct service_rt *s, __u32 index)
 int ramp_start(struct agent *a, struct service_rt *s, const __u32 *steps, __u32 n, __u64 hold_ns,
 	       char *err, size_t errlen)
 {
+	int rc;
+
 	if (s->latched) {
 		snprintf(err, errlen,
 			 "service %s is rolled back (%s); run 'shiftctl clear %s' first",
@@ -96,12 +110,18 @@ int ramp_start(struct agent *a, struct service_rt *s, const __u32 *steps, __u32 
 	s->ramp.n = n;
 	s->ramp.hold_ns = hold_ns;
 	s->ramp.active = true;
-	if (set_step(a, s, 0)) {
+	rc = set_step(a, s, 0);
+	if (rc == -EAGAIN) {
 		snprintf(err, errlen,
 			 "service %s: the weight was changed outside shiftd just now (shiftctl); "
 			 "nothing started: see 'shiftctl status'",
 			 s->conf->name);
 		return -EAGAIN;
+	}
+	if (rc) {
+		snprintf(err, errlen, "service %s: the first step's weight write failed: %s",
+			 s->conf->name, strerror(-rc));
+		return rc;
 	}
 	persist_save(a);
 	return 0;
