@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <libgen.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,32 +361,68 @@ static bool peer_allowed(int fd, gid_t group)
 	return false;
 }
 
-static void write_all(int fd, const char *p, size_t n)
+/*
+ * The control socket is served from the agent's loop, where every
+ * millisecond delays a rollback: a client gets this much time in all to send
+ * its request, and this much to take its answer, however it trickles (a
+ * timeout per read let one byte every 400 ms hold the loop for minutes).
+ */
+#define CTL_READ_BUDGET_NS (500 * 1000000ull)
+#define CTL_WRITE_BUDGET_NS (2000 * 1000000ull)
+
+/* Wait until fd is ready for ev or deadline (monotonic ns) passes: 1 ready, 0 not. */
+static int ready_by(int fd, short ev, __u64 deadline)
 {
+	struct pollfd p = { .fd = fd, .events = ev };
+	__u64 now = now_mono_ns();
+	int rc;
+
+	if (now >= deadline)
+		return 0;
+	rc = poll(&p, 1, (int)((deadline - now + 999999) / 1000000));
+	if (rc < 0 && errno != EINTR)
+		log_warn("control socket poll: %s", strerror(errno));
+	return rc > 0;
+}
+
+/* What was not written by the deadline is dropped; the client sees a short
+ * answer. false then. */
+static bool write_all(int fd, const char *p, size_t n, __u64 deadline)
+{
+	size_t total = n;
+
 	while (n) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			return;
+		if (w < 0 && errno == EAGAIN && ready_by(fd, POLLOUT, deadline))
+			continue;
+		if (w <= 0) {
+			log_warn("control socket: answer cut short, %zu of %zu bytes unsent: %s", n,
+				 total,
+				 w < 0 && errno != EAGAIN ? strerror(errno) :
+							    "the client did not read it in time");
+			return false;
+		}
 		p += w;
 		n -= (size_t)w;
 	}
+	return true;
 }
 
 void control_serve(struct agent *a, int lfd,
 		   int (*reload_cb)(struct agent *a, char *err, size_t errlen))
 {
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 500000 };
 	char line[CTL_MAX_LINE + 1], err[256], head[640];
 	struct reply r = { 0 };
 	struct ctl_request q;
 	gid_t group = 0;
 	size_t got = 0;
+	__u64 deadline;
 	int fd;
 
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			log_warn("control socket accept: %s", strerror(errno));
@@ -396,18 +433,18 @@ void control_serve(struct agent *a, int lfd,
 
 		group = g ? g->gr_gid : 0;
 	}
-	/* A client that sends nothing must not stall the agent. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	/*
 	 * The request is read even from a peer about to be refused: closing with
 	 * unread data sends a reset, which can destroy the answer before the
 	 * client reads why it was refused.
 	 */
+	deadline = now_mono_ns() + CTL_READ_BUDGET_NS;
 	while (got < sizeof(line) - 1) {
 		ssize_t n = read(fd, line + got, sizeof(line) - 1 - got);
 
 		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN && ready_by(fd, POLLIN, deadline))
 			continue;
 		if (n <= 0)
 			break;
@@ -435,9 +472,9 @@ answer:
 		snprintf(head, sizeof(head), "ERR %d %s\n", r.code, r.msg);
 	else
 		snprintf(head, sizeof(head), "OK\n");
-	write_all(fd, head, strlen(head));
-	if (!r.code && r.body)
-		write_all(fd, r.body, r.body_len);
+	deadline = now_mono_ns() + CTL_WRITE_BUDGET_NS;
+	if (write_all(fd, head, strlen(head), deadline) && !r.code && r.body)
+		write_all(fd, r.body, r.body_len, deadline);
 	free(r.body);
 	close(fd);
 }

@@ -73,6 +73,37 @@ bad=$( (find "$RIG_BPFFS_DIR" -mindepth 1; find "$RIG_STATE_DIR" -type f) 2>/dev
 dmode=$(stat -c '%a' "$RIG_BPFFS_DIR/maps")
 [ "$dmode" = 700 ] && ok "pin directory mode $dmode" || notok "pin directory mode $dmode"
 
+# 4. A client that trickles its request cannot hold the agent's loop: shiftd
+# serves the socket from the loop that also reads samples and fires rollbacks.
+# One byte every 300 ms for 6 s, never a newline; meanwhile a status must come
+# back well before the trickle ends.
+"$RIG_PYTHON" - "$RIG_CONTROL_SOCKET" >"$RIG_DIR/trickle.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+t0 = time.monotonic()
+try:
+    for _ in range(20):
+        s.send(b"s")
+        time.sleep(0.3)
+except OSError as e:
+    print("trickle: cut off after %.1f s (%s)" % (time.monotonic() - t0, e))
+    sys.exit(0)
+print("trickle: sent 20 bytes over %.1f s" % (time.monotonic() - t0))
+PY
+TPID=$!
+sleep 0.5
+t0=$(date +%s%N)
+st_rc=0
+ctl status >/dev/null 2>&1 || st_rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+wait "$TPID" || true
+if [ "$st_rc" = 0 ] && [ "$ms" -lt 2000 ]; then
+	ok "a trickling client (one byte per 300 ms) does not hold shiftd: status answered in $ms ms [$(cat "$RIG_DIR/trickle.out")]"
+else
+	notok "a trickling client held shiftd: status exit $st_rc after $ms ms [$(cat "$RIG_DIR/trickle.out")]"
+fi
+
 echo
 [ "$fails" -eq 0 ] && echo "security: all checks passed" || echo "security: $fails check(s) failed"
 [ "$fails" -eq 0 ]
