@@ -75,6 +75,13 @@ ctl_raw() { rig_ctl_raw "$RIG_CONTROL_SOCKET" "$1"; }
 # the drill report: the last JSON object line of a file
 report_get() { e2e_py get "$1" "$2"; }
 
+# back_to_30: the latch lifted and web at 30 % again, for the next section.
+back_to_30() {
+	local out
+	out=$(ctl clear web) || notok "clear web: $out"
+	out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+}
+
 # --- 1. refusals -----------------------------------------------------------------------
 t0=$SECONDS
 S=$D/snap
@@ -121,8 +128,7 @@ refused 1 "refused: green weight 0" "green weight is 0" "${C[@]}" drill web
 out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 out=$(ctl rollback web --reason "drill test: latched") || notok "rollback web: $out"
 refused 1 "refused: already rolled back" "already rolled back" "${C[@]}" drill web
-out=$(ctl clear web) || notok "clear web: $out"
-out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+back_to_30
 note "refusals: $((SECONDS - t0))s"
 
 # --- 2. a drill under client traffic at 30 % ------------------------------------------
@@ -310,8 +316,7 @@ if [ "$word" = $((1 << 31)) ] && [ "$ra" = False ] && [ "$sres" = OK ] &&
 else
 	notok "ramp step over shiftctl's write: word $word (latched: $((1 << 31))), ramp active $ra, sync '$sres', reason \"$why\", rollbacks $n0 -> $n1"
 fi
-out=$(ctl clear web) || notok "clear web: $out"
-out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+back_to_30
 note "ramp: $((SECONDS - t0))s"
 
 # --- 3b. the operator during a drill: shiftctl rollback wins, clear cancels --------------
@@ -341,8 +346,7 @@ if [ "$drc" = 1 ] && [ "$res" = aborted ] && [ "$rolled" = True ] && [ "$w" = 0 
 else
 	notok "shiftctl rollback during a drill: exit $drc, result $res, rolled_back $rolled, weight $w, reason \"$why\""
 fi
-out=$(ctl clear web) || notok "clear web: $out"
-out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+back_to_30
 # The same with shiftd's tick first: shiftctl rollback writes the map, then tells shiftd
 # (sync); a tick between the two sees the drill's latch rewritten and ends the drill. CI
 # met that order once (the operator's reason lost). Here it is forced: the map written
@@ -365,8 +369,7 @@ if [ "$drc" = 1 ] && [ "$res" = aborted ] && [ "$sres" = OK ] && [ "$rolled" = T
 else
 	notok "late sync: drill exit $drc, result $res, sync '$sres', rolled_back $rolled, weight $w, reason \"$why\", rollbacks $n0 -> $n1"
 fi
-out=$(ctl clear web) || notok "clear web: $out"
-out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+back_to_30
 drill_bg "$D/drill_cl.out" web --hold 20s --json
 DP=$DRILL_PID
 wait_drill_active || notok "clear during a drill: status shows no active drill within 5 s"
@@ -449,8 +452,7 @@ else
 	notok "real trigger during a drill: exit $drc, result $res ($det); rolled_back $rolled, weight $w, reason \"$why\", last_drill $ld"
 fi
 note "$(tr '\n' ' ' <"$D/drill2.out" | cut -c1-500)"
-out=$(ctl clear web) || notok "clear web: $out"
-out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+back_to_30
 note "real trigger: $((SECONDS - t0))s"
 
 # --- 5. shiftd stops during the hold ---------------------------------------------------
@@ -501,8 +503,7 @@ if [ "$rolled" = True ] && [ "$w" = 0 ] && [ "${why#*record was lost}" != "$why"
 else
 	notok "a drill latch without its record: rolled_back $rolled, weight $w, reason \"$why\""
 fi
-out=$(ctl clear web) || notok "clear web: $out"
-out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+back_to_30
 note "lost record: $((SECONDS - t0))s"
 
 # --- 5c. a drill over a rollback whose sync has not come --------------------------------
@@ -520,8 +521,7 @@ if [ "$rc" = 1 ] && [ "${out#*changed outside shiftd}" != "$out" ] && [ "$w" = $
 else
 	notok "a drill over an unsynced rollback: exit $rc [$out], word $w (latched: $((1 << 31))), rolled_back $rolled"
 fi
-out=$(ctl clear web) || notok "clear web: $out"
-out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+back_to_30
 
 # --- 5d. a reboot during the hold -------------------------------------------------------
 # A reboot loses the pins (shiftd --detach does the same): the weights come from the
@@ -565,8 +565,7 @@ if [ "$rolled" = True ] && [ "$word" = $((1 << 31)) ] && [ "$ld" = interrupted ]
 else
 	notok "a reboot after a real rollback during a drill: rolled_back $rolled, word $word, reason \"$why\", last_drill $ld"
 fi
-out=$(ctl clear web) || notok "clear web: $out"
-out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
+back_to_30
 
 # --- 6. no shiftd ----------------------------------------------------------------------
 rig_kill "$E2E_SHIFTD_PID"
