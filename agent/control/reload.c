@@ -87,13 +87,13 @@ static int service_id_for(struct agent *a, const char *name, __u32 *id)
 	return -ENOSPC;
 }
 
-static int write_overrides(struct agent *a, struct service_rt *s, const struct conf_service *old)
+/* New ones first; prune_overrides() drops the ones gone: no window without an override. */
+static int write_overrides(struct agent *a, struct service_rt *s)
 {
 	const struct conf_service *c = s->conf;
-	__u32 i, j;
+	__u32 i;
 	int err;
 
-	/* New ones first, then drop the ones gone: no window without an override. */
 	for (i = 0; i < c->n_green_sources; i++) {
 		err = dp_override_put(&a->maps, s->id, c->green_sources[i].family,
 				      c->green_sources[i].addr, c->green_sources[i].prefixlen,
@@ -108,26 +108,45 @@ static int write_overrides(struct agent *a, struct service_rt *s, const struct c
 		if (err)
 			return err;
 	}
-	if (!old)
-		return 0;
-	for (i = 0; i < old->n_green_sources + old->n_blue_sources; i++) {
-		const struct conf_cidr *o = i < old->n_green_sources ?
-						    &old->green_sources[i] :
-						    &old->blue_sources[i - old->n_green_sources];
-		bool keep = false;
-
-		for (j = 0; j < c->n_green_sources + c->n_blue_sources && !keep; j++) {
-			const struct conf_cidr *n =
-				j < c->n_green_sources ? &c->green_sources[j] :
-							 &c->blue_sources[j - c->n_green_sources];
-
-			keep = n->family == o->family && n->prefixlen == o->prefixlen &&
-			       !memcmp(n->addr, o->addr, sizeof(n->addr));
-		}
-		if (!keep)
-			dp_override_del(&a->maps, s->id, o->family, o->addr, o->prefixlen);
-	}
 	return 0;
+}
+
+/* An override the running config still has: its service's, for that prefix. */
+static bool override_configured(void *ctx, __u32 service_id, __u8 family, const __u32 *addr,
+				__u8 prefixlen)
+{
+	const struct agent *a = ctx;
+	const struct service_rt *s = service_id < SHIFT_MAX_SERVICES ? a->svc[service_id] : NULL;
+	const struct conf_service *c = s ? s->conf : NULL;
+	__u32 j;
+
+	for (j = 0; c && j < c->n_green_sources + c->n_blue_sources; j++) {
+		const struct conf_cidr *n = j < c->n_green_sources ?
+						    &c->green_sources[j] :
+						    &c->blue_sources[j - c->n_green_sources];
+
+		if (n->family == family && n->prefixlen == prefixlen &&
+		    !memcmp(n->addr, addr, family == SHIFT_AF_INET ? 4 : 16))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Overrides the config no longer has, whoever wrote them: a prefix dropped
+ * while shiftd was down, or a removed service's, whose id the next new
+ * service may get. A diff against the previous config saw neither, and the
+ * datapath consults the trie for any service with overrides.
+ */
+static void prune_overrides(struct agent *a)
+{
+	__u32 removed = 0;
+	int err = dp_overrides_prune(&a->maps, override_configured, a, &removed);
+
+	if (err)
+		log_warn("cannot remove stale source overrides: %s", strerror(-err));
+	if (removed)
+		log_info("%u source override(s) no longer configured removed", removed);
 }
 
 static void backend_entry(struct backend_rt *b, __u32 sid, int color)
@@ -426,7 +445,7 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 		err = apply_pools(a, s);
 		if (err)
 			goto out;
-		err = write_overrides(a, s, old);
+		err = write_overrides(a, s);
 		if (err) {
 			log_err("service %s: cannot write source overrides: %s", c->name,
 				strerror(-err));
@@ -498,6 +517,7 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 	}
 	if (initial && a->adopted)
 		remove_stale_pinned(a, newc);
+	prune_overrides(a);
 	a->conf = newc;
 	err = shadow_apply(a);
 out:

@@ -471,6 +471,65 @@ int dp_override_del(const struct shift_maps *m, __u32 service_id, __u8 family, c
 	return neg_errno(bpf_map_delete_elem(fd, &k));
 }
 
+/* One trie's keys that keep() refuses, collected first: an LPM trie's walk
+ * from a deleted key starts over from its first key. */
+static int prune_trie(int fd, __u8 family, dp_override_keep_fn keep, void *ctx, __u32 *removed)
+{
+	size_t ksz = family == SHIFT_AF_INET ? sizeof(struct shift_lpm_key4) :
+					       sizeof(struct shift_lpm_key6);
+	union lpm_key key, next, *drop = NULL;
+	size_t n = 0, cap = 0, i;
+	__u32 addr[4];
+	int more, err = 0;
+
+	more = bpf_map_get_next_key(fd, NULL, &key) == 0;
+	while (more) {
+		__u32 plen = family == SHIFT_AF_INET ? key.v4.prefixlen : key.v6.prefixlen;
+		__u32 sid = ntohl(family == SHIFT_AF_INET ? key.v4.service_id : key.v6.service_id);
+
+		memset(addr, 0, sizeof(addr));
+		if (family == SHIFT_AF_INET)
+			addr[0] = key.v4.addr;
+		else
+			memcpy(addr, key.v6.addr, sizeof(addr));
+		if (plen < 32 || !keep(ctx, sid, family, addr, (__u8)(plen - 32))) {
+			if (n == cap) {
+				union lpm_key *nd =
+					realloc(drop, (cap ? cap * 2 : 64) * sizeof(*nd));
+
+				if (!nd) {
+					err = -ENOMEM;
+					break;
+				}
+				drop = nd;
+				cap = cap ? cap * 2 : 64;
+			}
+			drop[n++] = key;
+		}
+		more = bpf_map_get_next_key(fd, &key, &next) == 0;
+		memcpy(&key, &next, ksz);
+	}
+	for (i = 0; i < n; i++) {
+		if (bpf_map_delete_elem(fd, &drop[i]) == 0)
+			(*removed)++;
+		else if (errno != ENOENT && !err)
+			err = -errno;
+	}
+	free(drop);
+	return err;
+}
+
+int dp_overrides_prune(const struct shift_maps *m, dp_override_keep_fn keep, void *ctx,
+		       __u32 *removed)
+{
+	int e4, e6;
+
+	*removed = 0;
+	e4 = prune_trie(m->fd[SHIFT_MAP_OVR4], SHIFT_AF_INET, keep, ctx, removed);
+	e6 = prune_trie(m->fd[SHIFT_MAP_OVR6], SHIFT_AF_INET6, keep, ctx, removed);
+	return e4 ? e4 : e6;
+}
+
 /*
  * Walk one connection table, deleting matching entries. The successor is
  * fetched before the current key is deleted: get_next_key on a deleted key

@@ -114,6 +114,15 @@ int dp_override_put(const struct shift_maps *m, __u32 service_id, __u8 family, c
 		    __u8 prefixlen, enum shift_color color);
 int dp_override_del(const struct shift_maps *m, __u32 service_id, __u8 family, const __u32 *addr,
 		    __u8 prefixlen);
+/*
+ * Delete every override for which keep() says no: the whole of both tries,
+ * whatever service wrote it, so that entries of a service gone or of a
+ * prefix dropped while shiftd was down go too. *removed counts them.
+ */
+typedef bool (*dp_override_keep_fn)(void *ctx, __u32 service_id, __u8 family, const __u32 *addr,
+				    __u8 prefixlen);
+int dp_overrides_prune(const struct shift_maps *m, dp_override_keep_fn keep, void *ctx,
+		       __u32 *removed);
 
 /* Delete the connection-table entries of a service (color < 0: all colors). */
 int dp_flows_evict(const struct shift_maps *m, __u32 service_id, int color, __u64 *evicted);

@@ -245,4 +245,35 @@ if [ -z "$d" ]; then t_ok "shift_rings (all 256 services) unchanged over the tes
 	t_notok "shift_rings changed: $(echo "$d" | head -n 3 | tr '\n' ';')"; fi
 t_note "$snap_n bad invocations compared"
 
+t_section "source overrides the config no longer has are removed"
+# which_by ADDR:PORT [SERVICE]: "COLOR DECIDED_BY" for a new connection from there.
+which_by() {
+	ctl which "${2:-web}" "$1" --json | "$RIG_PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["color"], d["decided_by"].replace(" ", "_"))'
+}
+rig_write_config "$RIG_CONFIG" "web.green_sources=198.18.200.0/24, 198.18.201.0/24"
+shiftd_start "$RIG_DIR/shiftd.ovr1.log" || t_bail "shiftd starts with green_sources"
+ctl clear web >/dev/null 2>&1 || t_notok "clear web"
+ctl set-weight web 0 >/dev/null || t_notok "set-weight web 0"
+t_expect "web at 0 %, green_sources 198.18.201.0/24: which web 198.18.201.7:40000" \
+	"$(which_by 198.18.201.7:40000)" "green override"
+# Edited while shiftd was down: the restart adopts the maps, with no old config to diff.
+shiftd_stop
+rig_write_config "$RIG_CONFIG" web.green_sources=198.18.200.0/24
+shiftd_start "$RIG_DIR/shiftd.ovr2.log" || t_bail "shiftd restarts without 198.18.201.0/24"
+t_expect "restarted without 198.18.201.0/24: which web 198.18.201.7:40000" \
+	"$(which_by 198.18.201.7:40000)" "blue weight"
+t_expect "... and 198.18.200.0/24 still pins: which web 198.18.200.7:40000" \
+	"$(which_by 198.18.200.7:40000)" "green override"
+# A reload that replaces web by api, which takes web's service id: web's prefix is not api's.
+RIG_SVC=api rig_write_config "$RIG_CONFIG" api.blue_sources=198.18.202.0/24 api.green_weight=0%
+ctl reload >/dev/null || t_notok "reload (web replaced by api)"
+t_expect "web replaced by api at 0 %: which api 198.18.200.7:40000" \
+	"$(which_by 198.18.200.7:40000 api)" "blue weight"
+t_expect "... api's own blue_sources: which api 198.18.202.7:40000" \
+	"$(which_by 198.18.202.7:40000 api)" "blue override"
+shiftd_stop
+
 t_summary
