@@ -121,6 +121,7 @@ struct agent {
 	__u32 n_ifaces;
 	struct service_rt *svc[SHIFT_MAX_SERVICES]; /* by service id */
 	__u8 be_used[SHIFT_MAX_BACKENDS];
+	__u32 be_cursor; /* control/reload.c: where the next free backend slot is looked for */
 	struct nl_ctx *nl;
 	bool nexthops_dirty;
 	char state_path[4096];

@@ -54,16 +54,29 @@ static int backend_id_for(struct agent *a, __u32 sid, int color, const struct sh
 	if (dp_backend_find(&a->maps, &bk, &found) == 0 && found < SHIFT_MAX_BACKENDS &&
 	    !a->be_used[found] && dp_backend_get(&a->maps, found, &be) == 0 &&
 	    (be.flags & SHIFT_BE_F_ACTIVE) && be.service_id == sid && be.color == color) {
+		/* Adopted at a start: fresh slots come after the pinned ones. */
+		if (found >= a->be_cursor)
+			a->be_cursor = (found + 1) % SHIFT_MAX_BACKENDS;
 		*id = found;
 		return 0;
 	}
-	/* A fresh slot: prefer one never used, so stale flow entries find nothing. */
+	/*
+	 * A fresh slot, from where the last one was taken: a slot freed by a
+	 * removed backend is taken again only after every other free one. Idle
+	 * flow entries still name it, and the datapath trusts an entry whose
+	 * backend is active in its service: reused at once (the lowest free
+	 * slot), it sent such a flow to the new backend, green or blue, where
+	 * the stale entry should have made it steer afresh.
+	 */
 	for (i = 0; i < SHIFT_MAX_BACKENDS; i++) {
-		if (a->be_used[i])
+		__u32 slot = (a->be_cursor + i) % SHIFT_MAX_BACKENDS;
+
+		if (a->be_used[slot])
 			continue;
-		if (dp_backend_get(&a->maps, i, &be) == 0 && (be.flags & SHIFT_BE_F_ACTIVE))
+		if (dp_backend_get(&a->maps, slot, &be) == 0 && (be.flags & SHIFT_BE_F_ACTIVE))
 			continue;
-		*id = i;
+		a->be_cursor = (slot + 1) % SHIFT_MAX_BACKENDS;
+		*id = slot;
 		return 0;
 	}
 	return -ENOSPC;

@@ -274,6 +274,30 @@ t_expect "web replaced by api at 0 %: which api 198.18.200.7:40000" \
 	"$(which_by 198.18.200.7:40000 api)" "blue weight"
 t_expect "... api's own blue_sources: which api 198.18.202.7:40000" \
 	"$(which_by 198.18.202.7:40000 api)" "blue override"
+
+t_section "a removed backend's slot is not the next one given out"
+# Idle flow entries still name a removed backend's slot, and the datapath trusts
+# an entry whose backend is active in its service: a green backend added by the
+# next reload must not take it.
+be_id() { # ADDR:PORT: the slot of api's backend there
+	ctl backends api --json | "$RIG_PYTHON" -c '
+import json, sys
+print(*[b["id"] for b in json.load(sys.stdin) if b["backend"] == sys.argv[1]])' "$1"
+}
+api_conf() { RIG_SVC=api rig_write_config "$RIG_CONFIG" api.green_weight=0% "$@"; }
+api_conf "api.blue=$(rig_pool blue 4), 198.18.210.12:8080"
+ctl reload >/dev/null || t_notok "reload (api with a second blue)"
+old_id=$(be_id 198.18.210.12:8080)
+api_conf "api.blue=$(rig_pool blue 4)"
+ctl reload >/dev/null || t_notok "reload (the second blue removed)"
+api_conf "api.blue=$(rig_pool blue 4)" "api.green=$(rig_pool green 4), 198.18.210.22:8080"
+ctl reload >/dev/null || t_notok "reload (a second green)"
+new_id=$(be_id 198.18.210.22:8080)
+if [ -n "$old_id" ] && [ -n "$new_id" ] && [ "$old_id" != "$new_id" ]; then
+	t_ok "the removed blue had slot $old_id; the green added next got slot $new_id"
+else
+	t_notok "the removed blue had slot '$old_id'; the green added next got slot '$new_id'"
+fi
 shiftd_stop
 
 t_summary
