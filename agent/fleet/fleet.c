@@ -3,8 +3,9 @@
  * One etcd session per shiftd, as a small state machine:
  *
  *   DOWN --(tick: retry due)--> JOINING: lease grant, then alive/NODE put
- *   (with the lease) and, unless we can resume, a range of svc/; then the
- *   watch from the next revision --(watch created)--> UP.
+ *   (with the lease) and a range of svc/ (on every join, a first one or after
+ *   an outage); then the watch from the range's next revision
+ *   --(watch created)--> UP.
  *   Any failure (an endpoint down, a keepalive timing out, the watch stream
  *   ending, the lease lost) --> DOWN, next endpoint, retry after a short
  *   back-off. While not UP this node applies nothing from the fleet (it never
@@ -64,6 +65,7 @@ struct shared_svc {
 	__s64 mod_rev; /* the key's, good value or not: writes compare on it */
 	struct req *pub; /* our rollback being written */
 	bool latch_acked; /* the fleet carried this node's current latch */
+	bool in_range; /* in the range being read: a key missing from it is gone */
 };
 
 enum fl_state { S_DOWN, S_JOINING, S_UP };
@@ -84,7 +86,6 @@ struct fleet {
 	__s64 lease;
 	__u64 keepalive_mono; /* next keepalive due */
 	__s64 watch_rev; /* every svc/ event up to here was seen (0: none yet) */
-	bool need_range;
 	struct req *reqs;
 	struct req *watch, *keepalive, *node;
 	size_t watch_parsed;
@@ -526,6 +527,7 @@ static void handle_kv(struct fleet *f, const struct etcd_kv *kv)
 	sh = shared_get(f, name, true);
 	if (!sh)
 		return;
+	sh->in_range = true;
 	if (kv->deleted) {
 		log_warn("fleet: %s deleted at revision %lld; this node keeps its state", kv->key,
 			 (long long)kv->mod_revision);
@@ -549,6 +551,24 @@ static void handle_kv(struct fleet *f, const struct etcd_kv *kv)
 		return;
 	}
 	reconcile(f, s, sh, kv->mod_revision);
+}
+
+/* A range says nothing of a deleted key: what it does not hold is gone (the
+ * watch's DELETE event was missed while away). */
+static void forget_absent(struct fleet *f, __s64 rev)
+{
+	size_t i;
+
+	for (i = 0; i < f->nsh; i++) {
+		struct shared_svc *sh = &f->sh[i];
+
+		if (sh->in_range || (!sh->known && !sh->mod_rev))
+			continue;
+		log_warn("fleet: %s%s deleted by revision %lld; this node keeps its state",
+			 f->key_svc, sh->name, (long long)rev);
+		sh->known = false;
+		sh->mod_rev = 0;
+	}
 }
 
 static void handle_kvs(struct fleet *f, json_t *kvs)
@@ -589,7 +609,6 @@ static void watch_message(struct fleet *f, json_t *msg)
 			 "fleet's state",
 			 (long long)f->watch_rev + 1, (long long)compact);
 		req_free(f, f->watch);
-		f->need_range = true;
 		f->st = S_JOINING; /* no watch until the re-read is done */
 		f->join_mono = now_mono_ns();
 		start_range(f);
@@ -734,10 +753,12 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 			goto failed;
 		}
 		f->keepalive_mono = now_mono_ns() + f->conf.lease_ns / 3;
-		if (f->need_range || !f->watch_rev)
-			start_range(f);
-		else
-			start_watch(f);
+		/* A range even when the watch could resume from watch_rev: etcd confirms
+		 * a resumed watch before it replays what was missed, and in between this
+		 * node would act on its pre-outage values (raise green by a ramp step the
+		 * fleet has since rolled back, count a rollback of ours as covered by a
+		 * latch since cleared). A compacted revision does not matter then. */
+		start_range(f);
 		break;
 	case R_ALIVE:
 		break;
@@ -746,12 +767,14 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 		__s64 rev = etcd_header_revision(resp);
 
 		/* Every service's value as of rev; the watch takes over from rev + 1. */
+		for (size_t i = 0; i < f->nsh; i++)
+			f->sh[i].in_range = false;
 		f->st = S_UP; /* reconcile applies only when up; the watch confirms below */
 		if (kvs)
 			handle_kvs(f, kvs);
+		forget_absent(f, rev);
 		f->st = S_JOINING;
 		f->watch_rev = rev;
-		f->need_range = false;
 		start_watch(f);
 		break;
 	}
