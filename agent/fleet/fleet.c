@@ -63,6 +63,7 @@ struct shared_svc {
 	struct fleet_svc_value v; /* the last good value */
 	__s64 v_rev; /* v's revision */
 	__s64 mod_rev; /* the key's, good value or not: writes compare on it */
+	__s64 seen_rev; /* the newest revision seen of the key, a deletion included */
 	struct req *pub; /* our rollback being written */
 	bool latch_acked; /* the fleet carried this node's current latch */
 	bool in_range; /* in the range being read: a key missing from it is gone */
@@ -528,6 +529,15 @@ static void handle_kv(struct fleet *f, const struct etcd_kv *kv)
 	if (!sh)
 		return;
 	sh->in_range = true;
+	/* The watch and a failed publish's read-back come on different connections,
+	 * so a read-back can be older than what the watch gave meanwhile; a range
+	 * after an outage repeats what is held. Neither may undo a later word. */
+	if (kv->mod_revision <= sh->seen_rev) {
+		log_debug("fleet: %s at revision %lld: revision %lld is already here; ignored",
+			  kv->key, (long long)kv->mod_revision, (long long)sh->seen_rev);
+		return;
+	}
+	sh->seen_rev = kv->mod_revision;
 	if (kv->deleted) {
 		log_warn("fleet: %s deleted at revision %lld; this node keeps its state", kv->key,
 			 (long long)kv->mod_revision);
@@ -568,6 +578,7 @@ static void forget_absent(struct fleet *f, __s64 rev)
 			 f->key_svc, sh->name, (long long)rev);
 		sh->known = false;
 		sh->mod_rev = 0;
+		sh->seen_rev = rev;
 	}
 }
 
@@ -767,8 +778,18 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 		__s64 rev = etcd_header_revision(resp);
 
 		/* Every service's value as of rev; the watch takes over from rev + 1. */
-		for (size_t i = 0; i < f->nsh; i++)
+		for (size_t i = 0; i < f->nsh; i++) {
 			f->sh[i].in_range = false;
+			/* An etcd cluster restored or replaced starts its revisions
+			 * afresh: what was seen before orders nothing now. */
+			if (f->sh[i].seen_rev > rev) {
+				log_warn("fleet: etcd is at revision %lld, this node saw %lld of "
+					 "%s%s: a new or restored cluster; taking its values",
+					 (long long)rev, (long long)f->sh[i].seen_rev, f->key_svc,
+					 f->sh[i].name);
+				f->sh[i].seen_rev = 0;
+			}
+		}
 		f->st = S_UP; /* reconcile applies only when up; the watch confirms below */
 		if (kvs)
 			handle_kvs(f, kvs);
@@ -811,12 +832,17 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 		/* Someone wrote first: decide again on what is there now. */
 		if (etcd_resp_kvs(resp) && json_array_size(etcd_resp_kvs(resp))) {
 			handle_kvs(f, etcd_resp_kvs(resp));
-		} else {
+			sh = shared_get(f, r->svc, false); /* handle_kvs may move f->sh */
+		} else if (rev > sh->seen_rev) {
+			/* Gone as of rev; our rollback creates it. */
 			sh->known = false;
 			sh->mod_rev = 0;
-			if (s)
-				reconcile(f, s, sh, 0);
+			sh->seen_rev = rev;
 		}
+		/* Also when the read-back was older than the watch's word (ignored
+		 * above): the rollback is still ours to publish, on that word. */
+		if (s && sh && s->fleet_publish && !sh->pub)
+			reconcile(f, s, sh, 0);
 		break;
 	}
 	case R_NODE:
