@@ -398,18 +398,21 @@ static int fleet_change(struct fleet_svc_value *v, bool exists, void *arg, char 
 
 /*
  * Write a change to the fleet. 0 written (or nothing to write), 1 failed
- * (message printed). Not a fleet node: 0, nothing done.
+ * (message printed), 2 unreachable with quiet_unreachable (a warning printed).
+ * Not a fleet node: 0, nothing done.
  */
 static int fleet_write(const struct ctl *c, struct fleet_change *fc, bool quiet_unreachable)
 {
 	static const char *const what[] = { "weight", "rollback", "clear", "ramp" };
 	const struct conf_fleet *fl = &c->conf->fleet;
-	char err[1024];
+	char err[1024] = "";
 	int rc;
 
 	if (!fl->enabled)
 		return 0;
 	rc = fleet_cli_update(fl, fc->service, fleet_change, fc, &fc->rev, err, sizeof(err));
+	if (rc < 0 && !err[0])
+		snprintf(err, sizeof(err), "fleet %s: %s", fl->fleet, strerror(-rc));
 	if (rc == 0) {
 		printf("fleet %s: %s of %s written at revision %lld\n", fl->fleet, what[fc->kind],
 		       fc->service, (long long)fc->rev);
@@ -558,7 +561,7 @@ static int cmd_rollback(const struct ctl *c, const char *name, const char *reaso
 	struct shift_maps m;
 	__u64 evicted = 0, at;
 	__u32 id, word = 0;
-	int err;
+	int err, fw, rc;
 
 	if (open_maps(c, &m))
 		return 1;
@@ -596,14 +599,20 @@ static int cmd_rollback(const struct ctl *c, const char *name, const char *reaso
 			.kind = FC_ROLLBACK, .service = name, .reason = reason, .at = at
 		};
 
-		if (fleet_write(c, &fc, true) == 2)
+		fw = fleet_write(c, &fc, true);
+		if (fw == 2)
 			fprintf(stderr,
 				"shiftctl: rolled back on this host; shiftd publishes it to "
 				"the fleet when etcd is back\n");
+		else if (fw)
+			fprintf(stderr,
+				"shiftctl: rolled back on this host only, not in the fleet; "
+				"shiftd publishes it when it can\n");
 	}
-	if (word & SHIFT_WEIGHT_LATCHED)
-		return 0;
-	return sync_state(c, name, SYNC_ROLLBACK, 0, reason, at, 0);
+	rc = word & SHIFT_WEIGHT_LATCHED ? 0 : sync_state(c, name, SYNC_ROLLBACK, 0, reason, at, 0);
+	/* Unreachable is the documented exit 0; an etcd that answered with an error
+	 * is a failed write, and a script must not take the fleet as rolled back. */
+	return rc ? rc : fw == 1;
 }
 
 static int cmd_clear(const struct ctl *c, const char *name)
@@ -1069,6 +1078,10 @@ int main(int argc, char **argv)
 		NARGS(1, 1, "rollback SERVICE [--reason TEXT] [--evict]");
 		if (reason && (!*reason || strlen(reason) > 100))
 			return usage_err("--reason: 1 to 100 characters");
+		/* It goes into JSON (status, the fleet's etcd value), which cannot carry it. */
+		if (reason && !fleet_utf8_valid(reason))
+			return usage_err("--reason: not valid UTF-8 (check the terminal's or "
+					 "the script's encoding)");
 	} else if (!strcmp(verb, "clear")) {
 		ONLY(!as_json && !force && !reason && !evict && !hold, "options");
 		NARGS(1, 1, "clear SERVICE");

@@ -52,8 +52,10 @@ static int update(struct etcd_sync *c, const char *fleet, const char *service, f
 		return -ENAMETOOLONG;
 	}
 	body = etcd_req_range(key, false);
-	if (!body)
+	if (!body) {
+		seterr(err, errlen, "out of memory");
 		return -ENOMEM;
+	}
 	rc = etcd_sync_call(c, ETCD_PATH_RANGE, body, &resp, err, errlen);
 	free(body);
 	if (rc)
@@ -72,8 +74,10 @@ static int update(struct etcd_sync *c, const char *fleet, const char *service, f
 		val = fleet_svc_encode(&v);
 		body = val ? etcd_req_txn_put(key, mod_rev, val, 0) : NULL;
 		free(val);
-		if (!body)
+		if (!body) {
+			seterr(err, errlen, "%s: cannot encode the new value (out of memory)", key);
 			return -ENOMEM;
+		}
 		rc = etcd_sync_call(c, ETCD_PATH_TXN, body, &resp, err, errlen);
 		free(body);
 		if (rc)
@@ -164,8 +168,10 @@ static int collect(struct etcd_sync *c, const char *fleet, json_t **out, char *e
 	*out = NULL;
 	fleet_key_prefix(fleet, -1, prefix, sizeof(prefix));
 	body = etcd_req_range(prefix, true);
-	if (!body)
+	if (!body) {
+		seterr(err, errlen, "out of memory");
 		return -ENOMEM;
+	}
 	rc = etcd_sync_call(c, ETCD_PATH_RANGE, body, &resp, err, errlen);
 	free(body);
 	if (rc)
@@ -176,6 +182,7 @@ static int collect(struct etcd_sync *c, const char *fleet, json_t **out, char *e
 	nodes = calloc(i + 1, sizeof(*nodes));
 	alive = calloc(i + 1, sizeof(*alive));
 	if (!sv || !nodes || !alive) {
+		seterr(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -231,6 +238,8 @@ static int collect(struct etcd_sync *c, const char *fleet, json_t **out, char *e
 	*out = json_pack("{s:s,s:I,s:o}", "fleet", fleet, "revision", (json_int_t)fleet_rev,
 			 "nodes", arr);
 	rc = *out ? 0 : -ENOMEM;
+	if (rc)
+		seterr(err, errlen, "out of memory");
 out:
 	json_decref(resp);
 	free(sv);

@@ -74,8 +74,11 @@ int etcd_sync_call(struct etcd_sync *c, const char *path, const char *body, json
 		json_t *j;
 
 		curl_easy_reset(c->h);
-		if (etcd_curl_setup(c->h, c->conf, ep, path, body, false, &c->hdrs))
+		if (etcd_curl_setup(c->h, c->conf, ep, path, body, false, &c->hdrs)) {
+			seterr(err, errlen, "%s%s: cannot set up the request (out of memory?)", ep,
+			       path);
 			return -ENOMEM;
+		}
 		curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
 		curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &b);
 		curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, cerr);

@@ -308,9 +308,24 @@ static void publish(struct fleet *f, struct service_rt *s, struct shared_svc *sh
 	snprintf(v.origin, sizeof(v.origin), "%s",
 		 s->rollback_origin[0] ? s->rollback_origin : f->a->node);
 	v.unix_ns = s->rollback_unix_ns;
+	if (!fleet_utf8_valid(v.reason))
+		/* Cut mid-character, or from a shiftctl that let it through: JSON cannot
+		 * carry it as it is, and the rollback matters more than its wording. */
+		log_warn("fleet: the rollback reason of %s is not valid UTF-8; published with "
+			 "'?' for the bad bytes",
+			 s->conf->name);
+	if (fleet_key(f->conf.fleet, FLEET_KEY_SVC, s->conf->name, key, sizeof(key))) {
+		log_err("fleet: %s: the service name is too long for an etcd key; its rollback "
+			"cannot be published",
+			s->conf->name);
+		return;
+	}
 	val = fleet_svc_encode(&v);
-	if (!val || fleet_key(f->conf.fleet, FLEET_KEY_SVC, s->conf->name, key, sizeof(key))) {
-		free(val);
+	if (!val) {
+		/* Still pending: fleet_tick() tries again. */
+		log_err("fleet: cannot encode the rollback of %s (out of memory); not published "
+			"yet",
+			s->conf->name);
 		return;
 	}
 	sh->pub =
@@ -1078,6 +1093,9 @@ void fleet_tick(struct fleet *f)
 	if (f->st != S_UP)
 		return;
 	ramp_steps(f);
+	/* A rollback whose publish could not start (out of memory) is not left
+	 * waiting for the next event of its key. */
+	fleet_kick(f);
 	node_report(f, f->report_forced);
 }
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 
@@ -38,6 +39,70 @@ const char *fleet_key_name(const char *fleet, enum fleet_key_kind kind, const ch
 	return key + n;
 }
 
+/* Bytes of the UTF-8 sequence at p, 0 if none starts there: what jansson takes
+ * (no overlong forms, no surrogates, nothing past U+10FFFF). */
+static size_t utf8_seq(const unsigned char *p)
+{
+	size_t n, i;
+	__u32 c;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, c = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80) /* a NUL ends the string here too */
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
+}
+
+bool fleet_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	for (; *p; p += n)
+		if (!(n = utf8_seq(p)))
+			return false;
+	return true;
+}
+
+/* A JSON string of s with '?' for every byte that is not part of valid UTF-8:
+ * json_string() refuses such text, and a rollback whose reason came cut in
+ * the middle of a character (or from an older shiftctl) must still go out. */
+static json_t *text_json(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *t;
+	json_t *j;
+	size_t i, n;
+
+	if (fleet_utf8_valid(s))
+		return json_string(s);
+	t = strdup(s);
+	if (!t)
+		return NULL;
+	for (i = 0; p[i]; i += n)
+		if (!(n = utf8_seq(p + i))) {
+			t[i] = '?';
+			n = 1;
+		}
+	j = json_string(t);
+	free(t);
+	return j;
+}
+
 char *fleet_svc_encode(const struct fleet_svc_value *v)
 {
 	json_t *o = json_object(), *ramp = NULL;
@@ -59,8 +124,8 @@ char *fleet_svc_encode(const struct fleet_svc_value *v)
 	}
 	if (json_object_set_new(o, "weight_bp", json_integer(v->weight_bp)) ||
 	    json_object_set_new(o, "latched", json_boolean(v->latched)) ||
-	    json_object_set_new(o, "reason", json_string(v->reason)) ||
-	    json_object_set_new(o, "origin", json_string(v->origin)) ||
+	    json_object_set_new(o, "reason", text_json(v->reason)) ||
+	    json_object_set_new(o, "origin", text_json(v->origin)) ||
 	    json_object_set_new(o, "unix_ns", json_integer((json_int_t)v->unix_ns)) ||
 	    /* json_pack, not json_null(): control/json.c has a json_null of its own. */
 	    json_object_set_new(o, "ramp", ramp ? ramp : json_pack("n")))
@@ -207,12 +272,12 @@ char *fleet_node_encode(const struct fleet_node_value *v)
 	for (i = 0; i < v->n; i++) {
 		json_t *e = json_object();
 
-		json_object_set_new(e, "service", json_string(v->svc[i].service));
+		json_object_set_new(e, "service", text_json(v->svc[i].service));
 		json_object_set_new(e, "green_weight_bp", json_integer(v->svc[i].weight_bp));
 		json_object_set_new(e, "rolled_back", json_boolean(v->svc[i].latched));
 		json_array_append_new(arr, e);
 	}
-	json_object_set_new(o, "node", json_string(v->node));
+	json_object_set_new(o, "node", text_json(v->node));
 	json_object_set_new(o, "applied_revision", json_integer(v->applied_revision));
 	json_object_set_new(o, "unix_ns", json_integer((json_int_t)v->unix_ns));
 	json_object_set_new(o, "services", arr);

@@ -64,7 +64,11 @@ int fleet_key(const char *fleet, enum fleet_key_kind kind, const char *name, cha
 /* The NAME of a key under /shift/FLEET/KIND/, or NULL if it is not one. */
 const char *fleet_key_name(const char *fleet, enum fleet_key_kind kind, const char *key);
 
-/* JSON text (free() it), or NULL when out of memory. */
+/* s is valid UTF-8 (as JSON, hence etcd's values, must be). */
+bool fleet_utf8_valid(const char *s);
+
+/* JSON text (free() it), or NULL when out of memory. Text fields that are not
+ * valid UTF-8 go out with '?' for each bad byte (JSON cannot carry them). */
 char *fleet_svc_encode(const struct fleet_svc_value *v);
 /* Parse and check (weights 0..10000, ramp steps increasing, lengths). 0 or -EINVAL + why. */
 int fleet_svc_decode(const char *buf, size_t len, struct fleet_svc_value *v, char *why, size_t wl);

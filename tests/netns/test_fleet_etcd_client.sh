@@ -8,6 +8,8 @@
 #     locally at once and shiftd publishes it once etcd is there;
 #   - a value written by another node (etcdctl) is applied here, with the revision
 #     in the log; shiftctl set-weight goes to etcd, then the maps;
+#   - shiftctl rollback --reason that is not UTF-8 (JSON, hence etcd, cannot
+#     carry it): refused, exit 2, nothing changed;
 #   - a rollback from elsewhere: latch + weight 0 here, reason unchanged, origin and
 #     fleet_lag_us in status --json;
 #   - bad values (not JSON, weight out of range): logged with key and revision,
@@ -144,6 +146,29 @@ out=$(ctl set-weight web 30 2>&1)
 check "set-weight 30%: in etcd ($(fleet_field 'v["weight_bp"]')) and in the map ($(word))" \
 	test "$(fleet_field 'v["weight_bp"]')" = 3000 -a "$(word)" = 3000
 grep -q "revision" <<<"$out" && ok "shiftctl names the revision: $out" || notok "no revision: $out"
+out=$(ctl rollback web --reason $'d\xe9faillance' 2>&1)
+rc=$?
+if [ $rc = 2 ] && grep -q "not valid UTF-8" <<<"$out" && word_is 3000 &&
+	fleet_is 'v["latched"]' False; then
+	ok "rollback --reason in Latin-1: refused (exit 2, '${out%%$'\n'*}'), nothing changed"
+else
+	notok "rollback --reason in Latin-1: rc $rc, word $(word), fleet latched $(fleet_field 'v["latched"]'): $out"
+fi
+# An "etcd" that answers, but not as etcd (blue1's HTTP server): the fleet write
+# fails for another reason than unreachability. The rollback stands here and
+# shiftd (on the real etcd) publishes it, but shiftctl says so and exits 1.
+sed "s#^etcd_endpoints = .*#etcd_endpoints = http://198.19.0.11:8080#" "$RIG_CONFIG" \
+	>"$RIG_DIR/not-etcd.conf"
+out=$(rig_edge "$SHIFTCTL" -c "$RIG_DIR/not-etcd.conf" rollback web --reason "not etcd" 2>&1)
+rc=$?
+if [ $rc = 1 ] && word_is $LATCH && grep -q "not in the fleet" <<<"$out"; then
+	ok "rollback whose fleet write fails (not unreachable): applied here, exit 1: $(tr '\n' '|' <<<"$out")"
+else
+	notok "rollback whose fleet write fails: rc $rc, word $(word): $out"
+fi
+check "shiftd publishes that rollback" wait_for 5 fleet_is 'v["latched"] and v["reason"]' "manual: not etcd"
+ctl clear web >/dev/null 2>&1
+check "clear: the latch is lifted (green stays 0)" wait_for 3 word_is 0
 
 note "--- a change from another node"
 put_value "{\"weight_bp\":4000,\"latched\":false,\"reason\":\"\",\"origin\":\"edge-b\",\"unix_ns\":$(now_ns),\"ramp\":null}"

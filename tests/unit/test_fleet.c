@@ -232,6 +232,47 @@ static void test_value_roundtrip(void **state)
 	free(s);
 }
 
+/* A reason that is not UTF-8 (cut mid-character, or from an older shiftctl):
+ * JSON cannot carry it, yet the rollback must go out: '?' per bad byte. */
+static void test_value_not_utf8(void **state)
+{
+	static const struct {
+		const char *in, *out;
+		bool valid;
+	} v[] = {
+		{ "manual: d\xc3\xa9"
+		  "faillance",
+		  "manual: d\xc3\xa9"
+		  "faillance",
+		  true },
+		{ "\xe2\x82\xac \xf0\x9f\x94\xa5", "\xe2\x82\xac \xf0\x9f\x94\xa5", true },
+		{ "manual: d\xe9"
+		  "faillance",
+		  "manual: d?faillance", false }, /* Latin-1 */
+		{ "cut \xc3", "cut ?", false }, /* a character cut at the end */
+		{ "cut \xe2\x82", "cut ??", false },
+		{ "\xc0\xaf", "??", false }, /* overlong '/' */
+		{ "\xed\xa0\x80", "???", false }, /* a surrogate */
+		{ "\xf4\x90\x80\x80", "????", false }, /* past U+10FFFF */
+		{ "\x80x\xff", "?x?", false },
+	};
+	struct fleet_svc_value sv = { .latched = true }, w;
+	char why[256], *s;
+	size_t i;
+
+	(void)state;
+	strcpy(sv.origin, "edge-1");
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		assert_int_equal(fleet_utf8_valid(v[i].in), v[i].valid);
+		snprintf(sv.reason, sizeof(sv.reason), "%s", v[i].in);
+		s = fleet_svc_encode(&sv);
+		assert_non_null(s);
+		assert_int_equal(fleet_svc_decode(s, strlen(s), &w, why, sizeof(why)), 0);
+		assert_string_equal(w.reason, v[i].out);
+		free(s);
+	}
+}
+
 static void test_value_refused(void **state)
 {
 	static const struct {
@@ -504,6 +545,7 @@ int main(void)
 		cmocka_unit_test(test_requests),
 		cmocka_unit_test(test_responses),
 		cmocka_unit_test(test_value_roundtrip),
+		cmocka_unit_test(test_value_not_utf8),
 		cmocka_unit_test(test_value_refused),
 		cmocka_unit_test(test_ramp_steps),
 		cmocka_unit_test(test_decide),

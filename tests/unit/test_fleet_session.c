@@ -379,6 +379,47 @@ static void test_range_from_new_cluster(void **state)
 	fleet_close(f);
 }
 
+/* A rollback whose reason is not valid UTF-8 is published all the same. */
+static void test_publish_reason_not_utf8(void **state)
+{
+	struct fleet *f = session();
+	struct shared_svc *sh;
+	struct fleet_svc_value v;
+	json_error_t je;
+	json_t *b;
+	char *val, why[256];
+	size_t n;
+
+	(void)state;
+	watch_put(f, 2000, false, "", 60);
+	web.latched = true;
+	web.weight = 0;
+	web.fleet_publish = true;
+	snprintf(web.reason, sizeof(web.reason),
+		 "manual: d\xe9"
+		 "faillance");
+	web.rollback_unix_ns = now_unix_ns();
+	fleet_kick(f);
+	sh = shared_get(f, "web", false);
+	assert_non_null(sh->pub);
+	b = json_loads(sh->pub->body, 0, &je);
+	assert_non_null(b);
+	val = malloc(strlen(sh->pub->body));
+	assert_non_null(val);
+	n = (size_t)b64_decode(
+		json_string_value(json_object_get(
+			json_object_get(json_array_get(json_object_get(b, "success"), 0),
+					"request_put"),
+			"value")),
+		val, strlen(sh->pub->body));
+	assert_int_equal(fleet_svc_decode(val, n, &v, why, sizeof(why)), 0);
+	assert_true(v.latched);
+	assert_string_equal(v.reason, "manual: d?faillance");
+	free(val);
+	json_decref(b);
+	fleet_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_rejoin_reads_before_watching),
 		cmocka_unit_test(test_rejoin_range),
 		cmocka_unit_test(test_range_from_new_cluster),
+		cmocka_unit_test(test_publish_reason_not_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
