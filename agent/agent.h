@@ -83,6 +83,9 @@ struct service_rt {
 	/* Set by every local rollback (analysis/rollback.c): fleet/ publishes the
 	 * latch from the loop, after the map write, never before it. */
 	bool fleet_publish;
+	/* Decide again against the fleet's value: a drill's restore put back the
+	 * weight it saved, while the fleet may have moved on (fleet/, fleet_kick). */
+	bool fleet_recheck;
 };
 
 struct iface_rt {
@@ -149,7 +152,7 @@ struct agent {
 	__u64 reaction_sum_ns, reaction_count;
 	struct http_api *http; /* agent/http/: the HTTP API, owned by main's loop */
 	char node[64]; /* [fleet] node, else the short hostname: a local rollback's origin */
-	bool fleet_pending; /* some service has fleet_publish set */
+	bool fleet_pending; /* some service has fleet_publish or fleet_recheck set */
 	/* Set by shiftd.c when a fleet is configured: called by every local rollback
 	 * right after its map write, before eviction and fsyncs, so the fleet hears
 	 * of it at once (agent/fleet/ starts the etcd write without waiting). */

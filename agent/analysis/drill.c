@@ -295,6 +295,10 @@ static void restore(struct agent *a, struct service_rt *s, enum drill_result r, 
 	/* The ramp's plan and clock were kept; only its flag was cleared. */
 	if (d->saved_ramp && s->ramp.n && s->ramp.index < s->ramp.n)
 		s->ramp.active = true;
+	/* A fleet change during the hold found the drill's latch, this node's own,
+	 * and left it: the fleet's value, not the saved weight, has the last word. */
+	s->fleet_recheck = true;
+	a->fleet_pending = true;
 	drill_finish(d, r, s->weight, s->ramp.active, why, now_unix_ns());
 	a->persist_dirty = true;
 	if (r == DRILL_INTERRUPTED) {

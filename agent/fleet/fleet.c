@@ -1108,9 +1108,11 @@ void fleet_kick(struct fleet *f)
 		struct service_rt *s = f->a->svc[i];
 		struct shared_svc *sh;
 
-		if (!s || !s->fleet_publish)
+		if (!s || (!s->fleet_publish && !s->fleet_recheck))
 			continue;
-		sh = shared_get(f, s->conf->name, true);
+		/* Not up: the range of the next join reconciles every service. */
+		s->fleet_recheck = false;
+		sh = shared_get(f, s->conf->name, s->fleet_publish);
 		if (sh)
 			reconcile(f, s, sh, 0);
 	}

@@ -137,6 +137,26 @@ fleet_ctl 1 set-weight web 0 >/dev/null || notok "set-weight web 0 on n1 failed"
 fleet_wait_all 3 green_weight_bp 0 && ok "set-weight web 0 on n1: every node at 0 bp" ||
 	notok "set-weight web 0 on n1: $(fleet_all green_weight_bp)"
 
+# --- a fleet change during a drill's hold ------------------------------------------------
+# A drill is this node's own: the fleet's set-weight during its hold leaves the drill's
+# latch alone, and the restore at its end must give way to the fleet's value, not to
+# the weight the drill saved.
+fleet_ctl 1 set-weight web 10 >/dev/null || notok "set-weight web 10 on node 1 failed"
+fleet_wait_all 5 green_weight_bp 1000 || notok "not every node at 1000 bp: $(fleet_all green_weight_bp)"
+fleet_ctl 2 drill web --hold 3s >"$D/drill.out" 2>&1 &
+dpid=$!
+for ((i = 0; i < 50; i++)); do
+	[ "$(fleet_svc 2 rolled_back)" = True ] && break
+	sleep 0.1
+done
+out=$(fleet_ctl 1 set-weight web 0 2>&1) || notok "set-weight web 0 on node 1 during n2's drill: $out"
+wait "$dpid" || true
+if fleet_wait_all 3 green_weight_bp 0; then
+	ok "set-weight web 0 during node 2's drill: after the drill's restore every node is at 0 bp ($(fleet_all green_weight_bp); drill: $(grep -o 'restored[^;]*' "$D/drill.out" | head -n 1))"
+else
+	notok "set-weight web 0 during node 2's drill: weights after the restore $(fleet_all green_weight_bp) (want 0 0 0); drill: $(tr '\n' ' ' <"$D/drill.out" | cut -c1-200)"
+fi
+
 # --- fleet status and metrics -------------------------------------------------------------
 for k in 1 2 3; do
 	if fleet_wait_agree "$k" 5; then
