@@ -86,6 +86,8 @@ struct service_rt {
 	/* Decide again against the fleet's value: a drill's restore put back the
 	 * weight it saved, while the fleet may have moved on (fleet/, fleet_kick). */
 	bool fleet_recheck;
+	/* The green_weight of the config last applied to it (control/reload.c). */
+	__u32 conf_weight;
 };
 
 struct iface_rt {
@@ -170,6 +172,8 @@ struct service_rt *agent_service(struct agent *a, const char *name);
 
 /* control/reload.c: make the maps match a validated config (initial load or reload). */
 int apply_config(struct agent *a, struct shift_conf *newc, bool initial);
+/* Checks a config needs the running host for; 0, or -ERANGE with err set. */
+int reload_precheck(const struct shift_conf *c, char *err, size_t errlen);
 /* datapath/apply.c: write a service's pools from its healthy backends. */
 int apply_pools(struct agent *a, struct service_rt *s);
 /* Write the weight word of a service from s->weight and s->latched. */

@@ -313,6 +313,15 @@ static int reload(struct agent *a, char *err, size_t errlen)
 		conf_free(newc);
 		return -EINVAL;
 	}
+	/* Refused before any map is written: a reload failing midway would
+	 * leave some services on the new config and some on the old. */
+	rc = reload_precheck(newc, err, errlen);
+	if (rc) {
+		a->reload_failures++;
+		log_err("reload refused, running config kept: %s", err);
+		conf_free(newc);
+		return rc;
+	}
 	if (newc->n_interfaces != a->conf->n_interfaces ||
 	    strcmp(newc->backend_interface, a->conf->backend_interface) ||
 	    newc->attach != a->conf->attach)

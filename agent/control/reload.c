@@ -5,6 +5,7 @@
  * address, across restarts by reading them back from the pinned maps.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -324,6 +325,39 @@ static void remove_stale_pinned(struct agent *a, const struct shift_conf *c)
 	}
 }
 
+/*
+ * What the config's own checks cannot know: the host's ephemeral ports, which
+ * a service's snat_ports must leave room beside. Checked for every service
+ * before anything is written, so a reload refused here changes nothing.
+ */
+int reload_precheck(const struct shift_conf *c, char *err, size_t errlen)
+{
+	struct shift_snat_cfg cfg;
+	__u16 elo = 1, ehi = 0;
+	bool have_ports = false;
+	__u32 i;
+
+	for (i = 0; i < c->n_services; i++) {
+		const struct conf_service *s = &c->services[i];
+
+		if (!s->n_snat)
+			continue;
+		if (!have_ports && snat_local_ports(&elo, &ehi))
+			return 0; /* apply_snat() warns and goes on */
+		have_ports = true;
+		memset(&cfg, 0, sizeof(cfg));
+		if (!snat_runs(s->snat_port_lo, s->snat_port_hi, elo, ehi, &cfg)) {
+			snprintf(
+				err, errlen,
+				"service %s: snat_ports %u-%u lie inside the host's ephemeral ports "
+				"%u-%u (ip_local_port_range): no port left for source NAT",
+				s->name, s->snat_port_lo, s->snat_port_hi, elo, ehi);
+			return -ERANGE;
+		}
+	}
+	return 0;
+}
+
 /* A service's source NAT settings into the datapath; sets SHIFT_SVC_F_SNAT. */
 static int apply_snat(struct agent *a, __u32 id, const struct conf_service *c, __u32 *flags)
 {
@@ -424,9 +458,11 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			}
 			a->svc[s->id] = s;
 			s->conf = c;
-		} else if (old->window_ns != c->window_ns ||
-			   old->analysis_connect != c->analysis_connect ||
-			   old->analysis_auto != c->analysis_auto) {
+		} else if (s->limits.window_ns != c->window_ns ||
+			   s->limits.analysis_connect != c->analysis_connect ||
+			   s->limits.analysis_auto != c->analysis_auto) {
+			/* Against what the service runs with, not the previous config:
+			 * a reload that failed before this service left that unapplied. */
 			/* A new window length or unit: old samples would mislead. */
 			analysis_free(&s->an);
 			limits_from_conf(&s->limits, c);
@@ -477,7 +513,7 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 				s->weight = c->green_weight;
 				s->latched = false;
 			}
-		} else if (old->green_weight != c->green_weight) {
+		} else if (s->conf_weight != c->green_weight) {
 			char w[WEIGHT_STR_LEN];
 
 			if (s->latched)
@@ -501,6 +537,9 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 		}
 		if (err)
 			goto out;
+		/* The config's weight, taken (or overruled by a latch): a later
+		 * reload compares with this, not with a config that failed midway. */
+		s->conf_weight = c->green_weight;
 
 		if (c->n_green_sources || c->n_blue_sources)
 			flags |= SHIFT_SVC_F_OVERRIDES;

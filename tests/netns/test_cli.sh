@@ -298,6 +298,24 @@ if [ -n "$old_id" ] && [ -n "$new_id" ] && [ "$old_id" != "$new_id" ]; then
 else
 	t_notok "the removed blue had slot '$old_id'; the green added next got slot '$new_id'"
 fi
+
+t_section "a reload the host cannot take changes nothing"
+# snat_ports inside the edge's ephemeral ports (32768-60999) for api, which comes
+# first, and a new weight for web6 after it: refused before any write. The weight
+# then comes with the next good reload.
+ctl set-weight web6 10 >/dev/null || t_notok "set-weight web6 10"
+api_conf "api.blue=$(rig_pool blue 4)" "snat=$RIG_EDGE_BACKEND_ADDR, $RIG_EDGE_BACKEND_ADDR6" \
+	api.snat_ports=40000-50000 \
+	web6.green_weight=20%
+rc=0
+out=$(ctl reload 2>&1) || rc=$?
+t_expect "reload with snat_ports inside ip_local_port_range: exit" "$rc" 1
+case $out in *"snat_ports 40000-50000 lie inside"*) t_ok "... the refusal names them [$out]" ;;
+*) t_notok "... the refusal names snat_ports: [$out]" ;; esac
+t_expect "... web6 untouched (status --json green_weight_bp)" "$(status_get web6 green_weight_bp)" 1000
+api_conf "api.blue=$(rig_pool blue 4)" web6.green_weight=20%
+ctl reload >/dev/null || t_notok "reload (snat_ports gone)"
+t_expect "the next good reload takes web6's new weight" "$(status_get web6 green_weight_bp)" 2000
 shiftd_stop
 
 t_summary
