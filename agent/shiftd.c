@@ -281,9 +281,21 @@ static void on_resync(void *arg)
 
 	a->nexthops_dirty = true;
 	client_nhs_tidy(a, NULL);
-	for (i = 0; i < a->n_ifaces; i++)
-		if (!a->ifaces[i].attached)
-			attach_one(a, &a->ifaces[i], true);
+	for (i = 0; i < a->n_ifaces; i++) {
+		struct iface_rt *f = &a->ifaces[i];
+		struct nl_link l;
+
+		/* Among the lost events may be an interface deleted and created
+		 * again under its name: attached by our count, but to an ifindex
+		 * that is gone, and the new one has no program. */
+		if (f->attached && nl_link_get(a->nl, f->name, &l) == 0 && l.ifindex == f->ifindex)
+			continue;
+		if (f->attached)
+			log_warn("interface %s: replaced or gone while netlink events were lost "
+				 "(ifindex %d before)",
+				 f->name, f->ifindex);
+		attach_one(a, f, true);
+	}
 }
 
 static const struct nl_callbacks nl_cb = {

@@ -10,7 +10,8 @@
 #      shiftd notices, attaches to the new ifindex, traffic resumes, and retires the
 #      client-side next hops cli1's SYNs left on the old one; once more while shiftd
 #      is down (kill -9): the restarted shiftd attaches to the new ifindex and retires
-#      the old one's next hops;
+#      the old one's next hops; and once while shiftd's netlink events are lost (an
+#      overrun): the resync finds the new ifindex and attaches to it;
 #  (c) backend namespace green1 is deleted (with health_check = http:/readyz it leaves
 #      the pool; green2 takes its share) and recreated (it comes back).
 # No neighbour entry is made permanent here: a recreated backend has a new MAC, which
@@ -283,6 +284,31 @@ else
 fi
 verify_new "(b) after the recreation with shiftd down" cli1 200
 note "(b) took $((SECONDS - t_b))s"
+
+# --- (b) once more, its netlink events lost ------------------------------------------------
+# shiftd stopped (SIGSTOP) while a burst of route changes overruns its netlink event
+# socket, then the veth is deleted and recreated: those events are lost too, and the
+# overrun (ENOBUFS) makes shiftd resynchronise when it runs again. It must see that
+# the interface it counted as attached has a new ifindex.
+t_b=$SECONDS
+old=$(ifindex)
+kill -STOP "$E2E_SHIFTD_PID"
+for ((k = 0; k < 30000; k++)); do
+	printf 'route add blackhole 10.%d.%d.%d/32\n' $((200 + k / 65536)) $((k / 256 % 256)) $((k % 256))
+done | ip -n "$RIG_NS_EDGE" -batch - || notok "(b) the route burst"
+ip -n "$RIG_NS_EDGE" link del "$C1"
+recreate_c1 || notok "(b) recreate $C1/$E1 with shiftd stopped"
+new=$(ifindex)
+kill -CONT "$E2E_SHIFTD_PID"
+ms=$(until_ok cli1 100) || ms=""
+ip -n "$RIG_NS_EDGE" route flush type blackhole 2>/dev/null
+if [ -n "$ms" ] && [ -n "$(c1_prog)" ] &&
+	grep -q "interface $C1: replaced or gone while netlink events were lost" "$E2E_SHIFTD_LOG"; then
+	ok "(b) $C1 recreated while shiftd's netlink events were lost (ifindex $old->$new): re-attached at the resync, traffic back ${ms} ms after shiftd ran again"
+else
+	notok "(b) $C1 recreated with its netlink events lost (ifindex $old->$new): program '$(c1_prog)', traffic ${ms:-not back}; log: $(grep -i "interface $C1\|netlink" "$E2E_SHIFTD_LOG" | tail -n 3 | tr '\n' '|')"
+fi
+note "(b) events lost: took $((SECONDS - t_b))s"
 
 # --- (c) delete and recreate backend namespace green1 ---------------------------------------
 healthy() { # NAME: true|false from status --json
