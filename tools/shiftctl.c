@@ -942,10 +942,8 @@ static int cmd_drill(const struct ctl *c, const char *name, const char *hold, __
 	unsigned long long id;
 	int code, rc;
 
-	if (!conf_find_service(c->conf, name)) {
-		fprintf(stderr, "shiftctl: drill: no service '%s' in %s\n", name, c->conf_path);
-		return EXIT_USAGE;
-	}
+	if (!conf_find_service(c->conf, name))
+		return fail("drill: no service '%s' in %s", name, c->conf_path);
 	snprintf(q.argv[0], CTL_ARG_LEN, "%s", name);
 	snprintf(q.argv[1], CTL_ARG_LEN, "%s", hold);
 	rc = agent_call(c, &q, &code, &body, err, sizeof(err));

@@ -138,8 +138,9 @@ static int start(struct agent *a, const struct ctl_request *q, char *msg, size_t
 	}
 	s = agent_service(a, q->argv[0]);
 	if (!s) {
+		/* As every other verb: a failed operation, not bad usage. */
 		snprintf(msg, msglen, "drill: no service '%s' in the running config", q->argv[0]);
-		return 2;
+		return 1;
 	}
 	if (units_parse_duration(q->argv[1], DRILL_MIN_HOLD_NS, DRILL_MAX_HOLD_NS, &hold, err,
 				 sizeof(err))) {
@@ -177,7 +178,7 @@ static int report(struct agent *a, const struct ctl_request *q, char *msg, size_
 	if (!s) {
 		snprintf(msg, msglen, "drill-report: no service '%s' in the running config",
 			 q->argv[0]);
-		return 2;
+		return 1;
 	}
 	errno = 0;
 	id = strtoull(q->argv[1], &end, 10);

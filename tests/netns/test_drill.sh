@@ -2,7 +2,8 @@
 # Rollback drills (issue 20): `shiftctl drill` on the namespace rig, real HTTP through XDP.
 #  1. refusals: already rolled back, green at 0, a ramp step due within the hold: exit 1,
 #     a message naming the reason, every pinned map and status --json unchanged; bad
-#     usage (unknown service, bad --hold, a foreign option) exits 2, nothing changed;
+#     usage (bad --hold, a foreign option) exits 2, an unknown service 1 (as every other
+#     verb), nothing changed;
 #  2. under client traffic at 30 %: new connections go 100 % blue during the hold, 0
 #     failed requests (keep-alive clients on green re-steer as with a real rollback and
 #     retry on a fresh connection, as browsers do), the weight comes back to 30 %, and
@@ -112,7 +113,7 @@ refused() {
 C=(-c "$RIG_CONFIG")
 out=$(ctl set-weight web 30) || notok "set-weight web 30: $out"
 sleep 0.5
-refused 2 "bad usage: unknown service" "no service 'nosuch'" "${C[@]}" drill nosuch
+refused 1 "unknown service (a failed operation, as for set-weight)" "no service 'nosuch'" "${C[@]}" drill nosuch
 refused 2 "bad usage: --hold abc" "--hold" "${C[@]}" drill web --hold abc
 refused 2 "bad usage: --hold 0s" "--hold" "${C[@]}" drill web --hold 0s
 refused 2 "bad usage: --hold 2h (over 1h)" "--hold" "${C[@]}" drill web --hold 2h
