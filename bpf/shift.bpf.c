@@ -809,7 +809,8 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 		if (at)
 			syn_reuse(f, h, id, info->flags, at);
 	}
-	signal_backend(c, p, f, data_end);
+	if (answer != SYN_ANSWER_REFUSED)
+		signal_backend(c, p, f, data_end);
 	if (nat_rewrite(c, p, data_end, to_client, cport, info->vip, info->vport))
 		return XDP_PASS;
 	if (f && (f->state & SHIFT_FS_NH))

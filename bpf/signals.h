@@ -286,6 +286,12 @@ __noinline int backend_signal(struct shift_flow *f, const struct sig_head *h, __
 	if (!f || !h)
 		return 0;
 	if (tcp_flags & TCPF_RST_) {
+		/* One error per connection: after its RST a backend answers each
+		 * segment still in flight with another (a large upload refused),
+		 * and one client's would make a run of consecutive errors. */
+		if (f->state & SHIFT_FS_ERR_SEEN)
+			return 0;
+		f->state |= SHIFT_FS_ERR_SEEN;
 		signal_error(f, SHIFT_ERR_RST, bpf_ktime_get_ns(), 0, 0);
 		return 0;
 	}
@@ -378,11 +384,13 @@ static __always_inline int syn_again_error(const struct shift_syn_slot *s, union
  * in the SYN slot by the reply's client -> VIP hash h. Anything the backend
  * sends back answers the SYN: no SYN-retransmit error after it (a client's
  * quick re-SYN after the backend's ACK or RST is a new attempt). The first
- * SYN-ACK gives the connect latency. A RST of a flow without an entry (a
- * refused connect) is the backend's RST error, as signal_backend() reports
- * it for a flow with one; with connect_fallback (svc_flags) and a green
- * backend it is also dropped (returns 1): the client retransmits its SYN,
- * which syn_fallback() sends to blue. A SYN-ACK of another backend than the
+ * SYN-ACK gives the connect latency. A RST that refuses the slot's SYN (a
+ * refused connect) is the slot's backend's RST error, as signal_backend()
+ * reports one for a flow's own backend; when the 5-tuple still has an older
+ * connection's entry (has_entry), SYN_ANSWER_REFUSED tells the caller not to
+ * count it against that entry too. With connect_fallback (svc_flags) and a
+ * green backend it is also dropped (returns 1): the client retransmits its
+ * SYN, which syn_fallback() sends to blue. A SYN-ACK of another backend than the
  * slot's is dropped too (returns 1), and so is one of another backend than
  * the entry's (has_entry) when the slot holds no handshake. A bare ACK
  * answering the slot's SYN (TIME_WAIT) returns SYN_ANSWER_HELD: it is no
@@ -406,6 +414,9 @@ static __always_inline int syn_again_error(const struct shift_syn_slot *s, union
  */
 #define SYN_ANSWER_DROP 1 /* green's RST (connect_fallback), a left backend's SYN-ACK */
 #define SYN_ANSWER_HELD 2 /* a bare ACK answering the handshake the slot holds */
+/* A refusal of the slot's handshake on a 5-tuple whose entry is an older
+ * connection's: counted against the slot's backend, so not the entry's too. */
+#define SYN_ANSWER_REFUSED 3
 
 /* has_entry: the reply's flow has no entry, one of this backend, one of another. */
 #define SYN_ENTRY_NONE 0
@@ -441,7 +452,10 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 how, __u32 svc_flags,
 		}
 		return 0;
 	}
-	rst_other = (tcp_flags & TCPF_RST_) && !has_entry &&
+	/* Whatever entry the 5-tuple has: before the slot's SYN-ACK an entry is
+	 * an older connection's (a client reusing its port), and a RST that
+	 * acknowledges the slot's SYN refuses the new handshake, not that one. */
+	rst_other = (tcp_flags & TCPF_RST_) &&
 		    (!(tcp_flags & TCPF_ACK_) || !syn_slot_isn_is(s, num - 1));
 	/* Marked answered by compare-and-swap, against the client's
 	 * retransmitted SYN moving the handshake at the same moment (syn_again()):
@@ -456,8 +470,7 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 how, __u32 svc_flags,
 		n.flags |= SHIFT_SS_ANSWERED;
 		if ((tcp_flags & (TCPF_SYN_ | TCPF_RST_)) == TCPF_SYN_)
 			n.flags |= SHIFT_SS_SYNACK;
-		refused = (tcp_flags & TCPF_RST_) && !has_entry &&
-			  (svc_flags & SHIFT_SVC_F_FALLBACK) &&
+		refused = (tcp_flags & TCPF_RST_) && (svc_flags & SHIFT_SVC_F_FALLBACK) &&
 			  SHIFT_SS_COLOR_OF(o.flags) == SHIFT_GREEN;
 		if (refused)
 			n.flags |= SHIFT_SS_FALLBACK;
@@ -487,11 +500,10 @@ __noinline int syn_answer(__u32 h, __u32 backend_id, __u32 how, __u32 svc_flags,
 		return 0;
 	}
 	if (tcp_flags & TCPF_RST_) {
-		if (has_entry)
-			return 0;
+		/* The slot's backend refused: its error, not the old entry's. */
 		owner_error(&o, SHIFT_ERR_RST, bpf_ktime_get_ns());
 		if (!refused)
-			return 0;
+			return has_entry ? SYN_ANSWER_REFUSED : 0;
 		stat_inc(SHIFT_STAT_FALLBACK);
 		return SYN_ANSWER_DROP;
 	}
@@ -615,7 +627,13 @@ static __always_inline void signal_icmp(struct pkt *p, void *data, void *data_en
 	if (f) {
 		signal_error(f, SHIFT_ERR_ICMP_UNREACH, bpf_ktime_get_ns(), 0, 0);
 	} else {
+		/* No entry: a SYN's (SYNs write none), or any packet of a
+		 * service with snat (the quote holds the edge's address, not
+		 * the client's). The backend's error all the same, for the
+		 * triggers too: with snat a UDP service has no other. */
 		count_error(*id, SHIFT_ERR_ICMP_UNREACH);
+		emit_sample_ids(*id, (__u16)sid, be->color, 0, SHIFT_SAMPLE_ERROR,
+				bpf_ktime_get_ns(), 0, 0, SHIFT_ERR_ICMP_UNREACH);
 	}
 }
 

@@ -270,7 +270,7 @@ struct shift_flow {
 
 #define SHIFT_FS_SYNACK (1u << 0) /* backend answered the handshake */
 #define SHIFT_FS_HTTP (1u << 1) /* payload looked like HTTP/1.x */
-#define SHIFT_FS_ERR_SEEN (1u << 2) /* an error sample was already sent */
+#define SHIFT_FS_ERR_SEEN (1u << 2) /* the backend's RST was counted (one per connection) */
 #define SHIFT_FS_SVC_HTTP (1u << 3) /* the service parses HTTP (copied at creation) */
 #define SHIFT_FS_NH (1u << 4) /* cl_* hold the client-side next hop */
 /* analysis = auto (bit 7 is SHIFT_FS_SHADOW_DONE, include/shift/shadow.h) */

@@ -100,9 +100,10 @@ static int steer(struct tctx *t, struct harness *h, const struct fb_case *c,
 	return idx;
 }
 
-/* A packet from backend be to the client of c's flow; returns the verdict. */
-static __u32 reply(struct tctx *t, struct harness *h, const struct fb_case *c,
-		   const struct topo_backend *be, __u16 cport, __u8 flags)
+/* A packet from backend be to the client of c's flow, acknowledging ack;
+ * returns the verdict. */
+static __u32 reply_ack(struct tctx *t, struct harness *h, const struct fb_case *c,
+		       const struct topo_backend *be, __u16 cport, __u8 flags, __u32 ack)
 {
 	struct pkt_spec r = {
 		.dmac = MAC_EDGE,
@@ -114,7 +115,7 @@ static __u32 reply(struct tctx *t, struct harness *h, const struct fb_case *c,
 		.ttl = 64,
 		.tcp_flags = flags,
 		.seq = FB_SRV_ISN,
-		.ack = FB_ISN + 1,
+		.ack = ack,
 	};
 	__u8 in[PKT_MAX], out[PKT_MAX];
 	__u32 len, olen = sizeof(out), verdict = ~0u;
@@ -125,6 +126,13 @@ static __u32 reply(struct tctx *t, struct harness *h, const struct fb_case *c,
 	ASSERT_OK(t, harness_run_prog(h, H_BACKEND, in, len, H_LO_IFINDEX, out, &olen, &verdict),
 		  "BPF_PROG_TEST_RUN (reply)");
 	return verdict;
+}
+
+/* The same, acknowledging the client's SYN of ISN FB_ISN. */
+static __u32 reply(struct tctx *t, struct harness *h, const struct fb_case *c,
+		   const struct topo_backend *be, __u16 cport, __u8 flags)
+{
+	return reply_ack(t, h, c, be, cport, flags, FB_ISN + 1);
 }
 
 /* Client c's first SYN from port sport (ISN FB_ISN). */
@@ -173,6 +181,53 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "entry"))
 			ASSERT_EQ(t, fl.backend_id, blue->id, "entry backend");
 		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FALLBACK) - fb0, 1, "one fallback in all");
+	}
+
+	snprintf(name, sizeof(name),
+		 "%s %s: a reused 5-tuple, its old entry blue's: green's RST to the new SYN is "
+		 "green's error, dropped, retry on blue",
+		 mode, c->name);
+	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, true), "set flag")) {
+		__u64 brst0 = err_of(h, blue->id, SHIFT_ERR_RST);
+
+		/* The old connection, on blue, with another ISN. */
+		dp_weight_set(&h->m, c->svc, 0);
+		s = fb_syn(c, 41050);
+		s.seq = FB_ISN - 5000;
+		ASSERT_EQ(t, steer(t, h, c, &s), 0, "the old connection's SYN at 0 %: blue");
+		reply_ack(t, h, c, blue, s.sport, TH_SYN | TH_ACK, FB_ISN - 4999);
+		s.tcp_flags = TH_ACK;
+		s.seq = FB_ISN - 4999;
+		s.ack = FB_SRV_ISN + 1;
+		ASSERT_EQ(t, steer(t, h, c, &s), 0, "its first ACK: blue");
+		if (ASSERT_OK(t, harness_flow_get(h, &s, &fl), "old entry"))
+			ASSERT_EQ(t, fl.backend_id, blue->id, "old entry backend");
+		/* The client reuses the port: a new SYN, to green, which refuses it. */
+		dp_weight_set(&h->m, c->svc, SHIFT_WEIGHT_MAX);
+		s = fb_syn(c, 41050);
+		rst0 = err_of(h, green->id, SHIFT_ERR_RST);
+		brst0 = err_of(h, blue->id, SHIFT_ERR_RST);
+		fb0 = stat_of(h, SHIFT_STAT_FALLBACK);
+		ASSERT_EQ(t, steer(t, h, c, &s), 1, "the new SYN at 100 %: green");
+		v = reply(t, h, c, green, s.sport, TH_RST | TH_ACK);
+		ASSERT_EQ(t, v, harness_expect(h, XDP_DROP), "green's RST dropped");
+		ASSERT_EQ(t, err_of(h, green->id, SHIFT_ERR_RST) - rst0, 1, "green RST errors");
+		ASSERT_EQ(t, err_of(h, blue->id, SHIFT_ERR_RST) - brst0, 0,
+			  "no RST error for the old entry's blue");
+		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FALLBACK) - fb0, 1, "connect_fallback stat");
+		ASSERT_EQ(t, steer(t, h, c, &s), 0, "the retransmitted SYN: blue");
+		/* Without the flag the refusal goes on, still green's error alone. */
+		ASSERT_OK(t, set_fallback(h, c->svc, false), "clear flag");
+		s = fb_syn(c, 41050);
+		s.seq = FB_ISN + 77777;
+		rst0 = err_of(h, green->id, SHIFT_ERR_RST);
+		brst0 = err_of(h, blue->id, SHIFT_ERR_RST);
+		ASSERT_EQ(t, steer(t, h, c, &s), 1, "a later SYN on it: green");
+		v = reply_ack(t, h, c, green, s.sport, TH_RST | TH_ACK, FB_ISN + 77778);
+		ASSERT_TRUE(t, v != harness_expect(h, XDP_DROP), "RST not dropped");
+		ASSERT_EQ(t, err_of(h, green->id, SHIFT_ERR_RST) - rst0, 1, "green RST errors");
+		ASSERT_EQ(t, err_of(h, blue->id, SHIFT_ERR_RST) - brst0, 0,
+			  "no RST error for the old entry's blue");
 	}
 
 	snprintf(name, sizeof(name), "%s %s: connect_fallback = no: green's RST goes on", mode,

@@ -151,6 +151,14 @@ static const struct l7_row rows[] = {
 	{ "http1: request open, backend FIN -> early_close",
 	  { C(PA, 1, "GET / HTTP/1.1\r\n\r\n"), B(TH_FIN | TH_ACK, 1, "") },
 	  .errors = { [SHIFT_ERR_EARLY_CLOSE] = 1 } },
+	{ "http1: upload refused with a RST, each segment in flight drawing another -> 1 rst",
+	  { C(PA, 1, "POST / HTTP/1.1\r\n\r\n"), B(TH_RST | TH_ACK, 1, ""), C(PA, 20, "body 1"),
+	    B(TH_RST, 1, ""), C(PA, 26, "body 2"), B(TH_RST, 1, ""), C(PA, 32, "body 3"),
+	    B(TH_RST, 1, "") },
+	  .errors = { [SHIFT_ERR_RST] = 1 } },
+	{ "tls: reset after the hello, then again -> 1 rst",
+	  { C(PA, 1, HELLO_C), B(TH_RST | TH_ACK, 1, ""), C(PA, 11, APP_C), B(TH_RST, 1, "") },
+	  .errors = { [SHIFT_ERR_RST] = 1 } },
 };
 
 struct l7_count {
@@ -256,6 +264,86 @@ TEST(l7)
 out:
 	if (rb)
 		ring_buffer__free(rb);
+	if (eb)
+		ring_buffer__free(eb);
+	if (h) {
+		harness_close(h);
+		free(h);
+	}
+}
+
+/*
+ * ICMP destination unreachable from the backend about a packet of a flow
+ * without an entry (here a SYN's: a backend's firewall rejecting it; with
+ * snat, every flow's quote looks so): an error sample for that backend, not
+ * only its counter, so the triggers see it.
+ */
+TEST(icmp_unreach_no_entry)
+{
+	struct harness *h = calloc(1, sizeof(*h));
+	struct fib_env env;
+	struct ring_buffer *eb = NULL;
+	struct shift_backend_stats bs;
+	struct l7_count c;
+	struct pkt_spec s;
+	__u8 f[PKT_MAX], *q;
+	__u32 be = L7_BE, len, v;
+	__u64 e0 = 0;
+	struct step syn = { 'c', TH_SYN, 1000, "", 0 };
+
+	if (!ASSERT_TRUE(t, h != NULL, "calloc") ||
+	    !ASSERT_OK(t, harness_open(h, H_SEED, 0, 0), "harness_open"))
+		goto out;
+	if (fib_env_setup(&env)) {
+		test_skip(t, "no FIB environment (veth pair)");
+		goto out;
+	}
+	if (!ASSERT_OK(t, harness_add_service(h, &l7_svc), "service") ||
+	    !ASSERT_OK(t, harness_add_backend(h, &l7_be), "backend") ||
+	    !ASSERT_OK(t, harness_pool(h, L7_SVC, SHIFT_BLUE, &be, 1), "pool") ||
+	    !ASSERT_OK(t, dp_weight_set(&h->m, L7_SVC, 0), "weight"))
+		goto out;
+	eb = ring_buffer__new(h->m.fd[SHIFT_MAP_ERRORS], count_cb, &c, NULL);
+	if (!ASSERT_TRUE(t, eb != NULL, "ring_buffer__new"))
+		goto out;
+	if (!test_sub(t,
+		      "port unreachable quoting a SYN (no entry): an error sample and its count"))
+		goto out;
+	ring_buffer__consume(eb);
+	memset(&c, 0, sizeof(c));
+	if (!ASSERT_OK(t, send_step(h, &env, &syn, 43000), "SYN"))
+		goto out;
+	if (ASSERT_OK(t, harness_be_stats(h, L7_BE, &bs), "stats"))
+		e0 = bs.errors[SHIFT_ERR_ICMP_UNREACH];
+	/* From the backend to the client: port unreachable, quoting client -> backend. */
+	s = (struct pkt_spec)REPLY4(BE0A, CL4, IPPROTO_ICMP, 0, 0,
+				    .smac = { 0x02, 0xbe, 0, 0, 0, 0x11 }, .payload = 28);
+	len = pkt_build_payload(&s, NULL, f, PKT_MAX, NULL);
+	if (!ASSERT_TRUE(t, len >= 14 + 20 + 8 + 28, "ICMP frame built"))
+		goto out;
+	q = f + 14 + 20;
+	q[0] = 3; /* destination unreachable */
+	q[1] = 3; /* port */
+	q += 8;
+	memset(q, 0, 28);
+	q[0] = 0x45;
+	q[3] = 40;
+	q[8] = 63;
+	q[9] = IPPROTO_TCP;
+	memcpy(q + 12, (const __u8[4])CL4, 4);
+	memcpy(q + 16, (const __u8[4])BE0A, 4);
+	q[20] = 43000 >> 8;
+	q[21] = 43000 & 0xff;
+	q[22] = 8443 >> 8;
+	q[23] = 8443 & 0xff;
+	if (!ASSERT_OK(t, harness_run(h->prog[H_BACKEND], f, len, (__u32)env.if_be, NULL, NULL, &v),
+		       "ICMP"))
+		goto out;
+	ring_buffer__consume(eb);
+	ASSERT_EQ(t, c.errors[SHIFT_ERR_ICMP_UNREACH], 1, "icmp_unreachable error sample");
+	if (ASSERT_OK(t, harness_be_stats(h, L7_BE, &bs), "stats"))
+		ASSERT_EQ(t, bs.errors[SHIFT_ERR_ICMP_UNREACH] - e0, 1, "icmp_unreachable counter");
+out:
 	if (eb)
 		ring_buffer__free(eb);
 	if (h) {
