@@ -207,27 +207,35 @@ static int send_step(struct harness *h, const struct fib_env *env, const struct 
 			   st->from == 'c' ? (__u32)env->if_cl : (__u32)env->if_be, NULL, NULL, &v);
 }
 
+/* The one-backend auto service, weight 0: 0, else not to run (failed or skipped). */
+static int l7_setup(struct tctx *t, struct harness *h, struct fib_env *env)
+{
+	__u32 be = L7_BE;
+
+	if (!ASSERT_OK(t, harness_open(h, H_SEED, 0, 0), "harness_open"))
+		return -1;
+	if (fib_env_setup(env)) {
+		test_skip(t, "no FIB environment (veth pair)");
+		return 1;
+	}
+	if (!ASSERT_OK(t, harness_add_service(h, &l7_svc), "service") ||
+	    !ASSERT_OK(t, harness_add_backend(h, &l7_be), "backend") ||
+	    !ASSERT_OK(t, harness_pool(h, L7_SVC, SHIFT_BLUE, &be, 1), "pool") ||
+	    !ASSERT_OK(t, dp_weight_set(&h->m, L7_SVC, 0), "weight"))
+		return -1;
+	return 0;
+}
+
 TEST(l7)
 {
 	struct harness *h = calloc(1, sizeof(*h));
 	struct fib_env env;
 	struct ring_buffer *rb = NULL, *eb = NULL;
 	struct l7_count c;
-	__u32 be = L7_BE;
 	size_t i, k;
 	int e;
 
-	if (!ASSERT_TRUE(t, h != NULL, "calloc") ||
-	    !ASSERT_OK(t, harness_open(h, H_SEED, 0, 0), "harness_open"))
-		goto out;
-	if (fib_env_setup(&env)) {
-		test_skip(t, "no FIB environment (veth pair)");
-		goto out;
-	}
-	if (!ASSERT_OK(t, harness_add_service(h, &l7_svc), "service") ||
-	    !ASSERT_OK(t, harness_add_backend(h, &l7_be), "backend") ||
-	    !ASSERT_OK(t, harness_pool(h, L7_SVC, SHIFT_BLUE, &be, 1), "pool") ||
-	    !ASSERT_OK(t, dp_weight_set(&h->m, L7_SVC, 0), "weight"))
+	if (!ASSERT_TRUE(t, h != NULL, "calloc") || l7_setup(t, h, &env))
 		goto out;
 	rb = ring_buffer__new(h->m.fd[SHIFT_MAP_SAMPLES], count_cb, &c, NULL);
 	eb = ring_buffer__new(h->m.fd[SHIFT_MAP_ERRORS], count_cb, &c, NULL);
@@ -287,21 +295,11 @@ TEST(icmp_unreach_no_entry)
 	struct l7_count c;
 	struct pkt_spec s;
 	__u8 f[PKT_MAX], *q;
-	__u32 be = L7_BE, len, v;
+	__u32 len, v;
 	__u64 e0 = 0;
 	struct step syn = { 'c', TH_SYN, 1000, "", 0 };
 
-	if (!ASSERT_TRUE(t, h != NULL, "calloc") ||
-	    !ASSERT_OK(t, harness_open(h, H_SEED, 0, 0), "harness_open"))
-		goto out;
-	if (fib_env_setup(&env)) {
-		test_skip(t, "no FIB environment (veth pair)");
-		goto out;
-	}
-	if (!ASSERT_OK(t, harness_add_service(h, &l7_svc), "service") ||
-	    !ASSERT_OK(t, harness_add_backend(h, &l7_be), "backend") ||
-	    !ASSERT_OK(t, harness_pool(h, L7_SVC, SHIFT_BLUE, &be, 1), "pool") ||
-	    !ASSERT_OK(t, dp_weight_set(&h->m, L7_SVC, 0), "weight"))
+	if (!ASSERT_TRUE(t, h != NULL, "calloc") || l7_setup(t, h, &env))
 		goto out;
 	eb = ring_buffer__new(h->m.fd[SHIFT_MAP_ERRORS], count_cb, &c, NULL);
 	if (!ASSERT_TRUE(t, eb != NULL, "ring_buffer__new"))
