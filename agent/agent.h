@@ -196,6 +196,8 @@ void agent_sync_from_maps(struct agent *a, struct service_rt *s);
 /* A tick found the word changed by another writer: read it back, keeping what
  * shiftd had for the sync that follows (outside_seen). */
 void agent_adopt_outside(struct agent *a, struct service_rt *s);
+/* The operator's answer when a start (a ramp's, a drill's) met that -EAGAIN. */
+void agent_outside_refusal(const struct service_rt *s, char *err, size_t errlen);
 /*
  * shiftctl's write to its sync: the write, an eviction of green's entries, an
  * etcd write, then the sync. What a tick kept (outside_seen) is the state

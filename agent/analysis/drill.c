@@ -219,10 +219,7 @@ int drill_start(struct agent *a, struct service_rt *s, __u64 hold_ns, __u64 *id,
 		drill_finish(&s->drill, DRILL_FAILED, s->weight, s->ramp.active,
 			     "the weight was changed outside shiftd as the drill started",
 			     now_unix_ns());
-		snprintf(err, errlen,
-			 "service %s: the weight was changed outside shiftd just now (shiftctl); "
-			 "nothing started: see 'shiftctl status'",
-			 s->conf->name);
+		agent_outside_refusal(s, err, errlen);
 		return -EAGAIN;
 	}
 	if (rc) {

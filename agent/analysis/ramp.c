@@ -112,10 +112,7 @@ int ramp_start(struct agent *a, struct service_rt *s, const __u32 *steps, __u32 
 	s->ramp.active = true;
 	rc = set_step(a, s, 0);
 	if (rc == -EAGAIN) {
-		snprintf(err, errlen,
-			 "service %s: the weight was changed outside shiftd just now (shiftctl); "
-			 "nothing started: see 'shiftctl status'",
-			 s->conf->name);
+		agent_outside_refusal(s, err, errlen);
 		return -EAGAIN;
 	}
 	if (rc) {

@@ -5,6 +5,7 @@
  * Called from analysis/ and control/; calls nothing above datapath/.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "agent.h"
@@ -104,6 +105,14 @@ int apply_weight_over(struct agent *a, struct service_rt *s, const struct weight
 static bool outside_kept(const struct service_rt *s, __u64 now)
 {
 	return s->outside_seen && now - s->outside_mono_ns < AGENT_OUTSIDE_SYNC_NS;
+}
+
+void agent_outside_refusal(const struct service_rt *s, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+		 "service %s: the weight was changed outside shiftd just now (shiftctl); "
+		 "nothing started: see 'shiftctl status'",
+		 s->conf->name);
 }
 
 void agent_adopt_outside(struct agent *a, struct service_rt *s)
