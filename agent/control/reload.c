@@ -326,6 +326,33 @@ static void remove_stale_pinned(struct agent *a, const struct shift_conf *c)
 }
 
 /*
+ * The runs of c's snat_ports outside the host's ephemeral ports, into cfg
+ * (its ports; addresses left to the caller), and how many ports they hold.
+ * -ERANGE with err set when none is left. *range_err: ip_local_port_range
+ * could not be read (then every port of snat_ports counts).
+ */
+static int snat_plan(const struct conf_service *c, struct shift_snat_cfg *cfg, __u32 *ports,
+		     int *range_err, char *err, size_t errlen)
+{
+	__u16 elo = 1, ehi = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	*range_err = snat_local_ports(&elo, &ehi);
+	if (*range_err) {
+		elo = 1;
+		ehi = 0;
+	}
+	*ports = snat_runs(c->snat_port_lo, c->snat_port_hi, elo, ehi, cfg);
+	if (*ports)
+		return 0;
+	snprintf(err, errlen,
+		 "service %s: snat_ports %u-%u lie inside the host's ephemeral ports %u-%u "
+		 "(ip_local_port_range): no port left for source NAT",
+		 c->name, c->snat_port_lo, c->snat_port_hi, elo, ehi);
+	return -ERANGE;
+}
+
+/*
  * What the config's own checks cannot know: the host's ephemeral ports, which
  * a service's snat_ports must leave room beside. Checked for every service
  * before anything is written, so a reload refused here changes nothing.
@@ -333,27 +360,15 @@ static void remove_stale_pinned(struct agent *a, const struct shift_conf *c)
 int reload_precheck(const struct shift_conf *c, char *err, size_t errlen)
 {
 	struct shift_snat_cfg cfg;
-	__u16 elo = 1, ehi = 0;
-	bool have_ports = false;
-	__u32 i;
+	__u32 i, ports;
+	int rc, range_err;
 
 	for (i = 0; i < c->n_services; i++) {
-		const struct conf_service *s = &c->services[i];
-
-		if (!s->n_snat)
+		if (!c->services[i].n_snat)
 			continue;
-		if (!have_ports && snat_local_ports(&elo, &ehi))
-			return 0; /* apply_snat() warns and goes on */
-		have_ports = true;
-		memset(&cfg, 0, sizeof(cfg));
-		if (!snat_runs(s->snat_port_lo, s->snat_port_hi, elo, ehi, &cfg)) {
-			snprintf(
-				err, errlen,
-				"service %s: snat_ports %u-%u lie inside the host's ephemeral ports "
-				"%u-%u (ip_local_port_range): no port left for source NAT",
-				s->name, s->snat_port_lo, s->snat_port_hi, elo, ehi);
-			return -ERANGE;
-		}
+		rc = snat_plan(&c->services[i], &cfg, &ports, &range_err, err, errlen);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -362,24 +377,21 @@ int reload_precheck(const struct shift_conf *c, char *err, size_t errlen)
 static int apply_snat(struct agent *a, __u32 id, const struct conf_service *c, __u32 *flags)
 {
 	struct shift_snat_cfg cfg;
-	__u16 elo = 1, ehi = 0;
 	__u32 i, ports;
-	char b[64];
+	int range_err;
+	char b[256];
 	int err;
 
 	memset(&cfg, 0, sizeof(cfg));
 	if (c->n_snat) {
-		err = snat_local_ports(&elo, &ehi);
-		if (err)
+		err = snat_plan(c, &cfg, &ports, &range_err, b, sizeof(b));
+		if (range_err)
 			log_warn("service %s: cannot read ip_local_port_range (%s): source NAT "
 				 "may use the host's own ephemeral ports",
-				 c->name, strerror(-err));
-		ports = snat_runs(c->snat_port_lo, c->snat_port_hi, elo, ehi, &cfg);
-		if (!ports) {
-			log_err("service %s: snat_ports %u-%u lie inside the host's ephemeral ports "
-				"%u-%u: no port left for source NAT",
-				c->name, c->snat_port_lo, c->snat_port_hi, elo, ehi);
-			return -ERANGE;
+				 c->name, strerror(-range_err));
+		if (err) {
+			log_err("%s", b);
+			return err;
 		}
 		for (i = 0; i < c->n_snat && i < SHIFT_SNAT_MAX_ADDRS; i++)
 			memcpy(cfg.addr[i], c->snat[i], sizeof(cfg.addr[i]));
