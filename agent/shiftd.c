@@ -74,6 +74,7 @@ static const char usage_text[] =
 
 struct loop {
 	int epfd, sigfd, ctlfd, timerfd, nlfd, rbfd, httpfd;
+	gid_t ctl_group; /* control_open()'s */
 	int shadow_rbfd, shadow_sockfd; /* shadow/shadow.c; -1 when unavailable */
 	struct ring_buffer *rb;
 	bool stop;
@@ -342,10 +343,11 @@ static int reload(struct agent *a, char *err, size_t errlen)
 		ifaces_changed = strcmp(newc->interfaces[i], a->conf->interfaces[i]) != 0;
 	if (strcmp(newc->bpffs_dir, a->conf->bpffs_dir) || newc->hash_seed != a->conf->hash_seed ||
 	    strcmp(newc->control_socket, a->conf->control_socket) ||
+	    strcmp(newc->control_socket_group, a->conf->control_socket_group) ||
+	    newc->control_socket_mode != a->conf->control_socket_mode ||
 	    strcmp(newc->state_dir, a->conf->state_dir))
-		log_warn(
-			"reload: bpffs_dir, hash_seed, state_dir and control_socket take effect at "
-			"the next start");
+		log_warn("reload: bpffs_dir, hash_seed, state_dir and control_socket (its group "
+			 "and mode too) take effect at the next start");
 	if (memcmp(&newc->fleet, &a->conf->fleet, sizeof(newc->fleet)))
 		log_warn("reload: [fleet] changes take effect at the next start");
 	/* The maps are sized at load, and a start adopts the pinned ones. */
@@ -362,6 +364,11 @@ static int reload(struct agent *a, char *err, size_t errlen)
 	snprintf(newc->bpffs_dir, sizeof(newc->bpffs_dir), "%s", a->conf->bpffs_dir);
 	snprintf(newc->state_dir, sizeof(newc->state_dir), "%s", a->conf->state_dir);
 	snprintf(newc->control_socket, sizeof(newc->control_socket), "%s", a->conf->control_socket);
+	/* The socket file's group and mode were set when it was bound: a new
+	 * group checked against the old file let its members in by neither. */
+	snprintf(newc->control_socket_group, sizeof(newc->control_socket_group), "%s",
+		 a->conf->control_socket_group);
+	newc->control_socket_mode = a->conf->control_socket_mode;
 	newc->hash_seed = a->conf->hash_seed;
 	if (ifaces_changed) {
 		struct iface_rt old[AGENT_MAX_IFACES];
@@ -480,7 +487,7 @@ static int run_loop(struct agent *a, struct loop *lp)
 					lp->stop = true;
 				}
 			} else if (fd == lp->ctlfd) {
-				control_serve(a, lp->ctlfd, reload);
+				control_serve(a, lp->ctlfd, lp->ctl_group, reload);
 			} else if (lp->fleet && fd == lp->fleetfd) {
 				fleet_events(lp->fleet);
 			} else if (fd == lp->shadow_rbfd || fd == lp->shadow_sockfd) {
@@ -759,7 +766,7 @@ int main(int argc, char **argv)
 		log_err("timerfd: %s", strerror(errno));
 		goto out;
 	}
-	lp.ctlfd = control_open(a->conf);
+	lp.ctlfd = control_open(a->conf, &lp.ctl_group);
 	if (lp.ctlfd < 0)
 		goto out;
 	lp.rb = samples_open(a);

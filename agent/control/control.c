@@ -26,7 +26,7 @@
 #include "config/units.h"
 #include "shadow/shadow.h"
 
-int control_open(const struct shift_conf *c)
+int control_open(const struct shift_conf *c, gid_t *group)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char dir[sizeof(c->control_socket)];
@@ -70,6 +70,7 @@ int control_open(const struct shift_conf *c)
 		close(fd);
 		return err;
 	}
+	*group = gid;
 	return fd;
 }
 
@@ -411,13 +412,12 @@ static bool write_all(int fd, const char *p, size_t n, __u64 deadline)
 	return true;
 }
 
-void control_serve(struct agent *a, int lfd,
+void control_serve(struct agent *a, int lfd, gid_t group,
 		   int (*reload_cb)(struct agent *a, char *err, size_t errlen))
 {
 	char line[CTL_MAX_LINE + 1], err[256], head[640];
 	struct reply r = { 0 };
 	struct ctl_request q;
-	gid_t group = 0;
 	size_t got = 0;
 	__u64 deadline;
 	int fd;
@@ -427,11 +427,6 @@ void control_serve(struct agent *a, int lfd,
 		if (errno != EAGAIN && errno != EINTR)
 			log_warn("control socket accept: %s", strerror(errno));
 		return;
-	}
-	if (a->conf->control_socket_group[0]) {
-		struct group *g = getgrnam(a->conf->control_socket_group);
-
-		group = g ? g->gr_gid : 0;
 	}
 	/*
 	 * The request is read even from a peer about to be refused: closing with

@@ -66,6 +66,29 @@ out=$(as --reuid=nobody --regid="$GID" --clear-groups || true)
 case $out in *"service web"*) ok "peer with primary group $GROUP allowed" ;;
 *) notok "peer with primary group $GROUP refused: $out" ;; esac
 
+# 2b. A reload naming another group keeps the running one until the next start:
+# the socket file keeps its group, and the peer check must agree with it.
+OTHER=tty # nobody is in neither it nor adm
+if getent group "$OTHER" >/dev/null; then
+	rig_write_config "$PUB/shiftd.conf" control_socket_group=$OTHER control_socket_mode=0660 \
+		control_socket="$PUB/shiftd.sock"
+	ctl reload >/dev/null 2>&1 || notok "reload with control_socket_group=$OTHER failed"
+	grep -q 'control_socket (its group and mode too) take effect at the next start' \
+		"$RIG_DIR/shiftd.log" && ok "reload warns that the socket's group waits for a start" ||
+		notok "reload did not warn about control_socket_group"
+	out=$(as --reuid=nobody --regid="$GID" --clear-groups || true)
+	case $out in *"service web"*) ok "after the reload, primary group $GROUP still allowed" ;;
+	*) notok "after the reload, primary group $GROUP refused: $out" ;; esac
+	sock_mode=$(stat -c '%a %G' "$RIG_CONTROL_SOCKET")
+	[ "$sock_mode" = "660 $GROUP" ] && ok "control socket still $sock_mode" ||
+		notok "control socket is $sock_mode after the reload"
+	rig_write_config "$PUB/shiftd.conf" control_socket_group=$GROUP control_socket_mode=0660 \
+		control_socket="$PUB/shiftd.sock"
+	ctl reload >/dev/null 2>&1 || notok "reload back to $GROUP failed"
+else
+	echo "ok - # SKIP no group '$OTHER' to reload to"
+fi
+
 # 3. Pins and state are not world-accessible.
 bad=$( (find "$RIG_BPFFS_DIR" -mindepth 1; find "$RIG_STATE_DIR" -type f) 2>/dev/null |
 	while read -r f; do [ $(($(stat -c '0%a' "$f") & 07)) -eq 0 ] || echo "$f"; done)
