@@ -491,6 +491,27 @@ static int word_swap(struct shift_maps *m, const char *name, __u32 id, __u32 was
 	return 0;
 }
 
+/*
+ * The shadow gate: from 0, green starts taking users, so shadow's verdict
+ * counts. Only shiftd has it (it pairs the replays): no shiftd, no shadow
+ * data, no refusal; an older shiftd that does not know the question answers
+ * "unknown request" (code 2), which is not a refusal either. true (and
+ * shiftd's reason printed) when it refuses.
+ */
+static bool shadow_refuses(const struct ctl *c, const char *name)
+{
+	struct ctl_request q = { .verb = "shadow-gate", .argc = 1 };
+	char msg[600];
+	int code;
+
+	snprintf(q.argv[0], CTL_ARG_LEN, "%s", name);
+	if (agent_call(c, &q, &code, NULL, msg, sizeof(msg)) == 0 && code == 1) {
+		fail("%s", msg);
+		return true;
+	}
+	return false;
+}
+
 static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool force)
 {
 	struct fleet_change fc = { .kind = FC_WEIGHT, .service = name, .bp = bp, .force = force };
@@ -517,22 +538,9 @@ static int cmd_set_weight(const struct ctl *c, const char *name, __u32 bp, bool 
 			    "first, or set-weight --force",
 			    name, name);
 	}
-	/*
-	 * The shadow gate: from 0, green starts taking users, so shadow's verdict
-	 * counts. Only shiftd has it (it pairs the replays): no shiftd, no shadow
-	 * data, no refusal; an older shiftd that does not know the question
-	 * answers "unknown request" (code 2), which is not a refusal either.
-	 */
-	if ((word & SHIFT_WEIGHT_MASK) == 0 && bp > 0 && !force) {
-		struct ctl_request q = { .verb = "shadow-gate", .argc = 1 };
-		char msg[600];
-		int code;
-
-		snprintf(q.argv[0], CTL_ARG_LEN, "%s", name);
-		if (agent_call(c, &q, &code, NULL, msg, sizeof(msg)) == 0 && code == 1) {
-			dp_maps_close(&m);
-			return fail("%s", msg);
-		}
+	if ((word & SHIFT_WEIGHT_MASK) == 0 && bp > 0 && !force && shadow_refuses(c, name)) {
+		dp_maps_close(&m);
+		return 1;
 	}
 	/* The readyz gate: the green ring holds healthy backends only. */
 	if (bp > 0 && !force &&
@@ -648,12 +656,12 @@ static int cmd_clear(const struct ctl *c, const char *name)
 
 /* A fleet ramp: the plan goes to etcd once; every shiftd (this one too) follows it. */
 static int cmd_fleet_ramp(const struct ctl *c, const char *name, const char *steps,
-			  const char *hold)
+			  const char *hold, bool force)
 {
 	struct fleet_change fc = { .kind = FC_RAMP, .service = name };
 	struct shift_maps m;
 	char err[512];
-	__u32 id, slot0;
+	__u32 id, slot0, word;
 
 	if (ramp_parse_steps(steps, fc.steps, &fc.n, err, sizeof(err)) ||
 	    units_parse_duration(hold, 1000000ull, 86400ull * 1000000000ull, &fc.hold_ns, err,
@@ -661,7 +669,13 @@ static int cmd_fleet_ramp(const struct ctl *c, const char *name, const char *ste
 		return fail("%s", err);
 	if (open_maps(c, &m))
 		return 1;
-	if (find_service(c, &m, name, &id)) {
+	if (find_service(c, &m, name, &id) || dp_weight_get(&m, id, &word)) {
+		dp_maps_close(&m);
+		return 1;
+	}
+	/* This host's shadow verdict, as for a local ramp: each node's shiftd
+	 * follows the plan without asking. */
+	if ((word & SHIFT_WEIGHT_MASK) == 0 && !force && shadow_refuses(c, name)) {
 		dp_maps_close(&m);
 		return 1;
 	}
@@ -1157,7 +1171,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(verb, "which"))
 			rc = cmd_which(&c, pos[0], pos[1], as_json);
 		else if (!strcmp(verb, "ramp") && c.conf->fleet.enabled)
-			rc = cmd_fleet_ramp(&c, pos[0], pos[1], hold);
+			rc = cmd_fleet_ramp(&c, pos[0], pos[1], hold, force);
 		else {
 			struct ctl_request q = { 0 };
 

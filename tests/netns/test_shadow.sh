@@ -135,6 +135,18 @@ else
 	if [ "$rc" = 1 ] && grep -q "mismatch rate" <<<"$out"; then t_ok "(2) ramp from 0 refused, exit 1: $out"
 	else t_notok "(2) ramp from 0: exit $rc: $out"; fi
 fi
+# On a fleet, shiftctl ramp writes a plan to etcd that every node follows: this
+# host's shadow verdict is asked first. The config's etcd (loopback, discard port)
+# is never reached when the gate refuses.
+cp "$RIG_CONFIG" "$D/fleet.conf"
+printf '\n[fleet]\netcd_endpoints = http://127.0.0.1:9\nfleet = shadowtest\nnode = n1\n' >>"$D/fleet.conf"
+if out=$(rig_edge "$SHIFTCTL" -c "$D/fleet.conf" ramp web 1,5 --hold 1s 2>&1); then
+	t_notok "(2) fleet ramp from 0 accepted: $out"
+else
+	rc=$?
+	if [ "$rc" = 1 ] && grep -q "mismatch rate" <<<"$out"; then t_ok "(2) fleet ramp from 0 refused, exit 1: $out"
+	else t_notok "(2) fleet ramp from 0: exit $rc: $out"; fi
+fi
 if out=$(ctl set-weight web 10 --force 2>&1) && [ "$(status_get web green_weight_bp)" = 1000 ]; then
 	t_ok "(2) set-weight 10 --force works: $out"
 else
