@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #include "fleet/fleet.h"
 #include "ops/sdnotify.h"
 #include "http/http.h"
+#include "http/token.h"
 #include "shadow/shadow.h"
 
 #include "version.h"
@@ -306,6 +308,38 @@ static const struct nl_callbacks nl_cb = {
 	.resync = on_resync,
 };
 
+/*
+ * What a config needs of the host that conf_load() cannot check: the ports
+ * source NAT leaves to the host, the control socket's group, the HTTP
+ * API's token file. For --check, before a start touches the datapath, and
+ * before a reload writes anything: a start or reload failing after its first
+ * write leaves some services on the new config.
+ */
+static int host_precheck(const struct shift_conf *c, char *err, size_t errlen)
+{
+	struct http_token tok;
+	int rc;
+
+	rc = reload_precheck(c, err, errlen);
+	if (rc)
+		return rc;
+	errno = 0;
+	if (c->control_socket_group[0] && !getgrnam(c->control_socket_group)) {
+		/* getgrnam(3): "not found" may come with any of these. */
+		bool absent = !errno || errno == ENOENT || errno == ESRCH || errno == EBADF ||
+			      errno == EPERM;
+
+		snprintf(err, errlen, "control_socket_group %s: %s", c->control_socket_group,
+			 absent ? "no such group" : strerror(errno));
+		return -ENOENT;
+	}
+	if (!c->http_enabled)
+		return 0;
+	rc = http_token_load(c->http_token_file, &tok, err, errlen);
+	memset(&tok, 0, sizeof(tok));
+	return rc;
+}
+
 static int reload(struct agent *a, char *err, size_t errlen)
 {
 	struct shift_conf *newc;
@@ -319,16 +353,11 @@ static int reload(struct agent *a, char *err, size_t errlen)
 		log_err("reload refused, running config kept: %s", err);
 		return rc;
 	}
-	/* A token file gone bad refuses the reload: the running token stays in force. */
-	if (a->http && http_reload(a->http, newc, err, errlen)) {
-		a->reload_failures++;
-		log_err("reload refused, running config kept: %s", err);
-		conf_free(newc);
-		return -EINVAL;
-	}
-	/* Refused before any map is written: a reload failing midway would
-	 * leave some services on the new config and some on the old. */
-	rc = reload_precheck(newc, err, errlen);
+	/* Refused before any map is written, and before the new token is in
+	 * force: a reload refused keeps all of the running config. */
+	rc = host_precheck(newc, err, errlen);
+	if (!rc && a->http && http_reload(a->http, newc, err, errlen))
+		rc = -EINVAL;
 	if (rc) {
 		a->reload_failures++;
 		log_err("reload refused, running config kept: %s", err);
@@ -655,6 +684,11 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 2;
 	}
+	if (check && host_precheck(conf, err, sizeof(err))) {
+		log_err("%s: %s", conf_path, err);
+		conf_free(conf);
+		return 2;
+	}
 	if (check) {
 		printf("%s: valid, %u service%s\n", conf_path, conf->n_services,
 		       conf->n_services == 1 ? "" : "s");
@@ -667,8 +701,9 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
-	/* A token file anyone may read is refused before the datapath is touched. */
-	if (http_preflight(conf)) {
+	/* Before the datapath is touched: a refusal then changes nothing. */
+	if (host_precheck(conf, err, sizeof(err))) {
+		log_err("%s; not starting", err);
 		conf_free(conf);
 		return 1;
 	}

@@ -187,21 +187,6 @@ static unsigned int fit_fd_limit(unsigned int want)
 	return want;
 }
 
-int http_preflight(const struct shift_conf *c)
-{
-	struct http_token tok;
-	char err[CONF_PATH_LEN + 256];
-	int rc;
-
-	if (!c->http_enabled)
-		return 0;
-	rc = http_token_load(c->http_token_file, &tok, err, sizeof(err));
-	memset(&tok, 0, sizeof(tok));
-	if (rc)
-		log_err("%s; not starting", err);
-	return rc;
-}
-
 int http_start(struct http_api *h, struct agent *a)
 {
 	const struct shift_conf *c = a->conf;

@@ -52,8 +52,6 @@ struct http_api {
  * the connection limit. 0 (also when off) or -errno, logged.
  */
 int http_start(struct http_api *h, struct agent *a);
-/* Before anything is loaded: can the token be read? 0 or -errno, logged. */
-int http_preflight(const struct shift_conf *c);
 /* MHD's epoll fd for the loop, or -1 when off. */
 int http_fd(const struct http_api *h);
 /* Serve what is ready; also on every tick (timeouts). */

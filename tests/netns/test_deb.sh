@@ -202,9 +202,12 @@ out=$(/usr/sbin/shiftd --check --config "$conf" 2>&1)
 rc=$?
 check "shiftd --check on the installed config: exit $rc, '$out' (as shipped it must not start)" \
 	test "$rc" = 2 -a -n "$(grep 'no interface' <<<"$out")"
-# The [fleet] TLS keys name files shiftd reads at --check: point them at empty ones.
+# The [fleet] TLS keys and the HTTP API's token name files shiftd reads at
+# --check: point them at empty ones, and at a token of mode 0600.
 for f in etcd-ca.pem etcd-client.pem etcd-client.key; do : >"$T/$f"; done
-sed -e 's/^#\([a-z[]\)/\1/' -e "s|/etc/shift/etcd-|$T/etcd-|" "$conf" >"$T/uncommented.conf"
+(umask 077 && echo "deb-test-token" >"$T/token")
+sed -e 's/^#\([a-z[]\)/\1/' -e "s|/etc/shift/etcd-|$T/etcd-|" -e "s|/etc/shift/token|$T/token|" \
+	"$conf" >"$T/uncommented.conf"
 out=$(/usr/sbin/shiftd --check --config "$T/uncommented.conf" 2>&1)
 rc=$?
 check "shiftd --check with every key uncommented (group shift, 0660): exit $rc, '$out'" test "$rc" = 0

@@ -151,16 +151,28 @@ rig_write_config "$D/bad.conf" "${CONF_ARGS[@]}" "http_token_file=$D/token.open"
 : >"$D/token.empty"
 chmod 600 "$D/token.empty"
 rig_write_config "$D/empty.conf" "${CONF_ARGS[@]}" "http_token_file=$D/token.empty"
+# A group the host does not have: the socket could never take it.
+rig_write_config "$D/nogroup.conf" "${CONF_ARGS[@]}" control_socket_group=shift-no-such-group
 rig_write_config "$D/shiftd.conf" "${CONF_ARGS[@]}" ||
 	{ echo "not ok - setup: rig_write_config failed"; exit 1; }
-for c in bad empty; do
+for c in bad empty nogroup; do
+	want=http_token_file
+	[ "$c" = nogroup ] && want=control_socket_group
+	out=$(rig_edge "$SHIFTD" --check --config "$D/$c.conf" 2>&1)
+	rc=$?
+	if [ "$rc" = 2 ] && grep -q "$want" <<<"$out"; then
+		ok "$c: shiftd --check refuses it, exit 2: $out"
+	else
+		notok "$c: shiftd --check exit $rc (want 2 naming $want): $out"
+	fi
 	rig_edge timeout 20 "$SHIFTD" --config "$D/$c.conf" >"$D/$c.out" 2>&1
 	rc=$?
-	msg=$(grep -m1 http_token_file "$D/$c.out")
+	msg=$(grep -m1 "$want" "$D/$c.out")
 	if [ "$rc" = 1 ] && [ -n "$msg" ] && [ ! -e "$RIG_BPFFS_DIR/maps" ]; then
-		ok "token file $c: shiftd refuses to start, exit 1, datapath untouched: $msg"
+		ok "$c: shiftd refuses to start, exit 1, datapath untouched: $msg"
 	else
-		notok "token file $c: exit $rc (want 1), message '$msg', maps pinned: $(ls "$RIG_BPFFS_DIR" 2>&1)"
+		notok "$c: exit $rc (want 1), message '$msg', maps pinned: $(ls "$RIG_BPFFS_DIR" 2>&1)"
+		rig_edge timeout 20 "$SHIFTD" --detach --config "$D/$c.conf" >/dev/null 2>&1 || true
 	fi
 done
 
@@ -232,6 +244,33 @@ fi
 code=$(post stillok "$D/trunc.json" "$TOKEN")
 check "after the refused reload the running token still holds (400 for bad JSON, not 401: $code)" \
 	[ "$code" = 400 ]
+# A new token in the file, and a reload refused for another reason: the
+# running config is kept whole, its token too.
+cp "$D/shiftd.conf" "$D/shiftd.conf.good"
+NEWTOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf '%s\n' "$NEWTOKEN" >"$D/token"
+for bad in group snat; do
+	cp "$D/shiftd.conf.good" "$D/shiftd.conf"
+	case $bad in
+	group) sed -i '/^\[global\]/a control_socket_group = shift-no-such-group' "$D/shiftd.conf" ;;
+	snat) lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+		sed -i "/^\[service web\]/a snat = 10.99.0.1\nsnat_ports = $lo-$((lo + 99))" "$D/shiftd.conf" ;;
+	esac
+	out=$(ctl reload 2>&1)
+	rc=$?
+	if [ "$rc" = 1 ] && grep -q "reload refused" <<<"$out"; then
+		ok "reload with a bad $bad refused (exit 1): $out"
+	else
+		notok "reload with a bad $bad: exit $rc, '$out' (want 1, refused)"
+	fi
+	old_code=$(post oldtok "$D/trunc.json" "$TOKEN")
+	new_code=$(post newtok "$D/trunc.json" "$NEWTOKEN")
+	check "after the reload refused for its $bad, the running token holds (old $old_code, want 400; new $new_code, want 401)" \
+		test "$old_code" = 400 -a "$new_code" = 401
+done
+cp "$D/shiftd.conf.good" "$D/shiftd.conf"
+printf '%s\n' "$TOKEN" >"$D/token"
+check "reload back to the running config" ctl reload
 
 # --- Alertmanager: amtool alert add -------------------------------------------------
 note "--- alertmanager ($((SECONDS - E2E_T0))s)"
