@@ -150,6 +150,7 @@ struct agent {
 	int health_epfd; /* analysis/health.c: probe sockets, so probes advance as they are ready */
 	__u64 health_due_ns; /* analysis/health.c: earliest probe deadline (monotonic), 0 = now */
 	__u64 health_lost_ns; /* time given back to probes for the agent's own stalls */
+	__u64 hc_skipped; /* probes not started for want of shiftd's own resources */
 	__u64 reaction_hist[32]; /* log2 buckets of rollback reaction time in ns */
 	__u64 reaction_sum_ns, reaction_count;
 	struct http_api *http; /* agent/http/: the HTTP API, owned by main's loop */

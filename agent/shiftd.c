@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -307,6 +308,28 @@ static const struct nl_callbacks nl_cb = {
 	.route = on_route,
 	.resync = on_resync,
 };
+
+/*
+ * Health probes hold a socket per backend at once (up to 32768 backends),
+ * shadow replays up to 256, the HTTP API its connections: systemd's soft
+ * limit of 1024 is too few. Every descriptor is polled with epoll, so the
+ * hard limit is safe to take.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_warn("setrlimit(RLIMIT_NOFILE, %llu): %s", (unsigned long long)rl.rlim_max,
+			 strerror(errno));
+}
 
 /*
  * What a config needs of the host that conf_load() cannot check: the ports
@@ -707,6 +730,7 @@ int main(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
+	raise_fd_limit();
 	a = calloc(1, sizeof(*a));
 	if (!a) {
 		log_err("out of memory");

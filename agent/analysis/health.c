@@ -130,7 +130,11 @@ static int probe_step(struct agent *a, const struct service_rt *s, struct backen
 
 	if (!(ev & (EPOLLOUT | EPOLLIN | EPOLLERR | EPOLLHUP)))
 		return -1;
-	if (getsockopt(b->hc_fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr)
+	/* The connect's outcome. Once the request is out, the answer is read
+	 * before any error: a 200 followed at once by a reset (an abortive
+	 * close, a responder that never read our headers) is a 200. */
+	if ((!b->hc_sent || c->health == CONF_HC_TCP) &&
+	    (getsockopt(b->hc_fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr))
 		return 0;
 	if (c->health == CONF_HC_TCP)
 		return (ev & EPOLLOUT) ? 1 : 0;
@@ -223,6 +227,34 @@ static __u64 backend_due(const struct backend_rt *b)
 	return hc_due(b->hc_fd >= 0, b->hc_deadline_ns, b->hc_next_ns);
 }
 
+/* A probe that could not start for want of something of shiftd's own (file
+ * descriptors, memory, local ports): no verdict on the backend this round. */
+static bool probe_err_ours(int err)
+{
+	switch (-err) {
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+	case EADDRNOTAVAIL:
+	case EAGAIN:
+		return true;
+	}
+	return false;
+}
+
+static void probe_skipped(struct agent *a, const struct service_rt *s, const struct backend_rt *b,
+			  int err)
+{
+	char ab[ADDR_ENDPOINT_LEN];
+
+	if (a->hc_skipped++ % 1000 == 0)
+		log_warn("service %s: cannot probe backend %s: %s; no verdict this round (%llu "
+			 "probes skipped so far)",
+			 s->conf->name, addr_format_endpoint(&b->addr, ab, sizeof(ab)),
+			 strerror(-err), (unsigned long long)a->hc_skipped);
+}
+
 /* Finish a timed-out probe, start a due one; returns the backend's next deadline. */
 static __u64 backend_run(struct agent *a, struct service_rt *s, int color, struct backend_rt *b,
 			 __u64 now)
@@ -238,13 +270,18 @@ static __u64 backend_run(struct agent *a, struct service_rt *s, int color, struc
 	if (b->hc_next_ns > now + c->health_interval_ns)
 		b->hc_next_ns = now + c->health_interval_ns;
 	if (b->hc_fd < 0 && now >= b->hc_next_ns) {
+		int err;
+
 		b->hc_next_ns = hc_next_start(b->hc_next_ns ? b->hc_next_ns : now,
 					      c->health_interval_ns, now);
 		b->hc_started_ns = now;
 		b->hc_deadline_ns = now + c->health_timeout_ns;
 		b->hc_sent = 0;
 		b->hc_len = 0;
-		if (probe_start(a, s, b))
+		err = probe_start(a, s, b);
+		if (err && probe_err_ours(err))
+			probe_skipped(a, s, b, err);
+		else if (err)
 			verdict(a, s, color, b, false);
 	}
 	return backend_due(b);

@@ -14,6 +14,8 @@ replaces it with rename() takes effect from the next request:
     ok          normal answers (also: missing or empty file)
     500         every answer is "500 Internal Server Error" (still X-Backend)
     rst         read the request, then reset the connection (SO_LINGER 0 + close)
+    abort       answer normally, then reset the connection (an abortive close
+                right after the answer, as some minimal responders do)
     slow:MS     wait MS milliseconds before each answer
     every:N     every Nth answer of this backend (counted across its connections)
                 is "500 Internal Server Error", the others normal: errors spread
@@ -33,7 +35,7 @@ import sys
 import threading
 import time
 
-MODES = ("ok", "500", "rst", "unready")
+MODES = ("ok", "500", "rst", "abort", "unready")
 
 
 def parse_mode(text):
@@ -107,15 +109,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
         if kind == "rst":
-            self.close_connection = True
-            sock = self.connection
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                # Close the descriptor now: with linger 0 the kernel sends a RST.
-                os.close(sock.detach())
-            except OSError:
-                pass
-            self.wfile = _NullFile()
+            self._reset()
             return
         if kind == "every":
             every, delay = int(delay), 0.0
@@ -139,6 +133,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if send_body:
             self.wfile.write(body)
+        if kind == "abort":
+            self._reset()
+
+    def _reset(self):
+        self.close_connection = True
+        sock = self.connection
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # Close the descriptor now: with linger 0 the kernel sends a RST.
+            os.close(sock.detach())
+        except OSError:
+            pass
+        self.wfile = _NullFile()
 
     def do_GET(self):
         self._answer(True)

@@ -726,11 +726,11 @@ rig_backend_mode() {
 	local name=$1 mode=$2 f
 	_rig_check_backend "$name" || return 1
 	case $mode in
-	ok | 500 | rst | unready) ;;
+	ok | 500 | rst | abort | unready) ;;
 	slow:*) _rig_is_uint "${mode#slow:}" || { _rig_err "bad mode: $mode"; return 1; } ;;
 	every:*) _rig_is_uint "${mode#every:}" && [ "${mode#every:}" -ge 2 ] ||
 		{ _rig_err "bad mode: $mode (every:N, N >= 2)"; return 1; } ;;
-	*) _rig_err "bad mode: $mode (ok | 500 | rst | slow:MS | every:N | unready)"; return 1 ;;
+	*) _rig_err "bad mode: $mode (ok | 500 | rst | abort | slow:MS | every:N | unready)"; return 1 ;;
 	esac
 	f=$RIG_DIR/mode/$name
 	printf '%s\n' "$mode" >"$f.tmp" && mv -f "$f.tmp" "$f" # rename: new inode, seen at once

@@ -6,7 +6,8 @@
 #      backend got about one check per interval (counted by an nft counter of SYNs
 #      in its namespace: far more than the old 100 ms tick allowed, never a burst);
 #  (b) a backend slower than the timeout (40 ms) leaves its pool, one within it
-#      (5 ms) stays, and the slow one comes back when it is fast again;
+#      (5 ms) stays, and the slow one comes back when it is fast again; one that
+#      resets each connection right after its 200 stays;
 #  (c) green1's server is killed (connection refused): it leaves the pool within a
 #      bounded number of intervals and green's health trigger rolls back; blue stays.
 # Counts, not speed: every bound is generous (a loaded 2-core host).
@@ -147,6 +148,15 @@ l=$(until_health blue2 false 60) && ok "(b) blue2 answering in 40 ms left its po
 rig_backend_mode blue2 ok
 l=$(until_health blue2 true 60) && ok "(b) blue2 fast again: back in its pool (${l} ms)" ||
 	notok "(b) blue2 not back 3 s after answering fast again"
+# A 200 followed at once by a reset (an abortive close) is a 200: the answer is
+# read before the socket's error.
+d0=$(downs)
+rig_backend_mode blue2 abort
+sleep 2
+[ "$(healthy blue2)" = true ] && [ "$(downs)" = "$d0" ] &&
+	ok "(b) blue2 answering 200 and then resetting stays up" ||
+	notok "(b) blue2 answering 200 and then resetting went DOWN ($(($(downs) - d0)) DOWN lines)"
+rig_backend_mode blue2 ok
 
 # --- (c) green1 killed -------------------------------------------------------------------
 rig_backend_stop green1 || notok "(c) cannot stop green1's server"
