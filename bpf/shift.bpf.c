@@ -342,7 +342,7 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	struct shift_backend *be;
 	struct shift_flow *nf;
 	__u32 zero = 0, h;
-	int syn = is_bare_syn(p), fresh = 1, own = 0;
+	int syn = is_bare_syn(p), fresh = 1, own = 0, insert;
 
 	/*
 	 * The flow hash before the service: MurmurHash3's chain through h (ten
@@ -422,8 +422,9 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	 * Source NAT's packet past the SYN with a confirmed mapping (own: a flow
 	 * whose entry went) keeps its port in the entry.
 	 */
-	if (!(p->tcp_flags & TCPF_RST_) &&
-	    (p->proto != IPPROTO_TCP || (!syn && (!fresh || stale || own > 0)))) {
+	insert = !(p->tcp_flags & TCPF_RST_) &&
+		 (p->proto != IPPROTO_TCP || (!syn && (!fresh || stale || own > 0)));
+	if (insert) {
 		if (p->proto == IPPROTO_TCP && !syn)
 			nf->state |= SHIFT_FS_SYNACK;
 		flow_set_nh(c, nf);
@@ -432,13 +433,15 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		flow_insert(p->family, fk, nf, BPF_ANY);
 	}
 	/*
-	 * A RST starts nothing: its backend's packet, but no new connection. A
-	 * stray one is a client answering a segment of a connection whose entry
-	 * went, such as a rolled-back green retransmitting an answer, once per
-	 * timeout, to a client whose socket the re-steered ACK's reset closed.
-	 * Counted, each would look like a new connection of blue's.
+	 * A new connection is a SYN its slot did not know, or an entry written
+	 * without a handshake (UDP, a re-steered or re-inserted flow). Every
+	 * other packet its SYN slot does not know is its backend's packet but
+	 * no new connection: a first ACK or a request whose slot another SYN
+	 * took (its SYN was counted), a spoofed ACK, a stray RST (a client
+	 * answering a rolled-back green's retransmit after the re-steered ACK's
+	 * reset closed its socket). Counted, each would look like one.
 	 */
-	if (fresh && !(p->tcp_flags & TCPF_RST_)) {
+	if (fresh && (syn || insert)) {
 		stat_inc(SHIFT_STAT_FLOW_NEW);
 		count_backend(&nf->backend_id, sc_len(c), 0, 1);
 	} else {
@@ -683,8 +686,11 @@ static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u
  * before the weight can move. Its client-side next hop is the FIB's answer
  * for this reply (rc, fib), when it had one. It may be anywhere in a
  * request: analysis = auto does not classify it (SHIFT_APP_LOST), HTTP/1.x
- * starts at the next request line. Source NAT's client packets write their
- * entries (they keep the port). A rolled-back service's green flows are not
+ * starts at the next request line. With source NAT the reply came to the
+ * flow's own mapping (snat: snat_reply() found one; p's destination is its
+ * client): the entry keeps that port, whose claim the backend's answer
+ * confirms when it was still half-open (a first ACK that found its SYN slot
+ * taken claims nothing more). A rolled-back service's green flows are not
  * adopted: `rollback --evict`
  * dropped their entries so that they re-steer to blue, and green's answers
  * still on the wire must not write them back.
@@ -692,22 +698,27 @@ static __always_inline struct shift_backend *backend_of(const struct pkt *p, __u
 static __always_inline void flow_adopt(const struct pkt *p, union flow_key *k, __u32 h,
 				       const struct shift_backend *be, __u32 id,
 				       const struct shift_svc_info *info, long rc,
-				       const struct bpf_fib_lookup *fib)
+				       const struct bpf_fib_lookup *fib, const __u32 *snat)
 {
-	__u32 zero = 0, sid = be->service_id, *w;
+	__u32 zero = 0, sid = be->service_id, *w, at = 0;
 	struct shift_flow *nf;
 
 	if (p->proto != IPPROTO_TCP || (p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) ||
-	    !(p->tcp_flags & TCPF_ACK_) || (info->flags & SHIFT_SVC_F_SNAT) ||
+	    !(p->tcp_flags & TCPF_ACK_) || ((info->flags & SHIFT_SVC_F_SNAT) && !snat) ||
 	    !(be->flags & SHIFT_BE_F_ACTIVE))
 		return;
 	w = bpf_map_lookup_elem(&shift_weights, &sid);
 	if (!w || (be->color == SHIFT_GREEN && (*w & SHIFT_WEIGHT_LATCHED)))
 		return;
+	if ((info->flags & SHIFT_SVC_F_SNAT) &&
+	    snat_request(p, p->daddr, p->dport, be, id, h, SNAT_REQ_OWN | SNAT_REQ_FIND, &at) < 0)
+		return;
 	nf = bpf_map_lookup_elem(&shift_nf_tmp, &zero);
 	if (!nf)
 		return;
 	__builtin_memset(nf, 0, sizeof(*nf));
+	nf->snat_idx = at >> 16;
+	nf->snat_port = (__u16)at;
 	nf->backend_id = id;
 	nf->hash = h;
 	nf->service_id = be->service_id;
@@ -799,7 +810,7 @@ static __always_inline int reverse_path(const struct sctx *c, struct pkt *p)
 	count_backend(&id, sc_len(c), 1, 0);
 	/* A backend in TIME_WAIT answers a SYN with a bare ACK: no flow. */
 	if (!f && answer != SYN_ANSWER_HELD)
-		flow_adopt(p, k, h, be, id, info, rc, &fib);
+		flow_adopt(p, k, h, be, id, info, rc, &fib, to_client);
 	else if (is_synack(p) && !(info->flags & SHIFT_SVC_F_SNAT))
 		syn_reuse(f, h, id, info->flags, 0);
 	else if (is_synack(p) && to_client && f && (f->state & SHIFT_FS_SYNACK)) {

@@ -496,15 +496,17 @@ const struct row fwd_rows[] = {
 	{ "flow on a retired backend is steered afresh, its entry rewritten", H_CLIENT, IN_LO,
 	  PKT4(CL4, VIP4_STALE, TCP, 40803, 80, .tcp_flags = TH_ACK, .seq = 1002),
 	  .before = before_stale, DNAT_TX(15), NEW_FLOW },
-	{ "first ACK whose SYN's backend was retired: steered afresh, no entry", H_CLIENT, IN_LO,
-	  PKT4(CL4, VIP4_STALE, TCP, 40806, 80, .tcp_flags = TH_ACK, .seq = 1001),
-	  .before = before_syn_stale, DNAT_TX(15), NEW_FLOW, .no_entry = 1 },
-	{ "ACK without a handshake (mid-stream, spoofed): by the weight, no entry", H_CLIENT, IN_LO,
-	  PKT4(CL4, VIP4, TCP, 40807, 80, .tcp_flags = TH_ACK, .seq = 5555), .weight = W_ALL_GREEN,
-	  DNAT_TX(1), NEW_FLOW, .no_entry = 1 },
-	{ "v6 ACK without a handshake: by the weight, no entry", H_CLIENT, IN_LO,
+	/* Past the SYN without a handshake: no entry, and no new connection (its
+	 * SYN was one, or it is spoofed). */
+	{ "first ACK whose SYN's backend was retired: steered afresh, no entry, not new", H_CLIENT,
+	  IN_LO, PKT4(CL4, VIP4_STALE, TCP, 40806, 80, .tcp_flags = TH_ACK, .seq = 1001),
+	  .before = before_syn_stale, DNAT_TX(15), .no_entry = 1 },
+	{ "ACK without a handshake (mid-stream, spoofed): by the weight, no entry, not new",
+	  H_CLIENT, IN_LO, PKT4(CL4, VIP4, TCP, 40807, 80, .tcp_flags = TH_ACK, .seq = 5555),
+	  .weight = W_ALL_GREEN, DNAT_TX(1), .no_entry = 1 },
+	{ "v6 ACK without a handshake: by the weight, no entry, not new", H_CLIENT, IN_LO,
 	  PKT6(CL6, VIP6, TCP, 40808, 443, .tcp_flags = TH_ACK | TH_PSH, .seq = 5555),
-	  .weight = W_ALL_GREEN, DNAT_TX(5), NEW_FLOW, .no_entry = 1 },
+	  .weight = W_ALL_GREEN, DNAT_TX(5), .no_entry = 1 },
 
 	/* Next hop by bpf_fib_lookup (no cached next hop in the backend entry) */
 	{ "fib: backend neighbour on the ingress side -> XDP_TX", H_CLIENT, IN_BE,

@@ -595,6 +595,70 @@ static void snat_fallback(struct tctx *t, struct harness *h, const struct fib_en
 }
 
 /*
+ * A handshake whose SYN slot another SYN took before the client's first ACK:
+ * the ACK finds no handshake, so it claims nothing new and writes no entry
+ * (as a spoofed one). The backend's answer proves the connection: it writes
+ * the entry with the SYN's port and confirms the claim. The flow then keeps
+ * its backend and port when the weight moves, and counts as one connection.
+ */
+static void slot_lost(struct tctx *t, struct harness *h, const struct fib_env *env)
+{
+	const struct topo_backend *g = &fb_bes[1];
+	struct shift_backend_stats bs0, bs;
+	struct pkt_spec a, e, r, d, ed;
+	struct shift_syn_slot slot;
+	struct shift_snat_key k;
+	struct shift_snat_val v;
+	struct shift_flow fl;
+	__u32 got = 0, idx;
+	bool half;
+	__u16 p;
+
+	if (!ASSERT_OK(t, harness_be_stats(h, g->id, &bs0), "green's counters"))
+		return;
+	v4_pair(&a, &e, fb_svc.vip, g, 47000, 0, TH_SYN, 7000, 0);
+	p = first_port(h, &a, 1024, 65535 - 1024 + 1);
+	v4_pair(&a, &e, fb_svc.vip, g, 47000, p, TH_SYN, 7000, 0);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+	answer_of(&r, &e, TH_SYN | TH_ACK, 60000, 7001);
+	if (!ASSERT_OK(t, from_backend(h, env, &r, &got), "BPF_PROG_TEST_RUN (SYN-ACK)"))
+		return;
+	ASSERT_EQ(t, got, harness_expect(h, XDP_REDIRECT), "SYN-ACK: to the client");
+	/* Another flow's SYN takes the slot. */
+	idx = harness_syn_slot_idx(h, harness_hash(&a, h->seed));
+	memset(&slot, 0, sizeof(slot));
+	slot.hash = 0x12345600;
+	ASSERT_OK(t, bpf_map_update_elem(harness_syn_slots_fd(h), &idx, &slot, BPF_ANY),
+		  "another SYN in the slot");
+	v4_pair(&a, &e, fb_svc.vip, g, 47000, p, TH_ACK, 7001, 60001);
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &a, XDP_TX, &e, false, 0);
+	ASSERT_EQ(t, harness_flow_get(h, &a, &fl), -ENOENT, "no entry from the first ACK");
+	v4_pair(&d, &ed, fb_svc.vip, g, 47000, p, TH_ACK | TH_PSH, 7001, 60001);
+	d.payload = ed.payload = 40;
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &d, XDP_TX, &ed, false, 0);
+	answer_of(&r, &e, TH_ACK | TH_PSH, 60001, 7041);
+	r.payload = 100;
+	if (!ASSERT_OK(t, from_backend(h, env, &r, &got), "BPF_PROG_TEST_RUN (the answer)"))
+		return;
+	ASSERT_EQ(t, got, harness_expect(h, XDP_REDIRECT), "the answer: to the client");
+	if (ASSERT_OK(t, harness_flow_get(h, &a, &fl), "the entry, written by the answer")) {
+		ASSERT_EQ(t, fl.backend_id, g->id, "its backend: green");
+		ASSERT_EQ(t, ntohs(fl.snat_port), p, "its port: the SYN's");
+	}
+	mapping_key(&k, g, p);
+	if (ASSERT_OK(t, age_mapping(h, &k, 0, &v, &half), "the port's mapping"))
+		ASSERT_TRUE(t, !half && v.backend_id == g->id, "confirmed by the answer");
+	/* A rollback's weight: the connection stays on green, on its port. */
+	ASSERT_OK(t, dp_weight_set(&h->m, SVCF, 0), "weight 0");
+	v4_pair(&d, &ed, fb_svc.vip, g, 47000, p, TH_ACK | TH_PSH, 7041, 60101);
+	d.payload = ed.payload = 40;
+	run_check(t, h, H_CLIENT, H_LO_IFINDEX, &d, XDP_TX, &ed, false, 0);
+	ASSERT_OK(t, dp_weight_set(&h->m, SVCF, SHIFT_WEIGHT_MAX), "weight back");
+	if (ASSERT_OK(t, harness_be_stats(h, g->id, &bs), "green's counters"))
+		ASSERT_EQ(t, bs.new_flows - bs0.new_flows, 1, "green's new connections: the SYN");
+}
+
+/*
  * Another client holds the first port cl4:sport's SYN would claim, so the SYN
  * claims the second; then that mapping goes (LRU). The SYN's retransmit and
  * its first ACK must keep the second, which the backend knows, rather than
@@ -781,6 +845,16 @@ static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 		     mode) &&
 	    (h = fixture_get(t, f)))
 		past_the_syn(t, h, &f->env);
+	if (test_sub(t,
+		     "%s: a first ACK whose SYN slot was taken: the backend's answer writes the "
+		     "entry on the SYN's port",
+		     mode) &&
+	    (h = fixture_get(t, f))) {
+		if (!f->env.if_be)
+			test_skip(t, "no FIB set-up for the replies");
+		else
+			slot_lost(t, h, &f->env);
+	}
 	if (test_sub(t, "%s: a reused 5-tuple: the SYN-ACK re-points the entry to the SYN's port",
 		     mode) &&
 	    (h = fixture_get(t, f))) {
