@@ -892,6 +892,10 @@ int main(int argc, char **argv)
 	sd_notify_msg("READY=1");
 	rc = run_loop(a, &lp) ? 1 : 0;
 	sd_notify_msg("STOPPING=1");
+	/* What waited for the next tick (a rollback's record among it): after a
+	 * stop, a reboot restores from this file alone. */
+	if (a->persist_dirty || a->persist_failing)
+		persist_save(a);
 	metrics_stop(&lp.metrics);
 out:
 	http_stop(&lp.http);

@@ -558,6 +558,20 @@ note "FIGURE reaction_us with $IDLE idle HTTP connections: $(stats "${loaded[@]}
 grep -o 'http: [0-9]* turns over.*' "$E2E_SHIFTD_LOG" | sed 's/^/# shiftd: /'
 rig_edge curl -s -m 10 "$URL/metrics" | grep -E '^shift_rollback_reaction_seconds_(sum|count)' |
 	sed 's/^/# FIGURE /'
+# --- a rollback just before SIGTERM is in the state file -----------------------------
+# (A reboot after `systemctl stop` restores from it: the pins are gone.)
+st() { sed -n "s/^name=web .*$1=\([^ ]*\).*/\1/p" "$RIG_STATE_DIR/state"; }
+ctl clear web >/dev/null 2>&1 || true
+ctl set-weight web 10 >/dev/null 2>&1 || notok "set-weight web 10 before the last alert"
+sleep 0.5
+t_before=$(st rollback_unix_ns)
+payload "$D/last.json" firing:ShiftLastAlert:web
+code=$(post last "$D/last.json" "$TOKEN")
+kill -TERM "$E2E_SHIFTD_PID"
+e2e_wait_pid "$E2E_SHIFTD_PID" 10
+check "an alert's rollback right before SIGTERM is in the state file ($code; latched $(st latched), rollback time $t_before -> $(st rollback_unix_ns))" \
+	test "$code" = 200 -a "$(st latched)" = 1 -a "$(st rollback_unix_ns)" != "$t_before"
+
 {
 	echo "# test_http_api.sh $(date -u +%FT%TZ): consecutive_errors rollbacks, reaction in us"
 	echo "# (sample's kernel time -> weight map write), shiftd SCHED_FIFO ${HTTP_FIFO:-1}"
