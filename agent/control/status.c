@@ -322,8 +322,29 @@ static __u64 backend_errors(const struct st_backend *b)
 	return n;
 }
 
+/*
+ * Errors over what the backend was asked, since the datapath's counters
+ * started: answered requests (responses, 5xx included) and the errors that
+ * came without an answer (RST, ICMP, timeouts); a service whose analysis
+ * reads no responses asks once per connection. -1 when nothing was asked.
+ */
+static double backend_error_rate(const struct st_backend *b)
+{
+	__u64 errs = backend_errors(b), asked = 0;
+	int e;
+
+	for (e = 1; e <= 5; e++)
+		asked += b->s.responses[e];
+	if (asked)
+		asked += errs - b->s.errors[SHIFT_ERR_HTTP5XX];
+	else
+		asked = b->s.new_flows > errs ? b->s.new_flows : errs;
+	return asked ? (double)errs / (double)asked : -1.0;
+}
+
 static void render_backend_json(const struct st_backend *b, struct json *j)
 {
+	double rate = backend_error_rate(b);
 	int e;
 
 	json_obj_open(j, NULL);
@@ -341,6 +362,10 @@ static void render_backend_json(const struct st_backend *b, struct json *j)
 	json_u64(j, "reply_packets", b->s.reply_packets);
 	json_u64(j, "reply_bytes", b->s.reply_bytes);
 	json_u64(j, "errors", backend_errors(b));
+	if (rate < 0)
+		json_null(j, "error_rate");
+	else
+		json_double(j, "error_rate", rate);
 	json_obj_open(j, "errors_by_kind");
 	for (e = 1; e < SHIFT_ERR_MAX; e++)
 		json_u64(j, dp_err_name(e), b->s.errors[e]);

@@ -49,6 +49,20 @@ elif [ "$errs" -lt $((10 * MAX_CONSEC)) ]; then
 else
 	ok "spread: no rollback after $errs green 500s, none two in a row, among ${reqs:-?} requests (max_consecutive_errors $MAX_CONSEC)"
 fi
+# status --json's per-backend error rate (SPEC "status"): green1 one answer in 10,
+# blue none.
+rates=$(ctl status web --json | "$RIG_PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)["services"][0]
+print(" ".join("%s=%s" % (b["backend"], b["error_rate"]) for b in s["backends"]))')
+green_rate=$(ctl status web --json | "$RIG_PYTHON" -c '
+import json, sys
+bs = json.load(sys.stdin)["services"][0]["backends"]
+g = [b["error_rate"] for b in bs if b["color"] == "green"]
+b = [b["error_rate"] for b in bs if b["color"] == "blue" and b["error_rate"] is not None]
+print("ok" if len(g) == 1 and 0.08 <= g[0] <= 0.12 and all(x == 0 for x in b) else "bad")')
+[ "$green_rate" = ok ] && ok "spread: per-backend error_rate in status --json: $rates" ||
+	notok "spread: per-backend error_rate, want green ~0.1 and blue 0: $rates"
 
 # --- streak ------------------------------------------------------------------------
 note "--- streak: every green answer a 500 ($((SECONDS - E2E_T0))s)"
