@@ -39,9 +39,10 @@ static void limits_from_conf(struct trigger_limits *l, const struct conf_service
 	l->analysis_auto = c->analysis_auto;
 }
 
-/* A backend id: the one this backend had in the pinned maps, else a free slot. */
+/* A backend id: the one this backend had in the pinned maps, else a free slot
+ * (*fresh then: the counters there are a removed backend's). */
 static int backend_id_for(struct agent *a, __u32 sid, int color, const struct shift_addr_key *k,
-			  __u32 *id)
+			  __u32 *id, bool *fresh)
 {
 	struct shift_addr_key bk;
 	struct shift_backend be;
@@ -59,6 +60,7 @@ static int backend_id_for(struct agent *a, __u32 sid, int color, const struct sh
 		if (found >= a->be_cursor)
 			a->be_cursor = (found + 1) % SHIFT_MAX_BACKENDS;
 		*id = found;
+		*fresh = false;
 		return 0;
 	}
 	/*
@@ -78,6 +80,7 @@ static int backend_id_for(struct agent *a, __u32 sid, int color, const struct sh
 			continue;
 		a->be_cursor = (slot + 1) % SHIFT_MAX_BACKENDS;
 		*id = slot;
+		*fresh = true;
 		return 0;
 	}
 	return -ENOSPC;
@@ -177,7 +180,7 @@ static void backend_entry(struct backend_rt *b, __u32 sid, int color)
 }
 
 /* Bring one service's backends in line with its config, keeping known ones. */
-static int apply_backends(struct agent *a, struct service_rt *s, bool fresh_stats)
+static int apply_backends(struct agent *a, struct service_rt *s)
 {
 	const struct conf_service *c = s->conf;
 	struct backend_rt old[SHIFT_COLORS][SHIFT_MAX_POOL_BACKENDS];
@@ -205,17 +208,21 @@ static int apply_backends(struct agent *a, struct service_rt *s, bool fresh_stat
 				}
 			}
 			if (!known) {
+				bool fresh;
+
 				memset(b, 0, sizeof(*b));
 				b->addr = want[i];
 				b->healthy = true;
 				b->hc_fd = -1;
-				err = backend_id_for(a, s->id, color, &want[i], &b->id);
+				err = backend_id_for(a, s->id, color, &want[i], &b->id, &fresh);
 				if (err) {
 					log_err("service %s: no free backend slot", c->name);
 					return err;
 				}
 				a->be_used[b->id] = 1;
-				if (fresh_stats)
+				/* A new backend's counters start at 0, not at a removed
+				 * one's totals (the slot keeps them until reused). */
+				if (fresh)
 					dp_backend_stats_reset(&a->maps, b->id);
 			}
 			b->addr.proto = c->vip.proto;
@@ -500,7 +507,7 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			dp_service_del(&a->maps, s->id, &ov);
 		}
 
-		err = apply_backends(a, s, is_new && !(initial && a->adopted));
+		err = apply_backends(a, s);
 		if (err)
 			goto out;
 		err = apply_pools(a, s);

@@ -299,6 +299,32 @@ else
 	t_notok "the removed blue had slot '$old_id'; the green added next got slot '$new_id'"
 fi
 
+t_section "a backend given a removed one's slot starts its counters at 0"
+be_conns() { # ADDR:PORT: api's backend there: "SLOT CONNECTIONS"
+	ctl backends api --json | "$RIG_PYTHON" -c '
+import json, sys
+print(*[(b["id"], b["connections"]) for b in json.load(sys.stdin) if b["backend"] == sys.argv[1]][0])' "$1"
+}
+two_green="api.green=$(rig_pool green 4), 198.18.210.22:8080"
+api_conf "api.blue=$(rig_pool blue 4), 198.18.210.13:8080" "$two_green"
+ctl reload >/dev/null || t_notok "reload (a blue nobody answers for)"
+# New connections to blue: about half go to 198.18.210.13 (its SYNs count, then time out).
+for ((i = 0; i < 16; i++)); do rig_curl cli1 --max-time 0.2 -s -o /dev/null "$RIG_URL" || true; done
+read -r x_id x_conns <<<"$(be_conns 198.18.210.13:8080)"
+api_conf "api.blue=$(rig_pool blue 4)" "$two_green"
+ctl reload >/dev/null || t_notok "reload (198.18.210.13 removed)"
+# A restart adopts the maps: the next fresh slot is the first past the adopted ones.
+shiftd_stop
+shiftd_start "$RIG_DIR/shiftd.slots.log" || t_bail "shiftd restarts"
+api_conf "api.blue=$(rig_pool blue 4), 198.18.210.14:8080" "$two_green"
+ctl reload >/dev/null || t_notok "reload (198.18.210.14 added)"
+read -r y_id y_conns <<<"$(be_conns 198.18.210.14:8080)"
+if [ "${x_conns:-0}" -gt 0 ] && [ "$x_id" = "$y_id" ] && [ "$y_conns" = 0 ]; then
+	t_ok "198.18.210.13 had $x_conns connections in slot $x_id; 198.18.210.14, given that slot, has $y_conns"
+else
+	t_notok "198.18.210.13: slot ${x_id:-?}, ${x_conns:-?} connections; 198.18.210.14: slot ${y_id:-?}, ${y_conns:-?} (want the same slot, > 0, then 0)"
+fi
+
 t_section "a reload the host cannot take changes nothing"
 # snat_ports inside the edge's ephemeral ports (32768-60999) for api, which comes
 # first, and a new weight for web6 after it: refused before any write. The weight
