@@ -133,7 +133,11 @@ $(OUTPUT)/tests/bpf_test: $(OUTPUT)/tests/reject.bpf.o $(BPFTEST_SRCS) $(wildcar
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) -O1 -g $(USER_CFLAGS) -Itests/bpf $(SAN_CFLAGS) $(BPFTEST_SRCS) $(OUTPUT)/libshift-san.a $(LDLIBS) -o $@
 
-$(OUTPUT)/bench/%: bench/%.c $(OUTPUT)/libshift.a $(SKELS) | $(OUTPUT)/bench
+# The harness sources and every header the benchmarks include: a change to one
+# rebuilds them, as it rebuilds bpf_test.
+BENCH_DEPS := $(filter-out tests/bpf/main.c tests/bpf/test_%.c,$(BPFTEST_SRCS)) \
+	$(wildcard tests/bpf/*.h bench/*.h)
+$(OUTPUT)/bench/%: bench/%.c $(BENCH_DEPS) $(OUTPUT)/libshift.a $(SKELS) | $(OUTPUT)/bench
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) $(USER_CFLAGS) -Itests/bpf $< $(filter-out tests/bpf/main.c tests/bpf/test_%.c,$(BPFTEST_SRCS)) $(OUTPUT)/libshift.a $(LDLIBS) -o $@
 
@@ -210,7 +214,8 @@ clean:
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
--include $(wildcard $(OUTPUT)/agent/*/*.d $(OUTPUT)/san/agent/*/*.d $(OUTPUT)/*.d)
+-include $(wildcard $(OUTPUT)/agent/*/*.d $(OUTPUT)/san/agent/*/*.d $(OUTPUT)/*.d \
+	$(OUTPUT)/tests/*.d $(OUTPUT)/bench/*.d)
 
 # === install and check-ops (issue 6) ========================================
 #

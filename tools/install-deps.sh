@@ -29,13 +29,26 @@ FLEET_PKGS="etcd-server etcd-client"
 # analysis = auto end to end (tests/netns/test_e2e_l7.sh): real TLS and HTTP/2 servers and
 # clients; optional too (the test skips without them).
 OPS_PKGS="$OPS_PKGS nginx-light nghttp2-client openssl"
+# Keep-alive load for test_streak.sh (its whole test) and test_http_api.sh's GET
+# flood; optional (they skip without it).
+OPS_PKGS="$OPS_PKGS wrk"
+# The daemons those packages enable for the next boot: the tests start their own,
+# on loopback ports of their namespaces, never these.
+UNITS="etcd prometheus prometheus-alertmanager prometheus-node-exporter nginx"
 
 is_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 
-# Optional packages: never start their daemons here (a test starts its own node
-# exporter on a loopback port), and never fail the build over them.
+policy=/usr/sbin/policy-rc.d own_policy=0
+# shellcheck disable=SC2317 # called by the trap
+cleanup() { [ "$own_policy" = 1 ] && rm -f "$policy"; return 0; }
+# An install stopped half-way must not leave every later service start refused.
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Optional packages: never start their daemons, now or at the next boot (a test
+# starts its own node exporter on a loopback port), and never fail the build
+# over them.
 install_optional() {
-	policy=/usr/sbin/policy-rc.d own_policy=0
 	if [ ! -e "$policy" ]; then
 		printf '#!/bin/sh\n# install-deps.sh: no daemon starts during this install\nexit 101\n' \
 			>"$policy" && chmod 755 "$policy" && own_policy=1
@@ -43,7 +56,14 @@ install_optional() {
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends "$@" >/dev/null ||
 		echo "install-deps: warning: could not install:$* (the tests that need them skip)" >&2
-	[ "$own_policy" = 1 ] && rm -f "$policy"
+	cleanup
+	own_policy=0
+	for u in $UNITS; do
+		if command -v systemctl >/dev/null 2>&1; then
+			systemctl disable "$u" >/dev/null 2>&1 || true
+		fi
+		if [ -e "/etc/init.d/$u" ]; then update-rc.d "$u" disable >/dev/null 2>&1 || true; fi
+	done
 	return 0
 }
 
