@@ -648,6 +648,14 @@ static const char *not_unicast(const struct shift_addr_key *k)
 		return "a multicast address";
 	if (!k->addr[0] && !k->addr[1] && !k->addr[2] && k->addr[3] == htonl(1))
 		return "a loopback address";
+	/* What ss prints for an IPv4 peer of a dual-stack socket: the datapath
+	 * would send IPv6 packets to it, which nothing routes, while a health
+	 * check's IPv6 socket reaches the IPv4 backend and says it is up. */
+	if (!k->addr[0] && !k->addr[1] && k->addr[2] == htonl(0xffff))
+		return "an IPv4-mapped address (write the IPv4 address itself)";
+	/* Which link? The config cannot say (no zone), nor the FIB without one. */
+	if ((a >> 22) == (0xfe80u >> 6))
+		return "a link-local address";
 	return NULL;
 }
 

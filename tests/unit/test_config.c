@@ -444,6 +444,15 @@ static const struct bad_case bad_cases[] = {
 	  "224.0.0.1:80 is a multicast address" },
 	{ "[global]\ninterface = eth0\n[service web]\nvip = 0.0.0.0:80\n", 4,
 	  "unspecified address" },
+	{ "[global]\ninterface = eth0\n[service web]\nvip = [::ffff:10.0.0.10]:80\n", 4,
+	  "[::ffff:10.0.0.10]:80 is an IPv4-mapped address (write the IPv4 address itself)" },
+	{ "[global]\ninterface = eth0\n[service web]\nvip = [2001:db8::10]:80\n"
+	  "blue = [::ffff:10.1.0.11]:8080\n",
+	  5, "IPv4-mapped address" },
+	{ "[global]\ninterface = eth0\n[service web]\nvip = [2001:db8::10]:80\n"
+	  "blue = [fe80::2]:8080\n",
+	  5, "[fe80::2]:8080 is a link-local address" },
+	{ "[global]\ninterface = eth0\nsnat = ::ffff:10.9.9.9\n", 3, "IPv4-mapped address" },
 	{ "[global]\ninterface = eth0\n[service web]\nvip = 10.0.0.10:80\nblue = 10.1.0.11:70000\n",
 	  5, "blue: port 70000 out of range 1..65535" },
 	{ "[global]\ninterface = eth0\n[service web]\nvip = 10.0.0.10:80\nblue =\n", 5,
