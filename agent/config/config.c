@@ -1661,6 +1661,15 @@ static int finish(struct parser *ps)
 			    units_format_duration(ps->hc_timeout_ns, a, sizeof(a)),
 			    units_format_duration(ps->hc_interval_ns, b, sizeof(b)));
 	}
+	/* A group's members connect through the socket's group bits: 0660 then,
+	 * unless the config says 0600, which would let none of them in. */
+	if (ps->gline[G_CONTROL_SOCKET_GROUP] && !ps->gline[G_CONTROL_SOCKET_MODE])
+		c->control_socket_mode = 0660;
+	if (ps->gline[G_CONTROL_SOCKET_GROUP] && c->control_socket_mode == 0600)
+		return fail(ps, ps->gline[G_CONTROL_SOCKET_MODE],
+			    "control_socket_mode 0600 lets no member of control_socket_group %s "
+			    "connect; use 0660 (or remove control_socket_group)",
+			    c->control_socket_group);
 	/* POST rolls services back: never served without a token to check. */
 	if (ps->gline[G_HTTP_LISTEN] && !ps->gline[G_HTTP_TOKEN_FILE])
 		return fail(ps, ps->gline[G_HTTP_LISTEN],

@@ -414,6 +414,9 @@ static const struct bad_case bad_cases[] = {
 	  "0644 is not allowed; use 0600 (root only) or 0660 (with group)" },
 	{ "[global]\ninterface = eth0\ncontrol_socket_group = wheel!\n", 3,
 	  "'wheel!' is not a group name" },
+	{ "[global]\ninterface = eth0\ncontrol_socket_group = ops\ncontrol_socket_mode = 0600\n"
+	  "[service web]\nvip = 10.0.0.10:80\nblue = 10.1.0.11:8080\n",
+	  4, "control_socket_mode 0600 lets no member of control_socket_group ops connect" },
 	{ "[global]\ninterface = eth0\nmax_flows = 100\n", 3,
 	  "max_flows: 100 out of range 1024..67108864" },
 	{ "[global]\ninterface = eth0\nmax_flows6 = 67108865\n", 3, "out of range 1024..67108864" },
@@ -837,6 +840,22 @@ static void test_mutations(void **state)
 	print_message("%d of 4000 mutated files still parse\n", ok);
 }
 
+/* A group without a mode: 0660, or its members could not connect. */
+static void test_group_mode(void **state)
+{
+	struct shift_conf *c;
+
+	(void)state;
+	c = parse_ok("[global]\ninterface = eth0\ncontrol_socket_group = ops\n"
+		     "[service web]\nvip = 10.0.0.10:80\nblue = 10.1.0.11:8080\n");
+	assert_int_equal(c->control_socket_mode, 0660);
+	conf_free(c);
+	c = parse_ok("[global]\ninterface = eth0\n"
+		     "[service web]\nvip = 10.0.0.10:80\nblue = 10.1.0.11:8080\n");
+	assert_int_equal(c->control_socket_mode, 0600);
+	conf_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -847,6 +866,7 @@ int main(void)
 		cmocka_unit_test(test_limits),		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_every_prefix),	cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_shadow_keys),	cmocka_unit_test(test_affinity_keys),
+		cmocka_unit_test(test_group_mode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
