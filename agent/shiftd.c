@@ -333,8 +333,8 @@ static void raise_fd_limit(void)
 
 /*
  * What a config needs of the host that conf_load() cannot check: the ports
- * source NAT leaves to the host, the control socket's group, the HTTP
- * API's token file. For --check, before a start touches the datapath, and
+ * source NAT leaves to the host, the fleet's TLS files, the control socket's
+ * group, the HTTP API's token file. For --check, before a start touches the datapath, and
  * before a reload writes anything: a start or reload failing after its first
  * write leaves some services on the new config.
  */
@@ -344,6 +344,9 @@ static int host_precheck(const struct shift_conf *c, char *err, size_t errlen)
 	int rc;
 
 	rc = reload_precheck(c, err, errlen);
+	if (rc)
+		return rc;
+	rc = conf_fleet_files_check(&c->fleet, err, errlen);
 	if (rc)
 		return rc;
 	errno = 0;

@@ -105,11 +105,30 @@ static int set_file(char *dst, const char *val, char *why, size_t wl)
 		seterr(why, wl, "'%.80s' is not an absolute path", val);
 		return -EINVAL;
 	}
-	if (access(val, R_OK)) {
-		seterr(why, wl, "cannot read %.200s: %s", val, strerror(errno));
-		return -EINVAL;
-	}
 	strcpy(dst, val);
+	return 0;
+}
+
+/*
+ * The TLS files, readable: checked where etcd is spoken to (shiftd, a fleet
+ * verb of shiftctl), not when the config is read, so that an operator in
+ * control_socket_group runs status without the key shiftd keeps to itself.
+ */
+int conf_fleet_files_check(const struct conf_fleet *f, char *why, size_t wl)
+{
+	static const enum fkey keys[] = { F_CACERT, F_CERT, F_KEY };
+	const char *paths[] = { f->cacert, f->cert, f->key };
+	size_t i;
+
+	if (!f->enabled)
+		return 0;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (paths[i][0] && access(paths[i], R_OK)) {
+			seterr(why, wl, "%s %.200s: %s", fkey_names[keys[i]], paths[i],
+			       strerror(errno));
+			return -errno;
+		}
+	}
 	return 0;
 }
 

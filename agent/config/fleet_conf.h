@@ -40,6 +40,9 @@ int conf_fleet_set(struct conf_fleet *f, const char *key, char *val, int line, i
 /* Whole-section checks after the file is read (required keys). 0 or -EINVAL + why,
  * *line the line to blame. */
 int conf_fleet_finish(struct conf_fleet *f, int *line, char *why, size_t wl);
+/* etcd_cacert, etcd_cert, etcd_key readable by this process: 0, or -errno
+ * with why naming the key and the file. */
+int conf_fleet_files_check(const struct conf_fleet *f, char *why, size_t wl);
 /* A fleet or node name: [A-Za-z0-9_.-]{1,63}. */
 bool conf_fleet_name_ok(const char *s);
 

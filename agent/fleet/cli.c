@@ -100,6 +100,9 @@ int fleet_cli_update(const struct conf_fleet *fl, const char *service, fleet_cha
 	struct etcd_sync es;
 	int rc;
 
+	rc = conf_fleet_files_check(fl, err, errlen);
+	if (rc)
+		return rc;
 	if (etcd_sync_open(&es, fl)) {
 		seterr(err, errlen, "cannot set up the etcd client");
 		return -ENOMEM;
@@ -286,6 +289,9 @@ int fleet_cli_status(const struct conf_fleet *fl, bool as_json, FILE *out, char 
 	json_t *st = NULL;
 	int rc;
 
+	rc = conf_fleet_files_check(fl, err, errlen);
+	if (rc)
+		return rc;
 	if (etcd_sync_open(&es, fl)) {
 		seterr(err, errlen, "cannot set up the etcd client");
 		return -ENOMEM;

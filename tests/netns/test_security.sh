@@ -66,6 +66,18 @@ out=$(as --reuid=nobody --regid="$GID" --clear-groups || true)
 case $out in *"service web"*) ok "peer with primary group $GROUP allowed" ;;
 *) notok "peer with primary group $GROUP refused: $out" ;; esac
 
+# 2a. A fleet's TLS key is shiftd's (root, 0600): a member of the group still
+# runs status, which needs no etcd.
+(umask 077 && : >"$PUB/etcd.key" && : >"$PUB/etcd.pem")
+cp "$PUB/shiftd.conf" "$PUB/fleet.conf"
+printf '\n[fleet]\netcd_endpoints = http://127.0.0.1:9\nfleet = sec\nnode = n1\netcd_cert = %s\netcd_key = %s\n' \
+	"$PUB/etcd.pem" "$PUB/etcd.key" >>"$PUB/fleet.conf"
+chmod 644 "$PUB/fleet.conf"
+out=$(rig_nsenter "$RIG_NS_EDGE" setpriv --reuid=nobody --regid="$GID" --clear-groups \
+	.output/shiftctl -c "$PUB/fleet.conf" status 2>&1 || true)
+case $out in *"service web"*) ok "with the fleet's key root-only, group $GROUP still runs status" ;;
+*) notok "with the fleet's key root-only, status as group $GROUP: $out" ;; esac
+
 # 2b. A reload naming another group keeps the running one until the next start:
 # the socket file keeps its group, and the peer check must agree with it.
 OTHER=tty # nobody is in neither it nor adm
