@@ -1291,10 +1291,14 @@ static int parse_line(struct parser *ps, char *s)
 
 static int parse_lines(struct parser *ps, const char *text, size_t len)
 {
-	char buf[CONF_MAX_LINE + 1];
 	size_t pos = 0, n, next;
 	const char *nl;
-	int ret;
+	int ret = 0;
+	char *buf;
+
+	buf = malloc(CONF_MAX_LINE + 1);
+	if (!buf)
+		return fail(ps, 0, "out of memory");
 
 	/* Editors on other systems add a byte-order mark; it is not content. */
 	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
@@ -1304,20 +1308,25 @@ static int parse_lines(struct parser *ps, const char *text, size_t len)
 		n = nl ? (size_t)(nl - (text + pos)) : len - pos;
 		next = pos + n + (nl ? 1 : 0);
 		ps->line++;
-		if (memchr(text + pos, '\0', n))
-			return fail(ps, ps->line, "NUL byte in line");
+		if (memchr(text + pos, '\0', n)) {
+			ret = fail(ps, ps->line, "NUL byte in line");
+			break;
+		}
 		if (n && text[pos + n - 1] == '\r')
 			n--;
-		if (n > CONF_MAX_LINE)
-			return fail(ps, ps->line, "line longer than %d characters", CONF_MAX_LINE);
+		if (n > CONF_MAX_LINE) {
+			ret = fail(ps, ps->line, "line longer than %d characters", CONF_MAX_LINE);
+			break;
+		}
 		memcpy(buf, text + pos, n);
 		buf[n] = '\0';
 		ret = parse_line(ps, buf);
 		if (ret)
-			return ret;
+			break;
 		pos = next;
 	}
-	return 0;
+	free(buf);
+	return ret;
 }
 
 /* --- whole-file checks --------------------------------------------------------- */

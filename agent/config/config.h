@@ -27,7 +27,8 @@
 #define CONF_HEALTH_PATH_LEN 256
 /* Source prefixes per service, green_sources and blue_sources together. */
 #define CONF_MAX_SOURCES 1024
-#define CONF_MAX_LINE 4095
+/* A line holds a whole list: 1024 IPv6 prefixes, 128 IPv6 backends. */
+#define CONF_MAX_LINE 65535
 
 /* A client prefix pinned to a color; addr in network order, host bits zero. */
 struct conf_cidr {

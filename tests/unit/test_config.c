@@ -666,22 +666,53 @@ static char *cat(char *buf, size_t *used, size_t cap, const char *fmt, ...)
 
 static void test_line_length(void **state)
 {
-	size_t cap = 8192, used = 0;
+	size_t cap = 70000, used = 0;
 	char *t = malloc(cap), err[512];
 	struct shift_conf *c;
 
 	(void)state;
 	assert_non_null(t);
 	cat(t, &used, cap, HEAD "; ");
-	memset(t + used, 'x', 4093); /* "; " + 4093 = 4095, the longest line */
-	used += 4093;
+	memset(t + used, 'x', 65533); /* "; " + 65533 = 65535, the longest line */
+	used += 65533;
 	t[used++] = '\n';
 	assert_int_equal(conf_parse(t, used, "t.conf", &c, err, sizeof(err)), 0);
 	conf_free(c);
 	t[used - 1] = 'x';
 	t[used++] = '\n';
 	assert_int_equal(conf_parse(t, used, "t.conf", &c, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "t.conf:6: line longer than 4095 characters");
+	assert_string_equal(err, "t.conf:6: line longer than 65535 characters");
+	free(t);
+}
+
+/* The documented ceilings fit on their one line, in their longest spelling. */
+static void test_longest_lists(void **state)
+{
+	size_t cap = 1 << 20, used = 0;
+	char *t = malloc(cap), err[512];
+	struct shift_conf *c;
+	int i;
+
+	(void)state;
+	assert_non_null(t);
+	cat(t, &used, cap,
+	    "[global]\ninterface = eth0\n[service web]\n"
+	    "vip = [2001:db8:ffff:ffff:ffff:ffff:ffff:10]:443\nblue = ");
+	for (i = 0; i < 128; i++)
+		cat(t, &used, cap, "%s[2001:db8:ffff:ffff:ffff:ffff:ffff:%x]:65535", i ? ", " : "",
+		    0x1000 + i);
+	cat(t, &used, cap, "\ngreen = [2001:db8::20]:80\ngreen_sources = ");
+	for (i = 0; i < 1024; i++)
+		cat(t, &used, cap, "%s2001:db8:ffff:ffff:ffff:ffff:%x:0/112", i ? ", " : "",
+		    0x1000 + i);
+	cat(t, &used, cap, "\n");
+	if (conf_parse(t, used, "t.conf", &c, err, sizeof(err))) {
+		free(t);
+		fail_msg("%s", err);
+	}
+	assert_int_equal(c->services[0].n_blue, 128);
+	assert_int_equal(c->services[0].n_green_sources, 1024);
+	conf_free(c);
 	free(t);
 }
 
@@ -866,7 +897,7 @@ int main(void)
 		cmocka_unit_test(test_limits),		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_every_prefix),	cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_shadow_keys),	cmocka_unit_test(test_affinity_keys),
-		cmocka_unit_test(test_group_mode),
+		cmocka_unit_test(test_group_mode),	cmocka_unit_test(test_longest_lists),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
