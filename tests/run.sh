@@ -34,10 +34,17 @@ result() {
 run_one() {
 	local name=$1
 	shift
-	local start=$SECONDS rc
+	local start=$SECONDS rc pid
 	echo "=== RUN   $name"
-	"$@"
+	"$@" &
+	pid=$!
+	# A `timeout` runs its command in a process group of its own, which a
+	# terminal's Ctrl-C never reaches: pass INT/TERM on to it, then stop.
+	# shellcheck disable=SC2064 # pid is this run's, now
+	trap "kill -TERM $pid 2>/dev/null; wait $pid; exit 130" INT TERM
+	wait "$pid"
 	rc=$?
+	trap - INT TERM
 	result "$name" "$rc" $((SECONDS - start))
 }
 
