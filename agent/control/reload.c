@@ -19,9 +19,11 @@
 #include "config/weight.h"
 #include "shadow/shadow.h"
 
+/* The same backend: address, port and protocol (a service's protocol may
+ * change on reload; its backends' index keys hold it). */
 static bool same_key(const struct shift_addr_key *x, const struct shift_addr_key *y)
 {
-	return x->family == y->family && x->port == y->port &&
+	return x->family == y->family && x->port == y->port && x->proto == y->proto &&
 	       !memcmp(x->addr, y->addr, sizeof(x->addr));
 }
 

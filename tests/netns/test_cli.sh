@@ -325,6 +325,25 @@ else
 	t_notok "198.18.210.13: slot ${x_id:-?}, ${x_conns:-?} connections; 198.18.210.14: slot ${y_id:-?}, ${y_conns:-?} (want the same slot, > 0, then 0)"
 fi
 
+t_section "a service's protocol changed on reload: its backends' old index keys go"
+# The return path finds a backend by (address, port, protocol): a key of the old
+# protocol left behind would take that protocol's packets for the service's.
+idx_keys() {
+	bpftool -j map dump pinned "$RIG_BPFFS_DIR/maps/shift_be_idx" | "$RIG_PYTHON" -c '
+import json, sys
+print(len(json.load(sys.stdin)))'
+}
+n_tcp=$(idx_keys)
+api_conf "api.blue=$(rig_pool blue 4), 198.18.210.14:8080" "$two_green" api.protocol=udp \
+	api.health_check=none
+ctl reload >/dev/null || t_notok "reload (api as udp)"
+n_udp=$(idx_keys)
+api_conf "api.blue=$(rig_pool blue 4), 198.18.210.14:8080" "$two_green"
+ctl reload >/dev/null || t_notok "reload (api as tcp again)"
+n_back=$(idx_keys)
+t_expect "backend index keys: tcp $n_tcp, udp $n_udp, tcp again $n_back" "$n_udp $n_back" \
+	"$n_tcp $n_tcp"
+
 t_section "a reload the host cannot take changes nothing"
 # snat_ports inside the edge's ephemeral ports (32768-60999) for api, which comes
 # first, and a new weight for web6 after it: refused before any write. The weight
