@@ -334,9 +334,9 @@ static void raise_fd_limit(void)
 /*
  * What a config needs of the host that conf_load() cannot check: the ports
  * source NAT leaves to the host, the fleet's TLS files, the control socket's
- * group, the HTTP API's token file. For --check, before a start touches the datapath, and
- * before a reload writes anything: a start or reload failing after its first
- * write leaves some services on the new config.
+ * group, the HTTP API's token file. For --check, before a start touches the
+ * datapath, and before a reload writes anything: a start or reload failing
+ * after its first write leaves some services on the new config.
  */
 static int host_precheck(const struct shift_conf *c, char *err, size_t errlen)
 {
