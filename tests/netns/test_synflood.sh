@@ -161,7 +161,7 @@ else
 	notok "real clients' green share during the flood: $rshare %, want $lo..$hi % ($rbyb)"
 fi
 re=$((fn - FLOOD - rs))
-note "flow_new +$fn = $FLOOD flood SYNs + $rs real connections + $re others (a first ACK whose SYN slot a flood SYN had taken counts again)"
+note "flow_new +$fn = $FLOOD flood SYNs + $rs real connections + $re others (retransmitted SYNs whose slot a flood SYN took; a first ACK that lost its slot counts none)"
 gs=$(e2e_py delta web "$D/a0.json" "$D/a1.json" | "$RIG_PYTHON" -c '
 import json, sys
 d = json.load(sys.stdin)
