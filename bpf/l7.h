@@ -50,6 +50,9 @@
 #define H2_PREFACE_LEN 24
 #define H2_HDR 9
 #define H2_HEADERS 1
+#define H2_RST_STREAM 3
+#define H2_GOAWAY 7
+#define H2_CANCEL 8 /* RST_STREAM's error code: the stream is not wanted any more */
 #define H2_F_END_STREAM 0x1
 #define H2_F_PADDED 0x8
 #define H2_F_PRIORITY 0x20
@@ -155,12 +158,27 @@ static __always_inline void l7_close_unanswered(struct shift_flow *f)
 	signal_error(f, SHIFT_ERR_EARLY_CLOSE, now, lat, 0);
 }
 
-/* TLS: a FIN from either side: a hello never answered, or a request dropped. */
+/* How long a client waits on its hello before its giving up speaks against
+ * the backend. */
+#define TLS_HELLO_PATIENCE_NS (3ull * 1000000000ull)
+
+/*
+ * TLS: a FIN or RST from either side: a hello never answered, or a request
+ * dropped. The backend's close before its handshake is its failure. The
+ * client's only after it waited TLS_HELLO_PATIENCE_NS (req_ns holds the
+ * hello's time until the server's first record): sooner, it is a scanner, a
+ * cancelled page, or a client charging green errors it did not cause.
+ */
 static __always_inline void tls_close(struct shift_flow *f, int from_backend)
 {
+	__u64 now;
+
 	if ((f->app_flags & SHIFT_AF_HELLO) && !(f->app_flags & SHIFT_AF_SRV_HS)) {
+		now = bpf_ktime_get_ns();
 		f->app_flags |= SHIFT_AF_SRV_HS; /* once */
-		signal_error(f, SHIFT_ERR_TLS_HANDSHAKE, bpf_ktime_get_ns(), 0, 0);
+		if (from_backend || (f->req_ns && now - f->req_ns >= TLS_HELLO_PATIENCE_NS))
+			signal_error(f, SHIFT_ERR_TLS_HANDSHAKE, now, 0, 0);
+		f->req_ns = 0;
 		return;
 	}
 	if (from_backend)
@@ -208,6 +226,7 @@ static __always_inline int l7_client(struct shift_flow *f, const struct l7_buf *
 		} else if (tls_is_hello(h->b)) {
 			l7_set_app(f, SHIFT_APP_TLS);
 			f->app_flags |= SHIFT_AF_HELLO;
+			f->req_ns = bpf_ktime_get_ns(); /* the hello's, for tls_close() */
 			f->next_hdr[0] = seq;
 			return L7_READ;
 		} else if (w == H2_PRI_WORD) {
@@ -323,6 +342,9 @@ static __always_inline int tls_header(struct shift_flow *f, __u32 *pend, const _
 			f->req_ns = now;
 		return TLS_HDR + len;
 	}
+	/* The server's first record answers the hello: its time times nothing. */
+	if (!(f->app_flags & SHIFT_AF_SRV_HS))
+		f->req_ns = 0;
 	if (type == TLS_HANDSHAKE || type == TLS_CCS) {
 		f->app_flags |= SHIFT_AF_SRV_HS;
 	} else if (type == TLS_ALERT) {
@@ -431,6 +453,30 @@ static __always_inline void h2_response(struct shift_flow *f, __u32 *pend, __u16
 	*pend = (*pend & 0xffff) | (__u32)status << 16;
 }
 
+/*
+ * RST_STREAM (error code after the header) or GOAWAY (after the last stream
+ * id). The backend's, with an error code other than NO_ERROR (or CANCEL for a
+ * stream): a request it failed without a status (a handler's panic is
+ * INTERNAL_ERROR), an error like a 5xx. Its graceful GOAWAY, or the client's
+ * cancel: the open timer times nothing any more (the connection's one timer,
+ * of the first request opened while none was).
+ */
+static __always_inline void h2_abort(struct shift_flow *f, __u32 *pend, const __u8 *h, __u32 len,
+				     __u32 avail, __u32 from_backend)
+{
+	__u32 at = h[3] == H2_RST_STREAM ? H2_HDR : H2_HDR + 4, code;
+
+	if (len < at - H2_HDR + 4 || avail < at + 4)
+		return;
+	code = (__u32)h[at] << 24 | (__u32)h[at + 1] << 16 | (__u32)h[at + 2] << 8 | h[at + 3];
+	if (from_backend && code && !(h[3] == H2_RST_STREAM && code == H2_CANCEL)) {
+		f->state |= SHIFT_FS_ANSWERED;
+		PEND_ADD_ERR(pend);
+	} else if (!from_backend || h[3] == H2_GOAWAY) {
+		f->req_ns = 0;
+	}
+}
+
 /* One HTTP/2 frame header (with what follows it in the copy). */
 static __always_inline int h2_header(struct shift_flow *f, __u32 *pend, const __u8 *h, __u32 avail,
 				     __u32 from_backend, __u64 now)
@@ -444,6 +490,10 @@ static __always_inline int h2_header(struct shift_flow *f, __u32 *pend, const __
 		return -1;
 	len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
 	fl = h[4];
+	if (h[3] == H2_RST_STREAM || h[3] == H2_GOAWAY) {
+		h2_abort(f, pend, h, len, avail, from_backend);
+		return H2_HDR + len;
+	}
 	if (h[3] != H2_HEADERS)
 		return H2_HDR + len;
 	if (!from_backend) {

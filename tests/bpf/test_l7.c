@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <shift/sample.h>
@@ -28,7 +29,7 @@ static const struct topo_backend l7_be = { L7_BE,	L7_SVC,
 					   0,		{ 0x02, 0xbe, 0, 0, 0, 0x11 } };
 
 struct step {
-	char from; /* 'c' client, 'b' backend */
+	char from; /* 'c' client, 'b' backend, 'a' age the open timer by seq ms */
 	__u8 flags;
 	__u32 seq; /* relative: client ISN 1000, backend 5000 */
 	const char *data; /* payload bytes */
@@ -44,6 +45,11 @@ struct step {
 		'b', fl, 5000 + (sq), d, sizeof(d) - 1 \
 	}
 #define PA (TH_PSH | TH_ACK)
+/* As if ms had passed since the flow's open timer (req_ns) started. */
+#define AGE(ms)                   \
+	{                         \
+		'a', 0, ms, "", 0 \
+	}
 
 struct l7_row {
 	const char *desc;
@@ -63,6 +69,9 @@ struct l7_row {
 #define H2_SETTINGS "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 #define H2_200 "\x00\x00\x01\x01\x04\x00\x00\x00\x01\x88"
 #define H2_500 "\x00\x00\x01\x01\x04\x00\x00\x00\x01\x8e"
+/* RST_STREAM of stream 1 and GOAWAY (last stream 1), with an error code. */
+#define H2_RST(code) "\x00\x00\x04\x03\x00\x00\x00\x00\x01\x00\x00\x00" code
+#define H2_GOAWAY(code) "\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00" code
 
 static const struct l7_row rows[] = {
 	{ "tls: hello, answer, one request answered -> 1 response",
@@ -96,6 +105,16 @@ static const struct l7_row rows[] = {
 	{ "tls: backend FIN before answering the hello -> tls_handshake",
 	  { C(PA, 1, HELLO_C), B(TH_FIN | TH_ACK, 1, "") },
 	  .errors = { [SHIFT_ERR_TLS_HANDSHAKE] = 1 } },
+	/* A client's giving up is the backend's failure only after it waited. */
+	{ "tls: client RST right after its hello (a scanner, a cancelled page) -> nothing",
+	  { C(PA, 1, HELLO_C), C(TH_RST | TH_ACK, 11, "") } },
+	{ "tls: client FIN right after its hello, then backend FIN -> nothing",
+	  { C(PA, 1, HELLO_C), C(TH_FIN | TH_ACK, 11, ""), B(TH_FIN | TH_ACK, 1, "") } },
+	{ "tls: client FIN after its hello waited 3 s unanswered -> tls_handshake",
+	  { C(PA, 1, HELLO_C), AGE(3100), C(TH_FIN | TH_ACK, 11, "") },
+	  .errors = { [SHIFT_ERR_TLS_HANDSHAKE] = 1 } },
+	{ "tls: hello answered 3 s late, then the client's close -> nothing",
+	  { C(PA, 1, HELLO_C), AGE(3100), B(PA, 1, HELLO_S), C(TH_FIN | TH_ACK, 11, "") } },
 	{ "tls: backend FIN with a request open -> early_close",
 	  { C(PA, 1, HELLO_C), B(PA, 1, HELLO_S), C(PA, 11, APP_C), B(TH_FIN | TH_ACK, 10, "") },
 	  .errors = { [SHIFT_ERR_EARLY_CLOSE] = 1 } },
@@ -115,6 +134,15 @@ static const struct l7_row rows[] = {
 	{ "h2: HEADERS 0x8e (500) -> http_5xx",
 	  { C(PA, 1, PREFACE H2_REQ), B(PA, 1, H2_SETTINGS), B(PA, 10, H2_500) },
 	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 } },
+	{ "h2: the backend resets the stream, INTERNAL_ERROR (a handler's panic) -> http_5xx",
+	  { C(PA, 1, PREFACE H2_REQ), B(PA, 1, H2_SETTINGS), B(PA, 10, H2_RST("\x02")) },
+	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 } },
+	{ "h2: the backend's GOAWAY with PROTOCOL_ERROR -> http_5xx",
+	  { C(PA, 1, PREFACE H2_REQ), B(PA, 1, H2_SETTINGS), B(PA, 10, H2_GOAWAY("\x01")) },
+	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 } },
+	{ "h2: the client cancels, the backend's graceful GOAWAY and FIN -> no error",
+	  { C(PA, 1, PREFACE H2_REQ), B(PA, 1, H2_SETTINGS), C(PA, 35, H2_RST("\x08")),
+	    B(PA, 10, H2_GOAWAY("\x00")), B(TH_FIN | TH_ACK, 27, "") } },
 	{ "h2: DATA split over 2 segments, its bytes look like HEADERS 500 -> 1 response",
 	  { C(PA, 1, PREFACE H2_REQ),
 	    B(PA, 1,
@@ -190,6 +218,18 @@ static int send_step(struct harness *h, const struct fib_env *env, const struct 
 	__u8 f[PKT_MAX];
 	__u32 len, v;
 
+	if (st->from == 'a') {
+		struct shift_flow_key4 k;
+		struct shift_flow fl;
+
+		s = (struct pkt_spec)PKT4(CL4, VIP4, IPPROTO_TCP, cport, 443, .payload = 0);
+		if (harness_flow_get(h, &s, &fl))
+			return -ENOENT;
+		fl.req_ns -= (__u64)st->seq * 1000000ull;
+		harness_flow_key4(&s, &k);
+		return bpf_map_update_elem(h->m.fd[SHIFT_MAP_FLOWS4], &k, &fl, BPF_EXIST) ? -errno :
+											    0;
+	}
 	if (st->from == 'c') {
 		s = (struct pkt_spec)PKT4(CL4, VIP4, IPPROTO_TCP, cport, 443, .payload = 0);
 		s.ack = 5001;
