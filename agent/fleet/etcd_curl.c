@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "fleet/etcd_curl.h"
 #include "ops/log.h"
@@ -21,9 +25,25 @@ int etcd_curl_global(void)
 	return 0;
 }
 
+/* Keepalive probes before a silent connection is given up (libcurl 7.88 sets
+ * their idle time and interval, not their count). */
+#define ETCD_KEEPALIVE_PROBES 3
+
+static int keepalive_count(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	int n = ETCD_KEEPALIVE_PROBES;
+
+	(void)clientp;
+	if (purpose == CURLSOCKTYPE_IPCXN &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &n, sizeof(n)))
+		log_warn("fleet: TCP_KEEPCNT: %s", strerror(errno));
+	return CURL_SOCKOPT_OK;
+}
+
 int etcd_curl_setup(CURL *h, const struct conf_fleet *c, const char *endpoint, const char *path,
 		    const char *body, bool stream, struct curl_slist **hdrs)
 {
+	long idle = (long)(c->lease_ns / 3000000000ull);
 	char url[CONF_FLEET_URL_LEN + 64];
 	long ms = (long)(c->timeout_ns / 1000000ull);
 
@@ -48,6 +68,18 @@ int etcd_curl_setup(CURL *h, const struct conf_fleet *c, const char *endpoint, c
 	/* No proxy from the environment: etcd is on the edge host's own network. */
 	curl_easy_setopt(h, CURLOPT_PROXY, "");
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	/*
+	 * The watch waits in silence, for hours when nothing changes: a path that
+	 * dies without a reset (a NAT's or firewall's idle timeout, a silent
+	 * drop) would leave this node deaf to the fleet's rollbacks while its
+	 * keepalives, on another connection, still pass. TCP keepalives find it
+	 * after a third of the lease idle and ETCD_KEEPALIVE_PROBES probes a second
+	 * apart, and fail the session like any error.
+	 */
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, idle > 0 ? idle : 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 1L);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, keepalive_count);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (c->cacert[0])
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);

@@ -234,6 +234,47 @@ else
 fi
 agree_all D
 
+# --- F. only node 3's watch goes silent -------------------------------------------------------
+# A NAT's or firewall's idle timeout, or a drop of that one connection: node 3's
+# keepalives, on another connection, still pass. TCP keepalives on the watch find it
+# dead (a third of the lease idle, 3 probes 1 s apart); node 3 re-reads the fleet and
+# adopts the rollback made meanwhile.
+if [ "$FLEET_CUT" = nft ] && [ "${RIG_HAVE_NFT:-0}" = 1 ]; then
+	base 20
+	sleep 1
+	# The watch: node 3's connection to etcd that has sent nothing for the longest.
+	wport=$(fleet_nsenter 3 ss -Htni state established "( dport = :2379 )" | "$RIG_PYTHON" -c '
+import re, sys
+lines = sys.stdin.read().split("\n")
+best = None
+for i in range(0, len(lines) - 1, 2):
+    addrs = [w for w in lines[i].split() if ":" in w]
+    local = addrs[0] if addrs else ""
+    m = re.search(r"lastsnd:(\d+)", lines[i + 1])
+    if m and local and (best is None or int(m.group(1)) > best[0]):
+        best = (int(m.group(1)), local.rsplit(":", 1)[1])
+print(best[1] if best else "")')
+	if [ -n "$wport" ]; then
+		fleet_nsenter 3 nft -f - <<-EOF
+			table inet fleet_watchcut {
+				chain out { type filter hook output priority 0; policy accept; tcp sport $wport drop; }
+				chain in { type filter hook input priority 0; policy accept; tcp dport $wport drop; }
+			}
+		EOF
+		fleet_ctl 1 rollback web --reason "the watch went silent" >/dev/null 2>&1 ||
+			notok "F: rollback on n1 failed"
+		ms=$(latched_within 15 3)
+		rc=$?
+		c3=$(fleet_svc 3 rolled_back)
+		[ "$rc" = 0 ] && ok "F: node 3's watch silently dropped (port $wport): it adopted n1's rollback after $ms ms" ||
+			notok "F: node 3's watch silently dropped (port $wport): rolled back $c3 after 15 s ($(lr 3))"
+		fleet_nsenter 3 nft delete table inet fleet_watchcut 2>/dev/null || true
+		agree_all F
+	else
+		notok "F: node 3's watch connection not found (ss)"
+	fi
+fi
+
 # --- E. quorum lost ---------------------------------------------------------------------------
 base 20
 fleet_etcd_stop 1 KILL
