@@ -86,6 +86,8 @@ struct fleet {
 	__u64 join_mono; /* when the current join began */
 	__s64 lease;
 	__u64 keepalive_mono; /* next keepalive due */
+	__u64 heard_mono; /* etcd's last answer (a request's, the watch's) */
+	bool step_waits; /* a ramp's raising step waits for etcd's word (fleet_confirm()) */
 	__s64 watch_rev; /* every svc/ event up to here was seen (0: none yet) */
 	struct req *reqs;
 	struct req *watch, *keepalive, *node;
@@ -386,6 +388,30 @@ static void ramp_timer(struct fleet *f)
 		log_warn("fleet: ramp timer: %s", strerror(errno));
 }
 
+/*
+ * A ramp raises green by the clock, without a word from etcd: a node cut off
+ * silently (no error until a keepalive times out, seconds later) must not take
+ * a raising step the fleet may have rolled back meanwhile. The step waits for
+ * an answer from etcd newer than this; fleet_confirm() asks for one.
+ */
+#define FLEET_FRESH_NS (300 * 1000000ull)
+
+static bool fleet_fresh(const struct fleet *f)
+{
+	return f->heard_mono && now_mono_ns() - f->heard_mono <= FLEET_FRESH_NS;
+}
+
+/* A keepalive now (its answer runs the ramp steps again, on_done()). */
+static void fleet_confirm(struct fleet *f)
+{
+	f->step_waits = true;
+	if (f->keepalive || !f->lease)
+		return;
+	f->keepalive =
+		req_start(f, R_KEEPALIVE, ETCD_PATH_LEASE_KEEPALIVE, etcd_req_lease_id(f->lease));
+	f->keepalive_mono = now_mono_ns() + f->conf.lease_ns / 3;
+}
+
 /* rev: the revision this comes from (0: a tick, a ramp step by the clock). */
 static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *sh, __s64 rev)
 {
@@ -429,6 +455,10 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		struct weight_state was = agent_weight_state(s);
 		int err;
 
+		if (!rev && w > s->weight && !fleet_fresh(f)) {
+			fleet_confirm(f);
+			break;
+		}
 		s->weight = w;
 		/* Not over a rollback shiftctl wrote here since shiftd's last look:
 		 * shiftctl's own fleet write follows, and the fleet orders the two. */
@@ -629,6 +659,7 @@ static void watch_message(struct fleet *f, json_t *msg)
 		session_fail(f, err ? err : "watch: a message without result");
 		return;
 	}
+	f->heard_mono = now_mono_ns();
 	etcd_i64(res, "compact_revision", &compact);
 	if (compact) {
 		log_warn("fleet: revision %lld is compacted (oldest now %lld): re-reading the "
@@ -767,6 +798,7 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 		snprintf(why, sizeof(why), "%s: HTTP %ld: %s", req_name[kind], status, eerr);
 		goto failed;
 	}
+	f->heard_mono = now_mono_ns();
 	switch (kind) {
 	case R_GRANT:
 		if (etcd_i64(resp, "ID", &f->lease) || !f->lease) {
@@ -823,6 +855,10 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 			snprintf(why, sizeof(why), "lease %llx expired",
 				 (unsigned long long)f->lease);
 			goto failed;
+		}
+		if (f->step_waits) {
+			f->step_waits = false;
+			ramp_steps(f);
 		}
 		break;
 	}

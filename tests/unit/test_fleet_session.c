@@ -420,6 +420,51 @@ static void test_publish_reason_not_utf8(void **state)
 	fleet_close(f);
 }
 
+/*
+ * A ramp's raising step by the clock waits for a word from etcd newer than
+ * FLEET_FRESH_NS: a node cut off silently (its keepalive not yet timed out)
+ * raised green by a step the fleet may have rolled back meanwhile. The step
+ * asks for a keepalive, and takes place on its answer; a lowering one does
+ * not wait.
+ */
+static void test_ramp_step_waits_for_etcd(void **state)
+{
+	struct fleet_svc_value v = { .weight_bp = 1000, .unix_ns = 1, .has_ramp = true };
+	struct fleet *f = session();
+	struct shared_svc *sh;
+	json_t *msg;
+	char *val;
+
+	(void)state;
+	strcpy(v.origin, "operator");
+	v.ramp.n = 2;
+	v.ramp.steps[0] = 1000;
+	v.ramp.steps[1] = 5000;
+	v.ramp.hold_ns = 3600ull * 1000000000ull;
+	v.ramp.start_unix_ns = now_unix_ns();
+	val = fleet_svc_encode(&v);
+	msg = json_pack("{s:{s:{s:s},s:[{s:o}]}}", "result", "header", "revision", "1", "events",
+			"kv", kv_json(val, 30));
+	watch_message(f, msg);
+	json_decref(msg);
+	free(val);
+	assert_int_equal(web.weight, 1000);
+	/* An hour later by the plan, and etcd last heard from 2 s ago. */
+	sh = shared_get(f, "web", false);
+	assert_non_null(sh);
+	sh->v.ramp.start_unix_ns -= v.ramp.hold_ns;
+	f->heard_mono = now_mono_ns() - 2000000000ull;
+	f->lease = 7;
+	ramp_steps(f);
+	assert_int_equal(web.weight, 1000);
+	assert_non_null(f->keepalive);
+	/* etcd answers: the step is taken. */
+	answer(f, f->keepalive, R_KEEPALIVE, "{\"result\":{\"TTL\":\"5\"}}");
+	assert_int_equal(web.weight, 5000);
+	f->lease = 0;
+	fleet_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_rejoin_range),
 		cmocka_unit_test(test_range_from_new_cluster),
 		cmocka_unit_test(test_publish_reason_not_utf8),
+		cmocka_unit_test(test_ramp_step_waits_for_etcd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
