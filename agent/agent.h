@@ -197,6 +197,8 @@ void agent_sync_from_maps(struct agent *a, struct service_rt *s);
 /* A tick found the word changed by another writer: read it back, keeping what
  * shiftd had for the sync that follows (outside_seen). */
 void agent_adopt_outside(struct agent *a, struct service_rt *s);
+/* A tick's adoption of an outside write still expects that write's sync. */
+bool agent_outside_pending(const struct service_rt *s);
 /* The operator's answer when a start (a ramp's, a drill's) met that -EAGAIN. */
 void agent_outside_refusal(const struct service_rt *s, char *err, size_t errlen);
 /*

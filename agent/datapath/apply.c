@@ -107,6 +107,11 @@ static bool outside_kept(const struct service_rt *s, __u64 now)
 	return s->outside_seen && now - s->outside_mono_ns < AGENT_OUTSIDE_SYNC_NS;
 }
 
+bool agent_outside_pending(const struct service_rt *s)
+{
+	return outside_kept(s, now_mono_ns());
+}
+
 void agent_outside_refusal(const struct service_rt *s, char *err, size_t errlen)
 {
 	snprintf(err, errlen,

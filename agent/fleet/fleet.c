@@ -463,10 +463,15 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		/* Not over a rollback shiftctl wrote here since shiftd's last look:
 		 * shiftctl's own fleet write follows, and the fleet orders the two. */
 		err = apply_weight_over(a, s, &was);
-		if (err == -EAGAIN)
+		if (err == -EAGAIN) {
 			log_info("fleet: %s%s%s: not applied, the weight was changed here since "
 				 "(shiftctl); its own fleet write follows",
 				 f->key_svc, s->conf->name, rev ? "" : " ramp step");
+			/* Decided again once that write's sync came, or is no longer
+			 * expected (shiftctl killed between its map write and its
+			 * sync): the fleet's word then wins, not the lone write. */
+			s->fleet_recheck = true;
+		}
 		if (err)
 			break;
 		a->persist_dirty = true;
@@ -1145,6 +1150,8 @@ void fleet_kick(struct fleet *f)
 		struct shared_svc *sh;
 
 		if (!s || (!s->fleet_publish && !s->fleet_recheck))
+			continue;
+		if (!s->fleet_publish && agent_outside_pending(s))
 			continue;
 		/* Not up: the range of the next join reconciles every service. */
 		s->fleet_recheck = false;

@@ -47,10 +47,25 @@ int apply_weight(struct agent *a, struct service_rt *s)
 	return 0;
 }
 
+static int over_err; /* the next apply_weight_over()'s result, once */
+static bool outside_pending;
+
 int apply_weight_over(struct agent *a, struct service_rt *s, const struct weight_state *was)
 {
-	(void)was;
+	int err = over_err;
+
+	if (err) {
+		over_err = 0;
+		s->weight = was->weight; /* as the real one: back to was */
+		return err;
+	}
 	return apply_weight(a, s);
+}
+
+bool agent_outside_pending(const struct service_rt *s)
+{
+	(void)s;
+	return outside_pending;
 }
 
 int agent_restore_word(struct agent *a, struct service_rt *s, const struct weight_state *before)
@@ -465,6 +480,31 @@ static void test_ramp_step_waits_for_etcd(void **state)
 	fleet_close(f);
 }
 
+/*
+ * A fleet weight met an outside write (shiftctl's, its sync to come): not
+ * applied. If that sync never comes (shiftctl killed in between), the fleet's
+ * word is applied once the wait for it is over, not left until the key's next
+ * change.
+ */
+static void test_fleet_weight_retried_after_outside_write(void **state)
+{
+	struct fleet *f = session();
+
+	(void)state;
+	over_err = -EAGAIN;
+	outside_pending = true;
+	watch_put(f, 4000, false, "", 40);
+	assert_int_equal(web.weight, 1000);
+	/* The sync is still expected: nothing yet. */
+	fleet_kick(f);
+	assert_int_equal(web.weight, 1000);
+	/* No sync came: the fleet's weight. */
+	outside_pending = false;
+	fleet_kick(f);
+	assert_int_equal(web.weight, 4000);
+	fleet_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +516,7 @@ int main(void)
 		cmocka_unit_test(test_range_from_new_cluster),
 		cmocka_unit_test(test_publish_reason_not_utf8),
 		cmocka_unit_test(test_ramp_step_waits_for_etcd),
+		cmocka_unit_test(test_fleet_weight_retried_after_outside_write),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
