@@ -529,6 +529,7 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		break;
 	case FLEET_PUBLISHED:
 		s->fleet_publish = false;
+		a->persist_dirty = true;
 		if (sh->pub)
 			break; /* our own write coming back: its answer logs it */
 		log_info("fleet: %s is rolled back fleet-wide already (origin %s, rev %lld); our "
@@ -879,6 +880,8 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 			f->a->fleet.publishes++;
 			if (s) {
 				s->fleet_publish = false;
+				f->a->persist_dirty =
+					true; /* no longer pending, after a restart too */
 				log_info(
 					"fleet: published the rollback of %s at revision %lld (%s)",
 					r->svc, (long long)rev, s->reason);

@@ -29,6 +29,7 @@ int persist_save(struct agent *a)
 		}
 		p->weight = s->weight;
 		p->latched = s->latched;
+		p->fleet_publish = s->latched && s->fleet_publish;
 		snprintf(p->reason, sizeof(p->reason), "%s", s->reason);
 		p->rollback_unix_ns = s->rollback_unix_ns;
 		p->reaction_ns = s->reaction_ns;
@@ -159,6 +160,12 @@ int persist_restore(struct agent *a, bool weights_from_maps)
 		}
 		snprintf(s->reason, sizeof(s->reason), "%s", p->reason);
 		s->rollback_unix_ns = p->rollback_unix_ns;
+		/* Our rollback the fleet had not got yet: published on the next
+		 * join, not weighed against the fleet's word by the clocks. */
+		if (p->fleet_publish && s->latched && a->conf->fleet.enabled) {
+			s->fleet_publish = true;
+			a->fleet_pending = true;
+		}
 		s->reaction_ns = p->reaction_ns;
 		restore_drill(s, p);
 		if (p->ramp_active && p->ramp_n && p->ramp_n <= RAMP_MAX_STEPS &&

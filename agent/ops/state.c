@@ -126,7 +126,7 @@ static size_t format_service(const struct state_service *s, char *p, size_t room
 		"ramp_active=%d ramp_steps=%s ramp_index=%u ramp_hold_ns=%llu "
 		"ramp_step_started_unix_ns=%llu drill_weight=%u drill_ramp=%d "
 		"drill_started_unix_ns=%llu drill_ends_unix_ns=%llu last_drill=%s last_drill_unix_ns=%llu "
-		"last_drill_ttb_ns=%llu\n",
+		"last_drill_ttb_ns=%llu fleet_publish=%d\n",
 		s->name, s->weight, s->latched, reason, (unsigned long long)s->rollback_unix_ns,
 		(unsigned long long)s->reaction_ns, s->ramp_active, steps, s->ramp_index,
 		(unsigned long long)s->ramp_hold_ns,
@@ -134,7 +134,7 @@ static size_t format_service(const struct state_service *s, char *p, size_t room
 		(unsigned long long)s->drill_started_unix_ns,
 		(unsigned long long)s->drill_ends_unix_ns, s->last_drill,
 		(unsigned long long)s->last_drill_unix_ns,
-		(unsigned long long)s->last_drill_ttb_ns);
+		(unsigned long long)s->last_drill_ttb_ns, s->fleet_publish);
 	return n < 0 ? 0 : (size_t)n;
 }
 
@@ -267,6 +267,7 @@ enum field {
 	F_LAST_DRILL,
 	F_LAST_DRILL_NS,
 	F_LAST_DRILL_TTB_NS,
+	F_FLEET_PUBLISH,
 	F__N,
 };
 
@@ -289,6 +290,7 @@ static const char *const field_names[F__N] = {
 	[F_LAST_DRILL] = "last_drill",
 	[F_LAST_DRILL_NS] = "last_drill_unix_ns",
 	[F_LAST_DRILL_TTB_NS] = "last_drill_ttb_ns",
+	[F_FLEET_PUBLISH] = "fleet_publish",
 };
 
 static int set_field(enum field f, const char *v, struct state_service *s)
@@ -325,11 +327,13 @@ static int set_field(enum field f, const char *v, struct state_service *s)
 	case F_LATCHED:
 	case F_RAMP_ACTIVE:
 	case F_DRILL_RAMP:
+	case F_FLEET_PUBLISH:
 		if (x > 1)
 			return -1;
 		*(f == F_LATCHED     ? &s->latched :
 		  f == F_RAMP_ACTIVE ? &s->ramp_active :
-				       &s->drill_ramp) = x;
+		  f == F_DRILL_RAMP  ? &s->drill_ramp :
+				       &s->fleet_publish) = x;
 		return 0;
 	case F_DRILL_STARTED_NS:
 		s->drill_started_unix_ns = x;

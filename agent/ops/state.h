@@ -45,6 +45,9 @@ struct state_service {
 	/* The last finished drill: its result ("restored", ...; "" none), start, time to blue. */
 	char last_drill[STATE_TOKEN_LEN];
 	__u64 last_drill_unix_ns, last_drill_ttb_ns;
+	/* A fleet node's own rollback not yet in etcd (fleet/: published on
+	 * reconnect, across a restart too). */
+	bool fleet_publish;
 };
 
 struct shift_state {

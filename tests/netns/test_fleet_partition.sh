@@ -275,6 +275,30 @@ print(best[1] if best else "")')
 	fi
 fi
 
+# --- G. a rollback not yet published survives a restart of shiftd --------------------------
+# Node 3 cut off rolls back; the operator then sets a weight elsewhere (later in time);
+# node 3's shiftd restarts before etcd is back. The rollback is still its to publish:
+# a rollback anywhere wins over a concurrent raise, restart or not.
+base 50
+cut3
+REASON_G="partition test: rolled back, then restarted while cut off"
+timeout 30 nsenter --net="/run/netns/$(fleet_ns 3)" "$SHIFTCTL" -c "$FLEET_CONFIG_3" rollback web \
+	--reason "$REASON_G" >/dev/null 2>&1 || notok "G: rollback on cut-off n3 failed"
+sleep 0.5
+fleet_ctl 1 set-weight web 30 >/dev/null 2>&1 || notok "G: set-weight 30 on n1 failed"
+fleet_stop 3
+fleet_start 3 || fleet_bail "G: node 3 does not start again"
+heal3
+ms=$(latched_within 10 1 2 3)
+rc=$?
+st="$(lr 1) $(lr 2) $(lr 3)"
+if [ "$rc" = 0 ] && [[ $(fleet_svc 1 last_rollback.reason) == *"$REASON_G"* ]]; then
+	ok "G: healed after n3's restart: its rollback published, every node latched $ms ms after the heal"
+else
+	notok "G: healed after n3's restart: after 10 s: $st (want every node latched with \"$REASON_G\")"
+fi
+agree_all G
+
 # --- E. quorum lost ---------------------------------------------------------------------------
 base 20
 fleet_etcd_stop 1 KILL

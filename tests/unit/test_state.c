@@ -123,6 +123,7 @@ static void fill(struct shift_state *st)
 	assert_non_null(s);
 	s->weight = 2500;
 	s->latched = true;
+	s->fleet_publish = true;
 	/* 127 bytes: space, '%', '=', newline, tab, high bytes, all of 1..127. */
 	for (i = 0; i < STATE_REASON_LEN - 1; i++)
 		s->reason[i] = (char)(i % 2 ? 128 + i : i + 1);
@@ -167,6 +168,7 @@ static void assert_same(const struct shift_state *a, const struct shift_state *b
 		assert_int_equal(x->ramp_index, y->ramp_index);
 		assert_true(x->ramp_hold_ns == y->ramp_hold_ns);
 		assert_true(x->ramp_step_started_unix_ns == y->ramp_step_started_unix_ns);
+		assert_int_equal(x->fleet_publish, y->fleet_publish);
 	}
 }
 
