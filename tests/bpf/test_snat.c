@@ -783,6 +783,16 @@ static void flood_range(struct tctx *t, struct harness *h, const struct fib_env 
 		ASSERT_EQ(t, ntohs(fl.snat_port), p, "its port");
 }
 
+/* Run a sub-test that needs the backends' replies routed (the FIB set-up). */
+static void with_replies(struct tctx *t, struct harness *h, const struct fib_env *env,
+			 void (*fn)(struct tctx *, struct harness *, const struct fib_env *))
+{
+	if (!env->if_be)
+		test_skip(t, "no FIB set-up for the replies");
+	else
+		fn(t, h, env);
+}
+
 static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 {
 	struct harness *h;
@@ -849,20 +859,12 @@ static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 		     "%s: a first ACK whose SYN slot was taken: the backend's answer writes the "
 		     "entry on the SYN's port",
 		     mode) &&
-	    (h = fixture_get(t, f))) {
-		if (!f->env.if_be)
-			test_skip(t, "no FIB set-up for the replies");
-		else
-			slot_lost(t, h, &f->env);
-	}
+	    (h = fixture_get(t, f)))
+		with_replies(t, h, &f->env, slot_lost);
 	if (test_sub(t, "%s: a reused 5-tuple: the SYN-ACK re-points the entry to the SYN's port",
 		     mode) &&
-	    (h = fixture_get(t, f))) {
-		if (!f->env.if_be)
-			test_skip(t, "no FIB set-up for the replies");
-		else
-			reused_tuple(t, h, &f->env);
-	}
+	    (h = fixture_get(t, f)))
+		with_replies(t, h, &f->env, reused_tuple);
 	if (test_sub(t, "%s: 3000 spoofed SYNs claim 3000 ports and write no entry", mode) &&
 	    (h = fixture_get(t, f))) {
 		struct pkt_spec x, ex;
@@ -887,22 +889,14 @@ static void snat_cases(struct tctx *t, struct fixture *f, const char *mode)
 		     "%s: %u spoofed SYNs at one backend: none refused, 16 idle "
 		     "connections keep their ports, a new one completes",
 		     mode, FLOOD_SYNS) &&
-	    (h = fixture_get(t, f))) {
-		if (!f->env.if_be)
-			test_skip(t, "no FIB set-up for the replies");
-		else
-			flood_range(t, h, &f->env);
-	}
+	    (h = fixture_get(t, f)))
+		with_replies(t, h, &f->env, flood_range);
 	if (test_sub(t,
 		     "%s: connect_fallback: green's RST dropped, the retransmit and the "
 		     "first ACK to blue",
 		     mode) &&
-	    (h = fixture_get(t, f))) {
-		if (!f->env.if_be)
-			test_skip(t, "no FIB set-up for the replies");
-		else
-			snat_fallback(t, h, &f->env);
-	}
+	    (h = fixture_get(t, f)))
+		with_replies(t, h, &f->env, snat_fallback);
 }
 
 TEST(snat)
