@@ -251,24 +251,23 @@ check(rep.get("evict") is True and rep.get("green_connections_evicted") == sb["g
       f"drill report: {rep.get('green_connections_evicted')} green connections evicted = shift's "
       f"green connections before the drill {sb['green']} = the clients' {ka_green} keep-alive "
       f"+ {wgreen} warm-up green connections")
-# New connections during the drill, as shift counts them: a new SYN, or a client packet
-# of a flow it holds no entry for (it cannot tell one from a flow met mid-stream), not a
-# RST. The client's batch; per re-steered keep-alive connection the retry's SYN; and the
-# packets of the re-steered connections that met no entry: the next request (blue resets
-# it), and any ACK of an answer green had on the wire at the eviction, so at least one
-# each: shift's syn_slot_miss + ack_unmatched counters. (Green retransmits such an answer,
-# and the client, its socket reset, answers each with a RST: no new connection.)
+# New connections during the drill, as shift counts them: a new SYN (not a packet past
+# the SYN without its handshake, nor a RST). The client's batch, and per re-steered
+# keep-alive connection the retry's SYN. The packets of the re-steered connections that
+# met no entry (the next request, which blue resets, and any ACK of an answer green had
+# on the wire at the eviction: shift's syn_slot_miss + ack_unmatched, at least one
+# each) are blue's packets but no new connections.
 stray = sum(restored["datapath"][k] - before["datapath"][k]
             for k in ("syn_slot_miss", "ack_unmatched"))
-want_blue = dtotal + ka_green + stray
+want_blue = dtotal + ka_green
 nb = rep.get("new_connections", {}).get("blue")
 sm = conns_by_color(mid)
 check(nb == want_blue and stray >= ka_green and rep.get("new_connections", {}).get("green") == 0,
       f"drill report: {nb} new blue connections = the client's {dtotal} during the hold + "
-      f"{ka_green} retries of the re-steered keep-alive connections + their {stray} packets "
-      f"without an entry (syn_slot_miss + ack_unmatched; at least {ka_green}) = {want_blue}; "
-      f"0 green (shift's counters before -> mid-drill: blue +{sm['blue'] - sb['blue']}, green "
-      f"+{sm['green'] - sb['green']})")
+      f"{ka_green} retries of the re-steered keep-alive connections = {want_blue} (their "
+      f"{stray} packets without an entry, syn_slot_miss + ack_unmatched, at least {ka_green}, "
+      f"none); 0 green (shift's counters before -> mid-drill: blue +{sm['blue'] - sb['blue']}, "
+      f"green +{sm['green'] - sb['green']})")
 eb = rep.get("errors", {}).get("blue")
 eg = rep.get("errors", {}).get("green")
 # Blue's resets of the re-steered connections answer packets shift sent it without an
