@@ -879,9 +879,9 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 		if (etcd_txn_succeeded(resp)) {
 			f->a->fleet.publishes++;
 			if (s) {
+				/* No longer pending, after a restart too. */
 				s->fleet_publish = false;
-				f->a->persist_dirty =
-					true; /* no longer pending, after a restart too */
+				f->a->persist_dirty = true;
 				log_info(
 					"fleet: published the rollback of %s at revision %lld (%s)",
 					r->svc, (long long)rev, s->reason);
