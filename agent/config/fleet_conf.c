@@ -124,9 +124,11 @@ int conf_fleet_files_check(const struct conf_fleet *f, char *why, size_t wl)
 		return 0;
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (paths[i][0] && access(paths[i], R_OK)) {
+			int err = errno;
+
 			seterr(why, wl, "%s %.200s: %s", fkey_names[keys[i]], paths[i],
-			       strerror(errno));
-			return -errno;
+			       strerror(err));
+			return -err;
 		}
 	}
 	return 0;
