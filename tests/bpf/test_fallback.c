@@ -146,6 +146,26 @@ static struct pkt_spec fb_syn(const struct fb_case *c, __u16 sport)
 	return s;
 }
 
+/*
+ * With connect_fallback at 100 %: the SYN s goes to green, green's RST is
+ * dropped, counted as green's error and as one fallback, and the
+ * retransmitted SYN goes to blue.
+ */
+static void green_refuses(struct tctx *t, struct harness *h, const struct fb_case *c,
+			  const struct pkt_spec *s)
+{
+	const struct topo_backend *green = &c->be[1];
+	__u64 rst0 = err_of(h, green->id, SHIFT_ERR_RST), fb0 = stat_of(h, SHIFT_STAT_FALLBACK);
+	__u32 v;
+
+	ASSERT_EQ(t, steer(t, h, c, s), 1, "the SYN at 100 %: green");
+	v = reply(t, h, c, green, s->sport, TH_RST | TH_ACK);
+	ASSERT_EQ(t, v, harness_expect(h, XDP_DROP), "green's RST dropped");
+	ASSERT_EQ(t, err_of(h, green->id, SHIFT_ERR_RST) - rst0, 1, "green RST errors");
+	ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FALLBACK) - fb0, 1, "connect_fallback stat");
+	ASSERT_EQ(t, steer(t, h, c, s), 0, "the retransmitted SYN: blue");
+}
+
 static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, const char *mode)
 {
 	const struct topo_backend *blue = &c->be[0], *green = &c->be[1];
@@ -162,14 +182,8 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 		 mode, c->name);
 	if (test_sub(t, "%s", name) && ASSERT_OK(t, set_fallback(h, c->svc, true), "set flag")) {
 		s = fb_syn(c, 41000);
-		rst0 = err_of(h, green->id, SHIFT_ERR_RST);
 		fb0 = stat_of(h, SHIFT_STAT_FALLBACK);
-		ASSERT_EQ(t, steer(t, h, c, &s), 1, "SYN at 100 %: green");
-		v = reply(t, h, c, green, s.sport, TH_RST | TH_ACK);
-		ASSERT_EQ(t, v, harness_expect(h, XDP_DROP), "green's RST dropped");
-		ASSERT_EQ(t, err_of(h, green->id, SHIFT_ERR_RST) - rst0, 1, "green RST errors");
-		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FALLBACK) - fb0, 1, "connect_fallback stat");
-		ASSERT_EQ(t, steer(t, h, c, &s), 0, "the retransmitted SYN: blue");
+		green_refuses(t, h, c, &s);
 		if (ASSERT_OK(t, harness_syn_slot_get(h, &s, &sl), "slot"))
 			ASSERT_EQ(t, sl.backend_id, blue->id, "the slot follows it to blue");
 		v = reply(t, h, c, blue, s.sport, TH_SYN | TH_ACK);
@@ -205,17 +219,10 @@ static void fb_run(struct tctx *t, struct harness *h, const struct fb_case *c, c
 		/* The client reuses the port: a new SYN, to green, which refuses it. */
 		dp_weight_set(&h->m, c->svc, SHIFT_WEIGHT_MAX);
 		s = fb_syn(c, 41050);
-		rst0 = err_of(h, green->id, SHIFT_ERR_RST);
 		brst0 = err_of(h, blue->id, SHIFT_ERR_RST);
-		fb0 = stat_of(h, SHIFT_STAT_FALLBACK);
-		ASSERT_EQ(t, steer(t, h, c, &s), 1, "the new SYN at 100 %: green");
-		v = reply(t, h, c, green, s.sport, TH_RST | TH_ACK);
-		ASSERT_EQ(t, v, harness_expect(h, XDP_DROP), "green's RST dropped");
-		ASSERT_EQ(t, err_of(h, green->id, SHIFT_ERR_RST) - rst0, 1, "green RST errors");
+		green_refuses(t, h, c, &s);
 		ASSERT_EQ(t, err_of(h, blue->id, SHIFT_ERR_RST) - brst0, 0,
 			  "no RST error for the old entry's blue");
-		ASSERT_EQ(t, stat_of(h, SHIFT_STAT_FALLBACK) - fb0, 1, "connect_fallback stat");
-		ASSERT_EQ(t, steer(t, h, c, &s), 0, "the retransmitted SYN: blue");
 		/* Without the flag the refusal goes on, still green's error alone. */
 		ASSERT_OK(t, set_fallback(h, c->svc, false), "clear flag");
 		s = fb_syn(c, 41050);
