@@ -108,6 +108,7 @@ struct fleet;
 #define FLEET_LAG_BUCKETS 16
 struct fleet_stats {
 	bool enabled, connected;
+	bool name_taken; /* alive/NODE is held by another host (fleet/node_id.h) */
 	__s64 revision; /* the last svc/ revision applied */
 	__u64 lag_hist[FLEET_LAG_BUCKETS]; /* apply lag, le 1ms * 2^i; last = +Inf */
 	double lag_sum_s;

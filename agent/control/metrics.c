@@ -615,6 +615,10 @@ static void render_fleet(const struct snap *sn, FILE *f)
 	family(f, "shift_fleet_connected", "gauge",
 	       "1 while shiftd is in touch with the fleet's etcd (lease alive, watch open).");
 	sample_u64(f, "shift_fleet_connected", NULL, sn->fleet.connected);
+	family(f, "shift_fleet_node_name_taken", "gauge",
+	       "1 while another host holds this node's name in the fleet (two hosts with one "
+	       "[fleet] node): this node follows the fleet but does not report.");
+	sample_u64(f, "shift_fleet_node_name_taken", NULL, sn->fleet.name_taken);
 	family(f, "shift_fleet_revision", "gauge",
 	       "The etcd revision of the last fleet change this node has applied.");
 	sample_u64(f, "shift_fleet_revision", NULL, (__u64)sn->fleet.revision);

@@ -216,6 +216,7 @@ void status_add_agent(struct st_model *st, struct agent *a)
 	st->fleet = a->fleet.enabled;
 	snprintf(st->fleet_node, sizeof(st->fleet_node), "%s", a->node);
 	st->fleet_connected = a->fleet.connected;
+	st->fleet_name_taken = a->fleet.name_taken;
 	st->fleet_revision = a->fleet.revision;
 	for (i = 0; i < a->n_ifaces && off < sizeof(st->agent_info); i++) {
 		const struct iface_rt *f = &a->ifaces[i];
@@ -579,6 +580,7 @@ void status_render_json(const struct st_model *st, struct json *j)
 		json_obj_open(j, "fleet");
 		json_str(j, "node", st->fleet_node);
 		json_bool(j, "connected", st->fleet_connected);
+		json_bool(j, "node_name_taken", st->fleet_name_taken);
 		json_u64(j, "revision", (__u64)st->fleet_revision);
 		json_obj_close(j);
 	}
@@ -659,9 +661,11 @@ void status_render_text(const struct st_model *st, FILE *f)
 	fprintf(f, "agent: %s%s%s\n", st->agent ? "running" : "not running (figures from the maps)",
 		st->agent_info[0] ? "; " : "", st->agent_info);
 	if (st->fleet)
-		fprintf(f, "fleet: node %s, %s, revision %lld\n", st->fleet_node,
+		fprintf(f, "fleet: node %s, %s, revision %lld%s\n", st->fleet_node,
 			st->fleet_connected ? "connected" : "NOT CONNECTED (fail-static)",
-			(long long)st->fleet_revision);
+			(long long)st->fleet_revision,
+			st->fleet_name_taken ? "; NODE NAME HELD BY ANOTHER HOST (see the log)" :
+					       "");
 	for (i = 0; i < st->n; i++) {
 		const struct st_service *s = &st->svc[i];
 

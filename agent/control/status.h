@@ -80,7 +80,7 @@ struct st_model {
 	struct st_iface ifaces[ST_MAX_IFACES];
 	bool fleet; /* a [fleet] is configured and the agent runs */
 	char fleet_node[64];
-	bool fleet_connected;
+	bool fleet_connected, fleet_name_taken;
 	__s64 fleet_revision;
 	__u64 stats[SHIFT_STAT_MAX];
 	__u32 n;

@@ -2,8 +2,8 @@
 /*
  * One etcd session per shiftd, as a small state machine:
  *
- *   DOWN --(tick: retry due)--> JOINING: lease grant, then alive/NODE put
- *   (with the lease) and a range of svc/ (on every join, a first one or after
+ *   DOWN --(tick: retry due)--> JOINING: lease grant, then alive/NODE claimed
+ *   (with the lease, unless another host holds the name) and a range of svc/ (on every join, a first one or after
  *   an outage); then the watch from the range's next revision
  *   --(watch created)--> UP.
  *   Any failure (an endpoint down, a keepalive timing out, the watch stream
@@ -31,6 +31,7 @@
 #include "fleet/etcd_json.h"
 #include "fleet/etcd_sync.h"
 #include "fleet/fleet.h"
+#include "fleet/node_id.h"
 #include "fleet/value.h"
 #include "ops/log.h"
 
@@ -41,9 +42,9 @@
  * fresh attempt (after the heal, at once) beats waiting for the retransmit. */
 #define CONNECT_MAX_MS 1000L
 
-enum req_kind { R_GRANT, R_ALIVE, R_RANGE, R_WATCH, R_KEEPALIVE, R_PUBLISH, R_NODE };
-static const char *const req_name[] = { "lease grant", "alive put", "range",	  "watch",
-					"keepalive",   "publish",   "node report" };
+enum req_kind { R_GRANT, R_CLAIM, R_ALIVE, R_RANGE, R_WATCH, R_KEEPALIVE, R_PUBLISH, R_NODE };
+static const char *const req_name[] = { "lease grant", "alive claim", "alive put", "range",
+					"watch",       "keepalive",   "publish",   "node report" };
 
 struct req {
 	struct fleet *f;
@@ -91,6 +92,10 @@ struct fleet {
 	__s64 watch_rev; /* every svc/ event up to here was seen (0: none yet) */
 	struct req *reqs;
 	struct req *watch, *keepalive, *node;
+	struct req *claim; /* alive/NODE being claimed (R_CLAIM, then R_ALIVE) */
+	char node_id[FLEET_NODE_ID_LEN];
+	bool alive_ours; /* alive/NODE holds this host's id and lease */
+	bool name_taken; /* alive/NODE is another host's (logged once) */
 	size_t watch_parsed;
 	int rampfd; /* fires at the next ramp step boundary */
 	__u64 last_report_hash;
@@ -153,6 +158,8 @@ static void req_free(struct fleet *f, struct req *r)
 		f->keepalive = NULL;
 	if (f->node == r)
 		f->node = NULL;
+	if (f->claim == r)
+		f->claim = NULL;
 	for (size_t i = 0; i < f->nsh; i++)
 		if (f->sh[i].pub == r)
 			f->sh[i].pub = NULL;
@@ -225,6 +232,7 @@ static void session_fail(struct fleet *f, const char *why)
 	f->st = S_DOWN;
 	set_connected(f, false);
 	f->lease = 0;
+	f->alive_ours = false;
 	f->failures++;
 	f->ep = (f->ep + 1) % f->conf.n_endpoints;
 	f->retry_mono = now_mono_ns() + (backoff > RETRY_MAX_NS ? RETRY_MAX_NS : backoff);
@@ -237,6 +245,74 @@ static void join(struct fleet *f)
 	if (!req_start(f, R_GRANT, ETCD_PATH_LEASE_GRANT,
 		       etcd_req_lease_grant((__s64)(f->conf.lease_ns / 1000000000ull))))
 		session_fail(f, "cannot start the lease grant");
+}
+
+/* alive/NODE with this node's lease, unless another host's id is there. */
+static int claim_alive(struct fleet *f)
+{
+	char *val;
+
+	if (f->claim)
+		return 0;
+	val = fleet_alive_encode(f->node_id);
+	if (val)
+		f->claim = req_start(f, R_CLAIM, ETCD_PATH_TXN,
+				     etcd_req_txn_put(f->key_alive, 0, val, f->lease));
+	free(val);
+	return f->claim ? 0 : -ENOMEM;
+}
+
+static void alive_claimed(struct fleet *f)
+{
+	if (f->name_taken)
+		log_info("fleet: node name %s is this host's now (%s)", f->conf.node, f->key_alive);
+	f->name_taken = false;
+	f->a->fleet.name_taken = false;
+	f->alive_ours = true;
+	f->report_forced = true;
+}
+
+/* The claim found alive/NODE there (kvs: its read-back). */
+static void claim_held(struct fleet *f, json_t *kvs)
+{
+	char id[FLEET_NODE_ID_LEN] = "", holder[96];
+	struct etcd_kv kv;
+	int rc;
+
+	if (!kvs || !json_array_size(kvs) || etcd_kv_parse(json_array_get(kvs, 0), &kv))
+		return; /* gone meanwhile: the next keepalive claims it */
+	rc = fleet_alive_decode(kv.value, kv.value_len, id, sizeof(id));
+	if (rc == 0 && !strcmp(id, f->node_id)) {
+		/* This host's, from before a crash: its old lease ends by itself. */
+		char *val = fleet_alive_encode(f->node_id);
+
+		log_info("fleet: %s holds this host's node id under lease %llx (a shiftd before "
+			 "this one): taken under lease %llx",
+			 f->key_alive, (unsigned long long)kv.lease, (unsigned long long)f->lease);
+
+		f->claim = val ? req_start(f, R_ALIVE, ETCD_PATH_PUT,
+					   etcd_req_put(f->key_alive, val, f->lease)) :
+				 NULL;
+		free(val);
+		etcd_kv_free(&kv);
+		return;
+	}
+	if (!f->name_taken) {
+		if (rc == 0)
+			snprintf(holder, sizeof(holder), "node id %.40s", id);
+		else
+			snprintf(holder, sizeof(holder), "%s",
+				 rc == -ENOENT ? "a shiftd without a node id" : "a value not ours");
+		log_err("fleet: node name %s is held in etcd by another host (%s, lease %llx); "
+			"this host is node id %s (%s in state_dir). Each host of a fleet needs "
+			"its own [fleet] node: this one follows and publishes the fleet's "
+			"decisions but does not report as %s until the name is free",
+			f->conf.node, holder, (unsigned long long)kv.lease, f->node_id,
+			FLEET_NODE_ID_FILE, f->conf.node);
+	}
+	f->name_taken = true;
+	f->a->fleet.name_taken = true;
+	etcd_kv_free(&kv);
 }
 
 static void start_watch(struct fleet *f)
@@ -811,9 +887,8 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 			snprintf(why, sizeof(why), "lease grant: no lease ID");
 			goto failed;
 		}
-		if (!req_start(f, R_ALIVE, ETCD_PATH_PUT,
-			       etcd_req_put(f->key_alive, "{}", f->lease))) {
-			snprintf(why, sizeof(why), "cannot start the alive put");
+		if (claim_alive(f)) {
+			snprintf(why, sizeof(why), "cannot start the alive claim");
 			goto failed;
 		}
 		f->keepalive_mono = now_mono_ns() + f->conf.lease_ns / 3;
@@ -824,7 +899,15 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 		 * latch since cleared). A compacted revision does not matter then. */
 		start_range(f);
 		break;
+	case R_CLAIM:
+		f->claim = NULL;
+		if (etcd_txn_succeeded(resp))
+			alive_claimed(f);
+		else
+			claim_held(f, etcd_resp_kvs(resp));
+		break;
 	case R_ALIVE:
+		alive_claimed(f);
 		break;
 	case R_RANGE: {
 		json_t *kvs = etcd_resp_kvs(resp);
@@ -866,6 +949,9 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 			f->step_waits = false;
 			ramp_steps(f);
 		}
+		/* Another host's name until its lease ends (or ours, lost meanwhile). */
+		if (!f->alive_ours)
+			claim_alive(f);
 		break;
 	}
 	case R_PUBLISH: {
@@ -1084,7 +1170,8 @@ static void node_report(struct fleet *f, bool force)
 	char *val;
 	__u32 i;
 
-	if (f->st != S_UP || f->node || (!force && h == f->last_report_hash))
+	/* nodes/NODE is the name holder's to write. */
+	if (f->st != S_UP || f->node || !f->alive_ours || (!force && h == f->last_report_hash))
 		return;
 	v = calloc(1, sizeof(*v));
 	if (!v)
@@ -1228,6 +1315,8 @@ struct fleet *fleet_open(struct agent *a)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct fleet *f;
+	char why[640];
+	int rc;
 
 	a->fleet.enabled = a->conf->fleet.enabled;
 	if (!a->conf->fleet.enabled)
@@ -1240,6 +1329,13 @@ struct fleet *fleet_open(struct agent *a)
 	f->epfd = f->tfd = f->rampfd = -1;
 	f->a = a;
 	f->conf = a->conf->fleet;
+	rc = fleet_node_id_load(a->conf->state_dir, f->node_id, why, sizeof(why));
+	if (rc < 0)
+		log_warn("fleet: %s; node id %s is this run's only, so after a crash this host "
+			 "waits up to fleet_lease to take its node name back",
+			 why, f->node_id);
+	else if (rc > 0)
+		log_info("fleet: %s", why);
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);
 	f->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	/* The plan's boundaries are wall-clock times: CLOCK_REALTIME. */

@@ -286,6 +286,37 @@ char *fleet_node_encode(const struct fleet_node_value *v)
 	return s;
 }
 
+char *fleet_alive_encode(const char *node_id)
+{
+	json_t *o = json_pack("{s:s}", "node_id", node_id);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return s;
+}
+
+int fleet_alive_decode(const char *buf, size_t len, char *id, size_t idlen)
+{
+	json_t *o = json_loadb(buf, len, 0, NULL), *v;
+	int rc = -EINVAL;
+
+	if (!json_is_object(o))
+		goto out;
+	v = json_object_get(o, "node_id");
+	if (!v) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (json_is_string(v) && json_string_length(v) < idlen &&
+	    strlen(json_string_value(v)) == json_string_length(v)) {
+		memcpy(id, json_string_value(v), json_string_length(v) + 1);
+		rc = 0;
+	}
+out:
+	json_decref(o);
+	return rc;
+}
+
 int fleet_node_decode(const char *buf, size_t len, struct fleet_node_value *v, char *why, size_t wl)
 {
 	json_t *o, *arr, *e;

@@ -4,7 +4,8 @@
  *
  *   /shift/FLEET/svc/SERVICE   the shared decision for one service (JSON)
  *   /shift/FLEET/nodes/NODE    what NODE last applied (JSON, no lease)
- *   /shift/FLEET/alive/NODE    present while NODE's lease lives
+ *   /shift/FLEET/alive/NODE    present while NODE's lease lives; {"node_id": ID},
+ *                              the host holding the name (fleet/node_id.h)
  *
  * Pure code: encoding, decoding with every field checked, the ramp step a plan
  * gives at a time, and what a node must do to match the shared decision.
@@ -75,6 +76,12 @@ int fleet_svc_decode(const char *buf, size_t len, struct fleet_svc_value *v, cha
 char *fleet_node_encode(const struct fleet_node_value *v);
 int fleet_node_decode(const char *buf, size_t len, struct fleet_node_value *v, char *why,
 		      size_t wl);
+
+/* alive/NODE's value: {"node_id": "<32 hex>"}. */
+char *fleet_alive_encode(const char *node_id);
+/* 0 and id filled; -ENOENT when the value names no id (an older shiftd's
+ * "{}"); -EINVAL when it is not such a value. */
+int fleet_alive_decode(const char *buf, size_t len, char *id, size_t idlen);
 
 /*
  * The weight a ramp plan gives at now (unix ns): step floor((now - start) /

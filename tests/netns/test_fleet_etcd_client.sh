@@ -21,7 +21,10 @@
 #     compaction while cut off does not matter and the node never acts on its
 #     pre-outage copy (no stale ramp step, no rollback of ours taken as covered
 #     by a latch the fleet has since cleared);
-#   - a ramp from the stored plan; fleet status --json.
+#   - a ramp from the stored plan; fleet status --json;
+#   - two hosts with one node name: the second says so, follows the fleet without
+#     touching the first's alive/ and nodes/ keys, and takes the name when the
+#     first's lease ends; after kill -9 a restart takes its own key back at once.
 # Exit 0 pass, 77 skipped, 1 fail.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -441,10 +444,71 @@ else
 	note "openssl could not make test certificates (see $tls/openssl.log): TLS not tested"
 fi
 
+note "--- two hosts with one node name"
+# The other host is played by etcdctl: alive/$NODE under a lease of its own, with
+# a node id not this host's, and a nodes/$NODE report of its own.
+ALIVE=/shift/$FLEET/alive/$NODE
+REPORT=/shift/$FLEET/nodes/$NODE
+ID_FILE=$RIG_STATE_DIR/fleet-node-id
+alive_json() { etcdctl_ get -w json "$ALIVE" | "$RIG_PYTHON" -c '
+import base64, json, sys
+kv = (json.load(sys.stdin).get("kvs") or [{}])[0]
+v = json.loads(base64.b64decode(kv.get("value", "")) or "null")
+print(sys.argv[1] == "lease" and "%x" % kv.get("lease", 0) or (v or {}).get("node_id"))' "$1"; }
+taken_is() {
+	[ "$(ctl status --json | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["fleet"]["node_name_taken"])')" = "$1" ]
+}
+report_node() { etcdctl_ get --print-value-only "$REPORT" | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["node"])'; }
+rig_kill "$E2E_SHIFTD_PID"
+other=$(etcdctl_ lease grant 60 | awk '{print $2}')
+etcdctl_ put --lease="$other" "$ALIVE" '{"node_id":"00000000000000000000000000000bad"}' >/dev/null
+etcdctl_ put "$REPORT" '{"node":"the-other-host","applied_revision":1,"unix_ns":1,"services":[]}' >/dev/null
+rig_spawn edge "$E2E_SHIFTD_LOG.3" "$SHIFTD" --config "$RIG_CONFIG"
+E2E_SHIFTD_PID=$RIG_LAST_PID
+E2E_SHIFTD_LOG=$E2E_SHIFTD_LOG.3
+if wait_for 10 log_has "is held in etcd by another host"; then
+	ok "the name held by another host is named: $(grep -m1 -o 'node name .*lease [0-9a-f]*)' "$E2E_SHIFTD_LOG")"
+else
+	notok "no word of the other host holding $NODE (alive: $(etcdctl_ get "$ALIVE" | tail -1)): $(grep fleet "$E2E_SHIFTD_LOG" | tail -3)"
+fi
+check "status --json: fleet.node_name_taken true, still connected (it follows the fleet)" \
+	wait_for 5 eval 'taken_is True && [ "$(ctl status --json | "$RIG_PYTHON" -c "import json,sys; print(json.load(sys.stdin)[\"fleet\"][\"connected\"])")" = True ]'
+check "metric shift_fleet_node_name_taken 1" \
+	wait_for 5 grep -q '^shift_fleet_node_name_taken 1' "$RIG_TEXTFILE_DIR/shift.prom"
+sleep 1.5
+check "the other host's alive key and report are left alone: $(report_node), lease $(alive_json lease)" \
+	test "$(report_node)" = the-other-host -a "$(alive_json lease)" = "$other"
+# The other host leaves (its lease revoked): the name is this host's.
+etcdctl_ lease revoke "$other" >/dev/null
+if wait_for 10 log_has "node name $NODE is this host's now"; then
+	ok "the other host's lease ended: the name is this host's, $(grep -m1 -o "node name $NODE is this host's now" "$E2E_SHIFTD_LOG")"
+else
+	notok "the name was not taken after the other lease ended: $(grep fleet "$E2E_SHIFTD_LOG" | tail -3)"
+fi
+check "alive/$NODE holds this host's id ($(cat "$ID_FILE")), nodes/$NODE its report" \
+	wait_for 5 eval '[ "$(alive_json node_id)" = "$(cat "$ID_FILE")" ] && [ "$(report_node)" = "$NODE" ] && taken_is False'
+# A crash: the key stays under the dead shiftd's lease until that ends (here a
+# long one, so that the restart surely finds it); the restart finds its own id
+# there and takes the key at once.
+kill -KILL "$E2E_SHIFTD_PID"
+wait "$E2E_SHIFTD_PID" 2>/dev/null
+old=$(etcdctl_ lease grant 60 | awk '{print $2}')
+etcdctl_ put --lease="$old" "$ALIVE" "{\"node_id\":\"$(cat "$ID_FILE")\"}" >/dev/null
+rig_spawn edge "$E2E_SHIFTD_LOG.4" "$SHIFTD" --config "$RIG_CONFIG"
+E2E_SHIFTD_PID=$RIG_LAST_PID
+E2E_SHIFTD_LOG=$E2E_SHIFTD_LOG.4
+new_lease() { [ "$(alive_json lease)" != "$old" ] && [ -n "$(alive_json lease)" ]; }
+if wait_for 10 new_lease && log_has "holds this host's node id under lease $old"; then
+	ok "after kill -9 the restart took its own key back at once: $(grep -m1 -o 'alive/.*' "$E2E_SHIFTD_LOG")"
+else
+	notok "after kill -9: alive lease $(alive_json lease) (old $old): $(grep fleet "$E2E_SHIFTD_LOG" | tail -3)"
+fi
+check "... and says nothing of another host" eval '! log_has "held in etcd by another host"'
+
 note "--- metrics"
 prom=$RIG_TEXTFILE_DIR/shift.prom
 sleep 6
-for m in shift_fleet_connected shift_fleet_revision shift_fleet_apply_lag_seconds_count; do
+for m in shift_fleet_connected shift_fleet_node_name_taken shift_fleet_revision shift_fleet_apply_lag_seconds_count; do
 	check "metric $m: $(grep "^$m" "$prom" | head -1)" grep -q "^$m" "$prom"
 done
 e2e_finish

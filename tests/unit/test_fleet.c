@@ -12,12 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "config/config.h"
 #include "fleet/b64.h"
 #include "fleet/etcd_json.h"
+#include "fleet/node_id.h"
 #include "fleet/value.h"
 
 static void test_b64(void **state)
@@ -463,6 +466,74 @@ static int conf_with(const char *fleet, struct shift_conf **c, char *err, size_t
 	return conf_parse(text, strlen(text), "t.conf", c, err, errlen);
 }
 
+/* alive/NODE's value names the host holding the name; an older shiftd's "{}" none. */
+static void test_alive_value(void **state)
+{
+	char id[FLEET_NODE_ID_LEN], *v;
+
+	(void)state;
+	v = fleet_alive_encode("0123456789abcdef0123456789abcdef");
+	assert_non_null(v);
+	assert_string_equal(v, "{\"node_id\":\"0123456789abcdef0123456789abcdef\"}");
+	assert_int_equal(fleet_alive_decode(v, strlen(v), id, sizeof(id)), 0);
+	assert_string_equal(id, "0123456789abcdef0123456789abcdef");
+	free(v);
+	assert_int_equal(fleet_alive_decode("{}", 2, id, sizeof(id)), -ENOENT);
+	assert_int_equal(fleet_alive_decode("", 0, id, sizeof(id)), -EINVAL);
+	assert_int_equal(fleet_alive_decode("[1]", 3, id, sizeof(id)), -EINVAL);
+	assert_int_equal(fleet_alive_decode("{\"node_id\":7}", 13, id, sizeof(id)), -EINVAL);
+	/* longer than any id: refused, not cut */
+	v = "{\"node_id\":\"0123456789abcdef0123456789abcdef0\"}";
+	assert_int_equal(fleet_alive_decode(v, strlen(v), id, sizeof(id)), -EINVAL);
+	/* an embedded NUL is no id */
+	v = "{\"node_id\":\"ab\\u0000cd\"}";
+	assert_int_equal(fleet_alive_decode(v, strlen(v), id, sizeof(id)), -EINVAL);
+}
+
+/* <state_dir>/fleet-node-id: made once, then the same id on every start; a
+ * damaged file is replaced, an unreadable one kept (this run gets its own id). */
+static void test_node_id_file(void **state)
+{
+	char dir[] = "/tmp/test_fleet_XXXXXX", path[256], a[FLEET_NODE_ID_LEN],
+	     b[FLEET_NODE_ID_LEN], why[600];
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, FLEET_NODE_ID_FILE);
+	assert_int_equal(fleet_node_id_load(dir, a, why, sizeof(why)), 1);
+	assert_true(fleet_node_id_valid(a));
+	assert_non_null(strstr(why, "no node id yet"));
+	assert_int_equal(fleet_node_id_load(dir, b, why, sizeof(why)), 0);
+	assert_string_equal(a, b);
+
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("not an id\n", fp);
+	fclose(fp);
+	assert_int_equal(fleet_node_id_load(dir, b, why, sizeof(why)), 1);
+	assert_non_null(strstr(why, "does not hold a node id"));
+	assert_true(fleet_node_id_valid(b));
+	assert_string_not_equal(a, b);
+	assert_int_equal(fleet_node_id_load(dir, a, why, sizeof(why)), 0);
+	assert_string_equal(a, b);
+
+	if (geteuid() != 0) { /* root reads a 0000 file anyway */
+		assert_int_equal(chmod(path, 0), 0);
+		assert_int_equal(fleet_node_id_load(dir, a, why, sizeof(why)), -EACCES);
+		assert_true(fleet_node_id_valid(a));
+		assert_string_not_equal(a, b);
+	}
+	/* A state_dir that does not exist: an id for this run, the error named. */
+	snprintf(path, sizeof(path), "%s/gone", dir);
+	assert_true(fleet_node_id_load(path, a, why, sizeof(why)) < 0);
+	assert_true(fleet_node_id_valid(a));
+	assert_non_null(strstr(why, "gone"));
+
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 static void test_conf(void **state)
 {
 	struct shift_conf *c;
@@ -557,6 +628,8 @@ int main(void)
 		cmocka_unit_test(test_ramp_steps),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_node_roundtrip),
+		cmocka_unit_test(test_alive_value),
+		cmocka_unit_test(test_node_id_file),
 		cmocka_unit_test(test_conf),
 	};
 
