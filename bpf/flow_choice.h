@@ -119,7 +119,11 @@ static __always_inline int choose_backend(const struct pkt *p, const struct shif
 	slot = shift_ring_slot(h);
 	be = ring_backend(svc->id, color, slot);
 	if (be == SHIFT_NO_BACKEND) {
-		/* An empty pool (all unhealthy) borrows the other one rather than drop. */
+		/* An empty pool (all unhealthy) borrows the other one rather than drop;
+		 * but green only once it serves users: at weight 0 (shadow, a release
+		 * not yet begun) no user may reach it, whatever happens to blue. */
+		if (color == SHIFT_BLUE && !(word & SHIFT_WEIGHT_MASK))
+			return -1;
 		color ^= 1;
 		be = ring_backend(svc->id, color, slot);
 		if (be == SHIFT_NO_BACKEND)

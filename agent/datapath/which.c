@@ -159,8 +159,8 @@ int which_compute(const struct shift_maps *m, __u32 sid, const struct shift_addr
 	/* A ring is all empty or all full: any slot tells whether the pool can serve. */
 	be = ring_at(m, sid, color, slot);
 	if (be == SHIFT_NO_BACKEND) {
-		if (out->latched) {
-			/* The latch never borrows green. */
+		if (out->latched || (color == SHIFT_BLUE && !out->weight_bp)) {
+			/* The latch never borrows green, nor does weight 0. */
 			out->no_backend = true;
 		} else {
 			color ^= 1;

@@ -249,6 +249,22 @@ static void before_stale(struct tctx *t, struct harness *h, const struct row *r)
 	set_14(t, h, false);
 }
 
+/* SVC_V4_TCP's blue pool emptied (every blue backend down); the after hook puts
+ * backend 0 back. */
+static void before_blue_empty(struct tctx *t, struct harness *h, const struct row *r)
+{
+	(void)r;
+	ASSERT_OK(t, harness_pool(h, SVC_V4_TCP, SHIFT_BLUE, NULL, 0), "blue pool emptied");
+}
+
+static void after_blue_back(struct tctx *t, struct harness *h, const struct row *r)
+{
+	static const __u32 blue = 0;
+
+	(void)r;
+	ASSERT_OK(t, harness_pool(h, SVC_V4_TCP, SHIFT_BLUE, &blue, 1), "blue pool {0} again");
+}
+
 static void after_not_inserted(struct tctx *t, struct harness *h, const struct row *r)
 {
 	struct shift_flow f;
@@ -493,6 +509,14 @@ const struct row fwd_rows[] = {
 	  .after = after_not_inserted },
 	{ "green pool empty at weight 100 % -> blue", H_CLIENT, IN_LO,
 	  PKT4(CL4, VIP4_BLUEONLY, TCP, 40802, 80), .weight = W_ALL_GREEN, DNAT_TX(12), NEW_FLOW },
+	/* Green is not released to users at weight 0: an empty blue pool does not
+	 * hand them to it. */
+	{ "blue pool empty at weight 0 -> drop no_backend, not green", H_CLIENT, IN_LO,
+	  PKT4(CL4, VIP4, TCP, 40804, 80), .before = before_blue_empty,
+	  DROP_FOR(SHIFT_STAT_DROP_NO_BACKEND), .after = after_blue_back },
+	{ "blue pool empty at weight 0.01 % -> green", H_CLIENT, IN_LO,
+	  PKT4(CL4, VIP4, TCP, 40805, 80), .weight = 1, .before = before_blue_empty, DNAT_TX(1),
+	  NEW_FLOW, .after = after_blue_back },
 	{ "flow on a retired backend is steered afresh, its entry rewritten", H_CLIENT, IN_LO,
 	  PKT4(CL4, VIP4_STALE, TCP, 40803, 80, .tcp_flags = TH_ACK, .seq = 1002),
 	  .before = before_stale, DNAT_TX(15), NEW_FLOW },
