@@ -462,6 +462,17 @@ static int reload(struct agent *a, char *err, size_t errlen)
 	return rc;
 }
 
+/* SIGHUP and shiftctl reload alike: a fleet node then takes the fleet's word
+ * again for what the new config touched (a new service, a changed one). */
+static int reload_fleet(struct agent *a, char *err, size_t errlen)
+{
+	int rc = reload(a, err, errlen);
+
+	if (a->fleet_ctx)
+		fleet_reloaded(a->fleet_ctx);
+	return rc;
+}
+
 static int epoll_add(int epfd, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
@@ -532,9 +543,7 @@ static int run_loop(struct agent *a, struct loop *lp)
 					continue;
 				if (si.ssi_signo == SIGHUP) {
 					sd_notify_msg("RELOADING=1");
-					reload(a, err, sizeof(err));
-					if (lp->fleet)
-						fleet_reloaded(lp->fleet);
+					reload_fleet(a, err, sizeof(err));
 					sd_notify_msg("READY=1");
 				} else {
 					log_info("signal %d: exiting; the datapath stays attached",
@@ -542,7 +551,7 @@ static int run_loop(struct agent *a, struct loop *lp)
 					lp->stop = true;
 				}
 			} else if (fd == lp->ctlfd) {
-				control_serve(a, lp->ctlfd, lp->ctl_group, reload);
+				control_serve(a, lp->ctlfd, lp->ctl_group, reload_fleet);
 			} else if (lp->fleet && fd == lp->fleetfd) {
 				fleet_events(lp->fleet);
 			} else if (fd == lp->shadow_rbfd || fd == lp->shadow_sockfd) {

@@ -542,6 +542,13 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 					"service %s: green_weight changed to %s but the service is "
 					"rolled back; it stays at 0 until 'shiftctl clear'",
 					c->name, weight_format(c->green_weight, w, sizeof(w)));
+			else if (a->fleet.enabled)
+				/* The fleet's weight is shared: one host's file must not
+				 * move it here alone (nor raise green while cut off). */
+				log_warn("service %s: green_weight changed to %s but this host "
+					 "follows the fleet's weight; 'shiftctl set-weight' "
+					 "changes it on every host",
+					 c->name, weight_format(c->green_weight, w, sizeof(w)));
 			else
 				s->weight = c->green_weight;
 		}

@@ -8,6 +8,8 @@
 #   - shiftctl ramp on node 2: every node goes through every step in order, in step
 #     with the others; the skew per step (first node -> last node) is reported and
 #     must stay under 1 s.
+#   - a reload (shiftctl reload, SIGHUP) on one node whose file says another
+#     green_weight leaves the fleet's weight in place on every node;
 #   - promote (on node 3) and a plain set-weight down reach everyone too; fleet status
 #     shows three alive nodes agreeing; the fleet metrics are there.
 # Figures: stdout and ${OUTPUT:-.output}/fleet_sync.txt. Exit 0 pass, 77 skip, 1 fail.
@@ -156,6 +158,24 @@ if fleet_wait_all 3 green_weight_bp 0; then
 else
 	notok "set-weight web 0 during node 2's drill: weights after the restore $(fleet_all green_weight_bp) (want 0 0 0); drill: $(tr '\n' ' ' <"$D/drill.out" | cut -c1-200)"
 fi
+
+# --- a reload on one node does not move the fleet's weight there -------------------------
+# The config's green_weight is this host's file alone; the weight is the fleet's.
+out=$(fleet_ctl 1 set-weight web 20 2>&1) || notok "set-weight web 20 on node 1: $out"
+fleet_wait_all 3 green_weight_bp 2000 || notok "set-weight web 20: weights $(fleet_all green_weight_bp)"
+fleet_write_config 1 web.green_weight=50%
+for how in "shiftctl reload" SIGHUP; do
+	if [ "$how" = SIGHUP ]; then kill -HUP "$(fleet_pid 1)"; else out=$(fleet_ctl 1 reload 2>&1) || notok "reload on n1: $out"; fi
+	sleep 1
+	if [ "$(fleet_all green_weight_bp)" = "2000 2000 2000" ] && fleet_wait_agree 1 5; then
+		ok "$how on n1 with green_weight = 50% in its file: every node stays at the fleet's 2000 bp, all agree"
+	else
+		notok "$how on n1 with green_weight = 50%: weights $(fleet_all green_weight_bp) (want 2000 2000 2000); ${FLEET_AGREE:-}"
+	fi
+done
+check "n1's log says the fleet's weight holds" grep -q "green_weight changed to 50% but this host follows the fleet" "$(fleet_log 1)"
+fleet_write_config 1
+fleet_ctl 1 reload >/dev/null 2>&1
 
 # --- fleet status and metrics -------------------------------------------------------------
 for k in 1 2 3; do
