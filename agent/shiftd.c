@@ -736,11 +736,22 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
-	/* Before the datapath is touched: a refusal then changes nothing. */
+	/* SIGHUP's default action ends the process: a reload sent while the start
+	 * still loads the programs (seconds) waits for the loop instead, and a
+	 * SIGTERM then is the loop's first event (a clean exit). */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	/* Before the datapath is touched: a refusal then changes nothing. The
+	 * config asks for what the host lacks: exit 2, which the unit does not
+	 * restart (a restart a second would not fix it). */
 	if (host_precheck(conf, err, sizeof(err))) {
 		log_err("%s; not starting", err);
 		conf_free(conf);
-		return 1;
+		return 2;
 	}
 	raise_fd_limit();
 	a = calloc(1, sizeof(*a));
@@ -817,11 +828,6 @@ int main(int argc, char **argv)
 	nexthops_refresh(a);
 
 	lp.epfd = epoll_create1(EPOLL_CLOEXEC);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
 	/* Notify hooks are fire-and-forget: let the kernel reap them. */
 	signal(SIGCHLD, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
