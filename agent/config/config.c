@@ -1679,10 +1679,11 @@ static int finish(struct parser *ps)
 			    "control_socket_mode 0600 lets no member of control_socket_group %s "
 			    "connect; use 0660 (or remove control_socket_group)",
 			    c->control_socket_group);
-	/* POST rolls services back: never served without a token to check. */
+	/* POST rolls services back: never served without a token to check. The
+	 * SPEC's file by default; the start refuses it missing or readable by all. */
 	if (ps->gline[G_HTTP_LISTEN] && !ps->gline[G_HTTP_TOKEN_FILE])
-		return fail(ps, ps->gline[G_HTTP_LISTEN],
-			    "http_listen needs http_token_file (the bearer token POST requires)");
+		snprintf(c->http_token_file, sizeof(c->http_token_file), "%s",
+			 CONF_DEFAULT_TOKEN_FILE);
 	if (!ps->gline[G_HTTP_LISTEN] && ps->gline[G_HTTP_TOKEN_FILE])
 		return fail(ps, ps->gline[G_HTTP_TOKEN_FILE],
 			    "http_token_file without http_listen: the HTTP API is off, set "

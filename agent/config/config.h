@@ -18,6 +18,7 @@
 #include "config/fleet_conf.h"
 
 #define CONF_DEFAULT_PATH "/etc/shift/shiftd.conf"
+#define CONF_DEFAULT_TOKEN_FILE "/etc/shift/token"
 
 #define CONF_PATH_LEN 4096
 #define CONF_NAME_LEN 64 /* service name, NUL included: [A-Za-z0-9_.-]{1,63} */
@@ -143,7 +144,7 @@ struct shift_conf {
 	/* The HTTP API (agent/http/): off unless http_listen is set. */
 	bool http_enabled;
 	struct shift_addr_key http_listen; /* family, addr, port (network order) */
-	char http_token_file[CONF_PATH_LEN]; /* required with http_listen */
+	char http_token_file[CONF_PATH_LEN]; /* with http_listen; CONF_DEFAULT_TOKEN_FILE */
 	struct conf_fleet fleet; /* [fleet]; fleet.enabled false without one */
 	__u32 n_services; /* 1..SHIFT_MAX_SERVICES, in file order */
 	struct conf_service *services;
