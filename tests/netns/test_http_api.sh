@@ -177,6 +177,24 @@ for c in bad empty nogroup; do
 	fi
 done
 
+# A reload sent while the programs still load (a start takes seconds) waits for the
+# loop; SIGHUP's default action used to end shiftd there (status 129).
+rig_spawn edge "$D/hup.log" "$SHIFTD" --config "$D/shiftd.conf"
+hup_pid=$RIG_LAST_PID
+sleep 0.2
+kill -HUP "$hup_pid" 2>/dev/null
+for ((i = 0; i < 150; i++)); do
+	grep -q 'ready' "$D/hup.log" 2>/dev/null && break
+	kill -0 "$hup_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$hup_pid" 2>/dev/null && grep -q 'ready' "$D/hup.log"; then
+	ok "SIGHUP 0.2 s into the start: shiftd goes on and is ready ($(grep -c 'reloaded' "$D/hup.log") reload(s) in its log)"
+else
+	notok "SIGHUP 0.2 s into the start: shiftd $(kill -0 "$hup_pid" 2>/dev/null && echo "alive, not ready" || echo gone): $(tail -n 3 "$D/hup.log")"
+fi
+rig_kill "$hup_pid"
+
 # Every round's load leaves from a fresh source address (e2e_lib.sh): 3 x ROUNDS of
 # them, alternating between the two clients.
 E2E_NSRC=$((ROUNDS * 3 / 2 + 2))
