@@ -403,7 +403,8 @@ static int reload(struct agent *a, char *err, size_t errlen)
 	    strcmp(newc->state_dir, a->conf->state_dir))
 		log_warn("reload: bpffs_dir, hash_seed, state_dir and control_socket (its group "
 			 "and mode too) take effect at the next start");
-	if (memcmp(&newc->fleet, &a->conf->fleet, sizeof(newc->fleet)))
+	/* By field: the struct also holds the lines its keys were on. */
+	if (!conf_fleet_equal(&newc->fleet, &a->conf->fleet))
 		log_warn("reload: [fleet] changes take effect at the next start");
 	/* The maps are sized at load, and a start adopts the pinned ones. */
 	if (newc->max_flows != a->conf->max_flows || newc->max_flows6 != a->conf->max_flows6 ||

@@ -215,3 +215,18 @@ int conf_fleet_finish(struct conf_fleet *f, int *line, char *why, size_t wl)
 	}
 	return 0;
 }
+
+bool conf_fleet_equal(const struct conf_fleet *a, const struct conf_fleet *b)
+{
+	__u32 i;
+
+	if (a->enabled != b->enabled || a->n_endpoints != b->n_endpoints ||
+	    strcmp(a->fleet, b->fleet) || strcmp(a->node, b->node) ||
+	    a->timeout_ns != b->timeout_ns || a->lease_ns != b->lease_ns ||
+	    strcmp(a->cacert, b->cacert) || strcmp(a->cert, b->cert) || strcmp(a->key, b->key))
+		return false;
+	for (i = 0; i < a->n_endpoints && i < CONF_FLEET_MAX_ENDPOINTS; i++)
+		if (strcmp(a->endpoints[i], b->endpoints[i]))
+			return false;
+	return true;
+}

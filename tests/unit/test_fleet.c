@@ -466,6 +466,35 @@ static int conf_with(const char *fleet, struct shift_conf **c, char *err, size_t
 	return conf_parse(text, strlen(text), "t.conf", c, err, errlen);
 }
 
+/* A reload compares the sections, not where their lines are: a comment added
+ * above [fleet] is no change (it used to warn on every reload). */
+static void test_conf_equal(void **state)
+{
+	static const char *const f =
+		"[fleet]\netcd_endpoints = http://127.0.0.1:2379\nfleet = eu1\nnode = n1\n";
+	struct shift_conf *a, *b;
+	char err[512], text[1024];
+
+	(void)state;
+	assert_int_equal(conf_with(f, &a, err, sizeof(err)), 0);
+	snprintf(text, sizeof(text), "; moved down a line\n%s", f);
+	assert_int_equal(conf_with(text, &b, err, sizeof(err)), 0);
+	assert_int_not_equal(a->fleet.line, b->fleet.line);
+	assert_true(conf_fleet_equal(&a->fleet, &b->fleet));
+	conf_free(b);
+	snprintf(text, sizeof(text), "%sfleet_lease = 6s\n", f);
+	assert_int_equal(conf_with(text, &b, err, sizeof(err)), 0);
+	assert_false(conf_fleet_equal(&a->fleet, &b->fleet));
+	conf_free(b);
+	snprintf(text, sizeof(text),
+		 "[fleet]\netcd_endpoints = http://127.0.0.1:2379, http://127.0.0.2:2379\n"
+		 "fleet = eu1\nnode = n1\n");
+	assert_int_equal(conf_with(text, &b, err, sizeof(err)), 0);
+	assert_false(conf_fleet_equal(&a->fleet, &b->fleet));
+	conf_free(b);
+	conf_free(a);
+}
+
 /* alive/NODE's value names the host holding the name; an older shiftd's "{}" none. */
 static void test_alive_value(void **state)
 {
@@ -628,6 +657,7 @@ int main(void)
 		cmocka_unit_test(test_ramp_steps),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_node_roundtrip),
+		cmocka_unit_test(test_conf_equal),
 		cmocka_unit_test(test_alive_value),
 		cmocka_unit_test(test_node_id_file),
 		cmocka_unit_test(test_conf),
