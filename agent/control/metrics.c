@@ -799,8 +799,15 @@ int metrics_write_file(const char *dir, const char *buf, size_t len, char *err, 
 		snprintf(err, errlen, "textfile_dir %s: path too long", dir);
 		return -ENAMETOOLONG;
 	}
-	/* O_TRUNC: a temp file left by a crash is simply reused. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* The node exporter's user can write textfile_dir: a name planted there (a
+	 * hard link to a root file, which O_NOFOLLOW does not stop) is removed, and
+	 * the file is created anew, never opened (a crash's leftover goes too). */
+	if (unlink(tmp) && errno != ENOENT) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot remove %s: %s", tmp, strerror(errno));
+		return rc;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));

@@ -396,6 +396,33 @@ static void test_write_file(void **state)
 	assert_string_equal(got, "old\n");
 	free(got);
 
+	/* A hard link planted at the temp name (by whoever else writes the directory)
+	 * to a file of shiftd's user: the file keeps its bytes and its mode. */
+	{
+		char victim[160], tmp[160];
+		FILE *fp;
+
+		snprintf(victim, sizeof(victim), "%s/victim", f->dir);
+		snprintf(tmp, sizeof(tmp), "%s/" METRICS_TMP_FILE, f->dir);
+		fp = fopen(victim, "w");
+		assert_non_null(fp);
+		fputs("secret\n", fp);
+		fclose(fp);
+		assert_int_equal(chmod(victim, 0600), 0);
+		assert_int_equal(link(victim, tmp), 0);
+		assert_int_equal(metrics_write_file(f->dir, "new\n", 4, err, sizeof(err)), 0);
+		got = slurp(victim);
+		assert_string_equal(got, "secret\n");
+		free(got);
+		assert_int_equal(stat(victim, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+		assert_int_equal(st.st_nlink, 1);
+		got = slurp(path);
+		assert_string_equal(got, "new\n");
+		free(got);
+		unlink(victim);
+	}
+
 	/* A missing directory: an error that names it, nothing created. */
 	snprintf(missing, sizeof(missing), "%s/gone", f->dir);
 	rc = metrics_write_file(missing, "x\n", 2, err, sizeof(err));
