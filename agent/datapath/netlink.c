@@ -270,6 +270,27 @@ static int nl_query(struct nl_ctx *nl, struct nlmsghdr *req, nl_data_cb cb, void
 	}
 }
 
+/* A NUL-terminated string attribute into dst, cut to fit; dst stays empty
+ * without a valid one. */
+static void nl_get_str(const struct nlattr *a, char *dst, size_t size)
+{
+	const char *s;
+
+	if (!a || mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
+		return;
+	s = mnl_attr_get_str(a);
+	memcpy(dst, s, strnlen(s, size - 1));
+}
+
+static int nl_linkinfo_cb(const struct nlattr *a, void *data)
+{
+	struct nl_link *l = data;
+
+	if (mnl_attr_get_type(a) == IFLA_INFO_KIND)
+		nl_get_str(a, l->kind, sizeof(l->kind));
+	return MNL_CB_OK;
+}
+
 static int nl_parse_link(const struct nlmsghdr *nlh, struct nl_link *l)
 {
 	const struct nlattr *tb[IFLA_MAX + 1];
@@ -285,11 +306,11 @@ static int nl_parse_link(const struct nlmsghdr *nlh, struct nl_link *l)
 	l->type = ifi->ifi_type;
 	l->up = ifi->ifi_flags & IFF_UP;
 	l->running = ifi->ifi_flags & IFF_RUNNING;
-	if (tb[IFLA_IFNAME] && mnl_attr_validate(tb[IFLA_IFNAME], MNL_TYPE_NUL_STRING) == 0) {
-		const char *name = mnl_attr_get_str(tb[IFLA_IFNAME]);
-
-		memcpy(l->name, name, strnlen(name, sizeof(l->name) - 1));
-	}
+	l->loopback = ifi->ifi_flags & IFF_LOOPBACK;
+	nl_get_str(tb[IFLA_IFNAME], l->name, sizeof(l->name));
+	if (tb[IFLA_LINKINFO])
+		mnl_attr_parse_nested(tb[IFLA_LINKINFO], nl_linkinfo_cb, l);
+	nl_get_str(tb[IFLA_PARENT_DEV_NAME], l->parent, sizeof(l->parent));
 	nl_get_mac(tb[IFLA_ADDRESS], l->mac);
 	if (tb[IFLA_MTU] && mnl_attr_validate(tb[IFLA_MTU], MNL_TYPE_U32) == 0)
 		l->mtu = mnl_attr_get_u32(tb[IFLA_MTU]);

@@ -29,6 +29,14 @@ struct nl_link {
 	bool running; /* IFF_RUNNING: up and carrier */
 	__u32 mtu;
 	__u16 type; /* ARPHRD_*; only ARPHRD_ETHER links can be a next hop */
+	bool loopback; /* IFF_LOOPBACK */
+	/* IFLA_INFO_KIND: the rtnl link type ("veth", "bridge", "macvlan", "vxlan",
+	 * ...) of a device made in software; empty for NICs and for lo. */
+	char kind[16];
+	/* IFLA_PARENT_DEV_NAME: the device behind a NIC ("0000:00:03.0", "virtio2"),
+	 * as /sys/class/net/NAME/device links to; empty for virtual interfaces, and
+	 * for every interface on kernels before 5.16. Cut to fit. */
+	char parent[32];
 };
 
 struct nl_nexthop {

@@ -359,6 +359,33 @@ static void test_link_get(void **state)
 	assert_int_equal(nl_link_by_index(fx->nl, 0, &m), -EINVAL);
 }
 
+/* The kind, the parent device, IFF_LOOPBACK. */
+static void test_link_kind(void **state)
+{
+	struct fixture *fx = fixture_of(state);
+	struct rec rec;
+	struct nl_link l;
+
+	assert_int_equal(nl_link_get(fx->nl, "veth0", &l), 0);
+	assert_string_equal(l.kind, "veth");
+	assert_string_equal(l.parent, "");
+	assert_false(l.loopback);
+
+	assert_int_equal(nl_link_get(fx->nl, "lo", &l), 0);
+	assert_string_equal(l.kind, "");
+	assert_string_equal(l.parent, "");
+	assert_true(l.loopback);
+
+	SH("ip link add shbr0 type bridge");
+	assert_int_equal(nl_link_get(fx->nl, "shbr0", &l), 0);
+	assert_string_equal(l.kind, "bridge");
+	assert_string_equal(l.parent, "");
+	assert_int_equal(nl_link_by_index(fx->nl, l.ifindex, &l), 0);
+	assert_string_equal(l.kind, "bridge");
+	SH("ip link del shbr0");
+	drain(fx->nl, &rec);
+}
+
 /* --- next hops ------------------------------------------------------------ */
 
 struct nh_case {
@@ -534,6 +561,7 @@ static void test_events_link(void **state)
 	assert_non_null(e);
 	old = e->ifindex;
 	assert_true(old > 0);
+	assert_string_equal(e->link.kind, "veth");
 
 	drain(fx->nl, r);
 	SH("ip link set shtest0 down");
@@ -628,6 +656,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_link_get),
+		cmocka_unit_test(test_link_kind),
 		cmocka_unit_test(test_nexthop_ipv4),
 		cmocka_unit_test(test_nexthop_ipv6),
 		cmocka_unit_test(test_neigh_probe_resolves_ipv4),
