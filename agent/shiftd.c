@@ -162,8 +162,8 @@ static int attach_one(struct agent *a, struct iface_rt *f, bool keep_ok)
 		return err;
 	}
 	f->ifindex = l.ifindex;
-	err = dp_attach_iface(a->skel, a->conf->bpffs_dir, f->name, l.ifindex, f->role,
-			      a->conf->attach, a->conf->xdp_mode, keep_ok, &res);
+	err = dp_attach_iface(a->skel, a->conf->bpffs_dir, &l, f->role, a->conf->attach,
+			      a->conf->xdp_mode, keep_ok, &res);
 	if (err) {
 		f->attached = false;
 		return err;

@@ -214,12 +214,17 @@ const char *dp_hook_name(enum dp_hook h)
 	return h == DP_HOOK_TC ? "tc" : "xdp";
 }
 
-bool iface_is_virtual(const char *ifname)
+const char *iface_virtual(const struct nl_link *l)
 {
-	char path[128];
-
-	snprintf(path, sizeof(path), "/sys/class/net/%s/device", ifname);
-	return access(path, F_OK) != 0;
+	/* A device behind it: a NIC, whatever else it says (a DSA port has a kind). */
+	if (l->parent[0])
+		return NULL;
+	if (l->kind[0])
+		return l->kind;
+	if (l->loopback)
+		return "loopback";
+	/* Neither: a NIC on a kernel that names no parents (before 5.16). */
+	return NULL;
 }
 
 /* The XDP link pinned for ifname, if any (a previous run's choice). */
@@ -231,15 +236,22 @@ static bool xdp_pinned(const char *pin_dir, const char *ifname)
 	return access(path, F_OK) == 0;
 }
 
-int dp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
+int dp_attach_iface(const struct shift *skel, const char *pin_dir, const struct nl_link *link,
 		    enum xdp_role role, enum conf_attach attach, enum conf_xdp_mode mode,
 		    bool keep_ok, struct xdp_attach *res)
 {
-	int err = -EOPNOTSUPP;
+	const char *ifname = link->name, *virt = iface_virtual(link);
+	int ifindex = link->ifindex, err = -EOPNOTSUPP;
+
+	if (attach == CONF_ATTACH_AUTO && virt)
+		log_info("%s: virtual interface (%s): TC (attach = auto)", ifname, virt);
+	else if (attach == CONF_ATTACH_AUTO)
+		log_debug("%s: a NIC (device %s): native XDP if its driver has it (attach = auto)",
+			  ifname, link->parent[0] ? link->parent : "not named by this kernel");
 
 	if (attach == CONF_ATTACH_XDP) {
 		err = xdp_attach_iface(skel, pin_dir, ifname, ifindex, role, mode, keep_ok, res);
-	} else if (attach == CONF_ATTACH_AUTO && !iface_is_virtual(ifname)) {
+	} else if (attach == CONF_ATTACH_AUTO && !virt) {
 		/* Only native XDP is worth it; generic XDP is slower than TC. A link
 		 * already pinned was native when it was made. */
 		err = xdp_attach(skel, pin_dir, ifname, ifindex, role,

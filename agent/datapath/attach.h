@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include "config/config.h"
+#include "datapath/netlink.h"
 
 enum xdp_role {
 	XDP_ROLE_CLIENT, /* client-facing: forward path */
@@ -56,20 +57,28 @@ int tc_attach_iface(const struct shift *skel, const char *pin_dir, const char *i
 int tc_detach_iface(const char *pin_dir, const char *ifname);
 
 /*
- * attach = auto | xdp | tc for one interface: auto runs XDP native on a
- * physical NIC whose driver does native XDP, TC on veth and other virtual
- * interfaces (and on NICs without native XDP). The other hook's program is
- * removed once the chosen one runs, so a change of mode is hitless.
+ * attach = auto | xdp | tc for link (its name names the pins): auto runs XDP
+ * native on a physical NIC whose driver does native XDP, TC on veth and other
+ * virtual interfaces (iface_virtual) and on NICs without native XDP. The other
+ * hook's program is removed once the chosen one runs, so a change of mode is
+ * hitless.
  */
-int dp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
+int dp_attach_iface(const struct shift *skel, const char *pin_dir, const struct nl_link *link,
 		    enum xdp_role role, enum conf_attach attach, enum conf_xdp_mode mode,
 		    bool keep_ok, struct xdp_attach *res);
 /* Both hooks; 0 if nothing was attached. */
 int dp_detach_iface(const char *pin_dir, const char *ifname);
 /* A pin under <pin_dir>/links (any hook's), for interfaces no longer configured. */
 int dp_detach_pin(const char *pin_dir, const char *pin_name);
-/* No device behind it (veth, bridge, tun, ...): sysfs has no "device" link. */
-bool iface_is_virtual(const char *ifname);
+/*
+ * Why attach = auto takes l for a virtual interface: its kind ("veth",
+ * "bridge", "tun", ...) or "loopback"; NULL for a NIC (a device behind it).
+ * From rtnetlink in the caller's network namespace, never from /sys: /sys
+ * shows the interfaces of the namespace that mounted it, and a shiftd run with
+ * `nsenter --net` or in a container that shares the host's /sys would read the
+ * host's eth0 for its own veth named eth0.
+ */
+const char *iface_virtual(const struct nl_link *l);
 const char *dp_hook_name(enum dp_hook h);
 
 #endif

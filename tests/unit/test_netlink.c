@@ -2,7 +2,9 @@
 /*
  * rtnetlink against the real kernel, inside network namespaces of our own:
  * link queries, next hops (on-link, via a gateway, unresolved, no route) for
- * IPv4 and IPv6, neighbour probes, and link/neighbour/route events.
+ * IPv4 and IPv6, neighbour probes, and link/neighbour/route events; and what
+ * attach = auto reads of a link (kind, parent device), on the veths and bridge
+ * here and, read-only, on the NICs of the namespace the test started in.
  *
  *   main ns: veth0 02:00:00:00:01:01 198.18.0.1/24 2001:db8::1/64
  *            198.18.0.10, 2001:db8::10 -> 02:00:00:00:00:0a (nud permanent)
@@ -13,6 +15,7 @@
  * Needs root (unshare); skipped otherwise.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -32,6 +35,7 @@
 #include <net/if_arp.h>
 #include <cmocka.h>
 
+#include "datapath/attach.h"
 #include "datapath/netlink.h"
 
 #define WAIT_MS 3000
@@ -359,7 +363,7 @@ static void test_link_get(void **state)
 	assert_int_equal(nl_link_by_index(fx->nl, 0, &m), -EINVAL);
 }
 
-/* The kind, the parent device, IFF_LOOPBACK. */
+/* What attach = auto goes by: the kind, the parent device, IFF_LOOPBACK. */
 static void test_link_kind(void **state)
 {
 	struct fixture *fx = fixture_of(state);
@@ -370,20 +374,75 @@ static void test_link_kind(void **state)
 	assert_string_equal(l.kind, "veth");
 	assert_string_equal(l.parent, "");
 	assert_false(l.loopback);
+	assert_string_equal(iface_virtual(&l), "veth");
 
 	assert_int_equal(nl_link_get(fx->nl, "lo", &l), 0);
 	assert_string_equal(l.kind, "");
 	assert_string_equal(l.parent, "");
 	assert_true(l.loopback);
+	assert_string_equal(iface_virtual(&l), "loopback");
 
 	SH("ip link add shbr0 type bridge");
 	assert_int_equal(nl_link_get(fx->nl, "shbr0", &l), 0);
 	assert_string_equal(l.kind, "bridge");
 	assert_string_equal(l.parent, "");
+	assert_string_equal(iface_virtual(&l), "bridge");
 	assert_int_equal(nl_link_by_index(fx->nl, l.ifindex, &l), 0);
 	assert_string_equal(l.kind, "bridge");
 	SH("ip link del shbr0");
 	drain(fx->nl, &rec);
+}
+
+/*
+ * The NICs of the namespace this test started in, read-only: every interface
+ * that /sys shows a device for (when /sys is that namespace's: same ifindex)
+ * has a parent and is no virtual interface. Skipped without one.
+ */
+static void test_link_nic(void **state)
+{
+	struct nl_ctx *nl;
+	struct dirent *de;
+	int nics = 0;
+	DIR *d;
+
+	(void)state;
+	if (nl_open(&nl) < 0)
+		skip();
+	d = opendir("/sys/class/net");
+	if (!d) {
+		nl_close(nl);
+		skip();
+	}
+	while ((de = readdir(d))) {
+		char path[512];
+		struct nl_link l;
+		FILE *f;
+		int ifindex = 0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/net/%s/device", de->d_name);
+		if (access(path, F_OK))
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/net/%s/ifindex", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%d", &ifindex) != 1)
+			ifindex = 0;
+		fclose(f);
+		/* Gone since, or another namespace's /sys. */
+		if (nl_link_get(nl, de->d_name, &l) || l.ifindex != ifindex)
+			continue;
+		print_message("%s: parent %s, kind '%s'\n", l.name, l.parent, l.kind);
+		assert_string_not_equal(l.parent, "");
+		assert_null(iface_virtual(&l));
+		nics++;
+	}
+	closedir(d);
+	nl_close(nl);
+	if (!nics)
+		skip();
 }
 
 /* --- next hops ------------------------------------------------------------ */
@@ -669,5 +728,11 @@ int main(void)
 		cmocka_unit_test(test_events_overrun),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	/* Before the fixture leaves the namespace this test started in. */
+	const struct CMUnitTest host_tests[] = {
+		cmocka_unit_test(test_link_nic),
+	};
+	int failed = cmocka_run_group_tests_name("host", host_tests, NULL, NULL);
+
+	return failed + cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
