@@ -1470,7 +1470,7 @@ static int resolve_service(struct parser *ps, __u32 idx)
 	if (s->shadow && (udp || s->analysis_connect))
 		return fail(ps, kl[S_SHADOW],
 			    "shadow = on replays HTTP/1.x requests: service %s needs protocol tcp "
-			    "and analysis http",
+			    "and analysis auto or http",
 			    s->name);
 	if (s->shadow && !s->n_green)
 		return fail(ps, kl[S_SHADOW], "shadow = on but green has no backends to replay to");

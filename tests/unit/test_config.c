@@ -573,7 +573,7 @@ static const struct bad_case bad_cases[] = {
 	{ HEAD "shadow = on\n", 6, "shadow = on but green has no backends" },
 	{ HEAD "green = 10.1.0.21:8080\nshadow = on\nanalysis = tcp\n", 7,
 	  "shadow = on replays HTTP/1.x requests: service web needs protocol tcp and analysis "
-	  "http" },
+	  "auto or http" },
 };
 
 static void test_shadow_keys(void **state)
