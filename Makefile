@@ -474,7 +474,8 @@ bench:
 #     N+1 with DEB_VERSION and the variant program.
 #   tests/netns/test_deb.sh (make check): build, dpkg -i, check, upgrade under
 #   traffic, purge. tools/check-conffile.sh: deploy/shiftd.conf (the packaged
-#   /etc/shift/shiftd.conf) shows every key of man/shiftd.conf.5.
+#   /etc/shift/shiftd.conf) shows every key of man/shiftd.conf.5, with the
+#   default the man page names.
 DEB_OUT ?= $(OUTPUT)/deb
 DEB_VERSION ?=
 
