@@ -7,7 +7,9 @@
 #      /etc/shift/shiftd.conf a conffile with every key commented, the shift
 #      system group, rules and dashboard; shiftd --check on the installed config
 #      (refused as shipped: no interface; valid with every key uncommented);
-#      purge: the same files and group as before the install;
+#      an enabled shift-drill@web.timer and a token in /etc/shift: remove
+#      disables the timer and keeps the config; purge: the same files, links
+#      and group as before the install (/etc/shift gone, token and all);
 #  (c) upgrade under traffic: N installed, /usr/sbin/shiftd running on the rig
 #      under rate and keep-alive load; dpkg -i N+1, then the restart the
 #      postinst does under systemd (try-restart: SIGTERM, start the new binary).
@@ -76,7 +78,8 @@ snapshot() {
 	{
 		for p in $PKG_PATHS /var/lib/prometheus/node-exporter/shift.prom; do [ ! -e "$p" ] || echo "$p"; done
 		find /var/lib/dpkg/info /etc/systemd /var/lib/systemd /lib/systemd/system /usr/share/man \
-			\( -name 'shift.*' -o -name 'shiftd*' -o -name 'shiftctl*' \) 2>/dev/null
+			\( -name 'shift.*' -o -name 'shiftd*' -o -name 'shiftctl*' -o -name 'shift-drill@*' \) \
+			2>/dev/null
 		getent group shift
 	} | sort
 }
@@ -150,7 +153,8 @@ check "shiftd --version: '$v'" grep -q "^shiftd $V0 " <<<"$v"
 /usr/sbin/shiftctl --help >/dev/null 2>&1
 check "shiftctl runs (--help)" test $? = 0
 missing=""
-for f in /lib/systemd/system/shiftd.service /usr/share/man/man8/shiftd.8.gz \
+for f in /lib/systemd/system/shiftd.service /lib/systemd/system/shift-drill@.service \
+	/lib/systemd/system/shift-drill@.timer /usr/share/man/man8/shiftd.8.gz \
 	/usr/share/man/man8/shiftctl.8.gz /usr/share/man/man5/shiftd.conf.5.gz \
 	/usr/share/shift/prometheus/shift-rules.yml /usr/share/shift/grafana/shift-dashboard.json \
 	/usr/share/doc/shift/copyright /usr/share/doc/shift/examples/shiftd.conf.example; do
@@ -162,6 +166,10 @@ unit=/lib/systemd/system/shiftd.service
 es=$(grep '^ExecStart=' "$unit")
 check "unit: '$es'" test "$es" = "ExecStart=/usr/sbin/shiftd --config /etc/shift/shiftd.conf"
 check "unit: no /usr/local left outside comments" test "$(grep -v "^#" "$unit" | grep -c /usr/local)" = 0
+es=$(grep '^ExecStart=' /lib/systemd/system/shift-drill@.service)
+# shellcheck disable=SC2016 # the unit's literal ${SHIFT_DRILL_HOLD}
+check "drill unit: '$es'" test "$es" = \
+	'ExecStart=/usr/sbin/shiftctl --config /etc/shift/shiftd.conf drill %i --hold ${SHIFT_DRILL_HOLD}'
 if command -v systemd-analyze >/dev/null 2>&1; then
 	out=$(SYSTEMD_LOG_COLOR=0 systemd-analyze verify "$unit" 2>&1)
 	check "systemd-analyze verify $unit: '${out:-no warning}'" test -z "$out"
@@ -211,7 +219,17 @@ sed -e 's/^#\([a-z[]\)/\1/' -e "s|/etc/shift/etcd-|$T/etcd-|" -e "s|/etc/shift/t
 out=$(/usr/sbin/shiftd --check --config "$T/uncommented.conf" 2>&1)
 rc=$?
 check "shiftd --check with every key uncommented (group shift, 0660): exit $rc, '$out'" test "$rc" = 0
+# What an admin adds: a drill timer enabled (systemctl works on the files without
+# a running systemd) and the HTTP API's token beside the config.
+wl=/etc/systemd/system/timers.target.wants/shift-drill@web.timer
+systemctl --quiet enable shift-drill@web.timer 2>/dev/null
+check "systemctl enable shift-drill@web.timer: $wl" test -L "$wl"
+(umask 077 && echo "deb-test-token" >/etc/shift/token)
+if dpkg_do -r shift; then ok "dpkg -r shift"; else notok "dpkg -r shift"; fi
+check "remove: the drill timer disabled (no $wl)" test ! -e "$wl" -a ! -L "$wl"
+check "remove: the config and the token kept" test -f "$conf" -a -f /etc/shift/token
 if purge; then ok "dpkg --purge shift"; else notok "dpkg --purge shift"; fi
+check "purge: /etc/shift gone, token and all" test ! -e /etc/shift
 snapshot >"$T/snap.after"
 d=$(diff "$T/snap.before" "$T/snap.after" | grep '^[<>]' | tr '\n' ' ')
 check "after purge: the same package paths and group as before (diff: '${d:-none}')" test -z "$d"
