@@ -101,6 +101,27 @@ else
 	echo "ok - # SKIP no group '$OTHER' to reload to"
 fi
 
+# 2c. What the group opens (README, shiftctl(8)): the verbs that go through the
+# socket (reload here), not the ones that open the pinned maps, rollback included.
+asg() { rig_nsenter "$RIG_NS_EDGE" setpriv --reuid=nobody --regid="$GID" --clear-groups \
+	.output/shiftctl -c "$PUB/shiftd.conf" "$@" 2>&1; }
+out=$(asg reload || echo "exit $?")
+case $out in *"exit "*) notok "reload as group $GROUP: $out" ;;
+*) ok "group $GROUP runs reload (the control socket)" ;; esac
+w0=$(ctl status --json | grep -o '"green_weight_bp":[0-9]*' | head -1)
+for verb in "set-weight web 20" "rollback web"; do
+	# shellcheck disable=SC2086 # the verb and its arguments
+	out=$(if asg $verb; then echo "exit 0"; fi)
+	case $out in *"cannot open the pinned maps"*) ok "group $GROUP cannot $verb (pinned maps, root only)" ;;
+	*) notok "$verb as group $GROUP: $out" ;; esac
+done
+w1=$(ctl status --json | grep -o '"green_weight_bp":[0-9]*' | head -1)
+if [ -n "$w0" ] && [ "$w0" = "$w1" ]; then
+	ok "the weight is unchanged ($w1)"
+else
+	notok "the weight moved: '$w0' -> '$w1'"
+fi
+
 # 3. Pins and state are not world-accessible.
 bad=$( (find "$RIG_BPFFS_DIR" -mindepth 1; find "$RIG_STATE_DIR" -type f) 2>/dev/null |
 	while read -r f; do [ $(($(stat -c '0%a' "$f") & 07)) -eq 0 ] || echo "$f"; done)
