@@ -1213,10 +1213,36 @@ static int parse_section(struct parser *ps, char *s)
 		    printable(in, b, sizeof(b)));
 }
 
+/*
+ * "key = value ; comment" in place: key and value trimmed, the comment cut (it
+ * starts at ';' or '#' after whitespace, so "http:/a#b" survives). false when
+ * s has no '='.
+ */
+static bool split_kv(char *s, char **key, char **val)
+{
+	char *eq = strchr(s, '='), *p, *v;
+
+	if (!eq)
+		return false;
+	*eq = '\0';
+	v = eq + 1;
+	while (is_ws(*v))
+		v++;
+	for (p = v; *p; p++) {
+		if ((*p == ';' || *p == '#') && (p == v || is_ws(p[-1]))) {
+			*p = '\0';
+			break;
+		}
+	}
+	*key = trim(s);
+	*val = trim(v);
+	return true;
+}
+
 static int parse_line(struct parser *ps, char *s)
 {
 	const struct key_def *tab;
-	char *eq, *key, *val, *p, why[WHY_LEN], b[64];
+	char *key, *val, why[WHY_LEN], b[64];
 	int *lines, idx;
 	size_t n;
 
@@ -1225,24 +1251,10 @@ static int parse_line(struct parser *ps, char *s)
 		return 0;
 	if (*s == '[')
 		return parse_section(ps, s);
-	eq = strchr(s, '=');
-	if (!eq)
+	if (!split_kv(s, &key, &val))
 		return fail(ps, ps->line,
 			    "expected 'key = value', '[section]' or a comment, got '%s'",
 			    printable(s, b, sizeof(b)));
-	*eq = '\0';
-	key = trim(s);
-	val = eq + 1;
-	while (is_ws(*val))
-		val++;
-	/* A comment starts at ';' or '#' after whitespace, so "http:/a#b" survives. */
-	for (p = val; *p; p++) {
-		if ((*p == ';' || *p == '#') && (p == val || is_ws(p[-1]))) {
-			*p = '\0';
-			break;
-		}
-	}
-	val = trim(val);
 	if (!*key)
 		return fail(ps, ps->line, "missing key before '='");
 	if (ps->sec == SEC_NONE)
@@ -1289,44 +1301,65 @@ static int parse_line(struct parser *ps, char *s)
 	return 0;
 }
 
-static int parse_lines(struct parser *ps, const char *text, size_t len)
+/*
+ * Each line of text to fn, numbered from 1, without the byte-order mark and
+ * the CR before a newline. A line with a NUL byte, or longer than
+ * CONF_MAX_LINE, goes as NULL with what is wrong in why. Stops at fn's first
+ * nonzero return and returns it; -ENOMEM without memory for a line.
+ */
+static int each_line(const char *text, size_t len,
+		     int (*fn)(void *arg, int line, char *s, const char *why), void *arg)
 {
 	size_t pos = 0, n, next;
+	char *buf, why[64];
 	const char *nl;
-	int ret = 0;
-	char *buf;
+	int ret = 0, line = 0;
 
 	buf = malloc(CONF_MAX_LINE + 1);
 	if (!buf)
-		return fail(ps, 0, "out of memory");
+		return -ENOMEM;
 
 	/* Editors on other systems add a byte-order mark; it is not content. */
 	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
 		pos = 3;
-	while (pos < len) {
+	while (pos < len && !ret) {
 		nl = memchr(text + pos, '\n', len - pos);
 		n = nl ? (size_t)(nl - (text + pos)) : len - pos;
 		next = pos + n + (nl ? 1 : 0);
-		ps->line++;
-		if (memchr(text + pos, '\0', n)) {
-			ret = fail(ps, ps->line, "NUL byte in line");
-			break;
-		}
+		line++;
 		if (n && text[pos + n - 1] == '\r')
 			n--;
-		if (n > CONF_MAX_LINE) {
-			ret = fail(ps, ps->line, "line longer than %d characters", CONF_MAX_LINE);
-			break;
+		if (memchr(text + pos, '\0', n)) {
+			ret = fn(arg, line, NULL, "NUL byte in line");
+		} else if (n > CONF_MAX_LINE) {
+			snprintf(why, sizeof(why), "line longer than %d characters", CONF_MAX_LINE);
+			ret = fn(arg, line, NULL, why);
+		} else {
+			memcpy(buf, text + pos, n);
+			buf[n] = '\0';
+			ret = fn(arg, line, buf, NULL);
 		}
-		memcpy(buf, text + pos, n);
-		buf[n] = '\0';
-		ret = parse_line(ps, buf);
-		if (ret)
-			break;
 		pos = next;
 	}
 	free(buf);
 	return ret;
+}
+
+static int strict_line(void *arg, int line, char *s, const char *why)
+{
+	struct parser *ps = arg;
+
+	ps->line = line;
+	if (!s)
+		return fail(ps, line, "%s", why);
+	return parse_line(ps, s);
+}
+
+static int parse_lines(struct parser *ps, const char *text, size_t len)
+{
+	int ret = each_line(text, len, strict_line, ps);
+
+	return ret == -ENOMEM ? fail(ps, 0, "out of memory") : ret;
 }
 
 /* --- whole-file checks --------------------------------------------------------- */
