@@ -1739,6 +1739,27 @@ static int finish(struct parser *ps)
 	return 0;
 }
 
+/* Every default of [global], no service yet. */
+static struct shift_conf *conf_new(const char *name)
+{
+	struct shift_conf *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	snprintf(c->path, sizeof(c->path), "%s", name);
+	c->xdp_mode = CONF_XDP_AUTO;
+	strcpy(c->bpffs_dir, "/sys/fs/bpf/shift");
+	strcpy(c->state_dir, "/var/lib/shift");
+	strcpy(c->textfile_dir, "/var/lib/prometheus/node-exporter");
+	strcpy(c->control_socket, "/run/shift/shiftd.sock");
+	c->control_socket_mode = 0600;
+	c->metrics_interval_ns = 5 * UNITS_NS_PER_SEC;
+	c->max_flows = SHIFT_DEFAULT_FLOWS;
+	c->max_flows6 = SHIFT_DEFAULT_FLOWS6;
+	c->syn_slots = SHIFT_SYN_SLOTS;
+	return c;
+}
+
 int conf_parse(const char *text, size_t len, const char *name, struct shift_conf **out, char *err,
 	       size_t errlen)
 {
@@ -1757,20 +1778,9 @@ int conf_parse(const char *text, size_t len, const char *name, struct shift_conf
 	*out = NULL;
 	if (!text && len)
 		return fail(&ps, 0, "no text");
-	c = calloc(1, sizeof(*c));
+	c = conf_new(ps.name);
 	if (!c)
 		return fail(&ps, 0, "out of memory");
-	snprintf(c->path, sizeof(c->path), "%s", ps.name);
-	c->xdp_mode = CONF_XDP_AUTO;
-	strcpy(c->bpffs_dir, "/sys/fs/bpf/shift");
-	strcpy(c->state_dir, "/var/lib/shift");
-	strcpy(c->textfile_dir, "/var/lib/prometheus/node-exporter");
-	strcpy(c->control_socket, "/run/shift/shiftd.sock");
-	c->control_socket_mode = 0600;
-	c->metrics_interval_ns = 5 * UNITS_NS_PER_SEC;
-	c->max_flows = SHIFT_DEFAULT_FLOWS;
-	c->max_flows6 = SHIFT_DEFAULT_FLOWS6;
-	c->syn_slots = SHIFT_SYN_SLOTS;
 	ps.c = c;
 
 	ret = parse_lines(&ps, text, len);
@@ -1796,6 +1806,336 @@ int conf_load(const char *path, struct shift_conf **out, char *err, size_t errle
 	if (ret)
 		return ret;
 	ret = conf_parse(buf, len, path, out, err, errlen);
+	free(buf);
+	return ret;
+}
+
+/* --- what shiftctl reads of a file that does not load ---------------------------- */
+
+enum salv_sec { SV_NONE, SV_GLOBAL, SV_SERVICE, SV_FLEET, SV_UNKNOWN };
+
+struct salvager {
+	const char *name;
+	struct shift_conf *c;
+	struct conf_salvage *sv;
+	enum salv_sec sec;
+	int header_line; /* SV_UNKNOWN: the section header that does not read */
+	int set_line[CONF_PART__N]; /* where each path was set, where [fleet] opened */
+};
+
+static const char *const part_names[CONF_PART__N] = {
+	[CONF_PART_BPFFS_DIR] = "bpffs_dir",
+	[CONF_PART_STATE_DIR] = "state_dir",
+	[CONF_PART_CONTROL_SOCKET] = "control_socket",
+	[CONF_PART_FLEET] = "[fleet]",
+};
+
+const char *conf_part_name(enum conf_part p)
+{
+	return p < CONF_PART__N ? part_names[p] : "?";
+}
+
+static char *part_path(struct shift_conf *c, int p, size_t *max)
+{
+	*max = CONF_PATH_LEN;
+	if (p == CONF_PART_BPFFS_DIR)
+		return c->bpffs_dir;
+	if (p == CONF_PART_STATE_DIR)
+		return c->state_dir;
+	/* bind() and connect() take no more than sun_path holds. */
+	*max = sizeof(((struct sockaddr_un *)0)->sun_path);
+	return c->control_socket;
+}
+
+/* The first reason a part cannot be trusted is the one told. */
+static void __attribute__((format(printf, 4, 5)))
+distrust(struct salvager *sg, int part, int line, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+
+	if (sg->sv->bad[part][0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(sg->sv->bad[part], sizeof(sg->sv->bad[part]), "%s:%d: %s", sg->name, line, msg);
+}
+
+/* Is sec where part is set: [global] for a path, [fleet] for the fleet? */
+static bool home_of(enum salv_sec sec, int part)
+{
+	if (part == CONF_PART_FLEET)
+		return sec == SV_FLEET;
+	return sec == SV_GLOBAL;
+}
+
+static bool known_key(const char *key)
+{
+	unsigned i;
+
+	if (find_key(global_keys, ARRAY_SIZE(global_keys), key) >= 0 ||
+	    find_key(service_keys, ARRAY_SIZE(service_keys), key) >= 0)
+		return true;
+	for (i = 0; conf_fleet_key_name(i); i++) {
+		if (!strcmp(key, conf_fleet_key_name(i)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The part a key sets (*exact) or may have meant to (a near miss of one of
+ * its names: an unknown key within 2 edits, and fewer than a quarter of the
+ * name, so that "mode" is not taken for "node"), or -1. *what: the key meant.
+ */
+static int key_part(const char *key, bool *exact, const char **what)
+{
+	const char *name;
+	size_t d;
+	unsigned i;
+	int p;
+
+	*exact = true;
+	for (p = 0; p < CONF_PART_FLEET; p++) {
+		if (!strcmp(key, part_names[p])) {
+			*what = part_names[p];
+			return p;
+		}
+	}
+	for (i = 0; (name = conf_fleet_key_name(i)); i++) {
+		if (!strcmp(key, name)) {
+			*what = name;
+			return CONF_PART_FLEET;
+		}
+	}
+	if (known_key(key))
+		return -1;
+	*exact = false;
+	for (p = 0; p < CONF_PART_FLEET; p++) {
+		d = edit_distance(key, part_names[p]);
+		if (d <= 2 && d * 4 < strlen(part_names[p])) {
+			*what = part_names[p];
+			return p;
+		}
+	}
+	for (i = 0; (name = conf_fleet_key_name(i)); i++) {
+		d = edit_distance(key, name);
+		if (d <= 2 && d * 4 < strlen(name)) {
+			*what = name;
+			return CONF_PART_FLEET;
+		}
+	}
+	return -1;
+}
+
+/* A line that is no "key = value" but starts with a part's key ("bpffs_dir /x"). */
+static int garbled_part(const char *s, const char **what)
+{
+	const char *name;
+	unsigned i;
+	int p;
+
+	for (p = 0; p < CONF_PART_FLEET; p++) {
+		if (!strncmp(s, part_names[p], strlen(part_names[p]))) {
+			*what = part_names[p];
+			return p;
+		}
+	}
+	for (i = 0; (name = conf_fleet_key_name(i)); i++) {
+		if (!strncmp(s, name, strlen(name))) {
+			*what = name;
+			return CONF_PART_FLEET;
+		}
+	}
+	return -1;
+}
+
+static void salvage_section(struct salvager *sg, int line, char *s)
+{
+	char *close = strchr(s, ']'), *in, *rest = NULL;
+
+	if (close) {
+		*close = '\0';
+		rest = trim(close + 1);
+	}
+	in = trim(s + 1);
+	if (!close || (*rest && *rest != ';' && *rest != '#')) {
+		sg->sec = SV_UNKNOWN;
+	} else if (!strcmp(in, "global")) {
+		sg->sec = SV_GLOBAL;
+	} else if (!strncmp(in, "service", 7) && (!in[7] || is_ws(in[7]))) {
+		sg->sec = SV_SERVICE;
+	} else if (!strcmp(in, "fleet")) {
+		if (sg->set_line[CONF_PART_FLEET])
+			distrust(sg, CONF_PART_FLEET, line,
+				 "duplicate [fleet] section (first at line %d)",
+				 sg->set_line[CONF_PART_FLEET]);
+		else
+			conf_fleet_defaults(&sg->c->fleet, line);
+		sg->set_line[CONF_PART_FLEET] = line;
+		sg->sec = SV_FLEET;
+	} else {
+		sg->sec = SV_UNKNOWN;
+	}
+	if (sg->sec == SV_UNKNOWN)
+		sg->header_line = line;
+}
+
+/* A line that sets, or may set, part p outside its home: why it cannot count. */
+static void misplaced(struct salvager *sg, int line, int p, const char *key, bool exact,
+		      const char *what)
+{
+	char b[64];
+
+	if (!exact)
+		distrust(sg, p, line, "unknown key '%s' (did you mean '%s'?)",
+			 printable(key, b, sizeof(b)), what);
+	else if (sg->sec == SV_NONE)
+		distrust(sg, p, line, "key '%s' outside a section", key);
+	else if (sg->sec == SV_UNKNOWN)
+		distrust(sg, p, line,
+			 "'%s' under the section header of line %d, which does not read", key,
+			 sg->header_line);
+	else
+		distrust(sg, p, line, "'%s' belongs in %s", key,
+			 p == CONF_PART_FLEET ? "[fleet]" : "[global]");
+}
+
+static void salvage_path(struct salvager *sg, int line, int p, char *val)
+{
+	char why[WHY_LEN], *dst;
+	size_t max;
+
+	if (sg->set_line[p]) {
+		distrust(sg, p, line, "duplicate key '%s' (first at line %d)", part_names[p],
+			 sg->set_line[p]);
+		return;
+	}
+	sg->set_line[p] = line;
+	dst = part_path(sg->c, p, &max);
+	if (check_path(val, max, why, sizeof(why)))
+		distrust(sg, p, line, "%s: %s", part_names[p], why);
+	else
+		strcpy(dst, val);
+}
+
+static void salvage_fleet_key(struct salvager *sg, int line, char *key, char *val)
+{
+	char why[WHY_LEN] = "", b[64];
+	int dup, rc;
+
+	rc = conf_fleet_set(&sg->c->fleet, key, val, line, &dup, why, sizeof(why));
+	if (!rc)
+		return;
+	if (dup)
+		distrust(sg, CONF_PART_FLEET, line, "duplicate key '%s' (first at line %d)", key,
+			 dup);
+	else if (rc != -ENOENT)
+		distrust(sg, CONF_PART_FLEET, line, "%s: %s", key, why);
+	else
+		distrust(sg, CONF_PART_FLEET, line, "unknown key '%s' in [fleet]; %s",
+			 printable(key, b, sizeof(b)), why);
+}
+
+static int salvage_line(void *arg, int line, char *s, const char *why)
+{
+	struct salvager *sg = arg;
+	const char *what = NULL;
+	char *key, *val, b[64];
+	bool exact;
+	int p;
+
+	if (!s) {
+		/* Unreadable: it may be any line its section can hold. */
+		for (p = 0; p < CONF_PART__N; p++) {
+			if (home_of(sg->sec, p) || sg->sec == SV_NONE || sg->sec == SV_UNKNOWN)
+				distrust(sg, p, line, "%s", why);
+		}
+		return 0;
+	}
+	s = trim(s);
+	if (!*s || *s == ';' || *s == '#')
+		return 0;
+	if (*s == '[') {
+		salvage_section(sg, line, s);
+		return 0;
+	}
+	if (!split_kv(s, &key, &val) || !*key) {
+		if (sg->sec == SV_FLEET)
+			distrust(sg, CONF_PART_FLEET, line,
+				 "expected 'key = value' in [fleet], got '%s'",
+				 printable(s, b, sizeof(b)));
+		p = garbled_part(s, &what);
+		if (p >= 0)
+			distrust(sg, p, line, "expected '%s = ...', got '%s'", what,
+				 printable(s, b, sizeof(b)));
+		return 0;
+	}
+	p = key_part(key, &exact, &what);
+	if (p >= 0 && exact && home_of(sg->sec, p)) {
+		if (p == CONF_PART_FLEET)
+			salvage_fleet_key(sg, line, key, val);
+		else
+			salvage_path(sg, line, p, val);
+		return 0;
+	}
+	if (p >= 0)
+		misplaced(sg, line, p, key, exact, what);
+	/* [fleet] is read whole or not at all: any other key there spoils it. */
+	if (sg->sec == SV_FLEET)
+		distrust(sg, CONF_PART_FLEET, line, "'%s' does not belong in [fleet]",
+			 printable(key, b, sizeof(b)));
+	return 0;
+}
+
+int conf_salvage_parse(const char *text, size_t len, const char *name, struct shift_conf **out,
+		       struct conf_salvage *sv, char *err, size_t errlen)
+{
+	struct salvager sg = { .name = name ? name : "config", .sv = sv };
+	char why[WHY_LEN];
+	size_t max;
+	int p, line;
+
+	*out = NULL;
+	memset(sv, 0, sizeof(*sv));
+	if (!text && len) {
+		seterr(err, errlen, "%s: no text", sg.name);
+		return -EINVAL;
+	}
+	sg.c = conf_new(sg.name);
+	if (!sg.c || each_line(text, len, salvage_line, &sg)) {
+		seterr(err, errlen, "%s: out of memory", sg.name);
+		conf_free(sg.c);
+		return -ENOMEM;
+	}
+	if (sg.set_line[CONF_PART_FLEET] && !sv->bad[CONF_PART_FLEET][0] &&
+	    conf_fleet_finish(&sg.c->fleet, &line, why, sizeof(why)))
+		distrust(&sg, CONF_PART_FLEET, line, "%s", why);
+	if (sv->bad[CONF_PART_FLEET][0])
+		memset(&sg.c->fleet, 0, sizeof(sg.c->fleet));
+	/* Nothing but the parts: a caller cannot reach for a service by mistake. */
+	for (p = 0; p < CONF_PART_FLEET; p++) {
+		if (sv->bad[p][0])
+			part_path(sg.c, p, &max)[0] = '\0';
+	}
+	*out = sg.c;
+	return 0;
+}
+
+int conf_salvage_load(const char *path, struct shift_conf **out, struct conf_salvage *sv, char *err,
+		      size_t errlen)
+{
+	size_t len;
+	char *buf;
+	int ret;
+
+	*out = NULL;
+	memset(sv, 0, sizeof(*sv));
+	ret = read_small_file(path, CONF_MAX_FILE, &buf, &len, err, errlen);
+	if (ret)
+		return ret;
+	ret = conf_salvage_parse(buf, len, path, out, sv, err, errlen);
 	free(buf);
 	return ret;
 }

@@ -156,6 +156,40 @@ int conf_load(const char *path, struct shift_conf **out, char *err, size_t errle
 int conf_parse(const char *text, size_t len, const char *name, struct shift_conf **out, char *err,
 	       size_t errlen);
 void conf_free(struct shift_conf *c);
+
+/*
+ * shiftctl's reading of a file that does not load (an operator mid-edit),
+ * so that rollback, set-weight, clear and status still act on the shift that
+ * runs: [global]'s bpffs_dir, state_dir and control_socket, and [fleet] whole
+ * or not at all. Never a service: shiftctl finds those by name in the pinned
+ * maps shiftd wrote, so a half-read file cannot move a name to another id.
+ * Every other line is skipped unread. A part is not taken when a line may
+ * have meant to set it and cannot be trusted (a bad value, a duplicate, the
+ * key outside its section or under a header that does not read, a line that
+ * starts with the key but does not read, a near miss of its name): bad[part]
+ * then says why, "FILE:LINE: reason", and the part's path is "" (the fleet
+ * disabled); "" when the part is known (the default when the file is silent).
+ */
+enum conf_part {
+	CONF_PART_BPFFS_DIR,
+	CONF_PART_STATE_DIR,
+	CONF_PART_CONTROL_SOCKET,
+	CONF_PART_FLEET,
+	CONF_PART__N,
+};
+
+struct conf_salvage {
+	char bad[CONF_PART__N][384];
+};
+
+/* 0 and *out (no services), or a negative errno with the reason in err (the file
+ * cannot be read, no memory). */
+int conf_salvage_load(const char *path, struct shift_conf **out, struct conf_salvage *sv, char *err,
+		      size_t errlen);
+int conf_salvage_parse(const char *text, size_t len, const char *name, struct shift_conf **out,
+		       struct conf_salvage *sv, char *err, size_t errlen);
+/* "bpffs_dir", ..., "[fleet]": the part's name in messages. */
+const char *conf_part_name(enum conf_part p);
 const struct conf_service *conf_find_service(const struct shift_conf *c, const char *name);
 /* The example config of SPEC "Agent"; it parses. */
 const char *conf_example(void);

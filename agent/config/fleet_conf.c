@@ -16,6 +16,11 @@ static const char *const fkey_names[F__N] = {
 	[F_CERT] = "etcd_cert",		  [F_KEY] = "etcd_key",
 };
 
+const char *conf_fleet_key_name(unsigned i)
+{
+	return i < F__N ? fkey_names[i] : NULL;
+}
+
 void conf_fleet_defaults(struct conf_fleet *f, int line)
 {
 	memset(f, 0, sizeof(*f));

@@ -45,6 +45,8 @@ int conf_fleet_finish(struct conf_fleet *f, int *line, char *why, size_t wl);
 int conf_fleet_files_check(const struct conf_fleet *f, char *why, size_t wl);
 /* The same fleet, endpoints, node, timeouts and TLS files (not where the lines are). */
 bool conf_fleet_equal(const struct conf_fleet *a, const struct conf_fleet *b);
+/* The keys of [fleet] by index: "etcd_endpoints", ...; NULL past the last. */
+const char *conf_fleet_key_name(unsigned i);
 /* A fleet or node name: [A-Za-z0-9_.-]{1,63}. */
 bool conf_fleet_name_ok(const char *s);
 

@@ -8,6 +8,10 @@
  * backends of the VIP's family carrying the service's protocol, a non-empty
  * blue pool, green weight <= SHIFT_WEIGHT_MAX and only with green backends,
  * health timeout shorter than the interval, every string terminated.
+ * conf_salvage_parse() (shiftctl on a file that does not load) takes every
+ * input, returns no service, and each part is either known (an absolute path,
+ * the [fleet] conf_parse() would take) or distrusted with "fuzz.conf:LINE: ..."
+ * and emptied; on a file conf_parse() accepts it agrees with it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -66,6 +70,46 @@ static void check_service(const struct shift_conf *c, __u32 idx)
 		FUZZ_CHECK(strcmp(c->services[i].name, s->name), "service %s twice", s->name);
 }
 
+static void check_salvage(const uint8_t *data, size_t size, const struct shift_conf *full)
+{
+	static const char *const what[] = { "bpffs_dir", "state_dir", "control_socket" };
+	struct conf_salvage sv;
+	struct shift_conf *c;
+	const char *path[3];
+	char err[512];
+	int ret, p;
+
+	ret = conf_salvage_parse((const char *)data, size, "fuzz.conf", &c, &sv, err, sizeof(err));
+	FUZZ_CHECK(ret == 0 && c, "salvage refused with %d: %s", ret, err);
+	FUZZ_CHECK(c->n_services == 0 && !c->services, "salvage: %u services", c->n_services);
+	path[0] = c->bpffs_dir;
+	path[1] = c->state_dir;
+	path[2] = c->control_socket;
+	for (p = 0; p < CONF_PART__N; p++) {
+		FUZZ_CHECK(TERMINATED(sv.bad[p]), "salvage: %s's reason", conf_part_name(p));
+		FUZZ_CHECK(!sv.bad[p][0] || !strncmp(sv.bad[p], "fuzz.conf:", 10),
+			   "salvage: %s: '%s' does not name the file", conf_part_name(p),
+			   sv.bad[p]);
+		FUZZ_CHECK(!full || !sv.bad[p][0], "salvage distrusts %s of a file that loads: %s",
+			   conf_part_name(p), sv.bad[p]);
+	}
+	for (p = 0; p < 3; p++) {
+		FUZZ_CHECK(sv.bad[p][0] ? !path[p][0] : path[p][0] == '/', "salvage: %s '%s'",
+			   what[p], path[p]);
+		FUZZ_CHECK(!full || !strcmp(path[p], p == 0 ? full->bpffs_dir :
+						     p == 1 ? full->state_dir :
+							      full->control_socket),
+			   "salvage: %s differs from conf_parse()'s", what[p]);
+	}
+	FUZZ_CHECK(!sv.bad[CONF_PART_FLEET][0] || !c->fleet.enabled,
+		   "salvage: a distrusted [fleet] enabled");
+	FUZZ_CHECK(!c->fleet.enabled || (c->fleet.n_endpoints && c->fleet.fleet[0]),
+		   "salvage: [fleet] without endpoints or name");
+	FUZZ_CHECK(!full || !memcmp(&c->fleet, &full->fleet, sizeof(c->fleet)),
+		   "salvage: [fleet] differs from conf_parse()'s");
+	conf_free(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct shift_conf *c = (struct shift_conf *)1;
@@ -80,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!strncmp(err, "fuzz.conf:", 10), "message '%s' does not name the file",
 			   err);
 		FUZZ_CHECK(c == NULL, "refused, but a config came back");
+		check_salvage(data, size, NULL);
 		return 0;
 	}
 	FUZZ_CHECK(c != NULL, "accepted, no config");
@@ -102,6 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_service(c, i);
 	FUZZ_CHECK(conf_find_service(c, c->services[0].name) == &c->services[0],
 		   "conf_find_service");
+	check_salvage(data, size, c);
 	conf_free(c);
 	return 0;
 }

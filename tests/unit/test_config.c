@@ -830,6 +830,7 @@ static void test_mutations(void **state)
 	static const char alphabet[] = "\0\n\r\t []=,;#%:/.0123456789abcdefxyz\xff";
 	size_t len = strlen(spec_example), i;
 	__u64 x = 0x5eed5eed5eedull;
+	struct conf_salvage sv;
 	char err[512];
 	int iter, ok = 0;
 
@@ -857,6 +858,12 @@ static void test_mutations(void **state)
 			ok++;
 		}
 		conf_free(c);
+		/* shiftctl's reading takes every file that can be read, and no service. */
+		assert_int_equal(conf_salvage_parse(t, len, "t.conf", &c, &sv, err, sizeof(err)),
+				 0);
+		assert_int_equal(c->n_services, 0);
+		assert_true(ret || !sv.bad[CONF_PART_BPFFS_DIR][0]);
+		conf_free(c);
 		free(t);
 	}
 	print_message("%d of 4000 mutated files still parse\n", ok);
@@ -878,17 +885,325 @@ static void test_group_mode(void **state)
 	conf_free(c);
 }
 
+/* --- shiftctl's reading of a file that does not load ---------------------------- */
+
+static const char salv_base[] = "[global]\n" /* 1 */
+				"interface = eth0\n" /* 2 */
+				"bpffs_dir = /sys/fs/bpf/rig7\n" /* 3 */
+				"state_dir = /var/lib/rig7\n" /* 4 */
+				"control_socket = /run/rig7/shiftd.sock\n" /* 5 */
+				"\n" /* 6 */
+				"[service web]\n" /* 7 */
+				"vip = 10.0.0.10:80\n" /* 8 */
+				"blue = 10.1.0.11:8080\n" /* 9 */
+				"\n" /* 10 */
+				"[fleet]\n" /* 11 */
+				"etcd_endpoints = http://10.0.0.1:2379\n" /* 12 */
+				"fleet = eu1\n" /* 13 */
+				"node = n1\n"; /* 14 */
+
+/*
+ * salv_base with text inserted before line `at` (1-based; 0 = appended), then
+ * read by conf_salvage_parse(), which must read it (only I/O or memory fail).
+ * The strict parser must refuse it whenever want_strict_fail.
+ */
+static struct shift_conf *salvage(const char *ins, int at, bool want_strict_fail,
+				  struct conf_salvage *sv)
+{
+	struct shift_conf *c = NULL;
+	char text[4096], err[512] = "";
+	const char *p = salv_base;
+	int line = 1;
+
+	text[0] = '\0';
+	while (*p && line != at) {
+		const char *nl = strchr(p, '\n');
+
+		strncat(text, p, (size_t)(nl - p + 1));
+		p = nl + 1;
+		line++;
+	}
+	strcat(text, ins);
+	strcat(text, p);
+	if (want_strict_fail) {
+		assert_int_not_equal(conf_parse(text, strlen(text), "t.conf", &c, err, sizeof(err)),
+				     0);
+		assert_null(c);
+	}
+	if (conf_salvage_parse(text, strlen(text), "t.conf", &c, sv, err, sizeof(err)))
+		fail_msg("conf_salvage_parse refused: %s", err);
+	assert_non_null(c);
+	/* Never a service, whatever the file holds: they come from the pinned maps. */
+	assert_int_equal(c->n_services, 0);
+	assert_null(c->services);
+	assert_null(conf_find_service(c, "web"));
+	return c;
+}
+
+static void assert_parts_ok(const struct conf_salvage *sv, unsigned except)
+{
+	unsigned p;
+
+	for (p = 0; p < CONF_PART__N; p++) {
+		if (p != except && sv->bad[p][0])
+			fail_msg("%s distrusted: %s", conf_part_name(p), sv->bad[p]);
+	}
+}
+
+/* The operator's typo in a service leaves every part known. */
+static void test_salvage_service_typos(void **state)
+{
+	static const char *const typos[] = {
+		"bogus_key = 1\n",	    "max_error_rate = 5\n", "vip = 10.0.0.10\n",
+		"blue = 10.1.0.11:8080,\n", "this is not a key\n",  "= 1\n",
+		"vip = 10.0.0.11:80\n", /* duplicate */
+	};
+	struct conf_salvage sv;
+	struct shift_conf *c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N(typos); i++) {
+		c = salvage(typos[i], 10, true, &sv);
+		assert_parts_ok(&sv, CONF_PART__N);
+		assert_string_equal(c->path, "t.conf");
+		assert_string_equal(c->bpffs_dir, "/sys/fs/bpf/rig7");
+		assert_string_equal(c->state_dir, "/var/lib/rig7");
+		assert_string_equal(c->control_socket, "/run/rig7/shiftd.sock");
+		assert_true(c->fleet.enabled);
+		assert_int_equal(c->fleet.n_endpoints, 1);
+		assert_string_equal(c->fleet.endpoints[0], "http://10.0.0.1:2379");
+		assert_string_equal(c->fleet.fleet, "eu1");
+		assert_string_equal(c->fleet.node, "n1");
+		conf_free(c);
+	}
+	/* [global]'s other keys are not read: a bad one spoils nothing. */
+	c = salvage("metrics_interval = 5\nxdp_mode = fast\nbogus = 1\n[global]\n", 6, true, &sv);
+	assert_parts_ok(&sv, CONF_PART__N);
+	assert_string_equal(c->bpffs_dir, "/sys/fs/bpf/rig7");
+	conf_free(c);
+	/* A section that does not read, holding only service keys, spoils nothing either. */
+	c = salvage("[service api\nvip = 10.0.0.11:80\n", 11, true, &sv);
+	assert_parts_ok(&sv, CONF_PART__N);
+	assert_true(c->fleet.enabled);
+	conf_free(c);
+}
+
+/* A line that may set a path and cannot be trusted: that path is not taken. */
+static void test_salvage_paths(void **state)
+{
+	static const struct {
+		const char *ins;
+		int at;
+		enum conf_part part;
+		const char *bad;
+	} cases[] = {
+		{ "bpffs_dir = sys/fs/bpf/x\n", 3, CONF_PART_BPFFS_DIR,
+		  "t.conf:3: bpffs_dir: 'sys/fs/bpf/x' is not an absolute path" },
+		{ "state_dir = /var/lib/other\n", 6, CONF_PART_STATE_DIR,
+		  "t.conf:6: duplicate key 'state_dir' (first at line 4)" },
+		{ "bpffs_dir /sys/fs/bpf/x\n", 6, CONF_PART_BPFFS_DIR,
+		  "t.conf:6: expected 'bpffs_dir = ...', got 'bpffs_dir /sys/fs/bpf/x'" },
+		{ "bpfs_dir = /sys/fs/bpf/x\n", 6, CONF_PART_BPFFS_DIR,
+		  "t.conf:6: unknown key 'bpfs_dir' (did you mean 'bpffs_dir'?)" },
+		{ "control_sockte = /run/x.sock\n", 10, CONF_PART_CONTROL_SOCKET,
+		  "t.conf:10: unknown key 'control_sockte' (did you mean 'control_socket'?)" },
+		{ "state_dir = /var/lib/x\n", 1, CONF_PART_STATE_DIR,
+		  "t.conf:1: key 'state_dir' outside a section" },
+		{ "state_dir = /var/lib/x\n", 10, CONF_PART_STATE_DIR,
+		  "t.conf:10: 'state_dir' belongs in [global]" },
+		{ "[globl]\nbpffs_dir = /sys/fs/bpf/x\n", 6, CONF_PART_BPFFS_DIR,
+		  "t.conf:7: 'bpffs_dir' under the section header of line 6, which does not read" },
+		{ "control_socket = /run/shift/"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
+		  5, CONF_PART_CONTROL_SOCKET,
+		  "t.conf:5: control_socket: path longer than 107 characters" },
+	};
+	struct conf_salvage sv;
+	struct shift_conf *c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N(cases); i++) {
+		c = salvage(cases[i].ins, cases[i].at, true, &sv);
+		assert_string_equal(sv.bad[cases[i].part], cases[i].bad);
+		assert_parts_ok(&sv, cases[i].part);
+		switch (cases[i].part) {
+		case CONF_PART_BPFFS_DIR:
+			assert_string_equal(c->bpffs_dir, "");
+			break;
+		case CONF_PART_STATE_DIR:
+			assert_string_equal(c->state_dir, "");
+			break;
+		default:
+			assert_string_equal(c->control_socket, "");
+			break;
+		}
+		conf_free(c);
+	}
+	/* [global]'s own header broken: every path under it is in doubt. */
+	{
+		static const char text[] = "[global\nbpffs_dir = /x\nstate_dir = /y\n"
+					   "control_socket = /z\n";
+
+		assert_int_equal(conf_salvage_parse(text, strlen(text), "t.conf", &c, &sv, NULL, 0),
+				 0);
+		assert_string_equal(sv.bad[CONF_PART_BPFFS_DIR],
+				    "t.conf:2: 'bpffs_dir' under the section header of line 1, "
+				    "which does not read");
+		assert_true(sv.bad[CONF_PART_STATE_DIR][0] && sv.bad[CONF_PART_CONTROL_SOCKET][0]);
+		assert_false(sv.bad[CONF_PART_FLEET][0]);
+		assert_false(c->fleet.enabled);
+		conf_free(c);
+	}
+	/* A file silent on a path: the default, as shiftd takes it. */
+	{
+		static const char text[] = "[global]\ninterface = eth0\nbogus = 1\n";
+
+		assert_int_equal(conf_salvage_parse(text, strlen(text), "t.conf", &c, &sv, NULL, 0),
+				 0);
+		assert_parts_ok(&sv, CONF_PART__N);
+		assert_string_equal(c->bpffs_dir, "/sys/fs/bpf/shift");
+		assert_string_equal(c->state_dir, "/var/lib/shift");
+		assert_string_equal(c->control_socket, "/run/shift/shiftd.sock");
+		assert_false(c->fleet.enabled);
+		conf_free(c);
+	}
+	/* "mode" is no near miss of the fleet's "node". */
+	c = salvage("mode = 1\n", 6, true, &sv);
+	assert_parts_ok(&sv, CONF_PART__N);
+	conf_free(c);
+}
+
+/* [fleet] is taken whole or not at all. */
+static void test_salvage_fleet(void **state)
+{
+	static const struct {
+		const char *ins;
+		int at;
+		const char *bad;
+	} cases[] = {
+		{ "etcd_timeout = 2\n", 0,
+		  "t.conf:15: etcd_timeout: '2': missing unit (ns, us, ms, s, m or h)" },
+		{ "fleet = eu2\n", 0, "t.conf:15: duplicate key 'fleet' (first at line 13)" },
+		{ "bogus = 1\n", 0, "t.conf:15: 'bogus' does not belong in [fleet]" },
+		{ "etcd_endpoint = http://10.0.0.2:2379\n", 0,
+		  "t.conf:15: unknown key 'etcd_endpoint' (did you mean 'etcd_endpoints'?)" },
+		{ "etcd_endpoints http://10.0.0.2:2379\n", 0,
+		  "t.conf:15: expected 'key = value' in [fleet], got 'etcd_endpoints "
+		  "http://10.0.0.2:2379'" },
+		{ "fleet = eu1\n", 6, "t.conf:6: 'fleet' belongs in [fleet]" },
+		{ "[fleet]\n", 0, "t.conf:15: duplicate [fleet] section (first at line 11)" },
+		{ "[fleet] x\netcd_endpoints = http://10.0.0.2:2379\n", 7,
+		  "t.conf:8: 'etcd_endpoints' under the section header of line 7, which does not read" },
+	};
+	struct conf_salvage sv;
+	struct shift_conf *c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N(cases); i++) {
+		c = salvage(cases[i].ins, cases[i].at, true, &sv);
+		assert_string_equal(sv.bad[CONF_PART_FLEET], cases[i].bad);
+		assert_parts_ok(&sv, CONF_PART_FLEET);
+		assert_false(c->fleet.enabled);
+		assert_int_equal(c->fleet.n_endpoints, 0);
+		conf_free(c);
+	}
+	/* A [fleet] that lacks what it needs. */
+	{
+		static const char text[] = "[global]\ninterface = eth0\n[fleet]\nfleet = eu1\n";
+
+		assert_int_equal(conf_salvage_parse(text, strlen(text), "t.conf", &c, &sv, NULL, 0),
+				 0);
+		assert_string_equal(
+			sv.bad[CONF_PART_FLEET],
+			"t.conf:3: [fleet] needs etcd_endpoints (e.g. http://10.0.0.1:2379)");
+		assert_false(c->fleet.enabled);
+		conf_free(c);
+	}
+}
+
+/* A line that does not read at all may be any line its section holds. */
+static void test_salvage_unreadable(void **state)
+{
+	static const char in_service[] = "[global]\nbpffs_dir = /x\n[service web]\nvip = 1\0x\n";
+	static const char in_global[] = "[global]\nbpffs_dir = /x\nvip = 1\0x\n[fleet]\n"
+					"etcd_endpoints = http://e:2379\nfleet = f\n";
+	struct conf_salvage sv;
+	struct shift_conf *c;
+
+	(void)state;
+	assert_int_equal(conf_salvage_parse(in_service, sizeof(in_service) - 1, "t.conf", &c, &sv,
+					    NULL, 0),
+			 0);
+	assert_parts_ok(&sv, CONF_PART__N);
+	assert_string_equal(c->bpffs_dir, "/x");
+	conf_free(c);
+	assert_int_equal(conf_salvage_parse(in_global, sizeof(in_global) - 1, "t.conf", &c, &sv,
+					    NULL, 0),
+			 0);
+	assert_string_equal(sv.bad[CONF_PART_BPFFS_DIR], "t.conf:3: NUL byte in line");
+	assert_string_equal(sv.bad[CONF_PART_STATE_DIR], "t.conf:3: NUL byte in line");
+	assert_string_equal(sv.bad[CONF_PART_CONTROL_SOCKET], "t.conf:3: NUL byte in line");
+	assert_string_equal(sv.bad[CONF_PART_FLEET], "");
+	assert_true(c->fleet.enabled);
+	conf_free(c);
+}
+
+/* On a file that loads, the salvage reads what conf_parse() does. */
+static void test_salvage_agrees(void **state)
+{
+	const char *const texts[] = { spec_example, salv_base };
+	struct shift_conf *c, *s;
+	struct conf_salvage sv;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N(texts); i++) {
+		c = parse_ok(texts[i]);
+		assert_int_equal(conf_salvage_parse(texts[i], strlen(texts[i]), "t.conf", &s, &sv,
+						    err, sizeof(err)),
+				 0);
+		assert_parts_ok(&sv, CONF_PART__N);
+		assert_string_equal(s->bpffs_dir, c->bpffs_dir);
+		assert_string_equal(s->state_dir, c->state_dir);
+		assert_string_equal(s->control_socket, c->control_socket);
+		assert_memory_equal(&s->fleet, &c->fleet, sizeof(c->fleet));
+		conf_free(s);
+		conf_free(c);
+	}
+	assert_int_equal(conf_salvage_load("/nonexistent/shiftd.conf", &s, &sv, err, sizeof(err)),
+			 -ENOENT);
+	assert_null(s);
+	assert_non_null(strstr(err, "/nonexistent/shiftd.conf"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_spec_example),	cmocka_unit_test(test_minimal_defaults),
-		cmocka_unit_test(test_ipv6_service),	cmocka_unit_test(test_udp_service),
-		cmocka_unit_test(test_syntax_variants), cmocka_unit_test(test_bad_files),
-		cmocka_unit_test(test_line_length),	cmocka_unit_test(test_nul_byte),
-		cmocka_unit_test(test_limits),		cmocka_unit_test(test_load),
-		cmocka_unit_test(test_every_prefix),	cmocka_unit_test(test_mutations),
-		cmocka_unit_test(test_shadow_keys),	cmocka_unit_test(test_affinity_keys),
+		cmocka_unit_test(test_spec_example),
+		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_ipv6_service),
+		cmocka_unit_test(test_udp_service),
+		cmocka_unit_test(test_syntax_variants),
+		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_line_length),
+		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_every_prefix),
+		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_shadow_keys),
+		cmocka_unit_test(test_affinity_keys),
 		cmocka_unit_test(test_group_mode),
+		cmocka_unit_test(test_salvage_service_typos),
+		cmocka_unit_test(test_salvage_paths),
+		cmocka_unit_test(test_salvage_fleet),
+		cmocka_unit_test(test_salvage_unreadable),
+		cmocka_unit_test(test_salvage_agrees),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
