@@ -4,6 +4,10 @@
  * the pinned maps directly (they work while shiftd is down), then keep the
  * persisted state in step: through shiftd when it runs, else in the state
  * file under its lock. Everything else asks shiftd over the control socket.
+ * A service is always found by its name in the pinned maps, never by its
+ * place in the file; so a config that does not load (an operator mid-edit)
+ * stops only reload: the rest act on what runs, with a warning, taking from
+ * the file only the paths and the [fleet] it still says for certain.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -89,6 +93,9 @@ static const char usage_text[] =
 	"etcd first (exit 1 'fleet unreachable' and nothing changed without it), then\n"
 	"this host; rollback acts here at once and is published to the fleet (by shiftd\n"
 	"when etcd is back, if it is away). A drill stays on this host.\n"
+	"A config that does not load (mid-edit) is warned about (FILE:LINE: reason) and\n"
+	"stops only reload; the others act on what runs, finding services by name in\n"
+	"the pinned maps, and refuse only what needs a line of the file that is in doubt.\n"
 	"Exit status: 0 success, 1 the operation failed (nothing changed), 2 bad usage;\n"
 	"drill: 0 only when the weight was restored and no new green connection came\n"
 	"after the rollback's write.\n"
@@ -97,6 +104,12 @@ static const char usage_text[] =
 struct ctl {
 	struct shift_conf *conf;
 	const char *conf_path;
+	/*
+	 * The file does not load (an operator mid-edit): conf holds only what
+	 * conf_salvage_parse() could trust of it, and no service; services are
+	 * found by name in the pinned maps, as always. NULL when it loaded.
+	 */
+	const struct conf_salvage *salvaged;
 };
 
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -125,6 +138,15 @@ static int fail(const char *fmt, ...)
 	return 1;
 }
 
+/* The file did not load and what it says of part p cannot be trusted: why
+ * ("FILE:LINE: reason"); NULL when the part is known. */
+static const char *part_unknown(const struct ctl *c, enum conf_part p)
+{
+	if (!c->salvaged || !c->salvaged->bad[p][0])
+		return NULL;
+	return c->salvaged->bad[p];
+}
+
 /*
  * Ask shiftd. Returns 0 with its answer's exit code in *code and body in
  * *body, or -ECONNREFUSED/-ENOENT when shiftd is not running.
@@ -137,8 +159,22 @@ static int agent_call(const struct ctl *c, const struct ctl_request *q, int *cod
 	char line[CTL_MAX_LINE + 1];
 	size_t len = 0, cap = 0;
 	char *buf = NULL, *nl;
+	const char *why;
 	int fd, err;
 
+	why = part_unknown(c, CONF_PART_CONTROL_SOCKET);
+	if (why) {
+		static bool told;
+
+		/* No socket to ask: as when shiftd is down (the maps, the state file). */
+		if (!told)
+			fprintf(stderr,
+				"shiftctl: warning: where shiftd's control socket is cannot be "
+				"told (%s): going without shiftd\n",
+				why);
+		told = true;
+		return -ENOENT;
+	}
 	if (strlen(c->conf->control_socket) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, c->conf->control_socket);
@@ -229,8 +265,12 @@ static bool agent_down(int err)
 
 static int open_maps(const struct ctl *c, struct shift_maps *m)
 {
-	int err = dp_maps_open_pinned(m, c->conf->bpffs_dir);
+	const char *why = part_unknown(c, CONF_PART_BPFFS_DIR);
+	int err;
 
+	if (why)
+		return fail("where the pinned maps are cannot be told: %s; nothing changed", why);
+	err = dp_maps_open_pinned(m, c->conf->bpffs_dir);
 	if (err)
 		return fail("cannot open the pinned maps under %s: %s (has shiftd run since boot?)",
 			    c->conf->bpffs_dir, strerror(-err));
@@ -286,6 +326,13 @@ static int sync_state(const struct ctl *c, const char *name, enum sync_kind kind
 			"shiftctl: warning: shiftd did not answer (%s); updating the state "
 			"file\n",
 			strerror(-rc));
+	if (part_unknown(c, CONF_PART_STATE_DIR)) {
+		fprintf(stderr,
+			"shiftctl: warning: the map is updated but the state file is not: where "
+			"it is cannot be told (%s)\n",
+			part_unknown(c, CONF_PART_STATE_DIR));
+		return 0;
+	}
 
 	snprintf(path, sizeof(path), "%s/state", c->conf->state_dir);
 	if (state_lock(path, &lock, err, sizeof(err))) {
@@ -398,16 +445,27 @@ static int fleet_change(struct fleet_svc_value *v, bool exists, void *arg, char 
 
 /*
  * Write a change to the fleet. 0 written (or nothing to write), 1 failed
- * (message printed), 2 unreachable with quiet_unreachable (a warning printed).
- * Not a fleet node: 0, nothing done.
+ * (message printed), 2 unreachable with quiet_unreachable (a warning printed),
+ * 3 with quiet_unreachable when the config that does not load leaves this
+ * host's fleet unknown (a warning printed). Not a fleet node: 0, nothing done.
  */
 static int fleet_write(const struct ctl *c, struct fleet_change *fc, bool quiet_unreachable)
 {
 	static const char *const what[] = { "weight", "rollback", "clear", "ramp" };
 	const struct conf_fleet *fl = &c->conf->fleet;
+	const char *why = part_unknown(c, CONF_PART_FLEET);
 	char err[1024] = "";
 	int rc;
 
+	if (why && quiet_unreachable) {
+		fprintf(stderr, "shiftctl: warning: this host's fleet cannot be told (%s)\n", why);
+		return 3;
+	}
+	/* Etcd first, or this host would leave its fleet behind: fix the file. */
+	if (why)
+		return fail("service %s: this host's fleet cannot be told (%s), and a fleet node "
+			    "writes etcd first; nothing changed",
+			    fc->service, why);
 	if (!fl->enabled)
 		return 0;
 	rc = fleet_cli_update(fl, fc->service, fleet_change, fc, &fc->rev, err, sizeof(err));
@@ -431,8 +489,11 @@ static int fleet_write(const struct ctl *c, struct fleet_change *fc, bool quiet_
 
 static int cmd_fleet_status(const struct ctl *c, bool as_json)
 {
+	const char *why = part_unknown(c, CONF_PART_FLEET);
 	char err[1024];
 
+	if (why)
+		return fail("this host's fleet cannot be told: %s", why);
 	if (!c->conf->fleet.enabled)
 		return fail("no [fleet] section in %s: this host is not part of a fleet",
 			    c->conf_path);
@@ -612,14 +673,20 @@ static int cmd_rollback(const struct ctl *c, const char *name, const char *reaso
 			fprintf(stderr,
 				"shiftctl: rolled back on this host; shiftd publishes it to "
 				"the fleet when etcd is back\n");
+		else if (fw == 3)
+			fprintf(stderr,
+				"shiftctl: rolled back on this host, the fleet not written; a "
+				"running shiftd of a fleet publishes it\n");
 		else if (fw)
 			fprintf(stderr,
 				"shiftctl: rolled back on this host only, not in the fleet; "
 				"shiftd publishes it when it can\n");
 	}
 	rc = word & SHIFT_WEIGHT_LATCHED ? 0 : sync_state(c, name, SYNC_ROLLBACK, 0, reason, at, 0);
-	/* Unreachable is the documented exit 0; an etcd that answered with an error
-	 * is a failed write, and a script must not take the fleet as rolled back. */
+	/* Unreachable is the documented exit 0, and so is a fleet the config that
+	 * does not load leaves unknown (a rollback is always allowed); an etcd that
+	 * answered with an error is a failed write, and a script must not take the
+	 * fleet as rolled back. */
 	return rc ? rc : fw == 1;
 }
 
@@ -739,7 +806,12 @@ static int cmd_status(const struct ctl *c, const char *only, bool as_json, bool 
 	if (rc)
 		return fail("status: %s", strerror(-rc));
 	snprintf(path, sizeof(path), "%s/state", c->conf->state_dir);
-	if (state_load(path, &state, err, sizeof(err)) == 0) {
+	if (part_unknown(c, CONF_PART_STATE_DIR))
+		fprintf(stderr,
+			"shiftctl: warning: the state file is not read (the last rollbacks' "
+			"reasons): where it is cannot be told (%s)\n",
+			part_unknown(c, CONF_PART_STATE_DIR));
+	else if (state_load(path, &state, err, sizeof(err)) == 0) {
 		status_add_state(&st, &state);
 		state_free(&state);
 	}
@@ -896,6 +968,9 @@ static int cmd_agent(const struct ctl *c, const struct ctl_request *q, const cha
 	char err[1024], *body = NULL;
 	int code, rc;
 
+	if (part_unknown(c, CONF_PART_CONTROL_SOCKET))
+		return fail("%s needs shiftd, and where its control socket is cannot be told: %s",
+			    what, part_unknown(c, CONF_PART_CONTROL_SOCKET));
 	rc = agent_call(c, q, &code, &body, err, sizeof(err));
 	if (agent_down(rc))
 		return fail("%s needs shiftd, which is not running (no %s)", what,
@@ -956,8 +1031,13 @@ static int cmd_drill(const struct ctl *c, const char *name, const char *hold, __
 	unsigned long long id;
 	int code, rc;
 
-	if (!conf_find_service(c->conf, name))
+	/* A file that does not load names no service: shiftd answers for its own. */
+	if (!c->salvaged && !conf_find_service(c->conf, name))
 		return fail("drill: no service '%s' in %s", name, c->conf_path);
+	if (part_unknown(c, CONF_PART_CONTROL_SOCKET))
+		return fail("drill needs shiftd, and where its control socket is cannot be told: "
+			    "%s; nothing changed",
+			    part_unknown(c, CONF_PART_CONTROL_SOCKET));
 	snprintf(q.argv[0], CTL_ARG_LEN, "%s", name);
 	snprintf(q.argv[1], CTL_ARG_LEN, "%s", hold);
 	rc = agent_call(c, &q, &code, &body, err, sizeof(err));
@@ -1003,6 +1083,7 @@ int main(int argc, char **argv)
 	bool as_json = false, force = false, evict = false;
 	const char *pos[4] = { 0 };
 	struct ctl c = { .conf_path = CONF_DEFAULT_PATH };
+	struct conf_salvage salvage;
 	char err[1024];
 	int opt, npos = 0, rc;
 
@@ -1151,8 +1232,28 @@ int main(int argc, char **argv)
 		if (!strcmp(verb, "set-weight") && weight_parse(pos[1], &bp, err, sizeof(err)))
 			return usage_err("set-weight: %s", err);
 
-		if (conf_load(c.conf_path, &c.conf, err, sizeof(err)))
-			return fail("%s", err);
+		if (conf_load(c.conf_path, &c.conf, err, sizeof(err))) {
+			char why[1024];
+
+			/* A reload would only be refused: say so here, with the reason. */
+			if (!strcmp(verb, "reload"))
+				return fail("%s; not reloaded (a running shiftd keeps its config)",
+					    err);
+			/*
+			 * The operator may be mid-edit, and a rollback must not wait for
+			 * the file: act on the shift that runs, with what the file still
+			 * says of where it is. An unreadable file tells nothing.
+			 */
+			if (conf_salvage_load(c.conf_path, &c.conf, &salvage, why, sizeof(why)))
+				return fail("%s", err);
+			c.salvaged = &salvage;
+			fprintf(stderr,
+				"shiftctl: warning: the config does not load: %s\n"
+				"shiftctl: warning: acting on what runs (services by name from the "
+				"pinned maps, not from the file); shiftd keeps its last good "
+				"config until the file is fixed and reloaded\n",
+				err);
+		}
 
 		if (!strcmp(verb, "status"))
 			rc = cmd_status(&c, pos[0], as_json, false);

@@ -224,6 +224,80 @@ t_expect "a reload after a rollback whose sync has not come: the latch stays (bp
 t_expect "... and shiftd reads it back (status --json rolled_back)" "$(status_get web rolled_back)" true
 ctl clear web >/dev/null || t_notok "clear web"
 
+t_section "a config being edited: shiftctl acts on what runs (shiftd running)"
+# An operator mid-edit of the config: web6's section moved first (a service id taken
+# from the file would now be web6's), a typo there (the file's first error) and an
+# unknown key in web's. shiftd runs on its last good config; the emergency commands
+# must act on it, warning which line is broken.
+EDIT_CONF=$RIG_DIR/editing.conf
+"$RIG_PYTHON" - "$RIG_CONFIG" "$EDIT_CONF" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+head, web, web6 = re.split(r"(?m)^(?=\[service )", text)
+web6 = web6.replace("[service web6]\n", "[service web6]\nmax_error_rate = 5\n", 1)
+open(sys.argv[2], "w").write(head + web6.rstrip("\n") + "\n\n" + web.rstrip("\n") + "\nbogus_key = 1\n")
+PY
+EDIT_ERR="$EDIT_CONF:$(grep -n '^max_error_rate = 5$' "$EDIT_CONF" | cut -d: -f1): max_error_rate"
+# edited WANT_RC DESC -- SHIFTCTL-ARGS...: shiftctl with the config being edited (in the
+# edge netns): its exit code, and the warning naming the file's first error.
+edited() {
+	local want=$1 desc=$2 rc=0
+	shift 3
+	rig_edge "$SHIFTCTL" -c "$EDIT_CONF" "$@" >"$RIG_DIR/out" 2>"$RIG_DIR/err" </dev/null || rc=$?
+	if [ "$rc" != "$want" ]; then
+		t_notok "$desc: exit $rc, want $want [$(head -n 3 "$RIG_DIR/err" | tr '\n' ' ')]"
+	elif ! grep -qF "shiftctl: warning: the config does not load: $EDIT_ERR" "$RIG_DIR/err"; then
+		t_notok "$desc: exit $rc, no warning naming $EDIT_ERR [$(head -n 1 "$RIG_DIR/err")]"
+	else
+		t_ok "$desc: exit $rc [$(head -n 1 "$RIG_DIR/err")]"
+	fi
+}
+# err_has TEXT DESC: the last shiftctl's stderr says TEXT.
+err_has() {
+	if grep -qF -- "$1" "$RIG_DIR/err"; then t_ok "$2"; else
+		t_notok "$2: no '$1' in [$(tr '\n' ' ' <"$RIG_DIR/err")]"; fi
+}
+ctl set-weight web 10 >/dev/null || t_notok "set-weight web 10"
+ctl set-weight web6 10 >/dev/null || t_notok "set-weight web6 10"
+edited 0 "rollback web --reason mid-edit, the file broken" -- rollback web --reason mid-edit
+t_expect "... web's weight word latched (bpftool)" "$(rig_weight_word web)" $((1 << 31))
+t_expect "... web6, first in the file, untouched (bpftool)" "$(rig_weight_word web6)" 1000
+t_expect "... shiftd took it (status --json last_rollback.reason)" \
+	"$(status_get web last_rollback.reason)" "manual: mid-edit"
+edited 0 "status --json, the file broken" -- status --json
+t_expect "... shiftd's answer (agent_running)" "$("$RIG_PYTHON" -c '
+import json, sys
+print(str(json.load(sys.stdin)["agent_running"]).lower())' <"$RIG_DIR/out")" true
+edited 0 "clear web, the file broken" -- clear web
+t_expect "... latch lifted (bpftool)" "$(rig_weight_word web)" 0
+edited 0 "set-weight web 20, the file broken" -- set-weight web 20
+t_expect "... shift_weights word (bpftool)" "$(rig_weight_word web)" 2000
+t_expect "... shiftd took it (status --json green_weight_bp)" "$(status_get web green_weight_bp)" 2000
+edited 0 "backends web --json, the file broken" -- backends web --json
+maps_snap "$S.base"
+bad 1 "reload, the file broken" -- -c "$EDIT_CONF" reload
+err_has "$EDIT_ERR" "... the refusal names the broken line"
+err_has "not reloaded" "... and says nothing was reloaded"
+t_expect "... shiftd runs on (status --json agent_running)" "$(status_get web agent_running)" true
+bad 1 "set-weight nosuch 25, the file broken" -- -c "$EDIT_CONF" set-weight nosuch 25
+# Where the maps are is what a broken line may have meant to change: nothing is done.
+sed 's|^bpffs_dir = .*|bpffs_dir = sys/fs/bpf/typo|' "$EDIT_CONF" >"$RIG_DIR/editing2.conf"
+bad 1 "rollback web, bpffs_dir broken" -- -c "$RIG_DIR/editing2.conf" rollback web
+err_has "where the pinned maps are cannot be told: $RIG_DIR/editing2.conf:$(grep -n '^bpffs_dir' \
+	"$RIG_DIR/editing2.conf" | cut -d: -f1): bpffs_dir: 'sys/fs/bpf/typo' is not an absolute path" \
+	"... naming the bpffs_dir line"
+# A [fleet] that does not read: set-weight cannot write etcd first, a rollback acts here.
+{ cat "$EDIT_CONF"; printf '[fleet\netcd_endpoints = http://198.18.0.1:2379\nfleet = f\n'; } \
+	>"$RIG_DIR/editing3.conf"
+bad 1 "set-weight web 30, [fleet] unreadable" -- -c "$RIG_DIR/editing3.conf" set-weight web 30
+err_has "this host's fleet cannot be told" "... naming the fleet"
+rc=0
+rig_edge "$SHIFTCTL" -c "$RIG_DIR/editing3.conf" rollback web >/dev/null 2>"$RIG_DIR/err" || rc=$?
+t_expect "rollback web, [fleet] unreadable: exit" "$rc" 0
+err_has "the fleet not written" "... saying the fleet is not written"
+t_expect "... latched (bpftool)" "$(rig_weight_word web)" $((1 << 31))
+ctl clear web >/dev/null || t_notok "clear web"
+
 t_section "with shiftd stopped"
 shiftd_stop
 ctl set-weight web 10 >/dev/null 2>&1 || t_notok "set-weight web 10 with shiftd stopped"
@@ -237,6 +311,30 @@ ctl rollback web >/dev/null 2>&1 || t_notok "rollback web with shiftd stopped"
 maps_snap "$S.base"
 bad 1 "set-weight web 30 while rolled back, shiftd stopped" -- "${C[@]}" set-weight web 30
 t_expect "the latch is kept (bpftool)" "$(rig_weight_word web)" $((1 << 31))
+
+t_section "a config being edited, shiftd stopped"
+edited 0 "clear web, shiftd stopped, the file broken" -- clear web
+t_expect "... latch lifted (bpftool)" "$(rig_weight_word web)" 0
+edited 0 "set-weight web 15, shiftd stopped, the file broken" -- set-weight web 15
+t_expect "... shift_weights word (bpftool)" "$(rig_weight_word web)" 1500
+edited 0 "rollback web --reason mid-edit-down, shiftd stopped, the file broken" -- \
+	rollback web --reason mid-edit-down
+t_expect "... latched (bpftool)" "$(rig_weight_word web)" $((1 << 31))
+t_expect "... web6 untouched (bpftool)" "$(rig_weight_word web6)" 1000
+if grep -q '^name=web .*latched=1 reason=manual:[^ ]*mid-edit-down' "$RIG_STATE_DIR/state"; then
+	t_ok "... the state file has it, for shiftd's next start"
+else
+	t_notok "... the state file has it: $(grep '^name=web ' "$RIG_STATE_DIR/state" | cut -c1-120)"
+fi
+edited 0 "status web --json, shiftd stopped, the file broken" -- status web --json
+t_expect "... from the maps and the state file (rolled_back, reason)" "$("$RIG_PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+s = d["services"][0]
+print(str(d["agent_running"]).lower(), s["rolled_back"], s["last_rollback"]["reason"])' \
+	<"$RIG_DIR/out")" "false True manual: mid-edit-down"
+maps_snap "$S.base"
+bad 1 "reload, shiftd stopped, the file broken" -- -c "$EDIT_CONF" reload
 
 t_section "the whole ring array, start to end"
 MAPSNAP_FULL=1 maps_snap "$S.full.end"
