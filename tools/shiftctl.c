@@ -1062,7 +1062,7 @@ static int cmd_drill(const struct ctl *c, const char *name, const char *hold, __
 	return drill_wait(c, name, id, hold_ns, as_json);
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	static const struct option gopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -1170,7 +1170,7 @@ int main(int argc, char **argv)
 		ONLY(!as_json && !force && !hold, "--json/--force/--hold");
 		NARGS(1, 1, "rollback SERVICE [--reason TEXT] [--evict]");
 		if (reason && (!*reason || strlen(reason) > 100))
-			return usage_err("--reason: 1 to 100 characters");
+			return usage_err("--reason: 1 to 100 bytes");
 		/* It goes into JSON (status, the fleet's etcd value), which cannot carry it. */
 		if (reason && !fleet_utf8_valid(reason))
 			return usage_err("--reason: not valid UTF-8 (check the terminal's or "
@@ -1289,5 +1289,21 @@ int main(int argc, char **argv)
 		}
 	}
 	conf_free(c.conf);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = run(argc, argv);
+
+	/* A status --json into a full disk is no success: what was printed is
+	 * what a script reads. */
+	if (fflush(stdout) || ferror(stdout)) {
+		int e = errno ? errno : EIO;
+
+		fprintf(stderr, "shiftctl: write error on standard output: %s\n", strerror(e));
+		if (!rc)
+			rc = 1;
+	}
 	return rc;
 }

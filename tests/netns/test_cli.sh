@@ -133,6 +133,16 @@ bad 1 "-c broken.conf set-weight web 25 (bad config line)" -- -c "$RIG_DIR/broke
 if grep -q 'broken.conf:2' "$RIG_DIR/err"; then t_ok "the message names broken.conf:2"; else
 	t_notok "the message names broken.conf:2: $(head -n 1 "$RIG_DIR/err")"; fi
 
+t_section "an answer that cannot be written is a failure"
+# A script reading status --json from a file on a full disk must not see exit 0.
+rc=0
+ctl status --json >/dev/full 2>"$RIG_DIR/err" || rc=$?
+if [ "$rc" = 1 ] && grep -q 'write error on standard output' "$RIG_DIR/err"; then
+	t_ok "status --json > /dev/full: exit 1, $(head -n 1 "$RIG_DIR/err")"
+else
+	t_notok "status --json > /dev/full: exit $rc (want 1): $(head -n 1 "$RIG_DIR/err")"
+fi
+
 t_section "a status for an unknown service keeps no memory in shiftd"
 # Each status builds a 17 MB model of all 256 services; one for a name that is
 # not there used to return without freeing it (a monitoring check still asking
