@@ -31,6 +31,8 @@ int persist_save(struct agent *a)
 		p->latched = s->latched;
 		p->fleet_publish = s->latched && s->fleet_publish;
 		snprintf(p->reason, sizeof(p->reason), "%s", s->reason);
+		snprintf(p->rollback_origin, sizeof(p->rollback_origin), "%s", s->rollback_origin);
+		p->fleet_lag_us = s->fleet_lag_us;
 		p->rollback_unix_ns = s->rollback_unix_ns;
 		p->reaction_ns = s->reaction_ns;
 		p->ramp_active = s->ramp.active;
@@ -156,9 +158,12 @@ int persist_restore(struct agent *a, bool weights_from_maps)
 			 * carries the drill's mark when the latch is a holding
 			 * drill's, as restore() expects; a real rollback during
 			 * the hold named its own reason. */
-			s->latch_drill = p->latched && p->drill_weight && reason_is_drill(p->reason);
+			s->latch_drill = p->latched && p->drill_weight &&
+					 reason_is_drill(p->reason);
 		}
 		snprintf(s->reason, sizeof(s->reason), "%s", p->reason);
+		snprintf(s->rollback_origin, sizeof(s->rollback_origin), "%s", p->rollback_origin);
+		s->fleet_lag_us = p->fleet_lag_us;
 		s->rollback_unix_ns = p->rollback_unix_ns;
 		/* Our rollback the fleet had not got yet: published on the next
 		 * join, not weighed against the fleet's word by the clocks. */

@@ -69,8 +69,9 @@ static int validate(const struct state_service *s, char *err, size_t errlen)
 		       SHIFT_WEIGHT_MAX);
 		return -EINVAL;
 	}
-	if (!memchr(s->reason, '\0', sizeof(s->reason))) {
-		seterr(err, errlen, "service %s: reason not terminated", s->name);
+	if (!memchr(s->reason, '\0', sizeof(s->reason)) ||
+	    !memchr(s->rollback_origin, '\0', sizeof(s->rollback_origin))) {
+		seterr(err, errlen, "service %s: reason or origin not terminated", s->name);
 		return -EINVAL;
 	}
 	if (s->ramp_n > STATE_MAX_RAMP_STEPS || (s->ramp_n && s->ramp_index >= s->ramp_n) ||
@@ -94,28 +95,38 @@ static int validate(const struct state_service *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Worst case per service: every reason byte as %XX, 32 steps of "10000,". */
-#define LINE_MAX_LEN (768 + 3 * STATE_REASON_LEN + STATE_MAX_RAMP_STEPS * 6)
+/* Worst case per service: every reason and origin byte as %XX, 32 steps of "10000,". */
+#define LINE_MAX_LEN (800 + 3 * STATE_REASON_LEN + 3 * STATE_NAME_LEN + STATE_MAX_RAMP_STEPS * 6)
+
+/* Any bytes but NUL, as %XX where a space or '=' would end the field. */
+static void encode_text(const char *in, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *c;
+	size_t r = 0;
+
+	for (c = (const unsigned char *)in; *c; c++) {
+		if (reason_plain(*c)) {
+			out[r++] = (char)*c;
+		} else {
+			out[r++] = '%';
+			out[r++] = hex[*c >> 4];
+			out[r++] = hex[*c & 15];
+		}
+	}
+	out[r] = '\0';
+}
 
 static size_t format_service(const struct state_service *s, char *p, size_t room)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	char reason[3 * STATE_REASON_LEN + 1], steps[STATE_MAX_RAMP_STEPS * 6 + 1];
-	size_t r = 0, k = 0;
-	const unsigned char *c;
+	char origin[3 * STATE_NAME_LEN + 1];
+	size_t k = 0;
 	__u32 i;
 	int n;
 
-	for (c = (const unsigned char *)s->reason; *c; c++) {
-		if (reason_plain(*c)) {
-			reason[r++] = (char)*c;
-		} else {
-			reason[r++] = '%';
-			reason[r++] = hex[*c >> 4];
-			reason[r++] = hex[*c & 15];
-		}
-	}
-	reason[r] = '\0';
+	encode_text(s->reason, reason);
+	encode_text(s->rollback_origin, origin);
 	steps[0] = '\0';
 	for (i = 0; i < s->ramp_n; i++)
 		k += (size_t)snprintf(steps + k, sizeof(steps) - k, "%s%u", i ? "," : "",
@@ -126,15 +137,15 @@ static size_t format_service(const struct state_service *s, char *p, size_t room
 		"ramp_active=%d ramp_steps=%s ramp_index=%u ramp_hold_ns=%llu "
 		"ramp_step_started_unix_ns=%llu drill_weight=%u drill_ramp=%d "
 		"drill_started_unix_ns=%llu drill_ends_unix_ns=%llu last_drill=%s last_drill_unix_ns=%llu "
-		"last_drill_ttb_ns=%llu fleet_publish=%d\n",
+		"last_drill_ttb_ns=%llu fleet_publish=%d rollback_origin=%s fleet_lag_us=%lld\n",
 		s->name, s->weight, s->latched, reason, (unsigned long long)s->rollback_unix_ns,
 		(unsigned long long)s->reaction_ns, s->ramp_active, steps, s->ramp_index,
 		(unsigned long long)s->ramp_hold_ns,
 		(unsigned long long)s->ramp_step_started_unix_ns, s->drill_weight, s->drill_ramp,
 		(unsigned long long)s->drill_started_unix_ns,
 		(unsigned long long)s->drill_ends_unix_ns, s->last_drill,
-		(unsigned long long)s->last_drill_unix_ns,
-		(unsigned long long)s->last_drill_ttb_ns, s->fleet_publish);
+		(unsigned long long)s->last_drill_unix_ns, (unsigned long long)s->last_drill_ttb_ns,
+		s->fleet_publish, origin, (long long)s->fleet_lag_us);
 	return n < 0 ? 0 : (size_t)n;
 }
 
@@ -191,13 +202,13 @@ static int hexval(char c)
 	return -1;
 }
 
-static int parse_reason(const char *v, char *out)
+static int parse_text(const char *v, char *out, size_t cap)
 {
 	size_t n = 0;
 	int hi, lo;
 
 	for (; *v; v++) {
-		if (n == STATE_REASON_LEN - 1)
+		if (n == cap - 1)
 			return -1;
 		if (*v != '%') {
 			if (!reason_plain((unsigned char)*v))
@@ -268,6 +279,8 @@ enum field {
 	F_LAST_DRILL_NS,
 	F_LAST_DRILL_TTB_NS,
 	F_FLEET_PUBLISH,
+	F_ORIGIN,
+	F_FLEET_LAG_US,
 	F__N,
 };
 
@@ -291,6 +304,8 @@ static const char *const field_names[F__N] = {
 	[F_LAST_DRILL_NS] = "last_drill_unix_ns",
 	[F_LAST_DRILL_TTB_NS] = "last_drill_ttb_ns",
 	[F_FLEET_PUBLISH] = "fleet_publish",
+	[F_ORIGIN] = "rollback_origin",
+	[F_FLEET_LAG_US] = "fleet_lag_us",
 };
 
 static int set_field(enum field f, const char *v, struct state_service *s)
@@ -304,7 +319,7 @@ static int set_field(enum field f, const char *v, struct state_service *s)
 		strcpy(s->name, v);
 		return 0;
 	case F_REASON:
-		return parse_reason(v, s->reason);
+		return parse_text(v, s->reason, sizeof(s->reason));
 	case F_RAMP_STEPS:
 		return parse_steps(v, s);
 	case F_LAST_DRILL:
@@ -312,6 +327,19 @@ static int set_field(enum field f, const char *v, struct state_service *s)
 			return -1;
 		strcpy(s->last_drill, v);
 		return 0;
+	case F_ORIGIN:
+		return parse_text(v, s->rollback_origin, sizeof(s->rollback_origin));
+	case F_FLEET_LAG_US: {
+		long long l;
+		char *end;
+
+		errno = 0;
+		l = strtoll(v, &end, 10);
+		if (!*v || *end || errno)
+			return -1;
+		s->fleet_lag_us = l;
+		return 0;
+	}
 	default:
 		break;
 	}

@@ -48,6 +48,10 @@ struct state_service {
 	/* A fleet node's own rollback not yet in etcd (fleet/: published on
 	 * reconnect, across a restart too). */
 	bool fleet_publish;
+	/* The last rollback's origin (a node name or "operator"; "" on a lone
+	 * host) and this node's lag behind the origin's write (status shows both). */
+	char rollback_origin[STATE_NAME_LEN];
+	__s64 fleet_lag_us;
 };
 
 struct shift_state {

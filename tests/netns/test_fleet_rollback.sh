@@ -16,7 +16,8 @@
 #      node 1 detects first; alone, nodes 2 and 3 would each still let their own
 #      threshold of 500s through.
 #   3. An operator's `shiftctl rollback --reason` on node 3: every node latched with
-#      that reason, origin "operator"; clear on node 1 lifts the latch everywhere.
+#      that reason, origin "operator" (kept across a restart of node 2); clear on
+#      node 1 lifts the latch everywhere.
 #   4. A rollback on node 2 racing a set-weight on node 1, eight times: the rollback wins.
 #   5. Part 4's losing order, forced: node 2's rollback reaches node 1 from the watch
 #      between shiftctl set-weight's etcd write and its map write on node 1. The map write
@@ -267,6 +268,17 @@ fleet_report "operator rollback from n3: maps latched $spread; $got"
 for k in 1 2 3; do fleet_ctl "$k" status web --json >"$D/st.op.n$k.json"; done
 if r=$(times "operator rollback on n3: times" "$D/op.watch.json" "$D/st.op"); then ok "$r"; else notok "$r"; fi
 fleet_report "$r"
+# A restart (an upgrade) keeps what status said of the rollback: its origin and lag
+# come from the state file (they were lost, and scripts read .origin).
+lag2=$(fleet_svc 2 last_rollback.fleet_lag_us)
+fleet_stop 2
+fleet_start 2 || notok "n2 did not start again"
+fleet_wait_connected 2 10 || true
+if [ "$(fleet_svc 2 last_rollback.origin)" = operator ] && [ "$(fleet_svc 2 last_rollback.fleet_lag_us)" = "$lag2" ]; then
+	ok "n2 restarted: last_rollback keeps origin operator and fleet_lag_us $lag2"
+else
+	notok "n2 restarted: last_rollback origin '$(fleet_svc 2 last_rollback.origin)' (want operator), fleet_lag_us '$(fleet_svc 2 last_rollback.fleet_lag_us)' (want $lag2)"
+fi
 
 # --- 4. a rollback wins over a concurrent raise ------------------------------------------
 # set-weight 60 on n1 and rollback on n2 started at the same moment, ROUNDS times: every

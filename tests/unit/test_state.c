@@ -129,6 +129,11 @@ static void fill(struct shift_state *st)
 		s->reason[i] = (char)(i % 2 ? 128 + i : i + 1);
 	memcpy(s->reason, "x y%z=\n", 7);
 	s->rollback_unix_ns = 1763700000123456789ull;
+	/* an origin from etcd is any text: a space, '=', a high byte */
+	for (i = 0; i < STATE_NAME_LEN - 1; i++)
+		s->rollback_origin[i] = (char)(i % 2 ? 200 : 'a' + i % 26);
+	memcpy(s->rollback_origin, "edge 1=\t", 8);
+	s->fleet_lag_us = -1234; /* the origin's clock ahead of ours */
 	s->reaction_ns = 42000;
 	s->ramp_active = true;
 	s->ramp_n = STATE_MAX_RAMP_STEPS;
@@ -141,6 +146,8 @@ static void fill(struct shift_state *st)
 	s = state_get_or_add(st, "api.v2_x-y");
 	assert_non_null(s);
 	s->weight = 1;
+	snprintf(s->rollback_origin, sizeof(s->rollback_origin), "operator");
+	s->fleet_lag_us = 5157;
 	snprintf(s->reason, sizeof(s->reason), "green error rate 7.5%% > 5%%");
 
 	s = state_get_or_add(st, "idle");
@@ -169,6 +176,9 @@ static void assert_same(const struct shift_state *a, const struct shift_state *b
 		assert_true(x->ramp_hold_ns == y->ramp_hold_ns);
 		assert_true(x->ramp_step_started_unix_ns == y->ramp_step_started_unix_ns);
 		assert_int_equal(x->fleet_publish, y->fleet_publish);
+		assert_memory_equal(x->rollback_origin, y->rollback_origin,
+				    sizeof(x->rollback_origin));
+		assert_true(x->fleet_lag_us == y->fleet_lag_us);
 	}
 }
 
