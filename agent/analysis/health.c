@@ -199,10 +199,12 @@ static void green_gate(struct agent *a, struct service_rt *s)
 	for (i = 0; i < s->n[SHIFT_GREEN]; i++)
 		if (s->pool[SHIFT_GREEN][i].healthy)
 			return;
-	/* The reaction is timed from the failed probe's verdict. */
+	/* No kernel sample to time it from: shift_rollback_reaction_seconds (sample ->
+	 * map write) would get ~10 us figures for a verdict health_fall probes long,
+	 * pulling its p99 down. As an Alertmanager rollback, it records none. */
 	/* During a drill green is at 0 for the drill's sake only: it still counts. */
 	if (s->n[SHIFT_GREEN] && ((s->weight > 0 && !s->latched) || s->latch_drill))
-		rollback_fire(a, s, TRIGGER_HEALTH, "no healthy green backend", now_mono_ns());
+		rollback_fire(a, s, TRIGGER_HEALTH, "no healthy green backend", 0);
 }
 
 static void verdict(struct agent *a, struct service_rt *s, int color, struct backend_rt *b, bool ok)
@@ -213,12 +215,12 @@ static void verdict(struct agent *a, struct service_rt *s, int color, struct bac
 	probe_close(b);
 	if (!hc_count(&b->healthy, &b->hc_ok, &b->hc_fail, ok, c->health_rise, c->health_fall))
 		return;
-	log_warn("service %s: %s backend %s is %s", c->name, color ? "green" : "blue",
-		 addr_format_endpoint(&b->addr, ab, sizeof(ab)), b->healthy ? "UP" : "DOWN");
 	/* Green's last backend going down: the weight write first (one map write),
-	 * the ring rewrite after it. */
+	 * then the log (stderr can block when journald lags), the ring rewrite last. */
 	if (color == SHIFT_GREEN && !b->healthy)
 		green_gate(a, s);
+	log_warn("service %s: %s backend %s is %s", c->name, color ? "green" : "blue",
+		 addr_format_endpoint(&b->addr, ab, sizeof(ab)), b->healthy ? "UP" : "DOWN");
 	apply_pools(a, s);
 }
 

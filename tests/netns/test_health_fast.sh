@@ -175,6 +175,12 @@ done
 reason=$(svc_field last_rollback.reason)
 [ "$(svc_field rolled_back)" = True ] && [ "$(svc_field green_weight_bp)" = 0 ] &&
 	ok "(c) rolled back: $reason" || notok "(c) no rollback after green1 died (reason '$reason')"
+# No kernel sample to time it from: no reaction time (it read ~10 us, verdict to write,
+# and pulled shift_rollback_reaction_seconds' p99 down).
+react=$(svc_field last_rollback.reaction_us)
+awk -v r="$react" 'BEGIN { exit !(r == 0) }' &&
+	ok "(c) a health rollback records no reaction time (reaction_us $react)" ||
+	notok "(c) a health rollback recorded reaction_us $react (want 0: no sample to time it from)"
 [ "$(healthy blue1)" = true ] && [ "$(healthy blue2)" = true ] &&
 	ok "(c) blue stays up" || notok "(c) blue went down"
 code=$(rig_curl cli1 --max-time 2 -s -o /dev/null -w '%{http_code}' "$RIG_URL" 2>/dev/null)
