@@ -147,7 +147,13 @@ static void do_status(struct agent *a, const struct ctl_request *q, struct reply
 			status_render_backends_text(&st, f);
 		else
 			status_render_text(&st, f);
-		fclose(f);
+		/* Out of memory mid-render: no half answer under an OK. */
+		if (fclose(f)) {
+			free(r->body);
+			r->body = NULL;
+			r->body_len = 0;
+			fail(r, 1, "status: %s", strerror(errno));
+		}
 	}
 	status_free(&st);
 }

@@ -210,7 +210,13 @@ static int report(struct agent *a, const struct ctl_request *q, char *msg, size_
 		} else {
 			drill_report_text(f, "", s->conf->name, p);
 		}
-		fclose(f);
+		if (fclose(f)) {
+			snprintf(msg, msglen, "drill-report: %s", strerror(errno));
+			free(*body);
+			*body = NULL;
+			*body_len = 0;
+			return 1;
+		}
 		return 0;
 	} else {
 		snprintf(msg, msglen,

@@ -209,7 +209,7 @@ int dp_service_del(const struct shift_maps *m, __u32 id, const struct shift_addr
 	struct shift_service svc;
 	struct shift_vip_addr va;
 	__u32 refs = 0;
-	int err;
+	int err, rc;
 
 	if (bpf_map_lookup_elem(m->fd[SHIFT_MAP_SERVICES], vip, &svc))
 		return -errno;
@@ -218,23 +218,28 @@ int dp_service_del(const struct shift_maps *m, __u32 id, const struct shift_addr
 	err = neg_errno(bpf_map_delete_elem(m->fd[SHIFT_MAP_SERVICES], vip));
 	if (err)
 		return err;
+	/* The service is gone from here on; what follows tidies up, and its first
+	 * failure is the answer (a VIP left in the filter passes its packets on). */
 	vip_addr_of(vip, &va);
 	if (bpf_map_lookup_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs) == 0) {
-		if (refs <= 1)
-			bpf_map_delete_elem(m->fd[SHIFT_MAP_VIPS], &va);
-		else {
+		if (refs <= 1) {
+			err = neg_errno(bpf_map_delete_elem(m->fd[SHIFT_MAP_VIPS], &va));
+		} else {
 			refs--;
-			bpf_map_update_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs, BPF_ANY);
+			err = neg_errno(
+				bpf_map_update_elem(m->fd[SHIFT_MAP_VIPS], &va, &refs, BPF_ANY));
 		}
-		dp_vip_filter_rebuild(m);
+		rc = dp_vip_filter_rebuild(m);
+		err = err ? err : rc;
 	}
 	{
 		struct shift_svc_info info;
 
 		memset(&info, 0, sizeof(info));
-		bpf_map_update_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, &info, BPF_ANY);
+		rc = neg_errno(bpf_map_update_elem(m->fd[SHIFT_MAP_SVC_INFO], &id, &info, BPF_ANY));
+		err = err ? err : rc;
 	}
-	return 0;
+	return err;
 }
 
 int dp_svc_info_get(const struct shift_maps *m, __u32 id, struct shift_svc_info *info)
