@@ -263,6 +263,16 @@ static bool agent_down(int err)
 	return err == -ENOENT || err == -ECONNREFUSED;
 }
 
+/* Why agent_down(): "no PATH", or a socket left by a shiftd that died. */
+static const char *down_why(int err, const char *path, char *buf, size_t len)
+{
+	if (err == -ECONNREFUSED)
+		snprintf(buf, len, "%.900s refuses connections: left by a shiftd that died", path);
+	else
+		snprintf(buf, len, "no %.900s", path);
+	return buf;
+}
+
 static int open_maps(const struct ctl *c, struct shift_maps *m)
 {
 	const char *why = part_unknown(c, CONF_PART_BPFFS_DIR);
@@ -973,10 +983,16 @@ static int cmd_agent(const struct ctl *c, const struct ctl_request *q, const cha
 			    what, part_unknown(c, CONF_PART_CONTROL_SOCKET));
 	rc = agent_call(c, q, &code, &body, err, sizeof(err));
 	if (agent_down(rc))
-		return fail("%s needs shiftd, which is not running (no %s)", what,
-			    c->conf->control_socket);
+		return fail("%s needs shiftd, which is not running (%s)", what,
+			    down_why(rc, c->conf->control_socket, err, sizeof(err)));
 	if (rc)
 		return fail("shiftd did not answer: %s", strerror(-rc));
+	/* shiftd answers these with no body: say what was done. */
+	if (!code && (!body || !*body) && !strcmp(q->verb, "reload"))
+		printf("shiftd: config reloaded\n");
+	else if (!code && (!body || !*body) && !strcmp(q->verb, "ramp"))
+		printf("%s: ramp started (shiftctl status %s shows its steps)\n", q->argv[0],
+		       q->argv[0]);
 	return print_agent_answer(code, err, body);
 }
 
@@ -1042,8 +1058,8 @@ static int cmd_drill(const struct ctl *c, const char *name, const char *hold, __
 	snprintf(q.argv[1], CTL_ARG_LEN, "%s", hold);
 	rc = agent_call(c, &q, &code, &body, err, sizeof(err));
 	if (agent_down(rc))
-		return fail("drill needs shiftd, which is not running (no %s); nothing changed",
-			    c->conf->control_socket);
+		return fail("drill needs shiftd, which is not running (%s); nothing changed",
+			    down_why(rc, c->conf->control_socket, err, sizeof(err)));
 	if (rc)
 		return fail("shiftd did not answer: %s (see 'shiftctl status %s': the drill may "
 			    "have started)",

@@ -684,9 +684,15 @@ void status_render_text(const struct st_model *st, FILE *f)
 
 			gmtime_r(&t, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-			fprintf(f, "  last rollback %s: %s (reaction %.1f us)\n", when, s->reason,
-				(double)s->reaction_ns / 1e3);
-			if (s->origin[0])
+			/* An operator's, a health check's or a fleet peer's rollback
+			 * has no sample to time it from. */
+			if (s->reaction_ns)
+				fprintf(f, "  last rollback %s: %s (reaction %.1f us)\n", when,
+					s->reason, (double)s->reaction_ns / 1e3);
+			else
+				fprintf(f, "  last rollback %s: %s\n", when, s->reason);
+			/* On a lone host the origin is this host or the operator. */
+			if (st->fleet && s->origin[0])
 				fprintf(f,
 					"  rolled back by %s, applied here %.1f ms after its write\n",
 					s->origin, (double)s->fleet_lag_us / 1e3);

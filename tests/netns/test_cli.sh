@@ -229,6 +229,7 @@ ctl clear web >/dev/null || t_notok "clear web"
 ctl set-weight web 10 >/dev/null || t_notok "set-weight web 10"
 rig_weight_word_set web $((1 << 31)) || t_notok "write the latch with bpftool"
 out=$(ctl reload 2>&1) || t_notok "reload: $out"
+t_expect "reload says it was done" "$out" "shiftd: config reloaded"
 t_expect "a reload after a rollback whose sync has not come: the latch stays (bpftool)" \
 	"$(rig_weight_word web)" $((1 << 31))
 t_expect "... and shiftd reads it back (status --json rolled_back)" "$(status_get web rolled_back)" true
