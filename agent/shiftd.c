@@ -598,30 +598,53 @@ static int run_loop(struct agent *a, struct loop *lp)
 	return 0;
 }
 
+/* One interface's share of --detach: adds what it removed to *removed. */
+static int detach_iface(const struct shift_conf *c, const char *ifname, int *removed)
+{
+	int n = dp_purge_iface(c->bpffs_dir, ifname);
+
+	if (n < 0) {
+		log_err("interface %s: detach failed: %s", ifname, strerror(-n));
+		return n;
+	}
+	*removed += n;
+	return 0;
+}
+
 static int detach_everything(const struct shift_conf *c)
 {
 	char path[sizeof(c->bpffs_dir) + 16];
+	int rc = 0, err, removed = 0, unpinned = 0;
+	bool backend_listed = false;
 	struct dirent *de;
-	int rc = 0, err;
 	DIR *d;
 	__u32 i;
 
 	for (i = 0; i < c->n_interfaces; i++) {
-		err = dp_detach_iface(c->bpffs_dir, c->interfaces[i]);
-		if (err) {
-			log_err("interface %s: detach failed: %s", c->interfaces[i],
-				strerror(-err));
-			rc = err;
-		}
+		backend_listed |= !strcmp(c->interfaces[i], c->backend_interface);
+		err = detach_iface(c, c->interfaces[i], &removed);
+		rc = err ? err : rc;
 	}
-	dp_detach_iface(c->bpffs_dir, c->backend_interface);
+	if (!backend_listed) {
+		err = detach_iface(c, c->backend_interface, &removed);
+		rc = err ? err : rc;
+	}
 	/* Links pinned for interfaces since removed from the config. */
 	snprintf(path, sizeof(path), "%s/links", c->bpffs_dir);
 	d = opendir(path);
 	if (d) {
-		while ((de = readdir(d)))
-			if (de->d_name[0] != '.')
-				dp_detach_pin(c->bpffs_dir, de->d_name);
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			err = dp_detach_pin(c->bpffs_dir, de->d_name);
+			if (err < 0) {
+				log_err("%s/%s: detach failed: %s", path, de->d_name,
+					strerror(-err));
+				rc = err;
+			} else {
+				removed += err;
+			}
+		}
 		closedir(d);
 		rmdir(path);
 	}
@@ -637,6 +660,8 @@ static int detach_everything(const struct shift_conf *c)
 			if (unlink(p)) {
 				log_err("cannot unpin %s: %s", p, strerror(errno));
 				rc = -errno;
+			} else {
+				unpinned++;
 			}
 		}
 		closedir(d);
@@ -644,7 +669,9 @@ static int detach_everything(const struct shift_conf *c)
 	}
 	rmdir(c->bpffs_dir);
 	if (!rc)
-		log_info("shift detached: programs removed, maps unpinned (the state file stays)");
+		log_info("shift detached: %d program%s removed, %d map%s unpinned (the state file "
+			 "stays)",
+			 removed, removed == 1 ? "" : "s", unpinned, unpinned == 1 ? "" : "s");
 	return rc;
 }
 

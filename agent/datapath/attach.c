@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -184,22 +185,162 @@ static int xdp_attach(const struct shift *skel, const char *pin_dir, const char 
 	return 0;
 }
 
-int xdp_detach_iface(const char *pin_dir, const char *ifname)
+/* The XDP link pinned for ifname: detached and unpinned. 1 if it ran, 0 if none. */
+static int xdp_remove_pinned(const char *pin_dir, const char *ifname, bool report)
 {
+	struct bpf_link_info li;
+	__u32 len = sizeof(li);
 	char path[4096];
-	int lfd, err = 0;
+	int lfd, err = 0, n = 0;
+	bool live;
 
 	snprintf(path, sizeof(path), "%s/links/%s", pin_dir, ifname);
 	lfd = bpf_obj_get(path);
 	if (lfd < 0)
 		return errno == ENOENT ? 0 : -errno;
+	memset(&li, 0, sizeof(li));
+	/* A link whose interface went away is defunct (ifindex 0): nothing ran. */
+	live = !bpf_obj_get_info_by_fd(lfd, &li, &len) && li.xdp.ifindex;
+
 	/* Detach first: unpinning alone keeps the link while any fd holds it. */
 	if (bpf_link_detach(lfd) && errno != ENOLINK)
 		err = -errno;
+	else if (live)
+		n = 1;
 	close(lfd);
 	if (unlink(path) && errno != ENOENT && !err)
 		err = -errno;
-	return err;
+	if (n && report)
+		log_info("interface %s: removed the XDP link pinned at %s (prog id %u)", ifname,
+			 path, li.prog_id);
+	return err ? err : n;
+}
+
+int xdp_detach_iface(const char *pin_dir, const char *ifname)
+{
+	int n = xdp_remove_pinned(pin_dir, ifname, false);
+
+	return n < 0 ? n : 0;
+}
+
+bool dp_prog_named(__u32 id, const char *prefix, char *name, size_t len)
+{
+	struct bpf_prog_info info;
+	int fd = bpf_prog_get_fd_by_id(id);
+	bool ok;
+
+	snprintf(name, len, "?");
+	if (fd < 0)
+		return false;
+	ok = prog_info(fd, &info) == 0;
+	close(fd);
+	if (!ok)
+		return false;
+	snprintf(name, len, "%.*s", (int)sizeof(info.name), info.name);
+	return !strncmp(info.name, prefix, strlen(prefix));
+}
+
+int dp_links_detach(__u32 type, int ifindex, __u32 prog_id)
+{
+	__u32 id = 0;
+	int n = 0, err = 0, fd;
+
+	while (!bpf_link_get_next_id(id, &id)) {
+		struct bpf_link_info li;
+		__u32 len = sizeof(li);
+
+		fd = bpf_link_get_fd_by_id(id);
+		if (fd < 0)
+			continue; /* gone meanwhile */
+		memset(&li, 0, sizeof(li));
+		/* tcx's info starts with the ifindex too (see tc_attach.c). */
+		if (!bpf_obj_get_info_by_fd(fd, &li, &len) && li.type == type &&
+		    li.prog_id == prog_id && li.xdp.ifindex == (__u32)ifindex) {
+			if (!bpf_link_detach(fd))
+				n++;
+			else if (errno != ENOLINK)
+				err = -errno;
+		}
+		close(fd);
+	}
+	if (errno != ENOENT && !err)
+		err = -errno;
+	return err ? err : n;
+}
+
+/*
+ * What a pin does not show: shift's XDP programs on ifindex through a link
+ * pinned elsewhere (bpffs_dir changed) or held open, or attached without a
+ * link. Shift's is what runs a program named shift_xdp_*; others are left.
+ */
+static int xdp_remove_unpinned(const char *ifname, int ifindex)
+{
+	static const struct {
+		__u32 flag;
+		const char *mode;
+	} modes[] = {
+		{ XDP_FLAGS_DRV_MODE, "native" },
+		{ XDP_FLAGS_SKB_MODE, "generic" },
+		{ XDP_FLAGS_HW_MODE, "offload" },
+	};
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	__u32 ids[3];
+	char name[32];
+	int n = 0, err = 0, k, pfd;
+	size_t i;
+
+	err = bpf_xdp_query(ifindex, 0, &q);
+	if (err) {
+		log_err("interface %s: cannot query its XDP programs: %s", ifname, strerror(-err));
+		return err;
+	}
+	ids[0] = q.drv_prog_id;
+	ids[1] = q.skb_prog_id;
+	ids[2] = q.hw_prog_id;
+	for (i = 0; i < 3; i++) {
+		if (!ids[i])
+			continue;
+		if (!dp_prog_named(ids[i], "shift_xdp_", name, sizeof(name))) {
+			log_info("interface %s: XDP program %s (prog id %u) is not shift's, left",
+				 ifname, name, ids[i]);
+			continue;
+		}
+		k = dp_links_detach(BPF_LINK_TYPE_XDP, ifindex, ids[i]);
+		if (k > 0) {
+			log_info("interface %s: removed the XDP link of %s (prog id %u, %s), "
+				 "not pinned under bpffs_dir",
+				 ifname, name, ids[i], modes[i].mode);
+			n += k;
+			continue;
+		}
+		if (k < 0) {
+			log_err("interface %s: cannot detach the XDP link of %s (prog id %u): %s",
+				ifname, name, ids[i], strerror(-k));
+			err = k;
+			continue;
+		}
+		/* No link: attached through netlink. Only if it is still that program. */
+		pfd = bpf_prog_get_fd_by_id(ids[i]);
+		if (pfd < 0) {
+			k = -errno;
+		} else {
+			LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = pfd);
+
+			k = bpf_xdp_detach(ifindex, modes[i].flag, &xo);
+			close(pfd);
+		}
+		if (k) {
+			log_err("interface %s: cannot detach XDP program %s (prog id %u): %s",
+				ifname, name, ids[i], strerror(-k));
+			err = k;
+			continue;
+		}
+		log_info("interface %s: removed XDP program %s (prog id %u, %s), attached "
+			 "without a link",
+			 ifname, name, ids[i], modes[i].mode);
+		n++;
+	}
+	return err ? err : n;
 }
 
 int xdp_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
@@ -285,6 +426,32 @@ int dp_detach_iface(const char *pin_dir, const char *ifname)
 	return err ? err : e;
 }
 
+int dp_purge_iface(const char *pin_dir, const char *ifname)
+{
+	int ifindex = (int)if_nametoindex(ifname);
+	int n = 0, err = 0, k;
+
+	k = xdp_remove_pinned(pin_dir, ifname, true);
+	if (k < 0)
+		log_err("interface %s: cannot remove the pinned XDP link: %s", ifname,
+			strerror(-(err = k)));
+	else
+		n += k;
+	if (ifindex > 0) {
+		k = xdp_remove_unpinned(ifname, ifindex);
+		if (k < 0)
+			err = k;
+		else
+			n += k;
+	}
+	k = tc_purge_iface(pin_dir, ifname, ifindex);
+	if (k < 0)
+		err = k;
+	else
+		n += k;
+	return err ? err : n;
+}
+
 static bool ends_with(const char *s, const char *suffix, size_t *stem)
 {
 	size_t n = strlen(s), k = strlen(suffix);
@@ -300,9 +467,9 @@ int dp_detach_pin(const char *pin_dir, const char *pin_name)
 	char ifname[64];
 	size_t stem;
 
-	if (ends_with(pin_name, ":tcx", &stem) || ends_with(pin_name, ":clsact", &stem)) {
+	if (ends_with(pin_name, ":tcx", &stem) || ends_with(pin_name, ":clsact", &stem))
 		snprintf(ifname, sizeof(ifname), "%.*s", (int)stem, pin_name);
-		return tc_detach_iface(pin_dir, ifname);
-	}
-	return xdp_detach_iface(pin_dir, pin_name);
+	else
+		snprintf(ifname, sizeof(ifname), "%s", pin_name);
+	return dp_purge_iface(pin_dir, ifname);
 }

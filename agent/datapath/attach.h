@@ -10,6 +10,8 @@
 #define SHIFT_ATTACH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
 #include "config/config.h"
 #include "datapath/netlink.h"
 
@@ -53,8 +55,13 @@ const char *xdp_role_name(enum xdp_role role);
 /* tc_attach.c: the TC entry point for the role on clsact ingress (tcx, else legacy). */
 int tc_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
 		    enum xdp_role role, bool keep_ok, struct xdp_attach *res);
-/* Remove shift's TC program from ifname (tcx link and/or clsact filter); 0 if none. */
+/* Remove shift's TC program from ifname (tcx link and/or clsact filter) as its
+ * pins show it; 0 if none. */
 int tc_detach_iface(const char *pin_dir, const char *ifname);
+/* tc_detach_iface, then what has no pin under pin_dir: a clsact filter at
+ * shift's handle and priority, a tcx link, either running a program named
+ * shift_tc_*. Each removal is logged. The number removed, or -errno. */
+int tc_purge_iface(const char *pin_dir, const char *ifname, int ifindex);
 
 /*
  * attach = auto | xdp | tc for link (its name names the pins): auto runs XDP
@@ -66,9 +73,19 @@ int tc_detach_iface(const char *pin_dir, const char *ifname);
 int dp_attach_iface(const struct shift *skel, const char *pin_dir, const struct nl_link *link,
 		    enum xdp_role role, enum conf_attach attach, enum conf_xdp_mode mode,
 		    bool keep_ok, struct xdp_attach *res);
-/* Both hooks; 0 if nothing was attached. */
+/* Both hooks, as the pins show them; 0 if nothing was attached. */
 int dp_detach_iface(const char *pin_dir, const char *ifname);
-/* A pin under <pin_dir>/links (any hook's), for interfaces no longer configured. */
+/*
+ * shiftd --detach: every program of shift's on ifname, pinned under pin_dir or
+ * not (pins removed by hand, or made under another bpffs_dir): XDP and tcx links
+ * and a clsact filter. Shift's is what the pins name, or a program named
+ * shift_xdp_* / shift_tc_* (at shift's fixed clsact handle and priority); any
+ * other program is left and said so. Each removal is logged. The number
+ * removed, or -errno.
+ */
+int dp_purge_iface(const char *pin_dir, const char *ifname);
+/* A pin under <pin_dir>/links (any hook's), for interfaces no longer
+ * configured: dp_purge_iface of its interface. */
 int dp_detach_pin(const char *pin_dir, const char *pin_name);
 /*
  * Why attach = auto takes l for a virtual interface: its kind ("veth",
@@ -79,6 +96,14 @@ int dp_detach_pin(const char *pin_dir, const char *pin_name);
  * host's eth0 for its own veth named eth0.
  */
 const char *iface_virtual(const struct nl_link *l);
+/* Is the program with this id named prefix*? Its name (cut at 15 characters by
+ * the kernel) in name, "?" when it cannot be read. Needs CAP_SYS_ADMIN. */
+bool dp_prog_named(__u32 id, const char *prefix, char *name, size_t len);
+/* Detach every bpf_link of this type (BPF_LINK_TYPE_XDP, tcx) running prog_id on
+ * ifindex. prog_id comes from a query of this namespace's interface, so a link
+ * of another namespace that has the same ifindex is not taken for it. The
+ * number detached, or -errno. */
+int dp_links_detach(__u32 type, int ifindex, __u32 prog_id);
 const char *dp_hook_name(enum dp_hook h);
 
 #endif

@@ -220,17 +220,51 @@ static int clsact_attach(const char *marker, int ifindex, int prog_fd, bool keep
 	return 0;
 }
 
-static int clsact_detach(int ifindex)
+/*
+ * Delete our clsact filter (fixed handle and priority) on ifindex when it is
+ * shift's: its program is the one pinned at marker (NULL: no pin), or named
+ * shift_tc_* (a pin removed, or another bpffs_dir). Another tool's filter at
+ * that handle and priority is left. 1 if deleted, 0 if none, or -errno.
+ */
+static int clsact_remove(const char *ifname, int ifindex, const char *marker, bool report)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = SHIFT_TC_HANDLE, .priority = SHIFT_TC_PRIO);
 	struct bpf_tc_hook hook;
-	int err;
+	__u32 id = clsact_query(ifindex);
+	libbpf_print_fn_t prev;
+	bool ours = false;
+	char name[32];
+	int fd, err;
 
-	if (!clsact_query(ifindex))
+	if (!id)
 		return 0;
+	if (marker) {
+		fd = bpf_obj_get(marker);
+		if (fd >= 0) {
+			ours = prog_id_of(fd) == id;
+			close(fd);
+		}
+	}
+	if (!dp_prog_named(id, "shift_tc_", name, sizeof(name)) && !ours) {
+		log_warn("interface %s: the clsact ingress filter at handle %#x prio %d runs "
+			 "program %s (prog id %u), not shift's: left",
+			 ifname, SHIFT_TC_HANDLE, SHIFT_TC_PRIO, name, id);
+		return 0;
+	}
 	hook_of(&hook, ifindex);
+	prev = quiet();
 	err = bpf_tc_detach(&hook, &o);
-	return err == -ENOENT ? 0 : err;
+	libbpf_set_print(prev);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	if (report)
+		log_info("interface %s: removed the clsact ingress filter (handle %#x prio %d, "
+			 "program %s, prog id %u%s)",
+			 ifname, SHIFT_TC_HANDLE, SHIFT_TC_PRIO, name, id,
+			 marker && ours ? "" : ", no pin of it under bpffs_dir");
+	return 1;
 }
 
 int tc_attach_iface(const struct shift *skel, const char *pin_dir, const char *ifname, int ifindex,
@@ -282,31 +316,100 @@ int tc_attach_iface(const struct shift *skel, const char *pin_dir, const char *i
 	return 0;
 }
 
-int tc_detach_iface(const char *pin_dir, const char *ifname)
+/* Shift's TC program as its pins show it: the tcx link, the clsact filter. */
+static int tc_remove_pinned(const char *pin_dir, const char *ifname, int ifindex, bool report)
 {
+	struct bpf_link_info li;
+	__u32 len = sizeof(li);
 	char path[4096];
-	int ifindex = (int)if_nametoindex(ifname);
-	int lfd, err = 0, e;
+	int lfd, err = 0, n = 0, e;
+	bool live;
 
 	pin_path(path, sizeof(path), pin_dir, ifname, ":tcx");
 	lfd = bpf_obj_get(path);
 	if (lfd >= 0) {
+		memset(&li, 0, sizeof(li));
+		/* A link whose interface went away reads ifindex 0: nothing ran. */
+		live = !bpf_obj_get_info_by_fd(lfd, &li, &len) && li.xdp.ifindex;
+
 		if (bpf_link_detach(lfd) && errno != ENOLINK)
 			err = -errno;
+		else if (live)
+			n++;
 		close(lfd);
 		if (unlink(path) && errno != ENOENT && !err)
 			err = -errno;
+		if (live && !err && report)
+			log_info("interface %s: removed the tcx link pinned at %s (prog id %u)",
+				 ifname, path, li.prog_id);
 	}
 	/* Only where a legacy filter of ours was made (its pin): no query on tcx kernels. */
 	pin_path(path, sizeof(path), pin_dir, ifname, ":clsact");
 	if (access(path, F_OK))
-		return err;
+		return err ? err : n;
 	if (ifindex > 0) {
-		e = clsact_detach(ifindex);
-		if (e && !err)
+		e = clsact_remove(ifname, ifindex, path, report);
+		if (e < 0 && !err)
 			err = e;
+		else if (e > 0)
+			n += e;
 	}
 	if (unlink(path) && errno != ENOENT && !err)
 		err = -errno;
-	return err;
+	return err ? err : n;
+}
+
+int tc_detach_iface(const char *pin_dir, const char *ifname)
+{
+	int n = tc_remove_pinned(pin_dir, ifname, (int)if_nametoindex(ifname), false);
+
+	return n < 0 ? n : 0;
+}
+
+int tc_purge_iface(const char *pin_dir, const char *ifname, int ifindex)
+{
+	__u32 ids[64], cnt = 64, flags = 0, i;
+	int n = 0, err = 0, k;
+	char name[32];
+
+	k = tc_remove_pinned(pin_dir, ifname, ifindex, true);
+	if (k < 0)
+		log_err("interface %s: cannot remove the pinned TC program: %s", ifname,
+			strerror(-(err = k)));
+	else
+		n += k;
+	if (ifindex <= 0)
+		return err ? err : n;
+	/* A legacy filter whose pin is gone: by its handle and priority, if shift's. */
+	k = clsact_remove(ifname, ifindex, NULL, true);
+	if (k < 0)
+		log_err("interface %s: cannot delete the clsact ingress filter (handle %#x prio "
+			"%d): %s",
+			ifname, SHIFT_TC_HANDLE, SHIFT_TC_PRIO, strerror(-(err = k)));
+	else
+		n += k;
+	/* tcx links of shift's programs without a pin here. The ids come from this
+	 * namespace's interface: a link of another namespace's ifindex is not ours.
+	 * Kernels without tcx refuse the query: nothing to do. */
+	if (bpf_prog_query(ifindex, (enum bpf_attach_type)BPF_TCX_INGRESS_, 0, &flags, ids, &cnt))
+		return err ? err : n;
+	for (i = 0; i < cnt && i < 64; i++) {
+		if (!dp_prog_named(ids[i], "shift_tc_", name, sizeof(name))) {
+			log_info("interface %s: tcx program %s (prog id %u) is not shift's, left",
+				 ifname, name, ids[i]);
+			continue;
+		}
+		k = dp_links_detach(BPF_LINK_TYPE_TCX_, ifindex, ids[i]);
+		if (k < 0) {
+			log_err("interface %s: cannot detach the tcx link of %s (prog id %u): %s",
+				ifname, name, ids[i], strerror(-k));
+			err = k;
+		} else if (k > 0) {
+			log_info("interface %s: removed the tcx link of %s (prog id %u), not "
+				 "pinned under bpffs_dir",
+				 ifname, name, ids[i]);
+			n += k;
+		}
+	}
+	return err ? err : n;
 }
