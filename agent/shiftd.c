@@ -62,7 +62,11 @@ static const char usage_text[] =
 	"  -v, --verbose       debug logging (libbpf's too)\n"
 	"      --check         validate the config and exit (0 valid, 2 invalid)\n"
 	"      --detach        remove shift from every interface, unpin its maps and\n"
-	"                      links (drops the connection table), and exit\n"
+	"                      links (drops the connection table), and exit; refused\n"
+	"                      while shiftd runs for this config (its control socket\n"
+	"                      answers): stop it first (systemctl stop shiftd)\n"
+	"      --force         with --detach: detach under a running shiftd (it keeps\n"
+	"                      running without a datapath until restarted)\n"
 	"  -h, --help          this text\n"
 	"  -V, --version       print the version\n"
 	"\n"
@@ -598,6 +602,82 @@ static int run_loop(struct agent *a, struct loop *lp)
 	return 0;
 }
 
+/*
+ * Is a shiftd serving this config? Its control socket answers: 1 (with its pid
+ * in *pid, 0 when unknown), 0 when nothing listens there, -errno when it
+ * cannot be told. A connection without a request costs shiftd an "empty
+ * request" answer, nothing else.
+ */
+static int agent_running(const struct shift_conf *c, pid_t *pid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd, rc;
+
+	*pid = 0;
+	if (strlen(c->control_socket) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, c->control_socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		/* The listener's credentials, as of its listen(). */
+		if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+			*pid = cr.pid;
+		rc = 1;
+	} else if (errno == EAGAIN) {
+		rc = 1; /* listening, its backlog full */
+	} else if (errno == ENOENT || errno == ENOTDIR || errno == ECONNREFUSED) {
+		rc = 0; /* no socket, or a stale one of a shiftd gone */
+	} else {
+		rc = -errno;
+	}
+	close(fd);
+	return rc;
+}
+
+/*
+ * --detach under a running shiftd leaves it serving a datapath that is gone:
+ * its status says attached, shiftctl finds no maps, and the VIPs stop being
+ * forwarded. Refused unless forced.
+ */
+static int detach_allowed(const struct shift_conf *c, bool force)
+{
+	pid_t pid;
+	char who[32] = "";
+	int rc = agent_running(c, &pid);
+
+	if (rc == 0)
+		return 0;
+	if (pid > 0)
+		snprintf(who, sizeof(who), " (pid %d)", (int)pid);
+	if (rc > 0 && force) {
+		log_warn("shiftd%s is running (control socket %s): detaching under it (--force); "
+			 "it keeps running without a datapath until it is restarted",
+			 who, c->control_socket);
+		return 0;
+	}
+	if (rc > 0) {
+		log_err("shiftd%s is running for this config (control socket %s answers): stop "
+			"it first: systemctl stop shiftd; then 'shiftd --detach' (--force detaches "
+			"under it)",
+			who, c->control_socket);
+		return -EBUSY;
+	}
+	if (force) {
+		log_warn("cannot tell whether shiftd is running: control socket %s: %s; "
+			 "detaching (--force)",
+			 c->control_socket, strerror(-rc));
+		return 0;
+	}
+	log_err("cannot tell whether shiftd is running: control socket %s: %s; stop it first: "
+		"systemctl stop shiftd (or --force)",
+		c->control_socket, strerror(-rc));
+	return rc;
+}
+
 /* One interface's share of --detach: adds what it removed to *removed. */
 static int detach_iface(const struct shift_conf *c, const char *ifname, int *removed)
 {
@@ -683,6 +763,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "detach", no_argument, NULL, 'D' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -700,7 +781,7 @@ int main(int argc, char **argv)
 		.shadow_sockfd = -1,
 	};
 	const char *conf_path = CONF_DEFAULT_PATH;
-	bool check = false, detach = false;
+	bool check = false, detach = false, force = false;
 	struct itimerspec its = { 0 };
 	struct agent *a = NULL;
 	struct shift_conf *conf;
@@ -726,6 +807,9 @@ int main(int argc, char **argv)
 		case 'D':
 			detach = true;
 			break;
+		case 'F':
+			force = true;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -739,6 +823,10 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		log_err("unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	if (force && !detach) {
+		log_err("--force goes with --detach only");
 		return 2;
 	}
 	shift_log_libbpf();
@@ -759,7 +847,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (detach) {
-		rc = detach_everything(conf) ? 1 : 0;
+		rc = detach_allowed(conf, force) || detach_everything(conf) ? 1 : 0;
 		conf_free(conf);
 		return rc;
 	}
