@@ -98,6 +98,10 @@ struct iface_rt {
 	enum dp_hook hook; /* attach = auto decides per interface */
 	const char *mode; /* XDP native/generic, TC tcx/clsact */
 	__u32 prog_id;
+	/* Its program was removed from outside (shiftd --detach --force, or by
+	 * hand): link events do not attach it again while the interface is the
+	 * same (ifindex); a restart, or a reload that changes the interfaces, does. */
+	bool removed;
 };
 
 struct nl_ctx;

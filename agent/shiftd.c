@@ -45,6 +45,8 @@
 #include "version.h"
 
 #define TICK_MS 100
+/* How often the attached programs are looked for in the kernel. */
+#define WATCH_EVERY_NS 1000000000ULL
 
 static const char usage_text[] =
 	"Usage: shiftd [OPTIONS]\n"
@@ -90,6 +92,8 @@ struct loop {
 	struct http_api http; /* the HTTP API; off unless http_listen */
 	struct fleet *fleet; /* NULL without [fleet] */
 	int fleetfd;
+	__u64 watch_next_ns; /* watch_attached() */
+	bool maps_gone; /* said once */
 };
 
 /* sd_notify(3)'s wire protocol: one datagram to $NOTIFY_SOCKET. Small enough
@@ -173,6 +177,7 @@ static int attach_one(struct agent *a, struct iface_rt *f, bool keep_ok)
 		return err;
 	}
 	f->attached = true;
+	f->removed = false;
 	f->hook = res.hook;
 	f->mode = res.mode;
 	f->prog_id = res.prog_id;
@@ -259,6 +264,8 @@ static void on_link(void *arg, const struct nl_link *l, bool deleted)
 					 f->name);
 			f->attached = false;
 			f->ifindex = 0;
+		} else if (f->removed && f->ifindex == l->ifindex) {
+			continue; /* taken off from outside: it stays off */
 		} else if (!f->attached || f->ifindex != l->ifindex) {
 			log_info("interface %s: appeared (ifindex %d), attaching", f->name,
 				 l->ifindex);
@@ -295,8 +302,10 @@ static void on_resync(void *arg)
 
 		/* Among the lost events may be an interface deleted and created
 		 * again under its name: attached by our count, but to an ifindex
-		 * that is gone, and the new one has no program. */
-		if (f->attached && nl_link_get(a->nl, f->name, &l) == 0 && l.ifindex == f->ifindex)
+		 * that is gone, and the new one has no program. One taken off from
+		 * outside (watch_attached()) stays off, unless it was replaced. */
+		if ((f->attached || f->removed) && nl_link_get(a->nl, f->name, &l) == 0 &&
+		    l.ifindex == f->ifindex)
 			continue;
 		if (f->attached)
 			log_warn("interface %s: replaced or gone while netlink events were lost "
@@ -485,6 +494,44 @@ static int epoll_add(int epfd, int fd)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
+/*
+ * Are our programs still attached, and our maps pinned? `shiftd --detach
+ * --force` (or tc, ip, rm by hand) can take them away under us: say so, once,
+ * and stop calling the interface attached in status and metrics. Not attached
+ * again by itself: whoever took shift off meant it.
+ */
+static void watch_attached(struct agent *a, struct loop *lp)
+{
+	char path[sizeof(a->conf->bpffs_dir) + 32];
+	bool gone;
+	__u32 i;
+	int r;
+
+	for (i = 0; i < a->n_ifaces; i++) {
+		struct iface_rt *f = &a->ifaces[i];
+
+		if (!f->attached || !f->ifindex || !f->prog_id)
+			continue;
+		r = dp_iface_runs(f->ifindex, f->hook, f->mode, f->prog_id);
+		if (r != 0)
+			continue; /* there, or the kernel did not say */
+		log_warn("interface %s: shift's %s program (%s %s, prog id %u) is no longer "
+			 "attached: removed from outside (shiftd --detach --force?); restart "
+			 "shiftd to attach it again",
+			 f->name, xdp_role_name(f->role), dp_hook_name(f->hook), f->mode,
+			 f->prog_id);
+		f->attached = false;
+		f->removed = true;
+	}
+	snprintf(path, sizeof(path), "%s/maps/shift_weights", a->conf->bpffs_dir);
+	gone = access(path, F_OK) && errno == ENOENT;
+	if (gone && !lp->maps_gone)
+		log_warn("the pinned maps under %s/maps are gone (shiftd --detach --force?): "
+			 "shiftctl cannot reach them until shiftd restarts",
+			 a->conf->bpffs_dir);
+	lp->maps_gone = gone;
+}
+
 static void tick(struct agent *a, struct loop *lp)
 {
 	char msg[SDNOTIFY_STATUS_LEN + 32];
@@ -504,6 +551,10 @@ static void tick(struct agent *a, struct loop *lp)
 	http_run(&lp->http);
 	if (a->nexthops_dirty)
 		nexthops_refresh(a);
+	if (now_mono_ns() >= lp->watch_next_ns) {
+		lp->watch_next_ns = now_mono_ns() + WATCH_EVERY_NS;
+		watch_attached(a, lp);
+	}
 	if (a->persist_dirty && now_mono_ns() >= a->persist_retry_ns) {
 		a->persist_dirty = false;
 		persist_save(a);

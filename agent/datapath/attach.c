@@ -452,6 +452,19 @@ int dp_purge_iface(const char *pin_dir, const char *ifname)
 	return err ? err : n;
 }
 
+int dp_iface_runs(int ifindex, enum dp_hook hook, const char *mode, __u32 prog_id)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	int err;
+
+	if (hook == DP_HOOK_TC)
+		return tc_iface_runs(ifindex, mode && !strcmp(mode, "tcx"), prog_id);
+	err = bpf_xdp_query(ifindex, 0, &q);
+	if (err)
+		return err;
+	return q.drv_prog_id == prog_id || q.skb_prog_id == prog_id || q.hw_prog_id == prog_id;
+}
+
 static bool ends_with(const char *s, const char *suffix, size_t *stem)
 {
 	size_t n = strlen(s), k = strlen(suffix);

@@ -62,6 +62,8 @@ int tc_detach_iface(const char *pin_dir, const char *ifname);
  * shift's handle and priority, a tcx link, either running a program named
  * shift_tc_*. Each removal is logged. The number removed, or -errno. */
 int tc_purge_iface(const char *pin_dir, const char *ifname, int ifindex);
+/* dp_iface_runs() for TC: on tcx, or as our clsact filter. */
+int tc_iface_runs(int ifindex, bool tcx, __u32 prog_id);
 
 /*
  * attach = auto | xdp | tc for link (its name names the pins): auto runs XDP
@@ -84,6 +86,10 @@ int dp_detach_iface(const char *pin_dir, const char *ifname);
  * removed, or -errno.
  */
 int dp_purge_iface(const char *pin_dir, const char *ifname);
+/* Does prog_id still run on ifindex, where it was attached (hook; mode "tcx" or
+ * "clsact" for TC)? 1, 0, or -errno when the kernel cannot tell. Needs no more
+ * than CAP_NET_ADMIN (shiftd after privs_drop()). */
+int dp_iface_runs(int ifindex, enum dp_hook hook, const char *mode, __u32 prog_id);
 /* A pin under <pin_dir>/links (any hook's), for interfaces no longer
  * configured: dp_purge_iface of its interface. */
 int dp_detach_pin(const char *pin_dir, const char *pin_name);

@@ -170,8 +170,9 @@ static void hook_of(struct bpf_tc_hook *h, int ifindex)
 	h->attach_point = BPF_TC_INGRESS;
 }
 
-/* The program id of our clsact filter on ifindex, 0 when there is none. */
-static __u32 clsact_query(int ifindex)
+/* The program id of our clsact filter on ifindex in *id (0 when there is none):
+ * 0, or -errno when the kernel did not say. */
+static int clsact_query_id(int ifindex, __u32 *id)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = SHIFT_TC_HANDLE, .priority = SHIFT_TC_PRIO);
 	struct bpf_tc_hook hook;
@@ -181,7 +182,18 @@ static __u32 clsact_query(int ifindex)
 	hook_of(&hook, ifindex);
 	err = bpf_tc_query(&hook, &q);
 	libbpf_set_print(prev);
-	return err ? 0 : q.prog_id;
+	*id = err ? 0 : q.prog_id;
+	/* No such filter, or no clsact qdisc at all. */
+	return err == -ENOENT || err == -EINVAL ? 0 : err;
+}
+
+/* The program id of our clsact filter on ifindex, 0 when there is none. */
+static __u32 clsact_query(int ifindex)
+{
+	__u32 id;
+
+	clsact_query_id(ifindex, &id);
+	return id;
 }
 
 static int clsact_attach(const char *marker, int ifindex, int prog_fd, bool keep_ok,
@@ -412,4 +424,21 @@ int tc_purge_iface(const char *pin_dir, const char *ifname, int ifindex)
 		}
 	}
 	return err ? err : n;
+}
+
+int tc_iface_runs(int ifindex, bool tcx, __u32 prog_id)
+{
+	__u32 ids[64], cnt = 64, flags = 0, i;
+
+	if (!tcx) {
+		int err = clsact_query_id(ifindex, ids);
+
+		return err ? err : ids[0] == prog_id;
+	}
+	if (bpf_prog_query(ifindex, (enum bpf_attach_type)BPF_TCX_INGRESS_, 0, &flags, ids, &cnt))
+		return -errno;
+	for (i = 0; i < cnt && i < 64; i++)
+		if (ids[i] == prog_id)
+			return 1;
+	return 0;
 }
