@@ -122,7 +122,13 @@ static __always_inline int choose_backend(const struct pkt *p, const struct shif
 		/* An empty pool (all unhealthy) borrows the other one rather than drop;
 		 * but green only once it serves users: at weight 0 (shadow, a release
 		 * not yet begun) no user may reach it, whatever happens to blue. */
-		if (color == SHIFT_BLUE && !(word & SHIFT_WEIGHT_MASK))
+		__u32 lend = (word & SHIFT_WEIGHT_MASK) | color; /* 0: blue asks green at 0 */
+
+		/* Not a branch on color: it would make color a constant on each side
+		 * and the states after this one twice (tc_both +59k instructions on
+		 * 6.1's verifier, +10k this way). */
+		barrier_var(lend);
+		if (!lend)
 			return -1;
 		color ^= 1;
 		be = ring_backend(svc->id, color, slot);
