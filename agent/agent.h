@@ -75,6 +75,9 @@ struct service_rt {
 	__u64 outside_mono_ns;
 	__u64 rollback_mono_ns; /* the last rollback's weight write done */
 	__u64 last_evicted; /* green connections the last rollback evicted */
+	/* analysis/samples.c: green errors read at start that were older than it
+	 * (made while no shiftd read the rings), for the one line it logs. */
+	__u64 backlog_errors;
 	struct drill_rt drill;
 	/* Fleet (agent/fleet/): who rolled back (node name or "operator") and the
 	 * origin's write -> this node's write, 0 for a rollback of our own. */
@@ -138,6 +141,13 @@ struct agent {
 	__u64 started_unix_ns;
 	__u64 reloads, reload_failures;
 	__u64 samples, samples_ignored;
+	/*
+	 * analysis/samples.c: CLOCK_MONOTONIC (bpf_ktime_get_ns()'s clock) when
+	 * this shiftd began to read the rings. A sample older than that was made
+	 * while no shiftd read them (a restart, an upgrade): it feeds the windows
+	 * but fires no trigger, and its age is no reaction time. 0: none is.
+	 */
+	__u64 start_mono_ns;
 	int drain_budget; /* analysis/samples.c: ordinary samples left in this pass */
 	__u64 rb_dropped_seen; /* analysis/samples.c: the ring's drop count at the last look */
 	__u64 windows_reset; /* times the windows restarted after lost samples */

@@ -1017,6 +1017,8 @@ int main(int argc, char **argv)
 	if (!lp.rb)
 		goto out;
 	lp.rbfd = ring_buffer__epoll_fd(lp.rb);
+	/* What the rings kept while no shiftd read them, before anything else. */
+	samples_backlog(a, lp.rb);
 	if (a->nl)
 		lp.nlfd = nl_event_fd(a->nl);
 	if (epoll_add(lp.epfd, lp.sigfd) || epoll_add(lp.epfd, lp.timerfd) ||

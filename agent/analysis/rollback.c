@@ -165,6 +165,10 @@ int rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, 
 	if (r == TRIGGER_DRILL)
 		drill_after_write(a, s);
 	s->weight = 0;
+	/* A sample older than this shiftd waited for it to start: its age is none
+	 * of the reaction's (samples.c fires on none, this keeps it so). */
+	if (sample_ts_ns < a->start_mono_ns)
+		sample_ts_ns = 0;
 	s->reaction_ns = sample_ts_ns && done > sample_ts_ns ? done - sample_ts_ns : 0;
 	if (sample_ts_ns)
 		record_reaction(a, s->reaction_ns);

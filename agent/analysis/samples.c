@@ -75,6 +75,18 @@ int samples_handle(struct agent *a, const void *data, size_t len)
 	r = analysis_feed(&s->an, &s->limits, smp, detail, sizeof(detail));
 	if (smp->kind == SHIFT_SAMPLE_ERROR)
 		health_on_error(a, s, smp->backend_id);
+	/*
+	 * Made while no shiftd read the rings: what green did then, not now. Its
+	 * windows and streak count it, so that green's next samples are judged
+	 * with it, but it fires nothing itself: a green whose errors then were
+	 * followed by successes is healthy, and one still failing is rolled back
+	 * by its next error, with that error's reaction time, not this one's age.
+	 */
+	if (smp->ts_ns < a->start_mono_ns) {
+		if (smp->kind == SHIFT_SAMPLE_ERROR && smp->color == SHIFT_GREEN)
+			s->backlog_errors++;
+		r = TRIGGER_NONE;
+	}
 	/* A streak of one is this error alone: no success can break it. */
 	if (r == TRIGGER_CONSECUTIVE_ERRORS && s->limits.max_consecutive_errors > 1 &&
 	    (!s->latched || s->latch_drill)) {
@@ -118,6 +130,9 @@ struct ring_buffer *samples_open(struct agent *a)
 {
 	struct ring_buffer *rb;
 	int err;
+
+	/* From here on a sample is this shiftd's to act on; before, no one read it. */
+	a->start_mono_ns = now_mono_ns();
 
 	/* Errors first: ring_buffer__consume() drains the rings in this order. */
 	rb = ring_buffer__new(a->maps.fd[SHIFT_MAP_ERRORS], on_error, a, NULL);
@@ -176,6 +191,54 @@ static void check_lost(struct agent *a)
 				 (unsigned long long)a->windows_reset);
 	}
 	a->rb_dropped_seen = dropped;
+}
+
+/* Passes of STREAK_READ_AHEAD over the ordinary ring at start: past what it holds. */
+#define BACKLOG_PASSES (SHIFT_RINGBUF_BYTES / sizeof(struct shift_sample) / STREAK_READ_AHEAD + 1)
+
+void samples_backlog(struct agent *a, struct ring_buffer *rb)
+{
+	struct shift_sample held;
+	__u32 i;
+	int rc = 0;
+
+	/*
+	 * The ordinary ring first, up to the first sample of this run. Read in
+	 * the set's order, the errors ring would come first: its old errors and
+	 * a fresh one would make a streak before the successes that broke it
+	 * were read, and at a restart more of them wait than a read-ahead
+	 * takes. Their successes in first, the errors fall into place by time.
+	 */
+	if (a->streak_rb) {
+		a->streak_until_ts = a->start_mono_ns ? a->start_mono_ns : 1;
+		for (i = 0; i < BACKLOG_PASSES; i++) {
+			a->streak_budget = STREAK_READ_AHEAD;
+			rc = ring_buffer__consume(a->streak_rb);
+			if (rc != -EAGAIN || a->streak_held_ok)
+				break;
+		}
+		a->streak_until_ts = 0;
+		if (rc < 0 && rc != -EAGAIN)
+			log_warn("reading the sample ring at start: %s", strerror(-rc));
+		if (a->streak_held_ok) {
+			held = a->streak_held;
+			a->streak_held_ok = false;
+			samples_handle(a, &held, sizeof(held));
+		}
+	}
+	/* The errors ring whole (its old errors, then any fresh one), and the rest. */
+	rc = samples_poll(a, rb);
+	if (rc < 0)
+		log_warn("reading the sample rings at start: %s", strerror(-rc));
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct service_rt *s = a->svc[i];
+
+		if (!s || !s->backlog_errors)
+			continue;
+		log_warn("service %s: %llu green errors while shiftd was down: counted in the "
+			 "windows, but only green's samples from now on can roll it back",
+			 s->conf->name, (unsigned long long)s->backlog_errors);
+	}
 }
 
 int samples_poll(struct agent *a, struct ring_buffer *rb)

@@ -9,6 +9,11 @@ struct ring_buffer;
 struct ring_buffer *samples_open(struct agent *a);
 /* Frees what samples_open() made (rb may be NULL). */
 void samples_close(struct agent *a, struct ring_buffer *rb);
+/*
+ * Right after samples_open(): what waited in the rings while no shiftd read
+ * them, the ordinary ring's part first (see samples.c), logged per service.
+ */
+void samples_backlog(struct agent *a, struct ring_buffer *rb);
 /* Consume what is pending; returns samples handled or -errno. */
 int samples_poll(struct agent *a, struct ring_buffer *rb);
 /* One sample, as the ring buffer callback sees it (exposed for tests/benchmarks). */
