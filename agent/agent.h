@@ -135,6 +135,7 @@ struct agent {
 	struct service_rt *svc[SHIFT_MAX_SERVICES]; /* by service id */
 	__u8 be_used[SHIFT_MAX_BACKENDS];
 	__u32 be_cursor; /* control/reload.c: where the next free backend slot is looked for */
+	__u32 svc_cursor; /* control/reload.c: where the next free service id is looked for */
 	struct nl_ctx *nl;
 	bool nexthops_dirty;
 	char state_path[4096];
@@ -151,6 +152,7 @@ struct agent {
 	int drain_budget; /* analysis/samples.c: ordinary samples left in this pass */
 	__u64 rb_dropped_seen; /* analysis/samples.c: the ring's drop count at the last look */
 	__u64 windows_reset; /* times the windows restarted after lost samples */
+	struct ring_buffer *rb; /* analysis/samples.c: both rings, as samples_open() made them */
 	/* analysis/samples.c: the ordinary ring alone, read before a streak of
 	 * errors fires; the first sample as new as that error, kept meanwhile. */
 	struct ring_buffer *streak_rb;

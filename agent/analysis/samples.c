@@ -154,6 +154,7 @@ struct ring_buffer *samples_open(struct agent *a)
 		ring_buffer__free(rb);
 		return NULL;
 	}
+	a->rb = rb;
 	return rb;
 }
 
@@ -162,6 +163,8 @@ void samples_close(struct agent *a, struct ring_buffer *rb)
 	if (a) {
 		ring_buffer__free(a->streak_rb);
 		a->streak_rb = NULL;
+		if (a->rb == rb)
+			a->rb = NULL;
 	}
 	ring_buffer__free(rb);
 }

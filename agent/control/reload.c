@@ -15,6 +15,7 @@
 #include "datapath/snat.h"
 #include "agent.h"
 #include "analysis/health.h"
+#include "analysis/samples.h"
 #include "ops/log.h"
 #include "config/weight.h"
 #include "shadow/shadow.h"
@@ -93,14 +94,29 @@ static int service_id_for(struct agent *a, const char *name, __u32 *id)
 	struct shift_svc_info info;
 	__u32 i;
 
-	if (dp_service_find(&a->maps, name, id, NULL) == 0 && !a->svc[*id])
+	if (dp_service_find(&a->maps, name, id, NULL) == 0 && !a->svc[*id]) {
+		/* Adopted at a start: fresh ids come after the pinned ones. */
+		if (*id >= a->svc_cursor)
+			a->svc_cursor = (*id + 1) % SHIFT_MAX_SERVICES;
 		return 0;
+	}
+	/*
+	 * A fresh id, from where the last one was taken: an id freed by a
+	 * removed service (a renamed one is removed, then added) is given again
+	 * only after every other free one. Samples carry the id: the removed
+	 * service's, still queued in the rings (ordinary ones wait for a batch),
+	 * given at once to the lowest free id fed the next service's windows and
+	 * streak, and a green error of the old one could roll the new one back.
+	 */
 	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
-		if (a->svc[i])
+		__u32 sid = (a->svc_cursor + i) % SHIFT_MAX_SERVICES;
+
+		if (a->svc[sid])
 			continue;
-		if (dp_svc_info_get(&a->maps, i, &info) == 0 && (info.flags & SHIFT_SVC_F_IN_USE))
+		if (dp_svc_info_get(&a->maps, sid, &info) == 0 && (info.flags & SHIFT_SVC_F_IN_USE))
 			continue;
-		*id = i;
+		a->svc_cursor = (sid + 1) % SHIFT_MAX_SERVICES;
+		*id = sid;
 		return 0;
 	}
 	return -ENOSPC;
@@ -429,6 +445,18 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 	__u32 i;
 	int err = 0;
 
+	/*
+	 * What the rings hold was made under the running config: to the services
+	 * that made it, before one is removed or renamed. Read after, a removed
+	 * service's samples count nowhere (its id is not given again at once:
+	 * service_id_for()), and a service losing them may miss its rollback.
+	 */
+	if (!initial && a->rb) {
+		int rc = samples_poll(a, a->rb);
+
+		if (rc < 0)
+			log_warn("reading the sample rings before the reload: %s", strerror(-rc));
+	}
 	/* New backends and intervals: the health checks look again at once. */
 	health_kick(a);
 	/* Services gone from the new config. */

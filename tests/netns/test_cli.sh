@@ -376,13 +376,25 @@ t_expect "restarted without 198.18.201.0/24: which web 198.18.201.7:40000" \
 	"$(which_by 198.18.201.7:40000)" "blue weight"
 t_expect "... and 198.18.200.0/24 still pins: which web 198.18.200.7:40000" \
 	"$(which_by 198.18.200.7:40000)" "green override"
-# A reload that replaces web by api, which takes web's service id: web's prefix is not api's.
+# A reload that replaces web by api: web's prefix is not api's, whichever service id
+# api gets (web's is given again once every other free one has been).
+web_id=$(rig_svc_id web)
 RIG_SVC=api rig_write_config "$RIG_CONFIG" api.blue_sources=198.18.202.0/24 api.green_weight=0%
 ctl reload >/dev/null || t_notok "reload (web replaced by api)"
 t_expect "web replaced by api at 0 %: which api 198.18.200.7:40000" \
 	"$(which_by 198.18.200.7:40000 api)" "blue weight"
 t_expect "... api's own blue_sources: which api 198.18.202.7:40000" \
 	"$(which_by 198.18.202.7:40000 api)" "blue override"
+
+t_section "a removed service's id is not the next one given out"
+# web's samples still in the rings carry its id: given to api in the same reload, they
+# fed api's windows and streak (web's green errors could roll api back).
+api_id=$(rig_svc_id api)
+if [ -n "$web_id" ] && [ -n "$api_id" ] && [ "$web_id" != "$api_id" ]; then
+	t_ok "web, replaced by api in one reload, had service id $web_id; api got $api_id"
+else
+	t_notok "web, replaced by api in one reload, had service id '$web_id'; api got '$api_id' (want another)"
+fi
 
 t_section "a removed backend's slot is not the next one given out"
 # Idle flow entries still name a removed backend's slot, and the datapath trusts
