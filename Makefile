@@ -382,6 +382,15 @@ $(OUTPUT)/tests/synflood: tests/netns/synflood.c | $(OUTPUT)/tests
 tests: $(OUTPUT)/tests/synflood
 check-netns: $(OUTPUT)/tests/synflood
 
+# Writes and counts entries of a pinned connection table: a table of a million
+# entries for tests/netns/test_evict_big.sh in a second.
+$(OUTPUT)/tests/flowtab: tests/netns/flowtab.c $(wildcard include/shift/*.h) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude $< -lbpf -lelf -lz -o $@
+
+tests: $(OUTPUT)/tests/flowtab
+check-netns: $(OUTPUT)/tests/flowtab
+
 .PHONY: chaos chaos-run
 chaos: deps
 	$(Q)$(MAKE) --no-print-directory chaos-run

@@ -93,6 +93,20 @@ struct service_rt {
 	__u32 conf_weight;
 };
 
+/*
+ * analysis/evict.c: one service id's entries leaving the connection table, a
+ * chunk per loop turn. A rollback's takes green's; a removed service's takes
+ * every color, and holds the id until it is done.
+ */
+struct evict_job {
+	bool active;
+	bool removed; /* the service is gone: every color; its name kept here */
+	char name[CONF_NAME_LEN];
+	struct dp_evict walk;
+	__u64 started_mono_ns;
+	__u32 turns; /* loop turns that ran a chunk of it */
+};
+
 struct iface_rt {
 	char name[CONF_IFNAMSIZ];
 	int ifindex;
@@ -160,6 +174,9 @@ struct agent {
 	int streak_budget;
 	bool streak_held_ok;
 	struct shift_sample streak_held;
+	struct evict_job evict[SHIFT_MAX_SERVICES]; /* by service id */
+	__u32 evict_active; /* jobs in evict[] that are active */
+	__u32 evict_next; /* where the next chunk's job is looked for (round robin) */
 	bool persist_dirty; /* state to save on the next tick */
 	bool persist_failing; /* the last save failed: retried, logged once */
 	bool weight_cas_warned; /* apply_weight_over() fell back to a plain write */

@@ -35,6 +35,7 @@
 #include "ops/privs.h"
 #include "analysis/ramp.h"
 #include "analysis/drill.h"
+#include "analysis/evict.h"
 #include "analysis/samples.h"
 #include "fleet/fleet.h"
 #include "ops/sdnotify.h"
@@ -570,15 +571,18 @@ static int run_loop(struct agent *a, struct loop *lp)
 	__u64 due, woke, end, lost;
 	char err[1024];
 	bool http_ready;
-	int n, i;
+	int n, i, tmo;
 
 	while (!lp->stop) {
 		/* MHD may owe a connection a turn before its fd says so again (see server.h). */
 		http_ready = false;
 		/* Health checks run on their own deadlines: sleep until the earliest. */
 		due = health_next_ns(a);
-		n = epoll_wait(lp->epfd, evs, 8,
-			       hc_timeout_ms(now_mono_ns(), due, http_timeout_ms(&lp->http)));
+		tmo = hc_timeout_ms(now_mono_ns(), due, http_timeout_ms(&lp->http));
+		/* An eviction left to do: look at the fds, then go on with it. */
+		if (evict_pending(a))
+			tmo = 0;
+		n = epoll_wait(lp->epfd, evs, 8, tmo);
 		woke = now_mono_ns();
 		if (n < 0) {
 			if (errno == EINTR)
@@ -649,6 +653,10 @@ static int run_loop(struct agent *a, struct loop *lp)
 		/* One turn per round: a client streaming a body takes turns with the samples. */
 		if (http_ready || http_timeout_ms(&lp->http) == 0)
 			http_run(&lp->http);
+		/* Last, after this turn's samples: a chunk of a rollback's eviction
+		 * delays another service's error by one chunk, never by a table. */
+		if (evict_pending(a))
+			evict_run(a, EVICT_CHUNK_NS);
 	}
 	return 0;
 }
@@ -1079,6 +1087,8 @@ int main(int argc, char **argv)
 	sd_notify_msg("READY=1");
 	rc = run_loop(a, &lp) ? 1 : 0;
 	sd_notify_msg("STOPPING=1");
+	/* The next shiftd would not know what was left of a rollback's eviction. */
+	evict_finish(a);
 	/* What waited for the next tick (a rollback's record among it): after a
 	 * stop, a reboot restores from this file alone. */
 	if (a->persist_dirty || a->persist_failing)

@@ -238,10 +238,9 @@ int drill_start(struct agent *a, struct service_rt *s, __u64 hold_ns, __u64 *id,
 	/* The restore depends on the state file knowing about the drill. */
 	persist_save(a);
 	log_warn("service %s: DRILL %llu started: green rolled back from %u bp for %s "
-		 "(%llu green connections evicted); restored at the end unless a real trigger "
-		 "fires",
+		 "(green connections %s); restored at the end unless a real trigger fires",
 		 s->conf->name, (unsigned long long)s->drill.cur.id, s->drill.saved_weight, d,
-		 (unsigned long long)s->last_evicted);
+		 s->conf->rollback_evict ? "being evicted" : "kept: rollback_evict = no");
 	*id = s->drill.cur.id;
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "ops/log.h"
+#include "analysis/evict.h"
 #include "analysis/rollback.h"
 
 static void record_reaction(struct agent *a, __u64 ns)
@@ -66,21 +67,6 @@ static enum trigger_reason reason_from_text(const char *text)
 	return TRIGGER_MANUAL;
 }
 
-/* Re-steer green's open connections to blue (rollback_evict): how many. */
-static __u64 evict_green(struct agent *a, struct service_rt *s)
-{
-	__u64 n = 0;
-	int err = dp_flows_evict(&a->maps, s->id, SHIFT_GREEN, &n);
-
-	if (err) {
-		log_warn("service %s: evicting green flows: %s", s->conf->name, strerror(-err));
-		return 0;
-	}
-	log_info("service %s: %llu green connections re-steered to blue", s->conf->name,
-		 (unsigned long long)n);
-	return n;
-}
-
 int rollback_adopt(struct agent *a, struct service_rt *s, const char *reason, const char *origin)
 {
 	__u32 word = 0;
@@ -111,7 +97,7 @@ int rollback_adopt(struct agent *a, struct service_rt *s, const char *reason, co
 	/* Already latched in the map: shiftctl rollback wrote it here, with or
 	 * without --evict as the operator chose. */
 	if (s->conf->rollback_evict && !was)
-		evict_green(a, s);
+		evict_green_start(a, s);
 	a->persist_dirty = true;
 	notify(a, s, trigger_reason_name(reason_from_text(reason)), reason);
 	return was ? 1 : 0;
@@ -184,7 +170,11 @@ int rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, 
 		mark_publish(a, s, a->node);
 	log_warn("service %s: ROLLBACK (%s), green weight 0 written %.1f us after the sample",
 		 s->conf->name, s->reason, (double)s->reaction_ns / 1e3);
-	s->last_evicted = s->conf->rollback_evict ? evict_green(a, s) : 0;
+	/* Re-steer green's open connections to blue: a walk of the whole
+	 * table, spread over the loop's turns (evict.c), never in one go here. */
+	s->last_evicted = 0;
+	if (s->conf->rollback_evict)
+		evict_green_start(a, s);
 	/* The pinned map holds the latch already; the fsyncs wait for the tick. */
 	a->persist_dirty = true;
 	notify(a, s, trigger_reason_name(r), detail);

@@ -14,6 +14,7 @@
 #include "config/addr.h"
 #include "datapath/snat.h"
 #include "agent.h"
+#include "analysis/evict.h"
 #include "analysis/health.h"
 #include "analysis/samples.h"
 #include "ops/log.h"
@@ -111,7 +112,7 @@ static int service_id_for(struct agent *a, const char *name, __u32 *id)
 	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
 		__u32 sid = (a->svc_cursor + i) % SHIFT_MAX_SERVICES;
 
-		if (a->svc[sid])
+		if (a->svc[sid] || evict_holds_id(a, sid))
 			continue;
 		if (dp_svc_info_get(&a->maps, sid, &info) == 0 && (info.flags & SHIFT_SVC_F_IN_USE))
 			continue;
@@ -280,7 +281,6 @@ static void service_free(struct agent *a, struct service_rt *s)
 static int remove_service(struct agent *a, struct service_rt *s)
 {
 	struct shift_svc_info info;
-	__u64 evicted = 0;
 	int c;
 	__u32 i;
 
@@ -303,7 +303,8 @@ static int remove_service(struct agent *a, struct service_rt *s)
 		dp_service_del(&a->maps, s->id, &vip);
 	}
 	dp_weight_set(&a->maps, s->id, 0);
-	dp_flows_evict(&a->maps, s->id, -1, &evicted);
+	/* Its entries go over the next loop turns; the id is not given out meanwhile. */
+	evict_removed_start(a, s->id, s->conf ? s->conf->name : "?");
 	a->svc[s->id] = NULL;
 	service_free(a, s);
 	return 0;
@@ -324,7 +325,6 @@ static void remove_stale_pinned(struct agent *a, const struct shift_conf *c)
 			continue;
 		{
 			struct shift_addr_key vip;
-			__u64 ev;
 
 			memset(&vip, 0, sizeof(vip));
 			memcpy(vip.addr, info.vip, sizeof(vip.addr));
@@ -337,7 +337,7 @@ static void remove_stale_pinned(struct agent *a, const struct shift_conf *c)
 			dp_pool_set(&a->maps, i, SHIFT_GREEN, NULL, NULL, 0);
 			dp_service_del(&a->maps, i, &vip);
 			dp_weight_set(&a->maps, i, 0);
-			dp_flows_evict(&a->maps, i, -1, &ev);
+			evict_removed_start(a, i, info.name);
 		}
 	}
 	for (i = 0; i < SHIFT_MAX_BACKENDS; i++) {

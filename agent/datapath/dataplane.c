@@ -535,42 +535,190 @@ int dp_overrides_prune(const struct shift_maps *m, dp_override_keep_fn keep, voi
 	return e4 ? e4 : e6;
 }
 
-/*
- * Walk one connection table, deleting matching entries. The successor is
- * fetched before the current key is deleted: get_next_key on a deleted key
- * restarts from the first bucket, which made the walk quadratic.
- */
-static int evict_map(int fd, size_t key_size, __u32 service_id, int color, __u64 *evicted)
-{
-	unsigned char key[sizeof(struct shift_flow_key6)], next[sizeof(struct shift_flow_key6)];
-	struct shift_flow f;
-	__u64 guard = 0;
-	int more;
+/* Entries read per BPF_MAP_LOOKUP_BATCH at most: ~70 KiB of keys and values. */
+#define EVICT_BATCH 1024
+/* And at least: a bucket holds more only in a table far past its size. */
+#define EVICT_BATCH_MIN 64
+/* The kernel's own (include/linux/errno.h): a map type without batch operations. */
+#ifndef ENOTSUPP
+#define ENOTSUPP 524
+#endif
 
-	more = bpf_map_get_next_key(fd, NULL, key) == 0;
-	while (more) {
-		if (++guard > (1ull << 28))
-			return -ELOOP;
-		more = bpf_map_get_next_key(fd, key, next) == 0;
-		if (bpf_map_lookup_elem(fd, key, &f) == 0 && f.service_id == service_id &&
-		    (color < 0 || f.color == color) && bpf_map_delete_elem(fd, key) == 0)
-			(*evicted)++;
-		memcpy(key, next, key_size);
+static bool evict_match(const struct dp_evict *e, const struct shift_flow *f)
+{
+	return f->service_id == e->service_id && (e->color < 0 || f->color == e->color);
+}
+
+/*
+ * Delete n keys in as few calls as the kernel allows. The delete batch stops
+ * at the first key it cannot delete and says how many went before it: an
+ * entry that closed or aged out since the lookup (-ENOENT) is skipped.
+ */
+static int delete_keys(int fd, unsigned char *keys, size_t ksz, __u32 n, __u64 *evicted)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 done = 0, count;
+	int err;
+
+	while (done < n) {
+		count = n - done;
+		err = bpf_map_delete_batch(fd, keys + (size_t)done * ksz, &count, &opts);
+		*evicted += count;
+		if (!err)
+			return 0;
+		if (errno != ENOENT)
+			return -errno;
+		done += count + 1;
 	}
-	return errno == ENOENT ? 0 : -errno;
+	return 0;
+}
+
+/* One batch of about want entries of table fd: 1 at its end, 0 if more,
+ * -errno (-EOPNOTSUPP: no batches). */
+static int evict_batch(int fd, size_t ksz, struct dp_evict *e, __u32 want, unsigned char *keys,
+		       struct shift_flow *vals)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 n = want > EVICT_BATCH ? EVICT_BATCH : want;
+	__u32 i, del = 0;
+	bool end = false;
+	int err;
+
+	if (n < EVICT_BATCH_MIN)
+		n = EVICT_BATCH_MIN;
+	err = bpf_map_lookup_batch(fd, e->started ? &e->cursor : NULL, &e->cursor, keys, vals, &n,
+				   &opts);
+	if (err) {
+		err = -errno;
+		if (err == -ENOENT) {
+			end = true; /* the last buckets: n entries came with it */
+		} else if (err == -ENOSPC || (!e->started && (err == -EINVAL || err == -ENOTSUPP ||
+							      err == -EOPNOTSUPP))) {
+			/* Before 5.6, a map type without them, or a bucket of more
+			 * than EVICT_BATCH entries: key by key, this table afresh. */
+			return -EOPNOTSUPP;
+		} else {
+			return err;
+		}
+	}
+	e->started = true;
+	e->visited += n;
+	for (i = 0; i < n; i++) {
+		if (!evict_match(e, &vals[i]))
+			continue;
+		if (del != i)
+			memcpy(keys + (size_t)del * ksz, keys + (size_t)i * ksz, ksz);
+		del++;
+	}
+	err = delete_keys(fd, keys, ksz, del, &e->evicted);
+	if (err)
+		return err;
+	return end ? 1 : 0;
+}
+
+/*
+ * Up to max entries of table fd key by key: the successor is fetched before
+ * the current key is deleted (get_next_key on a deleted key restarts from
+ * the first bucket, which made the walk quadratic); the key kept between
+ * steps is one not deleted, unless the datapath deleted it meanwhile, and
+ * then the walk starts over, which still visits every entry.
+ */
+static int evict_keys(int fd, size_t ksz, struct dp_evict *e, __u32 max)
+{
+	unsigned char next[sizeof(e->key)];
+	struct shift_flow f;
+	bool last;
+	__u32 n;
+	int err;
+
+	if (!e->started) {
+		if (bpf_map_get_next_key(fd, NULL, e->key))
+			return errno == ENOENT ? 1 : -errno;
+		e->started = true;
+	}
+	for (n = 0; n < max; n++) {
+		if (e->visited > (1ull << 28))
+			return -ELOOP;
+		last = bpf_map_get_next_key(fd, e->key, next) != 0;
+		err = last && errno != ENOENT ? -errno : 0;
+		if (bpf_map_lookup_elem(fd, e->key, &f) == 0 && evict_match(e, &f) &&
+		    bpf_map_delete_elem(fd, e->key) == 0)
+			e->evicted++;
+		e->visited++;
+		if (last)
+			return err ? err : 1;
+		memcpy(e->key, next, ksz);
+	}
+	return 0;
+}
+
+void dp_evict_init(struct dp_evict *e, __u32 service_id, int color)
+{
+	memset(e, 0, sizeof(*e));
+	e->service_id = service_id;
+	e->color = color;
+}
+
+int dp_evict_step(const struct shift_maps *m, struct dp_evict *e, __u32 max)
+{
+	static const size_t ksz[2] = { sizeof(struct shift_flow_key4),
+				       sizeof(struct shift_flow_key6) };
+	unsigned char *keys = NULL;
+	struct shift_flow *vals = NULL;
+	__u32 seen = 0;
+	__u64 v0;
+	int rc = 0;
+
+	while (e->table < 2 && seen < max) {
+		int fd = m->fd[e->table ? SHIFT_MAP_FLOWS6 : SHIFT_MAP_FLOWS4];
+
+		v0 = e->visited;
+		if (e->key_walk) {
+			rc = evict_keys(fd, ksz[e->table], e, max - seen);
+		} else {
+			if (!keys) {
+				keys = malloc(EVICT_BATCH * sizeof(struct shift_flow_key6));
+				vals = malloc(EVICT_BATCH * sizeof(*vals));
+				if (!keys || !vals) {
+					rc = -ENOMEM;
+					break;
+				}
+			}
+			rc = evict_batch(fd, ksz[e->table], e, max - seen, keys, vals);
+			if (rc == -EOPNOTSUPP) {
+				e->key_walk = true;
+				e->started = false;
+				continue;
+			}
+		}
+		/* An empty batch still went over buckets: count it as one entry. */
+		seen += e->visited - v0 ? (__u32)(e->visited - v0) : 1;
+		if (rc < 0)
+			break;
+		if (rc == 1) {
+			e->table++;
+			e->started = false;
+			e->cursor = 0;
+		}
+	}
+	free(keys);
+	free(vals);
+	if (rc < 0)
+		return rc;
+	return e->table >= 2 ? 1 : 0;
 }
 
 int dp_flows_evict(const struct shift_maps *m, __u32 service_id, int color, __u64 *evicted)
 {
-	int err;
+	struct dp_evict e;
+	int rc;
 
-	*evicted = 0;
-	err = evict_map(m->fd[SHIFT_MAP_FLOWS4], sizeof(struct shift_flow_key4), service_id, color,
-			evicted);
-	if (err)
-		return err;
-	return evict_map(m->fd[SHIFT_MAP_FLOWS6], sizeof(struct shift_flow_key6), service_id, color,
-			 evicted);
+	dp_evict_init(&e, service_id, color);
+	do
+		rc = dp_evict_step(m, &e, 1u << 20);
+	while (rc == 0);
+	*evicted = e.evicted;
+	return rc < 0 ? rc : 0;
 }
 
 static int percpu_sum(int fd, __u32 key, size_t words, __u64 *out)

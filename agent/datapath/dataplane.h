@@ -124,7 +124,35 @@ typedef bool (*dp_override_keep_fn)(void *ctx, __u32 service_id, __u8 family, co
 int dp_overrides_prune(const struct shift_maps *m, dp_override_keep_fn keep, void *ctx,
 		       __u32 *removed);
 
-/* Delete the connection-table entries of a service (color < 0: all colors). */
+/*
+ * A walk over both connection tables that deletes one service's entries, a
+ * step at a time, so that a caller with other work (shiftd's loop) can spread
+ * a table of a million entries over many turns. Entries are read in batches
+ * (BPF_MAP_LOOKUP_BATCH: the cursor is a hash bucket, which deletions in
+ * between do not move) and the matching ones deleted in one call
+ * (BPF_MAP_DELETE_BATCH); a kernel without batch operations on these maps
+ * gets a walk key by key. Every entry present when the walk starts and still
+ * present when it passes is deleted.
+ */
+struct dp_evict {
+	__u32 service_id;
+	int color; /* < 0: every color */
+	int table; /* 0 IPv4, 1 IPv6, 2 done */
+	bool started; /* the cursor (or key) is set for table */
+	bool key_walk; /* no batch operations on this kernel: key by key */
+	__u64 cursor; /* BPF_MAP_LOOKUP_BATCH's out_batch (a bucket index) */
+	unsigned char key[sizeof(struct shift_flow_key6)]; /* the key walk's next key */
+	__u64 evicted; /* entries deleted so far */
+	__u64 visited; /* entries looked at so far */
+};
+
+void dp_evict_init(struct dp_evict *e, __u32 service_id, int color);
+/* Look at about max entries (64 at least): 1 when the walk is over, 0 when
+ * more is left, or -errno (the walk may be stepped again). */
+int dp_evict_step(const struct shift_maps *m, struct dp_evict *e, __u32 max);
+
+/* Delete the connection-table entries of a service (color < 0: all colors): a
+ * whole dp_evict walk at once. */
 int dp_flows_evict(const struct shift_maps *m, __u32 service_id, int color, __u64 *evicted);
 
 /* Counters, summed over CPUs. */
