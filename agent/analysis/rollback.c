@@ -175,8 +175,20 @@ int rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, 
 	s->last_evicted = 0;
 	if (s->conf->rollback_evict)
 		evict_green_start(a, s);
-	/* The pinned map holds the latch already; the fsyncs wait for the tick. */
-	a->persist_dirty = true;
+	/*
+	 * The pinned map holds the latch already, but a reboot (the pins gone)
+	 * has only the state file: saved now, not at the next tick, or a crash
+	 * in between undoes the rollback and forgets that the fleet has yet to
+	 * hear of it (fleet_publish). The write is done: no reaction waits on
+	 * the fsyncs. A drill's latch is saved by drill_start() right after,
+	 * with the drill's record: saved without it, a reboot would keep it as a
+	 * real rollback. Before the hook, which runs last: what it announces is
+	 * on disk.
+	 */
+	if (r == TRIGGER_DRILL)
+		a->persist_dirty = true;
+	else
+		persist_save(a);
 	notify(a, s, trigger_reason_name(r), detail);
 	return 0;
 }

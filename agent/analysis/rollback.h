@@ -8,8 +8,10 @@
 /*
  * Roll a service back: latch green weight 0 in the map (one write, first),
  * measure sample_ts_ns (CLOCK_MONOTONIC, the triggering sample's kernel time;
- * 0 for manual) -> write done, then record, cancel the ramp, evict green flows
- * if configured, persist, and run the notify hook without waiting for it.
+ * 0 for manual) -> write done, then record, cancel the ramp, start evicting
+ * green flows if configured (analysis/evict.h), save the state file (a
+ * drill's: drill_start() does), and run the notify hook without waiting for
+ * it.
  * 0, or the write's error (logged); for a drill also -EAGAIN: the word was
  * changed outside shiftd (shiftctl), nothing written, the change adopted.
  */

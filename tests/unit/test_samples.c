@@ -3,9 +3,10 @@
  * The sample consumer as a restart meets it: samples made while no shiftd
  * read the rings (older than a->start_mono_ns) feed the windows and the
  * streak but fire nothing themselves, and their age is never a reaction
- * time; green's fresh samples decide. Through samples_handle() into
- * rollback_fire(), with a real BPF array as the weights map (skipped where
- * BPF maps cannot be made).
+ * time; green's fresh samples decide. And the rollback that fires is in the
+ * state file when it returns. Through samples_handle() into rollback_fire(),
+ * with a real BPF array as the weights map (skipped where BPF maps cannot be
+ * made).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -24,6 +25,7 @@
 
 #include "agent.h"
 #include "analysis/samples.h"
+#include "ops/state.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull
@@ -233,6 +235,32 @@ static void test_no_start(void **state)
 	assert_int_equal(f->s->backlog_errors, 0);
 }
 
+/*
+ * An automatic rollback is in the state file when rollback_fire() returns,
+ * not at the next tick: a crash right after must not undo it at the reboot,
+ * nor forget that the fleet has yet to hear of it.
+ */
+static void test_rollback_saved(void **state)
+{
+	struct fix *f = fix_of(state);
+	struct shift_state st;
+	char err[256];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		feed(f, SHIFT_SAMPLE_ERROR, now_mono_ns());
+	assert_true(f->s->latched);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(state_load(f->a->state_path, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.n, 1);
+	assert_string_equal(st.svc[0].name, "web");
+	assert_true(st.svc[0].latched);
+	assert_int_equal(st.svc[0].weight, 0);
+	assert_true(st.svc[0].fleet_publish);
+	assert_non_null(strstr(st.svc[0].reason, "consecutive_errors"));
+	state_free(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +268,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backlog_still_failing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backlog_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_saved, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
