@@ -21,6 +21,17 @@
 #include "config/weight.h"
 #include "shadow/shadow.h"
 
+/* The service is out of the lookup either way; a failure tidying up after it
+ * (its VIP's filter entry) is said, not swallowed. */
+static void service_del(struct agent *a, __u32 id, const struct shift_addr_key *vip,
+			const char *name)
+{
+	int err = dp_service_del(&a->maps, id, vip);
+
+	if (err && err != -ENOENT)
+		log_err("service %s: removing it from the maps: %s", name, strerror(-err));
+}
+
 /* The same backend: address, port and protocol (a service's protocol may
  * change on reload; its backends' index keys hold it). */
 static bool same_key(const struct shift_addr_key *x, const struct shift_addr_key *y)
@@ -300,7 +311,7 @@ static int remove_service(struct agent *a, struct service_rt *s)
 		vip.port = info.vport;
 		vip.proto = info.proto;
 		vip.family = info.family;
-		dp_service_del(&a->maps, s->id, &vip);
+		service_del(a, s->id, &vip, s->conf->name);
 	}
 	dp_weight_set(&a->maps, s->id, 0);
 	/* Its entries go over the next loop turns; the id is not given out meanwhile. */
@@ -335,7 +346,7 @@ static void remove_stale_pinned(struct agent *a, const struct shift_conf *c)
 				 info.name);
 			dp_pool_set(&a->maps, i, SHIFT_BLUE, NULL, NULL, 0);
 			dp_pool_set(&a->maps, i, SHIFT_GREEN, NULL, NULL, 0);
-			dp_service_del(&a->maps, i, &vip);
+			service_del(a, i, &vip, info.name);
 			dp_weight_set(&a->maps, i, 0);
 			evict_removed_start(a, i, info.name);
 		}
@@ -534,7 +545,7 @@ int apply_config(struct agent *a, struct shift_conf *newc, bool initial)
 			ov.port = info.vport;
 			ov.proto = info.proto;
 			ov.family = info.family;
-			dp_service_del(&a->maps, s->id, &ov);
+			service_del(a, s->id, &ov, c->name);
 		}
 
 		err = apply_backends(a, s);
