@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 
 #include <shift/sample.h>
+#include "config/addr.h"
 #include "ops/log.h"
 #include "analysis/health.h"
 #include "analysis/rollback.h"
@@ -53,6 +54,26 @@ static enum trigger_reason streak_read_ahead(struct agent *a, struct service_rt 
 	return analysis_streak_check(&s->an, &s->limits, smp, detail, len);
 }
 
+/* The trigger names a backend by its slot; the operator (the log, status, the
+ * notify hook) knows it by its address. Only once a trigger fired. */
+static void detail_backend_addr(const struct service_rt *s, char *detail, size_t len)
+{
+	char *p = strstr(detail, " from backend "), ab[ADDR_ENDPOINT_LEN];
+	unsigned int id;
+	int end = 0, c;
+	__u32 i;
+
+	if (!p || sscanf(p, " from backend %u)%n", &id, &end) != 1 || !end)
+		return;
+	for (c = 0; c < SHIFT_COLORS; c++)
+		for (i = 0; i < s->n[c]; i++)
+			if (s->pool[c][i].id == id) {
+				snprintf(p, len - (size_t)(p - detail), " from %s)",
+					 addr_format_endpoint(&s->pool[c][i].addr, ab, sizeof(ab)));
+				return;
+			}
+}
+
 int samples_handle(struct agent *a, const void *data, size_t len)
 {
 	const struct shift_sample *smp = data;
@@ -99,8 +120,11 @@ int samples_handle(struct agent *a, const void *data, size_t len)
 	}
 	/* Latched already: the windows keep counting, nothing more to write.
 	 * A drill's latch is no rollback: a real trigger during a drill fires. */
-	if (r != TRIGGER_NONE && (!s->latched || s->latch_drill))
+	if (r != TRIGGER_NONE && (!s->latched || s->latch_drill)) {
+		if (r == TRIGGER_CONSECUTIVE_ERRORS)
+			detail_backend_addr(s, detail, sizeof(detail));
 		rollback_fire(a, s, r, detail, smp->ts_ns);
+	}
 	if (a->sample_hook)
 		a->sample_hook(a, smp);
 	if (hold)
