@@ -83,7 +83,9 @@ shiftd_start() {
 	SHIFTD_PID=$RIG_LAST_PID
 	# shellcheck disable=SC2034 # for the callers
 	SHIFTD_LOG=$log
-	for ((i = 0; i < 100; i++)); do
+	# 30 s: loading the programs takes seconds, more on a machine busy with
+	# other tests' rigs
+	for ((i = 0; i < 300; i++)); do
 		grep -q 'ready:' "$log" 2>/dev/null && return 0
 		kill -0 "$SHIFTD_PID" 2>/dev/null || break
 		sleep 0.1

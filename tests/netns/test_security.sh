@@ -33,7 +33,7 @@ SPID=$RIG_LAST_PID
 ctl() { rig_edge .output/shiftctl -c "$PUB/shiftd.conf" "$@"; }
 # "ready:" is logged right after the capabilities are dropped: `status` alone
 # answers from the pinned maps before shiftd has got that far.
-rig_wait 50 0.2 grep -q 'info: ready:' "$RIG_DIR/shiftd.log" ||
+rig_wait 150 0.2 grep -q 'info: ready:' "$RIG_DIR/shiftd.log" ||
 	{ cat "$RIG_DIR/shiftd.log"; exit 1; }
 rig_wait 50 0.2 ctl status >/dev/null 2>&1 || { cat "$RIG_DIR/shiftd.log"; exit 1; }
 
