@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -81,6 +82,17 @@ int etcd_curl_setup(CURL *h, const struct conf_fleet *c, const char *endpoint, c
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 1L);
 	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, keepalive_count);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/*
+	 * A hostname endpoint is resolved by libcurl's threaded resolver. A
+	 * transfer that ends while getaddrinfo() still runs (timed out, or
+	 * removed: a session failing over) would join that thread, blocking
+	 * shiftd's loop until the DNS server answers or glibc gives up (10 s by
+	 * default). QUICK_EXIT (libcurl >= 7.87) detaches it instead; it frees
+	 * its own state when getaddrinfo() returns.
+	 */
+	curl_easy_setopt(h, CURLOPT_QUICK_EXIT, 1L);
+#endif
 	if (c->cacert[0])
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
 	if (c->cert[0]) {
@@ -88,4 +100,33 @@ int etcd_curl_setup(CURL *h, const struct conf_fleet *c, const char *endpoint, c
 		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
 	}
 	return 0;
+}
+
+bool etcd_curl_detaches_resolver(void)
+{
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* Built against >= 7.87 but run on an older library: the option is
+	 * unknown there, and curl_easy_setopt() says so without harm. */
+	return curl_version_info(CURLVERSION_NOW)->version_num >= 0x075700;
+#else
+	return false;
+#endif
+}
+
+bool etcd_curl_url_has_hostname(const char *url)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool name = false;
+
+	if (!u)
+		return false;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		/* An IPv6 literal comes back in brackets. */
+		name = host[0] != '[' && inet_pton(AF_INET, host, a) != 1;
+	curl_free(host);
+	curl_url_cleanup(u);
+	return name;
 }

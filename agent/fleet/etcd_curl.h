@@ -18,4 +18,14 @@ int etcd_curl_global(void);
 int etcd_curl_setup(CURL *h, const struct conf_fleet *c, const char *endpoint, const char *path,
 		    const char *body, bool stream, struct curl_slist **hdrs);
 
+/*
+ * libcurl resolves hostnames on a thread of its own; a transfer ending while
+ * that thread waits on DNS joins it (blocking the caller) unless the thread
+ * can be detached (CURLOPT_QUICK_EXIT, libcurl >= 7.87, both at build and at
+ * run time). true when it can.
+ */
+bool etcd_curl_detaches_resolver(void);
+/* The URL's host is a name, not an IPv4 or IPv6 address. */
+bool etcd_curl_url_has_hostname(const char *url);
+
 #endif

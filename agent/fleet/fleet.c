@@ -1361,6 +1361,14 @@ struct fleet *fleet_open(struct agent *a)
 	log_info("fleet: node %s of fleet %s, etcd %s%s (%u endpoint%s)", f->conf.node,
 		 f->conf.fleet, f->conf.endpoints[0], f->conf.n_endpoints > 1 ? ", ..." : "",
 		 f->conf.n_endpoints, f->conf.n_endpoints == 1 ? "" : "s");
+	for (__u32 i = 0; i < f->conf.n_endpoints; i++)
+		if (!etcd_curl_detaches_resolver() &&
+		    etcd_curl_url_has_hostname(f->conf.endpoints[i]))
+			log_warn("fleet: etcd endpoint %s is a hostname and this libcurl (%s) "
+				 "waits for its resolver when a request times out: a DNS server "
+				 "that does not answer stalls shiftd for seconds. Give addresses "
+				 "or use libcurl >= 7.87",
+				 f->conf.endpoints[i], curl_version_info(CURLVERSION_NOW)->version);
 	join(f);
 	return f;
 }

@@ -19,6 +19,7 @@
 
 #include "config/config.h"
 #include "fleet/b64.h"
+#include "fleet/etcd_curl.h"
 #include "fleet/etcd_json.h"
 #include "fleet/node_id.h"
 #include "fleet/value.h"
@@ -563,6 +564,18 @@ static void test_node_id_file(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* Which endpoints go through libcurl's resolver (fleet_open() warns about
+ * those when the resolver thread cannot be detached). */
+static void test_endpoint_hostname(void **state)
+{
+	(void)state;
+	assert_false(etcd_curl_url_has_hostname("http://10.0.0.1:2379"));
+	assert_false(etcd_curl_url_has_hostname("https://[2001:db8::1]:2379"));
+	assert_true(etcd_curl_url_has_hostname("http://etcd1:2379"));
+	assert_true(etcd_curl_url_has_hostname("https://etcd.example.com"));
+	assert_false(etcd_curl_url_has_hostname("not a url"));
+}
+
 static void test_conf(void **state)
 {
 	struct shift_conf *c;
@@ -660,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_conf_equal),
 		cmocka_unit_test(test_alive_value),
 		cmocka_unit_test(test_node_id_file),
+		cmocka_unit_test(test_endpoint_hostname),
 		cmocka_unit_test(test_conf),
 	};
 
