@@ -40,7 +40,11 @@ struct ramp_rt {
 	__u32 steps[RAMP_MAX_STEPS];
 	__u32 n, index;
 	__u64 hold_ns;
-	__u64 step_started_unix_ns;
+	/* The current step's hold ends, CLOCK_MONOTONIC: a wall clock stepped
+	 * by NTP or by hand would stall a ramp for as long (backwards) or cut
+	 * holds short (forwards). The state file has the wall time the step
+	 * began (analysis/ramp.h converts). */
+	__u64 step_due_mono_ns;
 };
 
 /* What a service's weight word says, as shiftd keeps it. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "analysis/ramp.h"
 #include "ops/log.h"
 #include "analysis/drill.h"
 #include "analysis/rollback.h"
@@ -190,7 +191,7 @@ int drill_start(struct agent *a, struct service_rt *s, __u64 hold_ns, __u64 *id,
 		.ramp_active = s->ramp.active,
 		.ramp_index = s->ramp.index,
 		.ramp_n = s->ramp.n,
-		.ramp_next_unix_ns = s->ramp.step_started_unix_ns + s->ramp.hold_ns,
+		.ramp_next_unix_ns = ramp_next_unix(&s->ramp, now_mono_ns(), now_unix_ns()),
 		.now_unix_ns = now_unix_ns(),
 		.hold_ns = hold_ns,
 	};

@@ -83,7 +83,7 @@ static int set_step(struct agent *a, struct service_rt *s, __u32 index)
 		return err;
 	}
 	s->ramp.index = index;
-	s->ramp.step_started_unix_ns = now_unix_ns();
+	s->ramp.step_due_mono_ns = now_mono_ns() + s->ramp.hold_ns;
 	log_info("service %s: ramp step %u/%u, green %s", s->conf->name, s->ramp.index + 1,
 		 s->ramp.n, weight_format(s->weight, w, sizeof(w)));
 	return 0;
@@ -126,7 +126,7 @@ int ramp_start(struct agent *a, struct service_rt *s, const __u32 *steps, __u32 
 
 void ramp_tick(struct agent *a)
 {
-	__u64 now = now_unix_ns();
+	__u64 now = now_mono_ns();
 	__u32 i;
 
 	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
@@ -138,7 +138,7 @@ void ramp_tick(struct agent *a)
 			s->ramp.active = false;
 			continue;
 		}
-		if (now < s->ramp.step_started_unix_ns + s->ramp.hold_ns)
+		if (now < s->ramp.step_due_mono_ns)
 			continue;
 		if (s->ramp.index + 1 >= s->ramp.n) {
 			s->ramp.active = false;

@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 
 #include "agent.h"
+#include "analysis/ramp.h"
 #include "control/drill_ctl.h"
 #include "control/json.h"
 #include "ops/state.h"
@@ -254,7 +255,8 @@ void status_add_agent(struct st_model *st, struct agent *a)
 		memcpy(s->ramp_steps, r->ramp.steps, sizeof(s->ramp_steps));
 		s->ramp_index = r->ramp.index;
 		s->ramp_hold_ns = r->ramp.hold_ns;
-		s->ramp_step_started_unix_ns = r->ramp.step_started_unix_ns;
+		s->ramp_step_started_unix_ns =
+			ramp_step_started_unix(&r->ramp, now_mono_ns(), now_unix_ns());
 		s->drill_active = r->drill.holding || r->drill.interrupted;
 		s->drill_id = r->drill.cur.id;
 		s->drill_ends_unix_ns = r->drill.ends_unix_ns;

@@ -16,6 +16,7 @@
  * starts or ends a transfer happens after curl_multi_socket_action returns.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "analysis/ramp.h"
 #include "analysis/rollback.h"
 #include "config/weight.h"
 #include "fleet/etcd_curl.h"
@@ -68,6 +70,8 @@ struct shared_svc {
 	struct req *pub; /* our rollback being written */
 	bool latch_acked; /* the fleet carried this node's current latch */
 	bool in_range; /* in the range being read: a key missing from it is gone */
+	struct fleet_ramp_pace pace; /* this node's way through v's ramp (value.h) */
+	__u64 pace_logged; /* plan step and node step last logged apart, +1 (0: none) */
 };
 
 enum fl_state { S_DOWN, S_JOINING, S_UP };
@@ -413,9 +417,10 @@ static void publish(struct fleet *f, struct service_rt *s, struct shared_svc *sh
 		snprintf(sh->pub->svc, sizeof(sh->pub->svc), "%s", s->conf->name);
 }
 
-/* The ramp as status shows it; the steps themselves come from the plan. */
-static void ramp_view(struct service_rt *s, const struct fleet_svc_value *v, __u64 now)
+/* The ramp as status shows it: the plan's steps, this node's step. */
+static void ramp_view(struct service_rt *s, const struct shared_svc *sh, __u64 now, __u64 mono)
 {
+	const struct fleet_svc_value *v = &sh->v;
 	bool done;
 	__u32 idx;
 
@@ -423,42 +428,43 @@ static void ramp_view(struct service_rt *s, const struct fleet_svc_value *v, __u
 		s->ramp.active = false;
 		return;
 	}
-	fleet_ramp_weight(&v->ramp, now, &idx, &done);
+	fleet_ramp_paced(&v->ramp, &sh->pace, now, mono, &idx, &done);
 	memcpy(s->ramp.steps, v->ramp.steps, sizeof(s->ramp.steps));
 	s->ramp.n = v->ramp.n;
 	s->ramp.index = idx;
 	s->ramp.hold_ns = v->ramp.hold_ns;
-	s->ramp.step_started_unix_ns = v->ramp.start_unix_ns + (__u64)idx * v->ramp.hold_ns;
+	if (sh->pace.known && sh->pace.index == idx)
+		s->ramp.step_due_mono_ns = sh->pace.step_mono_ns + v->ramp.hold_ns;
+	else
+		ramp_hold_from_unix(&s->ramp, v->ramp.start_unix_ns + (__u64)idx * v->ramp.hold_ns,
+				    mono, now);
 	s->ramp.active = !done;
 }
 
 /* Arm rampfd for the earliest next step of any ramp in progress. */
 static void ramp_timer(struct fleet *f)
 {
-	__u64 now = now_unix_ns(), next = 0;
+	__u64 now = now_unix_ns(), mono = now_mono_ns(), next = UINT64_MAX;
 	struct itimerspec its = { 0 };
 	size_t i;
 
 	for (i = 0; i < f->nsh; i++) {
 		const struct fleet_svc_value *v = &f->sh[i].v;
-		__u64 b;
-		__u32 idx;
-		bool done;
+		__u64 d;
 
 		if (!f->sh[i].known || !v->has_ramp || v->latched)
 			continue;
-		fleet_ramp_weight(&v->ramp, now, &idx, &done);
-		if (done || idx + 1 >= v->ramp.n)
-			continue;
-		b = v->ramp.start_unix_ns + (__u64)(idx + 1) * v->ramp.hold_ns;
-		if (!next || b < next)
-			next = b;
+		d = fleet_ramp_pace_wait(&v->ramp, &f->sh[i].pace, now, mono);
+		/* 0: a step due now that waits for etcd's word; its answer or
+		 * the next tick takes it, a timer firing at once would spin. */
+		if (d && d < next)
+			next = d;
 	}
-	if (next) {
-		__u64 d = next > now ? next - now : 1;
-
-		its.it_value.tv_sec = (time_t)(d / 1000000000ull);
-		its.it_value.tv_nsec = (long)(d % 1000000000ull);
+	/* A stepped wall clock moves neither this (monotonic, relative) nor a
+	 * hold; where the plan stands is read again when it fires. */
+	if (next != UINT64_MAX) {
+		its.it_value.tv_sec = (time_t)(next / 1000000000ull);
+		its.it_value.tv_nsec = (long)(next % 1000000000ull);
 	}
 	if (timerfd_settime(f->rampfd, 0, &its, NULL))
 		log_warn("fleet: ramp timer: %s", strerror(errno));
@@ -488,6 +494,35 @@ static void fleet_confirm(struct fleet *f)
 	f->keepalive_mono = now_mono_ns() + f->conf.lease_ns / 3;
 }
 
+/* Say once when this node's step and the plan's by its clock part by more
+ * than a boundary's moment: the wall clock was stepped (or etcd was away). */
+static void pace_note(struct fleet *f, const struct service_rt *s, struct shared_svc *sh, __u32 idx,
+		      __u64 now)
+{
+	__u32 k;
+	bool done;
+	__u64 key;
+
+	fleet_ramp_weight(&sh->v.ramp, now, &k, &done);
+	if (k == idx || k == idx + 1) {
+		sh->pace_logged = 0;
+		return;
+	}
+	key = ((__u64)k << 32 | idx) + 1;
+	if (sh->pace_logged == key)
+		return;
+	sh->pace_logged = key;
+	if (k > idx)
+		log_warn("fleet: %s%s: by this host's clock the ramp is at step %u/%u, this "
+			 "node at %u: one step per hold of its own time (was the clock stepped "
+			 "forward?)",
+			 f->key_svc, s->conf->name, k + 1, sh->v.ramp.n, idx + 1);
+	else
+		log_warn("fleet: %s%s: by this host's clock the ramp is back at step %u/%u; this "
+			 "node holds step %u (was the clock stepped back?)",
+			 f->key_svc, s->conf->name, k + 1, sh->v.ramp.n, idx + 1);
+}
+
 /* rev: the revision this comes from (0: a tick, a ramp step by the clock). */
 static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *sh, __s64 rev)
 {
@@ -504,7 +539,7 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 	struct agent *a = f->a;
 	char w1[WEIGHT_STR_LEN], w2[WEIGHT_STR_LEN];
 	enum fleet_action act;
-	__u64 now = now_unix_ns();
+	__u64 now = now_unix_ns(), mono = now_mono_ns();
 	__u32 w;
 
 	if (f->st != S_UP)
@@ -515,6 +550,8 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 			publish(f, s, sh);
 		return;
 	}
+	l.pace = &sh->pace;
+	l.now_mono_ns = mono;
 	act = fleet_decide(&sh->v, &l, now, &w);
 	switch (act) {
 	case FLEET_NONE:
@@ -615,7 +652,17 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 	}
 	/* From now on a fleet without the latch means a clear, whatever the clocks. */
 	sh->latch_acked = s->latched && sh->v.latched;
-	ramp_view(s, &sh->v, now);
+	if (sh->v.has_ramp && !sh->v.latched && !s->latched && s->weight == w) {
+		__u32 idx;
+		bool done;
+
+		/* The step is in the map: from here on it is the floor, and the
+		 * next one a hold of this node's own time away. */
+		fleet_ramp_paced(&sh->v.ramp, &sh->pace, now, mono, &idx, &done);
+		fleet_ramp_pace_set(&sh->pace, &sh->v.ramp, idx, now, mono);
+		pace_note(f, s, sh, idx, now);
+	}
+	ramp_view(s, sh, now, mono);
 	if (sh->v.has_ramp)
 		ramp_timer(f);
 }
@@ -916,6 +963,9 @@ static void on_done(struct fleet *f, struct req *r, CURLcode cc)
 		/* Every service's value as of rev; the watch takes over from rev + 1. */
 		for (size_t i = 0; i < f->nsh; i++) {
 			f->sh[i].in_range = false;
+			/* Back from an outage: the plan's step is etcd's word now,
+			 * taken at once if above the one held (never below it). */
+			f->sh[i].pace.catch_up = true;
 			/* An etcd cluster restored or replaced starts its revisions
 			 * afresh: what was seen before orders nothing now. */
 			if (f->sh[i].seen_rev > rev) {
@@ -1338,8 +1388,9 @@ struct fleet *fleet_open(struct agent *a)
 		log_info("fleet: %s", why);
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);
 	f->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	/* The plan's boundaries are wall-clock times: CLOCK_REALTIME. */
-	f->rampfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	/* Armed with relative times (ramp_timer()): where the plan stands is read
+	 * again from the wall clock when it fires. */
+	f->rampfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	f->m = curl_multi_init();
 	ev.data.fd = f->tfd;
 	if (f->epfd < 0 || f->tfd < 0 || f->rampfd < 0 || !f->m ||

@@ -378,6 +378,100 @@ __u32 fleet_ramp_weight(const struct fleet_ramp *r, __u64 now, __u32 *index, boo
 	return r->steps[k];
 }
 
+static bool same_plan(const struct fleet_ramp *a, const struct fleet_ramp *b)
+{
+	return a->n == b->n && a->hold_ns == b->hold_ns && a->start_unix_ns == b->start_unix_ns &&
+	       !memcmp(a->steps, b->steps, a->n * sizeof(a->steps[0]));
+}
+
+static bool pace_holds(const struct fleet_ramp_pace *p, const struct fleet_ramp *r)
+{
+	return p && p->known && same_plan(&p->plan, r) && p->index < r->n;
+}
+
+__u32 fleet_ramp_paced(const struct fleet_ramp *r, const struct fleet_ramp_pace *p, __u64 now,
+		       __u64 now_mono, __u32 *index, bool *done)
+{
+	__u32 k, idx;
+	bool plan_done, held;
+	__u32 w = fleet_ramp_weight(r, now, &k, &plan_done);
+
+	*index = k;
+	*done = plan_done;
+	if (!r->n || !pace_holds(p, r))
+		return w;
+	idx = p->index;
+	held = now_mono - p->step_mono_ns >= r->hold_ns;
+	if (k > idx)
+		idx = p->catch_up ? k : held ? idx + 1 : idx;
+	*index = idx;
+	*done = plan_done && idx == r->n - 1 && (idx == p->index ? held : p->catch_up);
+	return r->steps[idx];
+}
+
+/* How far into step idx the plan is at now, at most a hold: what a node
+ * meeting the plan there has already held of it. */
+static __u64 plan_held(const struct fleet_ramp *r, __u32 idx, __u64 now)
+{
+	__u64 b = r->start_unix_ns + (__u64)idx * r->hold_ns;
+	__u64 d = now > b ? now - b : 0;
+
+	return d < r->hold_ns ? d : r->hold_ns;
+}
+
+void fleet_ramp_pace_set(struct fleet_ramp_pace *p, const struct fleet_ramp *r, __u32 index,
+			 __u64 now, __u64 now_mono)
+{
+	bool afresh = !pace_holds(p, r) || p->catch_up;
+	__u64 held, at;
+
+	if (index >= r->n)
+		return;
+	if (!afresh && index <= p->index)
+		return;
+	if (afresh && pace_holds(p, r) && index <= p->index) {
+		p->catch_up = false;
+		return;
+	}
+	/* The step began when the plan says, as far as a hold back: a node in
+	 * line with the plan keeps to its boundaries, late ticks or not. */
+	held = plan_held(r, index, now);
+	at = now_mono > held ? now_mono - held : 0;
+	/* Paced: not before a hold after the last step, so a clock stepped
+	 * forward costs this node's steps no hold. */
+	if (!afresh && at < p->step_mono_ns + r->hold_ns)
+		at = p->step_mono_ns + r->hold_ns;
+	if (at > now_mono)
+		at = now_mono;
+	p->known = true;
+	p->catch_up = false;
+	p->plan = *r;
+	p->index = index;
+	p->step_mono_ns = at;
+}
+
+__u64 fleet_ramp_pace_wait(const struct fleet_ramp *r, const struct fleet_ramp_pace *p, __u64 now,
+			   __u64 now_mono)
+{
+	bool paced = pace_holds(p, r), done;
+	__u64 wall, mono = 0, b;
+	__u32 idx;
+
+	fleet_ramp_paced(r, p, now, now_mono, &idx, &done);
+	if (done || idx + 1 >= r->n)
+		return UINT64_MAX;
+	/* A step due and not applied yet (it waits for etcd's word): now. */
+	if (paced && idx > p->index)
+		return 0;
+	/* The plan's boundary of the next step, and, paced, a hold of this
+	 * node's own time at this one. */
+	b = r->start_unix_ns + (__u64)(idx + 1) * r->hold_ns;
+	wall = b > now ? b - now : 0;
+	if (paced && !p->catch_up && p->step_mono_ns + r->hold_ns > now_mono)
+		mono = p->step_mono_ns + r->hold_ns - now_mono;
+	return wall > mono ? wall : mono;
+}
+
 __u32 fleet_svc_weight(const struct fleet_svc_value *v, __u64 now)
 {
 	__u32 idx;
@@ -391,7 +485,13 @@ __u32 fleet_svc_weight(const struct fleet_svc_value *v, __u64 now)
 enum fleet_action fleet_decide(const struct fleet_svc_value *shared, const struct fleet_local *l,
 			       __u64 now, __u32 *weight)
 {
-	*weight = fleet_svc_weight(shared, now);
+	__u32 idx;
+	bool done;
+
+	*weight =
+		shared->latched || !shared->has_ramp ?
+			fleet_svc_weight(shared, now) :
+			fleet_ramp_paced(&shared->ramp, l->pace, now, l->now_mono_ns, &idx, &done);
 	if (l->publish_pending)
 		return shared->latched ? FLEET_PUBLISHED : FLEET_PUBLISH;
 	if (shared->latched)

@@ -92,6 +92,40 @@ __u32 fleet_ramp_weight(const struct fleet_ramp *r, __u64 now_unix_ns, __u32 *in
 /* The weight the shared value asks for at now (its ramp's step, or weight_bp). */
 __u32 fleet_svc_weight(const struct fleet_svc_value *v, __u64 now_unix_ns);
 
+/*
+ * This node's way through one ramp plan. The plan's step comes from the wall
+ * clock, which NTP or an operator may step: forward, and a node would skip
+ * holds (green 10 % -> 40 % at once); backward, and it would lower green
+ * again, moving clients green -> blue -> green. So once a node has taken a
+ * step of a plan it never goes below it, and it takes the next one only
+ * after a hold of its own CLOCK_MONOTONIC, however far the plan says it is.
+ * A node meeting the plan afresh (a start, a restart mid-ramp, a new plan)
+ * takes the plan's step, as does one that has just (re)joined the fleet
+ * (catch_up): etcd's word, not the clock, moved it there; upwards only.
+ */
+struct fleet_ramp_pace {
+	bool known; /* plan, index and step_mono_ns hold */
+	bool catch_up; /* next step: the plan's at once, if higher */
+	struct fleet_ramp plan;
+	__u32 index; /* the step applied */
+	__u64 step_mono_ns; /* when it began, this node's CLOCK_MONOTONIC */
+};
+
+/*
+ * The step (and its weight) this node may be at now: the plan's by now_unix_ns
+ * when p is NULL or holds another plan, else paced as above. *done once the
+ * last step has been held for a hold.
+ */
+__u32 fleet_ramp_paced(const struct fleet_ramp *r, const struct fleet_ramp_pace *p,
+		       __u64 now_unix_ns, __u64 now_mono_ns, __u32 *index, bool *done);
+/* The node is at step index of r from now on (its weight is in the map). */
+void fleet_ramp_pace_set(struct fleet_ramp_pace *p, const struct fleet_ramp *r, __u32 index,
+			 __u64 now_unix_ns, __u64 now_mono_ns);
+/* How long from now until the node may take its next step of r (a step
+ * that is due now: 0), or UINT64_MAX when there is none to take. */
+__u64 fleet_ramp_pace_wait(const struct fleet_ramp *r, const struct fleet_ramp_pace *p,
+			   __u64 now_unix_ns, __u64 now_mono_ns);
+
 /* This node's view of one service, for fleet_decide(). */
 struct fleet_local {
 	__u32 weight;
@@ -100,6 +134,9 @@ struct fleet_local {
 	bool acked; /* the fleet has been seen latched while this node was */
 	bool local_only; /* this node's latch is its own business (a drill's) */
 	__u64 rollback_unix_ns; /* of the local latch */
+	/* A ramp's step: paced by this (NULL: the plan's step by the clock). */
+	const struct fleet_ramp_pace *pace;
+	__u64 now_mono_ns;
 };
 
 enum fleet_action {

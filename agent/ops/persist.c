@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "analysis/ramp.h"
 #include "ops/log.h"
 #include "ops/state.h"
 
@@ -40,7 +41,8 @@ int persist_save(struct agent *a)
 		memcpy(p->ramp_steps, s->ramp.steps, sizeof(__u32) * s->ramp.n);
 		p->ramp_index = s->ramp.index;
 		p->ramp_hold_ns = s->ramp.hold_ns;
-		p->ramp_step_started_unix_ns = s->ramp.step_started_unix_ns;
+		p->ramp_step_started_unix_ns =
+			ramp_step_started_unix(&s->ramp, now_mono_ns(), now_unix_ns());
 		if (s->drill.holding || s->drill.interrupted) {
 			p->drill_weight = s->drill.saved_weight;
 			p->drill_ramp = s->drill.saved_ramp;
@@ -123,7 +125,8 @@ static void restore_drill(struct service_rt *s, const struct state_service *p)
 		memcpy(s->ramp.steps, p->ramp_steps, sizeof(__u32) * p->ramp_n);
 		s->ramp.index = p->ramp_index;
 		s->ramp.hold_ns = p->ramp_hold_ns;
-		s->ramp.step_started_unix_ns = p->ramp_step_started_unix_ns;
+		ramp_hold_from_unix(&s->ramp, p->ramp_step_started_unix_ns, now_mono_ns(),
+				    now_unix_ns());
 	}
 	log_warn("service %s: shiftd stopped during a rollback drill (green was %u bp); "
 		 "deciding at the first tick whether to restore it",
@@ -180,7 +183,8 @@ int persist_restore(struct agent *a, bool weights_from_maps)
 			memcpy(s->ramp.steps, p->ramp_steps, sizeof(__u32) * p->ramp_n);
 			s->ramp.index = p->ramp_index;
 			s->ramp.hold_ns = p->ramp_hold_ns;
-			s->ramp.step_started_unix_ns = p->ramp_step_started_unix_ns;
+			ramp_hold_from_unix(&s->ramp, p->ramp_step_started_unix_ns, now_mono_ns(),
+					    now_unix_ns());
 			log_info("service %s: resuming ramp at step %u/%u", s->conf->name,
 				 p->ramp_index + 1, p->ramp_n);
 		}

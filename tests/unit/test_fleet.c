@@ -363,6 +363,77 @@ static void test_ramp_steps(void **state)
 	}
 }
 
+/*
+ * A node's way through a plan: the plan's step when it meets the plan, then
+ * never below the step it holds and one step per hold of its own monotonic
+ * clock at most, whatever the wall clock does; after a (re)join the plan's
+ * step at once, upwards only.
+ */
+static void test_ramp_paced(void **state)
+{
+	struct fleet_ramp r = { .steps = { 1000, 2000, 3000, 4000, 5000 },
+				.n = 5,
+				.hold_ns = 10,
+				.start_unix_ns = 1000 };
+	struct fleet_ramp other = r;
+	struct fleet_ramp_pace p = { 0 };
+	__u32 idx;
+	bool done;
+
+	(void)state;
+	other.start_unix_ns = 2000;
+	/* Met afresh (a start, a restart mid-ramp): the plan's step. */
+	assert_int_equal(fleet_ramp_paced(&r, &p, 1015, 500, &idx, &done), 2000);
+	assert_int_equal(idx, 1);
+	fleet_ramp_pace_set(&p, &r, 1, 1015, 500);
+	/* 5 of its 10 held already, by the plan: the next at the plan's boundary. */
+	assert_true(p.step_mono_ns == 495);
+	assert_true(fleet_ramp_pace_wait(&r, &p, 1015, 500) == 5);
+
+	/* The wall clock jumps 35 forward: the plan says step 5, the node holds
+	 * until a hold of its own time has passed, then takes one step. */
+	assert_int_equal(fleet_ramp_paced(&r, &p, 1050, 500, &idx, &done), 2000);
+	assert_false(done);
+	assert_true(fleet_ramp_pace_wait(&r, &p, 1050, 500) == 5);
+	assert_int_equal(fleet_ramp_paced(&r, &p, 1050, 505, &idx, &done), 3000);
+	assert_int_equal(idx, 2);
+	/* Due and not applied yet (it waits for etcd): no timer. */
+	assert_true(fleet_ramp_pace_wait(&r, &p, 1050, 505) == 0);
+	fleet_ramp_pace_set(&p, &r, 2, 1050, 505);
+	assert_true(p.step_mono_ns == 505);
+	assert_true(fleet_ramp_pace_wait(&r, &p, 1050, 506) == 9);
+	assert_int_equal(fleet_ramp_paced(&r, &p, 1050, 514, &idx, &done), 3000);
+	assert_int_equal(fleet_ramp_paced(&r, &p, 1050, 515, &idx, &done), 4000);
+
+	/* Then back before the plan's start: the step held stays. */
+	assert_int_equal(fleet_ramp_paced(&r, &p, 900, 515, &idx, &done), 3000);
+	assert_int_equal(idx, 2);
+	fleet_ramp_pace_set(&p, &r, 0, 900, 515);
+	assert_int_equal(p.index, 2);
+	assert_int_equal(fleet_ramp_paced(&r, &p, 900, 600, &idx, &done), 3000);
+
+	/* Back from an outage: the plan's step at once when higher... */
+	p.catch_up = true;
+	assert_int_equal(fleet_ramp_paced(&r, &p, 1045, 516, &idx, &done), 5000);
+	assert_false(done);
+	fleet_ramp_pace_set(&p, &r, 4, 1045, 516);
+	assert_false(p.catch_up);
+	assert_true(p.step_mono_ns == 511);
+	assert_int_equal(fleet_ramp_paced(&r, &p, 1060, 520, &idx, &done), 5000);
+	assert_false(done);
+	assert_int_equal(fleet_ramp_paced(&r, &p, 1060, 521, &idx, &done), 5000);
+	assert_true(done);
+	assert_true(fleet_ramp_pace_wait(&r, &p, 1060, 521) == UINT64_MAX);
+	/* ...never lower. */
+	p.catch_up = true;
+	assert_int_equal(fleet_ramp_paced(&r, &p, 1005, 530, &idx, &done), 5000);
+
+	/* Another plan is met afresh. */
+	assert_int_equal(fleet_ramp_paced(&other, &p, 2012, 530, &idx, &done), 2000);
+	/* No pace: the plan's step by the clock, as fleet_ramp_weight(). */
+	assert_int_equal(fleet_ramp_paced(&r, NULL, 1035, 0, &idx, &done), 4000);
+}
+
 static void test_decide(void **state)
 {
 	struct fleet_svc_value open = { .weight_bp = 3000, .unix_ns = 100 };
@@ -373,7 +444,8 @@ static void test_decide(void **state)
 		.has_ramp = true,
 		.ramp = { .steps = { 100, 200 }, .n = 2, .hold_ns = 50, .start_unix_ns = 100 }
 	};
-	static const struct {
+	static struct fleet_ramp_pace pace = { .known = true, .index = 0, .step_mono_ns = 1000 };
+	const struct {
 		int shared; /* 0 open, 1 latched, 2 ramp */
 		struct fleet_local l;
 		__u64 now;
@@ -416,10 +488,19 @@ static void test_decide(void **state)
 		{ 2, { .weight = 100 }, 120, FLEET_NONE, 100 },
 		{ 2, { .weight = 100 }, 150, FLEET_SET_WEIGHT, 200 },
 		{ 2, { .latched = true, .rollback_unix_ns = 200 }, 220, FLEET_PUBLISH, 200 },
+		/* Paced: held at the node's step while its own clock has not held it
+		 * for a hold, whatever the plan says by the wall clock. */
+		{ 2, { .weight = 100, .pace = &pace, .now_mono_ns = 1049 }, 150, FLEET_NONE, 100 },
+		{ 2,
+		  { .weight = 100, .pace = &pace, .now_mono_ns = 1050 },
+		  150,
+		  FLEET_SET_WEIGHT,
+		  200 },
 	};
 	size_t i;
 
 	(void)state;
+	pace.plan = ramp.ramp;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		const struct fleet_svc_value *v = t[i].shared == 0 ? &open :
 						  t[i].shared == 1 ? &latched :
@@ -668,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_value_not_utf8),
 		cmocka_unit_test(test_value_refused),
 		cmocka_unit_test(test_ramp_steps),
+		cmocka_unit_test(test_ramp_paced),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_node_roundtrip),
 		cmocka_unit_test(test_conf_equal),

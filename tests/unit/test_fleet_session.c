@@ -16,8 +16,31 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <time.h>
+
 #include "../../agent/fleet/fleet.c"
 #include "fleet/b64.h"
+
+/* The clocks (ops/clock.h): the real ones, shifted by a test that steps them. */
+static __s64 mono_shift, unix_shift;
+
+static __u64 clock_ns(clockid_t id, __s64 shift)
+{
+	struct timespec ts;
+
+	assert_int_equal(clock_gettime(id, &ts), 0);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec + (__u64)shift;
+}
+
+__u64 now_mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC, mono_shift);
+}
+
+__u64 now_unix_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME, unix_shift);
+}
 
 static struct agent ag;
 static struct shift_conf conf;
@@ -480,6 +503,75 @@ static void test_ramp_step_waits_for_etcd(void **state)
 	fleet_close(f);
 }
 
+/* etcd answered just now: a ramp's raising step need not wait for it. */
+static void ramp_steps_fresh(struct fleet *f)
+{
+	f->heard_mono = now_mono_ns();
+	ramp_steps(f);
+}
+
+/*
+ * The wall clock is stepped mid-ramp (hold 10 s). Forward 35 s: the plan says
+ * four steps on; the node takes none until a hold of its own time is over,
+ * then one (green 10 % -> 20 %, not 10 % -> 40 %). Back 60 s: the plan says the
+ * first step again; the node keeps the one it holds (no green -> blue -> green
+ * for clients). A node restarting meets the plan afresh: its step by the clock.
+ */
+static void test_ramp_clock_steps(void **state)
+{
+	struct fleet_svc_value v = { .weight_bp = 1000, .unix_ns = 1, .has_ramp = true };
+	struct fleet *f = session();
+	const __u64 s = 1000000000ull;
+	json_t *msg;
+	char *val;
+
+	(void)state;
+	strcpy(v.origin, "operator");
+	v.ramp.n = 5;
+	for (__u32 i = 0; i < 5; i++)
+		v.ramp.steps[i] = 1000 * (i + 1);
+	v.ramp.hold_ns = 10 * s;
+	v.ramp.start_unix_ns = now_unix_ns();
+	val = fleet_svc_encode(&v);
+	msg = json_pack("{s:{s:{s:s},s:[{s:o}]}}", "result", "header", "revision", "1", "events",
+			"kv", kv_json(val, 30));
+	watch_message(f, msg);
+	json_decref(msg);
+	assert_int_equal(web.weight, 1000);
+
+	unix_shift += 35 * s;
+	ramp_steps_fresh(f);
+	assert_int_equal(web.weight, 1000);
+	mono_shift += 10 * s;
+	unix_shift += 10 * s;
+	ramp_steps_fresh(f);
+	assert_int_equal(web.weight, 2000);
+	ramp_steps_fresh(f);
+	assert_int_equal(web.weight, 2000);
+
+	unix_shift -= 60 * s;
+	ramp_steps_fresh(f);
+	assert_int_equal(web.weight, 2000);
+	mono_shift += 10 * s;
+	ramp_steps_fresh(f);
+	assert_int_equal(web.weight, 2000);
+
+	/* A restart, the clock right again 25 s into the plan: its third step. */
+	fleet_close(f);
+	mono_shift = 0;
+	unix_shift = 25 * s;
+	f = session();
+	web.weight = 2000;
+	msg = json_pack("{s:{s:{s:s},s:[{s:o}]}}", "result", "header", "revision", "1", "events",
+			"kv", kv_json(val, 30));
+	watch_message(f, msg);
+	json_decref(msg);
+	free(val);
+	assert_int_equal(web.weight, 3000);
+	unix_shift = 0;
+	fleet_close(f);
+}
+
 /*
  * A fleet weight met an outside write (shiftctl's, its sync to come): not
  * applied. If that sync never comes (shiftctl killed in between), the fleet's
@@ -516,6 +608,7 @@ int main(void)
 		cmocka_unit_test(test_range_from_new_cluster),
 		cmocka_unit_test(test_publish_reason_not_utf8),
 		cmocka_unit_test(test_ramp_step_waits_for_etcd),
+		cmocka_unit_test(test_ramp_clock_steps),
 		cmocka_unit_test(test_fleet_weight_retried_after_outside_write),
 	};
 
