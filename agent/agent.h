@@ -33,6 +33,14 @@ struct backend_rt {
 	__u32 hc_len; /* bytes of the status line read */
 	char hc_buf[16];
 	struct shift_backend entry; /* as last written to the map */
+	/* datapath/nexthop.c: the neighbour entry the next hop resolves through
+	 * (the gateway, or the backend itself on-link) on egress nh_ifindex, and
+	 * that link's MAC, as last looked up; valid in nh_state NH_KEYED. */
+	__u32 nh_addr[4];
+	int nh_ifindex;
+	__u8 nh_family;
+	__u8 nh_state; /* enum nh_state */
+	__u8 nh_smac[6];
 };
 
 struct ramp_rt {
@@ -126,8 +134,17 @@ struct iface_rt {
 };
 
 struct nl_ctx;
+struct nh_table;
 struct http_api;
 struct fleet;
+
+/* datapath/nexthop.c's figures, for the metrics. */
+struct nexthop_stats {
+	__u64 queries; /* netlink queries for backend next hops (route, link, neighbour, probe) */
+	__u64 lookups; /* backends looked up (a route query each) */
+	__u64 from_events; /* backend entries rewritten from a neighbour event, no query */
+	__u32 pending; /* lookups queued */
+};
 
 /* Fleet figures for status and metrics, kept by agent/fleet/. */
 #define FLEET_LAG_BUCKETS 16
@@ -155,7 +172,11 @@ struct agent {
 	__u32 be_cursor; /* control/reload.c: where the next free backend slot is looked for */
 	__u32 svc_cursor; /* control/reload.c: where the next free service id is looked for */
 	struct nl_ctx *nl;
+	/* The pools changed (control/reload.c): datapath/nexthop.c indexes them
+	 * again before it next looks at a backend. */
 	bool nexthops_dirty;
+	struct nh_table *nh; /* datapath/nexthop.c; NULL without netlink */
+	struct nexthop_stats nh_stats;
 	char state_path[4096];
 	__u64 started_unix_ns;
 	__u64 reloads, reload_failures;

@@ -273,21 +273,18 @@ static void on_link(void *arg, const struct nl_link *l, bool deleted)
 			attach_one(a, f, true);
 		}
 	}
-	a->nexthops_dirty = true;
+	nexthops_link(a, l, deleted);
 }
 
 static void on_neigh(void *arg, int ifindex, __u8 family, const __u32 addr[4], const __u8 mac[6],
 		     bool usable)
 {
-	struct agent *a = arg;
-
-	(void)ifindex, (void)family, (void)addr, (void)mac, (void)usable;
-	a->nexthops_dirty = true;
+	nexthops_neigh(arg, ifindex, family, addr, mac, usable);
 }
 
-static void on_route(void *arg)
+static void on_route(void *arg, const struct nl_route_change *c)
 {
-	((struct agent *)arg)->nexthops_dirty = true;
+	nexthops_route(arg, c);
 }
 
 static void on_resync(void *arg)
@@ -295,7 +292,7 @@ static void on_resync(void *arg)
 	struct agent *a = arg;
 	__u32 i;
 
-	a->nexthops_dirty = true;
+	nexthops_refresh_all(a, false);
 	client_nhs_tidy(a, NULL);
 	for (i = 0; i < a->n_ifaces; i++) {
 		struct iface_rt *f = &a->ifaces[i];
@@ -469,7 +466,8 @@ static int reload(struct agent *a, char *err, size_t errlen)
 	}
 	a->reloads++;
 	persist_save(a);
-	nexthops_refresh(a);
+	/* New backends are looked up from the loop, a slice at a time. */
+	nexthops_reindex(a);
 	if (rc)
 		log_err("config reload applied only in part: %s", err);
 	else
@@ -550,8 +548,7 @@ static void tick(struct agent *a, struct loop *lp)
 	metrics_tick(&lp->metrics, a);
 	/* Idle HTTP connections time out here (MHD's timeouts are in seconds). */
 	http_run(&lp->http);
-	if (a->nexthops_dirty)
-		nexthops_refresh(a);
+	nexthops_tick(a);
 	if (now_mono_ns() >= lp->watch_next_ns) {
 		lp->watch_next_ns = now_mono_ns() + WATCH_EVERY_NS;
 		watch_attached(a, lp);
@@ -579,8 +576,9 @@ static int run_loop(struct agent *a, struct loop *lp)
 		/* Health checks run on their own deadlines: sleep until the earliest. */
 		due = health_next_ns(a);
 		tmo = hc_timeout_ms(now_mono_ns(), due, http_timeout_ms(&lp->http));
-		/* An eviction left to do: look at the fds, then go on with it. */
-		if (evict_pending(a))
+		/* An eviction or next-hop lookups left to do: look at the fds,
+		 * then go on with them. */
+		if (evict_pending(a) || nexthops_pending(a))
 			tmo = 0;
 		n = epoll_wait(lp->epfd, evs, 8, tmo);
 		woke = now_mono_ns();
@@ -625,8 +623,9 @@ static int run_loop(struct agent *a, struct loop *lp)
 			} else if (fd == a->health_epfd && fd > 0) {
 				health_events(a);
 			} else if (fd == lp->nlfd) {
+				/* What could not be read may have been a change. */
 				if (nl_dispatch(a->nl, &nl_cb, a) < 0)
-					a->nexthops_dirty = true;
+					nexthops_refresh_all(a, true);
 			} else if (fd == lp->timerfd) {
 				__u64 exp;
 
@@ -650,6 +649,10 @@ static int run_loop(struct agent *a, struct loop *lp)
 		/* A rollback in this pass wrote its map first; now tell the fleet. */
 		if (a->fleet_pending && lp->fleet)
 			fleet_kick(lp->fleet);
+		/* A slice of next-hop lookups per turn (blocking netlink queries):
+		 * samples and events wait at most that long. */
+		if (nexthops_pending(a))
+			nexthops_work(a, NH_SLICE_NS);
 		/* One turn per round: a client streaming a body takes turns with the samples. */
 		if (http_ready || http_timeout_ms(&lp->http) == 0)
 			http_run(&lp->http);
@@ -997,10 +1000,15 @@ int main(int argc, char **argv)
 		log_warn("netlink unavailable: no link watch, next hops via the FIB");
 	else if (a->adopted)
 		client_nhs_tidy(a, NULL);
+	if (nexthops_init(a)) {
+		log_err("next hops: out of memory");
+		goto out;
+	}
 	iface_plan(a);
 	if (attach_all(a))
 		goto out;
-	nexthops_refresh(a);
+	/* Before the loop, all at once: nothing waits on it yet. */
+	nexthops_drain(a);
 
 	lp.epfd = epoll_create1(EPOLL_CLOEXEC);
 	/* Notify hooks are fire-and-forget: let the kernel reap them. */
@@ -1107,6 +1115,7 @@ out:
 		close(lp.timerfd);
 	if (lp.epfd >= 0)
 		close(lp.epfd);
+	nexthops_free(a);
 	if (a->nl)
 		nl_close(a->nl);
 	if (a->health_epfd > 0)

@@ -216,6 +216,8 @@ struct snap {
 	int client_nhs_fd; /* not owned; -1 without a datapath (tests) */
 	__u32 nh_used, nh_retired;
 	bool nh_known;
+	struct nexthop_stats be_nh; /* backends' next hops, datapath/nexthop.c */
+	bool be_nh_known; /* netlink is there */
 };
 
 static const char *color_name(int c)
@@ -249,6 +251,8 @@ static struct snap *snap_take(const struct agent *a)
 	if (!sn)
 		return NULL;
 	sn->fleet = a->fleet;
+	sn->be_nh = a->nh_stats;
+	sn->be_nh_known = a->nh != NULL;
 	sn->svc = calloc(n_svc ? n_svc : 1, sizeof(*sn->svc));
 	sn->be = calloc(n_be ? n_be : 1, sizeof(*sn->be));
 	if (!sn->svc || !sn->be) {
@@ -430,6 +434,25 @@ static void render_agent(const struct snap *sn, FILE *f)
 	       "their SYN's slot held the client-side next hop (a SYN-ACK whose SYN slot another "
 	       "SYN took, a flow met in mid-stream).");
 	sample_u64(f, "shift_replies_fib_total", NULL, sn->stats[SHIFT_STAT_REPLY_FIB]);
+	if (sn->be_nh_known) {
+		family(f, "shift_nexthop_queries_total", "counter",
+		       "Netlink queries shiftd's loop made to keep the backends' next hops "
+		       "(route, link and neighbour lookups, neighbour probes). A neighbour event "
+		       "for an entry no backend resolves through makes none.");
+		sample_u64(f, "shift_nexthop_queries_total", NULL, sn->be_nh.queries);
+		family(f, "shift_nexthop_lookups_total", "counter",
+		       "Backends whose next hop was looked up again (a route query each): new "
+		       "ones, those a route or link change concerns, all of them after a default "
+		       "route changed or events were lost.");
+		sample_u64(f, "shift_nexthop_lookups_total", NULL, sn->be_nh.lookups);
+		family(f, "shift_nexthop_event_updates_total", "counter",
+		       "Backend entries rewritten from a neighbour event (a MAC learned, changed "
+		       "or lost), without a query.");
+		sample_u64(f, "shift_nexthop_event_updates_total", NULL, sn->be_nh.from_events);
+		family(f, "shift_nexthop_lookups_pending", "gauge",
+		       "Next-hop lookups queued, worked off between the loop's events.");
+		sample_u64(f, "shift_nexthop_lookups_pending", NULL, sn->be_nh.pending);
+	}
 	if (sn->nh_known) {
 		family(f, "shift_client_nexthops", "gauge",
 		       "Entries of the table of client-side next hops SYNs arrive by, which their "

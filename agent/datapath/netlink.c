@@ -475,11 +475,9 @@ static int nl_neigh_get(struct nl_ctx *nl, int ifindex, __u8 family, const __u32
 	return n->found ? 0 : -EPROTO;
 }
 
-int nl_nexthop(struct nl_ctx *nl, __u8 family, const __u32 addr[4], struct nl_nexthop *out)
+int nl_route_nexthop(struct nl_ctx *nl, __u8 family, const __u32 addr[4], struct nl_nexthop *out)
 {
 	struct nl_route_info r;
-	struct nl_neigh_info n;
-	struct nl_link link;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -505,8 +503,36 @@ int nl_nexthop(struct nl_ctx *nl, __u8 family, const __u32 addr[4], struct nl_ne
 		out->gw_family = family;
 		memcpy(out->gw, addr, nl_addr_len(family));
 	}
+	return 0;
+}
 
-	err = nl_link_by_index(nl, r.oif, &link);
+int nl_neigh_lookup(struct nl_ctx *nl, int ifindex, __u8 family, const __u32 addr[4], __u8 mac[6])
+{
+	struct nl_neigh_info n;
+	int err;
+
+	if (!nl_addr_len(family))
+		return -EAFNOSUPPORT;
+	err = nl_neigh_get(nl, ifindex, family, addr, &n);
+	if (err == -ENOENT)
+		return -EAGAIN;
+	if (err)
+		return err;
+	if (!(n.state & NL_NUD_USABLE) || !n.has_mac)
+		return -EAGAIN;
+	memcpy(mac, n.mac, 6);
+	return 0;
+}
+
+int nl_nexthop(struct nl_ctx *nl, __u8 family, const __u32 addr[4], struct nl_nexthop *out)
+{
+	struct nl_link link;
+	int err;
+
+	err = nl_route_nexthop(nl, family, addr, out);
+	if (err)
+		return err;
+	err = nl_link_by_index(nl, out->ifindex, &link);
 	if (err == -ENODEV) /* gone since the route lookup; its events follow */
 		return -ENETUNREACH;
 	if (err)
@@ -515,14 +541,9 @@ int nl_nexthop(struct nl_ctx *nl, __u8 family, const __u32 addr[4], struct nl_ne
 		return -EOPNOTSUPP;
 	memcpy(out->smac, link.mac, sizeof(out->smac));
 
-	err = nl_neigh_get(nl, r.oif, out->gw_family, out->gw, &n);
-	if (err == -ENOENT)
-		return -EAGAIN;
+	err = nl_neigh_lookup(nl, out->ifindex, out->gw_family, out->gw, out->dmac);
 	if (err)
 		return err;
-	if (!(n.state & NL_NUD_USABLE) || !n.has_mac)
-		return -EAGAIN;
-	memcpy(out->dmac, n.mac, sizeof(out->dmac));
 	out->resolved = true;
 	return 0;
 }
@@ -632,20 +653,51 @@ static void nl_event_neigh(const struct nlmsghdr *nlh, const struct nl_callbacks
 	cb->neigh(arg, ndm->ndm_ifindex, ndm->ndm_family, addr, mac, usable);
 }
 
-static bool nl_event_route(const struct nlmsghdr *nlh)
+/* Note a route message's destination in c. false when it is not a route of
+ * ours to look at. */
+static bool nl_event_route(const struct nlmsghdr *nlh, struct nl_route_change *c)
 {
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[RTA_MAX + 1];
+	struct nl_route_prefix p;
+	size_t alen;
+	__u32 i;
 
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm))
 		return false;
 	/* Cloned entries are IPv6 route-cache exceptions (PMTU, redirects),
 	 * not routing changes. */
-	return (rtm->rtm_family == AF_INET || rtm->rtm_family == AF_INET6) &&
-	       !(rtm->rtm_flags & RTM_F_CLONED);
+	if ((rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) ||
+	    rtm->rtm_flags & RTM_F_CLONED)
+		return false;
+	if (c->all)
+		return true;
+	alen = nl_addr_len(rtm->rtm_family);
+	memset(&p, 0, sizeof(p)); /* compared whole, padding too */
+	p.family = rtm->rtm_family;
+	p.len = rtm->rtm_dst_len;
+	nl_parse_attrs(nlh, sizeof(*rtm), tb, RTA_MAX);
+	if (p.len > alen * 8 || (p.len && !nl_get_addr(tb[RTA_DST], p.family, p.addr))) {
+		/* Not a destination we can read: any address may be concerned. */
+		c->all = true;
+		return true;
+	}
+	/* Bits past the length are not the kernel's to set, but make sure. */
+	for (i = p.len; i < alen * 8; i++)
+		((__u8 *)p.addr)[i / 8] &= (__u8) ~(0x80 >> (i % 8));
+	for (i = 0; i < c->n; i++)
+		if (!memcmp(&c->p[i], &p, sizeof(p)))
+			return true;
+	if (c->n == NL_ROUTE_PREFIXES)
+		c->all = true;
+	else
+		c->p[c->n++] = p;
+	return true;
 }
 
 int nl_dispatch(struct nl_ctx *nl, const struct nl_callbacks *cb, void *arg)
 {
+	struct nl_route_change rc = { 0 };
 	bool route = false, resync = false;
 	int handled = 0, err = 0, reads;
 
@@ -684,7 +736,7 @@ int nl_dispatch(struct nl_ctx *nl, const struct nl_callbacks *cb, void *arg)
 				break;
 			case RTM_NEWROUTE:
 			case RTM_DELROUTE:
-				route |= nl_event_route(nlh);
+				route |= nl_event_route(nlh, &rc);
 				break;
 			}
 		}
@@ -694,7 +746,7 @@ int nl_dispatch(struct nl_ctx *nl, const struct nl_callbacks *cb, void *arg)
 	if (resync && cb->resync)
 		cb->resync(arg);
 	else if (route && cb->route)
-		cb->route(arg);
+		cb->route(arg, &rc);
 	return err ? err : handled;
 }
 

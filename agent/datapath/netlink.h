@@ -53,6 +53,37 @@ struct nl_nexthop {
 	bool resolved;
 };
 
+/* A prefix whose routes changed: lookups of addresses inside it may answer
+ * otherwise now, others not. len 0 is every address of the family. */
+struct nl_route_prefix {
+	__u8 family; /* SHIFT_AF_INET or SHIFT_AF_INET6 */
+	__u8 len;
+	__u32 addr[4]; /* network order, IPv4 in addr[0]; bits past len zero */
+};
+
+/* Distinct prefixes one nl_dispatch kept; beyond that, "all". */
+#define NL_ROUTE_PREFIXES 16
+
+struct nl_route_change {
+	bool all; /* more changes than kept: any address may be concerned */
+	__u32 n;
+	struct nl_route_prefix p[NL_ROUTE_PREFIXES];
+};
+
+/* Does p hold addr (of family)? */
+static inline bool nl_prefix_has(const struct nl_route_prefix *p, __u8 family, const __u32 addr[4])
+{
+	const __u8 *a = (const __u8 *)addr, *b = (const __u8 *)p->addr;
+	unsigned int full = p->len / 8, rest = p->len % 8, i;
+
+	if (p->family != family)
+		return false;
+	for (i = 0; i < full; i++)
+		if (a[i] != b[i])
+			return false;
+	return !rest || !((a[full] ^ b[full]) & (0xff00 >> rest));
+}
+
 struct nl_callbacks {
 	/* RTM_NEWLINK/RTM_DELLINK; a recreated interface comes back with a new
 	 * ifindex under the same name. */
@@ -62,10 +93,10 @@ struct nl_callbacks {
 	 * INCOMPLETE/FAILED/NONE and deletions (mac is then zero). */
 	void (*neigh)(void *arg, int ifindex, __u8 family, const __u32 addr[4], const __u8 mac[6],
 		      bool usable);
-	/* Some IPv4/IPv6 route changed: re-resolve next hops. Called at most
+	/* IPv4/IPv6 routes changed, for the destinations in c. Called at most
 	 * once per nl_dispatch, after the other callbacks, however many route
 	 * messages arrived (a routing daemon can send thousands at once). */
-	void (*route)(void *arg);
+	void (*route)(void *arg, const struct nl_route_change *c);
 	/* Events were lost (socket overrun): re-read everything. */
 	void (*resync)(void *arg);
 };
@@ -96,6 +127,18 @@ int nl_link_by_index(struct nl_ctx *nl, int ifindex, struct nl_link *out);
  *   other -errno
  */
 int nl_nexthop(struct nl_ctx *nl, __u8 family, const __u32 addr[4], struct nl_nexthop *out);
+/*
+ * nl_nexthop()'s first query alone (one RTM_GETROUTE): ifindex, gw, gw_family
+ * and via_gw filled, smac and dmac not. 0, -ENETUNREACH as nl_nexthop(), or
+ * another -errno.
+ */
+int nl_route_nexthop(struct nl_ctx *nl, __u8 family, const __u32 addr[4], struct nl_nexthop *out);
+/*
+ * Its last (one RTM_GETNEIGH): the kernel's entry for addr on ifindex. 0 and
+ * mac when it is usable (as the neigh callback's usable), -EAGAIN when absent
+ * or not resolved, or another -errno.
+ */
+int nl_neigh_lookup(struct nl_ctx *nl, int ifindex, __u8 family, const __u32 addr[4], __u8 mac[6]);
 
 /*
  * Make the kernel resolve addr on ifindex as if a packet were sent to it

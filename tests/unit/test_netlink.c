@@ -71,6 +71,9 @@ struct rec {
 	struct ev ev[MAX_EVENTS];
 	int n;
 	int route_calls;
+	bool route_all; /* some callback said "all" */
+	struct nl_route_prefix routes[64]; /* the prefixes the callbacks named */
+	int n_routes;
 	int resync_calls;
 	int dispatches; /* nl_dispatch calls that read something */
 };
@@ -161,9 +164,30 @@ static void on_neigh(void *arg, int ifindex, __u8 family, const __u32 addr[4], c
 	e->usable = usable;
 }
 
-static void on_route(void *arg)
+static void on_route(void *arg, const struct nl_route_change *c)
 {
-	((struct rec *)arg)->route_calls++;
+	struct rec *r = arg;
+	__u32 i;
+
+	r->route_calls++;
+	r->route_all |= c->all;
+	assert_true(c->n <= NL_ROUTE_PREFIXES);
+	for (i = 0; i < c->n && r->n_routes < 64; i++)
+		r->routes[r->n_routes++] = c->p[i];
+}
+
+/* A callback named the prefix ADDR/len (family's). */
+static bool rec_has_route(const struct rec *r, __u8 family, const char *addr, __u8 len)
+{
+	__u32 a[4] = { 0 };
+	int i;
+
+	assert_int_equal(inet_pton(family, addr, a), 1);
+	for (i = 0; i < r->n_routes; i++)
+		if (r->routes[i].family == family && r->routes[i].len == len &&
+		    !memcmp(r->routes[i].addr, a, sizeof(a)))
+			return true;
+	return false;
 }
 
 static void on_resync(void *arg)
@@ -685,7 +709,41 @@ static void test_events_route(void **state)
 	assert_true(r->route_calls >= 1);
 	assert_true(r->route_calls <= r->dispatches);
 	assert_int_equal(r->resync_calls, 0);
+	/* 50 prefixes do not fit one call's list: "all" (or all of them named). */
+	assert_true(r->route_all || r->n_routes >= 50);
 	SH("ip route flush 198.19.6.0/24");
+}
+
+/* A few route changes name their destinations, so that only the backends
+ * inside them are looked up again. */
+static void test_events_route_prefixes(void **state)
+{
+	struct fixture *fx = fixture_of(state);
+	struct rec rec, *r = &rec;
+	__u32 in[4] = { 0 }, out[4] = { 0 }, v6[4] = { 0 };
+	int i;
+
+	drain(fx->nl, r);
+	SH("ip route add 198.19.10.0/24 via 198.18.0.10");
+	SH("ip -6 route add 2001:db8:10::/48 via 2001:db8::10");
+	for (i = 0; i < 20 && pump(fx->nl, r, 300); i++)
+		;
+	assert_false(r->route_all);
+	assert_true(rec_has_route(r, AF_INET, "198.19.10.0", 24));
+	assert_true(rec_has_route(r, AF_INET6, "2001:db8:10::", 48));
+	assert_int_equal(inet_pton(AF_INET, "198.19.10.77", in), 1);
+	assert_int_equal(inet_pton(AF_INET, "198.19.11.77", out), 1);
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8:10:ffff::1", v6), 1);
+	for (i = 0; i < r->n_routes; i++)
+		if (r->routes[i].len == 24 && r->routes[i].family == AF_INET) {
+			assert_true(nl_prefix_has(&r->routes[i], AF_INET, in));
+			assert_false(nl_prefix_has(&r->routes[i], AF_INET, out));
+			assert_false(nl_prefix_has(&r->routes[i], AF_INET6, v6));
+		} else if (r->routes[i].len == 48) {
+			assert_true(nl_prefix_has(&r->routes[i], AF_INET6, v6));
+		}
+	SH("ip route del 198.19.10.0/24");
+	SH("ip -6 route del 2001:db8:10::/48");
 }
 
 /* An overrun event socket (ENOBUFS) asks the caller to resynchronise. */
@@ -725,6 +783,7 @@ int main(void)
 		cmocka_unit_test(test_events_link),
 		cmocka_unit_test(test_events_neigh),
 		cmocka_unit_test(test_events_route),
+		cmocka_unit_test(test_events_route_prefixes),
 		cmocka_unit_test(test_events_overrun),
 	};
 
