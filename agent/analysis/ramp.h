@@ -5,6 +5,7 @@
 #define SHIFT_RAMP_H
 
 #include "agent.h"
+#include "ops/ramp_time.h"
 
 /* Parse "1,5,10,25,50,100" into steps (bp, strictly increasing). */
 int ramp_parse_steps(const char *s, __u32 *steps, __u32 *n, char *err, size_t errlen);
@@ -14,16 +15,6 @@ int ramp_start(struct agent *a, struct service_rt *s, const __u32 *steps, __u32 
 /* Advance due ramps (one step per hold of CLOCK_MONOTONIC at most); called
  * from the agent's tick. */
 void ramp_tick(struct agent *a);
-/* When the current step began, in wall-clock time as the clock reads now
- * (status, the state file's ramp_step_started_unix_ns). */
-__u64 ramp_step_started_unix(const struct ramp_rt *r, __u64 now_mono_ns, __u64 now_unix_ns);
-/* When the next step is due, in wall-clock time as the clock reads now. */
-__u64 ramp_next_unix(const struct ramp_rt *r, __u64 now_mono_ns, __u64 now_unix_ns);
-/* Set the hold of r's current step (hold_ns set) from the wall time the step
- * began (the state file's, after a restart or a reboot): the rest of the
- * hold, between none and a full hold from now. */
-void ramp_hold_from_unix(struct ramp_rt *r, __u64 started_unix_ns, __u64 now_mono_ns,
-			 __u64 now_unix_ns);
 /* Green has at least one healthy backend (the readyz gate). */
 bool green_ready(const struct service_rt *s);
 

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "agent.h"
-#include "analysis/ramp.h"
 #include "ops/log.h"
+#include "ops/ramp_time.h"
 #include "ops/state.h"
 
 int persist_save(struct agent *a)

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * A ramp's hold between the two clocks: held on CLOCK_MONOTONIC, shown and
- * stored (the state file) in wall-clock time. Apart from ramp.c so that
- * fleet/ can use it without the map writers.
+ * stored (the state file) in wall-clock time.
  */
-#include "analysis/ramp.h"
+#include "ops/ramp_time.h"
 
 __u64 ramp_step_started_unix(const struct ramp_rt *r, __u64 now_mono, __u64 now_unix)
 {
