@@ -28,6 +28,7 @@
 #include "analysis/health.h"
 #include "analysis/hc_sched.h"
 #include "datapath/loader.h"
+#include "ops/instance.h"
 #include "ops/log.h"
 #include "control/metrics.h"
 #include "datapath/netlink.h"
@@ -79,12 +80,14 @@ static const char usage_text[] =
 	"  SIGTERM, SIGINT     exit, leaving the datapath attached (fail-static): traffic\n"
 	"                      keeps flowing by the last weights until shiftd returns\n"
 	"\n"
-	"Exit status: 0 success, 1 failure, 2 bad usage or invalid config.\n"
+	"Exit status: 0 success, 1 failure, 2 bad usage, invalid config, or a start\n"
+	"refused for good (another shiftd runs for this state_dir: see shiftd(8)).\n"
 	"See shiftd(8), shiftd.conf(5), shiftctl(8).\n";
 
 struct loop {
 	int epfd, sigfd, ctlfd, timerfd, nlfd, rbfd, httpfd;
 	gid_t ctl_group; /* control_open()'s */
+	struct ctl_bound ctl_bound; /* the socket file it bound */
 	int shadow_rbfd, shadow_sockfd; /* shadow/shadow.c; -1 when unavailable */
 	struct ring_buffer *rb;
 	bool stop;
@@ -850,7 +853,8 @@ int main(int argc, char **argv)
 	struct loader_opts lo;
 	char err[1024];
 	sigset_t mask;
-	int opt, rc = 1;
+	int opt, rc = 1, lockfd = -1;
+	pid_t holder;
 
 	shift_log_init("shiftd", SHIFT_LOG_INFO);
 	while ((opt = getopt_long(argc, argv, "c:fvhV", opts, NULL)) != -1) {
@@ -958,6 +962,25 @@ int main(int argc, char **argv)
 		log_err("cannot create state_dir %s: %s", conf->state_dir, strerror(errno));
 		goto out_conf;
 	}
+	/* Before the maps, the links and the control socket: a second shiftd on
+	 * this config would adopt the first one's maps, take its socket over and
+	 * run its triggers twice. Exit 2: restarting cannot make room. */
+	lockfd = instance_lock(conf->state_dir, &holder, err, sizeof(err));
+	if (lockfd == -EWOULDBLOCK) {
+		if (holder > 0)
+			log_err("shiftd pid %d is already running for state_dir %s (it holds "
+				"%s/" INSTANCE_LOCK_NAME "); not starting: stop that one first",
+				(int)holder, conf->state_dir, conf->state_dir);
+		else
+			log_err("%s: a shiftd is already running for state_dir %s; not starting",
+				err, conf->state_dir);
+		rc = 2;
+		goto out_conf;
+	}
+	if (lockfd < 0) {
+		log_err("%s", err);
+		goto out_conf;
+	}
 	if (bpffs_prepare(conf->bpffs_dir))
 		goto out_conf;
 
@@ -1026,9 +1049,13 @@ int main(int argc, char **argv)
 		log_err("timerfd: %s", strerror(errno));
 		goto out;
 	}
-	lp.ctlfd = control_open(a->conf, &lp.ctl_group);
-	if (lp.ctlfd < 0)
+	lp.ctlfd = control_open(a->conf, &lp.ctl_group, &lp.ctl_bound);
+	if (lp.ctlfd < 0) {
+		/* Another process serves that path: a config clash, not a transient. */
+		if (lp.ctlfd == -EADDRINUSE)
+			rc = 2;
 		goto out;
+	}
 	lp.rb = samples_open(a);
 	if (!lp.rb)
 		goto out;
@@ -1105,10 +1132,7 @@ int main(int argc, char **argv)
 out:
 	http_stop(&lp.http);
 	samples_close(a, lp.rb);
-	if (lp.ctlfd >= 0) {
-		close(lp.ctlfd);
-		unlink(a->conf->control_socket);
-	}
+	control_close(lp.ctlfd, a->conf->control_socket, &lp.ctl_bound);
 	if (lp.sigfd >= 0)
 		close(lp.sigfd);
 	if (lp.timerfd >= 0)
@@ -1136,5 +1160,8 @@ out:
 out_conf:
 	conf_free(conf);
 	free(a);
+	/* Last: the next shiftd may start once everything above is done. */
+	if (lockfd >= 0)
+		close(lockfd);
 	return rc;
 }

@@ -26,8 +26,37 @@
 #include "config/units.h"
 #include "shadow/shadow.h"
 
-int control_open(const struct shift_conf *c, gid_t *group)
+/*
+ * Does a process listen on the unix socket at sa? 1 (its pid in *pid, 0 when
+ * unknown), 0 when nothing does (no file, or a stale one of a process gone).
+ * A connection without a request costs a shiftd an "empty request" answer.
+ */
+static int socket_live(const struct sockaddr_un *sa, pid_t *pid)
 {
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd, rc = 0;
+
+	*pid = 0;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return 0; /* cannot tell: the bind below says what is wrong */
+	if (!connect(fd, (const struct sockaddr *)sa, sizeof(*sa))) {
+		/* The listener's credentials, as of its listen(). */
+		if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+			*pid = cr.pid;
+		rc = 1;
+	} else if (errno == EAGAIN) {
+		rc = 1; /* listening, its backlog full */
+	}
+	close(fd);
+	return rc;
+}
+
+int control_open(const struct shift_conf *c, gid_t *group, struct ctl_bound *bound)
+{
+	struct stat st;
+	pid_t pid;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char dir[sizeof(c->control_socket)];
 	gid_t gid = 0;
@@ -59,6 +88,23 @@ int control_open(const struct shift_conf *c, gid_t *group)
 		log_err("control socket: %s", strerror(-err));
 		return err;
 	}
+	/*
+	 * A socket someone listens on is not stale: another shiftd's, one whose
+	 * state_dir (and so its instance lock) differs. Taking it over would
+	 * leave that one unreachable, and its exit would delete ours.
+	 */
+	if (socket_live(&sa, &pid)) {
+		if (pid > 0)
+			log_err("control socket %s: shiftd pid %d (or another process) listens on "
+				"it; not taking it over: give each shiftd its own control_socket",
+				sa.sun_path, (int)pid);
+		else
+			log_err("control socket %s: another process listens on it; not taking it "
+				"over: give each shiftd its own control_socket",
+				sa.sun_path);
+		close(fd);
+		return -EADDRINUSE;
+	}
 	/* A stale socket from a killed shiftd: replace it. */
 	if (unlink(sa.sun_path) && errno != ENOENT)
 		log_warn("cannot remove stale %s: %s", sa.sun_path, strerror(errno));
@@ -70,8 +116,41 @@ int control_open(const struct shift_conf *c, gid_t *group)
 		close(fd);
 		return err;
 	}
+	/* Which file is ours, for control_close(): the path may be another's by then. */
+	if (stat(sa.sun_path, &st)) {
+		err = -errno;
+		log_err("control socket %s: %s", sa.sun_path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	bound->dev = st.st_dev;
+	bound->ino = st.st_ino;
 	*group = gid;
 	return fd;
+}
+
+void control_close(int fd, const char *path, const struct ctl_bound *bound)
+{
+	struct stat st;
+
+	if (fd < 0)
+		return;
+	close(fd);
+	/* Another process may have bound the path since (its own socket file, or
+	 * a shiftd that took a stale-looking one over): unlinking that would
+	 * leave it unreachable. */
+	if (stat(path, &st)) {
+		if (errno != ENOENT)
+			log_warn("control socket %s: %s; left in place", path, strerror(errno));
+		return;
+	}
+	if (st.st_dev != bound->dev || st.st_ino != bound->ino) {
+		log_warn("control socket %s is no longer the one this shiftd bound; left in place",
+			 path);
+		return;
+	}
+	if (unlink(path) && errno != ENOENT)
+		log_warn("cannot remove control socket %s: %s", path, strerror(errno));
 }
 
 struct reply {

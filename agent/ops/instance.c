@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+
+#include "ops/instance.h"
+
+/* 1 s in 20 ms steps: long enough for an instance_running() probe to let go. */
+#define INSTANCE_LOCK_TRIES 50
+#define INSTANCE_LOCK_STEP_US 20000
+
+static int lock_path(const char *state_dir, char *buf, size_t len)
+{
+	if (snprintf(buf, len, "%s/" INSTANCE_LOCK_NAME, state_dir) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The pid the holder wrote, 0 when the file holds none (yet). */
+static pid_t read_pid(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	long v;
+	char *end;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno || end == buf || v <= 0 || v > INT_MAX)
+		return 0;
+	return (pid_t)v;
+}
+
+int instance_lock(const char *state_dir, pid_t *holder, char *err, size_t errlen)
+{
+	char path[PATH_MAX], pid[32];
+	int fd, rc, tries, n;
+
+	*holder = 0;
+	rc = lock_path(state_dir, path, sizeof(path));
+	if (rc) {
+		snprintf(err, errlen, "state_dir %s: path too long for the lock file", state_dir);
+		return rc;
+	}
+	/* 0600, as everything shiftd keeps in state_dir: root reads the pid. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open the lock file %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	for (tries = 0; flock(fd, LOCK_EX | LOCK_NB); tries++) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK && tries < INSTANCE_LOCK_TRIES) {
+			usleep(INSTANCE_LOCK_STEP_US);
+			continue;
+		}
+		rc = -errno;
+		if (rc == -EWOULDBLOCK) {
+			*holder = read_pid(fd);
+			if (*holder)
+				snprintf(err, errlen, "%s is held by shiftd pid %d", path,
+					 (int)*holder);
+			else
+				snprintf(err, errlen, "%s is held by another process", path);
+		} else {
+			snprintf(err, errlen, "cannot lock %s: %s", path, strerror(-rc));
+		}
+		close(fd);
+		return rc;
+	}
+	/* For the message of the one refused, and for operators (cat it). */
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot write the pid into %s: %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	err[0] = '\0';
+	return fd;
+}
+
+int instance_running(const char *state_dir, pid_t *pid)
+{
+	char path[PATH_MAX];
+	int fd, rc;
+
+	*pid = 0;
+	rc = lock_path(state_dir, path, sizeof(path));
+	if (rc)
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		/* No shiftd ever started with this state_dir. */
+		return errno == ENOENT ? 0 : -errno;
+	while ((rc = flock(fd, LOCK_SH | LOCK_NB)) && errno == EINTR)
+		;
+	if (rc == 0) {
+		flock(fd, LOCK_UN);
+		rc = 0;
+	} else if (errno == EWOULDBLOCK) {
+		*pid = read_pid(fd);
+		rc = 1;
+	} else {
+		rc = -errno;
+	}
+	close(fd);
+	return rc;
+}
