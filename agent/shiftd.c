@@ -81,7 +81,8 @@ static const char usage_text[] =
 	"                      keeps flowing by the last weights until shiftd returns\n"
 	"\n"
 	"Exit status: 0 success, 1 failure, 2 bad usage, invalid config, or a start\n"
-	"refused for good (another shiftd runs for this state_dir: see shiftd(8)).\n"
+	"refused for good (another shiftd runs for this state_dir, pinned maps of\n"
+	"another map ABI: see shiftd(8)).\n"
 	"See shiftd(8), shiftd.conf(5), shiftctl(8).\n";
 
 struct loop {
@@ -991,8 +992,13 @@ int main(int argc, char **argv)
 	lo.syn_slots = conf->syn_slots;
 	lo.pin_dir = conf->bpffs_dir;
 	a->skel = shift_skel_load_pinned(&lo, &a->adopted);
-	if (!a->skel)
+	if (!a->skel) {
+		/* Pins of another map ABI, or a set no shiftd leaves: found before
+		 * the load, and the next start would be refused the same way. */
+		if (errno == EPROTO || errno == EUCLEAN)
+			rc = 2;
 		goto out_conf;
+	}
 	dp_maps_from_skel(&a->maps, a->skel);
 	log_info("datapath loaded; maps %s under %s", a->adopted ? "adopted" : "created and pinned",
 		 conf->bpffs_dir);

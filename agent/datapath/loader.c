@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,41 +213,169 @@ out:
 	return err;
 }
 
+static int pin_one(struct shift *skel, struct bpf_map *map, const char *dir)
+{
+	const char *name = bpf_map__name(map);
+	char path[4096];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/maps/%s", dir, name);
+	if (access(path, F_OK) == 0) {
+		if (pinned_is(path, bpf_map__fd(map)))
+			return 0;
+		/* Not adopted (RELAYOUT_REPLACE, or leftovers): this one replaces it. */
+		if (map == skel->maps.shift_stats) {
+			err = carry_counters(path, bpf_map__fd(map));
+			if (err)
+				log_warn("%s: the old counters not carried over: %s; they restart",
+					 path, strerror(-err));
+		}
+		if (unlink(path)) {
+			err = -errno;
+			log_err("cannot unpin %s: %s", path, strerror(-err));
+			return err;
+		}
+	}
+	err = bpf_map__pin(map, path);
+	if (err)
+		log_err("cannot pin map %s: %s", path, strerror(-err));
+	return err;
+}
+
+/*
+ * shift_config last: a pinned shift_config says the set is complete, so a
+ * start that dies half way leaves pins without it (pinned_abi() knows them).
+ */
 static int pin_new_maps(struct shift *skel, const char *dir)
 {
 	struct bpf_map *map;
-	char path[4096];
 	int err;
 
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = bpf_map__name(map);
 
 		/* .rodata holds the seed: per program load, never shared. */
-		if (name[0] == '.' || strchr(name, '.'))
+		if (name[0] == '.' || strchr(name, '.') || map == skel->maps.shift_config)
 			continue;
-		snprintf(path, sizeof(path), "%s/maps/%s", dir, name);
-		if (access(path, F_OK) == 0) {
-			if (pinned_is(path, bpf_map__fd(map)))
-				continue;
-			/* Not adopted (RELAYOUT_REPLACE): this one replaces it. */
-			if (map == skel->maps.shift_stats) {
-				err = carry_counters(path, bpf_map__fd(map));
-				if (err)
-					log_warn("%s: the old counters not carried over: %s; "
-						 "they restart",
-						 path, strerror(-err));
-			}
-			if (unlink(path)) {
-				err = -errno;
-				log_err("cannot unpin %s: %s", path, strerror(-err));
-				return err;
-			}
-		}
-		err = bpf_map__pin(map, path);
-		if (err) {
-			log_err("cannot pin map %s: %s", path, strerror(-err));
+		err = pin_one(skel, map, dir);
+		if (err)
+			return err;
+	}
+	return pin_one(skel, skel->maps.shift_config, dir);
+}
+
+/* Entries of dir but . and ..; 0 when it does not exist, -errno when unreadable. */
+static int dir_entries(const char *dir)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * The map ABI of the maps pinned under dir, read from their shift_config
+ * before anything is loaded: a refusal costs no verifier time, and the caller
+ * exits 2 for it (the unit restarting every second would load the programs
+ * every second for a refusal that never changes). 0 to go on: *leftovers
+ * says the pins are those of a first start that did not finish (not to be
+ * adopted). -EPROTO: another map ABI. -EUCLEAN: pins no shiftd leaves.
+ */
+static int pinned_abi(const char *dir, bool *leftovers)
+{
+	char path[4096];
+	struct bpf_map_info info;
+	__u32 len = sizeof(info), zero = 0, abi;
+	int fd, maps, links, err;
+	void *val;
+
+	*leftovers = false;
+	snprintf(path, sizeof(path), "%s/maps/shift_config", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0 && errno != ENOENT) {
+		err = -errno;
+		log_err("cannot open pinned map %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "%s/maps", dir);
+		maps = dir_entries(path);
+		snprintf(path, sizeof(path), "%s/links", dir);
+		links = dir_entries(path);
+		if (maps < 0 || links < 0) {
+			err = maps < 0 ? maps : links;
+			log_err("cannot read %s/%s: %s", dir, maps < 0 ? "maps" : "links",
+				strerror(-err));
 			return err;
 		}
+		if (!maps)
+			return 0; /* a first start */
+		/*
+		 * A start pins shift_config last, and attaches only after: maps
+		 * without it and no program attached are what a first start that
+		 * died while pinning leaves. Empty maps no program ever used:
+		 * replaced, nothing of value lost.
+		 */
+		if (!links) {
+			log_warn("%s/maps: %d map(s) pinned without shift_config and no program "
+				 "attached: leftovers of a first start that did not finish; "
+				 "replacing them",
+				 dir, maps);
+			*leftovers = true;
+			return 0;
+		}
+		/* Programs attached that use maps of an ABI no file says: a shiftd
+		 * never leaves this (a pin removed by hand?). Adopting them blind
+		 * could run this build's programs on another layout. */
+		log_err("incomplete pins under %s: %d map(s) and %d link(s) but no "
+			"maps/shift_config, which says their map ABI: not adopting them. "
+			"'shiftd --detach' removes them all (and drops the connection table); "
+			"then start shiftd again",
+			dir, maps, links);
+		return -EUCLEAN;
+	}
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+		log_err("cannot inspect pinned map %s: %s", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	/* Its own value size: abi_version leads in every layout of it. */
+	if (info.value_size < sizeof(abi) || info.key_size != sizeof(zero)) {
+		log_err("pinned map %s is not a shift_config of any map ABI (key %u, value %u "
+			"bytes): run 'shiftd --detach' with the shiftd that pinned it",
+			path, info.key_size, info.value_size);
+		close(fd);
+		return -EPROTO;
+	}
+	val = calloc(1, info.value_size);
+	if (!val) {
+		close(fd);
+		return -ENOMEM;
+	}
+	err = bpf_map_lookup_elem(fd, &zero, val) ? -errno : 0;
+	memcpy(&abi, val, sizeof(abi));
+	free(val);
+	close(fd);
+	if (err) {
+		log_err("cannot read pinned map %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (abi != SHIFT_ABI_VERSION) {
+		log_err("pinned maps under %s have map ABI %u, this shiftd speaks %u: not loading. "
+			"Run 'shiftd --detach' with the shiftd of map ABI %u first (it unpins them "
+			"and drops the connection table; weights and latches stay in state_dir), "
+			"then start this one",
+			dir, abi, SHIFT_ABI_VERSION, abi);
+		return -EPROTO;
 	}
 	return 0;
 }
@@ -310,10 +439,17 @@ struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 	struct shift_config cfg;
 	struct bpf_map *map;
 	struct shift *skel;
-	bool found = false;
+	bool found = false, leftovers = false;
 	char path[4096];
 	int err;
 
+	if (o->pin_dir) {
+		err = pinned_abi(o->pin_dir, &leftovers);
+		if (err) {
+			errno = -err;
+			return NULL;
+		}
+	}
 	skel = shift_open(compat);
 	if (!skel) {
 		err = -errno;
@@ -349,7 +485,7 @@ struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 			goto fail;
 		}
 		bpf_object__for_each_map(map, skel->obj) {
-			if (strchr(bpf_map__name(map), '.'))
+			if (strchr(bpf_map__name(map), '.') || leftovers)
 				continue;
 			err = adopt_map(map, o->pin_dir, &found);
 			if (err)
@@ -367,10 +503,16 @@ struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 	}
 	dp_maps_from_skel(&maps, skel);
 	if (found) {
-		if (dp_config_get(&maps, &cfg) || cfg.abi_version != SHIFT_ABI_VERSION) {
+		/* pinned_abi() read it before the load; this is the map adopted. */
+		err = dp_config_get(&maps, &cfg);
+		if (err) {
+			log_err("cannot read the adopted shift_config: %s", strerror(-err));
+			goto fail;
+		}
+		if (cfg.abi_version != SHIFT_ABI_VERSION) {
 			log_err("pinned maps under %s have map ABI %u, this shiftd speaks %u: run "
-				"'shiftd --detach' with the old binary first",
-				o->pin_dir, cfg.abi_version, SHIFT_ABI_VERSION);
+				"'shiftd --detach' with the shiftd of map ABI %u first",
+				o->pin_dir, cfg.abi_version, SHIFT_ABI_VERSION, cfg.abi_version);
 			err = -EPROTO;
 			goto fail;
 		}

@@ -41,8 +41,15 @@ bool shift_kern_ctx_supported(void);
 bool shift_use_compat(bool forced);
 const void *shift_object_bytes(bool compat, size_t *sz);
 
-/* Returns a loaded skeleton (shift__destroy() to free) or NULL with errno set.
- * *adopted (may be NULL) says whether pinned maps were reused. */
+/*
+ * Returns a loaded skeleton (shift__destroy() to free) or NULL with errno set.
+ * *adopted (may be NULL) says whether pinned maps were reused. Before anything
+ * is loaded, the pinned shift_config is read: errno EPROTO for maps of another
+ * map ABI, EUCLEAN for maps pinned without shift_config while programs are
+ * attached (pins no shiftd leaves). Maps pinned without shift_config and no
+ * program attached, what a first start that died while pinning leaves, are
+ * replaced rather than adopted.
+ */
 struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted);
 static inline struct shift *shift_skel_load(const struct loader_opts *o)
 {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -306,6 +307,103 @@ out:
 	rm_pins(dir);
 }
 
+/*
+ * Maps pinned without shift_config and no program attached: what a first
+ * start that died while pinning leaves (shift_config is pinned last). Used to
+ * read as "map ABI 0" and be refused at every start; now replaced by new
+ * maps, not adopted, and the set completed.
+ */
+static void check_leftovers(struct tctx *t)
+{
+	struct loader_opts o;
+	struct bpf_map_info info;
+	struct shift_config cfg;
+	struct shift *skel;
+	__u32 old_id, zero = 0;
+	char dir[128], path[512];
+	bool adopted = true;
+
+	skel = first_start(t, &o, dir, sizeof(dir), "left");
+	if (!skel)
+		goto out;
+	old_id = map_id(bpf_map__fd(skel->maps.shift_weights));
+	shift__destroy(skel);
+	snprintf(path, sizeof(path), "%s/maps/shift_config", dir);
+	if (!ASSERT_OK(t, unlink(path) ? -errno : 0, "unpin shift_config"))
+		goto out;
+
+	skel = shift_skel_load_pinned(&o, &adopted);
+	if (!ASSERT_TRUE(t, skel != NULL, "a start over leftover pins goes on"))
+		goto out;
+	ASSERT_TRUE(t, !adopted, "the leftovers are not adopted");
+	ASSERT_TRUE(t, map_id(bpf_map__fd(skel->maps.shift_weights)) != old_id,
+		    "a new weights map");
+	ASSERT_EQ(t, pinned_id(dir, "shift_weights", &info),
+		  map_id(bpf_map__fd(skel->maps.shift_weights)), "pinned in place of the old one");
+	ASSERT_EQ(t, pinned_id(dir, "shift_config", &info),
+		  map_id(bpf_map__fd(skel->maps.shift_config)), "shift_config pinned");
+	memset(&cfg, 0, sizeof(cfg));
+	ASSERT_OK(t,
+		  bpf_map_lookup_elem(bpf_map__fd(skel->maps.shift_config), &zero, &cfg) ? -errno :
+											   0,
+		  "read the new config");
+	ASSERT_EQ(t, cfg.abi_version, SHIFT_ABI_VERSION, "with this map ABI");
+	shift__destroy(skel);
+out:
+	rm_pins(dir);
+}
+
+/*
+ * Maps without shift_config while a link is pinned (a program runs on them):
+ * no shiftd leaves this, and their ABI is unknown. Refused (EUCLEAN) before
+ * the load, every pin left as it was.
+ */
+static void check_incomplete(struct tctx *t)
+{
+	struct loader_opts o;
+	struct bpf_map_info info;
+	struct shift *skel;
+	__u32 old_id;
+	char dir[128], path[512], links[256];
+	bool adopted;
+	int fd = -1;
+
+	skel = first_start(t, &o, dir, sizeof(dir), "inc");
+	if (!skel)
+		goto out;
+	old_id = map_id(bpf_map__fd(skel->maps.shift_weights));
+	shift__destroy(skel);
+	snprintf(path, sizeof(path), "%s/maps/shift_config", dir);
+	if (!ASSERT_OK(t, unlink(path) ? -errno : 0, "unpin shift_config"))
+		goto out;
+	/* Any object will do for a link pin here: the loader only counts them. */
+	snprintf(links, sizeof(links), "%s/links", dir);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "shift_t_link", 4, 4, 1, NULL);
+	snprintf(path, sizeof(path), "%s/eth9", links);
+	if (!ASSERT_OK(t, mkdir(links, 0700) ? -errno : 0, "mkdir links") ||
+	    !ASSERT_TRUE(t, fd >= 0, "an object to pin") ||
+	    !ASSERT_OK(t, bpf_obj_pin(fd, path) ? -errno : 0, "pin it as links/eth9"))
+		goto out;
+
+	errno = 0;
+	skel = shift_skel_load_pinned(&o, &adopted);
+	if (!ASSERT_TRUE(t, skel == NULL, "a start over incomplete pins with a link is refused"))
+		shift__destroy(skel);
+	else
+		ASSERT_EQ(t, errno, EUCLEAN, "refused as incomplete pins (EUCLEAN)");
+	ASSERT_EQ(t, pinned_id(dir, "shift_weights", &info), old_id, "the pins stay as they were");
+	snprintf(path, sizeof(path), "%s/maps/shift_config", dir);
+	ASSERT_TRUE(t, access(path, F_OK) != 0, "no shift_config pinned by the refused start");
+out:
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof(path), "%s/links/eth9", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/links", dir);
+	rmdir(path);
+	rm_pins(dir);
+}
+
 TEST(adopt)
 {
 	if (test_sub(t, "adopt: a restart over pinned maps of older layouts: the table kept at its "
@@ -315,4 +413,10 @@ TEST(adopt)
 	if (test_sub(t, "adopt: maps of an older map ABI: the start refused, naming the ABI; "
 			"the pinned table untouched"))
 		check_old_abi(t);
+	if (test_sub(t, "adopt: maps pinned without shift_config and no program attached (a "
+			"first start that died pinning): replaced, not adopted"))
+		check_leftovers(t);
+	if (test_sub(t, "adopt: maps pinned without shift_config beside a link: refused "
+			"(EUCLEAN), the pins untouched"))
+		check_incomplete(t);
 }

@@ -4,7 +4,13 @@
 #  (a) a second shiftd on the same config while one runs is refused (exit 2, naming
 #      the running one's pid) before it touches anything: the first keeps its control
 #      socket (same file), shiftctl status and reload still reach it; an exit removes
-#      the socket path only while it is still the file that shiftd bound.
+#      the socket path only while it is still the file that shiftd bound;
+#  (b) pins a start cannot take, found before the programs load (no verifier time) and
+#      refused with exit 2, which the unit does not restart: maps of another map ABI
+#      (the pinned shift_config set to ABI 5 with bpftool), and maps without
+#      shift_config beside pinned links ("incomplete pins"); maps without shift_config
+#      and no link (a first start that died pinning them) are replaced, and the start
+#      goes on.
 # Exit 0 pass, 77 skipped (a feature probe said no), 1 fail.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -86,5 +92,82 @@ shiftd_start "$RIG_DIR/shiftd.a2.log" || t_bail "shiftd starts again"
 t_check "a start after the first's exit (the lock is free)" kill -0 "$SHIFTD_PID"
 shiftd_stop
 t_check "a clean exit removes its own control socket" test ! -e "$SOCK"
+
+# ---------------------------------------------------------------------------------
+t_section "(b) pins a start cannot take: refused before the load"
+CFG=$RIG_BPFFS_DIR/maps/shift_config
+# cfg_abi_set N: the pinned shift_config's abi_version (its first 4 bytes) set to N,
+# the rest as it is
+cfg_abi_set() {
+	local v
+	v=$(bpftool -j map lookup pinned "$CFG" key 0 0 0 0 | "$RIG_PYTHON" -c '
+import json, sys
+v = [int(x, 16) for x in json.load(sys.stdin)["value"]]
+v[0:4] = int(sys.argv[1]).to_bytes(4, "little")
+print(" ".join(str(b) for b in v))' "$1") || return 1
+	# shellcheck disable=SC2086 # one word per byte
+	bpftool map update pinned "$CFG" key 0 0 0 0 value $v
+}
+cfg_abi() {
+	bpftool -j map lookup pinned "$CFG" key 0 0 0 0 | "$RIG_PYTHON" -c '
+import json, sys
+print(int.from_bytes(bytes(int(x, 16) for x in json.load(sys.stdin)["value"][:4]), "little"))'
+}
+t_expect "the pinned shift_config's map ABI (after the starts of (a))" "$(cfg_abi)" 6
+cfg_abi_set 5 || t_notok "bpftool map update of $CFG"
+t_expect "... set to 5 with bpftool" "$(cfg_abi)" 5
+t0=$SECONDS
+rc=$(run_shiftd "$RIG_DIR/shiftd.abi.log")
+el=$((SECONDS - t0))
+t_expect "a start over map ABI 5: exit status (the unit does not restart it)" "$rc" 2
+if grep -q 'have map ABI 5, this shiftd speaks 6' "$RIG_DIR/shiftd.abi.log"; then
+	t_ok "... names both ABIs: $(grep -o 'pinned maps under.*' "$RIG_DIR/shiftd.abi.log" | cut -c 1-200)"
+else
+	t_notok "... names both ABIs: $(tr '\n' '|' <"$RIG_DIR/shiftd.abi.log" | cut -c 1-300)"
+fi
+if grep -q 'datapath' "$RIG_DIR/shiftd.abi.log"; then
+	t_notok "... refused before the programs load: the log has $(grep -c 'datapath' "$RIG_DIR/shiftd.abi.log") datapath line(s) (${el}s)"
+else
+	t_ok "... refused before the programs load: no datapath line in its log (${el}s)"
+fi
+cfg_abi_set 6 || t_notok "bpftool map update of $CFG back to 6"
+
+# Maps pinned without shift_config while programs are attached (pinned links).
+ids_b=$(xdp_prog_ids)
+rm -f "$CFG"
+rc=$(run_shiftd "$RIG_DIR/shiftd.inc.log")
+t_expect "a start over maps without shift_config, links pinned: exit status" "$rc" 2
+if grep -q 'incomplete pins' "$RIG_DIR/shiftd.inc.log" && grep -q 'shiftd --detach' "$RIG_DIR/shiftd.inc.log"; then
+	t_ok "... says incomplete pins and what to do: $(grep -o 'incomplete pins.*' "$RIG_DIR/shiftd.inc.log" | cut -c 1-200)"
+else
+	t_notok "... says incomplete pins and what to do: $(tr '\n' '|' <"$RIG_DIR/shiftd.inc.log" | cut -c 1-300)"
+fi
+t_expect "... the attached programs left as they were" "$(xdp_prog_ids)" "$ids_b"
+t_check "... no shift_config pinned by the refused start" test ! -e "$CFG"
+
+# What a first start that died while pinning leaves: maps, no shift_config, no link.
+rc=0
+rig_edge "$SHIFTD" --config "$RIG_CONFIG" --detach >"$RIG_DIR/detach.b.log" 2>&1 || rc=$?
+t_expect "shiftd --detach over them: exit" "$rc" 0
+shiftd_start "$RIG_DIR/shiftd.b1.log" || t_bail "shiftd starts after --detach"
+shiftd_stop
+rm -f "$RIG_BPFFS_DIR"/links/* # no fd holds them: the links go, the programs with them
+rm -f "$CFG"
+t_expect "leftovers made: no program attached" "$(xdp_prog_ids)" ""
+if shiftd_start "$RIG_DIR/shiftd.left.log"; then
+	t_ok "a start over leftover pins (no shift_config, no link) goes on"
+	if grep -q 'leftovers of a first start' "$RIG_DIR/shiftd.left.log" &&
+		grep -q 'maps created and pinned' "$RIG_DIR/shiftd.left.log"; then
+		t_ok "... says so and creates the maps: $(grep -o '[0-9]* map(s) pinned without.*' "$RIG_DIR/shiftd.left.log" | cut -c 1-160)"
+	else
+		t_notok "... says so and creates the maps: $(grep -E 'leftovers|maps' "$RIG_DIR/shiftd.left.log" | tr '\n' '|')"
+	fi
+	t_expect "... shift_config pinned again, map ABI" "$(cfg_abi)" 6
+	n=$(xdp_prog_ids | wc -w)
+	t_expect "... programs attached on every interface" "$n" 3
+	shiftd_stop
+else
+	t_notok "a start over leftover pins (no shift_config, no link) goes on: $(grep -E 'error' "$RIG_DIR/shiftd.left.log" | head -n 2 | tr '\n' '|')"
+fi
 
 t_summary
