@@ -152,6 +152,56 @@ static int iface_plan(struct agent *a)
 	return 0;
 }
 
+/*
+ * Links pinned for interfaces the plan does not name: removed from the config
+ * while shiftd was stopped. attach_all() visits planned interfaces only, so
+ * shift's program would stay on them for good; a reload detaches the ones it
+ * drops, and a start does the same here.
+ */
+static void detach_unplanned(struct agent *a)
+{
+	char path[sizeof(a->conf->bpffs_dir) + 16], ifname[sizeof(a->ifaces[0].name)];
+	const char *who;
+	struct dirent *de;
+	bool planned;
+	int err;
+	DIR *d;
+	__u32 i;
+
+	snprintf(path, sizeof(path), "%s/links", a->conf->bpffs_dir);
+	d = opendir(path);
+	if (!d) {
+		if (errno != ENOENT)
+			log_warn("cannot read %s: %s; links of interfaces no longer configured "
+				 "stay",
+				 path, strerror(errno));
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		planned = false;
+		/* A name too long for an interface is no planned one's. */
+		who = de->d_name;
+		if (dp_pin_ifname(de->d_name, ifname, sizeof(ifname)) == 0) {
+			who = ifname;
+			for (i = 0; i < a->n_ifaces && !planned; i++)
+				planned = !strcmp(a->ifaces[i].name, ifname);
+		}
+		if (planned)
+			continue;
+		err = dp_detach_pin(a->conf->bpffs_dir, de->d_name);
+		if (err < 0)
+			log_warn(
+				"interface %s: cannot detach shift (no longer configured; %s/%s): %s",
+				who, path, de->d_name, strerror(-err));
+		else
+			log_info("interface %s: detached (no longer configured; was %s/%s)", who,
+				 path, de->d_name);
+	}
+	closedir(d);
+}
+
 static bool seed_matches(struct agent *a)
 {
 	struct shift_config cfg;
@@ -1034,6 +1084,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	iface_plan(a);
+	detach_unplanned(a);
 	if (attach_all(a))
 		goto out;
 	/* Before the loop, all at once: nothing waits on it yet. */

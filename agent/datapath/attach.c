@@ -486,3 +486,15 @@ int dp_detach_pin(const char *pin_dir, const char *pin_name)
 		snprintf(ifname, sizeof(ifname), "%s", pin_name);
 	return dp_purge_iface(pin_dir, ifname);
 }
+
+int dp_pin_ifname(const char *pin_name, char *ifname, size_t len)
+{
+	size_t stem = strlen(pin_name);
+
+	if (!ends_with(pin_name, ":tcx", &stem))
+		ends_with(pin_name, ":clsact", &stem);
+	if (stem >= len)
+		return -ENAMETOOLONG;
+	snprintf(ifname, len, "%.*s", (int)stem, pin_name);
+	return 0;
+}

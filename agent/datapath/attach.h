@@ -93,6 +93,9 @@ int dp_iface_runs(int ifindex, enum dp_hook hook, const char *mode, __u32 prog_i
 /* A pin under <pin_dir>/links (any hook's), for interfaces no longer
  * configured: dp_purge_iface of its interface. */
 int dp_detach_pin(const char *pin_dir, const char *pin_name);
+/* The interface a pin under <pin_dir>/links is for (its name less ":tcx" or
+ * ":clsact"); 0 or -ENAMETOOLONG. */
+int dp_pin_ifname(const char *pin_name, char *ifname, size_t len);
 /*
  * Why attach = auto takes l for a virtual interface: its kind ("veth",
  * "bridge", "tun", ...) or "loopback"; NULL for a NIC (a device behind it).

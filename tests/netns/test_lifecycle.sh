@@ -10,7 +10,10 @@
 #      (the pinned shift_config set to ABI 5 with bpftool), and maps without
 #      shift_config beside pinned links ("incomplete pins"); maps without shift_config
 #      and no link (a first start that died pinning them) are replaced, and the start
-#      goes on.
+#      goes on;
+#  (c) an interface removed from the config while shiftd is stopped loses shift's
+#      program at the next start (XDP link, then a tcx link), as a reload's does.
+# LIFECYCLE_ONLY="b c" runs some of the sections (each stands on its own).
 # Exit 0 pass, 77 skipped (a feature probe said no), 1 fail.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +30,8 @@ RIG_CLIENTS=2 RIG_BLUE=1 RIG_GREEN=1 RIG_QUIET=1 rig_up || t_bail "rig_up failed
 rig_write_config "$RIG_DIR/shiftd.conf" || t_bail "rig_write_config failed"
 t_note "rig $RIG_ID up in $((SECONDS - T_START))s; $RIG_DIR"
 SOCK=$RIG_CONTROL_SOCKET
+: "${LIFECYCLE_ONLY:=a b c d}"
+section() { [[ " $LIFECYCLE_ONLY " == *" $1 "* ]]; }
 
 # run_shiftd LOG: a shiftd that should refuse to start, in the foreground, bounded;
 # its exit status (124 when it ran on: it did not refuse).
@@ -37,6 +42,7 @@ run_shiftd() {
 }
 
 # ---------------------------------------------------------------------------------
+if section a; then
 t_section "(a) a second shiftd on the same config"
 shiftd_start "$RIG_DIR/shiftd.a.log" || t_bail "shiftd starts"
 A=$SHIFTD_PID
@@ -92,10 +98,16 @@ shiftd_start "$RIG_DIR/shiftd.a2.log" || t_bail "shiftd starts again"
 t_check "a start after the first's exit (the lock is free)" kill -0 "$SHIFTD_PID"
 shiftd_stop
 t_check "a clean exit removes its own control socket" test ! -e "$SOCK"
+fi
 
 # ---------------------------------------------------------------------------------
-t_section "(b) pins a start cannot take: refused before the load"
 CFG=$RIG_BPFFS_DIR/maps/shift_config
+if section b; then
+t_section "(b) pins a start cannot take: refused before the load"
+if [ ! -e "$CFG" ]; then
+	shiftd_start "$RIG_DIR/shiftd.b-pins.log" || t_bail "shiftd starts (to pin the maps)"
+	shiftd_stop
+fi
 # cfg_abi_set N: the pinned shift_config's abi_version (its first 4 bytes) set to N,
 # the rest as it is
 cfg_abi_set() {
@@ -113,7 +125,7 @@ cfg_abi() {
 import json, sys
 print(int.from_bytes(bytes(int(x, 16) for x in json.load(sys.stdin)["value"][:4]), "little"))'
 }
-t_expect "the pinned shift_config's map ABI (after the starts of (a))" "$(cfg_abi)" 6
+t_expect "the pinned shift_config's map ABI (shiftd stopped)" "$(cfg_abi)" 6
 cfg_abi_set 5 || t_notok "bpftool map update of $CFG"
 t_expect "... set to 5 with bpftool" "$(cfg_abi)" 5
 t0=$SECONDS
@@ -168,6 +180,52 @@ if shiftd_start "$RIG_DIR/shiftd.left.log"; then
 	shiftd_stop
 else
 	t_notok "a start over leftover pins (no shift_config, no link) goes on: $(grep -E 'error' "$RIG_DIR/shiftd.left.log" | head -n 2 | tr '\n' '|')"
+fi
+fi
+
+# ---------------------------------------------------------------------------------
+if section c; then
+t_section "(c) an interface removed from the config while shiftd is stopped"
+C1=${RIG_EDGE_CLIENT_IFS%%,*} C2=${RIG_EDGE_CLIENT_IFS##*,}
+# link_id PIN: the id of the bpf_link pinned at links/PIN ("" when none)
+link_id() {
+	bpftool -j link show pinned "$RIG_BPFFS_DIR/links/$1" 2>/dev/null | rig_json_get id 2>/dev/null
+}
+# link_alive ID: the kernel still has that link (detached and unpinned, it is freed:
+# this bpftool shows no ifindex for XDP and tcx links)
+link_alive() { [ -n "$1" ] && bpftool link show id "$1" >/dev/null 2>&1; }
+# xdp_on IF: the XDP program id on IF, "" when none (ip, edge netns)
+xdp_on() { ip -n "$RIG_NS_EDGE" -d link show dev "$1" | sed -n 's/.*prog\/xdp[a-z]* id \([0-9]*\).*/\1/p'; }
+for hook in xdp tc; do
+	rig_write_config "$RIG_DIR/shiftd.conf" attach=$hook || t_notok "config, attach = $hook"
+	shiftd_start "$RIG_DIR/shiftd.c-$hook.log" || t_bail "shiftd starts (attach = $hook)"
+	shiftd_stop
+	sfx=""
+	[ $hook = tc ] && sfx=:tcx
+	l1=$(link_id "$C1$sfx") l2=$(link_id "$C2$sfx")
+	if link_alive "$l1" && link_alive "$l2"; then
+		t_ok "attach = $hook, shiftd stopped: links/$C1$sfx (link $l1) and links/$C2$sfx (link $l2) attached"
+	else
+		t_notok "attach = $hook, shiftd stopped: links/$C1$sfx and links/$C2$sfx attached: ids '$l1' '$l2'"
+	fi
+	rig_write_config "$RIG_DIR/shiftd.conf" attach=$hook interface="$C1" || t_notok "config without $C2"
+	shiftd_start "$RIG_DIR/shiftd.c-$hook-1.log" || t_bail "shiftd starts without $C2"
+	if link_alive "$l2"; then
+		t_notok "$C2 no longer configured, shiftd restarted: link $l2 still attached to it"
+	else
+		t_ok "$C2 no longer configured, shiftd restarted: link $l2 gone"
+	fi
+	t_check "... links/$C2$sfx unpinned" test ! -e "$RIG_BPFFS_DIR/links/$C2$sfx"
+	[ $hook = xdp ] && t_expect "... no XDP program on $C2 (ip link)" "$(xdp_on "$C2")" ""
+	l=$(grep "interface $C2: detached (no longer configured" "$SHIFTD_LOG" | head -n 1)
+	if [ -n "$l" ]; then t_ok "... the log says so: ${l#*: info: }"; else
+		t_notok "... the log says $C2 was detached: $(grep "$C2" "$SHIFTD_LOG" | tr '\n' '|')"; fi
+	t_expect "... $C1 keeps its link" "$(link_id "$C1$sfx")" "$l1"
+	t_check "... still there" link_alive "$l1"
+	[ $hook = xdp ] && t_check "... and $C1 runs an XDP program (ip link)" test -n "$(xdp_on "$C1")"
+	shiftd_stop
+done
+rig_write_config "$RIG_DIR/shiftd.conf" || t_notok "the config back as it was"
 fi
 
 t_summary

@@ -4,6 +4,7 @@
  * says of a link: a device behind it makes a NIC, else its kind or IFF_LOOPBACK
  * a virtual interface. The name plays no part: a veth named eth0 is a veth.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,10 +65,37 @@ static void test_iface_virtual(void **state)
 	}
 }
 
+/* Which interface a pin under links/ is for: a start detaches those of
+ * interfaces the config no longer names, whatever the hook. */
+static void test_pin_ifname(void **state)
+{
+	static const struct {
+		const char *pin, *want;
+	} cases[] = {
+		{ "eth0", "eth0" }, /* XDP link */
+		{ "eth0:tcx", "eth0" }, /* tcx link */
+		{ "eth0:clsact", "eth0" }, /* a clsact filter's program */
+		{ "veth-a:b", "veth-a:b" }, /* not a suffix of ours */
+		{ ":tcx", ":tcx" }, /* no stem: not ours to cut */
+		{ "abcdefghijklmno:tcx", "abcdefghijklmno" },
+	};
+	char ifname[16];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N(cases); i++) {
+		assert_int_equal(dp_pin_ifname(cases[i].pin, ifname, sizeof(ifname)), 0);
+		assert_string_equal(ifname, cases[i].want);
+	}
+	/* Longer than any interface name: no interface's pin. */
+	assert_int_equal(dp_pin_ifname("abcdefghijklmnop", ifname, sizeof(ifname)), -ENAMETOOLONG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_iface_virtual),
+		cmocka_unit_test(test_pin_ifname),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
