@@ -124,6 +124,9 @@ struct iface_rt {
 	int ifindex;
 	enum xdp_role role;
 	bool attached;
+	/* By this run, where no program of shift's was (no pin): a start that
+	 * fails detaches it again, and keeps what it adopted. */
+	bool attached_new;
 	enum dp_hook hook; /* attach = auto decides per interface */
 	const char *mode; /* XDP native/generic, TC tcx/clsact */
 	__u32 prog_id;

@@ -82,7 +82,7 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: 0 success, 1 failure, 2 bad usage, invalid config, or a start\n"
 	"refused for good (another shiftd runs for this state_dir, pinned maps of\n"
-	"another map ABI: see shiftd(8)).\n"
+	"another map ABI, another XDP program on an interface: see shiftd(8)).\n"
 	"See shiftd(8), shiftd.conf(5), shiftctl(8).\n";
 
 struct loop {
@@ -214,8 +214,10 @@ static int attach_one(struct agent *a, struct iface_rt *f, bool keep_ok)
 	static const char *const outcome[] = { "attached", "kept", "replaced (upgrade)" };
 	struct xdp_attach res;
 	struct nl_link l;
+	bool had;
 	int err;
 
+	f->attached_new = false;
 	err = a->nl ? nl_link_get(a->nl, f->name, &l) : -ENODEV;
 	if (err) {
 		log_warn("interface %s: %s; shift attaches when it appears", f->name,
@@ -225,6 +227,7 @@ static int attach_one(struct agent *a, struct iface_rt *f, bool keep_ok)
 		return err;
 	}
 	f->ifindex = l.ifindex;
+	had = dp_iface_pinned(a->conf->bpffs_dir, f->name);
 	err = dp_attach_iface(a->skel, a->conf->bpffs_dir, &l, f->role, a->conf->attach,
 			      a->conf->xdp_mode, keep_ok, &res);
 	if (err) {
@@ -233,6 +236,7 @@ static int attach_one(struct agent *a, struct iface_rt *f, bool keep_ok)
 	}
 	f->attached = true;
 	f->removed = false;
+	f->attached_new = !had && res.outcome == XDP_ATTACHED_NEW;
 	f->hook = res.hook;
 	f->mode = res.mode;
 	f->prog_id = res.prog_id;
@@ -243,23 +247,57 @@ static int attach_one(struct agent *a, struct iface_rt *f, bool keep_ok)
 	return 0;
 }
 
-static int attach_all(struct agent *a)
+/*
+ * Attach every planned interface, the backend side first: its program is the
+ * return path, and a client's forward NAT without it is a half datapath
+ * (replies reach the clients un-NATed). On a failure (an interface that is
+ * not there is none: it gets its program when it appears) a reload goes on
+ * with the others. A start (undo) stops there and detaches what it attached
+ * where shift had no program: a first start that fails leaves nothing
+ * attached, and a restart keeps what it adopted.
+ */
+static int attach_all(struct agent *a, bool undo)
 {
 	bool keep_ok = a->adopted && seed_matches(a);
 	struct shift_config cfg;
-	int err, failed = 0;
+	int err, failed = 0, pass;
 	__u32 i;
 
 	if (a->adopted && !keep_ok)
-		log_info("hash_seed changed: replacing the attached programs");
-	for (i = 0; i < a->n_ifaces; i++) {
-		err = attach_one(a, &a->ifaces[i], keep_ok);
-		if (err && err != -ENODEV)
-			failed = err;
+		log_info("hash_seed changed (or a start failed before it recorded the seed): "
+			 "replacing the attached programs");
+	for (pass = 0; pass < 2 && !(failed && undo); pass++) {
+		for (i = 0; i < a->n_ifaces && !(failed && undo); i++) {
+			/* Pass 0: backend and client+backend; pass 1: clients. */
+			if ((a->ifaces[i].role == XDP_ROLE_CLIENT) != (pass == 1))
+				continue;
+			err = attach_one(a, &a->ifaces[i], keep_ok);
+			if (err && err != -ENODEV)
+				failed = err;
+		}
 	}
-	if (dp_config_get(&a->maps, &cfg) == 0) {
+	/* The seed the attached programs run with, once all of them do: after a
+	 * failure some still run the old one, and the next start must replace
+	 * them rather than keep them by their tag (keep_ok). */
+	if (!failed && dp_config_get(&a->maps, &cfg) == 0) {
 		cfg.hash_seed = a->conf->hash_seed;
 		dp_config_set(&a->maps, &cfg);
+	}
+	for (i = 0; failed && undo && i < a->n_ifaces; i++) {
+		struct iface_rt *f = &a->ifaces[i];
+
+		if (!f->attached_new)
+			continue;
+		err = dp_detach_iface(a->conf->bpffs_dir, f->name);
+		if (err)
+			log_err("interface %s: cannot detach it again after the failed start: %s",
+				f->name, strerror(-err));
+		else
+			log_warn("interface %s: detached again: the start failed, and it had no "
+				 "program of shift's before",
+				 f->name);
+		f->attached = false;
+		f->attached_new = false;
 	}
 	return failed;
 }
@@ -516,7 +554,7 @@ static int reload(struct agent *a, char *err, size_t errlen)
 	if (ifaces_changed) {
 		/* A role may change (one-armed or not): re-plan and re-attach all. */
 		iface_plan(a);
-		attach_all(a);
+		attach_all(a, false);
 	}
 	a->reloads++;
 	persist_save(a);
@@ -904,7 +942,7 @@ int main(int argc, char **argv)
 	struct loader_opts lo;
 	char err[1024];
 	sigset_t mask;
-	int opt, rc = 1, lockfd = -1;
+	int opt, rc = 1, lockfd = -1, err_attach;
 	pid_t holder;
 
 	shift_log_init("shiftd", SHIFT_LOG_INFO);
@@ -1085,8 +1123,17 @@ int main(int argc, char **argv)
 	}
 	iface_plan(a);
 	detach_unplanned(a);
-	if (attach_all(a))
+	err_attach = attach_all(a, true);
+	if (err_attach) {
+		/* Another XDP program on the hook, or a hook or mode the interface
+		 * does not have: the next start would fail the same way. */
+		if (err_attach == -EBUSY || err_attach == -EEXIST || err_attach == -EOPNOTSUPP) {
+			log_err("not starting: an interface refuses shift's program (above); once "
+				"that is fixed, start shiftd again (the unit does not retry exit 2)");
+			rc = 2;
+		}
 		goto out;
+	}
 	/* Before the loop, all at once: nothing waits on it yet. */
 	nexthops_drain(a);
 

@@ -63,6 +63,38 @@ static const char *query_mode(int ifindex)
 	}
 }
 
+static const char *role_prog_name(enum xdp_role role)
+{
+	switch (role) {
+	case XDP_ROLE_CLIENT:
+		return "shift_xdp_client";
+	case XDP_ROLE_BACKEND:
+		return "shift_xdp_backend";
+	default:
+		return "shift_xdp_both";
+	}
+}
+
+/*
+ * The id of the XDP program on ifindex (any mode), 0 when none or unknown;
+ * *off: the ip-link(8) keyword that takes it off ("xdpgeneric" ...).
+ */
+static __u32 xdp_holder(int ifindex, const char **off)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	*off = "xdp";
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return 0;
+	if (q.attach_mode == XDP_ATTACHED_SKB)
+		*off = "xdpgeneric";
+	else if (q.attach_mode == XDP_ATTACHED_DRV)
+		*off = "xdpdrv";
+	else if (q.attach_mode == XDP_ATTACHED_HW)
+		*off = "xdpoffload";
+	return q.prog_id ? q.prog_id : q.skb_prog_id ? q.skb_prog_id : q.drv_prog_id;
+}
+
 static int link_create(int prog_fd, int ifindex, __u32 flags)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = flags);
@@ -158,17 +190,24 @@ static int xdp_attach(const struct shift *skel, const char *pin_dir, const char 
 			lfd = link_create(prog_fd, ifindex, XDP_FLAGS_SKB_MODE);
 		}
 	}
+	/* The caller says what a busy hook means for it (dp_attach_iface()). */
 	if (lfd < 0 && probe) {
-		log_info("%s: no native XDP (%s)", ifname, strerror(-lfd));
+		if (lfd != -EBUSY && lfd != -EEXIST)
+			log_info("%s: no native XDP (%s)", ifname, strerror(-lfd));
+		return lfd;
+	}
+	if (lfd == -EBUSY || lfd == -EEXIST) {
+		const char *off;
+		__u32 id = xdp_holder(ifindex, &off);
+
+		log_err("%s: cannot attach XDP program %s: %s (another XDP program, id %u, holds "
+			"the hook: remove it first, e.g. ip link set dev %s %s off)",
+			ifname, role_prog_name(role), strerror(-lfd), id, ifname, off);
 		return lfd;
 	}
 	if (lfd < 0) {
-		log_err("%s: cannot attach XDP program %s: %s%s", ifname,
-			role == XDP_ROLE_BACKEND ? "shift_xdp_backend" : "shift_xdp_client",
-			strerror(-lfd),
-			lfd == -EBUSY || lfd == -EEXIST ?
-				" (another XDP program is attached: remove it first)" :
-				"");
+		log_err("%s: cannot attach XDP program %s: %s", ifname, role_prog_name(role),
+			strerror(-lfd));
 		return lfd;
 	}
 	if (bpf_obj_pin(lfd, path)) {
@@ -398,6 +437,17 @@ int dp_attach_iface(const struct shift *skel, const char *pin_dir, const struct 
 		err = xdp_attach(skel, pin_dir, ifname, ifindex, role,
 				 xdp_pinned(pin_dir, ifname) ? mode : CONF_XDP_NATIVE, keep_ok,
 				 true, res);
+		/* TC ingress runs after XDP: the other program sees every packet
+		 * first, and may drop or redirect what shift should steer. */
+		if (err == -EBUSY || err == -EEXIST) {
+			const char *off;
+			__u32 id = xdp_holder(ifindex, &off);
+
+			log_warn(
+				"%s: another XDP program (id %u) holds the XDP hook: shift runs on "
+				"TC instead (attach = auto), after that program, on what it passes",
+				ifname, id);
+		}
 		if (!err && strcmp(res->mode, "native")) {
 			xdp_detach_iface(pin_dir, ifname);
 			err = -EOPNOTSUPP;
@@ -416,6 +466,20 @@ int dp_attach_iface(const struct shift *skel, const char *pin_dir, const struct 
 		return err;
 	xdp_detach_iface(pin_dir, ifname);
 	return 0;
+}
+
+bool dp_iface_pinned(const char *pin_dir, const char *ifname)
+{
+	static const char *const sfx[] = { "", ":tcx", ":clsact" };
+	char path[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		snprintf(path, sizeof(path), "%s/links/%s%s", pin_dir, ifname, sfx[i]);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
 }
 
 int dp_detach_iface(const char *pin_dir, const char *ifname)

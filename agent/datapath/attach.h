@@ -90,6 +90,8 @@ int dp_purge_iface(const char *pin_dir, const char *ifname);
  * "clsact" for TC)? 1, 0, or -errno when the kernel cannot tell. Needs no more
  * than CAP_NET_ADMIN (shiftd after privs_drop()). */
 int dp_iface_runs(int ifindex, enum dp_hook hook, const char *mode, __u32 prog_id);
+/* Is any of ifname's pins there (XDP link, tcx link, clsact program)? */
+bool dp_iface_pinned(const char *pin_dir, const char *ifname);
 /* A pin under <pin_dir>/links (any hook's), for interfaces no longer
  * configured: dp_purge_iface of its interface. */
 int dp_detach_pin(const char *pin_dir, const char *pin_name);

@@ -12,7 +12,11 @@
 #      and no link (a first start that died pinning them) are replaced, and the start
 #      goes on;
 #  (c) an interface removed from the config while shiftd is stopped loses shift's
-#      program at the next start (XDP link, then a tcx link), as a reload's does.
+#      program at the next start (XDP link, then a tcx link), as a reload's does;
+#  (d) a start that fails on one interface (another XDP program holds its hook,
+#      attach = xdp) exits 2, and leaves no half datapath: the backend side is attached
+#      first, and what that start attached where shift had nothing is detached again
+#      (a first start leaves nothing attached; a restart keeps what it adopted).
 # LIFECYCLE_ONLY="b c" runs some of the sections (each stands on its own).
 # Exit 0 pass, 77 skipped (a feature probe said no), 1 fail.
 set -uo pipefail
@@ -32,7 +36,17 @@ t_note "rig $RIG_ID up in $((SECONDS - T_START))s; $RIG_DIR"
 SOCK=$RIG_CONTROL_SOCKET
 : "${LIFECYCLE_ONLY:=a b c d}"
 section() { [[ " $LIFECYCLE_ONLY " == *" $1 "* ]]; }
+C1=${RIG_EDGE_CLIENT_IFS%%,*} C2=${RIG_EDGE_CLIENT_IFS##*,} BK=$RIG_EDGE_BACKEND_IF
 
+# link_id PIN: the id of the bpf_link pinned at links/PIN ("" when none)
+link_id() {
+	bpftool -j link show pinned "$RIG_BPFFS_DIR/links/$1" 2>/dev/null | rig_json_get id 2>/dev/null
+}
+# link_alive ID: the kernel still has that link (detached and unpinned, it is freed:
+# this bpftool shows no ifindex for XDP and tcx links)
+link_alive() { [ -n "$1" ] && bpftool link show id "$1" >/dev/null 2>&1; }
+# xdp_on IF: the XDP program id on IF, "" when none (ip, edge netns)
+xdp_on() { ip -n "$RIG_NS_EDGE" -d link show dev "$1" | sed -n 's/.*prog\/xdp[a-z]* id \([0-9]*\).*/\1/p'; }
 # run_shiftd LOG: a shiftd that should refuse to start, in the foreground, bounded;
 # its exit status (124 when it ran on: it did not refuse).
 run_shiftd() {
@@ -186,16 +200,6 @@ fi
 # ---------------------------------------------------------------------------------
 if section c; then
 t_section "(c) an interface removed from the config while shiftd is stopped"
-C1=${RIG_EDGE_CLIENT_IFS%%,*} C2=${RIG_EDGE_CLIENT_IFS##*,}
-# link_id PIN: the id of the bpf_link pinned at links/PIN ("" when none)
-link_id() {
-	bpftool -j link show pinned "$RIG_BPFFS_DIR/links/$1" 2>/dev/null | rig_json_get id 2>/dev/null
-}
-# link_alive ID: the kernel still has that link (detached and unpinned, it is freed:
-# this bpftool shows no ifindex for XDP and tcx links)
-link_alive() { [ -n "$1" ] && bpftool link show id "$1" >/dev/null 2>&1; }
-# xdp_on IF: the XDP program id on IF, "" when none (ip, edge netns)
-xdp_on() { ip -n "$RIG_NS_EDGE" -d link show dev "$1" | sed -n 's/.*prog\/xdp[a-z]* id \([0-9]*\).*/\1/p'; }
 for hook in xdp tc; do
 	rig_write_config "$RIG_DIR/shiftd.conf" attach=$hook || t_notok "config, attach = $hook"
 	shiftd_start "$RIG_DIR/shiftd.c-$hook.log" || t_bail "shiftd starts (attach = $hook)"
@@ -225,6 +229,79 @@ for hook in xdp tc; do
 	[ $hook = xdp ] && t_check "... and $C1 runs an XDP program (ip link)" test -n "$(xdp_on "$C1")"
 	shiftd_stop
 done
+rig_write_config "$RIG_DIR/shiftd.conf" || t_notok "the config back as it was"
+fi
+
+# ---------------------------------------------------------------------------------
+FOREIGN_O=$RIG_DIR/foreign.o
+# foreign IF on|off: another XDP program (generic, XDP_PASS) on IF, or none
+foreign() {
+	if [ "$2" = on ]; then
+		ip -n "$RIG_NS_EDGE" link set dev "$1" xdpgeneric obj "$FOREIGN_O" sec xdp
+	else
+		ip -n "$RIG_NS_EDGE" link set dev "$1" xdpgeneric off
+	fi
+}
+# xdp_all: "IF=ID ..." for the three interfaces, ID "" when none
+xdp_all() { echo "$C1=$(xdp_on "$C1") $C2=$(xdp_on "$C2") $BK=$(xdp_on "$BK")"; }
+pins() { find "$RIG_BPFFS_DIR/links" -mindepth 1 -printf '%f ' 2>/dev/null | tr ' ' '\n' | sort | paste -sd' ' -; }
+if section d && ! command -v clang >/dev/null 2>&1; then
+	t_note "(d) skipped: no clang to build the other XDP program"
+elif section d; then
+t_section "(d) a start that fails on one interface"
+printf '%s\n' '__attribute__((section("xdp"), used)) int foreign_pass(void *ctx) { return 2; }' \
+	'char _license[] __attribute__((section("license"), used)) = "GPL";' |
+	clang -O2 -target bpf -c -x c - -o "$FOREIGN_O" || t_bail "clang: the other XDP program"
+rig_write_config "$RIG_DIR/shiftd.conf" attach=xdp || t_notok "config, attach = xdp"
+rc=0
+rig_edge "$SHIFTD" --config "$RIG_CONFIG" --detach >"$RIG_DIR/detach.d.log" 2>&1 || rc=$?
+t_expect "shiftd --detach first (a first start follows): exit" "$rc" 0
+
+# 1. The backend interface taken: nothing of the clients attached before it fails.
+foreign "$BK" on || t_notok "the other program on $BK"
+fid=$(xdp_on "$BK")
+rc=$(run_shiftd "$RIG_DIR/shiftd.d1.log")
+t_expect "first start, another XDP program on $BK: exit status" "$rc" 2
+t_expect "... nothing of shift's attached (XDP ids by interface)" "$(xdp_all)" "$C1= $C2= $BK=$fid"
+t_expect "... no link pinned" "$(pins)" ""
+t_expect "... no client program attached meanwhile either (log)" \
+	"$(grep -c 'client program attached' "$RIG_DIR/shiftd.d1.log")" 0
+if grep -q "another XDP program, id $fid, holds the hook" "$RIG_DIR/shiftd.d1.log"; then
+	t_ok "... the log names it: $(grep -o "$BK: cannot attach.*" "$RIG_DIR/shiftd.d1.log" | cut -c 1-200)"
+else
+	t_notok "... the log names program $fid: $(grep -E 'error' "$RIG_DIR/shiftd.d1.log" | tr '\n' '|' | cut -c 1-300)"
+fi
+foreign "$BK" off
+
+# 2. The last client taken: the backend and the first client, attached by this start
+# where shift had nothing, are detached again.
+foreign "$C2" on || t_notok "the other program on $C2"
+fid=$(xdp_on "$C2")
+rc=$(run_shiftd "$RIG_DIR/shiftd.d2.log")
+t_expect "first start, another XDP program on $C2: exit status" "$rc" 2
+t_expect "... what it attached is detached again (XDP ids by interface)" "$(xdp_all)" "$C1= $C2=$fid $BK="
+t_expect "... no link pinned" "$(pins)" ""
+n=$(grep -c "detached again: the start failed" "$RIG_DIR/shiftd.d2.log")
+t_expect "... the log says so for $BK and $C1" "$n" 2
+first=$(grep -o "interface [^ ]* (ifindex" "$RIG_DIR/shiftd.d2.log" | head -n 1 | cut -d' ' -f2)
+t_expect "... the backend side attached first" "$first" "$BK"
+foreign "$C2" off
+
+# 3. A restart keeps what it adopted: $BK and $C1 attached by an earlier shiftd.
+rig_write_config "$RIG_DIR/shiftd.conf" attach=xdp interface="$C1" || t_notok "config without $C2"
+shiftd_start "$RIG_DIR/shiftd.d3a.log" || t_bail "shiftd starts on $C1 and $BK"
+shiftd_stop
+before=$(xdp_all)
+lk="$(link_id "$C1") $(link_id "$BK")"
+rig_write_config "$RIG_DIR/shiftd.conf" attach=xdp || t_notok "config with $C2 again"
+foreign "$C2" on || t_notok "the other program on $C2"
+fid=$(xdp_on "$C2")
+rc=$(run_shiftd "$RIG_DIR/shiftd.d3.log")
+t_expect "restart, another XDP program on the newly configured $C2: exit status" "$rc" 2
+t_expect "... the adopted programs stay (XDP ids by interface)" "$(xdp_all)" "${before/$C2=/$C2=$fid}"
+t_expect "... and their links" "$(link_id "$C1") $(link_id "$BK")" "$lk"
+t_expect "... nothing detached again" "$(grep -c 'detached again' "$RIG_DIR/shiftd.d3.log")" 0
+foreign "$C2" off
 rig_write_config "$RIG_DIR/shiftd.conf" || t_notok "the config back as it was"
 fi
 
