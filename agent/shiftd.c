@@ -801,8 +801,11 @@ static int detach_allowed(const struct shift_conf *c, bool force)
 {
 	pid_t pid;
 	char who[32] = "";
-	int rc = agent_running(c, &pid);
+	/* The lock first: a shiftd still loading its programs has no socket yet. */
+	int rc = instance_running(c->state_dir, &pid);
 
+	if (rc != 1)
+		rc = agent_running(c, &pid);
 	if (rc == 0)
 		return 0;
 	if (pid > 0)
@@ -814,10 +817,11 @@ static int detach_allowed(const struct shift_conf *c, bool force)
 		return 0;
 	}
 	if (rc > 0) {
-		log_err("shiftd%s is running for this config (control socket %s answers): stop "
+		log_err("shiftd%s is running for this config (it holds %s/" INSTANCE_LOCK_NAME
+			" or its control socket %s answers): stop "
 			"it first: systemctl stop shiftd; then 'shiftd --detach' (--force detaches "
 			"under it)",
-			who, c->control_socket);
+			who, c->state_dir, c->control_socket);
 		return -EBUSY;
 	}
 	if (force) {
