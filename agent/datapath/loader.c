@@ -98,12 +98,25 @@ static bool same_layout(const struct bpf_map *map, const struct bpf_map_info *in
 	       info->map_flags == bpf_map__map_flags(map);
 }
 
+/* A pinned map's info; the error logged with its path. */
+static int pinned_map_info(int fd, const char *path, struct bpf_map_info *info)
+{
+	__u32 len = sizeof(*info);
+	int err;
+
+	memset(info, 0, sizeof(*info));
+	if (!bpf_obj_get_info_by_fd(fd, info, &len))
+		return 0;
+	err = -errno;
+	log_err("cannot inspect pinned map %s: %s", path, strerror(-err));
+	return err;
+}
+
 /* Reuse a pinned map, unless its layout changed (relayout_rules). */
 static int adopt_map(struct bpf_map *map, const char *dir, bool *found)
 {
 	const char *name = bpf_map__name(map);
 	struct bpf_map_info info;
-	__u32 len = sizeof(info);
 	char path[4096];
 	size_t i;
 	int fd, err;
@@ -117,10 +130,8 @@ static int adopt_map(struct bpf_map *map, const char *dir, bool *found)
 		log_err("cannot open pinned map %s: %s", path, strerror(-err));
 		return err;
 	}
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		err = -errno;
-		log_err("cannot inspect pinned map %s: %s", path, strerror(-err));
+	err = pinned_map_info(fd, path, &info);
+	if (err) {
 		close(fd);
 		return err;
 	}
@@ -292,7 +303,7 @@ static int pinned_abi(const char *dir, bool *leftovers)
 {
 	char path[4096];
 	struct bpf_map_info info;
-	__u32 len = sizeof(info), zero = 0, abi;
+	__u32 zero = 0, abi;
 	int fd, maps, links, err;
 	void *val;
 
@@ -341,10 +352,8 @@ static int pinned_abi(const char *dir, bool *leftovers)
 			dir, maps, links);
 		return -EUCLEAN;
 	}
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		err = -errno;
-		log_err("cannot inspect pinned map %s: %s", path, strerror(-err));
+	err = pinned_map_info(fd, path, &info);
+	if (err) {
 		close(fd);
 		return err;
 	}
