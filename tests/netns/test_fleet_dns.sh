@@ -21,7 +21,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=agent_lib.sh
 . "$HERE/agent_lib.sh"
 
-PROBE_S=${PROBE_S:-24} # > 2 resolver timeouts (10 s each)
+PROBE_S=${PROBE_S:-12} # > one resolver timeout (10 s) and its retry cycle (10.5 s)
 BOUND_MS=3000
 
 rig_probe || rig_skip "$RIG_SKIP_REASON"
