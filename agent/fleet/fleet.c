@@ -98,6 +98,7 @@ struct fleet {
 	struct req *watch, *keepalive, *node;
 	struct req *claim; /* alive/NODE being claimed (R_CLAIM, then R_ALIVE) */
 	char node_id[FLEET_NODE_ID_LEN];
+	char *alive_val; /* alive/NODE's value: node_id, encoded once */
 	bool alive_ours; /* alive/NODE holds this host's id and lease */
 	bool name_taken; /* alive/NODE is another host's (logged once) */
 	size_t watch_parsed;
@@ -254,15 +255,10 @@ static void join(struct fleet *f)
 /* alive/NODE with this node's lease, unless another host's id is there. */
 static int claim_alive(struct fleet *f)
 {
-	char *val;
-
 	if (f->claim)
 		return 0;
-	val = fleet_alive_encode(f->node_id);
-	if (val)
-		f->claim = req_start(f, R_CLAIM, ETCD_PATH_TXN,
-				     etcd_req_txn_put(f->key_alive, 0, val, f->lease));
-	free(val);
+	f->claim = req_start(f, R_CLAIM, ETCD_PATH_TXN,
+			     etcd_req_txn_put(f->key_alive, 0, f->alive_val, f->lease));
 	return f->claim ? 0 : -ENOMEM;
 }
 
@@ -288,16 +284,12 @@ static void claim_held(struct fleet *f, json_t *kvs)
 	rc = fleet_alive_decode(kv.value, kv.value_len, id, sizeof(id));
 	if (rc == 0 && !strcmp(id, f->node_id)) {
 		/* This host's, from before a crash: its old lease ends by itself. */
-		char *val = fleet_alive_encode(f->node_id);
-
 		log_info("fleet: %s holds this host's node id under lease %llx (a shiftd before "
 			 "this one): taken under lease %llx",
 			 f->key_alive, (unsigned long long)kv.lease, (unsigned long long)f->lease);
 
-		f->claim = val ? req_start(f, R_ALIVE, ETCD_PATH_PUT,
-					   etcd_req_put(f->key_alive, val, f->lease)) :
-				 NULL;
-		free(val);
+		f->claim = req_start(f, R_ALIVE, ETCD_PATH_PUT,
+				     etcd_req_put(f->key_alive, f->alive_val, f->lease));
 		etcd_kv_free(&kv);
 		return;
 	}
@@ -1386,6 +1378,12 @@ struct fleet *fleet_open(struct agent *a)
 			 why, f->node_id);
 	else if (rc > 0)
 		log_info("fleet: %s", why);
+	f->alive_val = fleet_alive_encode(f->node_id);
+	if (!f->alive_val) {
+		log_err("fleet: out of memory");
+		fleet_close(f);
+		return NULL;
+	}
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);
 	f->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	/* Armed with relative times (ramp_timer()): where the plan stands is read
@@ -1471,5 +1469,6 @@ void fleet_close(struct fleet *f)
 	if (f->epfd >= 0)
 		close(f->epfd);
 	free(f->sh);
+	free(f->alive_val);
 	free(f);
 }

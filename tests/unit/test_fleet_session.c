@@ -149,6 +149,8 @@ static struct fleet *session(void)
 	f->m = curl_multi_init();
 	assert_non_null(f->m);
 	fleet_key_prefix("F", FLEET_KEY_SVC, f->key_svc, sizeof(f->key_svc));
+	f->alive_val = fleet_alive_encode(f->node_id); /* as fleet_open() */
+	assert_non_null(f->alive_val);
 	f->st = S_UP;
 	f->lease = 0; /* fleet_close() revokes nothing */
 	return f;
