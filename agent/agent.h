@@ -168,6 +168,7 @@ struct agent {
 	struct shift *skel;
 	struct shift_maps maps;
 	bool adopted;
+	__u32 hooks_loaded; /* SHIFT_LOAD_*: the entry programs in skel */
 	struct iface_rt ifaces[AGENT_MAX_IFACES];
 	__u32 n_ifaces;
 	struct service_rt *svc[SHIFT_MAX_SERVICES]; /* by service id */

@@ -202,6 +202,19 @@ static void detach_unplanned(struct agent *a)
 	closedir(d);
 }
 
+/* The entry programs an attach mode can use: auto falls back from XDP to TC. */
+static __u32 attach_hooks(enum conf_attach at)
+{
+	switch (at) {
+	case CONF_ATTACH_XDP:
+		return SHIFT_LOAD_XDP;
+	case CONF_ATTACH_TC:
+		return SHIFT_LOAD_TC;
+	default:
+		return SHIFT_LOAD_ALL;
+	}
+}
+
 static bool seed_matches(struct agent *a)
 {
 	struct shift_config cfg;
@@ -492,6 +505,14 @@ static int reload(struct agent *a, char *err, size_t errlen)
 		log_err("reload refused, running config kept: %s", err);
 		conf_free(newc);
 		return rc;
+	}
+	/* The programs are verified at start, for the attach mode of then. */
+	if (attach_hooks(newc->attach) & ~a->hooks_loaded) {
+		log_warn("reload: attach = %s takes effect at the next start (this shiftd loaded "
+			 "the programs of attach = %s only); attach = %s kept",
+			 conf_attach_name(newc->attach), conf_attach_name(a->conf->attach),
+			 conf_attach_name(a->conf->attach));
+		newc->attach = a->conf->attach;
 	}
 	if (newc->n_interfaces != a->conf->n_interfaces ||
 	    strcmp(newc->backend_interface, a->conf->backend_interface) ||
@@ -1083,6 +1104,7 @@ int main(int argc, char **argv)
 	lo.max_flows6 = conf->max_flows6;
 	lo.syn_slots = conf->syn_slots;
 	lo.pin_dir = conf->bpffs_dir;
+	lo.hooks = attach_hooks(conf->attach);
 	a->skel = shift_skel_load_pinned(&lo, &a->adopted);
 	if (!a->skel) {
 		/* Pins of another map ABI, or a set no shiftd leaves: found before
@@ -1091,9 +1113,13 @@ int main(int argc, char **argv)
 			rc = 2;
 		goto out_conf;
 	}
+	a->hooks_loaded = lo.hooks;
 	dp_maps_from_skel(&a->maps, a->skel);
-	log_info("datapath loaded; maps %s under %s", a->adopted ? "adopted" : "created and pinned",
-		 conf->bpffs_dir);
+	log_info("datapath loaded (%s programs); maps %s under %s",
+		 lo.hooks == SHIFT_LOAD_ALL ? "XDP and TC" :
+		 lo.hooks == SHIFT_LOAD_XDP ? "XDP" :
+					      "TC",
+		 a->adopted ? "adopted" : "created and pinned", conf->bpffs_dir);
 	/* Before any program of this build attaches: after an upgrade the VIPs
 	 * may be adopted and the filter new (another layout), or empty. */
 	rc = dp_vip_filter_rebuild(&a->maps);

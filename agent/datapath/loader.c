@@ -446,6 +446,7 @@ struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 	bool compat = shift_use_compat(o->compat);
 	struct shift_maps maps;
 	struct shift_config cfg;
+	struct bpf_program *prog;
 	struct bpf_map *map;
 	struct shift *skel;
 	bool found = false, leftovers = false;
@@ -504,6 +505,19 @@ struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 	/* The programs index the array they run with: the pinned one's size when
 	 * adopted (a power of two either way: the config and the default are). */
 	skel->rodata->syn_slot_mask = bpf_map__max_entries(skel->maps.shift_syns) - 1;
+	bpf_object__for_each_program(prog, skel->obj) {
+		enum bpf_prog_type t = bpf_program__type(prog);
+		__u32 hook = t == BPF_PROG_TYPE_XDP ? SHIFT_LOAD_XDP : SHIFT_LOAD_TC;
+
+		if (o->hooks && !(o->hooks & hook)) {
+			err = bpf_program__set_autoload(prog, false);
+			if (err) {
+				log_err("cannot leave %s unloaded: %s", bpf_program__name(prog),
+					strerror(-err));
+				goto fail;
+			}
+		}
+	}
 	/* On failure libbpf has printed the verifier log through shift_log. */
 	err = shift__load(skel);
 	if (err) {

@@ -27,7 +27,18 @@ struct loader_opts {
 	/* Load the shift_compat object (TC checksums through the helpers) even
 	 * where the kernel has bpf_cast_to_kern_ctx(): the tests of that object. */
 	bool compat;
+	/*
+	 * The entry programs to load, SHIFT_LOAD_XDP | SHIFT_LOAD_TC; 0: both.
+	 * The verifier's time is most of a start (about 0.4 s a program on a
+	 * 2-CPU host, 6.18; minutes under TCG): a host that attaches by XDP only
+	 * need not verify the TC programs. A program not loaded has fd -1.
+	 */
+	__u32 hooks;
 };
+
+#define SHIFT_LOAD_XDP 1u
+#define SHIFT_LOAD_TC 2u
+#define SHIFT_LOAD_ALL (SHIFT_LOAD_XDP | SHIFT_LOAD_TC)
 
 /*
  * Which of the two builds of the datapath this kernel takes: the one whose

@@ -16,7 +16,10 @@
 #  (d) a start that fails on one interface (another XDP program holds its hook,
 #      attach = xdp) exits 2, and leaves no half datapath: the backend side is attached
 #      first, and what that start attached where shift had nothing is detached again
-#      (a first start leaves nothing attached; a restart keeps what it adopted).
+#      (a first start leaves nothing attached; a restart keeps what it adopted);
+#  (e) a start verifies the programs of its attach mode only (attach = xdp: the XDP
+#      ones); a reload to attach = tc keeps XDP running and says the change waits for
+#      the next start, which then moves every interface to TC.
 # LIFECYCLE_ONLY="b c" runs some of the sections (each stands on its own).
 # Exit 0 pass, 77 skipped (a feature probe said no), 1 fail.
 set -uo pipefail
@@ -34,7 +37,7 @@ RIG_CLIENTS=2 RIG_BLUE=1 RIG_GREEN=1 RIG_QUIET=1 rig_up || t_bail "rig_up failed
 rig_write_config "$RIG_DIR/shiftd.conf" || t_bail "rig_write_config failed"
 t_note "rig $RIG_ID up in $((SECONDS - T_START))s; $RIG_DIR"
 SOCK=$RIG_CONTROL_SOCKET
-: "${LIFECYCLE_ONLY:=a b c d}"
+: "${LIFECYCLE_ONLY:=a b c d e}"
 section() { [[ " $LIFECYCLE_ONLY " == *" $1 "* ]]; }
 C1=${RIG_EDGE_CLIENT_IFS%%,*} C2=${RIG_EDGE_CLIENT_IFS##*,} BK=$RIG_EDGE_BACKEND_IF
 
@@ -302,6 +305,35 @@ t_expect "... the adopted programs stay (XDP ids by interface)" "$(xdp_all)" "${
 t_expect "... and their links" "$(link_id "$C1") $(link_id "$BK")" "$lk"
 t_expect "... nothing detached again" "$(grep -c 'detached again' "$RIG_DIR/shiftd.d3.log")" 0
 foreign "$C2" off
+rig_write_config "$RIG_DIR/shiftd.conf" || t_notok "the config back as it was"
+fi
+
+# ---------------------------------------------------------------------------------
+if section e; then
+t_section "(e) attach changed by a reload"
+rig_write_config "$RIG_DIR/shiftd.conf" attach=xdp || t_notok "config, attach = xdp"
+shiftd_start "$RIG_DIR/shiftd.e1.log" || t_bail "shiftd starts (attach = xdp)"
+t_expect "attach = xdp: the start verified the XDP programs only (log)" \
+	"$(grep -o 'datapath loaded ([A-Za-z ]* programs)' "$SHIFTD_LOG")" "datapath loaded (XDP programs)"
+before=$(xdp_all)
+rig_write_config "$RIG_DIR/shiftd.conf" attach=tc || t_notok "config, attach = tc"
+out=$(ctl reload 2>&1)
+rc=$?
+t_expect "reload to attach = tc: exit ($out)" "$rc" 0
+t_expect "... the XDP programs stay (XDP ids by interface)" "$(xdp_all)" "$before"
+t_expect "... no TC link pinned" "$(find "$RIG_BPFFS_DIR/links" -name '*:tc*' | wc -l)" 0
+l=$(grep -o 'reload: attach = tc takes effect at the next start.*' "$SHIFTD_LOG" | head -n 1)
+if [ -n "$l" ]; then t_ok "... the log says when it takes effect: $l"; else
+	t_notok "... the log says the change waits for the next start: $(grep -E 'warn|error' "$SHIFTD_LOG" | tr '\n' '|' | cut -c 1-300)"; fi
+ctl status >/dev/null 2>&1
+t_expect "... status still answers: exit" "$?" 0
+shiftd_stop
+shiftd_start "$RIG_DIR/shiftd.e2.log" || t_bail "shiftd starts (attach = tc)"
+t_expect "the next start: the TC programs only (log)" \
+	"$(grep -o 'datapath loaded ([A-Za-z ]* programs)' "$SHIFTD_LOG")" "datapath loaded (TC programs)"
+t_expect "... no XDP program left (XDP ids by interface)" "$(xdp_all)" "$C1= $C2= $BK="
+t_expect "... every interface on TC (log)" "$(grep -c 'program [a-z]*, TC mode' "$SHIFTD_LOG")" 3
+shiftd_stop
 rig_write_config "$RIG_DIR/shiftd.conf" || t_notok "the config back as it was"
 fi
 
