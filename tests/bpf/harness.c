@@ -102,7 +102,14 @@ int harness_open(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flow
 int harness_open_sized(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,
 		       __u32 syn_slots)
 {
+	return harness_open_hooks(h, seed, max_flows4, max_flows6, syn_slots, SHIFT_LOAD_ALL);
+}
+
+int harness_open_hooks(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,
+		       __u32 syn_slots, __u32 hooks)
+{
 	struct loader_opts o = {
+		.hooks = hooks,
 		.hash_seed = seed,
 		.max_flows4 = max_flows4,
 		.max_flows6 = max_flows6,

@@ -14,6 +14,7 @@
 #include <shift/maps.h>
 
 #include "datapath/dataplane.h"
+#include "datapath/loader.h"
 #include "pkt.h"
 
 enum h_prog {
@@ -47,6 +48,10 @@ int harness_open(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flow
 /* The same with a SYN slot array of syn_slots (0: the default). */
 int harness_open_sized(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,
 		       __u32 syn_slots);
+/* Only the entry programs of hooks (SHIFT_LOAD_*, loader.h): the others' fds are -1.
+ * Each program costs its verifier's time, the suite's largest. */
+int harness_open_hooks(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,
+		       __u32 syn_slots, __u32 hooks);
 void harness_close(struct harness *h);
 
 /*

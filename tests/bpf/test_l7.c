@@ -252,7 +252,7 @@ static int l7_setup(struct tctx *t, struct harness *h, struct fib_env *env)
 {
 	__u32 be = L7_BE;
 
-	if (!ASSERT_OK(t, harness_open(h, H_SEED, 0, 0), "harness_open"))
+	if (!ASSERT_OK(t, harness_open_hooks(h, H_SEED, 0, 0, 0, SHIFT_LOAD_XDP), "harness_open"))
 		return -1;
 	if (fib_env_setup(env)) {
 		test_skip(t, "no FIB environment (veth pair)");

@@ -172,7 +172,8 @@ static int rb_setup(struct tctx *t, struct rb_env *e)
 	__u8 f[PKT_MAX];
 	__u32 len;
 
-	if (!ASSERT_OK(t, harness_open(&e->h, H_SEED, 0, 0), "harness_open"))
+	if (!ASSERT_OK(t, harness_open_hooks(&e->h, H_SEED, 0, 0, 0, SHIFT_LOAD_XDP),
+		       "harness_open"))
 		return -1;
 	if (fib_env_setup(&e->env)) {
 		/* The return path signals only replies it can route to a client. */

@@ -98,7 +98,8 @@ TEST(rings)
 	struct harness h;
 
 	if (test_sub(t, "rings: every slot reads back, other rings untouched, bad ids refused")) {
-		if (ASSERT_OK(t, harness_open(&h, 1, 1024, 1024), "load")) {
+		if (ASSERT_OK(t, harness_open_hooks(&h, 1, 1024, 1024, 0, SHIFT_LOAD_XDP),
+			      "load")) {
 			check_write_read(t, &h);
 			harness_close(&h);
 		}

@@ -149,7 +149,8 @@ static int sv_setup(struct tctx *t, struct sv_env *e)
 {
 	__u32 blue = 0, green = 1;
 
-	if (!ASSERT_OK(t, harness_open(&e->h, H_SEED, 0, 0), "harness_open") ||
+	if (!ASSERT_OK(t, harness_open_hooks(&e->h, H_SEED, 0, 0, 0, SHIFT_LOAD_XDP),
+		       "harness_open") ||
 	    !ASSERT_OK(t, harness_add_service(&e->h, &sv_svc), "service") ||
 	    !ASSERT_OK(t, harness_add_backend(&e->h, &sv_bes[0]), "blue backend") ||
 	    !ASSERT_OK(t, harness_add_backend(&e->h, &sv_bes[1]), "green backend") ||

@@ -338,7 +338,10 @@ struct harness *fixture_get(struct tctx *t, struct fixture *f)
 		return NULL;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!ASSERT_OK(t, harness_open_sized(&f->h, f->seed, f->flows4, f->flows6, f->syn_slots),
+	/* A fixture runs one hook's programs (harness_run_prog(), by f->tc). */
+	if (!ASSERT_OK(t,
+		       harness_open_hooks(&f->h, f->seed, f->flows4, f->flows6, f->syn_slots,
+					  f->tc ? SHIFT_LOAD_TC : SHIFT_LOAD_XDP),
 		       "harness_open")) {
 		f->failed = true;
 		return NULL;

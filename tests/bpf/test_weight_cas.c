@@ -102,7 +102,7 @@ TEST(weight_cas)
 
 	if (!test_sub(t, "weight cas: writes over the expected word only, on the datapath's map"))
 		return;
-	if (!ASSERT_OK(t, harness_open(&h, 1, 1024, 1024), "load"))
+	if (!ASSERT_OK(t, harness_open_hooks(&h, 1, 1024, 1024, 0, SHIFT_LOAD_XDP), "load"))
 		return;
 	if (!ASSERT_OK(t, dp_weight_set(&h.m, SVC, 2500), "set 25 %"))
 		goto out;
