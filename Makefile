@@ -150,9 +150,12 @@ deps:
 # only make bench-peers used to build) fails make check, not the next bench run.
 tests: all $(UNIT_BINS) $(OUTPUT)/tests/bpf_test $(BENCH_BINS)
 
-# make check = deps, then a fresh make (the deps may have just been installed).
+# make check = deps, then a fresh make (the deps may have just been installed),
+# on every CPU unless make was given -j: CI calls plain `make check`, and a serial
+# build is a minute of it.
 .PHONY: check check-run check-unit check-bpf check-netns check-vm
 check: deps
+	$(Q)$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc)) tests
 	$(Q)$(MAKE) --no-print-directory check-run
 
 check-run: tests

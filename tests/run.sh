@@ -3,7 +3,7 @@
 #   "N passed, N failed, N skipped"
 # A test script exits 0 for pass, 77 for skipped (a feature probe said no), else fail.
 #
-#   NETNS_JOBS   netns tests run at once (default 2). Each builds its own namespaces
+#   NETNS_JOBS   netns tests run at once (default 3). Each builds its own namespaces
 #                with a per-run id, so they do not see each other; most of their time
 #                is spent waiting (timers, etcd elections, client rates), not on a CPU.
 #                A test whose header has a line "# run.sh: alone" runs with no other
@@ -18,7 +18,7 @@
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUTPUT:-.output}
-NETNS_JOBS=${NETNS_JOBS:-2}
+NETNS_JOBS=${NETNS_JOBS:-3}
 pass=0 fail=0 skip=0
 failed=()
 
