@@ -110,6 +110,8 @@ struct ctl {
 	 * found by name in the pinned maps, as always. NULL when it loaded.
 	 */
 	const struct conf_salvage *salvaged;
+	/* Points into main(): one warning per run when no socket can be asked. */
+	bool *told_no_socket;
 };
 
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -164,15 +166,13 @@ static int agent_call(const struct ctl *c, const struct ctl_request *q, int *cod
 
 	why = part_unknown(c, CONF_PART_CONTROL_SOCKET);
 	if (why) {
-		static bool told;
-
 		/* No socket to ask: as when shiftd is down (the maps, the state file). */
-		if (!told)
+		if (!*c->told_no_socket)
 			fprintf(stderr,
 				"shiftctl: warning: where shiftd's control socket is cannot be "
 				"told (%s): going without shiftd\n",
 				why);
-		told = true;
+		*c->told_no_socket = true;
 		return -ENOENT;
 	}
 	if (strlen(c->conf->control_socket) >= sizeof(sa.sun_path))
@@ -185,8 +185,13 @@ static int agent_call(const struct ctl *c, const struct ctl_request *q, int *cod
 		return -errno;
 	/* Bounds connect, write and each read. set-weight and rollback have
 	 * written the map by now: on a timeout they update the state file. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv))) {
+		/* The caller names the error: unbounded, it could hang on shiftd. */
+		err = -errno;
+		close(fd);
+		return err;
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		err = -errno;
 		close(fd);
@@ -1098,7 +1103,8 @@ static int run(int argc, char **argv)
 	__u64 drill_hold = DRILL_DEFAULT_HOLD_NS;
 	bool as_json = false, force = false, evict = false;
 	const char *pos[4] = { 0 };
-	struct ctl c = { .conf_path = CONF_DEFAULT_PATH };
+	bool told_no_socket = false;
+	struct ctl c = { .conf_path = CONF_DEFAULT_PATH, .told_no_socket = &told_no_socket };
 	struct conf_salvage salvage;
 	char err[1024];
 	int opt, npos = 0, rc;
