@@ -202,6 +202,8 @@ struct if_snap {
 
 struct snap {
 	struct shift_maps maps; /* fds, not owned */
+	/* Set by the owner to stop a render half-way (shutdown); NULL for none. */
+	const atomic_bool *cancel;
 	__u64 started_unix_ns, reloads, reload_failures, samples, samples_ignored;
 	__u64 reaction_hist[REACTION_BUCKETS];
 	__u64 reaction_sum_ns, reaction_count;
@@ -219,6 +221,12 @@ struct snap {
 	struct nexthop_stats be_nh; /* backends' next hops, datapath/nexthop.c */
 	bool be_nh_known; /* netlink is there */
 };
+
+/* The owner wants the render to stop: it ends early with -ECANCELED. */
+static bool cancelled(const struct snap *sn)
+{
+	return sn->cancel && atomic_load_explicit(sn->cancel, memory_order_relaxed);
+}
 
 static const char *color_name(int c)
 {
@@ -316,8 +324,11 @@ static struct snap *snap_take(const struct agent *a)
 	return sn;
 }
 
-/* On the writer's thread. Unreadable counters (no maps: tests) read as zero. */
-static void snap_read_maps(struct snap *sn)
+/*
+ * On the writer's thread. Unreadable counters (no maps: tests) read as zero.
+ * 0, or -ECANCELED when told to stop half-way.
+ */
+static int snap_read_maps(struct snap *sn)
 {
 	__u32 i, word;
 	int k;
@@ -342,12 +353,15 @@ static void snap_read_maps(struct snap *sn)
 	for (i = 0; i < sn->n_be; i++) {
 		struct be_snap *e = &sn->be[i];
 
+		if (cancelled(sn))
+			return -ECANCELED;
 		if (dp_backend_stats(&sn->maps, e->id, &e->s))
 			memset(&e->s, 0, sizeof(e->s));
 		for (k = 0; k < SHIFT_LAT_KINDS; k++)
 			if (dp_lat_hist(&sn->maps, e->id, k, &e->h[k]))
 				memset(&e->h[k], 0, sizeof(e->h[k]));
 	}
+	return 0;
 }
 
 /* --- the families ------------------------------------------------------------------ */
@@ -570,12 +584,12 @@ static void render_backends(const struct snap *sn, FILE *f)
 
 	family(f, "shift_backend_connections_total", "counter",
 	       "New connections steered to the backend.");
-	for (i = 0; i < sn->n_be; i++)
+	for (i = 0; i < sn->n_be && !cancelled(sn); i++)
 		sample_u64(f, "shift_backend_connections_total", sn->be[i].l.s,
 			   sn->be[i].s.new_flows);
 	family(f, "shift_backend_packets_total", "counter",
 	       "Packets forwarded to the backend and its replies rewritten back to the VIP.");
-	for (i = 0; i < sn->n_be; i++) {
+	for (i = 0; i < sn->n_be && !cancelled(sn); i++) {
 		sample_lu64(f, "shift_backend_packets_total", sn->be[i].l.s, "direction",
 			    "to_backend", sn->be[i].s.packets);
 		sample_lu64(f, "shift_backend_packets_total", sn->be[i].l.s, "direction",
@@ -583,7 +597,7 @@ static void render_backends(const struct snap *sn, FILE *f)
 	}
 	family(f, "shift_backend_bytes_total", "counter",
 	       "Bytes (IP packets) forwarded to the backend and of its replies.");
-	for (i = 0; i < sn->n_be; i++) {
+	for (i = 0; i < sn->n_be && !cancelled(sn); i++) {
 		sample_lu64(f, "shift_backend_bytes_total", sn->be[i].l.s, "direction",
 			    "to_backend", sn->be[i].s.bytes);
 		sample_lu64(f, "shift_backend_bytes_total", sn->be[i].l.s, "direction",
@@ -591,13 +605,13 @@ static void render_backends(const struct snap *sn, FILE *f)
 	}
 	family(f, "shift_backend_errors_total", "counter",
 	       "Errors seen on the return path, by kind.");
-	for (i = 0; i < sn->n_be; i++)
+	for (i = 0; i < sn->n_be && !cancelled(sn); i++)
 		for (e = SHIFT_ERR_NONE + 1; e < SHIFT_ERR_MAX; e++)
 			sample_lu64(f, "shift_backend_errors_total", sn->be[i].l.s, "kind",
 				    dp_err_name(e), sn->be[i].s.errors[e]);
 	family(f, "shift_backend_responses_total", "counter",
 	       "HTTP/1.x responses from the backend, by status class.");
-	for (i = 0; i < sn->n_be; i++) {
+	for (i = 0; i < sn->n_be && !cancelled(sn); i++) {
 		for (e = 1; e <= 5; e++) {
 			cls[0] = (char)('0' + e);
 			sample_lu64(f, "shift_backend_responses_total", sn->be[i].l.s, "class", cls,
@@ -610,7 +624,7 @@ static void render_backends(const struct snap *sn, FILE *f)
 	family(f, "shift_backend_latency_seconds", "histogram",
 	       "Backend latency: connect (client SYN to backend SYN-ACK) and response "
 	       "(HTTP request to first response byte).");
-	for (i = 0; i < sn->n_be; i++) {
+	for (i = 0; i < sn->n_be && !cancelled(sn); i++) {
 		for (k = 0; k < SHIFT_LAT_KINDS; k++) {
 			const struct shift_lat_hist *h = &sn->be[i].h[k];
 			struct labels l = sn->be[i].l;
@@ -623,7 +637,7 @@ static void render_backends(const struct snap *sn, FILE *f)
 	}
 	family(f, "shift_backend_up", "gauge",
 	       "1 if the backend passes its health check and is in its pool's ring, else 0.");
-	for (i = 0; i < sn->n_be; i++)
+	for (i = 0; i < sn->n_be && !cancelled(sn); i++)
 		sample_u64(f, "shift_backend_up", sn->be[i].l.s, sn->be[i].up);
 }
 
@@ -738,7 +752,7 @@ static int render_snap(const struct snap *sn, FILE *f)
 	render_backends(sn, f);
 	if (fflush(f) || ferror(f))
 		return errno ? -errno : -EIO;
-	return 0;
+	return cancelled(sn) ? -ECANCELED : 0;
 }
 
 int metrics_render(struct agent *a, FILE *f)
@@ -748,8 +762,9 @@ int metrics_render(struct agent *a, FILE *f)
 
 	if (!sn)
 		return -ENOMEM;
-	snap_read_maps(sn);
-	err = render_snap(sn, f);
+	err = snap_read_maps(sn);
+	if (!err)
+		err = render_snap(sn, f);
 	snap_free(sn);
 	return err;
 }
@@ -784,10 +799,33 @@ int metrics_render_mem(struct agent *a, char **buf, size_t *len)
 	*len = 0;
 	if (!sn)
 		return -ENOMEM;
-	snap_read_maps(sn);
-	err = render_buf(sn, buf, len);
+	err = metrics_snap_render(sn, NULL, buf, len);
 	snap_free(sn);
 	return err;
+}
+
+struct snap *metrics_snap_take(const struct agent *a)
+{
+	return snap_take(a);
+}
+
+int metrics_snap_render(struct snap *sn, const atomic_bool *cancel, char **buf, size_t *len)
+{
+	int err;
+
+	*buf = NULL;
+	*len = 0;
+	sn->cancel = cancel;
+	err = snap_read_maps(sn);
+	if (!err)
+		err = render_buf(sn, buf, len);
+	sn->cancel = NULL;
+	return err;
+}
+
+void metrics_snap_free(struct snap *sn)
+{
+	snap_free(sn);
 }
 
 /* Read the maps, render, write dir/shift.prom. */
@@ -797,8 +835,9 @@ static int snap_write(struct snap *sn, const char *dir, char *err, size_t errlen
 	char *buf;
 	int rc;
 
-	snap_read_maps(sn);
-	rc = render_buf(sn, &buf, &len);
+	rc = snap_read_maps(sn);
+	if (!rc)
+		rc = render_buf(sn, &buf, &len);
 	if (rc) {
 		snprintf(err, errlen, "cannot render the metrics: %s", strerror(-rc));
 		return rc;
@@ -912,9 +951,12 @@ static void *writer_main(void *arg)
 		memcpy(dir, m->pending_dir, sizeof(dir));
 		m->pending = NULL;
 		pthread_mutex_unlock(&m->lock);
+		sn->cancel = &m->cancel;
 		rc = snap_write(sn, dir, err, sizeof(err));
 		snap_free(sn);
-		report(m, rc, err, dir);
+		/* Stopping: the file half-rendered is no failure to report. */
+		if (rc != -ECANCELED)
+			report(m, rc, err, dir);
 		pthread_mutex_lock(&m->lock);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -929,6 +971,7 @@ int metrics_start(struct metrics *m)
 	m->started = false;
 	m->stop = false;
 	m->pending = NULL;
+	atomic_init(&m->cancel, false);
 	rc = pthread_mutex_init(&m->lock, NULL);
 	if (rc) {
 		log_warn("metrics: writer lock: %s; writing on the main thread", strerror(rc));
@@ -960,6 +1003,8 @@ void metrics_stop(struct metrics *m)
 {
 	if (!m->started)
 		return;
+	/* A render in progress (seconds at 32768 backends) gives up: no wait for it. */
+	atomic_store(&m->cancel, true);
 	pthread_mutex_lock(&m->lock);
 	m->stop = true;
 	pthread_cond_signal(&m->cond);

@@ -14,6 +14,7 @@
 #define SHIFT_METRICS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ struct metrics {
 	struct snap *pending;
 	char pending_dir[CONF_PATH_LEN];
 	bool stop;
+	atomic_bool cancel; /* metrics_stop(): a render in progress ends half-way */
 	/* The writer's own (the loop's when synchronous): failure reporting. */
 	bool failing;
 	__u64 failures; /* since the last success */
@@ -58,6 +60,17 @@ void metrics_tick(struct metrics *m, struct agent *a);
 int metrics_render(struct agent *a, FILE *f);
 /* The same series into memory (*buf malloc'ed, *len bytes): GET /metrics. 0 or -errno. */
 int metrics_render_mem(struct agent *a, char **buf, size_t *len);
+/*
+ * GET /metrics off the loop (agent/http/): a render in two halves, as the
+ * writer does it. metrics_snap_take() on the loop's thread copies what the agent
+ * owns, no system call (NULL: out of memory); metrics_snap_render() on any
+ * thread reads the maps and renders the same text as metrics_render_mem(),
+ * ending early with -ECANCELED once *cancel (NULL: never) is set; 0 or -errno.
+ * The snapshot holds map fds, not owned: free it before the maps close.
+ */
+struct snap *metrics_snap_take(const struct agent *a);
+int metrics_snap_render(struct snap *sn, const atomic_bool *cancel, char **buf, size_t *len);
+void metrics_snap_free(struct snap *sn);
 /* Render and write textfile_dir/shift.prom now, on this thread. 0 or -errno (reason in err). */
 int metrics_write(struct agent *a, char *err, size_t errlen);
 /* Write buf as dir/shift.prom: temp file in dir, fsync, rename; no temp file left on failure. */
