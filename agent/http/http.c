@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 
 #include "analysis/rollback.h"
@@ -86,32 +88,138 @@ static __u64 fingerprint(const struct agent *a)
 	return h;
 }
 
-/* The cached answer if fresh, else render(); a copy in *buf either way. */
+static bool fresh(const struct http_cache *c, __u64 now, __u64 fp)
+{
+	return c->body && now - c->at_ns < HTTP_CACHE_NS && c->state == fp;
+}
+
+/* Replace the cached answer with b (its reference taken). */
+static void cache_set(struct http_cache *c, struct http_body *b, __u64 at, __u64 fp)
+{
+	http_body_unref(c->body);
+	c->body = b;
+	c->at_ns = at;
+	c->state = fp;
+}
+
+/* The cached answer if fresh, else render() here, on the loop; a reference in *body. */
 static int cached(struct http_api *h, struct http_cache *c,
-		  int (*render)(struct agent *, char **, size_t *), char **buf, size_t *len)
+		  int (*render)(struct agent *, char **, size_t *), struct http_body **body)
 {
 	__u64 now = now_mono_ns(), fp = fingerprint(h->a);
 	int err;
 
-	if (!c->buf || now - c->at_ns >= HTTP_CACHE_NS || c->state != fp) {
-		char *b;
+	if (!fresh(c, now, fp)) {
+		struct http_body *b;
+		char *buf;
 		size_t n;
 
-		err = render(h->a, &b, &n);
+		err = render(h->a, &buf, &n);
 		if (err)
 			return err;
-		free(c->buf);
-		c->buf = b;
-		c->len = n;
-		c->at_ns = now;
-		c->state = fp;
+		b = http_body_new(buf, n);
+		if (!b)
+			return -ENOMEM;
+		cache_set(c, b, now, fp);
 	}
-	*buf = malloc(c->len ? c->len : 1);
-	if (!*buf)
-		return -ENOMEM;
-	memcpy(*buf, c->buf, c->len);
-	*len = c->len;
+	*body = http_body_ref(c->body);
 	return 0;
+}
+
+/* Say a failed render once a minute at most, with the count since. */
+static void render_failed(struct http_api *h, int err)
+{
+	__u64 now = now_mono_ns();
+
+	h->render_failures++;
+	if (h->render_warned_ns && now - h->render_warned_ns < HTTP_RENDER_WARN_NS)
+		return;
+	log_warn("http: GET /metrics: cannot render: %s (%llu failed renders since the last "
+		 "such line; answered 503)",
+		 strerror(-err), (unsigned long long)h->render_failures);
+	h->render_warned_ns = now;
+	h->render_failures = 0;
+}
+
+/* The loop's share of a render: the snapshot, no system call; the thread does the rest. */
+static int render_begin(struct http_api *h)
+{
+	struct snap *sn = metrics_snap_take(h->a);
+
+	if (!sn)
+		return -ENOMEM;
+	h->render_ticket++;
+	h->rendering = true;
+	h->render_state = fingerprint(h->a);
+	http_render_submit(&h->render, sn);
+	return 0;
+}
+
+/* A render is done: cache it, answer the GETs that waited for it, start the next if wanted. */
+static void render_end(struct http_api *h)
+{
+	struct http_body *b = NULL;
+	char *buf;
+	size_t len;
+	int err;
+
+	if (!h->rendering || !http_render_collect(&h->render, &buf, &len, &err))
+		return;
+	h->rendering = false;
+	if (!err) {
+		b = http_body_new(buf, len);
+		if (!b)
+			err = -ENOMEM;
+	}
+	if (b)
+		cache_set(&h->metrics, b, now_mono_ns(), h->render_state);
+	else
+		render_failed(h, err);
+	http_server_answer(h->srv, HTTP_GET_METRICS, h->render_ticket, b, err);
+	if (!h->render_next)
+		return;
+	/* GETs that came after a change made while this render ran. */
+	h->render_next = false;
+	err = render_begin(h);
+	if (err) {
+		render_failed(h, err);
+		http_server_answer(h->srv, HTTP_GET_METRICS, h->render_ticket + 1, NULL, err);
+	}
+}
+
+/*
+ * GET /metrics: the cached answer if fresh; else a ticket for the render on the
+ * thread that will answer it: the one running if its snapshot saw the state
+ * this GET came in, the next one if the state changed since it started.
+ */
+static int get_metrics(struct http_api *h, struct http_body **body, __u64 *ticket)
+{
+	__u64 fp;
+	int err;
+
+	if (!h->render.started)
+		return cached(h, &h->metrics, metrics_render_mem, body);
+	fp = fingerprint(h->a);
+	if (fresh(&h->metrics, now_mono_ns(), fp)) {
+		*body = http_body_ref(h->metrics.body);
+		return 0;
+	}
+	if (h->rendering) {
+		if (h->render_state == fp) {
+			*ticket = h->render_ticket;
+		} else {
+			h->render_next = true;
+			*ticket = h->render_ticket + 1;
+		}
+		return -EINPROGRESS;
+	}
+	err = render_begin(h);
+	if (err) {
+		render_failed(h, err);
+		return err;
+	}
+	*ticket = h->render_ticket;
+	return -EINPROGRESS;
 }
 
 static int render_status(struct agent *a, char **buf, size_t *len)
@@ -140,18 +248,37 @@ static void ops_between(void *ctx)
 		samples_poll(h->a, h->rb);
 }
 
-static int ops_metrics(void *ctx, char **buf, size_t *len)
+static int ops_get(void *ctx, enum http_get what, struct http_body **body, __u64 *ticket)
 {
 	struct http_api *h = ctx;
 
-	return cached(h, &h->metrics, metrics_render_mem, buf, len);
+	if (what == HTTP_GET_METRICS)
+		return get_metrics(h, body, ticket);
+	return cached(h, &h->status, render_status, body);
 }
 
-static int ops_status(void *ctx, char **buf, size_t *len)
+/* The loop's fd: MHD's epoll set and, with the render thread, its eventfd. */
+static int watch_fds(struct http_api *h)
 {
-	struct http_api *h = ctx;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int rfd = http_render_fd(&h->render), rc;
 
-	return cached(h, &h->status, render_status, buf, len);
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (h->epfd < 0) {
+		rc = -errno;
+		log_err("http: epoll_create1: %s", strerror(errno));
+		return rc;
+	}
+	ev.data.fd = http_server_fd(h->srv);
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) ||
+	    (rfd >= 0 && (ev.data.fd = rfd, epoll_ctl(h->epfd, EPOLL_CTL_ADD, rfd, &ev)))) {
+		rc = -errno;
+		log_err("http: epoll_ctl: %s", strerror(errno));
+		close(h->epfd);
+		h->epfd = -1;
+		return rc;
+	}
+	return 0;
 }
 
 /* 1000 idle clients must cost connection slots, not the fds the datapath needs. */
@@ -193,8 +320,7 @@ int http_start(struct http_api *h, struct agent *a)
 	struct http_ops ops = {
 		.ctx = h,
 		.alerts = ops_alerts,
-		.metrics = ops_metrics,
-		.status = ops_status,
+		.get = ops_get,
 		.between = ops_between,
 	};
 	struct http_limits lim;
@@ -204,6 +330,7 @@ int http_start(struct http_api *h, struct agent *a)
 
 	memset(h, 0, sizeof(*h));
 	h->a = a;
+	h->epfd = -1;
 	if (!c->http_enabled)
 		return 0;
 	rc = http_token_load(c->http_token_file, &tok, err, sizeof(err));
@@ -223,6 +350,14 @@ int http_start(struct http_api *h, struct agent *a)
 		return -EINVAL;
 	}
 	h->listen = c->http_listen;
+	if (http_render_start(&h->render))
+		log_warn("http: GET /metrics renders on the main thread: a scrape delays the "
+			 "samples by its map reads");
+	rc = watch_fds(h);
+	if (rc) {
+		http_stop(h);
+		return rc;
+	}
 	log_info("http: serving on %s (POST /v1/alertmanager with the bearer token; GET "
 		 "/metrics, /v1/status); at most %u connections, %u s idle timeout",
 		 addr_format_endpoint(&c->http_listen, b, sizeof(b)), lim.max_connections,
@@ -232,7 +367,7 @@ int http_start(struct http_api *h, struct agent *a)
 
 int http_fd(const struct http_api *h)
 {
-	return h->srv ? http_server_fd(h->srv) : -1;
+	return h->srv ? h->epfd : -1;
 }
 
 void http_run(struct http_api *h)
@@ -242,6 +377,9 @@ void http_run(struct http_api *h)
 	if (!h->srv)
 		return;
 	t0 = now_mono_ns();
+	/* First: the GETs a render answers are sent in this same turn. */
+	if (h->render.started)
+		render_end(h);
 	http_server_run(h->srv);
 	dt = now_mono_ns() - t0;
 	if (dt < HTTP_SLOW_TURN_NS)
@@ -288,10 +426,16 @@ int http_reload(struct http_api *h, const struct shift_conf *newc, char *err, si
 
 void http_stop(struct http_api *h)
 {
+	/* The render first (it ends half-way): then the GETs waiting for it get 503. */
+	http_render_stop(&h->render);
+	h->rendering = false;
 	http_server_stop(h->srv);
+	if (h->srv && h->epfd >= 0)
+		close(h->epfd);
 	h->srv = NULL;
-	free(h->metrics.buf);
-	free(h->status.buf);
+	h->epfd = -1;
+	http_body_unref(h->metrics.body);
+	http_body_unref(h->status.body);
 	memset(&h->metrics, 0, sizeof(h->metrics));
 	memset(&h->status, 0, sizeof(h->status));
 }

@@ -12,22 +12,30 @@
 #include <stddef.h>
 
 #include "agent.h"
+#include "http/render.h"
 #include "http/server.h"
 #include "http/token.h"
 
 /*
  * A rendered GET answer, reused for HTTP_CACHE_NS while the agent's state
  * (weights, latches, rollbacks, reloads) has not changed: a flood of GETs then
- * costs a copy each, not a render with its map reads, in the loop that also
- * consumes the samples.
+ * shares one body, not a render each with its map reads.
+ *
+ * GET /metrics is rendered on a thread (render.h), never in the loop that also
+ * consumes the samples: a GET with no fresh answer waits (suspended) for a
+ * render whose snapshot is as new as the state the GET came in; every GET that
+ * comes while it runs waits for that same render, or, the state having changed
+ * meanwhile, for one more started as soon as it ends. /v1/status is rendered
+ * in the loop (status_agent_json() reads the agent and the maps together).
  */
 #define HTTP_CACHE_NS (100ull * 1000000ull)
+/* A failed render (out of memory) is logged at most this often. */
+#define HTTP_RENDER_WARN_NS (60ull * 1000000000ull)
 
 struct http_cache {
-	char *buf;
-	size_t len;
-	__u64 at_ns; /* CLOCK_MONOTONIC of the render */
-	__u64 state; /* the agent's fingerprint then */
+	struct http_body *body; /* a reference; NULL: none yet */
+	__u64 at_ns; /* CLOCK_MONOTONIC of the render (its end, for one on the thread) */
+	__u64 state; /* the agent's fingerprint at its snapshot */
 };
 
 struct ring_buffer;
@@ -38,6 +46,13 @@ struct http_api {
 	struct http_server *srv; /* NULL: off */
 	struct shift_addr_key listen; /* as started (http_listen applies at start) */
 	struct http_cache metrics, status;
+	int epfd; /* what the loop watches: MHD's epoll fd and the render's eventfd */
+	struct http_render render; /* not started: /metrics renders in the loop */
+	bool rendering; /* a /metrics render is on the thread */
+	__u64 render_state; /* the fingerprint at its snapshot */
+	__u64 render_ticket; /* what its GETs wait for; the next render's is one more */
+	bool render_next; /* GETs wait for the render after this one */
+	__u64 render_warned_ns, render_failures;
 	/* Turns of the server longer than HTTP_SLOW_TURN_NS: the loop (and the
 	 * samples) waited that long. Logged at most every HTTP_SLOW_LOG_NS. */
 	__u64 slow_turns, slow_logged_ns, slowest_ns;
@@ -52,9 +67,9 @@ struct http_api {
  * the connection limit. 0 (also when off) or -errno, logged.
  */
 int http_start(struct http_api *h, struct agent *a);
-/* MHD's epoll fd for the loop, or -1 when off. */
+/* The fd for the loop's epoll (readable: call http_run()), or -1 when off. */
 int http_fd(const struct http_api *h);
-/* Serve what is ready; also on every tick (timeouts). */
+/* Answer what a render finished, serve what is ready; also on every tick (timeouts). */
 void http_run(struct http_api *h);
 /* For the loop's epoll_wait: ms until http_run() is due anyway, -1 none (off). */
 int http_timeout_ms(const struct http_api *h);

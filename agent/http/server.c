@@ -25,6 +25,8 @@
 
 enum route { R_NONE, R_METRICS, R_STATUS, R_ALERTMANAGER };
 
+struct req;
+
 struct http_server {
 	struct MHD_Daemon *d;
 	struct http_ops ops;
@@ -33,15 +35,27 @@ struct http_server {
 	struct http_stats st;
 	size_t bodies; /* bytes held by POST bodies being received */
 	__u64 unauth_warned_ns, unauth_since;
+	struct req *waiting; /* suspended GETs, waiting for http_server_answer() */
+	unsigned int n_waiting;
+	bool stopping; /* http_server_stop(): GETs are 503 without asking ops->get */
 };
 
 /* One request's state, from its headers to its completion. */
 struct req {
+	/* A POST's body. */
 	char *body;
 	size_t len, cap;
 	size_t discarded;
 	bool too_big; /* over body_max: 413 once it has been read */
 	bool busy; /* over bodies_max: 503 */
+	/* A GET whose answer comes later: suspended while on s->waiting. */
+	bool get;
+	struct MHD_Connection *c;
+	enum http_get what;
+	__u64 ticket;
+	struct req *next, **pprev; /* on s->waiting */
+	struct http_body *answer; /* set with err by http_server_answer() */
+	int err;
 };
 
 void http_limits_default(struct http_limits *l)
@@ -53,20 +67,50 @@ void http_limits_default(struct http_limits *l)
 	l->bodies_max = HTTP_BODIES_MAX;
 }
 
+/* --- bodies ------------------------------------------------------------------------ */
+
+struct http_body *http_body_new(char *buf, size_t len)
+{
+	struct http_body *b = malloc(sizeof(*b));
+
+	if (!b) {
+		free(buf);
+		return NULL;
+	}
+	b->buf = buf;
+	b->len = len;
+	b->refs = 1;
+	return b;
+}
+
+struct http_body *http_body_ref(struct http_body *b)
+{
+	b->refs++;
+	return b;
+}
+
+void http_body_unref(struct http_body *b)
+{
+	if (!b || --b->refs)
+		return;
+	free(b->buf);
+	free(b);
+}
+
+/* libmicrohttpd is done with a response (sent, or the connection gone). */
+static void body_release(void *cls)
+{
+	http_body_unref(cls);
+}
+
 /* --- answers ----------------------------------------------------------------------- */
 
-/* Queue buf (malloc'ed, taken) as the answer; allow: the Allow header of a 405. */
-static enum MHD_Result answer(struct MHD_Connection *c, unsigned int code, const char *ctype,
-			      char *buf, size_t len, const char *allow)
+/* Queue r (destroyed here) with the headers of every answer; allow: a 405's Allow. */
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned int code, const char *ctype,
+			     struct MHD_Response *r, const char *allow)
 {
-	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(buf);
-		return MHD_NO;
-	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (code == MHD_HTTP_UNAUTHORIZED)
@@ -79,6 +123,20 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned int code, const
 	ret = MHD_queue_response(c, code, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* Queue buf (malloc'ed, taken) as the answer; allow: the Allow header of a 405. */
+static enum MHD_Result answer(struct MHD_Connection *c, unsigned int code, const char *ctype,
+			      char *buf, size_t len, const char *allow)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(buf);
+		return MHD_NO;
+	}
+	return queue(c, code, ctype, r, allow);
 }
 
 /* {"error":"..."}: the message cut to printable ASCII (it may quote the client's bytes). */
@@ -134,23 +192,102 @@ static void note_unauthorized(struct http_server *s)
 	}
 }
 
-static enum MHD_Result serve_get(struct http_server *s, struct MHD_Connection *c, enum route r)
+/* A GET's answer: body (a reference, taken) or, NULL, the error err. */
+static enum MHD_Result answer_get(struct MHD_Connection *c, enum http_get what, struct http_body *b,
+				  int err)
 {
-	int (*fn)(void *, char **, size_t *) = r == R_METRICS ? s->ops.metrics : s->ops.status;
-	char *buf = NULL;
-	size_t len = 0;
+	const char *name = what == HTTP_GET_METRICS ? "metrics" : "status";
+	struct MHD_Response *r;
+
+	if (!b) {
+		if (err == -ESHUTDOWN)
+			return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
+					    "%s: shiftd is stopping; retry", name);
+		/* Out of memory, most likely for a moment: come back (Retry-After). */
+		if (err == -ENOMEM || err == -EAGAIN)
+			return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
+					    "%s: cannot render: %s; retry", name, strerror(-err));
+		return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s: %s", name,
+				    strerror(err ? -err : EIO));
+	}
+	r = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->buf, body_release, b);
+	if (!r) {
+		http_body_unref(b);
+		return MHD_NO;
+	}
+	return queue(c, MHD_HTTP_OK,
+		     what == HTTP_GET_METRICS ? "text/plain; version=0.0.4; charset=utf-8" :
+						"application/json",
+		     r, NULL);
+}
+
+static void waiting_unlink(struct http_server *s, struct req *q)
+{
+	if (!q->pprev)
+		return;
+	*q->pprev = q->next;
+	if (q->next)
+		q->next->pprev = q->pprev;
+	q->next = NULL;
+	q->pprev = NULL;
+	s->n_waiting--;
+}
+
+static enum MHD_Result serve_get(struct http_server *s, struct MHD_Connection *c, enum route r,
+				 void **con_cls)
+{
+	enum http_get what = r == R_METRICS ? HTTP_GET_METRICS : HTTP_GET_STATUS;
+	struct http_body *b = NULL;
+	__u64 ticket = 0;
+	struct req *q;
 	int err;
 
-	err = fn ? fn(s->ops.ctx, &buf, &len) : -ENOSYS;
-	if (err) {
-		free(buf);
-		return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s: %s",
-				    r == R_METRICS ? "metrics" : "status", strerror(-err));
+	if (s->stopping)
+		return answer_get(c, what, NULL, -ESHUTDOWN);
+	err = s->ops.get ? s->ops.get(s->ops.ctx, what, &b, &ticket) : -ENOSYS;
+	if (err != -EINPROGRESS)
+		return answer_get(c, what, err ? NULL : b, err);
+	/* Answered later: no data read or written meanwhile, no timeout. */
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return answer_get(c, what, NULL, -ENOMEM);
+	q->get = true;
+	q->c = c;
+	q->what = what;
+	q->ticket = ticket;
+	q->next = s->waiting;
+	if (q->next)
+		q->next->pprev = &q->next;
+	q->pprev = &s->waiting;
+	s->waiting = q;
+	s->n_waiting++;
+	*con_cls = q;
+	MHD_suspend_connection(c);
+	return MHD_YES;
+}
+
+unsigned int http_server_answer(struct http_server *s, enum http_get what, __u64 ticket,
+				struct http_body *body, int err)
+{
+	struct req *q, *next;
+	unsigned int n = 0;
+
+	for (q = s->waiting; q; q = next) {
+		next = q->next;
+		if (q->what != what || q->ticket != ticket)
+			continue;
+		waiting_unlink(s, q);
+		q->answer = body ? http_body_ref(body) : NULL;
+		q->err = body ? 0 : err ? err : -EIO;
+		MHD_resume_connection(q->c);
+		n++;
 	}
-	if (r == R_METRICS)
-		return answer(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, len,
-			      NULL);
-	return answer(c, MHD_HTTP_OK, "application/json", buf, len, NULL);
+	return n;
+}
+
+unsigned int http_server_waiting(const struct http_server *s)
+{
+	return s->n_waiting;
 }
 
 /* The headers are in: decide now whether to read a body at all. */
@@ -172,7 +309,7 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
 		if (!get)
 			return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
 					    "%s takes GET or HEAD", url);
-		return serve_get(s, c, r);
+		return serve_get(s, c, r, con_cls);
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_POST))
 		return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST",
@@ -293,9 +430,21 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	(void)version;
 	if (!q) {
 		s->st.requests++;
-		if (s->ops.between)
+		if (s->ops.between && !s->stopping)
 			s->ops.between(s->ops.ctx);
 		return on_headers(s, c, url, method, con_cls);
+	}
+	if (q->get) {
+		struct http_body *b = q->answer;
+
+		/* A GET's body, if a client sent one, is ignored. */
+		if (*upload_data_size) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		/* Resumed (else MHD would not call again): the answer is in. */
+		q->answer = NULL;
+		return answer_get(c, q->what, b, b ? 0 : q->err ? q->err : -EIO);
 	}
 	if (*upload_data_size) {
 		enum MHD_Result r = on_body(s, q, upload_data, *upload_data_size);
@@ -317,6 +466,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c, (void)toe;
 	if (!q)
 		return;
+	waiting_unlink(s, q);
+	http_body_unref(q->answer);
 	s->bodies -= q->cap;
 	free(q->body);
 	free(q);
@@ -389,7 +540,7 @@ struct http_server *http_server_start(const struct shift_addr_key *addr,
 				      const struct http_limits *lim, const struct http_ops *ops,
 				      const struct http_token *token, char *err, size_t errlen)
 {
-	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *info;
 	struct http_server *s;
 	int lfd = -1;
@@ -487,9 +638,27 @@ unsigned int http_server_connections(const struct http_server *s)
 
 void http_server_stop(struct http_server *s)
 {
+	bool resumed = false;
+
 	if (!s)
 		return;
-	if (s->d)
+	/* From here on no GET is suspended: nothing new waits. */
+	s->stopping = true;
+	if (s->d) {
+		/* MHD_stop_daemon() aborts the process on a suspended connection
+		 * (test_http's test_server_stop_waiting): resume them all, and run
+		 * once so that each is told 503 before the close. */
+		while (s->waiting) {
+			struct req *q = s->waiting;
+
+			waiting_unlink(s, q);
+			q->err = -ESHUTDOWN;
+			MHD_resume_connection(q->c);
+			resumed = true;
+		}
+		if (resumed)
+			MHD_run(s->d);
 		MHD_stop_daemon(s->d);
+	}
 	free(s);
 }

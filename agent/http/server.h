@@ -8,8 +8,8 @@
  * costs one connection slot and a bounded buffer, never the caller's time.
  *
  * Routes (anything else 404; a known path with another method 405):
- *   GET|HEAD /metrics          ops->metrics (Prometheus text format 0.0.4)
- *   GET|HEAD /v1/status        ops->status (`shiftctl status --json`)
+ *   GET|HEAD /metrics          ops->get(HTTP_GET_METRICS) (Prometheus text 0.0.4)
+ *   GET|HEAD /v1/status        ops->get(HTTP_GET_STATUS) (`shiftctl status --json`)
  *   POST /v1/alertmanager      bearer token, then the webhook (webhook.h):
  *                              401 wrong or missing token (the body is not read),
  *                              413 body over body_max, 400 not a v4 payload,
@@ -17,6 +17,13 @@
  *                              over bodies_max (Alertmanager retries a 5xx),
  *                              else am_answer()'s 200/404/500.
  * Errors are {"error":"..."}, application/json.
+ *
+ * A GET's answer may come later: ops->get hands out a ticket, the connection is
+ * suspended (libmicrohttpd neither reads nor writes it, nor times it out) and
+ * http_server_answer() resumes every connection holding that ticket with one
+ * shared body. So an answer that takes long to build is built elsewhere (a
+ * thread), never in the caller's loop; http_server_stop() answers whatever
+ * still waits with 503.
  */
 #ifndef SHIFT_HTTP_SERVER_H
 #define SHIFT_HTTP_SERVER_H
@@ -29,13 +36,35 @@
 #include "http/token.h"
 #include "http/webhook.h"
 
+/*
+ * A GET answer's body, shared by every connection it answers and by whoever
+ * caches it: counted references, taken and dropped on the server's thread only.
+ */
+struct http_body {
+	char *buf;
+	size_t len;
+	unsigned int refs;
+};
+
+/* A body of buf (malloc'ed, taken: freed here even on failure) with one reference; NULL: ENOMEM. */
+struct http_body *http_body_new(char *buf, size_t len);
+struct http_body *http_body_ref(struct http_body *b);
+/* Drop a reference (NULL: none); the last one frees the body. */
+void http_body_unref(struct http_body *b);
+
+enum http_get { HTTP_GET_METRICS, HTTP_GET_STATUS };
+
 struct http_ops {
 	void *ctx;
 	/* Apply the alerts of one accepted payload: set each one's outcome. */
 	void (*alerts)(void *ctx, struct am_alert *al, size_t n);
-	/* A malloc'ed body and its length; 0 or -errno (then 500). */
-	int (*metrics)(void *ctx, char **buf, size_t *len);
-	int (*status)(void *ctx, char **buf, size_t *len);
+	/*
+	 * A GET's answer: 0 with *body (a reference, the server's to drop), -errno
+	 * (then 503 with Retry-After for ENOMEM, EAGAIN, ESHUTDOWN, else 500), or
+	 * -EINPROGRESS with *ticket: the connection waits for
+	 * http_server_answer(what, *ticket).
+	 */
+	int (*get)(void *ctx, enum http_get what, struct http_body **body, __u64 *ticket);
 	/*
 	 * Called before each request is served, NULL for none: shiftd drains the
 	 * samples here, so a turn serving many requests delays a trigger by one
@@ -87,6 +116,15 @@ void http_server_run(struct http_server *s);
  * epoll is edge-triggered, so the fd will not tell again).
  */
 int http_server_timeout_ms(struct http_server *s);
+/*
+ * Answer every connection waiting for (what, ticket): with body (each takes a
+ * reference of its own) or, body NULL, the error err (-errno, as ops->get's).
+ * They are sent at the next http_server_run(). Returns how many.
+ */
+unsigned int http_server_answer(struct http_server *s, enum http_get what, __u64 ticket,
+				struct http_body *body, int err);
+/* Connections waiting for an answer (suspended) now. */
+unsigned int http_server_waiting(const struct http_server *s);
 /* Hand a connected socket to the server (it owns fd from then on). 0 or -errno. */
 int http_server_add_connection(struct http_server *s, int fd);
 const struct http_stats *http_server_stats(const struct http_server *s);

@@ -44,18 +44,21 @@ static void stub_alerts(void *ctx, struct am_alert *al, size_t n)
 		al[i].outcome = al[i].has_service ? AM_ROLLED_BACK : AM_NO_SERVICE;
 }
 
-static int stub_body(void *ctx, char **buf, size_t *len)
+static int stub_get(void *ctx, enum http_get what, struct http_body **body, __u64 *ticket)
 {
-	(void)ctx;
-	*buf = strdup("stub\n");
-	*len = 5;
-	return *buf ? 0 : -ENOMEM;
+	char *buf = strdup("stub\n");
+
+	(void)ctx, (void)what, (void)ticket;
+	if (!buf)
+		return -ENOMEM;
+	*body = http_body_new(buf, 5);
+	return *body ? 0 : -ENOMEM;
 }
 
 static struct http_server *server(void)
 {
 	static struct http_server *s;
-	struct http_ops ops = { .alerts = stub_alerts, .metrics = stub_body, .status = stub_body };
+	struct http_ops ops = { .alerts = stub_alerts, .get = stub_get };
 	struct http_limits lim;
 	struct http_token tok;
 	char err[256];

@@ -372,6 +372,8 @@ struct stub {
 	int alerts_calls;
 	size_t last_n;
 	char last_service[CONF_NAME_LEN];
+	bool later; /* GET /metrics waits for ticket 7 */
+	int get_calls;
 };
 
 static void stub_alerts(void *ctx, struct am_alert *al, size_t n)
@@ -390,22 +392,25 @@ static void stub_alerts(void *ctx, struct am_alert *al, size_t n)
 	}
 }
 
-static int stub_text(void *ctx, char **buf, size_t *len, const char *text)
+static struct http_body *body_of(const char *text)
 {
-	(void)ctx;
-	*buf = strdup(text);
-	*len = strlen(text);
-	return *buf ? 0 : -ENOMEM;
+	char *buf = strdup(text);
+
+	return buf ? http_body_new(buf, strlen(text)) : NULL;
 }
 
-static int stub_metrics(void *ctx, char **buf, size_t *len)
+static int stub_get(void *ctx, enum http_get what, struct http_body **body, __u64 *ticket)
 {
-	return stub_text(ctx, buf, len, "# TYPE x gauge\nx 1\n");
-}
+	struct stub *st = ctx;
 
-static int stub_status(void *ctx, char **buf, size_t *len)
-{
-	return stub_text(ctx, buf, len, "{\"agent_running\":true}\n");
+	st->get_calls++;
+	if (what == HTTP_GET_METRICS && st->later) {
+		*ticket = 7;
+		return -EINPROGRESS;
+	}
+	*body = body_of(what == HTTP_GET_METRICS ? "# TYPE x gauge\nx 1\n" :
+						   "{\"agent_running\":true}\n");
+	return *body ? 0 : -ENOMEM;
 }
 
 struct srv {
@@ -416,9 +421,7 @@ struct srv {
 static int srv_setup(void **state)
 {
 	struct srv *v = calloc(1, sizeof(*v));
-	struct http_ops ops = { .alerts = stub_alerts,
-				.metrics = stub_metrics,
-				.status = stub_status };
+	struct http_ops ops = { .alerts = stub_alerts, .get = stub_get };
 	struct http_limits lim;
 	struct http_token tok;
 	char err[256];
@@ -640,6 +643,97 @@ static void test_server_bodies(void **state)
 	assert_int_equal(v->st.alerts_calls, 0);
 }
 
+/* Nothing to read on fd after turns of the server: no answer yet. */
+static void no_answer(struct srv *v, int fd, int turns)
+{
+	char c;
+
+	while (turns--) {
+		http_server_run(v->s);
+		assert_int_equal(read(fd, &c, 1), -1);
+		assert_int_equal(errno, EAGAIN);
+	}
+}
+
+/*
+ * A GET answered later (a render on another thread): it waits, suspended, as
+ * long as it takes; every connection holding the ticket gets the one body; one
+ * with another ticket keeps waiting; a failed render is 503 saying why.
+ */
+static void test_server_later(void **state)
+{
+	static const char get[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	struct srv *v = *state;
+	struct http_body *b;
+	char body[4096];
+	int fd[3], i;
+
+	v->st.later = true;
+	for (i = 0; i < 3; i++) {
+		fd[i] = srv_connect(v);
+		assert_int_equal(write(fd[i], get, strlen(get)), (ssize_t)strlen(get));
+	}
+	no_answer(v, fd[0], 50);
+	assert_int_equal(v->st.get_calls, 3);
+	assert_int_equal(http_server_waiting(v->s), 3);
+	/* Another route is not held up meanwhile. */
+	assert_int_equal(request(v,
+				 "GET /v1/status HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+				 NULL, body, sizeof(body)),
+			 200);
+	/* Another ticket answers nobody. */
+	b = body_of("# TYPE y gauge\ny 2\n");
+	assert_non_null(b);
+	assert_int_equal(http_server_answer(v->s, HTTP_GET_METRICS, 8, b, 0), 0);
+	assert_int_equal(http_server_answer(v->s, HTTP_GET_STATUS, 7, b, 0), 0);
+	assert_int_equal(http_server_answer(v->s, HTTP_GET_METRICS, 7, b, 0), 3);
+	http_body_unref(b); /* the connections hold their own references */
+	assert_int_equal(http_server_waiting(v->s), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(exchange(v, fd[i], "", 0, body, sizeof(body)), 200);
+		assert_string_equal(body, "# TYPE y gauge\ny 2\n");
+		close(fd[i]);
+	}
+
+	/* A failed render: 503 with the reason, Retry-After. */
+	fd[0] = srv_connect(v);
+	assert_int_equal(write(fd[0], get, strlen(get)), (ssize_t)strlen(get));
+	no_answer(v, fd[0], 5);
+	assert_int_equal(http_server_answer(v->s, HTTP_GET_METRICS, 7, NULL, -ENOMEM), 1);
+	assert_int_equal(exchange(v, fd[0], "", 0, body, sizeof(body)), 503);
+	assert_non_null(strstr(body, "cannot render: Cannot allocate memory"));
+	close(fd[0]);
+	assert_int_equal(http_server_stats(v->s)->requests, 5);
+}
+
+/* Stopped with GETs still waiting: no abort, no leak (the sanitizers watch), 503 or a close. */
+static void test_server_stop_waiting(void **state)
+{
+	static const char get[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	struct srv *v = *state;
+	char buf[4096];
+	int fd[2], i;
+	ssize_t n;
+
+	v->st.later = true;
+	for (i = 0; i < 2; i++) {
+		fd[i] = srv_connect(v);
+		assert_int_equal(write(fd[i], get, strlen(get)), (ssize_t)strlen(get));
+	}
+	no_answer(v, fd[0], 20);
+	assert_int_equal(http_server_waiting(v->s), 2);
+	http_server_stop(v->s);
+	v->s = NULL;
+	for (i = 0; i < 2; i++) {
+		/* Closed: an answer (503) may have gone out first. */
+		n = read(fd[i], buf, sizeof(buf) - 1);
+		assert_true(n >= 0);
+		buf[n > 0 ? n : 0] = '\0';
+		assert_true(n == 0 || strstr(buf, " 503 ") != NULL);
+		close(fd[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -653,6 +747,8 @@ int main(void)
 		cmocka_unit_test(test_apply_alerts),
 		cmocka_unit_test_setup_teardown(test_server_routes, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_server_bodies, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_server_later, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_server_stop_waiting, srv_setup, srv_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

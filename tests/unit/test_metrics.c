@@ -565,6 +565,40 @@ static void test_interval_range(void **state)
 	assert_int_not_equal(conf_parse(text, strlen(text), "t", &c, err, sizeof(err)), 0);
 }
 
+/*
+ * GET /metrics' render in two halves (snapshot on the loop, the rest on a
+ * thread) gives the textfile's text byte for byte; a set cancel flag ends it
+ * early with nothing left behind.
+ */
+static void test_snap_render(void **state)
+{
+	struct fixture *f = *state;
+	char *text = render(f->a), *buf;
+	atomic_bool cancel;
+	struct snap *sn;
+	size_t len;
+
+	atomic_init(&cancel, false);
+	sn = metrics_snap_take(f->a);
+	assert_non_null(sn);
+	/* The agent changes after the snapshot: the render shows the snapshot's state. */
+	f->a->svc[0]->rollbacks[TRIGGER_MANUAL]++;
+	assert_int_equal(metrics_snap_render(sn, &cancel, &buf, &len), 0);
+	assert_int_equal(len, strlen(text));
+	assert_memory_equal(buf, text, len);
+	free(buf);
+	metrics_snap_free(sn);
+
+	sn = metrics_snap_take(f->a);
+	assert_non_null(sn);
+	atomic_store(&cancel, true);
+	assert_int_equal(metrics_snap_render(sn, &cancel, &buf, &len), -ECANCELED);
+	assert_null(buf);
+	assert_int_equal(len, 0);
+	metrics_snap_free(sn);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -572,6 +606,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snap_render, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sdnotify, setup, teardown),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_interval_range),

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* GET /metrics rendered on a thread of its own; see render.h. */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+
+#include "control/metrics.h"
+#include "ops/log.h"
+#include "http/render.h"
+
+static void *render_main(void *arg)
+{
+	struct http_render *r = arg;
+	const uint64_t one = 1;
+	struct snap *sn;
+	char *buf;
+	size_t len;
+	int err;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!r->job && !r->stop)
+			pthread_cond_wait(&r->cond, &r->lock);
+		if (r->stop)
+			break;
+		sn = r->job;
+		r->job = NULL;
+		pthread_mutex_unlock(&r->lock);
+		err = metrics_snap_render(sn, &r->cancel, &buf, &len);
+		metrics_snap_free(sn);
+		pthread_mutex_lock(&r->lock);
+		r->out = buf;
+		r->out_len = len;
+		r->out_err = err;
+		r->done = true;
+		/* Under the lock: http_render_stop() closes the fd only after the join. */
+		if (write(r->efd, &one, sizeof(one)) != sizeof(one) && !r->efd_warned) {
+			/* The loop then learns of it at its next tick's http_run(). */
+			log_err("http: render thread: eventfd write: %s", strerror(errno));
+			r->efd_warned = true;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int http_render_start(struct http_render *r)
+{
+	sigset_t all, old;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	atomic_init(&r->cancel, false);
+	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->efd < 0) {
+		rc = -errno;
+		log_warn("http: render eventfd: %s", strerror(errno));
+		return rc;
+	}
+	rc = pthread_mutex_init(&r->lock, NULL);
+	if (rc) {
+		log_warn("http: render lock: %s", strerror(rc));
+		goto err_fd;
+	}
+	rc = pthread_cond_init(&r->cond, NULL);
+	if (rc) {
+		log_warn("http: render condition: %s", strerror(rc));
+		goto err_lock;
+	}
+	/* Signals belong to the loop's signalfd: the thread starts with all blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&r->thread, NULL, render_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		log_warn("http: render thread: %s", strerror(rc));
+		pthread_cond_destroy(&r->cond);
+		goto err_lock;
+	}
+	pthread_setname_np(r->thread, "shiftd-http");
+	r->started = true;
+	return 0;
+err_lock:
+	pthread_mutex_destroy(&r->lock);
+err_fd:
+	close(r->efd);
+	r->efd = -1;
+	return -rc;
+}
+
+int http_render_fd(const struct http_render *r)
+{
+	return r->started ? r->efd : -1;
+}
+
+void http_render_submit(struct http_render *r, struct snap *sn)
+{
+	pthread_mutex_lock(&r->lock);
+	metrics_snap_free(r->job); /* none: the loop submits after collecting */
+	r->job = sn;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+int http_render_collect(struct http_render *r, char **buf, size_t *len, int *err)
+{
+	uint64_t n;
+	int got = 0;
+
+	/* Clear the fd first: a render done after this read writes it again. */
+	if (read(r->efd, &n, sizeof(n)) < 0 && errno != EAGAIN && !r->efd_warned) {
+		log_err("http: render eventfd read: %s", strerror(errno));
+		r->efd_warned = true;
+	}
+	pthread_mutex_lock(&r->lock);
+	if (r->done) {
+		*buf = r->out;
+		*len = r->out_len;
+		*err = r->out_err;
+		r->out = NULL;
+		r->done = false;
+		got = 1;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return got;
+}
+
+void http_render_stop(struct http_render *r)
+{
+	if (!r->started)
+		return;
+	/* A render in progress (seconds at full scale) stops at its next backend. */
+	atomic_store(&r->cancel, true);
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	metrics_snap_free(r->job);
+	r->job = NULL;
+	free(r->out);
+	r->out = NULL;
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	close(r->efd);
+	r->efd = -1;
+	r->started = false;
+}
