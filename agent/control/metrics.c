@@ -169,10 +169,18 @@ static void histogram(FILE *f, const char *name, const char *labels, const __u64
  * safe from any thread; the agent's structs are not.
  */
 
+/* A backend as the loop copies it: small, so the copy costs the loop little. */
 struct be_snap {
-	struct labels l; /* service, color, backend */
 	__u32 id;
+	__u32 svc; /* its service in snap.svc */
+	int color;
 	bool up;
+	struct shift_addr_key addr;
+};
+
+/* What the thread adds: the labels and the counters read from the maps. */
+struct be_data {
+	struct labels l; /* service, color, backend */
 	struct shift_backend_stats s;
 	struct shift_lat_hist h[SHIFT_LAT_KINDS];
 };
@@ -214,6 +222,7 @@ struct snap {
 	__u32 n_svc;
 	struct be_snap *be;
 	__u32 n_be;
+	struct be_data *bd; /* n_be of them, snap_read_maps()'s */
 	__u64 stats[SHIFT_STAT_MAX];
 	int client_nhs_fd; /* not owned; -1 without a datapath (tests) */
 	__u32 nh_used, nh_retired;
@@ -239,6 +248,7 @@ static void snap_free(struct snap *sn)
 		return;
 	free(sn->svc);
 	free(sn->be);
+	free(sn->bd);
 	free(sn);
 }
 
@@ -310,14 +320,12 @@ static struct snap *snap_take(const struct agent *a)
 			for (k = 0; k < s->n[c] && sn->n_be < n_be; k++) {
 				const struct backend_rt *b = &s->pool[c][k];
 				struct be_snap *e = &sn->be[sn->n_be++];
-				char addr[ADDR_ENDPOINT_LEN];
 
-				labels_add(&e->l, "service", s->conf->name);
-				labels_add(&e->l, "color", color_name((int)c));
-				labels_add(&e->l, "backend",
-					   addr_format_endpoint(&b->addr, addr, sizeof(addr)));
 				e->id = b->id;
+				e->svc = sn->n_svc - 1;
+				e->color = (int)c;
 				e->up = b->healthy;
+				e->addr = b->addr;
 			}
 		}
 	}
@@ -350,16 +358,25 @@ static int snap_read_maps(struct snap *sn)
 		if (v->have_shadow)
 			shadow_report_maps(&sn->maps, v->id, &v->shadow);
 	}
+	/* Here, not in snap_take(): 1 KiB a backend, 32 MiB of page faults at full scale. */
+	sn->bd = calloc(sn->n_be ? sn->n_be : 1, sizeof(*sn->bd));
+	if (!sn->bd)
+		return -ENOMEM;
 	for (i = 0; i < sn->n_be; i++) {
-		struct be_snap *e = &sn->be[i];
+		const struct be_snap *e = &sn->be[i];
+		struct be_data *d = &sn->bd[i];
+		char addr[ADDR_ENDPOINT_LEN];
 
 		if (cancelled(sn))
 			return -ECANCELED;
-		if (dp_backend_stats(&sn->maps, e->id, &e->s))
-			memset(&e->s, 0, sizeof(e->s));
+		d->l = sn->svc[e->svc].l;
+		labels_add(&d->l, "color", color_name(e->color));
+		labels_add(&d->l, "backend", addr_format_endpoint(&e->addr, addr, sizeof(addr)));
+		if (dp_backend_stats(&sn->maps, e->id, &d->s))
+			memset(&d->s, 0, sizeof(d->s));
 		for (k = 0; k < SHIFT_LAT_KINDS; k++)
-			if (dp_lat_hist(&sn->maps, e->id, k, &e->h[k]))
-				memset(&e->h[k], 0, sizeof(e->h[k]));
+			if (dp_lat_hist(&sn->maps, e->id, k, &d->h[k]))
+				memset(&d->h[k], 0, sizeof(d->h[k]));
 	}
 	return 0;
 }
@@ -585,37 +602,37 @@ static void render_backends(const struct snap *sn, FILE *f)
 	family(f, "shift_backend_connections_total", "counter",
 	       "New connections steered to the backend.");
 	for (i = 0; i < sn->n_be && !cancelled(sn); i++)
-		sample_u64(f, "shift_backend_connections_total", sn->be[i].l.s,
-			   sn->be[i].s.new_flows);
+		sample_u64(f, "shift_backend_connections_total", sn->bd[i].l.s,
+			   sn->bd[i].s.new_flows);
 	family(f, "shift_backend_packets_total", "counter",
 	       "Packets forwarded to the backend and its replies rewritten back to the VIP.");
 	for (i = 0; i < sn->n_be && !cancelled(sn); i++) {
-		sample_lu64(f, "shift_backend_packets_total", sn->be[i].l.s, "direction",
-			    "to_backend", sn->be[i].s.packets);
-		sample_lu64(f, "shift_backend_packets_total", sn->be[i].l.s, "direction",
-			    "from_backend", sn->be[i].s.reply_packets);
+		sample_lu64(f, "shift_backend_packets_total", sn->bd[i].l.s, "direction",
+			    "to_backend", sn->bd[i].s.packets);
+		sample_lu64(f, "shift_backend_packets_total", sn->bd[i].l.s, "direction",
+			    "from_backend", sn->bd[i].s.reply_packets);
 	}
 	family(f, "shift_backend_bytes_total", "counter",
 	       "Bytes (IP packets) forwarded to the backend and of its replies.");
 	for (i = 0; i < sn->n_be && !cancelled(sn); i++) {
-		sample_lu64(f, "shift_backend_bytes_total", sn->be[i].l.s, "direction",
-			    "to_backend", sn->be[i].s.bytes);
-		sample_lu64(f, "shift_backend_bytes_total", sn->be[i].l.s, "direction",
-			    "from_backend", sn->be[i].s.reply_bytes);
+		sample_lu64(f, "shift_backend_bytes_total", sn->bd[i].l.s, "direction",
+			    "to_backend", sn->bd[i].s.bytes);
+		sample_lu64(f, "shift_backend_bytes_total", sn->bd[i].l.s, "direction",
+			    "from_backend", sn->bd[i].s.reply_bytes);
 	}
 	family(f, "shift_backend_errors_total", "counter",
 	       "Errors seen on the return path, by kind.");
 	for (i = 0; i < sn->n_be && !cancelled(sn); i++)
 		for (e = SHIFT_ERR_NONE + 1; e < SHIFT_ERR_MAX; e++)
-			sample_lu64(f, "shift_backend_errors_total", sn->be[i].l.s, "kind",
-				    dp_err_name(e), sn->be[i].s.errors[e]);
+			sample_lu64(f, "shift_backend_errors_total", sn->bd[i].l.s, "kind",
+				    dp_err_name(e), sn->bd[i].s.errors[e]);
 	family(f, "shift_backend_responses_total", "counter",
 	       "HTTP/1.x responses from the backend, by status class.");
 	for (i = 0; i < sn->n_be && !cancelled(sn); i++) {
 		for (e = 1; e <= 5; e++) {
 			cls[0] = (char)('0' + e);
-			sample_lu64(f, "shift_backend_responses_total", sn->be[i].l.s, "class", cls,
-				    sn->be[i].s.responses[e]);
+			sample_lu64(f, "shift_backend_responses_total", sn->bd[i].l.s, "class", cls,
+				    sn->bd[i].s.responses[e]);
 		}
 	}
 	/* Bucket i of the datapath's histogram counts latencies < 2^i µs; the last is +Inf. */
@@ -626,8 +643,8 @@ static void render_backends(const struct snap *sn, FILE *f)
 	       "(HTTP request to first response byte).");
 	for (i = 0; i < sn->n_be && !cancelled(sn); i++) {
 		for (k = 0; k < SHIFT_LAT_KINDS; k++) {
-			const struct shift_lat_hist *h = &sn->be[i].h[k];
-			struct labels l = sn->be[i].l;
+			const struct shift_lat_hist *h = &sn->bd[i].h[k];
+			struct labels l = sn->bd[i].l;
 
 			labels_add(&l, "kind", lat_kind[k]);
 			histogram(f, "shift_backend_latency_seconds", l.s, le, h->bucket,
@@ -638,7 +655,7 @@ static void render_backends(const struct snap *sn, FILE *f)
 	family(f, "shift_backend_up", "gauge",
 	       "1 if the backend passes its health check and is in its pool's ring, else 0.");
 	for (i = 0; i < sn->n_be && !cancelled(sn); i++)
-		sample_u64(f, "shift_backend_up", sn->be[i].l.s, sn->be[i].up);
+		sample_u64(f, "shift_backend_up", sn->bd[i].l.s, sn->be[i].up);
 }
 
 /* Only on a fleet node: a lone host has no fleet to be connected to. */

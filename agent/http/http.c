@@ -168,8 +168,12 @@ static void render_end(struct http_api *h)
 	h->rendering = false;
 	if (!err) {
 		b = http_body_new(buf, len);
-		if (!b)
+		if (!b) {
 			err = -ENOMEM;
+		} else {
+			b->release = http_render_free;
+			b->ctx = &h->render;
+		}
 	}
 	if (b)
 		cache_set(&h->metrics, b, now_mono_ns(), h->render_state);

@@ -12,6 +12,22 @@
 #include "ops/log.h"
 #include "http/render.h"
 
+struct render_trash {
+	struct render_trash *next;
+	char *buf;
+};
+
+static void trash_free(struct render_trash *t)
+{
+	while (t) {
+		struct render_trash *next = t->next;
+
+		free(t->buf);
+		free(t);
+		t = next;
+	}
+}
+
 static void *render_main(void *arg)
 {
 	struct http_render *r = arg;
@@ -23,10 +39,19 @@ static void *render_main(void *arg)
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while (!r->job && !r->stop)
+		while (!r->job && !r->trash && !r->stop)
 			pthread_cond_wait(&r->cond, &r->lock);
 		if (r->stop)
 			break;
+		if (r->trash) {
+			struct render_trash *t = r->trash;
+
+			r->trash = NULL;
+			pthread_mutex_unlock(&r->lock);
+			trash_free(t);
+			pthread_mutex_lock(&r->lock);
+			continue;
+		}
 		sn = r->job;
 		r->job = NULL;
 		pthread_mutex_unlock(&r->lock);
@@ -129,6 +154,23 @@ int http_render_collect(struct http_render *r, char **buf, size_t *len, int *err
 	return got;
 }
 
+void http_render_free(void *ctx, char *buf)
+{
+	struct http_render *r = ctx;
+	struct render_trash *t;
+
+	if (!r->started || !(t = malloc(sizeof(*t)))) {
+		free(buf);
+		return;
+	}
+	t->buf = buf;
+	pthread_mutex_lock(&r->lock);
+	t->next = r->trash;
+	r->trash = t;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
 void http_render_stop(struct http_render *r)
 {
 	if (!r->started)
@@ -142,6 +184,8 @@ void http_render_stop(struct http_render *r)
 	pthread_join(r->thread, NULL);
 	metrics_snap_free(r->job);
 	r->job = NULL;
+	trash_free(r->trash);
+	r->trash = NULL;
 	free(r->out);
 	r->out = NULL;
 	pthread_cond_destroy(&r->cond);

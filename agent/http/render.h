@@ -37,6 +37,7 @@ struct http_render {
 	char *out;
 	size_t out_len;
 	int out_err;
+	struct render_trash *trash; /* answers sent, for the thread to free */
 };
 
 /* Start the thread. 0, or -errno (logged): then there is none and nothing runs. */
@@ -50,6 +51,12 @@ void http_render_submit(struct http_render *r, struct snap *sn);
  * *buf NULL); 0 while none is done. Never blocks.
  */
 int http_render_collect(struct http_render *r, char **buf, size_t *len, int *err);
+/*
+ * Free a rendered answer (an http_body's release, ctx r): on the thread, as
+ * freeing 300 MB (munmap) takes the loop milliseconds; here when the thread
+ * does not run or the note cannot be allocated.
+ */
+void http_render_free(void *r, char *buf);
 /* Cancel what is being rendered, join the thread, free what is left. */
 void http_render_stop(struct http_render *r);
 

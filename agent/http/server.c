@@ -80,6 +80,8 @@ struct http_body *http_body_new(char *buf, size_t len)
 	b->buf = buf;
 	b->len = len;
 	b->refs = 1;
+	b->release = NULL;
+	b->ctx = NULL;
 	return b;
 }
 
@@ -93,7 +95,10 @@ void http_body_unref(struct http_body *b)
 {
 	if (!b || --b->refs)
 		return;
-	free(b->buf);
+	if (b->release)
+		b->release(b->ctx, b->buf);
+	else
+		free(b->buf);
 	free(b);
 }
 

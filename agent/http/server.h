@@ -44,6 +44,9 @@ struct http_body {
 	char *buf;
 	size_t len;
 	unsigned int refs;
+	/* Frees buf when the last reference goes; NULL: free(). */
+	void (*release)(void *ctx, char *buf);
+	void *ctx;
 };
 
 /* A body of buf (malloc'ed, taken: freed here even on failure) with one reference; NULL: ENOMEM. */
