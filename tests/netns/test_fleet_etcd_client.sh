@@ -436,6 +436,7 @@ if (
 		wait_for 5 tls_written
 	# Back to the plain etcd for the metrics below.
 	rig_kill "$E2E_SHIFTD_PID"
+	E2E_SHIFTD_T0=$(date +%s%N)
 	rig_spawn edge "$E2E_SHIFTD_LOG.2" "$SHIFTD" --config "$RIG_CONFIG"
 	E2E_SHIFTD_PID=$RIG_LAST_PID
 	E2E_SHIFTD_LOG=$E2E_SHIFTD_LOG.2
@@ -459,6 +460,14 @@ taken_is() {
 	[ "$(ctl status --json | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["fleet"]["node_name_taken"])')" = "$1" ]
 }
 report_node() { etcdctl_ get --print-value-only "$REPORT" | "$RIG_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["node"])'; }
+# The running shiftd's first report, forced by its claim right after the join, is
+# not left in flight: landing after the other host's below, it would overwrite it.
+reported_since() {
+	etcdctl_ get --print-value-only "$REPORT" |
+		"$RIG_PYTHON" -c 'import json,sys; sys.exit(int(json.load(sys.stdin)["unix_ns"]) < int(sys.argv[1]))' "$1"
+}
+[ -n "${E2E_SHIFTD_T0:-}" ] && ! wait_for 5 reported_since "$E2E_SHIFTD_T0" &&
+	notok "the running shiftd reported after its join"
 rig_kill "$E2E_SHIFTD_PID"
 other=$(etcdctl_ lease grant 60 | awk '{print $2}')
 etcdctl_ put --lease="$other" "$ALIVE" '{"node_id":"00000000000000000000000000000bad"}' >/dev/null
