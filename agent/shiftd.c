@@ -89,6 +89,8 @@ struct loop {
 	int epfd, sigfd, ctlfd, timerfd, nlfd, rbfd, httpfd;
 	gid_t ctl_group; /* control_open()'s */
 	struct ctl_bound ctl_bound; /* the socket file it bound */
+	struct ctl_server ctl; /* its clients */
+	int ctl_epfd; /* control_fd() */
 	int shadow_rbfd, shadow_sockfd; /* shadow/shadow.c; -1 when unavailable */
 	struct ring_buffer *rb;
 	bool stop;
@@ -659,6 +661,8 @@ static void tick(struct agent *a, struct loop *lp)
 		ramp_tick(a);
 	drill_tick(a);
 	metrics_tick(&lp->metrics, a);
+	/* Control clients past their budgets are answered or closed here. */
+	control_tick(&lp->ctl);
 	/* Idle HTTP connections time out here (MHD's timeouts are in seconds). */
 	http_run(&lp->http);
 	nexthops_tick(a);
@@ -721,8 +725,8 @@ static int run_loop(struct agent *a, struct loop *lp)
 						 si.ssi_signo);
 					lp->stop = true;
 				}
-			} else if (fd == lp->ctlfd) {
-				control_serve(a, lp->ctlfd, lp->ctl_group, reload_fleet);
+			} else if (fd == lp->ctl_epfd) {
+				control_run(&lp->ctl);
 			} else if (lp->fleet && fd == lp->fleetfd) {
 				fleet_events(lp->fleet);
 			} else if (fd == lp->shadow_rbfd || fd == lp->shadow_sockfd) {
@@ -951,6 +955,7 @@ int main(int argc, char **argv)
 		.epfd = -1,
 		.sigfd = -1,
 		.ctlfd = -1,
+		.ctl_epfd = -1,
 		.timerfd = -1,
 		.nlfd = -1,
 		.rbfd = -1,
@@ -1190,6 +1195,9 @@ int main(int argc, char **argv)
 			rc = 2;
 		goto out;
 	}
+	if (control_start(&lp.ctl, a, lp.ctlfd, lp.ctl_group, reload_fleet))
+		goto out;
+	lp.ctl_epfd = control_fd(&lp.ctl);
 	lp.rb = samples_open(a);
 	if (!lp.rb)
 		goto out;
@@ -1199,7 +1207,7 @@ int main(int argc, char **argv)
 	if (a->nl)
 		lp.nlfd = nl_event_fd(a->nl);
 	if (epoll_add(lp.epfd, lp.sigfd) || epoll_add(lp.epfd, lp.timerfd) ||
-	    epoll_add(lp.epfd, lp.ctlfd) || epoll_add(lp.epfd, lp.rbfd) ||
+	    epoll_add(lp.epfd, lp.ctl_epfd) || epoll_add(lp.epfd, lp.rbfd) ||
 	    (lp.nlfd >= 0 && epoll_add(lp.epfd, lp.nlfd))) {
 		log_err("epoll: %s", strerror(errno));
 		goto out;
@@ -1266,6 +1274,7 @@ int main(int argc, char **argv)
 out:
 	http_stop(&lp.http);
 	samples_close(a, lp.rb);
+	control_stop(&lp.ctl);
 	control_close(lp.ctlfd, a->conf->control_socket, &lp.ctl_bound);
 	if (lp.sigfd >= 0)
 		close(lp.sigfd);

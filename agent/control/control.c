@@ -4,13 +4,14 @@
 #include <grp.h>
 #include <pwd.h>
 #include <libgen.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 #include "control/control.h"
@@ -449,112 +450,316 @@ static bool peer_allowed(int fd, gid_t group)
 
 /*
  * The control socket is served from the agent's loop, where every
- * millisecond delays a rollback: a client gets this much time in all to send
- * its request, and this much to take its answer, however it trickles (a
- * timeout per read let one byte every 400 ms hold the loop for minutes).
+ * millisecond delays a rollback: nothing here waits on a client. A client
+ * gets this much time in all to send its request, and this much to take its
+ * answer, however it trickles; past them the tick answers or closes it.
  */
 #define CTL_READ_BUDGET_NS (500 * 1000000ull)
 #define CTL_WRITE_BUDGET_NS (2000 * 1000000ull)
+/* "busy" refusals: one log line at most this often. */
+#define CTL_BUSY_LOG_NS (10 * 1000000000ull)
 
-/* Wait until fd is ready for ev or deadline (monotonic ns) passes: 1 ready, 0 not. */
-static int ready_by(int fd, short ev, __u64 deadline)
+enum ctl_state { CTL_READING, CTL_WRITING };
+
+struct ctl_conn {
+	int fd;
+	enum ctl_state state;
+	bool busy; /* over CTL_MAX_CONNS: answered "busy", whatever it asks */
+	__u64 deadline; /* monotonic ns: this state's budget ends */
+	size_t got; /* request bytes in line */
+	char line[CTL_MAX_LINE + 1];
+	/* The answer: head, then body (only under OK); sent is over both. */
+	char head[640];
+	size_t head_len, sent;
+	char *body;
+	size_t body_len;
+};
+
+static int watch(struct ctl_server *s, int op, int fd, __u32 events, void *ptr)
 {
-	struct pollfd p = { .fd = fd, .events = ev };
-	__u64 now = now_mono_ns();
-	int rc;
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
 
-	if (now >= deadline)
-		return 0;
-	rc = poll(&p, 1, (int)((deadline - now + 999999) / 1000000));
-	if (rc < 0 && errno != EINTR)
-		log_warn("control socket poll: %s", strerror(errno));
-	return rc > 0;
+	if (epoll_ctl(s->epfd, op, fd, &ev)) {
+		log_warn("control socket: epoll_ctl: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
-/* What was not written by the deadline is dropped; the client sees a short
- * answer. false then. */
-static bool write_all(int fd, const char *p, size_t n, __u64 deadline)
+/* Every slot taken: leave new clients in the listen backlog until one frees. */
+static void accepting(struct ctl_server *s, bool on)
 {
-	size_t total = n;
+	if (on == s->accepting)
+		return;
+	if (!watch(s, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s->lfd, EPOLLIN, s))
+		s->accepting = on;
+}
 
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+static void conn_close(struct ctl_server *s, struct ctl_conn *c)
+{
+	unsigned int i;
 
+	/* Closing the fd takes it out of the epoll set too. */
+	close(c->fd);
+	for (i = 0; i < CTL_MAX_CONNS + CTL_MAX_BUSY; i++)
+		if (s->conns[i] == c)
+			s->conns[i] = NULL;
+	if (c->busy)
+		s->n_busy--;
+	else
+		s->n_served--;
+	free(c->body);
+	free(c);
+	accepting(s, true);
+}
+
+/* Send what the socket takes. false: c is closed (all sent, or cut short). */
+static bool conn_write(struct ctl_server *s, struct ctl_conn *c)
+{
+	size_t total = c->head_len + c->body_len;
+
+	while (c->sent < total) {
+		struct iovec iov[2];
+		struct msghdr m = { .msg_iov = iov };
+		ssize_t w;
+
+		if (c->sent < c->head_len) {
+			iov[0].iov_base = c->head + c->sent;
+			iov[0].iov_len = c->head_len - c->sent;
+			iov[1].iov_base = c->body;
+			iov[1].iov_len = c->body_len;
+			m.msg_iovlen = c->body_len ? 2 : 1;
+		} else {
+			iov[0].iov_base = c->body + (c->sent - c->head_len);
+			iov[0].iov_len = total - c->sent;
+			m.msg_iovlen = 1;
+		}
+		w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0 && errno == EAGAIN && ready_by(fd, POLLOUT, deadline))
-			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true; /* EPOLLOUT says when to go on */
 		if (w <= 0) {
-			log_warn("control socket: answer cut short, %zu of %zu bytes unsent: %s", n,
-				 total,
-				 w < 0 && errno != EAGAIN ? strerror(errno) :
-							    "the client did not read it in time");
+			log_warn("control socket: answer cut short, %zu of %zu bytes unsent: %s",
+				 total - c->sent, total, w < 0 ? strerror(errno) : "nothing sent");
+			conn_close(s, c);
 			return false;
 		}
-		p += w;
-		n -= (size_t)w;
+		c->sent += (size_t)w;
 	}
-	return true;
+	conn_close(s, c);
+	return false;
 }
 
-void control_serve(struct agent *a, int lfd, gid_t group,
-		   int (*reload_cb)(struct agent *a, char *err, size_t errlen))
+/*
+ * The request is in (a line, a full buffer, EOF or the read budget spent):
+ * check the peer, dispatch, and start the answer.
+ */
+static void conn_answer(struct ctl_server *s, struct ctl_conn *c)
 {
-	char line[CTL_MAX_LINE + 1], err[256], head[640];
+	struct agent *a = s->a;
 	struct reply r = { 0 };
 	struct ctl_request q;
-	size_t got = 0;
-	__u64 deadline;
-	int fd;
+	char err[256], *nl;
+	size_t got = c->got;
 
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			log_warn("control socket accept: %s", strerror(errno));
-		return;
-	}
-	/*
-	 * The request is read even from a peer about to be refused: closing with
-	 * unread data sends a reset, which can destroy the answer before the
-	 * client reads why it was refused.
-	 */
-	deadline = now_mono_ns() + CTL_READ_BUDGET_NS;
-	while (got < sizeof(line) - 1) {
-		ssize_t n = read(fd, line + got, sizeof(line) - 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN && ready_by(fd, POLLIN, deadline))
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (memchr(line + got - n, '\n', (size_t)n))
-			break;
-	}
-	if (!peer_allowed(fd, group)) {
+	nl = got ? memchr(c->line, '\n', got) : NULL;
+	if (!peer_allowed(c->fd, s->group)) {
 		fail(&r, 1, "permission denied: root or group '%s' only",
 		     a->conf->control_socket_group[0] ? a->conf->control_socket_group : "root");
-		goto answer;
-	}
-	if (!got || !memchr(line, '\n', got)) {
+	} else if (!nl) {
 		fail(&r, 2, got ? "request not terminated by a newline" : "empty request");
-		goto answer;
-	}
-	got = (size_t)((char *)memchr(line, '\n', got) - line) + 1;
-	if (ctl_parse_request(line, got, &q, err, sizeof(err))) {
+	} else if (c->busy) {
+		fail(&r, 1, "busy: %u control connections open, try again", s->n_served);
+		s->busy_refused++;
+	} else if (ctl_parse_request(c->line, (size_t)(nl - c->line) + 1, &q, err, sizeof(err))) {
 		fail(&r, 2, "bad request: %s", err);
-		goto answer;
+	} else {
+		dispatch(a, &q, &r, s->reload_cb);
 	}
-	dispatch(a, &q, &r, reload_cb);
-answer:
 	if (r.code)
-		snprintf(head, sizeof(head), "ERR %d %s\n", r.code, r.msg);
+		snprintf(c->head, sizeof(c->head), "ERR %d %s\n", r.code, r.msg);
 	else
-		snprintf(head, sizeof(head), "OK\n");
-	deadline = now_mono_ns() + CTL_WRITE_BUDGET_NS;
-	if (write_all(fd, head, strlen(head), deadline) && !r.code && r.body)
-		write_all(fd, r.body, r.body_len, deadline);
-	free(r.body);
-	close(fd);
+		snprintf(c->head, sizeof(c->head), "OK\n");
+	c->head_len = strlen(c->head);
+	if (!r.code && r.body) {
+		c->body = r.body;
+		c->body_len = r.body_len;
+	} else {
+		free(r.body);
+	}
+	c->state = CTL_WRITING;
+	c->deadline = now_mono_ns() + CTL_WRITE_BUDGET_NS;
+	/* Most answers fit the socket's buffer at once. */
+	if (!conn_write(s, c))
+		return;
+	watch(s, EPOLL_CTL_MOD, c->fd, EPOLLOUT, c);
+}
+
+/* Take what has come of the request; answer once it is all in. */
+static void conn_read(struct ctl_server *s, struct ctl_conn *c)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (c->got == sizeof(c->line) - 1)
+			break; /* full, no newline: answered as such */
+		n = read(c->fd, c->line + c->got, sizeof(c->line) - 1 - c->got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0)
+			break; /* EOF, or an error: answer what came */
+		c->got += (size_t)n;
+		if (memchr(c->line + c->got - n, '\n', (size_t)n))
+			break;
+	}
+	conn_answer(s, c);
+}
+
+static void conn_accept(struct ctl_server *s)
+{
+	struct ctl_conn *c;
+	unsigned int i;
+	int fd;
+
+	while (s->n_served + s->n_busy < CTL_MAX_CONNS + CTL_MAX_BUSY) {
+		fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("control socket accept: %s", strerror(errno));
+			return;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			log_warn("control socket: no memory for a client; closed");
+			close(fd);
+			return;
+		}
+		c->fd = fd;
+		c->state = CTL_READING;
+		c->busy = s->n_served == CTL_MAX_CONNS;
+		/*
+		 * The request is read even from a peer about to be refused (or
+		 * told busy): closing with unread data sends a reset, which can
+		 * destroy the answer before the client reads why it was refused.
+		 */
+		c->deadline = now_mono_ns() + CTL_READ_BUDGET_NS;
+		if (watch(s, EPOLL_CTL_ADD, fd, EPOLLIN, c)) {
+			close(fd);
+			free(c);
+			return;
+		}
+		for (i = 0; s->conns[i]; i++)
+			;
+		s->conns[i] = c;
+		if (c->busy)
+			s->n_busy++;
+		else
+			s->n_served++;
+		/* The request usually came with the connection. */
+		conn_read(s, c);
+	}
+	accepting(s, false);
+}
+
+int control_start(struct ctl_server *s, struct agent *a, int lfd, gid_t group,
+		  int (*reload_cb)(struct agent *a, char *err, size_t errlen))
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->a = a;
+	s->reload_cb = reload_cb;
+	s->lfd = lfd;
+	s->group = group;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		rc = -errno;
+		log_err("control socket: epoll_create1: %s", strerror(errno));
+		return rc;
+	}
+	accepting(s, true);
+	if (!s->accepting) {
+		close(s->epfd);
+		s->epfd = -1;
+		return -EIO;
+	}
+	return 0;
+}
+
+int control_fd(const struct ctl_server *s)
+{
+	return s->epfd > 0 ? s->epfd : -1;
+}
+
+void control_run(struct ctl_server *s)
+{
+	struct epoll_event evs[CTL_MAX_CONNS + CTL_MAX_BUSY + 1];
+	int n, i;
+
+	if (s->epfd <= 0)
+		return;
+	n = epoll_wait(s->epfd, evs, CTL_MAX_CONNS + CTL_MAX_BUSY + 1, 0);
+	if (n < 0 && errno != EINTR)
+		log_warn("control socket: epoll_wait: %s", strerror(errno));
+	/* Clients first: a listening event may accept into slots they free. */
+	for (i = 0; i < n; i++) {
+		struct ctl_conn *c = evs[i].data.ptr;
+
+		if (evs[i].data.ptr == s)
+			continue;
+		if (c->state == CTL_READING)
+			conn_read(s, c);
+		else
+			conn_write(s, c);
+	}
+	for (i = 0; i < n; i++)
+		if (evs[i].data.ptr == s && s->accepting)
+			conn_accept(s);
+}
+
+void control_tick(struct ctl_server *s)
+{
+	__u64 now = now_mono_ns();
+	unsigned int i;
+
+	for (i = 0; i < CTL_MAX_CONNS + CTL_MAX_BUSY; i++) {
+		struct ctl_conn *c = s->conns[i];
+
+		if (!c || now < c->deadline)
+			continue;
+		if (c->state == CTL_READING) {
+			/* What came in the budget is the request, as with EOF. */
+			conn_answer(s, c);
+			continue;
+		}
+		log_warn("control socket: answer cut short, %zu of %zu bytes unsent: the client "
+			 "did not read it in time",
+			 c->head_len + c->body_len - c->sent, c->head_len + c->body_len);
+		conn_close(s, c);
+	}
+	if (s->busy_refused && now - s->busy_logged_ns >= CTL_BUSY_LOG_NS) {
+		log_warn("control socket: %llu clients answered busy since the last such line (at "
+			 "most %u are served at once)",
+			 (unsigned long long)s->busy_refused, CTL_MAX_CONNS);
+		s->busy_refused = 0;
+		s->busy_logged_ns = now;
+	}
+}
+
+void control_stop(struct ctl_server *s)
+{
+	unsigned int i;
+
+	if (s->epfd <= 0)
+		return;
+	for (i = 0; i < CTL_MAX_CONNS + CTL_MAX_BUSY; i++)
+		if (s->conns[i])
+			conn_close(s, s->conns[i]);
+	close(s->epfd);
+	s->epfd = -1;
+	s->accepting = false;
 }

@@ -3,7 +3,11 @@
 #ifndef SHIFT_CONTROL_H
 #define SHIFT_CONTROL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
+
+#include <linux/types.h>
 
 #include "agent.h"
 
@@ -23,8 +27,45 @@ struct ctl_bound {
 int control_open(const struct shift_conf *c, gid_t *group, struct ctl_bound *bound);
 /* Close fd and unlink path, if path is still the file control_open() bound. */
 void control_close(int fd, const char *path, const struct ctl_bound *bound);
-/* Accept and serve one client, allowing root and group (control_open());
- * reload_cb handles "reload". */
-void control_serve(struct agent *a, int lfd, gid_t group,
-		   int (*reload_cb)(struct agent *a, char *err, size_t errlen));
+/*
+ * The control socket's clients, served from the agent's loop without ever
+ * waiting on one: each connection is a state (reading its request, writing
+ * its answer) driven by readiness on an epoll set of the module's own, which
+ * the loop watches as one fd.
+ *
+ * At most CTL_MAX_CONNS clients are served at once; up to CTL_MAX_BUSY more
+ * are answered "ERR 1 busy: ..." (their request read first, as any other's:
+ * closing on an unread request would lose the answer); beyond both, new
+ * connections wait in the listen backlog until a slot frees. A client has
+ * CTL_READ_BUDGET_NS in all to send its request and CTL_WRITE_BUDGET_NS to
+ * take its answer, enforced by control_tick().
+ */
+#define CTL_MAX_CONNS 16
+#define CTL_MAX_BUSY 16
+
+struct ctl_conn;
+
+struct ctl_server {
+	struct agent *a;
+	int (*reload_cb)(struct agent *a, char *err, size_t errlen); /* "reload" */
+	int lfd; /* the listening socket (control_open()'s; not owned) */
+	int epfd; /* what the loop watches: lfd and the clients */
+	gid_t group; /* allowed besides root (control_open()'s) */
+	bool accepting; /* lfd is in epfd (not while every slot is taken) */
+	struct ctl_conn *conns[CTL_MAX_CONNS + CTL_MAX_BUSY];
+	unsigned int n_served, n_busy;
+	__u64 busy_refused, busy_logged_ns; /* "busy" answers, logged at most every 10 s */
+};
+
+/* Serve lfd's clients, allowing root and group. 0 or -errno, logged. */
+int control_start(struct ctl_server *s, struct agent *a, int lfd, gid_t group,
+		  int (*reload_cb)(struct agent *a, char *err, size_t errlen));
+/* The fd for the loop's epoll (readable: call control_run()), -1 if not started. */
+int control_fd(const struct ctl_server *s);
+/* Accept, read, dispatch and write what is ready; never waits. */
+void control_run(struct ctl_server *s);
+/* On the loop's tick: a client past its budget is answered (request) or closed (answer). */
+void control_tick(struct ctl_server *s);
+/* Close every client and the epoll set (not lfd: control_close()). */
+void control_stop(struct ctl_server *s);
 #endif
