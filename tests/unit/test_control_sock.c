@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <cmocka.h>
 
+#include "agent.h"
 #include "control/control.h"
 #include "ops/log.h"
 
@@ -145,12 +146,109 @@ static void test_close_leaves_another_file(void **state)
 	control_close(-1, f->c.control_socket, &b2);
 }
 
+static int client(const struct fixture *f)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(s >= 0);
+	strcpy(sa.sun_path, f->c.control_socket);
+	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return s;
+}
+
+/* What the server has sent s so far, without waiting. */
+static size_t answer(int s, char *buf, size_t len)
+{
+	ssize_t n = recv(s, buf, len - 1, MSG_DONTWAIT);
+
+	buf[n > 0 ? n : 0] = '\0';
+	return n > 0 ? (size_t)n : 0;
+}
+
+/*
+ * The clients are served by readiness (control_run() never waits): a ping is
+ * answered with silent clients held, a client over CTL_MAX_CONNS is told busy,
+ * the read budget answers and closes the silent ones, and control_stop()
+ * frees the clients still open (ASan).
+ */
+static void test_serve_without_waiting(void **state)
+{
+	struct fixture *f = *state;
+	int silent[CTL_MAX_CONNS], s, i, fd;
+	struct agent *a = calloc(1, sizeof(*a));
+	struct ctl_server srv;
+	struct ctl_bound b;
+	char buf[256];
+	__u64 t0;
+	gid_t g;
+
+	if (getuid()) {
+		free(a);
+		skip(); /* the peer check allows root here */
+	}
+	assert_non_null(a);
+	a->conf = &f->c;
+	fd = control_open(&f->c, &g, &b);
+	assert_true(fd >= 0);
+	assert_int_equal(control_start(&srv, a, fd, g, NULL), 0);
+	assert_true(control_fd(&srv) >= 0);
+
+	for (i = 0; i < CTL_MAX_CONNS; i++)
+		silent[i] = client(f);
+	t0 = now_mono_ns();
+	control_run(&srv);
+	/* A ping behind them: answered in this same turn, nothing waited. */
+	s = client(f);
+	assert_int_equal(write(s, "ping\n", 5), 5);
+	control_run(&srv);
+	control_run(&srv);
+	assert_true(now_mono_ns() - t0 < 100 * 1000000ull);
+	assert_true(answer(s, buf, sizeof(buf)) > 0);
+	/* All 16 held: the 17th was told busy. */
+	assert_string_equal(buf, "ERR 1 busy: 16 control connections open, try again\n");
+	close(s);
+	control_run(&srv);
+	for (i = 0; i < CTL_MAX_CONNS; i++)
+		assert_int_equal(answer(silent[i], buf, sizeof(buf)), 0);
+
+	/* Past the read budget the tick answers and closes them. */
+	usleep(600 * 1000);
+	control_tick(&srv);
+	for (i = 0; i < CTL_MAX_CONNS; i++) {
+		assert_true(answer(silent[i], buf, sizeof(buf)) > 0);
+		assert_string_equal(buf, "ERR 2 empty request\n");
+		assert_int_equal(recv(silent[i], buf, sizeof(buf), MSG_DONTWAIT), 0); /* EOF */
+		close(silent[i]);
+	}
+	/* A slot free again: a ping is answered OK. */
+	s = client(f);
+	assert_int_equal(write(s, "ping\n", 5), 5);
+	control_run(&srv);
+	control_run(&srv);
+	assert_true(answer(s, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "OK\n");
+	close(s);
+
+	/* Stopped with clients open: they are closed and freed. */
+	silent[0] = client(f);
+	silent[1] = client(f);
+	control_run(&srv);
+	control_stop(&srv);
+	assert_int_equal(recv(silent[0], buf, sizeof(buf), MSG_DONTWAIT), 0);
+	close(silent[0]);
+	close(silent[1]);
+	control_close(fd, f->c.control_socket, &b);
+	free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_live_socket_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_socket_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_leaves_another_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_serve_without_waiting, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
