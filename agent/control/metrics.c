@@ -845,16 +845,15 @@ void metrics_snap_free(struct snap *sn)
 	snap_free(sn);
 }
 
-/* Read the maps, render, write dir/shift.prom. */
-static int snap_write(struct snap *sn, const char *dir, char *err, size_t errlen)
+/* Read the maps, render, write dir/shift.prom; cancel as metrics_snap_render()'s. */
+static int snap_write(struct snap *sn, const atomic_bool *cancel, const char *dir, char *err,
+		      size_t errlen)
 {
 	size_t len;
 	char *buf;
 	int rc;
 
-	rc = snap_read_maps(sn);
-	if (!rc)
-		rc = render_buf(sn, &buf, &len);
+	rc = metrics_snap_render(sn, cancel, &buf, &len);
 	if (rc) {
 		snprintf(err, errlen, "cannot render the metrics: %s", strerror(-rc));
 		return rc;
@@ -968,8 +967,7 @@ static void *writer_main(void *arg)
 		memcpy(dir, m->pending_dir, sizeof(dir));
 		m->pending = NULL;
 		pthread_mutex_unlock(&m->lock);
-		sn->cancel = &m->cancel;
-		rc = snap_write(sn, dir, err, sizeof(err));
+		rc = snap_write(sn, &m->cancel, dir, err, sizeof(err));
 		snap_free(sn);
 		/* Stopping: the file half-rendered is no failure to report. */
 		if (rc != -ECANCELED)
@@ -1043,7 +1041,7 @@ int metrics_write(struct agent *a, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot render the metrics: %s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	rc = snap_write(sn, a->conf->textfile_dir, err, errlen);
+	rc = snap_write(sn, NULL, a->conf->textfile_dir, err, errlen);
 	snap_free(sn);
 	return rc;
 }
