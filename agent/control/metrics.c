@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include "config/addr.h"
 #include "datapath/client_nh.h"
 #include "ops/log.h"
+#include "ops/thread.h"
 #include "control/metrics.h"
 #include "shadow/shadow.h"
 
@@ -980,7 +980,6 @@ static void *writer_main(void *arg)
 
 int metrics_start(struct metrics *m)
 {
-	sigset_t all, old;
 	int rc;
 
 	m->started = false;
@@ -998,18 +997,13 @@ int metrics_start(struct metrics *m)
 		log_warn("metrics: writer condition: %s; writing on the main thread", strerror(rc));
 		return -rc;
 	}
-	/* Signals belong to the loop's signalfd: the writer starts with all blocked. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&m->thread, NULL, writer_main, m);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = thread_start(&m->thread, writer_main, m, "shiftd-metrics");
 	if (rc) {
 		pthread_cond_destroy(&m->cond);
 		pthread_mutex_destroy(&m->lock);
 		log_warn("metrics: writer thread: %s; writing on the main thread", strerror(rc));
 		return -rc;
 	}
-	pthread_setname_np(m->thread, "shiftd-metrics");
 	m->started = true;
 	return 0;
 }

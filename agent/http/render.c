@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* GET /metrics rendered on a thread of its own; see render.h. */
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 
 #include "control/metrics.h"
 #include "ops/log.h"
+#include "ops/thread.h"
 #include "http/render.h"
 
 struct render_trash {
@@ -75,7 +75,6 @@ static void *render_main(void *arg)
 
 int http_render_start(struct http_render *r)
 {
-	sigset_t all, old;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -96,17 +95,12 @@ int http_render_start(struct http_render *r)
 		log_warn("http: render condition: %s", strerror(rc));
 		goto err_lock;
 	}
-	/* Signals belong to the loop's signalfd: the thread starts with all blocked. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&r->thread, NULL, render_main, r);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = thread_start(&r->thread, render_main, r, "shiftd-http");
 	if (rc) {
 		log_warn("http: render thread: %s", strerror(rc));
 		pthread_cond_destroy(&r->cond);
 		goto err_lock;
 	}
-	pthread_setname_np(r->thread, "shiftd-http");
 	r->started = true;
 	return 0;
 err_lock:
