@@ -96,13 +96,7 @@ bool harness_compat(void)
 
 int harness_open(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6)
 {
-	return harness_open_sized(h, seed, max_flows4, max_flows6, 0);
-}
-
-int harness_open_sized(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,
-		       __u32 syn_slots)
-{
-	return harness_open_hooks(h, seed, max_flows4, max_flows6, syn_slots, SHIFT_LOAD_ALL);
+	return harness_open_hooks(h, seed, max_flows4, max_flows6, 0, SHIFT_LOAD_ALL);
 }
 
 int harness_open_hooks(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,

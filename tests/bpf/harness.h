@@ -45,11 +45,9 @@ struct harness {
 /* SHIFT_TEST_COMPAT=1: load the shift_compat build (see loader.h) whatever the kernel. */
 bool harness_compat(void);
 int harness_open(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6);
-/* The same with a SYN slot array of syn_slots (0: the default). */
-int harness_open_sized(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,
-		       __u32 syn_slots);
-/* Only the entry programs of hooks (SHIFT_LOAD_*, loader.h): the others' fds are -1.
- * Each program costs its verifier's time, the suite's largest. */
+/* The same with a SYN slot array of syn_slots (0: the default) and only the entry
+ * programs of hooks (SHIFT_LOAD_*, loader.h): the others' fds are -1. Each program
+ * costs its verifier's time, the suite's largest. */
 int harness_open_hooks(struct harness *h, __u32 seed, __u32 max_flows4, __u32 max_flows6,
 		       __u32 syn_slots, __u32 hooks);
 void harness_close(struct harness *h);
