@@ -622,6 +622,8 @@ static void reconcile(struct fleet *f, struct service_rt *s, struct shared_svc *
 		rollback_clear(a, s);
 		s->weight = w;
 		apply_weight(a, s);
+		/* rollback_clear() saved the weight before this one. */
+		a->persist_dirty = true;
 		a->fleet.applied++;
 		if (rev)
 			record_lag(f, (__s64)(now_unix_ns() - sh->v.unix_ns));
