@@ -19,6 +19,8 @@
 #define RAMP_MAX_STEPS 32
 
 struct ring_buffer;
+struct persist_writer;
+struct persist_job;
 
 struct backend_rt {
 	struct shift_addr_key addr;
@@ -207,6 +209,9 @@ struct agent {
 	__u32 evict_active; /* jobs in evict[] that are active */
 	__u32 evict_next; /* where the next chunk's job is looked for (round robin) */
 	bool persist_dirty; /* state to save on the next tick */
+	struct persist_writer *persist_w; /* ops/persist_writer.c, NULL: saves in place */
+	__u64 persist_gen, persist_seen; /* the newest save handed over; the newest done */
+	struct persist_job *persist_jobs, *persist_jobs_tail; /* persist_spawn_after() */
 	bool persist_failing; /* the last save failed: retried, logged once */
 	bool weight_cas_warned; /* apply_weight_over() fell back to a plain write */
 	__u64 persist_retry_ns; /* monotonic: not before this */
@@ -276,10 +281,33 @@ void agent_before_sync(struct service_rt *s, struct weight_state *before);
 /* Undo shiftctl's write: shiftd's state back to before, and into the map. */
 int agent_restore_word(struct agent *a, struct service_rt *s, const struct weight_state *before);
 
-/* ops/persist.c: state_dir/state <-> runtime. persist_restore() sets weights
+/*
+ * ops/persist.c: state_dir/state <-> runtime. persist_restore() sets weights
  * and latches in the runtime only (unless weights_from_maps); the caller writes
- * them to the maps with apply_weight(). */
+ * them to the maps with apply_weight().
+ *
+ * Once persist_start() started the writer thread (ops/persist_writer.h), a save
+ * is written there. persist_save() returns when the state is on disk (an
+ * operator's command answers only then); persist_save_async() returns at once,
+ * for the loop's own changes (a rollback, a ramp step): the next service's
+ * error must not wait on two fsyncs. persist_collect() takes the writer's
+ * outcomes (on persist_fd() readiness, and each tick): a failure is retried
+ * every second, as before. Without the thread every save is written in place.
+ */
 int persist_save(struct agent *a);
+void persist_save_async(struct agent *a);
 int persist_restore(struct agent *a, bool weights_from_maps);
+int persist_start(struct agent *a);
+int persist_fd(const struct agent *a);
+void persist_collect(struct agent *a);
+/* Write what waits and stop the thread; run the commands still waiting. */
+void persist_stop(struct agent *a);
+/*
+ * posix_spawn cmd (argv: cmd alone) with envp (at most PERSIST_JOB_ENV
+ * strings) once every save asked for so far is done: a notify hook announces
+ * what the state file holds. At once when nothing is on its way to disk.
+ */
+#define PERSIST_JOB_ENV 8
+void persist_spawn_after(struct agent *a, const char *cmd, char *const envp[]);
 
 #endif

@@ -87,6 +87,7 @@ static const char usage_text[] =
 
 struct loop {
 	int epfd, sigfd, ctlfd, timerfd, nlfd, rbfd, httpfd;
+	int persistfd; /* persist_fd(): a save done; -1 without the writer thread */
 	gid_t ctl_group; /* control_open()'s */
 	struct ctl_bound ctl_bound; /* the socket file it bound */
 	struct ctl_server ctl; /* its clients */
@@ -670,9 +671,11 @@ static void tick(struct agent *a, struct loop *lp)
 		lp->watch_next_ns = now_mono_ns() + WATCH_EVERY_NS;
 		watch_attached(a, lp);
 	}
+	/* The writer's eventfd says when a save is done; this catches one it could not tell. */
+	persist_collect(a);
 	if (a->persist_dirty && now_mono_ns() >= a->persist_retry_ns) {
 		a->persist_dirty = false;
-		persist_save(a);
+		persist_save_async(a);
 	}
 	/* Last: a ping says the whole tick ran. */
 	if (sdnotify_tick(&lp->sd, a, now_mono_ns(), msg, sizeof(msg)))
@@ -748,6 +751,9 @@ static int run_loop(struct agent *a, struct loop *lp)
 
 				if (read(lp->timerfd, &exp, sizeof(exp)) == sizeof(exp))
 					tick(a, lp);
+			} else if (fd == lp->persistfd && fd >= 0) {
+				/* A save is on disk: the notify hooks that waited for it run. */
+				persist_collect(a);
 			} else if (fd == lp->httpfd && fd >= 0) {
 				/* After everything else this round, samples above all. */
 				http_ready = true;
@@ -960,6 +966,7 @@ int main(int argc, char **argv)
 		.nlfd = -1,
 		.rbfd = -1,
 		.httpfd = -1,
+		.persistfd = -1,
 		.fleetfd = -1,
 		.shadow_rbfd = -1,
 		.shadow_sockfd = -1,
@@ -1256,6 +1263,13 @@ int main(int argc, char **argv)
 	privs_drop();
 	log_info("ready: %u services, control socket %s", a->conf->n_services,
 		 a->conf->control_socket);
+	/* After privs_drop(): a thread keeps the capabilities it was started with. */
+	if (!persist_start(a)) {
+		lp.persistfd = persist_fd(a);
+		if (epoll_add(lp.epfd, lp.persistfd))
+			log_warn("epoll: state writer: %s; its outcomes are read each tick",
+				 strerror(errno));
+	}
 	metrics_start(&lp.metrics);
 	metrics_tick(&lp.metrics, a); /* the first shift.prom now, not a tick later */
 	if (sdnotify_init(&lp.sd))
@@ -1272,6 +1286,8 @@ int main(int argc, char **argv)
 		persist_save(a);
 	metrics_stop(&lp.metrics);
 out:
+	/* Saves handed over are written, and the hooks that waited for them run. */
+	persist_stop(a);
 	http_stop(&lp.http);
 	samples_close(a, lp.rb);
 	control_stop(&lp.ctl);

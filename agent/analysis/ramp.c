@@ -143,7 +143,7 @@ void ramp_tick(struct agent *a)
 		if (s->ramp.index + 1 >= s->ramp.n) {
 			s->ramp.active = false;
 			log_info("service %s: ramp complete", s->conf->name);
-			persist_save(a);
+			persist_save_async(a);
 			continue;
 		}
 		/* Hold while green has nothing healthy to send traffic to. */
@@ -152,6 +152,6 @@ void ramp_tick(struct agent *a)
 		/* Not over a word shiftctl wrote since shiftd did (set_step()). */
 		if (set_step(a, s, s->ramp.index + 1))
 			continue;
-		persist_save(a);
+		persist_save_async(a);
 	}
 }

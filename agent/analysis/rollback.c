@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +20,13 @@ static void record_reaction(struct agent *a, __u64 ns)
 	a->reaction_count++;
 }
 
-/* The hook runs detached: its exit is reaped by the SIGCHLD-ignoring main loop. */
+/* After the state file has what the hook announces (persist_spawn_after()). */
 static void notify(struct agent *a, struct service_rt *s, const char *reason, const char *detail)
 {
 	char e_svc[128], e_reason[192], e_detail[600], e_react[64], e_weight[64];
-	char *argv[] = { a->conf->notify_command, NULL };
 	char *envp[] = {
 		e_svc, e_reason, e_detail, e_react, e_weight, "SHIFT_EVENT=rollback", NULL
 	};
-	pid_t pid;
-	int rc;
 
 	if (!a->conf->notify_command[0])
 		return;
@@ -39,9 +35,7 @@ static void notify(struct agent *a, struct service_rt *s, const char *reason, co
 	snprintf(e_detail, sizeof(e_detail), "SHIFT_DETAIL=%s", detail ? detail : "");
 	snprintf(e_react, sizeof(e_react), "SHIFT_REACTION_US=%.1f", (double)s->reaction_ns / 1e3);
 	snprintf(e_weight, sizeof(e_weight), "SHIFT_GREEN_WEIGHT=0");
-	rc = posix_spawn(&pid, a->conf->notify_command, NULL, NULL, argv, envp);
-	if (rc)
-		log_warn("notify_command %s: %s", a->conf->notify_command, strerror(rc));
+	persist_spawn_after(a, a->conf->notify_command, envp);
 }
 
 /* A local rollback: the fleet layer publishes it from the loop (fleet/). */
@@ -179,16 +173,17 @@ int rollback_fire(struct agent *a, struct service_rt *s, enum trigger_reason r, 
 	 * The pinned map holds the latch already, but a reboot (the pins gone)
 	 * has only the state file: saved now, not at the next tick, or a crash
 	 * in between undoes the rollback and forgets that the fleet has yet to
-	 * hear of it (fleet_publish). The write is done: no reaction waits on
-	 * the fsyncs. A drill's latch is saved by drill_start() right after,
-	 * with the drill's record: saved without it, a reboot would keep it as a
-	 * real rollback. Before the hook, which runs last: what it announces is
+	 * hear of it (fleet_publish). Handed to the writer thread, not waited
+	 * for: another service's error in the ring must not wait on its fsyncs.
+	 * A drill's latch is saved by drill_start() right after, with the
+	 * drill's record: saved without it, a reboot would keep it as a real
+	 * rollback. The hook runs once the save is done: what it announces is
 	 * on disk.
 	 */
 	if (r == TRIGGER_DRILL)
 		a->persist_dirty = true;
 	else
-		persist_save(a);
+		persist_save_async(a);
 	notify(a, s, trigger_reason_name(r), detail);
 	return 0;
 }
@@ -225,5 +220,7 @@ void rollback_clear(struct agent *a, struct service_rt *s)
 	analysis_reset(&s->an);
 	log_info("service %s: rollback latch cleared; green weight stays %u bp", s->conf->name,
 		 s->weight);
-	persist_save(a);
+	/* Not waited for: a fleet's clear of many services would hold the loop
+	 * for two fsyncs each. An operator's clear waits in control.c. */
+	persist_save_async(a);
 }

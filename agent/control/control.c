@@ -338,6 +338,7 @@ static void do_sync(struct agent *a, const struct ctl_request *q, struct reply *
 		rollback_note_manual_at(a, s, reason, at);
 	} else if (!s->latched && before.latched) {
 		rollback_clear(a, s);
+		persist_save(a); /* on disk before the answer says it is done */
 	} else {
 		if (cancel_ramp && s->ramp.active) {
 			s->ramp.active = false;

@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Runtime <-> state_dir/state: what must survive a reboot, when the pins are gone. */
 #include <errno.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
 #include "ops/log.h"
+#include "ops/persist_writer.h"
 #include "ops/ramp_time.h"
 #include "ops/state.h"
 
-int persist_save(struct agent *a)
+/* The runtime's state as the file keeps it, into *st: 0 or -ENOMEM. */
+static int build(struct agent *a, struct shift_state *st)
 {
-	struct shift_state st = { 0 };
-	char err[512] = "";
-	int lock = -1, rc = 0;
 	__u32 i;
 
 	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
@@ -23,11 +23,9 @@ int persist_save(struct agent *a)
 
 		if (!s)
 			continue;
-		p = state_get_or_add(&st, s->conf->name);
-		if (!p) {
-			rc = -ENOMEM;
-			goto out;
-		}
+		p = state_get_or_add(st, s->conf->name);
+		if (!p)
+			return -ENOMEM;
 		p->weight = s->weight;
 		p->latched = s->latched;
 		p->fleet_publish = s->latched && s->fleet_publish;
@@ -56,19 +54,16 @@ int persist_save(struct agent *a)
 			p->last_drill_ttb_ns = s->drill.ttb_ns;
 		}
 	}
-	/* shiftctl writes the same file while we are down; the lock orders the two. */
-	rc = state_lock(a->state_path, &lock, err, sizeof(err));
-	if (rc)
-		goto out;
-	rc = state_save(a->state_path, &st, err, sizeof(err));
-	state_unlock(lock);
-out:
-	state_free(&st);
-	/*
-	 * A state that failed to save (full disk) is retried every second from
-	 * the tick, or a reboot would undo what the maps already say (a rollback,
-	 * say). Logged when it starts failing and when it recovers, not per try.
-	 */
+	return 0;
+}
+
+/*
+ * A state that failed to save (full disk) is retried every second from the
+ * tick, or a reboot would undo what the maps already say (a rollback, say).
+ * Logged when it starts failing and when it recovers, not per try.
+ */
+static void outcome(struct agent *a, int rc, const char *err)
+{
 	if (rc) {
 		if (!a->persist_failing)
 			log_err("state not saved, retrying every second (the datapath is "
@@ -81,7 +76,186 @@ out:
 		a->persist_failing = false;
 		log_info("state saved again to %s", a->state_path);
 	}
+}
+
+/* A command waiting for a save: posix_spawn()ed once it is on disk. */
+struct persist_job {
+	struct persist_job *next;
+	__u64 gen;
+	char *argv[2];
+	char *envp[PERSIST_JOB_ENV + 1];
+	char buf[]; /* the strings */
+};
+
+/* The command runs detached: its exit is reaped by the SIGCHLD-ignoring loop. */
+static void spawn(const char *what, char *const argv[], char *const envp[])
+{
+	pid_t pid;
+	int rc;
+
+	rc = posix_spawn(&pid, argv[0], NULL, NULL, argv, envp);
+	if (rc)
+		log_warn("%s %s: %s", what, argv[0], strerror(rc));
+}
+
+/* The jobs whose save is done, in the order they came. */
+static void run_due(struct agent *a)
+{
+	struct persist_job *j;
+
+	while ((j = a->persist_jobs) && j->gen <= a->persist_seen) {
+		a->persist_jobs = j->next;
+		spawn("notify_command", j->argv, j->envp);
+		free(j);
+	}
+	if (!a->persist_jobs)
+		a->persist_jobs_tail = NULL;
+}
+
+static int save_inline(struct agent *a, struct shift_state *st)
+{
+	char err[512] = "";
+	int lock = -1, rc;
+
+	/* shiftctl writes the same file while we are down; the lock orders the two. */
+	rc = state_lock(a->state_path, &lock, err, sizeof(err));
+	if (!rc) {
+		rc = state_save(a->state_path, st, err, sizeof(err));
+		state_unlock(lock);
+	}
+	outcome(a, rc, err);
 	return rc;
+}
+
+int persist_save(struct agent *a)
+{
+	struct shift_state st = { 0 };
+	struct persist_done d;
+	__u64 gen;
+	int rc;
+
+	rc = build(a, &st);
+	if (rc) {
+		outcome(a, rc, "");
+	} else if (a->persist_w && (gen = persist_writer_submit(a->persist_w, &st))) {
+		a->persist_gen = gen;
+		persist_writer_wait(a->persist_w, gen, &d);
+		a->persist_seen = d.gen;
+		outcome(a, d.rc, d.err);
+		rc = d.rc;
+		run_due(a);
+	} else {
+		rc = save_inline(a, &st);
+	}
+	state_free(&st);
+	return rc;
+}
+
+void persist_save_async(struct agent *a)
+{
+	struct shift_state st = { 0 };
+	__u64 gen;
+	int rc;
+
+	if (!a->persist_w) {
+		persist_save(a);
+		return;
+	}
+	rc = build(a, &st);
+	if (rc)
+		outcome(a, rc, "");
+	else if ((gen = persist_writer_submit(a->persist_w, &st)))
+		a->persist_gen = gen;
+	else
+		save_inline(a, &st);
+	state_free(&st);
+}
+
+int persist_start(struct agent *a)
+{
+	int rc = persist_writer_start(&a->persist_w, a->state_path);
+
+	if (rc)
+		log_warn("state writer thread: %s; the state file is written on the event loop",
+			 strerror(-rc));
+	return rc;
+}
+
+int persist_fd(const struct agent *a)
+{
+	return a->persist_w ? persist_writer_fd(a->persist_w) : -1;
+}
+
+void persist_collect(struct agent *a)
+{
+	struct persist_done d;
+
+	if (a->persist_w && persist_writer_poll(a->persist_w, &a->persist_seen, &d))
+		outcome(a, d.rc, d.err);
+	run_due(a);
+}
+
+void persist_stop(struct agent *a)
+{
+	struct persist_done d = { 0 };
+	struct persist_job *j;
+
+	if (a->persist_w) {
+		persist_writer_stop(a->persist_w, &d);
+		a->persist_w = NULL;
+		if (d.gen > a->persist_seen) {
+			a->persist_seen = d.gen;
+			outcome(a, d.rc, d.err);
+		}
+	}
+	run_due(a);
+	/* None should be left (every save was written); none is lost if one is. */
+	while ((j = a->persist_jobs)) {
+		a->persist_jobs = j->next;
+		spawn("notify_command", j->argv, j->envp);
+		free(j);
+	}
+	a->persist_jobs_tail = NULL;
+	/* A writer started again numbers its saves from 1. */
+	a->persist_gen = a->persist_seen = 0;
+}
+
+void persist_spawn_after(struct agent *a, const char *cmd, char *const envp[])
+{
+	struct persist_job *j;
+	size_t len = strlen(cmd) + 1, n = 0, i;
+	char *at;
+
+	while (n < PERSIST_JOB_ENV && envp[n])
+		len += strlen(envp[n++]) + 1;
+	/* Nothing on its way to disk: what the command announces is there already. */
+	if (a->persist_gen <= a->persist_seen) {
+		char *argv[] = { (char *)cmd, NULL };
+
+		spawn("notify_command", argv, envp);
+		return;
+	}
+	j = calloc(1, sizeof(*j) + len);
+	if (!j) {
+		char *argv[] = { (char *)cmd, NULL };
+
+		log_warn("notify_command: out of memory; run before the state file is saved");
+		spawn("notify_command", argv, envp);
+		return;
+	}
+	at = j->buf;
+	j->argv[0] = strcpy(at, cmd);
+	at += strlen(cmd) + 1;
+	for (i = 0; i < n; i++) {
+		j->envp[i] = strcpy(at, envp[i]);
+		at += strlen(envp[i]) + 1;
+	}
+	j->gen = a->persist_gen;
+	if (a->persist_jobs_tail)
+		a->persist_jobs_tail->next = j;
+	else
+		a->persist_jobs = j;
+	a->persist_jobs_tail = j;
 }
 
 /* "drill: drill 3, hold 30s": the reason rollback_fire() gives a drill's latch. */
