@@ -22,10 +22,12 @@
  * next round starts after a random 200..1200 background samples.
  *
  * After the write, rollback_fire() goes on (start the eviction of green
- * flows, persist the state, log) before the loop reads the next sample:
- * reported too, since any other service's error waits that long. The
- * eviction itself runs as in shiftd, a chunk per loop turn after the turn's
- * samples (analysis/evict.h).
+ * flows, hand the state to the state file's writer thread, log) before the
+ * loop reads the next sample: reported too, since any other service's error
+ * waits that long. --persist-inline writes the state file on the loop
+ * instead (two fsyncs, as shiftd did before its writer thread), for the
+ * comparison. The eviction itself runs as in shiftd, a chunk per loop turn
+ * after the turn's samples (analysis/evict.h).
  *
  * --overload: samples far beyond what the agent reads. The loop thread stops
  * consuming (ring fds out of its epoll set), the injector fills the sample
@@ -39,6 +41,7 @@
  *
  *   bench_rollback [--out FILE] [--rollbacks N] [--rate SAMPLES_PER_S]
  *                  [--overload [--rounds R] [--fill X]] [--fifo PRIO]
+ *                  [--persist-inline]
  *
  * --fifo runs the loop thread SCHED_FIFO, as shiftd's systemd unit runs shiftd
  * (priority 20; started by hand it runs SCHED_OTHER, this bench's default): on
@@ -141,6 +144,7 @@ struct shared {
 	struct service_rt *s;
 	struct ring_buffer *rb;
 	int epfd, rbfd, evfd;
+	int pfd; /* persist_fd(): the state writer's eventfd, -1 with --persist-inline */
 	int cpu;
 	int fifo; /* SCHED_FIFO priority of the loop thread; 0 = SCHED_OTHER, as shiftd by hand */
 	bool paused; /* loop thread only: an event already returned must not consume */
@@ -162,6 +166,7 @@ struct opts {
 	int fifo;
 	unsigned int rounds;
 	double fill;
+	bool persist_inline; /* the state file written on the loop, as before the writer thread */
 };
 
 struct frames {
@@ -476,6 +481,9 @@ static void *loop_thread(void *arg)
 				/* As shiftd: samples first. */
 				samples_poll(sh->a, sh->rb);
 				publish(sh, &seen);
+			} else if (evs[i].data.fd == sh->pfd) {
+				/* As shiftd: a save is done (and a notify hook may run). */
+				persist_collect(sh->a);
 			} else if (handle_cmd(sh, &seen)) {
 				return NULL;
 			}
@@ -527,7 +535,7 @@ static void rm_dir(const char *dir)
 	rmdir(dir);
 }
 
-static int setup(struct bench *b)
+static int setup(struct bench *b, bool persist_inline)
 {
 	struct shift_conf *conf;
 	char text[2048], err[512];
@@ -608,6 +616,18 @@ static int setup(struct bench *b)
 		    epoll_ctl(b->sh.epfd, EPOLL_CTL_ADD, b->sh.evfd, &e2)) {
 			return fail_errno("epoll_ctl");
 		}
+	}
+	/* As shiftd: the state file's writes on a thread of their own. */
+	b->sh.pfd = -1;
+	if (!persist_inline) {
+		struct epoll_event e3 = { .events = EPOLLIN };
+
+		rc = persist_start(b->a);
+		if (rc)
+			return rc;
+		b->sh.pfd = e3.data.fd = persist_fd(b->a);
+		if (epoll_ctl(b->sh.epfd, EPOLL_CTL_ADD, b->sh.pfd, &e3))
+			return fail_errno("epoll_ctl");
 	}
 	return 0;
 }
@@ -765,7 +785,9 @@ static int bench_normal(struct bench *b, const struct opts *o, FILE *out)
 				n ? sum / n / 1e3 : 0);
 			fprintf(f,
 				"after the write, before the next sample (eviction start, persist "
-				"state, log): p50 %.1f  p99 %.1f  max %.1f us\n",
+				"state %s, log): p50 %.1f  p99 %.1f  max %.1f us\n",
+				o->persist_inline ? "on the loop (--persist-inline)" :
+						    "handed to its writer thread",
 				pct_us(post, n, 50), pct_us(post, n, 99),
 				n ? (double)post[n - 1] / 1e3 : 0);
 			fprintf(f, "goal p99 < 100 us: %s\n",
@@ -929,7 +951,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [--out FILE] [--rollbacks N] [--rate SAMPLES_PER_S] [--overload "
-		"[--rounds R] [--fill X]] [--fifo PRIO]\n",
+		"[--rounds R] [--fill X]] [--fifo PRIO] [--persist-inline]\n",
 		argv0);
 }
 
@@ -943,6 +965,7 @@ int main(int argc, char **argv)
 		{ "rounds", required_argument, NULL, 'R' },
 		{ "fill", required_argument, NULL, 'f' },
 		{ "fifo", required_argument, NULL, 'F' },
+		{ "persist-inline", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -953,7 +976,7 @@ int main(int argc, char **argv)
 	int opt, rc = 1, err;
 	long cpus;
 
-	while ((opt = getopt_long(argc, argv, "o:n:r:OR:f:F:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "o:n:r:OR:f:F:Ih", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':
 			o.out = optarg;
@@ -975,6 +998,9 @@ int main(int argc, char **argv)
 			break;
 		case 'F':
 			o.fifo = (int)strtol(optarg, NULL, 0);
+			break;
+		case 'I':
+			o.persist_inline = true;
 			break;
 		default:
 			usage(argv[0]);
@@ -1001,7 +1027,7 @@ int main(int argc, char **argv)
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	b->sh.cpu = 0;
 	b->sh.fifo = o.fifo;
-	err = setup(b);
+	err = setup(b, o.persist_inline);
 	if (err) {
 		fprintf(stderr, "bench: set-up failed: %s\n", strerror(-err));
 		goto out;
@@ -1030,6 +1056,9 @@ out:
 		fprintf(stderr, "bench: %s: %s\n", o.out, strerror(errno));
 		rc = 1;
 	}
+	/* The loop thread is gone: the agent is this thread's now. */
+	if (b->a)
+		persist_stop(b->a);
 	samples_close(b->a, b->sh.rb);
 	if (b->sh.epfd > 0)
 		close(b->sh.epfd);
