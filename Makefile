@@ -290,13 +290,16 @@ check-ops: all
 # Rollback reaction time on the real path (skeleton, config, ring buffer consumer,
 # XDP programs), with background sample load flat out, then paced at 50k/s with the
 # loop SCHED_FIFO as shiftd's unit runs it (its CPU idles between wakeups: §7w);
-# then the ring buffers under overload.
+# then the ring buffers under overload; then 32 services failing together, with
+# the state file written on the loop (the old way) and by its writer thread.
 .PHONY: bench-rollback
 bench-rollback: $(OUTPUT)/bench/bench_rollback
 	$(Q)$(OUTPUT)/bench/bench_rollback --out $(OUTPUT)/bench-rollback.txt
 	$(Q)$(OUTPUT)/bench/bench_rollback --rate 50000 --fifo 20 --rollbacks 300 \
 		--out $(OUTPUT)/bench-rollback-paced.txt
 	$(Q)$(OUTPUT)/bench/bench_rollback --overload --out $(OUTPUT)/bench-rollback-overload.txt
+	$(Q)$(OUTPUT)/bench/bench_rollback --burst 32 --rounds 30 \
+		--out $(OUTPUT)/bench-rollback-burst.txt
 
 bench: bench-rollback
 

@@ -41,7 +41,13 @@
  *
  *   bench_rollback [--out FILE] [--rollbacks N] [--rate SAMPLES_PER_S]
  *                  [--overload [--rounds R] [--fill X]] [--fifo PRIO]
- *                  [--persist-inline]
+ *                  [--burst N [--rounds R]] [--persist-inline]
+ *
+ * --burst N: N more services, each rolled back by its first error; all N
+ * errors come within microseconds (services failing together), --rounds
+ * times, first with the state file written on the loop (as shiftd did before
+ * its writer thread), then by the writer thread (not with --persist-inline).
+ * Each service's reaction includes what the loop did for the ones before it.
  *
  * --fifo runs the loop thread SCHED_FIFO, as shiftd's systemd unit runs shiftd
  * (priority 20; started by hand it runs SCHED_OTHER, this bench's default): on
@@ -93,6 +99,8 @@
 #define BG_PORT0 20000
 #define GREEN_PORT0 30000
 #define GREEN_PORTS 30000
+/* --burst: at most this many services roll back at once. */
+#define BURST_MAX 64
 #define WAIT_NS (2ull * 1000000000ull) /* a rollback not seen by then: missed */
 /* The loop thread's answer to a command; it may be busy after a rollback (evict, fsync). */
 #define CMD_WAIT_NS (30ull * 1000000000ull)
@@ -135,6 +143,8 @@ enum cmd {
 	CMD_PAUSE, /* drain, then stop consuming */
 	CMD_RESUME, /* consume again: drain the backlog, then acknowledge */
 	CMD_RESUME_ASYNC, /* consume again: acknowledge, then drain from the epoll loop */
+	CMD_BURST_CLEAR, /* --burst: copy out the burst services' reactions, clear them */
+	CMD_PERSIST_START, /* --burst: start the state writer thread, as shiftd does */
 	CMD_STOP,
 };
 
@@ -147,6 +157,9 @@ struct shared {
 	int pfd; /* persist_fd(): the state writer's eventfd, -1 with --persist-inline */
 	int cpu;
 	int fifo; /* SCHED_FIFO priority of the loop thread; 0 = SCHED_OTHER, as shiftd by hand */
+	unsigned int burst; /* --burst: services b0.. */
+	struct service_rt *bs[BURST_MAX];
+	__u64 burst_r[BURST_MAX]; /* CMD_BURST_CLEAR's copy of their reaction_ns */
 	bool paused; /* loop thread only: an event already returned must not consume */
 	_Atomic int cmd;
 	_Atomic unsigned int cmd_done; /* commands handled */
@@ -167,6 +180,7 @@ struct opts {
 	unsigned int rounds;
 	double fill;
 	bool persist_inline; /* the state file written on the loop, as before the writer thread */
+	unsigned int burst; /* services failing at once (0: the normal mode) */
 };
 
 struct frames {
@@ -222,7 +236,16 @@ static int pin_to(int cpu)
 
 /* --- packets --------------------------------------------------------------- */
 
+static void spec_client_to(struct pkt_spec *s, const __u8 *vip, __u16 sport, __u8 flags,
+			   __u16 payload);
+
 static void spec_client(struct pkt_spec *s, __u16 sport, __u8 flags, __u16 payload)
+{
+	spec_client_to(s, ip_vip, sport, flags, payload);
+}
+
+static void spec_client_to(struct pkt_spec *s, const __u8 *vip, __u16 sport, __u8 flags,
+			   __u16 payload)
 {
 	static const __u8 edge[6] = MAC_EDGE, cl[6] = MAC_CLIENT;
 
@@ -232,7 +255,7 @@ static void spec_client(struct pkt_spec *s, __u16 sport, __u8 flags, __u16 paylo
 	s->family = 4;
 	s->proto = IPPROTO_TCP;
 	memcpy(s->saddr, ip_client, 4);
-	memcpy(s->daddr, ip_vip, 4);
+	memcpy(s->daddr, vip, 4);
 	s->sport = sport;
 	s->dport = 80;
 	s->ttl = 64;
@@ -388,15 +411,42 @@ static int trigger(struct bench *b)
 	return err;
 }
 
+/*
+ * --burst: each burst service's new green flow and its RST, one service after
+ * the other (a few microseconds apart): errors of services failing together.
+ */
+static int trigger_burst(struct bench *b, unsigned int n)
+{
+	struct pkt_spec s;
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
+		__u16 port = (__u16)(GREEN_PORT0 + b->green_seq++ % GREEN_PORTS);
+		__u8 vip[4] = { 10, 0, 0, (__u8)(100 + i) },
+		     green[4] = { 10, 1, 0, (__u8)(170 + i) };
+
+		spec_client_to(&s, vip, port, TH_SYN, 0);
+		err = run_spec(b, H_CLIENT, &s);
+		if (err)
+			break;
+		spec_backend(&s, green, port, TH_RST | TH_ACK, 0);
+		err = run_spec(b, H_BACKEND, &s);
+	}
+	return err;
+}
+
 /* --- the loop thread: shiftd's event loop, reduced to samples + commands ---- */
 
 static void publish(struct shared *sh, __u64 *seen)
 {
 	if (sh->a->reaction_count != *seen) {
+		unsigned int n = (unsigned int)(sh->a->reaction_count - *seen);
+
 		*seen = sh->a->reaction_count;
 		atomic_store(&sh->last_reaction_ns, sh->s->reaction_ns);
 		atomic_store(&sh->last_poll_end_ns, now_ns());
-		atomic_fetch_add(&sh->rollbacks, 1);
+		atomic_fetch_add(&sh->rollbacks, n);
 	}
 	atomic_store(&sh->samples, sh->a->samples);
 }
@@ -437,6 +487,27 @@ static int handle_cmd(struct shared *sh, __u64 *seen)
 			err = -errno;
 		sh->paused = false;
 		break;
+	case CMD_BURST_CLEAR:
+		for (unsigned int i = 0; i < sh->burst && !err; i++) {
+			struct service_rt *s = sh->bs[i];
+
+			sh->burst_r[i] = s->latched ? s->reaction_ns : 0;
+			rollback_clear(sh->a, s);
+			s->weight = SHIFT_WEIGHT_MAX;
+			err = apply_weight(sh->a, s);
+		}
+		break;
+	case CMD_PERSIST_START: {
+		struct epoll_event pe = { .events = EPOLLIN };
+
+		err = persist_start(sh->a);
+		if (!err) {
+			sh->pfd = pe.data.fd = persist_fd(sh->a);
+			if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->pfd, &pe))
+				err = -errno;
+		}
+		break;
+	}
 	case CMD_STOP:
 		atomic_fetch_add(&sh->cmd_done, 1);
 		return 1;
@@ -535,10 +606,34 @@ static void rm_dir(const char *dir)
 	rmdir(dir);
 }
 
+/*
+ * --burst: services b0..bN-1, each its own VIP and backends, green at 100 %,
+ * rolled back by one error (no eviction: only the save follows the write).
+ */
+static int burst_conf(char *text, size_t len, unsigned int n)
+{
+	size_t at = strlen(text);
+	unsigned int i;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		k = snprintf(text + at, len - at,
+			     "\n[service b%u]\nvip = 10.0.0.%u:80\nprotocol = tcp\n"
+			     "blue = 10.1.0.%u:8080\ngreen = 10.1.0.%u:8080\ngreen_weight = 100%%\n"
+			     "health_check = none\nmax_consecutive_errors = 1\n"
+			     "rollback_evict = no\n",
+			     i, 100 + i, 100 + i, 170 + i);
+		if (k < 0 || (size_t)k >= len - at)
+			return -ENOSPC;
+		at += (size_t)k;
+	}
+	return 0;
+}
+
 static int setup(struct bench *b, bool persist_inline)
 {
 	struct shift_conf *conf;
-	char text[2048], err[512];
+	char text[2048 + BURST_MAX * 256], err[512];
 	int rc;
 
 	if (unshare(CLONE_NEWNET)) {
@@ -563,6 +658,9 @@ static int setup(struct bench *b, bool persist_inline)
 	snprintf(b->a->state_path, sizeof(b->a->state_path), "%s/state", b->dir);
 	snprintf(b->a->conf_path, sizeof(b->a->conf_path), "bench_rollback.conf");
 	snprintf(text, sizeof(text), conf_fmt, b->dir, b->dir, b->dir);
+	rc = burst_conf(text, sizeof(text), b->sh.burst);
+	if (rc)
+		return rc;
 	rc = conf_parse(text, strlen(text), "bench_rollback.conf", &conf, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "bench: %s\n", err);
@@ -577,6 +675,14 @@ static int setup(struct bench *b, bool persist_inline)
 	b->sh.s = agent_service(b->a, SVC_NAME);
 	if (!b->sh.s)
 		return -ENOENT;
+	for (unsigned int i = 0; i < b->sh.burst; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "b%u", i);
+		b->sh.bs[i] = agent_service(b->a, name);
+		if (!b->sh.bs[i])
+			return -ENOENT;
+	}
 	rc = make_bg_flows(b);
 	if (rc)
 		return rc;
@@ -617,9 +723,10 @@ static int setup(struct bench *b, bool persist_inline)
 			return fail_errno("epoll_ctl");
 		}
 	}
-	/* As shiftd: the state file's writes on a thread of their own. */
+	/* As shiftd: the state file's writes on a thread of their own (--burst
+	 * starts it between its two phases). */
 	b->sh.pfd = -1;
-	if (!persist_inline) {
+	if (!persist_inline && !b->sh.burst) {
 		struct epoll_event e3 = { .events = EPOLLIN };
 
 		rc = persist_start(b->a);
@@ -922,6 +1029,136 @@ static void overload_report(FILE *f, const struct round *rd, unsigned int n, int
 		ok ? "met" : "NOT met");
 }
 
+/* --- the burst mode -------------------------------------------------------------- */
+
+/*
+ * --burst N: N services roll back together (each one's first error, a few
+ * microseconds apart; no background load). A service's reaction includes
+ * whatever the loop did for the services before it: with the state file
+ * written on the loop, its fsyncs. Reported over --rounds bursts: the
+ * fastest and the slowest service of each burst, and all of them.
+ */
+struct burst_fig {
+	unsigned int n, missed;
+	double lo50, lo_max, hi50, hi90, hi_max, all50, all99; /* us */
+};
+
+/* --rounds bursts of every burst service's error; their reactions in *fig. */
+static int burst_phase(struct bench *b, const struct opts *o, struct burst_fig *fig)
+{
+	unsigned int nb = o->burst, r, i, n = 0, missed = 0;
+	__u64 *lo = calloc(o->rounds, sizeof(*lo)), *hi = calloc(o->rounds, sizeof(*hi));
+	__u64 *all = calloc((size_t)o->rounds * nb, sizeof(*all));
+	__u64 deadline;
+	int err = 0;
+
+	if (!lo || !hi || !all) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (r = 0; r < o->rounds && !err; r++) {
+		unsigned int want = atomic_load(&b->sh.rollbacks) + nb;
+
+		err = trigger_burst(b, nb);
+		deadline = now_ns() + WAIT_NS;
+		while (!err && atomic_load(&b->sh.rollbacks) < want && now_ns() < deadline)
+			sched_yield();
+		if (!err)
+			err = command(b, CMD_BURST_CLEAR, NULL);
+		if (err)
+			break;
+		/* The clears' saves settle before the next burst. */
+		usleep(20000);
+		for (i = 0; i < nb && b->sh.burst_r[i]; i++)
+			;
+		if (i < nb) {
+			missed++;
+			continue;
+		}
+		lo[n] = hi[n] = b->sh.burst_r[0];
+		for (i = 0; i < nb; i++) {
+			all[(size_t)n * nb + i] = b->sh.burst_r[i];
+			if (b->sh.burst_r[i] < lo[n])
+				lo[n] = b->sh.burst_r[i];
+			if (b->sh.burst_r[i] > hi[n])
+				hi[n] = b->sh.burst_r[i];
+		}
+		n++;
+	}
+	if (err)
+		goto out;
+	qsort(lo, n, sizeof(*lo), cmp_u64);
+	qsort(hi, n, sizeof(*hi), cmp_u64);
+	qsort(all, (size_t)n * nb, sizeof(*all), cmp_u64);
+	fig->n = n;
+	fig->missed = missed;
+	fig->lo50 = pct_us(lo, n, 50);
+	fig->lo_max = n ? (double)lo[n - 1] / 1e3 : 0;
+	fig->hi50 = pct_us(hi, n, 50);
+	fig->hi90 = pct_us(hi, n, 90);
+	fig->hi_max = n ? (double)hi[n - 1] / 1e3 : 0;
+	fig->all50 = pct_us(all, (size_t)n * nb, 50);
+	fig->all99 = pct_us(all, (size_t)n * nb, 99);
+out:
+	free(lo);
+	free(hi);
+	free(all);
+	return err;
+}
+
+static void burst_print(FILE *f, const struct burst_fig *g, const char *how)
+{
+	fprintf(f, "state file written %s: %u bursts measured, %u missed\n", how, g->n, g->missed);
+	fprintf(f, "  reaction us, fastest service of a burst: p50 %.1f  max %.1f\n", g->lo50,
+		g->lo_max);
+	fprintf(f, "  reaction us, slowest service of a burst: p50 %.1f  p90 %.1f  max %.1f\n",
+		g->hi50, g->hi90, g->hi_max);
+	fprintf(f, "  reaction us, every service: p50 %.1f  p99 %.1f\n", g->all50, g->all99);
+}
+
+/*
+ * --burst N: N services roll back together (each one's first error, a few
+ * microseconds apart; no background load). A service's reaction includes
+ * whatever the loop did for the services before it: with the state file
+ * written on the loop, their fsyncs. First with the state file written on
+ * the loop (the baseline: shiftd before its writer thread), then, unless
+ * --persist-inline, by the writer thread; the ratio of the two.
+ */
+static int bench_burst(struct bench *b, const struct opts *o, FILE *out)
+{
+	struct burst_fig inl = { 0 }, thr = { 0 };
+	int err, k;
+
+	err = burst_phase(b, o, &inl);
+	if (!err && !o->persist_inline) {
+		err = command(b, CMD_PERSIST_START, NULL);
+		if (!err)
+			err = burst_phase(b, o, &thr);
+	}
+	if (err)
+		return err;
+	for (k = 0; k < 2; k++) {
+		FILE *f = k ? out : stdout;
+
+		if (!f)
+			continue;
+		header(f,
+		       "--burst (services failing together: each one's error -> its weight write)",
+		       o->fifo);
+		fprintf(f, "bursts: %u services each, %u rounds per phase, no background load\n",
+			o->burst, o->rounds);
+		burst_print(f, &inl, "on the loop (the baseline)");
+		if (o->persist_inline)
+			continue;
+		burst_print(f, &thr, "by its writer thread (as shiftd)");
+		fprintf(f,
+			"slowest service of a burst, p50: %.1f us on the loop / %.1f us with the "
+			"writer thread = x%.1f\n",
+			inl.hi50, thr.hi50, thr.hi50 > 0 ? inl.hi50 / thr.hi50 : 0);
+	}
+	return 0;
+}
+
 static int bench_overload(struct bench *b, const struct opts *o, FILE *out)
 {
 	const double fills[2] = { 0.9, o->fill };
@@ -951,7 +1188,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [--out FILE] [--rollbacks N] [--rate SAMPLES_PER_S] [--overload "
-		"[--rounds R] [--fill X]] [--fifo PRIO] [--persist-inline]\n",
+		"[--rounds R] [--fill X]] [--burst N [--rounds R]] [--fifo PRIO] [--persist-inline]\n",
 		argv0);
 }
 
@@ -966,6 +1203,7 @@ int main(int argc, char **argv)
 		{ "fill", required_argument, NULL, 'f' },
 		{ "fifo", required_argument, NULL, 'F' },
 		{ "persist-inline", no_argument, NULL, 'I' },
+		{ "burst", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -976,7 +1214,7 @@ int main(int argc, char **argv)
 	int opt, rc = 1, err;
 	long cpus;
 
-	while ((opt = getopt_long(argc, argv, "o:n:r:OR:f:F:Ih", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "o:n:r:OR:f:F:IB:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':
 			o.out = optarg;
@@ -1002,13 +1240,16 @@ int main(int argc, char **argv)
 		case 'I':
 			o.persist_inline = true;
 			break;
+		case 'B':
+			o.burst = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
 		default:
 			usage(argv[0]);
 			return 2;
 		}
 	}
 	if (optind != argc || !o.rollbacks || !o.rounds || o.fill <= 0 || o.rate < 0 ||
-	    o.fifo < 0 || o.fifo > 99) {
+	    o.fifo < 0 || o.fifo > 99 || o.burst > BURST_MAX || (o.burst && o.overload)) {
 		usage(argv[0]);
 		return 2;
 	}
@@ -1027,6 +1268,7 @@ int main(int argc, char **argv)
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	b->sh.cpu = 0;
 	b->sh.fifo = o.fifo;
+	b->sh.burst = o.burst;
 	err = setup(b, o.persist_inline);
 	if (err) {
 		fprintf(stderr, "bench: set-up failed: %s\n", strerror(-err));
@@ -1045,7 +1287,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	pin_to(cpus > 1 ? 1 : 0);
-	err = o.overload ? bench_overload(b, &o, out) : bench_normal(b, &o, out);
+	err = o.overload ? bench_overload(b, &o, out) :
+	      o.burst	 ? bench_burst(b, &o, out) :
+			   bench_normal(b, &o, out);
 	if (err)
 		fprintf(stderr, "bench: %s\n", strerror(-err));
 	command(b, CMD_STOP, NULL);
