@@ -180,6 +180,14 @@ struct {
 } shift_stats SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct shift_lost);
+} shift_lost SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SHIFT_MAX_BACKENDS *SHIFT_LAT_KINDS);
 	__type(key, __u32);

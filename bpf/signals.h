@@ -36,6 +36,26 @@ struct icmp_hdr_ {
 /* Approximate by design: a racy shared counter only paces wakeups. */
 __u32 sample_seq = 0;
 
+/*
+ * A sample no ring could take, counted by service, color and kind (struct
+ * shift_lost). Inline: a function of its own would add a frame to call chains
+ * whose stacks are at the 512-byte limit already.
+ */
+static __always_inline void sample_lost(__u32 service_id, __u32 color, __u32 kind)
+{
+	struct shift_lost *l;
+	__u32 zero = 0;
+
+	l = bpf_map_lookup_elem(&shift_lost, &zero);
+	if (!l)
+		return;
+	__sync_fetch_and_add(&l->n[service_id & (SHIFT_MAX_SERVICES - 1)]
+				  [color & (SHIFT_COLORS - 1)][kind & (SHIFT_LOST_KINDS - 1)],
+			     1);
+	/* Last: shiftd reads the total first, then the counts it covers. */
+	__sync_fetch_and_add(&l->total, 1);
+}
+
 /* The flow's ids as values: a SYN slot has them too, and a copy would cost stack. */
 static __always_inline void emit_sample_ids(__u32 backend_id, __u16 service_id, __u8 color,
 					    __u32 flow_hash, __u8 kind, __u64 now, __u64 value,
@@ -51,6 +71,7 @@ static __always_inline void emit_sample_ids(__u32 backend_id, __u16 service_id, 
 	if (!s) {
 		stat_inc(kind == SHIFT_SAMPLE_ERROR ? SHIFT_STAT_ERRBUF_DROPPED :
 						      SHIFT_STAT_RINGBUF_DROPPED);
+		sample_lost(service_id, color, kind);
 		return;
 	}
 	s->ts_ns = now;

@@ -40,6 +40,7 @@ const char *const shift_map_names[SHIFT_MAP__COUNT] = {
 	[SHIFT_MAP_SNAT_CFG] = "shift_snat_cfg",
 	[SHIFT_MAP_SNAT] = "shift_snat",
 	[SHIFT_MAP_SNAT_HALF] = "shift_snat_half",
+	[SHIFT_MAP_LOST] = "shift_lost",
 };
 
 static int neg_errno(int rc)
@@ -73,6 +74,7 @@ void dp_maps_from_skel(struct shift_maps *m, const struct shift *skel)
 	m->fd[SHIFT_MAP_SNAT_CFG] = bpf_map__fd(skel->maps.shift_snat_cfg);
 	m->fd[SHIFT_MAP_SNAT] = bpf_map__fd(skel->maps.shift_snat);
 	m->fd[SHIFT_MAP_SNAT_HALF] = bpf_map__fd(skel->maps.shift_snat_half);
+	m->fd[SHIFT_MAP_LOST] = bpf_map__fd(skel->maps.shift_lost);
 	m->weight_cas_fd = -1;
 }
 
@@ -760,6 +762,13 @@ int dp_lat_hist(const struct shift_maps *m, __u32 backend_id, enum shift_lat_kin
 int dp_stat(const struct shift_maps *m, enum shift_stat s, __u64 *out)
 {
 	return percpu_sum(m->fd[SHIFT_MAP_STATS], s, 1, out);
+}
+
+int dp_lost(const struct shift_maps *m, struct shift_lost *out)
+{
+	__u32 zero = 0;
+
+	return neg_errno(bpf_map_lookup_elem(m->fd[SHIFT_MAP_LOST], &zero, out));
 }
 
 int dp_stats(const struct shift_maps *m, __u64 out[SHIFT_STAT_MAX])

@@ -39,6 +39,7 @@ enum shift_map_id {
 	SHIFT_MAP_SNAT_CFG,
 	SHIFT_MAP_SNAT,
 	SHIFT_MAP_SNAT_HALF,
+	SHIFT_MAP_LOST, /* samples no ring could take, by service, color and kind */
 	SHIFT_MAP__COUNT,
 };
 
@@ -162,6 +163,8 @@ int dp_lat_hist(const struct shift_maps *m, __u32 backend_id, enum shift_lat_kin
 int dp_stats(const struct shift_maps *m, __u64 out[SHIFT_STAT_MAX]);
 /* One slot of the stats map, summed over CPUs (one syscall). */
 int dp_stat(const struct shift_maps *m, enum shift_stat s, __u64 *out);
+/* A copy of struct shift_lost (shiftd maps it instead: samples.c). */
+int dp_lost(const struct shift_maps *m, struct shift_lost *out);
 /* Reset a backend's per-CPU counters and histograms (a slot being reused). */
 int dp_backend_stats_reset(const struct shift_maps *m, __u32 backend_id);
 

@@ -568,6 +568,27 @@ struct shift_lat_hist {
 	__u64 count;
 };
 
+/*
+ * Samples a ring could not take, by service, color and kind (the sample's
+ * kind & 3: TCP 0, CONNECT 1, RESPONSE 2, ERROR 3), and their total. The
+ * agent counts them in that service's windows: a full ring's lost successes
+ * still count in an error rate's denominator, its lost errors in the
+ * numerator, where the totals alone (SHIFT_STAT_RINGBUF_DROPPED, _ERRBUF_)
+ * could only restart every service's windows. One array element, mapped into
+ * shiftd (BPF_F_MMAPABLE): it looks at total on every pass over the rings
+ * without a syscall. Shared, not per-CPU, so the datapath adds atomically;
+ * it does so only when a ring is full, where the ring's own lock is shared.
+ */
+#define SHIFT_LOST_KINDS 4
+struct shift_lost {
+	__u64 total;
+	__u64 n[SHIFT_MAX_SERVICES][SHIFT_COLORS][SHIFT_LOST_KINDS];
+};
+/* The datapath indexes it with masks. */
+_Static_assert((SHIFT_MAX_SERVICES & (SHIFT_MAX_SERVICES - 1)) == 0 &&
+		       (SHIFT_COLORS & (SHIFT_COLORS - 1)) == 0,
+	       "shift_lost is indexed with masks");
+
 /* Global per-CPU datapath counters (stats map). Drops are counted by reason. */
 enum shift_stat {
 	SHIFT_STAT_DROP_TRUNCATED = 0,

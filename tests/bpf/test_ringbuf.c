@@ -11,6 +11,8 @@
  *  - M errors with nobody consuming: in the error ring or counted in
  *    SHIFT_STAT_ERRBUF_DROPPED, exactly M; the per-backend error counter
  *    counts every one of them.
+ * Every lost sample is also counted by its service, color and kind (struct
+ * shift_lost), which shiftd counts in that service's window in its place.
  * Samples come from real packets through the real programs: a keep-alive
  * HTTP flow (client "GET", blue "HTTP/1.1 200": one RESPONSE sample per pair)
  * and RSTs from green on a green flow (one ERROR sample each).
@@ -134,6 +136,18 @@ static __u64 stat_of(struct rb_env *e, enum shift_stat which)
 	__u64 st[SHIFT_STAT_MAX];
 
 	return dp_stats(&e->h.m, st) ? ~0ull : st[which];
+}
+
+/* The datapath's lost count of service RB_SVC, color c, kind (struct shift_lost). */
+static __u64 lost_of(struct rb_env *e, enum shift_color c, __u8 kind)
+{
+	struct shift_lost *l = malloc(sizeof(*l));
+	__u64 n = ~0ull;
+
+	if (l && !dp_lost(&e->h.m, l))
+		n = l->n[RB_SVC][c][kind & (SHIFT_LOST_KINDS - 1)];
+	free(l);
+	return n;
 }
 
 static __u64 green_rst(struct rb_env *e)
@@ -267,7 +281,7 @@ TEST(ringbuf)
 		"error ring: more than its size with no consumer: consumed + errbuf_dropped = produced",
 	};
 	struct rb_env *e;
-	__u64 n, d0, ed0, r0, changed;
+	__u64 n, d0, ed0, r0, l0, changed;
 	size_t i;
 	int rc;
 
@@ -287,12 +301,18 @@ TEST(ringbuf)
 		n = 2 * SAMPLE_CAP + 1234;
 		d0 = stat_of(e, SHIFT_STAT_RINGBUF_DROPPED);
 		ed0 = stat_of(e, SHIFT_STAT_ERRBUF_DROPPED);
+		l0 = lost_of(e, SHIFT_BLUE, SHIFT_SAMPLE_RESPONSE);
 		if (ASSERT_OK(t, drain(e), "drain") &&
 		    ASSERT_OK(t, flood(e, n, &changed), "flood") &&
 		    ASSERT_OK(t, consume(e), "consume")) {
 			__u64 dropped = stat_of(e, SHIFT_STAT_RINGBUF_DROPPED) - d0;
 
 			ASSERT_EQ(t, e->cs.n + dropped, n, "consumed + dropped");
+			/* What shiftd counts in the service's window in their place. */
+			ASSERT_EQ(t, lost_of(e, SHIFT_BLUE, SHIFT_SAMPLE_RESPONSE) - l0, dropped,
+				  "lost by service, color and kind: the service's blue responses");
+			ASSERT_EQ(t, lost_of(e, SHIFT_GREEN, SHIFT_SAMPLE_RESPONSE), 0,
+				  "no green response lost");
 			ASSERT_EQ(t, e->cs.response_blue, e->cs.n, "every sample whole and right");
 			ASSERT_EQ(t, e->cs.n, SAMPLE_CAP, "the ring held exactly its size");
 			ASSERT_EQ(t, changed, 0, "answers forwarded as before the ring filled");
@@ -344,6 +364,7 @@ TEST(ringbuf)
 		n = ERROR_CAP + 77;
 		ed0 = stat_of(e, SHIFT_STAT_ERRBUF_DROPPED);
 		r0 = green_rst(e);
+		l0 = lost_of(e, SHIFT_GREEN, SHIFT_SAMPLE_ERROR);
 		rc = drain(e);
 		for (k = 0; k < n && !rc; k++)
 			rc = run(e, H_BACKEND, e->rst, e->rst_len, NULL);
@@ -351,6 +372,8 @@ TEST(ringbuf)
 			__u64 dropped = stat_of(e, SHIFT_STAT_ERRBUF_DROPPED) - ed0;
 
 			ASSERT_EQ(t, e->ce.n + dropped, n, "consumed + errbuf_dropped");
+			ASSERT_EQ(t, lost_of(e, SHIFT_GREEN, SHIFT_SAMPLE_ERROR) - l0, dropped,
+				  "lost by service, color and kind: the service's green errors");
 			ASSERT_EQ(t, e->ce.error_green, e->ce.n, "every error whole and right");
 			ASSERT_EQ(t, e->ce.n, ERROR_CAP, "the error ring held exactly its size");
 			ASSERT_EQ(t, green_rst(e) - r0, n, "green backend RST counter counts all");
