@@ -195,8 +195,13 @@ struct agent {
 	 */
 	__u64 start_mono_ns;
 	int drain_budget; /* analysis/samples.c: ordinary samples left in this pass */
-	__u64 rb_dropped_seen; /* analysis/samples.c: the ring's drop count at the last look */
-	__u64 windows_reset; /* times the windows restarted after lost samples */
+	/* analysis/samples.c: the datapath's lost samples (struct shift_lost),
+	 * mapped (NULL: read by syscall), and as of the last look (NULL until
+	 * the first, which takes what was lost before as the baseline). */
+	const volatile struct shift_lost *lost_map;
+	size_t lost_map_len;
+	__u64 lost_checked_ns; /* without the mapping: the last read */
+	struct shift_lost *lost_seen, *lost_cur;
 	struct ring_buffer *rb; /* analysis/samples.c: both rings, as samples_open() made them */
 	/* analysis/samples.c: the ordinary ring alone, read before a streak of
 	 * errors fires; the first sample as new as that error, kept meanwhile. */

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/libbpf.h>
 
 #include <shift/sample.h>
@@ -12,6 +16,8 @@
 
 /* Ordinary samples read ahead of an error, at most: past them, it decides. */
 #define STREAK_READ_AHEAD 4096
+/* Without the mapping, the lost counts are read by syscall this often at most. */
+#define LOST_READ_NS (10 * 1000000ull)
 
 static int on_sample_before(void *ctx, void *data, size_t len)
 {
@@ -150,6 +156,26 @@ static int on_sample(void *ctx, void *data, size_t len)
 	return --a->drain_budget > 0 ? 0 : -EAGAIN;
 }
 
+/*
+ * The lost counts mapped read-only: a look on every pass costs a load, not a
+ * syscall. Without it (a kernel that refuses), they are read by syscall.
+ */
+static void lost_map(struct agent *a)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t len = (sizeof(struct shift_lost) + (size_t)page - 1) & ~((size_t)page - 1);
+	void *p;
+
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, a->maps.fd[SHIFT_MAP_LOST], 0);
+	if (p == MAP_FAILED) {
+		log_warn("cannot map shift_lost (%s): lost samples are counted every %llu ms",
+			 strerror(errno), LOST_READ_NS / 1000000);
+		return;
+	}
+	a->lost_map = p;
+	a->lost_map_len = len;
+}
+
 struct ring_buffer *samples_open(struct agent *a)
 {
 	struct ring_buffer *rb;
@@ -179,12 +205,19 @@ struct ring_buffer *samples_open(struct agent *a)
 		return NULL;
 	}
 	a->rb = rb;
+	lost_map(a);
 	return rb;
 }
 
 void samples_close(struct agent *a, struct ring_buffer *rb)
 {
 	if (a) {
+		free(a->lost_seen);
+		free(a->lost_cur);
+		a->lost_seen = a->lost_cur = NULL;
+		if (a->lost_map)
+			munmap((void *)a->lost_map, a->lost_map_len);
+		a->lost_map = NULL;
 		ring_buffer__free(a->streak_rb);
 		a->streak_rb = NULL;
 		if (a->rb == rb)
@@ -193,31 +226,81 @@ void samples_close(struct agent *a, struct ring_buffer *rb)
 	ring_buffer__free(rb);
 }
 
+/* *out = the datapath's lost counts; false when unchanged since *seen or unreadable. */
+static bool lost_read(struct agent *a, struct shift_lost *out)
+{
+	__u64 now;
+
+	if (a->lost_map) {
+		/* The datapath adds to a count, then to total: a total read first
+		 * covers every count read after it. */
+		__u64 total = a->lost_map->total;
+
+		if (a->lost_seen && total == a->lost_seen->total)
+			return false;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		memcpy(out, (const void *)a->lost_map, sizeof(*out));
+		out->total = total;
+		return true;
+	}
+	now = now_mono_ns();
+	if (a->lost_seen && now - a->lost_checked_ns < LOST_READ_NS)
+		return false;
+	a->lost_checked_ns = now;
+	return !dp_lost(&a->maps, out) && !(a->lost_seen && out->total == a->lost_seen->total);
+}
+
 /*
- * Samples lost to a full ring are ordinary ones, mostly successes (errors
- * have a ring of their own): a window that lost some shows more errors than
- * there were. Missing data is neither a pass nor a failure, so every
- * service's windows start afresh; errors still reach the triggers.
+ * Samples a full ring lost go into their service's window as what they were
+ * (struct shift_lost: the datapath counts them by service, color and kind):
+ * requests, or errors, without a latency. An error rate then stays exact
+ * while a ring overflows (the arrived samples alone hold every error, which
+ * have a ring of their own, but only some of the successes), and the
+ * latencies come from the samples that did arrive. Restarting every window
+ * instead (all the totals allowed) kept the rate and latency triggers blind
+ * for as long as the overflow lasted, under the load a bad green is most
+ * likely to meet. Counted before each pass's samples are judged.
  */
 static void check_lost(struct agent *a)
 {
-	__u64 dropped;
-	__u32 i;
+	struct shift_lost *cur = a->lost_cur, *t;
+	__u64 now;
+	__u32 i, c, k;
 
-	if (dp_stat(&a->maps, SHIFT_STAT_RINGBUF_DROPPED, &dropped) ||
-	    dropped == a->rb_dropped_seen)
-		return;
-	if (dropped > a->rb_dropped_seen && a->samples) {
-		for (i = 0; i < SHIFT_MAX_SERVICES; i++)
-			if (a->svc[i])
-				analysis_reset(&a->svc[i]->an);
-		if (a->windows_reset++ == 0 || a->windows_reset % 100 == 0)
-			log_warn("%llu samples lost to a full ring buffer: rollback windows "
-				 "restarted (%llu times so far)",
-				 (unsigned long long)(dropped - a->rb_dropped_seen),
-				 (unsigned long long)a->windows_reset);
+	if (!cur) {
+		cur = a->lost_cur = malloc(sizeof(*cur));
+		if (!cur)
+			return; /* tried again at the next pass: the counts only grow */
 	}
-	a->rb_dropped_seen = dropped;
+	if (!lost_read(a, cur))
+		return;
+	if (!a->lost_seen) {
+		/* What was lost before this shiftd read the rings is not its to count. */
+		a->lost_seen = cur;
+		a->lost_cur = NULL;
+		return;
+	}
+	now = now_mono_ns();
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		struct service_rt *s = a->svc[i];
+
+		if (!s)
+			continue;
+		for (c = 0; c < SHIFT_COLORS; c++) {
+			for (k = 0; k < SHIFT_LOST_KINDS; k++) {
+				__u64 d = cur->n[i][c][k] - a->lost_seen->n[i][c][k];
+
+				/* Slot kind & 3: TCP's 4 is slot 0. */
+				if (d)
+					analysis_lost(&s->an, &s->limits, c,
+						      k ? k : SHIFT_SAMPLE_TCP,
+						      d > UINT32_MAX ? UINT32_MAX : (__u32)d, now);
+			}
+		}
+	}
+	t = a->lost_seen;
+	a->lost_seen = cur;
+	a->lost_cur = t;
 }
 
 /* Passes of STREAK_READ_AHEAD over the ordinary ring at start: past what it holds. */

@@ -278,43 +278,38 @@ enum trigger_reason analysis_streak_check(const struct analysis *a, const struct
 	return fire(TRIGGER_CONSECUTIVE_ERRORS, a, l, s, 0, 0, 0, detail, len);
 }
 
-enum trigger_reason analysis_feed(struct analysis *a, const struct trigger_limits *l,
-				  const struct shift_sample *s, char *detail, size_t len)
+/* Whether a sample of this kind is one of the service's requests (its analysis mode). */
+static bool kind_counts(const struct trigger_limits *l, __u8 kind)
 {
-	bool error = false;
-	__u64 lat = 0;
-
-	if (s->color >= SHIFT_COLORS)
-		goto ignore;
-	switch (s->kind) {
+	switch (kind) {
 	case SHIFT_SAMPLE_ERROR:
-		error = true;
-		/* A 5xx took as long as a response would have: its latency is real. */
-		if ((!l->analysis_connect || l->analysis_auto) && s->value_ns &&
-		    (s->err == SHIFT_ERR_HTTP5XX || s->err == SHIFT_ERR_TLS_ALERT ||
-		     s->err == SHIFT_ERR_EARLY_CLOSE))
-			lat = s->value_ns;
-		break;
+		return true;
 	case SHIFT_SAMPLE_RESPONSE:
-		if (l->analysis_connect && !l->analysis_auto)
-			goto ignore;
-		lat = s->value_ns;
-		break;
+		return !l->analysis_connect || l->analysis_auto;
 	case SHIFT_SAMPLE_CONNECT:
 		/* For HTTP a handshake proves nothing: a green that accepts and then
 		 * resets must not clear its consecutive-error count. */
-		if (!l->analysis_connect || l->analysis_auto)
-			goto ignore;
-		lat = s->value_ns;
-		break;
+		return l->analysis_connect && !l->analysis_auto;
 	case SHIFT_SAMPLE_TCP:
-		if (!l->analysis_auto)
-			goto ignore;
-		lat = s->value_ns;
-		break;
+		return l->analysis_auto;
 	default:
-		goto ignore;
+		return false;
 	}
+}
+
+enum trigger_reason analysis_feed(struct analysis *a, const struct trigger_limits *l,
+				  const struct shift_sample *s, char *detail, size_t len)
+{
+	bool error = s->kind == SHIFT_SAMPLE_ERROR;
+	__u64 lat = s->value_ns;
+
+	if (s->color >= SHIFT_COLORS || !kind_counts(l, s->kind))
+		goto ignore;
+	/* A 5xx took as long as a response would have: its latency is real. */
+	if (error && !((!l->analysis_connect || l->analysis_auto) &&
+		       (s->err == SHIFT_ERR_HTTP5XX || s->err == SHIFT_ERR_TLS_ALERT ||
+			s->err == SHIFT_ERR_EARLY_CLOSE)))
+		lat = 0;
 
 	if (!window_add(&a->pool[s->color], s->ts_ns, error, lat))
 		return TRIGGER_NONE;
@@ -332,6 +327,27 @@ enum trigger_reason analysis_feed(struct analysis *a, const struct trigger_limit
 ignore:
 	a->ignored++;
 	return TRIGGER_NONE;
+}
+
+void analysis_lost(struct analysis *a, const struct trigger_limits *l, enum shift_color color,
+		   __u8 kind, __u32 n, __u64 ts_ns)
+{
+	bool error = kind == SHIFT_SAMPLE_ERROR;
+
+	if ((unsigned int)color >= SHIFT_COLORS || !n)
+		return;
+	if (!kind_counts(l, kind)) {
+		a->ignored += n;
+		return;
+	}
+	a->lost += n;
+	if (!window_add_count(&a->pool[color], ts_ns, error, n) || color != SHIFT_GREEN)
+		return;
+	/* A lost success broke green's run, when exactly is not known: no
+	 * error before now counts towards a streak any more. Lost errors are
+	 * not added to it (their times are not known either). */
+	if (!error)
+		streak_success(a, ts_ns);
 }
 
 void analysis_pool_summary(struct analysis *a, enum shift_color color, __u64 now_ns,

@@ -116,6 +116,7 @@ struct analysis {
 	__u64 last_ok_ts; /* green's newest success */
 	__u64 streak_ts[ANALYSIS_STREAK_KEEP];
 	__u64 ignored; /* samples not of the unit kind, or of an unknown color/kind */
+	__u64 lost; /* samples a full ring lost, counted in the windows (analysis_lost()) */
 	struct analysis_qcache qc[SHIFT_COLORS];
 };
 
@@ -138,6 +139,15 @@ void analysis_reset(struct analysis *a);
  */
 enum trigger_reason analysis_feed(struct analysis *a, const struct trigger_limits *l,
 				  const struct shift_sample *s, char *detail, size_t len);
+/*
+ * n samples of kind a full ring lost (struct shift_lost): counted in color's
+ * window at ts_ns as requests (errors when kind is SHIFT_SAMPLE_ERROR) with
+ * no latency, if the kind is one of the service's requests. A lost green
+ * success also ends green's run of consecutive errors. Fires nothing itself:
+ * the next sample is judged with them.
+ */
+void analysis_lost(struct analysis *a, const struct trigger_limits *l, enum shift_color color,
+		   __u8 kind, __u32 n, __u64 ts_ns);
 
 /*
  * The consecutive-errors trigger alone, as analysis_feed() checks it after

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Sliding window of counts + latency histogram; see window.h. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,26 +97,35 @@ void window_advance(struct window *w, __u64 now_ns)
 	window_move_to(w, idx);
 }
 
+/* The slot of the slice ts_ns falls in (the window moved to it if newer); false if too old. */
+static bool slot_of(struct window *w, __u64 ts_ns, __u32 *slot)
+{
+	__u64 idx;
+
+	if (w->started && ts_ns >= w->cur_start_ns && ts_ns - w->cur_start_ns < w->slice_ns) {
+		*slot = w->cur_slot;
+		return true;
+	}
+	idx = ts_ns / w->slice_ns;
+	if (!w->started || idx > w->cur_idx) {
+		window_move_to(w, idx);
+		*slot = w->cur_slot;
+	} else if (w->cur_idx - idx >= w->nslices) {
+		w->late++;
+		return false;
+	} else {
+		*slot = (__u32)(idx % w->nslices);
+	}
+	return true;
+}
+
 bool window_add(struct window *w, __u64 ts_ns, bool error, __u64 latency_ns)
 {
 	struct window_slice *s;
-	__u64 idx;
 	__u32 slot;
 
-	if (w->started && ts_ns >= w->cur_start_ns && ts_ns - w->cur_start_ns < w->slice_ns) {
-		slot = w->cur_slot;
-	} else {
-		idx = ts_ns / w->slice_ns;
-		if (!w->started || idx > w->cur_idx) {
-			window_move_to(w, idx);
-			slot = w->cur_slot;
-		} else if (w->cur_idx - idx >= w->nslices) {
-			w->late++;
-			return false;
-		} else {
-			slot = (__u32)(idx % w->nslices);
-		}
-	}
+	if (!slot_of(w, ts_ns, &slot))
+		return false;
 	s = &w->slices[slot];
 	s->requests++;
 	w->requests++;
@@ -130,6 +140,27 @@ bool window_add(struct window *w, __u64 ts_ns, bool error, __u64 latency_ns)
 		s->lat_count++;
 		lhist_add_bucket(&w->lat, b, 1);
 		w->lat_gen++;
+	}
+	return true;
+}
+
+bool window_add_count(struct window *w, __u64 ts_ns, bool error, __u32 n)
+{
+	struct window_slice *s;
+	__u32 slot;
+
+	if (!n)
+		return true;
+	if (!slot_of(w, ts_ns, &slot))
+		return false;
+	s = &w->slices[slot];
+	/* A slice's counts are 32 bits: saturate rather than wrap. */
+	n = s->requests > UINT32_MAX - n ? UINT32_MAX - s->requests : n;
+	s->requests += n;
+	w->requests += n;
+	if (error) {
+		s->errors += n;
+		w->errors += n;
 	}
 	return true;
 }

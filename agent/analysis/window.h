@@ -65,6 +65,12 @@ void window_advance(struct window *w, __u64 now_ns);
  * if the sample was older than the window and dropped.
  */
 bool window_add(struct window *w, __u64 ts_ns, bool error, __u64 latency_ns);
+/*
+ * Count n requests at ts_ns, all errors if error is set, none with a
+ * latency: samples a full ring lost, known only by their number. As
+ * window_add() for the time.
+ */
+bool window_add_count(struct window *w, __u64 ts_ns, bool error, __u32 n);
 
 static inline __u64 window_requests(const struct window *w)
 {

@@ -721,13 +721,76 @@ static void test_rate_at_limit(void **state)
 	}
 }
 
+/*
+ * Samples a full ring lost, known by their number (analysis_lost()): counted
+ * in their color's window as requests or errors of the service's kind, so the
+ * error rate is what the traffic had; a lost green success ends a run of
+ * errors; kinds that are not the service's requests are ignored.
+ */
+static void test_lost(void **state)
+{
+	struct trigger_limits l = { OFF, .min_requests = 20, .max_error_rate = 0.05,
+				    .max_consecutive_errors = 3 };
+	struct analysis a;
+	__u64 ts = T0;
+	char detail[160];
+
+	(void)state;
+	assert_int_equal(analysis_init(&a, &l), 0);
+	/* 10 green responses arrived, 2 errors among them; 90 successes lost
+	 * (what a full ring does under load): 2 %, under the 5 % limit. */
+	assert_int_equal(feed_script(&a, &l, "8s 2e", &ts, detail, sizeof(detail)), TRIGGER_NONE);
+	/* Counted when shiftd reads the counts: after the samples it read. */
+	ts += MS / 2;
+	analysis_lost(&a, &l, SHIFT_GREEN, SHIFT_SAMPLE_RESPONSE, 90, ts);
+	assert_int_equal(window_requests(&a.pool[SHIFT_GREEN]), 100);
+	assert_int_equal(window_errors(&a.pool[SHIFT_GREEN]), 2);
+	assert_int_equal(a.lost, 90);
+	/* The lost successes broke the run: one more error is a run of 1. */
+	assert_int_equal(feed_script(&a, &l, "e", &ts, detail, sizeof(detail)), TRIGGER_NONE);
+	assert_int_equal(a.consecutive_errors, 1);
+	/* 3 errors lost (the error ring full too): 6 of 104, over 5 %. They
+	 * fire nothing themselves; the next sample is judged with them. */
+	analysis_lost(&a, &l, SHIFT_GREEN, SHIFT_SAMPLE_ERROR, 3, ts);
+	assert_int_equal(window_errors(&a.pool[SHIFT_GREEN]), 6);
+	assert_int_equal(a.consecutive_errors, 1);
+	assert_int_equal(feed_script(&a, &l, "s", &ts, detail, sizeof(detail)), TRIGGER_ERROR_RATE);
+	/* Handshakes are not an HTTP service's requests; blue's go to blue. */
+	analysis_lost(&a, &l, SHIFT_GREEN, SHIFT_SAMPLE_CONNECT, 50, ts);
+	analysis_lost(&a, &l, SHIFT_GREEN, SHIFT_SAMPLE_TCP, 5, ts);
+	assert_int_equal(window_requests(&a.pool[SHIFT_GREEN]), 105);
+	assert_int_equal(a.ignored, 55);
+	analysis_lost(&a, &l, SHIFT_BLUE, SHIFT_SAMPLE_RESPONSE, 40, ts);
+	assert_int_equal(window_requests(&a.pool[SHIFT_BLUE]), 40);
+	assert_int_equal(window_errors(&a.pool[SHIFT_BLUE]), 0);
+	analysis_free(&a);
+
+	/* analysis = tcp: handshakes are the requests, responses are not. */
+	l.analysis_connect = true;
+	assert_int_equal(analysis_init(&a, &l), 0);
+	analysis_lost(&a, &l, SHIFT_GREEN, SHIFT_SAMPLE_CONNECT, 50, ts);
+	analysis_lost(&a, &l, SHIFT_GREEN, SHIFT_SAMPLE_RESPONSE, 7, ts);
+	assert_int_equal(window_requests(&a.pool[SHIFT_GREEN]), 50);
+	assert_int_equal(a.ignored, 7);
+	/* Too old for the window: dropped as a late sample would be. */
+	analysis_lost(&a, &l, SHIFT_GREEN, SHIFT_SAMPLE_CONNECT, 9, ts - 60 * SEC);
+	assert_int_equal(window_requests(&a.pool[SHIFT_GREEN]), 50);
+	assert_int_equal(window_late(&a.pool[SHIFT_GREEN]), 1);
+	analysis_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),	      cmocka_unit_test(test_reason_names),
-		cmocka_unit_test(test_details),	      cmocka_unit_test(test_detail_buffers),
-		cmocka_unit_test(test_reset),	      cmocka_unit_test(test_init_and_ignored),
-		cmocka_unit_test(test_pool_summary),  cmocka_unit_test(test_streak_order),
+		cmocka_unit_test(test_lost),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_reason_names),
+		cmocka_unit_test(test_details),
+		cmocka_unit_test(test_detail_buffers),
+		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_init_and_ignored),
+		cmocka_unit_test(test_pool_summary),
+		cmocka_unit_test(test_streak_order),
 		cmocka_unit_test(test_rate_at_limit),
 	};
 
