@@ -188,54 +188,45 @@ static struct service_rt *need_service(struct agent *a, const struct ctl_request
 	return s;
 }
 
-static void do_status(struct agent *a, const struct ctl_request *q, struct reply *r, bool backends)
+/* status [SERVICE] [json|text], backends SERVICE [json|text]: the service and the form. */
+static enum status_form status_args(const struct ctl_request *q, bool backends, const char **only)
 {
-	const char *only = NULL;
 	bool as_json = false;
-	struct st_model st;
-	int i, err;
-	FILE *f;
+	int i;
 
+	*only = NULL;
 	for (i = 0; i < q->argc; i++) {
 		if (!strcmp(q->argv[i], "json"))
 			as_json = true;
 		else if (!strcmp(q->argv[i], "text"))
 			as_json = false;
 		else
-			only = q->argv[i];
+			*only = q->argv[i];
 	}
-	if (as_json) {
-		/* One renderer for this and GET /v1/status. */
-		err = status_agent_json(a, only, backends, &r->body, &r->body_len);
-		if (err)
-			fail(r, 1, err == -ENOENT ? "no service '%s'" : "status: %s",
-			     err == -ENOENT ? only : strerror(-err));
-		return;
-	}
-	err = status_collect(&a->maps, only, &st, a);
-	if (err) {
-		fail(r, 1, err == -ENOENT ? "no service '%s'" : "status: %s",
-		     err == -ENOENT ? only : strerror(-err));
-		return;
-	}
-	status_add_agent(&st, a);
-	f = open_memstream(&r->body, &r->body_len);
-	if (!f) {
-		fail(r, 1, "status: %s", strerror(errno));
-	} else {
-		if (backends)
-			status_render_backends_text(&st, f);
-		else
-			status_render_text(&st, f);
-		/* Out of memory mid-render: no half answer under an OK. */
-		if (fclose(f)) {
-			free(r->body);
-			r->body = NULL;
-			r->body_len = 0;
-			fail(r, 1, "status: %s", strerror(errno));
-		}
-	}
-	status_free(&st);
+	if (backends)
+		return as_json ? STATUS_BACKENDS_JSON : STATUS_BACKENDS_TEXT;
+	return as_json ? STATUS_JSON : STATUS_TEXT;
+}
+
+/* A status's failure as the operator reads it (only: the service asked for). */
+static void status_failed(struct reply *r, int err, const char *only)
+{
+	if (err == -ENOENT)
+		fail(r, 1, "no service '%s'", only ? only : "");
+	else
+		fail(r, 1, "status: %s", strerror(-err));
+}
+
+/* The whole status, on the loop. */
+static void do_status(struct agent *a, const struct ctl_request *q, struct reply *r, bool backends)
+{
+	const char *only;
+	enum status_form form = status_args(q, backends, &only);
+	int err;
+
+	err = status_agent_render(a, only, form, &r->body, &r->body_len);
+	if (err)
+		status_failed(r, err, only);
 }
 
 /*

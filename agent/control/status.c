@@ -102,12 +102,16 @@ static void add_backend(const struct shift_maps *m, struct st_model *out, const 
 	fill_backend(m, &s->be[s->n_be++], id, be);
 }
 
-int status_collect(const struct shift_maps *m, const char *only, struct st_model *out,
-		   struct agent *a)
+/*
+ * The model's services from the maps (only: that one), slot[] mapping service
+ * ids to their place in out->svc ((__u32)-1: not shown). 0, -ENOENT (only is
+ * no service) or -ENOMEM; on an error out holds nothing.
+ */
+static int collect_services(const struct shift_maps *m, const char *only, struct st_model *out,
+			    __u32 *slot)
 {
 	struct shift_svc_info info;
-	struct shift_backend be;
-	__u32 i, slot[SHIFT_MAX_SERVICES];
+	__u32 i;
 
 	memset(out, 0, sizeof(*out));
 	dp_stats(m, out->stats);
@@ -146,6 +150,19 @@ int status_collect(const struct shift_maps *m, const char *only, struct st_model
 		status_free(out);
 		return -ENOENT;
 	}
+	return 0;
+}
+
+int status_collect(const struct shift_maps *m, const char *only, struct st_model *out,
+		   struct agent *a)
+{
+	struct shift_backend be;
+	__u32 i, slot[SHIFT_MAX_SERVICES];
+	int err;
+
+	err = collect_services(m, only, out, slot);
+	if (err)
+		return err;
 	if (a) {
 		/* The agent knows its backends: no scan of the array (it runs in the
 		 * event loop, where every millisecond delays a rollback). */
@@ -171,6 +188,32 @@ int status_collect(const struct shift_maps *m, const char *only, struct st_model
 		for (i = 0; i < SHIFT_MAX_BACKENDS; i++)
 			add_backend(m, out, slot, i, &all[i]);
 		free(all);
+	}
+	return 0;
+}
+
+int status_collect_refs(const struct shift_maps *m, const char *only, struct st_model *out,
+			const struct st_be_ref *refs, __u32 n, const atomic_bool *cancel)
+{
+	struct shift_backend be;
+	__u32 i, slot[SHIFT_MAX_SERVICES];
+	int err;
+
+	err = collect_services(m, only, out, slot);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		const struct st_be_ref *r = &refs[i];
+
+		/* A stop must not wait for the rest: seconds at full scale. */
+		if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) {
+			status_free(out);
+			return -ECANCELED;
+		}
+		if (r->svc >= SHIFT_MAX_SERVICES || slot[r->svc] == (__u32)-1)
+			continue;
+		if (dp_backend_get(m, r->id, &be) == 0)
+			add_backend(m, out, slot, r->id, &be);
 	}
 	return 0;
 }
@@ -207,11 +250,10 @@ void status_add_state(struct st_model *st, const struct shift_state *state)
 	}
 }
 
-void status_add_agent(struct st_model *st, struct agent *a)
+void status_take_agent(struct st_model *st, struct agent *a)
 {
-	__u64 now = now_mono_ns();
 	size_t off = 0;
-	__u32 i, j, k;
+	__u32 i;
 
 	st->agent = true;
 	st->fleet = a->fleet.enabled;
@@ -237,36 +279,85 @@ void status_add_agent(struct st_model *st, struct agent *a)
 		si->prog_id = f->prog_id;
 		st->n_ifaces++;
 	}
+}
+
+void status_take_service(struct agent *a, __u32 id, __u64 now, struct st_agent_svc *v)
+{
+	struct service_rt *r = a->svc[id];
+	__u32 k;
+
+	memset(v, 0, sizeof(*v));
+	snprintf(v->reason, sizeof(v->reason), "%s", r->reason);
+	v->rollback_unix_ns = r->rollback_unix_ns;
+	v->reaction_ns = r->reaction_ns;
+	snprintf(v->origin, sizeof(v->origin), "%s", r->rollback_origin);
+	v->fleet_lag_us = r->fleet_lag_us;
+	for (k = 0; k < TRIGGER__COUNT; k++)
+		v->rollbacks_total += r->rollbacks[k];
+	v->ramp_active = r->ramp.active;
+	v->ramp_n = r->ramp.n;
+	memcpy(v->ramp_steps, r->ramp.steps, sizeof(v->ramp_steps));
+	v->ramp_index = r->ramp.index;
+	v->ramp_hold_ns = r->ramp.hold_ns;
+	v->ramp_step_started_unix_ns =
+		ramp_step_started_unix(&r->ramp, now_mono_ns(), now_unix_ns());
+	v->drill_active = r->drill.holding || r->drill.interrupted;
+	v->drill_id = r->drill.cur.id;
+	v->drill_ends_unix_ns = r->drill.ends_unix_ns;
+	v->last_drill = r->drill.last;
+	v->have_shadow = shadow_report(a, id, &v->shadow) == 0;
+	analysis_pool_summary(&r->an, SHIFT_BLUE, now, &v->pool[SHIFT_BLUE]);
+	analysis_pool_summary(&r->an, SHIFT_GREEN, now, &v->pool[SHIFT_GREEN]);
+}
+
+void status_apply_service(const struct shift_maps *m, struct st_service *s,
+			  const struct st_agent_svc *v)
+{
+	memcpy(s->reason, v->reason, sizeof(s->reason));
+	s->rollback_unix_ns = v->rollback_unix_ns;
+	s->reaction_ns = v->reaction_ns;
+	memcpy(s->origin, v->origin, sizeof(s->origin));
+	s->fleet_lag_us = v->fleet_lag_us;
+	s->rollbacks_total = v->rollbacks_total;
+	s->ramp_active = v->ramp_active;
+	s->ramp_n = v->ramp_n;
+	memcpy(s->ramp_steps, v->ramp_steps, sizeof(s->ramp_steps));
+	s->ramp_index = v->ramp_index;
+	s->ramp_hold_ns = v->ramp_hold_ns;
+	s->ramp_step_started_unix_ns = v->ramp_step_started_unix_ns;
+	s->drill_active = v->drill_active;
+	s->drill_id = v->drill_id;
+	s->drill_ends_unix_ns = v->drill_ends_unix_ns;
+	s->last_drill = v->last_drill;
+	s->have_window = true;
+	s->have_shadow = v->have_shadow;
+	s->shadow = v->shadow;
+	/* The datapath's shadow counters, on top of the agent's (skipped[SPLIT]). */
+	if (s->have_shadow)
+		shadow_report_maps(m, s->id, &s->shadow);
+	memcpy(s->pool, v->pool, sizeof(s->pool));
+}
+
+/*
+ * The whole of it on the caller's thread, as shiftd did before status went
+ * off the loop (status_snap.c); kept for a shiftd whose status thread did not
+ * start, and as the reference the split one is tested against.
+ */
+void status_add_agent(struct st_model *st, struct agent *a)
+{
+	struct st_agent_svc v;
+	__u64 now = now_mono_ns();
+	__u32 i, j, k;
+
+	status_take_agent(st, a);
 	for (i = 0; i < st->n; i++) {
 		struct st_service *s = &st->svc[i];
 		struct service_rt *r = a->svc[s->id];
 
 		if (!r)
 			continue;
-		snprintf(s->reason, sizeof(s->reason), "%s", r->reason);
-		s->rollback_unix_ns = r->rollback_unix_ns;
-		s->reaction_ns = r->reaction_ns;
-		snprintf(s->origin, sizeof(s->origin), "%s", r->rollback_origin);
-		s->fleet_lag_us = r->fleet_lag_us;
-		for (k = 0; k < TRIGGER__COUNT; k++)
-			s->rollbacks_total += r->rollbacks[k];
-		s->ramp_active = r->ramp.active;
-		s->ramp_n = r->ramp.n;
-		memcpy(s->ramp_steps, r->ramp.steps, sizeof(s->ramp_steps));
-		s->ramp_index = r->ramp.index;
-		s->ramp_hold_ns = r->ramp.hold_ns;
-		s->ramp_step_started_unix_ns =
-			ramp_step_started_unix(&r->ramp, now_mono_ns(), now_unix_ns());
-		s->drill_active = r->drill.holding || r->drill.interrupted;
-		s->drill_id = r->drill.cur.id;
-		s->drill_ends_unix_ns = r->drill.ends_unix_ns;
-		s->last_drill = r->drill.last;
-		s->have_window = true;
-		s->have_shadow = shadow_report(a, s->id, &s->shadow) == 0;
-		if (s->have_shadow)
-			shadow_report_maps(&a->maps, s->id, &s->shadow);
-		analysis_pool_summary(&r->an, SHIFT_BLUE, now, &s->pool[SHIFT_BLUE]);
-		analysis_pool_summary(&r->an, SHIFT_GREEN, now, &s->pool[SHIFT_GREEN]);
+		status_take_service(a, s->id, now, &v);
+		status_apply_service(&a->maps, s, &v);
 		for (j = 0; j < s->n_be; j++) {
 			struct st_backend *b = &s->be[j];
 
@@ -283,10 +374,62 @@ void status_free(struct st_model *st)
 	memset(st, 0, sizeof(*st));
 }
 
-int status_agent_json(struct agent *a, const char *only, bool backends, char **buf, size_t *len)
+int status_render_form(const struct st_model *st, enum status_form form, char **buf, size_t *len)
+{
+	struct json j;
+	FILE *f;
+	char *p;
+	int err = 0;
+
+	*buf = NULL;
+	*len = 0;
+	if (form == STATUS_TEXT || form == STATUS_BACKENDS_TEXT) {
+		f = open_memstream(buf, len);
+		if (!f)
+			return -errno;
+		if (form == STATUS_BACKENDS_TEXT)
+			status_render_backends_text(st, f);
+		else
+			status_render_text(st, f);
+		/* Out of memory mid-render: no half answer. */
+		if (fclose(f)) {
+			err = errno ? -errno : -ENOMEM;
+			free(*buf);
+			*buf = NULL;
+			*len = 0;
+		}
+		return err;
+	}
+	json_init(&j);
+	if (form == STATUS_BACKENDS_JSON)
+		status_render_backends_json(st, &j);
+	else
+		status_render_json(st, &j);
+	if (j.failed) {
+		json_free(&j);
+		return -ENOMEM;
+	}
+	*buf = j.buf;
+	*len = j.len;
+	if (form != STATUS_JSON_LINE)
+		return 0;
+	/* Byte for byte what `shiftctl status --json` prints: with its newline. */
+	p = realloc(*buf, *len + 1);
+	if (!p) {
+		free(*buf);
+		*buf = NULL;
+		*len = 0;
+		return -ENOMEM;
+	}
+	p[(*len)++] = '\n';
+	*buf = p;
+	return 0;
+}
+
+int status_agent_render(struct agent *a, const char *only, enum status_form form, char **buf,
+			size_t *len)
 {
 	struct st_model st;
-	struct json j;
 	int err;
 
 	*buf = NULL;
@@ -295,19 +438,9 @@ int status_agent_json(struct agent *a, const char *only, bool backends, char **b
 	if (err)
 		return err;
 	status_add_agent(&st, a);
-	json_init(&j);
-	if (backends)
-		status_render_backends_json(&st, &j);
-	else
-		status_render_json(&st, &j);
+	err = status_render_form(&st, form, buf, len);
 	status_free(&st);
-	if (j.failed) {
-		json_free(&j);
-		return -ENOMEM;
-	}
-	*buf = j.buf;
-	*len = j.len;
-	return 0;
+	return err;
 }
 
 static const char *color_name(int c)

@@ -8,6 +8,7 @@
 #ifndef SHIFT_STATUS_H
 #define SHIFT_STATUS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <linux/types.h>
@@ -97,16 +98,75 @@ struct st_model {
 int status_collect(const struct shift_maps *m, const char *only, struct st_model *out,
 		   struct agent *a);
 void status_add_state(struct st_model *st, const struct shift_state *state);
+/* The agent's figures (windows, health, ramps, last rollbacks) into st, on the loop. */
 void status_add_agent(struct st_model *st, struct agent *a);
 void status_free(struct st_model *st);
 void status_render_json(const struct st_model *st, struct json *j);
 void status_render_text(const struct st_model *st, FILE *f);
+
 /*
- * `shiftctl status [SERVICE] --json` as shiftd answers it (the control socket
- * and GET /v1/status): *buf malloc'ed, *len bytes, no trailing newline. 0,
- * -ENOENT (no such service) or -errno.
+ * status_add_agent() in halves, for a status off the loop (status_snap.h):
+ * the loop copies what the agent owns, any thread applies the copy to a model
+ * read from the maps. status_add_agent() is made of the same calls.
  */
-int status_agent_json(struct agent *a, const char *only, bool backends, char **buf, size_t *len);
+struct st_agent_svc {
+	char reason[128];
+	__u64 rollback_unix_ns, reaction_ns;
+	char origin[64];
+	__s64 fleet_lag_us;
+	__u64 rollbacks_total;
+	bool ramp_active;
+	__u32 ramp_steps[32], ramp_n, ramp_index;
+	__u64 ramp_hold_ns, ramp_step_started_unix_ns;
+	bool drill_active;
+	__u64 drill_id, drill_ends_unix_ns;
+	struct drill_report last_drill;
+	struct pool_summary pool[SHIFT_COLORS];
+	bool have_shadow;
+	struct shadow_report shadow; /* the agent's part; the apply adds the maps' */
+};
+
+/* A backend the agent runs, in the order status_collect() shows them. */
+struct st_be_ref {
+	__u32 svc; /* its service's id */
+	__u32 id; /* its slot in the backends map */
+	__u8 color;
+	bool healthy;
+};
+
+/* On the loop: the model's agent-wide fields (not svc, n, stats). No system call. */
+void status_take_agent(struct st_model *st, struct agent *a);
+/* On the loop: service id's (a->svc[id] != NULL) figures; now: CLOCK_MONOTONIC ns. */
+void status_take_service(struct agent *a, __u32 id, __u64 now, struct st_agent_svc *v);
+/* On any thread: v into s (s->id's shadow counters read from m). Not the backends' health. */
+void status_apply_service(const struct shift_maps *m, struct st_service *s,
+			  const struct st_agent_svc *v);
+/*
+ * status_collect() with the agent's backends listed in refs (n of them)
+ * rather than read from the agent: for a thread. *cancel (NULL: never) set
+ * ends it early with -ECANCELED, out then holding nothing.
+ */
+int status_collect_refs(const struct shift_maps *m, const char *only, struct st_model *out,
+			const struct st_be_ref *refs, __u32 n, const atomic_bool *cancel);
+
+/* The answers shiftd gives. */
+enum status_form {
+	STATUS_TEXT, /* shiftctl status */
+	STATUS_JSON, /* shiftctl status --json, without its newline */
+	STATUS_JSON_LINE, /* the same with it: GET /v1/status */
+	STATUS_BACKENDS_TEXT, /* shiftctl backends SERVICE */
+	STATUS_BACKENDS_JSON,
+};
+
+/* st rendered as form: *buf malloc'ed, *len bytes. 0 or -errno (*buf NULL). */
+int status_render_form(const struct st_model *st, enum status_form form, char **buf, size_t *len);
+/*
+ * A status as shiftd answers it, all on the caller's thread (the loop's, when
+ * no status thread runs): *buf malloc'ed, *len bytes. 0, -ENOENT (no such
+ * service) or -errno.
+ */
+int status_agent_render(struct agent *a, const char *only, enum status_form form, char **buf,
+			size_t *len);
 /* One backend list (shiftctl backends). */
 void status_render_backends_text(const struct st_model *st, FILE *f);
 void status_render_backends_json(const struct st_model *st, struct json *j);

@@ -228,20 +228,7 @@ static int get_metrics(struct http_api *h, struct http_body **body, __u64 *ticke
 
 static int render_status(struct agent *a, char **buf, size_t *len)
 {
-	int err = status_agent_json(a, NULL, false, buf, len);
-	char *p;
-
-	if (err)
-		return err;
-	/* Byte for byte what `shiftctl status --json` prints: with its newline. */
-	p = realloc(*buf, *len + 1);
-	if (!p) {
-		free(*buf);
-		return -ENOMEM;
-	}
-	p[(*len)++] = '\n';
-	*buf = p;
-	return 0;
+	return status_agent_render(a, NULL, STATUS_JSON_LINE, buf, len);
 }
 
 static void ops_between(void *ctx)

@@ -26,7 +26,7 @@
  * render whose snapshot is as new as the state the GET came in; every GET that
  * comes while it runs waits for that same render, or, the state having changed
  * meanwhile, for one more started as soon as it ends. /v1/status is rendered
- * in the loop (status_agent_json() reads the agent and the maps together).
+ * in the loop (status_agent_render() reads the agent and the maps together).
  */
 #define HTTP_CACHE_NS (100ull * 1000000ull)
 /* A failed render (out of memory) is logged at most this often. */
