@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * A status off the loop (control/status_snap.c) says byte for byte what the
- * whole status on the loop says (status_agent_render()) for the same state:
- * every form, every service or one, an unknown one. The snapshot is the
- * loop's state when it was taken, the maps are read when it is rendered; a
- * cancel ends a render early. On real BPF maps (skipped where they cannot be
+ * A status off the loop (control/status_snap.c, status_worker.c) says byte
+ * for byte what the whole status on the loop says (status_agent_render())
+ * for the same state: every form, every service or one, an unknown one. The
+ * snapshot is the loop's state when it was taken, the maps are read when it
+ * is rendered; a cancel ends a render early; the worker shares a job not yet
+ * started between requests of the same status, answers them all, and frees
+ * everything at a stop (ASan). On real BPF maps (skipped where they cannot be
  * made).
  */
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +31,7 @@
 #include "agent.h"
 #include "control/status.h"
 #include "control/status_snap.h"
+#include "control/status_worker.h"
 #include "ops/log.h"
 #include "shadow/shadow.h"
 
@@ -403,12 +407,182 @@ static void test_cancel(void **state)
 	status_snap_free(sn);
 }
 
+/* Wait (bounded) until the worker's fd says a job is done. */
+static void wait_done(struct status_worker *w)
+{
+	struct pollfd p = { .fd = status_worker_fd(w), .events = POLLIN };
+
+	assert_true(p.fd >= 0);
+	assert_int_equal(poll(&p, 1, 20000), 1);
+}
+
+/* 32 more services of 128 + 128 backends: a render of them all takes a while. */
+#define BIG_FIRST_ID 10
+#define BIG_N 32
+static int setup_big(void **state)
+{
+	struct fix *f;
+	__u32 k, j;
+
+	setup(state);
+	f = *state;
+	if (!f)
+		return 0;
+	for (k = 0; k < BIG_N; k++) {
+		struct service_rt *s = calloc(1, sizeof(*s));
+		__u32 id = BIG_FIRST_ID + k, first = 1000 + k * 2 * SHIFT_MAX_POOL_BACKENDS;
+
+		assert_non_null(s);
+		s->id = id;
+		s->conf = &f->cs[2];
+		trigger_limits_disabled(&s->limits, 10 * SEC);
+		assert_int_equal(analysis_init(&s->an, &s->limits), 0);
+		put_svc(f, id, "big", 100);
+		for (j = 0; j < SHIFT_MAX_POOL_BACKENDS; j++) {
+			add_backend(f, s, id, SHIFT_BLUE, first + j, true, true);
+			add_backend(f, s, id, SHIFT_GREEN, first + SHIFT_MAX_POOL_BACKENDS + j,
+				    true, true);
+		}
+		f->a->svc[id] = s;
+	}
+	/* As a reload does: every service gets its shadow state. */
+	assert_int_equal(shadow_apply(f->a), 0);
+	return 0;
+}
+
+static int teardown_big(void **state)
+{
+	struct fix *f = *state;
+	__u32 k;
+
+	for (k = 0; f && k < BIG_N; k++) {
+		analysis_free(&f->a->svc[BIG_FIRST_ID + k]->an);
+		free(f->a->svc[BIG_FIRST_ID + k]);
+	}
+	return teardown(state);
+}
+
+/* Has the worker finished anything yet? */
+static bool any_done(struct status_worker *w)
+{
+	bool done;
+
+	pthread_mutex_lock(&w->lock);
+	done = w->done != NULL;
+	pthread_mutex_unlock(&w->lock);
+	return done;
+}
+
+/*
+ * The worker: while a big job runs, two requests of one status share one
+ * queued job (one collection answers both), a third of another gets its own;
+ * they are done in order, each answer the loop's bytes.
+ */
+static void test_worker(void **state)
+{
+	struct fix *f = *state;
+	struct status_job *j1, *j2, *j3, *j4, *got[3];
+	struct status_worker w;
+	bool shared;
+	size_t wl;
+	char *want;
+	int i, n = 0;
+
+	if (!f)
+		skip();
+	assert_int_equal(status_worker_start(&w, "test-status"), 0);
+	j1 = status_worker_submit(&w, status_snap_take(f->a, NULL), STATUS_JSON);
+	j2 = status_worker_submit(&w, status_snap_take(f->a, "web"), STATUS_TEXT);
+	j3 = status_worker_submit(&w, status_snap_take(f->a, "web"), STATUS_TEXT);
+	j4 = status_worker_submit(&w, status_snap_take(f->a, "web"), STATUS_JSON);
+	/* Unless the big job was done already (a descheduled test), j2 was queued. */
+	shared = !any_done(&w);
+	assert_non_null(j1);
+	assert_non_null(j2);
+	assert_non_null(j3);
+	assert_non_null(j4);
+	assert_ptr_not_equal(j4, j2);
+	if (shared) {
+		assert_ptr_equal(j3, j2);
+		assert_int_equal(j2->refs, 3); /* two requests and the worker */
+	} else {
+		print_message("the first job was done before the others came: no sharing seen\n");
+	}
+	while (n < (j3 == j2 ? 3 : 4) && n < 3) {
+		struct status_job *j = status_worker_collect(&w);
+
+		if (!j) {
+			wait_done(&w);
+			continue;
+		}
+		got[n++] = j;
+	}
+	assert_ptr_equal(got[0], j1);
+	assert_ptr_equal(got[1], j2);
+	assert_ptr_equal(got[2], j3 == j2 ? j4 : j3);
+	assert_int_equal(status_agent_render(f->a, NULL, STATUS_JSON, &want, &wl), 0);
+	assert_int_equal(got[0]->err, 0);
+	assert_int_equal(got[0]->len, wl);
+	assert_memory_equal(got[0]->out, want, wl);
+	free(want);
+	assert_int_equal(status_agent_render(f->a, "web", STATUS_TEXT, &want, &wl), 0);
+	assert_int_equal(got[1]->err, 0);
+	assert_int_equal(got[1]->len, wl);
+	assert_memory_equal(got[1]->out, want, wl);
+	free(want);
+	for (i = 0; i < n; i++)
+		status_job_unref(&w, got[i]); /* the worker's */
+	status_job_unref(&w, j1);
+	status_job_unref(&w, j2);
+	status_job_unref(&w, j3);
+	/* Stopped with j4 perhaps not collected: the stop drops the worker's reference. */
+	status_worker_stop(&w);
+	status_job_unref(&w, j4);
+}
+
+/*
+ * Stopped while a big job runs and another waits: the running one ends early
+ * (cancelled), the waiting one is never started, and both are freed once
+ * their holders let go (ASan).
+ */
+static void test_worker_stop(void **state)
+{
+	struct fix *f = *state;
+	struct status_job *j1, *j2;
+	struct status_worker w;
+	bool early;
+	__u64 t0;
+
+	if (!f)
+		skip();
+	assert_int_equal(status_worker_start(&w, "test-status"), 0);
+	j1 = status_worker_submit(&w, status_snap_take(f->a, NULL), STATUS_JSON);
+	j2 = status_worker_submit(&w, status_snap_take(f->a, NULL), STATUS_TEXT);
+	assert_non_null(j1);
+	assert_non_null(j2);
+	early = !any_done(&w);
+	t0 = now_mono_ns();
+	status_worker_stop(&w);
+	print_message("stopped in %.1f ms\n", (double)(now_mono_ns() - t0) / 1e6);
+	if (early) {
+		assert_int_equal(j2->err, -ESHUTDOWN);
+		assert_null(j2->out);
+	}
+	assert_true(j1->err == 0 || j1->err == -ECANCELED || j1->err == -ESHUTDOWN);
+	status_job_unref(&w, j1);
+	status_job_unref(&w, j2);
+	/* Not started: a submit now is refused, its snapshot freed. */
+	assert_null(status_worker_submit(&w, status_snap_take(f->a, NULL), STATUS_JSON));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_split_is_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_then_maps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_worker, setup_big, teardown_big),
+		cmocka_unit_test_setup_teardown(test_worker_stop, setup_big, teardown_big),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
