@@ -213,11 +213,13 @@ static void status_failed(struct reply *r, int err, const char *only)
 {
 	if (err == -ENOENT)
 		fail(r, 1, "no service '%s'", only ? only : "");
+	else if (err == -ESHUTDOWN || err == -ECANCELED)
+		fail(r, 1, "shiftd is stopping: status not collected; ask again once it runs");
 	else
 		fail(r, 1, "status: %s", strerror(-err));
 }
 
-/* The whole status, on the loop. */
+/* The whole status on the loop: only when the status thread did not start. */
 static void do_status(struct agent *a, const struct ctl_request *q, struct reply *r, bool backends)
 {
 	const char *only;
@@ -451,7 +453,8 @@ static bool peer_allowed(int fd, gid_t group)
 /* "busy" refusals: one log line at most this often. */
 #define CTL_BUSY_LOG_NS (10 * 1000000000ull)
 
-enum ctl_state { CTL_READING, CTL_WRITING };
+/* CTL_WAITING: its status is on the status thread (no budget: the time is shiftd's). */
+enum ctl_state { CTL_READING, CTL_WAITING, CTL_WRITING };
 
 struct ctl_conn {
 	int fd;
@@ -463,8 +466,9 @@ struct ctl_conn {
 	/* The answer: head, then body (only under OK); sent is over both. */
 	char head[640];
 	size_t head_len, sent;
-	char *body;
+	char *body; /* the job's answer when job is set, else owned */
 	size_t body_len;
+	struct status_job *job; /* a reference: the status it waits for, or whose answer it sends */
 };
 
 static int watch(struct ctl_server *s, int op, int fd, __u32 events, void *ptr)
@@ -500,7 +504,10 @@ static void conn_close(struct ctl_server *s, struct ctl_conn *c)
 		s->n_busy--;
 	else
 		s->n_served--;
-	free(c->body);
+	if (c->job)
+		status_job_unref(&s->status, c->job);
+	else
+		free(c->body);
 	free(c);
 	accepting(s, true);
 }
@@ -543,9 +550,104 @@ static bool conn_write(struct ctl_server *s, struct ctl_conn *c)
 	return false;
 }
 
+/* Start c's answer: r's head and, under OK, its body or c's status job's answer. */
+static void conn_reply(struct ctl_server *s, struct ctl_conn *c, struct reply *r)
+{
+	if (r->code)
+		snprintf(c->head, sizeof(c->head), "ERR %d %s\n", r->code, r->msg);
+	else
+		snprintf(c->head, sizeof(c->head), "OK\n");
+	c->head_len = strlen(c->head);
+	if (!r->code && c->job) {
+		c->body = c->job->out;
+		c->body_len = c->job->len;
+	} else if (!r->code && r->body) {
+		c->body = r->body;
+		c->body_len = r->body_len;
+	} else {
+		free(r->body);
+	}
+	c->state = CTL_WRITING;
+	c->deadline = now_mono_ns() + CTL_WRITE_BUDGET_NS;
+	/* Most answers fit the socket's buffer at once. */
+	if (!conn_write(s, c))
+		return;
+	watch(s, EPOLL_CTL_MOD, c->fd, EPOLLOUT, c);
+}
+
+/*
+ * status and backends off the loop: the snapshot of what the agent owns here,
+ * the map reads and the rendering on the status thread (a second at 32768
+ * backends, which used to hold the samples and the rollbacks). true: c waits
+ * for the job, answered by status_deliver(); false: r says why not.
+ */
+static bool conn_status(struct ctl_server *s, struct ctl_conn *c, const struct ctl_request *q,
+			struct reply *r)
+{
+	bool backends = !strcmp(q->verb, "backends");
+	struct status_snap *sn;
+	enum status_form form;
+	const char *only;
+
+	if (backends && (q->argc < 1 || !agent_service(s->a, q->argv[0]))) {
+		need_service(s->a, q, 0, r);
+		return false;
+	}
+	form = status_args(q, backends, &only);
+	sn = status_snap_take(s->a, only);
+	c->job = sn ? status_worker_submit(&s->status, sn, form) : NULL;
+	if (!c->job) {
+		fail(r, 1, "status: %s", strerror(ENOMEM));
+		return false;
+	}
+	c->state = CTL_WAITING;
+	/* Nothing to read or write until the answer is there; a hang-up is still
+	 * reported (EPOLLHUP always is) and closes it. */
+	watch(s, EPOLL_CTL_MOD, c->fd, 0, c);
+	return true;
+}
+
+/* c's status job is done: its answer, or why there is none. */
+static void conn_status_done(struct ctl_server *s, struct ctl_conn *c)
+{
+	struct status_job *j = c->job;
+	struct reply r = { 0 };
+
+	if (j->err) {
+		status_failed(&r, j->err, status_snap_only(j->snap));
+		c->job = NULL;
+		status_job_unref(&s->status, j);
+	}
+	conn_reply(s, c, &r);
+}
+
+/* Answer the clients of every job the status thread has done. */
+static void status_deliver(struct ctl_server *s)
+{
+	struct status_job *j;
+	unsigned int i;
+
+	while ((j = status_worker_collect(&s->status))) {
+		for (i = 0; i < CTL_MAX_CONNS + CTL_MAX_BUSY; i++) {
+			struct ctl_conn *c = s->conns[i];
+
+			if (c && c->state == CTL_WAITING && c->job == j)
+				conn_status_done(s, c);
+		}
+		/* The worker's reference: with no client left, this frees it. */
+		status_job_unref(&s->status, j);
+	}
+}
+
+static bool is_status(const struct ctl_request *q)
+{
+	return !strcmp(q->verb, "status") || !strcmp(q->verb, "backends");
+}
+
 /*
  * The request is in (a line, a full buffer, EOF or the read budget spent):
- * check the peer, dispatch, and start the answer.
+ * check the peer, dispatch, and start the answer (or, for a status, the job
+ * that will give it).
  */
 static void conn_answer(struct ctl_server *s, struct ctl_conn *c)
 {
@@ -566,26 +668,13 @@ static void conn_answer(struct ctl_server *s, struct ctl_conn *c)
 		s->busy_refused++;
 	} else if (ctl_parse_request(c->line, (size_t)(nl - c->line) + 1, &q, err, sizeof(err))) {
 		fail(&r, 2, "bad request: %s", err);
+	} else if (is_status(&q) && s->status.started) {
+		if (conn_status(s, c, &q, &r))
+			return;
 	} else {
 		dispatch(a, &q, &r, s->reload_cb);
 	}
-	if (r.code)
-		snprintf(c->head, sizeof(c->head), "ERR %d %s\n", r.code, r.msg);
-	else
-		snprintf(c->head, sizeof(c->head), "OK\n");
-	c->head_len = strlen(c->head);
-	if (!r.code && r.body) {
-		c->body = r.body;
-		c->body_len = r.body_len;
-	} else {
-		free(r.body);
-	}
-	c->state = CTL_WRITING;
-	c->deadline = now_mono_ns() + CTL_WRITE_BUDGET_NS;
-	/* Most answers fit the socket's buffer at once. */
-	if (!conn_write(s, c))
-		return;
-	watch(s, EPOLL_CTL_MOD, c->fd, EPOLLOUT, c);
+	conn_reply(s, c, &r);
 }
 
 /* Take what has come of the request; answer once it is all in. */
@@ -679,6 +768,12 @@ int control_start(struct ctl_server *s, struct agent *a, int lfd, gid_t group,
 		s->epfd = -1;
 		return -EIO;
 	}
+	if (status_worker_start(&s->status, "shiftd-status") == 0 &&
+	    watch(s, EPOLL_CTL_ADD, status_worker_fd(&s->status), EPOLLIN, &s->status))
+		status_worker_stop(&s->status);
+	if (!s->status.started)
+		log_warn("control socket: status answers on the main thread: a status delays the "
+			 "samples by its map reads");
 	return 0;
 }
 
@@ -697,17 +792,26 @@ void control_run(struct ctl_server *s)
 	n = epoll_wait(s->epfd, evs, CTL_MAX_CONNS + CTL_MAX_BUSY + 1, 0);
 	if (n < 0 && errno != EINTR)
 		log_warn("control socket: epoll_wait: %s", strerror(errno));
-	/* Clients first: a listening event may accept into slots they free. */
+	/* Clients first: a listening event may accept into slots they free; and
+	 * answers delivered may close clients, whose events must come before. */
 	for (i = 0; i < n; i++) {
 		struct ctl_conn *c = evs[i].data.ptr;
 
-		if (evs[i].data.ptr == s)
+		if (evs[i].data.ptr == s || evs[i].data.ptr == &s->status)
 			continue;
-		if (c->state == CTL_READING)
+		if (c->state == CTL_READING) {
 			conn_read(s, c);
-		else
+		} else if (c->state == CTL_WRITING) {
 			conn_write(s, c);
+		} else {
+			/* Hung up while its status was collected: nobody to answer. */
+			log_debug("control socket: a client waiting for a status hung up");
+			conn_close(s, c);
+		}
 	}
+	for (i = 0; i < n; i++)
+		if (evs[i].data.ptr == &s->status)
+			status_deliver(s);
 	for (i = 0; i < n; i++)
 		if (evs[i].data.ptr == s && s->accepting)
 			conn_accept(s);
@@ -721,7 +825,7 @@ void control_tick(struct ctl_server *s)
 	for (i = 0; i < CTL_MAX_CONNS + CTL_MAX_BUSY; i++) {
 		struct ctl_conn *c = s->conns[i];
 
-		if (!c || now < c->deadline)
+		if (!c || c->state == CTL_WAITING || now < c->deadline)
 			continue;
 		if (c->state == CTL_READING) {
 			/* What came in the budget is the request, as with EOF. */
@@ -742,15 +846,32 @@ void control_tick(struct ctl_server *s)
 	}
 }
 
+/* At a stop: tell a client still waiting for its status, in one try (nothing waits). */
+static void tell_stopping(struct ctl_conn *c)
+{
+	static const char msg[] = "ERR 1 shiftd is stopping: status not collected; ask again "
+				  "once it runs\n";
+
+	if (send(c->fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_warn("control socket: cannot tell a waiting client shiftd stops: %s",
+			 strerror(errno));
+}
+
 void control_stop(struct ctl_server *s)
 {
 	unsigned int i;
 
+	/* First: a status in progress ends at its next backend; nothing more is done. */
+	status_worker_stop(&s->status);
 	if (s->epfd <= 0)
 		return;
-	for (i = 0; i < CTL_MAX_CONNS + CTL_MAX_BUSY; i++)
-		if (s->conns[i])
-			conn_close(s, s->conns[i]);
+	for (i = 0; i < CTL_MAX_CONNS + CTL_MAX_BUSY; i++) {
+		if (!s->conns[i])
+			continue;
+		if (s->conns[i]->state == CTL_WAITING)
+			tell_stopping(s->conns[i]);
+		conn_close(s, s->conns[i]);
+	}
 	close(s->epfd);
 	s->epfd = -1;
 	s->accepting = false;

@@ -10,6 +10,7 @@
 #include <linux/types.h>
 
 #include "agent.h"
+#include "control/status_worker.h"
 
 /* The socket file this process bound (control_open()), by identity. */
 struct ctl_bound {
@@ -39,6 +40,12 @@ void control_close(int fd, const char *path, const struct ctl_bound *bound);
  * connections wait in the listen backlog until a slot frees. A client has
  * CTL_READ_BUDGET_NS in all to send its request and CTL_WRITE_BUDGET_NS to
  * take its answer, enforced by control_tick().
+ *
+ * status and backends are answered off the loop (status_worker.h): the loop
+ * takes the snapshot, the server's status thread reads the maps and renders,
+ * and the client waits (no budget: the time is shiftd's) until its answer is
+ * written by readiness as any other. A client that hangs up meanwhile is
+ * closed; at a stop a waiting one is told "ERR 1 shiftd is stopping".
  */
 #define CTL_MAX_CONNS 16
 #define CTL_MAX_BUSY 16
@@ -54,6 +61,7 @@ struct ctl_server {
 	bool accepting; /* lfd is in epfd (not while every slot is taken) */
 	struct ctl_conn *conns[CTL_MAX_CONNS + CTL_MAX_BUSY];
 	unsigned int n_served, n_busy;
+	struct status_worker status; /* not started: status renders on the loop */
 	__u64 busy_refused, busy_logged_ns; /* "busy" answers, logged at most every 10 s */
 };
 
@@ -66,6 +74,6 @@ int control_fd(const struct ctl_server *s);
 void control_run(struct ctl_server *s);
 /* On the loop's tick: a client past its budget is answered (request) or closed (answer). */
 void control_tick(struct ctl_server *s);
-/* Close every client and the epoll set (not lfd: control_close()). */
+/* Stop the status thread, close every client and the epoll set (not lfd: control_close()). */
 void control_stop(struct ctl_server *s);
 #endif

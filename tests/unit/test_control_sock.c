@@ -3,7 +3,8 @@
  * The control socket's file (control_open, control_close): a socket someone
  * listens on is not taken for a stale one, and an exit removes the path only
  * while it is still the file this process bound. Both used to be unlinked
- * unconditionally, so a second shiftd left the first one unreachable.
+ * unconditionally, so a second shiftd left the first one unreachable. The
+ * clients are served by readiness, status answered off the loop.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,6 +23,7 @@
 
 #include "agent.h"
 #include "control/control.h"
+#include "control/status.h"
 #include "ops/log.h"
 
 struct fixture {
@@ -242,6 +245,130 @@ static void test_serve_without_waiting(void **state)
 	free(a);
 }
 
+/* Serve until s has its whole answer (EOF), at most 10 s; the answer in *out. */
+static size_t serve_until_eof(struct ctl_server *srv, int s, char **out)
+{
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	__u64 end = now_mono_ns() + 10 * 1000000000ull;
+
+	assert_non_null(buf);
+	while (now_mono_ns() < end) {
+		struct pollfd p = { .fd = control_fd(srv), .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 10) > 0)
+			control_run(srv);
+		n = recv(s, buf + len, cap - len - 1, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n > 0) {
+			len += (size_t)n;
+			if (len + 1 == cap) {
+				cap *= 2;
+				buf = realloc(buf, cap);
+				assert_non_null(buf);
+			}
+		}
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return len;
+}
+
+/*
+ * status is answered off the loop (status_worker.h): control_run() takes the
+ * request and returns without the answer; a ping is answered meanwhile; the
+ * status thread's answer, the bytes status_agent_render() gives on the loop,
+ * is delivered by a later control_run(). A client that hangs up while it
+ * waits is closed; at a stop a waiting client is told why it gets no answer.
+ */
+static void test_status_off_loop(void **state)
+{
+	struct fixture *f = *state;
+	struct agent *a = calloc(1, sizeof(*a));
+	struct ctl_server srv;
+	struct ctl_bound b;
+	char *got, *want, buf[256];
+	size_t n, wl;
+	int s, p, fd, i;
+	gid_t g;
+
+	if (getuid()) {
+		free(a);
+		skip(); /* the peer check allows root here */
+	}
+	assert_non_null(a);
+	a->conf = &f->c;
+	/* No maps: no service, but the agent's part of the answer is there. */
+	for (i = 0; i < SHIFT_MAP__COUNT; i++)
+		a->maps.fd[i] = -1;
+	a->n_ifaces = 1;
+	snprintf(a->ifaces[0].name, CONF_IFNAMSIZ, "eth0");
+	fd = control_open(&f->c, &g, &b);
+	assert_true(fd >= 0);
+	assert_int_equal(control_start(&srv, a, fd, g, NULL), 0);
+	assert_true(srv.status.started);
+
+	for (i = 0; i < 2; i++) {
+		const char *req = i ? "status text\n" : "status json\n";
+
+		s = client(f);
+		assert_int_equal(write(s, req, strlen(req)), (ssize_t)strlen(req));
+		control_run(&srv);
+		/* Taken, not answered in this turn: the thread has it. */
+		assert_int_equal(answer(s, buf, sizeof(buf)), 0);
+		p = client(f);
+		assert_int_equal(write(p, "ping\n", 5), 5);
+		control_run(&srv);
+		assert_true(answer(p, buf, sizeof(buf)) > 0);
+		assert_string_equal(buf, "OK\n");
+		close(p);
+		n = serve_until_eof(&srv, s, &got);
+		assert_int_equal(
+			status_agent_render(a, NULL, i ? STATUS_TEXT : STATUS_JSON, &want, &wl), 0);
+		assert_int_equal(n, 3 + wl);
+		assert_memory_equal(got, "OK\n", 3);
+		assert_memory_equal(got + 3, want, wl);
+		free(got);
+		free(want);
+		close(s);
+	}
+	/* An unknown service: the thread's -ENOENT as the loop said it. */
+	s = client(f);
+	assert_int_equal(write(s, "status nope json\n", 17), 17);
+	serve_until_eof(&srv, s, &got);
+	assert_string_equal(got, "ERR 1 no service 'nope'\n");
+	free(got);
+	close(s);
+
+	/* Hung up while waiting: closed when the hang-up is seen, or once answered. */
+	s = client(f);
+	assert_int_equal(write(s, "status\n", 7), 7);
+	control_run(&srv);
+	close(s);
+	for (i = 0; i < 100 && srv.n_served; i++) {
+		struct pollfd q = { .fd = control_fd(&srv), .events = POLLIN };
+
+		if (poll(&q, 1, 10) > 0)
+			control_run(&srv);
+	}
+	assert_int_equal(srv.n_served, 0);
+
+	/* Stopped while one waits: it is told, then closed. */
+	s = client(f);
+	assert_int_equal(write(s, "status json\n", 12), 12);
+	control_run(&srv);
+	control_stop(&srv);
+	assert_true(answer(s, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "ERR 1 shiftd is stopping: status not collected; ask again once "
+				 "it runs\n");
+	assert_int_equal(recv(s, buf, sizeof(buf), MSG_DONTWAIT), 0);
+	close(s);
+	control_close(fd, f->c.control_socket, &b);
+	free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +376,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stale_socket_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_leaves_another_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serve_without_waiting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_off_loop, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
