@@ -12,6 +12,7 @@
 #include "config/addr.h"
 #include "control/metrics.h"
 #include "control/status.h"
+#include "control/status_snap.h"
 #include "ops/log.h"
 #include "http/http.h"
 
@@ -126,109 +127,169 @@ static int cached(struct http_api *h, struct http_cache *c,
 	return 0;
 }
 
-/* Say a failed render once a minute at most, with the count since. */
-static void render_failed(struct http_api *h, int err)
+static const char *get_path(enum http_get what)
 {
+	return what == HTTP_GET_METRICS ? "/metrics" : "/v1/status";
+}
+
+/* Is what's answer built on a thread? Else it renders on the loop. */
+static bool off_loop(const struct http_api *h, enum http_get what)
+{
+	return what == HTTP_GET_METRICS ? h->render.started : h->status_thread.started;
+}
+
+/* Say a failed render once a minute at most, with the count since. */
+static void render_failed(struct http_api *h, enum http_get what, int err)
+{
+	struct http_job *o = &h->job[what];
 	__u64 now = now_mono_ns();
 
-	h->render_failures++;
-	if (h->render_warned_ns && now - h->render_warned_ns < HTTP_RENDER_WARN_NS)
+	o->failures++;
+	if (o->warned_ns && now - o->warned_ns < HTTP_RENDER_WARN_NS)
 		return;
-	log_warn("http: GET /metrics: cannot render: %s (%llu failed renders since the last "
+	log_warn("http: GET %s: cannot render: %s (%llu failed renders since the last "
 		 "such line; answered 503)",
-		 strerror(-err), (unsigned long long)h->render_failures);
-	h->render_warned_ns = now;
-	h->render_failures = 0;
+		 get_path(what), strerror(-err), (unsigned long long)o->failures);
+	o->warned_ns = now;
+	o->failures = 0;
 }
 
 /* The loop's share of a render: the snapshot, no system call; the thread does the rest. */
-static int render_begin(struct http_api *h)
+static int render_begin(struct http_api *h, enum http_get what)
 {
-	struct snap *sn = metrics_snap_take(h->a);
+	struct http_job *o = &h->job[what];
 
-	if (!sn)
-		return -ENOMEM;
-	h->render_ticket++;
-	h->rendering = true;
-	h->render_state = fingerprint(h->a);
-	http_render_submit(&h->render, sn);
+	if (what == HTTP_GET_METRICS) {
+		struct snap *sn = metrics_snap_take(h->a);
+
+		if (!sn)
+			return -ENOMEM;
+		http_render_submit(&h->render, sn);
+	} else {
+		struct status_snap *sn = status_snap_take(h->a, NULL);
+
+		h->status_job = sn ? status_worker_submit(&h->status_thread, sn, STATUS_JSON_LINE) :
+				     NULL;
+		if (!h->status_job)
+			return -ENOMEM;
+	}
+	o->ticket++;
+	o->running = true;
+	o->state = fingerprint(h->a);
 	return 0;
 }
 
-/* A render is done: cache it, answer the GETs that waited for it, start the next if wanted. */
-static void render_end(struct http_api *h)
+/* A render of what is done: 1 with its answer in *b (NULL: failed, why in *err), else 0. */
+static int render_collect(struct http_api *h, enum http_get what, struct http_body **b, int *err)
 {
-	struct http_body *b = NULL;
+	struct status_job *j;
 	char *buf;
 	size_t len;
-	int err;
 
-	if (!h->rendering || !http_render_collect(&h->render, &buf, &len, &err))
-		return;
-	h->rendering = false;
-	if (!err) {
-		b = http_body_new(buf, len);
-		if (!b) {
-			err = -ENOMEM;
-		} else {
-			b->release = http_render_free;
-			b->ctx = &h->render;
+	*b = NULL;
+	if (what == HTTP_GET_METRICS) {
+		if (!http_render_collect(&h->render, &buf, &len, err))
+			return 0;
+		if (*err)
+			return 1;
+		*b = http_body_new(buf, len);
+		if (*b) {
+			(*b)->release = http_render_free;
+			(*b)->ctx = &h->render;
+		}
+	} else {
+		/* One job in flight at most: it is h->status_job. */
+		j = status_worker_collect(&h->status_thread);
+		if (!j)
+			return 0;
+		*err = j->err;
+		buf = j->out;
+		len = j->len;
+		j->out = NULL;
+		status_job_unref(&h->status_thread, j); /* the worker's */
+		status_job_unref(&h->status_thread, h->status_job); /* ours */
+		h->status_job = NULL;
+		if (*err)
+			return 1;
+		*b = http_body_new(buf, len);
+		if (*b) {
+			(*b)->release = status_worker_free;
+			(*b)->ctx = &h->status_thread;
 		}
 	}
-	if (b)
-		cache_set(&h->metrics, b, now_mono_ns(), h->render_state);
-	else
-		render_failed(h, err);
-	http_server_answer(h->srv, HTTP_GET_METRICS, h->render_ticket, b, err);
-	if (!h->render_next)
-		return;
-	/* GETs that came after a change made while this render ran. */
-	h->render_next = false;
-	err = render_begin(h);
-	if (err) {
-		render_failed(h, err);
-		http_server_answer(h->srv, HTTP_GET_METRICS, h->render_ticket + 1, NULL, err);
-	}
+	if (!*b)
+		*err = -ENOMEM;
+	return 1;
 }
 
-/*
- * GET /metrics: the cached answer if fresh; else a ticket for the render on the
- * thread that will answer it: the one running if its snapshot saw the state
- * this GET came in, the next one if the state changed since it started.
- */
-static int get_metrics(struct http_api *h, struct http_body **body, __u64 *ticket)
+/* A render is done: cache it, answer the GETs that waited for it, start the next if wanted. */
+static void render_end(struct http_api *h, enum http_get what)
 {
-	__u64 fp;
+	struct http_job *o = &h->job[what];
+	struct http_body *b;
 	int err;
 
-	if (!h->render.started)
-		return cached(h, &h->metrics, metrics_render_mem, body);
-	fp = fingerprint(h->a);
-	if (fresh(&h->metrics, now_mono_ns(), fp)) {
-		*body = http_body_ref(h->metrics.body);
-		return 0;
-	}
-	if (h->rendering) {
-		if (h->render_state == fp) {
-			*ticket = h->render_ticket;
-		} else {
-			h->render_next = true;
-			*ticket = h->render_ticket + 1;
-		}
-		return -EINPROGRESS;
-	}
-	err = render_begin(h);
+	if (!o->running || !render_collect(h, what, &b, &err))
+		return;
+	o->running = false;
+	if (b)
+		cache_set(&h->cache[what], b, now_mono_ns(), o->state);
+	else
+		render_failed(h, what, err);
+	http_server_answer(h->srv, what, o->ticket, b, err);
+	if (!o->next)
+		return;
+	/* GETs that came after a change made while this render ran. */
+	o->next = false;
+	err = render_begin(h, what);
 	if (err) {
-		render_failed(h, err);
-		return err;
+		render_failed(h, what, err);
+		http_server_answer(h->srv, what, o->ticket + 1, NULL, err);
 	}
-	*ticket = h->render_ticket;
-	return -EINPROGRESS;
 }
 
 static int render_status(struct agent *a, char **buf, size_t *len)
 {
 	return status_agent_render(a, NULL, STATUS_JSON_LINE, buf, len);
+}
+
+/*
+ * A GET: the cached answer if fresh; else a ticket for the render on the
+ * thread that will answer it: the one running if its snapshot saw the state
+ * this GET came in, the next one if the state changed since it started.
+ * Without the thread, a render here, on the loop.
+ */
+static int get_answer(struct http_api *h, enum http_get what, struct http_body **body,
+		      __u64 *ticket)
+{
+	struct http_job *o = &h->job[what];
+	__u64 fp;
+	int err;
+
+	if (!off_loop(h, what))
+		return cached(h, &h->cache[what],
+			      what == HTTP_GET_METRICS ? metrics_render_mem : render_status, body);
+	fp = fingerprint(h->a);
+	if (fresh(&h->cache[what], now_mono_ns(), fp)) {
+		*body = http_body_ref(h->cache[what].body);
+		return 0;
+	}
+	if (o->running) {
+		if (o->state == fp) {
+			*ticket = o->ticket;
+		} else {
+			o->next = true;
+			*ticket = o->ticket + 1;
+		}
+		return -EINPROGRESS;
+	}
+	err = render_begin(h, what);
+	if (err) {
+		render_failed(h, what, err);
+		return err;
+	}
+	*ticket = o->ticket;
+	return -EINPROGRESS;
 }
 
 static void ops_between(void *ctx)
@@ -241,18 +302,23 @@ static void ops_between(void *ctx)
 
 static int ops_get(void *ctx, enum http_get what, struct http_body **body, __u64 *ticket)
 {
-	struct http_api *h = ctx;
-
-	if (what == HTTP_GET_METRICS)
-		return get_metrics(h, body, ticket);
-	return cached(h, &h->status, render_status, body);
+	return get_answer(ctx, what, body, ticket);
 }
 
-/* The loop's fd: MHD's epoll set and, with the render thread, its eventfd. */
+/* Add fd (if >= 0) to the HTTP API's epoll set. 0 or -errno. */
+static int watch_fd(struct http_api *h, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	if (fd >= 0 && epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev))
+		return -errno;
+	return 0;
+}
+
+/* The loop's fd: MHD's epoll set and, with the render threads, their eventfds. */
 static int watch_fds(struct http_api *h)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
-	int rfd = http_render_fd(&h->render), rc;
+	int rc;
 
 	h->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (h->epfd < 0) {
@@ -260,11 +326,13 @@ static int watch_fds(struct http_api *h)
 		log_err("http: epoll_create1: %s", strerror(errno));
 		return rc;
 	}
-	ev.data.fd = http_server_fd(h->srv);
-	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) ||
-	    (rfd >= 0 && (ev.data.fd = rfd, epoll_ctl(h->epfd, EPOLL_CTL_ADD, rfd, &ev)))) {
-		rc = -errno;
-		log_err("http: epoll_ctl: %s", strerror(errno));
+	rc = watch_fd(h, http_server_fd(h->srv));
+	if (!rc)
+		rc = watch_fd(h, http_render_fd(&h->render));
+	if (!rc)
+		rc = watch_fd(h, status_worker_fd(&h->status_thread));
+	if (rc) {
+		log_err("http: epoll_ctl: %s", strerror(-rc));
 		close(h->epfd);
 		h->epfd = -1;
 		return rc;
@@ -344,6 +412,9 @@ int http_start(struct http_api *h, struct agent *a)
 	if (http_render_start(&h->render))
 		log_warn("http: GET /metrics renders on the main thread: a scrape delays the "
 			 "samples by its map reads");
+	if (status_worker_start(&h->status_thread, "shiftd-http-st"))
+		log_warn("http: GET /v1/status renders on the main thread: it delays the "
+			 "samples by its map reads");
 	rc = watch_fds(h);
 	if (rc) {
 		http_stop(h);
@@ -370,7 +441,9 @@ void http_run(struct http_api *h)
 	t0 = now_mono_ns();
 	/* First: the GETs a render answers are sent in this same turn. */
 	if (h->render.started)
-		render_end(h);
+		render_end(h, HTTP_GET_METRICS);
+	if (h->status_thread.started)
+		render_end(h, HTTP_GET_STATUS);
 	http_server_run(h->srv);
 	dt = now_mono_ns() - t0;
 	if (dt < HTTP_SLOW_TURN_NS)
@@ -417,16 +490,18 @@ int http_reload(struct http_api *h, const struct shift_conf *newc, char *err, si
 
 void http_stop(struct http_api *h)
 {
-	/* The render first (it ends half-way): then the GETs waiting for it get 503. */
+	/* The renders first (they end half-way): then the GETs waiting for them get 503. */
 	http_render_stop(&h->render);
-	h->rendering = false;
+	status_worker_stop(&h->status_thread);
+	status_job_unref(&h->status_thread, h->status_job);
+	h->status_job = NULL;
+	memset(h->job, 0, sizeof(h->job));
 	http_server_stop(h->srv);
 	if (h->srv && h->epfd >= 0)
 		close(h->epfd);
 	h->srv = NULL;
 	h->epfd = -1;
-	http_body_unref(h->metrics.body);
-	http_body_unref(h->status.body);
-	memset(&h->metrics, 0, sizeof(h->metrics));
-	memset(&h->status, 0, sizeof(h->status));
+	http_body_unref(h->cache[HTTP_GET_METRICS].body);
+	http_body_unref(h->cache[HTTP_GET_STATUS].body);
+	memset(h->cache, 0, sizeof(h->cache));
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "agent.h"
+#include "control/status_worker.h"
 #include "http/render.h"
 #include "http/server.h"
 #include "http/token.h"
@@ -21,12 +22,13 @@
  * (weights, latches, rollbacks, reloads) has not changed: a flood of GETs then
  * shares one body, not a render each with its map reads.
  *
- * GET /metrics is rendered on a thread (render.h), never in the loop that also
- * consumes the samples: a GET with no fresh answer waits (suspended) for a
- * render whose snapshot is as new as the state the GET came in; every GET that
- * comes while it runs waits for that same render, or, the state having changed
- * meanwhile, for one more started as soon as it ends. /v1/status is rendered
- * in the loop (status_agent_render() reads the agent and the maps together).
+ * GET /metrics and GET /v1/status are rendered on threads (render.h, and a
+ * status thread of the API's own: control/status_worker.h), never in the loop
+ * that also consumes the samples: a GET with no fresh answer waits (suspended)
+ * for a render whose snapshot is as new as the state the GET came in; every
+ * GET that comes while it runs waits for that same render, or, the state
+ * having changed meanwhile, for one more started as soon as it ends. So one
+ * render of each at most runs, and one more at most is wanted.
  */
 #define HTTP_CACHE_NS (100ull * 1000000ull)
 /* A failed render (out of memory) is logged at most this often. */
@@ -40,19 +42,26 @@ struct http_cache {
 
 struct ring_buffer;
 
+/* A GET answer rendered off the loop, and the GETs waiting for it (server.h's tickets). */
+struct http_job {
+	bool running; /* a render is on its thread */
+	__u64 state; /* the fingerprint at its snapshot */
+	__u64 ticket; /* what its GETs wait for; the next render's is one more */
+	bool next; /* GETs wait for the render after this one */
+	__u64 warned_ns, failures; /* failed renders, logged at most every HTTP_RENDER_WARN_NS */
+};
+
 struct http_api {
 	struct agent *a;
 	struct ring_buffer *rb; /* the samples, drained before each request (server.h) */
 	struct http_server *srv; /* NULL: off */
 	struct shift_addr_key listen; /* as started (http_listen applies at start) */
-	struct http_cache metrics, status;
-	int epfd; /* what the loop watches: MHD's epoll fd and the render's eventfd */
+	struct http_cache cache[2]; /* by enum http_get */
+	int epfd; /* what the loop watches: MHD's epoll fd and the renders' eventfds */
 	struct http_render render; /* not started: /metrics renders in the loop */
-	bool rendering; /* a /metrics render is on the thread */
-	__u64 render_state; /* the fingerprint at its snapshot */
-	__u64 render_ticket; /* what its GETs wait for; the next render's is one more */
-	bool render_next; /* GETs wait for the render after this one */
-	__u64 render_warned_ns, render_failures;
+	struct status_worker status_thread; /* not started: /v1/status renders in the loop */
+	struct status_job *status_job; /* the /v1/status render in flight, a reference */
+	struct http_job job[2]; /* by enum http_get */
 	/* Turns of the server longer than HTTP_SLOW_TURN_NS: the loop (and the
 	 * samples) waited that long. Logged at most every HTTP_SLOW_LOG_NS. */
 	__u64 slow_turns, slow_logged_ns, slowest_ns;
