@@ -2,7 +2,7 @@
 # GET /metrics at scale: HTTP_SCALE_SVC services (64 by default; 256 is the SPEC's
 # limit) of 64 blue + 64 green backends each (8192 backends by default, 32768 at 256;
 # none of them answers: health_check = none), shiftd on the rig's edge with
-# http_listen. A render (a map read per backend and counter, megabytes of text) takes
+# http_listen (the rig: scale_lib.sh; status at scale: test_status_scale.sh). A render (a map read per backend and counter, megabytes of text) takes
 # hundreds of ms there; it must never run on the event loop that consumes the samples.
 #   stall     control-socket pings (each answered by the loop) with no scrape, then
 #             while two clients scrape /metrics back to back: the pings' p99 stays
@@ -28,54 +28,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/agent_lib.sh"
 cd "$AGENT_ROOT"
 
-NSVC=${HTTP_SCALE_SVC:-64}
-PER_POOL=64
-HTTP_PORT=9310
+# shellcheck source=scale_lib.sh
+. "$HERE/scale_lib.sh"
 PY=$HERE/http_scale.py
 
-rig_probe || rig_skip "$RIG_SKIP_REASON"
-agent_bins
-if [ "$NSVC" -lt 1 ] || [ "$NSVC" -gt 254 ]; then
-	# two services (web, web6) come with the rig: 256 in all
-	t_bail "HTTP_SCALE_SVC=$NSVC: 1..254"
-fi
-
-RIG_CLIENTS=1 RIG_BLUE=1 RIG_GREEN=1 RIG_QUIET=1 rig_up
-t_note "rig $RIG_ID up in $((SECONDS - T_START))s; $RIG_DIR"
-D=$RIG_DIR
+scale_up
 URL=http://127.0.0.1:$HTTP_PORT/metrics
-
-# Service k (1..NSVC): VIP 198.18.(110 + k/200).(k%200 + 1):80, its backends
-# 198.19.(10 + k/2).(1..64, or 128..191 for an odd k), blue on port 8080, green 8081.
-extra=""
-for ((k = 1; k <= NSVC; k++)); do
-	net=198.19.$((10 + k / 2))
-	base=$(((k % 2) * 127))
-	blue="" green=""
-	for ((j = 1; j <= PER_POOL; j++)); do
-		blue+="${blue:+, }$net.$((base + j)):8080"
-		green+="${green:+, }$net.$((base + j)):8081"
-	done
-	extra+="[service s$k]"$'\n'"vip = 198.18.$((110 + k / 200)).$((k % 200 + 1)):80"$'\n'
-	extra+="blue = $blue"$'\n'"green = $green"$'\n'"green_weight = 10%"$'\n'
-	extra+="health_check = none"$'\n\n'
-done
-# Appended, not RIG_CONFIG_EXTRA: an environment string is cut at 128 KiB.
-rig_write_config "$D/shiftd.conf" xdp_mode=auto web.health_check=none web6.health_check=none \
-	"http_listen=127.0.0.1:$HTTP_PORT" "http_token_file=$D/token" ||
-	t_bail "rig_write_config failed"
-printf '\n%s' "$extra" >>"$D/shiftd.conf" || t_bail "cannot write $D/shiftd.conf"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$D/token"
-chmod 600 "$D/token"
-NBE=$((NSVC * PER_POOL * 2))
-t_note "config: $((NSVC + 2)) services, $NBE backends in the big ones"
-
-start() { # LOG
-	local t0=$SECONDS
-	shiftd_start "$1" || t_bail "shiftd did not start"
-	t_note "shiftd ready in $((SECONDS - t0))s"
-}
-start "$D/shiftd.log"
+scale_start "$D/shiftd.log"
 
 # ms of one GET /metrics (code in GET_CODE, body in $D/get.out)
 get_ms() {
