@@ -374,6 +374,12 @@ void status_free(struct st_model *st)
 	memset(st, 0, sizeof(*st));
 }
 
+/* The renderers go service by service: a cancelled render stops at the next. */
+static bool render_on(const struct st_model *st)
+{
+	return !st->cancel || !atomic_load_explicit(st->cancel, memory_order_relaxed);
+}
+
 int status_render_form(const struct st_model *st, enum status_form form, char **buf, size_t *len)
 {
 	struct json j;
@@ -391,9 +397,12 @@ int status_render_form(const struct st_model *st, enum status_form form, char **
 			status_render_backends_text(st, f);
 		else
 			status_render_text(st, f);
-		/* Out of memory mid-render: no half answer. */
-		if (fclose(f)) {
+		/* Out of memory mid-render: no half answer; nor a cancelled one. */
+		if (fclose(f))
 			err = errno ? -errno : -ENOMEM;
+		else if (!render_on(st))
+			err = -ECANCELED;
+		if (err) {
 			free(*buf);
 			*buf = NULL;
 			*len = 0;
@@ -405,9 +414,10 @@ int status_render_form(const struct st_model *st, enum status_form form, char **
 		status_render_backends_json(st, &j);
 	else
 		status_render_json(st, &j);
-	if (j.failed) {
+	if (j.failed || !render_on(st)) {
+		err = j.failed ? -ENOMEM : -ECANCELED;
 		json_free(&j);
-		return -ENOMEM;
+		return err;
 	}
 	*buf = j.buf;
 	*len = j.len;
@@ -740,7 +750,7 @@ void status_render_json(const struct st_model *st, struct json *j)
 		json_u64(j, dp_stat_name(i), st->stats[i]);
 	json_obj_close(j);
 	json_arr_open(j, "services");
-	for (i = 0; i < st->n; i++)
+	for (i = 0; i < st->n && render_on(st); i++)
 		render_service_json(&st->svc[i], j);
 	json_arr_close(j);
 	json_obj_close(j);
@@ -751,7 +761,7 @@ void status_render_backends_json(const struct st_model *st, struct json *j)
 	__u32 i, k;
 
 	json_arr_open(j, NULL);
-	for (i = 0; i < st->n; i++)
+	for (i = 0; i < st->n && render_on(st); i++)
 		for (k = 0; k < st->svc[i].n_be; k++)
 			render_backend_json(&st->svc[i].be[k], j);
 	json_arr_close(j);
@@ -782,7 +792,7 @@ void status_render_backends_text(const struct st_model *st, FILE *f)
 {
 	__u32 i;
 
-	for (i = 0; i < st->n; i++) {
+	for (i = 0; i < st->n && render_on(st); i++) {
 		fprintf(f, "%s (%s)\n", st->svc[i].name, st->svc[i].vip);
 		render_backends_text(&st->svc[i], f);
 	}
@@ -801,7 +811,7 @@ void status_render_text(const struct st_model *st, FILE *f)
 			(long long)st->fleet_revision,
 			st->fleet_name_taken ? "; NODE NAME HELD BY ANOTHER HOST (see the log)" :
 					       "");
-	for (i = 0; i < st->n; i++) {
+	for (i = 0; i < st->n && render_on(st); i++) {
 		const struct st_service *s = &st->svc[i];
 
 		fprintf(f, "\nservice %s  vip %s/%s  green %s%s\n", s->name, s->vip,

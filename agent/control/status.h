@@ -86,6 +86,8 @@ struct st_model {
 	__u64 stats[SHIFT_STAT_MAX];
 	__u32 n;
 	struct st_service *svc;
+	/* Set (NULL: never): status_render_form() stops at the next service, -ECANCELED. */
+	const atomic_bool *cancel;
 };
 
 /*

@@ -407,6 +407,31 @@ static void test_cancel(void **state)
 	status_snap_free(sn);
 }
 
+/* The render half stops too: a model whose cancel is set renders nothing, in every form. */
+static void test_cancel_render(void **state)
+{
+	struct fix *f = *state;
+	struct st_model st;
+	atomic_bool cancel;
+	size_t i, len;
+	char *g;
+
+	if (!f)
+		skip();
+	atomic_init(&cancel, true);
+	assert_int_equal(status_collect(&f->a->maps, NULL, &st, f->a), 0);
+	status_add_agent(&st, f->a);
+	st.cancel = &cancel;
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		assert_int_equal(status_render_form(&st, forms[i], &g, &len), -ECANCELED);
+		assert_null(g);
+	}
+	st.cancel = NULL;
+	assert_int_equal(status_render_form(&st, STATUS_TEXT, &g, &len), 0);
+	free(g);
+	status_free(&st);
+}
+
 /* Wait (bounded) until the worker's fd says a job is done. */
 static void wait_done(struct status_worker *w)
 {
@@ -581,6 +606,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_split_is_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_then_maps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_render, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker, setup_big, teardown_big),
 		cmocka_unit_test_setup_teardown(test_worker_stop, setup_big, teardown_big),
 	};
