@@ -1,21 +1,31 @@
 #!/usr/bin/env python3
-"""Measure what a GET /metrics costs shiftd's event loop (tests/netns/test_http_scale.sh).
+"""Measure what a GET /metrics or a status costs shiftd's event loop
+(tests/netns/test_http_scale.sh, test_status_scale.sh).
 
   stall   --sock PATH --url URL [--idle S] [--busy S] [--scrapers N] [--every MS] [--over MS]
+          [--ctl-clients N] [--ctl-req LINE]
           Round trips of the control socket's "ping" (one request per connection,
           answered by the loop itself) every --every ms: first --idle seconds with no
           HTTP traffic, then --busy seconds while --scrapers threads GET --url back to
-          back. One JSON line: {"idle": FIG, "busy": FIG, "scrapes": N, "codes":
-          {CODE: N}, "scrape_ms": FIG, "bytes": LAST_BODY_SIZE, "busy_over": N}, FIG
-          being {"n", "p50_ms", "p99_ms", "max_ms"}, busy_over the busy pings over
-          --over ms.
+          back (and --ctl-clients threads ask the control socket --ctl-req, default
+          "status json", back to back). One JSON line: {"idle": FIG, "busy": FIG,
+          "scrapes": N, "codes": {CODE: N}, "scrape_ms": FIG, "bytes": LAST_BODY_SIZE,
+          "busy_over": N, "ctl": {"n", "answers": {FIRST_LINE: N}, "ms": FIG,
+          "bytes"}}, FIG being {"n", "p50_ms", "p99_ms", "max_ms"}, busy_over the busy
+          pings over --over ms.
+  ctl-burst --sock PATH [--n N] [--req LINE] [--out DIR]
+          N control-socket requests (default "status json") sent at once, each on its
+          own connection. One JSON line: {"answers": [FIRST_LINE...], "ms": [...],
+          "bytes": [...], "distinct_bodies": N, "wall_ms": MS}; bodies as DIR/i.
   burst   --url URL [--n N] [--head] [--out DIR]
           N GETs (HEADs: no body to carry, the time is the server's) sent at once,
           each on its own connection. One JSON line: {"codes": [...], "ms": [...],
           "bytes": [...], "distinct_bodies": N, "wall_ms": MS}; bodies as DIR/i.
-  sigterm --url URL --pid PID [--after MS]
-          Send a GET, --after ms later SIGTERM to PID, and time until PID is gone
-          (or a zombie). One JSON line: {"exit_ms": MS, "answer": FIRST_LINE}.
+  sigterm --url URL --pid PID [--after MS] [--sock PATH [--req LINE]]
+          Send a GET (and with --sock the control request --req, default "status
+          json"), --after ms later SIGTERM to PID, and time until PID is gone (or a
+          zombie). One JSON line: {"exit_ms": MS, "answer": FIRST_LINE, "ctl_answer":
+          FIRST_LINE}.
   series  FILE...
           Check each file is Prometheus text (format 0.0.4: "# HELP"/"# TYPE" lines,
           samples "name{labels} value"); print its sorted series (name and labels,
@@ -62,6 +72,24 @@ def ping(path, timeout):
     return (time.monotonic() - t0) * 1000.0
 
 
+def ctl(path, timeout, req):
+    """(first line, body, ms) of one control-socket request read to EOF."""
+    t0 = time.monotonic()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(req.encode() + b"\n")
+        chunks = []
+        while True:
+            b = s.recv(1 << 16)
+            if not b:
+                break
+            chunks.append(b)
+    got = b"".join(chunks)
+    line, _, body = got.partition(b"\n")
+    return line.decode(errors="replace"), body, (time.monotonic() - t0) * 1000.0
+
+
 def get(url, timeout, method="GET"):
     """(code, body, ms) of one GET (or HEAD)."""
     t0 = time.monotonic()
@@ -102,7 +130,23 @@ def cmd_stall(a):
                 res["ms"].append(ms)
                 res["bytes"] = len(body)
 
+    cres = {"answers": {}, "ms": [], "bytes": 0}
+
+    def asker():
+        while not stop.is_set():
+            try:
+                line, body, ms = ctl(a.sock, a.timeout, a.ctl_req)
+            except Exception as e:  # counted, not fatal
+                line, body, ms = "(%s)" % str(e)[:100], b"", None
+                time.sleep(0.1)
+            with lock:
+                cres["answers"][line[:60]] = cres["answers"].get(line[:60], 0) + 1
+                if ms is not None:
+                    cres["ms"].append(ms)
+                    cres["bytes"] = len(body)
+
     threads = [threading.Thread(target=scraper, daemon=True) for _ in range(a.scrapers)]
+    threads += [threading.Thread(target=asker, daemon=True) for _ in range(a.ctl_clients)]
     for t in threads:
         t.start()
     busy = pings(a.sock, a.busy, a.every, a.timeout)
@@ -112,7 +156,42 @@ def cmd_stall(a):
     print(json.dumps({"idle": fig(idle), "busy": fig(busy), "scrapes": len(res["ms"]),
                       "codes": res["codes"], "scrape_ms": fig(res["ms"]),
                       "bytes": res["bytes"], "errors": res["errors"][:3],
-                      "busy_over": sum(1 for x in busy if x > a.over)}))
+                      "busy_over": sum(1 for x in busy if x > a.over),
+                      "ctl": {"n": len(cres["ms"]), "answers": cres["answers"],
+                              "ms": fig(cres["ms"]), "bytes": cres["bytes"]}}))
+    return 0
+
+
+def cmd_ctl_burst(a):
+    res = [None] * a.n
+    go = threading.Event()
+
+    def one(i):
+        go.wait()
+        try:
+            res[i] = ctl(a.sock, a.timeout, a.req)
+        except Exception as e:
+            res[i] = ("(%s)" % str(e)[:100], b"", 0.0)
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(a.n)]
+    for t in threads:
+        t.start()
+    t0 = time.monotonic()
+    go.set()
+    for t in threads:
+        t.join(a.timeout + 5)
+    wall = (time.monotonic() - t0) * 1000.0
+    digests = set()
+    for i, r in enumerate(res):
+        if r is None:
+            res[i] = r = ("(no answer)", b"", 0.0)
+        digests.add(hashlib.sha256(r[1]).hexdigest())
+        if a.out:
+            with open(os.path.join(a.out, str(i)), "wb") as f:
+                f.write(r[1])
+    print(json.dumps({"answers": [r[0][:60] for r in res], "ms": [round(r[2], 1) for r in res],
+                      "bytes": [len(r[1]) for r in res], "distinct_bodies": len(digests),
+                      "wall_ms": round(wall, 1)}))
     return 0
 
 
@@ -163,6 +242,12 @@ def cmd_sigterm(a):
     s = socket.create_connection((host, int(port)), timeout=a.timeout)
     s.sendall(("GET /%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
                % (path, host)).encode())
+    c = None
+    if a.sock:
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(a.timeout)
+        c.connect(a.sock)
+        c.sendall(a.req.encode() + b"\n")
     time.sleep(a.after / 1000.0)
     t0 = time.monotonic()
     os.kill(a.pid, 15)
@@ -174,8 +259,15 @@ def cmd_sigterm(a):
     except OSError as e:
         first = "(%s)" % e
     s.close()
+    cfirst = None
+    if c:
+        try:
+            cfirst = c.recv(200).split(b"\n", 1)[0].decode(errors="replace") or "(closed)"
+        except OSError as e:
+            cfirst = "(%s)" % e
+        c.close()
     print(json.dumps({"exit_ms": round(exit_ms, 1), "gone": gone(a.pid),
-                      "answer": first or "(closed)"}))
+                      "answer": first or "(closed)", "ctl_answer": cfirst}))
     return 0
 
 
@@ -226,7 +318,15 @@ def main():
     p.add_argument("--scrapers", type=int, default=2)
     p.add_argument("--every", type=float, default=5.0)
     p.add_argument("--over", type=float, default=100.0)
+    p.add_argument("--ctl-clients", type=int, default=0)
+    p.add_argument("--ctl-req", default="status json")
     p.add_argument("--timeout", type=float, default=120.0)
+    p = sub.add_parser("ctl-burst")
+    p.add_argument("--sock", required=True)
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--req", default="status json")
+    p.add_argument("--out")
+    p.add_argument("--timeout", type=float, default=60.0)
     p = sub.add_parser("burst")
     p.add_argument("--url", required=True)
     p.add_argument("--n", type=int, default=8)
@@ -237,12 +337,14 @@ def main():
     p.add_argument("--url", required=True)
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--after", type=float, default=30.0)
+    p.add_argument("--sock")
+    p.add_argument("--req", default="status json")
     p.add_argument("--timeout", type=float, default=60.0)
     p = sub.add_parser("series")
     p.add_argument("files", nargs="+")
     a = ap.parse_args()
-    return {"stall": cmd_stall, "burst": cmd_burst, "sigterm": cmd_sigterm,
-            "series": cmd_series}[a.cmd](a)
+    return {"stall": cmd_stall, "ctl-burst": cmd_ctl_burst, "burst": cmd_burst,
+            "sigterm": cmd_sigterm, "series": cmd_series}[a.cmd](a)
 
 
 if __name__ == "__main__":
