@@ -1263,7 +1263,7 @@ int main(int argc, char **argv)
 	privs_drop();
 	log_info("ready: %u services, control socket %s", a->conf->n_services,
 		 a->conf->control_socket);
-	/* After privs_drop(): a thread keeps the capabilities it was started with. */
+	/* Saves before this one (the start's) were written in place. */
 	if (!persist_start(a)) {
 		lp.persistfd = persist_fd(a);
 		if (epoll_add(lp.epfd, lp.persistfd))

@@ -44,6 +44,21 @@ bnd=$(sed -n 's/^CapBnd:\s*//p' /proc/$SPID/status)
 [ "$eff" = "$want" ] && ok "effective capabilities $eff = CAP_BPF|CAP_NET_ADMIN" ||
 	notok "effective capabilities $eff, want $want"
 [ "$bnd" = "$want" ] && ok "bounding set $bnd" || notok "bounding set $bnd, want $want"
+# Capabilities are per thread: every helper thread (state file and metrics
+# writers, status and render threads; some start before the main thread drops
+# its own) holds no more than the main thread.
+bad=""
+nthreads=0
+for st in /proc/$SPID/task/*/status; do
+	nthreads=$((nthreads + 1))
+	teff=$(sed -n 's/^CapEff:\s*//p' "$st")
+	tbnd=$(sed -n 's/^CapBnd:\s*//p' "$st")
+	tname=$(sed -n 's/^Name:\s*//p' "$st")
+	[ "$teff" = "$want" ] && [ "$tbnd" = "$want" ] || bad="$bad $tname:$teff/$tbnd"
+done
+[ -z "$bad" ] && [ "$nthreads" -gt 1 ] &&
+	ok "all $nthreads threads hold CAP_BPF|CAP_NET_ADMIN at most" ||
+	notok "threads with other capabilities (of $nthreads):$bad"
 # ...and it still works with them: a set-weight round trip through the agent.
 ctl set-weight web 10 >/dev/null && ctl status --json | grep -q '"green_weight_bp":1000' &&
 	ok "agent works after the drop" || notok "agent broken after the drop"
