@@ -153,6 +153,9 @@ static void advance(struct shadow_window *w, __u64 now)
 {
 	__u64 steps;
 
+	/* Never set up (shadow_apply() not run for the service yet): nothing to move. */
+	if (!w->bucket_ns)
+		return;
 	if (!w->head_start_ns) {
 		w->head_start_ns = now;
 		return;

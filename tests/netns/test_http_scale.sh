@@ -36,13 +36,14 @@ scale_up
 URL=http://127.0.0.1:$HTTP_PORT/metrics
 scale_start "$D/shiftd.log"
 
-# ms of one GET /metrics (code in GET_CODE, body in $D/get.out)
-get_ms() {
+# one GET /metrics: its ms in GET_MS, code in GET_CODE, body in $D/get.out (not
+# in a subshell: $(scrape) would leave GET_CODE as the caller had it)
+scrape() {
 	local t0 t1
 	t0=$(date +%s%N)
 	GET_CODE=$(rig_edge curl -s -m 120 -o "$D/get.out" -w '%{http_code}' "$URL")
 	t1=$(date +%s%N)
-	echo $(((t1 - t0) / 1000000))
+	GET_MS=$(((t1 - t0) / 1000000))
 }
 # weight SVC PCT: set it (the fingerprint changes: the next GET renders anew)
 weight() { ctl set-weight "$1" "$2" >/dev/null || t_notok "shiftctl set-weight $1 $2 failed"; }
@@ -52,11 +53,12 @@ ratio_in() { sed -n "s/^shift_green_weight_ratio{service=\"$1\"} //p" "$2"; }
 # --- a render's time ---------------------------------------------------------------
 t_section "render"
 # Warm: the first scrape after a start may meet the textfile's first render.
-get_ms >/dev/null
+scrape
 r=()
 for p in 11 12 13; do
 	weight s1 "$p"
-	r+=("$(get_ms)")
+	scrape
+	r+=("$GET_MS")
 	[ "$GET_CODE" = 200 ] || t_notok "cold GET /metrics: HTTP $GET_CODE"
 done
 RENDER_MS=$(printf '%s\n' "${r[@]}" | sort -n | sed -n 2p)
