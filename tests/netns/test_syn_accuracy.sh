@@ -59,7 +59,7 @@ import json, socket, sys, threading, time
 srcs, p0, k, mode, host, port = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
 res = {"ok": 0, "failed": 0, "slow": 0, "errors": {}}
 lock = threading.Lock()
-def one(src, p):
+def one(src, p, tries=1):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.settimeout(8)
@@ -80,9 +80,17 @@ def one(src, p):
             res["ok" if good else "failed"] += 1
             res["slow"] += dt >= 0.9
     except OSError as e:
+        s.close()
+        # The direct client only sets green1's TIME_WAITs up, beside shift:
+        # a connect that failed there under load (CI run 141: 3 of 60, a bare
+        # OSError, its errno not kept then) is tried again, from the same
+        # address and port; what still fails is reported with its errno.
+        if mode == "direct" and tries < 3 and not isinstance(e, ConnectionRefusedError):
+            time.sleep(0.5)
+            return one(src, p, tries + 1)
         with lock:
             res["failed"] += 1
-            k = type(e).__name__
+            k = "%s:%s" % (type(e).__name__, e.errno)
             res["errors"][k] = res["errors"].get(k, 0) + 1
     finally:
         s.close()
