@@ -243,6 +243,9 @@ struct agent {
 
 /* Service runtime by name, or NULL. */
 struct service_rt *agent_service(struct agent *a, const char *name);
+/* How many services, and backends in their pools, the agent runs: what a
+ * snapshot of them (metrics, status) allocates. */
+void agent_count(const struct agent *a, __u32 *n_svc, __u32 *n_be);
 
 /* control/reload.c: make the maps match a validated config (initial load or reload). */
 int apply_config(struct agent *a, struct shift_conf *newc, bool initial);

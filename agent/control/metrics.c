@@ -258,13 +258,7 @@ static struct snap *snap_take(const struct agent *a)
 	__u32 i, c, k, n_be = 0, n_svc = 0;
 	struct snap *sn;
 
-	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
-		if (!a->svc[i])
-			continue;
-		n_svc++;
-		for (c = 0; c < SHIFT_COLORS; c++)
-			n_be += a->svc[i]->n[c];
-	}
+	agent_count(a, &n_svc, &n_be);
 	sn = calloc(1, sizeof(*sn));
 	if (!sn)
 		return NULL;

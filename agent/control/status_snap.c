@@ -40,13 +40,7 @@ struct status_snap *status_snap_take(struct agent *a, const char *only)
 	__u64 now = now_mono_ns();
 	struct status_snap *sn;
 
-	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
-		if (!a->svc[i])
-			continue;
-		n_svc++;
-		for (c = 0; c < SHIFT_COLORS; c++)
-			n_be += a->svc[i]->n[c];
-	}
+	agent_count(a, &n_svc, &n_be);
 	sn = calloc(1, sizeof(*sn));
 	if (!sn)
 		return NULL;

@@ -22,6 +22,21 @@ struct service_rt *agent_service(struct agent *a, const char *name)
 	return NULL;
 }
 
+void agent_count(const struct agent *a, __u32 *n_svc, __u32 *n_be)
+{
+	__u32 i;
+	int c;
+
+	*n_svc = *n_be = 0;
+	for (i = 0; i < SHIFT_MAX_SERVICES; i++) {
+		if (!a->svc[i])
+			continue;
+		(*n_svc)++;
+		for (c = 0; c < SHIFT_COLORS; c++)
+			*n_be += a->svc[i]->n[c];
+	}
+}
+
 int apply_pools(struct agent *a, struct service_rt *s)
 {
 	struct shift_addr_key keys[SHIFT_MAX_POOL_BACKENDS];
