@@ -839,6 +839,9 @@ void metrics_snap_free(struct snap *sn)
 	snap_free(sn);
 }
 
+static int write_file(const char *dir, const char *buf, size_t len, const atomic_bool *cancel,
+		      char *err, size_t errlen);
+
 /* Read the maps, render, write dir/shift.prom; cancel as metrics_snap_render()'s. */
 static int snap_write(struct snap *sn, const atomic_bool *cancel, const char *dir, char *err,
 		      size_t errlen)
@@ -852,14 +855,28 @@ static int snap_write(struct snap *sn, const atomic_bool *cancel, const char *di
 		snprintf(err, errlen, "cannot render the metrics: %s", strerror(-rc));
 		return rc;
 	}
-	rc = metrics_write_file(dir, buf, len, err, errlen);
+	rc = write_file(dir, buf, len, cancel, err, errlen);
 	free(buf);
 	return rc;
 }
 
 /* --- the file ------------------------------------------------------------------------ */
 
+/* What one write() hands the kernel at most, between two looks at a stop. */
+#define METRICS_WRITE_CHUNK (4u << 20)
+
 int metrics_write_file(const char *dir, const char *buf, size_t len, char *err, size_t errlen)
+{
+	return write_file(dir, buf, len, NULL, err, errlen);
+}
+
+/*
+ * cancel: shiftd is stopping. At 32,512 backends the file is hundreds of MB,
+ * and its write and fsync held the exit for seconds after the render had
+ * given up; the old file stays, the temp file goes (-ECANCELED).
+ */
+static int write_file(const char *dir, const char *buf, size_t len, const atomic_bool *cancel,
+		      char *err, size_t errlen)
 {
 	char tmp[CONF_PATH_LEN + 32], path[CONF_PATH_LEN + 32];
 	const char *step = "write";
@@ -891,8 +908,14 @@ int metrics_write_file(const char *dir, const char *buf, size_t len, char *err, 
 		step = "chmod";
 	}
 	while (!rc && off < len) {
-		ssize_t n = write(fd, buf + off, len - off);
+		ssize_t n;
 
+		if (cancel && atomic_load(cancel)) {
+			rc = -ECANCELED;
+			break;
+		}
+		n = write(fd, buf + off,
+			  len - off < METRICS_WRITE_CHUNK ? len - off : METRICS_WRITE_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -901,6 +924,8 @@ int metrics_write_file(const char *dir, const char *buf, size_t len, char *err, 
 		}
 		off += (size_t)n;
 	}
+	if (!rc && cancel && atomic_load(cancel))
+		rc = -ECANCELED;
 	if (!rc && fsync(fd)) {
 		rc = -errno;
 		step = "fsync";
