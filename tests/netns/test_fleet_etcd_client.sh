@@ -469,6 +469,19 @@ reported_since() {
 [ -n "${E2E_SHIFTD_T0:-}" ] && ! wait_for 5 reported_since "$E2E_SHIFTD_T0" &&
 	notok "the running shiftd reported after its join"
 rig_kill "$E2E_SHIFTD_PID"
+# A report it sent just before it exited may still be on its way through etcd's
+# gateway (which completes a request whose client went away): CI runs 136 and 144
+# saw one land after the other host's below. Go on once the key has held still
+# for a second (5 s at most).
+report_rev() { etcdctl_ get -w json "$REPORT" | "$RIG_PYTHON" -c '
+import json, sys
+print((json.load(sys.stdin).get("kvs") or [{}])[0].get("mod_revision", 0))'; }
+last=$(report_rev) still=0
+for ((i = 0; i < 20 && still < 4; i++)); do
+	sleep 0.25
+	now=$(report_rev)
+	if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0 last=$now; fi
+done
 other=$(etcdctl_ lease grant 60 | awk '{print $2}')
 etcdctl_ put --lease="$other" "$ALIVE" '{"node_id":"00000000000000000000000000000bad"}' >/dev/null
 etcdctl_ put "$REPORT" '{"node":"the-other-host","applied_revision":1,"unix_ns":1,"services":[]}' >/dev/null
