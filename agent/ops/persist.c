@@ -198,7 +198,6 @@ void persist_collect(struct agent *a)
 void persist_stop(struct agent *a)
 {
 	struct persist_done d = { 0 };
-	struct persist_job *j;
 
 	if (a->persist_w) {
 		persist_writer_stop(a->persist_w, &d);
@@ -208,38 +207,30 @@ void persist_stop(struct agent *a)
 			outcome(a, d.rc, d.err);
 		}
 	}
+	/* Every save handed over was written (or failed): whatever waited runs. */
+	a->persist_seen = a->persist_gen;
 	run_due(a);
-	/* None should be left (every save was written); none is lost if one is. */
-	while ((j = a->persist_jobs)) {
-		a->persist_jobs = j->next;
-		spawn("notify_command", j->argv, j->envp);
-		free(j);
-	}
-	a->persist_jobs_tail = NULL;
 	/* A writer started again numbers its saves from 1. */
 	a->persist_gen = a->persist_seen = 0;
 }
 
 void persist_spawn_after(struct agent *a, const char *cmd, char *const envp[])
 {
-	struct persist_job *j;
+	char *argv[] = { (char *)cmd, NULL };
 	size_t len = strlen(cmd) + 1, n = 0, i;
+	struct persist_job *j = NULL;
 	char *at;
 
 	while (n < PERSIST_JOB_ENV && envp[n])
 		len += strlen(envp[n++]) + 1;
 	/* Nothing on its way to disk: what the command announces is there already. */
-	if (a->persist_gen <= a->persist_seen) {
-		char *argv[] = { (char *)cmd, NULL };
-
-		spawn("notify_command", argv, envp);
-		return;
+	if (a->persist_gen > a->persist_seen) {
+		j = calloc(1, sizeof(*j) + len);
+		if (!j)
+			log_warn(
+				"notify_command: out of memory; run before the state file is saved");
 	}
-	j = calloc(1, sizeof(*j) + len);
 	if (!j) {
-		char *argv[] = { (char *)cmd, NULL };
-
-		log_warn("notify_command: out of memory; run before the state file is saved");
 		spawn("notify_command", argv, envp);
 		return;
 	}
