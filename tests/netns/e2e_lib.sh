@@ -105,7 +105,7 @@ e2e_up() {
 
 e2e_dump_logs() {
 	local f
-	for f in "$RIG_DIR"/shiftd.*.log; do
+	for f in "$RIG_DIR"/shiftd.*.log "$RIG_DIR"/shiftd.*.log.*; do
 		[ -e "$f" ] || continue
 		echo "--- $f (last 30 lines)"
 		tail -n 30 "$f"
