@@ -199,6 +199,7 @@ struct svc_snap {
 	__u64 drill_ttb_ns; /* the last drill's time to blue */
 	bool have_shadow;
 	struct shadow_report shadow;
+	__u64 lost[SHIFT_COLORS][SHIFT_LOST_KINDS]; /* shift_lost's, by color and kind */
 };
 
 struct if_snap {
@@ -330,6 +331,22 @@ static struct snap *snap_take(const struct agent *a)
  * On the writer's thread. Unreadable counters (no maps: tests) read as zero.
  * 0, or -ECANCELED when told to stop half-way.
  */
+/* Each service's lost samples; zeros when the map does not answer (no datapath). */
+static void snap_read_lost(struct snap *sn)
+{
+	struct shift_lost *lost = malloc(sizeof(*lost)); /* 16 KiB: not on a thread's stack */
+	__u32 i;
+
+	if (!lost || dp_lost(&sn->maps, lost)) {
+		free(lost);
+		return;
+	}
+	for (i = 0; i < sn->n_svc; i++)
+		memcpy(sn->svc[i].lost, lost->n[sn->svc[i].id & (SHIFT_MAX_SERVICES - 1)],
+		       sizeof(sn->svc[i].lost));
+	free(lost);
+}
+
 static int snap_read_maps(struct snap *sn)
 {
 	__u32 i, word;
@@ -352,6 +369,7 @@ static int snap_read_maps(struct snap *sn)
 		if (v->have_shadow)
 			shadow_report_maps(&sn->maps, v->id, &v->shadow);
 	}
+	snap_read_lost(sn);
 	/* Here, not in snap_take(): 1 KiB a backend, 32 MiB of page faults at full scale. */
 	sn->bd = calloc(sn->n_be ? sn->n_be : 1, sizeof(*sn->bd));
 	if (!sn->bd)
@@ -553,6 +571,29 @@ static void render_drills(const struct snap *sn, FILE *f)
 				   fmt_seconds(sn->svc[i].drill_ttb_ns, v, sizeof(v)));
 }
 
+static void render_lost(const struct snap *sn, FILE *f)
+{
+	/* By the sample's kind & 3, as the datapath counts them. */
+	static const char *const kind[SHIFT_LOST_KINDS] = { "tcp", "connect", "response", "error" };
+	struct labels l;
+	__u32 i;
+	int c, k;
+
+	family(f, "shift_samples_lost_total", "counter",
+	       "Return-path samples a full ring could not take, by service, color and kind "
+	       "(tcp, connect, response, error). shiftd counts them in the service's windows: "
+	       "its error rate stays exact, its latency quantiles come from the samples that "
+	       "arrived.");
+	for (i = 0; i < sn->n_svc; i++)
+		for (c = 0; c < SHIFT_COLORS; c++) {
+			l = sn->svc[i].l;
+			labels_add(&l, "color", color_name(c));
+			for (k = 0; k < SHIFT_LOST_KINDS; k++)
+				sample_lu64(f, "shift_samples_lost_total", l.s, "kind", kind[k],
+					    sn->svc[i].lost[c][k]);
+		}
+}
+
 static void render_services(const struct snap *sn, FILE *f)
 {
 	char v[32];
@@ -583,6 +624,7 @@ static void render_services(const struct snap *sn, FILE *f)
 	for (i = 0; i < sn->n_svc; i++)
 		sample_u64(f, "shift_ramp_active", sn->svc[i].l.s, sn->svc[i].ramp_active);
 	render_drills(sn, f);
+	render_lost(sn, f);
 }
 
 static void render_backends(const struct snap *sn, FILE *f)

@@ -163,8 +163,29 @@ rd=$(($(dp "$D/c1.json" ringbuf_dropped) - $(dp "$D/c0.json" ringbuf_dropped)))
 ed=$(($(dp "$D/c1.json" errbuf_dropped) - $(dp "$D/c0.json" errbuf_dropped)))
 [ "$rd" -gt 0 ] && ok "(c) shiftd stopped for ${stopped} ms under $OVERFLOW spoofed SYNs: ringbuf_dropped +$rd samples, errbuf_dropped +$ed" ||
 	notok "(c) ringbuf_dropped +$rd after ${stopped} ms stopped under $OVERFLOW SYNs (want > 0)"
-grep -q "shift_ringbuf_dropped_total{ring=\"samples\"}" "$RIG_TEXTFILE_DIR/shift.prom" 2>/dev/null &&
-	note "(c) metrics: $(grep 'shift_ringbuf_dropped_total{ring="samples"}' "$RIG_TEXTFILE_DIR/shift.prom")"
+# The rings' drops by service, color and kind: in one file, they add up to the
+# rings' drop counters, and the overflow's are there.
+lost_sum() { "$RIG_PYTHON" - "$RIG_TEXTFILE_DIR/shift.prom" <<'PY'
+import re, sys
+lost, dropped, rows = 0, 0, []
+for line in open(sys.argv[1]):
+    m = re.match(r'shift_samples_lost_total\{(.*)\} (\d+)$', line)
+    if m:
+        lost += int(m.group(2))
+        if int(m.group(2)):
+            rows.append("%s=%s" % (re.sub(r'[a-z]+="([^"]*)"', r'\1', m.group(1)).replace(",", "/"), m.group(2)))
+    m = re.match(r'shift_ringbuf_dropped_total\{ring="(samples|errors)"\} (\d+)$', line)
+    if m:
+        dropped += int(m.group(2))
+print(lost, dropped, " ".join(rows))
+sys.exit(0 if lost > 0 and lost == dropped else 1)
+PY
+}
+if rig_wait 20 0.25 lost_sum >/dev/null 2>&1; then
+	ok "(c) shift_samples_lost_total adds up to the rings' drops: $(lost_sum)"
+else
+	notok "(c) shift_samples_lost_total (sum, rings' drops, rows): $(lost_sum 2>&1)"
+fi
 read -r s okc f sk errs byb _ p99 <<<"$(rate_sum "$D/rate.c.json")"
 # The 200k spoofed SYNs are forwarded to the backends like any SYN (stateless):
 # a real SYN may die in a veth queue beside them, or meet a backend's own SYN-flood

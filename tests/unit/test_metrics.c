@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <bpf/bpf.h>
 #include <cmocka.h>
 
 #include "agent.h"
@@ -599,6 +600,50 @@ static void test_snap_render(void **state)
 	free(text);
 }
 
+/* The lost samples from a real shift_lost map, under each service's own id. */
+static void test_lost(void **state)
+{
+	struct fixture *f = *state;
+	const char *api = "service=\"api\"";
+	struct shift_lost *lost = calloc(1, sizeof(*lost));
+	__u32 zero = 0;
+	char s[256], *text;
+	int fd;
+
+	assert_non_null(lost);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_lost", sizeof(__u32), sizeof(*lost), 1, NULL);
+	if (fd < 0) {
+		print_message("BPF array: %s: skipping\n", strerror(-fd));
+		free(lost);
+		skip();
+	}
+	/* api is service id 7; id 3 is no service's and must not show. */
+	lost->n[7][SHIFT_GREEN][SHIFT_SAMPLE_ERROR & 3] = 5;
+	lost->n[7][SHIFT_BLUE][SHIFT_SAMPLE_RESPONSE & 3] = 300;
+	lost->n[7][SHIFT_BLUE][SHIFT_SAMPLE_TCP & 3] = 2;
+	lost->n[3][SHIFT_BLUE][SHIFT_SAMPLE_CONNECT & 3] = 1000;
+	lost->total = 1307;
+	assert_int_equal(bpf_map_update_elem(fd, &zero, lost, BPF_ANY), 0);
+	f->a->maps.fd[SHIFT_MAP_LOST] = fd;
+	text = render(f->a);
+	snprintf(s, sizeof(s), "shift_samples_lost_total{%s,color=\"green\",kind=\"error\"}", api);
+	assert_value(text, s, "5");
+	snprintf(s, sizeof(s), "shift_samples_lost_total{%s,color=\"blue\",kind=\"response\"}",
+		 api);
+	assert_value(text, s, "300");
+	snprintf(s, sizeof(s), "shift_samples_lost_total{%s,color=\"blue\",kind=\"tcp\"}", api);
+	assert_value(text, s, "2");
+	snprintf(s, sizeof(s), "shift_samples_lost_total{%s,color=\"blue\",kind=\"connect\"}", api);
+	assert_value(text, s, "0");
+	/* Two services, two colors, four kinds. */
+	assert_int_equal(count_lines_starting(text, "shift_samples_lost_total{"), 16);
+	assert_null(strstr(text, " 1000\n"));
+	free(text);
+	f->a->maps.fd[SHIFT_MAP_LOST] = -1;
+	close(fd);
+	free(lost);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -607,6 +652,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snap_render, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sdnotify, setup, teardown),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_interval_range),
