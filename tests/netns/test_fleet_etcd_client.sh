@@ -127,6 +127,9 @@ check "clear while etcd is unreachable: exit 1, latch kept" \
 
 note "--- etcd comes up"
 etcd_start || { notok "etcd did not start"; e2e_finish; }
+# Every write to the nodes' reports, for the check at the end that none goes back in time.
+rig_spawn edge "$RIG_DIR/nodes.watch" env ETCDCTL_API=3 etcdctl \
+	--endpoints="http://127.0.0.2:$PORT" watch --prefix "/shift/$FLEET/nodes/" -w json
 t0=$SECONDS
 if wait_for 10 log_has "fleet: joined fleet"; then
 	ok "shiftd joined the fleet $((SECONDS - t0))s after etcd came up"
@@ -549,4 +552,39 @@ sleep 6
 for m in shift_fleet_connected shift_fleet_node_name_taken shift_fleet_revision shift_fleet_apply_lag_seconds_count; do
 	check "metric $m: $(grep "^$m" "$prom" | head -1)" grep -q "^$m" "$prom"
 done
+
+note "--- every report of this node, in the order etcd wrote them"
+# Through the partitions and restarts above, no report of edge-a lands after a newer
+# one. A request shiftd gave up on (timed out while cut off, or in flight at an exit)
+# must not reach etcd once the path heals. With a plain close() the kernel went on
+# retransmitting it, its last try about 51 s after the first, and etcd served it:
+# CI run 149 saw a report stamped 26 s before the one it overwrote, and this check,
+# run twice against that build, 49 and 50 s.
+order=$("$RIG_PYTHON" - "$RIG_DIR/nodes.watch" "$NODE" <<'PY'
+import base64, json, sys
+n, last, back = 0, None, []
+for line in open(sys.argv[1]):
+    try:
+        events = json.loads(line).get("Events") or []
+    except ValueError:
+        continue
+    for e in events:
+        kv = e.get("kv", {})
+        if e.get("type") == "DELETE" or "value" not in kv:
+            continue
+        v = json.loads(base64.b64decode(kv["value"]))
+        if v.get("node") != sys.argv[2]:
+            continue
+        n += 1
+        t = int(v["unix_ns"])
+        if last is not None and t < last:
+            back.append("revision %s stamped %.1f ms before the one it overwrote" %
+                        (kv["mod_revision"], (last - t) / 1e6))
+        last = t if last is None else max(last, t)
+print("%d reports%s" % (n, "; BACK IN TIME: " + ", ".join(back) if back else ", none older than one before it"))
+sys.exit(1 if back or n < 5 else 0)
+PY
+)
+rc=$?
+[ $rc = 0 ] && ok "reports of $NODE in order: $order" || notok "reports of $NODE: $order"
 e2e_finish
