@@ -469,26 +469,26 @@ static int handle_cmd(struct shared *sh, __u64 *seen)
 		err = apply_weight(sh->a, sh->s);
 		break;
 	case CMD_PAUSE:
+	case CMD_COUNT:
 		samples_poll(sh->a, sh->rb);
 		publish(sh, seen);
 		atomic_store(&sh->blue_window, window_requests(&sh->s->an.pool[SHIFT_BLUE]));
-		if (epoll_ctl(sh->epfd, EPOLL_CTL_DEL, sh->rbfd, NULL))
-			err = -errno;
-		sh->paused = true;
+		if (c == CMD_PAUSE) {
+			if (epoll_ctl(sh->epfd, EPOLL_CTL_DEL, sh->rbfd, NULL))
+				err = -errno;
+			sh->paused = true;
+		}
 		break;
 	case CMD_RESUME:
-		atomic_store(&sh->resume_ns, now_ns());
-		if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->rbfd, &ev))
-			err = -errno;
-		sh->paused = false;
-		samples_poll(sh->a, sh->rb);
-		publish(sh, seen);
-		break;
 	case CMD_RESUME_ASYNC:
 		atomic_store(&sh->resume_ns, now_ns());
 		if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->rbfd, &ev))
 			err = -errno;
 		sh->paused = false;
+		if (c == CMD_RESUME) {
+			samples_poll(sh->a, sh->rb);
+			publish(sh, seen);
+		}
 		break;
 	case CMD_BURST_CLEAR:
 		for (unsigned int i = 0; i < sh->burst && !err; i++) {
@@ -499,11 +499,6 @@ static int handle_cmd(struct shared *sh, __u64 *seen)
 			s->weight = SHIFT_WEIGHT_MAX;
 			err = apply_weight(sh->a, s);
 		}
-		break;
-	case CMD_COUNT:
-		samples_poll(sh->a, sh->rb);
-		publish(sh, seen);
-		atomic_store(&sh->blue_window, window_requests(&sh->s->an.pool[SHIFT_BLUE]));
 		break;
 	case CMD_PERSIST_START: {
 		struct epoll_event pe = { .events = EPOLLIN };

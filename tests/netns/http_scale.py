@@ -162,16 +162,19 @@ def cmd_stall(a):
     return 0
 
 
-def cmd_ctl_burst(a):
+def run_burst(a, request, failed, missing, key, first):
+    """a.n requests released at once: request() gives (first, body, ms), failed(e)
+    the same for an exception, missing for no answer in time. Prints each answer's
+    first(r) under key, times, sizes and how many distinct bodies came back."""
     res = [None] * a.n
     go = threading.Event()
 
     def one(i):
         go.wait()
         try:
-            res[i] = ctl(a.sock, a.timeout, a.req)
+            res[i] = request()
         except Exception as e:
-            res[i] = ("(%s)" % str(e)[:100], b"", 0.0)
+            res[i] = failed(e)
 
     threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(a.n)]
     for t in threads:
@@ -184,48 +187,27 @@ def cmd_ctl_burst(a):
     digests = set()
     for i, r in enumerate(res):
         if r is None:
-            res[i] = r = ("(no answer)", b"", 0.0)
+            res[i] = r = missing
         digests.add(hashlib.sha256(r[1]).hexdigest())
         if a.out:
             with open(os.path.join(a.out, str(i)), "wb") as f:
                 f.write(r[1])
-    print(json.dumps({"answers": [r[0][:60] for r in res], "ms": [round(r[2], 1) for r in res],
+    print(json.dumps({key: [first(r) for r in res], "ms": [round(r[2], 1) for r in res],
                       "bytes": [len(r[1]) for r in res], "distinct_bodies": len(digests),
                       "wall_ms": round(wall, 1)}))
     return 0
+
+
+def cmd_ctl_burst(a):
+    return run_burst(a, lambda: ctl(a.sock, a.timeout, a.req),
+                     lambda e: ("(%s)" % str(e)[:100], b"", 0.0), ("(no answer)", b"", 0.0),
+                     "answers", lambda r: r[0][:60])
 
 
 def cmd_burst(a):
-    res = [None] * a.n
-    go = threading.Event()
-
-    def one(i):
-        go.wait()
-        try:
-            res[i] = get(a.url, a.timeout, "HEAD" if a.head else "GET")
-        except Exception as e:
-            res[i] = (-1, str(e).encode(), 0.0)
-
-    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(a.n)]
-    for t in threads:
-        t.start()
-    t0 = time.monotonic()
-    go.set()
-    for t in threads:
-        t.join(a.timeout + 5)
-    wall = (time.monotonic() - t0) * 1000.0
-    digests = set()
-    for i, r in enumerate(res):
-        if r is None:
-            res[i] = r = (-1, b"", 0.0)
-        digests.add(hashlib.sha256(r[1]).hexdigest())
-        if a.out:
-            with open(os.path.join(a.out, str(i)), "wb") as f:
-                f.write(r[1])
-    print(json.dumps({"codes": [r[0] for r in res], "ms": [round(r[2], 1) for r in res],
-                      "bytes": [len(r[1]) for r in res], "distinct_bodies": len(digests),
-                      "wall_ms": round(wall, 1)}))
-    return 0
+    return run_burst(a, lambda: get(a.url, a.timeout, "HEAD" if a.head else "GET"),
+                     lambda e: (-1, str(e).encode(), 0.0), (-1, b"", 0.0),
+                     "codes", lambda r: r[0])
 
 
 def gone(pid):
