@@ -472,10 +472,11 @@ reported_since() {
 [ -n "${E2E_SHIFTD_T0:-}" ] && ! wait_for 5 reported_since "$E2E_SHIFTD_T0" &&
 	notok "the running shiftd reported after its join"
 rig_kill "$E2E_SHIFTD_PID"
-# A report it sent just before it exited may still be on its way through etcd's
-# gateway (which completes a request whose client went away): CI runs 136 and 144
-# saw one land after the other host's below. Go on once the key has held still
-# for a second (5 s at most).
+# A report it sent just before it exited may still be in etcd's hands. Go on once
+# the key has held still for a second (5 s at most). (CI runs 136, 144 and 149 saw
+# an older report land after the other host's below: an orphan of an earlier
+# partition, retransmitted by the kernel after shiftd gave up on it; shiftd's
+# sockets now close with a reset, and the order check at the end covers it.)
 report_rev() { etcdctl_ get -w json "$REPORT" | "$RIG_PYTHON" -c '
 import json, sys
 print((json.load(sys.stdin).get("kvs") or [{}])[0].get("mod_revision", 0))'; }
@@ -502,11 +503,9 @@ check "status --json: fleet.node_name_taken true, still connected (it follows th
 check "metric shift_fleet_node_name_taken 1" \
 	wait_for 5 grep -q '^shift_fleet_node_name_taken 1' "$RIG_TEXTFILE_DIR/shift.prom"
 sleep 1.5
-# The report must not be this shiftd's: either the other host's, or one the
-# stopped shiftd sent before it exited that etcd applied after the other host's
-# put (CI runs 136, 144 and the official run of ddb704f, with the key still for
-# a second before that put). Its time tells them apart: every report this
-# shiftd sends is stamped after T3.
+# The report must not be this shiftd's: the other host's, or one of an earlier
+# shiftd that etcd applied after the other host's put. Its stamp tells them apart:
+# every report this shiftd sends is stamped after T3.
 report_age() { etcdctl_ get --print-value-only "$REPORT" | "$RIG_PYTHON" -c '
 import json, sys
 v = json.load(sys.stdin)
