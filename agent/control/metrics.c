@@ -327,10 +327,6 @@ static struct snap *snap_take(const struct agent *a)
 	return sn;
 }
 
-/*
- * On the writer's thread. Unreadable counters (no maps: tests) read as zero.
- * 0, or -ECANCELED when told to stop half-way.
- */
 /* Each service's lost samples; zeros when the map does not answer (no datapath). */
 static void snap_read_lost(struct snap *sn)
 {
@@ -347,6 +343,10 @@ static void snap_read_lost(struct snap *sn)
 	free(lost);
 }
 
+/*
+ * On the writer's thread. Unreadable counters (no maps: tests) read as zero.
+ * 0, or -ECANCELED when told to stop half-way.
+ */
 static int snap_read_maps(struct snap *sn)
 {
 	__u32 i, word;
