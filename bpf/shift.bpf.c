@@ -22,6 +22,7 @@
 #include "client_nh.h"
 #include "signals.h"
 #include "shadow.h"
+#include "pmtu.h"
 
 #define NOT_A_SERVICE (-1)
 
@@ -845,7 +846,7 @@ static __always_inline int client_entry(const struct sctx *c)
 
 	rc = parse_packet(&p, data, data_end, sc_len(c));
 	if (parse_kind(rc) == PARSE_NOT_OURS)
-		return XDP_PASS;
+		return too_big(c, &p);
 	if (parse_kind(rc) == PARSE_MALFORMED)
 		return malformed(c, &p, rc);
 	rc = forward_path(c, &p);
@@ -878,9 +879,10 @@ static __always_inline int both_entry(const struct sctx *c)
 
 	rc = parse_packet(&p, data, data_end, sc_len(c));
 	if (parse_kind(rc) == PARSE_NOT_OURS) {
+		/* A backend's unreachable, or a client-side router's too-big. */
 		if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
 			signal_icmp(&p, data, data_end);
-		return XDP_PASS;
+		return too_big(c, &p);
 	}
 	if (parse_kind(rc) == PARSE_MALFORMED)
 		return malformed(c, &p, rc);

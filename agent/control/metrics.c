@@ -472,6 +472,12 @@ static void render_agent(const struct snap *sn, FILE *f)
 	       "ACK). Steered by hash and weight, no entry written.");
 	sample_u64(f, "shift_handshake_acks_unmatched_total", NULL,
 		   sn->stats[SHIFT_STAT_ACK_UNMATCHED]);
+	family(f, "shift_icmp_too_big_forwarded_total", "counter",
+	       "ICMP \"fragmentation needed\" and ICMPv6 \"packet too big\" messages about a "
+	       "flow's answer, sent to the VIP by a router on the clients' side, translated and "
+	       "forwarded to the flow's backend (path MTU discovery).");
+	sample_u64(f, "shift_icmp_too_big_forwarded_total", NULL,
+		   sn->stats[SHIFT_STAT_ICMP_TOO_BIG]);
 	family(f, "shift_replies_fib_total", "counter",
 	       "Replies forwarded by a FIB lookup because neither a connection-table entry nor "
 	       "their SYN's slot held the client-side next hop (a SYN-ACK whose SYN slot another "

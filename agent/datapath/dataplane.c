@@ -849,6 +849,8 @@ static const char *const stat_names[SHIFT_STAT_MAX] = {
 	[SHIFT_STAT_FALLBACK] = "connect_fallback",
 	[SHIFT_STAT_DROP_SYNACK_MOVED] = "synack_moved",
 	[SHIFT_STAT_ACK_UNMATCHED] = "ack_unmatched",
+	[SHIFT_STAT_ICMP_TOO_BIG] = "icmp_too_big_forwarded",
+	[SHIFT_STAT_PASS_ICMP_NO_FLOW] = "pass_icmp_no_flow",
 };
 
 const char *dp_stat_name(enum shift_stat s)

@@ -621,6 +621,10 @@ enum shift_stat {
 	SHIFT_STAT_ACK_UNMATCHED, /* a client ACK of its SYN slot's handshake that does not
 				   * acknowledge the backend's SYN-ACK (a blind spoofer's, or
 				   * none went by): steered by the weight, no entry written */
+	SHIFT_STAT_ICMP_TOO_BIG, /* ICMP "fragmentation needed" / "packet too big" about a
+				  * flow's answer, translated and sent to its backend */
+	SHIFT_STAT_PASS_ICMP_NO_FLOW, /* such a message to a VIP naming no entry (or a
+				       * source-NATed one): to the kernel */
 	SHIFT_STAT_MAX,
 };
 

@@ -184,5 +184,6 @@ extern const size_t both_rows_n;
 int fwd_overrides(struct tctx *t, struct harness *h);
 void trunc_run(struct tctx *t, struct fixture *f);
 void csum_run(struct tctx *t, struct fixture *f);
+void pmtu_run(struct tctx *t, struct fixture *f);
 
 #endif

@@ -400,6 +400,7 @@ TEST(packets)
 	table_run(t, &f, "both", both_rows, both_rows_n);
 	trunc_run(t, &f);
 	csum_run(t, &f);
+	pmtu_run(t, &f);
 	fixture_put(&f);
 }
 
@@ -418,6 +419,7 @@ TEST(packets_tc)
 	table_run(t, &f, "both", both_rows, both_rows_n);
 	trunc_run(t, &f);
 	csum_run(t, &f);
+	pmtu_run(t, &f);
 	fixture_put(&f);
 }
 
@@ -447,5 +449,6 @@ TEST(packets_tc_csum_complete)
 	table_run(t, &f, "return", ret_rows, ret_rows_n);
 	table_run(t, &f, "both", both_rows, both_rows_n);
 	csum_run(t, &f);
+	pmtu_run(t, &f);
 	fixture_put(&f);
 }

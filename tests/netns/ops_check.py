@@ -114,7 +114,8 @@ def compare(status_path, scrape_path):
              "syn_slot_miss": ("shift_syn_slot_misses_total", {}),
              "reply_fib": ("shift_replies_fib_total", {}),
              "connect_fallback": ("shift_connect_fallbacks_total", {}),
-             "ack_unmatched": ("shift_handshake_acks_unmatched_total", {})}
+             "ack_unmatched": ("shift_handshake_acks_unmatched_total", {}),
+             "icmp_too_big_forwarded": ("shift_icmp_too_big_forwarded_total", {})}
     for name, v in st["datapath"].items():
         if name in other:
             got = get(sc, other[name][0], **other[name][1])

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Path MTU discovery through the edge (bpf/pmtu.h): a router on the clients'
+ * side sends "fragmentation needed" (ICMP 3/4) or "packet too big" (ICMPv6 2)
+ * to the VIP about a backend's answer; the client program sends it on to the
+ * flow's backend with the outer destination and the quoted source translated.
+ * Checked from scratch: the outer header's and the ICMP message's checksums
+ * (pkt_verify()), the quoted IPv4 header's, the TTL, the MACs, the counters;
+ * and that everything that is not such a message about an established flow
+ * is left to the kernel untouched, counted where it was to a VIP.
+ */
+#include <string.h>
+
+#include "datapath/dataplane.h"
+#include "table.h"
+
+#pragma GCC diagnostic ignored "-Woverride-init"
+
+#define ROUTER4                 \
+	{                       \
+		198, 51, 100, 1 \
+	}
+#define ROUTER6                                                               \
+	{                                                                     \
+		0x20, 0x01, 0x0d, 0xb8, 0, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 \
+	}
+#define PMTU_MTU 1400
+
+/* What a too-big message quotes and who sends it where. */
+struct too_big {
+	int family;
+	const __u8 *router; /* outer source */
+	const __u8 *to; /* outer destination (the VIP, normally) */
+	const __u8 *vip; /* the quoted answer: vip:vport -> client:cport */
+	const __u8 *client;
+	__u16 vport, cport;
+	__u8 proto;
+	__u8 type, code; /* 0, 0: the family's too-big */
+	__u8 ttl;
+	__u32 quote; /* bytes of the answer quoted (0: 28 for IPv4, 48 for IPv6) */
+};
+
+/* Build m's frame into buf; its length, 0 on failure. *quote_off: where the
+ * quoted IP header starts. */
+static __u32 too_big_build(const struct too_big *m, __u8 *buf, __u32 cap, __u32 *quote_off)
+{
+	struct pkt_spec ans = { .dmac = MAC_EDGE,
+				.smac = MAC_CLIENT,
+				.family = (__u8)m->family,
+				.proto = m->proto,
+				.sport = m->vport,
+				.dport = m->cport,
+				.ttl = 60,
+				.tcp_flags = TH_ACK,
+				.payload = 1360,
+				.seq = 7000,
+				.ack = 1001 };
+	struct pkt_spec outer = { .dmac = MAC_EDGE,
+				  .smac = MAC_CLIENT,
+				  .family = (__u8)m->family,
+				  .proto = m->family == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
+				  .ttl = m->ttl ? m->ttl : 64 };
+	__u8 inner[PKT_MAX];
+	struct pkt_layout ilo, lo;
+	__u32 alen = m->family == 4 ? 4 : 16, q, len;
+
+	memcpy(ans.saddr, m->vip, alen);
+	memcpy(ans.daddr, m->client, alen);
+	memcpy(outer.saddr, m->router, alen);
+	memcpy(outer.daddr, m->to, alen);
+	if (!pkt_build(&ans, inner, sizeof(inner), &ilo))
+		return 0;
+	q = m->quote ? m->quote : (m->family == 4 ? 28 : 48);
+	if (q > ilo.ip_end - ilo.l3)
+		return 0;
+	outer.payload = (__u16)q;
+	len = pkt_build_payload(&outer, inner + ilo.l3, buf, cap, &lo);
+	if (!len)
+		return 0;
+	buf[lo.l4] = m->type ? m->type : (m->family == 4 ? 3 : 2);
+	buf[lo.l4 + 1] = m->type ? m->code : (m->family == 4 ? 4 : 0);
+	memset(buf + lo.l4 + 4, 0, 4);
+	buf[lo.l4 + 6] = PMTU_MTU >> 8;
+	buf[lo.l4 + 7] = PMTU_MTU & 0xff;
+	if (pkt_fix_csums(buf, len))
+		return 0;
+	*quote_off = lo.l4 + 8;
+	return len;
+}
+
+/* Open the flow cl:cport -> VIP (a handshake and its first ACK through
+ * prog); its backend's index in bes, or -1. */
+static int open_flow(struct tctx *t, struct harness *h, enum h_prog prog, int family, __u16 cport,
+		     const struct topo_backend *bes)
+{
+	struct pkt_spec a4 = PKT4(CL4, VIP4, IPPROTO_TCP, cport, 80, .tcp_flags = TH_ACK,
+				  .seq = 1001, .payload = 0);
+	struct pkt_spec a6 = PKT6(CL6, VIP6, IPPROTO_TCP, cport, 443, .tcp_flags = TH_ACK,
+				  .seq = 1001, .payload = 0);
+	const struct pkt_spec *ack = family == 4 ? &a4 : &a6;
+	struct shift_flow fl;
+	__u32 verdict;
+	int idx = -1, idx2 = -1;
+
+	if (!ASSERT_OK(t, harness_handshake(h, prog, ack, bes, 2, &idx), "handshake") ||
+	    !ASSERT_TRUE(t, idx >= 0, "the SYN went to a backend") ||
+	    !ASSERT_OK(t, harness_steer(h, prog, ack, bes, 2, &idx2, &verdict), "first ACK") ||
+	    !ASSERT_TRUE(t, idx2 == idx, "the first ACK follows its SYN") ||
+	    !ASSERT_OK(t, harness_flow_get(h, ack, &fl), "the ACK wrote the flow's entry"))
+		return -1;
+	return idx;
+}
+
+static __u16 get16_(const __u8 *p)
+{
+	return (__u16)(p[0] << 8 | p[1]);
+}
+
+/* Run m through prog; the verdict and the stats' deltas. out/olen: the output. */
+static int run_msg(struct tctx *t, struct harness *h, enum h_prog prog, const struct too_big *m,
+		   __u8 *in, __u32 *len, __u32 *quote_off, __u8 *out, __u32 *olen, __u32 *verdict,
+		   __u64 *delta)
+{
+	__u64 s0[SHIFT_STAT_MAX], s1[SHIFT_STAT_MAX];
+	int i;
+
+	*len = too_big_build(m, in, PKT_MAX, quote_off);
+	if (!ASSERT_TRUE(t, *len > 0, "build the ICMP message") ||
+	    !ASSERT_OK(t, dp_stats(&h->m, s0), "dp_stats"))
+		return -1;
+	*olen = PKT_MAX;
+	if (!ASSERT_OK(t, harness_run_prog(h, prog, in, *len, H_LO_IFINDEX, out, olen, verdict),
+		       "BPF_PROG_TEST_RUN") ||
+	    !ASSERT_OK(t, dp_stats(&h->m, s1), "dp_stats"))
+		return -1;
+	for (i = 0; i < SHIFT_STAT_MAX; i++)
+		delta[i] = s1[i] - s0[i];
+	return 0;
+}
+
+/* m about an established flow of be: translated, checksums whole, sent on. */
+static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
+			    const struct too_big *m, const struct topo_backend *be)
+{
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 len, olen, verdict, qo, alen = m->family == 4 ? 4 : 16;
+	__u64 d[SHIFT_STAT_MAX];
+	struct pkt_info info;
+	char why[128] = "";
+	const __u8 *q;
+	__u8 nh_mac[6];
+	int i;
+
+	if (run_msg(t, h, prog, m, in, &len, &qo, out, &olen, &verdict, d))
+		return;
+	if (!ASSERT_TRUE(t, verdict == harness_expect(h, XDP_TX), "sent on (XDP_TX)"))
+		return;
+	if (pkt_verify(out, olen, &info, why, sizeof(why))) {
+		test_failf(t, __FILE__, __LINE__, "output: %s", why);
+		return;
+	}
+	ASSERT_TRUE(t, olen == len, "same length");
+	ASSERT_TRUE(t, !memcmp(info.daddr, be->addr, alen), "outer destination: the backend");
+	ASSERT_TRUE(t, !memcmp(info.saddr, m->router, alen), "outer source: the router");
+	ASSERT_TRUE(t, info.ttl == 63, "TTL / hop limit - 1");
+	memcpy(nh_mac, be->mac, 6);
+	ASSERT_TRUE(t, !memcmp(info.dmac, nh_mac, 6), "to the backend's next hop MAC");
+	q = out + qo;
+	if (m->family == 4) {
+		ASSERT_TRUE(t, !memcmp(q + 12, be->addr, 4), "quoted source: the backend");
+		ASSERT_TRUE(t, !memcmp(q + 16, m->client, 4), "quoted destination: the client");
+		ASSERT_TRUE(t, pkt_csum(q, 20, 0) == 0, "quoted IPv4 header checksum");
+		q += 20;
+	} else {
+		ASSERT_TRUE(t, !memcmp(q + 8, be->addr, 16), "quoted source: the backend");
+		ASSERT_TRUE(t, !memcmp(q + 24, m->client, 16), "quoted destination: the client");
+		q += 40;
+	}
+	ASSERT_TRUE(t, get16_(q) == be->port, "quoted source port: the backend's");
+	ASSERT_TRUE(t, get16_(q + 2) == m->cport, "quoted destination port: the client's");
+	ASSERT_TRUE(t, get16_(out + qo - 2) == PMTU_MTU, "the MTU is left as the router said");
+	for (i = 0; i < SHIFT_STAT_MAX; i++) {
+		__u64 want = i == SHIFT_STAT_ICMP_TOO_BIG;
+
+		if (d[i] != want)
+			test_failf(t, __FILE__, __LINE__, "stat %s: +%llu, want +%llu",
+				   dp_stat_name(i), (unsigned long long)d[i],
+				   (unsigned long long)want);
+	}
+}
+
+/* m is not translated: to the kernel byte for byte; stat (or none) counted. */
+static void check_passed(struct tctx *t, struct harness *h, enum h_prog prog,
+			 const struct too_big *m, int stat)
+{
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	__u32 len, olen, verdict, qo;
+	__u64 d[SHIFT_STAT_MAX];
+	int i;
+
+	if (run_msg(t, h, prog, m, in, &len, &qo, out, &olen, &verdict, d))
+		return;
+	ASSERT_TRUE(t, verdict == harness_expect(h, XDP_PASS), "to the kernel");
+	ASSERT_TRUE(t, olen == len && !memcmp(in, out, len), "untouched");
+	for (i = 0; i < SHIFT_STAT_MAX; i++) {
+		__u64 want = i == stat;
+
+		if (d[i] != want)
+			test_failf(t, __FILE__, __LINE__, "stat %s: +%llu, want +%llu",
+				   dp_stat_name(i), (unsigned long long)d[i],
+				   (unsigned long long)want);
+	}
+}
+
+static void pmtu_family(struct tctx *t, struct fixture *f, enum h_prog prog, int family)
+{
+	static const __u8 r4[4] = ROUTER4, v4[4] = VIP4, c4[4] = CL4, n4[4] = NONVIP4;
+	static const __u8 r6[16] = ROUTER6, v6[16] = VIP6, c6[16] = CL6, n6[16] = NONVIP6;
+	const struct topo_backend *bes = &topo_backends[family == 4 ? 0 : 4];
+	const char *pn = prog == H_BOTH ? "both" : "client";
+	__u16 cport = prog == H_BOTH ? 41002 : 41001;
+	struct too_big m = {
+		.family = family,
+		.router = family == 4 ? r4 : r6,
+		.to = family == 4 ? v4 : v6,
+		.vip = family == 4 ? v4 : v6,
+		.client = family == 4 ? c4 : c6,
+		.vport = family == 4 ? 80 : 443,
+		.cport = cport,
+		.proto = IPPROTO_TCP,
+	};
+	struct too_big x;
+	struct harness *h;
+	int idx;
+
+	if (!test_sub(t, "pmtu: v%d %s: too-big about an established flow -> its backend", family,
+		      pn))
+		return;
+	h = fixture_get(t, f);
+	if (!h)
+		return;
+	idx = open_flow(t, h, prog, family, cport, bes);
+	if (idx < 0)
+		return;
+	check_forwarded(t, h, prog, &m, &bes[idx]);
+	/* A router quoting more of the answer (Linux: up to 576 bytes in all). */
+	x = m;
+	x.quote = family == 4 ? 548 : 1184;
+	if (test_sub(t, "pmtu: v%d %s: a long quote", family, pn))
+		check_forwarded(t, h, prog, &x, &bes[idx]);
+
+	if (test_sub(t, "pmtu: v%d %s: about no flow -> kernel, counted", family, pn)) {
+		x = m;
+		x.cport = 41999;
+		check_passed(t, h, prog, &x, SHIFT_STAT_PASS_ICMP_NO_FLOW);
+	}
+	if (test_sub(t, "pmtu: v%d %s: TTL 1 -> kernel (pass_ttl)", family, pn)) {
+		x = m;
+		x.ttl = 1;
+		check_passed(t, h, prog, &x, SHIFT_STAT_PASS_TTL);
+	}
+	if (test_sub(t, "pmtu: v%d %s: to an address that is no VIP -> kernel, uncounted", family,
+		     pn)) {
+		x = m;
+		x.to = family == 4 ? n4 : n6;
+		x.vip = x.to;
+		check_passed(t, h, prog, &x, -1);
+	}
+	if (test_sub(t, "pmtu: v%d %s: to the VIP about another source -> kernel, uncounted",
+		     family, pn)) {
+		x = m;
+		x.vip = family == 4 ? n4 : n6;
+		check_passed(t, h, prog, &x, -1);
+	}
+	if (test_sub(t, "pmtu: v%d %s: another ICMP type (port unreachable / echo) -> kernel",
+		     family, pn)) {
+		x = m;
+		x.type = family == 4 ? 3 : 1;
+		x.code = family == 4 ? 3 : 4;
+		check_passed(t, h, prog, &x, -1);
+		x.type = family == 4 ? 8 : 128;
+		x.code = 0;
+		check_passed(t, h, prog, &x, -1);
+	}
+	if (test_sub(t, "pmtu: v%d %s: a quote cut before its ports -> kernel, uncounted", family,
+		     pn)) {
+		x = m;
+		x.quote = family == 4 ? 22 : 42;
+		check_passed(t, h, prog, &x, -1);
+	}
+	if (test_sub(t, "pmtu: v%d %s: a UDP quote about no flow -> kernel, counted", family, pn)) {
+		x = m;
+		x.proto = IPPROTO_UDP;
+		x.vport = 53;
+		check_passed(t, h, prog, &x, SHIFT_STAT_PASS_ICMP_NO_FLOW);
+	}
+}
+
+void pmtu_run(struct tctx *t, struct fixture *f)
+{
+	pmtu_family(t, f, H_CLIENT, 4);
+	pmtu_family(t, f, H_CLIENT, 6);
+	pmtu_family(t, f, H_BOTH, 4);
+	pmtu_family(t, f, H_BOTH, 6);
+}
