@@ -23,8 +23,9 @@
  * is left as it is: the backend's kernel matches the quote by its addresses
  * and ports, as any router's truncated quote requires.
  *
- * Rare, and off every other packet's path: the parse's "not ours" exit,
- * which the verifier reaches in a few states only.
+ * Rare, and off every other packet's path: global functions behind the
+ * parse's "not ours" exit, checked once by the verifier and compiled apart
+ * from the paths every other packet takes.
  */
 #ifndef SHIFT_PMTU_H
 #define SHIFT_PMTU_H
@@ -39,143 +40,227 @@
 #define ICMP_FRAG_NEEDED_ 4
 #define ICMPV6_PKT_TOOBIG_ 2
 
-static __always_inline int addr_eq(const __u32 *a, const __u32 *b)
-{
-	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
-}
-
 /*
- * p: parsed by parse_packet() (PARSE_NOT_OURS, an ICMP protocol). XDP_PASS
- * for anything that is not a too-big message about a VIP's packet.
+ * The backend of the flow whose answer a too-big message to a VIP quotes
+ * (vip:vport -> client:cport, in the packet), or NULL. fam is a constant
+ * where this is inlined, so each family's copy reads only its own bytes.
+ * k: the caller's room for the lookup keys.
  */
-static __always_inline int too_big_to_backend(const struct sctx *c, struct pkt *p)
+static __always_inline struct shift_backend *too_big_backend(const __u8 fam, const __u32 *vip,
+							     const __u32 *client,
+							     const __u16 *ports, __u8 proto,
+							     union flow_key *k)
 {
-	void *data_end = sc_data_end(c);
-	struct shift_vip_addr vk;
+	struct shift_vip_addr *vk = (void *)k;
 	struct shift_svc_info *info;
 	struct shift_backend *be;
 	struct shift_flow *f;
-	struct icmp_hdr_ *ic;
-	union flow_key k;
-	__u32 vip[4] = {}, client[4] = {}, sid;
-	__u64 acc = 0;
-	__u32 addr_diff;
-	__u16 *ports, *inner_check = NULL;
-	__u8 proto;
+	__u32 sid;
 
-	if (p->family == SHIFT_AF_INET) {
-		struct iphdr *iph = p->l3, *in;
-
-		if ((void *)(iph + 1) > data_end || iph->protocol != IPPROTO_ICMP)
-			return XDP_PASS;
-		ic = p->l3 + iph->ihl * 4;
-		if ((void *)(ic + 1) > data_end || ic->type != ICMP_DEST_UNREACH_ ||
-		    ic->code != ICMP_FRAG_NEEDED_)
-			return XDP_PASS;
-		in = (void *)(ic + 1);
-		if ((void *)(in + 1) > data_end || in->ihl != 5)
-			return XDP_PASS;
-		proto = in->protocol;
-		vip[0] = in->saddr;
-		client[0] = in->daddr;
-		inner_check = &in->check;
-		ports = (void *)(in + 1);
-	} else if (p->family == SHIFT_AF_INET6) {
-		struct ipv6hdr *ip6 = p->l3, *in;
-
-		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
-			return XDP_PASS;
-		ic = (void *)(ip6 + 1);
-		if ((void *)(ic + 1) > data_end || ic->type != ICMPV6_PKT_TOOBIG_)
-			return XDP_PASS;
-		in = (void *)(ic + 1);
-		if ((void *)(in + 1) > data_end)
-			return XDP_PASS;
-		proto = in->nexthdr;
-		__builtin_memcpy(vip, &in->saddr, 16);
-		__builtin_memcpy(client, &in->daddr, 16);
-		ports = (void *)(in + 1);
-	} else {
-		return XDP_PASS;
+	__builtin_memset(vk, 0, sizeof(*vk));
+	vk->addr[0] = vip[0];
+	if (fam == SHIFT_AF_INET6) {
+		vk->addr[1] = vip[1];
+		vk->addr[2] = vip[2];
+		vk->addr[3] = vip[3];
 	}
-	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || (void *)(ports + 2) > data_end)
-		return XDP_PASS;
-	/* Sent to where the quoted packet came from, and that is a VIP. */
-	if (!addr_eq(p->daddr, vip))
-		return XDP_PASS;
-	__builtin_memset(&vk, 0, sizeof(vk));
-	__builtin_memcpy(vk.addr, vip, sizeof(vk.addr));
-	vk.family = p->family;
-	if (!bpf_map_lookup_elem(&shift_vips, &vk))
-		return XDP_PASS;
-
-	/* The quote is VIP:vport -> client:cport, the flow's answer. */
-	flow_key_fill(&k, p->family, client, vip, ports[1], ports[0], proto);
-	f = flow_lookup(p->family, &k);
+	vk->family = fam;
+	if (!bpf_map_lookup_elem(&shift_vips, vk))
+		return NULL;
+	flow_key_fill(k, fam, client, vip, ports[1], ports[0], proto);
+	f = flow_lookup(fam, k);
 	if (!f || f->snat_port)
 		goto no_flow;
 	sid = f->service_id;
 	info = bpf_map_lookup_elem(&shift_svc_info, &sid);
 	/* The table's IPv6 key holds the VIP folded to a word: check it whole. */
-	if (!info || info->vport != ports[0] || info->proto != proto || !addr_eq(info->vip, vip))
+	if (!info || info->vport != ports[0] || info->proto != proto || info->vip[0] != vip[0])
+		goto no_flow;
+	if (fam == SHIFT_AF_INET6 &&
+	    (info->vip[1] != vip[1] || info->vip[2] != vip[2] || info->vip[3] != vip[3]))
 		goto no_flow;
 	be = bpf_map_lookup_elem(&shift_backends, &f->backend_id);
 	if (!be || !(be->flags & SHIFT_BE_F_ACTIVE) || be->service_id != sid)
 		goto no_flow;
-	/* The kernel sums the ICMP it sends itself: a partial checksum would be
-	 * some other sender's, whose fields this rewrite cannot follow. */
-	if (c->tc && sc_csum_state(c) == SC_CSUM_PARTIAL)
-		return XDP_PASS;
-	if (ttl_check(p, data_end)) {
-		stat_inc(SHIFT_STAT_PASS_TTL);
-		return XDP_PASS;
-	}
+	return be;
+no_flow:
+	stat_inc(SHIFT_STAT_PASS_ICMP_NO_FLOW);
+	return NULL;
+}
 
-	if (p->family == SHIFT_AF_INET) {
-		struct iphdr *iph = p->l3;
-
-		if ((void *)(iph + 1) > data_end || (void *)(inner_check + 1) > data_end)
-			return XDP_PASS;
-		addr_diff = csum_fold64(csum_diff4(0, iph->daddr, be->addr[0]));
-		iph->daddr = be->addr[0];
-		iph->ttl--;
-		iph->check = csum_apply(iph->check, addr_diff + (__u16)~bpf_htons(0x0100));
-		/* The quoted header's source: the same change. */
-		*inner_check = csum_apply(*inner_check, addr_diff);
-		((struct iphdr *)(ic + 1))->saddr = be->addr[0];
-		ic->check = csum_apply(ic->check, csum_diff2(0, ports[0], be->port));
-		ports[0] = be->port;
-	} else {
-		struct ipv6hdr *ip6 = p->l3, *in = (void *)(ic + 1);
-
-		if ((void *)(ip6 + 1) > data_end || (void *)(in + 1) > data_end)
-			return XDP_PASS;
-		ip6->hop_limit--;
-		acc = csum_diff16(acc, ip6->daddr.in6_u.u6_addr32, be->addr);
-		acc = csum_diff16(acc, in->saddr.in6_u.u6_addr32, be->addr);
-		addr_diff = csum_fold64(acc);
-		ic->check = csum_apply(ic->check, addr_diff + csum_diff2(0, ports[0], be->port));
-		ports[0] = be->port;
-		/* Only the hop limit changed the bytes' sum (see above). */
-		if (c->tc)
-			bpf_csum_update(c->ctx, (__u16)~bpf_htons(1));
-	}
-	__builtin_memcpy(p->daddr, be->addr, sizeof(p->daddr));
+/* Sent on to be, translated (counted); to the kernel with no next hop cached. */
+static __always_inline int too_big_send(const struct sctx *c, const struct shift_backend *be)
+{
 	stat_inc(SHIFT_STAT_ICMP_TOO_BIG);
 	if (be->flags & SHIFT_BE_F_NH_VALID)
 		return forward_cached(c, be);
-	return forward_fib(c, p);
-no_flow:
-	stat_inc(SHIFT_STAT_PASS_ICMP_NO_FLOW);
+	/* The kernel forwards it, rewritten, as forward_by() leaves the flows'
+	 * packets it cannot send: the FIB's question would not fit this
+	 * function's share of the stack. */
+	stat_inc(SHIFT_STAT_PASS_NO_NEIGH);
 	return XDP_PASS;
 }
 
-/* An ICMP message the parse left alone (p: its parse): a too-big one to a VIP? */
-static __always_inline int too_big(const struct sctx *c, struct pkt *p)
+/* A PARTIAL checksum is no router's: the kernel sums the ICMP it sends
+ * itself, and this rewrite could not follow such fields. */
+static __always_inline int csum_partial_skb(const struct sctx *c)
 {
-	if (p->proto != IPPROTO_ICMP && p->proto != IPPROTO_ICMPV6)
+	return c->tc && sc_csum_state(c) == SC_CSUM_PARTIAL;
+}
+
+static __always_inline int too_big4(const struct sctx *c, struct iphdr *iph, void *data_end)
+{
+	union flow_key k;
+	struct shift_backend *be;
+	struct icmp_hdr_ *ic;
+	struct iphdr *in;
+	__u16 *ports;
+	__u32 diff;
+
+	if ((void *)(iph + 1) > data_end || iph->protocol != IPPROTO_ICMP || iph->ihl < 5 ||
+	    (iph->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_)))
 		return XDP_PASS;
-	return too_big_to_backend(c, p);
+	ic = (void *)iph + iph->ihl * 4;
+	if ((void *)(ic + 1) > data_end || ic->type != ICMP_DEST_UNREACH_ ||
+	    ic->code != ICMP_FRAG_NEEDED_)
+		return XDP_PASS;
+	in = (void *)(ic + 1);
+	ports = (void *)(in + 1);
+	if ((void *)(ports + 2) > data_end || in->ihl != 5 ||
+	    (in->protocol != IPPROTO_TCP && in->protocol != IPPROTO_UDP))
+		return XDP_PASS;
+	/* Sent to where the quoted packet came from. */
+	if (iph->daddr != in->saddr)
+		return XDP_PASS;
+	be = too_big_backend(SHIFT_AF_INET, &in->saddr, &in->daddr, ports, in->protocol, &k);
+	if (!be || csum_partial_skb(c))
+		return XDP_PASS;
+	if (iph->ttl <= 1) {
+		stat_inc(SHIFT_STAT_PASS_TTL);
+		return XDP_PASS;
+	}
+	diff = csum_fold64(csum_diff4(0, iph->daddr, be->addr[0]));
+	iph->daddr = be->addr[0];
+	iph->ttl--;
+	iph->check = csum_apply(iph->check, diff + (__u16)~bpf_htons(0x0100));
+	/* The quoted header's source: the same change, the same compensation. */
+	in->check = csum_apply(in->check, diff);
+	in->saddr = be->addr[0];
+	ic->check = csum_apply(ic->check, csum_diff2(0, ports[0], be->port));
+	ports[0] = be->port;
+	return too_big_send(c, be);
+}
+
+static __always_inline int too_big6(const struct sctx *c, struct ipv6hdr *ip6, void *data_end)
+{
+	union flow_key k;
+	struct shift_backend *be;
+	struct icmp_hdr_ *ic;
+	struct ipv6hdr *in;
+	__u32 *d, *q, diff;
+	__u16 *ports;
+
+	if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
+		return XDP_PASS;
+	ic = (void *)(ip6 + 1);
+	if ((void *)(ic + 1) > data_end || ic->type != ICMPV6_PKT_TOOBIG_)
+		return XDP_PASS;
+	in = (void *)(ic + 1);
+	ports = (void *)(in + 1);
+	if ((void *)(ports + 2) > data_end ||
+	    (in->nexthdr != IPPROTO_TCP && in->nexthdr != IPPROTO_UDP))
+		return XDP_PASS;
+	d = ip6->daddr.in6_u.u6_addr32;
+	q = in->saddr.in6_u.u6_addr32;
+	if (d[0] != q[0] || d[1] != q[1] || d[2] != q[2] || d[3] != q[3])
+		return XDP_PASS;
+	be = too_big_backend(SHIFT_AF_INET6, q, in->daddr.in6_u.u6_addr32, ports, in->nexthdr, &k);
+	if (!be || csum_partial_skb(c))
+		return XDP_PASS;
+	if (ip6->hop_limit <= 1) {
+		stat_inc(SHIFT_STAT_PASS_TTL);
+		return XDP_PASS;
+	}
+	ip6->hop_limit--;
+	diff = csum_fold64(csum_diff16(csum_diff16(0, d, be->addr), q, be->addr));
+	ic->check = csum_apply(ic->check, diff + csum_diff2(0, ports[0], be->port));
+	ports[0] = be->port;
+	/* Only the hop limit changed the bytes' sum (see above). */
+	if (c->tc)
+		bpf_csum_update(c->ctx, (__u16)~bpf_htons(1));
+	return too_big_send(c, be);
+}
+
+/*
+ * The message's own look at the frame: packet pointers do not cross into a
+ * global function. Its stack adds to that of the program calling it (400
+ * bytes for shift_xdp_both, of 512), so the lookup keys share one place and
+ * the headers are read where they are.
+ */
+static __always_inline int too_big_frame(const struct sctx *c)
+{
+	void *data_end = sc_data_end(c);
+	struct ethhdr *eth = sc_data(c);
+	__u16 h_proto;
+	void *l3;
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_PASS;
+	h_proto = eth->h_proto;
+	l3 = eth + 1;
+	if (h_proto == bpf_htons(ETH_P_8021Q_) || h_proto == bpf_htons(ETH_P_8021AD_)) {
+		__u16 *tag = l3;
+
+		if ((void *)(tag + 2) > data_end)
+			return XDP_PASS;
+		h_proto = tag[1];
+		l3 = tag + 2;
+	}
+	if (h_proto == bpf_htons(ETH_P_IP))
+		return too_big4(c, l3, data_end);
+	if (h_proto == bpf_htons(ETH_P_IPV6))
+		return too_big6(c, l3, data_end);
+	return XDP_PASS;
+}
+
+__noinline int too_big_xdp(struct xdp_md *ctx)
+{
+	struct sctx c;
+
+	if (!ctx)
+		return XDP_PASS;
+	c = (struct sctx)SCTX_XDP(ctx);
+	return too_big_frame(&c);
+}
+
+__noinline int too_big_tc(struct __sk_buff *ctx)
+{
+	struct sctx c;
+
+	if (!ctx)
+		return XDP_PASS;
+	c = (struct sctx)SCTX_TC(ctx);
+	return too_big_frame(&c);
+}
+
+/*
+ * An entry point's verdict, or TOO_BIG_MAYBE: an ICMP message the parse left
+ * alone ("not ours"), which may be a too-big one to a VIP. The entry points
+ * ask here, after the packet's own path has returned, so that path's code is
+ * compiled as it was without this one.
+ */
+#define TOO_BIG_MAYBE 0x100
+
+static __always_inline int icmp_maybe_too_big(const struct pkt *p)
+{
+	return p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6 ? TOO_BIG_MAYBE : XDP_PASS;
+}
+
+static __always_inline int too_big_after(const struct sctx *c, int rc)
+{
+	if (rc != TOO_BIG_MAYBE)
+		return rc;
+	return c->tc ? too_big_tc(c->ctx) : too_big_xdp(c->ctx);
 }
 
 #endif
