@@ -244,22 +244,13 @@ __noinline int too_big_tc(struct __sk_buff *ctx)
 }
 
 /*
- * An entry point's verdict, or TOO_BIG_MAYBE: an ICMP message the parse left
- * alone ("not ours"), which may be a too-big one to a VIP. The entry points
- * ask here, after the packet's own path has returned, so that path's code is
- * compiled as it was without this one.
+ * The entry points' way in, on the parse's "not ours" exit (not IP, not TCP
+ * or UDP): the global function looks at the frame itself. Not a test of the
+ * parsed protocol here: the parse would keep it in a spill slot for this
+ * exit, and every packet would pay for the spill.
  */
-#define TOO_BIG_MAYBE 0x100
-
-static __always_inline int icmp_maybe_too_big(const struct pkt *p)
+static __always_inline int too_big(const struct sctx *c)
 {
-	return p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6 ? TOO_BIG_MAYBE : XDP_PASS;
-}
-
-static __always_inline int too_big_after(const struct sctx *c, int rc)
-{
-	if (rc != TOO_BIG_MAYBE)
-		return rc;
 	return c->tc ? too_big_tc(c->ctx) : too_big_xdp(c->ctx);
 }
 

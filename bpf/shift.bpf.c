@@ -846,7 +846,7 @@ static __always_inline int client_entry(const struct sctx *c)
 
 	rc = parse_packet(&p, data, data_end, sc_len(c));
 	if (parse_kind(rc) == PARSE_NOT_OURS)
-		return icmp_maybe_too_big(&p);
+		return too_big(c);
 	if (parse_kind(rc) == PARSE_MALFORMED)
 		return malformed(c, &p, rc);
 	rc = forward_path(c, &p);
@@ -882,7 +882,7 @@ static __always_inline int both_entry(const struct sctx *c)
 		/* A backend's unreachable, or a client-side router's too-big. */
 		if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
 			signal_icmp(&p, data, data_end);
-		return icmp_maybe_too_big(&p);
+		return too_big(c);
 	}
 	if (parse_kind(rc) == PARSE_MALFORMED)
 		return malformed(c, &p, rc);
@@ -897,7 +897,7 @@ int shift_xdp_client(struct xdp_md *ctx)
 {
 	const struct sctx c = SCTX_XDP(ctx);
 
-	return too_big_after(&c, client_entry(&c));
+	return client_entry(&c);
 }
 
 SEC("xdp")
@@ -913,7 +913,7 @@ int shift_xdp_both(struct xdp_md *ctx)
 {
 	const struct sctx c = SCTX_XDP(ctx);
 
-	return too_big_after(&c, both_entry(&c));
+	return both_entry(&c);
 }
 
 /*
@@ -928,7 +928,7 @@ int shift_tc_client(struct __sk_buff *skb)
 
 	if (sc_tc_pull(skb))
 		return TC_ACT_UNSPEC;
-	return tc_verdict(too_big_after(&c, client_entry(&c)));
+	return tc_verdict(client_entry(&c));
 }
 
 SEC("tc")
@@ -948,7 +948,7 @@ int shift_tc_both(struct __sk_buff *skb)
 
 	if (sc_tc_pull(skb))
 		return TC_ACT_UNSPEC;
-	return tc_verdict(too_big_after(&c, both_entry(&c)));
+	return tc_verdict(both_entry(&c));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -138,6 +138,21 @@ static int run_msg(struct tctx *t, struct harness *h, enum h_prog prog, const st
 	return 0;
 }
 
+/* Every counter's delta d[] is 0 but stat's, which is 1 (stat -1: none moved). */
+static void stats_moved(struct tctx *t, const __u64 *d, int stat)
+{
+	int i;
+
+	for (i = 0; i < SHIFT_STAT_MAX; i++) {
+		__u64 want = i == stat;
+
+		if (d[i] != want)
+			test_failf(t, __FILE__, __LINE__, "stat %s: +%llu, want +%llu",
+				   dp_stat_name(i), (unsigned long long)d[i],
+				   (unsigned long long)want);
+	}
+}
+
 /* m about an established flow of be: translated, checksums whole, sent on. */
 static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
 			    const struct too_big *m, const struct topo_backend *be)
@@ -149,7 +164,6 @@ static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
 	char why[128] = "";
 	const __u8 *q;
 	__u8 nh_mac[6];
-	int i;
 
 	if (run_msg(t, h, prog, m, in, &len, &qo, out, &olen, &verdict, d))
 		return;
@@ -179,14 +193,7 @@ static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
 	ASSERT_TRUE(t, get16_(q) == be->port, "quoted source port: the backend's");
 	ASSERT_TRUE(t, get16_(q + 2) == m->cport, "quoted destination port: the client's");
 	ASSERT_TRUE(t, get16_(out + qo - 2) == PMTU_MTU, "the MTU is left as the router said");
-	for (i = 0; i < SHIFT_STAT_MAX; i++) {
-		__u64 want = i == SHIFT_STAT_ICMP_TOO_BIG;
-
-		if (d[i] != want)
-			test_failf(t, __FILE__, __LINE__, "stat %s: +%llu, want +%llu",
-				   dp_stat_name(i), (unsigned long long)d[i],
-				   (unsigned long long)want);
-	}
+	stats_moved(t, d, SHIFT_STAT_ICMP_TOO_BIG);
 }
 
 /* m is not translated: to the kernel byte for byte; stat (or none) counted. */
@@ -196,20 +203,12 @@ static void check_passed(struct tctx *t, struct harness *h, enum h_prog prog,
 	__u8 in[PKT_MAX], out[PKT_MAX];
 	__u32 len, olen, verdict, qo;
 	__u64 d[SHIFT_STAT_MAX];
-	int i;
 
 	if (run_msg(t, h, prog, m, in, &len, &qo, out, &olen, &verdict, d))
 		return;
 	ASSERT_TRUE(t, verdict == harness_expect(h, XDP_PASS), "to the kernel");
 	ASSERT_TRUE(t, olen == len && !memcmp(in, out, len), "untouched");
-	for (i = 0; i < SHIFT_STAT_MAX; i++) {
-		__u64 want = i == stat;
-
-		if (d[i] != want)
-			test_failf(t, __FILE__, __LINE__, "stat %s: +%llu, want +%llu",
-				   dp_stat_name(i), (unsigned long long)d[i],
-				   (unsigned long long)want);
-	}
+	stats_moved(t, d, stat);
 }
 
 static void pmtu_family(struct tctx *t, struct fixture *f, enum h_prog prog, int family)
