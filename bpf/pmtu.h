@@ -193,7 +193,7 @@ static __always_inline int too_big6(const struct sctx *c, struct ipv6hdr *ip6, v
 
 /*
  * The message's own look at the frame: packet pointers do not cross into a
- * global function. Its stack adds to that of the program calling it (400
+ * global function. Its stack adds to that of the program calling it (392
  * bytes for shift_xdp_both, of 512), so the lookup keys share one place and
  * the headers are read where they are.
  */
