@@ -138,13 +138,13 @@ static int run_msg(struct tctx *t, struct harness *h, enum h_prog prog, const st
 	return 0;
 }
 
-/* Every counter's delta d[] is 0 but stat's, which is 1 (stat -1: none moved). */
-static void stats_moved(struct tctx *t, const __u64 *d, int stat)
+/* Every counter's delta d[] is 0 but those of bits (STAT_BIT()s), which are 1. */
+static void stats_moved(struct tctx *t, const __u64 *d, __u32 bits)
 {
 	int i;
 
 	for (i = 0; i < SHIFT_STAT_MAX; i++) {
-		__u64 want = i == stat;
+		__u64 want = (bits >> i) & 1;
 
 		if (d[i] != want)
 			test_failf(t, __FILE__, __LINE__, "stat %s: +%llu, want +%llu",
@@ -153,7 +153,11 @@ static void stats_moved(struct tctx *t, const __u64 *d, int stat)
 	}
 }
 
-/* m about an established flow of be: translated, checksums whole, sent on. */
+/*
+ * m about an established flow of be: translated, checksums whole, sent on by
+ * be's cached next hop; or, be without one (!be->nh), to the kernel to
+ * forward, already translated.
+ */
 static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
 			    const struct too_big *m, const struct topo_backend *be)
 {
@@ -167,7 +171,8 @@ static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
 
 	if (run_msg(t, h, prog, m, in, &len, &qo, out, &olen, &verdict, d))
 		return;
-	if (!ASSERT_TRUE(t, verdict == harness_expect(h, XDP_TX), "sent on (XDP_TX)"))
+	if (!ASSERT_TRUE(t, verdict == harness_expect(h, be->nh ? XDP_TX : XDP_PASS),
+			 be->nh ? "sent on (XDP_TX)" : "to the kernel, to forward"))
 		return;
 	if (pkt_verify(out, olen, &info, why, sizeof(why))) {
 		test_failf(t, __FILE__, __LINE__, "output: %s", why);
@@ -177,8 +182,9 @@ static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
 	ASSERT_TRUE(t, !memcmp(info.daddr, be->addr, alen), "outer destination: the backend");
 	ASSERT_TRUE(t, !memcmp(info.saddr, m->router, alen), "outer source: the router");
 	ASSERT_TRUE(t, info.ttl == 63, "TTL / hop limit - 1");
-	memcpy(nh_mac, be->mac, 6);
-	ASSERT_TRUE(t, !memcmp(info.dmac, nh_mac, 6), "to the backend's next hop MAC");
+	memcpy(nh_mac, be->nh ? be->mac : (const __u8[6])MAC_EDGE, 6);
+	ASSERT_TRUE(t, !memcmp(info.dmac, nh_mac, 6),
+		    "to the backend's next hop MAC (or as it came)");
 	q = out + qo;
 	if (m->family == 4) {
 		ASSERT_TRUE(t, !memcmp(q + 12, be->addr, 4), "quoted source: the backend");
@@ -193,7 +199,9 @@ static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
 	ASSERT_TRUE(t, get16_(q) == be->port, "quoted source port: the backend's");
 	ASSERT_TRUE(t, get16_(q + 2) == m->cport, "quoted destination port: the client's");
 	ASSERT_TRUE(t, get16_(out + qo - 2) == PMTU_MTU, "the MTU is left as the router said");
-	stats_moved(t, d, SHIFT_STAT_ICMP_TOO_BIG);
+	stats_moved(t, d,
+		    STAT_BIT(SHIFT_STAT_ICMP_TOO_BIG) |
+			    (be->nh ? 0 : STAT_BIT(SHIFT_STAT_PASS_NO_NEIGH)));
 }
 
 /* m is not translated: to the kernel byte for byte; stat (or none) counted. */
@@ -208,7 +216,7 @@ static void check_passed(struct tctx *t, struct harness *h, enum h_prog prog,
 		return;
 	ASSERT_TRUE(t, verdict == harness_expect(h, XDP_PASS), "to the kernel");
 	ASSERT_TRUE(t, olen == len && !memcmp(in, out, len), "untouched");
-	stats_moved(t, d, stat);
+	stats_moved(t, d, stat < 0 ? 0 : STAT_BIT(stat));
 }
 
 static void pmtu_family(struct tctx *t, struct fixture *f, enum h_prog prog, int family)
@@ -248,6 +256,14 @@ static void pmtu_family(struct tctx *t, struct fixture *f, enum h_prog prog, int
 	if (test_sub(t, "pmtu: v%d %s: a long quote", family, pn))
 		check_forwarded(t, h, prog, &x, &bes[idx]);
 
+	if (test_sub(t, "pmtu: v%d %s: no next hop cached -> kernel, translated", family, pn)) {
+		struct topo_backend nonh = bes[idx];
+
+		nonh.nh = false;
+		if (ASSERT_OK(t, harness_add_backend(h, &nonh), "the backend without its next hop"))
+			check_forwarded(t, h, prog, &m, &nonh);
+		ASSERT_OK(t, harness_add_backend(h, &bes[idx]), "the backend restored");
+	}
 	if (test_sub(t, "pmtu: v%d %s: about no flow -> kernel, counted", family, pn)) {
 		x = m;
 		x.cport = 41999;
