@@ -52,6 +52,19 @@ static __always_inline struct shift_flow *flow_lookup(__u8 family, union flow_ke
 }
 
 /*
+ * The backend an entry (or a SYN slot) names, if it still serves service_id:
+ * a slot freed by a reload may be reused by another service, so check both.
+ * id points at the id where it already sits (an entry): the inlined array
+ * lookup reads its key through the pointer, with no copy on the stack.
+ */
+static __always_inline struct shift_backend *backend_at(const __u32 *id, __u32 service_id)
+{
+	struct shift_backend *be = bpf_map_lookup_elem(&shift_backends, id);
+
+	return be && (be->flags & SHIFT_BE_F_ACTIVE) && be->service_id == service_id ? be : NULL;
+}
+
+/*
  * BPF_ANY for a flow the forward path proved (its first ACK, a UDP flow,
  * source NAT's SYN); BPF_NOEXIST for the return path's adoption, which must
  * not overwrite an entry the client's packet wrote meanwhile on another CPU:

@@ -79,8 +79,8 @@ static __always_inline struct shift_backend *too_big_backend(const __u8 fam, con
 	if (fam == SHIFT_AF_INET6 &&
 	    (info->vip[1] != vip[1] || info->vip[2] != vip[2] || info->vip[3] != vip[3]))
 		goto no_flow;
-	be = bpf_map_lookup_elem(&shift_backends, &f->backend_id);
-	if (!be || !(be->flags & SHIFT_BE_F_ACTIVE) || be->service_id != sid)
+	be = backend_at(&f->backend_id, sid);
+	if (!be)
 		goto no_flow;
 	return be;
 no_flow:

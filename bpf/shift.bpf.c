@@ -80,15 +80,6 @@ static __always_inline void count_backend(const __u32 *id, __u64 bytes, int repl
 	}
 }
 
-/* A slot freed by a reload may be reused by another service: check both.
- * id: as count_backend()'s. */
-static __always_inline struct shift_backend *backend_at(const __u32 *id, __u32 service_id)
-{
-	struct shift_backend *be = bpf_map_lookup_elem(&shift_backends, id);
-
-	return be && (be->flags & SHIFT_BE_F_ACTIVE) && be->service_id == service_id ? be : NULL;
-}
-
 static __always_inline struct shift_backend *active_backend(__u32 id, __u32 service_id)
 {
 	return backend_at(&id, service_id);
