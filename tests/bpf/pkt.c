@@ -30,11 +30,6 @@ static void put32(__u8 *p, __u32 v)
 	p[3] = v & 0xff;
 }
 
-static __u16 get16(const __u8 *p)
-{
-	return (__u16)(p[0] << 8 | p[1]);
-}
-
 static __u32 sum16(const void *data, size_t len, __u32 sum)
 {
 	const __u8 *p = data;
@@ -324,9 +319,9 @@ static int verify_l4(const __u8 *p, struct pkt_info *in, char *why, size_t n, __
 	} else if (in->proto == IPPROTO_UDP) {
 		if (l4len < 8)
 			return why_set(why, n, "udp header truncated (%u bytes)", l4len);
-		if (get16(l4 + 4) != l4len)
+		if (pkt_get16(l4 + 4) != l4len)
 			return why_set(why, n, "udp.len %u != %u bytes after the IP header",
-				       get16(l4 + 4), l4len);
+				       pkt_get16(l4 + 4), l4len);
 		cso = 6;
 	} else if (in->proto == IPPROTO_ICMP || in->proto == IPPROTO_ICMPV6) {
 		if (l4len < 8)
@@ -335,13 +330,13 @@ static int verify_l4(const __u8 *p, struct pkt_info *in, char *why, size_t n, __
 	} else {
 		return 0;
 	}
-	in->sport = get16(l4);
-	in->dport = get16(l4 + 2);
+	in->sport = pkt_get16(l4);
+	in->dport = pkt_get16(l4 + 2);
 	if (in->proto == IPPROTO_ICMP || in->proto == IPPROTO_ICMPV6) {
 		in->sport = 0;
 		in->dport = 0;
 	}
-	got = get16(l4 + cso);
+	got = pkt_get16(l4 + cso);
 	if (in->proto == IPPROTO_UDP && in->family == 4 && got == 0)
 		return 0; /* no checksum */
 	if (l4len > sizeof(tmp))
@@ -386,12 +381,12 @@ static int parse_check(const __u8 *p, __u32 len, struct pkt_info *info, char *wh
 		return why_set(why, n, "frame of %u bytes is shorter than Ethernet", len);
 	memcpy(in.dmac, p, 6);
 	memcpy(in.smac, p + 6, 6);
-	et = get16(p + off);
+	et = pkt_get16(p + off);
 	for (t = 0; t < 2 && (et == TPID_8021Q || et == TPID_8021AD); t++) {
 		off += 4;
 		if (off + 2 > len)
 			return why_set(why, n, "VLAN tag truncated at %u", off);
-		et = get16(p + off);
+		et = pkt_get16(p + off);
 	}
 	off += 2;
 	in.l3 = off;
@@ -403,7 +398,7 @@ static int parse_check(const __u8 *p, __u32 len, struct pkt_info *info, char *wh
 		if (len - off < 20)
 			return why_set(why, n, "IPv4 header truncated (%u bytes)", len - off);
 		hl = (p[off] & 0xf) * 4u;
-		tot = get16(p + off + 2);
+		tot = pkt_get16(p + off + 2);
 		if ((p[off] >> 4) != 4 || hl < 20 || hl > len - off)
 			return why_set(why, n, "bad IPv4 version/IHL byte 0x%02x", p[off]);
 		if (tot < hl || tot > len - off)
@@ -413,13 +408,13 @@ static int parse_check(const __u8 *p, __u32 len, struct pkt_info *info, char *wh
 		want = pkt_csum(hdr, hl, 0);
 		if (fix)
 			put16(fix + off + 10, want);
-		else if (want != get16(p + off + 10))
+		else if (want != pkt_get16(p + off + 10))
 			return why_set(why, n, "ipv4.check is 0x%04x, recomputed 0x%04x",
-				       get16(p + off + 10), want);
+				       pkt_get16(p + off + 10), want);
 		in.family = 4;
 		in.ttl = p[off + 8];
 		in.proto = p[off + 9];
-		in.is_frag = (get16(p + off + 6) & 0x3fff) != 0;
+		in.is_frag = (pkt_get16(p + off + 6) & 0x3fff) != 0;
 		memcpy(in.saddr, p + off + 12, 4);
 		memcpy(in.daddr, p + off + 16, 4);
 		in.l4 = off + hl;
@@ -430,7 +425,7 @@ static int parse_check(const __u8 *p, __u32 len, struct pkt_info *info, char *wh
 
 		if (len - off < 40)
 			return why_set(why, n, "IPv6 header truncated (%u bytes)", len - off);
-		plen = get16(p + off + 4);
+		plen = pkt_get16(p + off + 4);
 		if (plen > len - off - 40)
 			return why_set(why, n, "IPv6 payload_len %u, %u bytes there", plen,
 				       len - off - 40);
@@ -531,12 +526,13 @@ const char *pkt_field_at(const __u8 *p, __u32 len, __u32 off)
 	if (pkt_verify(p, len, &in, NULL, 0) && in.l3 == 0) {
 		__u32 o = 12;
 
-		while (o + 2 <= len && (get16(p + o) == TPID_8021Q || get16(p + o) == TPID_8021AD))
+		while (o + 2 <= len &&
+		       (pkt_get16(p + o) == TPID_8021Q || pkt_get16(p + o) == TPID_8021AD))
 			o += 4;
 		in.l3 = o + 2;
-		in.family = o + 2 <= len ? (get16(p + o) == ETYPE_IP   ? 4 :
-					    get16(p + o) == ETYPE_IPV6 ? 6 :
-									 0) :
+		in.family = o + 2 <= len ? (pkt_get16(p + o) == ETYPE_IP   ? 4 :
+					    pkt_get16(p + o) == ETYPE_IPV6 ? 6 :
+									     0) :
 					   0;
 		in.l4 = in.family == 4 && in.l3 < len ? in.l3 + (p[in.l3] & 0xf) * 4u :
 			in.family == 6		      ? in.l3 + 40 :

@@ -90,6 +90,12 @@ int pkt_verify(const __u8 *p, __u32 len, struct pkt_info *info, char *why, size_
  * does not parse (then whatever could be fixed is). */
 int pkt_fix_csums(__u8 *p, __u32 len);
 
+/* A 16-bit field of a frame, network order, as a host number. */
+static inline __u16 pkt_get16(const __u8 *p)
+{
+	return (__u16)(p[0] << 8 | p[1]);
+}
+
 /* The Internet checksum of a buffer (one's complement of the folded sum). */
 __u16 pkt_csum(const void *data, size_t len, __u32 initial);
 

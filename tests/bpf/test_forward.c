@@ -97,11 +97,6 @@ static void put16(__u8 *p, __u16 v)
 	p[1] = v & 0xff;
 }
 
-static __u16 get16(const __u8 *p)
-{
-	return (__u16)(p[0] << 8 | p[1]);
-}
-
 /* --- malformations ---------------------------------------------------------- */
 
 static void m_ihl4(__u8 *p, __u32 *len, const struct pkt_layout *lo)
@@ -125,7 +120,7 @@ static void m_totlen_19(__u8 *p, __u32 *len, const struct pkt_layout *lo)
 static void m_totlen_plus1(__u8 *p, __u32 *len, const struct pkt_layout *lo)
 {
 	(void)len;
-	put16(p + lo->l3 + 2, get16(p + lo->l3 + 2) + 1);
+	put16(p + lo->l3 + 2, pkt_get16(p + lo->l3 + 2) + 1);
 }
 
 /* Only 19 bytes of IPv4 header in the frame. */
@@ -169,13 +164,13 @@ static void m_udplen7(__u8 *p, __u32 *len, const struct pkt_layout *lo)
 static void m_udplen_plus1(__u8 *p, __u32 *len, const struct pkt_layout *lo)
 {
 	(void)len;
-	put16(p + lo->l4 + 4, get16(p + lo->l4 + 4) + 1);
+	put16(p + lo->l4 + 4, pkt_get16(p + lo->l4 + 4) + 1);
 }
 
 static void m_v6_plen_plus8(__u8 *p, __u32 *len, const struct pkt_layout *lo)
 {
 	(void)len;
-	put16(p + lo->l3 + 4, get16(p + lo->l3 + 4) + 8);
+	put16(p + lo->l3 + 4, pkt_get16(p + lo->l3 + 4) + 8);
 }
 
 /* The first extension header claims 21 * 8 bytes; the packet holds 8 of them. */

@@ -212,11 +212,6 @@ static void put16(__u8 *p, __u16 v)
 	p[1] = (__u8)v;
 }
 
-static __u16 get16(const __u8 *p)
-{
-	return (__u16)(p[0] << 8 | p[1]);
-}
-
 static const char *verdict_name(__u32 v)
 {
 	static const char *const n[] = { "ABORTED", "DROP", "PASS", "TX", "REDIRECT" };
@@ -232,12 +227,12 @@ static int frame_l3(const __u8 *p, __u32 len, __u32 *l3)
 	__u32 off = 12;
 	__u16 et;
 
-	et = get16(p + off);
+	et = pkt_get16(p + off);
 	if (et == 0x8100 || et == 0x88a8) {
 		if (len < 18)
 			return 0;
 		off += 4;
-		et = get16(p + off);
+		et = pkt_get16(p + off);
 	}
 	*l3 = off + 2;
 	if (et == 0x0800 && len >= *l3 + 20)
@@ -1080,7 +1075,7 @@ static void mutate_once(struct fz *z, __u8 *p, __u32 *len, const struct pkt_layo
 		case 0:
 			off = v6 ? lo->l3 + 4 : lo->l3 + 2;
 			if (off + 2 <= *len)
-				put16(p + off, odd16(z, get16(p + off)));
+				put16(p + off, odd16(z, pkt_get16(p + off)));
 			break;
 		case 1:
 			if (!v6 && lo->l3 < *len)
@@ -1090,7 +1085,7 @@ static void mutate_once(struct fz *z, __u8 *p, __u32 *len, const struct pkt_layo
 			break;
 		case 2:
 			if (lo->l4 + 6 <= *len)
-				put16(p + lo->l4 + 4, odd16(z, get16(p + lo->l4 + 4)));
+				put16(p + lo->l4 + 4, odd16(z, pkt_get16(p + lo->l4 + 4)));
 			break;
 		default:
 			if (lo->l4 + 13 <= *len)
@@ -1112,7 +1107,7 @@ static void mutate_once(struct fz *z, __u8 *p, __u32 *len, const struct pkt_layo
 		if (*len + n <= z->max_len && off + 2 <= *len) {
 			rnd_bytes(z, p + *len, n);
 			*len += n;
-			put16(p + off, (__u16)(get16(p + off) + n));
+			put16(p + off, (__u16)(pkt_get16(p + off) + n));
 		}
 		break;
 	case 6: /* the protocol / next header byte */
@@ -1203,9 +1198,9 @@ static __u32 gen_ext6(struct fz *z)
 		total += size;
 	}
 	z->in[lo.l3 + 6] = nh;
-	put16(z->in + lo.l3 + 4, (__u16)(get16(z->in + lo.l3 + 4) + total));
+	put16(z->in + lo.l3 + 4, (__u16)(pkt_get16(z->in + lo.l3 + 4) + total));
 	if (chance(z, 20))
-		put16(z->in + lo.l3 + 4, odd16(z, get16(z->in + lo.l3 + 4)));
+		put16(z->in + lo.l3 + 4, odd16(z, pkt_get16(z->in + lo.l3 + 4)));
 	return len;
 }
 

@@ -111,11 +111,6 @@ static int open_flow(struct tctx *t, struct harness *h, enum h_prog prog, int fa
 	return idx;
 }
 
-static __u16 get16_(const __u8 *p)
-{
-	return (__u16)(p[0] << 8 | p[1]);
-}
-
 /* Run m through prog; the verdict and the stats' deltas. out/olen: the output. */
 static int run_msg(struct tctx *t, struct harness *h, enum h_prog prog, const struct too_big *m,
 		   __u8 *in, __u32 *len, __u32 *quote_off, __u8 *out, __u32 *olen, __u32 *verdict,
@@ -196,9 +191,9 @@ static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
 		ASSERT_TRUE(t, !memcmp(q + 24, m->client, 16), "quoted destination: the client");
 		q += 40;
 	}
-	ASSERT_TRUE(t, get16_(q) == be->port, "quoted source port: the backend's");
-	ASSERT_TRUE(t, get16_(q + 2) == m->cport, "quoted destination port: the client's");
-	ASSERT_TRUE(t, get16_(out + qo - 2) == PMTU_MTU, "the MTU is left as the router said");
+	ASSERT_TRUE(t, pkt_get16(q) == be->port, "quoted source port: the backend's");
+	ASSERT_TRUE(t, pkt_get16(q + 2) == m->cport, "quoted destination port: the client's");
+	ASSERT_TRUE(t, pkt_get16(out + qo - 2) == PMTU_MTU, "the MTU is left as the router said");
 	stats_moved(t, d,
 		    STAT_BIT(SHIFT_STAT_ICMP_TOO_BIG) |
 			    (be->nh ? 0 : STAT_BIT(SHIFT_STAT_PASS_NO_NEIGH)));
