@@ -630,6 +630,11 @@ static void watch_attached(struct agent *a, struct loop *lp)
 		r = dp_iface_runs(f->ifindex, f->hook, f->mode, f->prog_id);
 		if (r != 0)
 			continue; /* there, or the kernel did not say */
+		/* A deleted interface runs nothing either. Its deletion is in
+		 * the netlink events not yet read, or among lost ones that the
+		 * resync makes good: not taken off from outside. */
+		if (a->nl && link_alive(a, (__u32)f->ifindex) != 1)
+			continue;
 		log_warn("interface %s: shift's %s program (%s %s, prog id %u) is no longer "
 			 "attached: removed from outside (shiftd --detach --force?); restart "
 			 "shiftd to attach it again",
