@@ -13,8 +13,8 @@
 #
 # `all` (make check) runs unit, bpf and vm side by side, then netns.
 # `vm` is the VM test of `make check` (every program loaded on Debian 12's 6.1, the
-# XDP packet tables, the XDP smoke test, shiftd attached by XDP and TC); `vm-full`
-# adds the TC packet tables under TCG (`make check-vm`). See vmtest/README.md.
+# XDP packet tables, shiftd attached by XDP and TC); `vm-full` adds the TC packet
+# tables under TCG and the XDP smoke test (`make check-vm`). See vmtest/README.md.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUTPUT:-.output}

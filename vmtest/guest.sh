@@ -3,19 +3,19 @@
 # Runs every test step even after a failure; exits non-zero if any failed.
 #
 #   VMTEST_MODE       quick: what `make check` needs from this kernel (every program of
-#                     the object loaded, XDP and TC; the XDP packet tables; the XDP smoke
-#                     test; shiftd attached by XDP and by TC); full (default): the whole
-#                     BPF suite, TC packet tables included (`make check-vm`)
+#                     the object loaded, XDP and TC; the XDP packet tables; shiftd
+#                     attached by XDP and by TC); full (default): the whole BPF suite, TC
+#                     packet tables included, and the XDP smoke test (`make check-vm`)
 #   VMTEST_BPF_TESTS  the BPF tests to run (names from `bpf_test -l`); default: all in
 #                     full mode, "oracle verifier_log budget packets" in quick mode
 #   VMTEST_BPF_TEST   the BPF_PROG_TEST_RUN suite (default $OUTPUT/tests/bpf_test)
 #   VMTEST_RESULTS    writable directory shared with the host (set by vmtest/init)
 #   vmtest/extra-guest-tests   optional hook, run with bash when present (see README)
 #
-# Two lanes run side by side, one per vCPU: the BPF suite followed by the smoke test,
-# and extra-guest-tests. Under TCG each load of the object costs ~30 s of one vCPU
-# (the verifier): the first lane loads it twice, the second four times (each start of
-# shiftd), so the lanes nearly halve the run. Every output line is prefixed
+# Two lanes run side by side, one per vCPU: the BPF suite (then, in full mode, the smoke
+# test), and extra-guest-tests. Under TCG each load of the object costs ~30-90 s of one
+# vCPU (the verifier): the first lane loads it once or twice, the second four times
+# (each start of shiftd), so the lanes nearly halve the run. Every output line is prefixed
 # with its lane ([bpf], [agent]); every step of a lane ends by the lane's deadline
 # (VMTEST_TEST_TIMEOUT from the start), so it ends before the host stops the VM.
 set -euo pipefail
@@ -70,7 +70,14 @@ bpf_suite() {
 
 lane_bpf() {
 	step "bpf_test${BPF_TESTS:+ ($BPF_TESTS)}" bpf_suite
-	step "xdp smoke" timeout --kill-after=10 "$(left)" bash vmtest/smoke.sh
+	# The quick run's other lane attaches shiftd by XDP and sends HTTP through it:
+	# the smoke test's load of the whole object would be this lane's longest step.
+	if [ "$MODE" = full ]; then
+		step "xdp smoke" timeout --kill-after=10 "$(left)" bash vmtest/smoke.sh
+	else
+		echo "SKIP  xdp smoke (quick mode: extra-guest-tests attaches shiftd by XDP)" \
+			>>"$LANES/$LANE.results"
+	fi
 }
 
 lane_agent() {

@@ -5,8 +5,8 @@
 #   vmtest/run.sh [--quick] [--kernel KERNEL] [--modules DIR] [--cmd CMD] [-v] [--timeout SECS]
 #
 # --quick: only what `make check` needs from the kernel (VMTEST_MODE=quick in
-# vmtest/guest.sh: every program loaded, the XDP packet tables, the smoke test, shiftd
-# by XDP and TC); without it the whole BPF suite, TC packet tables included (~10 min).
+# vmtest/guest.sh: every program loaded, the XDP packet tables, shiftd by XDP and TC);
+# without it the whole BPF suite, TC packet tables included, and the smoke test (~10 min).
 #
 # KERNEL is a package name (linux-image-amd64, linux-image-6.1.0-NN-amd64), a .deb file,
 # a directory a kernel .deb was unpacked into, or a vmlinuz/bzImage file (its modules from
