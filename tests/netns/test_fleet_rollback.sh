@@ -82,6 +82,11 @@ times() {
 import json, sys
 label, watch, pre = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3]
 gap = watch.get("max_gap_us", 0) * 1000 + 1_000_000  # the watcher's resolution + 1 ms
+# A node reads its clock right after its map write, but the scheduler may hold its
+# thread in between on a loaded 2-core host (a local run of the netns suite, three
+# tests at once, saw +5.9 ms). A time read later on purpose (the next 100 ms tick,
+# after the state save) would be off by more.
+late = 10_000_000
 first = min(v["reached_ns"] for v in watch["nodes"].values() if v["reached_ns"])
 bad, parts = [], []
 for k in (1, 2, 3):
@@ -93,14 +98,14 @@ for k in (1, 2, 3):
         bad.append(f"{n}: map never seen latched"); continue
     d = (u - seen) / 1e6
     parts.append(f"{n} unix_ns {d:+.1f} ms vs its map seen latched, origin write {(u - lag * 1000 - first) / 1e6:+.1f} ms vs first map")
-    if not (seen - gap <= u <= seen + 1_000_000):
-        bad.append(f"{n}: last_rollback.unix_ns is {d:+.1f} ms from the moment its map was seen latched (want its own map write: within -{gap / 1e6:.1f}..+1 ms)")
+    if not (seen - gap <= u <= seen + late):
+        bad.append(f"{n}: last_rollback.unix_ns is {d:+.1f} ms from the moment its map was seen latched (want its own map write: within -{gap / 1e6:.1f}..+{late / 1e6:.0f} ms)")
     o = lr.get("origin", "")
     oseen = watch["nodes"].get(o, {}).get("reached_ns") if o != "operator" else None
-    if oseen and not (oseen - gap <= u - lag * 1000 <= oseen + 1_000_000):
-        bad.append(f"{n}: unix_ns - fleet_lag_us (the origin {o}'s write) is {(u - lag * 1000 - oseen) / 1e6:+.1f} ms from {o}'s map seen latched (want within -{gap / 1e6:.1f}..+1 ms)")
-    elif not oseen and u - lag * 1000 > first + 1_000_000:
-        bad.append(f"{n}: unix_ns - fleet_lag_us (the origin's write) is {(u - lag * 1000 - first) / 1e6:+.1f} ms after the first map was seen latched (want <= +1 ms)")
+    if oseen and not (oseen - gap <= u - lag * 1000 <= oseen + late):
+        bad.append(f"{n}: unix_ns - fleet_lag_us (the origin {o}'s write) is {(u - lag * 1000 - oseen) / 1e6:+.1f} ms from {o}'s map seen latched (want within -{gap / 1e6:.1f}..+{late / 1e6:.0f} ms)")
+    elif not oseen and u - lag * 1000 > first + late:
+        bad.append(f"{n}: unix_ns - fleet_lag_us (the origin's write) is {(u - lag * 1000 - first) / 1e6:+.1f} ms after the first map was seen latched (want <= +{late / 1e6:.0f} ms)")
 print(("BAD " + "; ".join(bad) + " | " if bad else "") + f"{label}: " + "; ".join(parts))
 sys.exit(1 if bad else 0)
 PY
