@@ -627,13 +627,10 @@ static void watch_attached(struct agent *a, struct loop *lp)
 
 		if (!f->attached || !f->ifindex || !f->prog_id)
 			continue;
+		/* There, or the kernel did not say: an ifindex deleted since is
+		 * left to its netlink events, or to the resync after lost ones. */
 		r = dp_iface_runs(f->ifindex, f->hook, f->mode, f->prog_id);
 		if (r != 0)
-			continue; /* there, or the kernel did not say */
-		/* A deleted interface runs nothing either. Its deletion is in
-		 * the netlink events not yet read, or among lost ones that the
-		 * resync makes good: not taken off from outside. */
-		if (a->nl && link_alive(a, (__u32)f->ifindex) != 1)
 			continue;
 		log_warn("interface %s: shift's %s program (%s %s, prog id %u) is no longer "
 			 "attached: removed from outside (shiftd --detach --force?); restart "

@@ -519,10 +519,15 @@ int dp_purge_iface(const char *pin_dir, const char *ifname)
 int dp_iface_runs(int ifindex, enum dp_hook hook, const char *mode, __u32 prog_id)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	char name[IF_NAMESIZE];
 	int err;
 
 	if (hook == DP_HOOK_TC)
 		return tc_iface_runs(ifindex, mode && !strcmp(mode, "tcx"), prog_id);
+	/* The XDP query reads a gone ifindex as one with nothing attached; TC's
+	 * queries fail for it. A deletion is not a program taken off. */
+	if (!if_indextoname((unsigned int)ifindex, name))
+		return -errno;
 	err = bpf_xdp_query(ifindex, 0, &q);
 	if (err)
 		return err;

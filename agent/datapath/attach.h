@@ -87,8 +87,8 @@ int dp_detach_iface(const char *pin_dir, const char *ifname);
  */
 int dp_purge_iface(const char *pin_dir, const char *ifname);
 /* Does prog_id still run on ifindex, where it was attached (hook; mode "tcx" or
- * "clsact" for TC)? 1, 0, or -errno when the kernel cannot tell. Needs no more
- * than CAP_NET_ADMIN (shiftd after privs_drop()). */
+ * "clsact" for TC)? 1, 0, or -errno when the kernel cannot tell, the ifindex
+ * gone included. Needs no more than CAP_NET_ADMIN (shiftd after privs_drop()). */
 int dp_iface_runs(int ifindex, enum dp_hook hook, const char *mode, __u32 prog_id);
 /* Is any of ifname's pins there (XDP link, tcx link, clsact program)? */
 bool dp_iface_pinned(const char *pin_dir, const char *ifname);
