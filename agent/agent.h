@@ -171,6 +171,7 @@ struct agent {
 	struct shift_maps maps;
 	bool adopted;
 	__u32 hooks_loaded; /* SHIFT_LOAD_*: the entry programs in skel */
+	__u32 roles_loaded; /* SHIFT_LOAD_ROLE_*: of those, the interface roles' */
 	struct iface_rt ifaces[AGENT_MAX_IFACES];
 	__u32 n_ifaces;
 	struct service_rt *svc[SHIFT_MAX_SERVICES]; /* by service id */

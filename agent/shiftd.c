@@ -127,15 +127,17 @@ static void sd_notify_msg(const char *msg)
 	close(fd);
 }
 
-static int iface_plan(struct agent *a)
+/*
+ * The interfaces c names, each with its role: client-facing, backend-facing,
+ * or both on one (backend_interface among the interfaces). Returns how many.
+ */
+static __u32 iface_plan_of(const struct shift_conf *c, struct iface_rt *out)
 {
-	const struct shift_conf *c = a->conf;
 	bool backend_is_client = false;
-	__u32 i;
+	__u32 i, n = 0;
 
-	a->n_ifaces = 0;
 	for (i = 0; i < c->n_interfaces; i++) {
-		struct iface_rt *f = &a->ifaces[a->n_ifaces++];
+		struct iface_rt *f = &out[n++];
 
 		memset(f, 0, sizeof(*f));
 		snprintf(f->name, sizeof(f->name), "%s", c->interfaces[i]);
@@ -146,13 +148,55 @@ static int iface_plan(struct agent *a)
 		}
 	}
 	if (!backend_is_client) {
-		struct iface_rt *f = &a->ifaces[a->n_ifaces++];
+		struct iface_rt *f = &out[n++];
 
 		memset(f, 0, sizeof(*f));
 		snprintf(f->name, sizeof(f->name), "%s", c->backend_interface);
 		f->role = XDP_ROLE_BACKEND;
 	}
+	return n;
+}
+
+static int iface_plan(struct agent *a)
+{
+	a->n_ifaces = iface_plan_of(a->conf, a->ifaces);
 	return 0;
+}
+
+/* The entry programs c's interfaces run, as SHIFT_LOAD_ROLE_* bits. */
+static __u32 conf_roles(const struct shift_conf *c)
+{
+	struct iface_rt plan[AGENT_MAX_IFACES];
+	__u32 i, n = iface_plan_of(c, plan), roles = 0;
+
+	for (i = 0; i < n; i++)
+		roles |= plan[i].role == XDP_ROLE_CLIENT  ? SHIFT_LOAD_ROLE_CLIENT :
+			 plan[i].role == XDP_ROLE_BACKEND ? SHIFT_LOAD_ROLE_BACKEND :
+							    SHIFT_LOAD_ROLE_BOTH;
+	return roles;
+}
+
+/* "client, backend": the roles of SHIFT_LOAD_ROLE_* bits, for the log. */
+static const char *roles_name(__u32 roles, char *buf, size_t len)
+{
+	static const struct {
+		__u32 bit;
+		enum xdp_role role;
+	} order[] = { { SHIFT_LOAD_ROLE_CLIENT, XDP_ROLE_CLIENT },
+		      { SHIFT_LOAD_ROLE_BACKEND, XDP_ROLE_BACKEND },
+		      { SHIFT_LOAD_ROLE_BOTH, XDP_ROLE_BOTH } };
+	size_t at = 0, i;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (!(roles & order[i].bit))
+			continue;
+		at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? ", " : "",
+				       xdp_role_name(order[i].role));
+		if (at >= len)
+			break;
+	}
+	return buf;
 }
 
 /*
@@ -516,6 +560,21 @@ static int reload(struct agent *a, char *err, size_t errlen)
 			 conf_attach_name(newc->attach), conf_attach_name(a->conf->attach),
 			 conf_attach_name(a->conf->attach));
 		newc->attach = a->conf->attach;
+	}
+	/* And for the roles of the interfaces of then: a reload that makes the
+	 * host one-armed, or two-armed, needs an entry program not verified. */
+	if (conf_roles(newc) & ~a->roles_loaded) {
+		char want[64], have[64];
+
+		log_warn("reload: interface and backend_interface take effect at the next start "
+			 "(their roles need the %s programs; this shiftd loaded those of %s only); "
+			 "interfaces kept",
+			 roles_name(conf_roles(newc) & ~a->roles_loaded, want, sizeof(want)),
+			 roles_name(a->roles_loaded, have, sizeof(have)));
+		memcpy(newc->interfaces, a->conf->interfaces, sizeof(newc->interfaces));
+		newc->n_interfaces = a->conf->n_interfaces;
+		memcpy(newc->backend_interface, a->conf->backend_interface,
+		       sizeof(newc->backend_interface));
 	}
 	if (newc->n_interfaces != a->conf->n_interfaces ||
 	    strcmp(newc->backend_interface, a->conf->backend_interface) ||
@@ -979,6 +1038,7 @@ int main(int argc, char **argv)
 	struct agent *a = NULL;
 	struct shift_conf *conf;
 	struct loader_opts lo;
+	char rolebuf[64];
 	char err[1024];
 	sigset_t mask;
 	int opt, rc = 1, lockfd = -1, err_attach;
@@ -1119,6 +1179,7 @@ int main(int argc, char **argv)
 	lo.syn_slots = conf->syn_slots;
 	lo.pin_dir = conf->bpffs_dir;
 	lo.hooks = attach_hooks(conf->attach);
+	lo.roles = conf_roles(conf);
 	a->skel = shift_skel_load_pinned(&lo, &a->adopted);
 	if (!a->skel) {
 		/* Pins of another map ABI, or a set no shiftd leaves: found before
@@ -1128,11 +1189,13 @@ int main(int argc, char **argv)
 		goto out_conf;
 	}
 	a->hooks_loaded = lo.hooks;
+	a->roles_loaded = lo.roles;
 	dp_maps_from_skel(&a->maps, a->skel);
-	log_info("datapath loaded (%s programs); maps %s under %s",
+	log_info("datapath loaded (%s programs of %s); maps %s under %s",
 		 lo.hooks == SHIFT_LOAD_ALL ? "XDP and TC" :
 		 lo.hooks == SHIFT_LOAD_XDP ? "XDP" :
 					      "TC",
+		 roles_name(lo.roles, rolebuf, sizeof(rolebuf)),
 		 a->adopted ? "adopted" : "created and pinned", conf->bpffs_dir);
 	/* Before any program of this build attaches: after an upgrade the VIPs
 	 * may be adopted and the filter new (another layout), or empty. */

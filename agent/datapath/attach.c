@@ -148,6 +148,12 @@ static int xdp_attach(const struct shift *skel, const char *pin_dir, const char 
 
 	memset(res, 0, sizeof(*res));
 	res->ifindex = ifindex;
+	/* shiftd loads the programs of its interfaces' roles and hook only. */
+	if (prog_fd < 0) {
+		log_err("%s: the XDP %s program was not loaded at start; restart shiftd", ifname,
+			xdp_role_name(role));
+		return -ENOENT;
+	}
 	snprintf(path, sizeof(path), "%s/links", pin_dir);
 	err = mkdir_p(path, 0700);
 	if (err)

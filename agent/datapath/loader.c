@@ -441,6 +441,26 @@ static struct shift *shift_open(bool compat)
 	return obj;
 }
 
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), m = strlen(tail);
+
+	return n >= m && !strcmp(s + n - m, tail);
+}
+
+__u32 shift_prog_role(const char *prog_name)
+{
+	if (strncmp(prog_name, "shift_", 6))
+		return 0;
+	if (ends_with(prog_name, "_client"))
+		return SHIFT_LOAD_ROLE_CLIENT;
+	if (ends_with(prog_name, "_backend"))
+		return SHIFT_LOAD_ROLE_BACKEND;
+	if (ends_with(prog_name, "_both"))
+		return SHIFT_LOAD_ROLE_BOTH;
+	return 0;
+}
+
 struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 {
 	bool compat = shift_use_compat(o->compat);
@@ -508,8 +528,9 @@ struct shift *shift_skel_load_pinned(const struct loader_opts *o, bool *adopted)
 	bpf_object__for_each_program(prog, skel->obj) {
 		enum bpf_prog_type t = bpf_program__type(prog);
 		__u32 hook = t == BPF_PROG_TYPE_XDP ? SHIFT_LOAD_XDP : SHIFT_LOAD_TC;
+		__u32 role = shift_prog_role(bpf_program__name(prog));
 
-		if (o->hooks && !(o->hooks & hook)) {
+		if ((o->hooks && !(o->hooks & hook)) || (o->roles && role && !(o->roles & role))) {
 			err = bpf_program__set_autoload(prog, false);
 			if (err) {
 				log_err("cannot leave %s unloaded: %s", bpf_program__name(prog),

@@ -34,11 +34,25 @@ struct loader_opts {
 	 * need not verify the TC programs. A program not loaded has fd -1.
 	 */
 	__u32 hooks;
+	/*
+	 * The interface roles whose entry programs to load, SHIFT_LOAD_ROLE_*;
+	 * 0: all three. A host with client and backend interfaces never runs
+	 * shift_*_both, the largest program to verify, and a one-armed host runs
+	 * nothing else but shift_*_client beside it.
+	 */
+	__u32 roles;
 };
 
 #define SHIFT_LOAD_XDP 1u
 #define SHIFT_LOAD_TC 2u
 #define SHIFT_LOAD_ALL (SHIFT_LOAD_XDP | SHIFT_LOAD_TC)
+
+#define SHIFT_LOAD_ROLE_CLIENT 1u /* shift_xdp_client, shift_tc_client */
+#define SHIFT_LOAD_ROLE_BACKEND 2u /* shift_*_backend */
+#define SHIFT_LOAD_ROLE_BOTH 4u /* shift_*_both */
+
+/* The SHIFT_LOAD_ROLE_* bit of an entry program, by its name; 0 for another. */
+__u32 shift_prog_role(const char *prog_name);
 
 /*
  * Which of the two builds of the datapath this kernel takes: the one whose

@@ -289,6 +289,12 @@ int tc_attach_iface(const struct shift *skel, const char *pin_dir, const char *i
 	memset(res, 0, sizeof(*res));
 	res->ifindex = ifindex;
 	res->hook = DP_HOOK_TC;
+	/* shiftd loads the programs of its interfaces' roles and hook only. */
+	if (prog_fd < 0) {
+		log_err("%s: the TC %s program was not loaded at start; restart shiftd", ifname,
+			xdp_role_name(role));
+		return -ENOENT;
+	}
 	snprintf(tcx, sizeof(tcx), "%s/links", pin_dir);
 	err = mkdir_p(tcx, 0700);
 	if (err)

@@ -19,7 +19,12 @@
 #      (a first start leaves nothing attached; a restart keeps what it adopted);
 #  (e) a start verifies the programs of its attach mode only (attach = xdp: the XDP
 #      ones); a reload to attach = tc keeps XDP running and says the change waits for
-#      the next start, which then moves every interface to TC.
+#      the next start, which then moves every interface to TC;
+#  (f) and of its interfaces' roles only (two clients and a backend: no client+backend
+#      program); a reload that makes the host one-armed (backend_interface = a client
+#      interface) keeps the interfaces and says the change waits for the next start,
+#      which then runs the client+backend program there and detaches the old backend
+#      interface.
 # LIFECYCLE_ONLY="b c" runs some of the sections (each stands on its own).
 # Exit 0 pass, 77 skipped (a feature probe said no), 1 fail.
 set -uo pipefail
@@ -37,7 +42,7 @@ RIG_CLIENTS=2 RIG_BLUE=1 RIG_GREEN=1 RIG_QUIET=1 rig_up || t_bail "rig_up failed
 rig_write_config "$RIG_DIR/shiftd.conf" || t_bail "rig_write_config failed"
 t_note "rig $RIG_ID up in $((SECONDS - T_START))s; $RIG_DIR"
 SOCK=$RIG_CONTROL_SOCKET
-: "${LIFECYCLE_ONLY:=a b c d e}"
+: "${LIFECYCLE_ONLY:=a b c d e f}"
 section() { [[ " $LIFECYCLE_ONLY " == *" $1 "* ]]; }
 C1=${RIG_EDGE_CLIENT_IFS%%,*} C2=${RIG_EDGE_CLIENT_IFS##*,} BK=$RIG_EDGE_BACKEND_IF
 
@@ -314,7 +319,7 @@ t_section "(e) attach changed by a reload"
 rig_write_config "$RIG_DIR/shiftd.conf" attach=xdp || t_notok "config, attach = xdp"
 shiftd_start "$RIG_DIR/shiftd.e1.log" || t_bail "shiftd starts (attach = xdp)"
 t_expect "attach = xdp: the start verified the XDP programs only (log)" \
-	"$(grep -o 'datapath loaded ([A-Za-z ]* programs)' "$SHIFTD_LOG")" "datapath loaded (XDP programs)"
+	"$(grep -o 'datapath loaded ([A-Za-z ]* programs' "$SHIFTD_LOG")" "datapath loaded (XDP programs"
 before=$(xdp_all)
 rig_write_config "$RIG_DIR/shiftd.conf" attach=tc || t_notok "config, attach = tc"
 out=$(ctl reload 2>&1)
@@ -330,10 +335,53 @@ t_expect "... status still answers: exit" "$?" 0
 shiftd_stop
 shiftd_start "$RIG_DIR/shiftd.e2.log" || t_bail "shiftd starts (attach = tc)"
 t_expect "the next start: the TC programs only (log)" \
-	"$(grep -o 'datapath loaded ([A-Za-z ]* programs)' "$SHIFTD_LOG")" "datapath loaded (TC programs)"
+	"$(grep -o 'datapath loaded ([A-Za-z ]* programs' "$SHIFTD_LOG")" "datapath loaded (TC programs"
 t_expect "... no XDP program left (XDP ids by interface)" "$(xdp_all)" "$C1= $C2= $BK="
 t_expect "... every interface on TC (log)" "$(grep -c 'program [a-z]*, TC mode' "$SHIFTD_LOG")" 3
 shiftd_stop
+rig_write_config "$RIG_DIR/shiftd.conf" || t_notok "the config back as it was"
+fi
+
+# ---------------------------------------------------------------------------------
+if section f; then
+t_section "(f) interface roles changed by a reload"
+# prog_name IF: the name of the XDP program on IF, "" when none
+prog_name() {
+	local id
+	id=$(xdp_on "$1")
+	[ -n "$id" ] && bpftool -j prog show id "$id" 2>/dev/null | rig_json_get name 2>/dev/null
+}
+rig_write_config "$RIG_DIR/shiftd.conf" attach=xdp || t_notok "config, attach = xdp"
+shiftd_start "$RIG_DIR/shiftd.f1.log" || t_bail "shiftd starts (two-armed)"
+t_expect "two-armed: the start verified the client and backend programs only (log)" \
+	"$(grep -o 'datapath loaded (XDP programs of [a-z+, ]*)' "$SHIFTD_LOG")" \
+	"datapath loaded (XDP programs of client, backend)"
+before=$(xdp_all)
+rig_write_config "$RIG_DIR/shiftd.conf" attach=xdp backend_interface="$C1" ||
+	t_notok "config, backend_interface = $C1"
+out=$(ctl reload 2>&1)
+rc=$?
+t_expect "reload to one-armed on $C1: exit ($out)" "$rc" 0
+t_expect "... the programs stay (XDP ids by interface)" "$(xdp_all)" "$before"
+t_expect "... $C1 keeps the client program" "$(prog_name "$C1")" shift_xdp_client
+l=$(grep -o 'reload: interface and backend_interface take effect at the next start.*' "$SHIFTD_LOG" | head -n 1)
+if [[ $l == *"client+backend programs"*"client, backend only"*"interfaces kept"* ]]; then
+	t_ok "... the log says what it needs and when it takes effect: $l"
+else
+	t_notok "... the log names the missing role and the next start: '$l' $(grep -E 'warn|error' "$SHIFTD_LOG" | tr '\n' '|' | cut -c 1-300)"
+fi
+ctl status >/dev/null 2>&1
+t_expect "... status still answers: exit" "$?" 0
+shiftd_stop
+shiftd_start "$RIG_DIR/shiftd.f2.log" || t_bail "shiftd starts (one-armed)"
+t_expect "the next start: the client and client+backend programs (log)" \
+	"$(grep -o 'datapath loaded (XDP programs of [a-z+, ]*)' "$SHIFTD_LOG")" \
+	"datapath loaded (XDP programs of client, client+backend)"
+t_expect "... $C1 runs the client+backend program" "$(prog_name "$C1")" shift_xdp_both
+t_expect "... $C2 the client program" "$(prog_name "$C2")" shift_xdp_client
+t_expect "... $BK, no longer configured, none" "$(xdp_on "$BK")" ""
+shiftd_stop
+rig_edge "$SHIFTD" --config "$RIG_CONFIG" --detach >/dev/null 2>&1
 rig_write_config "$RIG_DIR/shiftd.conf" || t_notok "the config back as it was"
 fi
 
