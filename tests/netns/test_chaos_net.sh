@@ -296,18 +296,24 @@ note "(b) took $((SECONDS - t_b))s"
 # Before the watch asked whether the ifindex still exists, it warned in 3 of 3 rounds
 # on a quiet rig (official CI of e8764de: the resync check below found the warning
 # instead of its own).
-t_b=$SECONDS
-warned=$(grep -c 'removed from outside' "$E2E_SHIFTD_LOG")
-moves="" backs="" bad=""
-for ((rep = 0; rep < 3; rep++)); do
+# recreate_stopped CMD...: shiftd stopped (SIGSTOP) while CMD runs and $C1 is deleted
+# and recreated, then continued. Sets old and new (the ifindexes) and ms (until cli1's
+# traffic is back, "" if it is not).
+recreate_stopped() {
 	old=$(ifindex)
 	kill -STOP "$E2E_SHIFTD_PID"
-	sleep 1.3
+	"$@"
 	ip -n "$RIG_NS_EDGE" link del "$C1"
 	recreate_c1 || notok "(b) recreate $C1/$E1 with shiftd stopped"
 	new=$(ifindex)
 	kill -CONT "$E2E_SHIFTD_PID"
 	ms=$(until_ok cli1 100) || ms=""
+}
+t_b=$SECONDS
+warned=$(grep -c 'removed from outside' "$E2E_SHIFTD_LOG")
+moves="" backs="" bad=""
+for ((rep = 0; rep < 3; rep++)); do
+	recreate_stopped sleep 1.3
 	moves+="$old->$new " backs+="${ms:-none} "
 	{ [ -n "$ms" ] && grep -q "interface $C1 (ifindex $new): client program attached" "$E2E_SHIFTD_LOG"; } ||
 		bad+="round $((rep + 1)) (ifindex $old->$new): traffic ${ms:-not back}, program '$(c1_prog)'; "
@@ -326,17 +332,14 @@ note "(b) stopped past a watch tick: took $((SECONDS - t_b))s"
 # socket, then the veth is deleted and recreated: those events are lost too, and the
 # overrun (ENOBUFS) makes shiftd resynchronise when it runs again. It must see that
 # the interface it counted as attached has a new ifindex.
+route_burst() { # 30k route changes, more than shiftd's netlink socket holds
+	local k
+	for ((k = 0; k < 30000; k++)); do
+		printf 'route add blackhole 10.%d.%d.%d/32\n' $((200 + k / 65536)) $((k / 256 % 256)) $((k % 256))
+	done | ip -n "$RIG_NS_EDGE" -batch - || notok "(b) the route burst"
+}
 t_b=$SECONDS
-old=$(ifindex)
-kill -STOP "$E2E_SHIFTD_PID"
-for ((k = 0; k < 30000; k++)); do
-	printf 'route add blackhole 10.%d.%d.%d/32\n' $((200 + k / 65536)) $((k / 256 % 256)) $((k % 256))
-done | ip -n "$RIG_NS_EDGE" -batch - || notok "(b) the route burst"
-ip -n "$RIG_NS_EDGE" link del "$C1"
-recreate_c1 || notok "(b) recreate $C1/$E1 with shiftd stopped"
-new=$(ifindex)
-kill -CONT "$E2E_SHIFTD_PID"
-ms=$(until_ok cli1 100) || ms=""
+recreate_stopped route_burst
 ip -n "$RIG_NS_EDGE" route flush type blackhole 2>/dev/null
 if [ -n "$ms" ] && [ -n "$(c1_prog)" ] &&
 	grep -q "interface $C1: replaced or gone while netlink events were lost" "$E2E_SHIFTD_LOG"; then
