@@ -163,6 +163,14 @@ static int iface_plan(struct agent *a)
 	return 0;
 }
 
+/* The loader's SHIFT_LOAD_ROLE_* bit of a role's entry programs. */
+static __u32 role_bit(enum xdp_role role)
+{
+	return role == XDP_ROLE_CLIENT	? SHIFT_LOAD_ROLE_CLIENT :
+	       role == XDP_ROLE_BACKEND ? SHIFT_LOAD_ROLE_BACKEND :
+					  SHIFT_LOAD_ROLE_BOTH;
+}
+
 /* The entry programs c's interfaces run, as SHIFT_LOAD_ROLE_* bits. */
 static __u32 conf_roles(const struct shift_conf *c)
 {
@@ -170,32 +178,21 @@ static __u32 conf_roles(const struct shift_conf *c)
 	__u32 i, n = iface_plan_of(c, plan), roles = 0;
 
 	for (i = 0; i < n; i++)
-		roles |= plan[i].role == XDP_ROLE_CLIENT  ? SHIFT_LOAD_ROLE_CLIENT :
-			 plan[i].role == XDP_ROLE_BACKEND ? SHIFT_LOAD_ROLE_BACKEND :
-							    SHIFT_LOAD_ROLE_BOTH;
+		roles |= role_bit(plan[i].role);
 	return roles;
 }
 
 /* "client, backend": the roles of SHIFT_LOAD_ROLE_* bits, for the log. */
 static const char *roles_name(__u32 roles, char *buf, size_t len)
 {
-	static const struct {
-		__u32 bit;
-		enum xdp_role role;
-	} order[] = { { SHIFT_LOAD_ROLE_CLIENT, XDP_ROLE_CLIENT },
-		      { SHIFT_LOAD_ROLE_BACKEND, XDP_ROLE_BACKEND },
-		      { SHIFT_LOAD_ROLE_BOTH, XDP_ROLE_BOTH } };
-	size_t at = 0, i;
+	size_t at = 0;
+	int r;
 
 	buf[0] = '\0';
-	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		if (!(roles & order[i].bit))
-			continue;
-		at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? ", " : "",
-				       xdp_role_name(order[i].role));
-		if (at >= len)
-			break;
-	}
+	for (r = XDP_ROLE_CLIENT; r <= XDP_ROLE_BOTH && at < len; r++)
+		if (roles & role_bit((enum xdp_role)r))
+			at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? ", " : "",
+					       xdp_role_name((enum xdp_role)r));
 	return buf;
 }
 
@@ -533,7 +530,7 @@ static int reload(struct agent *a, char *err, size_t errlen)
 {
 	struct shift_conf *newc;
 	bool ifaces_changed = false;
-	__u32 i;
+	__u32 i, missing;
 	int rc;
 
 	rc = conf_load(a->conf_path, &newc, err, errlen);
@@ -563,13 +560,14 @@ static int reload(struct agent *a, char *err, size_t errlen)
 	}
 	/* And for the roles of the interfaces of then: a reload that makes the
 	 * host one-armed, or two-armed, needs an entry program not verified. */
-	if (conf_roles(newc) & ~a->roles_loaded) {
+	missing = conf_roles(newc) & ~a->roles_loaded;
+	if (missing) {
 		char want[64], have[64];
 
 		log_warn("reload: interface and backend_interface take effect at the next start "
 			 "(their roles need the %s programs; this shiftd loaded those of %s only); "
 			 "interfaces kept",
-			 roles_name(conf_roles(newc) & ~a->roles_loaded, want, sizeof(want)),
+			 roles_name(missing, want, sizeof(want)),
 			 roles_name(a->roles_loaded, have, sizeof(have)));
 		memcpy(newc->interfaces, a->conf->interfaces, sizeof(newc->interfaces));
 		newc->n_interfaces = a->conf->n_interfaces;
