@@ -59,6 +59,25 @@ static const struct bpf_insn prog_tc_ok[] = {
 	EXIT(),
 };
 
+/*
+ * One call of a helper that does next to nothing, and its return: the host's
+ * price of each kernel function the datapath calls (its table lookups, the
+ * send, the clock). Mitigations make it differ by host, several times over
+ * (BENCHMARKS §7zn): with AMD's SRSO "Safe RET" every kernel return
+ * mispredicts. The verdicts are those of a non-VIP packet.
+ */
+static const struct bpf_insn prog_call[] = {
+	CALL(BPF_FUNC_get_numa_node_id),
+	MOV64_IMM(BPF_REG_0, XDP_PASS),
+	EXIT(),
+};
+
+static const struct bpf_insn prog_tc_call[] = {
+	CALL(BPF_FUNC_get_numa_node_id),
+	MOV64_IMM(BPF_REG_0, TC_ACT_UNSPEC),
+	EXIT(),
+};
+
 /* Swap the Ethernet addresses and bounce the frame: the cheapest XDP_TX. */
 static const struct bpf_insn prog_macswap[] = {
 	LDX(BPF_W, BPF_REG_2, BPF_REG_1, 0), /* data */
@@ -513,9 +532,25 @@ static __u32 tc_of(__u32 xdp)
 	}
 }
 
+/* A CPU vulnerability's state as sysfs words it ("?" when unreadable). */
+static void vuln_state(const char *name, char *buf, size_t n)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/vulnerabilities/%s", name);
+	f = fopen(path, "r");
+	if (!f || !fgets(buf, (int)n, f))
+		snprintf(buf, n, "?");
+	if (f)
+		fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
 static void print_table(FILE *f, const struct bcase *cs, size_t n, const struct opts *op,
 			__u64 full4, __u64 full6)
 {
+	char srso[128], v2[160];
 	struct utsname u;
 	double load[3] = { 0, 0, 0 };
 	size_t i;
@@ -533,6 +568,10 @@ static void print_table(FILE *f, const struct bcase *cs, size_t n, const struct 
 		"entries) before any case\n",
 		u.release, u.machine, load[0], (unsigned long long)full4,
 		(unsigned long long)full6);
+	/* What sets the price of a helper call on this host (the "host:" row). */
+	vuln_state("spec_rstack_overflow", srso, sizeof(srso));
+	vuln_state("spectre_v2", v2, sizeof(v2));
+	fprintf(f, "# CPU mitigations: spec_rstack_overflow: %s; spectre_v2: %s\n", srso, v2);
 	fprintf(f, "# above = ns above the floor of the same kind timed in the same run (XDP_PASS "
 		   "for XDP, TC_ACT_OK for TC); Katran = SPEC's figure measured the same way\n");
 	fprintf(f, "%-40s %9s %9s %9s %9s  %-8s %-14s %s\n", "case", "XDP ns", "XDP above", "TC ns",
@@ -721,6 +760,7 @@ int main(int argc, char **argv)
 	/* ref_fd[v6][send][tc] (ref_lookup_prog()); XDP's send is XDP_TX, the
 	 * lookup alone's program: [v6][1][0] stays -1 and [v6][0][0] serves both. */
 	int pass_fd = -1, tcpass_fd = -1, swap_fd = -1, opt, err = 1, no_ref = 0;
+	int call_fd[2] = { -1, -1 }; /* prog_call, prog_tc_call */
 	int ref_fd[2][2][2] = { { { -1, -1 }, { -1, -1 } }, { { -1, -1 }, { -1, -1 } } };
 	struct bpf_insn ref[REF_LOOKUP_INSNS];
 	__u64 full4 = 0, full6 = 0, seq = 0;
@@ -774,6 +814,11 @@ int main(int argc, char **argv)
 				   sizeof(prog_tc_ok) / sizeof(prog_tc_ok[0]));
 	swap_fd = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_macswap", prog_macswap,
 				 sizeof(prog_macswap) / sizeof(prog_macswap[0]));
+	call_fd[0] = bench_load_raw(BPF_PROG_TYPE_XDP, "bench_call", prog_call,
+				    sizeof(prog_call) / sizeof(prog_call[0]));
+	call_fd[1] = bench_load_raw(BPF_PROG_TYPE_SCHED_CLS, "bench_tccall", prog_tc_call,
+				    sizeof(prog_tc_call) / sizeof(prog_tc_call[0]));
+	no_ref |= call_fd[0] < 0 || call_fd[1] < 0;
 	for (i = 0; i < 8; i++) {
 		/* [v6][0]: the lookup alone; [v6][1]: and the send (TC: bpf_redirect()) */
 		int v6 = i >> 2, send = (i >> 1) & 1, tc = i & 1,
@@ -835,7 +880,8 @@ int main(int argc, char **argv)
 			int target, katran;
 			bool snat;
 			/* not shift: 1 the table's lookup alone, 2 and the send
-			 * (ref_lookup_prog()); 3, 4 the same with the v6 table */
+			 * (ref_lookup_prog()); 3, 4 the same with the v6 table;
+			 * 5 a helper's call and return (prog_call) */
 			int ref;
 			const struct topo_backend *be; /* est's, of this bench's HTTP service */
 			const char *text; /* s's payload */
@@ -843,6 +889,8 @@ int main(int argc, char **argv)
 			const char *pre_text;
 			const struct pkt_spec *syn; /* bcase.syn: in on the client side */
 		} def[] = {
+			{ "host: a helper's call and return", H_CLIENT, &other4, H_LO_IFINDEX,
+			  XDP_PASS, MUT_NONE, NULL, 0, 0, false, 5 },
 			{ "v4 non-VIP (pass)", H_CLIENT, &other4, H_LO_IFINDEX, XDP_PASS },
 			{ "v4 SYN new flow, table full", H_CLIENT, &syn4, H_LO_IFINDEX, XDP_TX,
 			  MUT_NEW_FLOW, NULL, 150, 296 },
@@ -939,7 +987,9 @@ int main(int argc, char **argv)
 				c->name = def[i].name;
 				c->tc = k == 1;
 				c->prog_fd = c->tc ? h.tc_prog[def[i].prog] : h.prog[def[i].prog];
-				if (def[i].ref)
+				if (def[i].ref == 5)
+					c->prog_fd = call_fd[k];
+				else if (def[i].ref)
 					c->prog_fd = ref_fd[(def[i].ref - 1) >> 1]
 							   [k ? (def[i].ref - 1) & 1 : 0][k];
 				c->pass_fd = c->tc ? tcpass_fd : pass_fd;
@@ -1014,6 +1064,9 @@ out:
 		close(pass_fd);
 	if (swap_fd >= 0)
 		close(swap_fd);
+	for (i = 0; i < 2; i++)
+		if (call_fd[i] >= 0)
+			close(call_fd[i]);
 	for (i = 0; i < 8; i++)
 		if (ref_fd[i >> 2][(i >> 1) & 1][i & 1] >= 0)
 			close(ref_fd[i >> 2][(i >> 1) & 1][i & 1]);
