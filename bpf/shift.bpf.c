@@ -383,8 +383,6 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 		stat_inc(SHIFT_STAT_DROP_BAD_BACKEND);
 		return XDP_DROP;
 	}
-	/* What the signals read of it (HTTP/1.x, or analysis = auto). */
-	l7_flow_init(nf, svc->flags, nf->req_ns);
 	/*
 	 * Source NAT claims its port with the flow's first packet, SYN included:
 	 * the backend's SYN-ACK needs the reverse mapping. Like any bare SYN it
@@ -417,6 +415,13 @@ static __always_inline int new_flow(const struct sctx *c, struct pkt *p, union f
 	insert = !(p->tcp_flags & TCPF_RST_) &&
 		 (p->proto != IPPROTO_TCP || (!syn && (!fresh || stale || own > 0)));
 	if (insert) {
+		/*
+		 * What the signals read of the entry (HTTP/1.x, or analysis =
+		 * auto). Only a packet that writes one needs it: a bare SYN's nf
+		 * goes no further than its slot, and the call's return costs a
+		 * mispredict on hosts with AMD's SRSO mitigation (BENCHMARKS §7zn).
+		 */
+		l7_flow_init(nf, svc->flags, nf->req_ns);
 		if (p->proto == IPPROTO_TCP && !syn)
 			nf->state |= SHIFT_FS_SYNACK;
 		flow_set_nh(c, nf);
