@@ -9,15 +9,18 @@
  * the flow's backend, translated as the backend's own packet was, the other
  * way: outer destination VIP -> backend, the quoted packet's source
  * VIP:vport -> backend:port. The quote names the flow (client:cport ->
- * VIP:vport in the connection table). One that names no entry (a handshake
- * not yet complete, an entry evicted) or a source-NATed entry (whose quote
- * would need its destination rewritten too) goes to the kernel, counted.
+ * VIP:vport in the connection table). A source-NATed flow's quote gets its
+ * destination back too, client:cport -> the edge's address and port the
+ * backend talks to, as the kernel's own NAT translates an error related to a
+ * connection: the backend then keeps its lower path MTU towards that address,
+ * for every client through it. One that names no entry (a handshake not yet
+ * complete, an entry evicted) goes to the kernel, counted.
  *
  * Checksums: IPv4's outer and quoted header checksums follow their address
  * changes, so the one's-complement sum over each header stays what it was,
- * and the ICMP checksum needs only the port's change. ICMPv6's covers a
- * pseudo-header with the outer destination: both address changes and the
- * port's. Either way the bytes from the IP header on sum as before, so a
+ * and the ICMP checksum needs only the ports' changes. ICMPv6's covers a
+ * pseudo-header with the outer destination: every address change and the
+ * ports'. Either way the bytes from the IP header on sum as before, so a
  * CHECKSUM_COMPLETE skb's csum stays right but for IPv6's hop limit (no
  * header checksum), which bpf_csum_update() adds. A quoted TCP/UDP checksum
  * is left as it is: the backend's kernel matches the quote by its addresses
@@ -34,6 +37,7 @@
 #include "parse.h"
 #include "conntrack.h"
 #include "nat.h"
+#include "snat.h"
 #include "forward.h"
 #include "signals.h"
 
@@ -42,14 +46,15 @@
 
 /*
  * The backend of the flow whose answer a too-big message to a VIP quotes
- * (vip:vport -> client:cport, in the packet), or NULL. fam is a constant
- * where this is inlined, so each family's copy reads only its own bytes.
- * k: the caller's room for the lookup keys.
+ * (vip:vport -> client:cport, in the packet), or NULL. A source-NATed
+ * flow's edge address and port (network order) in *sa and *sport; *sport
+ * 0 for any other. fam is a constant where this is inlined, so each
+ * family's copy reads only its own bytes. k: the caller's room for the
+ * lookup keys.
  */
-static __always_inline struct shift_backend *too_big_backend(const __u8 fam, const __u32 *vip,
-							     const __u32 *client,
-							     const __u16 *ports, __u8 proto,
-							     union flow_key *k)
+static __always_inline struct shift_backend *
+too_big_backend(const __u8 fam, const __u32 *vip, const __u32 *client, const __u16 *ports,
+		__u8 proto, union flow_key *k, const __u32 **sa, __u16 *sport)
 {
 	struct shift_vip_addr *vk = (void *)k;
 	struct shift_svc_info *info;
@@ -69,7 +74,7 @@ static __always_inline struct shift_backend *too_big_backend(const __u8 fam, con
 		return NULL;
 	flow_key_fill(k, fam, client, vip, ports[1], ports[0], proto);
 	f = flow_lookup(fam, k);
-	if (!f || f->snat_port)
+	if (!f)
 		goto no_flow;
 	sid = f->service_id;
 	info = bpf_map_lookup_elem(&shift_svc_info, &sid);
@@ -82,6 +87,16 @@ static __always_inline struct shift_backend *too_big_backend(const __u8 fam, con
 	be = backend_at(&f->backend_id, sid);
 	if (!be)
 		goto no_flow;
+	*sport = f->snat_port;
+	if (f->snat_port) {
+		struct shift_snat_cfg *cfg = snat_cfg(sid);
+		__u32 idx = snat_idx(f->snat_idx);
+
+		/* A reload that took the service's snat away, or its address. */
+		if (!cfg || idx >= cfg->n_addrs)
+			goto no_flow;
+		*sa = cfg->addr[idx];
+	}
 	return be;
 no_flow:
 	stat_inc(SHIFT_STAT_PASS_ICMP_NO_FLOW);
@@ -112,10 +127,11 @@ static __always_inline int too_big4(const struct sctx *c, struct iphdr *iph, voi
 {
 	union flow_key k;
 	struct shift_backend *be;
+	const __u32 *sa = NULL;
 	struct icmp_hdr_ *ic;
 	struct iphdr *in;
-	__u16 *ports;
-	__u32 diff;
+	__u32 diff, qdiff, pdiff;
+	__u16 *ports, sport = 0;
 
 	if ((void *)(iph + 1) > data_end || iph->protocol != IPPROTO_ICMP || iph->ihl < 5 ||
 	    (iph->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_)))
@@ -132,7 +148,8 @@ static __always_inline int too_big4(const struct sctx *c, struct iphdr *iph, voi
 	/* Sent to where the quoted packet came from. */
 	if (iph->daddr != in->saddr)
 		return XDP_PASS;
-	be = too_big_backend(SHIFT_AF_INET, &in->saddr, &in->daddr, ports, in->protocol, &k);
+	be = too_big_backend(SHIFT_AF_INET, &in->saddr, &in->daddr, ports, in->protocol, &k, &sa,
+			     &sport);
 	if (!be || csum_partial_skb(c))
 		return XDP_PASS;
 	if (iph->ttl <= 1) {
@@ -143,10 +160,18 @@ static __always_inline int too_big4(const struct sctx *c, struct iphdr *iph, voi
 	iph->daddr = be->addr[0];
 	iph->ttl--;
 	iph->check = csum_apply(iph->check, diff + (__u16)~bpf_htons(0x0100));
-	/* The quoted header's source: the same change, the same compensation. */
-	in->check = csum_apply(in->check, diff);
+	/* The quoted header's addresses: the same changes, the same compensation. */
+	qdiff = diff;
+	pdiff = csum_diff2(0, ports[0], be->port);
+	if (sport && sa) {
+		qdiff = csum_fold64(csum_diff4(diff, in->daddr, sa[0]));
+		pdiff = csum_diff2(pdiff, ports[1], sport);
+		in->daddr = sa[0];
+		ports[1] = sport;
+	}
+	in->check = csum_apply(in->check, qdiff);
 	in->saddr = be->addr[0];
-	ic->check = csum_apply(ic->check, csum_diff2(0, ports[0], be->port));
+	ic->check = csum_apply(ic->check, pdiff);
 	ports[0] = be->port;
 	return too_big_send(c, be);
 }
@@ -155,10 +180,11 @@ static __always_inline int too_big6(const struct sctx *c, struct ipv6hdr *ip6, v
 {
 	union flow_key k;
 	struct shift_backend *be;
+	const __u32 *sa = NULL;
 	struct icmp_hdr_ *ic;
 	struct ipv6hdr *in;
-	__u32 *d, *q, diff;
-	__u16 *ports;
+	__u32 *d, *q, diff, pdiff;
+	__u16 *ports, sport = 0;
 
 	if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
 		return XDP_PASS;
@@ -174,7 +200,8 @@ static __always_inline int too_big6(const struct sctx *c, struct ipv6hdr *ip6, v
 	q = in->saddr.in6_u.u6_addr32;
 	if (d[0] != q[0] || d[1] != q[1] || d[2] != q[2] || d[3] != q[3])
 		return XDP_PASS;
-	be = too_big_backend(SHIFT_AF_INET6, q, in->daddr.in6_u.u6_addr32, ports, in->nexthdr, &k);
+	be = too_big_backend(SHIFT_AF_INET6, q, in->daddr.in6_u.u6_addr32, ports, in->nexthdr, &k,
+			     &sa, &sport);
 	if (!be || csum_partial_skb(c))
 		return XDP_PASS;
 	if (ip6->hop_limit <= 1) {
@@ -183,7 +210,13 @@ static __always_inline int too_big6(const struct sctx *c, struct ipv6hdr *ip6, v
 	}
 	ip6->hop_limit--;
 	diff = csum_fold64(csum_diff16(csum_diff16(0, d, be->addr), q, be->addr));
-	ic->check = csum_apply(ic->check, diff + csum_diff2(0, ports[0], be->port));
+	pdiff = csum_diff2(0, ports[0], be->port);
+	if (sport && sa) {
+		diff = csum_fold64(csum_diff16(diff, in->daddr.in6_u.u6_addr32, sa));
+		pdiff = csum_diff2(pdiff, ports[1], sport);
+		ports[1] = sport;
+	}
+	ic->check = csum_apply(ic->check, diff + pdiff);
 	ports[0] = be->port;
 	/* Only the hop limit changed the bytes' sum (see above). */
 	if (c->tc)

@@ -624,7 +624,8 @@ enum shift_stat {
 	SHIFT_STAT_ICMP_TOO_BIG, /* ICMP "fragmentation needed" / "packet too big" about a
 				  * flow's answer, translated and sent to its backend */
 	SHIFT_STAT_PASS_ICMP_NO_FLOW, /* such a message to a VIP naming no entry (or a
-				       * source-NATed one): to the kernel */
+				       * source-NATed one whose edge address the service
+				       * no longer has): to the kernel */
 	SHIFT_STAT_MAX,
 };
 

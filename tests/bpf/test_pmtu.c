@@ -3,13 +3,18 @@
  * Path MTU discovery through the edge (bpf/pmtu.h): a router on the clients'
  * side sends "fragmentation needed" (ICMP 3/4) or "packet too big" (ICMPv6 2)
  * to the VIP about a backend's answer; the client program sends it on to the
- * flow's backend with the outer destination and the quoted source translated.
+ * flow's backend with the outer destination and the quoted source translated
+ * (and, for a source-NATed flow, the quoted destination: the edge's address
+ * and port the backend sent to).
  * Checked from scratch: the outer header's and the ICMP message's checksums
  * (pkt_verify()), the quoted IPv4 header's, the TTL, the MACs, the counters;
  * and that everything that is not such a message about an established flow
  * is left to the kernel untouched, counted where it was to a VIP.
  */
+#include <errno.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
 
 #include "datapath/dataplane.h"
 #include "table.h"
@@ -151,10 +156,13 @@ static void stats_moved(struct tctx *t, const __u64 *d, __u32 bits)
 /*
  * m about an established flow of be: translated, checksums whole, sent on by
  * be's cached next hop; or, be without one (!be->nh), to the kernel to
- * forward, already translated.
+ * forward, already translated. The quote's destination: qdst:qport (host
+ * order), the edge's address and port of a source-NATed flow; NULL: the
+ * client's, left as it was.
  */
-static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
-			    const struct too_big *m, const struct topo_backend *be)
+static void check_forwarded_to(struct tctx *t, struct harness *h, enum h_prog prog,
+			       const struct too_big *m, const struct topo_backend *be,
+			       const __u8 *qdst, __u16 qport)
 {
 	__u8 in[PKT_MAX], out[PKT_MAX];
 	__u32 len, olen, verdict, qo, alen = m->family == 4 ? 4 : 16;
@@ -181,22 +189,35 @@ static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
 	ASSERT_TRUE(t, !memcmp(info.dmac, nh_mac, 6),
 		    "to the backend's next hop MAC (or as it came)");
 	q = out + qo;
+	if (!qdst) {
+		qdst = m->client;
+		qport = m->cport;
+	}
 	if (m->family == 4) {
 		ASSERT_TRUE(t, !memcmp(q + 12, be->addr, 4), "quoted source: the backend");
-		ASSERT_TRUE(t, !memcmp(q + 16, m->client, 4), "quoted destination: the client");
+		ASSERT_TRUE(t, !memcmp(q + 16, qdst, 4),
+			    "quoted destination: the client (source NAT: the edge's address)");
 		ASSERT_TRUE(t, pkt_csum(q, 20, 0) == 0, "quoted IPv4 header checksum");
 		q += 20;
 	} else {
 		ASSERT_TRUE(t, !memcmp(q + 8, be->addr, 16), "quoted source: the backend");
-		ASSERT_TRUE(t, !memcmp(q + 24, m->client, 16), "quoted destination: the client");
+		ASSERT_TRUE(t, !memcmp(q + 24, qdst, 16),
+			    "quoted destination: the client (source NAT: the edge's address)");
 		q += 40;
 	}
 	ASSERT_TRUE(t, pkt_get16(q) == be->port, "quoted source port: the backend's");
-	ASSERT_TRUE(t, pkt_get16(q + 2) == m->cport, "quoted destination port: the client's");
+	ASSERT_TRUE(t, pkt_get16(q + 2) == qport,
+		    "quoted destination port: the client's (source NAT: the edge's)");
 	ASSERT_TRUE(t, pkt_get16(out + qo - 2) == PMTU_MTU, "the MTU is left as the router said");
 	stats_moved(t, d,
 		    STAT_BIT(SHIFT_STAT_ICMP_TOO_BIG) |
 			    (be->nh ? 0 : STAT_BIT(SHIFT_STAT_PASS_NO_NEIGH)));
+}
+
+static void check_forwarded(struct tctx *t, struct harness *h, enum h_prog prog,
+			    const struct too_big *m, const struct topo_backend *be)
+{
+	check_forwarded_to(t, h, prog, m, be, NULL, 0);
 }
 
 /* m is not translated: to the kernel byte for byte; stat (or none) counted. */
@@ -212,6 +233,68 @@ static void check_passed(struct tctx *t, struct harness *h, enum h_prog prog,
 	ASSERT_TRUE(t, verdict == harness_expect(h, XDP_PASS), "to the kernel");
 	ASSERT_TRUE(t, olen == len && !memcmp(in, out, len), "untouched");
 	stats_moved(t, d, stat < 0 ? 0 : STAT_BIT(stat));
+}
+
+/*
+ * Make the entry of family's flow cport -> VIP source-NATed to address index
+ * idx, port sport (host order; 0: not source-NATed again), as the datapath
+ * writes one (bpf/snat.h; test_snat.c opens such flows through the programs).
+ */
+static int entry_snat(struct harness *h, int family, __u16 cport, __u8 idx, __u16 sport)
+{
+	struct pkt_spec a4 = PKT4(CL4, VIP4, IPPROTO_TCP, cport, 80);
+	struct pkt_spec a6 = PKT6(CL6, VIP6, IPPROTO_TCP, cport, 443);
+	struct shift_flow_key4 k4;
+	struct shift_flow_key6 k6;
+	struct shift_flow fl;
+	int fd = h->m.fd[family == 4 ? SHIFT_MAP_FLOWS4 : SHIFT_MAP_FLOWS6];
+	void *k = family == 4 ? (void *)&k4 : (void *)&k6;
+
+	if (family == 4)
+		harness_flow_key4(&a4, &k4);
+	else
+		harness_flow_key6(&a6, &k6);
+	if (bpf_map_lookup_elem(fd, k, &fl))
+		return -errno;
+	fl.snat_idx = idx;
+	fl.snat_port = htons(sport);
+	return bpf_map_update_elem(fd, k, &fl, BPF_EXIST) ? -errno : 0;
+}
+
+/*
+ * The flow's entry source-NATed (the service's second edge address, port
+ * 20001): the quote's destination goes back to what the backend sent to. An
+ * entry whose address index the service's snat no longer has (a reload took
+ * it away) is about no flow. The entry and the service as they were after.
+ */
+static void pmtu_snat(struct tctx *t, struct harness *h, enum h_prog prog, const struct too_big *m,
+		      const struct topo_backend *be)
+{
+	static const __u8 e4[2][16] = { { 10, 1, 0, 1 }, { 10, 1, 0, 2 } };
+	static const __u8 e6[2][16] = {
+		{ 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 },
+		{ 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2 },
+	};
+	const __u8(*edge)[16] = m->family == 4 ? e4 : e6;
+	struct shift_snat_cfg cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memcpy(cfg.addr[0], edge[0], 16);
+	memcpy(cfg.addr[1], edge[1], 16);
+	cfg.n_addrs = 2;
+	cfg.run_lo[0] = 20000;
+	cfg.run_n[0] = 16;
+	if (!ASSERT_OK(t, dp_snat_set_raw(h, be->svc, &cfg), "the service's snat") ||
+	    !ASSERT_OK(t, entry_snat(h, m->family, m->cport, 1, 20001), "the entry, source-NATed"))
+		goto out;
+	check_forwarded_to(t, h, prog, m, be, edge[1], 20001);
+	cfg.n_addrs = 1;
+	if (ASSERT_OK(t, dp_snat_set_raw(h, be->svc, &cfg), "the service's snat, one address"))
+		check_passed(t, h, prog, m, SHIFT_STAT_PASS_ICMP_NO_FLOW);
+out:
+	memset(&cfg, 0, sizeof(cfg));
+	ASSERT_OK(t, dp_snat_set_raw(h, be->svc, &cfg), "the service's snat removed");
+	ASSERT_OK(t, entry_snat(h, m->family, m->cport, 0, 0), "the entry restored");
 }
 
 static void pmtu_family(struct tctx *t, struct fixture *f, enum h_prog prog, int family)
@@ -259,6 +342,9 @@ static void pmtu_family(struct tctx *t, struct fixture *f, enum h_prog prog, int
 			check_forwarded(t, h, prog, &m, &nonh);
 		ASSERT_OK(t, harness_add_backend(h, &bes[idx]), "the backend restored");
 	}
+	if (test_sub(t, "pmtu: v%d %s: a source-NATed flow -> its backend, quote to the edge",
+		     family, pn))
+		pmtu_snat(t, h, prog, &m, &bes[idx]);
 	if (test_sub(t, "pmtu: v%d %s: about no flow -> kernel, counted", family, pn)) {
 		x = m;
 		x.cport = 41999;

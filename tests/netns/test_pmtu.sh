@@ -1,8 +1,8 @@
 #!/bin/bash
 # shellcheck disable=SC2015 # "A && ok || notok": ok always returns 0
-# Path MTU discovery through the edge (README, "Limits": "ICMP errors from the client
-# side to a VIP (IPv4 "fragmentation needed", IPv6 "packet too big") go to the edge's
-# kernel, not to the backend: path MTU discovery does not reach the backends").
+# Path MTU discovery through the edge (README, "Limits", "Path MTU discovery"): ICMP
+# errors from the client side to a VIP (IPv4 "fragmentation needed", IPv6 "packet too
+# big") must reach the backend, translated, or its TCP never lowers its segment size.
 # A "far" client namespace sits behind cli1, which routes for it over a veth of MTU
 # 1400 (both ends) with no MSS clamp; far's routes to the VIP say advmss 1460 (IPv4) /
 # 1440 (IPv6), so it offers a full-size MSS its own link cannot carry:
@@ -25,7 +25,11 @@
 #  - cli1 did send too-big messages of each family (the test's premise), and the
 #    backend that served each body has cached a path MTU of 1400 towards far;
 #  - shift counted the messages forwarded (datapath stat icmp_too_big_forwarded > 0)
-#    and none as about no flow (pass_icmp_no_flow +0: every one quotes a live flow).
+#    and none as about no flow (pass_icmp_no_flow +0: every one quotes a live flow);
+#  - the same through services with source NAT (bigs and bigs6, VIP port 82, snat =
+#    the edge's own addresses on the backends' subnet): the messages' quotes name the
+#    edge's address and port the backend sent to, and the backend caches the path MTU
+#    towards that address (as it would behind the kernel's own NAT).
 # PMTU_ROUNDS="xdp tc" (the default) picks the rounds. Exit 0 pass, 77 skipped, 1 fail.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,10 +37,12 @@ RIG_BLUE=1 RIG_GREEN=1
 # shellcheck source=e2e_lib.sh
 . "$HERE/e2e_lib.sh"
 
-BIG_PORT=8082
+BIG_PORT=8082 BIGS_PORT=8083 # a backend serves one service: bigs and bigs6 have their own
 BIG_SIZE=$((2 * 1024 * 1024))
 BLUE=$(rig_backend_addr blue1) GREEN=$(rig_backend_addr green1)
 BLUE6=$(rig_backend_addr blue1 6) GREEN6=$(rig_backend_addr green1 6)
+# The edge's own addresses on the backends' subnet (tests/netns/README.md).
+SNAT4=198.19.0.1 SNAT6=2001:db8:b::1
 RIG_CONFIG_EXTRA="
 [service big]
 vip = $RIG_VIP:81
@@ -49,6 +55,20 @@ vip = [$RIG_VIP6]:81
 blue = [$BLUE6]:$BIG_PORT
 green = [$GREEN6]:$BIG_PORT
 health_check = none
+
+[service bigs]
+vip = $RIG_VIP:82
+blue = $BLUE:$BIGS_PORT
+green = $GREEN:$BIGS_PORT
+health_check = none
+snat = $SNAT4
+
+[service bigs6]
+vip = [$RIG_VIP6]:82
+blue = [$BLUE6]:$BIGS_PORT
+green = [$GREEN6]:$BIGS_PORT
+health_check = none
+snat = $SNAT6
 "
 export RIG_CONFIG_EXTRA
 
@@ -90,19 +110,24 @@ far_up() {
 	_rig_features "$FAR_NS" "${RIG_ID}fc"
 }
 
-# big_up: http.server with a 2 MiB random file in every backend; waits until each answers.
+# big_up: http.server with a 2 MiB random file in every backend, on BIG_PORT and
+# BIGS_PORT (logs http.BACKEND.log and https.BACKEND.log); waits until each answers.
 big_up() {
-	local b a
+	local b a p
 	mkdir -p "$D/www" || return 1
 	head -c "$BIG_SIZE" /dev/urandom >"$D/www/big" && echo small >"$D/www/small" || return 1
 	for b in $RIG_BACKENDS; do
 		rig_spawn "$b" "$D/http.$b.log" "$RIG_PYTHON" -u -m http.server "$BIG_PORT" --bind :: \
-			--directory "$D/www" || return 1
+			--directory "$D/www" &&
+			rig_spawn "$b" "$D/https.$b.log" "$RIG_PYTHON" -u -m http.server "$BIGS_PORT" \
+				--bind :: --directory "$D/www" || return 1
 	done
 	for b in $RIG_BACKENDS; do
 		for a in "$(rig_backend_addr "$b" 4)" "[$(rig_backend_addr "$b" 6)]"; do
-			rig_wait 50 0.1 rig_edge curl -sf -o /dev/null --max-time 1 \
-				"http://$a:$BIG_PORT/small" || { echo "# $b: no answer on $a:$BIG_PORT" >&2; return 1; }
+			for p in "$BIG_PORT" "$BIGS_PORT"; do
+				rig_wait 50 0.1 rig_edge curl -sf -o /dev/null --max-time 1 \
+					"http://$a:$p/small" || { echo "# $b: no answer on $a:$p" >&2; return 1; }
+			done
 		done
 	done
 }
@@ -127,24 +152,26 @@ too_big_sent() {
 	fi
 }
 
-# served_by ADDR: the backend whose http.server logged a GET /big from ADDR (an IPv4
-# client shows as ::ffff:ADDR on its dual-stack socket)
+# served_by ADDR [s]: the backend whose http.server logged a GET /big from ADDR (an IPv4
+# client shows as ::ffff:ADDR on its dual-stack socket); s: the one on BIGS_PORT
 served_by() {
 	local b re="^(::ffff:)?${1//./\\.} - .*\"GET /big "
 	for b in $RIG_BACKENDS; do
-		grep -qE "$re" "$D/http.$b.log" 2>/dev/null && { echo "$b"; return 0; }
+		grep -qE "$re" "$D/http${2:-}.$b.log" 2>/dev/null && { echo "$b"; return 0; }
 	done
 	echo none
 }
 
-# big_get LABEL: the 2 MiB body from far over the VIP, IPv4 and IPv6 at once, the checks
-# of each family, then shift's counters (one stat for both families).
+# big_get LABEL PORT [snat]: the 2 MiB body from far over the VIP's PORT, IPv4 and IPv6
+# at once, the checks of each family, then shift's counters (one stat for both
+# families). snat: the services source-NAT to the edge's addresses, which the
+# backends then see as the peer (in their logs and their path MTU cache) instead of far.
 big_get() {
-	local label=$1 fam url far rc s0 s1 n0 n1 got b r fwd nof out
+	local label=$1 port=$2 snat=${3:-} fam url far peer rc s0 s1 n0 n1 got b r fwd nof out
 	local -A pid=() sent0=() sent1=()
 	s0=$(dp_stat icmp_too_big_forwarded) n0=$(dp_stat pass_icmp_no_flow)
 	for fam in 4 6; do
-		if [ "$fam" = 6 ]; then url="http://[$RIG_VIP6]:81/big"; else url="http://$RIG_VIP:81/big"; fi
+		if [ "$fam" = 6 ]; then url="http://[$RIG_VIP6]:$port/big"; else url="http://$RIG_VIP:$port/big"; fi
 		sent0[$fam]=$(too_big_sent "$fam")
 		rm -f "$D/big.$fam"
 		rig_spawn "$FAR_NS" "$D/curl.$fam.log" curl -sS --max-time 10 -o "$D/big.$fam" \
@@ -155,7 +182,10 @@ big_get() {
 		e2e_wait_pid "${pid[$fam]}" 15
 		rc=$?
 		sent1[$fam]=$(too_big_sent "$fam")
-		if [ "$fam" = 6 ]; then far=$FAR6; else far=$FAR4; fi
+		if [ "$fam" = 6 ]; then far=$FAR6 peer=$FAR6; else far=$FAR4 peer=$FAR4; fi
+		if [ -n "$snat" ]; then
+			if [ "$fam" = 6 ]; then peer=$SNAT6; else peer=$SNAT4; fi
+		fi
 		got=$(stat -c %s "$D/big.$fam" 2>/dev/null || echo 0)
 		out=$(tr '\n' ' ' <"$D/curl.$fam.log")
 		if [ "$rc" = 0 ] && [ "$got" = "$BIG_SIZE" ] && cmp -s "$D/big.$fam" "$D/www/big"; then
@@ -166,16 +196,16 @@ big_get() {
 		[ "$((sent1[$fam] - sent0[$fam]))" -gt 0 ] &&
 			ok "$label IPv$fam: cli1 sent $((sent1[$fam] - sent0[$fam])) too-big messages to the VIP (mtu $FAR_MTU)" ||
 			notok "$label IPv$fam: cli1 sent no too-big message (${sent0[$fam]} -> ${sent1[$fam]}): the test's premise failed"
-		b=$(served_by "$far")
+		b=$(served_by "$peer" "${snat:+s}")
 		r=none
-		[ "$b" = none ] || r=$(ip -n "$RIG_ID-$b" -"$fam" -o route get "$far" 2>&1 | tr -s ' \t\\' ' ')
+		[ "$b" = none ] || r=$(ip -n "$RIG_ID-$b" -"$fam" -o route get "$peer" 2>&1 | tr -s ' \t\\' ' ')
 		grep -qw "mtu $FAR_MTU" <<<"$r" &&
-			ok "$label IPv$fam: $b caches path MTU $FAR_MTU towards far: $r" ||
-			notok "$label IPv$fam: the backend that served far ($b) has no path MTU $FAR_MTU towards $far: $r"
+			ok "$label IPv$fam: $b caches path MTU $FAR_MTU towards $peer: $r" ||
+			notok "$label IPv$fam: the backend that served far ($b, peer $peer) has no path MTU $FAR_MTU towards it: $r"
 	done
 	s1=$(dp_stat icmp_too_big_forwarded) n1=$(dp_stat pass_icmp_no_flow)
 	fwd=$(delta "$s0" "$s1") nof=$(delta "$n0" "$n1")
-	# every message quotes a live flow of a service without snat: none is a no-flow one
+	# every message quotes a live flow: none is a no-flow one
 	case $fwd/$nof in
 	absent/* | 0/* | */absent | */[1-9]*)
 		notok "$label: icmp_too_big_forwarded $s0 -> $s1 (+$fwd), pass_icmp_no_flow $n0 -> $n1 (+$nof)" ;;
@@ -213,7 +243,8 @@ one_round() {
 		*) notok "$v: far reaches the VIP: GET $a: $out" ;;
 		esac
 	done
-	big_get "$v" || notok "$v: curl in far not started"
+	big_get "$v" 81 || notok "$v: curl in far not started"
+	big_get "$v snat" 82 snat || notok "$v snat: curl in far not started"
 	rig_down
 	note "$v: $((SECONDS - t0))s"
 }
