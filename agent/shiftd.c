@@ -81,8 +81,9 @@ static const char usage_text[] =
 	"                      keeps flowing by the last weights until shiftd returns\n"
 	"\n"
 	"Exit status: 0 success, 1 failure, 2 bad usage, invalid config, or a start\n"
-	"refused for good (another shiftd runs for this state_dir, pinned maps of\n"
-	"another map ABI, another XDP program on an interface: see shiftd(8)).\n"
+	"refused for good (another shiftd runs for this state_dir or bpffs_dir,\n"
+	"pinned maps of another map ABI, another XDP program on an interface: see\n"
+	"shiftd(8)).\n"
 	"See shiftd(8), shiftd.conf(5), shiftctl(8).\n";
 
 struct loop {
@@ -1039,7 +1040,7 @@ int main(int argc, char **argv)
 	char rolebuf[64];
 	char err[1024];
 	sigset_t mask;
-	int opt, rc = 1, lockfd = -1, err_attach;
+	int opt, rc = 1, lockfd = -1, pinfd = -1, err_attach;
 	pid_t holder;
 
 	shift_log_init("shiftd", SHIFT_LOG_INFO);
@@ -1169,6 +1170,24 @@ int main(int argc, char **argv)
 	}
 	if (bpffs_prepare(conf->bpffs_dir))
 		goto out_conf;
+	/* Another state_dir, the same pins: the same harm (ops/instance.h). */
+	pinfd = instance_lock_pins(conf->bpffs_dir, &holder, err, sizeof(err));
+	if (pinfd == -EWOULDBLOCK) {
+		if (holder > 0)
+			log_err("shiftd pid %d is already running on bpffs_dir %s (with another "
+				"state_dir); not starting: each shiftd needs a bpffs_dir and a "
+				"state_dir of its own",
+				(int)holder, conf->bpffs_dir);
+		else
+			log_err("%s: a shiftd is already running on bpffs_dir %s; not starting",
+				err, conf->bpffs_dir);
+		rc = 2;
+		goto out_conf;
+	}
+	if (pinfd < 0) {
+		log_err("%s", err);
+		goto out_conf;
+	}
 
 	memset(&lo, 0, sizeof(lo));
 	lo.hash_seed = conf->hash_seed;
@@ -1383,6 +1402,8 @@ out_conf:
 	conf_free(conf);
 	free(a);
 	/* Last: the next shiftd may start once everything above is done. */
+	if (pinfd >= 0)
+		close(pinfd);
 	if (lockfd >= 0)
 		close(lockfd);
 	return rc;

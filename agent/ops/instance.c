@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "ops/instance.h"
 
@@ -88,6 +90,72 @@ int instance_lock(const char *state_dir, pid_t *holder, char *err, size_t errlen
 	}
 	err[0] = '\0';
 	return fd;
+}
+
+/*
+ * The pid holding a flock on the file st names, from /proc/locks ("1: FLOCK
+ * ADVISORY WRITE PID MAJ:MIN:INODE ..." with the device in hex); 0 when none
+ * is listed or the file cannot be read (the refusal then names no pid).
+ */
+static pid_t flock_holder(const struct stat *st)
+{
+	unsigned int maj, min;
+	unsigned long ino;
+	char line[256], type[16];
+	pid_t found = 0;
+	FILE *f;
+	int pid;
+
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* A blocked waiter's line starts "1: -> FLOCK": it holds nothing. */
+		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", type, &pid, &maj, &min, &ino) !=
+			    5 ||
+		    strcmp(type, "FLOCK"))
+			continue;
+		if (maj == major(st->st_dev) && min == minor(st->st_dev) && ino == st->st_ino &&
+		    pid > 0)
+			found = (pid_t)pid;
+	}
+	fclose(f);
+	return found;
+}
+
+int instance_lock_pins(const char *bpffs_dir, pid_t *holder, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, rc;
+
+	*holder = 0;
+	fd = open(bpffs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open bpffs_dir %s to lock it: %s", bpffs_dir,
+			 strerror(-rc));
+		return rc;
+	}
+	while ((rc = flock(fd, LOCK_EX | LOCK_NB)) && errno == EINTR)
+		;
+	if (rc == 0) {
+		err[0] = '\0';
+		return fd;
+	}
+	rc = -errno;
+	if (rc == -EWOULDBLOCK) {
+		if (!fstat(fd, &st))
+			*holder = flock_holder(&st);
+		if (*holder)
+			snprintf(err, errlen, "bpffs_dir %s is held by shiftd pid %d", bpffs_dir,
+				 (int)*holder);
+		else
+			snprintf(err, errlen, "bpffs_dir %s is held by another process", bpffs_dir);
+	} else {
+		snprintf(err, errlen, "cannot lock bpffs_dir %s: %s", bpffs_dir, strerror(-rc));
+	}
+	close(fd);
+	return rc;
 }
 
 int instance_running(const char *state_dir, pid_t *pid)

@@ -10,6 +10,12 @@
  * state_dir, not bpffs_dir: bpffs holds no regular files to write a pid in,
  * and 'shiftd --detach' removes bpffs_dir (a lock on a directory that goes
  * away guards nothing).
+ *
+ * Two configs with one bpffs_dir and two state_dirs would still share the
+ * maps: the second would adopt them and write its own services over the
+ * first's before its attach failed. So a start also takes flock(LOCK_EX) on
+ * bpffs_dir itself, once it exists, before any map is opened; the holder's
+ * pid comes from /proc/locks (a directory holds no pid of its own).
  */
 #ifndef SHIFT_INSTANCE_H
 #define SHIFT_INSTANCE_H
@@ -26,6 +32,14 @@
  * -errno otherwise. err gets a sentence for the log either way.
  */
 int instance_lock(const char *state_dir, pid_t *holder, char *err, size_t errlen);
+/*
+ * Take bpffs_dir's lock for this process (the directory must exist): the fd
+ * to keep open (>= 0, close-on-exec); -EWOULDBLOCK when another process
+ * holds it, its pid in *holder (0 when /proc/locks does not tell); another
+ * -errno otherwise. err gets a sentence for the log either way. No wait: no
+ * probe ever takes this lock for an instant.
+ */
+int instance_lock_pins(const char *bpffs_dir, pid_t *holder, char *err, size_t errlen);
 /*
  * Is a shiftd running for state_dir, i.e. holding its lock? 1 with its pid in
  * *pid (0 when the file does not say), 0 when none is, -errno when it cannot

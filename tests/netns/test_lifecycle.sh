@@ -3,8 +3,11 @@
 # namespace rig:
 #  (a) a second shiftd on the same config while one runs is refused (exit 2, naming
 #      the running one's pid) before it touches anything: the first keeps its control
-#      socket (same file), shiftctl status and reload still reach it; an exit removes
-#      the socket path only while it is still the file that shiftd bound;
+#      socket (same file), shiftctl status and reload still reach it; so is one on a
+#      config with its own state_dir and control socket but the same bpffs_dir (it
+#      would adopt the first's maps and write its services over them), naming the
+#      first's pid from the directory's lock; an exit removes the socket path only
+#      while it is still the file that shiftd bound;
 #  (b) pins a start cannot take, found before the programs load (no verifier time) and
 #      refused with exit 2, which the unit does not restart: maps of another map ABI
 #      (the pinned shift_config set to ABI 5 with bpftool), and maps without
@@ -105,6 +108,36 @@ rc=0
 ctl reload >"$RIG_DIR/reload.out" 2>&1 || rc=$?
 t_expect "shiftctl reload reaches the first shiftd: exit" "$rc" 0
 t_check "the first shiftd (pid $A) still runs" kill -0 "$A"
+
+# Another state_dir and control socket, the same pins: in the foreground, bounded
+# (one that does start runs until the timeout: 124).
+mkdir -p "$RIG_DIR/other" || t_notok "mkdir $RIG_DIR/other"
+sed -e "s|^state_dir = .*|state_dir = $RIG_DIR/other/state|" \
+	-e "s|^control_socket = .*|control_socket = $RIG_DIR/other/ctl.sock|" \
+	"$RIG_CONFIG" >"$RIG_DIR/other/shiftd.conf"
+if grep -q "^bpffs_dir = $RIG_BPFFS_DIR\$" "$RIG_DIR/other/shiftd.conf" &&
+	grep -q "^state_dir = $RIG_DIR/other/state\$" "$RIG_DIR/other/shiftd.conf"; then
+	w0=$(status_get web green_weight_bp)
+	rc=0
+	rig_edge timeout 20 "$SHIFTD" --config "$RIG_DIR/other/shiftd.conf" \
+		>"$RIG_DIR/shiftd.c.log" 2>&1 </dev/null || rc=$?
+	t_expect "a shiftd on another state_dir, the same bpffs_dir: exit status" "$rc" 2
+	if grep -q "shiftd pid $A is already running on bpffs_dir $RIG_BPFFS_DIR" "$RIG_DIR/shiftd.c.log"; then
+		t_ok "the same bpffs_dir: names the running one: $(grep -o 'shiftd pid.*' "$RIG_DIR/shiftd.c.log" | head -n 1)"
+	else
+		t_notok "the same bpffs_dir: its log names pid $A and $RIG_BPFFS_DIR: $(tr '\n' '|' <"$RIG_DIR/shiftd.c.log" | cut -c 1-400)"
+	fi
+	if grep -qE 'datapath|maps (adopted|created)|program' "$RIG_DIR/shiftd.c.log"; then
+		t_notok "the same bpffs_dir: touched the datapath before refusing: $(grep -E 'datapath|maps|program' "$RIG_DIR/shiftd.c.log" | head -n 2 | tr '\n' '|')"
+	else
+		t_ok "the same bpffs_dir: refused before the datapath (no load, no maps, no programs in its log)"
+	fi
+	t_check "the same bpffs_dir: no control socket of its own" test ! -e "$RIG_DIR/other/ctl.sock"
+	t_expect "the first's green weight for web (basis points), as it was" "$(status_get web green_weight_bp)" "$w0"
+	t_check "the first shiftd (pid $A) still runs" kill -0 "$A"
+else
+	t_notok "a config with another state_dir: $(grep -E '^(bpffs_dir|state_dir|control_socket) =' "$RIG_DIR/other/shiftd.conf" | tr '\n' '|')"
+fi
 
 # Its socket path made another file meanwhile (moved aside, another bound there):
 # the first's exit leaves that file alone, and removes only its own.

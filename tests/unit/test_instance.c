@@ -2,7 +2,8 @@
 /*
  * One shiftd per state_dir (ops/instance.c): the lock refuses a second
  * holder and names the first one's pid, instance_running() sees the holder
- * without disturbing it, and a holder killed with SIGKILL frees the lock.
+ * without disturbing it, and a holder killed with SIGKILL frees the lock;
+ * bpffs_dir's lock likewise, its holder named from /proc/locks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -155,6 +156,65 @@ static void test_bad_dir(void **state)
 	assert_int_equal(instance_running("/nonexistent-shift-dir/x", &pid), 0);
 }
 
+/*
+ * bpffs_dir's lock: a second holder of the directory is refused, named by
+ * /proc/locks (here: a child holding it, then this process), and the
+ * directory is free again once the holder is gone. The directory is any
+ * directory: flock is the same on bpffs.
+ */
+static void test_pins_lock(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	pid_t child, holder = -1;
+	int p[2], fd, fd2, st;
+	char c;
+
+	assert_int_equal(pipe(p), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		close(p[0]);
+		fd = instance_lock_pins(f->dir, &holder, err, sizeof(err));
+		c = fd >= 0 ? 'y' : 'n';
+		if (write(p[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	assert_int_equal(c, 'y');
+	fd = instance_lock_pins(f->dir, &holder, err, sizeof(err));
+	assert_int_equal(fd, -EWOULDBLOCK);
+	assert_int_equal(holder, child);
+	assert_non_null(strstr(err, f->dir));
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, &st, 0), child);
+
+	fd = instance_lock_pins(f->dir, &holder, err, sizeof(err));
+	assert_true(fd >= 0);
+	assert_int_equal(holder, 0);
+	assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	/* Its own second open file description is a second shiftd to flock. */
+	fd2 = instance_lock_pins(f->dir, &holder, err, sizeof(err));
+	assert_int_equal(fd2, -EWOULDBLOCK);
+	assert_int_equal(holder, getpid());
+	/* The state_dir lock is another lock: both can be held. */
+	fd2 = instance_lock(f->dir, &holder, err, sizeof(err));
+	assert_true(fd2 >= 0);
+	close(fd2);
+	close(fd);
+	fd = instance_lock_pins(f->dir, &holder, err, sizeof(err));
+	assert_true(fd >= 0);
+	close(fd);
+
+	assert_int_equal(instance_lock_pins("/nonexistent-shift-dir/x", &holder, err, sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent-shift-dir/x"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +222,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_refuses_second, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_holder, setup, teardown),
 		cmocka_unit_test(test_bad_dir),
+		cmocka_unit_test_setup_teardown(test_pins_lock, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
