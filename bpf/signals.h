@@ -278,7 +278,7 @@ static __always_inline int client_segment_idle(const struct pkt *p, const struct
 		return !(f->state & SHIFT_FS_SVC_HTTP) || f->req_ns || p->payload_len < 4;
 	if (p->tcp_flags & (TCPF_FIN_ | TCPF_RST_))
 		return 0;
-	return app == SHIFT_APP_TCP || app == SHIFT_APP_LOST ||
+	return app == SHIFT_APP_TCP || app == SHIFT_APP_LOST || app == SHIFT_APP_UPGRADED ||
 	       (app == SHIFT_APP_HTTP1 && f->req_ns);
 }
 
@@ -343,9 +343,17 @@ __noinline int backend_signal(struct shift_flow *f, const struct sig_head *h, __
 			st->responses[cls]++;
 		}
 	}
-	/* 1xx is not the answer: the request stays open. */
-	if (cls == 1)
+	/* 1xx is not the answer: the request stays open. But for 101: the
+	 * connection speaks another protocol from here on (a WebSocket), whose
+	 * frames are no requests and whose close, which RFC 6455 has the
+	 * server start, is no request left unanswered. */
+	if (cls == 1 && status != 101)
 		return 0;
+	if (status == 101) {
+		f->state &= ~SHIFT_FS_SVC_HTTP;
+		if (l7_app(f) != SHIFT_APP_OFF)
+			l7_set_app(f, SHIFT_APP_UPGRADED);
+	}
 	now = bpf_ktime_get_ns();
 	lat = now > f->req_ns ? now - f->req_ns : 0;
 	f->req_ns = 0;

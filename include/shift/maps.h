@@ -286,6 +286,7 @@ enum shift_app {
 	SHIFT_APP_H2, /* cleartext HTTP/2 preface */
 	SHIFT_APP_TCP, /* anything else: the connection is the request */
 	SHIFT_APP_LOST, /* a record boundary was missed: no more reading */
+	SHIFT_APP_UPGRADED, /* HTTP/1.x switched protocols (101): no more reading */
 };
 
 /* shift_flow.app_flags */

@@ -179,6 +179,19 @@ static const struct l7_row rows[] = {
 	{ "http1: request open, backend FIN -> early_close",
 	  { C(PA, 1, "GET / HTTP/1.1\r\n\r\n"), B(TH_FIN | TH_ACK, 1, "") },
 	  .errors = { [SHIFT_ERR_EARLY_CLOSE] = 1 } },
+	/* A WebSocket: 101 ends the HTTP exchange. Its frames are no requests
+	 * (one that starts like a request line included), and the backend's
+	 * close first, as RFC 6455 has servers do, is no unanswered request. */
+	{ "http1: 101 (WebSocket), frames both ways, backend FIN first -> 1 response, no error",
+	  { C(PA, 1, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"),
+	    B(PA, 1, "HTTP/1.1 101 Switching Protocols\r\n\r\n"), C(PA, 41, "GET frame"),
+	    B(PA, 37, "\x81\x02hi"), B(TH_FIN | TH_ACK, 41, ""), C(TH_FIN | TH_ACK, 50, "") },
+	  .responses = 1 },
+	{ "http1: 100 Continue, then the 500 -> http_5xx, nothing else",
+	  { C(PA, 1, "POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"),
+	    B(PA, 1, "HTTP/1.1 100 Continue\r\n\r\n"), C(PA, 42, "body"),
+	    B(PA, 26, "HTTP/1.1 500 Oops\r\n\r\n"), B(TH_FIN | TH_ACK, 47, "") },
+	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 } },
 	{ "http1: upload refused with a RST, each segment in flight drawing another -> 1 rst",
 	  { C(PA, 1, "POST / HTTP/1.1\r\n\r\n"), B(TH_RST | TH_ACK, 1, ""), C(PA, 20, "body 1"),
 	    B(TH_RST, 1, ""), C(PA, 26, "body 2"), B(TH_RST, 1, ""), C(PA, 32, "body 3"),
@@ -247,8 +260,9 @@ static int send_step(struct harness *h, const struct fib_env *env, const struct 
 			   st->from == 'c' ? (__u32)env->if_cl : (__u32)env->if_be, NULL, NULL, &v);
 }
 
-/* The one-backend auto service, weight 0: 0, else not to run (failed or skipped). */
-static int l7_setup(struct tctx *t, struct harness *h, struct fib_env *env)
+/* The one-backend service svc, weight 0: 0, else not to run (failed or skipped). */
+static int l7_setup(struct tctx *t, struct harness *h, struct fib_env *env,
+		    const struct topo_service *svc)
 {
 	__u32 be = L7_BE;
 
@@ -258,7 +272,7 @@ static int l7_setup(struct tctx *t, struct harness *h, struct fib_env *env)
 		test_skip(t, "no FIB environment (veth pair)");
 		return 1;
 	}
-	if (!ASSERT_OK(t, harness_add_service(h, &l7_svc), "service") ||
+	if (!ASSERT_OK(t, harness_add_service(h, svc), "service") ||
 	    !ASSERT_OK(t, harness_add_backend(h, &l7_be), "backend") ||
 	    !ASSERT_OK(t, harness_pool(h, L7_SVC, SHIFT_BLUE, &be, 1), "pool") ||
 	    !ASSERT_OK(t, dp_weight_set(&h->m, L7_SVC, 0), "weight"))
@@ -266,7 +280,23 @@ static int l7_setup(struct tctx *t, struct harness *h, struct fib_env *env)
 	return 0;
 }
 
-TEST(l7)
+/*
+ * analysis = http (no auto): a 101 answers its request (a response sample)
+ * and ends the reading of the connection: a WebSocket frame that starts
+ * like a request line opens no request.
+ */
+static const struct topo_service http_svc = { L7_SVC, 4, IPPROTO_TCP, VIP4, 443, SHIFT_SVC_F_HTTP };
+static const struct l7_row http_rows[] = {
+	{ "http: 101 (WebSocket), frames both ways, backend FIN first -> 1 response, no error",
+	  { C(PA, 1, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"),
+	    B(PA, 1, "HTTP/1.1 101 Switching Protocols\r\n\r\n"), C(PA, 41, "GET frame"),
+	    B(PA, 37, "\x81\x02hi"), B(TH_FIN | TH_ACK, 41, ""), C(TH_FIN | TH_ACK, 50, "") },
+	  .responses = 1 },
+};
+
+/* Each row of list (n) on a flow of its own through svc, and its samples. */
+static void l7_rows(struct tctx *t, const struct topo_service *svc, const struct l7_row *list,
+		    size_t n)
 {
 	struct harness *h = calloc(1, sizeof(*h));
 	struct fib_env env;
@@ -275,14 +305,14 @@ TEST(l7)
 	size_t i, k;
 	int e;
 
-	if (!ASSERT_TRUE(t, h != NULL, "calloc") || l7_setup(t, h, &env))
+	if (!ASSERT_TRUE(t, h != NULL, "calloc") || l7_setup(t, h, &env, svc))
 		goto out;
 	rb = ring_buffer__new(h->m.fd[SHIFT_MAP_SAMPLES], count_cb, &c, NULL);
 	eb = ring_buffer__new(h->m.fd[SHIFT_MAP_ERRORS], count_cb, &c, NULL);
 	if (!ASSERT_TRUE(t, rb && eb, "ring_buffer__new"))
 		goto out;
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		const struct l7_row *r = &rows[i];
+	for (i = 0; i < n; i++) {
+		const struct l7_row *r = &list[i];
 		__u16 cport = (__u16)(42000 + i);
 		struct step syn = { 'c', TH_SYN, 1000, "", 0 };
 		struct step synack = { 'b', TH_SYN | TH_ACK, 5000, "", 0 };
@@ -320,6 +350,16 @@ out:
 	}
 }
 
+TEST(l7)
+{
+	l7_rows(t, &l7_svc, rows, sizeof(rows) / sizeof(rows[0]));
+}
+
+TEST(http_upgrade)
+{
+	l7_rows(t, &http_svc, http_rows, sizeof(http_rows) / sizeof(http_rows[0]));
+}
+
 /*
  * ICMP destination unreachable from the backend about a packet of a flow
  * without an entry (here a SYN's: a backend's firewall rejecting it; with
@@ -339,7 +379,7 @@ TEST(icmp_unreach_no_entry)
 	__u64 e0 = 0;
 	struct step syn = { 'c', TH_SYN, 1000, "", 0 };
 
-	if (!ASSERT_TRUE(t, h != NULL, "calloc") || l7_setup(t, h, &env))
+	if (!ASSERT_TRUE(t, h != NULL, "calloc") || l7_setup(t, h, &env, &l7_svc))
 		goto out;
 	eb = ring_buffer__new(h->m.fd[SHIFT_MAP_ERRORS], count_cb, &c, NULL);
 	if (!ASSERT_TRUE(t, eb != NULL, "ring_buffer__new"))
