@@ -284,6 +284,7 @@ enum shift_app {
 	SHIFT_APP_HTTP1, /* HTTP/1.x request line */
 	SHIFT_APP_TLS, /* TLS record header */
 	SHIFT_APP_H2, /* cleartext HTTP/2 preface */
+	/* From here on nothing more is read (bpf/signals.h, client_segment_idle()). */
 	SHIFT_APP_TCP, /* anything else: the connection is the request */
 	SHIFT_APP_LOST, /* a record boundary was missed: no more reading */
 	SHIFT_APP_UPGRADED, /* HTTP/1.x switched protocols (101): no more reading */
