@@ -66,6 +66,21 @@ run_shiftd() {
 	echo "$rc"
 }
 
+# refused_log LABEL LOG TEXT: a refused shiftd's LOG names the running one (TEXT) and
+# shows no step into the datapath
+refused_log() {
+	if grep -q "$3" "$2"; then
+		t_ok "$1: names the running one: $(grep -o 'shiftd pid.*' "$2" | head -n 1)"
+	else
+		t_notok "$1: its log says '$3': $(tr '\n' '|' <"$2" | cut -c 1-400)"
+	fi
+	if grep -qE 'datapath|maps (adopted|created)|program' "$2"; then
+		t_notok "$1: touched the datapath before refusing: $(grep -E 'datapath|maps|program' "$2" | head -n 2 | tr '\n' '|')"
+	else
+		t_ok "$1: refused before the datapath (no load, no maps, no programs in its log)"
+	fi
+}
+
 # ---------------------------------------------------------------------------------
 if section a; then
 t_section "(a) a second shiftd on the same config"
@@ -92,16 +107,7 @@ else
 	wait "$B" 2>/dev/null || rcb=$?
 fi
 t_expect "second shiftd: exit status (no restart by the unit)" "$rcb" 2
-if grep -q "shiftd pid $A is already running" "$RIG_DIR/shiftd.b.log"; then
-	t_ok "second shiftd: names the running one: $(grep -o 'shiftd pid.*' "$RIG_DIR/shiftd.b.log" | head -n 1)"
-else
-	t_notok "second shiftd: its log names pid $A: $(tr '\n' '|' <"$RIG_DIR/shiftd.b.log" | cut -c 1-400)"
-fi
-if grep -qE 'datapath|maps (adopted|created)|program' "$RIG_DIR/shiftd.b.log"; then
-	t_notok "second shiftd: touched the datapath before refusing: $(grep -E 'datapath|maps|program' "$RIG_DIR/shiftd.b.log" | head -n 2 | tr '\n' '|')"
-else
-	t_ok "second shiftd: refused before the datapath (no load, no maps, no programs in its log)"
-fi
+refused_log "second shiftd" "$RIG_DIR/shiftd.b.log" "shiftd pid $A is already running"
 t_expect "the first's control socket: still there, same file (inode)" "$(stat -c %i "$SOCK" 2>/dev/null)" "$ino0"
 t_expect "shiftctl status --json: agent_running" "$(status_get web agent_running)" true
 rc=0
@@ -122,16 +128,8 @@ if grep -q "^bpffs_dir = $RIG_BPFFS_DIR\$" "$RIG_DIR/other/shiftd.conf" &&
 	rig_edge timeout 20 "$SHIFTD" --config "$RIG_DIR/other/shiftd.conf" \
 		>"$RIG_DIR/shiftd.c.log" 2>&1 </dev/null || rc=$?
 	t_expect "a shiftd on another state_dir, the same bpffs_dir: exit status" "$rc" 2
-	if grep -q "shiftd pid $A is already running on bpffs_dir $RIG_BPFFS_DIR" "$RIG_DIR/shiftd.c.log"; then
-		t_ok "the same bpffs_dir: names the running one: $(grep -o 'shiftd pid.*' "$RIG_DIR/shiftd.c.log" | head -n 1)"
-	else
-		t_notok "the same bpffs_dir: its log names pid $A and $RIG_BPFFS_DIR: $(tr '\n' '|' <"$RIG_DIR/shiftd.c.log" | cut -c 1-400)"
-	fi
-	if grep -qE 'datapath|maps (adopted|created)|program' "$RIG_DIR/shiftd.c.log"; then
-		t_notok "the same bpffs_dir: touched the datapath before refusing: $(grep -E 'datapath|maps|program' "$RIG_DIR/shiftd.c.log" | head -n 2 | tr '\n' '|')"
-	else
-		t_ok "the same bpffs_dir: refused before the datapath (no load, no maps, no programs in its log)"
-	fi
+	refused_log "the same bpffs_dir" "$RIG_DIR/shiftd.c.log" \
+		"shiftd pid $A is already running on bpffs_dir $RIG_BPFFS_DIR"
 	t_check "the same bpffs_dir: no control socket of its own" test ! -e "$RIG_DIR/other/ctl.sock"
 	t_expect "the first's green weight for web (basis points), as it was" "$(status_get web green_weight_bp)" "$w0"
 	t_check "the first shiftd (pid $A) still runs" kill -0 "$A"

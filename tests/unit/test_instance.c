@@ -102,22 +102,20 @@ static void test_lock_refuses_second(void **state)
 	close(fd);
 }
 
-/* A holder that dies without a word (SIGKILL) leaves the lock free, and
- * its pid in the file is not taken for a live one. */
-static void test_killed_holder(void **state)
+/* A child that takes dir's lock with lock() and holds it until killed; its
+ * pid once it holds it. */
+static pid_t holder_spawn(const char *dir, int (*lock)(const char *, pid_t *, char *, size_t))
 {
-	struct fixture *f = *state;
-	char err[256];
-	pid_t child, holder, pid = 0;
-	int p[2], fd, st, i;
-	char c;
+	char err[256], c;
+	pid_t child, holder;
+	int p[2], fd;
 
 	assert_int_equal(pipe(p), 0);
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
 		close(p[0]);
-		fd = instance_lock(f->dir, &holder, err, sizeof(err));
+		fd = lock(dir, &holder, err, sizeof(err));
 		c = fd >= 0 ? 'y' : 'n';
 		if (write(p[1], &c, 1) != 1)
 			_exit(1);
@@ -128,6 +126,19 @@ static void test_killed_holder(void **state)
 	assert_int_equal(read(p[0], &c, 1), 1);
 	close(p[0]);
 	assert_int_equal(c, 'y');
+	return child;
+}
+
+/* A holder that dies without a word (SIGKILL) leaves the lock free, and
+ * its pid in the file is not taken for a live one. */
+static void test_killed_holder(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	pid_t child, holder, pid = 0;
+	int fd, st, i;
+
+	child = holder_spawn(f->dir, instance_lock);
 	assert_int_equal(instance_running(f->dir, &pid), 1);
 	assert_int_equal(pid, child);
 	fd = instance_lock(f->dir, &holder, err, sizeof(err));
@@ -167,25 +178,9 @@ static void test_pins_lock(void **state)
 	struct fixture *f = *state;
 	char err[256];
 	pid_t child, holder = -1;
-	int p[2], fd, fd2, st;
-	char c;
+	int fd, fd2, st;
 
-	assert_int_equal(pipe(p), 0);
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		close(p[0]);
-		fd = instance_lock_pins(f->dir, &holder, err, sizeof(err));
-		c = fd >= 0 ? 'y' : 'n';
-		if (write(p[1], &c, 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	close(p[1]);
-	assert_int_equal(read(p[0], &c, 1), 1);
-	close(p[0]);
-	assert_int_equal(c, 'y');
+	child = holder_spawn(f->dir, instance_lock_pins);
 	fd = instance_lock_pins(f->dir, &holder, err, sizeof(err));
 	assert_int_equal(fd, -EWOULDBLOCK);
 	assert_int_equal(holder, child);
