@@ -41,10 +41,41 @@ static pid_t read_pid(int fd)
 	return (pid_t)v;
 }
 
+/*
+ * flock(LOCK_EX) on fd, waiting out EINTR, and EWOULDBLOCK up to tries
+ * times a step apart (a prober's shared lock lets go at once): 0 or -errno.
+ */
+static int lock_ex(int fd, int tries)
+{
+	int i;
+
+	for (i = 0; flock(fd, LOCK_EX | LOCK_NB); i++) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK && i < tries) {
+			usleep(INSTANCE_LOCK_STEP_US);
+			continue;
+		}
+		return -errno;
+	}
+	return 0;
+}
+
+/* err for what's lock not taken (rc): its holder when known (0: not). */
+static void lock_failed(char *err, size_t errlen, const char *what, int rc, pid_t holder)
+{
+	if (rc != -EWOULDBLOCK)
+		snprintf(err, errlen, "cannot lock %s: %s", what, strerror(-rc));
+	else if (holder)
+		snprintf(err, errlen, "%s is held by shiftd pid %d", what, (int)holder);
+	else
+		snprintf(err, errlen, "%s is held by another process", what);
+}
+
 int instance_lock(const char *state_dir, pid_t *holder, char *err, size_t errlen)
 {
 	char path[PATH_MAX], pid[32];
-	int fd, rc, tries, n;
+	int fd, rc, n;
 
 	*holder = 0;
 	rc = lock_path(state_dir, path, sizeof(path));
@@ -59,24 +90,11 @@ int instance_lock(const char *state_dir, pid_t *holder, char *err, size_t errlen
 		snprintf(err, errlen, "cannot open the lock file %s: %s", path, strerror(-rc));
 		return rc;
 	}
-	for (tries = 0; flock(fd, LOCK_EX | LOCK_NB); tries++) {
-		if (errno == EINTR)
-			continue;
-		if (errno == EWOULDBLOCK && tries < INSTANCE_LOCK_TRIES) {
-			usleep(INSTANCE_LOCK_STEP_US);
-			continue;
-		}
-		rc = -errno;
-		if (rc == -EWOULDBLOCK) {
+	rc = lock_ex(fd, INSTANCE_LOCK_TRIES);
+	if (rc) {
+		if (rc == -EWOULDBLOCK)
 			*holder = read_pid(fd);
-			if (*holder)
-				snprintf(err, errlen, "%s is held by shiftd pid %d", path,
-					 (int)*holder);
-			else
-				snprintf(err, errlen, "%s is held by another process", path);
-		} else {
-			snprintf(err, errlen, "cannot lock %s: %s", path, strerror(-rc));
-		}
+		lock_failed(err, errlen, path, rc, *holder);
 		close(fd);
 		return rc;
 	}
@@ -125,6 +143,7 @@ static pid_t flock_holder(const struct stat *st)
 
 int instance_lock_pins(const char *bpffs_dir, pid_t *holder, char *err, size_t errlen)
 {
+	char what[PATH_MAX + 16];
 	struct stat st;
 	int fd, rc;
 
@@ -136,24 +155,15 @@ int instance_lock_pins(const char *bpffs_dir, pid_t *holder, char *err, size_t e
 			 strerror(-rc));
 		return rc;
 	}
-	while ((rc = flock(fd, LOCK_EX | LOCK_NB)) && errno == EINTR)
-		;
+	rc = lock_ex(fd, 0);
 	if (rc == 0) {
 		err[0] = '\0';
 		return fd;
 	}
-	rc = -errno;
-	if (rc == -EWOULDBLOCK) {
-		if (!fstat(fd, &st))
-			*holder = flock_holder(&st);
-		if (*holder)
-			snprintf(err, errlen, "bpffs_dir %s is held by shiftd pid %d", bpffs_dir,
-				 (int)*holder);
-		else
-			snprintf(err, errlen, "bpffs_dir %s is held by another process", bpffs_dir);
-	} else {
-		snprintf(err, errlen, "cannot lock bpffs_dir %s: %s", bpffs_dir, strerror(-rc));
-	}
+	if (rc == -EWOULDBLOCK && !fstat(fd, &st))
+		*holder = flock_holder(&st);
+	snprintf(what, sizeof(what), "bpffs_dir %s", bpffs_dir);
+	lock_failed(err, errlen, what, rc, *holder);
 	close(fd);
 	return rc;
 }
