@@ -447,6 +447,20 @@ __u32 harness_client_nh_index(__u32 ifindex, const __u8 *smac, const __u8 *dmac)
 	return shift_client_nh_index(ifindex, s0, s4 | (__u32)d4 << 16, d0);
 }
 
+int harness_flow_put(struct harness *h, const struct pkt_spec *s, const struct shift_flow *f)
+{
+	struct shift_flow_key4 k4;
+	struct shift_flow_key6 k6;
+
+	if (s->family == 4) {
+		harness_flow_key4(s, &k4);
+		return bpf_map_update_elem(h->m.fd[SHIFT_MAP_FLOWS4], &k4, f, BPF_EXIST) ? -errno :
+											   0;
+	}
+	harness_flow_key6(s, &k6);
+	return bpf_map_update_elem(h->m.fd[SHIFT_MAP_FLOWS6], &k6, f, BPF_EXIST) ? -errno : 0;
+}
+
 int harness_flow_del(struct harness *h, const struct pkt_spec *s)
 {
 	struct shift_flow_key4 k4;

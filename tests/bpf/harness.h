@@ -157,6 +157,8 @@ void harness_flow_key4(const struct pkt_spec *s, struct shift_flow_key4 *k);
 void harness_flow_key6(const struct pkt_spec *s, struct shift_flow_key6 *k);
 int harness_flow_get(struct harness *h, const struct pkt_spec *s, struct shift_flow *f);
 int harness_flow_del(struct harness *h, const struct pkt_spec *s);
+/* Overwrite the entry (it must exist): a test's setting of what the datapath wrote. */
+int harness_flow_put(struct harness *h, const struct pkt_spec *s, const struct shift_flow *f);
 int harness_syn_slots_fd(const struct harness *h);
 /* The SYN slot a spec's tuple hashes to (whatever flow holds it). */
 int harness_syn_slot_get(struct harness *h, const struct pkt_spec *s, struct shift_syn_slot *slot);

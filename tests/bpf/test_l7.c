@@ -232,16 +232,13 @@ static int send_step(struct harness *h, const struct fib_env *env, const struct 
 	__u32 len, v;
 
 	if (st->from == 'a') {
-		struct shift_flow_key4 k;
 		struct shift_flow fl;
 
 		s = (struct pkt_spec)PKT4(CL4, VIP4, IPPROTO_TCP, cport, 443, .payload = 0);
 		if (harness_flow_get(h, &s, &fl))
 			return -ENOENT;
 		fl.req_ns -= (__u64)st->seq * 1000000ull;
-		harness_flow_key4(&s, &k);
-		return bpf_map_update_elem(h->m.fd[SHIFT_MAP_FLOWS4], &k, &fl, BPF_EXIST) ? -errno :
-											    0;
+		return harness_flow_put(h, &s, &fl);
 	}
 	if (st->from == 'c') {
 		s = (struct pkt_spec)PKT4(CL4, VIP4, IPPROTO_TCP, cport, 443, .payload = 0);

@@ -11,10 +11,8 @@
  * and that everything that is not such a message about an established flow
  * is left to the kernel untouched, counted where it was to a VIP.
  */
-#include <errno.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
 
 #include "datapath/dataplane.h"
 #include "table.h"
@@ -93,16 +91,24 @@ static __u32 too_big_build(const struct too_big *m, __u8 *buf, __u32 cap, __u32 
 	return len;
 }
 
-/* Open the flow cl:cport -> VIP (a handshake and its first ACK through
- * prog); its backend's index in bes, or -1. */
-static int open_flow(struct tctx *t, struct harness *h, enum h_prog prog, int family, __u16 cport,
-		     const struct topo_backend *bes)
+/* The first ACK of family's flow cl:cport -> VIP, which names its entry. */
+static struct pkt_spec flow_ack(int family, __u16 cport)
 {
 	struct pkt_spec a4 = PKT4(CL4, VIP4, IPPROTO_TCP, cport, 80, .tcp_flags = TH_ACK,
 				  .seq = 1001, .payload = 0);
 	struct pkt_spec a6 = PKT6(CL6, VIP6, IPPROTO_TCP, cport, 443, .tcp_flags = TH_ACK,
 				  .seq = 1001, .payload = 0);
-	const struct pkt_spec *ack = family == 4 ? &a4 : &a6;
+
+	return family == 4 ? a4 : a6;
+}
+
+/* Open the flow cl:cport -> VIP (a handshake and its first ACK through
+ * prog); its backend's index in bes, or -1. */
+static int open_flow(struct tctx *t, struct harness *h, enum h_prog prog, int family, __u16 cport,
+		     const struct topo_backend *bes)
+{
+	struct pkt_spec a = flow_ack(family, cport);
+	const struct pkt_spec *ack = &a;
 	struct shift_flow fl;
 	__u32 verdict;
 	int idx = -1, idx2 = -1;
@@ -242,23 +248,15 @@ static void check_passed(struct tctx *t, struct harness *h, enum h_prog prog,
  */
 static int entry_snat(struct harness *h, int family, __u16 cport, __u8 idx, __u16 sport)
 {
-	struct pkt_spec a4 = PKT4(CL4, VIP4, IPPROTO_TCP, cport, 80);
-	struct pkt_spec a6 = PKT6(CL6, VIP6, IPPROTO_TCP, cport, 443);
-	struct shift_flow_key4 k4;
-	struct shift_flow_key6 k6;
+	struct pkt_spec a = flow_ack(family, cport);
 	struct shift_flow fl;
-	int fd = h->m.fd[family == 4 ? SHIFT_MAP_FLOWS4 : SHIFT_MAP_FLOWS6];
-	void *k = family == 4 ? (void *)&k4 : (void *)&k6;
+	int err = harness_flow_get(h, &a, &fl);
 
-	if (family == 4)
-		harness_flow_key4(&a4, &k4);
-	else
-		harness_flow_key6(&a6, &k6);
-	if (bpf_map_lookup_elem(fd, k, &fl))
-		return -errno;
+	if (err)
+		return err;
 	fl.snat_idx = idx;
 	fl.snat_port = htons(sport);
-	return bpf_map_update_elem(fd, k, &fl, BPF_EXIST) ? -errno : 0;
+	return harness_flow_put(h, &a, &fl);
 }
 
 /*
