@@ -56,23 +56,15 @@ for b in blue1 green1; do
 	done
 done
 
-# backend_sum SERVICE EXPR: EXPR (python, over b: one backend's status) summed over the
-# service's backends
-backend_sum() {
-	ctl status --json | "$RIG_PYTHON" -c '
-import json, sys
-s = [s for s in json.load(sys.stdin)["services"] if s["service"] == sys.argv[1]][0]
-print(sum(eval(sys.argv[2], {}, {"b": b}) for b in s["backends"]))' "$1" "$2"
-}
-svc_get() { status_get "$1" "$2" 2>/dev/null || echo "?"; }
-status_get() {
+# svc_eval SERVICE EXPR: EXPR (python, over s: the service's status --json) printed
+svc_eval() {
 	ctl status "$1" --json | "$RIG_PYTHON" -c '
 import json, sys
-v = [s for s in json.load(sys.stdin)["services"] if s["service"] == sys.argv[1]][0]
-for k in sys.argv[2].split("."):
-    v = v.get(k, "") if isinstance(v, dict) else ""
-print(v)' "$1" "$2"
+s = [s for s in json.load(sys.stdin)["services"] if s["service"] == sys.argv[1]][0]
+print(eval(sys.argv[2]))' "$1" "$2"
 }
+# backend_sum SERVICE EXPR: EXPR (python, over b: one backend's status) summed
+backend_sum() { svc_eval "$1" "sum(($2) for b in s[\"backends\"])"; }
 
 for svc in ws wsh; do
 	if [ "$svc" = ws ]; then port=82 mode=auto; else port=83 mode=http; fi
@@ -85,13 +77,10 @@ for svc in ws wsh; do
 	errs=$(backend_sum "$svc" 'b["errors"]')
 	ec=$(backend_sum "$svc" 'b["errors_by_kind"]["early_close"]')
 	conns=$(backend_sum "$svc" 'b["connections"]')
-	blue=$(ctl status "$svc" --json | "$RIG_PYTHON" -c '
-import json, sys
-s = [s for s in json.load(sys.stdin)["services"] if s["service"] == sys.argv[1]][0]
-print(" ".join("%s:%d" % (b["color"], b["connections"]) for b in s["backends"]))' "$svc")
+	blue=$(svc_eval "$svc" '" ".join("%s:%d" % (b["color"], b["connections"]) for b in s["backends"])')
 	[ "$errs" = 0 ] && ok "$svc ($mode): no backend error (early_close $ec; connections $blue)" ||
 		notok "$svc ($mode): backend errors $errs, of them early_close $ec (connections $blue)"
-	rb=$(svc_get "$svc" rolled_back)
+	rb=$(svc_eval "$svc" 's["rolled_back"]' 2>/dev/null || echo "?")
 	[ "$rb" = False ] && ok "$svc ($mode): not rolled back" || notok "$svc ($mode): rolled_back $rb"
 	r2=$(backend_sum "$svc" 'b["responses"]["1xx"]')
 	[ "$((r2 - r1))" = "$N" ] &&
