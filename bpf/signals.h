@@ -243,6 +243,8 @@ static __always_inline __u32 sig_head_copy(const struct pkt *p, void *data_end, 
 
 /* analysis = auto: TLS, cleartext HTTP/2 and plain TCP (global functions). */
 #include "l7.h"
+/* HTTP/1.x interim responses before the final one in a segment. */
+#include "interim.h"
 
 /* A segment of an auto flow, either way: one global call does the reading. */
 static __always_inline int l7_signal(const struct sctx *c, struct pkt *p, struct shift_flow *f,
@@ -295,14 +297,15 @@ static __always_inline void signal_client(const struct sctx *c, struct pkt *p, s
 	l7_signal(c, p, f, 0);
 }
 
+/* backend_signal(): the status line was an interim one (http1_interim()). */
+#define SIG_INTERIM 1
+
 /* A backend packet of flow f, before the reverse NAT: h holds n payload bytes. */
 __noinline int backend_signal(struct shift_flow *f, const struct sig_head *h, __u32 n,
 			      __u32 tcp_flags)
 {
-	const __u8 *pl;
 	__u64 now, lat;
-	__u16 status;
-	__u32 cls, id;
+	__u32 status, cls, id;
 
 	if (!f || !h)
 		return 0;
@@ -321,18 +324,12 @@ __noinline int backend_signal(struct shift_flow *f, const struct sig_head *h, __
 		f->state |= SHIFT_FS_SYNACK;
 		return 0;
 	}
-	if (!f->req_ns || n < 12)
+	if (!f->req_ns || n < SHIFT_SIG_HEAD)
 		return 0;
-	pl = h->b;
-	/* "HTTP/1.x NNN" */
-	if (pl[0] != 'H' || pl[1] != 'T' || pl[2] != 'T' || pl[3] != 'P' || pl[4] != '/' ||
-	    pl[5] != '1' || pl[6] != '.' || pl[8] != ' ')
+	status = http1_status(h->b);
+	if (!status)
 		return 0;
-	if (pl[9] < '1' || pl[9] > '5' || pl[10] < '0' || pl[10] > '9' || pl[11] < '0' ||
-	    pl[11] > '9')
-		return 0;
-	cls = pl[9] - '0';
-	status = cls * 100 + (pl[10] - '0') * 10 + (pl[11] - '0');
+	cls = status / 100;
 	id = f->backend_id;
 	{
 		struct shift_backend_stats *st = bpf_map_lookup_elem(&shift_be_stats, &id);
@@ -343,12 +340,13 @@ __noinline int backend_signal(struct shift_flow *f, const struct sig_head *h, __
 			st->responses[cls]++;
 		}
 	}
-	/* 1xx is not the answer: the request stays open. But for 101: the
-	 * connection speaks another protocol from here on (a WebSocket), whose
-	 * frames are no requests and whose close, which RFC 6455 has the
-	 * server start, is no request left unanswered. */
-	if (cls == 1 && status != 101)
-		return 0;
+	/* 1xx is not the answer: the request stays open (the caller looks for
+	 * the answer after it, interim.h). But for 101: the connection speaks
+	 * another protocol from here on (a WebSocket), whose frames are no
+	 * requests and whose close, which RFC 6455 has the server start, is no
+	 * request left unanswered. */
+	if (http1_interim(status))
+		return SIG_INTERIM;
 	if (status == 101) {
 		f->state &= ~SHIFT_FS_SVC_HTTP;
 		if (l7_app(f) != SHIFT_APP_OFF)
@@ -374,7 +372,7 @@ static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
 					   struct shift_flow *f, void *data_end)
 {
 	struct sig_head h;
-	__u32 n;
+	__u32 n, off;
 
 	if (p->proto != IPPROTO_TCP || !f)
 		return;
@@ -387,7 +385,14 @@ static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
 	if (!(p->tcp_flags & (TCPF_SYN_ | TCPF_RST_)) &&
 	    (n < 12 || h.b[0] != 'H' || h.b[1] != 'T' || h.b[2] != 'T' || h.b[3] != 'P'))
 		return;
-	backend_signal(f, &h, n, p->tcp_flags);
+	if (backend_signal(f, &h, n, p->tcp_flags) != SIG_INTERIM ||
+	    p->payload_len <= SHIFT_SIG_HEAD)
+		return;
+	/* The answer may follow in the same segment. */
+	off = (__u32)p->l4_off + (p->l4_hlen & 0x3c);
+	if (c->tc ? http1_final_tc(c->ctx, off, p->payload_len, f->backend_id, &h) :
+		    http1_final_xdp(c->ctx, off, p->payload_len, f->backend_id, &h))
+		backend_signal(f, &h, SHIFT_SIG_HEAD, p->tcp_flags);
 }
 
 /*

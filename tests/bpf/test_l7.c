@@ -55,6 +55,7 @@ struct l7_row {
 	const char *desc;
 	struct step steps[MAX_STEPS];
 	__u32 responses, tcp, errors[SHIFT_ERR_MAX];
+	__u32 r1xx; /* responses the backend's stats count as 1xx (101 among them) */
 };
 
 /* 5-byte record header + body. */
@@ -71,6 +72,10 @@ struct l7_row {
 #define H2_500 "\x00\x00\x01\x01\x04\x00\x00\x00\x01\x8e"
 /* RST_STREAM of stream 1 and GOAWAY (last stream 1), with an error code. */
 #define H2_RST(code) "\x00\x00\x04\x03\x00\x00\x00\x00\x01\x00\x00\x00" code
+/* An interim response with headers (RFC 8297), 101 bytes. */
+#define EARLY_HINTS                                                                 \
+	"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n" \
+	"Link: </app.js>; rel=preload\r\n\r\n"
 #define H2_GOAWAY(code) "\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00" code
 
 static const struct l7_row rows[] = {
@@ -186,12 +191,57 @@ static const struct l7_row rows[] = {
 	  { C(PA, 1, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"),
 	    B(PA, 1, "HTTP/1.1 101 Switching Protocols\r\n\r\n"), C(PA, 41, "GET frame"),
 	    B(PA, 37, "\x81\x02hi"), B(TH_FIN | TH_ACK, 41, ""), C(TH_FIN | TH_ACK, 50, "") },
-	  .responses = 1 },
+	  .responses = 1,
+	  .r1xx = 1 },
 	{ "http1: 100 Continue, then the 500 -> http_5xx, nothing else",
 	  { C(PA, 1, "POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"),
 	    B(PA, 1, "HTTP/1.1 100 Continue\r\n\r\n"), C(PA, 42, "body"),
 	    B(PA, 26, "HTTP/1.1 500 Oops\r\n\r\n"), B(TH_FIN | TH_ACK, 47, "") },
-	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 } },
+	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 },
+	  .r1xx = 1 },
+	/* Interim responses and the final one in one segment (a server that
+	 * writes them together; GRO merging them before TC): the final status
+	 * line is read after the interim ones' blank lines. */
+	{ "http1: 100 Continue and the 500 in one segment -> http_5xx, nothing else",
+	  { C(PA, 1, "POST / HTTP/1.1\r\n\r\n"),
+	    B(PA, 1, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 Oops\r\n\r\n"),
+	    B(TH_FIN | TH_ACK, 47, "") },
+	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 },
+	  .r1xx = 1 },
+	{ "http1: 103 Early Hints (a Link header) and the 200 in one segment, backend FIN -> 1 response",
+	  { C(PA, 1, "GET / HTTP/1.1\r\n\r\n"), B(PA, 1, EARLY_HINTS "HTTP/1.1 200 OK\r\n\r\n"),
+	    B(TH_FIN | TH_ACK, sizeof(EARLY_HINTS) + 19, "") },
+	  .responses = 1,
+	  .r1xx = 1 },
+	{ "http1: 100, 103 and the 200 in one segment, then the next request's 500 -> 1 response, http_5xx",
+	  { C(PA, 1, "POST / HTTP/1.1\r\n\r\n"),
+	    B(PA, 1, "HTTP/1.1 100 Continue\r\n\r\n" EARLY_HINTS "HTTP/1.1 200 OK\r\n\r\n"),
+	    C(PA, 20, "GET /b HTTP/1.1\r\n\r\n"), B(PA, 146, "HTTP/1.1 500 Oops\r\n\r\n") },
+	  .responses = 1,
+	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 },
+	  .r1xx = 2 },
+	/* Reading stops at the final status line: its body is no response. */
+	{ "http1: 100 and a 200 whose body holds a blank line and a 500 status line -> 1 response",
+	  { C(PA, 1, "POST / HTTP/1.1\r\n\r\n"),
+	    B(PA, 1,
+	      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nx\r\n\r\nHTTP/1.1 500 body"),
+	    B(TH_FIN | TH_ACK, 67, "") },
+	  .responses = 1,
+	  .r1xx = 1 },
+	/* Interim responses filling the segment: the final one starts the next. */
+	{ "http1: 103 Early Hints alone, the 200 in the next segment -> 1 response",
+	  { C(PA, 1, "GET / HTTP/1.1\r\n\r\n"), B(PA, 1, EARLY_HINTS),
+	    B(PA, sizeof(EARLY_HINTS), "HTTP/1.1 200 OK\r\n\r\n"),
+	    B(TH_FIN | TH_ACK, sizeof(EARLY_HINTS) + 19, "") },
+	  .responses = 1,
+	  .r1xx = 1 },
+	/* What follows an interim response is no status line: nothing read. */
+	{ "http1: 100 Continue, then bytes that are no status line, backend FIN -> early_close",
+	  { C(PA, 1, "POST / HTTP/1.1\r\n\r\n"),
+	    B(PA, 1, "HTTP/1.1 100 Continue\r\n\r\nHTTX/1.1 200 OK\r\n\r\n"),
+	    B(TH_FIN | TH_ACK, 45, "") },
+	  .errors = { [SHIFT_ERR_EARLY_CLOSE] = 1 },
+	  .r1xx = 1 },
 	{ "http1: upload refused with a RST, each segment in flight drawing another -> 1 rst",
 	  { C(PA, 1, "POST / HTTP/1.1\r\n\r\n"), B(TH_RST | TH_ACK, 1, ""), C(PA, 20, "body 1"),
 	    B(TH_RST, 1, ""), C(PA, 26, "body 2"), B(TH_RST, 1, ""), C(PA, 32, "body 3"),
@@ -253,18 +303,21 @@ static int send_step(struct harness *h, const struct fib_env *env, const struct 
 	len = pkt_build_payload(&s, st->data, f, PKT_MAX, NULL);
 	if (!len)
 		return -EINVAL;
-	return harness_run(h->prog[st->from == 'c' ? H_CLIENT : H_BACKEND], f, len,
-			   st->from == 'c' ? (__u32)env->if_cl : (__u32)env->if_be, NULL, NULL, &v);
+	return harness_run_prog(h, st->from == 'c' ? H_CLIENT : H_BACKEND, f, len,
+				st->from == 'c' ? (__u32)env->if_cl : (__u32)env->if_be, NULL, NULL,
+				&v);
 }
 
-/* The one-backend service svc, weight 0: 0, else not to run (failed or skipped). */
+/* The one-backend service svc, weight 0, through XDP or TC (hooks): 0, else
+ * not to run (failed or skipped). */
 static int l7_setup(struct tctx *t, struct harness *h, struct fib_env *env,
-		    const struct topo_service *svc)
+		    const struct topo_service *svc, __u32 hooks)
 {
 	__u32 be = L7_BE;
 
-	if (!ASSERT_OK(t, harness_open_hooks(h, H_SEED, 0, 0, 0, SHIFT_LOAD_XDP), "harness_open"))
+	if (!ASSERT_OK(t, harness_open_hooks(h, H_SEED, 0, 0, 0, hooks), "harness_open"))
 		return -1;
+	h->tc = hooks == SHIFT_LOAD_TC;
 	if (fib_env_setup(env)) {
 		test_skip(t, "no FIB environment (veth pair)");
 		return 1;
@@ -288,21 +341,31 @@ static const struct l7_row http_rows[] = {
 	  { C(PA, 1, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"),
 	    B(PA, 1, "HTTP/1.1 101 Switching Protocols\r\n\r\n"), C(PA, 41, "GET frame"),
 	    B(PA, 37, "\x81\x02hi"), B(TH_FIN | TH_ACK, 41, ""), C(TH_FIN | TH_ACK, 50, "") },
-	  .responses = 1 },
+	  .responses = 1,
+	  .r1xx = 1 },
+	{ "http: 100 Continue and the 503 in one segment -> http_5xx",
+	  { C(PA, 1, "POST / HTTP/1.1\r\n\r\n"),
+	    B(PA, 1, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\n\r\n"),
+	    B(TH_FIN | TH_ACK, 47, "") },
+	  .errors = { [SHIFT_ERR_HTTP5XX] = 1 },
+	  .r1xx = 1 },
 };
 
-/* Each row of list (n) on a flow of its own through svc, and its samples. */
+/* Each row of list (n) on a flow of its own through svc, and its samples:
+ * through XDP (hooks), or TC, which reads the payload with the skb's helpers. */
 static void l7_rows(struct tctx *t, const struct topo_service *svc, const struct l7_row *list,
-		    size_t n)
+		    size_t n, __u32 hooks)
 {
 	struct harness *h = calloc(1, sizeof(*h));
 	struct fib_env env;
 	struct ring_buffer *rb = NULL, *eb = NULL;
+	struct shift_backend_stats bs;
 	struct l7_count c;
+	__u64 r1xx;
 	size_t i, k;
 	int e;
 
-	if (!ASSERT_TRUE(t, h != NULL, "calloc") || l7_setup(t, h, &env, svc))
+	if (!ASSERT_TRUE(t, h != NULL, "calloc") || l7_setup(t, h, &env, svc, hooks))
 		goto out;
 	rb = ring_buffer__new(h->m.fd[SHIFT_MAP_SAMPLES], count_cb, &c, NULL);
 	eb = ring_buffer__new(h->m.fd[SHIFT_MAP_ERRORS], count_cb, &c, NULL);
@@ -316,11 +379,14 @@ static void l7_rows(struct tctx *t, const struct topo_service *svc, const struct
 		/* The entry is written at the client's first ACK (no SYN entries). */
 		struct step ack = { 'c', TH_ACK, 1001, "", 0 };
 
-		if (!test_sub(t, "%s", r->desc))
+		if (!test_sub(t, "%s: %s", h->tc ? "tc" : "xdp", r->desc))
 			continue;
 		ring_buffer__consume(rb);
 		ring_buffer__consume(eb);
 		memset(&c, 0, sizeof(c));
+		if (!ASSERT_OK(t, harness_be_stats(h, L7_BE, &bs), "stats"))
+			continue;
+		r1xx = bs.responses[1];
 		if (!ASSERT_OK(t, send_step(h, &env, &syn, cport), "SYN") ||
 		    !ASSERT_OK(t, send_step(h, &env, &synack, cport), "SYN-ACK") ||
 		    !ASSERT_OK(t, send_step(h, &env, &ack, cport), "ACK"))
@@ -335,6 +401,8 @@ static void l7_rows(struct tctx *t, const struct topo_service *svc, const struct
 		ASSERT_EQ(t, c.other, 0, "other samples");
 		for (e = 1; e < SHIFT_ERR_MAX; e++)
 			ASSERT_EQ(t, c.errors[e], r->errors[e], dp_err_name(e));
+		if (ASSERT_OK(t, harness_be_stats(h, L7_BE, &bs), "stats"))
+			ASSERT_EQ(t, bs.responses[1] - r1xx, r->r1xx, "1xx responses counted");
 	}
 out:
 	if (rb)
@@ -349,12 +417,14 @@ out:
 
 TEST(l7)
 {
-	l7_rows(t, &l7_svc, rows, sizeof(rows) / sizeof(rows[0]));
+	l7_rows(t, &l7_svc, rows, sizeof(rows) / sizeof(rows[0]), SHIFT_LOAD_XDP);
+	l7_rows(t, &l7_svc, rows, sizeof(rows) / sizeof(rows[0]), SHIFT_LOAD_TC);
 }
 
 TEST(http_upgrade)
 {
-	l7_rows(t, &http_svc, http_rows, sizeof(http_rows) / sizeof(http_rows[0]));
+	l7_rows(t, &http_svc, http_rows, sizeof(http_rows) / sizeof(http_rows[0]), SHIFT_LOAD_XDP);
+	l7_rows(t, &http_svc, http_rows, sizeof(http_rows) / sizeof(http_rows[0]), SHIFT_LOAD_TC);
 }
 
 /*
@@ -376,7 +446,7 @@ TEST(icmp_unreach_no_entry)
 	__u64 e0 = 0;
 	struct step syn = { 'c', TH_SYN, 1000, "", 0 };
 
-	if (!ASSERT_TRUE(t, h != NULL, "calloc") || l7_setup(t, h, &env, &l7_svc))
+	if (!ASSERT_TRUE(t, h != NULL, "calloc") || l7_setup(t, h, &env, &l7_svc, SHIFT_LOAD_XDP))
 		goto out;
 	eb = ring_buffer__new(h->m.fd[SHIFT_MAP_ERRORS], count_cb, &c, NULL);
 	if (!ASSERT_TRUE(t, eb != NULL, "ring_buffer__new"))
