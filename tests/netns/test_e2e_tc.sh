@@ -13,7 +13,8 @@
 #    0 failed, 0 TCP InCsumErrors in any backend or client;
 #  - the e2e suite once more on this variant (offloads on, attach = auto): keep-alive
 #    stickiness through weight changes (test_e2e_sticky.sh), rollback under load
-#    (test_e2e_rollback.sh), kill -9 of shiftd under load (test_e2e_restart.sh).
+#    (test_e2e_rollback.sh), kill -9 of shiftd under load (test_e2e_restart.sh), interim
+#    responses in the final one's segment, read with the skb's helpers (test_e2e_interim.sh).
 # E2E_TC_SUITE=0 skips the last part. Exit 0 pass, 77 skipped, 1 fail.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -133,7 +134,7 @@ fi
 
 # --- the e2e suite on this variant -------------------------------------------------------
 if [ "${E2E_TC_SUITE:-1}" = 1 ]; then
-	for t in sticky rollback restart; do
+	for t in sticky rollback restart interim; do
 		t0=$SECONDS
 		out=$(RIG_TX_CSUM_OFF=0 RIG_ATTACH=auto bash "$HERE/test_e2e_$t.sh" 2>&1)
 		rc=$?
