@@ -372,7 +372,7 @@ static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
 					   struct shift_flow *f, void *data_end)
 {
 	struct sig_head h;
-	__u32 n, off;
+	__u32 n, off, len_flags;
 
 	if (p->proto != IPPROTO_TCP || !f)
 		return;
@@ -390,9 +390,11 @@ static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
 		return;
 	/* The answer may follow in the same segment. */
 	off = (__u32)p->l4_off + (p->l4_hlen & 0x3c);
-	if (c->tc ? http1_final_tc(c->ctx, off, p->payload_len, f->backend_id, &h) :
-		    http1_final_xdp(c->ctx, off, p->payload_len, f->backend_id, &h))
-		backend_signal(f, &h, SHIFT_SIG_HEAD, p->tcp_flags);
+	len_flags = p->payload_len | (__u32)p->tcp_flags << 16;
+	if (c->tc)
+		http1_final_tc(c->ctx, f, off, len_flags, &h);
+	else
+		http1_final_xdp(c->ctx, f, off, len_flags, &h);
 }
 
 /*
