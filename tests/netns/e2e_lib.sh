@@ -66,6 +66,13 @@ for k in sys.argv[1].split("."):
 print(v)' "$1"
 }
 
+# svc_eval SERVICE EXPR: EXPR (python, over s: the service's status --json) printed
+svc_eval() {
+	ctl status "$1" --json | "$RIG_PYTHON" -c '
+import json, sys
+s = [s for s in json.load(sys.stdin)["services"] if s["service"] == sys.argv[1]][0]
+print(eval(sys.argv[2]))' "$1" "$2"
+}
 # wait_rollback SECONDS: poll status --json until web is rolled back; 0 if it was.
 wait_rollback() {
 	local i

@@ -19,6 +19,9 @@ import argparse
 import socket
 import sys
 
+import peer_lib
+from peer_lib import read_all, read_until
+
 REQUEST = (
     b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
     b"Expect: 100-continue\r\n\r\n"
@@ -34,26 +37,6 @@ INTERIM = {
 REASON = {200: b"OK", 503: b"Service Unavailable"}
 
 
-def read_until(sock, marker, limit=4096):
-    buf = b""
-    while marker not in buf and len(buf) < limit:
-        chunk = sock.recv(limit)
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-
-
-def read_all(sock, limit=65536):
-    buf = b""
-    while len(buf) < limit:
-        chunk = sock.recv(limit)
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-
-
 def serve(port, interim, final):
     body = b"ok"
     out = b"".join(INTERIM[i] for i in interim.split(",") if i)
@@ -61,23 +44,15 @@ def serve(port, interim, final):
         b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
         % (final, REASON.get(final, b"X"), len(body))
     ) + body
-    ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("::", port))
-    ls.listen(64)
-    while True:
-        c, _ = ls.accept()
-        c.settimeout(5)
-        try:
-            if b"\r\n\r\n" not in read_until(c, b"\r\n\r\n"):
-                continue
-            c.sendall(out)
-            c.shutdown(socket.SHUT_WR)
-            read_all(c)  # until the client's FIN
-        except OSError:
-            pass
-        finally:
-            c.close()
+
+    def handle(c):
+        if b"\r\n\r\n" not in read_until(c, b"\r\n\r\n"):
+            return
+        c.sendall(out)
+        c.shutdown(socket.SHUT_WR)
+        read_all(c)  # until the client's FIN
+
+    peer_lib.serve(port, handle)
 
 
 def final_status(data):

@@ -61,13 +61,6 @@ for b in blue1 green1; do
 	done
 done
 
-# svc_eval SERVICE EXPR: EXPR (python, over s: the service's status --json) printed
-svc_eval() {
-	ctl status "$1" --json | "$RIG_PYTHON" -c '
-import json, sys
-s = [s for s in json.load(sys.stdin)["services"] if s["service"] == sys.argv[1]][0]
-print(eval(sys.argv[2]))' "$1" "$2"
-}
 # color_sum SERVICE COLOR EXPR: EXPR (python, over b: one backend's status) summed
 # over the service's backends of COLOR
 color_sum() { svc_eval "$1" "sum(($3) for b in s[\"backends\"] if b[\"color\"] == \"$2\")"; }

@@ -56,13 +56,6 @@ for b in blue1 green1; do
 	done
 done
 
-# svc_eval SERVICE EXPR: EXPR (python, over s: the service's status --json) printed
-svc_eval() {
-	ctl status "$1" --json | "$RIG_PYTHON" -c '
-import json, sys
-s = [s for s in json.load(sys.stdin)["services"] if s["service"] == sys.argv[1]][0]
-print(eval(sys.argv[2]))' "$1" "$2"
-}
 # backend_sum SERVICE EXPR: EXPR (python, over b: one backend's status) summed
 backend_sum() { svc_eval "$1" "sum(($2) for b in s[\"backends\"])"; }
 

@@ -18,6 +18,9 @@ import argparse
 import socket
 import sys
 
+import peer_lib
+from peer_lib import read_all, read_exact, read_until
+
 UPGRADE = (
     b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
     b"Connection: Upgrade\r\n\r\n"
@@ -29,46 +32,17 @@ SWITCH = (
 FRAME = b"GET frame"
 
 
-def read_until(sock, marker, limit=4096):
-    buf = b""
-    while marker not in buf and len(buf) < limit:
-        chunk = sock.recv(limit)
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-
-
-def read_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-
-
 def serve(port):
-    ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("::", port))
-    ls.listen(64)
-    while True:
-        c, _ = ls.accept()
-        c.settimeout(5)
-        try:
-            if b"\r\n\r\n" not in read_until(c, b"\r\n\r\n"):
-                continue
-            c.sendall(SWITCH)
-            frame = read_exact(c, len(FRAME))
-            c.sendall(frame)
-            c.shutdown(socket.SHUT_WR)
-            read_until(c, b"\0never")  # until the client's FIN
-        except OSError:
-            pass
-        finally:
-            c.close()
+    def handle(c):
+        if b"\r\n\r\n" not in read_until(c, b"\r\n\r\n"):
+            return
+        c.sendall(SWITCH)
+        frame = read_exact(c, len(FRAME))
+        c.sendall(frame)
+        c.shutdown(socket.SHUT_WR)
+        read_all(c)  # until the client's FIN
+
+    peer_lib.serve(port, handle)
 
 
 def client(host, port, n):
