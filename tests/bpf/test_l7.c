@@ -333,7 +333,8 @@ static int l7_setup(struct tctx *t, struct harness *h, struct fib_env *env,
 /*
  * analysis = http (no auto): a 101 answers its request (a response sample)
  * and ends the reading of the connection: a WebSocket frame that starts
- * like a request line opens no request.
+ * like a request line opens no request. The final status line after an
+ * interim one in the same segment is read as under auto (interim.h).
  */
 static const struct topo_service http_svc = { L7_SVC, 4, IPPROTO_TCP, VIP4, 443, SHIFT_SVC_F_HTTP };
 static const struct l7_row http_rows[] = {
