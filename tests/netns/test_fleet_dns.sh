@@ -41,6 +41,8 @@ t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 t.bind(("127.0.0.1", 53))
 t.listen(64)
 held, n = [], 0
+with open(sys.argv[1], "w") as f:
+    f.write("0\n")  # bound: the test waits for this file
 while True:
     r, _, _ = select.select([u, t], [], [])
     if u in r:
@@ -53,11 +55,16 @@ while True:
         f.write("%d\n" % n)
 ' "$DNS_COUNT"
 DNS_PID=$RIG_LAST_PID
+# Its count file says it is bound. (A probe that tried to bind port 53 itself could
+# take it for a moment and make the server's own bind fail: CI run 183.)
 for ((i = 0; i < 50; i++)); do
-	rig_edge "$RIG_PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 53))' 2>/dev/null || break
+	[ -s "$DNS_COUNT" ] && break
+	kill -0 "$DNS_PID" 2>/dev/null || break
 	sleep 0.1
 done
-kill -0 "$DNS_PID" 2>/dev/null || t_bail "setup: the silent DNS server did not start: $(cat "$RIG_DIR/dns.log")"
+if ! [ -s "$DNS_COUNT" ] || ! kill -0 "$DNS_PID" 2>/dev/null; then
+	t_bail "setup: the silent DNS server did not start: $(cat "$RIG_DIR/dns.log")"
+fi
 
 printf 'nameserver 127.0.0.1\noptions timeout:5 attempts:2\n' >"$RIG_DIR/resolv.conf"
 RIG_SVC6='' RIG_CONFIG_EXTRA=$'[fleet]\netcd_endpoints = http://etcd.shift-dns-test.example:2379\nfleet = dnstest\nnode = n1\netcd_timeout = 1s\nfleet_lease = 5s' \
