@@ -197,6 +197,18 @@ static __always_inline __u8 *payload(const struct pkt *p)
 	return p->l4 + (p->l4_hlen & 0x3c);
 }
 
+/* The payload's offset in the frame, for the load-bytes helpers. */
+static __always_inline __u32 payload_off(const struct pkt *p)
+{
+	return (__u32)p->l4_off + (p->l4_hlen & 0x3c);
+}
+
+/* The payload's length | the TCP flags << 16: one argument of a global call. */
+static __always_inline __u32 payload_len_flags(const struct pkt *p)
+{
+	return p->payload_len | (__u32)p->tcp_flags << 16;
+}
+
 /* First 4 payload bytes look like an HTTP/1.x request line. */
 static __always_inline int is_http_request(__u32 w)
 {
@@ -250,8 +262,8 @@ static __always_inline __u32 sig_head_copy(const struct pkt *p, void *data_end, 
 static __always_inline int l7_signal(const struct sctx *c, struct pkt *p, struct shift_flow *f,
 				     __u32 from_backend)
 {
-	__u32 off = ((__u32)p->l4_off + (p->l4_hlen & 0x3c)) | (from_backend ? L7_DIR_BACKEND : 0);
-	__u32 nf = p->payload_len | (__u32)p->tcp_flags << 16;
+	__u32 off = payload_off(p) | (from_backend ? L7_DIR_BACKEND : 0);
+	__u32 nf = payload_len_flags(p);
 	int r;
 
 	if (c->tc)
@@ -373,7 +385,7 @@ static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
 					   struct shift_flow *f, void *data_end)
 {
 	struct sig_head h;
-	__u32 n, off, len_flags;
+	__u32 n;
 
 	if (p->proto != IPPROTO_TCP || !f)
 		return;
@@ -390,12 +402,10 @@ static __always_inline void signal_backend(const struct sctx *c, struct pkt *p,
 	    p->payload_len <= SHIFT_SIG_HEAD)
 		return;
 	/* The answer may follow in the same segment. */
-	off = (__u32)p->l4_off + (p->l4_hlen & 0x3c);
-	len_flags = p->payload_len | (__u32)p->tcp_flags << 16;
 	if (c->tc)
-		http1_final_tc(c->ctx, f, off, len_flags, &h);
+		http1_final_tc(c->ctx, f, payload_off(p), payload_len_flags(p), &h);
 	else
-		http1_final_xdp(c->ctx, f, off, len_flags, &h);
+		http1_final_xdp(c->ctx, f, payload_off(p), payload_len_flags(p), &h);
 }
 
 /*
