@@ -73,6 +73,15 @@ import json, sys
 s = [s for s in json.load(sys.stdin)["services"] if s["service"] == sys.argv[1]][0]
 print(eval(sys.argv[2]))' "$1" "$2"
 }
+# backend_sum SERVICE EXPR [COLOR]: EXPR (python, over b: one backend's status) summed
+# over the service's backends (of COLOR only, when given)
+backend_sum() {
+	svc_eval "$1" "sum(($2) for b in s[\"backends\"] if \"${3-}\" in (\"\", b[\"color\"]))"
+}
+# e2e_listening NS PORT: wait (5 s at most) until 127.0.0.1:PORT accepts in NS.
+e2e_listening() {
+	rig_wait 50 0.1 rig_nsenter "$1" bash -c "exec 3<>/dev/tcp/127.0.0.1/$2" 2>/dev/null
+}
 # wait_rollback SECONDS: poll status --json until web is rolled back; 0 if it was.
 wait_rollback() {
 	local i

@@ -56,20 +56,16 @@ for b in blue1 green1; do
 done
 for b in blue1 green1; do
 	for p in $IA_PORT $IH_PORT; do
-		rig_wait 50 0.1 rig_nsenter "$b" bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null ||
+		e2e_listening "$b" "$p" ||
 			{ notok "interim_peer.py server in $b:$p: not listening"; e2e_finish; }
 	done
 done
 
-# color_sum SERVICE COLOR EXPR: EXPR (python, over b: one backend's status) summed
-# over the service's backends of COLOR
-color_sum() { svc_eval "$1" "sum(($3) for b in s[\"backends\"] if b[\"color\"] == \"$2\")"; }
-
 for svc in ia ih; do
 	if [ "$svc" = ia ]; then port=84 mode=auto; else port=85 mode=http; fi
 	out=$(ctl set-weight "$svc" 50 2>&1) || notok "set-weight $svc 50: $out"
-	r1=$(svc_eval "$svc" 'sum(b["responses"]["1xx"] for b in s["backends"])')
-	r2=$(color_sum "$svc" blue 'b["responses"]["2xx"]')
+	r1=$(backend_sum "$svc" 'b["responses"]["1xx"]')
+	r2=$(backend_sum "$svc" 'b["responses"]["2xx"]' blue)
 	out=$(rig_nsenter cli1 timeout 60 "$RIG_PYTHON" "$HERE/interim_peer.py" client \
 		--host "$RIG_VIP" --port "$port" -n "$N" 2>&1)
 	read -r word n ok200 ok503 <<<"$out"
@@ -77,12 +73,12 @@ for svc in ia ih; do
 	[ "$word $n" = "ok $N" ] &&
 		ok "$svc ($mode): $N connections completed, each with its interim responses ($ok200 x 200, $ok503 x 503)" ||
 		{ notok "$svc ($mode): $N connections: $out"; continue; }
-	be=$(color_sum "$svc" blue 'b["errors"]')
-	bec=$(color_sum "$svc" blue 'b["errors_by_kind"]["early_close"]')
+	be=$(backend_sum "$svc" 'b["errors"]' blue)
+	bec=$(backend_sum "$svc" 'b["errors_by_kind"]["early_close"]' blue)
 	[ "$be" = 0 ] && ok "$svc ($mode): blue (100, 103 and its 200 in one segment): no error" ||
 		notok "$svc ($mode): blue: $be errors, of them early_close $bec"
-	g5=$(color_sum "$svc" green 'b["errors_by_kind"]["http_5xx"]')
-	gec=$(color_sum "$svc" green 'b["errors_by_kind"]["early_close"]')
+	g5=$(backend_sum "$svc" 'b["errors_by_kind"]["http_5xx"]' green)
+	gec=$(backend_sum "$svc" 'b["errors_by_kind"]["early_close"]' green)
 	[ "$g5" = "$ok503" ] && [ "$gec" = 0 ] &&
 		ok "$svc ($mode): green (100 and its 503 in one segment): http_5xx $g5, as many as the clients' 503s; early_close 0" ||
 		notok "$svc ($mode): green: http_5xx $g5 (clients saw $ok503 503s), early_close $gec"
@@ -91,8 +87,8 @@ for svc in ia ih; do
 	[ "$rb" = True ] && [[ $why == *"last: http_5xx "* ]] &&
 		ok "$svc ($mode): rolled back by green's 503s: \"$why\"" ||
 		notok "$svc ($mode): rolled_back $rb (\"$why\") after $ok503 x 503 from green"
-	d1=$(($(svc_eval "$svc" 'sum(b["responses"]["1xx"] for b in s["backends"])') - r1))
-	d2=$(($(color_sum "$svc" blue 'b["responses"]["2xx"]') - r2))
+	d1=$(($(backend_sum "$svc" 'b["responses"]["1xx"]') - r1))
+	d2=$(($(backend_sum "$svc" 'b["responses"]["2xx"]' blue) - r2))
 	[ "$d1" = $((2 * ok200 + ok503)) ] && [ "$d2" = "$ok200" ] &&
 		ok "$svc ($mode): 1xx +$d1 (2 per blue connection, 1 per green one), blue's 2xx +$d2" ||
 		notok "$svc ($mode): 1xx +$d1, want $((2 * ok200 + ok503)); blue's 2xx +$d2, want $ok200"

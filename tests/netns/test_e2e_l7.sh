@@ -78,7 +78,7 @@ nginx_conf() {
 nginx_start() {
 	rig_spawn "$1" "$D/$1.$RANDOM.log" nginx -c "$2" || return 1
 	NGINX_PID=$RIG_LAST_PID
-	rig_wait 50 0.1 rig_nsenter "$1" bash -c "exec 3<>/dev/tcp/127.0.0.1/$TLS_PORT" 2>/dev/null
+	e2e_listening "$1" "$TLS_PORT"
 }
 OK='return 200 "ok\\n";'
 nginx_start blue1 "$(nginx_conf blue "$OK" "$OK")" || { notok "blue nginx up"; e2e_finish; }

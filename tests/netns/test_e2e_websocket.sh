@@ -51,13 +51,10 @@ for b in blue1 green1; do
 done
 for b in blue1 green1; do
 	for p in $WS_PORT $WSH_PORT; do
-		rig_wait 50 0.1 rig_nsenter "$b" bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null ||
+		e2e_listening "$b" "$p" ||
 			{ notok "ws_peer.py server in $b:$p: not listening"; e2e_finish; }
 	done
 done
-
-# backend_sum SERVICE EXPR: EXPR (python, over b: one backend's status) summed
-backend_sum() { svc_eval "$1" "sum(($2) for b in s[\"backends\"])"; }
 
 for svc in ws wsh; do
 	if [ "$svc" = ws ]; then port=82 mode=auto; else port=83 mode=http; fi
